@@ -1,0 +1,28 @@
+# Everyday commands; the README shows the same ones.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: install run test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt scripts/install-system-deps
+	scripts/install-system-deps
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# Install everything and start the service (embedded Redis unless REDIS_URL is set).
+run: install
+	scripts/serve
+
+# The whole test suite against real Redis servers the fixtures start.
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check riskservice graphs config tests bench
+	$(VENV)/bin/mypy riskservice config
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

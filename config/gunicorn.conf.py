@@ -1,0 +1,62 @@
+"""gunicorn settings for the share-risk service (``gunicorn -c config/gunicorn.conf.py wsgi:app``).
+
+The master starts the embedded Redis (when no REDIS_URL is set) once, before
+forking, so every worker shares one server; and it prepares prometheus-client's
+multiprocess directory so ``/metrics`` adds up all workers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from config.settings import Settings
+
+bind = os.environ.get("RISK_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", str(2 * (os.cpu_count() or 1))))
+worker_class = "sync"
+timeout = 30
+graceful_timeout = 10
+# The app writes its own JSON access log; gunicorn's would be a second one.
+accesslog = None
+errorlog = "-"
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "riskservice.logs.JsonFormatter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+    },
+}
+
+_embedded = None
+
+
+def on_starting(server):  # noqa: ANN001, ANN201 - gunicorn hook
+    global _embedded
+    settings = Settings.from_env()  # fail fast, before any worker, on a bad setting
+    metrics_dir = Path(settings.data_dir) / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    if settings.redis_url is None:
+        from riskservice.embedded_redis import EmbeddedRedis
+
+        _embedded = EmbeddedRedis(settings.data_dir)
+        os.environ["REDIS_URL"] = _embedded.ensure()
+        server.log.info("embedded redis at %s", os.environ["REDIS_URL"])
+
+
+def child_exit(server, worker):  # noqa: ANN001, ANN201 - gunicorn hook
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):  # noqa: ANN001, ANN201 - gunicorn hook
+    if _embedded is not None:
+        _embedded.stop()
+        server.log.info("embedded redis stopped")

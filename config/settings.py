@@ -1,0 +1,159 @@
+"""The service's settings: one frozen, validated object built from the environment.
+
+Nothing here runs at import time; :func:`Settings.from_env` is called by the
+app factory (or by a test with its own mapping), and a bad value fails fast
+with a message that names the environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_POLICY_FILE = PROJECT_ROOT / "config" / "policy.yaml"
+
+Role = Literal["issuer", "analyst", "admin"]
+ROLES: tuple[Role, ...] = ("issuer", "analyst", "admin")
+FailMode = Literal["allow", "challenge", "block"]
+
+# Minimum length of an API key: short keys are guessable, and a default like
+# "changeme" must never pass.
+MIN_KEY_LENGTH = 16
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class ApiKey(BaseModel):
+    """One bearer key and the role it carries."""
+
+    model_config = ConfigDict(frozen=True)
+
+    role: Role
+    key: str = Field(repr=False)
+
+
+class Settings(BaseModel):
+    """Validated service settings.
+
+    Build it with :meth:`from_env`; construct it directly in tests.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    redis_url: str | None = None
+    api_keys: tuple[ApiKey, ...]
+    policy_file: Path = DEFAULT_POLICY_FILE
+    redis_budget_ms: int = Field(50, ge=1, le=5000)
+    fail_mode: FailMode = "allow"
+    data_dir: Path = PROJECT_ROOT / "var"
+    max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # How long a decision's idempotency record is kept (replays within it
+    # return the same answer).
+    idempotency_ttl_s: int = Field(86_400, ge=60, le=30 * 86_400)
+    # After a Redis failure, skip Redis for this long before probing again so a
+    # hung server does not cost every request the whole budget.
+    breaker_cooldown_ms: int = Field(1000, ge=0, le=60_000)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_present(cls, keys: tuple[ApiKey, ...]) -> tuple[ApiKey, ...]:
+        if not keys:
+            raise ValueError("at least one role:key pair is required")
+        for k in keys:
+            if len(k.key) < MIN_KEY_LENGTH:
+                raise ValueError(f"the {k.role} key is shorter than {MIN_KEY_LENGTH} characters")
+        return keys
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, url: str | None) -> str | None:
+        if url is None or url == "":
+            return None
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return url
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from environment variables.
+
+        Parameters
+        ----------
+        environ : mapping, optional
+            Defaults to ``os.environ``.
+
+        Raises
+        ------
+        SettingsError
+            Naming the first bad variable.
+        """
+        env = os.environ if environ is None else environ
+        raw: dict[str, object] = {}
+        for var, field in ENV_VARS.items():
+            value = env.get(var)
+            if value is None or value.strip() == "":
+                continue
+            if field == "api_keys":
+                try:
+                    raw[field] = parse_api_keys(value)
+                except ValueError as exc:
+                    raise SettingsError(f"{var}: {exc}") from None
+            else:
+                raw[field] = value.strip()
+        if "api_keys" not in raw:
+            raise SettingsError(
+                "RISK_API_KEYS: required, comma-separated role:key pairs "
+                "(roles issuer, analyst, admin), e.g. issuer:<secret>,analyst:<secret>"
+            )
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            field = str(err["loc"][0]) if err["loc"] else ""
+            var = FIELD_TO_VAR.get(field, field)
+            raise SettingsError(f"{var}: {err['msg']}") from None
+
+
+# Environment variable -> settings field.
+ENV_VARS: dict[str, str] = {
+    "REDIS_URL": "redis_url",
+    "RISK_API_KEYS": "api_keys",
+    "RISK_POLICY_FILE": "policy_file",
+    "RISK_REDIS_BUDGET_MS": "redis_budget_ms",
+    "RISK_FAIL_MODE": "fail_mode",
+    "RISK_DATA_DIR": "data_dir",
+    "RISK_MAX_BODY_BYTES": "max_body_bytes",
+    "RISK_LOG_LEVEL": "log_level",
+    "RISK_IDEMPOTENCY_TTL_S": "idempotency_ttl_s",
+    "RISK_BREAKER_COOLDOWN_MS": "breaker_cooldown_ms",
+}
+FIELD_TO_VAR = {field: var for var, field in ENV_VARS.items()}
+
+
+def parse_api_keys(value: str) -> tuple[ApiKey, ...]:
+    """Parse ``role:key,role:key`` into :class:`ApiKey` records.
+
+    >>> [k.role for k in parse_api_keys("issuer:0123456789abcdef,admin:fedcba9876543210")]
+    ['issuer', 'admin']
+    """
+    keys = []
+    for i, part in enumerate(p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        role, sep, key = part.partition(":")
+        if not sep or not key:
+            raise ValueError(f"entry {i + 1} is not role:key")
+        if role not in ROLES:
+            raise ValueError(f"entry {i + 1} has unknown role {role!r} (use {', '.join(ROLES)})")
+        if len(key) < MIN_KEY_LENGTH:
+            raise ValueError(f"entry {i + 1} ({role}) key is shorter than {MIN_KEY_LENGTH} characters")
+        keys.append(ApiKey(role=role, key=key))  # type: ignore[arg-type]
+    return tuple(keys)

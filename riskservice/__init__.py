@@ -1,0 +1,1 @@
+"""Share-risk service: decisions before every coupon share, review and graph scoring."""

@@ -1,0 +1,40 @@
+"""The issuance service's API: decisions before every share."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, request
+
+from riskservice.api.responses import json_response
+from riskservice.auth import require
+from riskservice.decisions.request import parse_decision_request
+from riskservice.errors import UnsupportedMediaType
+
+bp = Blueprint("decisions", __name__)
+
+
+def json_body() -> bytes:
+    """The raw body of a JSON request (415 for another content type)."""
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType("send the body as JSON with 'Content-Type: application/json'",
+                                   {"Content-Type": "must be application/json"})
+    return request.get_data(cache=False)
+
+
+@bp.post("/v1/decisions")
+@require("issuer")
+def create_decision() -> Response:
+    state = current_app.extensions["risk"]
+    req = parse_decision_request(json_body())
+    decision = state.engine.decide(req)
+    m = state.metrics
+    m.decisions.labels(decision.decision, str(decision.degraded).lower()).inc()
+    for r in decision.reasons:
+        m.rule_hits.labels(r["code"], "enforced").inc()
+    for r in decision.shadow:
+        m.rule_hits.labels(r["code"], "shadow").inc()
+    if decision.degraded:
+        m.redis_errors.labels("decide").inc()
+    headers = dict(decision.headers)
+    if decision.replay:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(decision.to_response(), 200, headers)

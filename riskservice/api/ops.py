@@ -1,0 +1,32 @@
+"""Operations endpoints (no auth): liveness, readiness, metrics."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app
+
+from riskservice.api.responses import json_response
+
+bp = Blueprint("ops", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return json_response({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    state = current_app.extensions["risk"]
+    redis_ok = state.store.ping()
+    body = {
+        "status": "ready" if redis_ok else "unavailable",
+        "redis": "ok" if redis_ok else "unreachable",
+        "policy_version": state.policy.version,
+    }
+    return json_response(body, 200 if redis_ok else 503)
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    body = current_app.extensions["risk"].metrics.exposition()
+    return Response(body, mimetype="text/plain; version=0.0.4")

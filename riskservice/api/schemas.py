@@ -1,0 +1,71 @@
+"""Response shapes, for the OpenAPI document and for tests that check answers against it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Reason(BaseModel):
+    """One rule that fired."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    action: Literal["challenge", "block"]
+    challenge: Literal["captcha", "sms"] | None
+    message: str
+    observed: int | float | str | None
+    limit: int | None
+    window_s: int | None
+    retry_after_s: int | None
+
+
+class Scores(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    risk: float
+    anomaly: float | None
+    kol: float | None
+
+
+class DecisionResponse(BaseModel):
+    """The answer to ``POST /v1/decisions``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["allow", "challenge", "block"]
+    challenge: Literal["captcha", "sms"] | None
+    decision_id: str
+    reasons: list[Reason]
+    shadow: list[Reason]
+    scores: Scores
+    policy_version: str
+    degraded: bool
+
+
+class ErrorBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    message: str
+    fields: dict[str, str]
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx (and the rare 5xx) has this shape."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: ErrorBody
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Ready(BaseModel):
+    status: Literal["ready", "unavailable"]
+    redis: Literal["ok", "unreachable"]
+    policy_version: str

@@ -1,0 +1,129 @@
+"""The app factory: settings, Redis, policy, blueprints, errors, logs."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from config.settings import Settings
+from riskservice import logs
+from riskservice.api import decisions, ops, openapi
+from riskservice.api.responses import json_response
+from riskservice.auth import KeyRing
+from riskservice.decisions.engine import DecisionEngine
+from riskservice.embedded_redis import EmbeddedRedis
+from riskservice.errors import ApiError, MethodNotAllowed, NotFound, PayloadTooLarge
+from riskservice.limits.clock import Clock
+from riskservice.limits.store import RedisStore, connect
+from riskservice.metrics import Metrics
+from riskservice.policy.load import Policy, load_policy
+
+access_log = logging.getLogger("riskservice.access")
+error_log = logging.getLogger("riskservice.error")
+
+
+@dataclass
+class RiskState:
+    """Everything the views share, kept on ``app.extensions["risk"]``."""
+
+    settings: Settings
+    policy: Policy
+    store: RedisStore
+    engine: DecisionEngine
+    keyring: KeyRing
+    metrics: Metrics
+    embedded: EmbeddedRedis | None = None
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Flask:
+    """Build the service.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Read from the environment when omitted.
+    clock : Clock, optional
+        Tests inject a manual clock; the service uses Redis server time.
+    """
+    settings = settings or Settings.from_env()
+    logs.configure(settings.log_level)
+    policy = load_policy(settings.policy_file)
+
+    embedded = None
+    url = settings.redis_url
+    if url is None:
+        embedded = EmbeddedRedis(settings.data_dir)
+        url = embedded.ensure()
+        # Stops it only if this process started it (not when gunicorn's master did).
+        atexit.register(embedded.stop)
+    store = RedisStore(connect(url, settings.redis_budget_ms), settings.breaker_cooldown_ms)
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    state = RiskState(settings=settings, policy=policy, store=store, keyring=KeyRing(settings.api_keys),
+                      metrics=Metrics(), embedded=embedded, engine=None)  # type: ignore[arg-type]
+    state.engine = DecisionEngine(store, lambda: state.policy, clock=clock, fail_mode=settings.fail_mode,
+                                  idempotency_ttl_ms=settings.idempotency_ttl_s * 1000)
+    app.extensions["risk"] = state
+
+    app.register_blueprint(decisions.bp)
+    app.register_blueprint(ops.bp)
+    app.register_blueprint(openapi.bp)
+    _register_errors(app)
+    _register_access_log(app, state.metrics)
+    return app
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError) -> Response:
+        return json_response(exc.to_dict(), exc.status)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        mapped: ApiError
+        if exc.code == 404:
+            mapped = NotFound(f"no such endpoint: {request.path}")
+        elif exc.code == 405:
+            mapped = MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
+        elif exc.code == 413:
+            limit = app.config["MAX_CONTENT_LENGTH"]
+            mapped = PayloadTooLarge(f"request body is larger than {limit} bytes", {"body": "too large"})
+        else:
+            mapped = ApiError(exc.description or "bad request")
+            mapped.status, mapped.code = exc.code or 400, (exc.name or "error").lower().replace(" ", "_")
+        return json_response(mapped.to_dict(), mapped.status)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        error_log.exception("unhandled error", extra={"path": request.path})
+        body = {"error": {"code": "internal", "message": "internal error; it has been logged", "fields": {}}}
+        return json_response(body, 500)
+
+
+def _register_access_log(app: Flask, metrics: Metrics) -> None:
+    @app.before_request
+    def start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def log_request(response: Response) -> Response:
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics.latency.labels(endpoint).observe(elapsed)
+        metrics.requests.labels(endpoint, str(response.status_code)).inc()
+        extra: dict[str, Any] = {
+            "method": request.method, "path": request.path, "status": response.status_code,
+            "ms": round(elapsed * 1000, 3), "remote": request.remote_addr,
+        }
+        principal = g.get("principal")
+        if principal is not None:
+            extra["key_id"] = principal.key_id
+        access_log.info("request", extra=extra)
+        return response

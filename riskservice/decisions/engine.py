@@ -1,0 +1,149 @@
+"""The decision path: validated request -> rules -> one Redis script -> decision."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from riskservice.decisions.request import DecisionRequest
+from riskservice.decisions.rules import Finding, reason, stateless_findings
+from riskservice.errors import Conflict, StorageError
+from riskservice.limits.clock import Clock, ServerClock
+from riskservice.limits.keys import DecisionKeys, decision_keys
+from riskservice.limits.sliding import combine
+from riskservice.limits.store import DecisionRecord
+from riskservice.policy.load import Policy
+
+DECISIONS = ("allow", "challenge", "block")
+FAIL_MODE_SEVERITY = {"allow": 0, "challenge": 1, "block": 2}
+# The window reported in the RateLimit headers.
+HEADER_RULE = "device_velocity"
+
+
+class DecisionStore(Protocol):
+    def decide(self, keys: DecisionKeys, *, user_id: str, plan: bytes, findings: bytes, fingerprint: str,
+               decision_id: str, now_ms: int | None, ttl_ms: int) -> DecisionRecord: ...
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One answer, ready to serialise."""
+
+    decision: str
+    challenge: str | None
+    decision_id: str
+    reasons: list[dict[str, Any]]
+    shadow: list[dict[str, Any]]
+    policy_version: str
+    degraded: bool
+    replay: bool = False
+    ts_ms: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def to_response(self) -> dict[str, Any]:
+        severity = DECISIONS.index(self.decision)
+        return {
+            "decision": self.decision,
+            "challenge": self.challenge,
+            "decision_id": self.decision_id,
+            "reasons": self.reasons,
+            "shadow": self.shadow,
+            # risk: the enforced severity on a 0..1 scale; graph scores arrive
+            # with the batch job and stay null until one has been written.
+            "scores": {"risk": severity / 2, "anomaly": None, "kol": None},
+            "policy_version": self.policy_version,
+            "degraded": self.degraded,
+        }
+
+
+def fingerprint(req: DecisionRequest) -> str:
+    """A digest of the request body, to tell a replay from a reused event id."""
+    body = orjson.dumps(req.model_dump(mode="json", exclude_none=True), option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(body, digest_size=12).hexdigest()
+
+
+def split(findings: list[Finding]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Enforced reasons and shadow reasons, most severe first."""
+    ordered = sorted(findings, key=lambda f: -int(f[1]))
+    return [reason(f) for f in ordered if not f[2]], [reason(f) for f in ordered if f[2]]
+
+
+class DecisionEngine:
+    """Decides shares against the current policy and the store.
+
+    Parameters
+    ----------
+    store : DecisionStore
+        Where windows, bans and event records live (Redis in service).
+    policy : callable
+        Returns the current :class:`Policy` (it may be reloaded at any time).
+    clock : Clock
+        :class:`ServerClock` in service; a manual clock in tests.
+    fail_mode : str
+        The answer's floor when the store is unavailable.
+    idempotency_ttl_ms : int
+        How long a decision is remembered for replays.
+    """
+
+    def __init__(self, store: DecisionStore, policy: Callable[[], Policy], *, clock: Clock | None = None,
+                 fail_mode: str = "allow", idempotency_ttl_ms: int = 86_400_000) -> None:
+        self.store = store
+        self.policy = policy
+        self.clock = clock or ServerClock()
+        self.fail_mode = fail_mode
+        self.idempotency_ttl_ms = idempotency_ttl_ms
+
+    def decide(self, req: DecisionRequest) -> Decision:
+        """Answer one share; raises :class:`Conflict` for a reused event id."""
+        policy = self.policy()
+        compiled = policy.for_merchant(req.merchant_id)
+        static = stateless_findings(req, compiled.rules, compiled.matcher)
+        keys = decision_keys(req.event_id, req.device_id, req.user_id, req.ip)
+        try:
+            rec = self.store.decide(
+                keys, user_id=req.user_id, plan=compiled.plan, findings=orjson.dumps(static),
+                fingerprint=fingerprint(req), decision_id=uuid.uuid4().hex,
+                now_ms=self.clock.now_ms(), ttl_ms=self.idempotency_ttl_ms,
+            )
+        except StorageError:
+            return self._degraded(static, policy.version)
+        if rec.status == "conflict":
+            raise Conflict(
+                "event_id was already used for a different share; use a new event_id",
+                {"event_id": "reused with a different request body"},
+            )
+        reasons, shadow = split(rec.findings)
+        return Decision(
+            decision=DECISIONS[rec.decision], challenge=rec.challenge or None, decision_id=rec.decision_id,
+            reasons=reasons, shadow=shadow, policy_version=rec.policy_version, degraded=False,
+            replay=rec.status == "replay", ts_ms=rec.ts_ms, headers=self._headers(compiled.rules, rec),
+        )
+
+    def _degraded(self, static: list[Finding], version: str) -> Decision:
+        findings = list(static)
+        severity = FAIL_MODE_SEVERITY[self.fail_mode]
+        if severity:
+            findings.append(["redis_unavailable", severity, 0, "captcha" if severity == 1 else "",
+                             None, None, None, 0])
+        decision, challenge = combine(findings)
+        reasons, shadow = split(findings)
+        return Decision(DECISIONS[decision], challenge or None, uuid.uuid4().hex, reasons, shadow, version,
+                        degraded=True)
+
+    @staticmethod
+    def _headers(rules: Any, rec: DecisionRecord) -> dict[str, str]:
+        """IETF RateLimit headers for the device-velocity window."""
+        rule = rules.device_velocity
+        if not rule.enabled or HEADER_RULE not in rec.windows:
+            return {}
+        count, reset_ms = rec.windows[HEADER_RULE]
+        remaining = max(rule.limit - count, 0)
+        return {
+            "RateLimit-Policy": f'"{HEADER_RULE}";q={rule.limit};w={rule.window_s}',
+            "RateLimit": f'"{HEADER_RULE}";r={remaining};t={-(-reset_ms // 1000)}',
+        }

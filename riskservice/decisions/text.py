@@ -1,0 +1,72 @@
+"""Matching share copy against sensitive terms despite disguise.
+
+Abusers write ``转 发 得·现金`` or full-width ``ＶＩＰ`` to slip past a
+plain substring match, so both the copy and the terms are normalised the same
+way before matching: Unicode NFKC (full-width and compatibility forms to their
+plain form), case folding, and removal of everything that is not a letter,
+digit or mark (spaces, punctuation, symbols, zero-width and control
+characters).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache
+
+# Unicode categories dropped by normalisation: separators (Z*), punctuation
+# (P*), symbols (S*) and other (C*: controls, format such as zero-width
+# joiners, unassigned).
+_DROPPED = ("Z", "P", "S", "C")
+
+# The characters "%" and "+" carry meaning in terms like "100%核保"; they are
+# symbols, so they are kept rather than dropped.
+_KEPT_SYMBOLS = frozenset("%+")
+
+
+@lru_cache(maxsize=4096)
+def _keep(ch: str) -> bool:
+    return ch in _KEPT_SYMBOLS or unicodedata.category(ch)[0] not in _DROPPED
+
+
+def normalise(text: str) -> str:
+    """Normalise ``text`` for matching.
+
+    >>> normalise("转 发 得·现金")
+    '转发得现金'
+    >>> normalise("ＦＲＥＥ Gift!")
+    'freegift'
+    """
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return "".join(ch for ch in folded if _keep(ch))
+
+
+class TermMatcher:
+    """Finds which of a fixed set of terms occurs in normalised text.
+
+    Parameters
+    ----------
+    terms : iterable of str
+        The sensitive terms, as written in the policy.
+
+    Examples
+    --------
+    >>> TermMatcher(["转发得现金", "最高优惠"]).find("快来 转-发-得 现 金!")
+    '转发得现金'
+    """
+
+    def __init__(self, terms: Iterable[str]) -> None:
+        self._by_normal: dict[str, str] = {}
+        for term in terms:
+            self._by_normal.setdefault(normalise(term), term)
+        # Longest first so the reported term is the most specific one.
+        alternatives = sorted(self._by_normal, key=len, reverse=True)
+        self._pattern = re.compile("|".join(re.escape(t) for t in alternatives)) if alternatives else None
+
+    def find(self, text: str | None) -> str | None:
+        """Return the first policy term found in ``text``, or None."""
+        if not text or self._pattern is None:
+            return None
+        match = self._pattern.search(normalise(text))
+        return self._by_normal[match.group(0)] if match else None

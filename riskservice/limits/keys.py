@@ -1,0 +1,77 @@
+"""Redis key names.
+
+Every key of one device carries the hash tag ``{d:<device>}`` so that, on
+Redis Cluster, they share a slot and one script can touch them all. Ids are
+percent-encoded so that no id can close a hash tag, add a separator or reach
+another entity's key: ``a}:log`` becomes ``a%7D%3Alog``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import NamedTuple
+from urllib.parse import quote
+
+PREFIX = "risk"
+
+
+def encode_id(value: str) -> str:
+    """Encode an id for use inside a key name (injective, no ``{}:`` left).
+
+    >>> encode_id("dev-1")
+    'dev-1'
+    >>> encode_id("a}:{b")
+    'a%7D%3A%7Bb'
+    """
+    return quote(value, safe="-_.@~")
+
+
+def device_tag(device_id: str) -> str:
+    return f"{PREFIX}:{{d:{encode_id(device_id)}}}"
+
+
+def user_tag(user_id: str) -> str:
+    return f"{PREFIX}:{{u:{encode_id(user_id)}}}"
+
+
+def ip_tag(ip: str) -> str:
+    return f"{PREFIX}:{{ip:{encode_id(ip)}}}"
+
+
+class DecisionKeys(NamedTuple):
+    """The keys one decision script reads and writes, in the script's order."""
+
+    event: str
+    device_log: str
+    device_users: str
+    device_ban: str
+    user_log: str
+    user_ban: str
+    ip_ban: str
+
+
+def decision_keys(event_id: str, device_id: str, user_id: str, ip: str | None) -> DecisionKeys:
+    """The keys for one decision.
+
+    The event record lives in the device's slot so the replay check is part
+    of the same atomic script; a digest keeps its name short.
+    """
+    dev = device_tag(device_id)
+    usr = user_tag(user_id)
+    event = hashlib.blake2b(event_id.encode(), digest_size=12).hexdigest()
+    return DecisionKeys(
+        event=f"{dev}:ev:{event}",
+        device_log=f"{dev}:log",
+        device_users=f"{dev}:users",
+        device_ban=f"{dev}:ban",
+        user_log=f"{usr}:log",
+        user_ban=f"{usr}:ban",
+        # No ip: a name no valid ip can encode to, so it never exists.
+        ip_ban=f"{ip_tag(ip)}:ban" if ip else f"{PREFIX}:{{ip:}}:ban",
+    )
+
+
+def ban_key(kind: str, entity_id: str) -> str:
+    """The ban hash of a device, user or ip."""
+    tags = {"device": device_tag, "user": user_tag, "ip": ip_tag}
+    return f"{tags[kind](entity_id)}:ban"

@@ -1,0 +1,186 @@
+-- One atomic check-and-record of every stateful rule of one share decision.
+--
+-- The sliding-window algorithm is the one of riskservice/limits/sliding.py
+-- (a log of admitted share times, counted exactly per window); this script is
+-- its Redis storage, so that all windows of a decision are read, judged and
+-- updated in one round trip that no concurrent request can interleave with.
+--
+-- KEYS[1] idempotency record  risk:{d:<device>}:ev:<event>   string (JSON)
+-- KEYS[2] device share log    risk:{d:<device>}:log          string, packed 6-byte ms, oldest first
+-- KEYS[3] device users        risk:{d:<device>}:users        zset user -> last admitted ms
+-- KEYS[4] device ban          risk:{d:<device>}:ban          hash {until, reason, actor, at}
+-- KEYS[5] user share log      risk:{u:<user>}:log
+-- KEYS[6] user ban            risk:{u:<user>}:ban
+-- KEYS[7] ip ban              risk:{ip:<ip>}:ban
+-- ARGV[1] now in ms, or "" to use the Redis server clock (one clock for every app server)
+-- ARGV[2] request fingerprint (a replay with another body is a conflict)
+-- ARGV[3] decision id to use if this event is new
+-- ARGV[4] user id (member of the device-users set)
+-- ARGV[5] plan (JSON, compiled once per policy and merchant):
+--         w: windows [code, source, limit, window_ms, severity, shadow, challenge]
+--            source: 1 device log, 2 user log, 3 device users
+--         b: bans [code, key index, severity, shadow, challenge]
+--         dcap/dkeep, ucap/ukeep, scap/skeep: entries and ms each store keeps
+--         pv: policy version
+-- ARGV[6] findings of the stateless rules (JSON list of
+--         [code, severity, shadow, challenge, observed, limit, window_s, retry_ms])
+-- ARGV[7] idempotency record ttl in ms
+--
+-- Returns {status, record}: status is "new", "replay" or "conflict"; record is
+-- the stored JSON {id, t, dec, ch, f, n, pv, c, fp}; n maps each window rule to
+-- {count after this decision, ms until its oldest entry leaves}.
+
+local stored = redis.call('GET', KEYS[1])
+if stored then
+  local rec = cjson.decode(stored)
+  if rec.fp ~= ARGV[2] then return {'conflict', stored} end
+  return {'replay', stored}
+end
+
+local now
+if ARGV[1] ~= '' then
+  now = tonumber(ARGV[1])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local plan = cjson.decode(ARGV[5])
+local findings = cjson.decode(ARGV[6])
+
+-- A share log: 6-byte big-endian ms timestamps, oldest first.
+local function read_log(key)
+  local s = redis.call('GET', key)
+  if not s or #s == 0 then return {} end
+  local n = #s / 6
+  local vals = {struct.unpack('>' .. string.rep('I6', n), s)}
+  vals[n + 1] = nil -- struct.unpack also returns the next position
+  return vals
+end
+
+local function write_log(key, log, cap, keep)
+  -- Keep entries still inside the longest window, and at most cap of them:
+  -- enough to judge every window exactly, so memory is bounded by policy.
+  -- Sorted, so that a clock stepping back cannot disorder the log.
+  table.sort(log)
+  local first = #log - cap + 1
+  if first < 1 then first = 1 end
+  local kept = {}
+  for i = first, #log do
+    if now - log[i] < keep then kept[#kept + 1] = log[i] end
+  end
+  if #kept == 0 then redis.call('DEL', key) return end
+  redis.call('SET', key, struct.pack('>' .. string.rep('I6', #kept), unpack(kept)), 'PX', keep)
+end
+
+-- Count entries of a log inside the window; when the limit is reached, the ms
+-- until enough of them age out for one more share to fit; and the ms until
+-- the oldest counted entry ages out (the window's reset, for headers).
+local function judge_log(log, limit, win)
+  local inside = {}
+  for i = 1, #log do
+    if now - log[i] < win then inside[#inside + 1] = log[i] end
+  end
+  local count = #inside
+  local retry, reset = 0, 0
+  if count >= limit then retry = inside[count - limit + 1] + win - now end
+  if count > 0 then reset = inside[1] + win - now end
+  return count, retry, reset
+end
+
+local dlog = read_log(KEYS[2])
+local ulog = read_log(KEYS[5])
+local user = ARGV[4]
+local user_seen = false
+
+local function judge_users(limit, win)
+  local members = redis.call('ZRANGEBYSCORE', KEYS[3], now - win + 1, '+inf', 'WITHSCORES')
+  local others = {}
+  for i = 1, #members, 2 do
+    if members[i] == user then user_seen = true else others[#others + 1] = tonumber(members[i + 1]) end
+  -- (the share's own user is not counted against it)
+  end
+  table.sort(others)
+  local count = #others
+  local retry, reset = 0, 0
+  if not user_seen and count >= limit then retry = others[count - limit + 1] + win - now end
+  if count > 0 then reset = others[1] + win - now end
+  return count, retry, reset
+end
+
+local fired = {}
+for _, f in ipairs(findings) do fired[#fired + 1] = f end
+
+-- counts[code] = {entries counted after this decision, ms until the oldest leaves}
+local counts = {}
+for _, w in ipairs(plan.w) do
+  local code, source, limit, win, sev, shadow, challenge = w[1], w[2], w[3], w[4], w[5], w[6], w[7]
+  local count, retry, reset, over
+  if source == 3 then
+    -- Distinct users: this share adds one unless its user was already seen.
+    count, retry, reset = judge_users(limit, win)
+    over = not user_seen and count >= limit
+    if user_seen then count = count + 1 end
+  else
+    count, retry, reset = judge_log(source == 1 and dlog or ulog, limit, win)
+    over = count >= limit
+  end
+  if over then
+    -- Observed: what the count would be with this share.
+    fired[#fired + 1] = {code, sev, shadow, challenge, count + 1, limit, win / 1000, retry}
+  end
+  counts[code] = {count, reset, source, win}
+end
+
+for _, b in ipairs(plan.b) do
+  local code, key_index, sev, shadow, challenge = b[1], b[2], b[3], b[4], b[5]
+  local ban = redis.call('HMGET', KEYS[key_index], 'until', 'reason')
+  if ban[1] or ban[2] then
+    local untl = tonumber(ban[1] or '0') or 0
+    if untl == 0 or untl > now then
+      local retry = 0
+      if untl > 0 then retry = untl - now end
+      fired[#fired + 1] = {code, sev, shadow, challenge, ban[2] or '', cjson.null, cjson.null, retry}
+    end
+  end
+end
+
+-- Severity: block (2) > challenge (1) > allow (0); among challenges sms > captcha.
+local decision, challenge = 0, ''
+for _, f in ipairs(fired) do
+  if f[3] == 0 then
+    if f[2] > decision then decision, challenge = f[2], '' end
+    if f[2] == 1 and decision == 1 and (challenge == '' or f[4] == 'sms') then challenge = f[4] end
+  end
+end
+
+local consumed = 0
+if decision == 0 then
+  consumed = 1
+  dlog[#dlog + 1] = now
+  write_log(KEYS[2], dlog, plan.dcap, plan.dkeep)
+  ulog[#ulog + 1] = now
+  write_log(KEYS[5], ulog, plan.ucap, plan.ukeep)
+  redis.call('ZADD', KEYS[3], now, user)
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - plan.skeep)
+  -- Bounded by policy: drop the least recently seen beyond the cap.
+  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -plan.scap - 1)
+  redis.call('PEXPIRE', KEYS[3], plan.skeep)
+end
+
+local n = {}
+for code, c in pairs(counts) do
+  local count, reset, source, win = c[1], c[2], c[3], c[4]
+  if consumed == 1 and (source ~= 3 or not user_seen) then
+    count = count + 1
+    if reset == 0 then reset = win end
+  end
+  n[code] = {count, reset}
+end
+if next(n) == nil then n = cjson.null end
+
+-- (cjson writes an empty list as {}; the reader treats both alike)
+local rec = cjson.encode({id = ARGV[3], t = now, dec = decision, ch = challenge, f = fired, n = n,
+                          pv = plan.pv, c = consumed, fp = ARGV[2]})
+redis.call('SET', KEYS[1], rec, 'PX', tonumber(ARGV[7]))
+return {'new', rec}

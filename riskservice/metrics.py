@@ -1,0 +1,42 @@
+"""Prometheus metrics of one app.
+
+Under gunicorn every worker is a process, so the metrics use
+prometheus-client's multiprocess mode when ``PROMETHEUS_MULTIPROC_DIR`` is set
+(``config/gunicorn.conf.py`` sets it before workers start) and ``/metrics``
+then adds up all workers. The metrics are registered on a registry of the
+app's own so that several apps (tests) can live in one process.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+class Metrics:
+    """The service's counters and histograms."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.decisions = Counter("risk_decisions", "Decisions answered, by outcome.",
+                                 ["decision", "degraded"], registry=r)
+        self.rule_hits = Counter("risk_rule_hits", "Rules that fired, by rule and mode (enforced or shadow).",
+                                 ["rule", "mode"], registry=r)
+        self.latency = Histogram("risk_request_seconds", "Request latency, by endpoint.",
+                                 ["endpoint"], buckets=LATENCY_BUCKETS, registry=r)
+        self.requests = Counter("risk_requests", "HTTP requests, by endpoint and status.",
+                                ["endpoint", "status"], registry=r)
+        self.redis_errors = Counter("risk_redis_errors", "Redis calls that failed or timed out.",
+                                    ["operation"], registry=r)
+
+    def exposition(self) -> bytes:
+        """The text format of every worker's metrics (or this process's)."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry)
+        return generate_latest(self.registry)

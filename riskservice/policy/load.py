@@ -1,0 +1,185 @@
+"""Load, validate and compile a policy file.
+
+Errors name the place in the file (``merchants.m42.device_velocity.limit:
+must be ...``). Compiling does once, at load, everything a decision would
+otherwise redo: merging merchant overrides, the matcher for sensitive copy,
+and the JSON plan handed to the Redis script.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+from pydantic import ValidationError
+
+from riskservice.decisions.text import TermMatcher
+from riskservice.errors import PolicyError
+from riskservice.policy.model import PolicyFile, Rules
+
+# Where a window rule's counts are kept (see limits/lua/decide.lua).
+SOURCE_DEVICE_LOG, SOURCE_USER_LOG, SOURCE_DEVICE_USERS = 1, 2, 3
+# Ban rule -> index of its key among the script's KEYS.
+BAN_KEY_INDEX = {"device_blocklist": 4, "user_blocklist": 6, "ip_blocklist": 7}
+WINDOW_SOURCES = {
+    "device_velocity": SOURCE_DEVICE_LOG,
+    "device_daily_cap": SOURCE_DEVICE_LOG,
+    "user_daily_cap": SOURCE_USER_LOG,
+    "device_many_users": SOURCE_DEVICE_USERS,
+}
+
+
+@dataclass(frozen=True)
+class CompiledRules:
+    """One merchant's effective rules, ready for the decision path."""
+
+    rules: Rules
+    matcher: TermMatcher
+    plan: bytes  # JSON for the Redis script
+
+
+@dataclass(frozen=True)
+class StoreBounds:
+    """What each store keeps, the maximum over every merchant's rules."""
+
+    device_log_cap: int
+    device_log_keep_ms: int
+    user_log_cap: int
+    user_log_keep_ms: int
+    users_cap: int
+    users_keep_ms: int
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A validated, compiled policy."""
+
+    name: str
+    version: str
+    default: CompiledRules
+    merchants: Mapping[str, CompiledRules] = field(default_factory=dict)
+    bounds: StoreBounds | None = None
+
+    def for_merchant(self, merchant_id: str | None) -> CompiledRules:
+        """The effective rules for ``merchant_id`` (the defaults when it has none)."""
+        if merchant_id is None:
+            return self.default
+        return self.merchants.get(merchant_id, self.default)
+
+
+def load_policy(path: Path | str) -> Policy:
+    """Read and compile the policy file at ``path``.
+
+    Raises
+    ------
+    PolicyError
+        With the file and the place in it when anything is wrong.
+    """
+    path = Path(path)
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise PolicyError(f"{path}: cannot read policy file: {exc.strerror}") from None
+    return parse_policy(text, source=str(path))
+
+
+def parse_policy(text: bytes | str, source: str = "<policy>") -> Policy:
+    """Validate and compile policy YAML ``text``."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise PolicyError(f"{source}: must be a mapping with a 'rules' section")
+    try:
+        parsed = PolicyFile.model_validate(raw)
+    except ValidationError as exc:
+        raise PolicyError(f"{source}: {_describe(exc)}") from None
+    default_raw = raw["rules"]
+    merchants: dict[str, Rules] = {}
+    for merchant_id, overrides in parsed.merchants.items():
+        merged = _merge(default_raw, overrides)
+        try:
+            merchants[merchant_id] = Rules.model_validate(merged)
+        except ValidationError as exc:
+            raise PolicyError(f"{source}: {_describe(exc, prefix=('merchants', merchant_id))}") from None
+    version = hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()[:12]
+    version = f"{parsed.name}@{version}"
+    bounds = _bounds([parsed.rules, *merchants.values()])
+    return Policy(
+        name=parsed.name,
+        version=version,
+        default=_compile(parsed.rules, version, bounds),
+        merchants={m: _compile(r, version, bounds) for m, r in merchants.items()},
+        bounds=bounds,
+    )
+
+
+def _merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    merged = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    for rule, values in overrides.items():
+        if rule in merged and isinstance(merged[rule], dict) and isinstance(values, dict):
+            merged[rule].update(values)
+        else:
+            merged[rule] = values
+    return merged
+
+
+def _describe(exc: ValidationError, prefix: tuple[str, ...] = ()) -> str:
+    err = exc.errors(include_url=False)[0]
+    loc = ".".join(str(p) for p in (*prefix, *err["loc"]))
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    # A validator's message may itself start with the sub-field it is about.
+    return f"{loc}: {msg}" if loc else msg
+
+
+def _bounds(all_rules: list[Rules]) -> StoreBounds:
+    def longest(rules: list[Any]) -> int:
+        return max(r.window_s for r in rules) * 1000
+
+    dev = [r.device_velocity for r in all_rules] + [r.device_daily_cap for r in all_rules]
+    usr = [r.user_daily_cap for r in all_rules]
+    many = [r.device_many_users for r in all_rules]
+    return StoreBounds(
+        device_log_cap=max(r.limit for r in dev),
+        device_log_keep_ms=longest(dev),
+        user_log_cap=max(r.limit for r in usr),
+        user_log_keep_ms=longest(usr),
+        # A device keeps its users up to the largest limit; a new user beyond
+        # it is refused, so the set cannot grow with traffic.
+        users_cap=max(r.limit for r in many),
+        users_keep_ms=longest(many),
+    )
+
+
+def _compile(rules: Rules, version: str, bounds: StoreBounds) -> CompiledRules:
+    windows = []
+    for name, source in WINDOW_SOURCES.items():
+        rule = getattr(rules, name)
+        if rule.enabled:
+            windows.append(
+                [name, source, rule.limit, rule.window_s * 1000, rule.severity,
+                 int(rule.shadow), rule.challenge or ""]
+            )
+    bans = []
+    for name, key_index in BAN_KEY_INDEX.items():
+        rule = getattr(rules, name)
+        if rule.enabled:
+            bans.append([name, key_index, rule.severity, int(rule.shadow), rule.challenge or ""])
+    plan = {
+        "w": windows,
+        "b": bans,
+        "dcap": bounds.device_log_cap,
+        "dkeep": bounds.device_log_keep_ms,
+        "ucap": bounds.user_log_cap,
+        "ukeep": bounds.user_log_keep_ms,
+        "scap": bounds.users_cap,
+        "skeep": bounds.users_keep_ms,
+        "pv": version,
+    }
+    return CompiledRules(rules=rules, matcher=TermMatcher(rules.sensitive_copy.terms), plan=orjson.dumps(plan))

@@ -1,0 +1,101 @@
+"""The policy file's schema: rules, their thresholds and actions.
+
+A policy has default ``rules`` and per-merchant overrides under
+``merchants``; an override is merged onto the defaults and validated whole,
+so every merchant's effective rules are complete and valid.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Action = Literal["challenge", "block"]
+ChallengeKind = Literal["captcha", "sms"]
+
+MAX_WINDOW_S = 30 * 86_400
+
+
+class Rule(BaseModel):
+    """What every rule has: whether it runs, whether it is enforced, what it does."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    enabled: bool = True
+    # Evaluated and reported under ``shadow`` in the decision, never enforced.
+    shadow: bool = False
+    action: Action
+    challenge: ChallengeKind | None = None
+
+    @model_validator(mode="after")
+    def _challenge_matches_action(self) -> Rule:
+        if self.action == "challenge" and self.challenge is None:
+            raise ValueError("challenge: required when action is challenge (captcha or sms)")
+        if self.action == "block" and self.challenge is not None:
+            raise ValueError("challenge: only allowed when action is challenge")
+        return self
+
+    @property
+    def severity(self) -> int:
+        """Block 2 > challenge 1 (allow is 0)."""
+        return 2 if self.action == "block" else 1
+
+
+class CountRule(Rule):
+    """Fires on the share that would take a count above ``limit``."""
+
+    limit: int = Field(ge=1, le=1_000_000)
+
+
+class WindowRule(CountRule):
+    """A count over a sliding window of ``window_s`` seconds."""
+
+    window_s: int = Field(ge=1, le=MAX_WINDOW_S)
+
+
+class WindowLimitRule(WindowRule):
+    """A share-count window kept as a log: its limit is bounded so memory is."""
+
+    limit: int = Field(ge=1, le=10_000)
+
+
+class TextRule(Rule):
+    """Blocks share copy that contains one of ``terms`` after normalisation."""
+
+    terms: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(min_length=1, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _terms_not_blank(self) -> TextRule:
+        from riskservice.decisions.text import normalise
+
+        for i, term in enumerate(self.terms):
+            if not normalise(term):
+                raise ValueError(f"terms.{i}: is empty after normalisation")
+        return self
+
+
+class Rules(BaseModel):
+    """The complete rule set one decision is judged by."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    device_blocklist: Rule
+    user_blocklist: Rule
+    ip_blocklist: Rule
+    device_velocity: WindowLimitRule
+    device_daily_cap: WindowLimitRule
+    user_daily_cap: WindowLimitRule
+    device_many_users: WindowRule
+    fan_out: CountRule
+    sensitive_copy: TextRule
+
+
+class PolicyFile(BaseModel):
+    """The file as written: defaults plus raw per-merchant overrides."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field("default", min_length=1, max_length=64)
+    rules: Rules
+    merchants: dict[str, dict[str, dict[str, object]]] = Field(default_factory=dict)

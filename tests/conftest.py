@@ -1,0 +1,69 @@
+"""Shared fixtures: one real Redis per session, an app over it with a manual clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+
+from config.settings import ApiKey, Settings
+from riskservice.app import create_app
+from riskservice.limits.clock import ManualClock
+from tests.redis_server import RedisServer
+
+ISSUER_KEY = "test-issuer-key-0123456789"
+ANALYST_KEY = "test-analyst-key-0123456789"
+ADMIN_KEY = "test-admin-key-0123456789ab"
+KEYS = (ApiKey(role="issuer", key=ISSUER_KEY), ApiKey(role="analyst", key=ANALYST_KEY),
+        ApiKey(role="admin", key=ADMIN_KEY))
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    client = redis_server.client()
+    client.flushall()
+    yield client
+    client.close()
+
+
+def make_settings(redis_url: str, tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {"redis_url": redis_url, "api_keys": KEYS, "data_dir": tmp_path / "var",
+                                 "breaker_cooldown_ms": 0}
+    values.update(overrides)
+    return Settings.model_validate(values)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(1_763_800_000_000)
+
+
+@pytest.fixture
+def settings(redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path) -> Settings:
+    return make_settings(redis_server.url, tmp_path)
+
+
+@pytest.fixture
+def app(settings: Settings, clock: ManualClock) -> Flask:
+    return create_app(settings, clock=clock)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+ISSUER = {"Authorization": f"Bearer {ISSUER_KEY}"}
+ANALYST = {"Authorization": f"Bearer {ANALYST_KEY}"}
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}

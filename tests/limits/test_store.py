@@ -1,0 +1,91 @@
+"""The Redis script against the reference algorithm, on a real Redis."""
+
+from __future__ import annotations
+
+import random
+
+import orjson
+import pytest
+import redis
+
+from riskservice.limits.keys import decision_keys
+from riskservice.limits.memory import MemoryStore
+from riskservice.limits.store import RedisStore, connect
+from riskservice.policy.load import load_policy, parse_policy
+from tests.redis_server import RedisServer
+
+T0 = 1_763_800_000_000
+
+SMALL_POLICY = b"""
+rules:
+  device_blocklist: {action: block}
+  user_blocklist: {action: block}
+  ip_blocklist: {action: block}
+  device_velocity: {limit: 3, window_s: 10, action: challenge, challenge: captcha}
+  device_daily_cap: {limit: 6, window_s: 60, action: block}
+  user_daily_cap: {limit: 5, window_s: 60, action: block}
+  device_many_users: {limit: 2, window_s: 30, action: challenge, challenge: captcha}
+  fan_out: {limit: 10, action: challenge, challenge: sms}
+  sensitive_copy: {action: block, terms: [x]}
+"""
+
+
+@pytest.fixture
+def store(redis_server: RedisServer, redis_client: redis.Redis) -> RedisStore:
+    return RedisStore(connect(redis_server.url, 1000))
+
+
+def run(store: object, plan: bytes, event: str, device: str, user: str, now: int,
+        findings: list[list[object]] | None = None) -> object:
+    keys = decision_keys(event, device, user, None)
+    return store.decide(keys, user_id=user, plan=plan, findings=orjson.dumps(findings or []),  # type: ignore[attr-defined]
+                        fingerprint="fp", decision_id=f"id-{event}", now_ms=now, ttl_ms=86_400_000)
+
+
+def test_script_matches_reference_on_random_traffic(store: RedisStore) -> None:
+    plan = parse_policy(SMALL_POLICY).default.plan
+    ref = MemoryStore()
+    rng = random.Random(7)
+    now = T0
+    for i in range(1500):
+        now += rng.choice([0, 1, 250, 1000, 3000, 9000, 20_000])
+        device = rng.choice(["d1", "d2"])
+        user = rng.choice(["u1", "u2", "u3", "u4"])
+        static = [["fan_out", 1, 0, "sms", 11, 10, None, 0]] if rng.random() < 0.05 else []
+        got = run(store, plan, f"e{i}", device, user, now, static)
+        want = run(ref, plan, f"e{i}", device, user, now, static)
+        assert got == want, f"step {i}"
+
+
+def test_replay_returns_the_same_record_and_counts_once(store: RedisStore) -> None:
+    plan = load_policy("config/policy.yaml").default.plan
+    first = run(store, plan, "e1", "d", "u", T0)
+    again = run(store, plan, "e1", "d", "u", T0 + 5)
+    assert again.status == "replay" and again.decision_id == first.decision_id  # type: ignore[attr-defined]
+    third = run(store, plan, "e2", "d", "u", T0 + 6)
+    assert third.windows["device_velocity"] == (2, 300_000 - 6)  # type: ignore[attr-defined]
+
+
+def test_memory_per_device_is_bounded_by_policy(store: RedisStore, redis_client: redis.Redis) -> None:
+    plan = parse_policy(SMALL_POLICY).default.plan
+    for i in range(200):
+        run(store, plan, f"e{i}", "dev", f"u{i % 2}", T0 + i * 5_000)
+    log = redis_client.get("risk:{d:dev}:log")
+    assert log is not None and len(log) == 6 * 6  # at most dcap entries of 6 bytes
+    assert redis_client.pttl("risk:{d:dev}:log") <= 60_000
+    assert redis_client.zcard("risk:{d:dev}:users") <= 2
+
+
+def test_refused_shares_consume_nothing(store: RedisStore, redis_client: redis.Redis) -> None:
+    plan = parse_policy(SMALL_POLICY).default.plan
+    for i in range(10):
+        rec = run(store, plan, f"e{i}", "dev", "u1", T0 + i)
+    assert rec.decision == 1  # type: ignore[attr-defined]
+    assert len(redis_client.get("risk:{d:dev}:log") or b"") == 3 * 6
+
+
+def test_every_key_expires(store: RedisStore, redis_client: redis.Redis) -> None:
+    plan = load_policy("config/policy.yaml").default.plan
+    run(store, plan, "e1", "dev", "user", T0)
+    for key in redis_client.keys("*"):
+        assert redis_client.pttl(key) > 0, key

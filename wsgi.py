@@ -1,0 +1,2 @@
+from riskservice.app import create_app
+app = create_app()
