@@ -158,7 +158,9 @@ class RedisStore:
             pipe = self.client.pipeline(transaction=True)
             pipe.delete(key).hset(key, mapping=fields)
             if until_ms:
-                pipe.pexpireat(key, until_ms)
+                # The script judges `until` itself; expiry only collects the key,
+                # a day late so that no clock skew can lift a ban early.
+                pipe.pexpireat(key, until_ms + 86_400_000)
             pipe.execute()
         except redis.RedisError as exc:
             raise StorageError(f"cannot write ban: {exc}") from exc

@@ -9,6 +9,7 @@ and the JSON plan handed to the Redis script.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,7 +135,10 @@ def _describe(exc: ValidationError, prefix: tuple[str, ...] = ()) -> str:
     err = exc.errors(include_url=False)[0]
     loc = ".".join(str(p) for p in (*prefix, *err["loc"]))
     msg = str(err["msg"]).removeprefix("Value error, ")
-    # A validator's message may itself start with the sub-field it is about.
+    # A model validator names the sub-field it is about at the start of its message.
+    head = re.match(r"^([\w.]+): ", msg)
+    if head:
+        loc, msg = ".".join(p for p in (loc, head.group(1)) if p), msg[head.end():]
     return f"{loc}: {msg}" if loc else msg
 
 

@@ -1,0 +1,93 @@
+"""Redis down or hung: answers within the budget from the fail mode, then recovery."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from riskservice.app import create_app
+from tests.api.helpers import share
+from tests.conftest import make_settings
+from tests.redis_server import RedisServer
+
+BUDGET_MS = 50
+# Generous headroom for a loaded CI machine; the point is "no multi-second hang".
+CEILING_S = 0.5
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "own-redis").start()
+    yield server
+    if server.process is not None:
+        server.resume()
+    server.kill()
+
+
+def make_app(server: RedisServer, tmp_path: Path, **overrides: object) -> Flask:
+    return create_app(make_settings(server.url, tmp_path, redis_budget_ms=BUDGET_MS, **overrides))
+
+
+def timed_share(app: Flask, **fields: object) -> tuple[dict[str, object], float]:
+    started = time.perf_counter()
+    resp = share(app.test_client(), **fields)
+    assert resp.status_code == 200
+    return resp.json, time.perf_counter() - started  # type: ignore[return-value]
+
+
+def test_redis_killed_gives_degraded_allow_then_recovers(own_redis: RedisServer, tmp_path: Path) -> None:
+    app = make_app(own_redis, tmp_path)
+    body, _ = timed_share(app)
+    assert body["degraded"] is False
+    own_redis.kill()
+    for _ in range(5):
+        body, elapsed = timed_share(app)
+        assert body["degraded"] is True and body["decision"] == "allow"
+        assert elapsed < CEILING_S
+    assert app.test_client().get("/readyz").status_code == 503
+    own_redis.start()
+    body, _ = timed_share(app)
+    assert body["degraded"] is False
+    assert app.test_client().get("/readyz").status_code == 200
+
+
+def test_hung_redis_answers_within_budget(own_redis: RedisServer, tmp_path: Path) -> None:
+    app = make_app(own_redis, tmp_path, fail_mode="challenge")
+    timed_share(app)
+    own_redis.pause()
+    body, elapsed = timed_share(app)
+    assert body["degraded"] is True
+    assert (body["decision"], body["challenge"]) == ("challenge", "captcha")
+    assert [r["code"] for r in body["reasons"]] == ["redis_unavailable"]
+    assert elapsed < CEILING_S
+    own_redis.resume()
+    assert timed_share(app)[0]["degraded"] is False
+
+
+def test_degraded_answers_still_apply_stateless_rules(own_redis: RedisServer, tmp_path: Path) -> None:
+    app = make_app(own_redis, tmp_path, fail_mode="allow")
+    own_redis.kill()
+    body, _ = timed_share(app, text="转发得现金")
+    assert body["degraded"] is True and body["decision"] == "block"
+
+
+def test_fail_mode_block(own_redis: RedisServer, tmp_path: Path) -> None:
+    app = make_app(own_redis, tmp_path, fail_mode="block")
+    own_redis.kill()
+    assert timed_share(app)[0]["decision"] == "block"
+
+
+def test_breaker_skips_redis_during_cool_down(own_redis: RedisServer, tmp_path: Path) -> None:
+    app = make_app(own_redis, tmp_path, breaker_cooldown_ms=60_000)
+    own_redis.pause()
+    timed_share(app)  # pays the budget once and opens the breaker
+    own_redis.resume()
+    # Redis is back, but the breaker has not let a probe through yet.
+    assert timed_share(app)[0]["degraded"] is True
+    # Readiness probes Redis itself, and closes the breaker on success.
+    assert app.test_client().get("/readyz").status_code == 200
+    assert timed_share(app)[0]["degraded"] is False

@@ -1,0 +1,137 @@
+"""Authentication and malformed input: always a 4xx naming the field, never a 5xx."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests.conftest import ADMIN, ANALYST, ISSUER
+
+VALID = {"event_id": "e-1", "device_id": "d-1", "user_id": "u-1", "coupon_id": "c-1"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 401),
+        ({"Authorization": "Bearer not-a-key-at-all-xxxxxx"}, 401),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, 401),
+        ({"Authorization": "Bearer "}, 401),
+        (ANALYST, 403),
+        (ADMIN, 403),
+        (ISSUER, 200),
+    ],
+)
+def test_decision_auth_matrix(client: FlaskClient, headers: dict[str, str], status: int) -> None:
+    resp = client.post("/v1/decisions", json=VALID, headers=headers)
+    assert resp.status_code == status
+    if status != 200:
+        assert set(resp.json["error"]) == {"code", "message", "fields"}
+        assert "Authorization" in resp.json["error"]["fields"]
+
+
+def body(**changes: Any) -> dict[str, Any]:
+    data = dict(VALID)
+    for k, v in changes.items():
+        if v is ...:
+            data.pop(k)
+        else:
+            data[k] = v
+    return data
+
+
+MALFORMED = [
+    (body(event_id=...), 422, "event_id"),
+    (body(device_id=...), 422, "device_id"),
+    (body(user_id=...), 422, "user_id"),
+    (body(coupon_id=...), 422, "coupon_id"),
+    (body(event_id=""), 422, "event_id"),
+    (body(event_id="   "), 422, "event_id"),
+    (body(event_id=12), 422, "event_id"),
+    (body(device_id=None), 422, "device_id"),
+    (body(device_id="x" * 129), 422, "device_id"),
+    (body(device_id="a\nb"), 422, "device_id"),
+    (body(user_id=["u"]), 422, "user_id"),
+    (body(channel="fax"), 422, "channel"),
+    (body(recipients="r1"), 422, "recipients"),
+    (body(recipients=[1, 2]), 422, "recipients.0"),
+    (body(recipients=[f"r{i}" for i in range(1001)]), 422, "recipients"),
+    (body(recipient_count=-1), 422, "recipient_count"),
+    (body(recipient_count=1.5), 422, "recipient_count"),
+    (body(recipient_count=True), 422, "recipient_count"),
+    (body(recipients=["a", "b"], recipient_count=3), 422, "recipient_count"),
+    (body(ip="999.1.1.1"), 422, "ip"),
+    (body(ip=7), 422, "ip"),
+    (body(geo={"lat": 91, "lon": 0}), 422, "geo.lat"),
+    (body(geo={"lat": 0, "lon": -180.5}), 422, "geo.lon"),
+    (body(geo={"lat": 0}), 422, "geo.lon"),
+    (body(geo={"lat": "1", "lon": 2}), 422, "geo.lat"),
+    (body(geo=[1, 2]), 422, "geo"),
+    (body(text="x" * 4001), 422, "text"),
+    (body(text=5), 422, "text"),
+    (body(occurred_at="yesterday"), 422, "occurred_at"),
+    (body(occurred_at="2026-11-22T10:00:00"), 422, "occurred_at"),
+    (body(occurred_at=-5), 422, "occurred_at"),
+    (body(merchant_id=""), 422, "merchant_id"),
+    (body(surprise=1), 422, "surprise"),
+]
+
+
+@pytest.mark.parametrize(("payload", "status", "field"), MALFORMED)
+def test_malformed_field_is_named(client: FlaskClient, payload: dict[str, Any], status: int, field: str) -> None:
+    resp = client.post("/v1/decisions", json=payload, headers=ISSUER)
+    assert resp.status_code == status, resp.json
+    assert resp.json["error"]["code"] == "invalid_request"
+    assert field in resp.json["error"]["fields"], resp.json
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b"", "body"),
+        (b"{", "body"),
+        (b"[1, 2]", "body"),
+        (b'"text"', "body"),
+        (b"null", "body"),
+        (b'{"event_id": "\xff\xfe"}', "body"),
+        (b'{"event_id": "\\ud800"}', "body"),
+        (b"{'single': 'quotes'}", "body"),
+        (b'{"a": NaN}', "body"),
+    ],
+)
+def test_unparseable_body_is_400(client: FlaskClient, raw: bytes, field: str) -> None:
+    resp = client.post("/v1/decisions", data=raw, headers={**ISSUER, "Content-Type": "application/json"})
+    assert resp.status_code == 400
+    assert resp.json["error"]["code"] == "invalid_json"
+    assert field in resp.json["error"]["fields"]
+
+
+def test_wrong_content_type_is_415(client: FlaskClient) -> None:
+    resp = client.post("/v1/decisions", data="event_id=1", headers=ISSUER)
+    assert resp.status_code == 415
+    assert "Content-Type" in resp.json["error"]["fields"]
+
+
+def test_oversized_body_is_413(client: FlaskClient) -> None:
+    resp = client.post("/v1/decisions", data=b"{" + b" " * 70_000 + b"}",
+                       headers={**ISSUER, "Content-Type": "application/json"})
+    assert resp.status_code == 413
+    assert resp.json["error"]["code"] == "payload_too_large"
+
+
+def test_unknown_route_and_method_are_json(client: FlaskClient) -> None:
+    assert client.get("/v1/nothing").json["error"]["code"] == "not_found"
+    resp = client.get("/v1/decisions", headers=ISSUER)
+    assert resp.status_code == 405 and resp.json["error"]["code"] == "method_not_allowed"
+
+
+def test_valid_optional_fields_are_accepted(client: FlaskClient) -> None:
+    payload = body(merchant_id="m-1", channel="moments", recipients=["a", "b"], recipient_count=2,
+                   ip=" 2001:db8::1 ", geo={"lat": 31.23, "lon": 121.47}, text="邀请好友同步优惠",
+                   occurred_at="2026-11-22T10:00:00+08:00")
+    resp = client.post("/v1/decisions", json=payload, headers=ISSUER)
+    assert resp.status_code == 200, resp.json
+    resp = client.post("/v1/decisions", json=body(event_id="e-2", occurred_at=1_763_800_000), headers=ISSUER)
+    assert resp.status_code == 200
