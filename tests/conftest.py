@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,7 +47,8 @@ def make_settings(redis_url: str, tmp_path: Path, **overrides: object) -> Settin
 
 @pytest.fixture
 def clock() -> ManualClock:
-    return ManualClock(1_763_800_000_000)
+    # Starts at the real time: key expiries (PX) run on the real clock.
+    return ManualClock(int(time.time() * 1000))
 
 
 @pytest.fixture

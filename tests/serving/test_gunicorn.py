@@ -1,0 +1,102 @@
+"""The service as it runs: real gunicorn workers, real HTTP, embedded or external Redis."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from tests.conftest import ISSUER
+from tests.redis_server import RedisServer
+from tests.serving.gunicorn_server import Gunicorn
+
+pytestmark = pytest.mark.serving
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
+    redis_server = RedisServer(tmp_path_factory.mktemp("gunicorn-redis")).start()
+    gunicorn = Gunicorn(tmp_path_factory.mktemp("gunicorn"), workers=4, redis_url=redis_server.url).start()
+    yield gunicorn
+    gunicorn.stop()
+    redis_server.kill()
+
+
+def post(url: str, body: dict[str, object]) -> requests.Response:
+    return requests.post(f"{url}/v1/decisions", json=body, headers=ISSUER, timeout=10)
+
+
+def test_200_concurrent_shares_of_one_device_admit_exactly_20(server: Gunicorn) -> None:
+    bodies = [{"event_id": f"burst-{i}", "device_id": "burst-dev", "user_id": f"u{i % 5}", "coupon_id": "c"}
+              for i in range(200)]
+    with ThreadPoolExecutor(32) as pool:
+        answers = list(pool.map(lambda b: post(server.url, b), bodies))
+    assert all(a.status_code == 200 for a in answers)
+    decisions = Counter(a.json()["decision"] for a in answers)
+    assert decisions == {"allow": 20, "challenge": 180}
+    assert not any(a.json()["degraded"] for a in answers)
+
+
+def test_concurrent_replays_through_workers_count_once(server: Gunicorn) -> None:
+    body = {"event_id": "replayed", "device_id": "replay-dev", "user_id": "u", "coupon_id": "c"}
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda _: post(server.url, body), range(48)))
+    assert len({a.json()["decision_id"] for a in answers}) == 1
+    ratelimit = {a.headers["RateLimit"] for a in answers}
+    assert ratelimit == {'"device_velocity";r=19;t=300'}
+
+
+def test_metrics_add_up_every_worker(server: Gunicorn) -> None:
+    for i in range(40):
+        post(server.url, {"event_id": f"m-{i}", "device_id": f"metrics-{i}", "user_id": "u", "coupon_id": "c"})
+    text = requests.get(f"{server.url}/metrics", timeout=5).text
+    allowed = [line for line in text.splitlines()
+               if line.startswith('risk_decisions_total{decision="allow",degraded="false"}')]
+    assert allowed and float(allowed[0].split()[-1]) >= 40
+
+
+def test_logs_are_json_lines(server: Gunicorn) -> None:
+    post(server.url, {"event_id": "log-1", "device_id": "d", "user_id": "u", "coupon_id": "c"})
+    lines = [line for line in server.logs().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]
+    assert any(r["logger"] == "riskservice.access" and r["path"] == "/v1/decisions" for r in records)
+    assert any(r["logger"] == "gunicorn.error" for r in records)
+
+
+def redis_processes(data_dir: Path) -> list[psutil.Process]:
+    # redis-server rewrites its command line, but it works in its --dir.
+    found = []
+    for proc in psutil.process_iter(["name", "cwd"]):
+        if "redis-server" in (proc.info["name"] or "") and proc.info["cwd"] == str(data_dir.resolve() / "redis"):
+            found.append(proc)
+    return found
+
+
+def test_embedded_redis_serves_all_workers_and_survives_restart(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    first = Gunicorn(data_dir, workers=3).start()
+    try:
+        assert len(redis_processes(data_dir)) == 1
+        for i in range(20):
+            body = {"event_id": f"p-{i}", "device_id": "persist-dev", "user_id": "u", "coupon_id": "c"}
+            assert post(first.url, body).json()["decision"] == "allow"
+    finally:
+        first.stop()
+    assert redis_processes(data_dir) == []  # stopped with the service
+    second = Gunicorn(data_dir, workers=3).start()
+    try:
+        assert len(redis_processes(data_dir)) == 1
+        body = {"event_id": "p-after", "device_id": "persist-dev", "user_id": "u", "coupon_id": "c"}
+        resp = post(second.url, body).json()
+        assert resp["decision"] == "challenge", resp  # the 20 shares before the restart still count
+        replay = post(second.url, {"event_id": "p-3", "device_id": "persist-dev", "user_id": "u", "coupon_id": "c"})
+        assert replay.headers.get("Idempotent-Replayed") == "true"
+    finally:
+        second.stop()
+    assert redis_processes(data_dir) == []
