@@ -22,10 +22,12 @@ pytestmark = pytest.mark.serving
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
     redis_server = RedisServer(tmp_path_factory.mktemp("gunicorn-redis")).start()
-    gunicorn = Gunicorn(tmp_path_factory.mktemp("gunicorn"), workers=4, redis_url=redis_server.url).start()
-    yield gunicorn
-    gunicorn.stop()
-    redis_server.kill()
+    gunicorn = Gunicorn(tmp_path_factory.mktemp("gunicorn"), workers=4, redis_url=redis_server.url)
+    try:
+        yield gunicorn.start()
+    finally:
+        gunicorn.stop()
+        redis_server.kill()
 
 
 def post(url: str, body: dict[str, object]) -> requests.Response:
