@@ -15,7 +15,11 @@ from config.settings import Settings
 
 bind = os.environ.get("RISK_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", str(2 * (os.cpu_count() or 1))))
-worker_class = "sync"
+# Threads let a worker answer another request while one waits on Redis; the
+# app is thread-safe (a pooled Redis client, locked breaker and metrics).
+worker_class = "gthread"
+threads = int(os.environ.get("RISK_THREADS", "4"))
+keepalive = 5
 timeout = 30
 graceful_timeout = 10
 # The app writes its own JSON access log; gunicorn's would be a second one.

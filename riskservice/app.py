@@ -118,6 +118,8 @@ def _register_access_log(app: Flask, metrics: Metrics) -> None:
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
         metrics.latency.labels(endpoint).observe(elapsed)
         metrics.requests.labels(endpoint, str(response.status_code)).inc()
+        if not access_log.isEnabledFor(logging.INFO):
+            return response
         extra: dict[str, Any] = {
             "method": request.method, "path": request.path, "status": response.status_code,
             "ms": round(elapsed * 1000, 3), "remote": request.remote_addr,

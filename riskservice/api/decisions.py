@@ -6,7 +6,7 @@ from flask import Blueprint, Response, current_app, request
 
 from riskservice.api.responses import json_response
 from riskservice.auth import require
-from riskservice.decisions.request import parse_decision_request
+from riskservice.decisions.request import parse_json_object, validate_decision_request
 from riskservice.errors import UnsupportedMediaType
 
 bp = Blueprint("decisions", __name__)
@@ -24,8 +24,8 @@ def json_body() -> bytes:
 @require("issuer")
 def create_decision() -> Response:
     state = current_app.extensions["risk"]
-    req = parse_decision_request(json_body())
-    decision = state.engine.decide(req)
+    body = parse_json_object(json_body())
+    decision = state.engine.decide(validate_decision_request(body), body)
     m = state.metrics
     m.decisions.labels(decision.decision, str(decision.degraded).lower()).inc()
     for r in decision.reasons:

@@ -61,10 +61,13 @@ class Decision:
         }
 
 
-def fingerprint(req: DecisionRequest) -> str:
-    """A digest of the request body, to tell a replay from a reused event id."""
-    body = orjson.dumps(req.model_dump(mode="json", exclude_none=True), option=orjson.OPT_SORT_KEYS)
-    return hashlib.blake2b(body, digest_size=12).hexdigest()
+def fingerprint(body: dict[str, Any]) -> str:
+    """A digest of the parsed request body, to tell a replay from a reused event id.
+
+    Keys are sorted so that a client re-serialising the same share differently
+    still replays.
+    """
+    return hashlib.blake2b(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=12).hexdigest()
 
 
 def split(findings: list[Finding]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -98,8 +101,11 @@ class DecisionEngine:
         self.fail_mode = fail_mode
         self.idempotency_ttl_ms = idempotency_ttl_ms
 
-    def decide(self, req: DecisionRequest) -> Decision:
-        """Answer one share; raises :class:`Conflict` for a reused event id."""
+    def decide(self, req: DecisionRequest, body: dict[str, Any]) -> Decision:
+        """Answer one share (``body``: the parsed JSON it was validated from).
+
+        Raises :class:`Conflict` for an event id reused with another body.
+        """
         policy = self.policy()
         compiled = policy.for_merchant(req.merchant_id)
         static = stateless_findings(req, compiled.rules, compiled.matcher)
@@ -107,7 +113,7 @@ class DecisionEngine:
         try:
             rec = self.store.decide(
                 keys, user_id=req.user_id, plan=compiled.plan, findings=orjson.dumps(static),
-                fingerprint=fingerprint(req), decision_id=uuid.uuid4().hex,
+                fingerprint=fingerprint(body), decision_id=uuid.uuid4().hex,
                 now_ms=self.clock.now_ms(), ttl_ms=self.idempotency_ttl_ms,
             )
         except StorageError:

@@ -42,8 +42,7 @@ class DecisionKeys(NamedTuple):
     """The keys one decision script reads and writes, in the script's order."""
 
     event: str
-    device_log: str
-    device_users: str
+    device_state: str
     device_ban: str
     user_log: str
     user_ban: str
@@ -61,8 +60,7 @@ def decision_keys(event_id: str, device_id: str, user_id: str, ip: str | None) -
     event = hashlib.blake2b(event_id.encode(), digest_size=12).hexdigest()
     return DecisionKeys(
         event=f"{dev}:ev:{event}",
-        device_log=f"{dev}:log",
-        device_users=f"{dev}:users",
+        device_state=f"{dev}:state",
         device_ban=f"{dev}:ban",
         user_log=f"{usr}:log",
         user_ban=f"{usr}:ban",

@@ -49,9 +49,9 @@ class MemoryStore:
             return dataclasses.replace(rec, status=status)
         p = orjson.loads(plan)
         fired: list[list[Any]] = list(orjson.loads(findings))
-        dlog = self.logs.get(keys.device_log, [])
+        dlog = self.logs.get(keys.device_state, [])
         ulog = self.logs.get(keys.user_log, [])
-        seen = self.users.get(keys.device_users, {})
+        seen = self.users.get(keys.device_state, {})
         present = False
         counts: dict[str, tuple[int, int, int, int]] = {}
         for code, source, limit, win, sev, shadow, challenge in p["w"]:
@@ -71,7 +71,7 @@ class MemoryStore:
                 fired.append([code, sev, shadow, challenge, count + 1, limit, win / 1000, retry])
             reset = oldest + win - now_ms if oldest is not None else 0
             counts[code] = (count, reset, source, win)
-        ban_keys = {4: keys.device_ban, 6: keys.user_ban, 7: keys.ip_ban}
+        ban_keys = {3: keys.device_ban, 5: keys.user_ban, 6: keys.ip_ban}
         for code, key_index, sev, shadow, challenge in p["b"]:
             ban = self.bans.get(ban_keys[key_index])
             if ban is not None and (not ban["until"] or ban["until"] > now_ms):
@@ -80,12 +80,12 @@ class MemoryStore:
         decision, challenge_kind = combine(fired)
         consumed = decision == 0
         if consumed:
-            self.logs[keys.device_log] = record(dlog, now_ms, p["dcap"], p["dkeep"])
+            self.logs[keys.device_state] = record(dlog, now_ms, p["dcap"], p["dkeep"])
             self.logs[keys.user_log] = record(ulog, now_ms, p["ucap"], p["ukeep"])
             kept = {u: t for u, t in {**seen, user_id: now_ms}.items() if now_ms - t < p["skeep"]}
             # Redis orders equal scores by member, so the cap drops the same user.
             newest = sorted(kept.items(), key=lambda ut: (ut[1], ut[0]))[-p["scap"]:]
-            self.users[keys.device_users] = dict(newest)
+            self.users[keys.device_state] = dict(newest)
         windows = {}
         for code, (count, reset, source, win) in counts.items():
             if consumed and (source != SOURCE_DEVICE_USERS or not present):

@@ -26,7 +26,7 @@ from riskservice.policy.model import PolicyFile, Rules
 # Where a window rule's counts are kept (see limits/lua/decide.lua).
 SOURCE_DEVICE_LOG, SOURCE_USER_LOG, SOURCE_DEVICE_USERS = 1, 2, 3
 # Ban rule -> index of its key among the script's KEYS.
-BAN_KEY_INDEX = {"device_blocklist": 4, "user_blocklist": 6, "ip_blocklist": 7}
+BAN_KEY_INDEX = {"device_blocklist": 3, "user_blocklist": 5, "ip_blocklist": 6}
 WINDOW_SOURCES = {
     "device_velocity": SOURCE_DEVICE_LOG,
     "device_daily_cap": SOURCE_DEVICE_LOG,

@@ -52,5 +52,5 @@ def test_concurrent_replays_get_one_decision(app: Flask) -> None:
     with ThreadPoolExecutor(16) as pool:
         answers = list(pool.map(post, range(64)))
     assert len({a["decision_id"] for a in answers}) == 1
-    log = app.extensions["risk"].store.client.get("risk:{d:dev-i}:log")
+    log = app.extensions["risk"].store.client.hget("risk:{d:dev-i}:state", "l")
     assert len(log) == 6  # one admitted share

@@ -70,10 +70,10 @@ def test_memory_per_device_is_bounded_by_policy(store: RedisStore, redis_client:
     plan = parse_policy(SMALL_POLICY).default.plan
     for i in range(200):
         run(store, plan, f"e{i}", "dev", f"u{i % 2}", T0 + i * 5_000)
-    log = redis_client.get("risk:{d:dev}:log")
-    assert log is not None and len(log) == 6 * 6  # at most dcap entries of 6 bytes
-    assert redis_client.pttl("risk:{d:dev}:log") <= 60_000
-    assert redis_client.zcard("risk:{d:dev}:users") <= 2
+    state = redis_client.hgetall("risk:{d:dev}:state")
+    assert len(state[b"l"]) == 6 * 6  # at most dcap entries of 6 bytes
+    assert len(state) <= 1 + 2  # the log and at most scap users
+    assert redis_client.pttl("risk:{d:dev}:state") <= 60_000
 
 
 def test_refused_shares_consume_nothing(store: RedisStore, redis_client: redis.Redis) -> None:
@@ -81,7 +81,7 @@ def test_refused_shares_consume_nothing(store: RedisStore, redis_client: redis.R
     for i in range(10):
         rec = run(store, plan, f"e{i}", "dev", "u1", T0 + i)
     assert rec.decision == 1  # type: ignore[attr-defined]
-    assert len(redis_client.get("risk:{d:dev}:log") or b"") == 3 * 6
+    assert len(redis_client.hget("risk:{d:dev}:state", "l") or b"") == 3 * 6
 
 
 def test_every_key_expires(store: RedisStore, redis_client: redis.Redis) -> None:

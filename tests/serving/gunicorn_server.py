@@ -21,8 +21,11 @@ class Gunicorn:
     """``gunicorn -c config/gunicorn.conf.py wsgi:app`` on a free port."""
 
     def __init__(self, data_dir: Path, workers: int = 4, redis_url: str | None = None,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, app: str = "wsgi:app",
+                 ready_path: str = "/readyz") -> None:
         self.port = free_port()
+        self.app = app
+        self.ready_path = ready_path
         self.data_dir = data_dir
         self.env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "PROMETHEUS_MULTIPROC_DIR")}
         self.env.update({
@@ -45,7 +48,7 @@ class Gunicorn:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "wsgi:app"],
+                [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", self.app],
                 cwd=ROOT, env=self.env, stdout=log, stderr=log,
             )
         deadline = time.monotonic() + timeout_s
@@ -53,9 +56,9 @@ class Gunicorn:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited:\n{self.log_path.read_text()[-3000:]}")
             try:
-                if requests.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                if requests.get(f"{self.url}{self.ready_path}", timeout=1).status_code < 500:
                     return self
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or busy starting
                 pass
             time.sleep(0.05)  # ok-sleep: waiting for a real server to listen
         self.stop()

@@ -4,21 +4,26 @@
 -- (a log of admitted share times, counted exactly per window); this script is
 -- its Redis storage, so that all windows of a decision are read, judged and
 -- updated in one round trip that no concurrent request can interleave with.
+-- A device's windows live in one small hash, read with one HGETALL and
+-- written with one HSET, because every Redis call a script makes costs time
+-- on the single-threaded server.
 --
--- KEYS[1] idempotency record  risk:{d:<device>}:ev:<event>   string (JSON)
--- KEYS[2] device share log    risk:{d:<device>}:log          string, packed 6-byte ms, oldest first
--- KEYS[3] device users        risk:{d:<device>}:users        zset user -> last admitted ms
--- KEYS[4] device ban          risk:{d:<device>}:ban          hash {until, reason, actor, at}
--- KEYS[5] user share log      risk:{u:<user>}:log
--- KEYS[6] user ban            risk:{u:<user>}:ban
--- KEYS[7] ip ban              risk:{ip:<ip>}:ban
+-- KEYS[1] idempotency record  risk:{d:<device>}:ev:<event>  string (JSON)
+-- KEYS[2] device state        risk:{d:<device>}:state       hash: l -> share log,
+--                                                           u:<user> -> last admitted ms
+-- KEYS[3] device ban          risk:{d:<device>}:ban         hash {until, reason, actor, at}
+-- KEYS[4] user share log      risk:{u:<user>}:log           string
+-- KEYS[5] user ban            risk:{u:<user>}:ban
+-- KEYS[6] ip ban              risk:{ip:<ip>}:ban
+-- A share log is packed 6-byte big-endian ms timestamps, oldest first.
+--
 -- ARGV[1] now in ms, or "" to use the Redis server clock (one clock for every app server)
 -- ARGV[2] request fingerprint (a replay with another body is a conflict)
 -- ARGV[3] decision id to use if this event is new
--- ARGV[4] user id (member of the device-users set)
+-- ARGV[4] user id
 -- ARGV[5] plan (JSON, compiled once per policy and merchant):
 --         w: windows [code, source, limit, window_ms, severity, shadow, challenge]
---            source: 1 device log, 2 user log, 3 device users
+--            source: 1 device log, 2 user log, 3 distinct users on the device
 --         b: bans [code, key index, severity, shadow, challenge]
 --         dcap/dkeep, ucap/ukeep, scap/skeep: entries and ms each store keeps
 --         pv: policy version
@@ -47,10 +52,9 @@ end
 
 local plan = cjson.decode(ARGV[5])
 local findings = cjson.decode(ARGV[6])
+local user = ARGV[4]
 
--- A share log: 6-byte big-endian ms timestamps, oldest first.
-local function read_log(key)
-  local s = redis.call('GET', key)
+local function unpack_log(s)
   if not s or #s == 0 then return {} end
   local n = #s / 6
   local vals = {struct.unpack('>' .. string.rep('I6', n), s)}
@@ -58,10 +62,10 @@ local function read_log(key)
   return vals
 end
 
-local function write_log(key, log, cap, keep)
-  -- Keep entries still inside the longest window, and at most cap of them:
-  -- enough to judge every window exactly, so memory is bounded by policy.
-  -- Sorted, so that a clock stepping back cannot disorder the log.
+-- Keep entries still inside the longest window, and at most cap of them:
+-- enough to judge every window exactly, so memory is bounded by policy.
+-- Sorted, so that a clock stepping back cannot disorder the log.
+local function pack_log(log, cap, keep)
   table.sort(log)
   local first = #log - cap + 1
   if first < 1 then first = 1 end
@@ -69,18 +73,32 @@ local function write_log(key, log, cap, keep)
   for i = first, #log do
     if now - log[i] < keep then kept[#kept + 1] = log[i] end
   end
-  if #kept == 0 then redis.call('DEL', key) return end
-  redis.call('SET', key, struct.pack('>' .. string.rep('I6', #kept), unpack(kept)), 'PX', keep)
+  if #kept == 0 then return nil end
+  return struct.pack('>' .. string.rep('I6', #kept), unpack(kept))
 end
+
+-- Device state: the log and the users seen, in one read.
+local dlog, seen = {}, {}
+local state = redis.call('HGETALL', KEYS[2])
+for i = 1, #state, 2 do
+  local field = state[i]
+  if field == 'l' then
+    dlog = unpack_log(state[i + 1])
+  else
+    seen[string.sub(field, 3)] = tonumber(state[i + 1])
+  end
+end
+local ulog = unpack_log(redis.call('GET', KEYS[4]))
 
 -- Count entries of a log inside the window; when the limit is reached, the ms
 -- until enough of them age out for one more share to fit; and the ms until
 -- the oldest counted entry ages out (the window's reset, for headers).
-local function judge_log(log, limit, win)
+local function judge(times, limit, win)
   local inside = {}
-  for i = 1, #log do
-    if now - log[i] < win then inside[#inside + 1] = log[i] end
+  for i = 1, #times do
+    if now - times[i] < win then inside[#inside + 1] = times[i] end
   end
+  table.sort(inside)
   local count = #inside
   local retry, reset = 0, 0
   if count >= limit then retry = inside[count - limit + 1] + win - now end
@@ -88,41 +106,28 @@ local function judge_log(log, limit, win)
   return count, retry, reset
 end
 
-local dlog = read_log(KEYS[2])
-local ulog = read_log(KEYS[5])
-local user = ARGV[4]
-local user_seen = false
-
-local function judge_users(limit, win)
-  local members = redis.call('ZRANGEBYSCORE', KEYS[3], now - win + 1, '+inf', 'WITHSCORES')
-  local others = {}
-  for i = 1, #members, 2 do
-    if members[i] == user then user_seen = true else others[#others + 1] = tonumber(members[i + 1]) end
-  -- (the share's own user is not counted against it)
-  end
-  table.sort(others)
-  local count = #others
-  local retry, reset = 0, 0
-  if not user_seen and count >= limit then retry = others[count - limit + 1] + win - now end
-  if count > 0 then reset = others[1] + win - now end
-  return count, retry, reset
-end
-
 local fired = {}
 for _, f in ipairs(findings) do fired[#fired + 1] = f end
 
--- counts[code] = {entries counted after this decision, ms until the oldest leaves}
+-- counts[code] = {entries counted, ms until the oldest leaves, source, window}
 local counts = {}
+local user_seen = false
 for _, w in ipairs(plan.w) do
   local code, source, limit, win, sev, shadow, challenge = w[1], w[2], w[3], w[4], w[5], w[6], w[7]
   local count, retry, reset, over
   if source == 3 then
-    -- Distinct users: this share adds one unless its user was already seen.
-    count, retry, reset = judge_users(limit, win)
+    -- Distinct users: the share's own user, if seen in the window, is not new.
+    local others = {}
+    for u, t in pairs(seen) do
+      if now - t < win then
+        if u == user then user_seen = true else others[#others + 1] = t end
+      end
+    end
+    count, retry, reset = judge(others, limit, win)
     over = not user_seen and count >= limit
     if user_seen then count = count + 1 end
   else
-    count, retry, reset = judge_log(source == 1 and dlog or ulog, limit, win)
+    count, retry, reset = judge(source == 1 and dlog or ulog, limit, win)
     over = count >= limit
   end
   if over then
@@ -158,14 +163,21 @@ local consumed = 0
 if decision == 0 then
   consumed = 1
   dlog[#dlog + 1] = now
-  write_log(KEYS[2], dlog, plan.dcap, plan.dkeep)
   ulog[#ulog + 1] = now
-  write_log(KEYS[5], ulog, plan.ucap, plan.ukeep)
-  redis.call('ZADD', KEYS[3], now, user)
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - plan.skeep)
-  -- Bounded by policy: drop the least recently seen beyond the cap.
-  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -plan.scap - 1)
-  redis.call('PEXPIRE', KEYS[3], plan.skeep)
+  seen[user] = now
+  -- Users: drop those past the longest window, then the least recently seen
+  -- beyond the cap (ties: the smaller id first, as the reference does).
+  local users = {}
+  for u, t in pairs(seen) do users[#users + 1] = {t, u} end
+  table.sort(users, function(a, b) return a[1] > b[1] or (a[1] == b[1] and a[2] > b[2]) end)
+  local drop = {}
+  for i, ut in ipairs(users) do
+    if i > plan.scap or now - ut[1] >= plan.skeep then drop[#drop + 1] = 'u:' .. ut[2] end
+  end
+  if #drop > 0 then redis.call('HDEL', KEYS[2], unpack(drop)) end
+  redis.call('HSET', KEYS[2], 'l', pack_log(dlog, plan.dcap, plan.dkeep), 'u:' .. user, now)
+  redis.call('PEXPIRE', KEYS[2], math.max(plan.dkeep, plan.skeep))
+  redis.call('SET', KEYS[4], pack_log(ulog, plan.ucap, plan.ukeep), 'PX', plan.ukeep)
 end
 
 local n = {}

@@ -1,0 +1,30 @@
+-- Headers for every request; the key comes from the environment.
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. (os.getenv("BENCH_KEY") or "")
+
+-- wrk script: a stream of distinct share events over many devices and users,
+-- so decisions are real (not replays) and most are allowed.
+local counter = 0
+local thread_id = 0
+local threads = {}
+
+function setup(thread)
+  thread:set("tid", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  math.randomseed(tid * 7919 + 17)
+end
+
+request = function()
+  counter = counter + 1
+  local device = math.random(1, 50000)
+  local body = string.format(
+    '{"event_id":"w%d-%d","device_id":"dev-%d","user_id":"user-%d","coupon_id":"cp-%d",' ..
+    '"merchant_id":"m-%d","channel":"group","recipients":["r1","r2","r3"],"ip":"203.0.113.%d",' ..
+    '"geo":{"lat":31.23,"lon":121.47},"text":"邀请好友同步优惠"}',
+    tid, counter, device, device * 3 % 70000, counter % 97, device % 7, device % 250)
+  return wrk.format("POST", "/v1/decisions", nil, body)
+end

@@ -1,0 +1,118 @@
+"""Decisions per second through gunicorn, against a bare Flask endpoint.
+
+Both run under the same gunicorn settings (2 sync workers) and the same wrk
+load, alternating baseline / service rounds in one run so machine noise hits
+both alike. Also counts Redis commands per decision from ``INFO``.
+
+    .venv/bin/python bench/http_decisions.py [--seconds 10] [--rounds 3]
+
+Needs ``wrk`` (Debian package ``wrk``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import ISSUER_KEY  # noqa: E402
+from tests.redis_server import RedisServer  # noqa: E402
+from tests.serving.gunicorn_server import Gunicorn  # noqa: E402
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def wrk(url: str, seconds: int, connections: int, threads: int) -> dict[str, float]:
+    """Run wrk and return requests/s and latency percentiles in ms."""
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
+         "-s", str(ROOT / "bench" / "decisions.lua"), url],
+        check=True, capture_output=True, text=True, env={**os.environ, "BENCH_KEY": ISSUER_KEY},
+    ).stdout
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
+    for pct in ("50", "99"):
+        m = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out)
+        result[f"p{pct}_ms"] = float(m.group(1)) * UNITS[m.group(2)]  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    result["non_2xx"] = float(errors.group(1)) if errors else 0.0
+    result["requests"] = float(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return result
+
+
+def redis_commands(server: RedisServer) -> tuple[int, int]:
+    """(all commands, EVALSHA calls) processed so far."""
+    client = server.client()
+    total = int(client.info("stats")["total_commands_processed"])
+    evalsha = int(client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+    client.close()
+    return total, evalsha
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk not found: apt-get install wrk")
+
+    work = Path(tempfile.mkdtemp(prefix="bench-http-"))
+    redis_server = RedisServer(work / "redis").start()
+    quiet = {"RISK_LOG_LEVEL": "WARNING"}
+    service = Gunicorn(work / "svc", workers=2, redis_url=redis_server.url, extra_env=quiet)
+    baseline = Gunicorn(work / "base", workers=2, app="bench.baseline_app:app", ready_path="/v1/decisions",
+                        redis_url=redis_server.url, extra_env=quiet)
+    rounds: dict[str, list[dict[str, float]]] = {"baseline": [], "service": []}
+    try:
+        service.start()
+        baseline.start()
+        # Warm up both (imports, connection pools, script cache).
+        wrk(service.url, 2, args.connections, 2)
+        wrk(baseline.url, 2, args.connections, 2)
+        commands = evalshas = decisions = 0
+        for _ in range(args.rounds):
+            rounds["baseline"].append(wrk(baseline.url, args.seconds, args.connections, 2))
+            before = redis_commands(redis_server)
+            result = wrk(service.url, args.seconds, args.connections, 2)
+            after = redis_commands(redis_server)
+            rounds["service"].append(result)
+            commands += after[0] - before[0]
+            evalshas += after[1] - before[1]
+            decisions += int(result["requests"])
+    finally:
+        service.stop()
+        baseline.stop()
+        redis_server.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+    def med(name: str, key: str) -> float:
+        return statistics.median(r[key] for r in rounds[name])
+
+    ratios = [s["rps"] / b["rps"] for s, b in zip(rounds["service"], rounds["baseline"], strict=True)]
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"wrk -t2 -c{args.connections} -d{args.seconds}s, gunicorn 2 gthread workers, {args.rounds} rounds\n")
+    print("| endpoint | requests/s (median) | p50 ms | p99 ms | non-2xx |")
+    print("|---|---|---|---|---|")
+    for name in ("baseline", "service"):
+        non2xx = sum(r["non_2xx"] for r in rounds[name])
+        print(f"| {name} | {med(name, 'rps'):.0f} | {med(name, 'p50_ms'):.2f} | {med(name, 'p99_ms'):.2f} "
+              f"| {non2xx:.0f} |")
+    print(f"\nservice / baseline throughput, per round: {', '.join(f'{r:.2f}' for r in ratios)}; "
+          f"median {statistics.median(ratios):.2f}")
+    print(f"Redis commands per decision: {commands / decisions:.3f} (EVALSHA per decision: "
+          f"{evalshas / decisions:.3f}; {decisions} decisions)")
+
+
+if __name__ == "__main__":
+    main()
