@@ -63,6 +63,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--redis", choices=["unix", "tcp"], default="unix",
+                        help="how the service reaches Redis (the embedded default is a unix socket)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install wrk")
@@ -70,7 +72,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-http-"))
     redis_server = RedisServer(work / "redis").start()
     quiet = {"RISK_LOG_LEVEL": "WARNING"}
-    service = Gunicorn(work / "svc", workers=2, redis_url=redis_server.url, extra_env=quiet)
+    redis_url = redis_server.socket_url if args.redis == "unix" else redis_server.url
+    service = Gunicorn(work / "svc", workers=2, redis_url=redis_url, extra_env=quiet)
     baseline = Gunicorn(work / "base", workers=2, app="bench.baseline_app:app", ready_path="/v1/decisions",
                         redis_url=redis_server.url, extra_env=quiet)
     rounds: dict[str, list[dict[str, float]]] = {"baseline": [], "service": []}
@@ -101,7 +104,8 @@ def main() -> None:
 
     ratios = [s["rps"] / b["rps"] for s, b in zip(rounds["service"], rounds["baseline"], strict=True)]
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"wrk -t2 -c{args.connections} -d{args.seconds}s, gunicorn 2 gthread workers, {args.rounds} rounds\n")
+    print(f"wrk -t2 -c{args.connections} -d{args.seconds}s, gunicorn 2 gthread workers x 4 threads, "
+          f"Redis over {args.redis}, {args.rounds} rounds\n")
     print("| endpoint | requests/s (median) | p50 ms | p99 ms | non-2xx |")
     print("|---|---|---|---|---|")
     for name in ("baseline", "service"):

@@ -116,8 +116,8 @@ def _register_access_log(app: Flask, metrics: Metrics) -> None:
     def log_request(response: Response) -> Response:
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-        metrics.latency.labels(endpoint).observe(elapsed)
-        metrics.requests.labels(endpoint, str(response.status_code)).inc()
+        metrics.child(metrics.latency, endpoint).observe(elapsed)
+        metrics.child(metrics.requests, endpoint, str(response.status_code)).inc()
         if not access_log.isEnabledFor(logging.INFO):
             return response
         extra: dict[str, Any] = {

@@ -10,6 +10,7 @@ app's own so that several apps (tests) can live in one process.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
@@ -21,6 +22,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._children: dict[tuple[object, tuple[str, ...]], Any] = {}
         r = self.registry
         self.decisions = Counter("risk_decisions", "Decisions answered, by outcome.",
                                  ["decision", "degraded"], registry=r)
@@ -32,6 +34,14 @@ class Metrics:
                                 ["endpoint", "status"], registry=r)
         self.redis_errors = Counter("risk_redis_errors", "Redis calls that failed or timed out.",
                                     ["operation"], registry=r)
+
+    def child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        """``metric.labels(*labels)``, cached: it is looked up on every request."""
+        key = (metric, labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
 
     def exposition(self) -> bytes:
         """The text format of every worker's metrics (or this process's)."""

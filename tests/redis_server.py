@@ -33,10 +33,15 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def socket_url(self) -> str:
+        """The same server over its unix socket."""
+        return f"unix://{self.dir / 'redis.sock'}"
+
     def start(self) -> RedisServer:
         args = [find_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
                 "--save", "", "--appendonly", "yes" if self.appendonly else "no",
-                "--logfile", str(self.dir / "redis.log")]
+                "--logfile", str(self.dir / "redis.log"), "--unixsocket", str(self.dir / "redis.sock")]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL)
         client = redis.Redis.from_url(self.url, socket_timeout=0.2, socket_connect_timeout=0.2)
         deadline = time.monotonic() + 10

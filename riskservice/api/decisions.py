@@ -27,13 +27,13 @@ def create_decision() -> Response:
     body = parse_json_object(json_body())
     decision = state.engine.decide(validate_decision_request(body), body)
     m = state.metrics
-    m.decisions.labels(decision.decision, str(decision.degraded).lower()).inc()
+    m.child(m.decisions, decision.decision, "true" if decision.degraded else "false").inc()
     for r in decision.reasons:
-        m.rule_hits.labels(r["code"], "enforced").inc()
+        m.child(m.rule_hits, r["code"], "enforced").inc()
     for r in decision.shadow:
-        m.rule_hits.labels(r["code"], "shadow").inc()
+        m.child(m.rule_hits, r["code"], "shadow").inc()
     if decision.degraded:
-        m.redis_errors.labels("decide").inc()
+        m.child(m.redis_errors, "decide").inc()
     headers = dict(decision.headers)
     if decision.replay:
         headers["Idempotent-Replayed"] = "true"

@@ -9,10 +9,12 @@ another entity's key: ``a}:log`` becomes ``a%7D%3Alog``.
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import NamedTuple
 from urllib.parse import quote
 
 PREFIX = "risk"
+_SAFE = re.compile(r"[A-Za-z0-9\-_.@~]*")
 
 
 def encode_id(value: str) -> str:
@@ -23,6 +25,9 @@ def encode_id(value: str) -> str:
     >>> encode_id("a}:{b")
     'a%7D%3A%7Bb'
     """
+    # Most ids need no escaping; checking that first is several times faster.
+    if _SAFE.fullmatch(value):
+        return value
     return quote(value, safe="-_.@~")
 
 

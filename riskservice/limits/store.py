@@ -8,6 +8,7 @@ lets one call probe again, so it recovers by itself.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from dataclasses import dataclass
@@ -47,6 +48,28 @@ class DecisionRecord:
         windows = {code: (int(c), int(r)) for code, (c, r) in (rec.get("n") or {}).items()}
         return cls(status, rec["id"], int(rec["t"]), int(rec["dec"]), rec["ch"], findings, windows,
                    rec["pv"], bool(rec["c"]))
+
+
+def decode_log(raw: bytes) -> list[int]:
+    """A packed share log: 6-byte big-endian ms timestamps."""
+    return [int.from_bytes(raw[i:i + 6], "big") for i in range(0, len(raw), 6)]
+
+
+def decode_device_state(raw: bytes | None) -> tuple[list[int], dict[str, int]]:
+    """A device's packed window state (see ``lua/decide.lua``): its share log
+    and the users seen on it with when each last shared."""
+    if not raw:
+        return [], {}
+    n = int.from_bytes(raw[:2], "big")
+    pos = 2 + 6 * n
+    log = decode_log(raw[2:pos])
+    users = {}
+    while pos < len(raw):
+        ts = int.from_bytes(raw[pos:pos + 6], "big")
+        length = int.from_bytes(raw[pos + 6:pos + 8], "big")
+        users[raw[pos + 8:pos + 8 + length].decode()] = ts
+        pos += 8 + length
+    return log, users
 
 
 def connect(url: str, budget_ms: int) -> redis.Redis:
@@ -112,7 +135,7 @@ class RedisStore:
     def __init__(self, client: redis.Redis, breaker_cooldown_ms: int = 1000) -> None:
         self.client = client
         self._breaker = CircuitBreaker(breaker_cooldown_ms)
-        self._decide = client.register_script(_DECIDE_LUA)
+        self._decide_sha = hashlib.sha1(_DECIDE_LUA.encode()).hexdigest()
 
     def _guard(self) -> None:
         if not self._breaker.allow():
@@ -132,9 +155,14 @@ class RedisStore:
     ) -> DecisionRecord:
         """Judge and record one decision atomically (see ``lua/decide.lua``)."""
         self._guard()
-        args = ["" if now_ms is None else now_ms, fingerprint, decision_id, user_id, plan, findings, ttl_ms]
+        args = ("" if now_ms is None else now_ms, fingerprint, decision_id, user_id, plan, findings, ttl_ms)
         try:
-            status, raw = self._decide(keys=list(keys), args=args)
+            try:
+                status, raw = self.client.execute_command("EVALSHA", self._decide_sha, len(keys), *keys, *args)
+            except redis.exceptions.NoScriptError:
+                # A restarted or new Redis: load the script once, then carry on.
+                self.client.script_load(_DECIDE_LUA)
+                status, raw = self.client.execute_command("EVALSHA", self._decide_sha, len(keys), *keys, *args)
         except redis.RedisError as exc:
             self._breaker.failure()
             raise StorageError(f"redis decision script failed: {exc}") from exc

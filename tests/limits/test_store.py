@@ -10,7 +10,7 @@ import redis
 
 from riskservice.limits.keys import decision_keys
 from riskservice.limits.memory import MemoryStore
-from riskservice.limits.store import RedisStore, connect
+from riskservice.limits.store import RedisStore, connect, decode_device_state
 from riskservice.policy.load import load_policy, parse_policy
 from tests.redis_server import RedisServer
 
@@ -70,9 +70,9 @@ def test_memory_per_device_is_bounded_by_policy(store: RedisStore, redis_client:
     plan = parse_policy(SMALL_POLICY).default.plan
     for i in range(200):
         run(store, plan, f"e{i}", "dev", f"u{i % 2}", T0 + i * 5_000)
-    state = redis_client.hgetall("risk:{d:dev}:state")
-    assert len(state[b"l"]) == 6 * 6  # at most dcap entries of 6 bytes
-    assert len(state) <= 1 + 2  # the log and at most scap users
+    log, users = decode_device_state(redis_client.get("risk:{d:dev}:state"))
+    assert len(log) == 6  # at most dcap entries
+    assert set(users) == {"u0", "u1"}  # at most scap users
     assert redis_client.pttl("risk:{d:dev}:state") <= 60_000
 
 
@@ -81,7 +81,8 @@ def test_refused_shares_consume_nothing(store: RedisStore, redis_client: redis.R
     for i in range(10):
         rec = run(store, plan, f"e{i}", "dev", "u1", T0 + i)
     assert rec.decision == 1  # type: ignore[attr-defined]
-    assert len(redis_client.hget("risk:{d:dev}:state", "l") or b"") == 3 * 6
+    log, _ = decode_device_state(redis_client.get("risk:{d:dev}:state"))
+    assert len(log) == 3
 
 
 def test_every_key_expires(store: RedisStore, redis_client: redis.Redis) -> None:
@@ -89,3 +90,12 @@ def test_every_key_expires(store: RedisStore, redis_client: redis.Redis) -> None
     run(store, plan, "e1", "dev", "user", T0)
     for key in redis_client.keys("*"):
         assert redis_client.pttl(key) > 0, key
+
+
+def test_device_state_round_trips_unicode_users(store: RedisStore, redis_client: redis.Redis) -> None:
+    plan = load_policy("config/policy.yaml").default.plan
+    run(store, plan, "e1", "dev", "用户-1", T0)
+    run(store, plan, "e2", "dev", "u2", T0 + 5)
+    log, users = decode_device_state(redis_client.get("risk:{d:dev}:state"))
+    assert log == [T0, T0 + 5]
+    assert users == {"用户-1": T0, "u2": T0 + 5}

@@ -4,13 +4,13 @@
 -- (a log of admitted share times, counted exactly per window); this script is
 -- its Redis storage, so that all windows of a decision are read, judged and
 -- updated in one round trip that no concurrent request can interleave with.
--- A device's windows live in one small hash, read with one HGETALL and
--- written with one HSET, because every Redis call a script makes costs time
--- on the single-threaded server.
+-- A device's windows live in one packed string, read with one GET and
+-- written with one SET, because every Redis call a script makes costs time on
+-- the single-threaded server, and a packed string is the smallest form.
 --
 -- KEYS[1] idempotency record  risk:{d:<device>}:ev:<event>  string (JSON)
--- KEYS[2] device state        risk:{d:<device>}:state       hash: l -> share log,
---                                                           u:<user> -> last admitted ms
+-- KEYS[2] device state        risk:{d:<device>}:state       string: share log, then users
+--         (uint16 n, n x 6-byte ms; then per user: 6-byte last admitted ms, uint16 length, id)
 -- KEYS[3] device ban          risk:{d:<device>}:ban         hash {until, reason, actor, at}
 -- KEYS[4] user share log      risk:{u:<user>}:log           string
 -- KEYS[5] user ban            risk:{u:<user>}:ban
@@ -65,7 +65,7 @@ end
 -- Keep entries still inside the longest window, and at most cap of them:
 -- enough to judge every window exactly, so memory is bounded by policy.
 -- Sorted, so that a clock stepping back cannot disorder the log.
-local function pack_log(log, cap, keep)
+local function keep_log(log, cap, keep)
   table.sort(log)
   local first = #log - cap + 1
   if first < 1 then first = 1 end
@@ -73,19 +73,28 @@ local function pack_log(log, cap, keep)
   for i = first, #log do
     if now - log[i] < keep then kept[#kept + 1] = log[i] end
   end
-  if #kept == 0 then return nil end
-  return struct.pack('>' .. string.rep('I6', #kept), unpack(kept))
+  return kept
+end
+
+local function pack_log(log)
+  return struct.pack('>' .. string.rep('I6', #log), unpack(log))
 end
 
 -- Device state: the log and the users seen, in one read.
 local dlog, seen = {}, {}
-local state = redis.call('HGETALL', KEYS[2])
-for i = 1, #state, 2 do
-  local field = state[i]
-  if field == 'l' then
-    dlog = unpack_log(state[i + 1])
-  else
-    seen[string.sub(field, 3)] = tonumber(state[i + 1])
+local state = redis.call('GET', KEYS[2])
+if state then
+  local n, pos = struct.unpack('>H', state)
+  if n > 0 then
+    dlog = {struct.unpack('>' .. string.rep('I6', n), state, pos)}
+    pos = dlog[n + 1]
+    dlog[n + 1] = nil
+  end
+  while pos <= #state do
+    local t, len
+    t, len, pos = struct.unpack('>I6H', state, pos)
+    seen[string.sub(state, pos, pos + len - 1)] = t
+    pos = pos + len
   end
 end
 local ulog = unpack_log(redis.call('GET', KEYS[4]))
@@ -165,19 +174,20 @@ if decision == 0 then
   dlog[#dlog + 1] = now
   ulog[#ulog + 1] = now
   seen[user] = now
-  -- Users: drop those past the longest window, then the least recently seen
-  -- beyond the cap (ties: the smaller id first, as the reference does).
+  -- Users: keep those inside the longest window, the most recently seen
+  -- first, up to the cap (ties: the larger id first, as the reference does).
   local users = {}
-  for u, t in pairs(seen) do users[#users + 1] = {t, u} end
-  table.sort(users, function(a, b) return a[1] > b[1] or (a[1] == b[1] and a[2] > b[2]) end)
-  local drop = {}
-  for i, ut in ipairs(users) do
-    if i > plan.scap or now - ut[1] >= plan.skeep then drop[#drop + 1] = 'u:' .. ut[2] end
+  for u, t in pairs(seen) do
+    if now - t < plan.skeep then users[#users + 1] = {t, u} end
   end
-  if #drop > 0 then redis.call('HDEL', KEYS[2], unpack(drop)) end
-  redis.call('HSET', KEYS[2], 'l', pack_log(dlog, plan.dcap, plan.dkeep), 'u:' .. user, now)
-  redis.call('PEXPIRE', KEYS[2], math.max(plan.dkeep, plan.skeep))
-  redis.call('SET', KEYS[4], pack_log(ulog, plan.ucap, plan.ukeep), 'PX', plan.ukeep)
+  table.sort(users, function(a, b) return a[1] > b[1] or (a[1] == b[1] and a[2] > b[2]) end)
+  local kept = keep_log(dlog, plan.dcap, plan.dkeep)
+  local parts = {struct.pack('>H', #kept), pack_log(kept)}
+  for i = 1, math.min(#users, plan.scap) do
+    parts[#parts + 1] = struct.pack('>I6H', users[i][1], #users[i][2]) .. users[i][2]
+  end
+  redis.call('SET', KEYS[2], table.concat(parts), 'PX', math.max(plan.dkeep, plan.skeep))
+  redis.call('SET', KEYS[4], pack_log(keep_log(ulog, plan.ucap, plan.ukeep)), 'PX', plan.ukeep)
 end
 
 local n = {}

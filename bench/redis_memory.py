@@ -1,0 +1,76 @@
+"""Redis bytes per active device under the default policy, at its limits.
+
+Drives N devices to every limit of the default policy (50 admitted shares in
+24 h, 20 of them in the last 5 minutes, 5 users), with the injected clock,
+then asks Redis ``MEMORY USAGE`` for each device's window state and its
+users' logs. Idempotency records are per event, not per device, and are
+reported apart.
+
+    .venv/bin/python bench/redis_memory.py [--devices 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from riskservice.decisions.engine import DecisionEngine  # noqa: E402
+from riskservice.decisions.request import validate_decision_request  # noqa: E402
+from riskservice.limits.clock import ManualClock  # noqa: E402
+from riskservice.limits.keys import decision_keys  # noqa: E402
+from riskservice.limits.store import RedisStore, connect  # noqa: E402
+from riskservice.policy.load import load_policy  # noqa: E402
+from tests.redis_server import RedisServer  # noqa: E402
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--devices", type=int, default=200)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-mem-"))
+    server = RedisServer(work).start()
+    try:
+        client = connect(server.url, 2000)
+        policy = load_policy(ROOT / "config" / "policy.yaml")
+        clock = ManualClock()
+        engine = DecisionEngine(RedisStore(client), lambda: policy, clock=clock)
+        # Realistic ids: WeChat-style openids (28 chars) and device ids (32 hex).
+        devices = [f"{i:032x}" for i in range(args.devices)]
+        users = {d: [f"oX{d[-8:]}{u}{'a' * 17}" for u in range(5)] for d in devices}
+        decisions = 0
+        # 30 shares spread over the day, then 20 in the last 5 minutes: every
+        # window is at its limit (50/24 h, 20/5 min, 5 users) for every device.
+        for step in range(50):
+            clock.advance(2800 if step < 30 else 400 if step == 30 else 10)
+            for d in devices:
+                body = {"event_id": f"{d}-{step}", "device_id": d, "user_id": users[d][step % 5],
+                        "coupon_id": "cp-1"}
+                decision = engine.decide(validate_decision_request(body), body)
+                assert decision.decision == "allow", decision
+                decisions += 1
+        per_device = []
+        for d in devices:
+            keys = decision_keys("x", d, users[d][0], None)
+            size = client.memory_usage(keys.device_state) or 0
+            per_device.append(size)
+        user_logs = [client.memory_usage(decision_keys("x", d, u, None).user_log) or 0
+                     for d in devices for u in users[d]]
+        events = [client.memory_usage(k) or 0 for k in client.scan_iter(match="risk:*:ev:*", count=1000)]
+        print(f"{args.devices} devices at the default policy's limits ({decisions} admitted shares)\n")
+        print("| what | bytes (median) | max |")
+        print("|---|---|---|")
+        print(f"| device window state (log of 50 + 5 users) | {statistics.median(per_device):.0f} | {max(per_device)} |")
+        print(f"| one user's daily log (10 shares each here) | {statistics.median(user_logs):.0f} | {max(user_logs)} |")
+        print(f"| idempotency record, per event (24 h) | {statistics.median(events):.0f} | {max(events)} |")
+    finally:
+        server.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+if __name__ == "__main__":
+    main()
