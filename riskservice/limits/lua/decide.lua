@@ -65,14 +65,20 @@ end
 -- Keep entries still inside the longest window, and at most cap of them:
 -- enough to judge every window exactly, so memory is bounded by policy.
 -- Sorted, so that a clock stepping back cannot disorder the log.
-local function keep_log(log, cap, keep)
-  table.sort(log)
-  local first = #log - cap + 1
+-- Append an admitted share to a sorted log and keep only what a window can
+-- still need: entries inside the longest window, at most cap of them. So
+-- memory is bounded by the policy. (Sorting is needed only when the clock
+-- stepped back.)
+local function record(log, cap, keep)
+  local n = #log
+  log[n + 1] = now
+  if n > 0 and log[n] > now then table.sort(log) end
+  n = n + 1
+  local first = n - cap + 1
   if first < 1 then first = 1 end
+  while first <= n and now - log[first] >= keep do first = first + 1 end
   local kept = {}
-  for i = first, #log do
-    if now - log[i] < keep then kept[#kept + 1] = log[i] end
-  end
+  for i = first, n do kept[#kept + 1] = log[i] end
   return kept
 end
 
@@ -99,19 +105,18 @@ if state then
 end
 local ulog = unpack_log(redis.call('GET', KEYS[4]))
 
--- Count entries of a log inside the window; when the limit is reached, the ms
--- until enough of them age out for one more share to fit; and the ms until
--- the oldest counted entry ages out (the window's reset, for headers).
+-- Judge a sorted list of times against a window: how many are inside it;
+-- when the limit is reached, the ms until enough of them age out for one
+-- more share to fit; and the ms until the oldest inside ages out (the
+-- window's reset, for headers). Inside entries are a suffix of the list.
 local function judge(times, limit, win)
-  local inside = {}
-  for i = 1, #times do
-    if now - times[i] < win then inside[#inside + 1] = times[i] end
-  end
-  table.sort(inside)
-  local count = #inside
+  local n = #times
+  local first = n + 1
+  while first > 1 and now - times[first - 1] < win do first = first - 1 end
+  local count = n - first + 1
   local retry, reset = 0, 0
-  if count >= limit then retry = inside[count - limit + 1] + win - now end
-  if count > 0 then reset = inside[1] + win - now end
+  if count >= limit then retry = times[first + count - limit] + win - now end
+  if count > 0 then reset = times[first] + win - now end
   return count, retry, reset
 end
 
@@ -132,6 +137,7 @@ for _, w in ipairs(plan.w) do
         if u == user then user_seen = true else others[#others + 1] = t end
       end
     end
+    table.sort(others)
     count, retry, reset = judge(others, limit, win)
     over = not user_seen and count >= limit
     if user_seen then count = count + 1 end
@@ -171,8 +177,6 @@ end
 local consumed = 0
 if decision == 0 then
   consumed = 1
-  dlog[#dlog + 1] = now
-  ulog[#ulog + 1] = now
   seen[user] = now
   -- Users: keep those inside the longest window, the most recently seen
   -- first, up to the cap (ties: the larger id first, as the reference does).
@@ -181,13 +185,13 @@ if decision == 0 then
     if now - t < plan.skeep then users[#users + 1] = {t, u} end
   end
   table.sort(users, function(a, b) return a[1] > b[1] or (a[1] == b[1] and a[2] > b[2]) end)
-  local kept = keep_log(dlog, plan.dcap, plan.dkeep)
+  local kept = record(dlog, plan.dcap, plan.dkeep)
   local parts = {struct.pack('>H', #kept), pack_log(kept)}
   for i = 1, math.min(#users, plan.scap) do
     parts[#parts + 1] = struct.pack('>I6H', users[i][1], #users[i][2]) .. users[i][2]
   end
   redis.call('SET', KEYS[2], table.concat(parts), 'PX', math.max(plan.dkeep, plan.skeep))
-  redis.call('SET', KEYS[4], pack_log(keep_log(ulog, plan.ucap, plan.ukeep)), 'PX', plan.ukeep)
+  redis.call('SET', KEYS[4], pack_log(record(ulog, plan.ucap, plan.ukeep)), 'PX', plan.ukeep)
 end
 
 local n = {}
