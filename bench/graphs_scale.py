@@ -49,6 +49,9 @@ def heavy_tailed_events(n_edges: int, seed: int = 0) -> list[dict[str, Any]]:
     hub_ev = rng.random(m) < 0.2  # two hubs share ~10 % of all edges each
     sharer[hub_ev] = rng.choice(hubs, int(hub_ev.sum()))
     rec = rng.choice(n_users, int(k.sum()), p=w)
+    # the hubs reach far: ~100 k recipients each at 1 M edges
+    on_hub = np.repeat(hub_ev, k)
+    rec[on_hub] = rng.integers(0, n_users, int(on_hub.sum()))
     n_coupons = max(10, m // 50)
     coupon = rng.integers(0, n_coupons, m)
     issued = 1.75e9 + rng.random(n_coupons) * 26 * 86400

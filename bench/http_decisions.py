@@ -71,7 +71,8 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench-http-"))
     redis_server = RedisServer(work / "redis").start()
-    quiet = {"RISK_LOG_LEVEL": "WARNING"}
+    # The default budget, and no access log (the baseline writes none either).
+    quiet = {"RISK_LOG_LEVEL": "WARNING", "RISK_REDIS_BUDGET_MS": "50"}
     redis_url = redis_server.socket_url if args.redis == "unix" else redis_server.url
     service = Gunicorn(work / "svc", workers=2, redis_url=redis_url, extra_env=quiet)
     baseline = Gunicorn(work / "base", workers=2, app="bench.baseline_app:app", ready_path="/v1/decisions",
