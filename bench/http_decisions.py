@@ -22,6 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import requests
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -94,6 +96,9 @@ def main() -> None:
             commands += after[0] - before[0]
             evalshas += after[1] - before[1]
             decisions += int(result["requests"])
+        metrics = requests.get(f"{service.url}/metrics", timeout=10).text
+        degraded = sum(float(line.split()[-1]) for line in metrics.splitlines()
+                       if line.startswith("risk_decisions_total{") and 'degraded="true"' in line)
     finally:
         service.stop()
         baseline.stop()
@@ -115,6 +120,7 @@ def main() -> None:
               f"| {non2xx:.0f} |")
     print(f"\nservice / baseline throughput, per round: {', '.join(f'{r:.2f}' for r in ratios)}; "
           f"median {statistics.median(ratios):.2f}")
+    print(f"Degraded (answered without Redis) decisions: {degraded:.0f}")
     print(f"Redis commands per decision: {commands / decisions:.3f} (EVALSHA per decision: "
           f"{evalshas / decisions:.3f}; {decisions} decisions)")
 

@@ -29,6 +29,7 @@ from riskservice.limits.store import RedisStore, connect  # noqa: E402
 from riskservice.policy.load import load_policy  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--devices", type=int, default=200)
@@ -65,7 +66,8 @@ def main() -> None:
         print(f"{args.devices} devices at the default policy's limits ({decisions} admitted shares)\n")
         print("| what | bytes (median) | max |")
         print("|---|---|---|")
-        print(f"| device window state (log of 50 + 5 users) | {statistics.median(per_device):.0f} | {max(per_device)} |")
+        print(f"| device window state (log of 50 + 5 users) | {statistics.median(per_device):.0f} "
+              f"| {max(per_device)} |")
         print(f"| one user's daily log (10 shares each here) | {statistics.median(user_logs):.0f} | {max(user_logs)} |")
         print(f"| idempotency record, per event (24 h) | {statistics.median(events):.0f} | {max(events)} |")
     finally:

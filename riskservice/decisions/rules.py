@@ -63,7 +63,7 @@ def reason(f: Finding) -> dict[str, Any]:
     if code.endswith("_blocklist"):
         message = MESSAGES[code] + (f": {observed}" if observed else "")
     else:
-        message = MESSAGES.get(code, code).format(
+        message = (MESSAGES.get(code) or str(code)).format(
             observed=observed, limit=limit, window=_window(window_s) if window_s else ""
         )
     return {

@@ -15,7 +15,7 @@ import orjson
 
 from riskservice.limits.keys import DecisionKeys
 from riskservice.limits.sliding import combine, in_window, judge, record
-from riskservice.limits.store import DecisionRecord
+from riskservice.limits.store import DecisionRecord, Status
 
 SOURCE_DEVICE_LOG, SOURCE_USER_LOG, SOURCE_DEVICE_USERS = 1, 2, 3
 
@@ -45,7 +45,7 @@ class MemoryStore:
             raise ValueError("the memory store needs an explicit clock")
         if keys.event in self.events:
             fp, rec = self.events[keys.event]
-            status = "replay" if fp == fingerprint else "conflict"
+            status: Status = "replay" if fp == fingerprint else "conflict"
             return dataclasses.replace(rec, status=status)
         p = orjson.loads(plan)
         fired: list[list[Any]] = list(orjson.loads(findings))
@@ -88,9 +88,8 @@ class MemoryStore:
             self.users[keys.device_state] = dict(newest)
         windows = {}
         for code, (count, reset, source, win) in counts.items():
-            if consumed and (source != SOURCE_DEVICE_USERS or not present):
-                count, reset = count + 1, reset or win
-            windows[code] = (count, reset)
+            grows = consumed and (source != SOURCE_DEVICE_USERS or not present)
+            windows[code] = (count + 1, reset or win) if grows else (count, reset)
         rec = DecisionRecord("new", decision_id, now_ms, decision, challenge_kind, fired, windows, p["pv"], consumed)
         self.events[keys.event] = (fingerprint, rec)
         return rec

@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import orjson
 import redis
@@ -149,13 +149,13 @@ class RedisStore:
         pool's connection settings); a new one after a fork or an error.
         """
         conn: Connection | None = getattr(self._local, "conn", None)
-        if conn is None or self._local.pid != os.getpid():
-            conn = self.client.connection_pool.make_connection()
+        if conn is None or self._local.pid != os.getpid():  # new thread, or forked
+            conn = cast(Connection, self.client.connection_pool.make_connection())
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
     def _evalsha(self, conn: Connection, keys: DecisionKeys, args: tuple[object, ...]) -> Any:
-        conn.send_command("EVALSHA", self._decide_sha, len(keys), *keys, *args)
+        conn.send_command("EVALSHA", self._decide_sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
         return conn.read_response()
 
     def _guard(self) -> None:
@@ -183,12 +183,12 @@ class RedisStore:
                 status, raw = self._evalsha(conn, keys, args)
             except redis.exceptions.NoScriptError:
                 # A restarted or new Redis: load the script once, then carry on.
-                conn.send_command("SCRIPT", "LOAD", _DECIDE_LUA)
+                conn.send_command("SCRIPT", "LOAD", _DECIDE_LUA)  # type: ignore[no-untyped-call]
                 conn.read_response()
                 status, raw = self._evalsha(conn, keys, args)
         except (redis.RedisError, OSError) as exc:
             # The reply may still arrive later: never reuse this connection.
-            conn.disconnect()
+            conn.disconnect()  # type: ignore[no-untyped-call]
             self._breaker.failure()
             raise StorageError(f"redis decision script failed: {exc}") from exc
         self._breaker.success()
@@ -206,10 +206,12 @@ class RedisStore:
     def set_ban(self, kind: str, entity_id: str, *, reason: str, actor: str, until_ms: int = 0) -> None:
         """Ban a device, user or ip (``until_ms`` 0: until lifted)."""
         key = ban_key(kind, entity_id)
-        fields = {"reason": reason, "actor": actor, "at": int(time.time() * 1000), "until": until_ms}
+        fields: dict[str, str | int] = {"reason": reason, "actor": actor, "at": int(time.time() * 1000),
+                                        "until": until_ms}
         try:
             pipe = self.client.pipeline(transaction=True)
-            pipe.delete(key).hset(key, mapping=fields)
+            pipe.delete(key)
+            pipe.hset(key, mapping=fields)  # type: ignore[arg-type]  # (Mapping is invariant in its key)
             if until_ms:
                 # The script judges `until` itself; expiry only collects the key,
                 # a day late so that no clock skew can lift a ban early.
@@ -230,4 +232,4 @@ class RedisStore:
             raw = self.client.hgetall(ban_key(kind, entity_id))
         except redis.RedisError as exc:
             raise StorageError(f"cannot read ban: {exc}") from exc
-        return {k.decode(): v.decode() for k, v in raw.items()} or None
+        return {bytes(k).decode(): bytes(v).decode() for k, v in cast(dict[bytes, bytes], raw).items()} or None

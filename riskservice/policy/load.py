@@ -144,7 +144,7 @@ def _describe(exc: ValidationError, prefix: tuple[str, ...] = ()) -> str:
 
 def _bounds(all_rules: list[Rules]) -> StoreBounds:
     def longest(rules: list[Any]) -> int:
-        return max(r.window_s for r in rules) * 1000
+        return int(max(r.window_s for r in rules)) * 1000
 
     dev = [r.device_velocity for r in all_rules] + [r.device_daily_cap for r in all_rules]
     usr = [r.user_daily_cap for r in all_rules]

@@ -77,7 +77,8 @@ def test_fan_out_counts_distinct_recipients(client: FlaskClient) -> None:
 
 
 def test_sensitive_copy_is_found_through_disguise(client: FlaskClient) -> None:
-    for text in ["转发得现金", "快来 转 发 得·现金 啦", "转-发-抽-奖", "ＭＡＸ 最高優惠".replace("優", "优"), "集赞\u200b送礼"]:
+    disguised = ["转发得现金", "快来 转 发 得·现金 啦", "转-发-抽-奖", "ＭＡＸ 最高优惠", "集赞\u200b送礼"]
+    for text in disguised:
         resp = share(client, text=text)
         assert resp.json["decision"] == "block", text
         assert codes(resp) == ["sensitive_copy"]

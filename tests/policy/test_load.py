@@ -62,7 +62,7 @@ def test_version_changes_with_content() -> None:
 def test_each_kind_of_mistake_names_its_place(change: tuple[str, str], message: str) -> None:
     old, new = change
     assert old in DEFAULT
-    with pytest.raises(PolicyError, match="^<policy>: ") as err:
+    with pytest.raises(PolicyError, match=r"^<policy>: ") as err:
         parse_policy(DEFAULT.replace(old, new, 1))
     assert message in str(err.value)
 
@@ -73,5 +73,5 @@ def test_not_a_mapping() -> None:
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(PolicyError, match="nope.yaml: cannot read"):
+    with pytest.raises(PolicyError, match=r"nope\.yaml: cannot read"):
         load_policy(tmp_path / "nope.yaml")
