@@ -65,6 +65,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--worker-class", choices=["gthread", "sync"], default="gthread")
+    parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--redis", choices=["unix", "tcp"], default="unix",
                         help="how the service reaches Redis (the embedded default is a unix socket)")
     args = parser.parse_args()
@@ -74,11 +76,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-http-"))
     redis_server = RedisServer(work / "redis").start()
     # The default budget, and no access log (the baseline writes none either).
-    quiet = {"RISK_LOG_LEVEL": "WARNING", "RISK_REDIS_BUDGET_MS": "50"}
+    quiet = {"RISK_LOG_LEVEL": "WARNING", "RISK_REDIS_BUDGET_MS": "50",
+             "RISK_WORKER_CLASS": args.worker_class, "RISK_THREADS": str(args.threads)}
     redis_url = redis_server.socket_url if args.redis == "unix" else redis_server.url
     service = Gunicorn(work / "svc", workers=2, redis_url=redis_url, extra_env=quiet)
     baseline = Gunicorn(work / "base", workers=2, app="bench.baseline_app:app", ready_path="/v1/decisions",
-                        redis_url=redis_server.url, extra_env=quiet)
+                        redis_url=redis_server.url, extra_env=quiet)  # same gunicorn settings
     rounds: dict[str, list[dict[str, float]]] = {"baseline": [], "service": []}
     try:
         service.start()
@@ -110,7 +113,8 @@ def main() -> None:
 
     ratios = [s["rps"] / b["rps"] for s, b in zip(rounds["service"], rounds["baseline"], strict=True)]
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"wrk -t2 -c{args.connections} -d{args.seconds}s, gunicorn 2 gthread workers x 4 threads, "
+    print(f"wrk -t2 -c{args.connections} -d{args.seconds}s, gunicorn 2 {args.worker_class} workers "
+          f"(threads {args.threads}), "
           f"Redis over {args.redis}, {args.rounds} rounds\n")
     print("| endpoint | requests/s (median) | p50 ms | p99 ms | non-2xx |")
     print("|---|---|---|---|---|")

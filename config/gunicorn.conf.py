@@ -18,7 +18,7 @@ bind = os.environ.get("RISK_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", str(2 * (os.cpu_count() or 1))))
 # Threads let a worker answer another request while one waits on Redis; the
 # app is thread-safe (a pooled Redis client, locked breaker and metrics).
-worker_class = "gthread"
+worker_class = os.environ.get("RISK_WORKER_CLASS", "gthread")
 threads = int(os.environ.get("RISK_THREADS", "4"))
 keepalive = 5
 timeout = 30
