@@ -55,9 +55,12 @@ class Settings(BaseModel):
     data_dir: Path = PROJECT_ROOT / "var"
     max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    # How long a decision's idempotency record is kept (replays within it
-    # return the same answer).
-    idempotency_ttl_s: int = Field(86_400, ge=60, le=30 * 86_400)
+    # How long a decision is kept: replays of its event id return it, and
+    # outcomes and challenge results can still be reported (seeds: a share
+    # lives about 72 h).
+    decision_ttl_s: int = Field(4 * 86_400, ge=60, le=30 * 86_400)
+    # How long share events are kept (seed 002: 30 days of behaviour logs).
+    event_retention_days: int = Field(30, ge=1, le=365)
     # After a Redis failure, skip Redis for this long before probing again so a
     # hung server does not cost every request the whole budget.
     breaker_cooldown_ms: int = Field(1000, ge=0, le=60_000)
@@ -132,7 +135,8 @@ ENV_VARS: dict[str, str] = {
     "RISK_DATA_DIR": "data_dir",
     "RISK_MAX_BODY_BYTES": "max_body_bytes",
     "RISK_LOG_LEVEL": "log_level",
-    "RISK_IDEMPOTENCY_TTL_S": "idempotency_ttl_s",
+    "RISK_DECISION_TTL_S": "decision_ttl_s",
+    "RISK_EVENT_RETENTION_DAYS": "event_retention_days",
     "RISK_BREAKER_COOLDOWN_MS": "breaker_cooldown_ms",
 }
 FIELD_TO_VAR = {field: var for var, field in ENV_VARS.items()}

@@ -16,7 +16,8 @@ import click
 
 from config.settings import PROJECT_ROOT
 from riskservice.embedded_redis import EmbeddedRedis
-from riskservice.limits.store import RedisStore, connect
+from riskservice.limits.client import connect
+from riskservice.limits.store import RedisStore
 
 
 @contextmanager

@@ -17,10 +17,12 @@ from riskservice.api import decisions, openapi, ops
 from riskservice.api.responses import json_response
 from riskservice.auth import KeyRing
 from riskservice.decisions.engine import DecisionEngine
+from riskservice.decisions.lifecycle import ShareLifecycle
 from riskservice.embedded_redis import EmbeddedRedis
-from riskservice.errors import ApiError, MethodNotAllowed, NotFound, PayloadTooLarge
+from riskservice.errors import ApiError, MethodNotAllowed, NotFound, PayloadTooLarge, StorageError, Unavailable
 from riskservice.limits.clock import Clock
-from riskservice.limits.store import RedisStore, connect
+from riskservice.limits.client import connect
+from riskservice.limits.store import RedisStore
 from riskservice.metrics import Metrics
 from riskservice.policy.load import Policy, load_policy
 
@@ -36,6 +38,7 @@ class RiskState:
     policy: Policy
     store: RedisStore
     engine: DecisionEngine
+    lifecycle: ShareLifecycle
     keyring: KeyRing
     metrics: Metrics
     embedded: EmbeddedRedis | None = None
@@ -67,9 +70,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     state = RiskState(settings=settings, policy=policy, store=store, keyring=KeyRing(settings.api_keys),
-                      metrics=Metrics(), embedded=embedded, engine=None)  # type: ignore[arg-type]
+                      metrics=Metrics(), embedded=embedded, engine=None, lifecycle=None)  # type: ignore[arg-type]
+    retention_ms = settings.event_retention_days * 86_400_000
     state.engine = DecisionEngine(store, lambda: state.policy, clock=clock, fail_mode=settings.fail_mode,
-                                  idempotency_ttl_ms=settings.idempotency_ttl_s * 1000)
+                                  decision_ttl_ms=settings.decision_ttl_s * 1000, retention_ms=retention_ms)
+    state.lifecycle = ShareLifecycle(store, lambda: state.policy, clock=clock, retention_ms=retention_ms)
     app.extensions["risk"] = state
 
     app.register_blueprint(decisions.bp)
@@ -84,6 +89,12 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError) -> Response:
         return json_response(exc.to_dict(), exc.status)
+
+    @app.errorhandler(StorageError)
+    def storage_error(exc: StorageError) -> Response:
+        error_log.warning("redis unavailable", extra={"path": request.path, "error": str(exc)})
+        body = Unavailable("risk state is unavailable; retry shortly").to_dict()
+        return json_response(body, Unavailable.status, {"Retry-After": "1"})
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:

@@ -81,3 +81,10 @@ class PayloadTooLarge(ApiError):
 class UnsupportedMediaType(ApiError):
     status = 415
     code = "unsupported_media_type"
+
+
+class Unavailable(ApiError):
+    """Redis is unreachable for a call that cannot be answered without it."""
+
+    status = 503
+    code = "unavailable"

@@ -1,4 +1,5 @@
-"""The issuance service's API: decisions before every share."""
+"""The issuance service's API: decisions before every share, then their
+outcomes and challenge results."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from flask import Blueprint, Response, current_app, request
 
 from riskservice.api.responses import json_response
 from riskservice.auth import require
+from riskservice.decisions.lifecycle import ChallengeResult, OutcomeRequest, parse
 from riskservice.decisions.request import parse_json_object, validate_decision_request
 from riskservice.errors import UnsupportedMediaType
 
@@ -38,3 +40,19 @@ def create_decision() -> Response:
     if decision.replay:
         headers["Idempotent-Replayed"] = "true"
     return json_response(decision.to_response(), 200, headers)
+
+
+@bp.post("/v1/outcomes")
+@require("issuer")
+def record_outcome() -> Response:
+    state = current_app.extensions["risk"]
+    req = parse(OutcomeRequest, parse_json_object(json_body()))
+    return json_response(state.lifecycle.outcome(req))
+
+
+@bp.post("/v1/challenges/<decision_id>")
+@require("issuer")
+def record_challenge(decision_id: str) -> Response:
+    state = current_app.extensions["risk"]
+    result = parse(ChallengeResult, parse_json_object(json_body()))
+    return json_response(state.lifecycle.challenge(decision_id, result))

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from flask import Blueprint, Response
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from riskservice.api.responses import json_response
-from riskservice.api.schemas import DecisionResponse, ErrorResponse, Health, Ready
+from riskservice.api.schemas import (
+    ChallengeResponse,
+    DecisionResponse,
+    ErrorResponse,
+    Health,
+    OutcomeResponse,
+    Ready,
+)
+from riskservice.decisions.lifecycle import ChallengeResult, OutcomeRequest
 from riskservice.decisions.request import DecisionRequest
 
 bp = Blueprint("openapi", __name__)
@@ -27,19 +36,40 @@ def _json(name: str, description: str) -> dict[str, Any]:
 
 def _errors(*statuses: int) -> dict[str, Any]:
     text = {400: "Malformed JSON", 401: "Missing or invalid API key", 403: "Key lacks the role",
-            409: "event_id reused with a different body", 413: "Body too large",
-            415: "Not application/json", 422: "Invalid field (named in error.fields)"}
+            404: "Unknown decision", 409: "Conflicts with what is recorded", 413: "Body too large",
+            415: "Not application/json", 422: "Invalid field (named in error.fields)",
+            503: "Redis unavailable; retry"}
     return {str(s): _json("ErrorResponse", text[s]) for s in statuses}
+
+
+def operation(summary: str, role: str | None, response: str | None, errors: tuple[int, ...] = (),
+              request: str | None = None, **extra: Any) -> dict[str, Any]:
+    """One documented operation."""
+    op: dict[str, Any] = {"summary": f"{summary} (role {role})" if role else summary}
+    if role:
+        op["security"] = [{"bearer": []}]
+        errors = (401, 403, *errors)
+    if request:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(request)}}}
+        errors = (400, 413, 415, 422, *errors)
+    ok = _json(response, "OK") if response else {"description": "OK"}
+    op["responses"] = {"200": ok, **_errors(*sorted(set(errors)))}
+    op.update(extra)
+    return op
+
+
+MODELS: tuple[tuple[type[BaseModel], Literal["validation", "serialization"]], ...] = (
+    (DecisionRequest, "validation"), (OutcomeRequest, "validation"), (ChallengeResult, "validation"),
+    (DecisionResponse, "serialization"), (OutcomeResponse, "serialization"),
+    (ChallengeResponse, "serialization"), (ErrorResponse, "serialization"), (Health, "serialization"),
+    (Ready, "serialization"),
+)
 
 
 @lru_cache(maxsize=1)
 def document() -> dict[str, Any]:
     """Build the document once per process."""
-    _, defs = models_json_schema(
-        [(m, "validation" if m is DecisionRequest else "serialization")
-         for m in (DecisionRequest, DecisionResponse, ErrorResponse, Health, Ready)],
-        ref_template=REF,
-    )
+    _, defs = models_json_schema(MODELS, ref_template=REF)
     rate_headers = {
         "RateLimit-Policy": {"description": "IETF RateLimit-Policy of the device-velocity window",
                              "schema": {"type": "string"}},
@@ -48,8 +78,9 @@ def document() -> dict[str, Any]:
         "Idempotent-Replayed": {"description": "true when this answer replays an earlier one",
                                 "schema": {"type": "string"}},
     }
-    decision_ok = _json("DecisionResponse", "The decision")
-    decision_ok["headers"] = rate_headers
+    decide = operation("Decide a share", "issuer", "DecisionResponse", (409,), "DecisionRequest")
+    decide["responses"]["200"]["headers"] = rate_headers
+    decision_id = [{"name": "decision_id", "in": "path", "required": True, "schema": {"type": "string"}}]
     return {
         "openapi": "3.1.0",
         "info": {"title": "Share-risk service", "version": "1",
@@ -59,14 +90,13 @@ def document() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "paths": {
-            "/v1/decisions": {"post": {
-                "summary": "Decide a share (role issuer)",
-                "security": [{"bearer": []}],
-                "requestBody": {"required": True,
-                                "content": {"application/json": {"schema": _ref("DecisionRequest")}}},
-                "responses": {"200": decision_ok, **_errors(400, 401, 403, 409, 413, 415, 422)},
-            }},
-            "/healthz": {"get": {"summary": "Process alive", "responses": {"200": _json("Health", "Alive")}}},
+            "/v1/decisions": {"post": decide},
+            "/v1/outcomes": {"post": operation("Report what became of a share", "issuer", "OutcomeResponse",
+                                               (404, 409, 503), "OutcomeRequest")},
+            "/v1/challenges/{decision_id}": {"post": operation(
+                "Report a challenge result", "issuer", "ChallengeResponse", (404, 409, 503), "ChallengeResult",
+                parameters=decision_id)},
+            "/healthz": {"get": operation("Process alive", None, "Health")},
             "/readyz": {"get": {"summary": "Redis reachable", "responses": {
                 "200": _json("Ready", "Ready"), "503": _json("Ready", "Redis unreachable")}}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {

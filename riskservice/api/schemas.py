@@ -17,7 +17,7 @@ class Reason(BaseModel):
     challenge: Literal["captcha", "sms"] | None
     message: str
     observed: int | float | str | None
-    limit: int | None
+    limit: int | float | None
     window_s: int | None
     retry_after_s: int | None
 
@@ -69,3 +69,24 @@ class Ready(BaseModel):
     status: Literal["ready", "unavailable"]
     redis: Literal["ok", "unreachable"]
     policy_version: str
+
+
+class OutcomeResponse(BaseModel):
+    """The answer to ``POST /v1/outcomes``."""
+
+    decision_id: str
+    delivered: int
+    opened: int
+    claimed: int
+    success: bool
+    replayed: bool
+
+
+class ChallengeResponse(BaseModel):
+    """The answer to ``POST /v1/challenges/<decision_id>``."""
+
+    decision_id: str
+    passed: bool
+    counted: bool
+    cooldown: bool
+    replayed: bool

@@ -16,7 +16,7 @@ from riskservice.errors import Conflict, StorageError
 from riskservice.limits.clock import Clock, ServerClock
 from riskservice.limits.keys import DecisionKeys, decision_keys
 from riskservice.limits.sliding import combine
-from riskservice.limits.store import DecisionRecord
+from riskservice.limits.records import DecisionRecord
 from riskservice.policy.load import Policy
 
 DECISIONS = ("allow", "challenge", "block")
@@ -27,7 +27,9 @@ HEADER_RULE = "device_velocity"
 
 class DecisionStore(Protocol):
     def decide(self, keys: DecisionKeys, *, user_id: str, plan: bytes, findings: bytes, fingerprint: str,
-               decision_id: str, now_ms: int | None, ttl_ms: int) -> DecisionRecord: ...
+               decision_id: str, now_ms: int | None, ttl_ms: int, request: bytes = b"{}",
+               geo: tuple[float, float] | None = None, merchant_id: str | None = None, recipients: int = 0,
+               retention_ms: int = ...) -> DecisionRecord: ...
 
 
 @dataclass(frozen=True)
@@ -89,17 +91,21 @@ class DecisionEngine:
         :class:`ServerClock` in service; a manual clock in tests.
     fail_mode : str
         The answer's floor when the store is unavailable.
-    idempotency_ttl_ms : int
-        How long a decision is remembered for replays.
+    decision_ttl_ms : int
+        How long a decision is kept, for replays and late outcomes.
+    retention_ms : int
+        How long share events are kept.
     """
 
     def __init__(self, store: DecisionStore, policy: Callable[[], Policy], *, clock: Clock | None = None,
-                 fail_mode: str = "allow", idempotency_ttl_ms: int = 86_400_000) -> None:
+                 fail_mode: str = "allow", decision_ttl_ms: int = 4 * 86_400_000,
+                 retention_ms: int = 30 * 86_400_000) -> None:
         self.store = store
         self.policy = policy
         self.clock = clock or ServerClock()
         self.fail_mode = fail_mode
-        self.idempotency_ttl_ms = idempotency_ttl_ms
+        self.decision_ttl_ms = decision_ttl_ms
+        self.retention_ms = retention_ms
 
     def decide(self, req: DecisionRequest, body: dict[str, Any]) -> Decision:
         """Answer one share (``body``: the parsed JSON it was validated from).
@@ -109,12 +115,15 @@ class DecisionEngine:
         policy = self.policy()
         compiled = policy.for_merchant(req.merchant_id)
         static = stateless_findings(req, compiled.rules, compiled.matcher)
-        keys = decision_keys(req.event_id, req.device_id, req.user_id, req.ip)
+        decision_id = uuid.uuid4().hex
+        keys = decision_keys(req.event_id, req.device_id, req.user_id, req.ip, decision_id)
         try:
             rec = self.store.decide(
                 keys, user_id=req.user_id, plan=compiled.plan, findings=orjson.dumps(static),
-                fingerprint=fingerprint(body), decision_id=uuid.uuid4().hex,
-                now_ms=self.clock.now_ms(), ttl_ms=self.idempotency_ttl_ms,
+                fingerprint=fingerprint(body), decision_id=decision_id,
+                now_ms=self.clock.now_ms(), ttl_ms=self.decision_ttl_ms, request=orjson.dumps(body),
+                geo=(req.geo.lat, req.geo.lon) if req.geo else None, merchant_id=req.merchant_id,
+                recipients=req.fan_out, retention_ms=self.retention_ms,
             )
         except StorageError:
             return self._degraded(static, policy.version)

@@ -1,7 +1,9 @@
 """The rules that need no stored state, and how every finding reads to people.
 
 A *finding* is one rule that fired, as the Redis script stores it:
-``[code, severity, shadow, challenge, observed, limit, window_s, retry_ms]``.
+``[code, severity, shadow, challenge, observed, limit, window_s, retry_ms]``
+and, for some rules, a ninth ``detail`` (the sample size of a rate, the
+distance of a move, the area a share fell outside).
 Stateless rules (fan-out, sensitive copy) are judged here, before the
 script, and handed to it so that it can decide whether the share consumes
 quota in the same atomic step.
@@ -28,6 +30,11 @@ MESSAGES = {
     "device_many_users": "{observed} distinct users on this device in {window}, above the limit of {limit}",
     "fan_out": "share to {observed} recipients, above the limit of {limit}",
     "sensitive_copy": "share text contains the sensitive term {observed}",
+    "low_success_rate": "{observed:.0%} of the device's last {detail} shares with an outcome were claimed, "
+                        "below {limit:.0%}",
+    "impossible_travel": "device moved {detail} km since its last share, {observed} km/h, above {limit:g} km/h",
+    "geofence": "share is {observed} km from the nearest allowed area ({detail}), outside its {limit:g} km",
+    "challenge_failures": "device is cooling down after failed challenges",
     "redis_unavailable": "risk state unavailable; answered by the configured fail mode",
 }
 
@@ -36,9 +43,42 @@ def finding(rule: Rule, code: str, observed: object, limit: int | None = None) -
     return [code, rule.severity, int(rule.shadow), rule.challenge or "", observed, limit, None, 0]
 
 
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in km (mean Earth radius), correct across the antimeridian.
+
+    >>> round(haversine_km(0, 179.5, 0, -179.5), 1)
+    111.2
+    """
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dlat, dlon = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dlat / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dlon / 2) ** 2
+    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(a)))
+
+
+def geofence_finding(req: DecisionRequest, rules: Rules) -> Finding | None:
+    """Outside every allowed area of the merchant (no areas, or no position: no finding)."""
+    fence = rules.geofence
+    if not fence.enabled or not fence.areas or req.geo is None:
+        return None
+    nearest, distance = None, math.inf
+    for area in fence.areas:
+        km = haversine_km(area.lat, area.lon, req.geo.lat, req.geo.lon)
+        if km <= area.radius_km:
+            return None
+        if km - area.radius_km < distance:
+            nearest, distance = area, km - area.radius_km
+    assert nearest is not None
+    km = round(haversine_km(nearest.lat, nearest.lon, req.geo.lat, req.geo.lon), 1)
+    name = nearest.name or f"{nearest.lat:g},{nearest.lon:g}"
+    return [*finding(fence, "geofence", km, None)[:5], nearest.radius_km, None, 0, name]
+
+
 def stateless_findings(req: DecisionRequest, rules: Rules, matcher: TermMatcher) -> list[Finding]:
     """Judge the rules that look only at the request."""
     found: list[Finding] = []
+    fence = geofence_finding(req, rules)
+    if fence is not None:
+        found.append(fence)
     fan = rules.fan_out
     if fan.enabled and req.fan_out > fan.limit:
         found.append(finding(fan, "fan_out", req.fan_out, fan.limit))
@@ -59,12 +99,13 @@ def _window(seconds: float) -> str:
 
 def reason(f: Finding) -> dict[str, Any]:
     """Render a finding as the API's reason object."""
-    code, severity, _shadow, challenge, observed, limit, window_s, retry_ms = f
-    if code.endswith("_blocklist"):
+    code, severity, _shadow, challenge, observed, limit, window_s, retry_ms = f[:8]
+    detail = f[8] if len(f) > 8 else None
+    if code.endswith("_blocklist") or code == "challenge_failures":
         message = MESSAGES[code] + (f": {observed}" if observed else "")
     else:
         message = (MESSAGES.get(code) or str(code)).format(
-            observed=observed, limit=limit, window=_window(window_s) if window_s else ""
+            observed=observed, limit=limit, window=_window(window_s) if window_s else "", detail=detail
         )
     return {
         "code": code,

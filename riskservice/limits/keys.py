@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from typing import NamedTuple
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 PREFIX = "risk"
 _SAFE = re.compile(r"[A-Za-z0-9\-_.@~]*")
@@ -43,6 +43,9 @@ def ip_tag(ip: str) -> str:
     return f"{PREFIX}:{{ip:{encode_id(ip)}}}"
 
 
+EVENTS = f"{PREFIX}:events"
+
+
 class DecisionKeys(NamedTuple):
     """The keys one decision script reads and writes, in the script's order."""
 
@@ -52,13 +55,20 @@ class DecisionKeys(NamedTuple):
     user_log: str
     user_ban: str
     ip_ban: str
+    device_outcomes: str
+    device_geo: str
+    pointer: str
+    events: str = EVENTS
 
 
-def decision_keys(event_id: str, device_id: str, user_id: str, ip: str | None) -> DecisionKeys:
+def decision_keys(event_id: str, device_id: str, user_id: str, ip: str | None,
+                  decision_id: str = "") -> DecisionKeys:
     """The keys for one decision.
 
-    The event record lives in the device's slot so the replay check is part
-    of the same atomic script; a digest keeps its name short.
+    The decision record lives in the device's slot, under its event id, so
+    the replay check is part of the same atomic script; a digest keeps its
+    name short. The pointer from the decision id to it is written only when
+    the decision is new.
     """
     dev = device_tag(device_id)
     usr = user_tag(user_id)
@@ -71,7 +81,25 @@ def decision_keys(event_id: str, device_id: str, user_id: str, ip: str | None) -
         user_ban=f"{usr}:ban",
         # No ip: a name no valid ip can encode to, so it never exists.
         ip_ban=f"{ip_tag(ip)}:ban" if ip else f"{PREFIX}:{{ip:}}:ban",
+        device_outcomes=f"{dev}:outcomes",
+        device_geo=f"{dev}:geo",
+        pointer=pointer_key(decision_id),
     )
+
+
+def pointer_key(decision_id: str) -> str:
+    """Where a decision id points to its record (for outcomes and challenges)."""
+    return f"{PREFIX}:{{dec:{encode_id(decision_id)}}}"
+
+
+def device_prefix(record_key: str) -> str:
+    """``risk:{d:<device>}`` of a decision record's key."""
+    return record_key[: record_key.index("}:") + 1]
+
+
+def device_id_of(record_key: str) -> str:
+    """The device id a decision record belongs to."""
+    return unquote(device_prefix(record_key)[len(PREFIX) + 4 : -1])
 
 
 def ban_key(kind: str, entity_id: str) -> str:

@@ -1,9 +1,10 @@
 """An in-process store with the same semantics as the Redis script.
 
-It is the executable reference of ``lua/decide.lua`` built from the plain
-algorithm in :mod:`riskservice.limits.sliding`: the tests replay random
-traffic through both and require identical answers. It keeps no expiry
-timers and is for one process only, so the service itself never uses it.
+It is the executable reference of ``lua/decide.lua``'s count windows and bans,
+built from the plain algorithm in :mod:`riskservice.limits.sliding`: the tests
+replay random traffic through both and require identical answers. It keeps no
+expiry timers and is for one process only, so the service itself never uses
+it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import orjson
 
 from riskservice.limits.keys import DecisionKeys
 from riskservice.limits.sliding import combine, in_window, judge, record
-from riskservice.limits.store import DecisionRecord, Status
+from riskservice.limits.records import DecisionRecord, Status
 
 SOURCE_DEVICE_LOG, SOURCE_USER_LOG, SOURCE_DEVICE_USERS = 1, 2, 3
 
@@ -40,6 +41,7 @@ class MemoryStore:
         decision_id: str,
         now_ms: int | None,
         ttl_ms: int,
+        **_: object,
     ) -> DecisionRecord:
         if now_ms is None:
             raise ValueError("the memory store needs an explicit clock")
@@ -54,7 +56,9 @@ class MemoryStore:
         seen = self.users.get(keys.device_state, {})
         present = False
         counts: dict[str, tuple[int, int, int, int]] = {}
-        for code, source, limit, win, sev, shadow, challenge in p["w"]:
+        for code, source, limit, win, sev, shadow, challenge, _extra in p["w"]:
+            if source > SOURCE_DEVICE_USERS:
+                continue  # success rate and travel: judged on Redis only (tests/limits/test_lifecycle.py)
             if source == SOURCE_DEVICE_USERS:
                 others = sorted(t for u, t in seen.items() if now_ms - t < win and u != user_id)
                 present = user_id in seen and now_ms - seen[user_id] < win

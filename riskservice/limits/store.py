@@ -1,9 +1,7 @@
-"""Redis storage for the decision limiter: one atomic script per decision.
+"""Redis storage of the limiter: one atomic script per decision, outcome or
+challenge result (``lua/``), and bans.
 
-Driver errors and time-outs are wrapped in one :class:`StorageError`. A short
-time budget and a circuit breaker keep a slow or dead Redis from holding up
-the caller: after a failure the store refuses at once for a cool-down, then
-lets one call probe again, so it recovers by itself.
+Driver errors and time-outs are wrapped in one :class:`StorageError`.
 """
 
 from __future__ import annotations
@@ -12,115 +10,29 @@ import hashlib
 import os
 import threading
 import time
-from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import orjson
 import redis
-from redis.backoff import NoBackoff
 from redis.connection import Connection
-from redis.retry import Retry
 
 from riskservice.errors import StorageError
-from riskservice.limits.keys import DecisionKeys, ban_key
-
-Status = Literal["new", "replay", "conflict"]
-
-
-@dataclass(frozen=True)
-class DecisionRecord:
-    """What the store decided for one event (stored for replays)."""
-
-    status: Status
-    decision_id: str
-    ts_ms: int
-    decision: int
-    challenge: str
-    findings: list[list[Any]]
-    # Window rule -> (count after this decision, ms until its oldest entry leaves).
-    windows: dict[str, tuple[int, int]]
-    policy_version: str
-    consumed: bool
-
-    @classmethod
-    def from_json(cls, status: Status, raw: bytes | str) -> DecisionRecord:
-        rec = orjson.loads(raw)
-        findings = rec["f"] if isinstance(rec["f"], list) else []  # cjson writes [] as {}
-        windows = {code: (int(c), int(r)) for code, (c, r) in (rec.get("n") or {}).items()}
-        return cls(status, rec["id"], int(rec["t"]), int(rec["dec"]), rec["ch"], findings, windows,
-                   rec["pv"], bool(rec["c"]))
+from riskservice.limits.client import CircuitBreaker
+from riskservice.limits.keys import DecisionKeys, ban_key, device_prefix, pointer_key
+from riskservice.limits.records import DecisionRecord
 
 
-def decode_log(raw: bytes) -> list[int]:
-    """A packed share log: 6-byte big-endian ms timestamps."""
-    return [int.from_bytes(raw[i:i + 6], "big") for i in range(0, len(raw), 6)]
+class Script:
+    """A Lua script of ``lua/`` with ``common.lua`` prepended, and its SHA1."""
+
+    def __init__(self, name: str) -> None:
+        lua = resources.files("riskservice.limits").joinpath("lua")
+        self.source = lua.joinpath("common.lua").read_text() + "\n" + lua.joinpath(f"{name}.lua").read_text()
+        self.sha = hashlib.sha1(self.source.encode()).hexdigest()
 
 
-def decode_device_state(raw: bytes | None) -> tuple[list[int], dict[str, int]]:
-    """A device's packed window state (see ``lua/decide.lua``): its share log
-    and the users seen on it with when each last shared."""
-    if not raw:
-        return [], {}
-    n = int.from_bytes(raw[:2], "big")
-    pos = 2 + 6 * n
-    log = decode_log(raw[2:pos])
-    users = {}
-    while pos < len(raw):
-        ts = int.from_bytes(raw[pos:pos + 6], "big")
-        length = int.from_bytes(raw[pos + 6:pos + 8], "big")
-        users[raw[pos + 8:pos + 8 + length].decode()] = ts
-        pos += 8 + length
-    return log, users
-
-
-def connect(url: str, budget_ms: int) -> redis.Redis:
-    """A client whose every call fails within ``budget_ms``.
-
-    The budget is split between connecting and answering so that even a call
-    that must open a connection stays within it; no retries, since a retry
-    would break the budget and a decision is cheap to degrade.
-    """
-    half = budget_ms / 2000
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=half,
-        socket_connect_timeout=half,
-        retry=Retry(NoBackoff(), 0),
-        health_check_interval=0,
-        protocol=2,
-    )
-
-
-class CircuitBreaker:
-    """Opens after a failure for ``cooldown_ms``; the first call after that probes."""
-
-    def __init__(self, cooldown_ms: int) -> None:
-        self._cooldown = cooldown_ms / 1000
-        self._open_until = 0.0
-        self._lock = threading.Lock()
-
-    def allow(self) -> bool:
-        with self._lock:
-            now = time.monotonic()
-            if now < self._open_until:
-                return False
-            if self._open_until:
-                # Half-open: let this call probe; others wait out another cool-down.
-                self._open_until = now + self._cooldown
-            return True
-
-    def failure(self) -> None:
-        with self._lock:
-            self._open_until = time.monotonic() + self._cooldown
-
-    def success(self) -> None:
-        if self._open_until:
-            with self._lock:
-                self._open_until = 0.0
-
-
-_DECIDE_LUA = resources.files("riskservice.limits").joinpath("lua/decide.lua").read_text()
+DECIDE, OUTCOME, CHALLENGE = Script("decide"), Script("outcome"), Script("challenge")
 
 
 class RedisStore:
@@ -129,7 +41,7 @@ class RedisStore:
     Parameters
     ----------
     client : redis.Redis
-        Built by :func:`connect`, with the time budget.
+        Built by :func:`riskservice.limits.client.connect`, with the time budget.
     breaker_cooldown_ms : int
         How long to skip Redis after a failure.
     """
@@ -137,11 +49,10 @@ class RedisStore:
     def __init__(self, client: redis.Redis, breaker_cooldown_ms: int = 1000) -> None:
         self.client = client
         self._breaker = CircuitBreaker(breaker_cooldown_ms)
-        self._decide_sha = hashlib.sha1(_DECIDE_LUA.encode()).hexdigest()
         self._local = threading.local()
 
     def _connection(self) -> Connection:
-        """This thread's own connection for the decision script.
+        """This thread's own connection for the scripts.
 
         The hot path talks to a redis-py connection directly rather than
         through the client: the client's pool and instrumentation cost about
@@ -154,45 +65,68 @@ class RedisStore:
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
-    def _evalsha(self, conn: Connection, keys: DecisionKeys, args: tuple[object, ...]) -> Any:
-        conn.send_command("EVALSHA", self._decide_sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
-        return conn.read_response()
-
-    def _guard(self) -> None:
+    def _run(self, script: Script, keys: tuple[str, ...] | list[str], args: tuple[object, ...]) -> Any:
+        """EVALSHA on this thread's connection (loading the script if Redis lacks it)."""
         if not self._breaker.allow():
             raise StorageError("redis unavailable (circuit open)")
-
-    def decide(
-        self,
-        keys: DecisionKeys,
-        *,
-        user_id: str,
-        plan: bytes,
-        findings: bytes,
-        fingerprint: str,
-        decision_id: str,
-        now_ms: int | None,
-        ttl_ms: int,
-    ) -> DecisionRecord:
-        """Judge and record one decision atomically (see ``lua/decide.lua``)."""
-        self._guard()
-        args = ("" if now_ms is None else now_ms, fingerprint, decision_id, user_id, plan, findings, ttl_ms)
         conn = self._connection()
         try:
             try:
-                status, raw = self._evalsha(conn, keys, args)
+                conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+                reply = conn.read_response()
             except redis.exceptions.NoScriptError:
                 # A restarted or new Redis: load the script once, then carry on.
-                conn.send_command("SCRIPT", "LOAD", _DECIDE_LUA)  # type: ignore[no-untyped-call]
+                conn.send_command("SCRIPT", "LOAD", script.source)  # type: ignore[no-untyped-call]
                 conn.read_response()
-                status, raw = self._evalsha(conn, keys, args)
+                conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+                reply = conn.read_response()
         except (redis.RedisError, OSError) as exc:
             # The reply may still arrive later: never reuse this connection.
             conn.disconnect()  # type: ignore[no-untyped-call]
             self._breaker.failure()
-            raise StorageError(f"redis decision script failed: {exc}") from exc
+            raise StorageError(f"redis script failed: {exc}") from exc
         self._breaker.success()
+        return reply
+
+    def decide(self, keys: DecisionKeys, *, user_id: str, plan: bytes, findings: bytes, fingerprint: str,
+               decision_id: str, now_ms: int | None, ttl_ms: int, request: bytes = b"{}",
+               geo: tuple[float, float] | None = None, merchant_id: str | None = None, recipients: int = 0,
+               retention_ms: int = 30 * 86_400_000) -> DecisionRecord:
+        """Judge, record and log one decision atomically (see ``lua/decide.lua``)."""
+        args = ("" if now_ms is None else now_ms, fingerprint, decision_id, user_id, plan, findings, ttl_ms,
+                request, "" if geo is None else repr(geo[0]), "" if geo is None else repr(geo[1]),
+                merchant_id or "", recipients, retention_ms,
+                orjson.dumps({"k": keys.event, "m": merchant_id, "u": keys.user_log}))
+        status, raw = self._run(DECIDE, keys, args)
         return DecisionRecord.from_json(status.decode(), raw)
+
+    def resolve(self, decision_id: str) -> dict[str, Any] | None:
+        """Where a decision's record is: ``{k: record key, m: merchant, u: user log key}``."""
+        if not self._breaker.allow():
+            raise StorageError("redis unavailable (circuit open)")
+        try:
+            raw = self.client.get(pointer_key(decision_id))
+        except redis.RedisError as exc:
+            self._breaker.failure()
+            raise StorageError(f"cannot read decision pointer: {exc}") from exc
+        return None if raw is None else cast(dict[str, Any], orjson.loads(cast(bytes, raw)))
+
+    def outcome(self, record_key: str, *, delivered: int, opened: int, claimed: int, window_ms: int, cap: int,
+                now_ms: int | None, retention_ms: int, events: str) -> tuple[str, dict[str, Any] | None]:
+        """Record a share's outcome (see ``lua/outcome.lua``); returns (status, record)."""
+        keys = (record_key, f"{device_prefix(record_key)}:outcomes", events)
+        args = ("" if now_ms is None else now_ms, delivered, opened, claimed, window_ms, cap, retention_ms)
+        status, raw = self._run(OUTCOME, keys, args)
+        return status.decode(), DecisionRecord.parse(raw)
+
+    def challenge(self, record_key: str, user_log_key: str, *, passed: bool, kind: str, plan: bytes,
+                  now_ms: int | None, retention_ms: int, events: str) -> tuple[str, dict[str, Any] | None, bool]:
+        """Record a challenge result (see ``lua/challenge.lua``); returns (status, record, cooled down)."""
+        prefix = device_prefix(record_key)
+        keys = (record_key, f"{prefix}:state", user_log_key, f"{prefix}:failures", f"{prefix}:ban", events)
+        args = ("" if now_ms is None else now_ms, int(passed), kind, plan, retention_ms)
+        status, raw, cooled = self._run(CHALLENGE, keys, args)
+        return status.decode(), DecisionRecord.parse(raw), bool(cooled)
 
     def ping(self) -> bool:
         """True when Redis answers now (ignores the breaker: readiness must probe)."""

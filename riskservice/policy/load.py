@@ -23,10 +23,13 @@ from riskservice.decisions.text import TermMatcher
 from riskservice.errors import PolicyError
 from riskservice.policy.model import PolicyFile, Rules
 
-# Where a window rule's counts are kept (see limits/lua/decide.lua).
-SOURCE_DEVICE_LOG, SOURCE_USER_LOG, SOURCE_DEVICE_USERS = 1, 2, 3
+# Where a stateful rule's evidence is kept (see limits/lua/decide.lua).
+SOURCE_DEVICE_LOG, SOURCE_USER_LOG, SOURCE_DEVICE_USERS, SOURCE_OUTCOMES, SOURCE_TRAVEL = 1, 2, 3, 4, 5
 # Ban rule -> index of its key among the script's KEYS.
 BAN_KEY_INDEX = {"device_blocklist": 3, "user_blocklist": 5, "ip_blocklist": 6}
+# Entries the success-rate log may keep: outcomes arrive only for admitted
+# shares, at most the daily cap plus passed challenges in a window.
+OUTCOME_LOG_FACTOR = 2
 WINDOW_SOURCES = {
     "device_velocity": SOURCE_DEVICE_LOG,
     "device_daily_cap": SOURCE_DEVICE_LOG,
@@ -41,7 +44,7 @@ class CompiledRules:
 
     rules: Rules
     matcher: TermMatcher
-    plan: bytes  # JSON for the Redis script
+    plan: bytes  # JSON for the Redis scripts
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,10 @@ class StoreBounds:
     user_log_keep_ms: int
     users_cap: int
     users_keep_ms: int
+
+    @property
+    def outcome_log_cap(self) -> int:
+        return OUTCOME_LOG_FACTOR * self.device_log_cap
 
 
 @dataclass(frozen=True)
@@ -168,16 +175,28 @@ def _compile(rules: Rules, version: str, bounds: StoreBounds) -> CompiledRules:
         if rule.enabled:
             windows.append(
                 [name, source, rule.limit, rule.window_s * 1000, rule.severity,
-                 int(rule.shadow), rule.challenge or ""]
+                 int(rule.shadow), rule.challenge or "", 0]
             )
+    rate = rules.low_success_rate
+    if rate.enabled:
+        windows.append(["low_success_rate", SOURCE_OUTCOMES, rate.min_samples, rate.window_s * 1000,
+                        rate.severity, int(rate.shadow), rate.challenge or "", rate.threshold])
+    travel = rules.impossible_travel
+    if travel.enabled:
+        windows.append(["impossible_travel", SOURCE_TRAVEL, travel.max_speed_kmh, 0, travel.severity,
+                        int(travel.shadow), travel.challenge or "", travel.min_distance_km])
     bans = []
     for name, key_index in BAN_KEY_INDEX.items():
         rule = getattr(rules, name)
         if rule.enabled:
             bans.append([name, key_index, rule.severity, int(rule.shadow), rule.challenge or ""])
+    failures = rules.challenge_failures
     plan = {
         "w": windows,
         "b": bans,
+        # The cool-down a ban with code challenge_failures is reported under.
+        "cd": [failures.severity, int(failures.shadow), failures.challenge or ""],
+        "cf": [failures.limit if failures.enabled else 0, failures.window_s * 1000, failures.cooldown_s * 1000],
         "dcap": bounds.device_log_cap,
         "dkeep": bounds.device_log_keep_ms,
         "ucap": bounds.user_log_cap,

@@ -75,6 +75,49 @@ class TextRule(Rule):
         return self
 
 
+class SuccessRateRule(Rule):
+    """Fires when too few of a device's recent shares are claimed (seed 002)."""
+
+    # Shares with an outcome needed before the rate is judged.
+    min_samples: int = Field(ge=1, le=10_000)
+    # A rate below this fires (0.15: fewer than 15 % succeeded).
+    threshold: float = Field(gt=0, le=1)
+    window_s: int = Field(ge=60, le=MAX_WINDOW_S)
+
+
+class Area(BaseModel):
+    """A circle where a merchant's coupons may be shared (seed 001: 3 km fences)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    radius_km: float = Field(gt=0, le=20_000)
+    name: str | None = Field(None, max_length=64)
+
+
+class GeofenceRule(Rule):
+    """Fires for a share located outside all of the merchant's areas (none: off)."""
+
+    areas: list[Area] = Field(default_factory=list, max_length=1000)
+
+
+class TravelRule(Rule):
+    """Fires when a device's consecutive shares imply an impossible speed."""
+
+    max_speed_kmh: float = Field(gt=0, le=100_000)
+    # Moves shorter than this are location noise, whatever the time between.
+    min_distance_km: float = Field(ge=0, le=1000)
+
+
+class ChallengeFailureRule(Rule):
+    """Repeated failed challenges put the device in a cool-down."""
+
+    limit: int = Field(ge=1, le=1000)
+    window_s: int = Field(ge=1, le=MAX_WINDOW_S)
+    cooldown_s: int = Field(ge=1, le=MAX_WINDOW_S)
+
+
 class Rules(BaseModel):
     """The complete rule set one decision is judged by."""
 
@@ -89,6 +132,10 @@ class Rules(BaseModel):
     device_many_users: WindowRule
     fan_out: CountRule
     sensitive_copy: TextRule
+    low_success_rate: SuccessRateRule
+    geofence: GeofenceRule
+    impossible_travel: TravelRule
+    challenge_failures: ChallengeFailureRule
 
 
 class PolicyFile(BaseModel):

@@ -8,7 +8,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from riskservice.limits.clock import ManualClock
-from riskservice.limits.store import decode_device_state
+from riskservice.limits.records import decode_device_state
 from tests.api.helpers import share
 from tests.conftest import ISSUER
 

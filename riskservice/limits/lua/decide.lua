@@ -1,39 +1,43 @@
--- One atomic check-and-record of every stateful rule of one share decision.
+-- One atomic check-and-record of every stateful rule of one share decision
+-- (common.lua is prepended). All windows of a decision are read, judged and
+-- updated, and the decision recorded, in one round trip that no concurrent
+-- request can interleave with.
 --
--- The sliding-window algorithm is the one of riskservice/limits/sliding.py
--- (a log of admitted share times, counted exactly per window); this script is
--- its Redis storage, so that all windows of a decision are read, judged and
--- updated in one round trip that no concurrent request can interleave with.
--- A device's windows live in one packed string, read with one GET and
--- written with one SET, because every Redis call a script makes costs time on
--- the single-threaded server, and a packed string is the smallest form.
+-- KEYS[1]  decision record   risk:{d:<device>}:ev:<event>   string (JSON), also the idempotency record
+-- KEYS[2]  device state      risk:{d:<device>}:state        share log and users seen (common.lua)
+-- KEYS[3]  device ban        risk:{d:<device>}:ban          hash {until, reason, actor, at, code}
+-- KEYS[4]  user share log    risk:{u:<user>}:log
+-- KEYS[5]  user ban          risk:{u:<user>}:ban
+-- KEYS[6]  ip ban            risk:{ip:<ip>}:ban
+-- KEYS[7]  device outcomes   risk:{d:<device>}:outcomes     packed (6-byte share ms, success byte, 4-byte tag)
+-- KEYS[8]  device position   risk:{d:<device>}:geo          packed (6-byte ms, lat double, lon double)
+-- KEYS[9]  decision pointer  risk:{dec:<decision id>}       where the record is (ARGV[14])
+-- KEYS[10] share events      risk:events                    stream
 --
--- KEYS[1] idempotency record  risk:{d:<device>}:ev:<event>  string (JSON)
--- KEYS[2] device state        risk:{d:<device>}:state       string: share log, then users
---         (uint16 n, n x 6-byte ms; then per user: 6-byte last admitted ms, uint16 length, id)
--- KEYS[3] device ban          risk:{d:<device>}:ban         hash {until, reason, actor, at}
--- KEYS[4] user share log      risk:{u:<user>}:log           string
--- KEYS[5] user ban            risk:{u:<user>}:ban
--- KEYS[6] ip ban              risk:{ip:<ip>}:ban
--- A share log is packed 6-byte big-endian ms timestamps, oldest first.
---
--- ARGV[1] now in ms, or "" to use the Redis server clock (one clock for every app server)
+-- ARGV[1] now in ms, or "" for the Redis server clock
 -- ARGV[2] request fingerprint (a replay with another body is a conflict)
 -- ARGV[3] decision id to use if this event is new
 -- ARGV[4] user id
 -- ARGV[5] plan (JSON, compiled once per policy and merchant):
---         w: windows [code, source, limit, window_ms, severity, shadow, challenge]
---            source: 1 device log, 2 user log, 3 distinct users on the device
+--         w: windows [code, source, limit, window_ms, severity, shadow, challenge, extra]
+--            source: 1 device log, 2 user log, 3 distinct users on the device,
+--            4 success rate (limit: min samples, extra: threshold),
+--            5 travel (limit: max km/h, extra: min km)
 --         b: bans [code, key index, severity, shadow, challenge]
+--         cd: the cool-down rule [severity, shadow, challenge] for bans with code challenge_failures
 --         dcap/dkeep, ucap/ukeep, scap/skeep: entries and ms each store keeps
 --         pv: policy version
--- ARGV[6] findings of the stateless rules (JSON list of
---         [code, severity, shadow, challenge, observed, limit, window_s, retry_ms])
--- ARGV[7] idempotency record ttl in ms
+-- ARGV[6]  findings of the stateless rules (JSON list of
+--          [code, severity, shadow, challenge, observed, limit, window_s, retry_ms])
+-- ARGV[7]  decision record ttl in ms
+-- ARGV[8]  the request (JSON) for the share-event stream
+-- ARGV[9]  latitude, ARGV[10] longitude ("" when the share has no position)
+-- ARGV[11] merchant id, ARGV[12] recipients, ARGV[13] event retention ms
+-- ARGV[14] what the decision pointer holds (JSON: record key, merchant, user log key)
 --
 -- Returns {status, record}: status is "new", "replay" or "conflict"; record is
--- the stored JSON {id, t, dec, ch, f, n, pv, c, fp}; n maps each window rule to
--- {count after this decision, ms until its oldest entry leaves}.
+-- the stored JSON {id, t, dec, ch, f, n, pv, c, fp, u, m, r}; n maps each count
+-- window to {count after this decision, ms until its oldest entry leaves}.
 
 local stored = redis.call('GET', KEYS[1])
 if stored then
@@ -42,124 +46,95 @@ if stored then
   return {'replay', stored}
 end
 
-local now
-if ARGV[1] ~= '' then
-  now = tonumber(ARGV[1])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-
+local now = clock(ARGV[1])
 local plan = cjson.decode(ARGV[5])
-local findings = cjson.decode(ARGV[6])
 local user = ARGV[4]
-
-local function unpack_log(s)
-  if not s or #s == 0 then return {} end
-  local n = #s / 6
-  local vals = {struct.unpack('>' .. string.rep('I6', n), s)}
-  vals[n + 1] = nil -- struct.unpack also returns the next position
-  return vals
-end
-
--- Keep entries still inside the longest window, and at most cap of them:
--- enough to judge every window exactly, so memory is bounded by policy.
--- Sorted, so that a clock stepping back cannot disorder the log.
--- Append an admitted share to a sorted log and keep only what a window can
--- still need: entries inside the longest window, at most cap of them. So
--- memory is bounded by the policy. (Sorting is needed only when the clock
--- stepped back.)
-local function record(log, cap, keep)
-  local n = #log
-  log[n + 1] = now
-  if n > 0 and log[n] > now then table.sort(log) end
-  n = n + 1
-  local first = n - cap + 1
-  if first < 1 then first = 1 end
-  while first <= n and now - log[first] >= keep do first = first + 1 end
-  local kept = {}
-  for i = first, n do kept[#kept + 1] = log[i] end
-  return kept
-end
-
-local function pack_log(log)
-  return struct.pack('>' .. string.rep('I6', #log), unpack(log))
-end
-
--- Device state: the log and the users seen, in one read.
-local dlog, seen = {}, {}
-local state = redis.call('GET', KEYS[2])
-if state then
-  local n, pos = struct.unpack('>H', state)
-  if n > 0 then
-    dlog = {struct.unpack('>' .. string.rep('I6', n), state, pos)}
-    pos = dlog[n + 1]
-    dlog[n + 1] = nil
-  end
-  while pos <= #state do
-    local t, len
-    t, len, pos = struct.unpack('>I6H', state, pos)
-    seen[string.sub(state, pos, pos + len - 1)] = t
-    pos = pos + len
-  end
-end
-local ulog = unpack_log(redis.call('GET', KEYS[4]))
-
--- Judge a sorted list of times against a window: how many are inside it;
--- when the limit is reached, the ms until enough of them age out for one
--- more share to fit; and the ms until the oldest inside ages out (the
--- window's reset, for headers). Inside entries are a suffix of the list.
-local function judge(times, limit, win)
-  local n = #times
-  local first = n + 1
-  while first > 1 and now - times[first - 1] < win do first = first - 1 end
-  local count = n - first + 1
-  local retry, reset = 0, 0
-  if count >= limit then retry = times[first + count - limit] + win - now end
-  if count > 0 then reset = times[first] + win - now end
-  return count, retry, reset
-end
-
 local fired = {}
-for _, f in ipairs(findings) do fired[#fired + 1] = f end
+if ARGV[6] ~= '[]' then fired = cjson.decode(ARGV[6]) end
+
+local dlog, seen = read_state(KEYS[2])
+local ulog = unpack_log(redis.call('GET', KEYS[4]))
+local lat, lon = tonumber(ARGV[9]), tonumber(ARGV[10])
+
+local function haversine_km(lat1, lon1, lat2, lon2)
+  local r = math.pi / 180
+  local dlat, dlon = (lat2 - lat1) * r, (lon2 - lon1) * r
+  local a = math.sin(dlat / 2) ^ 2 + math.cos(lat1 * r) * math.cos(lat2 * r) * math.sin(dlon / 2) ^ 2
+  return 2 * 6371.0088 * math.asin(math.min(1, math.sqrt(a)))
+end
 
 -- counts[code] = {entries counted, ms until the oldest leaves, source, window}
 local counts = {}
 local user_seen = false
 for _, w in ipairs(plan.w) do
-  local code, source, limit, win, sev, shadow, challenge = w[1], w[2], w[3], w[4], w[5], w[6], w[7]
-  local count, retry, reset, over
-  if source == 3 then
-    -- Distinct users: the share's own user, if seen in the window, is not new.
-    local others = {}
-    for u, t in pairs(seen) do
-      if now - t < win then
-        if u == user then user_seen = true else others[#others + 1] = t end
+  local code, source, limit, win, sev, shadow, challenge, extra = w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]
+  if source <= 3 then
+    local count, retry, reset, over
+    if source == 3 then
+      -- Distinct users: the share's own user, if seen in the window, is not new.
+      local others = {}
+      for u, t in pairs(seen) do
+        if now - t < win then
+          if u == user then user_seen = true else others[#others + 1] = t end
+        end
+      end
+      table.sort(others)
+      count, retry, reset = judge(others, now, limit, win)
+      over = not user_seen and count >= limit
+      if user_seen then count = count + 1 end
+    else
+      count, retry, reset = judge(source == 1 and dlog or ulog, now, limit, win)
+      over = count >= limit
+    end
+    if over then
+      -- Observed: what the count would be with this share.
+      fired[#fired + 1] = {code, sev, shadow, challenge, count + 1, limit, win / 1000, retry}
+    end
+    counts[code] = {count, reset, source, win}
+  elseif source == 4 then
+    -- Success rate over the shares of the window that have an outcome.
+    local raw = redis.call('GET', KEYS[7])
+    local samples, successes = 0, 0
+    if raw then
+      for i = 1, #raw, 11 do
+        local t, ok = struct.unpack('>I6B', raw, i)
+        if now - t < win then
+          samples = samples + 1
+          successes = successes + ok
+        end
       end
     end
-    table.sort(others)
-    count, retry, reset = judge(others, limit, win)
-    over = not user_seen and count >= limit
-    if user_seen then count = count + 1 end
-  else
-    count, retry, reset = judge(source == 1 and dlog or ulog, limit, win)
-    over = count >= limit
+    if samples >= limit and successes < extra * samples then
+      local rate = math.floor(successes / samples * 1000 + 0.5) / 1000
+      fired[#fired + 1] = {code, sev, shadow, challenge, rate, extra, win / 1000, 0, samples}
+    end
+  elseif source == 5 and lat then
+    local last = redis.call('GET', KEYS[8])
+    if last then
+      local t, plat, plon = struct.unpack('>I6dd', last)
+      local km = haversine_km(plat, plon, lat, lon)
+      -- At least a second apart, so that two shares in the same ms are not infinitely fast.
+      local kmh = km / (math.max(now - t, 1000) / 3600000)
+      if km >= extra and kmh > limit then
+        fired[#fired + 1] = {code, sev, shadow, challenge, math.floor(kmh + 0.5), limit, cjson.null, 0,
+                             math.floor(km * 10 + 0.5) / 10}
+      end
+    end
   end
-  if over then
-    -- Observed: what the count would be with this share.
-    fired[#fired + 1] = {code, sev, shadow, challenge, count + 1, limit, win / 1000, retry}
-  end
-  counts[code] = {count, reset, source, win}
 end
+if lat then redis.call('SET', KEYS[8], struct.pack('>I6dd', now, lat, lon), 'PX', 86400000) end
 
 for _, b in ipairs(plan.b) do
   local code, key_index, sev, shadow, challenge = b[1], b[2], b[3], b[4], b[5]
-  local ban = redis.call('HMGET', KEYS[key_index], 'until', 'reason')
+  local ban = redis.call('HMGET', KEYS[key_index], 'until', 'reason', 'code')
   if ban[1] or ban[2] then
     local untl = tonumber(ban[1] or '0') or 0
     if untl == 0 or untl > now then
       local retry = 0
       if untl > 0 then retry = untl - now end
+      if ban[3] == 'challenge_failures' then
+        code, sev, shadow, challenge = ban[3], plan.cd[1], plan.cd[2], plan.cd[3]
+      end
       fired[#fired + 1] = {code, sev, shadow, challenge, ban[2] or '', cjson.null, cjson.null, retry}
     end
   end
@@ -177,21 +152,7 @@ end
 local consumed = 0
 if decision == 0 then
   consumed = 1
-  seen[user] = now
-  -- Users: keep those inside the longest window, the most recently seen
-  -- first, up to the cap (ties: the larger id first, as the reference does).
-  local users = {}
-  for u, t in pairs(seen) do
-    if now - t < plan.skeep then users[#users + 1] = {t, u} end
-  end
-  table.sort(users, function(a, b) return a[1] > b[1] or (a[1] == b[1] and a[2] > b[2]) end)
-  local kept = record(dlog, plan.dcap, plan.dkeep)
-  local parts = {struct.pack('>H', #kept), pack_log(kept)}
-  for i = 1, math.min(#users, plan.scap) do
-    parts[#parts + 1] = struct.pack('>I6H', users[i][1], #users[i][2]) .. users[i][2]
-  end
-  redis.call('SET', KEYS[2], table.concat(parts), 'PX', math.max(plan.dkeep, plan.skeep))
-  redis.call('SET', KEYS[4], pack_log(record(ulog, plan.ucap, plan.ukeep)), 'PX', plan.ukeep)
+  admit(plan, now, KEYS[2], KEYS[4], user, dlog, ulog, seen)
 end
 
 local n = {}
@@ -207,6 +168,13 @@ if next(n) == nil then n = cjson.null end
 
 -- (cjson writes an empty list as {}; the reader treats both alike)
 local rec = cjson.encode({id = ARGV[3], t = now, dec = decision, ch = challenge, f = fired, n = n,
-                          pv = plan.pv, c = consumed, fp = ARGV[2]})
-redis.call('SET', KEYS[1], rec, 'PX', tonumber(ARGV[7]))
+                          pv = plan.pv, c = consumed, fp = ARGV[2], u = user, m = ARGV[11],
+                          r = tonumber(ARGV[12])})
+local ttl = tonumber(ARGV[7])
+redis.call('SET', KEYS[1], rec, 'PX', ttl)
+redis.call('SET', KEYS[9], ARGV[14], 'PX', ttl)
+local codes = {}
+for _, f in ipairs(fired) do codes[#codes + 1] = f[1] .. (f[3] == 1 and ':shadow' or '') end
+append_event(KEYS[10], now, tonumber(ARGV[13]), 'k', 'decision', 'id', ARGV[3], 't', now,
+             'dec', decision, 'rc', table.concat(codes, ','), 'req', ARGV[8])
 return {'new', rec}

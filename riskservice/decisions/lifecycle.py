@@ -1,0 +1,123 @@
+"""After a decision: outcomes of shares and results of challenges."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from riskservice.decisions.request import Id, validation_error
+from riskservice.errors import ApiError, Conflict, NotFound, ValidationFailed
+from riskservice.limits.clock import Clock, ServerClock
+from riskservice.limits.keys import EVENTS
+from riskservice.limits.store import RedisStore
+from riskservice.policy.load import Policy
+
+Count = Field(ge=0, le=1_000_000)
+
+
+class OutcomeRequest(BaseModel):
+    """``POST /v1/outcomes``: what became of a share, in counts of recipients."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    decision_id: Id
+    delivered: int = Count
+    opened: int = Count
+    claimed: int = Field(ge=0, le=1_000_000, description="claimed >= 1 makes the share a success")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OutcomeRequest:
+        if self.opened > self.delivered:
+            raise ValueError("opened: cannot exceed delivered")
+        if self.claimed > self.delivered:
+            raise ValueError("claimed: cannot exceed delivered")
+        return self
+
+
+class ChallengeResult(BaseModel):
+    """``POST /v1/challenges/<decision_id>``: whether the sharer passed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    passed: bool
+    kind: Literal["captcha", "sms"]
+
+
+def parse(model: type[BaseModel], data: dict[str, object]) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+class ShareLifecycle:
+    """Records outcomes and challenge results against stored decisions."""
+
+    def __init__(self, store: RedisStore, policy: Callable[[], Policy], *, clock: Clock | None = None,
+                 retention_ms: int = 30 * 86_400_000) -> None:
+        self.store = store
+        self.policy = policy
+        self.clock = clock or ServerClock()
+        self.retention_ms = retention_ms
+
+    def _locate(self, decision_id: str) -> dict[str, Any]:
+        where = self.store.resolve(decision_id)
+        if where is None:
+            raise NotFound(f"no decision {decision_id} (unknown, or older than its retention)",
+                           {"decision_id": "not found"})
+        return where
+
+    def outcome(self, req: OutcomeRequest) -> dict[str, Any]:
+        """Record an outcome; the same report again is answered the same."""
+        where = self._locate(req.decision_id)
+        policy = self.policy()
+        rule = policy.for_merchant(where["m"]).rules.low_success_rate
+        assert policy.bounds is not None
+        status, rec = self.store.outcome(
+            where["k"], delivered=req.delivered, opened=req.opened, claimed=req.claimed,
+            window_ms=rule.window_s * 1000, cap=policy.bounds.outcome_log_cap,
+            now_ms=self.clock.now_ms(), retention_ms=self.retention_ms, events=EVENTS,
+        )
+        if status == "not_found":
+            raise NotFound(f"no decision {req.decision_id}", {"decision_id": "not found"})
+        assert rec is not None
+        if status == "not_a_share":
+            what = "blocked" if rec["dec"] == 2 else "challenged and not passed"
+            raise Conflict(f"decision {req.decision_id} was {what}: no share happened to report on",
+                           {"decision_id": f"decision was {what}"})
+        if status == "too_many":
+            raise ValidationFailed(f"delivered ({req.delivered}) exceeds the share's {rec['r']} recipients",
+                                   {"delivered": f"must be at most {rec['r']}"})
+        if status == "decreased":
+            old = rec["o"]
+            raise Conflict(
+                f"an outcome was already reported (delivered {old[0]}, opened {old[1]}, claimed {old[2]}); "
+                "later reports may only grow", {"decision_id": "outcome counts may only grow"})
+        return {"decision_id": req.decision_id, "delivered": req.delivered, "opened": req.opened,
+                "claimed": req.claimed, "success": req.claimed >= 1, "replayed": status == "replay"}
+
+    def challenge(self, decision_id: str, result: ChallengeResult) -> dict[str, Any]:
+        """Record a challenge result; a pass counts the share now."""
+        where = self._locate(decision_id)
+        compiled = self.policy().for_merchant(where["m"])
+        status, rec, cooled = self.store.challenge(
+            where["k"], where["u"], passed=result.passed, kind=result.kind, plan=compiled.plan,
+            now_ms=self.clock.now_ms(), retention_ms=self.retention_ms, events=EVENTS,
+        )
+        errors: dict[str, ApiError] = {
+            "not_found": NotFound(f"no decision {decision_id}", {"decision_id": "not found"}),
+            "not_challenged": Conflict(f"decision {decision_id} was not a challenge",
+                                       {"decision_id": "not challenged"}),
+            "kind_mismatch": ValidationFailed(
+                f"decision {decision_id} asked for {rec['ch'] if rec else '?'}, not {result.kind}",
+                {"kind": f"must be {rec['ch'] if rec else '?'}"}),
+            "conflict": Conflict(
+                f"decision {decision_id} already has a result ({rec.get('cs') if rec else '?'})",
+                {"passed": "a different result was already recorded"}),
+        }
+        if status in errors:
+            raise errors[status]
+        return {"decision_id": decision_id, "passed": result.passed, "counted": result.passed,
+                "cooldown": cooled, "replayed": status == "replay"}

@@ -1,0 +1,106 @@
+-- Shared by the decision, outcome and challenge scripts (prepended when they
+-- are loaded). The sliding-window algorithm is the one of
+-- riskservice/limits/sliding.py: a log of admitted share times, counted
+-- exactly per window; here it is stored packed, 6-byte big-endian ms each,
+-- oldest first.
+
+-- The judging time: given (tests, backtests) or the Redis server clock, one
+-- clock for every app server.
+local function clock(arg)
+  if arg ~= '' then return tonumber(arg) end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function unpack_log(s)
+  if not s or #s == 0 then return {} end
+  local n = #s / 6
+  local vals = {struct.unpack('>' .. string.rep('I6', n), s)}
+  vals[n + 1] = nil -- struct.unpack also returns the next position
+  return vals
+end
+
+local function pack_log(log)
+  return struct.pack('>' .. string.rep('I6', #log), unpack(log))
+end
+
+-- Append an admitted share to a sorted log and keep only what a window can
+-- still need: entries inside the longest window, at most cap of them, so
+-- memory is bounded by the policy. (Sorting is needed only when the clock
+-- stepped back.)
+local function record(log, now, cap, keep)
+  local n = #log
+  log[n + 1] = now
+  if n > 0 and log[n] > now then table.sort(log) end
+  n = n + 1
+  local first = n - cap + 1
+  if first < 1 then first = 1 end
+  while first <= n and now - log[first] >= keep do first = first + 1 end
+  local kept = {}
+  for i = first, n do kept[#kept + 1] = log[i] end
+  return kept
+end
+
+-- Judge a sorted list of times against a window: how many are inside it;
+-- when the limit is reached, the ms until enough of them age out for one
+-- more share to fit; and the ms until the oldest inside ages out (the
+-- window's reset, for headers). Inside entries are a suffix of the list.
+local function judge(times, now, limit, win)
+  local n = #times
+  local first = n + 1
+  while first > 1 and now - times[first - 1] < win do first = first - 1 end
+  local count = n - first + 1
+  local retry, reset = 0, 0
+  if count >= limit then retry = times[first + count - limit] + win - now end
+  if count > 0 then reset = times[first] + win - now end
+  return count, retry, reset
+end
+
+-- Device state: the share log, then the users seen on the device
+-- (uint16 n, n x 6-byte ms; then per user: 6-byte last admitted ms, uint16
+-- length, id). One key, read with one GET and written with one SET: every
+-- call a script makes costs time on the single-threaded server, and a
+-- packed string is the smallest form.
+local function read_state(key)
+  local dlog, seen = {}, {}
+  local state = redis.call('GET', key)
+  if state then
+    local n, pos = struct.unpack('>H', state)
+    if n > 0 then
+      dlog = {struct.unpack('>' .. string.rep('I6', n), state, pos)}
+      pos = dlog[n + 1]
+      dlog[n + 1] = nil
+    end
+    while pos <= #state do
+      local t, len
+      t, len, pos = struct.unpack('>I6H', state, pos)
+      seen[string.sub(state, pos, pos + len - 1)] = t
+      pos = pos + len
+    end
+  end
+  return dlog, seen
+end
+
+-- Count an admitted share: the device log, the user's log and the users seen.
+-- Users are kept inside the longest window, the most recently seen first, up
+-- to the cap (ties: the larger id first, as the reference does).
+local function admit(plan, now, state_key, ulog_key, user, dlog, ulog, seen)
+  seen[user] = now
+  local users = {}
+  for u, t in pairs(seen) do
+    if now - t < plan.skeep then users[#users + 1] = {t, u} end
+  end
+  table.sort(users, function(a, b) return a[1] > b[1] or (a[1] == b[1] and a[2] > b[2]) end)
+  local kept = record(dlog, now, plan.dcap, plan.dkeep)
+  local parts = {struct.pack('>H', #kept), pack_log(kept)}
+  for i = 1, math.min(#users, plan.scap) do
+    parts[#parts + 1] = struct.pack('>I6H', users[i][1], #users[i][2]) .. users[i][2]
+  end
+  redis.call('SET', state_key, table.concat(parts), 'PX', math.max(plan.dkeep, plan.skeep))
+  redis.call('SET', ulog_key, pack_log(record(ulog, now, plan.ucap, plan.ukeep)), 'PX', plan.ukeep)
+end
+
+-- Append to the share-event stream, trimming what is older than retention.
+local function append_event(stream, now, retention, ...)
+  redis.call('XADD', stream, 'MINID', '~', tostring(now - retention), '*', ...)
+end

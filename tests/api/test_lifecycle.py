@@ -1,0 +1,199 @@
+"""Outcomes and challenge results, and the rules that feed on them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from config.settings import Settings
+from riskservice.app import create_app
+from riskservice.limits.clock import ManualClock
+from riskservice.limits.records import decode_device_state
+from tests.api.helpers import codes, share
+from tests.conftest import ISSUER, make_settings
+
+
+def outcome(client: FlaskClient, decision_id: str, delivered: int = 1, opened: int = 1, claimed: int = 0,
+            ) -> object:
+    return client.post("/v1/outcomes", json={"decision_id": decision_id, "delivered": delivered,
+                                             "opened": opened, "claimed": claimed}, headers=ISSUER)
+
+
+def challenge(client: FlaskClient, decision_id: str, passed: bool, kind: str = "captcha") -> object:
+    return client.post(f"/v1/challenges/{decision_id}", json={"passed": passed, "kind": kind}, headers=ISSUER)
+
+
+def test_outcome_is_recorded_and_idempotent(client: FlaskClient) -> None:
+    did = share(client, recipients=["a", "b", "c"]).json["decision_id"]
+    first = outcome(client, did, 3, 2, 1)
+    assert first.status_code == 200
+    assert first.json == {"decision_id": did, "delivered": 3, "opened": 2, "claimed": 1, "success": True,
+                          "replayed": False}
+    again = outcome(client, did, 3, 2, 1)
+    assert again.status_code == 200 and again.json["replayed"] is True
+
+
+def test_outcome_counts_may_grow_but_not_shrink(client: FlaskClient) -> None:
+    did = share(client, recipients=["a", "b", "c"]).json["decision_id"]
+    assert outcome(client, did, 2, 1, 0).status_code == 200
+    assert outcome(client, did, 3, 3, 2).status_code == 200
+    shrink = outcome(client, did, 3, 1, 0)
+    assert shrink.status_code == 409 and "decision_id" in shrink.json["error"]["fields"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"decision_id": "nope", "delivered": 1, "opened": 0, "claimed": 0}, 404, "decision_id"),
+        ({"decision_id": "x", "delivered": 1, "opened": 2, "claimed": 0}, 422, "opened"),
+        ({"decision_id": "x", "delivered": 1, "opened": 1, "claimed": 2}, 422, "claimed"),
+        ({"decision_id": "x", "delivered": -1, "opened": 0, "claimed": 0}, 422, "delivered"),
+        ({"decision_id": "x", "delivered": 1, "opened": 0}, 422, "claimed"),
+        ({"decision_id": "x", "delivered": True, "opened": 0, "claimed": 0}, 422, "delivered"),
+    ],
+)
+def test_bad_outcomes(client: FlaskClient, body: dict[str, object], status: int, field: str) -> None:
+    resp = client.post("/v1/outcomes", json=body, headers=ISSUER)
+    assert resp.status_code == status
+    assert field in resp.json["error"]["fields"]
+
+
+def test_outcome_cannot_exceed_recipients(client: FlaskClient) -> None:
+    did = share(client, recipients=["a", "b"]).json["decision_id"]
+    resp = outcome(client, did, 3, 0, 0)
+    assert resp.status_code == 422 and "delivered" in resp.json["error"]["fields"]
+
+
+def test_outcome_of_a_blocked_share_is_409(client: FlaskClient) -> None:
+    did = share(client, text="转发得现金").json["decision_id"]
+    resp = outcome(client, did)
+    assert resp.status_code == 409
+    assert "blocked" in resp.json["error"]["message"]
+
+
+def test_outcomes_need_the_issuer_role(client: FlaskClient) -> None:
+    from tests.conftest import ANALYST
+
+    resp = client.post("/v1/outcomes", json={"decision_id": "x", "delivered": 0, "opened": 0, "claimed": 0},
+                       headers=ANALYST)
+    assert resp.status_code == 403
+
+
+def challenged(client: FlaskClient, clock: ManualClock, device: str = "dev-c") -> str:
+    for i in range(20):
+        assert share(client, device_id=device, user_id=f"u{i % 5}").json["decision"] == "allow"
+    resp = share(client, device_id=device, user_id="u0")
+    assert resp.json["decision"] == "challenge"
+    return str(resp.json["decision_id"])
+
+
+def test_passed_challenge_counts_the_share_then(client: FlaskClient, clock: ManualClock, app: Flask) -> None:
+    did = challenged(client, clock)
+    redis_client = app.extensions["risk"].store.client
+    assert len(decode_device_state(redis_client.get("risk:{d:dev-c}:state"))[0]) == 20
+    clock.advance(60)
+    resp = challenge(client, did, True)
+    assert resp.json == {"decision_id": did, "passed": True, "counted": True, "cooldown": False, "replayed": False}
+    log, _ = decode_device_state(redis_client.get("risk:{d:dev-c}:state"))
+    assert len(log) == 21 and log[-1] == clock.now_ms()
+    # A passed challenge makes it a share: its outcome can be reported.
+    assert outcome(client, did, 0, 0, 0).status_code == 200
+    assert challenge(client, did, True).json["replayed"] is True
+    assert challenge(client, did, False).status_code == 409
+
+
+def test_challenge_errors(client: FlaskClient, clock: ManualClock) -> None:
+    did = challenged(client, clock)
+    wrong_kind = challenge(client, did, True, kind="sms")
+    assert wrong_kind.status_code == 422 and "kind" in wrong_kind.json["error"]["fields"]
+    allowed = share(client, device_id="other").json["decision_id"]
+    assert challenge(client, allowed, True).status_code == 409
+    assert challenge(client, "unknown", True).status_code == 404
+    bad = client.post(f"/v1/challenges/{did}", json={"passed": "yes", "kind": "captcha"}, headers=ISSUER)
+    assert bad.status_code == 422 and "passed" in bad.json["error"]["fields"]
+
+
+def test_five_failed_challenges_in_an_hour_cool_the_device_down(client: FlaskClient, clock: ManualClock) -> None:
+    ids = []
+    for i in range(5):
+        ids.append(share(client, device_id="dev-f", user_id="u", recipient_count=11).json["decision_id"])
+        clock.advance(60)
+    for did in ids[:4]:
+        assert challenge(client, did, False, kind="sms").json["cooldown"] is False
+    assert share(client, device_id="dev-f", user_id="u").json["decision"] == "allow"
+    assert challenge(client, ids[4], False, kind="sms").json["cooldown"] is True
+    blocked = share(client, device_id="dev-f", user_id="u")
+    assert blocked.json["decision"] == "block"
+    (reason,) = blocked.json["reasons"]
+    assert reason["code"] == "challenge_failures"
+    assert reason["retry_after_s"] == 3600
+    clock.advance(3600)
+    assert share(client, device_id="dev-f", user_id="u").json["decision"] == "allow"
+
+
+def test_failures_spread_over_more_than_an_hour_do_not_cool_down(client: FlaskClient, clock: ManualClock) -> None:
+    ids = [share(client, device_id="dev-s", user_id="u", recipient_count=11).json["decision_id"] for _ in range(5)]
+    for did in ids:
+        assert challenge(client, did, False, kind="sms").json["cooldown"] is False
+        clock.advance(901)
+
+
+def test_a_cool_down_never_replaces_an_analyst_ban(client: FlaskClient, clock: ManualClock, app: Flask) -> None:
+    ids = [share(client, device_id="dev-b", user_id="u", recipient_count=11).json["decision_id"] for _ in range(5)]
+    app.extensions["risk"].store.set_ban("device", "dev-b", reason="fraud ring", actor="analyst-1")
+    for did in ids:
+        challenge(client, did, False, kind="sms")
+    assert codes(share(client, device_id="dev-b")) == ["device_blocklist"]
+
+
+def shares_with_outcomes(client: FlaskClient, n: int, successes: int, device: str = "dev-r") -> None:
+    for i in range(n):
+        did = share(client, device_id=device, user_id="u", recipients=["a", "b"]).json["decision_id"]
+        assert outcome(client, did, 2, 1, 1 if i < successes else 0).status_code == 200
+
+
+@pytest.fixture
+def roomy(settings: Settings, tmp_path: Path, clock: ManualClock) -> FlaskClient:
+    """An app whose count limits stay out of the way of the success-rate rule."""
+    policy = Path("config/policy.yaml").read_text().replace("limit: 20,", "limit: 200,").replace(
+        "limit: 50,", "limit: 500,")
+    path = tmp_path / "roomy.yaml"
+    path.write_text(policy)
+    return create_app(make_settings(settings.redis_url or "", tmp_path, policy_file=path), clock=clock).test_client()
+
+
+def test_low_success_rate_needs_20_samples(roomy: FlaskClient) -> None:
+    shares_with_outcomes(roomy, 19, 0)
+    assert share(roomy, device_id="dev-r", user_id="u").json["decision"] == "allow"
+
+
+def test_low_success_rate_at_and_past_the_threshold(roomy: FlaskClient) -> None:
+    shares_with_outcomes(roomy, 20, 3, device="dev-ok")  # 15 %: not below
+    assert share(roomy, device_id="dev-ok", user_id="u").json["decision"] == "allow"
+    shares_with_outcomes(roomy, 20, 2, device="dev-low")  # 10 %
+    resp = share(roomy, device_id="dev-low", user_id="u")
+    assert (resp.json["decision"], resp.json["challenge"]) == ("challenge", "captcha")
+    (reason,) = resp.json["reasons"]
+    assert (reason["code"], reason["observed"], reason["limit"]) == ("low_success_rate", 0.1, 0.15)
+    assert "20 shares" in reason["message"]
+
+
+def test_a_late_claim_lifts_the_rate(roomy: FlaskClient) -> None:
+    ids = []
+    for _ in range(20):
+        ids.append(share(roomy, device_id="dev-l", user_id="u", recipients=["a"]).json["decision_id"])
+        outcome(roomy, ids[-1], 1, 0, 0)
+    assert codes(share(roomy, device_id="dev-l", user_id="u")) == ["low_success_rate"]
+    for did in ids[:3]:
+        outcome(roomy, did, 1, 1, 1)
+    assert share(roomy, device_id="dev-l", user_id="u").json["decision"] == "allow"
+
+
+def test_success_rate_window_slides(roomy: FlaskClient, clock: ManualClock) -> None:
+    shares_with_outcomes(roomy, 20, 0, device="dev-w")
+    assert codes(share(roomy, device_id="dev-w", user_id="u")) == ["low_success_rate"]
+    clock.advance(86_400)
+    assert share(roomy, device_id="dev-w", user_id="u").json["decision"] == "allow"
