@@ -12,12 +12,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from datetime import datetime
+from typing import Any
+
 import click
+import orjson
 
 from config.settings import PROJECT_ROOT
+from riskservice.backtest import format_report, read_jsonl, run_backtest
 from riskservice.embedded_redis import EmbeddedRedis
+from riskservice.errors import PolicyError
+from riskservice.events import read_events
 from riskservice.limits.client import connect
 from riskservice.limits.store import RedisStore
+from riskservice.policy.load import load_policy
 
 
 @contextmanager
@@ -65,6 +73,57 @@ def unban(kind: str, entity_id: str) -> None:
     with _store() as store:
         lifted = store.clear_ban(kind, entity_id)
     click.echo(f"unbanned {kind} {entity_id}" if lifted else f"{kind} {entity_id} was not banned")
+
+
+def _instant(value: str | None) -> int | None:
+    """ISO 8601 (with zone) or epoch seconds, as epoch ms."""
+    if value is None:
+        return None
+    try:
+        return round(float(value) * 1000)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither ISO 8601 nor epoch seconds") from None
+    if parsed.tzinfo is None:
+        raise click.BadParameter(f"{value!r} needs a time zone (e.g. Z or +08:00)")
+    return round(parsed.timestamp() * 1000)
+
+
+@cli.command()
+@click.option("--since", help="First decision time (ISO 8601 with zone, or epoch seconds).")
+@click.option("--until", help="End (exclusive), same forms.")
+@click.option("--output", "-o", type=click.File("wb"), default="-", help="File (default: standard output).")
+def export(since: str | None, until: str | None, output: Any) -> None:
+    """Write the recorded share events as JSON lines (SPEC §5 batch format)."""
+    with _store() as store:
+        count = 0
+        for line in read_events(store.client, _instant(since), _instant(until)):
+            output.write(orjson.dumps(line) + b"\n")
+            count += 1
+    click.echo(f"exported {count} share events", err=True)
+
+
+@cli.command()
+@click.option("--policy", "policy_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The candidate policy file.")
+@click.option("--input", "input_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Exported share events (JSON lines).")
+@click.option("--examples", default=10, show_default=True, help="Changed decisions to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def backtest(policy_file: Path, input_file: Path, examples: int, as_json: bool) -> None:
+    """Replay recorded events through a candidate policy on a scratch Redis."""
+    try:
+        policy = load_policy(policy_file)
+        result = run_backtest(read_jsonl(input_file), policy, examples=examples)
+    except (PolicyError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        click.echo(format_report(result, str(input_file), str(policy_file)))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,85 @@
+"""The share-event record: read from Redis and exported as JSON lines.
+
+Every decision, outcome report and challenge result is appended to one Redis
+stream (``risk:events``) by the same atomic script that makes it, and the
+stream is trimmed by age (``RISK_EVENT_RETENTION_DAYS``). An exported line is
+one decision, in the batch format of SPEC §5: the decision request fields plus
+``ts``, ``decision``, ``decision_id``, the codes of the rules that fired, and
+the outcome fields ``delivered``, ``opened``, ``claimed`` (null until reported),
+with the history of reports so that a backtest can replay them when they came.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, cast
+
+import orjson
+import redis
+
+from riskservice.limits.keys import EVENTS
+
+DECISIONS = ("allow", "challenge", "block")
+BATCH = 5000
+
+
+def _scan(client: redis.Redis, key: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """Every entry of the stream, oldest first, in batches."""
+    start = "-"
+    while True:
+        batch = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(key, start, "+", count=BATCH))
+        for entry_id, fields in batch:
+            yield entry_id.decode(), {k.decode(): v.decode() for k, v in fields.items()}
+        if len(batch) < BATCH:
+            return
+        start = "(" + batch[-1][0].decode()
+
+
+def read_events(client: redis.Redis, since_ms: int | None = None, until_ms: int | None = None,
+                key: str = EVENTS) -> Iterator[dict[str, Any]]:
+    """Decisions made in ``[since_ms, until_ms)``, joined with their outcomes and challenge results.
+
+    Two passes over the stream: the first gathers the reports (they come after
+    their decision, possibly after ``until_ms``), the second yields decisions
+    in the order they were made.
+    """
+    outcomes: dict[str, list[list[Any]]] = {}
+    challenges: dict[str, list[Any]] = {}
+    for entry_id, f in _scan(client, key):
+        if f["k"] == "outcome":
+            outcomes.setdefault(f["id"], []).append(
+                [int(f["t"]) / 1000, int(f["dl"]), int(f["op"]), int(f["cl"]), entry_id])
+        elif f["k"] == "challenge":
+            challenges[f["id"]] = [f["passed"] == "1", int(f["t"]) / 1000, entry_id, f.get("cool") == "1"]
+    for entry_id, f in _scan(client, key):
+        if f["k"] != "decision":
+            continue
+        t = int(f["t"])
+        if (since_ms is not None and t < since_ms) or (until_ms is not None and t >= until_ms):
+            continue
+        yield event_line(entry_id, f, outcomes.get(f["id"], []), challenges.get(f["id"]))
+
+
+def event_line(entry_id: str, f: dict[str, str], history: list[list[Any]],
+               challenge: list[Any] | None) -> dict[str, Any]:
+    """One exported decision."""
+    line: dict[str, Any] = orjson.loads(f["req"])
+    codes = [c for c in f["rc"].split(",") if c]
+    last = history[-1] if history else None
+    line.update({
+        "ts": int(f["t"]) / 1000,
+        "decision": DECISIONS[int(f["dec"])],
+        "decision_id": f["id"],
+        "reasons": [c for c in codes if not c.endswith(":shadow")],
+        "shadow": [c.removesuffix(":shadow") for c in codes if c.endswith(":shadow")],
+        "delivered": last[1] if last else None,
+        "opened": last[2] if last else None,
+        "claimed": last[3] if last else None,
+        "challenge_passed": challenge[0] if challenge else None,
+        "challenge_ts": challenge[1] if challenge else None,
+        "outcome_history": [h[:4] for h in history],
+        "seq": entry_id,
+        "outcome_seq": [h[4] for h in history],
+        "challenge_seq": challenge[2] if challenge else None,
+    })
+    return line

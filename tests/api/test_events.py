@@ -1,0 +1,138 @@
+"""The share-event record: export, and backtests that replay it."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import orjson
+import pytest
+import redis
+from click.testing import CliRunner
+from flask import Flask
+from flask.testing import FlaskClient
+
+from riskservice.__main__ import cli
+from riskservice.backtest import run_backtest
+from riskservice.events import read_events
+from riskservice.limits.clock import ManualClock
+from riskservice.policy.load import load_policy, parse_policy
+from tests.api.helpers import share
+from tests.conftest import ISSUER
+from tests.redis_server import RedisServer
+
+DEFAULT = Path("config/policy.yaml").read_text()
+
+
+def traffic(client: FlaskClient, app: Flask, clock: ManualClock, n: int = 600, seed: int = 3) -> None:
+    """Mixed traffic: bursts, device farms, low-claim sharers, challenges, bans, geo, bad copy."""
+    rng = random.Random(seed)
+    app.extensions["risk"].store.set_ban("device", "banned-dev", reason="farm", actor="analyst")
+    challenged: list[tuple[str, str]] = []
+    for i in range(n):
+        clock.advance(rng.choice([0.2, 1, 5, 30, 120]))
+        device = rng.choice(["burst-1", "burst-2", "farm", "quiet", "banned-dev", f"dev-{i % 13}"])
+        user = f"farm-u{i % 9}" if device == "farm" else rng.choice(["u1", "u2", "u3", f"u{i % 17}"])
+        fields: dict[str, object] = {"device_id": device, "user_id": user, "merchant_id": rng.choice(["m1", "m2"])}
+        if rng.random() < 0.3:
+            fields["geo"] = {"lat": 31.2 + rng.random(), "lon": 121.4 + rng.random() * 20}
+        if rng.random() < 0.1:
+            fields["recipients"] = [f"r{j}" for j in range(rng.choice([3, 12]))]
+        if rng.random() < 0.03:
+            fields["text"] = "转发抽奖"
+        resp = share(client, **fields).json
+        if resp["decision"] == "allow" and rng.random() < 0.7:
+            claimed = 1 if (device != "quiet" and rng.random() < 0.5) else 0
+            client.post("/v1/outcomes", json={"decision_id": resp["decision_id"], "delivered": 1, "opened": 1,
+                                              "claimed": claimed}, headers=ISSUER)
+        if resp["decision"] == "challenge":
+            challenged.append((resp["decision_id"], resp["challenge"]))
+        if challenged and rng.random() < 0.2:
+            did, kind = challenged.pop(0)
+            client.post(f"/v1/challenges/{did}", json={"passed": rng.random() < 0.5, "kind": kind}, headers=ISSUER)
+
+
+def test_export_has_every_decision_with_its_outcome(client: FlaskClient, app: Flask, clock: ManualClock,
+                                                    redis_client: redis.Redis) -> None:
+    share(client, event_id="one", recipients=["a", "b"], merchant_id="m9")
+    did = share(client, event_id="two", device_id="dev-2").json["decision_id"]
+    client.post("/v1/outcomes", json={"decision_id": did, "delivered": 1, "opened": 1, "claimed": 0}, headers=ISSUER)
+    client.post("/v1/outcomes", json={"decision_id": did, "delivered": 1, "opened": 1, "claimed": 1}, headers=ISSUER)
+    share(client, event_id="two", device_id="dev-2")  # a replay is not a new event
+    lines = list(read_events(redis_client))
+    assert [e["event_id"] for e in lines] == ["one", "two"]
+    one, two = lines
+    assert one["recipients"] == ["a", "b"] and one["merchant_id"] == "m9" and one["decision"] == "allow"
+    assert one["ts"] == pytest.approx(clock.now_ms() / 1000)
+    assert one["delivered"] is None
+    assert (two["delivered"], two["opened"], two["claimed"]) == (1, 1, 1)
+    assert [h[3] for h in two["outcome_history"]] == [0, 1]
+
+
+def test_export_filters_by_time(client: FlaskClient, clock: ManualClock, redis_client: redis.Redis) -> None:
+    share(client, event_id="early")
+    clock.advance(3600)
+    middle = clock.now_ms()
+    share(client, event_id="late")
+    assert [e["event_id"] for e in read_events(redis_client, since_ms=middle)] == ["late"]
+    assert [e["event_id"] for e in read_events(redis_client, until_ms=middle)] == ["early"]
+
+
+def test_events_older_than_retention_are_trimmed(client: FlaskClient, redis_client: redis.Redis) -> None:
+    # A full stream node (100 entries) of events from long ago: trimming is
+    # by whole nodes ("MINID ~", cheap), so the whole node goes at once.
+    for i in range(1, 101):
+        redis_client.xadd("risk:events", {"k": "decision"}, id=f"{i}-0")
+    share(client)
+    assert redis_client.xlen("risk:events") == 1
+
+
+def test_cli_export_writes_json_lines(client: FlaskClient, redis_server: RedisServer, tmp_path: Path) -> None:
+    share(client, event_id="cli-1")
+    out = tmp_path / "events.jsonl"
+    result = CliRunner().invoke(cli, ["export", "-o", str(out)], env={"REDIS_URL": redis_server.url})
+    assert result.exit_code == 0, result.output
+    lines = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert [e["event_id"] for e in lines] == ["cli-1"]
+
+
+def test_backtest_with_the_same_policy_reproduces_every_decision(
+        client: FlaskClient, app: Flask, clock: ManualClock, redis_client: redis.Redis,
+        redis_server: RedisServer) -> None:
+    traffic(client, app, clock)
+    events = list(read_events(redis_client))
+    decisions = {e["decision"] for e in events}
+    assert decisions == {"allow", "challenge", "block"}, "the traffic must exercise every outcome"
+    assert any(e["challenge_passed"] is not None for e in events)
+    assert any("low_success_rate" in e["reasons"] or "device_many_users" in e["reasons"] for e in events)
+    scratch = redis_server.url.replace("/0", "/1")
+    result = run_backtest(events, load_policy("config/policy.yaml"), redis_url=scratch)
+    assert result.decisions == len(events)
+    assert result.changed == 0, result.examples
+    assert not result.rule_added and not result.rule_removed
+
+
+def test_backtest_reports_what_a_stricter_rule_would_change(
+        client: FlaskClient, app: Flask, clock: ManualClock, redis_client: redis.Redis,
+        redis_server: RedisServer) -> None:
+    traffic(client, app, clock, n=300)
+    events = list(read_events(redis_client))
+    candidate = parse_policy(DEFAULT.replace("limit: 20, window_s: 300", "limit: 5, window_s: 300"))
+    result = run_backtest(events, candidate, redis_url=redis_server.url.replace("/0", "/1"))
+    assert result.changed > 0
+    assert result.rule_added["device_velocity"] > 0
+    assert result.transitions[("allow", "challenge")] > 0
+    assert result.examples and result.examples[0]["candidate_reasons"]
+    assert sum(result.by_merchant.values()) == result.changed
+
+
+def test_backtest_cli_runs_on_its_own_scratch_redis(client: FlaskClient, app: Flask, clock: ManualClock,
+                                                    redis_client: redis.Redis, tmp_path: Path) -> None:
+    traffic(client, app, clock, n=80)
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in read_events(redis_client)))
+    result = CliRunner().invoke(cli, ["backtest", "--policy", "config/policy.yaml", "--input", str(events),
+                                      "--json"], env={"RISK_LOG_LEVEL": "WARNING"})
+    assert result.exit_code == 0, result.output
+    summary = orjson.loads(result.output)
+    assert summary["decisions"] == 80 and summary["changed"] == 0

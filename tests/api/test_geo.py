@@ -1,0 +1,90 @@
+"""Geofence per merchant and impossible travel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from config.settings import Settings
+from riskservice.app import create_app
+from riskservice.decisions.rules import haversine_km
+from riskservice.limits.clock import ManualClock
+from tests.api.helpers import codes, share
+from tests.conftest import make_settings
+
+# People's Square, Shanghai, and a store fence of 3 km around it (seed 001).
+SHANGHAI = {"lat": 31.2304, "lon": 121.4737}
+POLICY = Path("config/policy.yaml").read_text().replace("merchants: {}", """merchants:
+  fenced:
+    geofence: {areas: [{lat: 31.2304, lon: 121.4737, radius_km: 3, name: store-1}]}
+""")
+
+
+@pytest.fixture
+def client(settings: Settings, tmp_path: Path, clock: ManualClock) -> FlaskClient:
+    path = tmp_path / "geo.yaml"
+    path.write_text(POLICY)
+    return create_app(make_settings(settings.redis_url or "", tmp_path, policy_file=path), clock=clock).test_client()
+
+
+def test_inside_the_fence_is_allowed(client: FlaskClient) -> None:
+    assert share(client, merchant_id="fenced", geo=SHANGHAI).json["decision"] == "allow"
+    near = {"lat": SHANGHAI["lat"] + 0.02, "lon": SHANGHAI["lon"]}  # 2.2 km north
+    assert share(client, merchant_id="fenced", geo=near, device_id="d2").json["decision"] == "allow"
+
+
+def test_outside_the_fence_is_challenged(client: FlaskClient) -> None:
+    far = {"lat": SHANGHAI["lat"] + 0.05, "lon": SHANGHAI["lon"]}  # 5.6 km north
+    resp = share(client, merchant_id="fenced", geo=far)
+    assert (resp.json["decision"], resp.json["challenge"]) == ("challenge", "captcha")
+    (reason,) = resp.json["reasons"]
+    assert reason["code"] == "geofence" and reason["limit"] == 3
+    assert reason["observed"] == pytest.approx(5.6, abs=0.1)
+    assert "store-1" in reason["message"]
+
+
+def test_missing_geo_and_unfenced_merchants_pass(client: FlaskClient) -> None:
+    assert share(client, merchant_id="fenced").json["decision"] == "allow"
+    assert share(client, merchant_id="open", geo={"lat": -33.9, "lon": 151.2}, device_id="d3").json[
+        "decision"] == "allow"
+
+
+def test_impossible_travel(client: FlaskClient, clock: ManualClock) -> None:
+    assert share(client, geo=SHANGHAI).json["decision"] == "allow"
+    clock.advance(3600)
+    beijing = {"lat": 39.9042, "lon": 116.4074}  # about 1070 km in an hour
+    resp = share(client, geo=beijing)
+    assert codes(resp) == ["impossible_travel"]
+    reason = resp.json["reasons"][0]
+    assert reason["observed"] == round(haversine_km(**_pair(SHANGHAI, beijing)))
+    assert reason["limit"] == 500
+
+
+def test_plausible_travel_passes(client: FlaskClient, clock: ManualClock) -> None:
+    share(client, geo=SHANGHAI)
+    clock.advance(3 * 3600)
+    beijing = {"lat": 39.9042, "lon": 116.4074}  # about 360 km/h: a fast train
+    assert share(client, geo=beijing).json["decision"] == "allow"
+
+
+def test_travel_across_the_antimeridian_is_short(client: FlaskClient, clock: ManualClock) -> None:
+    share(client, geo={"lat": -16.5, "lon": 179.95}, device_id="fiji")
+    clock.advance(600)
+    # 11 km east, across 180°: 64 km/h, not half the planet.
+    assert share(client, geo={"lat": -16.5, "lon": -179.95}, device_id="fiji").json["decision"] == "allow"
+    clock.advance(60)
+    resp = share(client, geo={"lat": -16.5, "lon": 178.0}, device_id="fiji")  # 208 km in a minute
+    assert codes(resp) == ["impossible_travel"]
+
+
+def test_location_noise_is_not_travel(client: FlaskClient, clock: ManualClock) -> None:
+    share(client, geo=SHANGHAI)
+    clock.advance(0.001)
+    jitter = {"lat": SHANGHAI["lat"] + 0.005, "lon": SHANGHAI["lon"]}  # 560 m
+    assert share(client, geo=jitter).json["decision"] == "allow"
+
+
+def _pair(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+    return {"lat1": a["lat"], "lon1": a["lon"], "lat2": b["lat"], "lon2": b["lon"]}
