@@ -59,6 +59,9 @@ class Settings(BaseModel):
     # outcomes and challenge results can still be reported (seeds: a share
     # lives about 72 h).
     decision_ttl_s: int = Field(4 * 86_400, ge=60, le=30 * 86_400)
+    # How often each worker looks at the policy file for changes (0: never;
+    # SIGHUP still reloads).
+    policy_poll_s: float = Field(2.0, ge=0, le=3600)
     # How long share events are kept (seed 002: 30 days of behaviour logs).
     event_retention_days: int = Field(30, ge=1, le=365)
     # After a Redis failure, skip Redis for this long before probing again so a
@@ -130,6 +133,7 @@ ENV_VARS: dict[str, str] = {
     "REDIS_URL": "redis_url",
     "RISK_API_KEYS": "api_keys",
     "RISK_POLICY_FILE": "policy_file",
+    "RISK_POLICY_POLL_S": "policy_poll_s",
     "RISK_REDIS_BUDGET_MS": "redis_budget_ms",
     "RISK_FAIL_MODE": "fail_mode",
     "RISK_DATA_DIR": "data_dir",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import atexit
 import logging
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from config.settings import Settings
 from riskservice import logs
-from riskservice.api import decisions, openapi, ops
+from riskservice.api import admin, decisions, openapi, ops
 from riskservice.api.responses import json_response
 from riskservice.auth import KeyRing
 from riskservice.decisions.engine import DecisionEngine
@@ -24,7 +26,8 @@ from riskservice.limits.clock import Clock
 from riskservice.limits.client import connect
 from riskservice.limits.store import RedisStore
 from riskservice.metrics import Metrics
-from riskservice.policy.load import Policy, load_policy
+from riskservice.policy.holder import PolicyHolder
+from riskservice.policy.load import Policy
 
 access_log = logging.getLogger("riskservice.access")
 error_log = logging.getLogger("riskservice.error")
@@ -35,13 +38,17 @@ class RiskState:
     """Everything the views share, kept on ``app.extensions["risk"]``."""
 
     settings: Settings
-    policy: Policy
+    policies: PolicyHolder
     store: RedisStore
     engine: DecisionEngine
     lifecycle: ShareLifecycle
     keyring: KeyRing
     metrics: Metrics
     embedded: EmbeddedRedis | None = None
+
+    @property
+    def policy(self) -> Policy:
+        return self.policies.current
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Flask:
@@ -56,7 +63,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     """
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level)
-    policy = load_policy(settings.policy_file)
+    policies = PolicyHolder(settings.policy_file, settings.data_dir)
+    if settings.policy_poll_s > 0:
+        policies.watch(settings.policy_poll_s)
+    if threading.current_thread() is threading.main_thread():
+        # SIGHUP reloads the policy in place (gunicorn's master turns its own
+        # HUP into new workers, which load it too).
+        signal.signal(signal.SIGHUP, lambda *_: policies.reload())
 
     embedded = None
     url = settings.redis_url
@@ -69,17 +82,18 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    state = RiskState(settings=settings, policy=policy, store=store, keyring=KeyRing(settings.api_keys),
+    state = RiskState(settings=settings, policies=policies, store=store, keyring=KeyRing(settings.api_keys),
                       metrics=Metrics(), embedded=embedded, engine=None, lifecycle=None)  # type: ignore[arg-type]
     retention_ms = settings.event_retention_days * 86_400_000
-    state.engine = DecisionEngine(store, lambda: state.policy, clock=clock, fail_mode=settings.fail_mode,
+    state.engine = DecisionEngine(store, lambda: policies.current, clock=clock, fail_mode=settings.fail_mode,
                                   decision_ttl_ms=settings.decision_ttl_s * 1000, retention_ms=retention_ms)
-    state.lifecycle = ShareLifecycle(store, lambda: state.policy, clock=clock, retention_ms=retention_ms)
+    state.lifecycle = ShareLifecycle(store, lambda: policies.current, clock=clock, retention_ms=retention_ms)
     app.extensions["risk"] = state
 
     app.register_blueprint(decisions.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(admin.bp)
     _register_errors(app)
     _register_access_log(app, state.metrics)
     return app

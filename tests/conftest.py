@@ -42,7 +42,9 @@ def make_settings(redis_url: str, tmp_path: Path, **overrides: object) -> Settin
     # A generous Redis budget: on a loaded CI machine a healthy Redis can miss
     # 50 ms, and these tests are about rules, not about degrading.
     values: dict[str, object] = {"redis_url": redis_url, "api_keys": KEYS, "data_dir": tmp_path / "var",
-                                 "breaker_cooldown_ms": 0, "redis_budget_ms": 2000}
+                                 "breaker_cooldown_ms": 0, "redis_budget_ms": 2000,
+                                 # Tests call PolicyHolder.check() themselves.
+                                 "policy_poll_s": 0}
     values.update(overrides)
     return Settings.model_validate(values)
 

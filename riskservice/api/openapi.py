@@ -16,6 +16,7 @@ from riskservice.api.schemas import (
     ErrorResponse,
     Health,
     OutcomeResponse,
+    PolicyStatus,
     Ready,
 )
 from riskservice.decisions.lifecycle import ChallengeResult, OutcomeRequest
@@ -62,7 +63,7 @@ MODELS: tuple[tuple[type[BaseModel], Literal["validation", "serialization"]], ..
     (DecisionRequest, "validation"), (OutcomeRequest, "validation"), (ChallengeResult, "validation"),
     (DecisionResponse, "serialization"), (OutcomeResponse, "serialization"),
     (ChallengeResponse, "serialization"), (ErrorResponse, "serialization"), (Health, "serialization"),
-    (Ready, "serialization"),
+    (Ready, "serialization"), (PolicyStatus, "serialization"),
 )
 
 
@@ -96,6 +97,8 @@ def document() -> dict[str, Any]:
             "/v1/challenges/{decision_id}": {"post": operation(
                 "Report a challenge result", "issuer", "ChallengeResponse", (404, 409, 503), "ChallengeResult",
                 parameters=decision_id)},
+            "/v1/policy": {"get": operation("The active policy and each merchant's effective rules", "admin",
+                                            "PolicyStatus")},
             "/healthz": {"get": operation("Process alive", None, "Health")},
             "/readyz": {"get": {"summary": "Redis reachable", "responses": {
                 "200": _json("Ready", "Ready"), "503": _json("Ready", "Redis unreachable")}}},

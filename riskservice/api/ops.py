@@ -18,10 +18,13 @@ def healthz() -> Response:
 def readyz() -> Response:
     state = current_app.extensions["risk"]
     redis_ok = state.store.ping()
+    policy = state.policies.status()
     body = {
         "status": "ready" if redis_ok else "unavailable",
         "redis": "ok" if redis_ok else "unreachable",
-        "policy_version": state.policy.version,
+        "policy_version": policy["version"],
+        # A refused policy file: the old policy is still served, and this says why.
+        "policy_error": policy["error"],
     }
     return json_response(body, 200 if redis_ok else 503)
 

@@ -69,6 +69,7 @@ class Ready(BaseModel):
     status: Literal["ready", "unavailable"]
     redis: Literal["ok", "unreachable"]
     policy_version: str
+    policy_error: str | None
 
 
 class OutcomeResponse(BaseModel):
@@ -90,3 +91,15 @@ class ChallengeResponse(BaseModel):
     counted: bool
     cooldown: bool
     replayed: bool
+
+
+class PolicyStatus(BaseModel):
+    """``GET /v1/policy``: the policy in force and every merchant's effective rules."""
+
+    name: str
+    version: str
+    file: str
+    loaded_at: float
+    error: str | None
+    rules: dict[str, dict[str, object]]
+    merchants: dict[str, dict[str, dict[str, object]]]

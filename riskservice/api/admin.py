@@ -1,0 +1,24 @@
+"""Administration (role admin): the active policy."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app
+
+from riskservice.api.responses import json_response
+from riskservice.auth import require
+
+bp = Blueprint("admin", __name__)
+
+
+@bp.get("/v1/policy")
+@require("admin")
+def active_policy() -> Response:
+    """The policy in force: version, file, load error if any, and every merchant's effective rules."""
+    holder = current_app.extensions["risk"].policies
+    policy = holder.current
+    body = {
+        **holder.status(),
+        "rules": policy.default.rules.model_dump(mode="json"),
+        "merchants": {m: c.rules.model_dump(mode="json") for m, c in sorted(policy.merchants.items())},
+    }
+    return json_response(body)
