@@ -17,7 +17,7 @@ def test_acknowledged_outcomes_survive_a_redis_restart(tmp_path: Path) -> None:
         client = create_app(make_settings(server.url, tmp_path)).test_client()
         acknowledged = {}
         for i in range(50):
-            did = share(client, event_id=f"e{i}", device_id=f"d{i % 7}", user_id=f"u{i}").json["decision_id"]
+            did = share(client, event_id=f"e{i}", device_id=f"d{i % 7}", user_id=f"u{i % 7}").json["decision_id"]
             resp = client.post("/v1/outcomes", json={"decision_id": did, "delivered": 1, "opened": 1,
                                                      "claimed": i % 2}, headers=ISSUER)
             assert resp.status_code == 200
@@ -27,7 +27,7 @@ def test_acknowledged_outcomes_survive_a_redis_restart(tmp_path: Path) -> None:
         events = {e["event_id"]: e for e in read_events(server.client())}
         assert {k: e["claimed"] for k, e in events.items()} == acknowledged
         # The decisions themselves survived too: a replay is recognised.
-        again = share(client, event_id="e3", device_id="d3", user_id="u3")
+        again = share(client, event_id="e3", device_id="d3", user_id="u3")  # same body as before
         assert again.headers["Idempotent-Replayed"] == "true"
     finally:
         server.kill()
