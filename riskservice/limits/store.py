@@ -72,14 +72,14 @@ class RedisStore:
         conn = self._connection()
         try:
             try:
-                conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
-                reply = conn.read_response()
-            except redis.exceptions.NoScriptError:
-                # A restarted or new Redis: load the script once, then carry on.
-                conn.send_command("SCRIPT", "LOAD", script.source)  # type: ignore[no-untyped-call]
-                conn.read_response()
-                conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
-                reply = conn.read_response()
+                reply = self._evalsha(conn, script, keys, args)
+            except redis.ConnectionError:
+                # A connection Redis dropped (it restarted, or closed an idle
+                # client) fails at once: one retry on a fresh one. Safe to
+                # repeat: every script is idempotent by its record. Time-outs
+                # are not retried: they already spent the budget.
+                conn.disconnect()  # type: ignore[no-untyped-call]
+                reply = self._evalsha(conn, script, keys, args)
         except (redis.RedisError, OSError) as exc:
             # The reply may still arrive later: never reuse this connection.
             conn.disconnect()  # type: ignore[no-untyped-call]
@@ -87,6 +87,18 @@ class RedisStore:
             raise StorageError(f"redis script failed: {exc}") from exc
         self._breaker.success()
         return reply
+
+    @staticmethod
+    def _evalsha(conn: Connection, script: Script, keys: tuple[str, ...] | list[str], args: tuple[object, ...]) -> Any:
+        try:
+            conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+            return conn.read_response()
+        except redis.exceptions.NoScriptError:
+            # A restarted or new Redis: load the script once, then carry on.
+            conn.send_command("SCRIPT", "LOAD", script.source)  # type: ignore[no-untyped-call]
+            conn.read_response()
+            conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+            return conn.read_response()
 
     def decide(self, keys: DecisionKeys, *, user_id: str, plan: bytes, findings: bytes, fingerprint: str,
                decision_id: str, now_ms: int | None, ttl_ms: int, request: bytes = b"{}",
