@@ -23,10 +23,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from graphs.evaluate import quality  # noqa: E402
-from graphs.events import read_events  # noqa: E402
-from graphs.pipeline import result_rows, score_table  # noqa: E402
-from graphs.simulate import simulate  # noqa: E402
+from graphs.evaluate import quality
+from graphs.events import read_events
+from graphs.pipeline import result_rows, score_table
+from graphs.simulate import simulate
 
 
 def out_degree_capture(res: Any, truth: list[dict[str, Any]], top: float = 0.05) -> float:
@@ -35,7 +35,7 @@ def out_degree_capture(res: Any, truth: list[dict[str, Any]], top: float = 0.05)
     sec_by = {r["node"]: r["secondary"] for r in truth if r["kind"] == "user"}
     sec = np.array([sec_by.get(u, 0.0) for u in t.users])
     deg = res.features["out_contacts"]
-    m = max(1, int(round(top * t.n_users)))
+    m = max(1, round(top * t.n_users))
     best = np.sort(sec)[::-1][:m].sum()
     return float(sec[np.argsort(-deg, kind="stable")[:m]].sum() / best) if best else float("nan")
 
@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="also write all results to this file")
     a = ap.parse_args(argv)
     results = []
-    hdr = f"{'users':>7} {'seed':>4} {'nodes':>7} {'fraud':>5} {'AUC':>6} {'P@k':>5} {'KOL':>5} {'deg':>5} {'FPR.5':>6}  recall@k by kind"
+    hdr = (f"{'users':>7} {'seed':>4} {'nodes':>7} {'fraud':>5} {'AUC':>6} {'P@k':>5} {'KOL':>5} {'deg':>5} "
+           f"{'FPR.5':>6}  recall@k by kind")
     print(hdr)
     for n in a.sizes:
         for s in a.seeds:

@@ -34,11 +34,11 @@ from tests.serving.gunicorn_server import Gunicorn  # noqa: E402
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
-def wrk(url: str, seconds: int, connections: int, threads: int) -> dict[str, float]:
+def wrk(url: str, seconds: int, connections: int, threads: int, script: str = "decisions.lua") -> dict[str, float]:
     """Run wrk and return requests/s and latency percentiles in ms."""
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
-         "-s", str(ROOT / "bench" / "decisions.lua"), url],
+         "-s", str(ROOT / "bench" / script), url],
         check=True, capture_output=True, text=True, env={**os.environ, "BENCH_KEY": ISSUER_KEY},
     ).stdout
     result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
