@@ -177,17 +177,25 @@ def write_scores(rows: Iterable[Mapping[str, Any]], directory: str | os.PathLike
 
 def run_score(source: EventSource, output_dir: str | os.PathLike[str], progress: bool = True, *,
               params: ScoringParams | None = None, seed: int = 0, report: bool = True) -> dict[str, Any]:
+    """Score and write files; see :func:`score_to_dir` (this returns its summary only)."""
+    return score_to_dir(source, output_dir, progress, params=params, seed=seed, report=report)[0]
+
+
+def score_to_dir(source: EventSource, output_dir: str | os.PathLike[str], progress: bool = True, *,
+                 params: ScoringParams | None = None, seed: int = 0, report: bool = True,
+                 ) -> tuple[dict[str, Any], list[dict[str, Any]], EventTable]:
     """Score a JSONL file (or dicts) and write ``scores.jsonl`` and the report into ``output_dir``.
 
-    Returns a summary: node counts, how many score above 0.5, stage
-    timings, the top KOL and anomaly nodes, and the paths written.
+    Returns a summary (node counts, how many score above 0.5, stage
+    timings, the top KOL and anomaly nodes, the paths written), the rows,
+    and the event table (for callers that store adjacency too).
 
     Examples
     --------
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as d:
-    ...     s = run_score([{"user_id": "a", "coupon_id": "c", "ts": 0, "recipients": ["b"]}],
-    ...                   d, progress=False, report=False)
+    ...     s, rows, table = score_to_dir([{"user_id": "a", "coupon_id": "c", "ts": 0, "recipients": ["b"]}],
+    ...                                   d, progress=False, report=False)
     >>> s["users"], s["devices"]
     (2, 0)
     """
@@ -216,4 +224,4 @@ def run_score(source: EventSource, output_dir: str | os.PathLike[str], progress:
         res.timings["report"] = time.perf_counter() - t2
     summary["timings_s"] = {k: round(v, 3) for k, v in res.timings.items()}
     summary["seconds"] = round(time.perf_counter() - t0, 3)
-    return summary
+    return summary, rows, table

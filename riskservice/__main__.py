@@ -7,9 +7,10 @@ web app or its API keys.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from datetime import datetime
@@ -124,6 +125,54 @@ def backtest(policy_file: Path, input_file: Path, examples: int, as_json: bool) 
         click.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
     else:
         click.echo(format_report(result, str(input_file), str(policy_file)))
+
+
+@cli.command()
+@click.option("--input", "input_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Share events as JSON lines; without it, the events recorded in Redis.")
+@click.option("--output", "output_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for scores.jsonl and the report.")
+@click.option("--write-back", is_flag=True, help="Store the scores in Redis as a new version for the service.")
+@click.option("--no-report", is_flag=True, help="Skip the HTML report and plots.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the randomised stages.")
+def score(input_file: Path | None, output_dir: Path, write_back: bool, no_report: bool, seed: int) -> None:
+    """Score KOL and anomaly nodes of the share graph."""
+    from graphs.adjacency import node_adjacency
+    from graphs.pipeline import score_to_dir
+    from riskservice.graph_store import write_back as store_scores
+
+    with ExitStack() as stack:
+        store = stack.enter_context(_store()) if (write_back or input_file is None) else None
+        source: Any = input_file if input_file is not None else read_events(store.client)  # type: ignore[union-attr]
+        summary, rows, table = score_to_dir(source, output_dir, progress=sys.stderr.isatty(), seed=seed,
+                                            report=not no_report)
+        if write_back:
+            assert store is not None
+            label = str(input_file) if input_file else "recorded events"
+            summary["version"] = store_scores(store.client, rows, node_adjacency(table), source=label)
+    click.echo(orjson.dumps({k: v for k, v in summary.items() if k not in ("top_kol", "top_anomaly")},
+                            option=orjson.OPT_INDENT_2).decode())
+
+
+@cli.command()
+@click.option("--users", required=True, type=click.IntRange(min=100), help="How many users.")
+@click.option("--seed", default=1, show_default=True)
+@click.option("--output", "output_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+def simulate(users: int, seed: int, output_dir: Path) -> None:
+    """Generate a workload: organic cascades plus planted fraud, with ground truth."""
+    from graphs.simulate import write_workload
+
+    click.echo(orjson.dumps(write_workload(output_dir, users, seed), option=orjson.OPT_INDENT_2).decode())
+
+
+@cli.command("rollback-scores")
+def rollback_scores() -> None:
+    """Make the previous version of the graph scores current again."""
+    from riskservice.graph_store import rollback
+
+    with _store() as store:
+        version = rollback(store.client)
+    click.echo(f"graph scores rolled back to version {version}" if version else "no previous version")
 
 
 if __name__ == "__main__":

@@ -15,12 +15,13 @@ from werkzeug.exceptions import HTTPException
 
 from config.settings import Settings
 from riskservice import logs
-from riskservice.api import admin, decisions, openapi, ops
+from riskservice.api import admin, decisions, graph, openapi, ops
 from riskservice.api.responses import json_response
 from riskservice.auth import KeyRing
 from riskservice.decisions.engine import DecisionEngine
 from riskservice.decisions.lifecycle import ShareLifecycle
 from riskservice.embedded_redis import EmbeddedRedis
+from riskservice.graph_store import VersionCache
 from riskservice.errors import ApiError, MethodNotAllowed, NotFound, PayloadTooLarge, StorageError, Unavailable
 from riskservice.limits.clock import Clock
 from riskservice.limits.client import connect
@@ -45,6 +46,7 @@ class RiskState:
     keyring: KeyRing
     metrics: Metrics
     embedded: EmbeddedRedis | None = None
+    graph_versions: VersionCache | None = None
 
     @property
     def policy(self) -> Policy:
@@ -85,8 +87,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     state = RiskState(settings=settings, policies=policies, store=store, keyring=KeyRing(settings.api_keys),
                       metrics=Metrics(), embedded=embedded, engine=None, lifecycle=None)  # type: ignore[arg-type]
     retention_ms = settings.event_retention_days * 86_400_000
+    state.graph_versions = VersionCache(store.client)
     state.engine = DecisionEngine(store, lambda: policies.current, clock=clock, fail_mode=settings.fail_mode,
-                                  decision_ttl_ms=settings.decision_ttl_s * 1000, retention_ms=retention_ms)
+                                  decision_ttl_ms=settings.decision_ttl_s * 1000, retention_ms=retention_ms,
+                                  graph_key=state.graph_versions.fast_key)
     state.lifecycle = ShareLifecycle(store, lambda: policies.current, clock=clock, retention_ms=retention_ms)
     app.extensions["risk"] = state
 
@@ -94,6 +98,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.register_blueprint(ops.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(graph.bp)
     _register_errors(app)
     _register_access_log(app, state.metrics)
     return app

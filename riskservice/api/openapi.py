@@ -15,6 +15,7 @@ from riskservice.api.schemas import (
     DecisionResponse,
     ErrorResponse,
     Health,
+    GraphTop,
     OutcomeResponse,
     PolicyStatus,
     Ready,
@@ -63,7 +64,7 @@ MODELS: tuple[tuple[type[BaseModel], Literal["validation", "serialization"]], ..
     (DecisionRequest, "validation"), (OutcomeRequest, "validation"), (ChallengeResult, "validation"),
     (DecisionResponse, "serialization"), (OutcomeResponse, "serialization"),
     (ChallengeResponse, "serialization"), (ErrorResponse, "serialization"), (Health, "serialization"),
-    (Ready, "serialization"), (PolicyStatus, "serialization"),
+    (Ready, "serialization"), (PolicyStatus, "serialization"), (GraphTop, "serialization"),
 )
 
 
@@ -82,6 +83,8 @@ def document() -> dict[str, Any]:
     decide = operation("Decide a share", "issuer", "DecisionResponse", (409,), "DecisionRequest")
     decide["responses"]["200"]["headers"] = rate_headers
     decision_id = [{"name": "decision_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    top_param = [{"name": "top", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000,
+                                                           "default": 20}}]
     return {
         "openapi": "3.1.0",
         "info": {"title": "Share-risk service", "version": "1",
@@ -99,6 +102,10 @@ def document() -> dict[str, Any]:
                 parameters=decision_id)},
             "/v1/policy": {"get": operation("The active policy and each merchant's effective rules", "admin",
                                             "PolicyStatus")},
+            "/v1/graph/kol": {"get": operation("Top KOL nodes of the latest graph scores", "analyst", "GraphTop",
+                                               (422,), parameters=top_param)},
+            "/v1/graph/anomalies": {"get": operation("Top anomalous nodes of the latest graph scores", "analyst",
+                                                     "GraphTop", (422,), parameters=top_param)},
             "/healthz": {"get": operation("Process alive", None, "Health")},
             "/readyz": {"get": {"summary": "Redis reachable", "responses": {
                 "200": _json("Ready", "Ready"), "503": _json("Ready", "Redis unreachable")}}},

@@ -103,3 +103,21 @@ class PolicyStatus(BaseModel):
     error: str | None
     rules: dict[str, dict[str, object]]
     merchants: dict[str, dict[str, dict[str, object]]]
+
+
+class GraphNode(BaseModel):
+    """One scored node of the share graph."""
+
+    node: str
+    kind: Literal["user", "device"]
+    kol: float
+    anomaly: float
+    signals: list[dict[str, object]]
+
+
+class GraphTop(BaseModel):
+    """``GET /v1/graph/kol`` and ``/v1/graph/anomalies``: the latest version's top nodes."""
+
+    version: int | None
+    written_at: float | None
+    nodes: list[GraphNode]

@@ -15,6 +15,7 @@ from riskservice.decisions.rules import Finding, reason, stateless_findings
 from riskservice.errors import Conflict, StorageError
 from riskservice.limits.clock import Clock, ServerClock
 from riskservice.limits.keys import DecisionKeys, decision_keys
+from riskservice.graph_store import NO_VERSION
 from riskservice.limits.sliding import combine
 from riskservice.limits.records import DecisionRecord
 from riskservice.policy.load import Policy
@@ -46,6 +47,9 @@ class Decision:
     replay: bool = False
     ts_ms: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # From the latest graph scores at decision time (None: not scored yet).
+    anomaly: float | None = None
+    kol: float | None = None
 
     def to_response(self) -> dict[str, Any]:
         severity = DECISIONS.index(self.decision)
@@ -55,9 +59,9 @@ class Decision:
             "decision_id": self.decision_id,
             "reasons": self.reasons,
             "shadow": self.shadow,
-            # risk: the enforced severity on a 0..1 scale; graph scores arrive
-            # with the batch job and stay null until one has been written.
-            "scores": {"risk": severity / 2, "anomaly": None, "kol": None},
+            # risk: the enforced severity on a 0..1 scale, or the graph anomaly
+            # score if higher; graph scores are null until a batch wrote them.
+            "scores": {"risk": max(severity / 2, self.anomaly or 0.0), "anomaly": self.anomaly, "kol": self.kol},
             "policy_version": self.policy_version,
             "degraded": self.degraded,
         }
@@ -95,17 +99,20 @@ class DecisionEngine:
         How long a decision is kept, for replays and late outcomes.
     retention_ms : int
         How long share events are kept.
+    graph_key : callable, optional
+        The key of the current graph scores (:class:`riskservice.graph_store.VersionCache`).
     """
 
     def __init__(self, store: DecisionStore, policy: Callable[[], Policy], *, clock: Clock | None = None,
                  fail_mode: str = "allow", decision_ttl_ms: int = 4 * 86_400_000,
-                 retention_ms: int = 30 * 86_400_000) -> None:
+                 retention_ms: int = 30 * 86_400_000, graph_key: Callable[[], str] | None = None) -> None:
         self.store = store
         self.policy = policy
         self.clock = clock or ServerClock()
         self.fail_mode = fail_mode
         self.decision_ttl_ms = decision_ttl_ms
         self.retention_ms = retention_ms
+        self.graph_key = graph_key or (lambda: NO_VERSION)
 
     def decide(self, req: DecisionRequest, body: dict[str, Any]) -> Decision:
         """Answer one share (``body``: the parsed JSON it was validated from).
@@ -116,14 +123,15 @@ class DecisionEngine:
         compiled = policy.for_merchant(req.merchant_id)
         static = stateless_findings(req, compiled.rules, compiled.matcher)
         decision_id = uuid.uuid4().hex
-        keys = decision_keys(req.event_id, req.device_id, req.user_id, req.ip, decision_id)
+        keys = decision_keys(req.event_id, req.device_id, req.user_id, req.ip, decision_id)._replace(
+            graph=self.graph_key())
         try:
             rec = self.store.decide(
                 keys, user_id=req.user_id, plan=compiled.plan, findings=orjson.dumps(static),
                 fingerprint=fingerprint(body), decision_id=decision_id,
                 now_ms=self.clock.now_ms(), ttl_ms=self.decision_ttl_ms, request=orjson.dumps(body),
                 geo=(req.geo.lat, req.geo.lon) if req.geo else None, merchant_id=req.merchant_id,
-                recipients=req.fan_out, retention_ms=self.retention_ms,
+                recipients=req.fan_out, retention_ms=self.retention_ms, device_id=req.device_id,
             )
         except StorageError:
             return self._degraded(static, policy.version)
@@ -133,10 +141,12 @@ class DecisionEngine:
                 {"event_id": "reused with a different request body"},
             )
         reasons, shadow = split(rec.findings)
+        graph = (rec.raw or {}).get("g") or [None, None]
         return Decision(
             decision=DECISIONS[rec.decision], challenge=rec.challenge or None, decision_id=rec.decision_id,
             reasons=reasons, shadow=shadow, policy_version=rec.policy_version, degraded=False,
             replay=rec.status == "replay", ts_ms=rec.ts_ms, headers=self._headers(compiled.rules, rec),
+            anomaly=graph[0], kol=graph[1],
         )
 
     def _degraded(self, static: list[Finding], version: str) -> Decision:

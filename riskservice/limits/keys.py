@@ -59,6 +59,7 @@ class DecisionKeys(NamedTuple):
     device_geo: str
     pointer: str
     events: str = EVENTS
+    graph: str = "risk:graph:none"
 
 
 def decision_keys(event_id: str, device_id: str, user_id: str, ip: str | None,

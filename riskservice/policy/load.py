@@ -24,7 +24,7 @@ from riskservice.errors import PolicyError
 from riskservice.policy.model import PolicyFile, Rules
 
 # Where a stateful rule's evidence is kept (see limits/lua/decide.lua).
-SOURCE_DEVICE_LOG, SOURCE_USER_LOG, SOURCE_DEVICE_USERS, SOURCE_OUTCOMES, SOURCE_TRAVEL = 1, 2, 3, 4, 5
+SOURCE_DEVICE_LOG, SOURCE_USER_LOG, SOURCE_DEVICE_USERS, SOURCE_OUTCOMES, SOURCE_TRAVEL, SOURCE_GRAPH = 1, 2, 3, 4, 5, 6
 # Ban rule -> index of its key among the script's KEYS.
 BAN_KEY_INDEX = {"device_blocklist": 3, "user_blocklist": 5, "ip_blocklist": 6}
 # Entries the success-rate log may keep: outcomes arrive only for admitted
@@ -190,6 +190,10 @@ def _compile(rules: Rules, version: str, bounds: StoreBounds) -> CompiledRules:
         rule = getattr(rules, name)
         if rule.enabled:
             bans.append([name, key_index, rule.severity, int(rule.shadow), rule.challenge or ""])
+    graph = rules.graph_anomaly
+    if graph.enabled:
+        windows.append(["graph_anomaly", SOURCE_GRAPH, graph.threshold, 0, graph.severity, int(graph.shadow),
+                        graph.challenge or "", 0])
     failures = rules.challenge_failures
     plan = {
         "w": windows,

@@ -118,6 +118,12 @@ class ChallengeFailureRule(Rule):
     cooldown_s: int = Field(ge=1, le=MAX_WINDOW_S)
 
 
+class GraphRule(Rule):
+    """Fires when the batch job's anomaly score of the device or sharer reaches ``threshold``."""
+
+    threshold: float = Field(gt=0, le=1)
+
+
 class Rules(BaseModel):
     """The complete rule set one decision is judged by."""
 
@@ -136,6 +142,7 @@ class Rules(BaseModel):
     geofence: GeofenceRule
     impossible_travel: TravelRule
     challenge_failures: ChallengeFailureRule
+    graph_anomaly: GraphRule
 
 
 class PolicyFile(BaseModel):

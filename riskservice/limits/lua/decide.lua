@@ -13,6 +13,7 @@
 -- KEYS[8]  device position   risk:{d:<device>}:geo          packed (6-byte ms, lat double, lon double)
 -- KEYS[9]  decision pointer  risk:{dec:<decision id>}       where the record is (ARGV[14])
 -- KEYS[10] share events      risk:events                    stream
+-- KEYS[11] graph scores      risk:graph:v<N>:fast           hash d:<device>/u:<user> -> "anomaly,kol"
 --
 -- ARGV[1] now in ms, or "" for the Redis server clock
 -- ARGV[2] request fingerprint (a replay with another body is a conflict)
@@ -22,7 +23,8 @@
 --         w: windows [code, source, limit, window_ms, severity, shadow, challenge, extra]
 --            source: 1 device log, 2 user log, 3 distinct users on the device,
 --            4 success rate (limit: min samples, extra: threshold),
---            5 travel (limit: max km/h, extra: min km)
+--            5 travel (limit: max km/h, extra: min km),
+--            6 graph anomaly (limit: threshold)
 --         b: bans [code, key index, severity, shadow, challenge]
 --         cd: the cool-down rule [severity, shadow, challenge] for bans with code challenge_failures
 --         dcap/dkeep, ucap/ukeep, scap/skeep: entries and ms each store keeps
@@ -34,10 +36,12 @@
 -- ARGV[9]  latitude, ARGV[10] longitude ("" when the share has no position)
 -- ARGV[11] merchant id, ARGV[12] recipients, ARGV[13] event retention ms
 -- ARGV[14] what the decision pointer holds (JSON: record key, merchant, user log key)
+-- ARGV[15] device id
 --
 -- Returns {status, record}: status is "new", "replay" or "conflict"; record is
--- the stored JSON {id, t, dec, ch, f, n, pv, c, fp, u, m, r}; n maps each count
--- window to {count after this decision, ms until its oldest entry leaves}.
+-- the stored JSON {id, t, dec, ch, f, n, pv, c, fp, u, m, r, g}; n maps each count
+-- window to {count after this decision, ms until its oldest entry leaves}; g is
+-- {anomaly, kol} from the latest graph scores (null: not scored).
 
 local stored = redis.call('GET', KEYS[1])
 if stored then
@@ -55,6 +59,16 @@ if ARGV[6] ~= '[]' then fired = cjson.decode(ARGV[6]) end
 local dlog, seen = read_state(KEYS[2])
 local ulog = unpack_log(redis.call('GET', KEYS[4]))
 local lat, lon = tonumber(ARGV[9]), tonumber(ARGV[10])
+
+-- Graph scores of the device and the sharer: the anomaly is the worse of
+-- the two, the KOL score the sharer's.
+local graph = cjson.null
+local scored = redis.call('HMGET', KEYS[11], 'd:' .. ARGV[15], 'u:' .. user)
+if scored[1] or scored[2] then
+  local da, _ = string.match(scored[1] or '0,0', '([^,]+),([^,]+)')
+  local ua, uk = string.match(scored[2] or '0,0', '([^,]+),([^,]+)')
+  graph = {math.max(tonumber(da), tonumber(ua)), tonumber(uk)}
+end
 
 local function haversine_km(lat1, lon1, lat2, lon2)
   local r = math.pi / 180
@@ -107,6 +121,10 @@ for _, w in ipairs(plan.w) do
     if samples >= limit and successes < extra * samples then
       local rate = math.floor(successes / samples * 1000 + 0.5) / 1000
       fired[#fired + 1] = {code, sev, shadow, challenge, rate, extra, win / 1000, 0, samples}
+    end
+  elseif source == 6 then
+    if graph ~= cjson.null and graph[1] >= limit then
+      fired[#fired + 1] = {code, sev, shadow, challenge, graph[1], limit, cjson.null, 0}
     end
   elseif source == 5 and lat then
     local last = redis.call('GET', KEYS[8])
@@ -169,7 +187,7 @@ if next(n) == nil then n = cjson.null end
 -- (cjson writes an empty list as {}; the reader treats both alike)
 local rec = cjson.encode({id = ARGV[3], t = now, dec = decision, ch = challenge, f = fired, n = n,
                           pv = plan.pv, c = consumed, fp = ARGV[2], u = user, m = ARGV[11],
-                          r = tonumber(ARGV[12])})
+                          r = tonumber(ARGV[12]), g = graph})
 local ttl = tonumber(ARGV[7])
 redis.call('SET', KEYS[1], rec, 'PX', ttl)
 redis.call('SET', KEYS[9], ARGV[14], 'PX', ttl)

@@ -1,0 +1,171 @@
+"""Graph scores in Redis: written back by the batch job as whole versions.
+
+A write-back fills a new version's keys while readers keep using the current
+one, then flips ``risk:graph:current`` to it in one transaction: a reader sees
+one whole version, never a mix. The previous version is kept for rollback;
+older ones are deleted.
+
+Per version ``N`` (all keys ``risk:graph:v<N>:...``):
+
+- ``rows``: ``<kind>:<id>`` -> the row as scored (KOL, anomaly, signals);
+- ``fast``: ``d:<device>`` / ``u:<user>`` -> ``"<anomaly>,<kol>"``, what the
+  decision script reads on every share;
+- ``adj``: ``<kind>:<id>`` -> the node's adjacency lists (graphs/adjacency.py);
+- ``kol``, ``anomaly``: sorted sets for the top lists;
+- ``meta``: when and from what it was written.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any, cast
+
+import orjson
+import redis
+
+CURRENT, PREVIOUS, SEQUENCE = "risk:graph:current", "risk:graph:previous", "risk:graph:sequence"
+NO_VERSION = "risk:graph:none"  # a key that never exists: no scores yet
+PARTS = ("rows", "fast", "adj", "kol", "anomaly", "meta")
+BATCH = 2000
+
+
+def version_key(version: int, part: str) -> str:
+    return f"risk:graph:v{version}:{part}"
+
+
+def _short(kind: str) -> str:
+    return "d" if kind == "device" else "u"
+
+
+def _batches(items: Iterable[Any], size: int = BATCH) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def write_back(client: redis.Redis, rows: Iterable[dict[str, Any]],
+               adjacency: Iterable[tuple[str, str, dict[str, Any]]] = (), source: str = "") -> int:
+    """Store a scoring run as a new version and make it current; returns the version."""
+    version = int(cast(int, client.incr(SEQUENCE)))
+    count = 0
+    for batch in _batches(rows):
+        pipe = client.pipeline(transaction=False)
+        full, fast, kol, anomaly = {}, {}, {}, {}
+        for row in batch:
+            node = f"{row['kind']}:{row['node']}"
+            full[node] = orjson.dumps(row)
+            fast[f"{_short(row['kind'])}:{row['node']}"] = f"{row['anomaly']:.4f},{row['kol']:.4f}"
+            kol[node], anomaly[node] = row["kol"], row["anomaly"]
+        pipe.hset(version_key(version, "rows"), mapping=full)  # type: ignore[arg-type]
+        pipe.hset(version_key(version, "fast"), mapping=fast)  # type: ignore[arg-type]
+        pipe.zadd(version_key(version, "kol"), kol)
+        pipe.zadd(version_key(version, "anomaly"), anomaly)
+        pipe.execute()
+        count += len(batch)
+    for batch in _batches(adjacency):
+        client.hset(version_key(version, "adj"),  # type: ignore[arg-type]
+                    mapping={f"{kind}:{node}": orjson.dumps(lists) for kind, node, lists in batch})
+    client.hset(version_key(version, "meta"), mapping={"written_at": time.time(), "nodes": count, "source": source})
+    _activate(client, version)
+    return version
+
+
+def _activate(client: redis.Redis, version: int) -> None:
+    """Flip to ``version`` atomically; keep the one it replaces; drop older ones."""
+    with client.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                pipe.watch(CURRENT, PREVIOUS)
+                old_current = pipe.get(CURRENT)
+                old_previous = pipe.get(PREVIOUS)
+                pipe.multi()
+                if old_current is not None:
+                    pipe.set(PREVIOUS, old_current)
+                pipe.set(CURRENT, version)
+                pipe.execute()
+                break
+            except redis.WatchError:
+                continue
+    if old_previous is not None and int(old_previous) != version:
+        client.unlink(*(version_key(int(old_previous), part) for part in PARTS))
+
+
+def rollback(client: redis.Redis) -> int | None:
+    """Make the previous version current again; returns it (None: nothing to roll back to)."""
+    previous = client.get(PREVIOUS)
+    if previous is None:
+        return None
+    with client.pipeline(transaction=True) as pipe:
+        pipe.set(CURRENT, previous)
+        pipe.delete(PREVIOUS)
+        pipe.execute()
+    return int(previous)
+
+
+def current_version(client: redis.Redis) -> int | None:
+    raw = client.get(CURRENT)
+    return None if raw is None else int(cast(bytes, raw))
+
+
+def top(client: redis.Redis, score: str, n: int) -> dict[str, Any]:
+    """The ``n`` highest ``score`` ("kol" or "anomaly") nodes of the current version, with signals."""
+    version = current_version(client)
+    if version is None:
+        return {"version": None, "written_at": None, "nodes": []}
+    nodes = cast(list[bytes], client.zrevrange(version_key(version, score), 0, n - 1))
+    rows = cast(list[bytes | None], client.hmget(version_key(version, "rows"), nodes)) if nodes else []
+    written = client.hget(version_key(version, "meta"), "written_at")
+    return {"version": version, "written_at": float(cast(bytes, written)) if written else None,
+            "nodes": [orjson.loads(r) for r in rows if r is not None]}
+
+
+def lookup(client: redis.Redis, kind: str, node: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """A node's scored row and adjacency in the current version."""
+    version = current_version(client)
+    if version is None:
+        return None, None
+    field = f"{kind}:{node}"
+    row = client.hget(version_key(version, "rows"), field)
+    adj = client.hget(version_key(version, "adj"), field)
+    return (orjson.loads(cast(bytes, row)) if row else None, orjson.loads(cast(bytes, adj)) if adj else None)
+
+
+class VersionCache:
+    """The current version's ``fast`` key, re-read at most every ``ttl_s``.
+
+    The decision path passes that key to its script; reading the version
+    once a second per process instead of on every decision keeps decisions at
+    one Redis call. A version flip reaches decisions within ``ttl_s``, and the
+    version being replaced stays readable meanwhile.
+    """
+
+    def __init__(self, client: redis.Redis, ttl_s: float = 1.0) -> None:
+        self.client = client
+        self.ttl_s = ttl_s
+        self._key = NO_VERSION
+        self._expires = 0.0
+        self._lock = threading.Lock()
+
+    def fast_key(self) -> str:
+        now = time.monotonic()
+        if now < self._expires:
+            return self._key
+        with self._lock:
+            if now >= self._expires:
+                try:
+                    version = current_version(self.client)
+                except redis.RedisError:
+                    version = None if self._key == NO_VERSION else int(self._key.split(":")[2][1:])
+                self._key = NO_VERSION if version is None else version_key(version, "fast")
+                self._expires = now + self.ttl_s
+        return self._key
+
+    def invalidate(self) -> None:
+        self._expires = 0.0
