@@ -19,7 +19,7 @@ from typing import Any
 import click
 import orjson
 
-from config.settings import PROJECT_ROOT
+from config.settings import DEFAULT_POLICY_FILE, PROJECT_ROOT
 from riskservice.backtest import format_report, read_jsonl, run_backtest
 from riskservice.embedded_redis import EmbeddedRedis
 from riskservice.errors import PolicyError
@@ -149,7 +149,9 @@ def score(input_file: Path | None, output_dir: Path, write_back: bool, no_report
         if write_back:
             assert store is not None
             label = str(input_file) if input_file else "recorded events"
-            summary["version"] = store_scores(store.client, rows, node_adjacency(table), source=label)
+            threshold = load_policy(os.environ.get("RISK_POLICY_FILE") or DEFAULT_POLICY_FILE).review.anomaly_threshold
+            summary["version"] = store_scores(store.client, rows, node_adjacency(table), source=label,
+                                              queue_threshold=threshold)
     click.echo(orjson.dumps({k: v for k, v in summary.items() if k not in ("top_kol", "top_anomaly")},
                             option=orjson.OPT_INDENT_2).decode())
 

@@ -25,6 +25,8 @@ from typing import Any, cast
 import orjson
 import redis
 
+from riskservice.limits.keys import REVIEW_QUEUE, device_tag
+
 CURRENT, PREVIOUS, SEQUENCE = "risk:graph:current", "risk:graph:previous", "risk:graph:sequence"
 NO_VERSION = "risk:graph:none"  # a key that never exists: no scores yet
 PARTS = ("rows", "fast", "adj", "kol", "anomaly", "meta")
@@ -51,10 +53,17 @@ def _batches(items: Iterable[Any], size: int = BATCH) -> Iterator[list[Any]]:
 
 
 def write_back(client: redis.Redis, rows: Iterable[dict[str, Any]],
-               adjacency: Iterable[tuple[str, str, dict[str, Any]]] = (), source: str = "") -> int:
-    """Store a scoring run as a new version and make it current; returns the version."""
+               adjacency: Iterable[tuple[str, str, dict[str, Any]]] = (), source: str = "",
+               queue_threshold: float | None = None) -> int:
+    """Store a scoring run as a new version and make it current; returns the version.
+
+    Devices scoring at least ``queue_threshold`` enter the analysts' review
+    queue (unless an analyst already resolved them), with the reason
+    ``graph_anomaly``.
+    """
     version = int(cast(int, client.incr(SEQUENCE)))
     count = 0
+    flagged: list[dict[str, Any]] = []
     for batch in _batches(rows):
         pipe = client.pipeline(transaction=False)
         full, fast, kol, anomaly = {}, {}, {}, {}
@@ -63,18 +72,35 @@ def write_back(client: redis.Redis, rows: Iterable[dict[str, Any]],
             full[node] = orjson.dumps(row)
             fast[f"{_short(row['kind'])}:{row['node']}"] = f"{row['anomaly']:.4f},{row['kol']:.4f}"
             kol[node], anomaly[node] = row["kol"], row["anomaly"]
+            if queue_threshold is not None and row["kind"] == "device" and row["anomaly"] >= queue_threshold:
+                flagged.append(row)
         pipe.hset(version_key(version, "rows"), mapping=full)  # type: ignore[arg-type]
         pipe.hset(version_key(version, "fast"), mapping=fast)  # type: ignore[arg-type]
         pipe.zadd(version_key(version, "kol"), kol)
         pipe.zadd(version_key(version, "anomaly"), anomaly)
         pipe.execute()
         count += len(batch)
+    for row in flagged:
+        _queue_anomalous(client, row["node"], row["anomaly"])
     for batch in _batches(adjacency):
         client.hset(version_key(version, "adj"),  # type: ignore[arg-type]
                     mapping={f"{kind}:{node}": orjson.dumps(lists) for kind, node, lists in batch})
     client.hset(version_key(version, "meta"), mapping={"written_at": time.time(), "nodes": count, "source": source})
     _activate(client, version)
     return version
+
+
+def _queue_anomalous(client: redis.Redis, device: str, anomaly: float) -> None:
+    """Flag a device for review: the queue orders it by 10 x its anomaly
+    score (comparable to refusal points: a score of 0.8 weighs 8)."""
+    tag = device_tag(device)
+    status = client.hget(f"{tag}:review", "status")
+    with client.pipeline(transaction=True) as pipe:
+        pipe.hset(f"{tag}:flags", mapping={"graph_anomaly": 1, "_anomaly": f"{anomaly:.4f}"})
+        pipe.pexpire(f"{tag}:flags", 30 * 86_400_000)
+        if status in (None, b"open"):
+            pipe.zadd(REVIEW_QUEUE, {device: round(10 * anomaly, 2)}, gt=True)
+        pipe.execute()
 
 
 def _activate(client: redis.Redis, version: int) -> None:

@@ -44,6 +44,7 @@ def ip_tag(ip: str) -> str:
 
 
 EVENTS = f"{PREFIX}:events"
+REVIEW_QUEUE = f"{PREFIX}:review:queue"
 
 
 class DecisionKeys(NamedTuple):
@@ -60,6 +61,10 @@ class DecisionKeys(NamedTuple):
     pointer: str
     events: str = EVENTS
     graph: str = "risk:graph:none"
+    allowlist: str = ""
+    flags: str = ""
+    queue: str = REVIEW_QUEUE
+    review: str = ""
 
 
 def decision_keys(event_id: str, device_id: str, user_id: str, ip: str | None,
@@ -85,6 +90,9 @@ def decision_keys(event_id: str, device_id: str, user_id: str, ip: str | None,
         device_outcomes=f"{dev}:outcomes",
         device_geo=f"{dev}:geo",
         pointer=pointer_key(decision_id),
+        allowlist=f"{dev}:allow",
+        flags=f"{dev}:flags",
+        review=f"{dev}:review",
     )
 
 

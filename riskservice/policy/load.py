@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from riskservice.decisions.text import TermMatcher
 from riskservice.errors import PolicyError
-from riskservice.policy.model import PolicyFile, Rules
+from riskservice.policy.model import PolicyFile, Review, Rules
 
 # Where a stateful rule's evidence is kept (see limits/lua/decide.lua).
 SOURCE_DEVICE_LOG, SOURCE_USER_LOG, SOURCE_DEVICE_USERS, SOURCE_OUTCOMES, SOURCE_TRAVEL, SOURCE_GRAPH = 1, 2, 3, 4, 5, 6
@@ -72,6 +72,7 @@ class Policy:
     default: CompiledRules
     merchants: Mapping[str, CompiledRules] = field(default_factory=dict)
     bounds: StoreBounds | None = None
+    review: Review = field(default_factory=Review)
 
     def for_merchant(self, merchant_id: str | None) -> CompiledRules:
         """The effective rules for ``merchant_id`` (the defaults when it has none)."""
@@ -122,9 +123,10 @@ def parse_policy(text: bytes | str, source: str = "<policy>") -> Policy:
     return Policy(
         name=parsed.name,
         version=version,
-        default=_compile(parsed.rules, version, bounds),
-        merchants={m: _compile(r, version, bounds) for m, r in merchants.items()},
+        default=_compile(parsed.rules, version, bounds, parsed.review),
+        merchants={m: _compile(r, version, bounds, parsed.review) for m, r in merchants.items()},
         bounds=bounds,
+        review=parsed.review,
     )
 
 
@@ -168,7 +170,7 @@ def _bounds(all_rules: list[Rules]) -> StoreBounds:
     )
 
 
-def _compile(rules: Rules, version: str, bounds: StoreBounds) -> CompiledRules:
+def _compile(rules: Rules, version: str, bounds: StoreBounds, review: Review) -> CompiledRules:
     windows = []
     for name, source in WINDOW_SOURCES.items():
         rule = getattr(rules, name)
@@ -207,6 +209,7 @@ def _compile(rules: Rules, version: str, bounds: StoreBounds) -> CompiledRules:
         "ukeep": bounds.user_log_keep_ms,
         "scap": bounds.users_cap,
         "skeep": bounds.users_keep_ms,
+        "rv": review.min_points,
         "pv": version,
     }
     return CompiledRules(rules=rules, matcher=TermMatcher(rules.sensitive_copy.terms), plan=orjson.dumps(plan))

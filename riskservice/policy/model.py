@@ -145,6 +145,17 @@ class Rules(BaseModel):
     graph_anomaly: GraphRule
 
 
+class Review(BaseModel):
+    """When a device enters the analysts' review queue."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    # Refusal points (a block 2, a challenge 1) that queue a device.
+    min_points: int = Field(3, ge=1, le=1_000_000)
+    # A batch anomaly score from which the device is queued at write-back.
+    anomaly_threshold: float = Field(0.8, gt=0, le=1)
+
+
 class PolicyFile(BaseModel):
     """The file as written: defaults plus raw per-merchant overrides."""
 
@@ -152,4 +163,5 @@ class PolicyFile(BaseModel):
 
     name: str = Field("default", min_length=1, max_length=64)
     rules: Rules
+    review: Review = Field(default_factory=Review)
     merchants: dict[str, dict[str, dict[str, object]]] = Field(default_factory=dict)

@@ -14,6 +14,10 @@
 -- KEYS[9]  decision pointer  risk:{dec:<decision id>}       where the record is (ARGV[14])
 -- KEYS[10] share events      risk:events                    stream
 -- KEYS[11] graph scores      risk:graph:v<N>:fast           hash d:<device>/u:<user> -> "anomaly,kol"
+-- KEYS[12] allowlist         risk:{d:<device>}:allow        hash {reason, actor, at}
+-- KEYS[13] refusal counts    risk:{d:<device>}:flags        hash code -> count, _points, _first, _last
+-- KEYS[14] review queue      risk:review:queue              zset device -> priority (open devices)
+-- KEYS[15] review status     risk:{d:<device>}:review       hash {status, label, ...}
 --
 -- ARGV[1] now in ms, or "" for the Redis server clock
 -- ARGV[2] request fingerprint (a replay with another body is a conflict)
@@ -28,6 +32,7 @@
 --         b: bans [code, key index, severity, shadow, challenge]
 --         cd: the cool-down rule [severity, shadow, challenge] for bans with code challenge_failures
 --         dcap/dkeep, ucap/ukeep, scap/skeep: entries and ms each store keeps
+--         rv: refusal points (block 2, challenge 1) that put a device in the review queue
 --         pv: policy version
 -- ARGV[6]  findings of the stateless rules (JSON list of
 --          [code, severity, shadow, challenge, observed, limit, window_s, retry_ms])
@@ -158,6 +163,14 @@ for _, b in ipairs(plan.b) do
   end
 end
 
+-- An allowlisted device skips challenge rules: they are reported under
+-- shadow instead. Blocks (daily caps, blocklists, bad copy) still apply.
+if redis.call('EXISTS', KEYS[12]) == 1 then
+  for _, f in ipairs(fired) do
+    if f[2] == 1 then f[3] = 1 end
+  end
+end
+
 -- Severity: block (2) > challenge (1) > allow (0); among challenges sms > captcha.
 local decision, challenge = 0, ''
 for _, f in ipairs(fired) do
@@ -171,6 +184,20 @@ local consumed = 0
 if decision == 0 then
   consumed = 1
   admit(plan, now, KEYS[2], KEYS[4], user, dlog, ulog, seen)
+else
+  -- Evidence for analysts: refusals by rule; past the policy's threshold an
+  -- open device enters the review queue, worst (most refusal points) first.
+  for _, f in ipairs(fired) do
+    if f[3] == 0 then redis.call('HINCRBY', KEYS[13], f[1], 1) end
+  end
+  local points = redis.call('HINCRBY', KEYS[13], '_points', decision)
+  redis.call('HSETNX', KEYS[13], '_first', now)
+  redis.call('HSET', KEYS[13], '_last', now)
+  redis.call('PEXPIRE', KEYS[13], 30 * 86400000)
+  local status = redis.call('HGET', KEYS[15], 'status')
+  if points >= plan.rv and (not status or status == 'open') then
+    redis.call('ZADD', KEYS[14], points, ARGV[15])
+  end
 end
 
 local n = {}
