@@ -32,6 +32,12 @@ class Metrics:
                                  ["endpoint"], buckets=LATENCY_BUCKETS, registry=r)
         self.requests = Counter("risk_requests", "HTTP requests, by endpoint and status.",
                                 ["endpoint", "status"], registry=r)
+        self.rollout_evaluations = Counter(
+            "risk_rollout_evaluations", "Decisions judged by a rule under gray rollout, by rule and arm.",
+            ["rule", "arm"], registry=r)
+        self.rollout_hits = Counter(
+            "risk_rollout_hits", "Times a rule under gray rollout fired, by rule and arm.",
+            ["rule", "arm"], registry=r)
         self.redis_errors = Counter("risk_redis_errors", "Redis calls that failed or timed out.",
                                     ["operation"], registry=r)
 

@@ -13,6 +13,9 @@ from riskservice.errors import UnsupportedMediaType
 
 bp = Blueprint("decisions", __name__)
 
+# Reason codes that differ from the name of the rule that emits them.
+RULE_OF_CODE = {"external_channel_not_allowed": "external_channel"}
+
 
 def json_body() -> bytes:
     """The raw body of a JSON request (415 for another content type)."""
@@ -36,6 +39,12 @@ def create_decision() -> Response:
         m.child(m.rule_hits, r["code"], "shadow").inc()
     if decision.degraded:
         m.child(m.redis_errors, "decide").inc()
+    if decision.arms:
+        fired = {RULE_OF_CODE.get(r["code"], r["code"]) for r in (*decision.reasons, *decision.shadow)}
+        for rule, arm in decision.arms.items():
+            m.child(m.rollout_evaluations, rule, arm).inc()
+            if rule in fired:
+                m.child(m.rollout_hits, rule, arm).inc()
     headers = dict(decision.headers)
     if decision.replay:
         headers["Idempotent-Replayed"] = "true"

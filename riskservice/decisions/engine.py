@@ -19,6 +19,7 @@ from riskservice.graph_store import NO_VERSION
 from riskservice.limits.sliding import combine
 from riskservice.limits.records import DecisionRecord
 from riskservice.policy.load import Policy
+from riskservice.policy.rollout import enforced
 
 DECISIONS = ("allow", "challenge", "block")
 FAIL_MODE_SEVERITY = {"allow": 0, "challenge": 1, "block": 2}
@@ -50,6 +51,8 @@ class Decision:
     # From the latest graph scores at decision time (None: not scored yet).
     anomaly: float | None = None
     kol: float | None = None
+    # Rules under a gray rollout -> the arm this device is in ("enforced" or "shadow").
+    arms: dict[str, str] = field(default_factory=dict)
 
     def to_response(self) -> dict[str, Any]:
         severity = DECISIONS.index(self.decision)
@@ -74,6 +77,14 @@ def fingerprint(body: dict[str, Any]) -> str:
     still replays.
     """
     return hashlib.blake2b(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=12).hexdigest()
+
+
+def arms(rollouts: tuple[tuple[str, int, bool], ...], device_id: str) -> str:
+    """The per-device shadow flags of the plan's stateful rules ("" when none is rolled out)."""
+    if not rollouts:
+        return ""
+    return "".join("1" if shadow or not enforced(name, device_id, percent) else "0"
+                   for name, percent, shadow in rollouts)
 
 
 def split(findings: list[Finding]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -132,6 +143,7 @@ class DecisionEngine:
                 now_ms=self.clock.now_ms(), ttl_ms=self.decision_ttl_ms, request=orjson.dumps(body),
                 geo=(req.geo.lat, req.geo.lon) if req.geo else None, merchant_id=req.merchant_id,
                 recipients=req.fan_out, retention_ms=self.retention_ms, device_id=req.device_id,
+                arms=arms(compiled.rollouts, req.device_id),
             )
         except StorageError:
             return self._degraded(static, policy.version)
@@ -147,6 +159,8 @@ class DecisionEngine:
             reasons=reasons, shadow=shadow, policy_version=rec.policy_version, degraded=False,
             replay=rec.status == "replay", ts_ms=rec.ts_ms, headers=self._headers(compiled.rules, rec),
             anomaly=graph[0], kol=graph[1],
+            arms={name: "enforced" if enforced(name, req.device_id, pct) else "shadow"
+                  for name, pct in compiled.rolled_out},
         )
 
     def _degraded(self, static: list[Finding], version: str) -> Decision:

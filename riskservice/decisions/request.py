@@ -67,6 +67,8 @@ class DecisionRequest(BaseModel):
     coupon_id: Id
     merchant_id: Id | None = Field(None, description="Selects the merchant's policy overrides.")
     channel: Channel | None = None
+    platform: Annotated[str, Field(min_length=1, max_length=32, pattern=ID_PATTERN)] | None = Field(
+        None, description="With channel external: the platform shared to (qq, weibo, alipay, douyin, ...).")
     recipients: Annotated[list[Id], Field(max_length=MAX_RECIPIENTS)] | None = None
     recipient_count: int | None = Field(None, ge=0, le=1_000_000)
     ip: Annotated[str, Field(max_length=64), AfterValidator(_ip)] | None = None

@@ -17,6 +17,7 @@ from typing import Any
 from riskservice.decisions.request import DecisionRequest
 from riskservice.decisions.text import TermMatcher
 from riskservice.policy.model import Rule, Rules
+from riskservice.policy.rollout import enforced
 
 Finding = list[Any]
 
@@ -35,12 +36,21 @@ MESSAGES = {
     "impossible_travel": "device moved {detail} km since its last share, {observed} km/h, above {limit:g} km/h",
     "geofence": "share is {observed} km from the nearest allowed area ({detail}), outside its {limit:g} km",
     "challenge_failures": "device is cooling down after failed challenges",
+    "external_channel_not_allowed": "sharing to platform {observed} is not allowed for this merchant",
+    "graph_anomaly": "graph anomaly score {observed} of the device or sharer, at or above {limit}",
     "redis_unavailable": "risk state unavailable; answered by the configured fail mode",
 }
 
 
-def finding(rule: Rule, code: str, observed: object, limit: int | None = None) -> Finding:
-    return [code, rule.severity, int(rule.shadow), rule.challenge or "", observed, limit, None, 0]
+def finding(rule: Rule, code: str, observed: object, limit: float | None = None, *, shadow: bool | None = None,
+            ) -> Finding:
+    shadowed = rule.shadow if shadow is None else shadow
+    return [code, rule.severity, int(shadowed), rule.challenge or "", observed, limit, None, 0]
+
+
+def in_shadow(rule: Rule, name: str, device_id: str) -> bool:
+    """Shadow by setting, or by being outside the rule's gray rollout for this device."""
+    return rule.shadow or not enforced(name, device_id, rule.rollout)
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -70,23 +80,39 @@ def geofence_finding(req: DecisionRequest, rules: Rules) -> Finding | None:
     assert nearest is not None
     km = round(haversine_km(nearest.lat, nearest.lon, req.geo.lat, req.geo.lon), 1)
     name = nearest.name or f"{nearest.lat:g},{nearest.lon:g}"
-    return [*finding(fence, "geofence", km, None)[:5], nearest.radius_km, None, 0, name]
+    shadow = in_shadow(fence, "geofence", req.device_id)
+    return [*finding(fence, "geofence", km, None, shadow=shadow)[:5], nearest.radius_km, None, 0, name]
+
+
+def external_channel_finding(req: DecisionRequest, rules: Rules) -> Finding | None:
+    """A share to another platform the merchant's policy does not allow."""
+    rule = rules.external_channel
+    if not rule.enabled or req.channel != "external":
+        return None
+    allowed = rule.allowed_platforms
+    platform = (req.platform or "").casefold()
+    if "*" in allowed or (platform and platform in {p.casefold() for p in allowed}):
+        return None
+    return finding(rule, "external_channel_not_allowed", platform or "(not named)",
+                   shadow=in_shadow(rule, "external_channel", req.device_id))
 
 
 def stateless_findings(req: DecisionRequest, rules: Rules, matcher: TermMatcher) -> list[Finding]:
     """Judge the rules that look only at the request."""
     found: list[Finding] = []
-    fence = geofence_finding(req, rules)
-    if fence is not None:
-        found.append(fence)
+    for extra in (geofence_finding(req, rules), external_channel_finding(req, rules)):
+        if extra is not None:
+            found.append(extra)
     fan = rules.fan_out
     if fan.enabled and req.fan_out > fan.limit:
-        found.append(finding(fan, "fan_out", req.fan_out, fan.limit))
+        found.append(finding(fan, "fan_out", req.fan_out, fan.limit,
+                             shadow=in_shadow(fan, "fan_out", req.device_id)))
     copy = rules.sensitive_copy
     if copy.enabled and req.text:
         term = matcher.find(req.text)
         if term is not None:
-            found.append(finding(copy, "sensitive_copy", term))
+            found.append(finding(copy, "sensitive_copy", term,
+                                 shadow=in_shadow(copy, "sensitive_copy", req.device_id)))
     return found
 
 

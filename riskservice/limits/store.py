@@ -103,12 +103,12 @@ class RedisStore:
     def decide(self, keys: DecisionKeys, *, user_id: str, plan: bytes, findings: bytes, fingerprint: str,
                decision_id: str, now_ms: int | None, ttl_ms: int, request: bytes = b"{}",
                geo: tuple[float, float] | None = None, merchant_id: str | None = None, recipients: int = 0,
-               retention_ms: int = 30 * 86_400_000, device_id: str = "") -> DecisionRecord:
+               retention_ms: int = 30 * 86_400_000, device_id: str = "", arms: str = "") -> DecisionRecord:
         """Judge, record and log one decision atomically (see ``lua/decide.lua``)."""
         args = ("" if now_ms is None else now_ms, fingerprint, decision_id, user_id, plan, findings, ttl_ms,
                 request, "" if geo is None else repr(geo[0]), "" if geo is None else repr(geo[1]),
                 merchant_id or "", recipients, retention_ms,
-                orjson.dumps({"k": keys.event, "m": merchant_id, "u": keys.user_log}), device_id)
+                orjson.dumps({"k": keys.event, "m": merchant_id, "u": keys.user_log}), device_id, arms)
         status, raw = self._run(DECIDE, keys, args)
         return DecisionRecord.from_json(status.decode(), raw)
 

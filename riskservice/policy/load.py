@@ -21,7 +21,9 @@ from pydantic import ValidationError
 
 from riskservice.decisions.text import TermMatcher
 from riskservice.errors import PolicyError
-from riskservice.policy.model import PolicyFile, Review, Rules
+from riskservice.policy.model import PolicyFile, Review, Rewards, Rules
+
+PRESETS_FILE = Path(__file__).resolve().parents[2] / "config" / "presets.yaml"
 
 # Where a stateful rule's evidence is kept (see limits/lua/decide.lua).
 SOURCE_DEVICE_LOG, SOURCE_USER_LOG, SOURCE_DEVICE_USERS, SOURCE_OUTCOMES, SOURCE_TRAVEL, SOURCE_GRAPH = 1, 2, 3, 4, 5, 6
@@ -45,6 +47,11 @@ class CompiledRules:
     rules: Rules
     matcher: TermMatcher
     plan: bytes  # JSON for the Redis scripts
+    # The plan's stateful rules in order (windows, then bans) with their
+    # rollout percentage and shadow setting; empty when none is rolled out.
+    rollouts: tuple[tuple[str, int, bool], ...] = ()
+    # Every rule under a partial rollout, with its percentage (for metrics by arm).
+    rolled_out: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,9 @@ class Policy:
     merchants: Mapping[str, CompiledRules] = field(default_factory=dict)
     bounds: StoreBounds | None = None
     review: Review = field(default_factory=Review)
+    rewards: Rewards = field(default_factory=Rewards)
+    # merchant -> rule -> field -> where its value came from
+    origins: Mapping[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
     def for_merchant(self, merchant_id: str | None) -> CompiledRules:
         """The effective rules for ``merchant_id`` (the defaults when it has none)."""
@@ -110,13 +120,28 @@ def parse_policy(text: bytes | str, source: str = "<policy>") -> Policy:
     except ValidationError as exc:
         raise PolicyError(f"{source}: {_describe(exc)}") from None
     default_raw = raw["rules"]
+    presets = {**shipped_presets(), **parsed.presets}
     merchants: dict[str, Rules] = {}
-    for merchant_id, overrides in parsed.merchants.items():
-        merged = _merge(default_raw, overrides)
+    origins: dict[str, dict[str, dict[str, str]]] = {}
+    for merchant_id, section in parsed.merchants.items():
+        overrides = dict(section)
+        preset = overrides.pop("preset", None)
+        layers: list[tuple[str, Mapping[str, Any]]] = []
+        if preset is not None:
+            if not isinstance(preset, str) or preset not in presets:
+                known = ", ".join(sorted(presets))
+                raise PolicyError(f"{source}: merchants.{merchant_id}.preset: unknown preset {preset!r} "
+                                  f"(known: {known})")
+            layers.append((f"preset:{preset}", presets[preset]))
+        layers.append(("merchant", overrides))
+        merged, origin = _layer(default_raw, layers)
         try:
             merchants[merchant_id] = Rules.model_validate(merged)
         except ValidationError as exc:
             raise PolicyError(f"{source}: {_describe(exc, prefix=('merchants', merchant_id))}") from None
+        origins[merchant_id] = origin
+    # The presets in force are part of what the version names.
+    raw = {**raw, "presets": presets}
     version = hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()[:12]
     version = f"{parsed.name}@{version}"
     bounds = _bounds([parsed.rules, *merchants.values()])
@@ -127,17 +152,34 @@ def parse_policy(text: bytes | str, source: str = "<policy>") -> Policy:
         merchants={m: _compile(r, version, bounds, parsed.review) for m, r in merchants.items()},
         bounds=bounds,
         review=parsed.review,
+        rewards=parsed.rewards,
+        origins=origins,
     )
 
 
-def _merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+def shipped_presets() -> dict[str, dict[str, dict[str, Any]]]:
+    """The platform presets in ``config/presets.yaml``."""
+    try:
+        loaded = yaml.safe_load(PRESETS_FILE.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise PolicyError(f"{PRESETS_FILE}: {exc}") from None
+    return dict(loaded or {})
+
+
+def _layer(base: Mapping[str, Any], layers: list[tuple[str, Mapping[str, Any]]],
+           ) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
+    """Merge override layers onto the defaults, field by field, and note where
+    each effective value came from (``default``, ``preset:<name>``, ``merchant``)."""
     merged = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
-    for rule, values in overrides.items():
-        if rule in merged and isinstance(merged[rule], dict) and isinstance(values, dict):
-            merged[rule].update(values)
-        else:
-            merged[rule] = values
-    return merged
+    origin = {k: dict.fromkeys(v, "default") for k, v in merged.items() if isinstance(v, dict)}
+    for name, overrides in layers:
+        for rule, values in overrides.items():
+            if rule in merged and isinstance(merged[rule], dict) and isinstance(values, dict):
+                merged[rule].update(values)
+                origin[rule].update(dict.fromkeys(values, name))
+            else:
+                merged[rule] = values  # validation names what is wrong with it
+    return merged, origin
 
 
 def _describe(exc: ValidationError, prefix: tuple[str, ...] = ()) -> str:
@@ -212,4 +254,11 @@ def _compile(rules: Rules, version: str, bounds: StoreBounds, review: Review) ->
         "rv": review.min_points,
         "pv": version,
     }
-    return CompiledRules(rules=rules, matcher=TermMatcher(rules.sensitive_copy.terms), plan=orjson.dumps(plan))
+    ordered = [(entry[0], getattr(rules, entry[0])) for entry in windows + bans]
+    rollouts = tuple((name, rule.rollout, rule.shadow) for name, rule in ordered)
+    if all(percent == 100 for _, percent, _ in rollouts):
+        rollouts = ()
+    rolled_out = tuple((name, getattr(rules, name).rollout) for name in type(rules).model_fields
+                       if getattr(rules, name).rollout < 100)
+    return CompiledRules(rules=rules, matcher=TermMatcher(rules.sensitive_copy.terms), plan=orjson.dumps(plan),
+                         rollouts=rollouts, rolled_out=rolled_out)

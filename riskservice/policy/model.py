@@ -27,6 +27,9 @@ class Rule(BaseModel):
     shadow: bool = False
     action: Action
     challenge: ChallengeKind | None = None
+    # Gray rollout (seed 001): enforced for this percentage of devices, in
+    # shadow for the rest; the split is a stable hash of rule and device.
+    rollout: int = Field(100, ge=0, le=100)
 
     @model_validator(mode="after")
     def _challenge_matches_action(self) -> Rule:
@@ -118,6 +121,13 @@ class ChallengeFailureRule(Rule):
     cooldown_s: int = Field(ge=1, le=MAX_WINDOW_S)
 
 
+class ExternalChannelRule(Rule):
+    """Sharing to another platform (channel external) only where the merchant allows it (seed 002)."""
+
+    # Platforms shares may go to ("*": any); empty: none.
+    allowed_platforms: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(default_factory=list)
+
+
 class GraphRule(Rule):
     """Fires when the batch job's anomaly score of the device or sharer reaches ``threshold``."""
 
@@ -143,6 +153,7 @@ class Rules(BaseModel):
     impossible_travel: TravelRule
     challenge_failures: ChallengeFailureRule
     graph_anomaly: GraphRule
+    external_channel: ExternalChannelRule
 
 
 class Review(BaseModel):
@@ -156,6 +167,30 @@ class Review(BaseModel):
     anomaly_threshold: float = Field(0.8, gt=0, le=1)
 
 
+class KolTier(BaseModel):
+    """A reward bonus for users who reach many people (seed 002: 500+ followers, 5 % extra)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    name: str = Field(min_length=1, max_length=32)
+    # Distinct recipients reached in the share graph, more than this.
+    min_recipients: int = Field(ge=0)
+    bonus_pct: float = Field(ge=0, le=100)
+
+
+class Rewards(BaseModel):
+    """Share-reward checks (``POST /v1/rewards/check``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    # Seed 002: at most 500 yuan of rewards per user in any 24 h.
+    daily_cap_cents: int = Field(50_000, ge=1)
+    window_s: int = Field(86_400, ge=60, le=MAX_WINDOW_S)
+    # Users (or devices) at or above this batch anomaly score are challenged.
+    anomaly_threshold: float = Field(0.8, gt=0, le=1)
+    kol_tiers: list[KolTier] = Field(default_factory=list)
+
+
 class PolicyFile(BaseModel):
     """The file as written: defaults plus raw per-merchant overrides."""
 
@@ -164,4 +199,8 @@ class PolicyFile(BaseModel):
     name: str = Field("default", min_length=1, max_length=64)
     rules: Rules
     review: Review = Field(default_factory=Review)
-    merchants: dict[str, dict[str, dict[str, object]]] = Field(default_factory=dict)
+    rewards: Rewards = Field(default_factory=Rewards)
+    # Extra presets, or overrides of the shipped ones (config/presets.yaml).
+    presets: dict[str, dict[str, dict[str, object]]] = Field(default_factory=dict)
+    # Per merchant: an optional ``preset`` name, then rule overrides.
+    merchants: dict[str, dict[str, object]] = Field(default_factory=dict)

@@ -34,6 +34,7 @@ rules:
   impossible_travel: {max_speed_kmh: 500, min_distance_km: 1, action: challenge, challenge: captcha}
   challenge_failures: {limit: 5, window_s: 3600, cooldown_s: 3600, action: block}
   graph_anomaly: {threshold: 0.8, action: challenge, challenge: captcha}
+  external_channel: {allowed_platforms: ["*"], action: block}
 """
 
 

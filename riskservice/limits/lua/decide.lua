@@ -42,6 +42,8 @@
 -- ARGV[11] merchant id, ARGV[12] recipients, ARGV[13] event retention ms
 -- ARGV[14] what the decision pointer holds (JSON: record key, merchant, user log key)
 -- ARGV[15] device id
+-- ARGV[16] per-device shadow flags of the plan's rules, windows then bans
+--          ("0"/"1" each; "" to use the plan's): gray rollout
 --
 -- Returns {status, record}: status is "new", "replay" or "conflict"; record is
 -- the stored JSON {id, t, dec, ch, f, n, pv, c, fp, u, m, r, g}; n maps each count
@@ -85,8 +87,10 @@ end
 -- counts[code] = {entries counted, ms until the oldest leaves, source, window}
 local counts = {}
 local user_seen = false
-for _, w in ipairs(plan.w) do
+local arms = ARGV[16] or ''
+for i, w in ipairs(plan.w) do
   local code, source, limit, win, sev, shadow, challenge, extra = w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]
+  if arms ~= '' then shadow = tonumber(string.sub(arms, i, i)) end
   if source <= 3 then
     local count, retry, reset, over
     if source == 3 then
@@ -147,8 +151,9 @@ for _, w in ipairs(plan.w) do
 end
 if lat then redis.call('SET', KEYS[8], struct.pack('>I6dd', now, lat, lon), 'PX', 86400000) end
 
-for _, b in ipairs(plan.b) do
+for j, b in ipairs(plan.b) do
   local code, key_index, sev, shadow, challenge = b[1], b[2], b[3], b[4], b[5]
+  if arms ~= '' then shadow = tonumber(string.sub(arms, #plan.w + j, #plan.w + j)) end
   local ban = redis.call('HMGET', KEYS[key_index], 'until', 'reason', 'code')
   if ban[1] or ban[2] then
     local untl = tonumber(ban[1] or '0') or 0
