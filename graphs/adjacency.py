@@ -51,3 +51,15 @@ def node_adjacency(t: EventTable, limit: int = 50) -> Iterator[tuple[str, str, d
         users = _row(du, j, t.users, limit)
         if users:
             yield DEVICE, str(t.devices[j]), {"users": users}
+
+
+def distinct_recipients(t: EventTable) -> dict[str, int]:
+    """How many different people each user delivered shares to (their reach).
+
+    >>> from graphs.events import read_events
+    >>> t = read_events([{"user_id": "a", "coupon_id": "c", "ts": 0, "recipients": ["b", "c", "b"]}])
+    >>> distinct_recipients(t)
+    {'a': 2}
+    """
+    reach = np.diff(share_matrix(t).indptr)
+    return {str(t.users[i]): int(reach[i]) for i in np.flatnonzero(reach)}

@@ -137,7 +137,7 @@ def backtest(policy_file: Path, input_file: Path, examples: int, as_json: bool) 
 @click.option("--seed", default=0, show_default=True, help="Seed of the randomised stages.")
 def score(input_file: Path | None, output_dir: Path, write_back: bool, no_report: bool, seed: int) -> None:
     """Score KOL and anomaly nodes of the share graph."""
-    from graphs.adjacency import node_adjacency
+    from graphs.adjacency import distinct_recipients, node_adjacency
     from graphs.pipeline import score_to_dir
     from riskservice.graph_store import write_back as store_scores
 
@@ -151,7 +151,7 @@ def score(input_file: Path | None, output_dir: Path, write_back: bool, no_report
             label = str(input_file) if input_file else "recorded events"
             threshold = load_policy(os.environ.get("RISK_POLICY_FILE") or DEFAULT_POLICY_FILE).review.anomaly_threshold
             summary["version"] = store_scores(store.client, rows, node_adjacency(table), source=label,
-                                              queue_threshold=threshold)
+                                              queue_threshold=threshold, reach=distinct_recipients(table))
     click.echo(orjson.dumps({k: v for k, v in summary.items() if k not in ("top_kol", "top_anomaly")},
                             option=orjson.OPT_INDENT_2).decode())
 

@@ -29,6 +29,7 @@ from riskservice.limits.store import RedisStore
 from riskservice.metrics import Metrics
 from riskservice.policy.holder import PolicyHolder
 from riskservice.policy.load import Policy
+from riskservice.rewards import RewardChecker
 
 access_log = logging.getLogger("riskservice.access")
 error_log = logging.getLogger("riskservice.error")
@@ -47,6 +48,7 @@ class RiskState:
     metrics: Metrics
     embedded: EmbeddedRedis | None = None
     graph_versions: VersionCache | None = None
+    rewards: RewardChecker | None = None
 
     @property
     def policy(self) -> Policy:
@@ -91,6 +93,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     state.engine = DecisionEngine(store, lambda: policies.current, clock=clock, fail_mode=settings.fail_mode,
                                   decision_ttl_ms=settings.decision_ttl_s * 1000, retention_ms=retention_ms,
                                   graph_key=state.graph_versions.fast_key)
+    state.rewards = RewardChecker(store, lambda: policies.current, clock=clock,
+                                  graph_key=state.graph_versions.fast_key, ttl_ms=settings.decision_ttl_s * 1000)
     state.lifecycle = ShareLifecycle(store, lambda: policies.current, clock=clock, retention_ms=retention_ms)
     app.extensions["risk"] = state
 

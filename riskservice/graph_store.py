@@ -8,8 +8,8 @@ older ones are deleted.
 Per version ``N`` (all keys ``risk:graph:v<N>:...``):
 
 - ``rows``: ``<kind>:<id>`` -> the row as scored (KOL, anomaly, signals);
-- ``fast``: ``d:<device>`` / ``u:<user>`` -> ``"<anomaly>,<kol>"``, what the
-  decision script reads on every share;
+- ``fast``: ``d:<device>`` -> ``"<anomaly>,<kol>"``, ``u:<user>`` ->
+  ``"<anomaly>,<kol>,<reach>"``, what the decision and reward scripts read;
 - ``adj``: ``<kind>:<id>`` -> the node's adjacency lists (graphs/adjacency.py);
 - ``kol``, ``anomaly``: sorted sets for the top lists;
 - ``meta``: when and from what it was written.
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, cast
 
 import orjson
@@ -54,13 +54,15 @@ def _batches(items: Iterable[Any], size: int = BATCH) -> Iterator[list[Any]]:
 
 def write_back(client: redis.Redis, rows: Iterable[dict[str, Any]],
                adjacency: Iterable[tuple[str, str, dict[str, Any]]] = (), source: str = "",
-               queue_threshold: float | None = None) -> int:
+               queue_threshold: float | None = None, reach: Mapping[str, int] | None = None) -> int:
     """Store a scoring run as a new version and make it current; returns the version.
 
     Devices scoring at least ``queue_threshold`` enter the analysts' review
     queue (unless an analyst already resolved them), with the reason
-    ``graph_anomaly``.
+    ``graph_anomaly``. ``reach`` (distinct recipients per user) is kept for
+    the KOL tiers of reward checks.
     """
+    reach = reach or {}
     version = int(cast(int, client.incr(SEQUENCE)))
     count = 0
     flagged: list[dict[str, Any]] = []
@@ -70,7 +72,10 @@ def write_back(client: redis.Redis, rows: Iterable[dict[str, Any]],
         for row in batch:
             node = f"{row['kind']}:{row['node']}"
             full[node] = orjson.dumps(row)
-            fast[f"{_short(row['kind'])}:{row['node']}"] = f"{row['anomaly']:.4f},{row['kol']:.4f}"
+            fast_value = f"{row['anomaly']:.4f},{row['kol']:.4f}"
+            if row["kind"] == "user":
+                fast_value += f",{reach.get(row['node'], 0)}"
+            fast[f"{_short(row['kind'])}:{row['node']}"] = fast_value
             kol[node], anomaly[node] = row["kol"], row["anomaly"]
             if queue_threshold is not None and row["kind"] == "device" and row["anomaly"] >= queue_threshold:
                 flagged.append(row)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -14,6 +15,7 @@ from flask.testing import FlaskClient
 from config.settings import ApiKey, Settings
 from riskservice.app import create_app
 from riskservice.limits.clock import ManualClock
+from riskservice.limits.store import RedisStore
 from tests.redis_server import RedisServer
 
 ISSUER_KEY = "test-issuer-key-0123456789"
@@ -21,6 +23,23 @@ ANALYST_KEY = "test-analyst-key-0123456789"
 ADMIN_KEY = "test-admin-key-0123456789ab"
 KEYS = (ApiKey(role="issuer", key=ISSUER_KEY), ApiKey(role="analyst", key=ANALYST_KEY),
         ApiKey(role="admin", key=ADMIN_KEY))
+
+
+@pytest.fixture(autouse=True)
+def close_stores(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close every RedisStore a test created (apps are many and short-lived
+    here), so no socket is left for the garbage collector to warn about."""
+    created: list[RedisStore] = []
+    original = RedisStore.__init__
+
+    def tracking_init(self: RedisStore, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        created.append(self)
+
+    monkeypatch.setattr(RedisStore, "__init__", tracking_init)
+    yield
+    for store in created:
+        store.close()
 
 
 @pytest.fixture(scope="session")

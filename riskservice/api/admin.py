@@ -20,5 +20,7 @@ def active_policy() -> Response:
         **holder.status(),
         "rules": policy.default.rules.model_dump(mode="json"),
         "merchants": {m: c.rules.model_dump(mode="json") for m, c in sorted(policy.merchants.items())},
+        # merchant -> rule -> field -> default | preset:<name> | merchant
+        "origins": policy.origins,
     }
     return json_response(body)

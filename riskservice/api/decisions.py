@@ -1,5 +1,5 @@
 """The issuance service's API: decisions before every share, then their
-outcomes and challenge results."""
+outcomes and challenge results, and reward checks."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from riskservice.auth import require
 from riskservice.decisions.lifecycle import ChallengeResult, OutcomeRequest, parse
 from riskservice.decisions.request import parse_json_object, validate_decision_request
 from riskservice.errors import UnsupportedMediaType
+from riskservice.rewards import RewardRequest
 
 bp = Blueprint("decisions", __name__)
 
@@ -65,3 +66,11 @@ def record_challenge(decision_id: str) -> Response:
     state = current_app.extensions["risk"]
     result = parse(ChallengeResult, parse_json_object(json_body()))
     return json_response(state.lifecycle.challenge(decision_id, result))
+
+
+@bp.post("/v1/rewards/check")
+@require("issuer")
+def check_reward() -> Response:
+    state = current_app.extensions["risk"]
+    body = parse_json_object(json_body())
+    return json_response(state.rewards.check(parse(RewardRequest, body), body))

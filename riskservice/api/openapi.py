@@ -19,9 +19,11 @@ from riskservice.api.schemas import (
     OutcomeResponse,
     PolicyStatus,
     Ready,
+    RewardResponse,
 )
 from riskservice.decisions.lifecycle import ChallengeResult, OutcomeRequest
 from riskservice.decisions.request import DecisionRequest
+from riskservice.rewards import RewardRequest
 
 bp = Blueprint("openapi", __name__)
 
@@ -65,6 +67,7 @@ MODELS: tuple[tuple[type[BaseModel], Literal["validation", "serialization"]], ..
     (DecisionResponse, "serialization"), (OutcomeResponse, "serialization"),
     (ChallengeResponse, "serialization"), (ErrorResponse, "serialization"), (Health, "serialization"),
     (Ready, "serialization"), (PolicyStatus, "serialization"), (GraphTop, "serialization"),
+    (RewardRequest, "validation"), (RewardResponse, "serialization"),
 )
 
 
@@ -100,6 +103,8 @@ def document() -> dict[str, Any]:
             "/v1/challenges/{decision_id}": {"post": operation(
                 "Report a challenge result", "issuer", "ChallengeResponse", (404, 409, 503), "ChallengeResult",
                 parameters=decision_id)},
+            "/v1/rewards/check": {"post": operation("Check a share reward before paying it", "issuer",
+                                                    "RewardResponse", (409, 503), "RewardRequest")},
             "/v1/policy": {"get": operation("The active policy and each merchant's effective rules", "admin",
                                             "PolicyStatus")},
             "/v1/graph/kol": {"get": operation("Top KOL nodes of the latest graph scores", "analyst", "GraphTop",

@@ -103,6 +103,7 @@ class PolicyStatus(BaseModel):
     error: str | None
     rules: dict[str, dict[str, object]]
     merchants: dict[str, dict[str, dict[str, object]]]
+    origins: dict[str, dict[str, dict[str, str]]]
 
 
 class GraphNode(BaseModel):
@@ -121,3 +122,18 @@ class GraphTop(BaseModel):
     version: int | None
     written_at: float | None
     nodes: list[GraphNode]
+
+
+class RewardResponse(BaseModel):
+    """The answer to ``POST /v1/rewards/check``."""
+
+    decision: Literal["allow", "challenge", "block"]
+    challenge: Literal["captcha", "sms"] | None
+    reward_id: str
+    reasons: list[Reason]
+    amount_cents: int
+    bonus_cents: int
+    kol_tier: str | None
+    reach: int
+    anomaly: float | None
+    replayed: bool

@@ -38,6 +38,8 @@ MESSAGES = {
     "challenge_failures": "device is cooling down after failed challenges",
     "external_channel_not_allowed": "sharing to platform {observed} is not allowed for this merchant",
     "graph_anomaly": "graph anomaly score {observed} of the device or sharer, at or above {limit}",
+    "reward_daily_cap": "rewards would reach {observed} cents in {window}, above the cap of {limit}",
+    "reward_graph_anomaly": "graph anomaly score {observed} of the user or device, at or above {limit}",
     "redis_unavailable": "risk state unavailable; answered by the configured fail mode",
 }
 

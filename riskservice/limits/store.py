@@ -32,7 +32,7 @@ class Script:
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
 
 
-DECIDE, OUTCOME, CHALLENGE = Script("decide"), Script("outcome"), Script("challenge")
+DECIDE, OUTCOME, CHALLENGE, REWARD = Script("decide"), Script("outcome"), Script("challenge"), Script("reward")
 
 
 class RedisStore:
@@ -50,6 +50,9 @@ class RedisStore:
         self.client = client
         self._breaker = CircuitBreaker(breaker_cooldown_ms)
         self._local = threading.local()
+        # Every thread's connection, so that close() can reach them all.
+        self._connections: list[Connection] = []
+        self._connections_lock = threading.Lock()
 
     def _connection(self) -> Connection:
         """This thread's own connection for the scripts.
@@ -63,9 +66,19 @@ class RedisStore:
         if conn is None or self._local.pid != os.getpid():  # new thread, or forked
             conn = cast(Connection, self.client.connection_pool.make_connection())
             self._local.conn, self._local.pid = conn, os.getpid()
+            with self._connections_lock:
+                self._connections.append(conn)
         return conn
 
-    def _run(self, script: Script, keys: tuple[str, ...] | list[str], args: tuple[object, ...]) -> Any:
+    def close(self) -> None:
+        """Close every connection (at shutdown)."""
+        with self._connections_lock:
+            for conn in self._connections:
+                conn.disconnect()  # type: ignore[no-untyped-call]
+            self._connections.clear()
+        self.client.close()
+
+    def run(self, script: Script, keys: tuple[str, ...] | list[str], args: tuple[object, ...]) -> Any:
         """EVALSHA on this thread's connection (loading the script if Redis lacks it)."""
         if not self._breaker.allow():
             raise StorageError("redis unavailable (circuit open)")
@@ -109,7 +122,7 @@ class RedisStore:
                 request, "" if geo is None else repr(geo[0]), "" if geo is None else repr(geo[1]),
                 merchant_id or "", recipients, retention_ms,
                 orjson.dumps({"k": keys.event, "m": merchant_id, "u": keys.user_log}), device_id, arms)
-        status, raw = self._run(DECIDE, keys, args)
+        status, raw = self.run(DECIDE, keys, args)
         return DecisionRecord.from_json(status.decode(), raw)
 
     def resolve(self, decision_id: str) -> dict[str, Any] | None:
@@ -128,7 +141,7 @@ class RedisStore:
         """Record a share's outcome (see ``lua/outcome.lua``); returns (status, record)."""
         keys = (record_key, f"{device_prefix(record_key)}:outcomes", events)
         args = ("" if now_ms is None else now_ms, delivered, opened, claimed, window_ms, cap, retention_ms)
-        status, raw = self._run(OUTCOME, keys, args)
+        status, raw = self.run(OUTCOME, keys, args)
         return status.decode(), DecisionRecord.parse(raw)
 
     def challenge(self, record_key: str, user_log_key: str, *, passed: bool, kind: str, plan: bytes,
@@ -137,7 +150,7 @@ class RedisStore:
         prefix = device_prefix(record_key)
         keys = (record_key, f"{prefix}:state", user_log_key, f"{prefix}:failures", f"{prefix}:ban", events)
         args = ("" if now_ms is None else now_ms, int(passed), kind, plan, retention_ms)
-        status, raw, cooled = self._run(CHALLENGE, keys, args)
+        status, raw, cooled = self.run(CHALLENGE, keys, args)
         return status.decode(), DecisionRecord.parse(raw), bool(cooled)
 
     def ping(self) -> bool:

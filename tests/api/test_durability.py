@@ -24,7 +24,8 @@ def test_acknowledged_outcomes_survive_a_redis_restart(tmp_path: Path) -> None:
             acknowledged[f"e{i}"] = i % 2
         server.stop()  # SIGTERM: Redis flushes its AOF
         server.start()
-        events = {e["event_id"]: e for e in read_events(server.client())}
+        with server.client() as reader:
+            events = {e["event_id"]: e for e in read_events(reader)}
         assert {k: e["claimed"] for k, e in events.items()} == acknowledged
         # The decisions themselves survived too: a replay is recognised.
         again = share(client, event_id="e3", device_id="d3", user_id="u3")  # same body as before
