@@ -4,6 +4,15 @@
 -- exactly per window; here it is stored packed, 6-byte big-endian ms each,
 -- oldest first.
 
+-- An answer already recorded under an idempotency key: {"replay", record}
+-- for the same request, {"conflict", record} for another one; nil if none.
+local function earlier(key, fingerprint)
+  local stored = redis.call('GET', key)
+  if not stored then return nil end
+  if cjson.decode(stored).fp ~= fingerprint then return {'conflict', stored} end
+  return {'replay', stored}
+end
+
 -- The judging time: given (tests, backtests) or the Redis server clock, one
 -- clock for every app server.
 local function clock(arg)

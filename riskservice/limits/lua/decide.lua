@@ -50,12 +50,8 @@
 -- window to {count after this decision, ms until its oldest entry leaves}; g is
 -- {anomaly, kol} from the latest graph scores (null: not scored).
 
-local stored = redis.call('GET', KEYS[1])
-if stored then
-  local rec = cjson.decode(stored)
-  if rec.fp ~= ARGV[2] then return {'conflict', stored} end
-  return {'replay', stored}
-end
+local prior = earlier(KEYS[1], ARGV[2])
+if prior then return prior end
 
 local now = clock(ARGV[1])
 local plan = cjson.decode(ARGV[5])

@@ -13,12 +13,8 @@
 -- Returns {status, record}: "new", "replay" or "conflict"; the record is
 -- {id, t, dec, ch, f, amount, bonus, tier, reach, anomaly, fp}.
 
-local stored = redis.call('GET', KEYS[1])
-if stored then
-  local rec = cjson.decode(stored)
-  if rec.fp ~= ARGV[2] then return {'conflict', stored} end
-  return {'replay', stored}
-end
+local prior = earlier(KEYS[1], ARGV[2])
+if prior then return prior end
 local now = clock(ARGV[1])
 local amount, cap, win = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 
