@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint clean
 
 install: $(VENV)/.installed
 
@@ -16,8 +16,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt scripts/install-system
 run: install
 	scripts/serve
 
-# The whole test suite against real Redis servers the fixtures start.
+# The whole test suite against real Redis servers the fixtures start, and
+# Debian's Chromium for the console's browser test (installed if missing).
 test: install
+	scripts/install-browser
 	$(PY) -m pytest
 
 lint: install

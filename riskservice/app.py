@@ -16,6 +16,8 @@ from werkzeug.exceptions import HTTPException
 from config.settings import Settings
 from riskservice import logs
 from riskservice.api import admin, decisions, graph, openapi, ops
+from riskservice.api import review as review_api
+from riskservice.console import views as console
 from riskservice.api.responses import json_response
 from riskservice.auth import KeyRing
 from riskservice.decisions.engine import DecisionEngine
@@ -103,6 +105,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.register_blueprint(openapi.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(graph.bp)
+    app.register_blueprint(review_api.bp)
+    app.register_blueprint(console.bp)
     _register_errors(app)
     _register_access_log(app, state.metrics)
     return app

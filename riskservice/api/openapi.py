@@ -11,6 +11,12 @@ from pydantic.json_schema import models_json_schema
 
 from riskservice.api.responses import json_response
 from riskservice.api.schemas import (
+    ActionResult,
+    AuditPage,
+    AuditVerification,
+    Dossier,
+    Neighbourhood,
+    ReviewQueue,
     ChallengeResponse,
     DecisionResponse,
     ErrorResponse,
@@ -23,6 +29,7 @@ from riskservice.api.schemas import (
 )
 from riskservice.decisions.lifecycle import ChallengeResult, OutcomeRequest
 from riskservice.decisions.request import DecisionRequest
+from riskservice.review.actions import ActionRequest
 from riskservice.rewards import RewardRequest
 
 bp = Blueprint("openapi", __name__)
@@ -67,6 +74,9 @@ MODELS: tuple[tuple[type[BaseModel], Literal["validation", "serialization"]], ..
     (DecisionResponse, "serialization"), (OutcomeResponse, "serialization"),
     (ChallengeResponse, "serialization"), (ErrorResponse, "serialization"), (Health, "serialization"),
     (Ready, "serialization"), (PolicyStatus, "serialization"), (GraphTop, "serialization"),
+    (ReviewQueue, "serialization"), (Dossier, "serialization"), (Neighbourhood, "serialization"),
+    (ActionRequest, "validation"), (ActionResult, "serialization"), (AuditPage, "serialization"),
+    (AuditVerification, "serialization"),
     (RewardRequest, "validation"), (RewardResponse, "serialization"),
 )
 
@@ -111,6 +121,7 @@ def document() -> dict[str, Any]:
                                                (422,), parameters=top_param)},
             "/v1/graph/anomalies": {"get": operation("Top anomalous nodes of the latest graph scores", "analyst",
                                                      "GraphTop", (422,), parameters=top_param)},
+            **review_paths(),
             "/healthz": {"get": operation("Process alive", None, "Health")},
             "/readyz": {"get": {"summary": "Redis reachable", "responses": {
                 "200": _json("Ready", "Ready"), "503": _json("Ready", "Redis unreachable")}}},
@@ -119,6 +130,50 @@ def document() -> dict[str, Any]:
             "/openapi.json": {"get": {"summary": "This document",
                                       "responses": {"200": {"description": "OpenAPI 3.1"}}}},
         },
+    }
+
+
+def review_paths() -> dict[str, Any]:
+    """The analysts' API and console (riskservice/api/review.py, riskservice/console/)."""
+    device = [{"name": "device_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    page = [{"name": "limit", "in": "query",
+             "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
+            {"name": "cursor", "in": "query", "schema": {"type": "string"},
+             "description": "next_cursor of the page before"}]
+    queue = [{"name": "status", "in": "query", "schema": {"enum": ["open", "blocked", "allowlisted", "labelled"],
+                                                          "default": "open"}},
+             {"name": "reason", "in": "query", "schema": {"type": "string"}, "description": "a rule code"}, *page]
+    audit = [{"name": n, "in": "query", "schema": {"type": "string"}, "description": d} for n, d in (
+        ("entity", "e.g. device:dev-42 or policy"), ("actor", "an analyst's key id"),
+        ("since", "epoch ms or ISO 8601 with zone (inclusive)"), ("until", "same forms (exclusive)"))] + page
+    hops = [{"name": "hops", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 3, "default": 1}}]
+    html = {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}}
+    fragment = {"summary": "", "security": [{"bearer": []}], "responses": {**html, **_errors(401, 403)}}
+    return {
+        "/v1/review/devices": {"get": operation("Flagged devices, worst first (priority: refusal points or "
+                                                "10 x anomaly), or resolved ones by status", "analyst",
+                                                "ReviewQueue", (422,), parameters=queue)},
+        "/v1/review/devices/{device_id}": {"get": operation("A device's dossier", "analyst", "Dossier", (404,),
+                                                            parameters=device)},
+        "/v1/review/devices/{device_id}/graph": {"get": operation(
+            "A device's neighbourhood in the share graph (capped; truncated flag)", "analyst", "Neighbourhood",
+            (404, 422), parameters=device + hops)},
+        "/v1/review/devices/{device_id}/actions": {"post": operation(
+            "Block, unblock, allow-list, label or flag a device (audited)", "analyst", "ActionResult", (409,),
+            "ActionRequest", parameters=device)},
+        "/v1/audit": {"get": operation("The audit trail, newest first", "analyst", "AuditPage", (422,),
+                                       parameters=audit)},
+        "/v1/audit/verify": {"get": operation("Verify the audit trail's hash chain", "analyst",
+                                              "AuditVerification")},
+        "/console": {"get": {"summary": "The analysts' web console", "responses": html}},
+        "/console/assets/{name}": {"get": {"summary": "The console's script, style sheet and icon", "parameters": [
+            {"name": "name", "in": "path", "required": True,
+             "schema": {"enum": ["console.js", "console.css", "favicon.svg"]}}],
+            "responses": {"200": {"description": "JavaScript or CSS"}, **_errors(404)}}},
+        "/console/queue": {"get": {**fragment, "summary": "The queue as an HTML fragment (role analyst)",
+                                   "parameters": queue}},
+        "/console/devices/{device_id}": {"get": {**fragment, "summary": "A device as an HTML fragment (role analyst)",
+                                                 "parameters": device + hops}},
     }
 
 

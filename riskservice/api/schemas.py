@@ -137,3 +137,129 @@ class RewardResponse(BaseModel):
     reach: int
     anomaly: float | None
     replayed: bool
+
+
+class QueueItem(BaseModel):
+    """One device of the review queue (``priority``) or of a resolved status (``resolved_at``)."""
+
+    device_id: str
+    status: Literal["open", "blocked", "allowlisted", "labelled"]
+    label: Literal["fraud", "legit"] | None
+    reasons: dict[str, int]
+    points: int
+    anomaly: float | None
+    first_flagged: int | None
+    last_seen: int | None
+    priority: float | None = None
+    resolved_at: int | None = None
+
+
+class ReviewQueue(BaseModel):
+    """``GET /v1/review/devices``: one page, worst first; follow ``next_cursor`` until null."""
+
+    status: str
+    total: int
+    devices: list[QueueItem]
+    next_cursor: str | None
+
+
+class AuditEntry(BaseModel):
+    """One entry of the audit trail; ``hash`` = sha256(prev + canonical JSON of the rest)."""
+
+    seq: int
+    at: int
+    actor: str
+    action: str
+    entity: str
+    reason: str
+    details: dict[str, object]
+    prev: str
+    hash: str
+
+
+class AuditPage(BaseModel):
+    """``GET /v1/audit``: entries newest first."""
+
+    entries: list[AuditEntry]
+    next_cursor: str | None
+
+
+class AuditBreak(BaseModel):
+    seq: int
+    problem: Literal["missing", "altered", "unlinked", "misnumbered", "head", "extra"]
+    message: str
+
+
+class AuditVerification(BaseModel):
+    """``GET /v1/audit/verify``: ``ok`` false names the first broken link."""
+
+    ok: bool
+    checked: int
+    first_seq: int | None
+    last_seq: int | None
+    head_hash: str | None
+    anchor: dict[str, object] | None
+    broken: AuditBreak | None
+
+
+class Dossier(BaseModel):
+    """``GET /v1/review/devices/<device_id>``: everything known about one device (times in epoch ms)."""
+
+    device_id: str
+    as_of: int
+    status: Literal["open", "blocked", "allowlisted", "labelled"]
+    in_queue: bool
+    priority: float | None
+    review: dict[str, str]
+    ban: dict[str, str] | None
+    allowlist: dict[str, str] | None
+    flags: dict[str, object]
+    counters: dict[str, object]
+    decisions: list[dict[str, object]]
+    decisions_complete: bool
+    users: list[dict[str, object]]
+    scores: dict[str, object]
+    history: list[AuditEntry]
+
+
+class NeighbourhoodNode(BaseModel):
+    id: str
+    kind: Literal["user", "device"]
+    hop: int
+    parent: dict[str, str] | None
+    live: bool
+    kol: float | None
+    anomaly: float | None
+
+
+class NeighbourhoodEdge(BaseModel):
+    source: str
+    source_kind: Literal["user", "device"]
+    target: str
+    target_kind: Literal["user", "device"]
+    kind: Literal["share", "device"]
+    weight: float
+
+
+class Neighbourhood(BaseModel):
+    """``GET /v1/review/devices/<device_id>/graph``: the capped neighbourhood."""
+
+    device_id: str
+    hops: int
+    version: int | None
+    truncated: bool
+    max_nodes: int
+    nodes: list[NeighbourhoodNode]
+    edges: list[NeighbourhoodEdge]
+
+
+class ActionResult(BaseModel):
+    """``POST /v1/review/devices/<device_id>/actions``: the device afterwards and the audit entry."""
+
+    device_id: str
+    action: str
+    status: Literal["open", "blocked", "allowlisted", "labelled"]
+    label: Literal["fraud", "legit"] | None
+    blocked: bool
+    allowlisted: bool
+    audit: AuditEntry

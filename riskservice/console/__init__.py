@@ -1,0 +1,1 @@
+"""The analysts' web console at ``/console``: server-rendered pages over the review API."""

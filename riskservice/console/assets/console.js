@@ -1,0 +1,161 @@
+// The analysts' console: keeps the key in sessionStorage (this tab only),
+// fetches server-rendered fragments with it, and posts actions to the JSON API.
+"use strict";
+
+const KEY = "riskAnalystKey";
+const $ = (sel) => document.querySelector(sel);
+let queueQuery = { status: "open", reason: "" };
+
+function key() { return sessionStorage.getItem(KEY); }
+
+function say(message, kind) {
+  const box = $("#status");
+  box.textContent = message;
+  box.className = "status" + (kind ? " " + kind : "");
+}
+
+async function call(path, options) {
+  const opts = options || {};
+  opts.headers = Object.assign({ Authorization: "Bearer " + key() }, opts.headers || {});
+  const resp = await fetch(path, opts);
+  if (resp.status === 401 || resp.status === 403) {
+    const body = await resp.json().catch(() => ({}));
+    signOut((body.error && body.error.message) || "The key was refused.");
+    throw new Error("unauthorised");
+  }
+  return resp;
+}
+
+async function errorText(resp) {
+  const body = await resp.json().catch(() => null);
+  if (!body || !body.error) return "Request failed (" + resp.status + ")";
+  const fields = Object.entries(body.error.fields || {}).map(([k, v]) => k + ": " + v).join("; ");
+  return body.error.message + (fields && !body.error.message.includes(fields) ? " (" + fields + ")" : "");
+}
+
+function signOut(message) {
+  sessionStorage.removeItem(KEY);
+  $("#app").hidden = true;
+  $("#who").hidden = true;
+  $("#login").hidden = false;
+  $("#key").value = "";
+  $("#key").focus();
+  if (message) say(message, "error");
+}
+
+function signedIn() {
+  $("#login").hidden = true;
+  $("#app").hidden = false;
+  $("#who").hidden = false;
+  loadQueue();
+  route();
+}
+
+async function loadQueue(cursor) {
+  const params = new URLSearchParams({ status: queueQuery.status });
+  if (queueQuery.reason) params.set("reason", queueQuery.reason);
+  if (cursor) params.set("cursor", cursor);
+  const resp = await call("/console/queue?" + params);
+  if (!resp.ok) { say(await errorText(resp), "error"); return; }
+  $("#queue").innerHTML = await resp.text();
+}
+
+function currentDevice() {
+  const m = location.hash.match(/^#device=(.+)$/);
+  return m ? decodeURIComponent(m[1]) : null;
+}
+
+async function loadDevice(device, hops, focus) {
+  const params = hops ? "?hops=" + encodeURIComponent(hops) : "";
+  const resp = await call("/console/devices/" + encodeURIComponent(device) + params);
+  const pane = $("#device");
+  if (!resp.ok) {
+    pane.innerHTML = "";
+    const p = document.createElement("p");
+    p.className = "notice danger";
+    p.textContent = await errorText(resp);
+    pane.appendChild(p);
+    return;
+  }
+  pane.innerHTML = await resp.text();
+  if (focus) $("#device-title").focus();
+}
+
+function route() {
+  const device = currentDevice();
+  if (device && key()) loadDevice(device, null, true);
+}
+
+async function act(form, action) {
+  const device = form.dataset.device;
+  const reason = form.reason.value.trim();
+  if (!reason) {
+    say("Give a reason: it is kept in the audit trail.", "error");
+    form.reason.focus();
+    return;
+  }
+  const body = { action: action, reason: reason };
+  if (action === "label") {
+    const chosen = form.querySelector("input[name=label]:checked");
+    if (!chosen) { say("Choose fraud or legit to label the device.", "error"); return; }
+    body.label = chosen.value;
+  }
+  const resp = await call("/v1/review/devices/" + encodeURIComponent(device) + "/actions", {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  if (!resp.ok) { say(await errorText(resp), "error"); return; }
+  const result = await resp.json();
+  say("Done: " + action + " " + device + " (now " + result.status + "; audit entry #" + result.audit.seq + ").", "ok");
+  const hops = document.querySelector(".device") && document.querySelector(".device").dataset.hops;
+  await loadDevice(device, hops, true);
+  loadQueue();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("#key-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const value = $("#key").value.trim();
+    if (!value) return;
+    sessionStorage.setItem(KEY, value);
+    say("");
+    signedIn();
+  });
+  $("#forget").addEventListener("click", () => signOut("Key forgotten."));
+  $("#queue-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    queueQuery = { status: $("#f-status").value, reason: $("#f-reason").value.trim() };
+    loadQueue();
+  });
+  $("#queue").addEventListener("click", (ev) => {
+    const more = ev.target.closest("button.more");
+    if (more) loadQueue(more.dataset.cursor);
+    const item = ev.target.closest("a.queue-item");
+    // The same device again changes no hash: load it directly.
+    if (item && item.getAttribute("href") === location.hash) {
+      ev.preventDefault();
+      loadDevice(item.dataset.device, null, true);
+    }
+  });
+  // Queue entries are links (Enter opens them); Space opens them too, as on a button.
+  $("#queue").addEventListener("keydown", (ev) => {
+    const item = ev.target.closest && ev.target.closest("a.queue-item");
+    if (item && ev.key === " ") {
+      ev.preventDefault();
+      item.click();
+    }
+  });
+  $("#device").addEventListener("submit", (ev) => {
+    if (ev.target.id !== "action-form") return;
+    ev.preventDefault();
+    const button = ev.submitter;
+    if (button && button.value) act(ev.target, button.value);
+  });
+  $("#device").addEventListener("change", (ev) => {
+    if (ev.target.id === "hops") {
+      const device = document.querySelector(".device").dataset.device;
+      loadDevice(device, ev.target.value, false).then(() => $("#hops").focus());
+    }
+  });
+  window.addEventListener("hashchange", route);
+  if (key()) signedIn(); else $("#key").focus();
+});

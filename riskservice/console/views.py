@@ -1,0 +1,101 @@
+"""``/console``: the page shell, its assets, and HTML fragments rendered on the server.
+
+The analyst's key lives in the browser's ``sessionStorage`` only (never a
+cookie), so the shell itself needs no key; the script fetches the queue and
+device fragments with ``Authorization: Bearer <key>`` and puts them in the
+page. The fragments are rendered here by Jinja (autoescaped) from the same
+review functions the JSON API uses; actions go to the JSON API.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+from flask import Blueprint, Response, current_app, render_template, request
+
+from riskservice.auth import require
+from riskservice.console.picture import draw
+from riskservice.errors import NotFound
+from riskservice.review import dossier, neighbourhood, queue
+from riskservice.review.common import int_param, now_ms
+
+bp = Blueprint("console", __name__, template_folder="templates")
+
+ASSETS = {"console.js": "text/javascript", "console.css": "text/css", "favicon.svg": "image/svg+xml"}
+# Only this origin's own script and styles; nothing inline, no framing.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                               "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _html(body: str, cache: str = "no-store") -> Response:
+    return Response(body, mimetype="text/html", headers={**SECURITY_HEADERS, "Cache-Control": cache})
+
+
+def _state() -> Any:
+    return current_app.extensions["risk"]
+
+
+@bp.get("/console")
+def shell() -> Response:
+    """The page: key form, queue pane and device pane (filled by the script)."""
+    return _html(render_template("console/shell.html"))
+
+
+@bp.get("/console/assets/<name>")
+def asset(name: str) -> Response:
+    """The console's script and style sheet (package files: no build step)."""
+    if name not in ASSETS:
+        raise NotFound(f"no console asset {name!r}")
+    data = resources.files("riskservice.console").joinpath("assets", name).read_bytes()
+    return Response(data, mimetype=ASSETS[name], headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
+
+
+@bp.get("/console/queue")
+@require("analyst")
+def queue_fragment() -> Response:
+    """One page of the queue as HTML."""
+    status = request.args.get("status", "open")
+    if status not in queue.STATUSES:
+        status = "open"
+    reason = request.args.get("reason") or None
+    page = queue.list_devices(_state().store.client, status=status, reason=reason, limit=25,
+                              cursor=request.args.get("cursor") or None)
+    return _html(render_template("console/queue.html", page=page, reason=reason or ""))
+
+
+@bp.get("/console/devices/<device_id>")
+@require("analyst")
+def device_fragment(device_id: str) -> Response:
+    """A device's dossier, neighbourhood picture, actions and audit entries as HTML."""
+    state = _state()
+    client = state.store.client
+    hops = int_param(request.args.get("hops"), "hops", 2, 1, neighbourhood.MAX_HOPS)
+    report = dossier.build(client, state.store, state.policy, device_id, now_ms(state.engine.clock, client))
+    graph, truncated, _ = neighbourhood.neighbourhood(client, device_id, hops)
+    picture = draw(graph, ("device", device_id))
+    return _html(render_template("console/device.html", d=report, picture=picture, hops=hops,
+                                 truncated=truncated, node_count=graph.number_of_nodes()))
+
+
+@bp.app_template_filter("risk_time")
+def risk_time(ms: int | str | None) -> str:
+    """Epoch ms as ``YYYY-MM-DD HH:MM:SS UTC`` (empty for none)."""
+    if ms is None or ms == "":
+        return ""
+    return datetime.fromtimestamp(int(ms) / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@bp.app_template_filter("risk_span")
+def risk_span(seconds: int) -> str:
+    """A window length the way people say it: ``5 min``, ``24 h``."""
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"

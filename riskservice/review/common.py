@@ -1,0 +1,66 @@
+"""Small helpers shared by the review modules: time, decoding, cursors."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, cast
+
+import orjson
+import redis
+
+from riskservice.errors import ValidationFailed
+from riskservice.limits.clock import Clock
+
+
+def now_ms(clock: Clock, client: redis.Redis) -> int:
+    """The review clock: the injected one (tests), else Redis server time.
+
+    Redis time is the decision path's clock too, so a dossier's window counts
+    agree with what the next decision would see.
+    """
+    given = clock.now_ms()
+    if given is not None:
+        return given
+    sec, usec = client.time()
+    return int(sec) * 1000 + int(usec) // 1000
+
+
+def text(value: bytes | str | None) -> str | None:
+    """A Redis reply as text (None stays None)."""
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def decode_hash(raw: Any) -> dict[str, str]:
+    """``HGETALL`` as a ``str -> str`` dict."""
+    return {cast(str, text(k)): cast(str, text(v)) for k, v in cast(dict[bytes, bytes], raw).items()}
+
+
+def encode_cursor(*parts: Any) -> str:
+    """An opaque page cursor (URL-safe): clients pass it back, never build it."""
+    return base64.urlsafe_b64encode(orjson.dumps(list(parts))).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, arity: int) -> list[Any]:
+    """The parts of a cursor from :func:`encode_cursor`; 422 when it is not one."""
+    try:
+        parts = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, orjson.JSONDecodeError):
+        parts = None
+    if not isinstance(parts, list) or len(parts) != arity:
+        raise ValidationFailed("cursor is not one this API returned", {"cursor": "invalid"})
+    return parts
+
+
+def int_param(raw: str | None, name: str, default: int, low: int, high: int) -> int:
+    """A whole-number query parameter within ``[low, high]`` (422 otherwise)."""
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise ValidationFailed(f"{name} must be a whole number from {low} to {high}", {name: f"got {raw!r}"})
+    return value
