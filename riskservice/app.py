@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
@@ -25,12 +26,14 @@ from riskservice.decisions.lifecycle import ShareLifecycle
 from riskservice.embedded_redis import EmbeddedRedis
 from riskservice.graph_store import VersionCache
 from riskservice.errors import ApiError, MethodNotAllowed, NotFound, PayloadTooLarge, StorageError, Unavailable
-from riskservice.limits.clock import Clock
+from riskservice.limits.clock import Clock, ServerClock
 from riskservice.limits.client import connect
 from riskservice.limits.store import RedisStore
 from riskservice.metrics import Metrics
 from riskservice.policy.holder import PolicyHolder
 from riskservice.policy.load import Policy
+from riskservice.review.audit import note_policy
+from riskservice.review.common import now_ms as review_now_ms
 from riskservice.rewards import RewardChecker
 
 access_log = logging.getLogger("riskservice.access")
@@ -85,6 +88,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         # Stops it only if this process started it (not when gunicorn's master did).
         atexit.register(embedded.stop)
     store = RedisStore(connect(url, settings.redis_budget_ms), settings.breaker_cooldown_ms)
+    _audit_policy_changes(policies, store, clock, str(settings.policy_file))
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -110,6 +114,22 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     _register_errors(app)
     _register_access_log(app, state.metrics)
     return app
+
+
+def _audit_policy_changes(policies: PolicyHolder, store: RedisStore, clock: Clock | None, source: str) -> None:
+    """Put every policy change in the audit trail (each version once, whichever worker sees it first)."""
+    clock = clock or ServerClock()
+
+    def note(old: Policy | None, new: Policy) -> None:
+        note_policy(store.client, new.version, previous=old.version if old else None,
+                    now_ms=review_now_ms(clock, store.client), source=source)
+
+    policies.on_change = note
+    try:
+        # A change made while the service was down is audited at start.
+        note(None, policies.current)
+    except (redis.RedisError, StorageError) as exc:
+        error_log.warning("cannot audit the policy version at start", extra={"error": str(exc)})
 
 
 def _register_errors(app: Flask) -> None:

@@ -6,7 +6,8 @@ stream is trimmed by age (``RISK_EVENT_RETENTION_DAYS``). An exported line is
 one decision, in the batch format of SPEC §5: the decision request fields plus
 ``ts``, ``decision``, ``decision_id``, the codes of the rules that fired, and
 the outcome fields ``delivered``, ``opened``, ``claimed`` (null until reported),
-with the history of reports so that a backtest can replay them when they came.
+with the history of reports so that a backtest can replay them when they came,
+and the analysts' ``label`` of the device (fraud, legit or null).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, cast
 import orjson
 import redis
 
-from riskservice.limits.keys import EVENTS
+from riskservice.limits.keys import EVENTS, device_tag
 
 DECISIONS = ("allow", "challenge", "block")
 BATCH = 5000
@@ -51,13 +52,27 @@ def read_events(client: redis.Redis, since_ms: int | None = None, until_ms: int 
                 [int(f["t"]) / 1000, int(f["dl"]), int(f["op"]), int(f["cl"]), entry_id])
         elif f["k"] == "challenge":
             challenges[f["id"]] = [f["passed"] == "1", int(f["t"]) / 1000, entry_id, f.get("cool") == "1"]
+    labels: dict[str, str | None] = {}
     for entry_id, f in _scan(client, key):
         if f["k"] != "decision":
             continue
         t = int(f["t"])
         if (since_ms is not None and t < since_ms) or (until_ms is not None and t >= until_ms):
             continue
-        yield event_line(entry_id, f, outcomes.get(f["id"], []), challenges.get(f["id"]))
+        line = event_line(entry_id, f, outcomes.get(f["id"], []), challenges.get(f["id"]))
+        device = line.get("device_id")
+        if device is not None:
+            if device not in labels:
+                labels[device] = _label(client, device)
+            line["label"] = labels[device]
+        yield line
+
+
+def _label(client: redis.Redis, device_id: str) -> str | None:
+    """An analyst's label of the device (fraud or legit): its current verdict,
+    carried on each of its events for the batch job."""
+    raw = client.hget(f"{device_tag(device_id)}:review", "label")
+    return None if raw is None else cast(bytes, raw).decode()
 
 
 def event_line(entry_id: str, f: dict[str, str], history: list[list[Any]],

@@ -15,6 +15,7 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,11 @@ class PolicyHolder:
         Where the last good copy is kept.
     """
 
-    def __init__(self, path: Path, data_dir: Path) -> None:
+    def __init__(self, path: Path, data_dir: Path,
+                 on_change: Callable[[Policy, Policy], None] | None = None) -> None:
         self.path = Path(path)
+        # Called with (old, new) after a reload that changed the version (to audit it).
+        self.on_change = on_change
         self.last_good = Path(data_dir) / "policy.last-good.yaml"
         self.error: str | None = None
         self.loaded_at = time.time()
@@ -94,6 +98,11 @@ class PolicyHolder:
             self._save_last_good()
         if previous.version != policy.version:
             log.info("policy reloaded", extra={"from": previous.version, "to": policy.version})
+            if self.on_change is not None:
+                try:
+                    self.on_change(previous, policy)
+                except Exception:  # the new policy is in force either way; say what failed
+                    log.exception("policy change hook failed")
         return True
 
     def watch(self, interval_s: float) -> threading.Thread:

@@ -136,3 +136,11 @@ def test_backtest_cli_runs_on_its_own_scratch_redis(client: FlaskClient, app: Fl
     assert result.exit_code == 0, result.output
     summary = orjson.loads(result.output)
     assert summary["decisions"] == 80 and summary["changed"] == 0
+
+
+def test_export_carries_the_analysts_label_of_the_device(client: FlaskClient, redis_client: redis.Redis) -> None:
+    share(client, event_id="l1", device_id="farm")
+    share(client, event_id="l2", device_id="clean")
+    redis_client.hset("risk:{d:farm}:review", mapping={"status": "labelled", "label": "fraud"})
+    labels = {e["event_id"]: e["label"] for e in read_events(redis_client)}
+    assert labels == {"l1": "fraud", "l2": None}

@@ -49,3 +49,11 @@ def test_allowlist_skips_challenges_but_not_blocks(client: FlaskClient, app: Fla
     for i in range(49):
         share(client, device_id="vip", user_id=f"u{i % 5}")
     assert codes(share(client, device_id="vip", user_id="u1")) == ["device_daily_cap"]
+
+
+def test_refusals_never_lower_a_graph_priority(client: FlaskClient, redis_client: redis.Redis) -> None:
+    write_back(redis_client, [{"node": "hot", "kind": "device", "kol": 0.0, "anomaly": 0.92, "signals": []}],
+               queue_threshold=0.8)
+    for _ in range(2):
+        share(client, device_id="hot", text="转发抽奖")  # 4 refusal points
+    assert redis_client.zscore(REVIEW_QUEUE, "hot") == 9.2

@@ -98,3 +98,14 @@ def test_policy_endpoint_shows_effective_merchant_rules(settings: Settings, tmp_
     assert body["rules"]["device_velocity"]["limit"] == 20
     assert body["merchants"]["m42"]["device_velocity"] == {**body["rules"]["device_velocity"], "limit": 8}
     assert client.get("/v1/policy", headers=ANALYST).status_code == 403
+
+
+def test_policy_changes_reach_the_audit_trail(client: FlaskClient, policy_file: Path) -> None:
+    start = share(client).json["policy_version"]
+    write(policy_file, DEFAULT.replace("fan_out: {limit: 10", "fan_out: {limit: 4"))
+    assert holder(client).check() is True
+    new = holder(client).current.version
+    entries = client.get("/v1/audit", query_string={"entity": "policy"}, headers=ANALYST).json["entries"]
+    assert [(e["action"], e["details"]["to"]) for e in entries][:2] == [("policy_change", new),
+                                                                         ("policy_change", start)]
+    assert entries[0]["details"]["from"] == start

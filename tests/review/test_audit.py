@@ -6,6 +6,7 @@ from itertools import pairwise
 from typing import Any
 
 import orjson
+import pytest
 import redis
 from flask.testing import FlaskClient
 
@@ -16,6 +17,14 @@ from tests.conftest import ADMIN, ANALYST
 from tests.review.helpers import ANALYST_ID, act
 
 DAY_MS = 86_400_000
+
+
+@pytest.fixture(autouse=True)
+def empty_trail(client: FlaskClient, redis_client: redis.Redis) -> None:
+    """Start from an empty trail: the app audits the policy version it starts with."""
+    keys = list(redis_client.scan_iter(match="risk:audit*"))
+    if keys:
+        redis_client.delete(*keys)
 
 
 def trail(client: FlaskClient, **params: Any) -> dict[str, Any]:

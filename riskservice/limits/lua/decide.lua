@@ -197,7 +197,8 @@ else
   redis.call('PEXPIRE', KEYS[13], 30 * 86400000)
   local status = redis.call('HGET', KEYS[15], 'status')
   if points >= plan.rv and (not status or status == 'open') then
-    redis.call('ZADD', KEYS[14], points, ARGV[15])
+    -- GT: a higher priority from the graph scores is not lowered by points.
+    redis.call('ZADD', KEYS[14], 'GT', points, ARGV[15])
   end
 end
 
