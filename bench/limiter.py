@@ -30,8 +30,8 @@ from limits import RateLimitItemPerDay, RateLimitItemPerSecond  # noqa: E402
 from limits.storage import storage_from_string  # noqa: E402
 from limits.strategies import MovingWindowRateLimiter  # noqa: E402
 
-from riskservice.limits.keys import decision_keys  # noqa: E402
 from riskservice.limits.client import connect  # noqa: E402
+from riskservice.limits.keys import decision_keys  # noqa: E402
 from riskservice.limits.store import RedisStore  # noqa: E402
 from riskservice.policy.load import load_policy  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402

@@ -23,9 +23,9 @@ sys.path.insert(0, str(ROOT))
 
 from riskservice.decisions.engine import DecisionEngine  # noqa: E402
 from riskservice.decisions.request import validate_decision_request  # noqa: E402
+from riskservice.limits.client import connect  # noqa: E402
 from riskservice.limits.clock import ManualClock  # noqa: E402
 from riskservice.limits.keys import decision_keys  # noqa: E402
-from riskservice.limits.client import connect  # noqa: E402
 from riskservice.limits.store import RedisStore  # noqa: E402
 from riskservice.policy.load import load_policy  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402

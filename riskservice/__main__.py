@@ -11,9 +11,8 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
-
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click

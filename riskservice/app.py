@@ -18,16 +18,16 @@ from config.settings import Settings
 from riskservice import logs
 from riskservice.api import admin, decisions, graph, openapi, ops
 from riskservice.api import review as review_api
-from riskservice.console import views as console
 from riskservice.api.responses import json_response
 from riskservice.auth import KeyRing
+from riskservice.console import views as console
 from riskservice.decisions.engine import DecisionEngine
 from riskservice.decisions.lifecycle import ShareLifecycle
 from riskservice.embedded_redis import EmbeddedRedis
-from riskservice.graph_store import VersionCache
 from riskservice.errors import ApiError, MethodNotAllowed, NotFound, PayloadTooLarge, StorageError, Unavailable
-from riskservice.limits.clock import Clock, ServerClock
+from riskservice.graph_store import VersionCache
 from riskservice.limits.client import connect
+from riskservice.limits.clock import Clock, ServerClock
 from riskservice.limits.store import RedisStore
 from riskservice.metrics import Metrics
 from riskservice.policy.holder import PolicyHolder

@@ -164,7 +164,7 @@ def _replay(events: Iterable[dict[str, Any]], policy: Policy, store: RedisStore,
                     clock.set(round((ev.get("challenge_ts") or ev["ts"]) * 1000))
                     if asked is None:
                         continue  # the candidate did not challenge this share
-                    lifecycle.challenge(decision_id, ChallengeResult(passed=payload, kind=asked))
+                    lifecycle.challenge(decision_id, ChallengeResult.model_validate({"passed": payload, "kind": asked}))
                     result.challenges += 1
             except ApiError:
                 # The candidate decided differently (no share, or no challenge):

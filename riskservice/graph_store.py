@@ -63,7 +63,7 @@ def write_back(client: redis.Redis, rows: Iterable[dict[str, Any]],
     the KOL tiers of reward checks.
     """
     reach = reach or {}
-    version = int(cast(int, client.incr(SEQUENCE)))
+    version = int(client.incr(SEQUENCE))
     count = 0
     flagged: list[dict[str, Any]] = []
     for batch in _batches(rows):
@@ -88,7 +88,7 @@ def write_back(client: redis.Redis, rows: Iterable[dict[str, Any]],
     for row in flagged:
         _queue_anomalous(client, row["node"], row["anomaly"])
     for batch in _batches(adjacency):
-        client.hset(version_key(version, "adj"),  # type: ignore[arg-type]
+        client.hset(version_key(version, "adj"),
                     mapping={f"{kind}:{node}": orjson.dumps(lists) for kind, node, lists in batch})
     client.hset(version_key(version, "meta"), mapping={"written_at": time.time(), "nodes": count, "source": source})
     _activate(client, version)
@@ -113,7 +113,7 @@ def _activate(client: redis.Redis, version: int) -> None:
     with client.pipeline(transaction=True) as pipe:
         while True:
             try:
-                pipe.watch(CURRENT, PREVIOUS)
+                pipe.watch(CURRENT, PREVIOUS)  # type: ignore[no-untyped-call]
                 old_current = pipe.get(CURRENT)
                 old_previous = pipe.get(PREVIOUS)
                 pipe.multi()

@@ -13,11 +13,11 @@ import orjson
 from riskservice.decisions.request import DecisionRequest
 from riskservice.decisions.rules import Finding, reason, stateless_findings
 from riskservice.errors import Conflict, StorageError
+from riskservice.graph_store import NO_VERSION
 from riskservice.limits.clock import Clock, ServerClock
 from riskservice.limits.keys import DecisionKeys, decision_keys
-from riskservice.graph_store import NO_VERSION
-from riskservice.limits.sliding import combine
 from riskservice.limits.records import DecisionRecord
+from riskservice.limits.sliding import combine
 from riskservice.policy.load import Policy
 from riskservice.policy.rollout import enforced
 
@@ -31,7 +31,7 @@ class DecisionStore(Protocol):
     def decide(self, keys: DecisionKeys, *, user_id: str, plan: bytes, findings: bytes, fingerprint: str,
                decision_id: str, now_ms: int | None, ttl_ms: int, request: bytes = b"{}",
                geo: tuple[float, float] | None = None, merchant_id: str | None = None, recipients: int = 0,
-               retention_ms: int = ...) -> DecisionRecord: ...
+               retention_ms: int = ..., device_id: str = ..., arms: str = ...) -> DecisionRecord: ...
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 
 from riskservice.limits.keys import DecisionKeys
-from riskservice.limits.sliding import combine, in_window, judge, record
 from riskservice.limits.records import DecisionRecord, Status
+from riskservice.limits.sliding import combine, in_window, judge, record
 
 SOURCE_DEVICE_LOG, SOURCE_USER_LOG, SOURCE_DEVICE_USERS = 1, 2, 3
 

@@ -118,7 +118,7 @@ def test_challenge_errors(client: FlaskClient, clock: ManualClock) -> None:
 
 def test_five_failed_challenges_in_an_hour_cool_the_device_down(client: FlaskClient, clock: ManualClock) -> None:
     ids = []
-    for i in range(5):
+    for _ in range(5):
         ids.append(share(client, device_id="dev-f", user_id="u", recipient_count=11).json["decision_id"])
         clock.advance(60)
     for did in ids[:4]:

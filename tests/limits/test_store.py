@@ -8,9 +8,9 @@ import orjson
 import pytest
 import redis
 
+from riskservice.limits.client import connect
 from riskservice.limits.keys import decision_keys
 from riskservice.limits.memory import MemoryStore
-from riskservice.limits.client import connect
 from riskservice.limits.records import decode_device_state
 from riskservice.limits.store import RedisStore
 from riskservice.policy.load import load_policy, parse_policy

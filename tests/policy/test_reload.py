@@ -86,7 +86,7 @@ def test_a_restart_with_a_bad_file_serves_the_last_good_policy(
 def test_a_first_start_with_a_bad_file_fails(settings: Settings, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(DEFAULT.replace("action: block}\n  user_blocklist", "action: ban}\n  user_blocklist"))
-    with pytest.raises(PolicyError, match="rules.device_blocklist.action"):
+    with pytest.raises(PolicyError, match=r"rules\.device_blocklist\.action"):
         create_app(make_settings(settings.redis_url or "", tmp_path / "fresh", policy_file=bad))
 
 
