@@ -24,7 +24,7 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check riskservice graphs config tests bench
-	$(VENV)/bin/mypy riskservice config
+	$(VENV)/bin/mypy riskservice config graphs
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
