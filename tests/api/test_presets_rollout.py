@@ -139,3 +139,13 @@ def test_rollout_of_a_stateful_rule(client: FlaskClient) -> None:
         resp = share(client, merchant_id="gray", device_id=device, user_id="u0")
         assert resp.json["decision"] == expected
         assert "device_velocity" in codes(resp, "reasons" if expected == "challenge" else "shadow")
+
+
+def test_wechat_caps_users_at_50_and_an_override_caps_unionpay_at_10(client: FlaskClient) -> None:
+    for i in range(50):
+        assert share(client, merchant_id="wx", device_id=f"w{i}", user_id="wx-user").json["decision"] == "allow"
+    assert codes(share(client, merchant_id="wx", device_id="w99", user_id="wx-user")) == ["user_daily_cap"]
+    for i in range(10):
+        assert share(client, merchant_id="union-10", device_id=f"n{i}", user_id="up").json["decision"] == "allow"
+    resp = share(client, merchant_id="union-10", device_id="n99", user_id="up")
+    assert codes(resp) == ["user_daily_cap"] and resp.json["reasons"][0]["limit"] == 10
