@@ -138,7 +138,10 @@ def _register_errors(app: Flask) -> None:
         return json_response(exc.to_dict(), exc.status)
 
     @app.errorhandler(StorageError)
-    def storage_error(exc: StorageError) -> Response:
+    @app.errorhandler(redis.RedisError)
+    def storage_error(exc: Exception) -> Response:
+        # Redis is down or slow for a call that cannot be answered without it
+        # (the decision path degrades instead and never gets here).
         error_log.warning("redis unavailable", extra={"path": request.path, "error": str(exc)})
         body = Unavailable("risk state is unavailable; retry shortly").to_dict()
         return json_response(body, Unavailable.status, {"Retry-After": "1"})

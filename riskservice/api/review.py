@@ -95,7 +95,7 @@ def device_action(device_id: str) -> Response:
     """Block, unblock, allow-list, label or flag a device; audited with the caller's key id."""
     req = parse(actions.ActionRequest, parse_json_object(json_body()))
     state = _state()
-    result = actions.apply(state.store.client, state.store, device_id, req, actor=g.principal.key_id,
+    result = actions.apply(state.store.client, device_id, req, actor=g.principal.key_id,
                            now_ms=_now())
     return json_response(result)
 

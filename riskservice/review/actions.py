@@ -26,8 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from riskservice.decisions.request import ID_PATTERN
 from riskservice.errors import Conflict
-from riskservice.limits.keys import REVIEW_QUEUE, device_tag
-from riskservice.limits.store import RedisStore
+from riskservice.limits.keys import REVIEW_QUEUE, ban_key, device_tag
 from riskservice.review import audit
 from riskservice.review.common import decode_hash
 from riskservice.review.queue import STATUSES, status_key
@@ -65,75 +64,130 @@ def derive_status(banned: bool, allowlisted: bool, label: str | None) -> str:
     return "labelled" if label else "open"
 
 
-def apply(client: redis.Redis, store: RedisStore, device_id: str, req: ActionRequest, *, actor: str,
+def apply(client: redis.Redis, device_id: str, req: ActionRequest, *, actor: str,
           now_ms: int) -> dict[str, Any]:
-    """Carry out one action, update the queue and audit it; returns the outcome and the audit entry."""
-    tag = device_tag(device_id)
-    review = decode_hash(client.hgetall(f"{tag}:review"))
-    banned = store.get_ban("device", device_id) is not None
-    allowlisted = bool(client.exists(f"{tag}:allow"))
-    label = review.get("label")
-    before = derive_status(banned, allowlisted, label)
-    details: dict[str, Any] = {}
-    review_fields: dict[str, str | int] = {"updated_at": now_ms, "updated_by": actor}
-    drop_fields: list[str] = []
-    pipe = client.pipeline(transaction=True)
+    """Carry out one action, update the queue and audit it; returns the outcome and the audit entry.
 
+    The action and its audit entry are one transaction: an action is never in
+    force without its entry, nor the entry without the action. The device's
+    keys and the trail's head are watched, so a concurrent action on the same
+    device, or another entry, makes this one start over on fresh state.
+    """
+    tag = device_tag(device_id)
+    ban, allow, review_key = ban_key("device", device_id), f"{tag}:allow", f"{tag}:review"
+    with client.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                pipe.watch(audit.HEAD, audit.ANCHOR, ban, allow, review_key)  # type: ignore[no-untyped-call]
+                plan = _plan(pipe, device_id, req, actor=actor, now_ms=now_ms)
+                priority = _priority(pipe, tag)
+                entry = audit.next_entry(pipe, now_ms, actor, req.action, f"device:{device_id}", req.reason,
+                                         plan.details)
+                pipe.multi()
+                plan.write(pipe, priority)
+                audit.write_entry(pipe, entry)
+                pipe.execute()
+                break
+            except redis.WatchError:
+                continue
+    audit.trim_older(client, now_ms)
+    return {"device_id": device_id, "action": req.action, "status": plan.after, "label": plan.label,
+            "blocked": plan.banned, "allowlisted": plan.allowlisted, "audit": entry}
+
+
+class _Plan:
+    """What one action writes, worked out from the device's current state."""
+
+    def __init__(self, device_id: str, req: ActionRequest, actor: str, now_ms: int, banned: bool,
+                 allowlisted: bool, label: str | None) -> None:
+        self.device_id, self.req, self.actor, self.now_ms = device_id, req, actor, now_ms
+        self.tag = device_tag(device_id)
+        self.before = derive_status(banned, allowlisted, label)
+        self.banned, self.allowlisted, self.label = banned, allowlisted, label
+        self.details: dict[str, Any] = {}
+        self.ban: dict[str, str | int] | None = None  # new ban fields
+        self.lift_ban = self.lift_allow = False
+        self.allow: dict[str, str | int] | None = None
+        self.review_fields: dict[str, str | int] = {"updated_at": now_ms, "updated_by": actor}
+        self.drop_fields: list[str] = []
+        self.flag = False
+
+    @property
+    def after(self) -> str:
+        return derive_status(self.banned, self.allowlisted, self.label)
+
+    def write(self, pipe: Any, priority: float) -> None:
+        tag, device_id, now_ms = self.tag, self.device_id, self.now_ms
+        ban = ban_key("device", device_id)
+        if self.lift_ban or self.ban is not None:
+            pipe.delete(ban)
+        if self.ban is not None:
+            # What the decision script reads: it applies from the very next decision.
+            pipe.hset(ban, mapping=self.ban)
+            if self.ban["until"]:
+                # Collected a day late: the script judges `until` itself.
+                pipe.pexpireat(ban, int(self.ban["until"]) + 86_400_000)
+        if self.lift_allow:
+            pipe.delete(f"{tag}:allow")
+        if self.allow is not None:
+            pipe.hset(f"{tag}:allow", mapping=self.allow)
+        if self.flag:
+            pipe.hincrby(f"{tag}:flags", "manual", 1)
+            pipe.pexpire(f"{tag}:flags", 30 * 86_400_000)
+        after = self.after
+        pipe.hset(f"{tag}:review", mapping={**self.review_fields, "status": after})
+        if self.drop_fields:
+            pipe.hdel(f"{tag}:review", *self.drop_fields)
+        for status in STATUSES:
+            if status != after:
+                pipe.zrem(status_key(status), device_id)
+        if after == "open":
+            pipe.zadd(REVIEW_QUEUE, {device_id: priority}, gt=True)
+        else:
+            pipe.zadd(status_key(after), {device_id: now_ms})
+
+
+def _plan(pipe: Any, device_id: str, req: ActionRequest, *, actor: str, now_ms: int) -> _Plan:
+    """Read the device's state (under WATCH) and work out the action's writes."""
+    tag = device_tag(device_id)
+    review = decode_hash(pipe.hgetall(f"{tag}:review"))
+    banned = bool(pipe.exists(ban_key("device", device_id)))
+    allowlisted = bool(pipe.exists(f"{tag}:allow"))
+    plan = _Plan(device_id, req, actor, now_ms, banned, allowlisted, review.get("label"))
+    details = plan.details
     if req.action == "block":
         until = now_ms + round(req.hours * 3_600_000) if req.hours else 0
-        # The ban is what the decision script reads: it applies from the very next decision.
-        store.set_ban("device", device_id, reason=req.reason, actor=actor, until_ms=until)
+        plan.ban = {"reason": req.reason, "actor": actor, "at": now_ms, "until": until}
+        plan.lift_allow = allowlisted
         details.update(until=until or None, lifted_allowlist=allowlisted)
-        pipe.delete(f"{tag}:allow")
-        banned, allowlisted = True, False
+        plan.banned, plan.allowlisted = True, False
     elif req.action == "unblock":
         if not banned:
             raise Conflict(f"device {device_id} is not blocked", {"action": "nothing to unblock"})
-        store.clear_ban("device", device_id)
-        banned = False
+        plan.lift_ban, plan.banned = True, False
     elif req.action == "allowlist":
-        pipe.hset(f"{tag}:allow", mapping={"reason": req.reason, "actor": actor, "at": now_ms})
-        if banned:
-            store.clear_ban("device", device_id)
+        plan.allow = {"reason": req.reason, "actor": actor, "at": now_ms}
+        plan.lift_ban = banned
         details.update(lifted_ban=banned)
-        banned, allowlisted = False, True
+        plan.banned, plan.allowlisted = False, True
     elif req.action == "label":
         assert req.label is not None
-        review_fields.update(label=req.label, label_reason=req.reason, label_by=actor, label_at=now_ms)
-        details.update(label=req.label, previous_label=label)
-        label = req.label
+        plan.review_fields.update(label=req.label, label_reason=req.reason, label_by=actor, label_at=now_ms)
+        details.update(label=req.label, previous_label=plan.label)
+        plan.label = req.label
     else:  # flag
         if banned:
             raise Conflict(f"device {device_id} is blocked: unblock it before flagging it for review",
                            {"action": "device is blocked"})
-        pipe.delete(f"{tag}:allow")
-        pipe.hincrby(f"{tag}:flags", "manual", 1)
-        pipe.pexpire(f"{tag}:flags", 30 * 86_400_000)
-        drop_fields = ["label", "label_reason", "label_by", "label_at"]
-        details.update(lifted_allowlist=allowlisted, withdrawn_label=label)
-        allowlisted, label = False, None
-
-    after = derive_status(banned, allowlisted, label)
-    review_fields["status"] = after
-    pipe.hset(f"{tag}:review", mapping=review_fields)  # type: ignore[arg-type]
-    if drop_fields:
-        pipe.hdel(f"{tag}:review", *drop_fields)
-    for status in STATUSES:
-        if status != after:
-            pipe.zrem(status_key(status), device_id)
-    if after == "open":
-        pipe.zadd(REVIEW_QUEUE, {device_id: _priority(client, tag)}, gt=True)
-    else:
-        pipe.zadd(status_key(after), {device_id: now_ms})
-    pipe.execute()
-    details.update(status_from=before, status_to=after)
-    entry = audit.append(client, now_ms=now_ms, actor=actor, action=req.action, entity=f"device:{device_id}",
-                         reason=req.reason, details=details)
-    return {"device_id": device_id, "action": req.action, "status": after, "label": label,
-            "blocked": banned, "allowlisted": allowlisted, "audit": entry}
+        plan.lift_allow, plan.flag = True, True
+        plan.drop_fields = ["label", "label_reason", "label_by", "label_at"]
+        details.update(lifted_allowlist=allowlisted, withdrawn_label=plan.label)
+        plan.allowlisted, plan.label = False, None
+    details.update(status_from=plan.before, status_to=plan.after)
+    return plan
 
 
-def _priority(client: redis.Redis, tag: str) -> float:
+def _priority(client: Any, tag: str) -> float:
     """Queue priority of a device put (back) in the queue: its evidence, at least 1."""
     points, anomaly = cast(list[bytes | None], client.hmget(f"{tag}:flags", "_points", "_anomaly"))
     return max(1.0, float(points or 0), round(10 * float(anomaly or 0), 2))

@@ -75,9 +75,9 @@ def append(client: redis.Redis, *, now_ms: int, actor: str, action: str, entity:
         while True:
             try:
                 pipe.watch(HEAD, ANCHOR)  # type: ignore[no-untyped-call]
-                entry = _next_entry(pipe, now_ms, actor, action, entity, reason, details)
+                entry = next_entry(pipe, now_ms, actor, action, entity, reason, details)
                 pipe.multi()
-                _write(pipe, entry)
+                write_entry(pipe, entry)
                 pipe.execute()
                 break
             except redis.WatchError:
@@ -87,7 +87,7 @@ def append(client: redis.Redis, *, now_ms: int, actor: str, action: str, entity:
     return entry
 
 
-def _next_entry(client: Any, now_ms: int, actor: str, action: str, entity: str, reason: str,
+def next_entry(client: Any, now_ms: int, actor: str, action: str, entity: str, reason: str,
                 details: Mapping[str, Any] | None) -> dict[str, Any]:
     head = decode_hash(client.hgetall(HEAD))
     if head:
@@ -102,7 +102,7 @@ def _next_entry(client: Any, now_ms: int, actor: str, action: str, entity: str, 
     return entry
 
 
-def _write(pipe: Any, entry: dict[str, Any]) -> None:
+def write_entry(pipe: Any, entry: dict[str, Any]) -> None:
     seq = entry["seq"]
     pipe.hset(ENTRIES, str(seq), orjson.dumps(entry))
     pipe.zadd(TIME, {str(seq): entry["at"]})
@@ -215,9 +215,9 @@ def note_policy(client: redis.Redis, version: str, *, now_ms: int, actor: str = 
                     return None
                 details = {"from": previous if previous is not None else last,
                            "to": version, "source": source}
-                entry = _next_entry(pipe, now_ms, actor, "policy_change", "policy", "policy reloaded", details)
+                entry = next_entry(pipe, now_ms, actor, "policy_change", "policy", "policy reloaded", details)
                 pipe.multi()
-                _write(pipe, entry)
+                write_entry(pipe, entry)
                 pipe.set(POLICY, version)
                 pipe.execute()
                 return entry

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import redis
 from flask.testing import FlaskClient
 
@@ -105,3 +106,22 @@ def test_roles_an_issuer_cannot_review_and_an_analyst_cannot_decide(client: Flas
     decision = {"event_id": "e", "device_id": "d", "user_id": "u", "coupon_id": "c"}
     resp = client.post("/v1/decisions", json=decision, headers=ANALYST)
     assert resp.status_code == 403 and resp.json["error"]["code"] == "forbidden"
+
+
+def test_an_action_and_its_audit_entry_are_written_together(client: FlaskClient, redis_client: redis.Redis,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """If the transaction fails, neither the ban nor its audit entry exists."""
+    from riskservice.review import audit
+
+    def broken_write(pipe: object, entry: dict[str, object]) -> None:
+        raise redis.ConnectionError("redis went away mid-action")
+
+    entries_before = redis_client.hlen(audit.ENTRIES)
+    monkeypatch.setattr(audit, "write_entry", broken_write)
+    resp = client.post("/v1/review/devices/dev-x/actions", json={"action": "block", "reason": "farm"},
+                       headers=ANALYST)
+    assert resp.status_code == 503
+    assert not redis_client.exists("risk:{d:dev-x}:ban")
+    assert redis_client.hlen(audit.ENTRIES) == entries_before
+    assert not redis_client.exists(audit.index_key("entity", "device:dev-x"))
+    assert redis_client.hget("risk:{d:dev-x}:review", "status") is None
