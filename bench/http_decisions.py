@@ -39,7 +39,8 @@ def wrk(url: str, seconds: int, connections: int, threads: int, script: str = "d
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
          "-s", str(ROOT / "bench" / script), url],
-        check=True, capture_output=True, text=True, env={**os.environ, "BENCH_KEY": ISSUER_KEY},
+        check=True, capture_output=True, text=True,
+        env={**os.environ, "BENCH_KEY": ISSUER_KEY, "BENCH_LUA_DIR": str(ROOT / "bench")},
     ).stdout
     result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
     for pct in ("50", "99"):
