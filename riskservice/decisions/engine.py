@@ -70,13 +70,17 @@ class Decision:
         }
 
 
-def fingerprint(body: dict[str, Any]) -> str:
-    """A digest of the parsed request body, to tell a replay from a reused event id.
+def canonical(body: dict[str, Any]) -> bytes:
+    """The parsed request body as JSON with sorted keys: what is recorded, and
+    what is fingerprinted (a client re-serialising the same share differently
+    still replays)."""
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
 
-    Keys are sorted so that a client re-serialising the same share differently
-    still replays.
-    """
-    return hashlib.blake2b(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=12).hexdigest()
+
+def fingerprint(body: dict[str, Any] | bytes) -> str:
+    """A digest of the request body, to tell a replay from a reused event id."""
+    data = body if isinstance(body, bytes) else canonical(body)
+    return hashlib.blake2b(data, digest_size=12).hexdigest()
 
 
 def arms(rollouts: tuple[tuple[str, int, bool], ...], device_id: str) -> str:
@@ -134,13 +138,14 @@ class DecisionEngine:
         compiled = policy.for_merchant(req.merchant_id)
         static = stateless_findings(req, compiled.rules, compiled.matcher)
         decision_id = uuid.uuid4().hex
+        recorded = canonical(body)
         keys = decision_keys(req.event_id, req.device_id, req.user_id, req.ip, decision_id)._replace(
             graph=self.graph_key())
         try:
             rec = self.store.decide(
                 keys, user_id=req.user_id, plan=compiled.plan, findings=orjson.dumps(static),
-                fingerprint=fingerprint(body), decision_id=decision_id,
-                now_ms=self.clock.now_ms(), ttl_ms=self.decision_ttl_ms, request=orjson.dumps(body),
+                fingerprint=fingerprint(recorded), decision_id=decision_id,
+                now_ms=self.clock.now_ms(), ttl_ms=self.decision_ttl_ms, request=recorded,
                 geo=(req.geo.lat, req.geo.lon) if req.geo else None, merchant_id=req.merchant_id,
                 recipients=req.fan_out, retention_ms=self.retention_ms, device_id=req.device_id,
                 arms=arms(compiled.rollouts, req.device_id),
