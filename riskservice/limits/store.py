@@ -13,6 +13,7 @@ import time
 from importlib import resources
 from typing import Any, cast
 
+import hiredis
 import orjson
 import redis
 from redis.connection import Connection
@@ -104,7 +105,10 @@ class RedisStore:
     @staticmethod
     def _evalsha(conn: Connection, script: Script, keys: tuple[str, ...] | list[str], args: tuple[object, ...]) -> Any:
         try:
-            conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+            # Packed by hiredis directly: redis-py's serializer re-checks every
+            # one of the ~30 arguments in Python first.
+            command = hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))
+            conn.send_packed_command([command], check_health=False)  # type: ignore[no-untyped-call]
             return conn.read_response()
         except redis.exceptions.NoScriptError:
             # A restarted or new Redis: load the script once, then carry on.
