@@ -28,7 +28,7 @@ from riskservice.decisions.request import ID_PATTERN
 from riskservice.errors import Conflict
 from riskservice.limits.keys import REVIEW_QUEUE, ban_key, device_tag
 from riskservice.review import audit
-from riskservice.review.common import decode_hash
+from riskservice.review.common import ban_in_force, decode_hash
 from riskservice.review.queue import STATUSES, status_key
 
 Reason = Annotated[str, Field(min_length=1, max_length=500, pattern=ID_PATTERN)]
@@ -151,7 +151,7 @@ def _plan(pipe: Any, device_id: str, req: ActionRequest, *, actor: str, now_ms: 
     """Read the device's state (under WATCH) and work out the action's writes."""
     tag = device_tag(device_id)
     review = decode_hash(pipe.hgetall(f"{tag}:review"))
-    banned = bool(pipe.exists(ban_key("device", device_id)))
+    banned = ban_in_force(decode_hash(pipe.hgetall(ban_key("device", device_id))), now_ms)
     allowlisted = bool(pipe.exists(f"{tag}:allow"))
     plan = _Plan(device_id, req, actor, now_ms, banned, allowlisted, review.get("label"))
     details = plan.details

@@ -64,3 +64,11 @@ def int_param(raw: str | None, name: str, default: int, low: int, high: int) -> 
     if not low <= value <= high:
         raise ValidationFailed(f"{name} must be a whole number from {low} to {high}", {name: f"got {raw!r}"})
     return value
+
+
+def ban_in_force(ban: dict[str, str] | None, now_ms: int) -> bool:
+    """A ban applies until its ``until`` (0: until lifted); its key lives a day longer."""
+    if not ban:
+        return False
+    until = int(ban.get("until") or 0)
+    return until == 0 or until > now_ms

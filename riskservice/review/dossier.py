@@ -24,7 +24,7 @@ from riskservice.limits.store import RedisStore
 from riskservice.policy.load import Policy
 from riskservice.review import audit
 from riskservice.review.actions import derive_status
-from riskservice.review.common import decode_hash
+from riskservice.review.common import ban_in_force, decode_hash
 from riskservice.review.queue import last_seen, reasons_of
 
 EVENT_SCAN = 5000
@@ -69,7 +69,7 @@ def build(client: redis.Redis, store: RedisStore, policy: Policy, device_id: str
     return {
         "device_id": device_id,
         "as_of": now_ms,
-        "status": derive_status(ban is not None, bool(allow), review.get("label")),
+        "status": derive_status(ban_in_force(ban, now_ms), bool(allow), review.get("label")),
         "in_queue": priority is not None,
         "priority": priority,
         "review": review,

@@ -125,3 +125,13 @@ def test_an_action_and_its_audit_entry_are_written_together(client: FlaskClient,
     assert redis_client.hlen(audit.ENTRIES) == entries_before
     assert not redis_client.exists(audit.index_key("entity", "device:dev-x"))
     assert redis_client.hget("risk:{d:dev-x}:review", "status") is None
+
+
+def test_a_ban_that_ran_out_no_longer_counts_as_blocked(client: FlaskClient, clock: ManualClock) -> None:
+    share(client, device_id="temp")
+    assert act(client, "temp", "block", reason="cool off", hours=1).json["status"] == "blocked"
+    clock.advance(3601)
+    dossier = client.get("/v1/review/devices/temp", headers=ANALYST).json
+    assert dossier["status"] == "open"
+    # Flagging needs no unblock once the ban has run out.
+    assert act(client, "temp", "flag", reason="look again").json["status"] == "open"
