@@ -102,3 +102,38 @@ def test_embedded_redis_serves_all_workers_and_survives_restart(tmp_path: Path) 
     finally:
         second.stop()
     assert redis_processes(data_dir) == []
+
+
+def test_policy_file_changes_reach_every_worker_and_a_bad_one_is_refused(tmp_path: Path,
+                                                                         redis_server: RedisServer) -> None:
+    import time
+
+    policy = tmp_path / "policy.yaml"
+    original = Path("config/policy.yaml").read_text()
+    policy.write_text(original)
+    server = Gunicorn(tmp_path / "svc", workers=2, redis_url=redis_server.url,
+                      extra_env={"RISK_POLICY_FILE": str(policy), "RISK_POLICY_POLL_S": "0.2"}).start()
+    try:
+        before = requests.get(f"{server.url}/readyz", timeout=5).json()["policy_version"]
+        policy.write_text(original.replace("fan_out: {limit: 10", "fan_out: {limit: 3"))
+
+        def versions() -> set[str]:
+            # Several requests, so that both workers answer.
+            return {requests.get(f"{server.url}/readyz", timeout=5).json()["policy_version"] for _ in range(12)}
+
+        deadline = time.monotonic() + 15
+        while before in versions():
+            assert time.monotonic() < deadline, "a worker kept the old policy"
+            time.sleep(0.1)  # ok-sleep: waiting for real worker processes to poll the file
+        after = versions()
+        assert before not in after and len(after) == 1
+        body = {"event_id": "fan-1", "device_id": "d-fan", "user_id": "u", "coupon_id": "c", "recipient_count": 4}
+        assert post(server.url, body).json()["decision"] == "challenge"
+        policy.write_text("rules: [")
+        deadline = time.monotonic() + 15
+        while requests.get(f"{server.url}/readyz", timeout=5).json()["policy_error"] is None:
+            assert time.monotonic() < deadline, "the bad file was not noticed"
+            time.sleep(0.1)  # ok-sleep: as above
+        assert versions() == after  # still serving the last good policy
+    finally:
+        server.stop()
