@@ -153,6 +153,9 @@ def _register_errors(app: Flask) -> None:
             mapped = NotFound(f"no such endpoint: {request.path}")
         elif exc.code == 405:
             mapped = MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
+            # RFC 9110: a 405 lists the methods the resource does support.
+            allowed = sorted(getattr(exc, "valid_methods", None) or [])
+            return json_response(mapped.to_dict(), 405, {"Allow": ", ".join(allowed)} if allowed else None)
         elif exc.code == 413:
             limit = app.config["MAX_CONTENT_LENGTH"]
             mapped = PayloadTooLarge(f"request body is larger than {limit} bytes", {"body": "too large"})

@@ -148,7 +148,7 @@ def review_paths() -> dict[str, Any]:
         ("since", "epoch ms or ISO 8601 with zone (inclusive)"), ("until", "same forms (exclusive)"))] + page
     hops = [{"name": "hops", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 3, "default": 1}}]
     html = {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}}
-    fragment = {"summary": "", "security": [{"bearer": []}], "responses": {**html, **_errors(401, 403)}}
+    fragment = {"summary": "", "security": [{"bearer": []}], "responses": {**html, **_errors(401, 403, 422)}}
     return {
         "/v1/review/devices": {"get": operation("Flagged devices, worst first (priority: refusal points or "
                                                 "10 x anomaly), or resolved ones by status", "analyst",

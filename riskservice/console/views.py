@@ -17,7 +17,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 
 from riskservice.auth import require
 from riskservice.console.picture import draw
-from riskservice.errors import NotFound
+from riskservice.errors import NotFound, ValidationFailed
 from riskservice.review import dossier, neighbourhood, queue
 from riskservice.review.common import int_param, now_ms
 
@@ -62,7 +62,7 @@ def queue_fragment() -> Response:
     """One page of the queue as HTML."""
     status = request.args.get("status", "open")
     if status not in queue.STATUSES:
-        status = "open"
+        raise ValidationFailed(f"status must be one of {', '.join(queue.STATUSES)}", {"status": f"got {status!r}"})
     reason = request.args.get("reason") or None
     page = queue.list_devices(_state().store.client, status=status, reason=reason, limit=25,
                               cursor=request.args.get("cursor") or None)

@@ -125,6 +125,7 @@ def test_unknown_route_and_method_are_json(client: FlaskClient) -> None:
     assert client.get("/v1/nothing").json["error"]["code"] == "not_found"
     resp = client.get("/v1/decisions", headers=ISSUER)
     assert resp.status_code == 405 and resp.json["error"]["code"] == "method_not_allowed"
+    assert resp.headers["Allow"] == "OPTIONS, POST"
 
 
 def test_valid_optional_fields_are_accepted(client: FlaskClient) -> None:

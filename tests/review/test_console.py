@@ -61,3 +61,8 @@ def test_device_ids_are_escaped(client: FlaskClient) -> None:
     assert evil not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
     queue_html = client.get("/console/queue", headers=ANALYST).data.decode()
     assert evil not in queue_html
+
+
+def test_queue_fragment_refuses_an_unknown_status(client: FlaskClient) -> None:
+    resp = client.get("/console/queue", query_string={"status": "pending"}, headers=ANALYST)
+    assert resp.status_code == 422 and "status" in resp.json["error"]["fields"]
