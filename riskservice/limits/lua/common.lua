@@ -4,21 +4,74 @@
 -- exactly per window; here it is stored packed, 6-byte big-endian ms each,
 -- oldest first.
 
+-- The contract with Python (riskservice/limits/contract.py; a test holds the
+-- two to the same tables and formats).
+-- Stateful rules by id:
+local CODES = {'device_velocity', 'device_daily_cap', 'user_daily_cap', 'device_many_users',
+               'low_success_rate', 'impossible_travel', 'graph_anomaly',
+               'device_blocklist', 'user_blocklist', 'ip_blocklist'}
+local CHALLENGES = {[0] = '', 'captcha', 'sms'}
+-- The plan: per rule (RULE_FORMAT) enabled, limit, window ms, severity,
+-- shadow, challenge, extra; then PLAN_HEADER_FORMAT (see read_plan).
+local RULE_FORMAT = 'BdIBBBd'
+local PLAN_HEADER_FORMAT = 'HIHIHIHBBBHII'
+local PLAN_FORMAT = '>' .. string.rep(RULE_FORMAT, #CODES) .. PLAN_HEADER_FORMAT
+local RULE_FIELDS = 7
+-- Offsets of a rule's fields in the unpacked plan: plan[(id - 1) * 7 + F_*].
+local F_ENABLED, F_LIMIT, F_WINDOW, F_SEVERITY, F_SHADOW, F_CHALLENGE, F_EXTRA = 1, 2, 3, 4, 5, 6, 7
+
+-- One struct.unpack into a flat array, plus the store bounds by name (the
+-- rules stay in the flat array: a table per rule would cost more than it reads).
+local function read_plan(packed)
+  local p = {struct.unpack(PLAN_FORMAT, packed)}
+  local h = #CODES * RULE_FIELDS
+  p.dcap, p.dkeep, p.ucap, p.ukeep, p.scap, p.skeep = p[h + 1], p[h + 2], p[h + 3], p[h + 4], p[h + 5], p[h + 6]
+  p.rv = p[h + 7]
+  p.cd_sev, p.cd_shadow, p.cd_ch = p[h + 8], p[h + 9], CHALLENGES[p[h + 10]]
+  p.cf_limit, p.cf_window, p.cf_cooldown = p[h + 11], p[h + 12], p[h + 13]
+  return p
+end
+
+local function rule(plan, id, f)
+  return plan[(id - 1) * RULE_FIELDS + f]
+end
+
 -- An answer already recorded under an idempotency key: {"replay", record}
 -- for the same request, {"conflict", record} for another one; nil if none.
+-- A record is a hash (contract.RECORD_FIELDS), returned as HGETALL's list.
 local function earlier(key, fingerprint)
+  local fp = redis.call('HGET', key, 'fp')
+  if not fp then return nil end
+  local stored = redis.call('HGETALL', key)
+  if fp ~= fingerprint then return {'conflict', stored} end
+  return {'replay', stored}
+end
+
+-- The same for records stored as one JSON string (reward checks).
+local function earlier_json(key, fingerprint)
   local stored = redis.call('GET', key)
   if not stored then return nil end
   if cjson.decode(stored).fp ~= fingerprint then return {'conflict', stored} end
   return {'replay', stored}
 end
 
+-- The Redis server clock in ms.
+local function server_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
 -- The judging time: given (tests, backtests) or the Redis server clock, one
 -- clock for every app server.
 local function clock(arg)
   if arg ~= '' then return tonumber(arg) end
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  return server_ms()
+end
+
+-- A call that reaches Redis after the caller gave up on it (its deadline, in
+-- server ms) must change nothing: the caller was answered without it.
+local function too_late(deadline)
+  return deadline ~= '' and server_ms() > tonumber(deadline)
 end
 
 local function unpack_log(s)
@@ -109,7 +162,13 @@ local function admit(plan, now, state_key, ulog_key, user, dlog, ulog, seen)
   redis.call('SET', ulog_key, pack_log(record(ulog, now, plan.ucap, plan.ukeep)), 'PX', plan.ukeep)
 end
 
--- Append to the share-event stream, trimming what is older than retention.
-local function append_event(stream, now, retention, ...)
-  redis.call('XADD', stream, 'MINID', '~', tostring(now - retention), '*', ...)
+-- Append to the share-event stream. Trimming what is older than retention
+-- costs about a third of an append, so one append in 16 (by the last hex
+-- digit of an id, which is random) trims for the others.
+local function append_event(stream, now, retention, id, ...)
+  if string.sub(id, -1) == '0' then
+    redis.call('XADD', stream, 'MINID', '~', tostring(now - retention), '*', ...)
+  else
+    redis.call('XADD', stream, '*', ...)
+  end
 end
