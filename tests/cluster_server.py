@@ -15,134 +15,30 @@ few seconds instead of the default 15 s and more.
 
 from __future__ import annotations
 
-import os
-import random
 import signal
-import socket
 import subprocess
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import redis
-from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode as RedisPyNode
 from redis.crc import key_slot
-from redis.retry import Retry
 
 from riskservice.embedded_redis import find_redis_server
+from tests.cluster.nodes import (
+    SLOTS,
+    ClusterError,
+    Node,
+    cluster_nodes,
+    cluster_slots,
+    free_cluster_ports,
+    poll,
+    process_alive,
+    send_signal,
+)
 
-SLOTS = 16384
-# The cluster bus listens on port + 10000, which must stay below 65536.
-BUS_OFFSET = 10000
-PORT_RANGE = (7000, 20000)
+__all__ = ["SLOTS", "ClusterError", "Node", "RedisClusterServer", "process_alive"]
+
 ADDSLOTS_CHUNK = 2000
-
-T = TypeVar("T")
-
-
-class ClusterError(RuntimeError):
-    """The test cluster could not be formed or did not converge in time."""
-
-
-@dataclass
-class Node:
-    """One redis-server of the cluster."""
-
-    port: int
-    dir: Path
-    role: str = "master"  # "master" or "replica"
-    pid: int | None = None
-    node_id: str = ""
-    slots: list[tuple[int, int]] = field(default_factory=list)
-    alive: bool = True
-
-    @property
-    def pid_file(self) -> Path:
-        return self.dir / "redis.pid"
-
-    def client(self, timeout: float = 1.0) -> redis.Redis:
-        """A plain client of this node alone (no redirects followed, no retries)."""
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=timeout,
-                           socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_cluster_ports(count: int, base_port: int | None = None) -> list[int]:
-    """``count`` ports whose port and bus port (port + 10000) are both free.
-
-    Starts at ``base_port`` or at a random point of 7000-20000, so parallel
-    test sessions rarely race for the same ports.
-    """
-    low, high = PORT_RANGE
-    start = base_port if base_port is not None else random.randrange(low, high)
-    ports: list[int] = []
-    port = start
-    while len(ports) < count:
-        if port + BUS_OFFSET >= 65536:
-            raise ClusterError(f"no free ports from {start}: the bus port would exceed 65535")
-        if _bindable(port) and _bindable(port + BUS_OFFSET):
-            ports.append(port)
-        port += 1
-        if base_port is None and port >= high:
-            port = low
-    return ports
-
-
-def process_alive(pid: int) -> bool:
-    """True if ``pid`` runs (a zombie nobody reaped yet counts as dead)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def poll(what: str, check: Callable[[], T | None], timeout: float) -> T:
-    """Call ``check`` until it returns a value other than None/False, or fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = check()
-        except (redis.RedisError, OSError):
-            result = None
-        if result is not None and result is not False:
-            return result
-        if time.monotonic() > deadline:
-            raise ClusterError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)  # ok-sleep: waiting for real processes to converge
-
-
-def cluster_slots(client: redis.Redis) -> list[tuple[int, int, int, tuple[int, ...]]]:
-    """``CLUSTER SLOTS`` as sorted ``(first, last, master port, replica ports)``."""
-    rows = []
-    # Each entry: first, last, [host, port, id] of the master, then one per replica.
-    for first, last, master, *replicas in client.execute_command("CLUSTER SLOTS"):
-        rows.append((int(first), int(last), int(master[1]), tuple(sorted(int(r[1]) for r in replicas))))
-    return sorted(rows)
-
-
-def cluster_nodes(client: redis.Redis) -> dict[int, dict[str, object]]:
-    """``CLUSTER NODES`` by port: node_id, flags, master_id, slots (as redis-py parses it)."""
-    raw = client.execute_command("CLUSTER NODES")
-    return {int(addr.split("@")[0].rsplit(":", 1)[1]): info for addr, info in raw.items()}
 
 
 class RedisClusterServer:
@@ -308,7 +204,7 @@ class RedisClusterServer:
     def kill(self, node: Node) -> None:
         """SIGKILL one node and wait until its process is gone."""
         if node.pid is not None:
-            _signal(node.pid, signal.SIGKILL)
+            send_signal(node.pid, signal.SIGKILL)
             poll(f"pid {node.pid} to exit", lambda: not process_alive(node.pid or 0), 10)
         node.alive = False
         self._paused_ports.discard(node.port)
@@ -316,13 +212,13 @@ class RedisClusterServer:
     def pause(self, node: Node) -> None:
         """SIGSTOP one node: it keeps its sockets but answers nothing."""
         assert node.pid is not None
-        _signal(node.pid, signal.SIGSTOP)
+        send_signal(node.pid, signal.SIGSTOP)
         self._paused_ports.add(node.port)
 
     def resume(self, node: Node) -> None:
         """SIGCONT a paused node."""
         assert node.pid is not None
-        _signal(node.pid, signal.SIGCONT)
+        send_signal(node.pid, signal.SIGCONT)
         self._paused_ports.discard(node.port)
 
     def wait_for_failover(self, old_master: Node, timeout: float = 20.0) -> Node:
@@ -360,15 +256,9 @@ class RedisClusterServer:
             except (OSError, ValueError):
                 pass
             if pid is not None:
-                _signal(pid, signal.SIGKILL)
+                send_signal(pid, signal.SIGKILL)
                 pids.append(pid)
             node.alive = False
         self._paused_ports.clear()
         poll("every node to exit", lambda: not any(process_alive(p) for p in pids), 10)
 
-
-def _signal(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
