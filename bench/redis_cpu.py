@@ -99,19 +99,20 @@ class RedisNodes:
 
     def snapshot(self) -> dict[str, Any]:
         """CPU seconds (all threads, and the main thread) and commandstats, summed over the nodes."""
-        cpu = main = 0.0
+        cpu = main = sys_cpu = 0.0
         commands: Counter[str] = Counter()
         usec: Counter[str] = Counter()
         version = ""
         for c in self.clients:
             info = c.info("cpu")
             cpu += float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+            sys_cpu += float(info["used_cpu_sys"])
             main += float(info.get("used_cpu_sys_main_thread", 0)) + float(info.get("used_cpu_user_main_thread", 0))
             for name, stat in c.info("commandstats").items():
                 commands[name.removeprefix("cmdstat_")] += int(stat["calls"])
                 usec[name.removeprefix("cmdstat_")] += int(stat["usec"])
             version = str(c.info("server")["redis_version"])
-        return {"cpu": cpu, "main": main, "calls": commands, "usec": usec, "version": version,
+        return {"cpu": cpu, "main": main, "sys": sys_cpu, "calls": commands, "usec": usec, "version": version,
                 "nodes": len(self.clients)}
 
 
@@ -132,6 +133,7 @@ def summary(before: dict[str, Any], after: dict[str, Any], idle: dict[str, Any],
     return {"decisions": decisions, "wall_s": round(wall, 2), "redis_version": after["version"],
             "masters": after["nodes"],
             "cpu_us_per_decision": round(busy / decisions * 1e6, 1),
+            "sys_cpu_us_per_decision": round((after["sys"] - before["sys"]) / decisions * 1e6, 1),
             "main_thread_cpu_us_per_decision": round((after["main"] - before["main"]) / decisions * 1e6, 1),
             "idle_cpu_us_total": round(background * 1e6, 1),
             "net_cpu_us_per_decision": round((busy - background) / decisions * 1e6, 1),
@@ -141,6 +143,7 @@ def summary(before: dict[str, Any], after: dict[str, Any], idle: dict[str, Any],
 def cpu_table(result: dict[str, Any]) -> str:
     lines = ["| Redis CPU per decision | µs |", "|---|---|",
              f"| used_cpu_sys + used_cpu_user, burst / decisions | {result['cpu_us_per_decision']} |",
+             f"| of which used_cpu_sys (kernel: sockets) | {result['sys_cpu_us_per_decision']} |",
              f"| the same, main thread only | {result['main_thread_cpu_us_per_decision']} |",
              f"| net of an idle period as long as the burst | {result['net_cpu_us_per_decision']} |", "",
              # Redis counts the commands a script runs too, and their time is inside the script's.
