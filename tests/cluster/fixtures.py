@@ -1,8 +1,8 @@
 """pytest fixtures over a real Redis Cluster (see tests/cluster_server.py).
 
-``tests/cluster/conftest.py`` makes them available under tests/cluster; a
-test module elsewhere can use them with
-``from tests.cluster.fixtures import redis_cluster, redis_cluster_client  # noqa: F401``.
+``tests/cluster/conftest.py`` makes them available under tests/cluster. To
+use them anywhere, add ``pytest_plugins = ["tests.cluster.fixtures"]`` to
+tests/conftest.py (checked: that works alongside tests/cluster/conftest.py).
 """
 
 from __future__ import annotations
