@@ -41,6 +41,10 @@ __all__ = ["SLOTS", "ClusterError", "Node", "RedisClusterServer", "process_alive
 ADDSLOTS_CHUNK = 2000
 
 
+class PortTaken(ClusterError):
+    """A node could not bind its port (or its bus port)."""
+
+
 class RedisClusterServer:
     """A Redis Cluster of daemonised redis-servers on free local ports.
 
@@ -88,20 +92,27 @@ class RedisClusterServer:
         propagates.
         """
         count = self.masters * (1 + self.replicas_per_master)
-        ports = free_cluster_ports(count, self.base_port)
-        self.nodes = [Node(port=p, dir=self.dir / str(p),
-                           role="master" if i < self.masters else "replica")
-                      for i, p in enumerate(ports)]
-        try:
-            for node in self.nodes:
-                self._spawn(node)
-            for node in self.nodes:
-                self._wait_started(node, timeout)
-            self._form(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        for attempt in range(3):
+            ports = free_cluster_ports(count, self.base_port)
+            self.nodes = [Node(port=p, dir=self.dir / str(p),
+                               role="master" if i < self.masters else "replica")
+                          for i, p in enumerate(ports)]
+            try:
+                for node in self.nodes:
+                    self._spawn(node)
+                for node in self.nodes:
+                    self._wait_started(node, timeout)
+                self._form(timeout)
+                return self
+            except PortTaken:
+                # Another test session took a port between our check and the bind.
+                self.stop()
+                if attempt == 2 or self.base_port is not None:
+                    raise
+            except BaseException:
+                self.stop()
+                raise
+        raise AssertionError("unreachable")
 
     def _spawn(self, node: Node) -> None:
         node.dir.mkdir(parents=True, exist_ok=True)
@@ -123,6 +134,10 @@ class RedisClusterServer:
                 text = node.pid_file.read_text().strip()
                 node.pid = int(text) if text else None
             if node.pid is None:
+                # The daemon writes its pid file only once it listens.
+                log = node.dir / "redis.log"
+                if log.exists() and "Could not create server TCP listening socket" in log.read_text():
+                    raise PortTaken(f"port {node.port} or {node.port + 10000} is taken; see {log}")
                 return False
             with node.client(0.2) as c:
                 return bool(c.ping())
