@@ -6,8 +6,8 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-
 from riskclient import RiskClient
+
 from tests.client.proxy import Proxy
 from tests.conftest import ISSUER_KEY
 from tests.redis_server import RedisServer

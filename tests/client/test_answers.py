@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from riskclient import (
     AuthError,
     ChallengeReport,
@@ -20,6 +19,7 @@ from riskclient import (
     RiskClient,
     Scores,
 )
+
 from tests.client.conftest import RELAXED_S, unique
 from tests.serving.gunicorn_server import Gunicorn
 
@@ -94,7 +94,7 @@ def test_reward_checks_are_typed(risk: RiskClient) -> None:
 
 def test_invalid_fields_raise_invalid_request_naming_them(risk: RiskClient) -> None:
     with pytest.raises(InvalidRequest) as caught:
-        risk.decide(unique("ev"), "", "u", "cp", geo={"lat": 100.0, "lon": 0.0}, channel="fax")  # type: ignore[typeddict-item]
+        risk.decide(unique("ev"), "", "u", "cp", geo={"lat": 100.0, "lon": 0.0}, channel="fax")  # type: ignore[arg-type]
     err = caught.value
     assert (err.status, err.code) == (422, "invalid_request")
     assert set(err.fields) == {"device_id", "geo.lat", "channel"}

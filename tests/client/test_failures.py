@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import psutil
 import pytest
-
 from riskclient import Decision, InvalidRequest, Reason, RiskClient, TransportError
+
 from tests.client.conftest import RELAXED_S, unique
 from tests.client.proxy import Proxy
 from tests.conftest import ISSUER_KEY
@@ -40,7 +40,7 @@ def parts(d: Decision) -> tuple[str, str | None, str, str, bool, bool, str | Non
 
 
 def test_a_stopped_service_gets_each_fail_mode_within_the_deadline(own_service: Gunicorn) -> None:
-    clients = {mode: RiskClient(own_service.url, ISSUER_KEY, timeout=DEADLINE_S, fail_mode=mode)  # type: ignore[arg-type]
+    clients = {mode: RiskClient(own_service.url, ISSUER_KEY, timeout=DEADLINE_S, fail_mode=mode)
                for mode in ("allow", "challenge", "block")}
     try:
         for client in clients.values():  # a kept-alive connection to the running service
