@@ -9,7 +9,8 @@ forwards bytes faithfully (keep-alive included):
   answer, then reset the client's connection without relaying it (the
   service has counted the share; the client saw nothing);
 - ``503``: answer ``503 Service Unavailable`` without forwarding;
-- ``garbage``: answer ``200`` with a body that is not JSON.
+- ``garbage``: answer ``200`` with a body that is not JSON;
+- ``404``: answer ``404`` with an HTML page (a wrong path behind a web server).
 """
 
 from __future__ import annotations
@@ -124,6 +125,11 @@ class Proxy:
                 read_message(conn)
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5\r\n"
                              b"Connection: close\r\n\r\nhello")
+                conn.close()
+            elif step == "404":
+                read_message(conn)
+                conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: 9\r\n"
+                             b"Connection: close\r\n\r\nnot found")
                 conn.close()
             elif step == "reset_after_forward":
                 with socket.create_connection(self.upstream) as upstream:

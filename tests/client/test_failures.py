@@ -5,14 +5,16 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import psutil
 import pytest
-from riskclient import Decision, InvalidRequest, Reason, RiskClient, TransportError
+from riskclient import Decision, InvalidRequest, NotFound, Reason, RiskClient, TransportError
 
 from tests.client.conftest import RELAXED_S, unique
 from tests.client.proxy import Proxy
 from tests.conftest import ISSUER_KEY
+from tests.redis_server import free_port
 from tests.serving.gunicorn_server import Gunicorn
 
 pytestmark = pytest.mark.serving
@@ -145,9 +147,38 @@ def test_a_4xx_is_not_retried(proxy: Callable[[list[str]], Proxy]) -> None:
     assert counting.steps == ["forward"]
 
 
+def test_a_4xx_without_the_error_shape_is_still_a_typed_error(proxy: Callable[[list[str]], Proxy]) -> None:
+    wrong_path = proxy(["404"])
+    with through(wrong_path) as client, pytest.raises(NotFound) as caught:
+        client.decide(unique("ev"), unique("dev"), "u", "cp")
+    assert (caught.value.status, caught.value.code, caught.value.fields) == (404, "http_404", {})
+    assert wrong_path.steps == ["404"]
+
+
 def test_connections_are_kept_alive(proxy: Callable[[list[str]], Proxy]) -> None:
     counting = proxy([])
     with through(counting) as client:
         answers = [client.decide(unique("ev"), unique("dev"), "u", "cp") for _ in range(30)]
     assert {a.degraded for a in answers} == {False}
     assert counting.accepted == 1
+
+
+def test_the_service_own_degraded_answer_is_not_local(tmp_path: Path) -> None:
+    # Redis unreachable: the service answers decisions itself (its fail mode
+    # challenge) and refuses reports with a 503, which the client retries once.
+    no_redis = f"redis://127.0.0.1:{free_port()}/0"
+    server = Gunicorn(tmp_path / "svc", workers=1, redis_url=no_redis, ready_path="/healthz",
+                      extra_env={"RISK_FAIL_MODE": "challenge", "RISK_REDIS_BUDGET_MS": "50"}).start()
+    try:
+        with RiskClient(server.url, ISSUER_KEY, timeout=RELAXED_S, fail_mode="block") as client:
+            decision = client.decide(unique("ev"), unique("dev"), "u", "cp")
+            (reason,) = decision.reasons
+            assert (decision.decision, decision.challenge, decision.degraded, decision.local) == (
+                "challenge", "captcha", True, False)
+            assert (reason.code, reason.action, reason.challenge) == ("redis_unavailable", "challenge", "captcha")
+            assert decision.decision_id is not None and len(decision.decision_id) == 32
+            with pytest.raises(TransportError) as caught:
+                client.report_outcome(decision.decision_id, 1, 1, 1)
+    finally:
+        server.stop()
+    assert (caught.value.kind, caught.value.attempts, caught.value.status) == ("unavailable", 2, 503)

@@ -111,16 +111,12 @@ class Transport:
             if resp.status in RETRY_STATUSES or resp.status >= 500:
                 failure = TransportError("unavailable", f"HTTP {resp.status} from {path}", attempt, resp.status)
                 continue
-            try:
-                data = json.loads(resp.data)
-            except ValueError:
-                raise TransportError("bad_response", f"HTTP {resp.status} from {path} is not JSON", attempt,
-                                     resp.status) from None
-            if resp.status >= 400:
+            data = _json(resp.data)
+            if resp.status >= 400:  # a 4xx is an error of the request, with or without the error shape
                 raise api_error(resp.status, data)
-            if resp.status >= 300:
-                raise TransportError("bad_response", f"unexpected HTTP {resp.status} from {path}", attempt,
-                                     resp.status)
+            if resp.status >= 300 or data is None:
+                raise TransportError("bad_response", f"HTTP {resp.status} from {path} is not the service's JSON",
+                                     attempt, resp.status)
             return Answer(data, resp.headers, attempt)
         raise failure
 
@@ -136,3 +132,11 @@ class Transport:
     def close(self) -> None:
         """Close the pooled connections."""
         self._pool.clear()
+
+
+def _json(body: bytes) -> Any:
+    """The decoded JSON body, or ``None`` if it is not JSON."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
