@@ -25,6 +25,8 @@ from riskclient.models import (
 from riskclient.transport import Transport
 
 log = logging.getLogger("riskclient")
+# A library leaves output to the application's logging configuration.
+log.addHandler(logging.NullHandler())
 T = TypeVar("T")
 
 Channel = Literal["chat", "group", "moments", "official_account", "mini_program", "qr", "external"]
