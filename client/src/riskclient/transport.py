@@ -90,7 +90,8 @@ class Transport:
         Raises
         ------
         ApiError
-            A 4xx with the service's error shape (never retried).
+            A 4xx other than 408 and 429, typed by its status, with the
+            service's error shape when it has one (never retried).
         TransportError
             No usable answer in time.
         """
