@@ -23,8 +23,8 @@ test: install
 	$(PY) -m pytest
 
 lint: install
-	$(VENV)/bin/ruff check riskservice graphs config tests bench
-	$(VENV)/bin/mypy riskservice config graphs
+	$(VENV)/bin/ruff check riskservice graphs config tests bench client
+	$(VENV)/bin/mypy riskservice config graphs client/src
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
