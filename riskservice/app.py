@@ -87,7 +87,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         url = embedded.ensure()
         # Stops it only if this process started it (not when gunicorn's master did).
         atexit.register(embedded.stop)
-    store = RedisStore(connect(url, settings.redis_budget_ms), settings.breaker_cooldown_ms)
+    store = RedisStore(connect(url, settings.redis_budget_ms), settings.breaker_cooldown_ms,
+                       budget_ms=settings.redis_budget_ms)
     _audit_policy_changes(policies, store, clock, str(settings.policy_file))
 
     app = Flask(__name__)

@@ -28,21 +28,21 @@ local plan = read_plan(ARGV[4])
 local cooled = 0
 if passed then
   local dlog, seen = read_state(KEYS[2])
-  local ulog = unpack_log(redis.call('GET', KEYS[3]))
+  local ulog = redis.call('GET', KEYS[3]) or ''
   admit(plan, now, KEYS[2], KEYS[3], user, dlog, ulog, seen)
   redis.call('HSET', KEYS[1], 'cs', result, 'ct', now, 'c', 1)
 else
   local limit, win, cooldown = plan.cf_limit, plan.cf_window, plan.cf_cooldown
-  local fails = record(unpack_log(redis.call('GET', KEYS[4])), now, math.max(limit, 1), win)
-  redis.call('SET', KEYS[4], pack_log(fails), 'PX', win)
+  local fails = record_log(redis.call('GET', KEYS[4]) or '', now, math.max(limit, 1), win)
+  redis.call('SET', KEYS[4], fails, 'PX', win)
   local ban = redis.call('HMGET', KEYS[5], 'until', 'code')
   -- Never shorten or replace a ban an analyst or operator set.
   local banned_by_hand = (ban[1] or ban[2]) and ban[2] ~= 'challenge_failures'
-  if limit > 0 and #fails >= limit and not banned_by_hand then
+  if limit > 0 and #fails / 6 >= limit and not banned_by_hand then
     cooled = 1
     redis.call('DEL', KEYS[5])
     redis.call('HSET', KEYS[5], 'until', now + cooldown, 'code', 'challenge_failures', 'actor', 'rule',
-               'at', now, 'reason', #fails .. ' failed challenges in ' .. math.floor(win / 1000) .. ' s')
+               'at', now, 'reason', #fails / 6 .. ' failed challenges in ' .. math.floor(win / 1000) .. ' s')
     redis.call('PEXPIRE', KEYS[5], cooldown + 86400000)
     redis.call('DEL', KEYS[4])
   end

@@ -32,11 +32,11 @@ local a_now, a_deadline, a_fingerprint, a_decision_id, a_user_id, a_device_id, a
       a_static_findings, a_static_block, a_static_challenge, a_static_codes, a_ttl_ms, a_request, a_lat, a_lon, a_merchant_id,
       a_recipients, a_retention_ms, a_pointer, a_arms = unpack(ARGV)
 
-if too_late(a_deadline) then return {'late', {}} end
+local now, late = clock(a_now, a_deadline)
+if late then return {'late', {}} end
 local prior = earlier(k_event, a_fingerprint)
 if prior then return prior end
 
-local now = clock(a_now)
 local plan = read_plan(a_plan)
 local user = a_user_id
 local fired = {}
@@ -59,7 +59,7 @@ local function haversine_km(lat1, lon1, lat2, lon2)
 end
 
 local dlog, seen = read_state(k_device_state)
-local ulog = unpack_log(redis.call('GET', k_user_log))
+local ulog = redis.call('GET', k_user_log) or ''
 local lat, lon = tonumber(a_lat), tonumber(a_lon)
 
 -- Count windows (rules 1-4): counts[id] = {entries counted, ms until the oldest leaves}.
@@ -82,7 +82,7 @@ for id = 1, 4 do
       over = not user_seen and count >= limit
       if user_seen then count = count + 1 end
     else
-      count, retry, reset = judge(id == 3 and ulog or dlog, now, limit, win)
+      count, retry, reset = judge_log(id == 3 and ulog or dlog, now, limit, win)
       over = count >= limit
     end
     -- Observed: what the count would be with this share.
@@ -230,11 +230,17 @@ for id = 1, 4 do
   end
 end
 
-local stateful = ''
-if #fired > 0 then stateful = cjson.encode(fired) end
-local rec = {'id', a_decision_id, 't', now, 'dec', decision, 'ch', CHALLENGES[chal], 'fs', a_static_findings,
-             'fd', stateful, 'n', table.concat(n), 'pv', a_policy_version, 'c', consumed, 'fp', a_fingerprint,
-             'u', user, 'm', a_merchant_id, 'r', a_recipients, 'g', graph, 'al', allowlisted and 1 or 0}
+local rec = {'id', a_decision_id, 't', now, 'dec', decision, 'ch', CHALLENGES[chal], 'n', table.concat(n),
+             'pv', a_policy_version, 'c', consumed, 'fp', a_fingerprint, 'u', user, 'm', a_merchant_id,
+             'r', a_recipients}
+-- Optional fields only when they say something (fewer to write).
+local function optional(name, value)
+  if value ~= '' then rec[#rec + 1], rec[#rec + 2] = name, value end
+end
+optional('fs', a_static_findings)
+if #fired > 0 then optional('fd', cjson.encode(fired)) end
+optional('g', graph)
+if allowlisted then optional('al', 1) end
 local ttl = tonumber(a_ttl_ms)
 redis.call('HSET', k_event, unpack(rec))
 redis.call('PEXPIRE', k_event, ttl)
