@@ -6,8 +6,16 @@ import re
 import struct
 from importlib import resources
 
-from riskservice.limits.contract import (CHALLENGES, PLAN_FORMAT, PLAN_HEADER_FORMAT, RULE_FORMAT, RULES,
-                                         DecideArgs, Plan, RulePlan)
+from riskservice.limits.contract import (
+    CHALLENGES,
+    PLAN_FORMAT,
+    PLAN_HEADER_FORMAT,
+    RULE_FORMAT,
+    RULES,
+    DecideArgs,
+    Plan,
+    RulePlan,
+)
 from riskservice.limits.keys import DecisionKeys, decision_keys
 from riskservice.policy.load import load_policy
 
