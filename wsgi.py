@@ -1,2 +1,3 @@
 from riskservice.process import serve
+
 app = serve()

@@ -14,7 +14,6 @@ from config.settings import Settings
 from riskservice.api import admin, decisions, graph, openapi, ops
 from riskservice.api import review as review_api
 from riskservice.api.responses import json_response
-from riskservice.state import EXTENSION, RiskState
 from riskservice.auth import KeyRing
 from riskservice.console import views as console
 from riskservice.decisions.engine import DecisionEngine
@@ -30,6 +29,7 @@ from riskservice.policy.load import Policy
 from riskservice.review.audit import note_policy
 from riskservice.review.common import now_ms as review_now_ms
 from riskservice.rewards import RewardChecker
+from riskservice.state import EXTENSION, RiskState
 
 access_log = logging.getLogger("riskservice.access")
 error_log = logging.getLogger("riskservice.error")
