@@ -34,8 +34,8 @@ def store() -> MemoryStore:
     return MemoryStore()
 
 
-def engine_for(policy: Policy, store: MemoryStore, clock: ManualClock, **kwargs: str) -> DecisionEngine:
-    return DecisionEngine(store, lambda: policy, clock=clock, **kwargs)
+def engine_for(policy: Policy, store: MemoryStore, clock: ManualClock) -> DecisionEngine:
+    return DecisionEngine(store, lambda: policy, clock=clock)
 
 
 @pytest.fixture
@@ -61,7 +61,9 @@ def test_twenty_shares_in_5_minutes_are_allowed_the_21st_is_challenged(
         # The first share (t=0 s) leaves the window at t=300 s; now is t=20 s.
         "retry_after_s": 280,
     }]
-    assert decision.shadow == []
+    assert (decision.shadow, decision.arms) == ([], {})  # no rule is under a gray rollout
+    # Refused: nothing left, and the window frees a place when the first share leaves.
+    assert decision.headers["RateLimit"] == '"device_velocity";r=0;t=280'
 
 
 def test_the_velocity_window_slides(engine: DecisionEngine, clock: ManualClock) -> None:
@@ -124,20 +126,20 @@ def test_refused_shares_consume_no_quota(engine: DecisionEngine) -> None:
 
 
 @pytest.mark.parametrize(("kind", "field", "value", "message"), [
-    ("device", "device_id", "farm-1", "device is blocklisted: device farm"),
-    ("user", "user_id", "bad-user", "user is blocklisted: device farm"),
-    ("ip", "ip", "10.9.8.7", "ip address is blocklisted: device farm"),
+    ("device", "device_id", "farm-1", "device is blocklisted: fraud ring"),
+    ("user", "user_id", "bad-user", "user is blocklisted: fraud ring"),
+    ("ip", "ip", "10.9.8.7", "ip address is blocklisted: fraud ring"),
 ])
 def test_a_ban_blocks(engine: DecisionEngine, store: MemoryStore, kind: str, field: str, value: str,
                       message: str) -> None:
     data = body(**{field: value})
     keys = decision_keys(data["event_id"], data["device_id"], data["user_id"], data.get("ip"))
-    store.set_ban({"device": keys.device_ban, "user": keys.user_ban, "ip": keys.ip_ban}[kind], "device farm")
+    store.set_ban({"device": keys.device_ban, "user": keys.user_ban, "ip": keys.ip_ban}[kind], "fraud ring")
     decision = engine.decide(request(data), data)
     assert (decision.decision, decision.challenge) == ("block", None)
     assert decision.reasons == [{
         "code": f"{kind}_blocklist", "action": "block", "challenge": None, "message": message,
-        "observed": "device farm", "limit": None, "window_s": None, "retry_after_s": None,
+        "observed": "fraud ring", "limit": None, "window_s": None, "retry_after_s": None,
     }]
     # Nobody else is banned.
     assert share(engine, device_id="other-device", user_id="other-user", ip="10.0.0.1").decision == "allow"
