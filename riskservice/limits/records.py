@@ -59,7 +59,14 @@ class DecisionRecord:
         return rec
 
     @classmethod
-    def from_reply(cls, status: Status, flat: list[bytes | int]) -> DecisionRecord:
+    def from_reply(cls, status: Status, flat: list[bytes | int], sent: dict[str, bytes | str] | None = None
+                   ) -> DecisionRecord:
+        """A record from a script's reply; ``sent``: the fields the caller sent,
+        which a new record's reply leaves out (id, pv, fs, ...)."""
+        if sent:
+            flat = [*flat]
+            for name, value in sent.items():
+                flat += [name.encode(), value if isinstance(value, bytes) else value.encode()]
         rec = cls.parse(flat)
         assert rec is not None
         return cls(status, rec["id"], rec["t"], rec["dec"], rec["ch"], rec["f"], rec["n"], rec["pv"],

@@ -154,6 +154,9 @@ class RedisStore:
         status, flat = self.run(DECIDE, keys, args)
         if status == b"late":
             raise StorageError("the decision reached Redis after its deadline; nothing was recorded")
+        if status == b"new":
+            sent = {"id": args.decision_id, "pv": args.policy_version, "fs": args.static_findings}
+            return DecisionRecord.from_reply("new", flat, sent)
         return DecisionRecord.from_reply(status.decode(), flat)
 
     def resolve(self, decision_id: str) -> dict[str, Any] | None:

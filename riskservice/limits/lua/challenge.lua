@@ -32,7 +32,7 @@ if passed then
   admit(plan, now, KEYS[2], KEYS[3], user, dlog, ulog, seen)
   redis.call('HSET', KEYS[1], 'cs', result, 'ct', now, 'c', 1)
 else
-  local limit, win, cooldown = plan.cf_limit, plan.cf_window, plan.cf_cooldown
+  local limit, win, cooldown = plan[H_CF_LIMIT], plan[H_CF_WINDOW], plan[H_CF_COOLDOWN]
   local fails = record_log(redis.call('GET', KEYS[4]) or '', now, math.max(limit, 1), win)
   redis.call('SET', KEYS[4], fails, 'PX', win)
   local ban = redis.call('HMGET', KEYS[5], 'until', 'code')
@@ -48,6 +48,6 @@ else
   end
   redis.call('HSET', KEYS[1], 'cs', result, 'ct', now)
 end
-append_event(KEYS[6], now, tonumber(ARGV[5]), rec_id, 'k', 'challenge', 'id', rec_id, 't', now,
+append_event(KEYS[6], now, ARGV[5], rec_id, 'k', 'challenge', 'id', rec_id, 't', now,
              'passed', passed and 1 or 0, 'kind', ARGV[3], 'cool', cooled)
 return {'ok', redis.call('HGETALL', KEYS[1]), cooled}

@@ -12,28 +12,29 @@ local CODES = {'device_velocity', 'device_daily_cap', 'user_daily_cap', 'device_
                'device_blocklist', 'user_blocklist', 'ip_blocklist'}
 local CHALLENGES = {[0] = '', 'captcha', 'sms'}
 -- The plan: per rule (RULE_FORMAT) enabled, limit, window ms, severity,
--- shadow, challenge, extra; then PLAN_HEADER_FORMAT (see read_plan).
+-- shadow, challenge, extra; then PLAN_HEADER_FORMAT.
 local RULE_FORMAT = 'BdIBBBd'
 local PLAN_HEADER_FORMAT = 'HIHIHIHBBBHII'
-local PLAN_FORMAT = '>' .. string.rep(RULE_FORMAT, #CODES) .. PLAN_HEADER_FORMAT
-local RULE_FIELDS = 7
--- Offsets of a rule's fields in the unpacked plan: plan[(id - 1) * 7 + F_*].
+-- A rule's fields sit at fixed offsets of its 24 bytes; the scripts read
+-- the fields they use where they are (a table of the whole plan cost more to
+-- build than its reads saved).
+local RULE_SIZE = 24
 local F_ENABLED, F_LIMIT, F_WINDOW, F_SEVERITY, F_SHADOW, F_CHALLENGE, F_EXTRA = 1, 2, 3, 4, 5, 6, 7
+local FIELD_AT = {1, 2, 10, 14, 15, 16, 17}
+local FIELD_FORMAT = {'>B', '>d', '>I', '>B', '>B', '>B', '>d'}
+-- The header after the rules, by position (PLAN_HEADER_FORMAT).
+local H_DCAP, H_DKEEP, H_UCAP, H_UKEEP, H_SCAP, H_SKEEP, H_REVIEW = 1, 2, 3, 4, 5, 6, 7
+local H_CD_SEVERITY, H_CD_SHADOW, H_CD_CHALLENGE, H_CF_LIMIT, H_CF_WINDOW, H_CF_COOLDOWN = 8, 9, 10, 11, 12, 13
 
--- One struct.unpack into a flat array, plus the store bounds by name (the
--- rules stay in the flat array: a table per rule would cost more than it reads).
+-- The plan: the packed string (plan.s) and its header values (plan[H_*]).
 local function read_plan(packed)
-  local p = {struct.unpack(PLAN_FORMAT, packed)}
-  local h = #CODES * RULE_FIELDS
-  p.dcap, p.dkeep, p.ucap, p.ukeep, p.scap, p.skeep = p[h + 1], p[h + 2], p[h + 3], p[h + 4], p[h + 5], p[h + 6]
-  p.rv = p[h + 7]
-  p.cd_sev, p.cd_shadow, p.cd_ch = p[h + 8], p[h + 9], CHALLENGES[p[h + 10]]
-  p.cf_limit, p.cf_window, p.cf_cooldown = p[h + 11], p[h + 12], p[h + 13]
+  local p = {struct.unpack('>' .. PLAN_HEADER_FORMAT, packed, #CODES * RULE_SIZE + 1)}
+  p.s = packed
   return p
 end
 
 local function rule(plan, id, f)
-  return plan[(id - 1) * RULE_FIELDS + f]
+  return (struct.unpack(FIELD_FORMAT[f], plan.s, (id - 1) * RULE_SIZE + FIELD_AT[f]))
 end
 
 -- An answer already recorded under an idempotency key: {"replay", record}
@@ -55,10 +56,13 @@ local function earlier_json(key, fingerprint)
   return {'replay', stored}
 end
 
--- The Redis server clock in ms.
+-- The Redis server clock in ms, as a number and as the string the scripts
+-- write (built from TIME's digits: formatting a Lua number costs more).
 local function server_ms()
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local micros = t[2]
+  local ms = t[1] .. string.sub(string.rep('0', 6 - #micros) .. micros, 1, 3)
+  return tonumber(ms), ms
 end
 
 -- The judging time: given (tests, backtests) or the Redis server clock, one
@@ -66,11 +70,11 @@ end
 -- call arrived after it: the caller was answered without it, so it must
 -- change nothing. One TIME call at most.
 local function clock(arg, deadline)
-  local server = nil
-  if arg == '' or (deadline and deadline ~= '') then server = server_ms() end
+  local server, text = nil, nil
+  if arg == '' or (deadline and deadline ~= '') then server, text = server_ms() end
   local late = deadline and deadline ~= '' and server > tonumber(deadline)
-  if arg ~= '' then return tonumber(arg), late end
-  return server, late
+  if arg ~= '' then return tonumber(arg), late, arg end
+  return server, late, text
 end
 
 local function unpack_log(s)
@@ -180,16 +184,16 @@ local function admit(plan, now, state_key, ulog_key, user, dlog, ulog, seen)
   seen[user] = now
   local users = {}
   for u, t in pairs(seen) do
-    if now - t < plan.skeep then users[#users + 1] = {t, u} end
+    if now - t < plan[H_SKEEP] then users[#users + 1] = {t, u} end
   end
   table.sort(users, function(a, b) return a[1] > b[1] or (a[1] == b[1] and a[2] > b[2]) end)
-  local kept = record_log(dlog, now, plan.dcap, plan.dkeep)
+  local kept = record_log(dlog, now, plan[H_DCAP], plan[H_DKEEP])
   local parts = {struct.pack('>H', #kept / 6), kept}
-  for i = 1, math.min(#users, plan.scap) do
+  for i = 1, math.min(#users, plan[H_SCAP]) do
     parts[#parts + 1] = struct.pack('>I6H', users[i][1], #users[i][2]) .. users[i][2]
   end
-  redis.call('SET', state_key, table.concat(parts), 'PX', math.max(plan.dkeep, plan.skeep))
-  redis.call('SET', ulog_key, record_log(ulog, now, plan.ucap, plan.ukeep), 'PX', plan.ukeep)
+  redis.call('SET', state_key, table.concat(parts), 'PX', math.max(plan[H_DKEEP], plan[H_SKEEP]))
+  redis.call('SET', ulog_key, record_log(ulog, now, plan[H_UCAP], plan[H_UKEEP]), 'PX', plan[H_UKEEP])
 end
 
 -- Append to the share-event stream. Trimming what is older than retention
@@ -197,7 +201,7 @@ end
 -- digit of an id, which is random) trims for the others.
 local function append_event(stream, now, retention, id, ...)
   if string.sub(id, -1) == '0' then
-    redis.call('XADD', stream, 'MINID', '~', tostring(now - retention), '*', ...)
+    redis.call('XADD', stream, 'MINID', '~', tostring(now - tonumber(retention)), '*', ...)
   else
     redis.call('XADD', stream, '*', ...)
   end

@@ -24,7 +24,8 @@
 --
 -- Returns {status, record}: status "new", "replay", "conflict" or "late" (past
 -- the deadline: nothing changed); record is the stored hash as a flat
--- field/value list (contract.RECORD_FIELDS).
+-- field/value list (contract.RECORD_FIELDS); for "new", only the fields the
+-- script decided (the caller sent the others).
 
 local k_event, k_device_state, k_device_ban, k_user_log, k_user_ban, k_ip_ban, k_device_outcomes, k_device_geo, k_pointer,
       k_events, k_graph, k_allowlist, k_flags, k_queue, k_review = unpack(KEYS)
@@ -32,7 +33,7 @@ local a_now, a_deadline, a_fingerprint, a_decision_id, a_user_id, a_device_id, a
       a_static_findings, a_static_block, a_static_challenge, a_static_codes, a_ttl_ms, a_request, a_lat, a_lon, a_merchant_id,
       a_recipients, a_retention_ms, a_pointer, a_arms = unpack(ARGV)
 
-local now, late = clock(a_now, a_deadline)
+local now, late, now_s = clock(a_now, a_deadline)
 if late then return {'late', {}} end
 local prior = earlier(k_event, a_fingerprint)
 if prior then return prior end
@@ -124,7 +125,7 @@ if lat then
       end
     end
   end
-  redis.call('SET', k_device_geo, struct.pack('>I6dd', now, lat, lon), 'PX', 86400000)
+  redis.call('SET', k_device_geo, struct.pack('>I6dd', now, lat, lon), 'PX', '86400000')
 end
 
 -- Graph scores of the device and the sharer: the anomaly is the worse of
@@ -153,7 +154,7 @@ for id = 8, 10 do
         local retry = 0
         if untl > 0 then retry = untl - now end
         if ban[3] == 'challenge_failures' then
-          fired[#fired + 1] = {'challenge_failures', plan.cd_sev, plan.cd_shadow, plan.cd_ch, ban[2] or '',
+          fired[#fired + 1] = {'challenge_failures', plan[H_CD_SEVERITY], plan[H_CD_SHADOW], CHALLENGES[plan[H_CD_CHALLENGE]], ban[2] or '',
                                cjson.null, cjson.null, retry}
         else
           fire(id, ban[2] or '', cjson.null, cjson.null, retry)
@@ -199,18 +200,18 @@ else
   for entry in string.gmatch(a_static_codes, '[^,]+') do
     if not string.find(entry, ':shadow', 1, true) then
       local code, challenge = string.match(entry, '^(.-)(%??)$')
-      if challenge == '' or not allowlisted then redis.call('HINCRBY', k_flags, code, 1) end
+      if challenge == '' or not allowlisted then redis.call('HINCRBY', k_flags, code, '1') end
     end
   end
   for _, f in ipairs(fired) do
-    if f[3] == 0 then redis.call('HINCRBY', k_flags, f[1], 1) end
+    if f[3] == 0 then redis.call('HINCRBY', k_flags, f[1], '1') end
   end
   local points = redis.call('HINCRBY', k_flags, '_points', decision)
-  redis.call('HSETNX', k_flags, '_first', now)
-  redis.call('HSET', k_flags, '_last', now)
-  redis.call('PEXPIRE', k_flags, 30 * 86400000)
+  redis.call('HSETNX', k_flags, '_first', now_s)
+  redis.call('HSET', k_flags, '_last', now_s)
+  redis.call('PEXPIRE', k_flags, '2592000000') -- 30 days
   local status = redis.call('HGET', k_review, 'status')
-  if points >= plan.rv and (not status or status == 'open') then
+  if points >= plan[H_REVIEW] and (not status or status == 'open') then
     -- GT: a higher priority from the graph scores is not lowered by points.
     redis.call('ZADD', k_queue, 'GT', points, a_device_id)
   end
@@ -230,24 +231,25 @@ for id = 1, 4 do
   end
 end
 
-local rec = {'id', a_decision_id, 't', now, 'dec', decision, 'ch', CHALLENGES[chal], 'n', table.concat(n),
-             'pv', a_policy_version, 'c', consumed, 'fp', a_fingerprint, 'u', user, 'm', a_merchant_id,
-             'r', a_recipients}
--- Optional fields only when they say something (fewer to write).
+-- The record (numbers written as strings: formatting Lua numbers is slow).
+local DIGITS = {[0] = '0', '1', '2'}
+local dec_s, consumed_s = DIGITS[decision], DIGITS[consumed]
+local verdict = {'t', now_s, 'dec', dec_s, 'ch', CHALLENGES[chal], 'n', table.concat(n), 'c', consumed_s}
+-- Optional fields only when they say something (fewer to write and return).
 local function optional(name, value)
-  if value ~= '' then rec[#rec + 1], rec[#rec + 2] = name, value end
+  if value ~= '' then verdict[#verdict + 1], verdict[#verdict + 2] = name, value end
 end
-optional('fs', a_static_findings)
 if #fired > 0 then optional('fd', cjson.encode(fired)) end
 optional('g', graph)
-if allowlisted then optional('al', 1) end
-local ttl = tonumber(a_ttl_ms)
-redis.call('HSET', k_event, unpack(rec))
-redis.call('PEXPIRE', k_event, ttl)
-redis.call('SET', k_pointer, a_pointer, 'PX', ttl)
+if allowlisted then optional('al', '1') end
+redis.call('HSET', k_event, 'id', a_decision_id, 'pv', a_policy_version, 'fp', a_fingerprint, 'u', user,
+           'm', a_merchant_id, 'r', a_recipients, 'fs', a_static_findings, unpack(verdict))
+redis.call('PEXPIRE', k_event, a_ttl_ms)
+redis.call('SET', k_pointer, a_pointer, 'PX', a_ttl_ms)
 local codes = {}
 if a_static_codes ~= '' then codes[1] = string.gsub(a_static_codes, '%?', allowlisted and ':shadow' or '') end
 for _, f in ipairs(fired) do codes[#codes + 1] = f[1] .. (f[3] == 1 and ':shadow' or '') end
-append_event(k_events, now, tonumber(a_retention_ms), a_decision_id, 'k', 'decision', 'id', a_decision_id,
-             't', now, 'dec', decision, 'rc', table.concat(codes, ','), 'req', a_request)
-return {'new', rec}
+append_event(k_events, now, a_retention_ms, a_decision_id, 'k', 'decision', 'id', a_decision_id,
+             't', now_s, 'dec', dec_s, 'rc', table.concat(codes, ','), 'req', a_request)
+-- Only what the caller does not already know (it sent the rest).
+return {'new', verdict}

@@ -46,6 +46,6 @@ if success ~= was and now - rec_t < win then
   local first = math.max(1, #entries - cap + 1)
   redis.call('SET', KEYS[2], table.concat(entries, '', first, #entries), 'PX', win)
 end
-append_event(KEYS[3], now, tonumber(ARGV[7]), rec_id, 'k', 'outcome', 'id', rec_id, 't', now,
+append_event(KEYS[3], now, ARGV[7], rec_id, 'k', 'outcome', 'id', rec_id, 't', now,
              'dl', dl, 'op', op, 'cl', cl)
 return {'ok', redis.call('HGETALL', KEYS[1])}
