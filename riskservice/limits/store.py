@@ -155,7 +155,8 @@ class RedisStore:
         if status == b"late":
             raise StorageError("the decision reached Redis after its deadline; nothing was recorded")
         if status == b"new":
-            sent = {"id": args.decision_id, "pv": args.policy_version, "fs": args.static_findings}
+            sent: dict[str, bytes | str] = {"id": args.decision_id, "pv": args.policy_version,
+                                            "fs": args.static_findings}
             return DecisionRecord.from_reply("new", flat, sent)
         return DecisionRecord.from_reply(status.decode(), flat)
 
