@@ -91,10 +91,10 @@ def instant(params: dict[str, str], name: str) -> int | None:
     if parsed is None or parsed.tzinfo is None:
         raise InvalidParameter(f"{name} must be epoch milliseconds or ISO 8601 with a zone "
                                "(e.g. 2026-11-22T10:00:00+08:00)", {name: f"got {raw[:64]!r}"})
-    try:
-        return round(parsed.timestamp() * 1000)
-    except (OverflowError, ValueError):  # a zone that pushes year 1 or 9999 out of range
-        raise InvalidParameter(f"{name} is out of range", {name: f"got {raw[:64]!r}"}) from None
+    ms = round(parsed.timestamp() * 1000)
+    if not 0 <= ms <= MAX_EPOCH_MS:  # before 1970, or a zone that pushes 9999 into year 10000
+        raise InvalidParameter(f"{name} must be between 1970 and 9999", {name: f"got {raw[:64]!r}"})
+    return ms
 
 
 def time_range(params: dict[str, str]) -> tuple[int | None, int | None]:
