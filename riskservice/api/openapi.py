@@ -106,8 +106,19 @@ def document() -> dict[str, Any]:
         "Idempotent-Replayed": {"description": "true when this answer replays an earlier one",
                                 "schema": {"type": "string"}},
     }
-    decide = operation("Decide a share", "issuer", "DecisionResponse", (409,), "DecisionRequest")
+    decide = operation("Decide a share", "issuer", "DecisionResponse", (409,), "DecisionRequest",
+                       operationId="decide")
     decide["responses"]["200"]["headers"] = rate_headers
+    # What a client does next with an answer: the stateful fuzz run follows these.
+    decide["responses"]["200"]["links"] = {
+        "ReportOutcome": {"operationId": "reportOutcome",
+                          "requestBody": {"decision_id": "$response.body#/decision_id", "delivered": 1,
+                                          "opened": 1, "claimed": 1}},
+        "ReportChallenge": {"operationId": "reportChallenge",
+                            "parameters": {"path.decision_id": "$response.body#/decision_id"}},
+        "ReviewDevice": {"operationId": "deviceDossier", "parameters": {"query.device_id": "$request.body#/device_id"}},
+        "ActOnDevice": {"operationId": "deviceAction", "parameters": {"query.device_id": "$request.body#/device_id"}},
+    }
     decision_id = [{"name": "decision_id", "in": "path", "required": True, "schema": {"type": "string"}}]
     top_param = [{"name": "top", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000,
                                                            "default": 20}}]
@@ -122,10 +133,10 @@ def document() -> dict[str, Any]:
         "paths": {
             "/v1/decisions": {"post": decide},
             "/v1/outcomes": {"post": operation("Report what became of a share", "issuer", "OutcomeResponse",
-                                               (404, 409, 503), "OutcomeRequest")},
+                                               (404, 409, 503), "OutcomeRequest", operationId="reportOutcome")},
             "/v1/challenges/{decision_id}": {"post": operation(
                 "Report a challenge result", "issuer", "ChallengeResponse", (404, 409, 503), "ChallengeResult",
-                parameters=decision_id)},
+                parameters=decision_id, operationId="reportChallenge")},
             "/v1/rewards/check": {"post": operation("Check a share reward before paying it", "issuer",
                                                     "RewardResponse", (409, 503), "RewardRequest")},
             "/v1/policy": {"get": operation("The active policy and each merchant's effective rules", "admin",
@@ -176,6 +187,9 @@ OCCURRED_AT = {
 def describe_validation(schemas: dict[str, Any]) -> None:
     """Say in the document what the validators check that the generated schemas cannot."""
     schemas["DecisionRequest"]["properties"]["occurred_at"] = OCCURRED_AT
+    ip = schemas["DecisionRequest"]["properties"]["ip"]
+    ip["anyOf"][0] = {"type": "string", "maxLength": 64, "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}],
+                      "description": "An IPv4 or IPv6 address (surrounding spaces are ignored)"}
     for name, rule in CROSS_FIELD.items():
         model = schemas[name]
         model["description"] = f"{model.get('description', '')} {rule}".strip()
@@ -226,12 +240,13 @@ def review_paths() -> dict[str, Any]:
             "A device's neighbourhood in the share graph (capped; truncated flag)", "analyst", "Neighbourhood",
             (404, 422), parameters=device + hops)},
         "/v1/review/device": {"get": operation("A device's dossier, any id", "analyst", "Dossier", (404,),
-                                               parameters=by_query)},
+                                               parameters=by_query, operationId="deviceDossier")},
         "/v1/review/device/graph": {"get": operation(
             "A device's neighbourhood, any id", "analyst", "Neighbourhood", (404,), parameters=by_query + hops)},
         "/v1/review/device/actions": {"post": operation(
             "Block, unblock, allow-list, label or flag a device, any id (audited)", "analyst", "ActionResult",
-            (400, 409), "ActionRequest", parameters=by_query)},
+            (400, 409), "ActionRequest", parameters=by_query,
+            operationId="deviceAction")},
         "/v1/review/devices/{device_id}/actions": {"post": operation(
             "Block, unblock, allow-list, label or flag a device (audited)", "analyst", "ActionResult", (409,),
             "ActionRequest", parameters=device)},
@@ -244,8 +259,8 @@ def review_paths() -> dict[str, Any]:
             {"name": "name", "in": "path", "required": True,
              "schema": {"enum": ["console.js", "console.css", "favicon.svg"]}}],
             "responses": {"200": {"description": "JavaScript or CSS"}, **_errors(404)}}},
-        "/console/queue": {"get": {**fragment, "summary": "The queue as an HTML fragment (role analyst)",
-                                   "parameters": queue}},
+        "/console/queue": {"get": {**fragment, "summary": "The queue as an HTML fragment, 25 a page (role analyst)",
+                                   "parameters": [p for p in queue if p["name"] != "limit"]}},
         "/console/devices/{device_id}": {"get": {**fragment, "summary": "A device as an HTML fragment (role analyst)",
                                                  "parameters": device + hops}},
         "/console/device": {"get": {**fragment, "summary": "A device, any id, as an HTML fragment (role analyst)",

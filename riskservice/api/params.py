@@ -28,7 +28,7 @@ MAX_ISO = 40
 
 
 def args(*allowed: str) -> dict[str, str]:
-    """The query string as ``name -> value``; 400 for a name not in ``allowed`` or given twice."""
+    """The query string as ``name -> value``; 400 for a name not in ``allowed``, given twice or empty."""
     out: dict[str, str] = {}
     for name, values in request.args.lists():
         if name not in allowed:
@@ -37,6 +37,9 @@ def args(*allowed: str) -> dict[str, str]:
         if len(values) > 1:
             raise InvalidParameter(f"query parameter {name!r} is given {len(values)} times; give it once",
                                    {name: "repeated"})
+        if values[0] == "":
+            # An empty value is not "absent": the document gives every parameter a non-empty form.
+            raise InvalidParameter(f"query parameter {name!r} is empty; leave it out instead", {name: "empty"})
         out[name] = values[0]
     return out
 

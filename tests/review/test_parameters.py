@@ -67,6 +67,8 @@ BAD = [
     ("/v1/review/devices", {"status": "closed"}, "status"),
     ("/v1/review/devices", {"reason": "r" * 500}, "reason"),
     ("/v1/review/devices", {"reason": "a\x00b"}, "reason"),
+    ("/v1/review/devices", {"reason": ""}, "reason"),
+    ("/v1/audit", {"until": ""}, "until"),
     ("/v1/review/devices", {"surprise": "1"}, "surprise"),
     ("/v1/review/devices", [("limit", "1"), ("limit", "2")], "limit"),
     ("/v1/audit", {"since": "²"}, "since"),
