@@ -1,9 +1,8 @@
 """The console end to end: real gunicorn, real Redis, headless Debian Chromium driven by playwright.
 
-An analyst opens /console, enters the key, opens a flagged device (its id holds
-"/", "#", "?" and "%") from the
-queue by keyboard, blocks it with a reason, and sees the audit entry; the
-decision path then blocks the device. A screenshot is left in test-output/.
+An analyst opens /console, enters the key, opens a flagged device (its id
+holds "/", "#", "?" and "%") from the queue by keyboard, blocks it with a
+reason, and sees the audit entry; the decision path then blocks the device. A screenshot is left in test-output/.
 """
 
 from __future__ import annotations
