@@ -130,8 +130,12 @@ def main() -> None:
     for name, row in rows:
         print(f"| {name} | {row['answered']:.0f} | {row['timeouts']:.0f} | {row['errors']:.0f} | "
               f"{row['p50_ms']:.2f} | {row['p99_ms']:.2f} |")
-    ratios = [crowd["p99_ms"] / alone["p99_ms"] for (_, alone), (_, crowd) in zip(rows[::2], rows[1::2], strict=True)
-              if alone["p99_ms"] > 0]
+    pairs = list(zip(rows[::2], rows[1::2], strict=True))
+    starved = [name for _, (name, crowd) in pairs if crowd["answered"] == 0]
+    if starved:
+        print(f"no decision answered with the crowd in rounds {', '.join(starved)}: no p99 to compare")
+    ratios = [crowd["p99_ms"] / alone["p99_ms"] for (_, alone), (_, crowd) in pairs
+              if alone["p99_ms"] > 0 and crowd["answered"] > 0]
     if ratios:
         print(f"p99 ratio crowd/alone per round: {', '.join(f'{x:.2f}' for x in ratios)}; "
               f"median {statistics.median(ratios):.2f}")
