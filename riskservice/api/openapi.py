@@ -58,9 +58,9 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return out
 
 
-# Answered by gunicorn before the app sees the request, as plain text.
+# Answered by gunicorn before the app sees the request, as a small HTML page.
 URI_TOO_LONG = {"description": "Request line longer than 8190 bytes (gunicorn's limit_request_line)",
-                "content": {"text/plain": {"schema": {"type": "string"}}}}
+                "content": {"text/html": {"schema": {"type": "string"}}}}
 
 
 def operation(summary: str, role: str | None, response: str | None, errors: tuple[int, ...] = (),
