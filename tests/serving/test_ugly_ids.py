@@ -98,20 +98,26 @@ def test_an_id_a_decision_refuses_is_refused_by_review_too(served: tuple[Gunicor
         assert list(resp.json()["error"]["fields"]) == ["device_id"]
 
 
-def test_the_command_line_bans_an_ugly_id(served: tuple[Gunicorn, RedisServer]) -> None:
+def test_the_command_line_bans_an_ugly_id_and_audits_it(served: tuple[Gunicorn, RedisServer]) -> None:
     server, redis_server = served
     env = {**os.environ, "REDIS_URL": redis_server.url}
     for device in ("cli/a//b", "cli%2F?#", "设备-📱"):
-        out = subprocess.run([sys.executable, "-m", "riskservice", "ban", "device", device, "--reason", "farm"],
+        out = subprocess.run([sys.executable, "-m", "riskservice", "ban", "device", device, "--reason", "farm",
+                              "--actor", "me"],
                              check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
         assert [r["code"] for r in decide(server.url, device).json()["reasons"]] == ["device_blocklist"]
         dossier = requests.get(f"{server.url}/v1/review/device", params={"device_id": device}, headers=ANALYST,
                                timeout=10)
         assert dossier.json()["status"] == "blocked" and dossier.json()["ban"]["reason"] == "farm"
-        out = subprocess.run([sys.executable, "-m", "riskservice", "unban", "device", device],
+        out = subprocess.run([sys.executable, "-m", "riskservice", "unban", "device", device, "--actor", "ops"],
                              check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
         assert out.returncode == 0 and decide(server.url, device).json()["decision"] == "allow"
+        trail = requests.get(f"{server.url}/v1/audit", params={"entity": f"device:{device}"}, headers=ANALYST,
+                             timeout=10).json()["entries"]
+        assert [(e["action"], e["actor"], e["reason"]) for e in trail] == [
+            ("unblock", "cli:ops", "lifted from the command line"), ("block", "cli:me", "farm")]
+    assert requests.get(f"{server.url}/v1/audit/verify", headers=ANALYST, timeout=10).json()["ok"] is True
 
 
 def test_plain_ids_still_work_on_the_path_routes(served: tuple[Gunicorn, RedisServer]) -> None:
