@@ -29,8 +29,8 @@ fuzz: install
 	$(PY) -m tests.serving.fuzz --max-examples $(FUZZ_EXAMPLES)
 
 lint: install
-	$(VENV)/bin/ruff check riskservice graphs config tests bench
-	$(VENV)/bin/mypy riskservice config graphs
+	$(VENV)/bin/ruff check riskservice graphs config tests bench client
+	$(VENV)/bin/mypy riskservice config graphs client/src
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,2 +1,3 @@
-from riskservice.app import create_app
-app = create_app()
+from riskservice.process import serve
+
+app = serve()

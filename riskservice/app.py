@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import atexit
 import logging
-import signal
-import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -15,7 +11,6 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from config.settings import Settings
-from riskservice import logs
 from riskservice.api import admin, decisions, graph, openapi, ops
 from riskservice.api import review as review_api
 from riskservice.api.responses import json_response
@@ -23,7 +18,6 @@ from riskservice.auth import KeyRing
 from riskservice.console import views as console
 from riskservice.decisions.engine import DecisionEngine
 from riskservice.decisions.lifecycle import ShareLifecycle
-from riskservice.embedded_redis import EmbeddedRedis
 from riskservice.errors import ApiError, MethodNotAllowed, NotFound, PayloadTooLarge, StorageError, Unavailable
 from riskservice.graph_store import VersionCache
 from riskservice.limits.client import connect
@@ -35,74 +29,48 @@ from riskservice.policy.load import Policy
 from riskservice.review.audit import note_policy
 from riskservice.review.common import now_ms as review_now_ms
 from riskservice.rewards import RewardChecker
+from riskservice.state import EXTENSION, RiskState
 
 access_log = logging.getLogger("riskservice.access")
 error_log = logging.getLogger("riskservice.error")
 
 
-@dataclass
-class RiskState:
-    """Everything the views share, kept on ``app.extensions["risk"]``."""
-
-    settings: Settings
-    policies: PolicyHolder
-    store: RedisStore
-    engine: DecisionEngine
-    lifecycle: ShareLifecycle
-    keyring: KeyRing
-    metrics: Metrics
-    embedded: EmbeddedRedis | None = None
-    graph_versions: VersionCache | None = None
-    rewards: RewardChecker | None = None
-
-    @property
-    def policy(self) -> Policy:
-        return self.policies.current
-
-
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Flask:
-    """Build the service.
+def create_app(settings: Settings, *, clock: Clock | None = None) -> Flask:
+    """Build the service, and nothing else: no threads, signal handlers,
+    logging set-up, servers or writes (the process does those, see
+    :mod:`riskservice.process`).
 
     Parameters
     ----------
-    settings : Settings, optional
-        Read from the environment when omitted.
+    settings : Settings
+        With a Redis URL (:func:`riskservice.process.serve` fills in the
+        embedded Redis when none is configured).
     clock : Clock, optional
         Tests inject a manual clock; the service uses Redis server time.
     """
-    settings = settings or Settings.from_env()
-    logs.configure(settings.log_level)
+    if settings.redis_url is None:
+        raise ValueError("create_app needs settings.redis_url; riskservice.process.serve() starts "
+                         "the embedded Redis when none is configured")
     policies = PolicyHolder(settings.policy_file, settings.data_dir)
-    if settings.policy_poll_s > 0:
-        policies.watch(settings.policy_poll_s)
-    if threading.current_thread() is threading.main_thread():
-        # SIGHUP reloads the policy in place (gunicorn's master turns its own
-        # HUP into new workers, which load it too).
-        signal.signal(signal.SIGHUP, lambda *_: policies.reload())
-
-    embedded = None
-    url = settings.redis_url
-    if url is None:
-        embedded = EmbeddedRedis(settings.data_dir)
-        url = embedded.ensure()
-        # Stops it only if this process started it (not when gunicorn's master did).
-        atexit.register(embedded.stop)
-    store = RedisStore(connect(url, settings.redis_budget_ms), settings.breaker_cooldown_ms)
+    store = RedisStore(connect(settings.redis_url, settings.redis_budget_ms), settings.breaker_cooldown_ms,
+                       budget_ms=settings.redis_budget_ms)
     _audit_policy_changes(policies, store, clock, str(settings.policy_file))
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    state = RiskState(settings=settings, policies=policies, store=store, keyring=KeyRing(settings.api_keys),
-                      metrics=Metrics(), embedded=embedded, engine=None, lifecycle=None)  # type: ignore[arg-type]
     retention_ms = settings.event_retention_days * 86_400_000
-    state.graph_versions = VersionCache(store.client)
-    state.engine = DecisionEngine(store, lambda: policies.current, clock=clock, fail_mode=settings.fail_mode,
-                                  decision_ttl_ms=settings.decision_ttl_s * 1000, retention_ms=retention_ms,
-                                  graph_key=state.graph_versions.fast_key)
-    state.rewards = RewardChecker(store, lambda: policies.current, clock=clock,
-                                  graph_key=state.graph_versions.fast_key, ttl_ms=settings.decision_ttl_s * 1000)
-    state.lifecycle = ShareLifecycle(store, lambda: policies.current, clock=clock, retention_ms=retention_ms)
-    app.extensions["risk"] = state
+    graph_versions = VersionCache(store.client)
+    state = RiskState(
+        settings=settings, policies=policies, store=store, keyring=KeyRing(settings.api_keys), metrics=Metrics(),
+        graph_versions=graph_versions,
+        engine=DecisionEngine(store, lambda: policies.current, clock=clock, fail_mode=settings.fail_mode,
+                              decision_ttl_ms=settings.decision_ttl_s * 1000, retention_ms=retention_ms,
+                              graph_key=graph_versions.fast_key),
+        rewards=RewardChecker(store, lambda: policies.current, clock=clock, graph_key=graph_versions.fast_key,
+                              ttl_ms=settings.decision_ttl_s * 1000),
+        lifecycle=ShareLifecycle(store, lambda: policies.current, clock=clock, retention_ms=retention_ms),
+    )
+    app.extensions[EXTENSION] = state
 
     app.register_blueprint(decisions.bp)
     app.register_blueprint(ops.bp)
@@ -117,7 +85,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
 
 def _audit_policy_changes(policies: PolicyHolder, store: RedisStore, clock: Clock | None, source: str) -> None:
-    """Put every policy change in the audit trail (each version once, whichever worker sees it first)."""
+    """Put every policy change in the audit trail (each version once, whichever
+    worker sees it first); :func:`riskservice.process.note_policy_at_start`
+    audits the version a process starts with."""
     clock = clock or ServerClock()
 
     def note(old: Policy | None, new: Policy) -> None:
@@ -125,11 +95,6 @@ def _audit_policy_changes(policies: PolicyHolder, store: RedisStore, clock: Cloc
                     now_ms=review_now_ms(clock, store.client), source=source)
 
     policies.on_change = note
-    try:
-        # A change made while the service was down is audited at start.
-        note(None, policies.current)
-    except (redis.RedisError, StorageError) as exc:
-        error_log.warning("cannot audit the policy version at start", extra={"error": str(exc)})
 
 
 def _register_errors(app: Flask) -> None:

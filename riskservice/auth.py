@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import current_app, g, request
+from flask import g, request
 
 from config.settings import ApiKey
 from riskservice.errors import Forbidden, Unauthorized
+from riskservice.state import risk_state
 
 F = TypeVar("F", bound=Callable[..., Any])
 IMPLIED = {"admin": {"admin", "analyst"}, "analyst": {"analyst"}, "issuer": {"issuer"}}
@@ -53,7 +54,7 @@ def authenticate() -> Principal:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'", {"Authorization": "missing"})
-    principal: Principal | None = current_app.extensions["risk"].keyring.identify(token.strip())
+    principal: Principal | None = risk_state().keyring.identify(token.strip())
     if principal is None:
         raise Unauthorized("the API key is not valid", {"Authorization": "invalid key"})
     return principal
@@ -72,7 +73,6 @@ def require(*roles: str) -> Callable[[F], F]:
             g.principal = principal
             return view(*args, **kwargs)
 
-        wrapper.required_roles = roles  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorate

@@ -1,16 +1,21 @@
-"""A real redis-server for the tests, on a free port (no fakes)."""
+"""A real redis-server for the tests, on a free port (no fakes).
+
+The server runs daemonised with a pid file, like the cluster nodes of
+tests/cluster_server.py: it is stopped, killed, paused and resumed by pid, and
+``kill``/``stop`` wait until the process is really gone.
+"""
 
 from __future__ import annotations
 
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import redis
 
 from riskservice.embedded_redis import find_redis_server
+from tests.cluster.nodes import poll, process_alive, send_signal
 
 
 def free_port() -> int:
@@ -27,7 +32,12 @@ class RedisServer:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.appendonly = appendonly
-        self.process: subprocess.Popen[bytes] | None = None
+        self.pid: int | None = None
+
+    @property
+    def process(self) -> int | None:
+        """The server's pid while it runs (None once stopped or killed)."""
+        return self.pid
 
     @property
     def url(self) -> str:
@@ -38,44 +48,70 @@ class RedisServer:
         """The same server over its unix socket."""
         return f"unix://{self.dir / 'redis.sock'}"
 
+    @property
+    def pid_file(self) -> Path:
+        return self.dir / "redis.pid"
+
     def start(self) -> RedisServer:
+        self.pid_file.unlink(missing_ok=True)
         args = [find_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
+                "--daemonize", "yes", "--pidfile", str(self.pid_file),
                 "--save", "", "--appendonly", "yes" if self.appendonly else "no",
                 "--logfile", str(self.dir / "redis.log"), "--unixsocket", str(self.dir / "redis.sock")]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+        # The launcher forks the daemon and exits at once.
+        subprocess.run(args, stdout=subprocess.DEVNULL, check=True, timeout=10)
         client = redis.Redis.from_url(self.url, socket_timeout=0.2, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError(f"redis-server did not start; see {self.dir / 'redis.log'}") from None
-                time.sleep(0.01)  # ok-sleep: waiting for a real process to listen
-        client.close()
+
+        def answering() -> bool:
+            if self.pid is None and self.pid_file.exists():
+                text = self.pid_file.read_text().strip()
+                self.pid = int(text) if text else None
+            if self.pid is not None and not process_alive(self.pid):
+                raise RuntimeError(f"redis-server exited; see {self.dir / 'redis.log'}")
+            return self.pid is not None and bool(client.ping())
+
+        try:
+            poll(f"redis-server to answer (see {self.dir / 'redis.log'})", answering, 10)
+        except BaseException:
+            self.kill()
+            raise
+        finally:
+            client.close()
         return self
 
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.url)
 
+    def _current_pid(self) -> int | None:
+        """Our pid, or the pid file's if start failed before we read it."""
+        if self.pid is None and self.pid_file.exists():
+            text = self.pid_file.read_text().strip()
+            return int(text) if text.isdigit() else None
+        return self.pid
+
     def kill(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
+        pid = self._current_pid()
+        if pid is not None:
+            send_signal(pid, signal.SIGKILL)
+            poll(f"redis-server {pid} to exit", lambda: not process_alive(pid), 10)
+        self.pid = None
 
     def stop(self) -> None:
-        """Clean shutdown (flushes the AOF)."""
-        if self.process is not None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(10)
-            self.process = None
+        """Clean shutdown (flushes the AOF); killed if it takes more than 10 s."""
+        pid = self._current_pid()
+        if pid is not None:
+            send_signal(pid, signal.SIGCONT)  # a paused server cannot shut down
+            send_signal(pid, signal.SIGTERM)
+            try:
+                poll(f"redis-server {pid} to shut down", lambda: not process_alive(pid), 10)
+            except RuntimeError:
+                self.kill()
+        self.pid = None
 
     def pause(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGSTOP)
+        assert self.pid is not None
+        send_signal(self.pid, signal.SIGSTOP)
 
     def resume(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGCONT)
+        assert self.pid is not None
+        send_signal(self.pid, signal.SIGCONT)

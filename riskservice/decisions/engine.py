@@ -15,6 +15,7 @@ from riskservice.decisions.rules import Finding, reason, stateless_findings
 from riskservice.errors import Conflict, StorageError
 from riskservice.graph_store import NO_VERSION
 from riskservice.limits.clock import Clock, ServerClock
+from riskservice.limits.contract import CHALLENGES, DecideArgs
 from riskservice.limits.keys import DecisionKeys, decision_keys
 from riskservice.limits.records import DecisionRecord
 from riskservice.limits.sliding import combine
@@ -28,10 +29,7 @@ HEADER_RULE = "device_velocity"
 
 
 class DecisionStore(Protocol):
-    def decide(self, keys: DecisionKeys, *, user_id: str, plan: bytes, findings: bytes, fingerprint: str,
-               decision_id: str, now_ms: int | None, ttl_ms: int, request: bytes = b"{}",
-               geo: tuple[float, float] | None = None, merchant_id: str | None = None, recipients: int = 0,
-               retention_ms: int = ..., device_id: str = ..., arms: str = ...) -> DecisionRecord: ...
+    def decide(self, keys: DecisionKeys, args: DecideArgs) -> DecisionRecord: ...
 
 
 @dataclass(frozen=True)
@@ -84,11 +82,35 @@ def fingerprint(body: dict[str, Any] | bytes) -> str:
 
 
 def arms(rollouts: tuple[tuple[str, int, bool], ...], device_id: str) -> str:
-    """The per-device shadow flags of the plan's stateful rules ("" when none is rolled out)."""
+    """The per-device shadow flags of the stateful rules, by rule id ("" when none is rolled out)."""
     if not rollouts:
         return ""
     return "".join("1" if shadow or not enforced(name, device_id, percent) else "0"
                    for name, percent, shadow in rollouts)
+
+
+def static_verdict(findings: list[Finding]) -> tuple[int, int, str]:
+    """What the script needs of the stateless findings: whether one blocks,
+    the strongest challenge (0 none, 1 captcha, 2 sms), and their codes for
+    the share event ("?" marks an enforced challenge, which an allowlist makes
+    shadow).
+
+    >>> static_verdict([["fan_out", 1, 0, "sms"], ["sensitive_copy", 2, 1, ""]])
+    (0, 2, 'fan_out?,sensitive_copy:shadow')
+    """
+    block, challenge, codes = 0, 0, []
+    for f in findings:
+        code, severity, shadow, kind = f[0], int(f[1]), int(f[2]), str(f[3])
+        if shadow:
+            codes.append(f"{code}:shadow")
+            continue
+        if severity == 2:
+            block = 1
+            codes.append(code)
+        else:
+            challenge = max(challenge, CHALLENGES.index(kind))
+            codes.append(f"{code}?")
+    return block, challenge, ",".join(codes)
 
 
 def split(findings: list[Finding]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -141,15 +163,20 @@ class DecisionEngine:
         recorded = canonical(body)
         keys = decision_keys(req.event_id, req.device_id, req.user_id, req.ip, decision_id)._replace(
             graph=self.graph_key())
+        block, challenge, codes = static_verdict(static)
+        now_ms = self.clock.now_ms()
+        args = DecideArgs(
+            now="" if now_ms is None else now_ms, deadline="", fingerprint=fingerprint(recorded),
+            decision_id=decision_id, user_id=req.user_id, device_id=req.device_id, plan=compiled.plan,
+            policy_version=policy.version, static_findings=orjson.dumps(static) if static else b"",
+            static_block=block, static_challenge=challenge, static_codes=codes, ttl_ms=self.decision_ttl_ms,
+            request=recorded, lat=repr(req.geo.lat) if req.geo else "", lon=repr(req.geo.lon) if req.geo else "",
+            merchant_id=req.merchant_id or "", recipients=req.fan_out, retention_ms=self.retention_ms,
+            pointer=orjson.dumps({"k": keys.event, "m": req.merchant_id, "u": keys.user_log}),
+            arms=arms(compiled.rollouts, req.device_id),
+        )
         try:
-            rec = self.store.decide(
-                keys, user_id=req.user_id, plan=compiled.plan, findings=orjson.dumps(static),
-                fingerprint=fingerprint(recorded), decision_id=decision_id,
-                now_ms=self.clock.now_ms(), ttl_ms=self.decision_ttl_ms, request=recorded,
-                geo=(req.geo.lat, req.geo.lon) if req.geo else None, merchant_id=req.merchant_id,
-                recipients=req.fan_out, retention_ms=self.retention_ms, device_id=req.device_id,
-                arms=arms(compiled.rollouts, req.device_id),
-            )
+            rec = self.store.decide(keys, args)
         except StorageError:
             return self._degraded(static, policy.version)
         if rec.status == "conflict":

@@ -81,7 +81,9 @@ def geofence_finding(req: DecisionRequest, rules: Rules) -> Finding | None:
             nearest, distance = area, km - area.radius_km
     assert nearest is not None
     km = round(haversine_km(nearest.lat, nearest.lon, req.geo.lat, req.geo.lon), 1)
-    name = nearest.name or f"{nearest.lat:g},{nearest.lon:g}"
+    # 15 significant digits give back the centre as the policy writes it
+    # (":g" keeps six: 121.4737 would read 121.474).
+    name = nearest.name or f"{nearest.lat:.15g},{nearest.lon:.15g}"
     shadow = in_shadow(fence, "geofence", req.device_id)
     return [*finding(fence, "geofence", km, None, shadow=shadow)[:5], nearest.radius_km, None, 0, name]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from typing import NamedTuple
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 PREFIX = "risk"
 _SAFE = re.compile(r"[A-Za-z0-9\-_.@~]*")
@@ -104,11 +104,6 @@ def pointer_key(decision_id: str) -> str:
 def device_prefix(record_key: str) -> str:
     """``risk:{d:<device>}`` of a decision record's key."""
     return record_key[: record_key.index("}:") + 1]
-
-
-def device_id_of(record_key: str) -> str:
-    """The device id a decision record belongs to."""
-    return unquote(device_prefix(record_key)[len(PREFIX) + 4 : -1])
 
 
 def ban_key(kind: str, entity_id: str) -> str:

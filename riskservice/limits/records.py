@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 import orjson
 
+from riskservice.limits.contract import decode_windows
+
 Status = Literal["new", "replay", "conflict"]
 
 
@@ -27,17 +29,52 @@ class DecisionRecord:
     raw: dict[str, Any] | None = field(default=None, compare=False)
 
     @staticmethod
-    def parse(raw: bytes | str) -> dict[str, Any] | None:
-        """A stored record as a dict (None for an empty reply)."""
-        return orjson.loads(raw) if raw else None
+    def parse(flat: list[bytes | int]) -> dict[str, Any] | None:
+        """A stored record (a hash, as a flat field/value list) as a dict; None when empty.
+
+        Numbers are ints, ``o`` (an outcome) is ``[delivered, opened, claimed, ms]``,
+        ``g`` (graph scores) is ``[anomaly, kol]`` or None, and ``f`` holds every
+        finding: the stateless ones, then the stateful ones.
+        """
+        if not flat:
+            return None
+        # HGETALL gives bytes; a fresh record comes back from the script with
+        # its numbers as integers.
+        raw = {_bytes(flat[i]).decode(): _bytes(flat[i + 1]) for i in range(0, len(flat), 2)}
+        rec: dict[str, Any] = {k: v.decode() for k, v in raw.items() if k not in ("n", "fs", "fd")}
+        for name in ("t", "dec", "c", "r", "ct", "al"):
+            if name in rec:
+                rec[name] = int(rec[name] or 0)
+        if "o" in rec:
+            rec["o"] = [int(x) for x in rec["o"].split(",")]
+        rec["g"] = [float(x) for x in rec["g"].split(",")] if rec.get("g") else None
+        findings = _findings(raw.get("fs", b"")) + _findings(raw.get("fd", b""))
+        if rec.get("al"):
+            # An allowlisted device: its challenges are reported as shadow.
+            for f in findings:
+                if f[1] == 1:
+                    f[2] = 1
+        rec["f"] = findings
+        rec["n"] = decode_windows(raw.get("n", b""))
+        return rec
 
     @classmethod
-    def from_json(cls, status: Status, raw: bytes | str) -> DecisionRecord:
-        rec = orjson.loads(raw)
-        findings = rec["f"] if isinstance(rec["f"], list) else []  # cjson writes [] as {}
-        windows = {code: (int(c), int(r)) for code, (c, r) in (rec.get("n") or {}).items()}
-        return cls(status, rec["id"], int(rec["t"]), int(rec["dec"]), rec["ch"], findings, windows,
-                   rec["pv"], bool(rec["c"]), rec)
+    def from_reply(cls, status: Status, flat: list[bytes | int]) -> DecisionRecord:
+        rec = cls.parse(flat)
+        assert rec is not None
+        return cls(status, rec["id"], rec["t"], rec["dec"], rec["ch"], rec["f"], rec["n"], rec["pv"],
+                   bool(rec["c"]), rec)
+
+
+def _bytes(value: bytes | int) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+def _findings(raw: bytes) -> list[list[Any]]:
+    # cjson writes an empty list as {}; an empty field means none.
+    if not raw or raw == b"{}":
+        return []
+    return list(orjson.loads(raw))
 
 
 def decode_log(raw: bytes) -> list[int]:

@@ -40,8 +40,13 @@ def judge(log: Sequence[int], now_ms: int, window_ms: int, limit: int) -> tuple[
     retry_ms : int
         0 while ``count < limit``; else ms until enough entries age out.
 
+    Examples
+    --------
+    Three shares count and the limit is two, so two must leave before one
+    more fits: the second (at 2 000 ms) leaves at 7 000 ms, 3 500 ms from now.
+
     >>> judge([1_000, 2_000, 3_000], now_ms=3_500, window_ms=5_000, limit=2)
-    (3, 4500)
+    (3, 3500)
     """
     inside = sorted(in_window(log, now_ms, window_ms))
     count = len(inside)

@@ -20,6 +20,7 @@ from redis.connection import Connection
 
 from riskservice.errors import StorageError
 from riskservice.limits.client import CircuitBreaker
+from riskservice.limits.contract import DecideArgs
 from riskservice.limits.keys import DecisionKeys, ban_key, device_prefix, pointer_key
 from riskservice.limits.records import DecisionRecord
 
@@ -47,9 +48,14 @@ class RedisStore:
         How long to skip Redis after a failure.
     """
 
-    def __init__(self, client: redis.Redis, breaker_cooldown_ms: int = 1000) -> None:
+    def __init__(self, client: redis.Redis, breaker_cooldown_ms: int = 1000, budget_ms: int | None = None) -> None:
         self.client = client
         self._breaker = CircuitBreaker(breaker_cooldown_ms)
+        self.budget_ms = budget_ms
+        # Redis server time minus ours (ms), re-measured every second, so a
+        # deadline can be given on the server's clock.
+        self._offset_ms: float | None = None
+        self._offset_at = -1.0
         self._local = threading.local()
         # Every thread's connection, so that close() can reach them all.
         self._connections: list[Connection] = []
@@ -117,17 +123,38 @@ class RedisStore:
             conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
             return conn.read_response()
 
-    def decide(self, keys: DecisionKeys, *, user_id: str, plan: bytes, findings: bytes, fingerprint: str,
-               decision_id: str, now_ms: int | None, ttl_ms: int, request: bytes = b"{}",
-               geo: tuple[float, float] | None = None, merchant_id: str | None = None, recipients: int = 0,
-               retention_ms: int = 30 * 86_400_000, device_id: str = "", arms: str = "") -> DecisionRecord:
+    def deadline_ms(self) -> int | str:
+        """When a call sent now stops being worth running, on the Redis
+        server's clock: now plus the budget ("" while the offset is unknown).
+
+        The caller gives up within the budget; a script still queued in Redis
+        after that must change nothing, or the record would contradict the
+        degraded answer the caller got.
+        """
+        if self.budget_ms is None:
+            return ""
+        now = time.monotonic()
+        if now - self._offset_at > 1.0:
+            self._offset_at = now
+            try:
+                before = time.time()
+                seconds, micros = self.client.time()
+                after = time.time()
+                self._offset_ms = (seconds * 1000 + micros / 1000) - (before + after) * 500
+            except redis.RedisError:
+                pass  # keep the last estimate; the call itself will fail or not
+        if self._offset_ms is None:
+            return ""
+        return int(time.time() * 1000 + self._offset_ms + self.budget_ms)
+
+    def decide(self, keys: DecisionKeys, args: DecideArgs) -> DecisionRecord:
         """Judge, record and log one decision atomically (see ``lua/decide.lua``)."""
-        args = ("" if now_ms is None else now_ms, fingerprint, decision_id, user_id, plan, findings, ttl_ms,
-                request, "" if geo is None else repr(geo[0]), "" if geo is None else repr(geo[1]),
-                merchant_id or "", recipients, retention_ms,
-                orjson.dumps({"k": keys.event, "m": merchant_id, "u": keys.user_log}), device_id, arms)
-        status, raw = self.run(DECIDE, keys, args)
-        return DecisionRecord.from_json(status.decode(), raw)
+        if args.deadline == "" and self.budget_ms is not None:
+            args = args._replace(deadline=self.deadline_ms())
+        status, flat = self.run(DECIDE, keys, args)
+        if status == b"late":
+            raise StorageError("the decision reached Redis after its deadline; nothing was recorded")
+        return DecisionRecord.from_reply(status.decode(), flat)
 
     def resolve(self, decision_id: str) -> dict[str, Any] | None:
         """Where a decision's record is: ``{k: record key, m: merchant, u: user log key}``."""
@@ -145,8 +172,8 @@ class RedisStore:
         """Record a share's outcome (see ``lua/outcome.lua``); returns (status, record)."""
         keys = (record_key, f"{device_prefix(record_key)}:outcomes", events)
         args = ("" if now_ms is None else now_ms, delivered, opened, claimed, window_ms, cap, retention_ms)
-        status, raw = self.run(OUTCOME, keys, args)
-        return status.decode(), DecisionRecord.parse(raw)
+        status, flat = self.run(OUTCOME, keys, args)
+        return status.decode(), DecisionRecord.parse(flat)
 
     def challenge(self, record_key: str, user_log_key: str, *, passed: bool, kind: str, plan: bytes,
                   now_ms: int | None, retention_ms: int, events: str) -> tuple[str, dict[str, Any] | None, bool]:
@@ -154,8 +181,8 @@ class RedisStore:
         prefix = device_prefix(record_key)
         keys = (record_key, f"{prefix}:state", user_log_key, f"{prefix}:failures", f"{prefix}:ban", events)
         args = ("" if now_ms is None else now_ms, int(passed), kind, plan, retention_ms)
-        status, raw, cooled = self.run(CHALLENGE, keys, args)
-        return status.decode(), DecisionRecord.parse(raw), bool(cooled)
+        status, flat, cooled = self.run(CHALLENGE, keys, args)
+        return status.decode(), DecisionRecord.parse(flat), bool(cooled)
 
     def ping(self) -> bool:
         """True when Redis answers now (ignores the breaker: readiness must probe)."""

@@ -38,7 +38,7 @@ class PolicyHolder:
     """
 
     def __init__(self, path: Path, data_dir: Path,
-                 on_change: Callable[[Policy, Policy], None] | None = None) -> None:
+                 on_change: Callable[[Policy | None, Policy], None] | None = None) -> None:
         self.path = Path(path)
         # Called with (old, new) after a reload that changed the version (to audit it).
         self.on_change = on_change

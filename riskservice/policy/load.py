@@ -3,7 +3,7 @@
 Errors name the place in the file (``merchants.m42.device_velocity.limit:
 must be ...``). Compiling does once, at load, everything a decision would
 otherwise redo: merging merchant overrides, the matcher for sensitive copy,
-and the JSON plan handed to the Redis script.
+and the packed plan handed to the Redis scripts (:mod:`riskservice.limits.contract`).
 """
 
 from __future__ import annotations
@@ -21,23 +21,17 @@ from pydantic import ValidationError
 
 from riskservice.decisions.text import TermMatcher
 from riskservice.errors import PolicyError
+from riskservice.limits.contract import RULES, Plan, RulePlan
 from riskservice.policy.model import PolicyFile, Review, Rewards, Rules
 
 PRESETS_FILE = Path(__file__).resolve().parents[2] / "config" / "presets.yaml"
 
-# Where a stateful rule's evidence is kept (see limits/lua/decide.lua).
-SOURCE_DEVICE_LOG, SOURCE_USER_LOG, SOURCE_DEVICE_USERS, SOURCE_OUTCOMES, SOURCE_TRAVEL, SOURCE_GRAPH = 1, 2, 3, 4, 5, 6
-# Ban rule -> index of its key among the script's KEYS.
-BAN_KEY_INDEX = {"device_blocklist": 3, "user_blocklist": 5, "ip_blocklist": 6}
+# Count-window rules and ban rules among the scripts' stateful rules.
+WINDOW_RULES = ("device_velocity", "device_daily_cap", "user_daily_cap", "device_many_users")
+BAN_RULES = ("device_blocklist", "user_blocklist", "ip_blocklist")
 # Entries the success-rate log may keep: outcomes arrive only for admitted
 # shares, at most the daily cap plus passed challenges in a window.
 OUTCOME_LOG_FACTOR = 2
-WINDOW_SOURCES = {
-    "device_velocity": SOURCE_DEVICE_LOG,
-    "device_daily_cap": SOURCE_DEVICE_LOG,
-    "user_daily_cap": SOURCE_USER_LOG,
-    "device_many_users": SOURCE_DEVICE_USERS,
-}
 
 
 @dataclass(frozen=True)
@@ -46,9 +40,9 @@ class CompiledRules:
 
     rules: Rules
     matcher: TermMatcher
-    plan: bytes  # JSON for the Redis scripts
-    # The plan's stateful rules in order (windows, then bans) with their
-    # rollout percentage and shadow setting; empty when none is rolled out.
+    plan: bytes  # contract.Plan, packed for the Redis scripts
+    # Every stateful rule by id (contract.RULES) with its rollout percentage
+    # and shadow setting; empty when none is rolled out.
     rollouts: tuple[tuple[str, int, bool], ...] = ()
     # Every rule under a partial rollout, with its percentage (for metrics by arm).
     rolled_out: tuple[tuple[str, int], ...] = ()
@@ -213,52 +207,36 @@ def _bounds(all_rules: list[Rules]) -> StoreBounds:
 
 
 def _compile(rules: Rules, version: str, bounds: StoreBounds, review: Review) -> CompiledRules:
-    windows = []
-    for name, source in WINDOW_SOURCES.items():
+    def stateful(name: str, limit: float, window_ms: int = 0, extra: float = 0.0) -> RulePlan:
         rule = getattr(rules, name)
-        if rule.enabled:
-            windows.append(
-                [name, source, rule.limit, rule.window_s * 1000, rule.severity,
-                 int(rule.shadow), rule.challenge or "", 0]
-            )
-    rate = rules.low_success_rate
-    if rate.enabled:
-        windows.append(["low_success_rate", SOURCE_OUTCOMES, rate.min_samples, rate.window_s * 1000,
-                        rate.severity, int(rate.shadow), rate.challenge or "", rate.threshold])
-    travel = rules.impossible_travel
-    if travel.enabled:
-        windows.append(["impossible_travel", SOURCE_TRAVEL, travel.max_speed_kmh, 0, travel.severity,
-                        int(travel.shadow), travel.challenge or "", travel.min_distance_km])
-    bans = []
-    for name, key_index in BAN_KEY_INDEX.items():
-        rule = getattr(rules, name)
-        if rule.enabled:
-            bans.append([name, key_index, rule.severity, int(rule.shadow), rule.challenge or ""])
-    graph = rules.graph_anomaly
-    if graph.enabled:
-        windows.append(["graph_anomaly", SOURCE_GRAPH, graph.threshold, 0, graph.severity, int(graph.shadow),
-                        graph.challenge or "", 0])
-    failures = rules.challenge_failures
-    plan = {
-        "w": windows,
-        "b": bans,
+        return RulePlan(enabled=rule.enabled, limit=limit, window_ms=window_ms, severity=rule.severity,
+                        shadow=rule.shadow, challenge=rule.challenge or "", extra=extra)
+
+    windows = {name: stateful(name, getattr(rules, name).limit, getattr(rules, name).window_s * 1000)
+               for name in WINDOW_RULES}
+    rate, travel, failures = rules.low_success_rate, rules.impossible_travel, rules.challenge_failures
+    plan = Plan(
+        rules={
+            **windows,
+            "low_success_rate": stateful("low_success_rate", rate.min_samples, rate.window_s * 1000, rate.threshold),
+            "impossible_travel": stateful("impossible_travel", travel.max_speed_kmh, 0, travel.min_distance_km),
+            "graph_anomaly": stateful("graph_anomaly", rules.graph_anomaly.threshold),
+            **{name: stateful(name, 0) for name in BAN_RULES},
+        },
+        device_log_cap=bounds.device_log_cap, device_log_keep_ms=bounds.device_log_keep_ms,
+        user_log_cap=bounds.user_log_cap, user_log_keep_ms=bounds.user_log_keep_ms,
+        users_cap=bounds.users_cap, users_keep_ms=bounds.users_keep_ms, review_points=review.min_points,
         # The cool-down a ban with code challenge_failures is reported under.
-        "cd": [failures.severity, int(failures.shadow), failures.challenge or ""],
-        "cf": [failures.limit if failures.enabled else 0, failures.window_s * 1000, failures.cooldown_s * 1000],
-        "dcap": bounds.device_log_cap,
-        "dkeep": bounds.device_log_keep_ms,
-        "ucap": bounds.user_log_cap,
-        "ukeep": bounds.user_log_keep_ms,
-        "scap": bounds.users_cap,
-        "skeep": bounds.users_keep_ms,
-        "rv": review.min_points,
-        "pv": version,
-    }
-    ordered = [(entry[0], getattr(rules, entry[0])) for entry in windows + bans]
-    rollouts = tuple((name, rule.rollout, rule.shadow) for name, rule in ordered)
+        cooldown=RulePlan(True, severity=failures.severity, shadow=failures.shadow,
+                          challenge=failures.challenge or ""),
+        failures_limit=failures.limit if failures.enabled else 0, failures_window_ms=failures.window_s * 1000,
+        cooldown_ms=failures.cooldown_s * 1000,
+    )
+    # Rollout flags go to the script by rule id, for every stateful rule.
+    rollouts = tuple((name, getattr(rules, name).rollout, getattr(rules, name).shadow) for name in RULES)
     if all(percent == 100 for _, percent, _ in rollouts):
         rollouts = ()
     rolled_out = tuple((name, getattr(rules, name).rollout) for name in type(rules).model_fields
                        if getattr(rules, name).rollout < 100)
-    return CompiledRules(rules=rules, matcher=TermMatcher(rules.sensitive_copy.terms), plan=orjson.dumps(plan),
+    return CompiledRules(rules=rules, matcher=TermMatcher(rules.sensitive_copy.terms), plan=plan.pack(),
                          rollouts=rollouts, rolled_out=rolled_out)

@@ -14,6 +14,7 @@ from riskservice.app import create_app
 from riskservice.errors import PolicyError
 from riskservice.limits.clock import ManualClock
 from riskservice.policy.holder import PolicyHolder
+from riskservice.process import note_policy_at_start, start_policy_watch
 from tests.api.helpers import share
 from tests.conftest import ADMIN, ANALYST, make_settings
 
@@ -37,6 +38,9 @@ def policy_file(tmp_path: Path) -> Path:
 @pytest.fixture
 def client(settings: Settings, tmp_path: Path, policy_file: Path, clock: ManualClock) -> FlaskClient:
     app = create_app(make_settings(settings.redis_url or "", tmp_path, policy_file=policy_file), clock=clock)
+    # What a serving process adds around the app (riskservice.process.serve).
+    start_policy_watch(app)
+    note_policy_at_start(app)
     return app.test_client()
 
 

@@ -6,52 +6,48 @@
 -- KEYS[1] decision record  KEYS[2] device state  KEYS[3] user log
 -- KEYS[4] device failures (packed log)  KEYS[5] device ban  KEYS[6] share events
 -- ARGV[1] now ("" for server time), ARGV[2] passed (1/0), ARGV[3] kind,
--- ARGV[4] plan (the decision's merchant's, see decide.lua; cf: [limit, window ms, cool-down ms]),
+-- ARGV[4] plan (the decision's merchant's, contract.Plan),
 -- ARGV[5] event retention ms
 --
--- Returns {status, record, cooled}: status "ok", "replay", "not_found",
+-- Returns {status, record (a flat list, see decide.lua), cooled}: status "ok", "replay", "not_found",
 -- "not_challenged", "kind_mismatch" or "conflict" (another result was recorded).
 
-local raw = redis.call('GET', KEYS[1])
-if not raw then return {'not_found', '', 0} end
-local rec = cjson.decode(raw)
-if rec.dec ~= 1 then return {'not_challenged', raw, 0} end
-if rec.ch ~= ARGV[3] then return {'kind_mismatch', raw, 0} end
+local f = redis.call('HMGET', KEYS[1], 'id', 'dec', 'ch', 'cs', 'u')
+if not f[1] then return {'not_found', {}, 0} end
+local rec_id, dec, ch, cs, user = f[1], tonumber(f[2]), f[3], f[4], f[5]
+if dec ~= 1 then return {'not_challenged', redis.call('HGETALL', KEYS[1]), 0} end
+if ch ~= ARGV[3] then return {'kind_mismatch', redis.call('HGETALL', KEYS[1]), 0} end
 local passed = ARGV[2] == '1'
 local result = passed and 'passed' or 'failed'
-if rec.cs then
-  if rec.cs == result then return {'replay', raw, 0} end
-  return {'conflict', raw, 0}
+if cs then
+  if cs == result then return {'replay', redis.call('HGETALL', KEYS[1]), 0} end
+  return {'conflict', redis.call('HGETALL', KEYS[1]), 0}
 end
 local now = clock(ARGV[1])
-local plan = cjson.decode(ARGV[4])
-rec.cs, rec.ct = result, now
+local plan = read_plan(ARGV[4])
 local cooled = 0
 if passed then
   local dlog, seen = read_state(KEYS[2])
-  local ulog = unpack_log(redis.call('GET', KEYS[3]))
-  admit(plan, now, KEYS[2], KEYS[3], rec.u, dlog, ulog, seen)
-  rec.c = 1
+  local ulog = redis.call('GET', KEYS[3]) or ''
+  admit(plan, now, KEYS[2], KEYS[3], user, dlog, ulog, seen)
+  redis.call('HSET', KEYS[1], 'cs', result, 'ct', now, 'c', 1)
 else
-  local limit, win, cooldown = plan.cf[1], plan.cf[2], plan.cf[3]
-  local fails = record(unpack_log(redis.call('GET', KEYS[4])), now, math.max(limit, 1), win)
-  redis.call('SET', KEYS[4], pack_log(fails), 'PX', win)
+  local limit, win, cooldown = plan.cf_limit, plan.cf_window, plan.cf_cooldown
+  local fails = record_log(redis.call('GET', KEYS[4]) or '', now, math.max(limit, 1), win)
+  redis.call('SET', KEYS[4], fails, 'PX', win)
   local ban = redis.call('HMGET', KEYS[5], 'until', 'code')
   -- Never shorten or replace a ban an analyst or operator set.
   local banned_by_hand = (ban[1] or ban[2]) and ban[2] ~= 'challenge_failures'
-  if limit > 0 and #fails >= limit and not banned_by_hand then
+  if limit > 0 and #fails / 6 >= limit and not banned_by_hand then
     cooled = 1
     redis.call('DEL', KEYS[5])
     redis.call('HSET', KEYS[5], 'until', now + cooldown, 'code', 'challenge_failures', 'actor', 'rule',
-               'at', now, 'reason', #fails .. ' failed challenges in ' .. math.floor(win / 1000) .. ' s')
+               'at', now, 'reason', #fails / 6 .. ' failed challenges in ' .. math.floor(win / 1000) .. ' s')
     redis.call('PEXPIRE', KEYS[5], cooldown + 86400000)
     redis.call('DEL', KEYS[4])
   end
+  redis.call('HSET', KEYS[1], 'cs', result, 'ct', now)
 end
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 1 then ttl = 1 end
-local encoded = cjson.encode(rec)
-redis.call('SET', KEYS[1], encoded, 'PX', ttl)
-append_event(KEYS[6], now, tonumber(ARGV[5]), 'k', 'challenge', 'id', rec.id, 't', now,
+append_event(KEYS[6], now, tonumber(ARGV[5]), rec_id, 'k', 'challenge', 'id', rec_id, 't', now,
              'passed', passed and 1 or 0, 'kind', ARGV[3], 'cool', cooled)
-return {'ok', encoded, cooled}
+return {'ok', redis.call('HGETALL', KEYS[1]), cooled}

@@ -4,21 +4,73 @@
 -- exactly per window; here it is stored packed, 6-byte big-endian ms each,
 -- oldest first.
 
+-- The contract with Python (riskservice/limits/contract.py; a test holds the
+-- two to the same tables and formats).
+-- Stateful rules by id:
+local CODES = {'device_velocity', 'device_daily_cap', 'user_daily_cap', 'device_many_users',
+               'low_success_rate', 'impossible_travel', 'graph_anomaly',
+               'device_blocklist', 'user_blocklist', 'ip_blocklist'}
+local CHALLENGES = {[0] = '', 'captcha', 'sms'}
+-- The plan: per rule (RULE_FORMAT) enabled, limit, window ms, severity,
+-- shadow, challenge, extra; then PLAN_HEADER_FORMAT (see read_plan).
+local RULE_FORMAT = 'BdIBBBd'
+local PLAN_HEADER_FORMAT = 'HIHIHIHBBBHII'
+local PLAN_FORMAT = '>' .. string.rep(RULE_FORMAT, #CODES) .. PLAN_HEADER_FORMAT
+local RULE_FIELDS = 7
+-- Offsets of a rule's fields in the unpacked plan: plan[(id - 1) * 7 + F_*].
+local F_ENABLED, F_LIMIT, F_WINDOW, F_SEVERITY, F_SHADOW, F_CHALLENGE, F_EXTRA = 1, 2, 3, 4, 5, 6, 7
+
+-- One struct.unpack into a flat array, plus the store bounds by name (the
+-- rules stay in the flat array: a table per rule would cost more than it reads).
+local function read_plan(packed)
+  local p = {struct.unpack(PLAN_FORMAT, packed)}
+  local h = #CODES * RULE_FIELDS
+  p.dcap, p.dkeep, p.ucap, p.ukeep, p.scap, p.skeep = p[h + 1], p[h + 2], p[h + 3], p[h + 4], p[h + 5], p[h + 6]
+  p.rv = p[h + 7]
+  p.cd_sev, p.cd_shadow, p.cd_ch = p[h + 8], p[h + 9], CHALLENGES[p[h + 10]]
+  p.cf_limit, p.cf_window, p.cf_cooldown = p[h + 11], p[h + 12], p[h + 13]
+  return p
+end
+
+local function rule(plan, id, f)
+  return plan[(id - 1) * RULE_FIELDS + f]
+end
+
 -- An answer already recorded under an idempotency key: {"replay", record}
 -- for the same request, {"conflict", record} for another one; nil if none.
+-- A record is a hash (contract.RECORD_FIELDS), returned as HGETALL's list.
 local function earlier(key, fingerprint)
+  local fp = redis.call('HGET', key, 'fp')
+  if not fp then return nil end
+  local stored = redis.call('HGETALL', key)
+  if fp ~= fingerprint then return {'conflict', stored} end
+  return {'replay', stored}
+end
+
+-- The same for records stored as one JSON string (reward checks).
+local function earlier_json(key, fingerprint)
   local stored = redis.call('GET', key)
   if not stored then return nil end
   if cjson.decode(stored).fp ~= fingerprint then return {'conflict', stored} end
   return {'replay', stored}
 end
 
--- The judging time: given (tests, backtests) or the Redis server clock, one
--- clock for every app server.
-local function clock(arg)
-  if arg ~= '' then return tonumber(arg) end
+-- The Redis server clock in ms.
+local function server_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- The judging time: given (tests, backtests) or the Redis server clock, one
+-- clock for every app server. With a deadline (server ms), also whether the
+-- call arrived after it: the caller was answered without it, so it must
+-- change nothing. One TIME call at most.
+local function clock(arg, deadline)
+  local server = nil
+  if arg == '' or (deadline and deadline ~= '') then server = server_ms() end
+  local late = deadline and deadline ~= '' and server > tonumber(deadline)
+  if arg ~= '' then return tonumber(arg), late end
+  return server, late
 end
 
 local function unpack_log(s)
@@ -65,34 +117,65 @@ local function judge(times, now, limit, win)
   return count, retry, reset
 end
 
+-- Packed logs are worked on as strings: judging binary-searches the window's
+-- start and reads the two entries it needs, recording drops a prefix and
+-- appends, so a full log is never unpacked into a table (most of a
+-- decision's Lua time went to that).
+local function log_at(s, i)
+  return (struct.unpack('>I6', s, i * 6 - 5))
+end
+
+-- judge() on a packed, sorted log.
+local function judge_log(s, now, limit, win)
+  local n = #s / 6
+  local lo, hi, bound = 1, n + 1, now - win
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if log_at(s, mid) > bound then hi = mid else lo = mid + 1 end
+  end
+  local count = n - lo + 1
+  local retry, reset = 0, 0
+  if count >= limit then retry = log_at(s, lo + count - limit) + win - now end
+  if count > 0 then reset = log_at(s, lo) + win - now end
+  return count, retry, reset
+end
+
+-- record() on a packed, sorted log.
+local function record_log(s, now, cap, keep)
+  local n = #s / 6
+  if n > 0 and log_at(s, n) > now then
+    return pack_log(record(unpack_log(s), now, cap, keep)) -- the clock stepped back
+  end
+  local first = n + 2 - cap
+  if first < 1 then first = 1 end
+  while first <= n and now - log_at(s, first) >= keep do first = first + 1 end
+  return string.sub(s, first * 6 - 5) .. struct.pack('>I6', now)
+end
+
 -- Device state: the share log, then the users seen on the device
 -- (uint16 n, n x 6-byte ms; then per user: 6-byte last admitted ms, uint16
 -- length, id). One key, read with one GET and written with one SET: every
 -- call a script makes costs time on the single-threaded server, and a
--- packed string is the smallest form.
+-- packed string is the smallest form. The log is returned packed.
 local function read_state(key)
-  local dlog, seen = {}, {}
   local state = redis.call('GET', key)
-  if state then
-    local n, pos = struct.unpack('>H', state)
-    if n > 0 then
-      dlog = {struct.unpack('>' .. string.rep('I6', n), state, pos)}
-      pos = dlog[n + 1]
-      dlog[n + 1] = nil
-    end
-    while pos <= #state do
-      local t, len
-      t, len, pos = struct.unpack('>I6H', state, pos)
-      seen[string.sub(state, pos, pos + len - 1)] = t
-      pos = pos + len
-    end
+  if not state then return '', {} end
+  local seen = {}
+  local n = struct.unpack('>H', state)
+  local pos = 3 + 6 * n
+  local dlog = string.sub(state, 3, pos - 1)
+  while pos <= #state do
+    local t, len
+    t, len, pos = struct.unpack('>I6H', state, pos)
+    seen[string.sub(state, pos, pos + len - 1)] = t
+    pos = pos + len
   end
   return dlog, seen
 end
 
--- Count an admitted share: the device log, the user's log and the users seen.
--- Users are kept inside the longest window, the most recently seen first, up
--- to the cap (ties: the larger id first, as the reference does).
+-- Count an admitted share: the device log, the user's log and the users seen
+-- (logs packed). Users are kept inside the longest window, the most recently
+-- seen first, up to the cap (ties: the larger id first, as the reference does).
 local function admit(plan, now, state_key, ulog_key, user, dlog, ulog, seen)
   seen[user] = now
   local users = {}
@@ -100,16 +183,22 @@ local function admit(plan, now, state_key, ulog_key, user, dlog, ulog, seen)
     if now - t < plan.skeep then users[#users + 1] = {t, u} end
   end
   table.sort(users, function(a, b) return a[1] > b[1] or (a[1] == b[1] and a[2] > b[2]) end)
-  local kept = record(dlog, now, plan.dcap, plan.dkeep)
-  local parts = {struct.pack('>H', #kept), pack_log(kept)}
+  local kept = record_log(dlog, now, plan.dcap, plan.dkeep)
+  local parts = {struct.pack('>H', #kept / 6), kept}
   for i = 1, math.min(#users, plan.scap) do
     parts[#parts + 1] = struct.pack('>I6H', users[i][1], #users[i][2]) .. users[i][2]
   end
   redis.call('SET', state_key, table.concat(parts), 'PX', math.max(plan.dkeep, plan.skeep))
-  redis.call('SET', ulog_key, pack_log(record(ulog, now, plan.ucap, plan.ukeep)), 'PX', plan.ukeep)
+  redis.call('SET', ulog_key, record_log(ulog, now, plan.ucap, plan.ukeep), 'PX', plan.ukeep)
 end
 
--- Append to the share-event stream, trimming what is older than retention.
-local function append_event(stream, now, retention, ...)
-  redis.call('XADD', stream, 'MINID', '~', tostring(now - retention), '*', ...)
+-- Append to the share-event stream. Trimming what is older than retention
+-- costs about a third of an append, so one append in 16 (by the last hex
+-- digit of an id, which is random) trims for the others.
+local function append_event(stream, now, retention, id, ...)
+  if string.sub(id, -1) == '0' then
+    redis.call('XADD', stream, 'MINID', '~', tostring(now - retention), '*', ...)
+  else
+    redis.call('XADD', stream, '*', ...)
+  end
 end

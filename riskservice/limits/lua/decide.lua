@@ -3,74 +3,52 @@
 -- updated, and the decision recorded, in one round trip that no concurrent
 -- request can interleave with.
 --
--- KEYS[1]  decision record   risk:{d:<device>}:ev:<event>   string (JSON), also the idempotency record
--- KEYS[2]  device state      risk:{d:<device>}:state        share log and users seen (common.lua)
--- KEYS[3]  device ban        risk:{d:<device>}:ban          hash {until, reason, actor, at, code}
--- KEYS[4]  user share log    risk:{u:<user>}:log
--- KEYS[5]  user ban          risk:{u:<user>}:ban
--- KEYS[6]  ip ban            risk:{ip:<ip>}:ban
--- KEYS[7]  device outcomes   risk:{d:<device>}:outcomes     packed (6-byte share ms, success byte, 4-byte tag)
--- KEYS[8]  device position   risk:{d:<device>}:geo          packed (6-byte ms, lat double, lon double)
--- KEYS[9]  decision pointer  risk:{dec:<decision id>}       where the record is (ARGV[14])
--- KEYS[10] share events      risk:events                    stream
--- KEYS[11] graph scores      risk:graph:v<N>:fast           hash d:<device>/u:<user> -> "anomaly,kol"
--- KEYS[12] allowlist         risk:{d:<device>}:allow        hash {reason, actor, at}
--- KEYS[13] refusal counts    risk:{d:<device>}:flags        hash code -> count, _points, _first, _last
--- KEYS[14] review queue      risk:review:queue              zset device -> priority (open devices)
--- KEYS[15] review status     risk:{d:<device>}:review       hash {status, label, ...}
+-- KEYS and ARGV are named by the two `unpack` lines below, in the order of
+-- riskservice/limits/keys.py:DecisionKeys and riskservice/limits/contract.py:
+-- DecideArgs (a test holds them equal). What each key holds is in
+-- docs/redis-keys.md.
 --
--- ARGV[1] now in ms, or "" for the Redis server clock
--- ARGV[2] request fingerprint (a replay with another body is a conflict)
--- ARGV[3] decision id to use if this event is new
--- ARGV[4] user id
--- ARGV[5] plan (JSON, compiled once per policy and merchant):
---         w: windows [code, source, limit, window_ms, severity, shadow, challenge, extra]
---            source: 1 device log, 2 user log, 3 distinct users on the device,
---            4 success rate (limit: min samples, extra: threshold),
---            5 travel (limit: max km/h, extra: min km),
---            6 graph anomaly (limit: threshold)
---         b: bans [code, key index, severity, shadow, challenge]
---         cd: the cool-down rule [severity, shadow, challenge] for bans with code challenge_failures
---         dcap/dkeep, ucap/ukeep, scap/skeep: entries and ms each store keeps
---         rv: refusal points (block 2, challenge 1) that put a device in the review queue
---         pv: policy version
--- ARGV[6]  findings of the stateless rules (JSON list of
---          [code, severity, shadow, challenge, observed, limit, window_s, retry_ms])
--- ARGV[7]  decision record ttl in ms
--- ARGV[8]  the request (JSON) for the share-event stream
--- ARGV[9]  latitude, ARGV[10] longitude ("" when the share has no position)
--- ARGV[11] merchant id, ARGV[12] recipients, ARGV[13] event retention ms
--- ARGV[14] what the decision pointer holds (JSON: record key, merchant, user log key)
--- ARGV[15] device id
--- ARGV[16] per-device shadow flags of the plan's rules, windows then bans
---          ("0"/"1" each; "" to use the plan's): gray rollout
+-- ARGV: now (ms, "" for the Redis server clock); deadline (server ms after
+-- which the call must change nothing, "" for none); fingerprint (a replay
+-- with another body is a conflict); decision_id (used if this event is new);
+-- user_id; device_id; plan (contract.Plan, packed); policy_version;
+-- static_findings (the stateless rules' findings as JSON, "" when none);
+-- static_block ("1" when an enforced stateless finding blocks);
+-- static_challenge (the strongest enforced stateless challenge, 0 none,
+-- 1 captcha, 2 sms); static_codes (their codes for the share event, comma
+-- separated, ":shadow" after a shadow one, "?" after an enforced challenge,
+-- which the allowlist turns into shadow); ttl_ms (of the record); request (JSON, for the share
+-- event); lat, lon ("" without a position); merchant_id; recipients;
+-- retention_ms (of share events); pointer (what the decision pointer holds);
+-- arms (per rule id "0"/"1": shadow under a gray rollout; "" to use the plan's).
 --
--- Returns {status, record}: status is "new", "replay" or "conflict"; record is
--- the stored JSON {id, t, dec, ch, f, n, pv, c, fp, u, m, r, g}; n maps each count
--- window to {count after this decision, ms until its oldest entry leaves}; g is
--- {anomaly, kol} from the latest graph scores (null: not scored).
+-- Returns {status, record}: status "new", "replay", "conflict" or "late" (past
+-- the deadline: nothing changed); record is the stored hash as a flat
+-- field/value list (contract.RECORD_FIELDS).
 
-local prior = earlier(KEYS[1], ARGV[2])
+local k_event, k_device_state, k_device_ban, k_user_log, k_user_ban, k_ip_ban, k_device_outcomes, k_device_geo, k_pointer,
+      k_events, k_graph, k_allowlist, k_flags, k_queue, k_review = unpack(KEYS)
+local a_now, a_deadline, a_fingerprint, a_decision_id, a_user_id, a_device_id, a_plan, a_policy_version,
+      a_static_findings, a_static_block, a_static_challenge, a_static_codes, a_ttl_ms, a_request, a_lat, a_lon, a_merchant_id,
+      a_recipients, a_retention_ms, a_pointer, a_arms = unpack(ARGV)
+
+local now, late = clock(a_now, a_deadline)
+if late then return {'late', {}} end
+local prior = earlier(k_event, a_fingerprint)
 if prior then return prior end
 
-local now = clock(ARGV[1])
-local plan = cjson.decode(ARGV[5])
-local user = ARGV[4]
+local plan = read_plan(a_plan)
+local user = a_user_id
 local fired = {}
-if ARGV[6] ~= '[]' then fired = cjson.decode(ARGV[6]) end
 
-local dlog, seen = read_state(KEYS[2])
-local ulog = unpack_log(redis.call('GET', KEYS[4]))
-local lat, lon = tonumber(ARGV[9]), tonumber(ARGV[10])
+local function shadow_of(id)
+  if a_arms ~= '' then return tonumber(string.sub(a_arms, id, id)) end
+  return rule(plan, id, F_SHADOW)
+end
 
--- Graph scores of the device and the sharer: the anomaly is the worse of
--- the two, the KOL score the sharer's.
-local graph = cjson.null
-local scored = redis.call('HMGET', KEYS[11], 'd:' .. ARGV[15], 'u:' .. user)
-if scored[1] or scored[2] then
-  local da, _ = string.match(scored[1] or '0,0', '([^,]+),([^,]+)')
-  local ua, uk = string.match(scored[2] or '0,0', '([^,]+),([^,]+)')
-  graph = {math.max(tonumber(da), tonumber(ua)), tonumber(uk)}
+local function fire(id, observed, limit, window_s, retry, detail)
+  fired[#fired + 1] = {CODES[id], rule(plan, id, F_SEVERITY), shadow_of(id),
+                       CHALLENGES[rule(plan, id, F_CHALLENGE)], observed, limit, window_s, retry, detail}
 end
 
 local function haversine_km(lat1, lon1, lat2, lon2)
@@ -80,16 +58,18 @@ local function haversine_km(lat1, lon1, lat2, lon2)
   return 2 * 6371.0088 * math.asin(math.min(1, math.sqrt(a)))
 end
 
--- counts[code] = {entries counted, ms until the oldest leaves, source, window}
+local dlog, seen = read_state(k_device_state)
+local ulog = redis.call('GET', k_user_log) or ''
+local lat, lon = tonumber(a_lat), tonumber(a_lon)
+
+-- Count windows (rules 1-4): counts[id] = {entries counted, ms until the oldest leaves}.
 local counts = {}
 local user_seen = false
-local arms = ARGV[16] or ''
-for i, w in ipairs(plan.w) do
-  local code, source, limit, win, sev, shadow, challenge, extra = w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]
-  if arms ~= '' then shadow = tonumber(string.sub(arms, i, i)) end
-  if source <= 3 then
+for id = 1, 4 do
+  if rule(plan, id, F_ENABLED) == 1 then
+    local limit, win = rule(plan, id, F_LIMIT), rule(plan, id, F_WINDOW)
     local count, retry, reset, over
-    if source == 3 then
+    if id == 4 then
       -- Distinct users: the share's own user, if seen in the window, is not new.
       local others = {}
       for u, t in pairs(seen) do
@@ -102,126 +82,172 @@ for i, w in ipairs(plan.w) do
       over = not user_seen and count >= limit
       if user_seen then count = count + 1 end
     else
-      count, retry, reset = judge(source == 1 and dlog or ulog, now, limit, win)
+      count, retry, reset = judge_log(id == 3 and ulog or dlog, now, limit, win)
       over = count >= limit
     end
-    if over then
-      -- Observed: what the count would be with this share.
-      fired[#fired + 1] = {code, sev, shadow, challenge, count + 1, limit, win / 1000, retry}
-    end
-    counts[code] = {count, reset, source, win}
-  elseif source == 4 then
-    -- Success rate over the shares of the window that have an outcome.
-    local raw = redis.call('GET', KEYS[7])
+    -- Observed: what the count would be with this share.
+    if over then fire(id, count + 1, limit, win / 1000, retry) end
+    counts[id] = {count, reset}
+  end
+end
+
+-- Success rate over the shares of the window that have an outcome.
+if rule(plan, 5, F_ENABLED) == 1 then
+  local raw = redis.call('GET', k_device_outcomes)
+  if raw then
+    local win, min_samples, threshold = rule(plan, 5, F_WINDOW), rule(plan, 5, F_LIMIT), rule(plan, 5, F_EXTRA)
     local samples, successes = 0, 0
-    if raw then
-      for i = 1, #raw, 11 do
-        local t, ok = struct.unpack('>I6B', raw, i)
-        if now - t < win then
-          samples = samples + 1
-          successes = successes + ok
-        end
+    for i = 1, #raw, 11 do
+      local t, ok = struct.unpack('>I6B', raw, i)
+      if now - t < win then
+        samples = samples + 1
+        successes = successes + ok
       end
     end
-    if samples >= limit and successes < extra * samples then
-      local rate = math.floor(successes / samples * 1000 + 0.5) / 1000
-      fired[#fired + 1] = {code, sev, shadow, challenge, rate, extra, win / 1000, 0, samples}
+    if samples >= min_samples and successes < threshold * samples then
+      fire(5, math.floor(successes / samples * 1000 + 0.5) / 1000, threshold, win / 1000, 0, samples)
     end
-  elseif source == 6 then
-    if graph ~= cjson.null and graph[1] >= limit then
-      fired[#fired + 1] = {code, sev, shadow, challenge, graph[1], limit, cjson.null, 0}
-    end
-  elseif source == 5 and lat then
-    local last = redis.call('GET', KEYS[8])
+  end
+end
+
+-- Impossible travel from the device's last position.
+if lat then
+  if rule(plan, 6, F_ENABLED) == 1 then
+    local last = redis.call('GET', k_device_geo)
     if last then
       local t, plat, plon = struct.unpack('>I6dd', last)
       local km = haversine_km(plat, plon, lat, lon)
       -- At least a second apart, so that two shares in the same ms are not infinitely fast.
       local kmh = km / (math.max(now - t, 1000) / 3600000)
-      if km >= extra and kmh > limit then
-        fired[#fired + 1] = {code, sev, shadow, challenge, math.floor(kmh + 0.5), limit, cjson.null, 0,
-                             math.floor(km * 10 + 0.5) / 10}
+      if km >= rule(plan, 6, F_EXTRA) and kmh > rule(plan, 6, F_LIMIT) then
+        fire(6, math.floor(kmh + 0.5), rule(plan, 6, F_LIMIT), cjson.null, 0, math.floor(km * 10 + 0.5) / 10)
       end
     end
   end
+  redis.call('SET', k_device_geo, struct.pack('>I6dd', now, lat, lon), 'PX', 86400000)
 end
-if lat then redis.call('SET', KEYS[8], struct.pack('>I6dd', now, lat, lon), 'PX', 86400000) end
 
-for j, b in ipairs(plan.b) do
-  local code, key_index, sev, shadow, challenge = b[1], b[2], b[3], b[4], b[5]
-  if arms ~= '' then shadow = tonumber(string.sub(arms, #plan.w + j, #plan.w + j)) end
-  local ban = redis.call('HMGET', KEYS[key_index], 'until', 'reason', 'code')
-  if ban[1] or ban[2] then
-    local untl = tonumber(ban[1] or '0') or 0
-    if untl == 0 or untl > now then
-      local retry = 0
-      if untl > 0 then retry = untl - now end
-      if ban[3] == 'challenge_failures' then
-        code, sev, shadow, challenge = ban[3], plan.cd[1], plan.cd[2], plan.cd[3]
+-- Graph scores of the device and the sharer: the anomaly is the worse of
+-- the two, the KOL score the sharer's.
+local graph = ''
+local scored = redis.call('HMGET', k_graph, 'd:' .. a_device_id, 'u:' .. user)
+if scored[1] or scored[2] then
+  local da = string.match(scored[1] or '0,0', '^([^,]+),')
+  local ua, uk = string.match(scored[2] or '0,0', '^([^,]+),([^,]+)')
+  local anomaly = math.max(tonumber(da), tonumber(ua))
+  graph = anomaly .. ',' .. uk
+  if rule(plan, 7, F_ENABLED) == 1 and anomaly >= rule(plan, 7, F_LIMIT) then
+    fire(7, anomaly, rule(plan, 7, F_LIMIT), cjson.null, 0)
+  end
+end
+
+-- Bans (rules 8-10). A ban with the code challenge_failures is the
+-- cool-down after failed challenges, reported as its own rule.
+local ban_keys = {k_device_ban, k_user_ban, k_ip_ban}
+for id = 8, 10 do
+  if rule(plan, id, F_ENABLED) == 1 then
+    local ban = redis.call('HMGET', ban_keys[id - 7], 'until', 'reason', 'code')
+    if ban[1] or ban[2] then
+      local untl = tonumber(ban[1] or '0') or 0
+      if untl == 0 or untl > now then
+        local retry = 0
+        if untl > 0 then retry = untl - now end
+        if ban[3] == 'challenge_failures' then
+          fired[#fired + 1] = {'challenge_failures', plan.cd_sev, plan.cd_shadow, plan.cd_ch, ban[2] or '',
+                               cjson.null, cjson.null, retry}
+        else
+          fire(id, ban[2] or '', cjson.null, cjson.null, retry)
+        end
       end
-      fired[#fired + 1] = {code, sev, shadow, challenge, ban[2] or '', cjson.null, cjson.null, retry}
     end
   end
 end
 
 -- An allowlisted device skips challenge rules: they are reported under
--- shadow instead. Blocks (daily caps, blocklists, bad copy) still apply.
-if redis.call('EXISTS', KEYS[12]) == 1 then
+-- shadow instead (the stateless ones by the reader, from the record's `al`).
+-- Blocks (daily caps, blocklists, bad copy) still apply.
+local allowlisted = redis.call('EXISTS', k_allowlist) == 1
+if allowlisted then
   for _, f in ipairs(fired) do
     if f[2] == 1 then f[3] = 1 end
   end
 end
 
 -- Severity: block (2) > challenge (1) > allow (0); among challenges sms > captcha.
-local decision, challenge = 0, ''
+local RANK = {[''] = 0, captcha = 1, sms = 2}
+local decision, chal = 0, 0
+if a_static_block == '1' then decision = 2 end
+if not allowlisted and a_static_challenge ~= '0' then
+  if decision < 1 then decision = 1 end
+  chal = tonumber(a_static_challenge)
+end
 for _, f in ipairs(fired) do
   if f[3] == 0 then
-    if f[2] > decision then decision, challenge = f[2], '' end
-    if f[2] == 1 and decision == 1 and (challenge == '' or f[4] == 'sms') then challenge = f[4] end
+    if f[2] > decision then decision = f[2] end
+    if f[2] == 1 and RANK[f[4]] > chal then chal = RANK[f[4]] end
   end
 end
+if decision ~= 1 then chal = 0 end
 
 local consumed = 0
 if decision == 0 then
   consumed = 1
-  admit(plan, now, KEYS[2], KEYS[4], user, dlog, ulog, seen)
+  admit(plan, now, k_device_state, k_user_log, user, dlog, ulog, seen)
 else
   -- Evidence for analysts: refusals by rule; past the policy's threshold an
   -- open device enters the review queue, worst (most refusal points) first.
-  for _, f in ipairs(fired) do
-    if f[3] == 0 then redis.call('HINCRBY', KEYS[13], f[1], 1) end
+  for entry in string.gmatch(a_static_codes, '[^,]+') do
+    if not string.find(entry, ':shadow', 1, true) then
+      local code, challenge = string.match(entry, '^(.-)(%??)$')
+      if challenge == '' or not allowlisted then redis.call('HINCRBY', k_flags, code, 1) end
+    end
   end
-  local points = redis.call('HINCRBY', KEYS[13], '_points', decision)
-  redis.call('HSETNX', KEYS[13], '_first', now)
-  redis.call('HSET', KEYS[13], '_last', now)
-  redis.call('PEXPIRE', KEYS[13], 30 * 86400000)
-  local status = redis.call('HGET', KEYS[15], 'status')
+  for _, f in ipairs(fired) do
+    if f[3] == 0 then redis.call('HINCRBY', k_flags, f[1], 1) end
+  end
+  local points = redis.call('HINCRBY', k_flags, '_points', decision)
+  redis.call('HSETNX', k_flags, '_first', now)
+  redis.call('HSET', k_flags, '_last', now)
+  redis.call('PEXPIRE', k_flags, 30 * 86400000)
+  local status = redis.call('HGET', k_review, 'status')
   if points >= plan.rv and (not status or status == 'open') then
     -- GT: a higher priority from the graph scores is not lowered by points.
-    redis.call('ZADD', KEYS[14], 'GT', points, ARGV[15])
+    redis.call('ZADD', k_queue, 'GT', points, a_device_id)
   end
 end
 
+-- Window counts after this decision, packed (contract.decode_windows).
 local n = {}
-for code, c in pairs(counts) do
-  local count, reset, source, win = c[1], c[2], c[3], c[4]
-  if consumed == 1 and (source ~= 3 or not user_seen) then
-    count = count + 1
-    if reset == 0 then reset = win end
+for id = 1, 4 do
+  local c = counts[id]
+  if c then
+    local count, reset = c[1], c[2]
+    if consumed == 1 and (id ~= 4 or not user_seen) then
+      count = count + 1
+      if reset == 0 then reset = rule(plan, id, F_WINDOW) end
+    end
+    n[#n + 1] = struct.pack('>BII', id, count, reset)
   end
-  n[code] = {count, reset}
 end
-if next(n) == nil then n = cjson.null end
 
--- (cjson writes an empty list as {}; the reader treats both alike)
-local rec = cjson.encode({id = ARGV[3], t = now, dec = decision, ch = challenge, f = fired, n = n,
-                          pv = plan.pv, c = consumed, fp = ARGV[2], u = user, m = ARGV[11],
-                          r = tonumber(ARGV[12]), g = graph})
-local ttl = tonumber(ARGV[7])
-redis.call('SET', KEYS[1], rec, 'PX', ttl)
-redis.call('SET', KEYS[9], ARGV[14], 'PX', ttl)
+local rec = {'id', a_decision_id, 't', now, 'dec', decision, 'ch', CHALLENGES[chal], 'n', table.concat(n),
+             'pv', a_policy_version, 'c', consumed, 'fp', a_fingerprint, 'u', user, 'm', a_merchant_id,
+             'r', a_recipients}
+-- Optional fields only when they say something (fewer to write).
+local function optional(name, value)
+  if value ~= '' then rec[#rec + 1], rec[#rec + 2] = name, value end
+end
+optional('fs', a_static_findings)
+if #fired > 0 then optional('fd', cjson.encode(fired)) end
+optional('g', graph)
+if allowlisted then optional('al', 1) end
+local ttl = tonumber(a_ttl_ms)
+redis.call('HSET', k_event, unpack(rec))
+redis.call('PEXPIRE', k_event, ttl)
+redis.call('SET', k_pointer, a_pointer, 'PX', ttl)
 local codes = {}
+if a_static_codes ~= '' then codes[1] = string.gsub(a_static_codes, '%?', allowlisted and ':shadow' or '') end
 for _, f in ipairs(fired) do codes[#codes + 1] = f[1] .. (f[3] == 1 and ':shadow' or '') end
-append_event(KEYS[10], now, tonumber(ARGV[13]), 'k', 'decision', 'id', ARGV[3], 't', now,
-             'dec', decision, 'rc', table.concat(codes, ','), 'req', ARGV[8])
+append_event(k_events, now, tonumber(a_retention_ms), a_decision_id, 'k', 'decision', 'id', a_decision_id,
+             't', now, 'dec', decision, 'rc', table.concat(codes, ','), 'req', a_request)
 return {'new', rec}

@@ -7,46 +7,45 @@
 -- ARGV[1] now ("" for server time), ARGV[2..4] delivered, opened, claimed,
 -- ARGV[5] success-rate window ms, ARGV[6] outcome log cap, ARGV[7] event retention ms
 --
--- Returns {status, record}: "ok", "replay" (the same counts again), "not_found",
+-- Returns {status, record} (the record hash as a flat list, see decide.lua):
+-- "ok", "replay" (the same counts again), "not_found",
 -- "not_a_share" (blocked, or challenged and not passed), "too_many" (more than
 -- its recipients) or "decreased" (counts may only grow).
 
-local raw = redis.call('GET', KEYS[1])
-if not raw then return {'not_found', ''} end
-local rec = cjson.decode(raw)
-if not (rec.dec == 0 or rec.cs == 'passed') then return {'not_a_share', raw} end
+local f = redis.call('HMGET', KEYS[1], 'id', 't', 'dec', 'cs', 'r', 'o')
+if not f[1] then return {'not_found', {}} end
+local rec_id, rec_t, dec, cs, recipients = f[1], tonumber(f[2]), tonumber(f[3]), f[4], tonumber(f[5])
+if not (dec == 0 or cs == 'passed') then return {'not_a_share', redis.call('HGETALL', KEYS[1])} end
 local dl, op, cl = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-if rec.r and rec.r > 0 and dl > rec.r then return {'too_many', raw} end
-local old = rec.o
-if old then
-  if old[1] == dl and old[2] == op and old[3] == cl then return {'replay', raw} end
-  if dl < old[1] or op < old[2] or cl < old[3] then return {'decreased', raw} end
+if recipients and recipients > 0 and dl > recipients then return {'too_many', redis.call('HGETALL', KEYS[1])} end
+local old = nil
+if f[6] then
+  local a, b, c = string.match(f[6], '^(%d+),(%d+),(%d+)')
+  old = {tonumber(a), tonumber(b), tonumber(c)}
+  if old[1] == dl and old[2] == op and old[3] == cl then return {'replay', redis.call('HGETALL', KEYS[1])} end
+  if dl < old[1] or op < old[2] or cl < old[3] then return {'decreased', redis.call('HGETALL', KEYS[1])} end
 end
 local now = clock(ARGV[1])
-rec.o = {dl, op, cl, now}
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 1 then ttl = 1 end
-local encoded = cjson.encode(rec)
-redis.call('SET', KEYS[1], encoded, 'PX', ttl)
+redis.call('HSET', KEYS[1], 'o', dl .. ',' .. op .. ',' .. cl .. ',' .. now)
 
 -- The success-rate log: one entry per share with an outcome, found again by
 -- its share time and a tag from its decision id.
 local success = cl >= 1 and 1 or 0
 local was = old and (old[3] >= 1 and 1 or 0) or -1
 local win, cap = tonumber(ARGV[5]), tonumber(ARGV[6])
-if success ~= was and now - rec.t < win then
-  local tag = tonumber(string.sub(rec.id, 1, 8), 16) or 0
+if success ~= was and now - rec_t < win then
+  local tag = tonumber(string.sub(rec_id, 1, 8), 16) or 0
   local log = redis.call('GET', KEYS[2]) or ''
   local entries, found = {}, false
   for i = 1, #log, 11 do
     local t, ok, g = struct.unpack('>I6BI4', log, i)
-    if t == rec.t and g == tag then ok, found = success, true end
+    if t == rec_t and g == tag then ok, found = success, true end
     if now - t < win then entries[#entries + 1] = struct.pack('>I6BI4', t, ok, g) end
   end
-  if not found then entries[#entries + 1] = struct.pack('>I6BI4', rec.t, success, tag) end
+  if not found then entries[#entries + 1] = struct.pack('>I6BI4', rec_t, success, tag) end
   local first = math.max(1, #entries - cap + 1)
   redis.call('SET', KEYS[2], table.concat(entries, '', first, #entries), 'PX', win)
 end
-append_event(KEYS[3], now, tonumber(ARGV[7]), 'k', 'outcome', 'id', rec.id, 't', now,
+append_event(KEYS[3], now, tonumber(ARGV[7]), rec_id, 'k', 'outcome', 'id', rec_id, 't', now,
              'dl', dl, 'op', op, 'cl', cl)
-return {'ok', encoded}
+return {'ok', redis.call('HGETALL', KEYS[1])}

@@ -13,7 +13,7 @@
 -- Returns {status, record}: "new", "replay" or "conflict"; the record is
 -- {id, t, dec, ch, f, amount, bonus, tier, reach, anomaly, fp}.
 
-local prior = earlier(KEYS[1], ARGV[2])
+local prior = earlier_json(KEYS[1], ARGV[2])
 if prior then return prior end
 local now = clock(ARGV[1])
 local amount, cap, win = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])

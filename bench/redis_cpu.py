@@ -1,0 +1,262 @@
+"""Redis CPU per decision, for busy devices whose windows are full.
+
+Fills N devices to the default policy's caps (50 shares in the last day, 20 of
+them in the last 5 minutes, 5 users per device), then posts a burst of
+realistic decisions (ip, geo, Chinese share copy, 1-4 recipients, channel,
+merchant) through the service's Flask app in this process, no HTTP server.
+Redis's CPU is ``used_cpu_sys + used_cpu_user`` from ``INFO cpu`` before and
+after the burst; an idle period of the same wall time is measured afterwards
+and subtracted (Redis's own timers run meanwhile). ``INFO commandstats``
+deltas show which commands the time goes to.
+
+    .venv/bin/python bench/redis_cpu.py [--decisions 3000] [--devices 300] [--rounds 3]
+        [--url redis://...] [--cluster]
+
+The clock is injected (the windows' timestamps come from the bench, as in the
+other benchmarks); in production the script reads Redis ``TIME`` instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from config.settings import ENV_VARS, Settings  # noqa: E402
+from riskservice.app import create_app  # noqa: E402
+from riskservice.decisions.request import validate_decision_request  # noqa: E402
+from riskservice.limits.clock import ManualClock  # noqa: E402
+from tests.conftest import ISSUER_KEY  # noqa: E402
+from tests.redis_server import RedisServer  # noqa: E402
+
+USERS_PER_DEVICE = 5
+# Ordinary promotional copy (none of the policy's sensitive terms).
+TEXTS = ("好友专享：满100减20，快来一起领券", "周末咖啡买一送一，约上朋友来店里坐坐",
+         "新店开业，邀请你领取一张8折优惠券", "火锅套餐立减30元，今晚一起去吃吧",
+         "会员日双倍积分，分享给你看看", "这家面包店的新品很好吃，送你一张券")
+CHANNELS = ("chat", "group", "moments")
+
+
+def openid(rng: random.Random) -> str:
+    """A WeChat-style openid (28 characters)."""
+    return "oX" + "".join(rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-", k=26))
+
+
+class Traffic:
+    """Devices, their users and the shares they send (seeded, reproducible)."""
+
+    def __init__(self, devices: int, seed: int = 7) -> None:
+        self.rng = random.Random(seed)
+        run = uuid.uuid4().hex[:8]  # a fresh run never meets an earlier run's keys
+        self.devices = [f"{run}{i:024x}" for i in range(devices)]
+        self.users = {d: [openid(self.rng) for _ in range(USERS_PER_DEVICE)] for d in self.devices}
+        self.ips = {d: f"{'203.0.113' if i % 2 else '198.51.100'}.{i % 250 + 1}" for i, d in enumerate(self.devices)}
+        self.home = {d: (31.23 + self.rng.uniform(-0.1, 0.1), 121.47 + self.rng.uniform(-0.1, 0.1))
+                     for d in self.devices}
+        self.count = 0
+
+    def share(self, device: str, user: str) -> dict[str, Any]:
+        self.count += 1
+        lat, lon = self.home[device]
+        return {
+            "event_id": f"{device[:8]}-{self.count}", "device_id": device, "user_id": user,
+            "coupon_id": f"cp-{self.rng.randrange(40)}", "merchant_id": f"m-{self.rng.randrange(20)}",
+            "channel": self.rng.choice(CHANNELS), "ip": self.ips[device],
+            "geo": {"lat": round(lat + self.rng.uniform(-0.002, 0.002), 6),
+                    "lon": round(lon + self.rng.uniform(-0.002, 0.002), 6)},
+            "recipients": [openid(self.rng) for _ in range(self.rng.randint(1, 4))],
+            "text": self.rng.choice(TEXTS),
+        }
+
+
+class RedisNodes:
+    """The Redis processes whose CPU a decision costs: one server, or a cluster's masters."""
+
+    def __init__(self, url: str, cluster: bool) -> None:
+        seed = redis.Redis.from_url(url)
+        if cluster:
+            # Each entry of CLUSTER SLOTS: first, last, [host, port, id] of the master, replicas...
+            masters = {(m[0].decode(), int(m[1])) for _, _, m, *_ in seed.execute_command("CLUSTER SLOTS")}
+            self.clients = [redis.Redis(host=h, port=p) for h, p in sorted(masters)]
+            seed.close()
+        else:
+            self.clients = [seed]
+
+    def snapshot(self) -> dict[str, Any]:
+        """CPU seconds (all threads, and the main thread) and commandstats, summed over the nodes."""
+        cpu = main = sys_cpu = 0.0
+        commands: Counter[str] = Counter()
+        usec: Counter[str] = Counter()
+        version = ""
+        for c in self.clients:
+            info = c.info("cpu")
+            cpu += float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+            sys_cpu += float(info["used_cpu_sys"])
+            main += float(info.get("used_cpu_sys_main_thread", 0)) + float(info.get("used_cpu_user_main_thread", 0))
+            for name, stat in c.info("commandstats").items():
+                commands[name.removeprefix("cmdstat_")] += int(stat["calls"])
+                usec[name.removeprefix("cmdstat_")] += int(stat["usec"])
+            version = str(c.info("server")["redis_version"])
+        return {"cpu": cpu, "main": main, "sys": sys_cpu, "calls": commands, "usec": usec, "version": version,
+                "nodes": len(self.clients)}
+
+
+def summary(before: dict[str, Any], after: dict[str, Any], idle: dict[str, Any], decisions: int, wall: float,
+            answers: Counter[str]) -> dict[str, Any]:
+    """Per-decision CPU (raw and net of idle) and the commands' calls and time per decision."""
+    busy = after["cpu"] - before["cpu"]
+    background = idle["cpu"] - after["cpu"]
+    commands = {}
+    # INFO itself is the bench's, not the service's.
+    for name in sorted(after["calls"], key=lambda n: -(after["usec"][n] - before["usec"][n])):
+        calls = after["calls"][name] - before["calls"][name]
+        if calls and name != "info":
+            usec = after["usec"][name] - before["usec"][name]
+            commands[name] = {"calls_per_decision": round(calls / decisions, 3),
+                              "usec_per_call": round(usec / calls, 2),
+                              "usec_per_decision": round(usec / decisions, 2)}
+    return {"decisions": decisions, "wall_s": round(wall, 2), "redis_version": after["version"],
+            "masters": after["nodes"],
+            "cpu_us_per_decision": round(busy / decisions * 1e6, 1),
+            "sys_cpu_us_per_decision": round((after["sys"] - before["sys"]) / decisions * 1e6, 1),
+            "main_thread_cpu_us_per_decision": round((after["main"] - before["main"]) / decisions * 1e6, 1),
+            "idle_cpu_us_total": round(background * 1e6, 1),
+            "net_cpu_us_per_decision": round((busy - background) / decisions * 1e6, 1),
+            "commands": commands, "answers": answers}
+
+
+def cpu_table(result: dict[str, Any]) -> str:
+    lines = ["| Redis CPU per decision | µs |", "|---|---|",
+             f"| used_cpu_sys + used_cpu_user, burst / decisions | {result['cpu_us_per_decision']} |",
+             f"| of which used_cpu_sys (kernel: sockets) | {result['sys_cpu_us_per_decision']} |",
+             f"| the same, main thread only | {result['main_thread_cpu_us_per_decision']} |",
+             f"| net of an idle period as long as the burst | {result['net_cpu_us_per_decision']} |", "",
+             # Redis counts the commands a script runs too, and their time is inside the script's.
+             "| command (scripts' inner commands included; their time is also in evalsha's) "
+             "| calls per decision | µs per call | µs per decision |",
+             "|---|---|---|---|"]
+    for name, c in result["commands"].items():
+        lines.append(f"| {name} | {c['calls_per_decision']} | {c['usec_per_call']} | {c['usec_per_decision']} |")
+    return "\n".join(lines)
+
+
+# Pre-fill schedule (seconds between rounds over all devices): up to 30 shares
+# spread over the day, then 20 in the last 5 minutes, as in bench/redis_memory.py.
+PREFILL_STEPS = [2800.0] * 30 + [400.0] + [10.0] * 19
+EARLIER = 30
+
+
+def build_settings(url: str, data_dir: Path, cluster: bool) -> Settings:
+    env = {"REDIS_URL": url, "RISK_API_KEYS": f"issuer:{ISSUER_KEY}", "RISK_DATA_DIR": str(data_dir),
+           "RISK_POLICY_POLL_S": "0", "RISK_LOG_LEVEL": "WARNING",
+           # In-process on a shared 2-core machine: room for a slow moment, no degraded answers.
+           "RISK_REDIS_BUDGET_MS": "2000"}
+    if cluster:
+        env["RISK_REDIS_CLUSTER"] = "1"
+    return Settings.from_env(env)
+
+
+def run(url: str, nodes: RedisNodes, decisions: int, devices: int, cluster: bool, work: Path) -> dict[str, Any]:
+    traffic = Traffic(devices)
+    clock = ManualClock(int(time.time() * 1000) - round(sum(PREFILL_STEPS) * 1000) - 60_000)
+    app = create_app(build_settings(url, work / "var", cluster), clock=clock)
+    engine = app.extensions["risk"].engine
+    # Every device's 5-minute window is full (20); its day holds 20 to 50 shares.
+    prefill: Counter[str] = Counter()
+    earlier = {d: traffic.rng.randint(0, EARLIER) for d in traffic.devices}
+    for step, gap in enumerate(PREFILL_STEPS):
+        clock.advance(gap)
+        for d in traffic.devices:
+            if step < EARLIER and step < EARLIER - earlier[d]:
+                continue
+            body = traffic.share(d, traffic.users[d][step % USERS_PER_DEVICE])
+            prefill[engine.decide(validate_decision_request(body), body).decision] += 1
+    bodies = []
+    for i in range(decisions):
+        d = traffic.devices[i % devices]
+        bodies.append(orjson.dumps(traffic.share(d, traffic.users[d][traffic.rng.randrange(USERS_PER_DEVICE)])))
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {ISSUER_KEY}", "Content-Type": "application/json"}
+    outcomes: Counter[str] = Counter()
+    before = nodes.snapshot()
+    started = time.perf_counter()
+    for body in bodies:
+        clock.advance(0.02)  # 50 decisions a second of simulated time
+        resp = client.post("/v1/decisions", data=body, headers=headers)
+        answer = resp.get_json()
+        outcomes[f"{answer['decision']}{' (degraded)' if answer.get('degraded') else ''}"
+                 if resp.status_code == 200 else str(resp.status_code)] += 1
+    wall = time.perf_counter() - started
+    after = nodes.snapshot()
+    time.sleep(wall)  # an idle period as long as the burst: Redis's own background CPU
+    idle = nodes.snapshot()
+    app.extensions["risk"].store.close()
+    return summary(before, after, idle, decisions, wall, outcomes) | {"prefill": prefill}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--decisions", type=int, default=3000)
+    parser.add_argument("--devices", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="repeat with fresh devices and report the median round (the machine is shared)")
+    parser.add_argument("--url", help="use this Redis (a cluster node with --cluster) instead of starting one")
+    parser.add_argument("--cluster", action="store_true",
+                        help="Redis Cluster: the service with RISK_REDIS_CLUSTER=1, CPU summed over the masters")
+    args = parser.parse_args()
+    if args.cluster and "RISK_REDIS_CLUSTER" not in ENV_VARS:
+        sys.exit("--cluster: the service does not support Redis Cluster yet (no RISK_REDIS_CLUSTER setting)")
+    work = Path(tempfile.mkdtemp(prefix="bench-cpu-"))
+    server: Any = None
+    try:
+        url = args.url
+        if url is None and args.cluster:
+            from tests.cluster_server import RedisClusterServer
+
+            server = RedisClusterServer(work / "cluster").start()
+            url = server.url
+        elif url is None:
+            server = RedisServer(work / "redis").start()
+            url = server.url
+        nodes = RedisNodes(url, cluster=args.cluster)
+        results = [run(url, nodes, args.decisions, args.devices, args.cluster, work / f"round-{i}")
+                   for i in range(args.rounds)]
+        results.sort(key=lambda r: r["net_cpu_us_per_decision"])
+        result = results[len(results) // 2] | {
+            "rounds_net_cpu_us_per_decision": [r["net_cpu_us_per_decision"] for r in results]}
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    shape = f"cluster of {result['masters']} masters" if args.cluster else "one server"
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"Redis {result['redis_version']} ({shape})")
+    print(f"{args.decisions} decisions over {args.devices} devices with full windows "
+          f"({USERS_PER_DEVICE} users each), in {result['wall_s']:.1f} s;\n"
+          f"pre-fill answers: {dict(result['prefill'])}; measured answers: {dict(result['answers'])}\n")
+    print(f"net µs per decision, every round (sorted): {result['rounds_net_cpu_us_per_decision']}; "
+          f"the median round:\n")
+    print(cpu_table(result))
+    print(orjson.dumps(result | {"answers": dict(result["answers"]), "prefill": dict(result["prefill"])}).decode())
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except redis.RedisError as exc:
+        sys.exit(f"redis error: {exc}")

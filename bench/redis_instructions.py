@@ -1,0 +1,143 @@
+"""Redis work per decision as instructions counted by callgrind, against a baseline commit.
+
+``INFO cpu`` on a shared two-core machine moves by 1.5x between runs; the
+instructions redis-server executes do not (valgrind's callgrind counts them,
+whatever else the machine is doing). This runs the same decisions through
+the service's engine twice, once at ``--baseline`` (checked out into a
+temporary worktree) and once on the working tree, each against its own
+redis-server under callgrind, and reports instructions per decision and
+their ratio.
+
+    .venv/bin/python bench/redis_instructions.py --baseline 9a980c1 [--devices 40] [--decisions 400]
+
+The counts cover everything the server does while the decisions run (the
+script, its commands, the protocol, the event loop), after a pre-fill that
+gives every device a day of shares (logs full to the daily cap) through the
+same engine. Needs valgrind (Debian package ``valgrind``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import logging
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXTS = ["邀请好友同步优惠", "新店开业，全场八折", "周末一起去吃火锅吧", "这张券很划算，快来领"]
+
+
+def measure(devices: int, prefill: int, decisions: int) -> dict[str, object]:
+    """Run in a checkout (sys.path[0]); returns instructions per decision."""
+    import redis
+
+    from riskservice.app import create_app
+    from riskservice.embedded_redis import find_redis_server
+    from riskservice.limits.clock import ManualClock
+    from tests.conftest import ISSUER, make_settings
+    from tests.redis_server import free_port
+
+    work = Path(tempfile.mkdtemp())
+    port = free_port()
+    out = work / "callgrind.out"
+    server = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", find_redis_server(), "--port", str(port),
+         "--save", "", "--appendonly", "no", "--dir", str(work)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        client = redis.Redis(port=port)
+        for _ in range(600):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.1)
+        clock = ManualClock(int(time.time() * 1000) - 86_400_000)
+        app = create_app(make_settings(f"redis://127.0.0.1:{port}/0", work, redis_budget_ms=5000), clock=clock)
+        logging.getLogger("riskservice.access").disabled = True
+        http = app.test_client()
+        rng = random.Random(1)
+        count = 0
+
+        def share(device: int, user: int) -> dict[str, object]:
+            nonlocal count
+            count += 1
+            return {"event_id": f"e{count}", "device_id": f"dev-{device}", "user_id": f"u-{user}",
+                    "coupon_id": f"cp-{rng.randrange(20)}", "merchant_id": "m-1",
+                    "channel": rng.choice(["chat", "group", "moments"]),
+                    "recipients": [f"r{rng.randrange(10**6)}" for _ in range(rng.randint(1, 4))],
+                    "ip": f"203.0.{rng.randrange(256)}.{rng.randrange(256)}",
+                    "geo": {"lat": 31.2 + rng.random() / 100, "lon": 121.4 + rng.random() / 100},
+                    "text": rng.choice(TEXTS)}
+
+        for k in range(prefill):
+            for device in range(devices):
+                clock.advance(0.01)
+                http.post("/v1/decisions", json=share(device, device * 5 + k % 5), headers=ISSUER)
+            clock.advance(86_400 * 0.9 / prefill)
+        bodies = []
+        for _ in range(decisions):
+            device = rng.randrange(devices)
+            bodies.append(share(device, device * 5 + rng.randrange(5)))
+        subprocess.run(["callgrind_control", "--zero", str(server.pid)], capture_output=True, check=False)
+        answers: dict[str, int] = {}
+        for body in bodies:
+            clock.advance(2)
+            answer = http.post("/v1/decisions", json=body, headers=ISSUER).get_json()
+            key = answer["decision"] + (" (degraded)" if answer["degraded"] else "")
+            answers[key] = answers.get(key, 0) + 1
+        subprocess.run(["callgrind_control", "--dump", str(server.pid)], capture_output=True, check=False)
+        deadline = time.monotonic() + 30
+        while not glob.glob(f"{out}.*") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        text = Path(sorted(glob.glob(f"{out}.*"))[0]).read_text()
+        total = int(re.search(r"^(?:summary|totals): (\d+)", text, re.M).group(1))  # type: ignore[union-attr]
+        return {"instructions_per_decision": total / decisions, "answers": answers}
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def run_in(checkout: Path, args: argparse.Namespace) -> dict[str, object]:
+    """Measure in another checkout, in a child process that imports that checkout's code."""
+    code = (f"import sys, json; sys.path.insert(0, {str(checkout)!r}); sys.path.insert(1, {str(ROOT / 'bench')!r}); "
+            f"import redis_instructions as b; "
+            f"print(json.dumps(b.measure({args.devices}, {args.prefill}, {args.decisions})))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=checkout, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--baseline", required=True, help="git ref to compare with")
+    parser.add_argument("--devices", type=int, default=40)
+    parser.add_argument("--prefill", type=int, default=45, help="shares per device before measuring")
+    parser.add_argument("--decisions", type=int, default=400)
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp()) / "baseline"
+    subprocess.run(["git", "worktree", "add", "--detach", "-q", str(base), args.baseline], cwd=ROOT, check=True)
+    try:
+        before = run_in(base, args)
+        after = run_in(ROOT, args)
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, check=False)
+    ratio = float(after["instructions_per_decision"]) / float(before["instructions_per_decision"])  # type: ignore[arg-type]
+    print(f"{'':10s} {'k instructions / decision':>26s}  answers")
+    print(f"{'baseline':10s} {float(before['instructions_per_decision']) / 1000:26.1f}  {before['answers']}")  # type: ignore[arg-type]
+    print(f"{'now':10s} {float(after['instructions_per_decision']) / 1000:26.1f}  {after['answers']}")  # type: ignore[arg-type]
+    print(f"now / baseline: {ratio:.3f}")
+    print(json.dumps({"baseline": args.baseline, "before": before, "after": after, "ratio": round(ratio, 4)}))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("RISK_LOG_LEVEL", "WARNING")
+    main()

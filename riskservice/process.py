@@ -1,0 +1,63 @@
+"""What a serving process does around the app: logging, the embedded Redis,
+the policy watcher and SIGHUP, and auditing the policy it starts with.
+
+:func:`riskservice.app.create_app` only builds the app; ``wsgi.py`` calls
+:func:`serve`, which does these once per process (per gunicorn worker: the
+workers import ``wsgi.py`` after the fork).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import signal
+import threading
+
+import redis
+from flask import Flask
+
+from config.settings import Settings
+from riskservice import logs
+from riskservice.app import create_app
+from riskservice.embedded_redis import EmbeddedRedis
+from riskservice.errors import StorageError
+from riskservice.state import risk_state
+
+log = logging.getLogger("riskservice.process")
+
+
+def serve(settings: Settings | None = None) -> Flask:
+    """The app as a serving process runs it (settings from the environment)."""
+    settings = settings or Settings.from_env()
+    logs.configure(settings.log_level)
+    if settings.redis_url is None:
+        embedded = EmbeddedRedis(settings.data_dir)
+        settings = settings.model_copy(update={"redis_url": embedded.ensure()})
+        # Stops it only if this process started it (not when gunicorn's master did).
+        atexit.register(embedded.stop)
+    app = create_app(settings)
+    start_policy_watch(app)
+    note_policy_at_start(app)
+    return app
+
+
+def start_policy_watch(app: Flask) -> None:
+    """Re-read the policy file when it changes, and on SIGHUP (gunicorn's
+    master turns its own HUP into new workers, which load it too)."""
+    state = risk_state(app)
+    if state.settings.policy_poll_s > 0:
+        state.policies.watch(state.settings.policy_poll_s)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGHUP, lambda *_: state.policies.reload())
+
+
+def note_policy_at_start(app: Flask) -> None:
+    """Audit the policy version this process starts with: a change made while
+    the service was down is audited too (once, whichever worker is first)."""
+    policies = risk_state(app).policies
+    if policies.on_change is None:
+        return
+    try:
+        policies.on_change(None, policies.current)
+    except (redis.RedisError, StorageError) as exc:
+        log.warning("cannot audit the policy version at start", extra={"error": str(exc)})
