@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install run test lint clean
+.PHONY: install run test lint clean fuzz
 
 install: $(VENV)/.installed
 
@@ -21,6 +21,12 @@ run: install
 test: install
 	scripts/install-browser
 	$(PY) -m pytest
+
+# Stateful fuzzing (schemathesis) of the served API against its own OpenAPI
+# document; docs/fuzzing.md. FUZZ_EXAMPLES test cases per operation and phase.
+FUZZ_EXAMPLES ?= 100
+fuzz: install
+	$(PY) -m tests.serving.fuzz --max-examples $(FUZZ_EXAMPLES)
 
 lint: install
 	$(VENV)/bin/ruff check riskservice graphs config tests bench client

@@ -16,12 +16,30 @@ from config.settings import Settings
 
 bind = os.environ.get("RISK_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", str(2 * (os.cpu_count() or 1))))
-# Threads let a worker answer another request while one waits on Redis; the
-# app is thread-safe (a pooled Redis client, locked breaker and metrics).
-worker_class = os.environ.get("RISK_WORKER_CLASS", "gthread")
+# gevent workers: every connection is a greenlet, not a thread, so idle
+# keep-alive connections and clients that dribble their headers cost a few
+# kilobytes each and never starve the requests that are ready. (gthread parks
+# idle keep-alive connections, but a connection whose headers never finish
+# holds one of its few threads: 16 such sockets stopped the service.) The app
+# is safe under gevent's monkey-patching: redis-py and hiredis read from the
+# patched socket, the pooled client's lock and the breaker's become
+# cooperative, and prometheus-client's multiprocess files are plain mmaps.
+# RISK_WORKER_CLASS=gthread brings the thread pool back (RISK_THREADS each).
+worker_class = os.environ.get("RISK_WORKER_CLASS", "gevent")
 threads = int(os.environ.get("RISK_THREADS", "4"))
-keepalive = 5
+# Connections one gevent worker holds at once; more wait in the listen backlog.
+worker_connections = int(os.environ.get("RISK_WORKER_CONNECTIONS", "2000"))
+backlog = 2048
+# A connection must send a whole request head within this many seconds, and an
+# idle keep-alive connection is closed after as long (the async workers time
+# both with one gevent.Timeout): a slow-header client is cut off, whatever its pace.
+keepalive = int(os.environ.get("RISK_KEEPALIVE_S", "5"))
 timeout = 30
+# Request line and header limits (gunicorn answers 414 and 431 beyond them);
+# the ids in a review URL stay far below, even percent-encoded.
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
 graceful_timeout = 10
 # The app writes its own JSON access log; gunicorn's would be a second one.
 accesslog = None

@@ -24,8 +24,11 @@ from riskservice.embedded_redis import EmbeddedRedis
 from riskservice.errors import PolicyError
 from riskservice.events import read_events
 from riskservice.limits.client import connect
+from riskservice.limits.clock import ServerClock
 from riskservice.limits.store import RedisStore
 from riskservice.policy.load import load_policy
+from riskservice.review import audit
+from riskservice.review.common import now_ms
 
 
 @contextmanager
@@ -62,17 +65,28 @@ def ban(kind: str, entity_id: str, reason: str, actor: str, hours: float | None)
     until = int((time.time() + hours * 3600) * 1000) if hours else 0
     with _store() as store:
         store.set_ban(kind, entity_id, reason=reason, actor=actor, until_ms=until)
+        _audit(store, actor, "block", f"{kind}:{entity_id}", reason, {"until": until or None})
     click.echo(f"banned {kind} {entity_id}" + (f" for {hours:g} h" if hours else ""))
 
 
 @cli.command()
 @click.argument("kind", type=KIND)
 @click.argument("entity_id")
-def unban(kind: str, entity_id: str) -> None:
+@click.option("--reason", default="lifted from the command line", help="Why (for the audit trail).")
+@click.option("--actor", default=lambda: os.environ.get("USER", "operator"), help="Who lifts it (for the record).")
+def unban(kind: str, entity_id: str, reason: str, actor: str) -> None:
     """Lift a ban."""
     with _store() as store:
         lifted = store.clear_ban(kind, entity_id)
+        if lifted:
+            _audit(store, actor, "unblock", f"{kind}:{entity_id}", reason, {})
     click.echo(f"unbanned {kind} {entity_id}" if lifted else f"{kind} {entity_id} was not banned")
+
+
+def _audit(store: RedisStore, actor: str, action: str, entity: str, reason: str, details: dict[str, Any]) -> None:
+    """An operator's ban or unban goes in the audit trail, as an analyst's does (actor ``cli:<name>``)."""
+    audit.append(store.client, now_ms=now_ms(ServerClock(), store.client), actor=f"cli:{actor}", action=action,
+                 entity=entity, reason=reason, details={**details, "source": "cli"})
 
 
 def _instant(value: str | None) -> int | None:

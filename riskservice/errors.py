@@ -43,6 +43,13 @@ class InvalidJson(ApiError):
     code = "invalid_json"
 
 
+class InvalidParameter(ApiError):
+    """A query parameter (or path id) that is malformed, foreign, repeated or unknown; ``fields`` names it."""
+
+    status = 400
+    code = "invalid_parameter"
+
+
 class ValidationFailed(ApiError):
     status = 422
     code = "invalid_request"

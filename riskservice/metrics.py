@@ -5,6 +5,12 @@ prometheus-client's multiprocess mode when ``PROMETHEUS_MULTIPROC_DIR`` is set
 (``config/gunicorn.conf.py`` sets it before workers start) and ``/metrics``
 then adds up all workers. The metrics are registered on a registry of the
 app's own so that several apps (tests) can live in one process.
+
+Across worker restarts: a counter's file stays when its worker dies, so the
+sums never go down (a killed worker's counts are kept, its replacement
+counts in a file of its own); a live gauge's file is removed by
+``mark_process_dead`` (gunicorn's ``child_exit`` hook), so
+``risk_worker_processes`` counts the workers alive now.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
@@ -40,8 +46,12 @@ class Metrics:
             ["rule", "arm"], registry=r)
         self.redis_errors = Counter("risk_redis_errors", "Redis calls that failed or timed out.",
                                     ["operation"], registry=r)
+        # Summed over live processes only: a dead worker's value is dropped with its file.
+        self.workers = Gauge("risk_worker_processes", "Worker processes serving (live ones only).",
+                             registry=r, multiprocess_mode="livesum")
+        self.workers.set(1)
 
-    def child(self, metric: Counter | Histogram, *labels: str) -> Any:
+    def child(self, metric: Counter | Histogram | Gauge, *labels: str) -> Any:
         """``metric.labels(*labels)``, cached: it is looked up on every request."""
         key = (metric, labels)
         found = self._children.get(key)

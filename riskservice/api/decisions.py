@@ -3,13 +3,13 @@ outcomes and challenge results, and reward checks."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app
 
+from riskservice.api.body import json_object
 from riskservice.api.responses import json_response
 from riskservice.auth import require
 from riskservice.decisions.lifecycle import ChallengeResult, OutcomeRequest, parse
-from riskservice.decisions.request import parse_json_object, validate_decision_request
-from riskservice.errors import UnsupportedMediaType
+from riskservice.decisions.request import validate_decision_request
 from riskservice.rewards import RewardRequest
 
 bp = Blueprint("decisions", __name__)
@@ -18,19 +18,11 @@ bp = Blueprint("decisions", __name__)
 RULE_OF_CODE = {"external_channel_not_allowed": "external_channel"}
 
 
-def json_body() -> bytes:
-    """The raw body of a JSON request (415 for another content type)."""
-    if request.mimetype != "application/json":
-        raise UnsupportedMediaType("send the body as JSON with 'Content-Type: application/json'",
-                                   {"Content-Type": "must be application/json"})
-    return request.get_data(cache=False)
-
-
 @bp.post("/v1/decisions")
 @require("issuer")
 def create_decision() -> Response:
     state = current_app.extensions["risk"]
-    body = parse_json_object(json_body())
+    body = json_object()
     decision = state.engine.decide(validate_decision_request(body), body)
     m = state.metrics
     m.child(m.decisions, decision.decision, "true" if decision.degraded else "false").inc()
@@ -56,7 +48,7 @@ def create_decision() -> Response:
 @require("issuer")
 def record_outcome() -> Response:
     state = current_app.extensions["risk"]
-    req = parse(OutcomeRequest, parse_json_object(json_body()))
+    req = parse(OutcomeRequest, json_object())
     return json_response(state.lifecycle.outcome(req))
 
 
@@ -64,7 +56,7 @@ def record_outcome() -> Response:
 @require("issuer")
 def record_challenge(decision_id: str) -> Response:
     state = current_app.extensions["risk"]
-    result = parse(ChallengeResult, parse_json_object(json_body()))
+    result = parse(ChallengeResult, json_object())
     return json_response(state.lifecycle.challenge(decision_id, result))
 
 
@@ -72,5 +64,5 @@ def record_challenge(decision_id: str) -> Response:
 @require("issuer")
 def check_reward() -> Response:
     state = current_app.extensions["risk"]
-    body = parse_json_object(json_body())
+    body = json_object()
     return json_response(state.rewards.check(parse(RewardRequest, body), body))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app
 
+from riskservice.api import params
 from riskservice.api.responses import json_response
 from riskservice.auth import require
-from riskservice.errors import ValidationFailed
 from riskservice.graph_store import top
+from riskservice.review.common import int_param
 
 bp = Blueprint("graph", __name__)
 
@@ -15,14 +16,7 @@ MAX_TOP = 1000
 
 
 def top_param() -> int:
-    raw = request.args.get("top", "20")
-    try:
-        n = int(raw)
-    except ValueError:
-        n = 0
-    if not 1 <= n <= MAX_TOP:
-        raise ValidationFailed(f"top must be a whole number from 1 to {MAX_TOP}", {"top": f"got {raw!r}"})
-    return n
+    return int_param(params.args("top").get("top"), "top", 20, 1, MAX_TOP)
 
 
 @bp.get("/v1/graph/kol")

@@ -186,7 +186,7 @@ class AuditPage(BaseModel):
 
 class AuditBreak(BaseModel):
     seq: int
-    problem: Literal["missing", "altered", "unlinked", "misnumbered", "head", "extra"]
+    problem: Literal["missing", "altered", "unlinked", "misnumbered", "head", "extra", "index"]
     message: str
 
 

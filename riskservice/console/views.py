@@ -13,11 +13,12 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, current_app, render_template
 
+from riskservice.api import params
 from riskservice.auth import require
 from riskservice.console.picture import draw
-from riskservice.errors import NotFound, ValidationFailed
+from riskservice.errors import NotFound
 from riskservice.review import dossier, neighbourhood, queue
 from riskservice.review.common import int_param, now_ms
 
@@ -60,12 +61,11 @@ def asset(name: str) -> Response:
 @require("analyst")
 def queue_fragment() -> Response:
     """One page of the queue as HTML."""
-    status = request.args.get("status", "open")
-    if status not in queue.STATUSES:
-        raise ValidationFailed(f"status must be one of {', '.join(queue.STATUSES)}", {"status": f"got {status!r}"})
-    reason = request.args.get("reason") or None
+    q = params.args("status", "reason", "cursor")
+    status = params.choice(q, "status", queue.STATUSES, "open")
+    reason = params.text_filter(q, "reason")
     page = queue.list_devices(_state().store.client, status=status, reason=reason, limit=25,
-                              cursor=request.args.get("cursor") or None)
+                              cursor=q.get("cursor") or None)
     return _html(render_template("console/queue.html", page=page, reason=reason or ""))
 
 
@@ -73,9 +73,21 @@ def queue_fragment() -> Response:
 @require("analyst")
 def device_fragment(device_id: str) -> Response:
     """A device's dossier, neighbourhood picture, actions and audit entries as HTML."""
+    return _device(params.entity_id(device_id, "device_id"), params.args("hops"))
+
+
+@bp.get("/console/device")
+@require("analyst")
+def device_fragment_by_query() -> Response:
+    """The fragment of ``?device_id=``: any id the decision path accepts (what the script asks for)."""
+    q = params.args("device_id", "hops")
+    return _device(params.entity_id(q.get("device_id"), "device_id"), q)
+
+
+def _device(device_id: str, q: dict[str, str]) -> Response:
     state = _state()
     client = state.store.client
-    hops = int_param(request.args.get("hops"), "hops", 2, 1, neighbourhood.MAX_HOPS)
+    hops = int_param(q.get("hops"), "hops", 2, 1, neighbourhood.MAX_HOPS)
     report = dossier.build(client, state.store, state.policy, device_id, now_ms(state.engine.clock, client))
     graph, truncated, _ = neighbourhood.neighbourhood(client, device_id, hops)
     picture = draw(graph, ("device", device_id))

@@ -10,9 +10,10 @@ still serves the last good policy instead of failing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -68,10 +69,7 @@ class PolicyHolder:
 
     def _save_last_good(self) -> None:
         try:
-            self.last_good.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.last_good.with_suffix(".tmp")
-            shutil.copyfile(self.path, tmp)
-            os.replace(tmp, self.last_good)  # atomic: a reader never sees half a file
+            write_atomically(self.last_good, self.path.read_bytes())
         except OSError as exc:
             log.warning("cannot save the last good policy", extra={"error": str(exc)})
 
@@ -124,3 +122,34 @@ class PolicyHolder:
         policy = self.current
         return {"name": policy.name, "version": policy.version, "file": str(self.path),
                 "loaded_at": self.loaded_at, "error": self.error}
+
+
+def write_atomically(target: Path, data: bytes) -> None:
+    """Replace ``target`` with ``data`` so that no reader or other writer sees half a file.
+
+    Every gunicorn worker saves the last good policy on its own, at the same
+    moment after a change: each writes a temporary file of its own (a unique
+    name in the target's folder, so the rename stays on one file system),
+    flushes it to disk, then renames it over the target. The last rename wins
+    whole; a shared temporary name would let one worker rename another's
+    half-written file.
+
+    Parameters
+    ----------
+    target : Path
+        The file to replace (its folder is created if missing).
+    data : bytes
+        Its new content.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

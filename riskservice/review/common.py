@@ -8,7 +8,7 @@ from typing import Any, cast
 import orjson
 import redis
 
-from riskservice.errors import ValidationFailed
+from riskservice.errors import InvalidParameter
 from riskservice.limits.clock import Clock
 
 
@@ -43,26 +43,37 @@ def encode_cursor(*parts: Any) -> str:
 
 
 def decode_cursor(cursor: str, arity: int) -> list[Any]:
-    """The parts of a cursor from :func:`encode_cursor`; 422 when it is not one."""
-    try:
-        parts = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, orjson.JSONDecodeError):
-        parts = None
+    """The parts of a cursor from :func:`encode_cursor`; 400 naming ``cursor`` when it is not one.
+
+    Only the shape is checked here; the caller checks each part's type,
+    since a client can base64 any JSON it likes.
+    """
+    parts: Any = None
+    if len(cursor) <= MAX_CURSOR and cursor.isascii():
+        try:
+            parts = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        except (ValueError, orjson.JSONDecodeError):
+            parts = None
     if not isinstance(parts, list) or len(parts) != arity:
-        raise ValidationFailed("cursor is not one this API returned", {"cursor": "invalid"})
+        raise InvalidParameter("cursor is not one this API returned", {"cursor": "invalid"})
     return parts
 
 
+# A cursor holds a score and an id (at most 128 characters, 4 bytes each in UTF-8).
+MAX_CURSOR = 1024
+
+
 def int_param(raw: str | None, name: str, default: int, low: int, high: int) -> int:
-    """A whole-number query parameter within ``[low, high]`` (422 otherwise)."""
+    """A whole-number query parameter within ``[low, high]`` (400 naming it otherwise).
+
+    Plain ASCII digits only: Python's ``int`` would also take ``" 7"``,
+    ``"1_0"`` and other scripts' digits, which no other client reads alike.
+    """
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
+    value = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else low - 1
     if not low <= value <= high:
-        raise ValidationFailed(f"{name} must be a whole number from {low} to {high}", {name: f"got {raw!r}"})
+        raise InvalidParameter(f"{name} must be a whole number from {low} to {high}", {name: f"got {raw[:64]!r}"})
     return value
 
 

@@ -22,10 +22,12 @@ newest first).
 
 from __future__ import annotations
 
+import math
 from typing import Any, cast
 
 import redis
 
+from riskservice.errors import InvalidParameter
 from riskservice.limits.keys import REVIEW_QUEUE, device_tag
 from riskservice.limits.records import decode_device_state
 from riskservice.review.common import decode_cursor, decode_hash, encode_cursor
@@ -52,6 +54,19 @@ def last_seen(flags: dict[str, str], state: bytes | None) -> int | None:
     times = [int(flags["_last"])] if "_last" in flags else []
     times += log[-1:] + list(users.values())
     return max(times) if times else None
+
+
+def read_cursor(cursor: str) -> tuple[float, str]:
+    """The (priority, device) a page cursor names; 400 naming ``cursor`` for anything else.
+
+    A cursor is base64 of JSON, so a client can send any JSON: a number where
+    the device goes, or text where Redis expects a score, must stop here.
+    """
+    score, member = decode_cursor(cursor, 2)
+    if (isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score)
+            or not isinstance(member, str) or not 0 < len(member) <= 512):
+        raise InvalidParameter("cursor is not one this API returned", {"cursor": "invalid"})
+    return float(score), member
 
 
 def _after(client: redis.Redis, key: str, cursor: tuple[float, str] | None,
@@ -86,12 +101,12 @@ def list_devices(client: redis.Redis, *, status: str = "open", reason: str | Non
     ``next_cursor`` is set: follow it until it is null.
     """
     key = status_key(status)
-    position = tuple(decode_cursor(cursor, 2)) if cursor else None
+    position = read_cursor(cursor) if cursor else None
     items: list[dict[str, Any]] = []
     scanned = 0
     next_position: tuple[float, str] | None = None
     while len(items) < limit and scanned < SCAN_BUDGET:
-        batch = _after(client, key, cast(tuple[float, str] | None, position), min(limit, 200))
+        batch = _after(client, key, position, min(limit, 200))
         if not batch:
             next_position = None
             break

@@ -11,7 +11,12 @@ broken:
 - ``misnumbered``: an entry sits under another seq than the one it carries
   (entries were shifted to make room for an inserted one);
 - ``head``: the head does not point at the last entry of the chain;
-- ``extra``: entries exist outside the chain (appended behind the head's back).
+- ``extra``: entries exist outside the chain (appended behind the head's back);
+- ``index``: an index the API serves from (``ix:entity:*`` and ``ix:actor:*``
+  behind ``?entity=``, ``?actor=`` and a dossier's history, ``time`` behind
+  ``since``/``until``) lacks an entry of the chain, lists one that does not
+  belong there, or ranks it by the wrong score. Removing an entry from a
+  device's index would otherwise hide its history while the chain verified.
 
 What it cannot see: someone able to rewrite the whole chain and its head
 consistently. Publishing the head hash elsewhere from time to time (it is in
@@ -25,7 +30,7 @@ from typing import Any, cast
 import orjson
 import redis
 
-from riskservice.review.audit import ANCHOR, ENTRIES, GENESIS, HEAD, entry_hash
+from riskservice.review.audit import ANCHOR, ENTRIES, GENESIS, HEAD, INDEXED, PREFIX, TIME, entry_hash, index_key
 from riskservice.review.common import decode_hash
 
 BATCH = 500
@@ -47,6 +52,8 @@ def verify(client: redis.Redis) -> dict[str, Any]:
                               "anchor": {"seq": int(anchor["seq"]), "hash": anchor["hash"]} if anchor else None,
                               "broken": None}
     checked = 0
+    # What the indexes must hold, worked out from the chain: key -> {seq: score}.
+    expected: dict[str, dict[int, float]] = {TIME: {}}
     for start in range(first, last + 1, BATCH):
         seqs = list(range(start, min(start + BATCH, last + 1)))
         raws = cast(list[bytes | None], client.hmget(ENTRIES, [str(s) for s in seqs]))
@@ -65,6 +72,9 @@ def verify(client: redis.Redis) -> dict[str, Any]:
                                             checked)}
             prev = entry["hash"]
             checked += 1
+            expected[TIME][seq] = float(entry["at"])
+            for field in INDEXED:
+                expected.setdefault(index_key(field, entry[field]), {})[seq] = float(seq)
     if head and head["hash"] != prev:
         return {**report, **_broken(last, "head", "the head does not match the last entry", checked)}
     stored = int(client.hlen(ENTRIES))
@@ -73,4 +83,51 @@ def verify(client: redis.Redis) -> dict[str, Any]:
         seq = last + 1 if after else last
         return {**report, **_broken(seq, "extra", f"{stored - checked} entries are not part of the chain",
                                     checked)}
+    problem = check_indexes(client, expected, first, last)
+    if problem is not None:
+        seq, message, key = problem
+        return {**report, **_broken(seq, "index", message, checked, index=key)}
     return {**report, "checked": checked}
+
+
+def check_indexes(client: redis.Redis, expected: dict[str, dict[int, float]], first: int,
+                  last: int) -> tuple[int, str, str] | None:
+    """The first index entry that disagrees with the chain: (seq, message, index key), or None.
+
+    Entries appended after the walk (seq > ``last``) and entries trimmed
+    meanwhile (at or below the anchor read afterwards) are left out, so a
+    busy trail does not report what is only a race with the check.
+    """
+    keys = set(expected)
+    keys.update(k.decode() if isinstance(k, bytes) else k
+                for k in client.scan_iter(match=f"{PREFIX}:ix:*", count=1000))
+    anchor = decode_hash(client.hgetall(ANCHOR))
+    low = max(first, int(anchor["seq"]) + 1 if anchor else 1)
+    problems: list[tuple[int, str, str]] = []
+    ordered = sorted(keys)
+    replies: list[Any] = []
+    for start in range(0, len(ordered), BATCH):
+        pipe = client.pipeline(transaction=False)
+        for key in ordered[start:start + BATCH]:
+            pipe.zrange(key, 0, -1, withscores=True)
+        replies += pipe.execute()
+    for key, reply in zip(ordered, replies, strict=True):
+        members = cast(list[tuple[bytes, float]], reply)
+        stored = {int(m): s for m, s in members if m.isdigit()}
+        foreign = [m.decode(errors="replace") for m, _ in members if not m.isdigit()]
+        if foreign:
+            problems.append((low, f"index {key} holds {foreign[0]!r}, which is not an entry number", key))
+        want = expected.get(key, {})
+        for seq in sorted(set(stored) | set(want)):
+            if not low <= seq <= last:
+                if seq > last or seq not in stored:
+                    continue
+                problems.append((seq, f"index {key} lists entry {seq}, which is not in the chain", key))
+            elif seq not in stored:
+                problems.append((seq, f"entry {seq} is missing from index {key}", key))
+            elif seq not in want:
+                problems.append((seq, f"index {key} lists entry {seq}, which does not belong there", key))
+            elif stored[seq] != want[seq]:
+                problems.append((seq, f"index {key} ranks entry {seq} by {stored[seq]:g}, not {want[seq]:g}",
+                                 key))
+    return min(problems) if problems else None

@@ -98,7 +98,7 @@ def test_top_endpoints(client: FlaskClient, redis_client: redis.Redis) -> None:
     assert [n["node"] for n in anomalies["nodes"]] == ["b"]
     assert top(redis_client, "anomaly", 5)["version"] == kol["version"]
     bad = client.get("/v1/graph/kol?top=0", headers=ANALYST)
-    assert bad.status_code == 422 and "top" in bad.json["error"]["fields"]
+    assert bad.status_code == 400 and "top" in bad.json["error"]["fields"]
     assert client.get("/v1/graph/kol", headers=ISSUER).status_code == 403
 
 

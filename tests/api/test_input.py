@@ -136,3 +136,62 @@ def test_valid_optional_fields_are_accepted(client: FlaskClient) -> None:
     assert resp.status_code == 200, resp.json
     resp = client.post("/v1/decisions", json=body(event_id="e-2", occurred_at=1_763_800_000), headers=ISSUER)
     assert resp.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        # The last key would win: a proxy reading the first would see another device.
+        (b'{"event_id": "dup-1", "device_id": "d1", "device_id": "d2", "user_id": "u", "coupon_id": "c"}',
+         "device_id"),
+        (b'{"event_id": "dup-2", "device_id": "d1", "user_id": "u", "coupon_id": "c", '
+         b'"geo": {"lat": 1, "lat": 2, "lon": 3}}', "lat"),
+        # A colon inside a value takes the slow path; the duplicate is still found.
+        (b'{"event_id": "dup-3", "device_id": "d1", "user_id": "u", "coupon_id": "c", '
+         b'"occurred_at": "2026-11-22T10:00:00+08:00", "coupon_id": "c2"}', "coupon_id"),
+        # Escapes spell the same key differently in the text.
+        (b'{"event_id": "dup-4", "device_id": "d1", "\\u0064evice_id": "d2", "user_id": "u", "coupon_id": "c"}',
+         "device_id"),
+        # Inside a list, in an object the model would refuse anyway: refused first as a duplicate.
+        (b'{"event_id": "dup-5", "device_id": "d1", "user_id": "u", "coupon_id": "c", '
+         b'"recipients": [{"x": 1, "x": 2}]}', "x"),
+    ],
+)
+def test_a_key_given_twice_is_refused_and_named(client: FlaskClient, raw: bytes, key: str) -> None:
+    resp = client.post("/v1/decisions", data=raw, headers={**ISSUER, "Content-Type": "application/json"})
+    assert resp.status_code == 400, resp.json
+    assert resp.json["error"]["code"] == "invalid_json"
+    assert resp.json["error"]["fields"] == {key: "duplicate key"}
+
+
+DUPLICATED = {
+    "/v1/outcomes": (ISSUER, b'{"decision_id": "x", "delivered": 1, "delivered": 2, "opened": 0, "claimed": 0}'),
+    "/v1/challenges/some-decision": (ISSUER, b'{"passed": true, "passed": false, "kind": "captcha"}'),
+    "/v1/rewards/check": (ISSUER, b'{"event_id": "r", "user_id": "u", "user_id": "v", "amount_cents": 5}'),
+    "/v1/review/devices/d-1/actions": (ANALYST, b'{"action": "label", "action": "block", "reason": "x"}'),
+    "/v1/review/device/actions?device_id=d-1": (ANALYST, b'{"action": "flag", "reason": "a", "reason": "b"}'),
+}
+
+
+@pytest.mark.parametrize("path", sorted(DUPLICATED))
+def test_every_json_endpoint_refuses_a_duplicate_key(client: FlaskClient, path: str) -> None:
+    headers, raw = DUPLICATED[path]
+    resp = client.post(path, data=raw, headers={**headers, "Content-Type": "application/json"})
+    assert resp.status_code == 400, resp.json
+    assert resp.json["error"]["code"] == "invalid_json"
+    assert len(resp.json["error"]["fields"]) == 1
+    assert list(resp.json["error"]["fields"].values()) == ["duplicate key"]
+
+
+def test_colons_in_values_do_not_refuse_a_body_without_duplicates(client: FlaskClient) -> None:
+    raw = (b'{"event_id": "colons:1", "device_id": "d:1", "user_id": "u", "coupon_id": "c", "ip": "2001:db8::1",'
+           b' "text": "a: b", "occurred_at": "2026-11-22T10:00:00+08:00", "geo": {"lat": 1, "lon": 2}}')
+    resp = client.post("/v1/decisions", data=raw, headers={**ISSUER, "Content-Type": "application/json"})
+    assert resp.status_code == 200, resp.json
+
+
+def test_deeply_nested_body_is_a_4xx(client: FlaskClient) -> None:
+    raw = b'{"event_id": "deep", "device_id": "d", "user_id": "u", "coupon_id": "c", "x": ' + \
+        b"[" * 1000 + b"]" * 1000 + b"}"
+    resp = client.post("/v1/decisions", data=raw, headers={**ISSUER, "Content-Type": "application/json"})
+    assert 400 <= resp.status_code < 500

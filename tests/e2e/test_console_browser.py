@@ -1,8 +1,8 @@
 """The console end to end: real gunicorn, real Redis, headless Debian Chromium driven by playwright.
 
-An analyst opens /console, enters the key, opens a flagged device from the
-queue by keyboard, blocks it with a reason, and sees the audit entry; the
-decision path then blocks the device. A screenshot is left in test-output/.
+An analyst opens /console, enters the key, opens a flagged device (its id
+holds "/", "#", "?" and "%") from the queue by keyboard, blocks it with a
+reason, and sees the audit entry; the decision path then blocks the device. A screenshot is left in test-output/.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 OUTPUT = ROOT / "test-output"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-DEVICE = "farm-phone-7"
+# Slash, space, hash, question mark and an escape-looking "%20": the console must carry any id a decision accepts.
+DEVICE = "farm/phone #7?%20"
 REASON = "device farm: six accounts share one phone"
 
 

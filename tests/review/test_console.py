@@ -65,4 +65,4 @@ def test_device_ids_are_escaped(client: FlaskClient) -> None:
 
 def test_queue_fragment_refuses_an_unknown_status(client: FlaskClient) -> None:
     resp = client.get("/console/queue", query_string={"status": "pending"}, headers=ANALYST)
-    assert resp.status_code == 422 and "status" in resp.json["error"]["fields"]
+    assert resp.status_code == 400 and "status" in resp.json["error"]["fields"]

@@ -81,4 +81,4 @@ def test_hops_must_be_1_to_3(client: FlaskClient) -> None:
     share(client, device_id="d")
     for hops in ("0", "4", "two"):
         resp = client.get("/v1/review/devices/d/graph", query_string={"hops": hops}, headers=ANALYST)
-        assert resp.status_code == 422 and "hops" in resp.json["error"]["fields"]
+        assert resp.status_code == 400 and "hops" in resp.json["error"]["fields"]

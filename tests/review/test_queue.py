@@ -85,4 +85,4 @@ def test_bad_parameters_and_roles(client: FlaskClient) -> None:
     for params, field in (({"status": "done"}, "status"), ({"limit": "0"}, "limit"), ({"limit": "x"}, "limit"),
                           ({"cursor": "nonsense"}, "cursor")):
         resp = client.get("/v1/review/devices", query_string=params, headers=ANALYST)
-        assert resp.status_code == 422 and field in resp.json["error"]["fields"]
+        assert resp.status_code == 400 and field in resp.json["error"]["fields"]

@@ -66,8 +66,10 @@ function currentDevice() {
 }
 
 async function loadDevice(device, hops, focus) {
-  const params = hops ? "?hops=" + encodeURIComponent(hops) : "";
-  const resp = await call("/console/devices/" + encodeURIComponent(device) + params);
+  // The id goes in the query: any id a decision accepts ("/", "%", "#", "..") survives there.
+  const params = new URLSearchParams({ device_id: device });
+  if (hops) params.set("hops", hops);
+  const resp = await call("/console/device?" + params);
   const pane = $("#device");
   if (!resp.ok) {
     pane.innerHTML = "";
@@ -100,7 +102,7 @@ async function act(form, action) {
     if (!chosen) { say("Choose fraud or legit to label the device.", "error"); return; }
     body.label = chosen.value;
   }
-  const resp = await call("/v1/review/devices/" + encodeURIComponent(device) + "/actions", {
+  const resp = await call("/v1/review/device/actions?" + new URLSearchParams({ device_id: device }), {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
   });
   if (!resp.ok) { say(await errorText(resp), "error"); return; }
