@@ -66,7 +66,7 @@ class Settings(BaseModel):
     event_retention_days: int = Field(30, ge=1, le=365)
     # After a Redis failure, skip Redis for this long before probing again so a
     # hung server does not cost every request the whole budget.
-    breaker_cooldown_ms: int = Field(1000, ge=0, le=60_000)
+    breaker_cooldown_ms: int = Field(25, ge=0, le=60_000)
 
     @field_validator("api_keys")
     @classmethod

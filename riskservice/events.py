@@ -97,4 +97,7 @@ def event_line(entry_id: str, f: dict[str, str], history: list[list[Any]],
         "outcome_seq": [h[4] for h in history],
         "challenge_seq": challenge[2] if challenge else None,
     })
+    if f.get("degraded"):
+        # Allowed while Redis was unreachable, and counted when it answered again.
+        line["degraded"] = True
     return line

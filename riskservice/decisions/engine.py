@@ -17,6 +17,7 @@ from riskservice.graph_store import NO_VERSION
 from riskservice.limits.clock import Clock, ServerClock
 from riskservice.limits.contract import CHALLENGES, DecideArgs
 from riskservice.limits.keys import DecisionKeys, decision_keys
+from riskservice.limits.outage import MissedShare, OutageLog
 from riskservice.limits.records import DecisionRecord
 from riskservice.limits.sliding import combine
 from riskservice.policy.load import Policy
@@ -30,6 +31,10 @@ HEADER_RULE = "device_velocity"
 
 class DecisionStore(Protocol):
     def decide(self, keys: DecisionKeys, args: DecideArgs) -> DecisionRecord: ...
+
+    def server_now_ms(self) -> int: ...
+
+    def reconcile(self, shares: list[MissedShare]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -138,11 +143,15 @@ class DecisionEngine:
         How long share events are kept.
     graph_key : callable, optional
         The key of the current graph scores (:class:`riskservice.graph_store.VersionCache`).
+    outage_capacity : int
+        How many shares allowed during a Redis outage a process remembers, to
+        count them once Redis is back.
     """
 
     def __init__(self, store: DecisionStore, policy: Callable[[], Policy], *, clock: Clock | None = None,
                  fail_mode: str = "allow", decision_ttl_ms: int = 4 * 86_400_000,
-                 retention_ms: int = 30 * 86_400_000, graph_key: Callable[[], str] | None = None) -> None:
+                 retention_ms: int = 30 * 86_400_000, graph_key: Callable[[], str] | None = None,
+                 outage_capacity: int = 10_000) -> None:
         self.store = store
         self.policy = policy
         self.clock = clock or ServerClock()
@@ -150,6 +159,7 @@ class DecisionEngine:
         self.decision_ttl_ms = decision_ttl_ms
         self.retention_ms = retention_ms
         self.graph_key = graph_key or (lambda: NO_VERSION)
+        self.outage = OutageLog(outage_capacity)
 
     def decide(self, req: DecisionRequest, body: dict[str, Any]) -> Decision:
         """Answer one share (``body``: the parsed JSON it was validated from).
@@ -176,9 +186,11 @@ class DecisionEngine:
             arms=arms(compiled.rollouts, req.device_id),
         )
         try:
+            if self.outage.pending():
+                self._reconcile()
             rec = self.store.decide(keys, args)
         except StorageError:
-            return self._degraded(static, policy.version)
+            return self._degraded(static, policy.version, keys, args)
         if rec.status == "conflict":
             raise Conflict(
                 "event_id was already used for a different share; use a new event_id",
@@ -195,16 +207,29 @@ class DecisionEngine:
                   for name, pct in compiled.rolled_out},
         )
 
-    def _degraded(self, static: list[Finding], version: str) -> Decision:
-        findings = list(static)
+    def _degraded(self, static: list[Finding], version: str, keys: DecisionKeys, args: DecideArgs) -> Decision:
+        """An answer without Redis. With the fail mode ``allow``, the count
+        windows are judged locally and an allowed share is remembered, to be
+        counted in Redis when it answers again (:mod:`riskservice.limits.outage`)."""
         severity = FAIL_MODE_SEVERITY[self.fail_mode]
         if severity:
-            findings.append(["redis_unavailable", severity, 0, "captcha" if severity == 1 else "",
-                             None, None, None, 0])
+            findings = [*static, ["redis_unavailable", severity, 0, "captcha" if severity == 1 else "",
+                                  None, None, None, 0]]
+        else:
+            now = self.store.server_now_ms() if args.now == "" else int(args.now)
+            findings = self.outage.judge(keys, args._replace(now=now, deadline="")).findings
         decision, challenge = combine(findings)
         reasons, shadow = split(findings)
-        return Decision(DECISIONS[decision], challenge or None, uuid.uuid4().hex, reasons, shadow, version,
+        return Decision(DECISIONS[decision], challenge or None, args.decision_id, reasons, shadow, version,
                         degraded=True)
+
+    def _reconcile(self, batch: int = 200) -> None:
+        """Write the shares allowed during an outage, oldest first (raises
+        StorageError while Redis is still unavailable)."""
+        while self.outage.pending():
+            shares = self.outage.peek(batch)
+            self.store.reconcile(shares)
+            self.outage.done(len(shares))
 
     @staticmethod
     def _headers(rules: Any, rec: DecisionRecord) -> dict[str, str]:

@@ -1,8 +1,9 @@
 """The Redis client of the decision path: a time budget and a circuit breaker.
 
 A slow or dead Redis must never hold up the caller: every call fails within
-the budget, and after a failure the store refuses at once for a cool-down,
-then lets one call probe again, so it recovers by itself.
+the budget, and after a failure the store refuses at once for a short
+cool-down, then tries again, so it recovers by itself within a cool-down of
+Redis answering again.
 """
 
 from __future__ import annotations
@@ -34,7 +35,13 @@ def connect(url: str, budget_ms: int) -> redis.Redis:
 
 
 class CircuitBreaker:
-    """Opens after a failure for ``cooldown_ms``; the first call after that probes."""
+    """Open for ``cooldown_ms`` after a failure, then closed again.
+
+    There is no half-open state letting one call probe while the others are
+    refused: that left concurrent requests degraded for a cool-down after
+    Redis was back. Every call after the cool-down tries, each within the
+    budget, and any failure opens the breaker again.
+    """
 
     def __init__(self, cooldown_ms: int) -> None:
         self._cooldown = cooldown_ms / 1000
@@ -42,14 +49,7 @@ class CircuitBreaker:
         self._lock = threading.Lock()
 
     def allow(self) -> bool:
-        with self._lock:
-            now = time.monotonic()
-            if now < self._open_until:
-                return False
-            if self._open_until:
-                # Half-open: let this call probe; others wait out another cool-down.
-                self._open_until = now + self._cooldown
-            return True
+        return time.monotonic() >= self._open_until
 
     def failure(self) -> None:
         with self._lock:

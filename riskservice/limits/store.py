@@ -10,6 +10,8 @@ import hashlib
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from typing import Any, cast
 
@@ -22,6 +24,7 @@ from riskservice.errors import StorageError
 from riskservice.limits.client import CircuitBreaker
 from riskservice.limits.contract import DecideArgs
 from riskservice.limits.keys import DecisionKeys, ban_key, device_prefix, pointer_key
+from riskservice.limits.outage import MissedShare
 from riskservice.limits.records import DecisionRecord
 
 
@@ -34,7 +37,12 @@ class Script:
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
 
 
+# Idle hot-path connections a process keeps (more are opened under load, and
+# closed after use).
+MAX_IDLE = 64
+
 DECIDE, OUTCOME, CHALLENGE, REWARD = Script("decide"), Script("outcome"), Script("challenge"), Script("reward")
+RECONCILE = Script("reconcile")
 
 
 class RedisStore:
@@ -56,55 +64,69 @@ class RedisStore:
         # deadline can be given on the server's clock.
         self._offset_ms: float | None = None
         self._offset_at = -1.0
-        self._local = threading.local()
-        # Every thread's connection, so that close() can reach them all.
-        self._connections: list[Connection] = []
-        self._connections_lock = threading.Lock()
+        # Idle connections of the hot path, most recently used last, and the
+        # process that made them (a forked child makes its own).
+        self._idle: list[Connection] = []
+        self._idle_pid = os.getpid()
+        self._idle_lock = threading.Lock()
 
-    def _connection(self) -> Connection:
-        """This thread's own connection for the scripts.
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """A connection for one script call, returned for reuse afterwards.
 
         The hot path talks to a redis-py connection directly rather than
         through the client: the client's pool and instrumentation cost about
-        35 us of CPU per call, more than the script itself. Same timeouts (the
-        pool's connection settings); a new one after a fork or an error.
+        35 us of CPU per call, more than the script itself. A stack of idle
+        connections (not one per thread) serves thread and gevent workers
+        alike: a greenlet per request would otherwise open a connection per
+        request. Same timeouts (the pool's connection settings).
         """
-        conn: Connection | None = getattr(self._local, "conn", None)
-        if conn is None or self._local.pid != os.getpid():  # new thread, or forked
+        with self._idle_lock:
+            if self._idle_pid != os.getpid():
+                self._idle, self._idle_pid = [], os.getpid()  # the parent's sockets are not ours
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
             conn = cast(Connection, self.client.connection_pool.make_connection())
-            self._local.conn, self._local.pid = conn, os.getpid()
-            with self._connections_lock:
-                self._connections.append(conn)
-        return conn
+        try:
+            yield conn
+        finally:
+            # A connection that failed was disconnected and reconnects on its
+            # next use, so it can go back too.
+            with self._idle_lock:
+                if len(self._idle) < MAX_IDLE:
+                    self._idle.append(conn)
+                    conn = None
+            if conn is not None:
+                conn.disconnect()  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
-        """Close every connection (at shutdown)."""
-        with self._connections_lock:
-            for conn in self._connections:
+        """Close every idle connection (at shutdown)."""
+        with self._idle_lock:
+            for conn in self._idle:
                 conn.disconnect()  # type: ignore[no-untyped-call]
-            self._connections.clear()
+            self._idle.clear()
         self.client.close()
 
     def run(self, script: Script, keys: tuple[str, ...] | list[str], args: tuple[object, ...]) -> Any:
-        """EVALSHA on this thread's connection (loading the script if Redis lacks it)."""
+        """EVALSHA on an idle connection (loading the script if Redis lacks it)."""
         if not self._breaker.allow():
             raise StorageError("redis unavailable (circuit open)")
-        conn = self._connection()
-        try:
+        with self._connection() as conn:
             try:
-                reply = self._evalsha(conn, script, keys, args)
-            except redis.ConnectionError:
-                # A connection Redis dropped (it restarted, or closed an idle
-                # client) fails at once: one retry on a fresh one. Safe to
-                # repeat: every script is idempotent by its record. Time-outs
-                # are not retried: they already spent the budget.
+                try:
+                    reply = self._evalsha(conn, script, keys, args)
+                except redis.ConnectionError:
+                    # A connection Redis dropped (it restarted, or closed an idle
+                    # client) fails at once: one retry on a fresh one. Safe to
+                    # repeat: every script is idempotent by its record. Time-outs
+                    # are not retried: they already spent the budget.
+                    conn.disconnect()  # type: ignore[no-untyped-call]
+                    reply = self._evalsha(conn, script, keys, args)
+            except (redis.RedisError, OSError) as exc:
+                # The reply may still arrive later: never reuse this socket.
                 conn.disconnect()  # type: ignore[no-untyped-call]
-                reply = self._evalsha(conn, script, keys, args)
-        except (redis.RedisError, OSError) as exc:
-            # The reply may still arrive later: never reuse this connection.
-            conn.disconnect()  # type: ignore[no-untyped-call]
-            self._breaker.failure()
-            raise StorageError(f"redis script failed: {exc}") from exc
+                self._breaker.failure()
+                raise StorageError(f"redis script failed: {exc}") from exc
         self._breaker.success()
         return reply
 
@@ -159,6 +181,24 @@ class RedisStore:
                                             "fs": args.static_findings}
             return DecisionRecord.from_reply("new", flat, sent)
         return DecisionRecord.from_reply(status.decode(), flat)
+
+    def server_now_ms(self) -> int:
+        """Our best estimate of the Redis server's clock (ms)."""
+        return int(time.time() * 1000 + (self._offset_ms or 0.0))
+
+    def reconcile(self, shares: list[MissedShare]) -> None:
+        """Count shares allowed during an outage (``lua/reconcile.lua``), in one round trip."""
+        if not self._breaker.allow():
+            raise StorageError("redis unavailable (circuit open)")
+        try:
+            self.client.script_load(RECONCILE.source)
+            pipe = self.client.pipeline(transaction=False)
+            for share in shares:
+                pipe.evalsha(RECONCILE.sha, len(share.keys), *share.keys, *share.args)
+            pipe.execute()
+        except redis.RedisError as exc:
+            self._breaker.failure()
+            raise StorageError(f"cannot reconcile shares allowed during the outage: {exc}") from exc
 
     def resolve(self, decision_id: str) -> dict[str, Any] | None:
         """Where a decision's record is: ``{k: record key, m: merchant, u: user log key}``."""

@@ -1,0 +1,86 @@
+"""Shares decided while Redis was unreachable: judged locally, remembered,
+and counted in Redis once it answers again.
+
+With the fail mode ``allow``, an outage must not turn into a way around the
+limits. While the store is unavailable each process judges the count windows
+(device velocity, daily caps, users per device) in memory, with the same
+algorithm as the Redis script (:class:`riskservice.limits.memory.MemoryStore`),
+so a device gets at most one window's limit per process during an outage
+instead of unlimited shares. Every share it allowed is kept in a bounded log
+and written to Redis when Redis answers again (``lua/reconcile.lua``, idempotent
+by event id), at its own time, so the windows afterwards include it.
+
+Bounds, for a device during one outage with ``W`` serving processes: at most
+``W x limit`` shares per window are allowed (each process starts its memory
+empty); shares beyond the log's capacity (``capacity``, per process) are
+allowed by the local windows but never reach Redis, and are counted in
+``dropped``. With the fail modes ``challenge`` and ``block`` no share is
+allowed during an outage, so there is nothing to reconcile.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+from riskservice.limits.contract import DecideArgs
+from riskservice.limits.keys import DecisionKeys
+from riskservice.limits.memory import MemoryStore
+from riskservice.limits.records import DecisionRecord
+
+__all__ = ["MissedShare", "OutageLog"]
+
+
+@dataclass(frozen=True)
+class MissedShare:
+    """A share allowed without Redis: the decision script's keys and arguments,
+    with ``now`` set to when it was allowed (on the server's clock)."""
+
+    keys: DecisionKeys
+    args: DecideArgs
+
+
+class OutageLog:
+    """Local windows during an outage, and the shares they allowed.
+
+    Parameters
+    ----------
+    capacity : int
+        How many allowed shares a process remembers until Redis is back.
+    """
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self.capacity = capacity
+        self.dropped = 0
+        self._pending: deque[MissedShare] = deque()
+        self._windows = MemoryStore()
+        self._lock = threading.Lock()
+
+    def judge(self, keys: DecisionKeys, args: DecideArgs) -> DecisionRecord:
+        """Decide a share on the local windows; remember it if allowed."""
+        with self._lock:
+            rec = self._windows.decide(keys, args)
+            if rec.status == "new" and rec.decision == 0:
+                if len(self._pending) < self.capacity:
+                    self._pending.append(MissedShare(keys, args))
+                else:
+                    self.dropped += 1
+            return rec
+
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def peek(self, n: int) -> list[MissedShare]:
+        """The oldest ``n`` shares still to be written."""
+        with self._lock:
+            return [self._pending[i] for i in range(min(n, len(self._pending)))]
+
+    def done(self, n: int) -> None:
+        """The oldest ``n`` shares were written; when none is left the outage
+        is over and the local windows are forgotten (Redis holds them now)."""
+        with self._lock:
+            for _ in range(min(n, len(self._pending))):
+                self._pending.popleft()
+            if not self._pending:
+                self._windows = MemoryStore()
