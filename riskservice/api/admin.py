@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 
 from riskservice.api.responses import json_response
 from riskservice.auth import require
+from riskservice.state import risk_state
 
 bp = Blueprint("admin", __name__)
 
@@ -14,7 +15,7 @@ bp = Blueprint("admin", __name__)
 @require("admin")
 def active_policy() -> Response:
     """The policy in force: version, file, load error if any, and every merchant's effective rules."""
-    holder = current_app.extensions["risk"].policies
+    holder = risk_state().policies
     policy = holder.current
     body = {
         **holder.status(),

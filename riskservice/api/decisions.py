@@ -3,7 +3,7 @@ outcomes and challenge results, and reward checks."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 
 from riskservice.api.body import json_object
 from riskservice.api.responses import json_response
@@ -11,6 +11,7 @@ from riskservice.auth import require
 from riskservice.decisions.lifecycle import ChallengeResult, OutcomeRequest, parse
 from riskservice.decisions.request import validate_decision_request
 from riskservice.rewards import RewardRequest
+from riskservice.state import risk_state
 
 bp = Blueprint("decisions", __name__)
 
@@ -21,7 +22,7 @@ RULE_OF_CODE = {"external_channel_not_allowed": "external_channel"}
 @bp.post("/v1/decisions")
 @require("issuer")
 def create_decision() -> Response:
-    state = current_app.extensions["risk"]
+    state = risk_state()
     body = json_object()
     decision = state.engine.decide(validate_decision_request(body), body)
     m = state.metrics
@@ -47,7 +48,7 @@ def create_decision() -> Response:
 @bp.post("/v1/outcomes")
 @require("issuer")
 def record_outcome() -> Response:
-    state = current_app.extensions["risk"]
+    state = risk_state()
     req = parse(OutcomeRequest, json_object())
     return json_response(state.lifecycle.outcome(req))
 
@@ -55,7 +56,7 @@ def record_outcome() -> Response:
 @bp.post("/v1/challenges/<decision_id>")
 @require("issuer")
 def record_challenge(decision_id: str) -> Response:
-    state = current_app.extensions["risk"]
+    state = risk_state()
     result = parse(ChallengeResult, json_object())
     return json_response(state.lifecycle.challenge(decision_id, result))
 
@@ -63,6 +64,6 @@ def record_challenge(decision_id: str) -> Response:
 @bp.post("/v1/rewards/check")
 @require("issuer")
 def check_reward() -> Response:
-    state = current_app.extensions["risk"]
+    state = risk_state()
     body = json_object()
     return json_response(state.rewards.check(parse(RewardRequest, body), body))

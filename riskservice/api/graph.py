@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 
 from riskservice.api import params
 from riskservice.api.responses import json_response
 from riskservice.auth import require
 from riskservice.graph_store import top
 from riskservice.review.common import int_param
+from riskservice.state import risk_state
 
 bp = Blueprint("graph", __name__)
 
@@ -23,11 +24,11 @@ def top_param() -> int:
 @require("analyst")
 def top_kol() -> Response:
     """The nodes with the highest KOL scores, with the signals behind them."""
-    return json_response(top(current_app.extensions["risk"].store.client, "kol", top_param()))
+    return json_response(top(risk_state().store.client, "kol", top_param()))
 
 
 @bp.get("/v1/graph/anomalies")
 @require("analyst")
 def top_anomalies() -> Response:
     """The nodes with the highest anomaly scores, with the signals behind them."""
-    return json_response(top(current_app.extensions["risk"].store.client, "anomaly", top_param()))
+    return json_response(top(risk_state().store.client, "anomaly", top_param()))

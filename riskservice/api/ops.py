@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 
 from riskservice.api.responses import json_response
+from riskservice.state import risk_state
 
 bp = Blueprint("ops", __name__)
 
@@ -16,7 +17,7 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    state = current_app.extensions["risk"]
+    state = risk_state()
     redis_ok = state.store.ping()
     policy = state.policies.status()
     body = {
@@ -31,5 +32,5 @@ def readyz() -> Response:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    body = current_app.extensions["risk"].metrics.exposition()
+    body = risk_state().metrics.exposition()
     return Response(body, mimetype="text/plain; version=0.0.4")

@@ -5,9 +5,7 @@ All times in answers are epoch milliseconds on the decision path's clock.
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Blueprint, Response, current_app, g
+from flask import Blueprint, Response, g
 
 from riskservice.api import params
 from riskservice.api.body import json_object
@@ -18,18 +16,16 @@ from riskservice.errors import InvalidParameter
 from riskservice.review import actions, audit, dossier, neighbourhood, queue
 from riskservice.review.common import decode_cursor, encode_cursor, int_param, now_ms
 from riskservice.review.verify import verify
+from riskservice.state import risk_state
 
 bp = Blueprint("review", __name__)
 
 MAX_PAGE = 200
 
 
-def _state() -> Any:
-    return current_app.extensions["risk"]
-
 
 def _now() -> int:
-    state = _state()
+    state = risk_state()
     return now_ms(state.engine.clock, state.store.client)
 
 
@@ -45,7 +41,7 @@ def review_queue() -> Response:
     status = params.choice(q, "status", queue.STATUSES, "open")
     reason = params.text_filter(q, "reason")
     limit = int_param(q.get("limit"), "limit", 50, 1, MAX_PAGE)
-    page = queue.list_devices(_state().store.client, status=status, reason=reason, limit=limit,
+    page = queue.list_devices(risk_state().store.client, status=status, reason=reason, limit=limit,
                               cursor=q.get("cursor") or None)
     return json_response(page)
 
@@ -74,7 +70,7 @@ def device_dossier_by_query() -> Response:
 
 
 def _dossier(device_id: str) -> Response:
-    state = _state()
+    state = risk_state()
     return json_response(dossier.build(state.store.client, state.store, state.policy, device_id, _now()))
 
 
@@ -95,7 +91,7 @@ def device_graph_by_query() -> Response:
 
 def _graph(device_id: str, q: dict[str, str]) -> Response:
     hops = int_param(q.get("hops"), "hops", 1, 1, neighbourhood.MAX_HOPS)
-    client = _state().store.client
+    client = risk_state().store.client
     dossier.require_known(client, device_id)
     graph, truncated, version = neighbourhood.neighbourhood(client, device_id, hops)
     return json_response(neighbourhood.to_json(graph, device_id, hops, truncated, version))
@@ -118,7 +114,7 @@ def device_action_by_query() -> Response:
 
 def _action(device_id: str) -> Response:
     req = parse(actions.ActionRequest, json_object())
-    state = _state()
+    state = risk_state()
     result = actions.apply(state.store.client, device_id, req, actor=g.principal.key_id,
                            now_ms=_now())
     return json_response(result)
@@ -136,7 +132,7 @@ def audit_trail() -> Response:
         raise InvalidParameter("cursor is not one this API returned", {"cursor": "invalid"})
     since, until = params.time_range(q)
     entries, next_seq = audit.query(
-        _state().store.client, entity=params.text_filter(q, "entity"), actor=params.text_filter(q, "actor"),
+        risk_state().store.client, entity=params.text_filter(q, "entity"), actor=params.text_filter(q, "actor"),
         since_ms=since, until_ms=until, limit=limit, before_seq=before)
     return json_response({"entries": entries, "next_cursor": encode_cursor(next_seq) if next_seq else None})
 
@@ -146,4 +142,4 @@ def audit_trail() -> Response:
 def audit_verify() -> Response:
     """Recompute the hash chain and check the indexes; ``ok`` false names the first problem."""
     params.args()
-    return json_response(verify(_state().store.client))
+    return json_response(verify(risk_state().store.client))

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template
+from flask import Blueprint, Response, render_template
 
 from riskservice.api import params
 from riskservice.auth import require
@@ -21,6 +20,7 @@ from riskservice.console.picture import draw
 from riskservice.errors import NotFound
 from riskservice.review import dossier, neighbourhood, queue
 from riskservice.review.common import int_param, now_ms
+from riskservice.state import risk_state
 
 bp = Blueprint("console", __name__, template_folder="templates")
 
@@ -37,9 +37,6 @@ SECURITY_HEADERS = {
 def _html(body: str, cache: str = "no-store") -> Response:
     return Response(body, mimetype="text/html", headers={**SECURITY_HEADERS, "Cache-Control": cache})
 
-
-def _state() -> Any:
-    return current_app.extensions["risk"]
 
 
 @bp.get("/console")
@@ -64,7 +61,7 @@ def queue_fragment() -> Response:
     q = params.args("status", "reason", "cursor")
     status = params.choice(q, "status", queue.STATUSES, "open")
     reason = params.text_filter(q, "reason")
-    page = queue.list_devices(_state().store.client, status=status, reason=reason, limit=25,
+    page = queue.list_devices(risk_state().store.client, status=status, reason=reason, limit=25,
                               cursor=q.get("cursor") or None)
     return _html(render_template("console/queue.html", page=page, reason=reason or ""))
 
@@ -85,7 +82,7 @@ def device_fragment_by_query() -> Response:
 
 
 def _device(device_id: str, q: dict[str, str]) -> Response:
-    state = _state()
+    state = risk_state()
     client = state.store.client
     hops = int_param(q.get("hops"), "hops", 2, 1, neighbourhood.MAX_HOPS)
     report = dossier.build(client, state.store, state.policy, device_id, now_ms(state.engine.clock, client))
