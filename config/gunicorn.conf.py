@@ -14,8 +14,11 @@ from typing import Any
 
 from config.settings import Settings
 
-bind = os.environ.get("RISK_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", str(2 * (os.cpu_count() or 1))))
+# Every value comes from the one validated Settings (a bad one stops gunicorn
+# with a message naming the variable).
+_settings = Settings.from_env()
+bind = _settings.bind
+workers = _settings.workers
 # gevent workers: every connection is a greenlet, not a thread, so idle
 # keep-alive connections and clients that dribble their headers cost a few
 # kilobytes each and never starve the requests that are ready. (gthread parks
@@ -25,15 +28,15 @@ workers = int(os.environ.get("WEB_CONCURRENCY", str(2 * (os.cpu_count() or 1))))
 # patched socket, the pooled client's lock and the breaker's become
 # cooperative, and prometheus-client's multiprocess files are plain mmaps.
 # RISK_WORKER_CLASS=gthread brings the thread pool back (RISK_THREADS each).
-worker_class = os.environ.get("RISK_WORKER_CLASS", "gevent")
-threads = int(os.environ.get("RISK_THREADS", "4"))
+worker_class = _settings.worker_class
+threads = _settings.threads
 # Connections one gevent worker holds at once; more wait in the listen backlog.
-worker_connections = int(os.environ.get("RISK_WORKER_CONNECTIONS", "2000"))
+worker_connections = _settings.worker_connections
 backlog = 2048
 # A connection must send a whole request head within this many seconds, and an
 # idle keep-alive connection is closed after as long (the async workers time
 # both with one gevent.Timeout): a slow-header client is cut off, whatever its pace.
-keepalive = int(os.environ.get("RISK_KEEPALIVE_S", "5"))
+keepalive = _settings.keepalive_s
 timeout = 30
 # Request line and header limits (gunicorn answers 414 and 431 beyond them);
 # the ids in a review URL stay far below, even percent-encoded.
@@ -61,7 +64,7 @@ _embedded = None
 
 def on_starting(server: Any) -> None:
     global _embedded  # noqa: PLW0603 - gunicorn hooks share state through the config module
-    settings = Settings.from_env()  # fail fast, before any worker, on a bad setting
+    settings = _settings
     metrics_dir = Path(settings.data_dir) / "prometheus"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)

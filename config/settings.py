@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POLICY_FILE = PROJECT_ROOT / "config" / "policy.yaml"
@@ -67,11 +67,25 @@ class Settings(BaseModel):
     # After a Redis failure, skip Redis for this long before probing again so a
     # hung server does not cost every request the whole budget.
     breaker_cooldown_ms: int = Field(25, ge=0, le=60_000)
+    # The platform presets a policy's merchants can start from.
+    presets_file: Path = PROJECT_ROOT / "config" / "presets.yaml"
+    # Serving (config/gunicorn.conf.py): where to listen, how many worker
+    # processes, their kind (gevent: a greenlet per connection, so idle and
+    # slow clients cannot starve it; gthread: a pool of `threads`), how many
+    # connections a gevent worker holds, and the keep-alive / request-head
+    # time-out in seconds.
+    bind: str = "127.0.0.1:8000"
+    workers: int = Field(default_factory=lambda: 2 * (os.cpu_count() or 1), ge=1, le=256)
+    worker_class: Literal["gevent", "gthread", "sync"] = "gevent"
+    threads: int = Field(4, ge=1, le=256)
+    worker_connections: int = Field(2000, ge=1, le=100_000)
+    keepalive_s: int = Field(5, ge=1, le=300)
 
     @field_validator("api_keys")
     @classmethod
-    def _keys_present(cls, keys: tuple[ApiKey, ...]) -> tuple[ApiKey, ...]:
-        if not keys:
+    def _keys_present(cls, keys: tuple[ApiKey, ...], info: ValidationInfo) -> tuple[ApiKey, ...]:
+        # The command line (no HTTP) may run without keys.
+        if not keys and (info.context or {}).get("require_keys", True):
             raise ValueError("at least one role:key pair is required")
         for k in keys:
             if len(k.key) < MIN_KEY_LENGTH:
@@ -88,13 +102,15 @@ class Settings(BaseModel):
         return url
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, require_keys: bool = True) -> Settings:
         """Read the settings from environment variables.
 
         Parameters
         ----------
         environ : mapping, optional
             Defaults to ``os.environ``.
+        require_keys : bool
+            False for the command line, which serves no HTTP.
 
         Raises
         ------
@@ -114,13 +130,15 @@ class Settings(BaseModel):
                     raise SettingsError(f"{var}: {exc}") from None
             else:
                 raw[field] = value.strip()
+        if "api_keys" not in raw and not require_keys:
+            raw["api_keys"] = ()
         if "api_keys" not in raw:
             raise SettingsError(
                 "RISK_API_KEYS: required, comma-separated role:key pairs "
                 "(roles issuer, analyst, admin), e.g. issuer:<secret>,analyst:<secret>"
             )
         try:
-            return cls.model_validate(raw)
+            return cls.model_validate(raw, context={"require_keys": require_keys})
         except ValidationError as exc:
             err = exc.errors(include_url=False)[0]
             field = str(err["loc"][0]) if err["loc"] else ""
@@ -142,6 +160,13 @@ ENV_VARS: dict[str, str] = {
     "RISK_DECISION_TTL_S": "decision_ttl_s",
     "RISK_EVENT_RETENTION_DAYS": "event_retention_days",
     "RISK_BREAKER_COOLDOWN_MS": "breaker_cooldown_ms",
+    "RISK_PRESETS_FILE": "presets_file",
+    "RISK_BIND": "bind",
+    "WEB_CONCURRENCY": "workers",
+    "RISK_WORKER_CLASS": "worker_class",
+    "RISK_THREADS": "threads",
+    "RISK_WORKER_CONNECTIONS": "worker_connections",
+    "RISK_KEEPALIVE_S": "keepalive_s",
 }
 FIELD_TO_VAR = {field: var for var, field in ENV_VARS.items()}
 

@@ -18,7 +18,7 @@ from typing import Any
 import click
 import orjson
 
-from config.settings import DEFAULT_POLICY_FILE, PROJECT_ROOT
+from config.settings import Settings, SettingsError
 from riskservice.backtest import format_report, read_jsonl, run_backtest
 from riskservice.embedded_redis import EmbeddedRedis
 from riskservice.errors import PolicyError
@@ -31,13 +31,22 @@ from riskservice.review import audit
 from riskservice.review.common import now_ms
 
 
+def _settings() -> Settings:
+    """The service's settings, from the same environment variables (no API keys needed here)."""
+    try:
+        return Settings.from_env(require_keys=False)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @contextmanager
 def _store() -> Iterator[RedisStore]:
     """The service's Redis; an embedded one this command had to start is stopped after."""
-    url = os.environ.get("REDIS_URL") or None
+    settings = _settings()
+    url = settings.redis_url
     embedded = None
     if url is None:
-        embedded = EmbeddedRedis(Path(os.environ.get("RISK_DATA_DIR") or PROJECT_ROOT / "var"))
+        embedded = EmbeddedRedis(settings.data_dir)
         url = embedded.ensure()
     try:
         yield RedisStore(connect(url, budget_ms=2000))
@@ -162,7 +171,8 @@ def score(input_file: Path | None, output_dir: Path, write_back: bool, no_report
         if write_back:
             assert store is not None
             label = str(input_file) if input_file else "recorded events"
-            threshold = load_policy(os.environ.get("RISK_POLICY_FILE") or DEFAULT_POLICY_FILE).review.anomaly_threshold
+            settings = _settings()
+            threshold = load_policy(settings.policy_file, settings.presets_file).review.anomaly_threshold
             summary["version"] = store_scores(store.client, rows, node_adjacency(table), source=label,
                                               queue_threshold=threshold, reach=distinct_recipients(table))
     click.echo(orjson.dumps({k: v for k, v in summary.items() if k not in ("top_kol", "top_anomaly")},

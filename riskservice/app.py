@@ -51,7 +51,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Flask:
     if settings.redis_url is None:
         raise ValueError("create_app needs settings.redis_url; riskservice.process.serve() starts "
                          "the embedded Redis when none is configured")
-    policies = PolicyHolder(settings.policy_file, settings.data_dir)
+    policies = PolicyHolder(settings.policy_file, settings.data_dir, presets_file=settings.presets_file)
     store = RedisStore(connect(settings.redis_url, settings.redis_budget_ms), settings.breaker_cooldown_ms,
                        budget_ms=settings.redis_budget_ms)
     _audit_policy_changes(policies, store, clock, str(settings.policy_file))

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from riskservice.errors import PolicyError
-from riskservice.policy.load import Policy, load_policy
+from riskservice.policy.load import PRESETS_FILE, Policy, load_policy
 
 log = logging.getLogger("riskservice.policy")
 
@@ -38,23 +38,24 @@ class PolicyHolder:
     """
 
     def __init__(self, path: Path, data_dir: Path,
-                 on_change: Callable[[Policy | None, Policy], None] | None = None) -> None:
+                 on_change: Callable[[Policy | None, Policy], None] | None = None,
+                 presets_file: Path = PRESETS_FILE) -> None:
         self.path = Path(path)
+        self.presets_file = Path(presets_file)
         # Called with (old, new) after a reload that changed the version (to audit it).
         self.on_change = on_change
         self.last_good = Path(data_dir) / "policy.last-good.yaml"
         self.error: str | None = None
         self.loaded_at = time.time()
-        self.reloads = 0
         self._lock = threading.Lock()
         self._signature = self._stat()
         try:
-            self.current = load_policy(self.path)
+            self.current = load_policy(self.path, self.presets_file)
         except PolicyError as exc:
             if not self.last_good.exists():
                 raise
             # Serve the last good policy rather than not at all, and say so.
-            self.current = load_policy(self.last_good)
+            self.current = load_policy(self.last_good, self.presets_file)
             self.error = f"{exc} (serving the last good policy {self.current.version})"
             log.error("policy file refused at start", extra={"error": self.error})
         else:
@@ -85,14 +86,13 @@ class PolicyHolder:
         with self._lock:
             self._signature = signature or self._stat()
             try:
-                policy = load_policy(self.path)
+                policy = load_policy(self.path, self.presets_file)
             except PolicyError as exc:
                 self.error = f"{exc} (still serving {self.current.version})"
                 log.error("policy reload refused", extra={"error": self.error})
                 return False
             previous, self.current = self.current, policy
             self.error, self.loaded_at = None, time.time()
-            self.reloads += 1
             self._save_last_good()
         if previous.version != policy.version:
             log.info("policy reloaded", extra={"from": previous.version, "to": policy.version})

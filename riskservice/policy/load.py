@@ -85,7 +85,7 @@ class Policy:
         return self.merchants.get(merchant_id, self.default)
 
 
-def load_policy(path: Path | str) -> Policy:
+def load_policy(path: Path | str, presets_file: Path = PRESETS_FILE) -> Policy:
     """Read and compile the policy file at ``path``.
 
     Raises
@@ -98,11 +98,12 @@ def load_policy(path: Path | str) -> Policy:
         text = path.read_bytes()
     except OSError as exc:
         raise PolicyError(f"{path}: cannot read policy file: {exc.strerror}") from None
-    return parse_policy(text, source=str(path))
+    return parse_policy(text, source=str(path), presets_file=presets_file)
 
 
-def parse_policy(text: bytes | str, source: str = "<policy>") -> Policy:
-    """Validate and compile policy YAML ``text``."""
+def parse_policy(text: bytes | str, source: str = "<policy>", presets_file: Path = PRESETS_FILE) -> Policy:
+    """Validate and compile policy YAML ``text`` (merchants may start from the
+    presets of ``presets_file`` or of the policy's own ``presets:``)."""
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -114,7 +115,7 @@ def parse_policy(text: bytes | str, source: str = "<policy>") -> Policy:
     except ValidationError as exc:
         raise PolicyError(f"{source}: {_describe(exc)}") from None
     default_raw = raw["rules"]
-    presets = {**shipped_presets(), **parsed.presets}
+    presets = {**shipped_presets(presets_file), **parsed.presets}
     merchants: dict[str, Rules] = {}
     origins: dict[str, dict[str, dict[str, str]]] = {}
     for merchant_id, section in parsed.merchants.items():
@@ -151,12 +152,12 @@ def parse_policy(text: bytes | str, source: str = "<policy>") -> Policy:
     )
 
 
-def shipped_presets() -> dict[str, dict[str, dict[str, Any]]]:
-    """The platform presets in ``config/presets.yaml``."""
+def shipped_presets(presets_file: Path = PRESETS_FILE) -> dict[str, dict[str, dict[str, Any]]]:
+    """The platform presets in ``presets_file`` (``config/presets.yaml``)."""
     try:
-        loaded = yaml.safe_load(PRESETS_FILE.read_text())
+        loaded = yaml.safe_load(Path(presets_file).read_text())
     except (OSError, yaml.YAMLError) as exc:
-        raise PolicyError(f"{PRESETS_FILE}: {exc}") from None
+        raise PolicyError(f"{presets_file}: {exc}") from None
     return dict(loaded or {})
 
 

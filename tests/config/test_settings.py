@@ -48,3 +48,19 @@ def test_settings_are_frozen() -> None:
 
 def test_keys_do_not_leak_into_repr() -> None:
     assert "0123456789abcdef" not in repr(Settings.from_env({"RISK_API_KEYS": KEYS}))
+
+
+def test_serving_settings_come_from_the_environment_and_are_checked() -> None:
+    env = {"RISK_API_KEYS": "issuer:0123456789abcdef", "RISK_WORKER_CLASS": "gthread", "RISK_THREADS": "8",
+           "WEB_CONCURRENCY": "3", "RISK_BIND": "0.0.0.0:9000", "RISK_KEEPALIVE_S": "2"}
+    s = Settings.from_env(env)
+    assert (s.worker_class, s.threads, s.workers, s.bind, s.keepalive_s) == ("gthread", 8, 3, "0.0.0.0:9000", 2)
+    with pytest.raises(SettingsError, match="RISK_WORKER_CLASS"):
+        Settings.from_env({**env, "RISK_WORKER_CLASS": "eventlet"})
+
+
+def test_the_command_line_needs_no_api_keys() -> None:
+    s = Settings.from_env({"REDIS_URL": "redis://localhost:6379/0"}, require_keys=False)
+    assert s.api_keys == () and s.redis_url == "redis://localhost:6379/0"
+    with pytest.raises(SettingsError, match="RISK_API_KEYS"):
+        Settings.from_env({"REDIS_URL": "redis://localhost:6379/0"})
