@@ -30,6 +30,7 @@ from riskservice.limits.keys import REVIEW_QUEUE, ban_key, device_tag
 from riskservice.review import audit
 from riskservice.review.common import ban_in_force, decode_hash
 from riskservice.review.queue import STATUSES, status_key
+from riskservice.transactions import optimistic
 
 Reason = Annotated[str, Field(min_length=1, max_length=500, pattern=ID_PATTERN)]
 
@@ -75,21 +76,16 @@ def apply(client: redis.Redis, device_id: str, req: ActionRequest, *, actor: str
     """
     tag = device_tag(device_id)
     ban, allow, review_key = ban_key("device", device_id), f"{tag}:allow", f"{tag}:review"
-    with client.pipeline(transaction=True) as pipe:
-        while True:
-            try:
-                pipe.watch(audit.HEAD, audit.ANCHOR, ban, allow, review_key)  # type: ignore[no-untyped-call]
-                plan = _plan(pipe, device_id, req, actor=actor, now_ms=now_ms)
-                priority = _priority(pipe, tag)
-                entry = audit.next_entry(pipe, now_ms, actor, req.action, f"device:{device_id}", req.reason,
-                                         plan.details)
-                pipe.multi()
-                plan.write(pipe, priority)
-                audit.write_entry(pipe, entry)
-                pipe.execute()
-                break
-            except redis.WatchError:
-                continue
+    def act(pipe: Any) -> tuple[_Plan, dict[str, Any]]:
+        plan = _plan(pipe, device_id, req, actor=actor, now_ms=now_ms)
+        priority = _priority(pipe, tag)
+        entry = audit.next_entry(pipe, now_ms, actor, req.action, f"device:{device_id}", req.reason, plan.details)
+        pipe.multi()
+        plan.write(pipe, priority)
+        audit.write_entry(pipe, entry)
+        return plan, entry
+
+    plan, entry = optimistic(client, (audit.HEAD, audit.ANCHOR, ban, allow, review_key), act)
     audit.trim_older(client, now_ms)
     return {"device_id": device_id, "action": req.action, "status": plan.after, "label": plan.label,
             "blocked": plan.banned, "allowlisted": plan.allowlisted, "audit": entry}

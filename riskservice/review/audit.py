@@ -35,6 +35,7 @@ import redis
 
 from riskservice.limits.keys import encode_id
 from riskservice.review.common import decode_hash, text
+from riskservice.transactions import optimistic
 
 PREFIX = "risk:audit"
 ENTRIES, HEAD, ANCHOR, TIME = f"{PREFIX}:entries", f"{PREFIX}:head", f"{PREFIX}:anchor", f"{PREFIX}:time"
@@ -71,17 +72,14 @@ def append(client: redis.Redis, *, now_ms: int, actor: str, action: str, entity:
     ``at`` never goes back in time: it is at least the previous entry's, so
     the trail's order is its time order (time filters rely on that).
     """
-    with client.pipeline(transaction=True) as pipe:
-        while True:
-            try:
-                pipe.watch(HEAD, ANCHOR)  # type: ignore[no-untyped-call]
-                entry = next_entry(pipe, now_ms, actor, action, entity, reason, details)
-                pipe.multi()
-                write_entry(pipe, entry)
-                pipe.execute()
-                break
-            except redis.WatchError:
-                continue  # another worker appended first: chain onto its entry
+    def chain(pipe: Any) -> dict[str, Any]:
+        # Another worker appending first makes this read again: chain onto its entry.
+        entry = next_entry(pipe, now_ms, actor, action, entity, reason, details)
+        pipe.multi()
+        write_entry(pipe, entry)
+        return entry
+
+    entry = optimistic(client, (HEAD, ANCHOR), chain)
     if trim:
         trim_older(client, now_ms)
     return entry
@@ -119,31 +117,30 @@ def trim_older(client: redis.Redis, now_ms: int, retention_ms: int = RETENTION_M
     anchor, so two workers trimming at once cannot both move it.
     """
     cutoff = now_ms - retention_ms
+
+    def trim_batch(pipe: Any) -> int:
+        old = cast(list[tuple[bytes, float]],
+                   pipe.zrangebyscore(TIME, "-inf", f"({cutoff}", start=0, num=TRIM_BATCH, withscores=True))
+        seqs = sorted(int(s) for s, _ in old)
+        raws = cast(list[bytes | None], pipe.hmget(ENTRIES, [str(s) for s in seqs])) if seqs else []
+        entries = [orjson.loads(r) for r in raws if r is not None]
+        pipe.multi()
+        if not seqs:
+            return 0
+        for e in entries:
+            for field in INDEXED:
+                pipe.zrem(index_key(field, e[field]), str(e["seq"]))
+        pipe.hdel(ENTRIES, *(str(s) for s in seqs))
+        pipe.zrem(TIME, *(str(s) for s in seqs))
+        if entries:
+            last = entries[-1]
+            pipe.hset(ANCHOR, mapping={"seq": last["seq"], "hash": last["hash"], "at": last["at"]})
+        return len(seqs)
+
     removed = 0
-    while True:
-        with client.pipeline(transaction=True) as pipe:
-            try:
-                pipe.watch(ANCHOR)  # type: ignore[no-untyped-call]
-                old = cast(list[tuple[bytes, float]],
-                            pipe.zrangebyscore(TIME, "-inf", f"({cutoff}", start=0, num=TRIM_BATCH, withscores=True))
-                if not old:
-                    return removed
-                seqs = sorted(int(s) for s, _ in old)
-                raws = cast(list[bytes | None], pipe.hmget(ENTRIES, [str(s) for s in seqs]))
-                entries = [orjson.loads(r) for r in raws if r is not None]
-                pipe.multi()
-                for e in entries:
-                    for field in INDEXED:
-                        pipe.zrem(index_key(field, e[field]), str(e["seq"]))
-                pipe.hdel(ENTRIES, *(str(s) for s in seqs))
-                pipe.zrem(TIME, *(str(s) for s in seqs))
-                if entries:
-                    last = entries[-1]
-                    pipe.hset(ANCHOR, mapping={"seq": last["seq"], "hash": last["hash"], "at": last["at"]})
-                pipe.execute()
-                removed += len(seqs)
-            except redis.WatchError:
-                continue
+    while batch := optimistic(client, (ANCHOR,), trim_batch):
+        removed += batch
+    return removed
 
 
 def seq_range(client: redis.Redis, since_ms: int | None, until_ms: int | None) -> tuple[int, int] | None:
@@ -206,20 +203,16 @@ def note_policy(client: redis.Redis, version: str, *, now_ms: int, actor: str = 
     this for one change: the version last written (``risk:audit:policy``) is
     watched in the same transaction, and only the first worker writes.
     """
-    with client.pipeline(transaction=True) as pipe:
-        while True:
-            try:
-                pipe.watch(HEAD, ANCHOR, POLICY)  # type: ignore[no-untyped-call]
-                last = text(pipe.get(POLICY))
-                if last == version:
-                    return None
-                details = {"from": previous if previous is not None else last,
-                           "to": version, "source": source}
-                entry = next_entry(pipe, now_ms, actor, "policy_change", "policy", "policy reloaded", details)
-                pipe.multi()
-                write_entry(pipe, entry)
-                pipe.set(POLICY, version)
-                pipe.execute()
-                return entry
-            except redis.WatchError:
-                continue
+    def note(pipe: Any) -> dict[str, Any] | None:
+        last = text(pipe.get(POLICY))
+        if last == version:
+            pipe.multi()  # nothing to write
+            return None
+        details = {"from": previous if previous is not None else last, "to": version, "source": source}
+        entry = next_entry(pipe, now_ms, actor, "policy_change", "policy", "policy reloaded", details)
+        pipe.multi()
+        write_entry(pipe, entry)
+        pipe.set(POLICY, version)
+        return entry
+
+    return optimistic(client, (HEAD, ANCHOR, POLICY), note)
