@@ -56,13 +56,13 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # How long a decision is kept: replays of its event id return it, and
-    # outcomes and challenge results can still be reported (seeds: a share
+    # outcomes and challenge results can still be reported (a share
     # lives about 72 h).
     decision_ttl_s: int = Field(4 * 86_400, ge=60, le=30 * 86_400)
     # How often each worker looks at the policy file for changes (0: never;
     # SIGHUP still reloads).
     policy_poll_s: float = Field(2.0, ge=0, le=3600)
-    # How long share events are kept (seed 002: 30 days of behaviour logs).
+    # How long share events are kept (WeChat's coupon-sharing guide: 30 days of behaviour logs).
     event_retention_days: int = Field(30, ge=1, le=365)
     # After a Redis failure, skip Redis for this long before probing again so a
     # hung server does not cost every request the whole budget.

@@ -120,7 +120,7 @@ def _instant(value: str | None) -> int | None:
 @click.option("--until", help="End (exclusive), same forms.")
 @click.option("--output", "-o", type=click.File("wb"), default="-", help="File (default: standard output).")
 def export(since: str | None, until: str | None, output: Any) -> None:
-    """Write the recorded share events as JSON lines (SPEC §5 batch format)."""
+    """Write the recorded share events as JSON lines (the batch job's format)."""
     with _store() as store:
         count = 0
         for line in read_events(store.client, _instant(since), _instant(until)):

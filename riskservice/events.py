@@ -3,7 +3,7 @@
 Every decision, outcome report and challenge result is appended to one Redis
 stream (``risk:events``) by the same atomic script that makes it, and the
 stream is trimmed by age (``RISK_EVENT_RETENTION_DAYS``). An exported line is
-one decision, in the batch format of SPEC §5: the decision request fields plus
+one decision, in the batch job's format: the decision request fields plus
 ``ts``, ``decision``, ``decision_id``, the codes of the rules that fired, and
 the outcome fields ``delivered``, ``opened``, ``claimed`` (null until reported),
 with the history of reports so that a backtest can replay them when they came,

@@ -1,6 +1,6 @@
 """Reward checks: before paying a user a share reward, allow, challenge or block.
 
-Seed 002: at most 500 yuan of rewards per user in any 24 h (an exact sliding
+WeChat's coupon-sharing guide: at most 500 yuan of rewards per user in any 24 h (an exact sliding
 sum, checked and recorded in one atomic script, idempotent by ``event_id``),
 nothing for banned devices or users, a challenge for users whose latest graph
 anomaly score is high, and a bonus for KOL tiers (users reaching more than

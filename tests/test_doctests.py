@@ -58,7 +58,11 @@ def _load(target: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(BY_PATH[target], ROOT / target)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    # gunicorn's configuration reads the validated settings as it loads, as
+    # gunicorn does under scripts/serve, which always has keys.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RISK_API_KEYS", "admin:doctest-key-0123456789")
+        spec.loader.exec_module(module)
     return module
 
 

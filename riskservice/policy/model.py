@@ -27,7 +27,7 @@ class Rule(BaseModel):
     shadow: bool = False
     action: Action
     challenge: ChallengeKind | None = None
-    # Gray rollout (seed 001): enforced for this percentage of devices, in
+    # Gray rollout (as WeChat's card-coupon guide rolls out features): enforced for this percentage of devices, in
     # shadow for the rest; the split is a stable hash of rule and device.
     rollout: int = Field(100, ge=0, le=100)
 
@@ -79,7 +79,7 @@ class TextRule(Rule):
 
 
 class SuccessRateRule(Rule):
-    """Fires when too few of a device's recent shares are claimed (seed 002)."""
+    """Fires when too few of a device's recent shares are claimed (WeChat's coupon-sharing guide)."""
 
     # Shares with an outcome needed before the rate is judged.
     min_samples: int = Field(ge=1, le=10_000)
@@ -89,7 +89,7 @@ class SuccessRateRule(Rule):
 
 
 class Area(BaseModel):
-    """A circle where a merchant's coupons may be shared (seed 001: 3 km fences)."""
+    """A circle where a merchant's coupons may be shared (WeChat's card-coupon guide: 3 km fences)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -122,7 +122,7 @@ class ChallengeFailureRule(Rule):
 
 
 class ExternalChannelRule(Rule):
-    """Sharing to another platform (channel external) only where the merchant allows it (seed 002)."""
+    """Sharing to another platform (channel external) only where the merchant allows it (WeChat's coupon-sharing guide)."""
 
     # Platforms shares may go to ("*": any); empty: none.
     allowed_platforms: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(default_factory=list)
@@ -168,7 +168,7 @@ class Review(BaseModel):
 
 
 class KolTier(BaseModel):
-    """A reward bonus for users who reach many people (seed 002: 500+ followers, 5 % extra)."""
+    """A reward bonus for users who reach many people (WeChat's coupon-sharing guide: 500+ followers, 5 % extra)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -183,7 +183,7 @@ class Rewards(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    # Seed 002: at most 500 yuan of rewards per user in any 24 h.
+    # WeChat's coupon-sharing guide: at most 500 yuan of rewards per user in any 24 h.
     daily_cap_cents: int = Field(50_000, ge=1)
     window_s: int = Field(86_400, ge=60, le=MAX_WINDOW_S)
     # Users (or devices) at or above this batch anomaly score are challenged.

@@ -1,4 +1,4 @@
-"""Gray rollout of rules (seed 001: new features first to 10 % of users).
+"""Gray rollout of rules (new features first to 10 % of users, as WeChat's card-coupon guide advises).
 
 A rule with ``rollout: P`` is enforced for P % of devices and runs in shadow
 for the rest. The split is a stable hash of the rule and the device, not a

@@ -41,7 +41,7 @@ PREFIX = "risk:audit"
 ENTRIES, HEAD, ANCHOR, TIME = f"{PREFIX}:entries", f"{PREFIX}:head", f"{PREFIX}:anchor", f"{PREFIX}:time"
 POLICY = f"{PREFIX}:policy"  # the last policy version written to the trail
 GENESIS = "0" * 64
-# Seed 002: audit records are kept 180 days.
+# WeChat's coupon-sharing guide: audit records are kept 180 days.
 RETENTION_MS = 180 * 86_400_000
 TRIM_BATCH = 500
 INDEXED = ("entity", "actor")

@@ -14,7 +14,7 @@ from riskservice.limits.clock import ManualClock
 from tests.api.helpers import codes, share
 from tests.conftest import make_settings
 
-# People's Square, Shanghai, and a store fence of 3 km around it (seed 001).
+# People's Square, Shanghai, and a store fence of 3 km around it (WeChat's card-coupon guide).
 SHANGHAI = {"lat": 31.2304, "lon": 121.4737}
 POLICY = Path("config/policy.yaml").read_text().replace("merchants: {}", """merchants:
   fenced:

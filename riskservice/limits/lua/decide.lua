@@ -6,7 +6,7 @@
 -- KEYS and ARGV are named by the two `unpack` lines below, in the order of
 -- riskservice/limits/keys.py:DecisionKeys and riskservice/limits/contract.py:
 -- DecideArgs (a test holds them equal). What each key holds is in
--- docs/redis-keys.md.
+-- docs/architecture.md (Redis keys).
 --
 -- ARGV: now (ms, "" for the Redis server clock); deadline (server ms after
 -- which the call must change nothing, "" for none); fingerprint (a replay
