@@ -122,7 +122,8 @@ class ChallengeFailureRule(Rule):
 
 
 class ExternalChannelRule(Rule):
-    """Sharing to another platform (channel external) only where the merchant allows it (WeChat's coupon-sharing guide)."""
+    """Sharing to another platform (channel external) only where the merchant allows it
+    (WeChat's coupon-sharing guide)."""
 
     # Platforms shares may go to ("*": any); empty: none.
     allowed_platforms: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(default_factory=list)
