@@ -6,7 +6,6 @@ import logging
 import time
 from typing import Any
 
-import redis
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
@@ -28,6 +27,7 @@ from riskservice.policy.holder import PolicyHolder
 from riskservice.policy.load import Policy
 from riskservice.review.audit import note_policy
 from riskservice.review.common import now_ms as review_now_ms
+from riskservice.review.service import ReviewService
 from riskservice.rewards import RewardChecker
 from riskservice.state import EXTENSION, RiskState
 
@@ -69,6 +69,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Flask:
         rewards=RewardChecker(store, lambda: policies.current, clock=clock, graph_key=graph_versions.fast_key,
                               ttl_ms=settings.decision_ttl_s * 1000),
         lifecycle=ShareLifecycle(store, lambda: policies.current, clock=clock, retention_ms=retention_ms),
+        review=ReviewService(store, lambda: policies.current, clock or ServerClock()),
     )
     app.extensions[EXTENSION] = state
 
@@ -103,7 +104,6 @@ def _register_errors(app: Flask) -> None:
         return json_response(exc.to_dict(), exc.status)
 
     @app.errorhandler(StorageError)
-    @app.errorhandler(redis.RedisError)
     def storage_error(exc: Exception) -> Response:
         # Redis is down or slow for a call that cannot be answered without it
         # (the decision path degrades instead and never gets here).

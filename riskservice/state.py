@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # only for annotations: the parts import this module to reach
     from riskservice.metrics import Metrics
     from riskservice.policy.holder import PolicyHolder
     from riskservice.policy.load import Policy
+    from riskservice.review.service import ReviewService
     from riskservice.rewards import RewardChecker
 
 EXTENSION = "risk"
@@ -35,6 +36,7 @@ class RiskState:
     keyring: KeyRing
     metrics: Metrics
     graph_versions: VersionCache
+    review: ReviewService
 
     @property
     def policy(self) -> Policy:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from riskservice.api.body import json_object
+from riskservice.api.body import json_object, validated
 from riskservice.api.responses import json_response
 from riskservice.auth import require
-from riskservice.decisions.lifecycle import ChallengeResult, OutcomeRequest, parse
+from riskservice.decisions.lifecycle import ChallengeResult, OutcomeRequest
 from riskservice.decisions.request import validate_decision_request
 from riskservice.rewards import RewardRequest
 from riskservice.state import risk_state
@@ -49,7 +49,7 @@ def create_decision() -> Response:
 @require("issuer")
 def record_outcome() -> Response:
     state = risk_state()
-    req = parse(OutcomeRequest, json_object())
+    req = validated(OutcomeRequest, json_object())
     return json_response(state.lifecycle.outcome(req))
 
 
@@ -57,7 +57,7 @@ def record_outcome() -> Response:
 @require("issuer")
 def record_challenge(decision_id: str) -> Response:
     state = risk_state()
-    result = parse(ChallengeResult, json_object())
+    result = validated(ChallengeResult, json_object())
     return json_response(state.lifecycle.challenge(decision_id, result))
 
 
@@ -66,4 +66,4 @@ def record_challenge(decision_id: str) -> Response:
 def check_reward() -> Response:
     state = risk_state()
     body = json_object()
-    return json_response(state.rewards.check(parse(RewardRequest, body), body))
+    return json_response(state.rewards.check(validated(RewardRequest, body), body))

@@ -106,3 +106,17 @@ def time_range(params: dict[str, str]) -> tuple[int | None, int | None]:
     if since is not None and until is not None and until < since:
         raise InvalidParameter("until must not be before since", {"until": "before since"})
     return since, until
+
+
+def int_param(raw: str | None, name: str, default: int, low: int, high: int) -> int:
+    """A whole-number query parameter within ``[low, high]`` (400 naming it otherwise).
+
+    Plain ASCII digits only: Python's ``int`` would also take ``" 7"``,
+    ``"1_0"`` and other scripts' digits, which no other client reads alike.
+    """
+    if raw is None or raw == "":
+        return default
+    value = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else low - 1
+    if not low <= value <= high:
+        raise InvalidParameter(f"{name} must be a whole number from {low} to {high}", {name: f"got {raw[:64]!r}"})
+    return value

@@ -8,25 +8,18 @@ from __future__ import annotations
 from flask import Blueprint, Response, g
 
 from riskservice.api import params
-from riskservice.api.body import json_object
+from riskservice.api.body import json_object, validated
 from riskservice.api.responses import json_response
 from riskservice.auth import require
-from riskservice.decisions.lifecycle import parse
 from riskservice.errors import InvalidParameter
-from riskservice.review import actions, audit, dossier, neighbourhood, queue
-from riskservice.review.common import decode_cursor, encode_cursor, int_param, now_ms
-from riskservice.review.verify import verify
+from riskservice.review import actions, neighbourhood, queue
+from riskservice.review.common import decode_cursor, encode_cursor
 from riskservice.state import risk_state
 
 bp = Blueprint("review", __name__)
 
 MAX_PAGE = 200
 
-
-
-def _now() -> int:
-    state = risk_state()
-    return now_ms(state.engine.clock, state.store.client)
 
 
 QUEUE_PARAMS = ("status", "reason", "limit", "cursor")
@@ -40,10 +33,9 @@ def review_queue() -> Response:
     q = params.args(*QUEUE_PARAMS)
     status = params.choice(q, "status", queue.STATUSES, "open")
     reason = params.text_filter(q, "reason")
-    limit = int_param(q.get("limit"), "limit", 50, 1, MAX_PAGE)
-    page = queue.list_devices(risk_state().store.client, status=status, reason=reason, limit=limit,
-                              cursor=q.get("cursor") or None)
-    return json_response(page)
+    limit = params.int_param(q.get("limit"), "limit", 50, 1, MAX_PAGE)
+    return json_response(risk_state().review.queue(status=status, reason=reason, limit=limit,
+                                                   cursor=q.get("cursor") or None))
 
 
 # Each device route exists twice: with the id in the path (for ids that make a
@@ -70,8 +62,7 @@ def device_dossier_by_query() -> Response:
 
 
 def _dossier(device_id: str) -> Response:
-    state = risk_state()
-    return json_response(dossier.build(state.store.client, state.store, state.policy, device_id, _now()))
+    return json_response(risk_state().review.dossier(device_id))
 
 
 @bp.get("/v1/review/devices/<device_id>/graph")
@@ -90,11 +81,8 @@ def device_graph_by_query() -> Response:
 
 
 def _graph(device_id: str, q: dict[str, str]) -> Response:
-    hops = int_param(q.get("hops"), "hops", 1, 1, neighbourhood.MAX_HOPS)
-    client = risk_state().store.client
-    dossier.require_known(client, device_id)
-    graph, truncated, version = neighbourhood.neighbourhood(client, device_id, hops)
-    return json_response(neighbourhood.to_json(graph, device_id, hops, truncated, version))
+    hops = params.int_param(q.get("hops"), "hops", 1, 1, neighbourhood.MAX_HOPS)
+    return json_response(risk_state().review.graph_json(device_id, hops))
 
 
 @bp.post("/v1/review/devices/<device_id>/actions")
@@ -113,11 +101,8 @@ def device_action_by_query() -> Response:
 
 
 def _action(device_id: str) -> Response:
-    req = parse(actions.ActionRequest, json_object())
-    state = risk_state()
-    result = actions.apply(state.store.client, device_id, req, actor=g.principal.key_id,
-                           now_ms=_now())
-    return json_response(result)
+    req = validated(actions.ActionRequest, json_object())
+    return json_response(risk_state().review.act(device_id, req, actor=g.principal.key_id))
 
 
 @bp.get("/v1/audit")
@@ -125,14 +110,14 @@ def _action(device_id: str) -> Response:
 def audit_trail() -> Response:
     """Audit entries, newest first, filtered by ``entity``, ``actor`` and time (``since``/``until``)."""
     q = params.args(*AUDIT_PARAMS)
-    limit = int_param(q.get("limit"), "limit", 50, 1, MAX_PAGE)
+    limit = params.int_param(q.get("limit"), "limit", 50, 1, MAX_PAGE)
     cursor = q.get("cursor")
     before = decode_cursor(cursor, 1)[0] if cursor else None
     if before is not None and (isinstance(before, bool) or not isinstance(before, int) or not 0 < before < 2**53):
         raise InvalidParameter("cursor is not one this API returned", {"cursor": "invalid"})
     since, until = params.time_range(q)
-    entries, next_seq = audit.query(
-        risk_state().store.client, entity=params.text_filter(q, "entity"), actor=params.text_filter(q, "actor"),
+    entries, next_seq = risk_state().review.audit(
+        entity=params.text_filter(q, "entity"), actor=params.text_filter(q, "actor"),
         since_ms=since, until_ms=until, limit=limit, before_seq=before)
     return json_response({"entries": entries, "next_cursor": encode_cursor(next_seq) if next_seq else None})
 
@@ -142,4 +127,4 @@ def audit_trail() -> Response:
 def audit_verify() -> Response:
     """Recompute the hash chain and check the indexes; ``ok`` false names the first problem."""
     params.args()
-    return json_response(verify(risk_state().store.client))
+    return json_response(risk_state().review.verify())

@@ -18,8 +18,7 @@ from riskservice.api import params
 from riskservice.auth import require
 from riskservice.console.picture import draw
 from riskservice.errors import NotFound
-from riskservice.review import dossier, neighbourhood, queue
-from riskservice.review.common import int_param, now_ms
+from riskservice.review import neighbourhood, queue
 from riskservice.state import risk_state
 
 bp = Blueprint("console", __name__, template_folder="templates")
@@ -61,8 +60,7 @@ def queue_fragment() -> Response:
     q = params.args("status", "reason", "cursor")
     status = params.choice(q, "status", queue.STATUSES, "open")
     reason = params.text_filter(q, "reason")
-    page = queue.list_devices(risk_state().store.client, status=status, reason=reason, limit=25,
-                              cursor=q.get("cursor") or None)
+    page = risk_state().review.queue(status=status, reason=reason, limit=25, cursor=q.get("cursor") or None)
     return _html(render_template("console/queue.html", page=page, reason=reason or ""))
 
 
@@ -82,11 +80,10 @@ def device_fragment_by_query() -> Response:
 
 
 def _device(device_id: str, q: dict[str, str]) -> Response:
-    state = risk_state()
-    client = state.store.client
-    hops = int_param(q.get("hops"), "hops", 2, 1, neighbourhood.MAX_HOPS)
-    report = dossier.build(client, state.store, state.policy, device_id, now_ms(state.engine.clock, client))
-    graph, truncated, _ = neighbourhood.neighbourhood(client, device_id, hops)
+    review = risk_state().review
+    hops = params.int_param(q.get("hops"), "hops", 2, 1, neighbourhood.MAX_HOPS)
+    report = review.dossier(device_id)
+    graph, truncated, _ = review.neighbourhood(device_id, hops)
     picture = draw(graph, ("device", device_id))
     return _html(render_template("console/device.html", d=report, picture=picture, hops=hops,
                                  truncated=truncated, node_count=graph.number_of_nodes()))

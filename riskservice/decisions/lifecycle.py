@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from riskservice.decisions.request import Id, validation_error
+from riskservice.decisions.request import Id
 from riskservice.errors import ApiError, Conflict, NotFound, ValidationFailed
 from riskservice.limits.clock import Clock, ServerClock
 from riskservice.limits.keys import EVENTS
@@ -43,13 +43,6 @@ class ChallengeResult(BaseModel):
 
     passed: bool
     kind: Literal["captcha", "sms"]
-
-
-def parse(model: type[BaseModel], data: dict[str, object]) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise validation_error(exc) from None
 
 
 class ShareLifecycle:

@@ -63,20 +63,6 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
 MAX_CURSOR = 1024
 
 
-def int_param(raw: str | None, name: str, default: int, low: int, high: int) -> int:
-    """A whole-number query parameter within ``[low, high]`` (400 naming it otherwise).
-
-    Plain ASCII digits only: Python's ``int`` would also take ``" 7"``,
-    ``"1_0"`` and other scripts' digits, which no other client reads alike.
-    """
-    if raw is None or raw == "":
-        return default
-    value = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else low - 1
-    if not low <= value <= high:
-        raise InvalidParameter(f"{name} must be a whole number from {low} to {high}", {name: f"got {raw[:64]!r}"})
-    return value
-
-
 def ban_in_force(ban: dict[str, str] | None, now_ms: int) -> bool:
     """A ban applies until its ``until`` (0: until lifted); its key lives a day longer."""
     if not ban:

@@ -20,6 +20,7 @@ from riskservice.events import DECISIONS
 from riskservice.graph_store import current_version, version_key
 from riskservice.limits.keys import EVENTS, REVIEW_QUEUE, device_tag, user_tag
 from riskservice.limits.records import decode_device_state, decode_log
+from riskservice.limits.sliding import in_window
 from riskservice.limits.store import RedisStore
 from riskservice.policy.load import Policy
 from riskservice.review import audit
@@ -88,7 +89,7 @@ def build(client: redis.Redis, store: RedisStore, policy: Policy, device_id: str
 
 
 def _window(times: list[int], now_ms: int, limit: int, window_s: int) -> dict[str, Any]:
-    inside = sorted(t for t in times if now_ms - t < window_s * 1000)
+    inside = sorted(in_window(times, now_ms, window_s * 1000))
     return {"count": len(inside), "limit": limit, "window_s": window_s, "remaining": max(limit - len(inside), 0),
             "resets_in_s": -(-(inside[0] + window_s * 1000 - now_ms) // 1000) if inside else 0}
 

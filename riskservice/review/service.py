@@ -1,0 +1,97 @@
+"""The review service: what the analysts' API and console ask of Redis.
+
+The views call these methods and never Redis itself; every Redis error comes
+out as :class:`riskservice.errors.StorageError`, which the app answers with
+one ``503`` shape. The functions behind them (``queue``, ``dossier``,
+``neighbourhood``, ``actions``, ``audit``, ``verify``) take a client and stay
+plain functions over Redis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import redis
+
+from riskservice.errors import StorageError
+from riskservice.limits.clock import Clock
+from riskservice.limits.store import RedisStore
+from riskservice.policy.load import Policy
+from riskservice.review import actions, audit, dossier, neighbourhood, queue
+from riskservice.review.common import now_ms
+from riskservice.review.verify import verify
+
+__all__ = ["ReviewService"]
+
+
+@contextmanager
+def _storage(what: str) -> Iterator[None]:
+    try:
+        yield
+    except redis.RedisError as exc:
+        raise StorageError(f"cannot {what}: {exc}") from exc
+
+
+class ReviewService:
+    """Review operations over the service's Redis.
+
+    Parameters
+    ----------
+    store : RedisStore
+        The decision path's store (its client, and its ban helpers for the dossier).
+    policy : callable
+        The policy in force (window limits shown in the dossier).
+    clock : Clock
+        The decision path's clock; times in answers are on it.
+    """
+
+    def __init__(self, store: RedisStore, policy: Callable[[], Policy], clock: Clock) -> None:
+        self.store = store
+        self.client = store.client
+        self.policy = policy
+        self.clock = clock
+
+    def now_ms(self) -> int:
+        with _storage("read the clock"):
+            return now_ms(self.clock, self.client)
+
+    def queue(self, *, status: str, reason: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
+        """A page of flagged (``status="open"``) or resolved devices."""
+        with _storage("read the review queue"):
+            return queue.list_devices(self.client, status=status, reason=reason, limit=limit, cursor=cursor)
+
+    def dossier(self, device_id: str) -> dict[str, Any]:
+        """Counters, recent decisions, users, scores and history of a device (404 if never seen)."""
+        now = self.now_ms()
+        with _storage("read the dossier"):
+            return dossier.build(self.client, self.store, self.policy(), device_id, now)
+
+    def neighbourhood(self, device_id: str, hops: int) -> tuple[Any, bool, int | None]:
+        """The device's neighbourhood graph, whether the cap cut it, and the score version."""
+        with _storage("read the neighbourhood"):
+            dossier.require_known(self.client, device_id)
+            return neighbourhood.neighbourhood(self.client, device_id, hops)
+
+    def graph_json(self, device_id: str, hops: int) -> dict[str, Any]:
+        graph, truncated, version = self.neighbourhood(device_id, hops)
+        return neighbourhood.to_json(graph, device_id, hops, truncated, version)
+
+    def act(self, device_id: str, req: actions.ActionRequest, *, actor: str) -> dict[str, Any]:
+        """Carry out an action and its audit entry in one transaction."""
+        now = self.now_ms()
+        with _storage("apply the action"):
+            return actions.apply(self.client, device_id, req, actor=actor, now_ms=now)
+
+    def audit(self, *, entity: str | None, actor: str | None, since_ms: int | None, until_ms: int | None,
+              limit: int, before_seq: int | None) -> tuple[list[dict[str, Any]], int | None]:
+        """Audit entries, newest first, and the seq to continue before."""
+        with _storage("read the audit trail"):
+            return audit.query(self.client, entity=entity, actor=actor, since_ms=since_ms, until_ms=until_ms,
+                               limit=limit, before_seq=before_seq)
+
+    def verify(self) -> dict[str, Any]:
+        """Recompute the audit chain and check its indexes."""
+        with _storage("verify the audit trail"):
+            return verify(self.client)
