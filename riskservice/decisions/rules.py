@@ -16,6 +16,7 @@ from typing import Any
 
 from riskservice.decisions.request import DecisionRequest
 from riskservice.decisions.text import TermMatcher
+from riskservice.limits.geo import haversine_km
 from riskservice.policy.model import Rule, Rules
 from riskservice.policy.rollout import enforced
 
@@ -53,18 +54,6 @@ def finding(rule: Rule, code: str, observed: object, limit: float | None = None,
 def in_shadow(rule: Rule, name: str, device_id: str) -> bool:
     """Shadow by setting, or by being outside the rule's gray rollout for this device."""
     return rule.shadow or not enforced(name, device_id, rule.rollout)
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in km (mean Earth radius), correct across the antimeridian.
-
-    >>> round(haversine_km(0, 179.5, 0, -179.5), 1)
-    111.2
-    """
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dlat, dlon = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dlat / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dlon / 2) ** 2
-    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(a)))
 
 
 def geofence_finding(req: DecisionRequest, rules: Rules) -> Finding | None:

@@ -1,8 +1,10 @@
 """An in-process store with the same semantics as the Redis script.
 
-It is the executable reference of ``lua/decide.lua``'s count windows and bans,
-built from the plain algorithm in :mod:`riskservice.limits.sliding`: the tests
-replay random traffic through both and require identical answers. It keeps no
+It is the executable reference of ``lua/decide.lua``'s judging: the count
+windows (built from the plain algorithm in :mod:`riskservice.limits.sliding`),
+the success rate, impossible travel, graph scores, bans and the allowlist,
+and how findings combine. The tests replay random traffic through both and
+require identical answers. It keeps no
 expiry timers and is for one process only, so the service itself never uses
 it.
 """
@@ -10,11 +12,13 @@ it.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import orjson
 
 from riskservice.limits.contract import RULES, DecideArgs, Plan
+from riskservice.limits.geo import haversine_km
 from riskservice.limits.keys import DecisionKeys
 from riskservice.limits.records import DecisionRecord, Status
 from riskservice.limits.sliding import combine, in_window, judge, record
@@ -25,12 +29,12 @@ COUNT_RULES = RULES[:4]
 class MemoryStore:
     """Reference store: logs, user sets, bans and event records in dicts.
 
-    It covers idempotency, the count windows (rules 1-4 of
-    :data:`riskservice.limits.contract.RULES`), bans and the combination of
-    findings. It leaves out what needs other stored evidence: the success
-    rate, travel, graph scores, the allowlist, refusal counts and the review
-    queue, the share-event stream and the deadline; tests cover those on
-    Redis directly.
+    It covers every rule of :data:`riskservice.limits.contract.RULES`,
+    idempotency, the allowlist and the combination of findings. It leaves out
+    what has no effect on the answer: refusal counts and the review queue,
+    the share-event stream, key expiry and the deadline (tests cover those on
+    Redis directly). Outcomes come in through :meth:`record_outcome`, graph
+    scores through :attr:`scores`, the allowlist through :attr:`allowlisted`.
     """
 
     def __init__(self) -> None:
@@ -38,6 +42,13 @@ class MemoryStore:
         self.users: dict[str, dict[str, int]] = {}
         self.bans: dict[str, dict[str, Any]] = {}
         self.events: dict[str, tuple[str, DecisionRecord]] = {}
+        # device state key -> [(share ms, success)], in the order reported
+        self.outcomes: dict[str, list[tuple[int, int]]] = {}
+        # device state key -> (ms, lat, lon) of its last share with a position
+        self.positions: dict[str, tuple[int, float, float]] = {}
+        # "d:<device>" / "u:<user>" -> (anomaly, kol), as the batch job writes them
+        self.scores: dict[str, tuple[float, float]] = {}
+        self.allowlisted: set[str] = set()  # allowlist keys
 
     def decide(self, keys: DecisionKeys, args: DecideArgs) -> DecisionRecord:
         if args.now == "":
@@ -75,6 +86,7 @@ class MemoryStore:
             if over:
                 fired.append([code, r.severity, shadow, r.challenge, count + 1, limit, win / 1000, retry])
             counts[code] = (count, oldest + win - now_ms if oldest is not None else 0, win)
+        fired += self._evidence(keys, args, plan, now_ms)
         for code, key in (("device_blocklist", keys.device_ban), ("user_blocklist", keys.user_ban),
                           ("ip_blocklist", keys.ip_ban)):
             r, ban = plan.rules[code], self.bans.get(key)
@@ -82,6 +94,9 @@ class MemoryStore:
                 shadow = int(args.arms[RULES.index(code)]) if args.arms else int(r.shadow)
                 retry = ban["until"] - now_ms if ban["until"] else 0
                 fired.append([code, r.severity, shadow, r.challenge, ban["reason"], None, None, retry])
+        if keys.allowlist in self.allowlisted:
+            # Challenges are reported as shadow; blocks still apply.
+            fired = [[f[0], f[1], 1 if f[1] == 1 else f[2], *f[3:]] for f in fired]
         decision, challenge_kind = combine(fired)
         consumed = decision == 0
         if consumed:
@@ -100,5 +115,56 @@ class MemoryStore:
         self.events[keys.event] = (args.fingerprint, rec)
         return rec
 
+    def _evidence(self, keys: DecisionKeys, args: DecideArgs, plan: Plan, now_ms: int) -> list[list[Any]]:
+        """Findings of the success rate, impossible travel and graph anomaly rules."""
+        fired: list[list[Any]] = []
+
+        def shadow(code: str) -> int:
+            return int(args.arms[RULES.index(code)]) if args.arms else int(plan.rules[code].shadow)
+
+        def fire(code: str, observed: Any, limit: Any, window_s: Any, retry: int, *detail: Any) -> None:
+            r = plan.rules[code]
+            fired.append([code, r.severity, shadow(code), r.challenge, observed, limit, window_s, retry, *detail])
+
+        rate = plan.rules["low_success_rate"]
+        reported = self.outcomes.get(keys.device_state)
+        if rate.enabled and reported is not None:
+            inside = [ok for t, ok in reported if now_ms - t < rate.window_ms]
+            if len(inside) >= rate.limit and sum(inside) < rate.extra * len(inside):
+                fire("low_success_rate", _round(sum(inside) / len(inside), 3), _number(rate.extra),
+                     _number(rate.window_ms / 1000), 0, len(inside))
+        travel = plan.rules["impossible_travel"]
+        if args.lat != "":
+            lat, lon = float(args.lat), float(args.lon)
+            last = self.positions.get(keys.device_state)
+            if travel.enabled and last is not None:
+                km = haversine_km(last[1], last[2], lat, lon)
+                kmh = km / (max(now_ms - last[0], 1000) / 3_600_000)
+                if km >= travel.extra and kmh > travel.limit:
+                    fire("impossible_travel", _round(kmh, 0), _number(travel.limit), None, 0, _round(km, 1))
+            self.positions[keys.device_state] = (now_ms, lat, lon)
+        device, user = self.scores.get(f"d:{args.device_id}"), self.scores.get(f"u:{args.user_id}")
+        graph = plan.rules["graph_anomaly"]
+        if device is not None or user is not None:
+            anomaly = max((device or (0.0, 0.0))[0], (user or (0.0, 0.0))[0])
+            if graph.enabled and anomaly >= graph.limit:
+                fire("graph_anomaly", _number(anomaly), _number(graph.limit), None, 0)
+        return fired
+
+    def record_outcome(self, keys: DecisionKeys, share_ms: int, success: bool) -> None:
+        """An outcome reported for the share decided at ``share_ms`` (``outcome.lua``)."""
+        self.outcomes.setdefault(keys.device_state, []).append((share_ms, int(success)))
+
     def set_ban(self, key: str, reason: str, until_ms: int = 0) -> None:
         self.bans[key] = {"reason": reason, "until": until_ms}
+
+
+def _round(value: float, digits: int) -> float | int:
+    """Half-up rounding as the script does (``math.floor(x * 10^d + 0.5) / 10^d``)."""
+    scale = 10 ** digits
+    return _number(math.floor(value * scale + 0.5) / scale)
+
+
+def _number(value: float) -> float | int:
+    """A number as it comes back from the script's JSON: whole numbers as ints."""
+    return int(value) if float(value).is_integer() else value

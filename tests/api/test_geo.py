@@ -9,8 +9,8 @@ from flask.testing import FlaskClient
 
 from config.settings import Settings
 from riskservice.app import create_app
-from riskservice.decisions.rules import haversine_km
 from riskservice.limits.clock import ManualClock
+from riskservice.limits.geo import haversine_km
 from tests.api.helpers import codes, share
 from tests.conftest import make_settings
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from riskservice.decisions.rules import Finding, haversine_km, reason, stateless_findings
+from riskservice.decisions.rules import Finding, reason, stateless_findings
+from riskservice.limits.geo import haversine_km
 from riskservice.policy.load import Policy
 from tests.decisions.helpers import body, policy_with, request
 

@@ -1,0 +1,109 @@
+"""Every rule of the decision script against the in-memory reference, on
+random traffic: windows, success rate, travel, graph scores, bans, allowlist."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import orjson
+import redis
+
+from riskservice.decisions.engine import static_verdict
+from riskservice.limits.client import connect
+from riskservice.limits.contract import RULES, DecideArgs
+from riskservice.limits.keys import EVENTS, decision_keys
+from riskservice.limits.memory import MemoryStore
+from riskservice.limits.records import DecisionRecord
+from riskservice.limits.store import RedisStore
+from riskservice.policy.load import parse_policy
+from tests.redis_server import RedisServer
+
+# Now: a timed ban's key expires on the real clock a day after its end.
+T0 = int(time.time() * 1000)
+GRAPH = "risk:graph:v1:fast"
+POLICY = b"""
+rules:
+  device_blocklist: {action: block}
+  user_blocklist: {action: block}
+  ip_blocklist: {action: block}
+  device_velocity: {limit: 4, window_s: 20, action: challenge, challenge: captcha}
+  device_daily_cap: {limit: 8, window_s: 120, action: block}
+  user_daily_cap: {limit: 6, window_s: 120, action: block}
+  device_many_users: {limit: 2, window_s: 60, action: challenge, challenge: captcha}
+  fan_out: {limit: 10, action: challenge, challenge: sms}
+  sensitive_copy: {action: block, terms: [x]}
+  low_success_rate: {min_samples: 3, threshold: 0.5, window_s: 90, action: challenge, challenge: captcha}
+  geofence: {areas: [], action: challenge, challenge: captcha}
+  impossible_travel: {max_speed_kmh: 500, min_distance_km: 1, action: challenge, challenge: sms}
+  challenge_failures: {limit: 5, window_s: 3600, cooldown_s: 3600, action: block}
+  graph_anomaly: {threshold: 0.8, action: challenge, challenge: captcha}
+  external_channel: {allowed_platforms: ["*"], action: block}
+"""
+
+
+def test_every_rule_matches_the_reference_on_random_traffic(redis_server: RedisServer,
+                                                             redis_client: redis.Redis) -> None:
+    store = RedisStore(connect(redis_server.url, 1000))
+    ref = MemoryStore()
+    policy = parse_policy(POLICY)
+    plan = policy.default.plan
+    rng = random.Random(11)
+    now = T0
+    fired: dict[str, int] = {}
+    allowed: list[tuple[str, str, DecisionRecord]] = []  # (device, record key, record) of shares to report on
+    for i in range(2000):
+        now += rng.choice([0, 1, 400, 1500, 4000, 9000, 30_000])
+        device, user = rng.choice(["d1", "d2", "d3"]), rng.choice(["u1", "u2", "u3", "u4"])
+        keys = decision_keys(f"e{i}", device, user, "203.0.113.9", f"id{i}")._replace(graph=GRAPH)
+        event = rng.random()
+        if event < 0.03:  # an analyst bans or lifts a ban
+            key, kind, entity = rng.choice([(keys.device_ban, "device", device), (keys.user_ban, "user", user),
+                                            (keys.ip_ban, "ip", "203.0.113.9")])
+            if rng.random() < 0.3:
+                # The ip is every share's: a ban of it only for a while, or it would refuse everything.
+                until = now + 20_000 if kind == "ip" else rng.choice([0, now + 20_000])
+                store.set_ban(kind, entity, reason="test", actor="t", until_ms=until)
+                ref.set_ban(key, "test", until)
+            else:
+                store.clear_ban(kind, entity)
+                ref.bans.pop(key, None)
+        elif event < 0.05:  # allowlisted, or not any more
+            if keys.allowlist in ref.allowlisted:
+                redis_client.delete(keys.allowlist)
+                ref.allowlisted.discard(keys.allowlist)
+            else:
+                redis_client.hset(keys.allowlist, mapping={"reason": "t"})
+                ref.allowlisted.add(keys.allowlist)
+        elif event < 0.06:  # a batch writes graph scores
+            node = rng.choice([f"d:{device}", f"u:{user}"])
+            anomaly, kol = rng.choice([0.05, 0.3, 0.7, 0.8, 0.93]), round(rng.random(), 4)
+            redis_client.hset(GRAPH, node, f"{anomaly:.4f},{kol:.4f}")
+            ref.scores[node] = (anomaly, kol)
+        elif event < 0.35 and allowed:  # an outcome for an earlier allowed share, once
+            share_device, record_key, rec = allowed.pop(rng.randrange(len(allowed)))
+            claimed = rng.choice([0, 0, 1])
+            status, _ = store.outcome(record_key, delivered=1, opened=1, claimed=claimed, window_ms=90_000, cap=100,
+                                      now_ms=now, retention_ms=86_400_000, events=EVENTS)
+            assert status == "ok"
+            ref.record_outcome(decision_keys("x", share_device, "x", None), rec.ts_ms, claimed >= 1)
+        lat, lon = (repr(31.2 + rng.choice([0, 0.001, 2.0])), repr(121.4)) if rng.random() < 0.4 else ("", "")
+        static = [["fan_out", 1, 0, "sms", 11, 10, None, 0]] if rng.random() < 0.05 else []
+        arms = "".join(rng.choice("01") for _ in RULES) if rng.random() < 0.1 else ""
+        block, challenge, codes = static_verdict(static)
+        args = DecideArgs(now=now, deadline="", fingerprint="fp", decision_id=f"id{i}", user_id=user,
+                          device_id=device, plan=plan, policy_version="v", static_findings=orjson.dumps(static)
+                          if static else b"", static_block=block, static_challenge=challenge, static_codes=codes,
+                          ttl_ms=86_400_000, request=b"{}", lat=lat, lon=lon, merchant_id="", recipients=1,
+                          retention_ms=86_400_000, pointer=b"{}", arms=arms)
+        got, want = store.decide(keys, args), ref.decide(keys, args)
+        assert (got.decision, got.challenge, got.findings, got.windows, got.consumed) == \
+               (want.decision, want.challenge, want.findings, want.windows, want.consumed), f"step {i}"
+        if got.consumed:
+            allowed.append((device, keys.event, got))
+        for f in got.findings:
+            fired[f[0]] = fired.get(f[0], 0) + 1
+    store.close()
+    # The traffic reaches every rule, and shadows and the allowlist (shadow findings).
+    assert set(fired) == {*RULES, "fan_out"}, fired
+    assert min(fired.values()) >= 5, sorted(fired.items())
