@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--worker-class", choices=["gthread", "sync"], default="gthread")
+    parser.add_argument("--worker-class", choices=["gevent", "gthread", "sync"], default="gevent")
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--redis", choices=["unix", "tcp"], default="unix",
                         help="how the service reaches Redis (the embedded default is a unix socket)")
