@@ -76,9 +76,10 @@ def run_size(n_edges: int, workdir: str) -> dict[str, Any]:
     """Generate, score and compare with igraph; runs inside its own process."""
     import igraph as ig
 
-    from graphs.events import read_events
-    from graphs.pipeline import result_rows, score_table, write_scores
-    from graphs.report import write_report
+    from graphs.events.jsonl import read_events
+    from graphs.report.html import write_report
+    from graphs.scorers.rows import result_rows, write_scores
+    from graphs.scorers.score import score_table
 
     path = os.path.join(workdir, "events.jsonl")
     with open(path, "wb") as fh:
@@ -101,8 +102,8 @@ def run_size(n_edges: int, workdir: str) -> dict[str, Any]:
     out["report_s"] = time.perf_counter() - t0
     out["rss_after_ours_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out.update(edges=table.n_edges, users=table.n_users, devices=table.n_devices, events=table.n_events,
-               max_out_degree=int(res.features["out_contacts"].max()),
-               max_in_degree=int(res.features["in_contacts"].max()))
+               max_out_degree=int(res.features.out_contacts.max()),
+               max_in_degree=int(res.features.in_contacts.max()))
     t0 = time.perf_counter()
     g = ig.Graph(n=table.n_users, edges=np.column_stack([table.edge_src, table.edge_dst]), directed=True)
     out["igraph_build_s"] = time.perf_counter() - t0

@@ -136,8 +136,8 @@ def backtest(policy_file: Path, input_file: Path, examples: int, as_json: bool) 
 @click.option("--seed", default=0, show_default=True, help="Seed of the randomised stages.")
 def score(input_file: Path | None, output_dir: Path, write_back: bool, no_report: bool, seed: int) -> None:
     """Score KOL and anomaly nodes of the share graph."""
-    from graphs.adjacency import distinct_recipients, node_adjacency
-    from graphs.pipeline import score_to_dir
+    from graphs.features.adjacency import distinct_recipients, node_adjacency
+    from graphs.run import score_to_dir
     from riskservice.graph_store import write_back as store_scores
 
     with ExitStack() as stack:
@@ -161,7 +161,7 @@ def score(input_file: Path | None, output_dir: Path, write_back: bool, no_report
 @click.option("--output", "output_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 def simulate(users: int, seed: int, output_dir: Path) -> None:
     """Generate a workload: organic cascades plus planted fraud, with ground truth."""
-    from graphs.simulate import write_workload
+    from graphs.workload.simulate import write_workload
 
     click.echo(orjson.dumps(write_workload(output_dir, users, seed), option=orjson.OPT_INDENT_2).decode())
 

@@ -10,7 +10,7 @@ Per version ``N`` (all keys ``risk:graph:v<N>:...``):
 - ``rows``: ``<kind>:<id>`` -> the row as scored (KOL, anomaly, signals);
 - ``fast``: ``d:<device>`` -> ``"<anomaly>,<kol>"``, ``u:<user>`` ->
   ``"<anomaly>,<kol>,<reach>"``, what the decision and reward scripts read;
-- ``adj``: ``<kind>:<id>`` -> the node's adjacency lists (graphs/adjacency.py);
+- ``adj``: ``<kind>:<id>`` -> the node's adjacency lists (graphs/features/adjacency.py);
 - ``kol``, ``anomaly``: sorted sets for the top lists;
 - ``meta``: when and from what it was written.
 """
