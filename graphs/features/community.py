@@ -17,6 +17,8 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from graphs.signals.formulas import NUMPY, participation
+
 __all__ = ["CommunityRoles", "community_roles", "label_propagation"]
 
 
@@ -120,8 +122,7 @@ def community_roles(adj: sp.spmatrix, labels: NDArray[np.int64]) -> CommunityRol
     m.sum_duplicates()
     k = np.asarray(m.sum(axis=1)).ravel()
     sq = np.asarray(m.multiply(m).sum(axis=1)).ravel()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        part = np.where(k > 0, 1.0 - sq / np.maximum(k, 1e-12) ** 2, 0.0)
+    part = participation(NUMPY, sq, k)
     intra = np.asarray(m[np.arange(n), labels]).ravel()
     n_comm = np.diff(m.indptr).astype(np.float64)
     size = np.bincount(labels).astype(np.float64)
@@ -129,5 +130,5 @@ def community_roles(adj: sp.spmatrix, labels: NDArray[np.int64]) -> CommunityRol
     var = np.bincount(labels, weights=intra ** 2) / size - mean ** 2
     std = np.sqrt(np.maximum(var, 0.0))[labels]
     z = np.where(std > 0, (intra - mean[labels]) / np.where(std > 0, std, 1.0), 0.0)
-    return CommunityRoles(degree=k, intra=intra, intra_z=z, participation=np.maximum(part, 0.0),
+    return CommunityRoles(degree=k, intra=intra, intra_z=z, participation=part,
                           n_communities=n_comm)

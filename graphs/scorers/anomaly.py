@@ -24,7 +24,7 @@ from graphs.features.nodes import NodeFeatures
 from graphs.scorers.dense import dense_block_signal
 from graphs.scorers.structural import farm_signals, low_claim_signal, refused_signal, sink_signal, star_signal
 from graphs.scorers.temporal import burst_signal, lockstep_signal
-from graphs.signals.ops import noisy_or
+from graphs.signals.formulas import NUMPY, noisy_or
 from graphs.signals.params import ScoringParams
 from graphs.signals.signal import Signal
 
@@ -79,15 +79,15 @@ def anomaly_scores(t: EventTable, f: NodeFeatures, params: ScoringParams | None 
                                min_side=p.dense_min_side, patience=p.dense_patience, max_share=p.dense_max_share)
     sharer = [farm_usr, refused, low_claim_signal(f, p), star, dense,
               lockstep_signal(t, p, seed=seed), burst_signal(t, p)]
-    sharer_score = noisy_or(*(s.score for s in sharer))
+    sharer_score = noisy_or(NUMPY, *(s.score for s in sharer))
     # infrastructure fraud needs accounts of its own to share with: only it makes sinks
-    infra = noisy_or(farm_usr.score, refused.score, star.score, dense.score)
+    infra = noisy_or(NUMPY, farm_usr.score, refused.score, star.score, dense.score)
     sink = sink_signal(f, infra, p)
-    user_score = noisy_or(sharer_score, sink.score)
+    user_score = noisy_or(NUMPY, sharer_score, sink.score)
     worst = max_over_links(f.device_user_bin, user_score)
     linked = Signal("linked_account", "anomaly", worst, worst,
                     "an account that used this device has anomaly {value:.2f}")
-    device_score = noisy_or(farm_dev.score, linked.score)
+    device_score = noisy_or(NUMPY, farm_dev.score, linked.score)
     return AnomalyResult(user=user_score, device=device_score, user_signals=[*sharer, sink],
                          device_signals=[farm_dev, linked])
 

@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from graphs.signals.ops import ramp
+from graphs.signals.formulas import NUMPY, ramp
 from graphs.signals.signal import Signal
 
 __all__ = ["C_LOG", "Block", "batch_peel", "dense_block_signal",
@@ -295,7 +295,7 @@ def dense_block_signal(s: sp.spmatrix, density: tuple[float, float],
         members = np.union1d(b.rows, b.cols)
         d, c = b.density, b.closure
         small = members.size <= max_share * max(linked, 1)
-        sc = float(ramp(d, *density) * ramp(c, *closure)) * small
+        sc = float(ramp(NUMPY, d, density) * ramp(NUMPY, c, closure)) * small
         m = members[score[members] <= sc]
         value[m], score[m], rank[m], close[m] = d, sc, k, c
         size[m] = b.rows.size + b.cols.size

@@ -28,7 +28,8 @@ from graphs.events.table import EventTable
 from graphs.features.cascade import Propagation
 from graphs.features.community import community_roles, label_propagation
 from graphs.features.nodes import NodeFeatures
-from graphs.signals.ops import high_quantile, log_scale
+from graphs.signals.formulas import NUMPY, kol_combine, kol_discount, log_scale
+from graphs.signals.ops import high_quantile
 from graphs.signals.params import ScoringParams
 from graphs.signals.signal import Signal
 
@@ -88,20 +89,18 @@ def kol_scores(t: EventTable, f: NodeFeatures, propagation: Propagation,
     labels = label_propagation(adj, seed=seed, max_iter=p.lpa_iter)
     roles = community_roles(adj, labels)
     intra, deg, part = roles.intra, roles.degree, roles.participation
-    hub = Signal("community_hub", "kol", intra, log_scale(intra, high_quantile(intra)),
+    hub = Signal("community_hub", "kol", intra, log_scale(NUMPY, intra, high_quantile(intra)),
                  "{value:.0f} contacts inside its community of {size:.0f}",
                  {"size": np.bincount(labels)[labels].astype(np.float64)})
-    bridge_score = part * log_scale(deg, high_quantile(deg))
+    bridge_score = part * log_scale(NUMPY, deg, high_quantile(deg))
     bridge = Signal("bridge", "kol", roles.n_communities, bridge_score,
                     "links into {value:.0f} communities (participation {part:.2f})", {"part": part})
-    active = Signal("active_sharer", "kol", f.allowed, log_scale(f.allowed, high_quantile(f.allowed)),
+    active = Signal("active_sharer", "kol", f.allowed, log_scale(NUMPY, f.allowed, high_quantile(f.allowed)),
                     "{value:.0f} delivered shares")
     sec = propagation.secondary
-    spread = Signal("secondary_propagation", "kol", sec, log_scale(sec, high_quantile(sec, 0.995)),
+    spread = Signal("secondary_propagation", "kol", sec, log_scale(NUMPY, sec, high_quantile(sec, 0.995)),
                     "{shares:.0f} later shares and {claims:.0f} claims descend from its shares",
                     {"shares": propagation.desc_shares, "claims": propagation.desc_claims})
-    w = p.kol_weights
-    raw = w[0] * spread.score + w[1] * hub.score + w[2] * bridge.score + w[3] * active.score
-    raw = raw / sum(w)
-    a = np.zeros(n) if anomaly is None else np.clip(anomaly, 0.0, 1.0)
-    return KolResult(user=raw * (1.0 - a), raw=raw, signals=[spread, hub, bridge, active], community=labels)
+    raw = kol_combine(NUMPY, spread.score, hub.score, bridge.score, active.score, p)
+    a = np.zeros(n) if anomaly is None else anomaly
+    return KolResult(user=kol_discount(NUMPY, raw, a), raw=raw, signals=[spread, hub, bridge, active], community=labels)

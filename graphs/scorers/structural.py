@@ -13,11 +13,12 @@ from scipy.stats import binom
 
 from graphs.features.matrices import max_over_links
 from graphs.features.nodes import NodeFeatures
-from graphs.signals.ops import ramp
+from graphs.signals.formulas import NUMPY, farm_score, low_claim_score, refused_score, sink_score, star_score
+from graphs.signals.formulas import claim_gap as gap_formula
 from graphs.signals.params import ScoringParams
 from graphs.signals.signal import Signal
 
-__all__ = ["claim_gap", "farm_signals", "low_claim_signal",
+__all__ = ["claim_gap", "claim_tail_log10", "farm_signals", "low_claim_signal",
            "owned_recipients", "refused_signal", "sink_signal", "star_signal"]
 
 
@@ -35,12 +36,12 @@ def farm_signals(f: NodeFeatures, p: ScoringParams) -> tuple[Signal, Signal]:
     ([1.0], [1.0, 1.0])
     """
     n_users = f.dev_users
-    dev_score = ramp(n_users, *p.farm_users)
+    dev_score = farm_score(NUMPY, n_users, p)
     dev = Signal("device_farm", "anomaly", n_users, dev_score,
                  "{value:.0f} accounts shared from this device")
     du_t = sp.csr_matrix(f.device_user_bin.T)
     worst = max_over_links(du_t, n_users)
-    usr = Signal("device_farm", "anomaly", worst, ramp(worst, *p.farm_users),
+    usr = Signal("device_farm", "anomaly", worst, farm_score(NUMPY, worst, p),
                  "uses a device shared by {value:.0f} accounts")
     return dev, usr
 
@@ -49,8 +50,7 @@ def refused_signal(f: NodeFeatures, p: ScoringParams) -> Signal:
     """Attempts the online rules challenged or blocked (evidence even when not delivered)."""
     att = f.attempts
     ref = f.refused
-    frac = np.divide(ref, att, out=np.zeros_like(ref), where=att > 0)
-    score = ramp(frac, *p.refused_frac) * ramp(ref, *p.refused_count)
+    score = refused_score(NUMPY, ref, att, p)
     return Signal("refused_attempts", "anomaly", ref, score,
                   "{value:.0f} of {attempts:.0f} share attempts were challenged or blocked",
                   {"attempts": att})
@@ -58,10 +58,8 @@ def refused_signal(f: NodeFeatures, p: ScoringParams) -> Signal:
 
 def claim_gap(f: NodeFeatures, p: ScoringParams) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Shrunk claim rate per sharer and its relative shortfall against the typical rate."""
-    p0 = f.claim_rate0
-    a = p.claim_prior
-    shrunk = (f.claims + a * p0) / (f.sent + a)
-    return shrunk, np.clip(1.0 - shrunk / p0, 0.0, 1.0)
+    shrunk, gap = gap_formula(NUMPY, f.claims, f.sent, f.claim_rate0, p)
+    return shrunk, gap
 
 
 def low_claim_signal(f: NodeFeatures, p: ScoringParams) -> Signal:
@@ -83,13 +81,25 @@ def low_claim_signal(f: NodeFeatures, p: ScoringParams) -> Signal:
     (1.0, 0.0)
     """
     _shrunk, gap = claim_gap(f, p)
-    sent = np.round(f.sent)
-    tail = -binom.logcdf(np.round(f.claims), sent, f.claim_rate0) / np.log(10)
-    score = ramp(gap, *p.low_claim_gap) * ramp(tail, *p.low_claim_log10p)
+    score = low_claim_score(NUMPY, gap, claim_tail_log10(f.claims, f.sent, f.claim_rate0), p)
     return Signal("low_claim_rate", "anomaly", f.claims / np.maximum(f.sent, 1), score,
                   "{claims:.0f} claims from {sent:.0f} recipients (typical rate {p0:.0%})",
                   {"claims": f.claims, "sent": f.sent,
                    "p0": np.full(f.sent.size, f.claim_rate0)})
+
+
+def claim_tail_log10(claims: NDArray[np.float64], sent: NDArray[np.float64], p0: float) -> NDArray[np.float64]:
+    """``-log10`` of the binomial probability of at most ``claims`` claims from ``sent`` at rate ``p0``.
+
+    Both engines call this (the Spark engine on Arrow batches), so the tail is computed one way.
+
+    Examples
+    --------
+    >>> claim_tail_log10(np.array([0.0]), np.array([10.0]), 0.5).round(2).tolist()
+    [3.01]
+    """
+    out: NDArray[np.float64] = -binom.logcdf(np.round(claims), np.round(sent), p0) / np.log(10)
+    return out
 
 
 def owned_recipients(f: NodeFeatures) -> NDArray[np.float64]:
@@ -115,9 +125,7 @@ def star_signal(f: NodeFeatures, p: ScoringParams) -> Signal:
     _, gap = claim_gap(f, p)
     fan = f.out_contacts
     owned = owned_recipients(f)
-    owned_frac = owned / np.maximum(fan, 1)
-    score = ramp(fan, *p.star_fanout) * np.maximum(ramp(gap, *p.star_claim_gap),
-                                                   ramp(owned_frac, *p.star_owned))
+    score = star_score(NUMPY, fan, gap, owned, p)
     return Signal("star_spray", "anomaly", fan, score,
                   "shared to {value:.0f} distinct recipients; claim rate {gap:.0%} below typical; "
                   "{owned:.0f} of them hear only from it", {"gap": gap, "owned": owned})
@@ -139,12 +147,8 @@ def sink_signal(f: NodeFeatures, sharer_anomaly: NDArray[np.float64], p: Scoring
     # where a real user caught by a farm's random spam hears from each one once
     st = sp.csr_matrix(s.T)
     repeat = _row_max(st, flagged)
-    total_in = np.maximum(np.asarray(s.sum(axis=0)).ravel(), 1e-12)
-    frac = np.clip(sus_in / total_in, 0.0, 1.0)
-    # a real user who shares on their own is not a sink, whatever reaches them
-    passive = 1.0 / (1.0 + f.allowed * (1.0 - sharer_anomaly))
-    evidence = np.maximum(ramp(repeat, *p.sink_repeat), ramp(sus_cnt, *p.sink_receipts))
-    score = frac * evidence * passive
+    total_in = np.asarray(s.sum(axis=0)).ravel()
+    score, frac = sink_score(NUMPY, sus_in, total_in, sus_cnt, repeat, f.allowed, sharer_anomaly, p)
     return Signal("fake_sink", "anomaly", sus_cnt, score,
                   "{value:.0f} receipts came from suspicious sharers ({frac:.0%} of all), "
                   "up to {repeat:.0f} from the same one", {"frac": frac, "repeat": repeat})

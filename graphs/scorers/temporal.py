@@ -21,13 +21,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from graphs.events.table import EventTable
-from graphs.signals.ops import count_in_window, group_starts, ramp
+from graphs.signals.formulas import HOUR, NUMPY, burst_score, lockstep_candidate, lockstep_score
+from graphs.signals.ops import count_in_window, group_starts
 from graphs.signals.params import ScoringParams
 from graphs.signals.signal import Signal
 
 __all__ = ["burst_signal", "lockstep_signal"]
 
-_HOUR = 3600.0
+_HOUR = HOUR
 
 
 def _coupon_time_keys(t: EventTable) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
@@ -55,8 +56,7 @@ def lockstep_signal(t: EventTable, p: ScoringParams, *, seed: int = 0) -> Signal
     w = p.lockstep_window_s
     near = count_in_window(key, w)
     wide = count_in_window(key, _HOUR)
-    expected = (wide - near) * (2 * w) / (2 * _HOUR - 2 * w)
-    cand = (near >= p.lockstep_min_events) & (near >= p.lockstep_excess * (expected + 1.0))
+    cand = lockstep_candidate(NUMPY, near, wide, p)
     idx = order[cand]
     k = key[cand]
     value = np.zeros(n)
@@ -74,7 +74,7 @@ def lockstep_signal(t: EventTable, p: ScoringParams, *, seed: int = 0) -> Signal
             u = uv_u // n
             np.maximum.at(value, u, n_coupons)
             np.add.at(partners, u, (n_coupons >= 2).astype(np.float64))
-    score = ramp(value, *p.lockstep_coupons) * ramp(partners, *p.lockstep_partners)
+    score = lockstep_score(NUMPY, value, partners, p)
     return Signal("lockstep", "anomaly", value, score,
                   "shared {value:.0f} coupons within a minute of the same account; "
                   "{partners:.0f} accounts did so on 2+ coupons", {"partners": partners})
@@ -137,8 +137,7 @@ def burst_signal(t: EventTable, p: ScoringParams) -> Signal:
     # SPEC: organic shares put ~60 % in the first 6 h; a push keeps going
     after6 = np.repeat(t0 + p.burst_organic_window_s, cnt)
     late6 = (np.add.reduceat((ts > after6).astype(np.float64), starts) / cnt) if ts.size else np.zeros(0)
-    shape = np.maximum(ramp(ratio, *p.burst_ratio), ramp(late6, *p.burst_late_share))
-    score = shape * ramp(cnt, *p.burst_events) * (span >= p.burst_min_span_s)
+    score = burst_score(NUMPY, ratio, late6, cnt, span, p)
     user = pair[starts] % max(n, 1)
     best = np.zeros(n)
     np.maximum.at(best, user, score)
