@@ -4,9 +4,12 @@ Each round builds the node x label weight matrix with one sparse
 construction (``coo -> csr`` sums duplicate (node, label) pairs) and takes the
 heaviest label per row with ``maximum.reduceat``: O(edges) per round, no
 Python loop over nodes, so hubs with 100 k links cost what their links cost.
-Only a random half of the nodes adopts its new label each round
-(semi-synchronous updates), which stops the label flip-flopping that fully
-synchronous propagation shows on bipartite-like parts of a share graph.
+Only half of the nodes adopts its new label each round (semi-synchronous
+updates), which stops the label flip-flopping that fully synchronous
+propagation shows on bipartite-like parts of a share graph.  Which half, and
+which of two equally heavy labels wins, follows each node's key (a CRC-32 of
+its id, :func:`graphs.signals.formulas.node_key`), never the order of the
+nodes: the Spark engine makes the same choices from the ids alone.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from graphs.signals.formulas import NUMPY, participation
+from graphs.signals.formulas import NUMPY, lpa_moves, lpa_tie, node_key, participation
 
 __all__ = ["CommunityRoles", "community_roles", "label_propagation"]
 
@@ -43,33 +46,40 @@ def _label_weights(adj: sp.coo_matrix, labels: NDArray[np.int64], n: int) -> sp.
     return sp.csr_matrix((adj.data, (adj.row, labels[adj.col])), shape=(n, n))
 
 
-def _row_argmax(m: sp.csr_matrix, noise: NDArray[np.float64] | None) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Rows with entries and, for each, the column of its largest entry."""
+def _row_argmax(m: sp.csr_matrix, keys: NDArray[np.int64],
+                round_no: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Rows with entries and, for each, its heaviest column; ties go to the larger
+    :func:`~graphs.signals.formulas.lpa_tie`, then to the smaller column."""
     counts = np.diff(m.indptr)
     rows = np.flatnonzero(counts)
     if rows.size == 0:
         return rows, rows
-    data = m.data if noise is None else m.data + noise[: m.data.size]
     row_of = np.repeat(np.arange(m.shape[0]), counts)
     rowmax = np.full(m.shape[0], -np.inf)
-    rowmax[rows] = np.maximum.reduceat(data, m.indptr[rows])
-    best = np.flatnonzero(data >= rowmax[row_of])
-    first = best[np.unique(row_of[best], return_index=True)[1]]
-    return rows, m.indices[first].astype(np.int64)
+    rowmax[rows] = np.maximum.reduceat(m.data, m.indptr[rows])
+    best = np.flatnonzero(m.data >= rowmax[row_of])
+    cols = m.indices[best].astype(np.int64)
+    tie = lpa_tie(keys[row_of[best]], keys[cols], round_no)
+    order = np.lexsort((cols, -tie, row_of[best]))
+    first = order[np.unique(row_of[best][order], return_index=True)[1]]
+    return rows, cols[first]
 
 
-def label_propagation(adj: sp.spmatrix, *, seed: int = 0, max_iter: int = 30,
-                      tol: float = 5e-3) -> NDArray[np.int64]:
+def label_propagation(adj: sp.spmatrix, *, keys: NDArray[np.int64] | None = None, seed: int = 0,
+                      max_iter: int = 30, tol: float = 5e-3) -> NDArray[np.int64]:
     """Community label per node of an undirected weighted graph.
 
     Parameters
     ----------
     adj
         Symmetric sparse adjacency (weights > 0, diagonal ignored).
+    keys
+        Each node's key (:func:`graphs.signals.formulas.node_key` of its id);
+        by default the keys of ``"0"``, ``"1"``, ...
     seed
-        Seed for tie-breaking and for choosing which nodes update each round.
+        Mixed into the default keys (pass it to ``node_key`` with your own).
     max_iter, tol
-        Stop after ``max_iter`` rounds or when fewer than ``tol * n`` nodes
+        Stop after ``max_iter`` rounds or when at most ``tol * n`` nodes
         changed label.
 
     Returns
@@ -89,13 +99,13 @@ def label_propagation(adj: sp.spmatrix, *, seed: int = 0, max_iter: int = 30,
     off = coo.row != coo.col
     n = coo.shape[0]
     coo = sp.coo_matrix((coo.data[off].astype(np.float64), (coo.row[off], coo.col[off])), shape=(n, n))
-    rng = np.random.default_rng(seed)
+    if keys is None:
+        keys = np.array([node_key(str(i), seed) for i in range(n)], dtype=np.int64)
     labels = np.arange(n, dtype=np.int64)
-    scale = 1e-6 * (float(coo.data.min()) if coo.nnz else 1.0)
-    for _ in range(max_iter):
+    for round_no in range(max_iter):
         m = _label_weights(coo, labels, n)
-        rows, best = _row_argmax(m, rng.random(m.nnz) * scale)
-        move = rng.random(rows.size) < 0.5
+        rows, best = _row_argmax(m, keys, round_no)
+        move = lpa_moves(NUMPY, keys[rows], round_no)
         changed = move & (best != labels[rows])
         labels[rows[changed]] = best[changed]
         if changed.sum() <= tol * n:

@@ -28,7 +28,7 @@ from graphs.events.table import EventTable
 from graphs.features.cascade import Propagation
 from graphs.features.community import community_roles, label_propagation
 from graphs.features.nodes import NodeFeatures
-from graphs.signals.formulas import NUMPY, kol_combine, kol_discount, log_scale
+from graphs.signals.formulas import NUMPY, kol_combine, kol_discount, log_scale, node_key
 from graphs.signals.ops import high_quantile
 from graphs.signals.params import ScoringParams
 from graphs.signals.signal import Signal
@@ -86,7 +86,8 @@ def kol_scores(t: EventTable, f: NodeFeatures, propagation: Propagation,
     s = f.share_bin
     adj = (s + s.T).tocsr()
     adj.data[:] = 1.0
-    labels = label_propagation(adj, seed=seed, max_iter=p.lpa_iter)
+    keys = np.fromiter((node_key(str(u), seed) for u in t.users), np.int64, t.n_users)
+    labels = label_propagation(adj, keys=keys, max_iter=p.lpa_iter)
     roles = community_roles(adj, labels)
     intra, deg, part = roles.intra, roles.degree, roles.participation
     hub = Signal("community_hub", "kol", intra, log_scale(NUMPY, intra, high_quantile(intra)),
