@@ -59,7 +59,7 @@ def _row_argmax(m: sp.csr_matrix, keys: NDArray[np.int64],
     rowmax[rows] = np.maximum.reduceat(m.data, m.indptr[rows])
     best = np.flatnonzero(m.data >= rowmax[row_of])
     cols = m.indices[best].astype(np.int64)
-    tie = lpa_tie(keys[row_of[best]], keys[cols], round_no)
+    tie = lpa_tie(NUMPY, keys[row_of[best]], keys[cols], round_no)
     order = np.lexsort((cols, -tie, row_of[best]))
     first = order[np.unique(row_of[best][order], return_index=True)[1]]
     return rows, cols[first]

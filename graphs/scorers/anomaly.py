@@ -24,6 +24,7 @@ from graphs.features.nodes import NodeFeatures
 from graphs.scorers.dense import dense_block_signal
 from graphs.scorers.structural import farm_signals, low_claim_signal, refused_signal, sink_signal, star_signal
 from graphs.scorers.temporal import burst_signal, lockstep_signal
+from graphs.signals.catalog import LINKED_ACCOUNT
 from graphs.signals.formulas import NUMPY, noisy_or
 from graphs.signals.params import ScoringParams
 from graphs.signals.signal import Signal
@@ -85,8 +86,7 @@ def anomaly_scores(t: EventTable, f: NodeFeatures, params: ScoringParams | None 
     sink = sink_signal(f, infra, p)
     user_score = noisy_or(NUMPY, sharer_score, sink.score)
     worst = max_over_links(f.device_user_bin, user_score)
-    linked = Signal("linked_account", "anomaly", worst, worst,
-                    "an account that used this device has anomaly {value:.2f}")
+    linked = Signal.of(LINKED_ACCOUNT, worst, worst)
     device_score = noisy_or(NUMPY, farm_dev.score, linked.score)
     return AnomalyResult(user=user_score, device=device_score, user_signals=[*sharer, sink],
                          device_signals=[farm_dev, linked])

@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from graphs.signals.catalog import DENSE_BLOCK
 from graphs.signals.formulas import NUMPY, ramp
 from graphs.signals.signal import Signal
 
@@ -299,6 +300,4 @@ def dense_block_signal(s: sp.spmatrix, density: tuple[float, float],
         m = members[score[members] <= sc]
         value[m], score[m], rank[m], close[m] = d, sc, k, c
         size[m] = b.rows.size + b.cols.size
-    return Signal("dense_block", "anomaly", value, score,
-                  "member of dense block #{rank:.0f} ({size:.0f} members, density {value:.2f}, "
-                  "closure {closure:.0%})", {"rank": rank, "size": size, "closure": close})
+    return Signal.of(DENSE_BLOCK, value, score, {"rank": rank, "size": size, "closure": close})

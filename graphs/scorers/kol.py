@@ -28,6 +28,7 @@ from graphs.events.table import EventTable
 from graphs.features.cascade import Propagation
 from graphs.features.community import community_roles, label_propagation
 from graphs.features.nodes import NodeFeatures
+from graphs.signals.catalog import ACTIVE_SHARER, BRIDGE, COMMUNITY_HUB, SECONDARY_PROPAGATION
 from graphs.signals.formulas import NUMPY, kol_combine, kol_discount, log_scale, node_key
 from graphs.signals.ops import high_quantile
 from graphs.signals.params import ScoringParams
@@ -90,18 +91,14 @@ def kol_scores(t: EventTable, f: NodeFeatures, propagation: Propagation,
     labels = label_propagation(adj, keys=keys, max_iter=p.lpa_iter)
     roles = community_roles(adj, labels)
     intra, deg, part = roles.intra, roles.degree, roles.participation
-    hub = Signal("community_hub", "kol", intra, log_scale(NUMPY, intra, high_quantile(intra)),
-                 "{value:.0f} contacts inside its community of {size:.0f}",
-                 {"size": np.bincount(labels)[labels].astype(np.float64)})
+    hub = Signal.of(COMMUNITY_HUB, intra, log_scale(NUMPY, intra, high_quantile(intra)),
+                    {"size": np.bincount(labels)[labels].astype(np.float64)})
     bridge_score = part * log_scale(NUMPY, deg, high_quantile(deg))
-    bridge = Signal("bridge", "kol", roles.n_communities, bridge_score,
-                    "links into {value:.0f} communities (participation {part:.2f})", {"part": part})
-    active = Signal("active_sharer", "kol", f.allowed, log_scale(NUMPY, f.allowed, high_quantile(f.allowed)),
-                    "{value:.0f} delivered shares")
+    bridge = Signal.of(BRIDGE, roles.n_communities, bridge_score, {"part": part})
+    active = Signal.of(ACTIVE_SHARER, f.allowed, log_scale(NUMPY, f.allowed, high_quantile(f.allowed)))
     sec = propagation.secondary
-    spread = Signal("secondary_propagation", "kol", sec, log_scale(NUMPY, sec, high_quantile(sec, 0.995)),
-                    "{shares:.0f} later shares and {claims:.0f} claims descend from its shares",
-                    {"shares": propagation.desc_shares, "claims": propagation.desc_claims})
+    spread = Signal.of(SECONDARY_PROPAGATION, sec, log_scale(NUMPY, sec, high_quantile(sec, 0.995)),
+                       {"shares": propagation.desc_shares, "claims": propagation.desc_claims})
     raw = kol_combine(NUMPY, spread.score, hub.score, bridge.score, active.score, p)
     a = np.zeros(n) if anomaly is None else anomaly
     return KolResult(user=kol_discount(NUMPY, raw, a), raw=raw, signals=[spread, hub, bridge, active], community=labels)

@@ -13,6 +13,7 @@ from scipy.stats import binom
 
 from graphs.features.matrices import max_over_links
 from graphs.features.nodes import NodeFeatures
+from graphs.signals.catalog import DEVICE_FARM, FAKE_SINK, LOW_CLAIM, REFUSED, STAR_SPRAY, USER_FARM
 from graphs.signals.formulas import NUMPY, farm_score, low_claim_score, refused_score, sink_score, star_score
 from graphs.signals.formulas import claim_gap as gap_formula
 from graphs.signals.params import ScoringParams
@@ -37,12 +38,10 @@ def farm_signals(f: NodeFeatures, p: ScoringParams) -> tuple[Signal, Signal]:
     """
     n_users = f.dev_users
     dev_score = farm_score(NUMPY, n_users, p)
-    dev = Signal("device_farm", "anomaly", n_users, dev_score,
-                 "{value:.0f} accounts shared from this device")
+    dev = Signal.of(DEVICE_FARM, n_users, dev_score)
     du_t = sp.csr_matrix(f.device_user_bin.T)
     worst = max_over_links(du_t, n_users)
-    usr = Signal("device_farm", "anomaly", worst, farm_score(NUMPY, worst, p),
-                 "uses a device shared by {value:.0f} accounts")
+    usr = Signal.of(USER_FARM, worst, farm_score(NUMPY, worst, p))
     return dev, usr
 
 
@@ -51,9 +50,7 @@ def refused_signal(f: NodeFeatures, p: ScoringParams) -> Signal:
     att = f.attempts
     ref = f.refused
     score = refused_score(NUMPY, ref, att, p)
-    return Signal("refused_attempts", "anomaly", ref, score,
-                  "{value:.0f} of {attempts:.0f} share attempts were challenged or blocked",
-                  {"attempts": att})
+    return Signal.of(REFUSED, ref, score, {"attempts": att})
 
 
 def claim_gap(f: NodeFeatures, p: ScoringParams) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -82,9 +79,8 @@ def low_claim_signal(f: NodeFeatures, p: ScoringParams) -> Signal:
     """
     _shrunk, gap = claim_gap(f, p)
     score = low_claim_score(NUMPY, gap, claim_tail_log10(f.claims, f.sent, f.claim_rate0), p)
-    return Signal("low_claim_rate", "anomaly", f.claims / np.maximum(f.sent, 1), score,
-                  "{claims:.0f} claims from {sent:.0f} recipients (typical rate {p0:.0%})",
-                  {"claims": f.claims, "sent": f.sent,
+    return Signal.of(LOW_CLAIM, f.claims / np.maximum(f.sent, 1), score,
+                     {"claims": f.claims, "sent": f.sent,
                    "p0": np.full(f.sent.size, f.claim_rate0)})
 
 
@@ -126,9 +122,7 @@ def star_signal(f: NodeFeatures, p: ScoringParams) -> Signal:
     fan = f.out_contacts
     owned = owned_recipients(f)
     score = star_score(NUMPY, fan, gap, owned, p)
-    return Signal("star_spray", "anomaly", fan, score,
-                  "shared to {value:.0f} distinct recipients; claim rate {gap:.0%} below typical; "
-                  "{owned:.0f} of them hear only from it", {"gap": gap, "owned": owned})
+    return Signal.of(STAR_SPRAY, fan, score, {"gap": gap, "owned": owned})
 
 
 def sink_signal(f: NodeFeatures, sharer_anomaly: NDArray[np.float64], p: ScoringParams) -> Signal:
@@ -149,9 +143,7 @@ def sink_signal(f: NodeFeatures, sharer_anomaly: NDArray[np.float64], p: Scoring
     repeat = _row_max(st, flagged)
     total_in = np.asarray(s.sum(axis=0)).ravel()
     score, frac = sink_score(NUMPY, sus_in, total_in, sus_cnt, repeat, f.allowed, sharer_anomaly, p)
-    return Signal("fake_sink", "anomaly", sus_cnt, score,
-                  "{value:.0f} receipts came from suspicious sharers ({frac:.0%} of all), "
-                  "up to {repeat:.0f} from the same one", {"frac": frac, "repeat": repeat})
+    return Signal.of(FAKE_SINK, sus_cnt, score, {"frac": frac, "repeat": repeat})
 
 
 def _row_max(m: sp.csr_matrix, col_mask: NDArray[np.bool_]) -> NDArray[np.float64]:

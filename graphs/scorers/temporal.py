@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from graphs.events.table import EventTable
+from graphs.signals.catalog import LOCKSTEP, NON_DECAYING_BURST
 from graphs.signals.formulas import HOUR, NUMPY, burst_score, lockstep_candidate, lockstep_score
 from graphs.signals.ops import count_in_window, group_starts
 from graphs.signals.params import ScoringParams
@@ -75,9 +76,7 @@ def lockstep_signal(t: EventTable, p: ScoringParams, *, seed: int = 0) -> Signal
             np.maximum.at(value, u, n_coupons)
             np.add.at(partners, u, (n_coupons >= 2).astype(np.float64))
     score = lockstep_score(NUMPY, value, partners, p)
-    return Signal("lockstep", "anomaly", value, score,
-                  "shared {value:.0f} coupons within a minute of the same account; "
-                  "{partners:.0f} accounts did so on 2+ coupons", {"partners": partners})
+    return Signal.of(LOCKSTEP, value, score, {"partners": partners})
 
 
 def _cluster_pairs(cluster: NDArray[np.int64], user: NDArray[np.int64], coupon: NDArray[np.int64],
@@ -149,7 +148,5 @@ def burst_signal(t: EventTable, p: ScoringParams) -> Signal:
     l6 = late6[pick] if late6.size else np.zeros(n)
     c = cnt[pick] if cnt.size else np.zeros(n)
     h = span[pick] / _HOUR if span.size else np.zeros(n)
-    return Signal("non_decaying_burst", "anomaly", r, best,
-                  "shared one coupon {n:.0f} times over {h:.0f} h without decay "
-                  "(late/early ratio {value:.2f}, {late6:.0%} after its first 6 h)",
-                  {"n": c.astype(np.float64), "h": h, "late6": l6})
+    return Signal.of(NON_DECAYING_BURST, r, best,
+                     {"n": c.astype(np.float64), "h": h, "late6": l6})

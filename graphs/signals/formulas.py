@@ -57,6 +57,8 @@ class Ops(Protocol):
     def maximum(self, a: X, b: X) -> X: ...
     def safe_div(self, a: X, b: X) -> X: ...
     def as_float(self, cond: X) -> X: ...
+    def bit(self, x: X, k: int) -> X: ...
+    def xor(self, a: X, b: X) -> X: ...
 
 
 class NumpyOps:
@@ -77,6 +79,13 @@ class NumpyOps:
 
     def as_float(self, cond: X) -> X:
         return cond
+
+    def bit(self, x: X, k: int) -> X:
+        """Bit ``k`` of the non-negative integers ``x`` (0 or 1)."""
+        return (x >> k) & 1
+
+    def xor(self, a: X, b: X) -> X:
+        return a ^ b
 
 
 NUMPY = NumpyOps()
@@ -199,14 +208,14 @@ def lpa_moves(ops: Ops, key: X, round_no: int) -> X:
     Half of the nodes move each round (semi-synchronous updates), which
     stops the flip-flopping of fully synchronous label propagation.
     """
-    return ((key // (2 ** (round_no % 32))) % 2) == 1
+    return ops.bit(key, round_no % 32) == 1
 
 
-def lpa_tie(node_key_: X, label_key: X, round_no: int) -> X:
+def lpa_tie(ops: Ops, node_key_: X, label_key: X, round_no: int) -> X:
     """Tie-break of two equally heavy labels for one node in one round (larger wins).
 
     Mixes the node's and the label's keys, so different nodes break the
     same tie differently, as random noise would, but reproducibly.  Plain
     integer arithmetic below 2**63, the same in numpy and in Spark.
     """
-    return ((node_key_ ^ label_key) * 40503 + round_no * 7919) % (2 ** 32)
+    return (ops.xor(node_key_, label_key) * 40503 + round_no * 7919) % (2 ** 32)

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from graphs.signals.catalog import SignalSpec
+
 __all__ = ["Signal", "node_signals"]
 
 
@@ -33,6 +35,12 @@ class Signal:
     score: NDArray[np.float64]
     detail: str
     extra: dict[str, NDArray[Any]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, spec: SignalSpec, value: NDArray[np.float64], score: NDArray[np.float64],
+           extra: dict[str, NDArray[Any]] | None = None) -> Signal:
+        """The signal ``spec`` (name, family, sentence) over all nodes."""
+        return cls(spec.name, spec.family, value, score, spec.detail, dict(extra or {}))
 
     def row(self, i: int) -> dict[str, Any]:
         """The analyst-readable entry of node ``i``."""
