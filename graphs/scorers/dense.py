@@ -31,7 +31,7 @@ from graphs.signals.catalog import DENSE_BLOCK
 from graphs.signals.formulas import NUMPY, ramp
 from graphs.signals.signal import Signal
 
-__all__ = ["C_LOG", "Block", "batch_peel", "dense_block_signal",
+__all__ = ["C_LOG", "Block", "batch_peel", "block_signal", "blocks_after_pruning", "dense_block_signal",
            "find_blocks", "fraudar_weights", "greedy_peel", "prune"]
 
 #: The constant of FRAUDAR's column weighting ``1 / log(degree + c)``.
@@ -235,8 +235,23 @@ def find_blocks(s: sp.spmatrix, *, min_density: float, max_blocks: int = 30, min
     """
     w = fraudar_weights(s)
     col_total = np.bincount(w.indices, weights=w.data, minlength=w.shape[1]).astype(np.float64)
-    blocks: list[Block] = []
     rows_ok, cols_ok = prune(w, min_density)
+    return blocks_after_pruning(w, col_total, rows_ok, cols_ok, min_density=min_density, max_blocks=max_blocks,
+                                min_side=min_side, exact_limit=exact_limit, refine_below=refine_below,
+                                patience=patience)
+
+
+def blocks_after_pruning(w: sp.csr_matrix, col_total: NDArray[np.float64], rows_ok: NDArray[np.bool_],
+                         cols_ok: NDArray[np.bool_], *, min_density: float, max_blocks: int = 30,
+                         min_side: int = 3, exact_limit: int = 20_000, refine_below: float = 0.75,
+                         patience: int | None = None) -> list[Block]:
+    """The loop of :func:`find_blocks` once ``w`` is weighted and pruned.
+
+    It reads only the rows and columns left by the pruning (and their
+    ``col_total``), so the Spark engine prunes the whole graph on the
+    cluster and runs this on the small part that survives.
+    """
+    blocks: list[Block] = []
     open_in_a_row = 0
     while len(blocks) < max_blocks and rows_ok.any() and cols_ok.any():
         if patience is not None and open_in_a_row >= patience:
@@ -283,15 +298,24 @@ def dense_block_signal(s: sp.spmatrix, density: tuple[float, float],
     (1.0, 0.0, 1.56)
     """
     n = s.shape[0]
+    blocks = find_blocks(s, min_density=density[0], max_blocks=max_blocks, min_side=min_side,
+                         refine_below=closure[0], patience=patience)
+    csr = sp.csr_matrix(s)
+    linked = int(((np.diff(csr.indptr) > 0) | (np.bincount(csr.indices, minlength=n) > 0)).sum())
+    return block_signal(blocks, n, linked, density, closure, max_share)
+
+
+def block_signal(blocks: list[Block], n: int, linked: int, density: tuple[float, float],
+                 closure: tuple[float, float], max_share: float) -> Signal:
+    """The dense-block signal over ``n`` nodes from blocks found among ``linked`` linked users.
+
+    A node in several blocks keeps the strongest; the detail names its block.
+    """
     value = np.zeros(n)
     score = np.zeros(n)
     rank = np.zeros(n)
     size = np.zeros(n)
     close = np.zeros(n)
-    blocks = find_blocks(s, min_density=density[0], max_blocks=max_blocks, min_side=min_side,
-                         refine_below=closure[0], patience=patience)
-    csr = sp.csr_matrix(s)
-    linked = int(((np.diff(csr.indptr) > 0) | (np.bincount(csr.indices, minlength=n) > 0)).sum())
     for k, b in enumerate(blocks, 1):
         members = np.union1d(b.rows, b.cols)
         d, c = b.density, b.closure

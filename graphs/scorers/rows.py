@@ -26,7 +26,8 @@ from graphs.scorers.score import ScoreResult, score_table
 from graphs.signals.params import ScoringParams
 from graphs.signals.signal import Signal
 
-__all__ = ["LABEL_NAMES", "SIGNAL_FLOOR", "result_rows", "score_events", "write_scores"]
+__all__ = ["LABEL_NAMES", "SIGNAL_FLOOR", "label_entry", "result_rows", "score_events", "sort_entries",
+           "write_scores"]
 
 #: signals shown in a row: any real anomaly evidence, but only strong KOL
 #: evidence (every sharer has a little activity; listing it helps nobody)
@@ -40,15 +41,28 @@ def _signal_rows(signals: list[Signal], n: int) -> dict[int, list[dict[str, Any]
         idx = np.flatnonzero(s.score >= SIGNAL_FLOOR.get(s.family, 0.1))
         for i, row in zip(idx.tolist(), s.rows(idx), strict=True):
             out[i].append(row)
-    for rows in out.values():
-        rows.sort(key=lambda r: (r["family"], -r["score"]))
-    return out
+    return {i: sort_entries(rows) for i, rows in out.items()}
+
+
+def label_entry(code: int) -> dict[str, Any]:
+    """The row entry of an analyst label (``code`` 0 legit, 1 fraud); both engines use it.
+
+    Examples
+    --------
+    >>> label_entry(1)["detail"]
+    'labelled fraud by an analyst'
+    """
+    return {"name": "analyst_label", "family": "label", "value": float(code), "score": 0.0,
+            "detail": f"labelled {LABEL_NAMES[code]} by an analyst"}
+
+
+def sort_entries(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Signal entries in row order: by family, strongest first (both engines use it)."""
+    return sorted(entries, key=lambda r: (r["family"], -r["score"]))
 
 
 def _label_rows(labels: NDArray[np.int8]) -> dict[int, dict[str, Any]]:
-    return {int(i): {"name": "analyst_label", "family": "label", "value": float(labels[i]),
-                     "score": 0.0, "detail": f"labelled {LABEL_NAMES[int(labels[i])]} by an analyst"}
-            for i in np.flatnonzero(labels >= 0)}
+    return {int(i): label_entry(int(labels[i])) for i in np.flatnonzero(labels >= 0)}
 
 
 def result_rows(r: ScoreResult) -> list[dict[str, Any]]:
