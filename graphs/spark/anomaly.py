@@ -27,6 +27,7 @@ from graphs.spark.dense import dense_blocks
 from graphs.spark.features import SparkFeatures
 from graphs.spark.ops import SPARK
 from graphs.spark.read import SparkEvents
+from graphs.spark.session import checkpoint
 from graphs.spark.structural import col_name
 
 __all__ = ["SparkAnomaly", "anomaly_scores"]
@@ -55,11 +56,11 @@ def anomaly_scores(spark: SparkSession, ev: SparkEvents, f: SparkFeatures, p: Sc
     users = f.users.select("id", "allowed")
     for part in parts:
         users = users.join(part, "id", "left")
-    users = users.fillna(0.0).withColumn("infra", noisy_or(SPARK, *(_score(s) for s in _INFRA))).checkpoint()
+    users = users.fillna(0.0).withColumn("infra", noisy_or(SPARK, *(_score(s) for s in _INFRA))).transform(checkpoint)
     sink = structural.sink(f, users.select("id", "infra"), p)
     users = users.join(sink, "id", "left").fillna(0.0)
     sharer = noisy_or(SPARK, *(_score(s) for s in _SHARER))
-    users = users.withColumn("anomaly", noisy_or(SPARK, sharer, _score(FAKE_SINK))).checkpoint()
+    users = users.withColumn("anomaly", noisy_or(SPARK, sharer, _score(FAKE_SINK))).transform(checkpoint)
     worst = (f.device_user.join(users.select(F.col("id").alias("user"), "anomaly"), "user")
              .groupBy(F.col("device").alias("id")).agg(F.max("anomaly").alias(col_name(LINKED_ACCOUNT, "value"))))
     devices = (structural.device_farm(f, p).join(worst, "id", "left").fillna(0.0)

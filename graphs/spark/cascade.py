@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 
 from graphs.events.table import ALLOW
 from graphs.spark.read import SparkEvents
+from graphs.spark.session import checkpoint
 
 __all__ = ["propagation_by_user"]
 
@@ -42,12 +43,12 @@ def propagation_by_user(ev: SparkEvents, max_depth: int = 10_000) -> DataFrame:
     moving = (pairs.join(parent, ["coupon", "user"])
               .select("coupon", F.col("parent").alias("at"), "shares", "claims")
               .groupBy("coupon", "at").agg(F.sum("shares").alias("s"), F.sum("claims").alias("c"))
-              .checkpoint())
+              .transform(checkpoint))
     arrived = [moving]
     up = parent.select("coupon", F.col("user").alias("at"), F.col("parent").alias("next"))
     for _ in range(max_depth):
         moving = (moving.join(up, ["coupon", "at"]).select("coupon", F.col("next").alias("at"), "s", "c")
-                  .groupBy("coupon", "at").agg(F.sum("s").alias("s"), F.sum("c").alias("c")).checkpoint())
+                  .groupBy("coupon", "at").agg(F.sum("s").alias("s"), F.sum("c").alias("c")).transform(checkpoint))
         if moving.isEmpty():
             break
         arrived.append(moving)

@@ -2,18 +2,19 @@
 
 Each round joins the undirected share links with the current labels,
 counts links per (node, label), keeps the heaviest label per node (ties by
-:func:`~graphs.signals.formulas.lpa_tie`, then the smaller label) and lets
+:func:`~graphs.signals.formulas.lpa_tie`) and lets
 the nodes whose key has this round's bit set adopt it: the numpy engine's
 rule, computed from the ids alone.  Labels are checkpointed every round.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from graphs.signals.formulas import lpa_moves, lpa_tie, participation, seed_mix
 from graphs.spark.ops import SPARK
+from graphs.spark.session import checkpoint
 
 __all__ = ["community_roles", "key_of", "label_propagation", "undirected_links"]
 
@@ -32,22 +33,22 @@ def undirected_links(share: DataFrame) -> DataFrame:
 def label_propagation(users: DataFrame, links: DataFrame, *, seed: int = 0, max_iter: int = 12,
                       tol: float = 5e-3) -> DataFrame:
     """``id``, ``label`` (the id of the node whose label it adopted) of every user."""
-    links = links.where(F.col("src") != F.col("dst")).persist()
-    n = users.count()
-    labels = users.select("id", F.col("id").alias("label"), key_of("id", seed).alias("key")).checkpoint()
+    labels = users.select("id", F.col("id").alias("label"), key_of("id", seed).alias("key")).transform(checkpoint)
+    # the links once with the key of their source: each round then needs one join with the labels
+    links = (links.where(F.col("src") != F.col("dst"))
+             .join(labels.select(F.col("id").alias("src"), F.col("key").alias("skey")), "src").persist())
+    n = labels.count()
     for round_no in range(max_iter):
         nb = (links.join(labels.select(F.col("id").alias("dst"), "label"), "dst")
-              .groupBy("src", "label").agg(F.count(F.lit(1)).alias("w")))
-        nb = nb.join(labels.select(F.col("id").alias("src"), F.col("key").alias("skey")), "src")
+              .groupBy("src", "skey", "label").agg(F.count(F.lit(1)).alias("w")))
         tie = lpa_tie(SPARK, F.col("skey"), key_of("label", seed), round_no)
-        order = Window.partitionBy("src").orderBy(F.col("w").desc(), tie.desc(), F.col("label"))
-        best = (nb.withColumn("r", F.row_number().over(order)).where(F.col("r") == 1)
-                .select(F.col("src").alias("id"), F.col("label").alias("best"), "skey"))
-        best = best.where(lpa_moves(SPARK, F.col("skey"), round_no)).select("id", "best")
-        new = labels.join(best, "id", "left")
+        # heaviest label, ties by the larger tie-break (equal 32-bit tie-breaks are left to chance)
+        best = (nb.where(lpa_moves(SPARK, F.col("skey"), round_no))
+                .groupBy(F.col("src").alias("id")).agg(F.max_by("label", F.struct("w", tie)).alias("best")))
         changed_flag = F.col("best").isNotNull() & (F.col("best") != F.col("label"))
-        new = new.select("id", F.when(changed_flag, F.col("best")).otherwise(F.col("label")).alias("label"),
-                         "key", changed_flag.alias("changed")).checkpoint()
+        new = (labels.join(best, "id", "left")
+               .select("id", F.when(changed_flag, F.col("best")).otherwise(F.col("label")).alias("label"),
+                       "key", changed_flag.alias("changed")).transform(checkpoint))
         changed = new.where("changed").count()
         labels = new.drop("changed")
         if changed <= tol * n:

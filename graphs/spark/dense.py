@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 from graphs.scorers.dense import C_LOG, block_signal, blocks_after_pruning
 from graphs.signals.catalog import DENSE_BLOCK
 from graphs.signals.params import ScoringParams
+from graphs.spark.session import checkpoint
 from graphs.spark.structural import col_name
 
 __all__ = ["MAX_SURVIVING_EDGES", "dense_blocks", "prune"]
@@ -34,7 +35,7 @@ def prune(w: DataFrame, min_density: float, max_rounds: int = 200) -> DataFrame:
     for _ in range(max_rounds):
         rows = w.groupBy("src").agg(F.sum("w").alias("p")).where(F.col("p") >= min_density).select("src")
         cols = w.groupBy("dst").agg(F.sum("w").alias("p")).where(F.col("p") >= min_density).select("dst")
-        w = w.join(rows, "src", "left_semi").join(cols, "dst", "left_semi").checkpoint()
+        w = w.join(rows, "src", "left_semi").join(cols, "dst", "left_semi").transform(checkpoint)
         new_size = w.count()
         if new_size == size:
             break

@@ -13,6 +13,7 @@ from graphs.spark.community import community_roles, label_propagation, undirecte
 from graphs.spark.features import SparkFeatures, quantile_of_positive
 from graphs.spark.ops import SPARK
 from graphs.spark.read import SparkEvents
+from graphs.spark.session import checkpoint
 from graphs.spark.structural import col_name
 
 __all__ = ["kol_scores"]
@@ -29,7 +30,7 @@ def kol_scores(ev: SparkEvents, f: SparkFeatures, anomaly: DataFrame, p: Scoring
     roles = community_roles(labels, links)
     prop = propagation_by_user(ev)
     u = (f.users.select("id", "allowed").join(roles, "id", "left").join(prop, "id", "left")
-         .join(anomaly, "id", "left").fillna(0.0).checkpoint())
+         .join(anomaly, "id", "left").fillna(0.0).transform(checkpoint))
     q_intra = quantile_of_positive(u, "intra")
     q_deg = quantile_of_positive(u, "degree")
     q_allowed = quantile_of_positive(u, "allowed")

@@ -21,6 +21,7 @@ from graphs.spark.features import node_features
 from graphs.spark.kol import kol_scores
 from graphs.spark.read import SparkEvents, read_events
 from graphs.spark.rows import DEVICE_SPECS, USER_SPECS, render_rows, write_rows
+from graphs.spark.session import checkpoint
 
 __all__ = ["SparkScores", "score_events", "spark_score"]
 
@@ -49,7 +50,7 @@ def score_events(spark: SparkSession, source: str, *, params: ScoringParams | No
     f = node_features(ev)
     anom = anomaly_scores(spark, ev, f, p)
     kol = kol_scores(ev, f, anom.users.select("id", "anomaly"), p, seed=seed)
-    users = (anom.users.drop("anomaly").join(kol, "id").join(_labels(ev, "user"), "id", "left")).checkpoint()
+    users = (anom.users.drop("anomaly").join(kol, "id").join(_labels(ev, "user"), "id", "left")).transform(checkpoint)
     device_kol = (f.device_user.join(users.select(F.col("id").alias("user"), "kol"), "user")
                   .groupBy(F.col("device").alias("id")).agg(F.max("kol").alias("kol")))
     devices = anom.devices.join(device_kol, "id", "left").fillna(0.0, ["kol"]).join(
@@ -61,6 +62,7 @@ def score_events(spark: SparkSession, source: str, *, params: ScoringParams | No
 def spark_score(source: str | os.PathLike[str], output_dir: str | os.PathLike[str], *,
                 master: str | None = "local[*]", shuffle_partitions: int | None = None,
                 params: ScoringParams | None = None, seed: int = 0,
+                checkpoint_dir: str | None = None,
                 spark: SparkSession | None = None) -> tuple[dict[str, Any], SparkScores]:
     """Score ``source`` (JSON lines or a Parquet folder) on Spark and write the rows into ``output_dir``.
 
@@ -73,7 +75,7 @@ def spark_score(source: str | os.PathLike[str], output_dir: str | os.PathLike[st
     out = os.fspath(output_dir)
     os.makedirs(out, exist_ok=True)
     session = spark or spark_session(master, shuffle_partitions=shuffle_partitions,
-                                     checkpoint_dir=os.path.join(out, "_checkpoints"))
+                                     checkpoint_dir=checkpoint_dir)
     res = score_events(session, os.fspath(source), params=params, seed=seed)
     paths = write_rows(res.rows, out)
     counts = res.rows.groupBy("kind").agg(F.count(F.lit(1)).alias("n"),

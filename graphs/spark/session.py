@@ -7,9 +7,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["spark_session"]
+__all__ = ["checkpoint", "spark_session"]
 
 
 def spark_session(master: str | None = "local[*]", *, shuffle_partitions: int | None = None,
@@ -35,8 +35,20 @@ def spark_session(master: str | None = "local[*]", *, shuffle_partitions: int | 
     if shuffle_partitions:
         builder = builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))
     # adaptive execution coalesces the many small shuffle partitions of small inputs
-    builder = builder.config("spark.sql.adaptive.enabled", "true")
+    builder = builder.config("spark.sql.adaptive.enabled", "true").config("spark.ui.showConsoleProgress", "false")
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     spark.sparkContext.setCheckpointDir(checkpoint_dir or os.path.join(tempfile.gettempdir(), "graphs-spark-ckpt"))
     return spark
+
+
+def checkpoint(df: DataFrame) -> DataFrame:
+    """Cut the lineage of an iterative stage's output.
+
+    Local checkpoints (kept by the executors) by default: fast, and enough
+    while executors live.  With ``spark.graphs.reliableCheckpoints=true``
+    they go to the checkpoint folder instead, which survives losing an
+    executor on a long cluster run.
+    """
+    reliable = df.sparkSession.conf.get("spark.graphs.reliableCheckpoints", "false") == "true"
+    return df.checkpoint() if reliable else df.localCheckpoint()
