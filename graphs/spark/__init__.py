@@ -16,5 +16,5 @@ columns), ``read`` (events from JSON lines or Parquet), ``features``,
 
 from __future__ import annotations
 
-__all__ = ["anomaly", "cascade", "community", "dense", "features", "kol", "ops", "read", "rows", "run",
-           "session", "structural", "temporal"]
+__all__ = ["anomaly", "cascade", "community", "dense", "features", "kol", "main", "ops", "read", "rows", "run",
+           "session", "structural", "temporal", "writeback"]

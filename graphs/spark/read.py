@@ -43,12 +43,19 @@ class SparkEvents:
     users: DataFrame
 
 
+def _is_parquet(path: str) -> bool:
+    if os.path.isdir(path):
+        return any(n.endswith(".parquet") for n in os.listdir(path))
+    return path.rstrip("/").endswith(".parquet")
+
+
 def _raw(spark: SparkSession, path: str) -> DataFrame:
-    if os.path.isdir(path) and any(n.endswith(".parquet") for n in os.listdir(path)):
-        return spark.read.parquet(path)
-    if path.endswith(".parquet") or path.endswith("/"):
-        return spark.read.parquet(path)
-    return spark.read.schema(EVENT_SCHEMA).json(path)
+    if not _is_parquet(path):
+        return spark.read.schema(EVENT_SCHEMA).json(path)
+    raw = spark.read.parquet(path)
+    # optional fields absent from a Parquet export are null, as a missing JSON key is
+    return raw.withColumns({f.name: F.lit(None).cast(f.dataType) for f in EVENT_SCHEMA.fields
+                            if f.name not in raw.columns})
 
 
 def read_events(spark: SparkSession, path: str) -> SparkEvents:

@@ -73,7 +73,8 @@ def spark_score(source: str | os.PathLike[str], output_dir: str | os.PathLike[st
 
     t0 = time.perf_counter()
     out = os.fspath(output_dir)
-    os.makedirs(out, exist_ok=True)
+    if "://" not in out:  # a local folder (hdfs://, s3a:// and the like are Spark's to create)
+        os.makedirs(out, exist_ok=True)
     session = spark or spark_session(master, shuffle_partitions=shuffle_partitions,
                                      checkpoint_dir=checkpoint_dir)
     res = score_events(session, os.fspath(source), params=params, seed=seed)

@@ -38,7 +38,8 @@ def spark_session(master: str | None = "local[*]", *, shuffle_partitions: int | 
     builder = builder.config("spark.sql.adaptive.enabled", "true").config("spark.ui.showConsoleProgress", "false")
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
-    spark.sparkContext.setCheckpointDir(checkpoint_dir or os.path.join(tempfile.gettempdir(), "graphs-spark-ckpt"))
+    if checkpoint_dir or not spark.conf.get("spark.checkpoint.dir", None):
+        spark.sparkContext.setCheckpointDir(checkpoint_dir or os.path.join(tempfile.gettempdir(), "graphs-spark-ckpt"))
     return spark
 
 
