@@ -8,7 +8,8 @@ on integer arrays and never touches a Python object per edge.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -104,16 +105,17 @@ def _intern(sharers: list[str], devices: list[Any], coupons: list[str], ts: list
             decisions: list[int], n_rec: list[int], outcome: list[tuple[int, int, int]],
             rec_flat: list[str], rec_len: list[int],
             labels: list[tuple[int, int]]) -> EventTable:
-    # One dict per id space; setdefault keeps first-seen order, which makes the
-    # indices (and so every seeded algorithm downstream) reproducible.
-    uidx: dict[str, int] = {}
-    sharer = np.fromiter((uidx.setdefault(u, len(uidx)) for u in sharers), np.int32, len(sharers))
-    rec = np.fromiter((uidx.setdefault(u, len(uidx)) for u in rec_flat), np.int32, len(rec_flat))
-    didx: dict[str, int] = {}
-    device = np.fromiter((MISSING if d is None else didx.setdefault(str(d), len(didx))
-                         for d in devices), np.int32, len(devices))
-    cidx: dict[str, int] = {}
-    coupon = np.fromiter((cidx.setdefault(c, len(cidx)) for c in coupons), np.int32, len(coupons))
+    # One index per id space in first-seen order (sharers, then recipients), which
+    # makes the indices (and so every seeded algorithm downstream) reproducible.
+    # dict.fromkeys dedups and map(dict.__getitem__) looks up at C speed.
+    uidx = _index(chain(sharers, rec_flat))
+    sharer = np.fromiter(map(uidx.__getitem__, sharers), np.int32, len(sharers))
+    rec = np.fromiter(map(uidx.__getitem__, rec_flat), np.int32, len(rec_flat))
+    dev_names = [None if d is None else str(d) for d in devices]
+    didx = _index(d for d in dev_names if d is not None)
+    device = np.fromiter((MISSING if d is None else didx[d] for d in dev_names), np.int32, len(devices))
+    cidx = _index(coupons)
+    coupon = np.fromiter(map(cidx.__getitem__, coupons), np.int32, len(coupons))
     decision = np.asarray(decisions, dtype=np.int8)
     out = np.asarray(outcome, dtype=np.int32).reshape(-1, 3)
     ev_of_rec = np.repeat(np.arange(len(rec_len), dtype=np.int32),
@@ -138,6 +140,12 @@ def _intern(sharers: list[str], devices: list[Any], coupons: list[str], ts: list
         attempt_src=sharer[ev_of_rec[~keep]], attempt_dst=rec[~keep],
         user_label=user_label, device_label=device_label,
     )
+
+
+def _index(ids: Iterable[str]) -> dict[str, int]:
+    """Each distinct id -> its rank of first appearance."""
+    keys = dict.fromkeys(ids)
+    return dict(zip(keys, range(len(keys)), strict=True))
 
 
 def _names(index: dict[str, int]) -> NDArray[np.object_]:

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from graphs.signals.formulas import NUMPY, lpa_moves, lpa_tie, node_key, participation
+from graphs.signals.formulas import NUMPY, lpa_moves, lpa_tie, node_keys, participation
 
 __all__ = ["CommunityRoles", "community_roles", "label_propagation"]
 
@@ -49,20 +49,22 @@ def _label_weights(adj: sp.coo_matrix, labels: NDArray[np.int64], n: int) -> sp.
 def _row_argmax(m: sp.csr_matrix, keys: NDArray[np.int64],
                 round_no: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Rows with entries and, for each, its heaviest column; ties go to the larger
-    :func:`~graphs.signals.formulas.lpa_tie`, then to the smaller column."""
+    :func:`~graphs.signals.formulas.lpa_tie`, then to the first column stored."""
     counts = np.diff(m.indptr)
     rows = np.flatnonzero(counts)
     if rows.size == 0:
         return rows, rows
+    starts = m.indptr[rows]
     row_of = np.repeat(np.arange(m.shape[0]), counts)
     rowmax = np.full(m.shape[0], -np.inf)
-    rowmax[rows] = np.maximum.reduceat(m.data, m.indptr[rows])
-    best = np.flatnonzero(m.data >= rowmax[row_of])
-    cols = m.indices[best].astype(np.int64)
-    tie = lpa_tie(NUMPY, keys[row_of[best]], keys[cols], round_no)
-    order = np.lexsort((cols, -tie, row_of[best]))
-    first = order[np.unique(row_of[best][order], return_index=True)[1]]
-    return rows, cols[first]
+    rowmax[rows] = np.maximum.reduceat(m.data, starts)
+    # among the heaviest entries of a row, the largest tie-break (-1 marks the others)
+    tie = np.where(m.data >= rowmax[row_of], lpa_tie(NUMPY, keys[row_of], keys[m.indices], round_no), -1)
+    rowtie = np.full(m.shape[0], -1, dtype=np.int64)
+    rowtie[rows] = np.maximum.reduceat(tie, starts)
+    sel = np.flatnonzero(tie == rowtie[row_of])
+    first = sel[np.concatenate(([True], row_of[sel][1:] != row_of[sel][:-1]))]
+    return rows, m.indices[first].astype(np.int64)
 
 
 def label_propagation(adj: sp.spmatrix, *, keys: NDArray[np.int64] | None = None, seed: int = 0,
@@ -100,7 +102,7 @@ def label_propagation(adj: sp.spmatrix, *, keys: NDArray[np.int64] | None = None
     n = coo.shape[0]
     coo = sp.coo_matrix((coo.data[off].astype(np.float64), (coo.row[off], coo.col[off])), shape=(n, n))
     if keys is None:
-        keys = np.array([node_key(str(i), seed) for i in range(n)], dtype=np.int64)
+        keys = node_keys(map(str, range(n)), seed)
     labels = np.arange(n, dtype=np.int64)
     for round_no in range(max_iter):
         m = _label_weights(coo, labels, n)

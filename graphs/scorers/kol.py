@@ -29,7 +29,7 @@ from graphs.features.cascade import Propagation
 from graphs.features.community import community_roles, label_propagation
 from graphs.features.nodes import NodeFeatures
 from graphs.signals.catalog import ACTIVE_SHARER, BRIDGE, COMMUNITY_HUB, SECONDARY_PROPAGATION
-from graphs.signals.formulas import NUMPY, kol_combine, kol_discount, log_scale, node_key
+from graphs.signals.formulas import NUMPY, kol_combine, kol_discount, log_scale, node_keys
 from graphs.signals.ops import high_quantile
 from graphs.signals.params import ScoringParams
 from graphs.signals.signal import Signal
@@ -87,7 +87,7 @@ def kol_scores(t: EventTable, f: NodeFeatures, propagation: Propagation,
     s = f.share_bin
     adj = (s + s.T).tocsr()
     adj.data[:] = 1.0
-    keys = np.fromiter((node_key(str(u), seed) for u in t.users), np.int64, t.n_users)
+    keys = node_keys(map(str, t.users), seed)
     labels = label_propagation(adj, keys=keys, max_iter=p.lpa_iter)
     roles = community_roles(adj, labels)
     intra, deg, part = roles.intra, roles.degree, roles.participation

@@ -41,7 +41,7 @@ def _signal_rows(signals: list[Signal], n: int) -> dict[int, list[dict[str, Any]
         idx = np.flatnonzero(s.score >= SIGNAL_FLOOR.get(s.family, 0.1))
         for i, row in zip(idx.tolist(), s.rows(idx), strict=True):
             out[i].append(row)
-    return {i: sort_entries(rows) for i, rows in out.items()}
+    return {i: (rows if len(rows) == 1 else sort_entries(rows)) for i, rows in out.items()}
 
 
 def label_entry(code: int) -> dict[str, Any]:
