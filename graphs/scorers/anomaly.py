@@ -21,7 +21,7 @@ from scipy.sparse.csgraph import breadth_first_order, connected_components
 from graphs.events.table import EventTable
 from graphs.features.matrices import max_over_links
 from graphs.features.nodes import NodeFeatures
-from graphs.scorers.dense import dense_block_signal
+from graphs.scorers.blocks import dense_block_signal
 from graphs.scorers.structural import farm_signals, low_claim_signal, refused_signal, sink_signal, star_signal
 from graphs.scorers.temporal import burst_signal, lockstep_signal
 from graphs.signals.catalog import LINKED_ACCOUNT

@@ -17,7 +17,8 @@ import scipy.sparse as sp
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from graphs.scorers.dense import C_LOG, block_signal, blocks_after_pruning
+from graphs.scorers.blocks import block_signal
+from graphs.scorers.dense import C_LOG, blocks_after_pruning
 from graphs.signals.catalog import DENSE_BLOCK
 from graphs.signals.params import ScoringParams
 from graphs.spark.session import checkpoint
