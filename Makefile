@@ -6,10 +6,12 @@ PY := $(VENV)/bin/python
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt scripts/install-system-deps
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-spark.txt scripts/install-system-deps
 	scripts/install-system-deps
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	# the Spark engine of the batch scoring (score --engine spark) and its tests
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-spark.txt
 	touch $@
 
 # Install everything and start the service (embedded Redis unless REDIS_URL is set).

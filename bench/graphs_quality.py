@@ -23,10 +23,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from graphs.evaluate import quality
-from graphs.events import read_events
-from graphs.pipeline import result_rows, score_table
-from graphs.simulate import simulate
+from graphs.events.jsonl import read_events
+from graphs.report.quality import quality
+from graphs.scorers.rows import result_rows
+from graphs.scorers.score import score_table
+from graphs.workload.simulate import simulate
 
 
 def out_degree_capture(res: Any, truth: list[dict[str, Any]], top: float = 0.05) -> float:
@@ -34,7 +35,7 @@ def out_degree_capture(res: Any, truth: list[dict[str, Any]], top: float = 0.05)
     t = res.table
     sec_by = {r["node"]: r["secondary"] for r in truth if r["kind"] == "user"}
     sec = np.array([sec_by.get(u, 0.0) for u in t.users])
-    deg = res.features["out_contacts"]
+    deg = res.features.out_contacts
     m = max(1, round(top * t.n_users))
     best = np.sort(sec)[::-1][:m].sum()
     return float(sec[np.argsort(-deg, kind="stable")[:m]].sum() / best) if best else float("nan")

@@ -150,17 +150,43 @@ def backtest(policy_file: Path, input_file: Path, examples: int, as_json: bool) 
 
 
 @cli.command()
-@click.option("--input", "input_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Share events as JSON lines; without it, the events recorded in Redis.")
+@click.option("--input", "input_file", type=click.Path(exists=True, path_type=Path),
+              help="Share events as JSON lines (Spark: also a folder of them, or a Parquet folder); "
+                   "without it, the events recorded in Redis (numpy engine only).")
 @click.option("--output", "output_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for scores.jsonl and the report.")
+              help="Folder for scores.jsonl (Spark: and scores.parquet) and the report.")
 @click.option("--write-back", is_flag=True, help="Store the scores in Redis as a new version for the service.")
-@click.option("--no-report", is_flag=True, help="Skip the HTML report and plots.")
+@click.option("--no-report", is_flag=True, help="Skip the HTML report and plots (numpy engine).")
 @click.option("--seed", default=0, show_default=True, help="Seed of the randomised stages.")
-def score(input_file: Path | None, output_dir: Path, write_back: bool, no_report: bool, seed: int) -> None:
+@click.option("--engine", type=click.Choice(["numpy", "spark"]), default="numpy", show_default=True,
+              help="One process (numpy) or Spark DataFrames (needs requirements-spark.txt and Java 17).")
+@click.option("--master", default="local[*]", show_default=True,
+              help="Spark master; 'submit' leaves it to spark-submit.")
+@click.option("--shuffle-partitions", type=click.IntRange(min=1), help="Spark shuffle partitions (default Spark's).")
+def score(input_file: Path | None, output_dir: Path, write_back: bool, no_report: bool, seed: int,
+          engine: str, master: str, shuffle_partitions: int | None) -> None:
     """Score KOL and anomaly nodes of the share graph."""
-    from graphs.adjacency import distinct_recipients, node_adjacency
-    from graphs.pipeline import score_to_dir
+    if engine == "spark":
+        if input_file is None:
+            raise click.UsageError("--engine spark reads --input (export the events first)")
+        summary = _score_spark(input_file, output_dir, write_back, seed, master, shuffle_partitions)
+    else:
+        if input_file is not None and input_file.is_dir():
+            raise click.BadParameter("the numpy engine reads one JSON-lines file", param_hint="--input")
+        summary = _score_numpy(input_file, output_dir, write_back, no_report, seed)
+    click.echo(orjson.dumps({k: v for k, v in summary.items() if k not in ("top_kol", "top_anomaly")},
+                            option=orjson.OPT_INDENT_2).decode())
+
+
+def _queue_threshold() -> float:
+    settings = _settings()
+    return load_policy(settings.policy_file, settings.presets_file).review.anomaly_threshold
+
+
+def _score_numpy(input_file: Path | None, output_dir: Path, write_back: bool, no_report: bool,
+                 seed: int) -> dict[str, Any]:
+    from graphs.features.adjacency import distinct_recipients, node_adjacency
+    from graphs.run import score_to_dir
     from riskservice.graph_store import write_back as store_scores
 
     with ExitStack() as stack:
@@ -171,12 +197,35 @@ def score(input_file: Path | None, output_dir: Path, write_back: bool, no_report
         if write_back:
             assert store is not None
             label = str(input_file) if input_file else "recorded events"
-            settings = _settings()
-            threshold = load_policy(settings.policy_file, settings.presets_file).review.anomaly_threshold
             summary["version"] = store_scores(store.client, rows, node_adjacency(table), source=label,
-                                              queue_threshold=threshold, reach=distinct_recipients(table))
-    click.echo(orjson.dumps({k: v for k, v in summary.items() if k not in ("top_kol", "top_anomaly")},
-                            option=orjson.OPT_INDENT_2).decode())
+                                              queue_threshold=_queue_threshold(), reach=distinct_recipients(table))
+    return summary
+
+
+def _score_spark(input_file: Path, output_dir: Path, write_back: bool, seed: int, master: str,
+                 shuffle_partitions: int | None) -> dict[str, Any]:
+    try:
+        from graphs.spark.run import spark_score
+    except ImportError as exc:
+        raise click.ClickException(f"the Spark engine needs requirements-spark.txt installed ({exc})") from None
+    summary, res = spark_score(input_file, output_dir, master=None if master == "submit" else master,
+                               shuffle_partitions=shuffle_partitions, seed=seed)
+    if write_back:
+        from graphs.spark.writeback import write_back as spark_write_back
+
+        with _store() as store:
+            url = _settings().redis_url or _url_of(store)
+            summary["version"] = spark_write_back(res, url, source=str(input_file),
+                                                  queue_threshold=_queue_threshold())
+    return summary
+
+
+def _url_of(store: RedisStore) -> str:
+    """A URL executors can connect with, for the Redis this command is using."""
+    kw = store.client.connection_pool.connection_kwargs
+    if "path" in kw:
+        return f"unix://{kw['path']}"
+    return f"redis://{kw.get('host', 'localhost')}:{kw.get('port', 6379)}/{kw.get('db', 0)}"
 
 
 @cli.command()
@@ -185,7 +234,7 @@ def score(input_file: Path | None, output_dir: Path, write_back: bool, no_report
 @click.option("--output", "output_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 def simulate(users: int, seed: int, output_dir: Path) -> None:
     """Generate a workload: organic cascades plus planted fraud, with ground truth."""
-    from graphs.simulate import write_workload
+    from graphs.workload.simulate import write_workload
 
     click.echo(orjson.dumps(write_workload(output_dir, users, seed), option=orjson.OPT_INDENT_2).decode())
 

@@ -10,7 +10,7 @@ Per version ``N`` (all keys ``risk:graph:v<N>:...``):
 - ``rows``: ``<kind>:<id>`` -> the row as scored (KOL, anomaly, signals);
 - ``fast``: ``d:<device>`` -> ``"<anomaly>,<kol>"``, ``u:<user>`` ->
   ``"<anomaly>,<kol>,<reach>"``, what the decision and reward scripts read;
-- ``adj``: ``<kind>:<id>`` -> the node's adjacency lists (graphs/adjacency.py);
+- ``adj``: ``<kind>:<id>`` -> the node's adjacency lists (graphs/features/adjacency.py);
 - ``kol``, ``anomaly``: sorted sets for the top lists;
 - ``meta``: when and from what it was written.
 """
@@ -60,10 +60,30 @@ def write_back(client: redis.Redis, rows: Iterable[dict[str, Any]],
     Devices scoring at least ``queue_threshold`` enter the analysts' review
     queue (unless an analyst already resolved them), with the reason
     ``graph_anomaly``. ``reach`` (distinct recipients per user) is kept for
-    the KOL tiers of reward checks.
+    the KOL tiers of reward checks. The same three steps a distributed writer
+    takes: :func:`begin_version`, :func:`write_rows` (once per part),
+    :func:`activate`.
+    """
+    version = begin_version(client)
+    count = write_rows(client, version, rows, adjacency, reach, queue_threshold)
+    activate(client, version, {"written_at": time.time(), "nodes": count, "source": source})
+    return version
+
+
+def begin_version(client: redis.Redis) -> int:
+    """Reserve the number of a new version (not current until :func:`activate`)."""
+    return int(client.incr(SEQUENCE))
+
+
+def write_rows(client: redis.Redis, version: int, rows: Iterable[dict[str, Any]],
+               adjacency: Iterable[tuple[str, str, dict[str, Any]]] = (), reach: Mapping[str, int] | None = None,
+               queue_threshold: float | None = None) -> int:
+    """Write some rows (and adjacency lists) of ``version``, pipelined; returns how many rows.
+
+    Callable on any part of a run (a partition), any number of times: every
+    write sets a field or a member, so writing a part again changes nothing.
     """
     reach = reach or {}
-    version = int(client.incr(SEQUENCE))
     count = 0
     flagged: list[dict[str, Any]] = []
     for batch in _batches(rows):
@@ -90,9 +110,13 @@ def write_back(client: redis.Redis, rows: Iterable[dict[str, Any]],
     for batch in _batches(adjacency):
         client.hset(version_key(version, "adj"),
                     mapping={f"{kind}:{node}": orjson.dumps(lists) for kind, node, lists in batch})
-    client.hset(version_key(version, "meta"), mapping={"written_at": time.time(), "nodes": count, "source": source})
+    return count
+
+
+def activate(client: redis.Redis, version: int, meta: Mapping[str, Any]) -> None:
+    """Record ``meta`` (when, how many nodes, from what) and make ``version`` current in one step."""
+    client.hset(version_key(version, "meta"), mapping=dict(meta))  # type: ignore[arg-type]
     _activate(client, version)
-    return version
 
 
 def _queue_anomalous(client: redis.Redis, device: str, anomaly: float) -> None:

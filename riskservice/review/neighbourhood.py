@@ -18,14 +18,13 @@ import networkx as nx
 import orjson
 import redis
 
-from graphs.build import DEVICE, USER, graph_to_json
 from riskservice.graph_store import current_version, version_key
 from riskservice.limits.keys import device_tag
 from riskservice.limits.records import decode_device_state
+from riskservice.review.graph_json import DEVICE, USER, Node, graph_to_json
 
 MAX_HOPS = 3
 MAX_NODES = 150
-Node = tuple[str, str]
 # (weight, neighbour, edge source, edge target, edge kind)
 Link = tuple[float, Node, Node, Node, str]
 

@@ -1,0 +1,156 @@
+"""Structural anomaly signals: device farms, refused attempts, low claims, sprays, sinks.
+
+Each function takes the features of :func:`graphs.features.nodes.node_features`
+and returns :class:`graphs.signals.signal.Signal` objects over users or devices.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+from scipy.stats import binom
+
+from graphs.features.matrices import max_over_links
+from graphs.features.nodes import NodeFeatures
+from graphs.signals.catalog import DEVICE_FARM, FAKE_SINK, LOW_CLAIM, REFUSED, STAR_SPRAY, USER_FARM
+from graphs.signals.formulas import NUMPY, farm_score, low_claim_score, refused_score, sink_score, star_score
+from graphs.signals.formulas import claim_gap as gap_formula
+from graphs.signals.params import ScoringParams
+from graphs.signals.signal import Signal
+
+__all__ = ["claim_gap", "claim_tail_log10", "farm_signals", "low_claim_signal",
+           "owned_recipients", "refused_signal", "sink_signal", "star_signal"]
+
+
+def farm_signals(f: NodeFeatures, p: ScoringParams) -> tuple[Signal, Signal]:
+    """(device signal, user signal): many accounts on one device.
+
+    Examples
+    --------
+    >>> from graphs.events.jsonl import read_events
+    >>> from graphs.features.nodes import node_features
+    >>> t = read_events([{"user_id": f"u{i}", "device_id": "d", "coupon_id": "c", "ts": i}
+    ...                  for i in range(8)])
+    >>> dev, usr = farm_signals(node_features(t), ScoringParams())
+    >>> dev.score.tolist(), usr.score[:2].tolist()
+    ([1.0], [1.0, 1.0])
+    """
+    n_users = f.dev_users
+    dev_score = farm_score(NUMPY, n_users, p)
+    dev = Signal.of(DEVICE_FARM, n_users, dev_score)
+    du_t = sp.csr_matrix(f.device_user_bin.T)
+    worst = max_over_links(du_t, n_users)
+    usr = Signal.of(USER_FARM, worst, farm_score(NUMPY, worst, p))
+    return dev, usr
+
+
+def refused_signal(f: NodeFeatures, p: ScoringParams) -> Signal:
+    """Attempts the online rules challenged or blocked (evidence even when not delivered)."""
+    att = f.attempts
+    ref = f.refused
+    score = refused_score(NUMPY, ref, att, p)
+    return Signal.of(REFUSED, ref, score, {"attempts": att})
+
+
+def claim_gap(f: NodeFeatures, p: ScoringParams) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Shrunk claim rate per sharer and its relative shortfall against the typical rate."""
+    shrunk, gap = gap_formula(NUMPY, f.claims, f.sent, f.claim_rate0, p)
+    return shrunk, gap
+
+
+def low_claim_signal(f: NodeFeatures, p: ScoringParams) -> Signal:
+    """Recipients of this sharer claim far less than recipients usually do.
+
+    Needs both a large shortfall and a small binomial tail probability of
+    so few claims at the typical rate: one unlucky afternoon is not a signal.
+
+    Examples
+    --------
+    >>> from graphs.events.jsonl import read_events
+    >>> from graphs.features.nodes import node_features
+    >>> ev = [{"user_id": "spam", "coupon_id": "c", "ts": i, "recipient_count": 10,
+    ...        "delivered": 10, "claimed": 0} for i in range(10)]
+    >>> ev += [{"user_id": f"ok{i}", "coupon_id": "c", "ts": i, "recipient_count": 10,
+    ...         "delivered": 10, "claimed": 3} for i in range(5)]
+    >>> s = low_claim_signal(node_features(read_events(ev)), ScoringParams())
+    >>> round(float(s.score[0]), 2), float(s.score[1])
+    (1.0, 0.0)
+    """
+    _shrunk, gap = claim_gap(f, p)
+    score = low_claim_score(NUMPY, gap, claim_tail_log10(f.claims, f.sent, f.claim_rate0), p)
+    return Signal.of(LOW_CLAIM, f.claims / np.maximum(f.sent, 1), score,
+                     {"claims": f.claims, "sent": f.sent,
+                   "p0": np.full(f.sent.size, f.claim_rate0)})
+
+
+def claim_tail_log10(claims: NDArray[np.float64], sent: NDArray[np.float64], p0: float) -> NDArray[np.float64]:
+    """``-log10`` of the binomial probability of at most ``claims`` claims from ``sent`` at rate ``p0``.
+
+    Both engines call this (the Spark engine on Arrow batches), so the tail is computed one way.
+
+    Examples
+    --------
+    >>> claim_tail_log10(np.array([0.0]), np.array([10.0]), 0.5).round(2).tolist()
+    [3.01]
+    """
+    out: NDArray[np.float64] = -binom.logcdf(np.round(claims), np.round(sent), p0) / np.log(10)
+    return out
+
+
+def owned_recipients(f: NodeFeatures) -> NDArray[np.float64]:
+    """Per sharer, recipients that hear only from it, more than once, and never share."""
+    s = f.share.tocoo()
+    v = s.col
+    owned = (f.in_contacts[v] == 1) & (f.allowed[v] == 0) & (s.data >= 2)
+    return np.bincount(s.row, weights=owned, minlength=s.shape[0]).astype(np.float64)
+
+
+def star_signal(f: NodeFeatures, p: ScoringParams) -> Signal:
+    """One sharer, many distinct recipients who never claim, or who exist only for it.
+
+    Examples
+    --------
+    >>> from graphs.events.jsonl import read_events
+    >>> from graphs.features.nodes import node_features
+    >>> ev = [{"user_id": "s", "coupon_id": f"c{i}", "ts": i, "recipients": [f"k{j}" for j in range(i % 3, 60, 3)],
+    ...        "delivered": 20, "claimed": 0} for i in range(6)]
+    >>> float(star_signal(node_features(read_events(ev)), ScoringParams()).score[0])
+    1.0
+    """
+    _, gap = claim_gap(f, p)
+    fan = f.out_contacts
+    owned = owned_recipients(f)
+    score = star_score(NUMPY, fan, gap, owned, p)
+    return Signal.of(STAR_SPRAY, fan, score, {"gap": gap, "owned": owned})
+
+
+def sink_signal(f: NodeFeatures, sharer_anomaly: NDArray[np.float64], p: ScoringParams) -> Signal:
+    """Accounts that mostly receive from suspicious sharers and share nothing real themselves.
+
+    ``sharer_anomaly`` is the sharers' suspicion from the *infrastructure*
+    signals (farms, sprays, dense blocks, refused attempts): fraud that needs
+    accounts of its own to share with.  Spam towards real friends (low claim
+    rates, bursts, lockstep pushes) reaches real people, who are not sinks.
+    """
+    s = f.share_try  # a refused attempt at a sink still shows who it is for
+    flagged = sharer_anomaly >= p.sink_suspect
+    sus_in = np.asarray(s.T @ (flagged * sharer_anomaly)).ravel()
+    sus_cnt = np.asarray(s.T @ flagged.astype(np.float64)).ravel()
+    # a sink belongs to somebody: it hears from the same suspicious sharer again and again,
+    # where a real user caught by a farm's random spam hears from each one once
+    st = sp.csr_matrix(s.T)
+    repeat = _row_max(st, flagged)
+    total_in = np.asarray(s.sum(axis=0)).ravel()
+    score, frac = sink_score(NUMPY, sus_in, total_in, sus_cnt, repeat, f.allowed, sharer_anomaly, p)
+    return Signal.of(FAKE_SINK, sus_cnt, score, {"frac": frac, "repeat": repeat})
+
+
+def _row_max(m: sp.csr_matrix, col_mask: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """Per row, the largest entry among the columns in ``col_mask``."""
+    data = m.data * col_mask[m.indices]
+    out = np.zeros(m.shape[0])
+    rows = np.flatnonzero(np.diff(m.indptr))
+    if rows.size:
+        out[rows] = np.maximum.reduceat(data, m.indptr[rows])
+    return out

@@ -1,0 +1,234 @@
+"""Every signal's formula, written once for both engines.
+
+A formula takes raw measures and returns a score in [0, 1].  It is written
+against a tiny set of array operations (:class:`Ops`), so the numpy engine
+calls it with numpy arrays and :data:`NUMPY`, and the Spark engine with
+DataFrame columns and ``graphs.spark.ops.SPARK``; arithmetic operators work
+the same on both.  Thresholds come from :class:`~graphs.signals.params.ScoringParams`.
+
+Examples
+--------
+>>> import numpy as np
+>>> ramp(NUMPY, np.array([0.0, 5.0, 20.0]), (0.0, 10.0)).tolist()
+[0.0, 0.5, 1.0]
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+import numpy as np
+
+from graphs.signals.params import ScoringParams
+
+__all__ = [
+    "HOUR",
+    "NUMPY",
+    "NumpyOps",
+    "Ops",
+    "burst_score",
+    "claim_gap",
+    "farm_score",
+    "kol_combine",
+    "kol_discount",
+    "lockstep_candidate",
+    "lockstep_score",
+    "log_scale",
+    "low_claim_score",
+    "noisy_or",
+    "participation",
+    "ramp",
+    "refused_score",
+    "sink_score",
+    "star_score",
+]
+
+HOUR = 3600.0
+X = Any  # a numpy array or a Spark column
+
+
+class Ops(Protocol):
+    """The few element-wise operations the formulas need beyond arithmetic."""
+
+    def clip(self, x: X, lo: float, hi: float) -> X: ...
+    def log1p(self, x: X) -> X: ...
+    def maximum(self, a: X, b: X) -> X: ...
+    def safe_div(self, a: X, b: X) -> X: ...
+    def as_float(self, cond: X) -> X: ...
+    def bit(self, x: X, k: int) -> X: ...
+    def xor(self, a: X, b: X) -> X: ...
+
+
+class NumpyOps:
+    """:class:`Ops` over numpy arrays."""
+
+    def clip(self, x: X, lo: float, hi: float) -> X:
+        return np.clip(x, lo, hi)
+
+    def log1p(self, x: X) -> X:
+        return np.log1p(x)
+
+    def maximum(self, a: X, b: X) -> X:
+        return np.maximum(a, b)
+
+    def safe_div(self, a: X, b: X) -> X:
+        """``a / b`` where ``b > 0``, else 0."""
+        return np.divide(a, b, out=np.zeros_like(a, dtype=np.float64), where=b > 0)
+
+    def as_float(self, cond: X) -> X:
+        return cond
+
+    def bit(self, x: X, k: int) -> X:
+        """Bit ``k`` of the non-negative integers ``x`` (0 or 1)."""
+        return (x >> k) & 1
+
+    def xor(self, a: X, b: X) -> X:
+        return a ^ b
+
+
+NUMPY = NumpyOps()
+
+
+def ramp(ops: Ops, x: X, lo_hi: tuple[float, float]) -> X:
+    """Map ``x`` linearly from ``[lo, hi]`` onto ``[0, 1]``, clipped."""
+    lo, hi = lo_hi
+    return ops.clip((x - lo) / (hi - lo), 0.0, 1.0)
+
+
+def log_scale(ops: Ops, x: X, ref: float) -> X:
+    """``log1p(x) / log1p(ref)`` clipped to ``[0, 1]``; for heavy-tailed counts."""
+    return ops.clip(ops.log1p(ops.maximum(x, 0.0)) / math.log1p(max(ref, 1.0)), 0.0, 1.0)
+
+
+def noisy_or(ops: Ops, *scores: X) -> X:
+    """Combine independent evidence in ``[0, 1]``: ``1 - prod(1 - s)``."""
+    out: X = 1.0
+    for s in scores:
+        out = out * (1.0 - ops.clip(s, 0.0, 1.0))
+    return 1.0 - out
+
+
+def farm_score(ops: Ops, accounts: X, p: ScoringParams) -> X:
+    """Distinct accounts on one device (a family shares a phone, a farm does not)."""
+    return ramp(ops, accounts, p.farm_users)
+
+
+def refused_score(ops: Ops, refused: X, attempts: X, p: ScoringParams) -> X:
+    """Share and number of a node's attempts that the online rules refused."""
+    return ramp(ops, ops.safe_div(refused, attempts), p.refused_frac) * ramp(ops, refused, p.refused_count)
+
+
+def claim_gap(ops: Ops, claims: X, sent: X, p0: float, p: ScoringParams) -> tuple[X, X]:
+    """Shrunk claim rate per sharer and its relative shortfall against the typical rate ``p0``."""
+    shrunk = (claims + p.claim_prior * p0) / (sent + p.claim_prior)
+    return shrunk, ops.clip(1.0 - shrunk / p0, 0.0, 1.0)
+
+
+def low_claim_score(ops: Ops, gap: X, tail_log10: X, p: ScoringParams) -> X:
+    """A large claim shortfall that is also improbable (binomial tail, ``-log10 p``)."""
+    return ramp(ops, gap, p.low_claim_gap) * ramp(ops, tail_log10, p.low_claim_log10p)
+
+
+def star_score(ops: Ops, fanout: X, gap: X, owned: X, p: ScoringParams) -> X:
+    """Many distinct recipients who never claim, or who exist only for this sharer."""
+    owned_frac = owned / ops.maximum(fanout, 1.0)
+    return ramp(ops, fanout, p.star_fanout) * ops.maximum(ramp(ops, gap, p.star_claim_gap),
+                                                          ramp(ops, owned_frac, p.star_owned))
+
+
+def sink_score(ops: Ops, sus_in: X, total_in: X, sus_count: X, repeat: X, allowed: X, own_suspicion: X,
+               p: ScoringParams) -> tuple[X, X]:
+    """(score, share of receipts from suspicious sharers) of a possible fake sink."""
+    frac = ops.clip(sus_in / ops.maximum(total_in, 1e-12), 0.0, 1.0)
+    # a real user who shares on their own is not a sink, whatever reaches them
+    passive = 1.0 / (1.0 + allowed * (1.0 - own_suspicion))
+    evidence = ops.maximum(ramp(ops, repeat, p.sink_repeat), ramp(ops, sus_count, p.sink_receipts))
+    return frac * evidence * passive, frac
+
+
+def lockstep_candidate(ops: Ops, near: X, wide: X, p: ScoringParams) -> X:
+    """A share whose +-window on its coupon holds far more shares than the hour around predicts."""
+    w = p.lockstep_window_s
+    expected = (wide - near) * (2 * w) / (2 * HOUR - 2 * w)
+    return (near >= p.lockstep_min_events) & (near >= p.lockstep_excess * (expected + 1.0))
+
+
+def lockstep_score(ops: Ops, coupons: X, partners: X, p: ScoringParams) -> X:
+    """Coupons shared in the same minute as one account, times partners met on 2+ coupons."""
+    return ramp(ops, coupons, p.lockstep_coupons) * ramp(ops, partners, p.lockstep_partners)
+
+
+def burst_score(ops: Ops, ratio: X, late6: X, count: X, span: X, p: ScoringParams) -> X:
+    """One account pushing one coupon at a flat rate: late/early ratio or share after 6 h."""
+    shape = ops.maximum(ramp(ops, ratio, p.burst_ratio), ramp(ops, late6, p.burst_late_share))
+    return shape * ramp(ops, count, p.burst_events) * ops.as_float(span >= p.burst_min_span_s)
+
+
+def participation(ops: Ops, sum_sq: X, degree: X) -> X:
+    """``1 - sum_c (k_c / k)^2``: 0 when all links stay in one community."""
+    part = ops.safe_div(sum_sq, degree * degree)
+    return ops.maximum(1.0 - part, 0.0) * ops.as_float(degree > 0)
+
+
+def kol_combine(ops: Ops, spread: X, hub: X, bridge: X, active: X, p: ScoringParams) -> X:
+    """Weighted KOL evidence: realised propagation dominates, structure breaks ties."""
+    w = p.kol_weights
+    return (w[0] * spread + w[1] * hub + w[2] * bridge + w[3] * active) / sum(w)
+
+
+def kol_discount(ops: Ops, raw: X, anomaly: X) -> X:
+    """A ring that reshares among itself has propagation but is no opinion leader."""
+    return raw * (1.0 - ops.clip(anomaly, 0.0, 1.0))
+
+
+def seed_mix(seed: int) -> int:
+    """The 32-bit number a seed XORs into every node key (see :func:`node_key`)."""
+    return zlib.crc32(f"seed:{seed}".encode())
+
+
+def node_key(name: str, seed: int = 0) -> int:
+    """A node's pseudo-random 32-bit key: CRC-32 of its id XOR the seed's mix.
+
+    Both engines compute it from the id alone (Spark: ``crc32(id) ^ mix``),
+    so label propagation makes the same choices whatever order nodes come in.
+
+    Examples
+    --------
+    >>> node_key("u1") == zlib.crc32(b"u1") ^ seed_mix(0)
+    True
+    """
+    return zlib.crc32(name.encode()) ^ seed_mix(seed)
+
+
+def node_keys(names: Iterable[str], seed: int = 0) -> np.ndarray:
+    """:func:`node_key` of many ids at once, as int64.
+
+    Examples
+    --------
+    >>> node_keys(["u1", "u2"]).tolist() == [node_key("u1"), node_key("u2")]
+    True
+    """
+    crc = np.fromiter((zlib.crc32(n.encode()) for n in names), np.int64)
+    return crc ^ seed_mix(seed)
+
+
+def lpa_moves(ops: Ops, key: X, round_no: int) -> X:
+    """Whether a node may adopt a new label in round ``round_no``: bit ``round_no`` of its key.
+
+    Half of the nodes move each round (semi-synchronous updates), which
+    stops the flip-flopping of fully synchronous label propagation.
+    """
+    return ops.bit(key, round_no % 32) == 1
+
+
+def lpa_tie(ops: Ops, node_key_: X, label_key: X, round_no: int) -> X:
+    """Tie-break of two equally heavy labels for one node in one round (larger wins).
+
+    Mixes the node's and the label's keys, so different nodes break the
+    same tie differently, as random noise would, but reproducibly.  Plain
+    integer arithmetic below 2**63, the same in numpy and in Spark.
+    """
+    return (ops.xor(node_key_, label_key) * 40503 + round_no * 7919) % (2 ** 32)

@@ -1,0 +1,78 @@
+"""Thresholds of the batch scores, in one place, with the reason for each.
+
+They are policy, not magic: a deployment can pass its own
+:class:`ScoringParams` (for instance from the service's policy file).  Every
+ramp ``(lo, hi)`` maps a measure onto a score contribution: 0 at ``lo`` or
+below, 1 at ``hi`` or above.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["ScoringParams"]
+
+
+@dataclass(frozen=True)
+class ScoringParams:
+    """Thresholds and windows of the KOL and anomaly scores.
+
+    Examples
+    --------
+    >>> ScoringParams().farm_users
+    (3.0, 8.0)
+    """
+
+    #: distinct accounts on one device: a family shares a phone, a farm does not
+    #: (SPEC: more than 5 accounts on a device in 24 h is already challenged)
+    farm_users: tuple[float, float] = (3.0, 8.0)
+    #: share of a node's attempts that the online rules refused, and how many
+    refused_frac: tuple[float, float] = (0.2, 0.6)
+    refused_count: tuple[float, float] = (1.0, 4.0)
+    #: pseudo-count of the prior on a sharer's claim rate (shrinks small samples)
+    claim_prior: float = 10.0
+    #: relative shortfall ``1 - rate / typical rate`` that is suspicious
+    low_claim_gap: tuple[float, float] = (0.5, 0.85)
+    #: -log10 of the binomial probability of so few claims at the typical rate
+    low_claim_log10p: tuple[float, float] = (1.3, 3.0)
+    #: distinct recipients that make a spray, and the claim shortfall a spray needs
+    star_fanout: tuple[float, float] = (15.0, 50.0)
+    star_claim_gap: tuple[float, float] = (0.3, 0.7)
+    #: share of a sharer's recipients it "owns": they hear only from it, more
+    #: than once, and never share themselves (a pool of fake sinks)
+    star_owned: tuple[float, float] = (0.25, 0.45)
+    #: FRAUDAR density ``f(S)/|S|`` of a block (edge weights 1/log(deg + 5))
+    dense_density: tuple[float, float] = (0.6, 1.0)
+    #: closure: share of the block recipients' incoming weight from the block
+    dense_closure: tuple[float, float] = (0.75, 0.9)
+    dense_min_side: int = 3
+    #: a block with more than this share of all linked users is the whole world
+    dense_max_share: float = 0.2
+    dense_max_blocks: int = 30
+    #: stop looking after this many blocks in a row that are not suspicious
+    dense_patience: int = 8
+    #: lockstep: events of one coupon within +-window_s of each other
+    lockstep_window_s: float = 60.0
+    lockstep_min_events: int = 4
+    lockstep_excess: float = 3.0
+    #: coupons two accounts shared in the same minute; partners doing so repeatedly
+    lockstep_coupons: tuple[float, float] = (1.0, 3.0)
+    lockstep_partners: tuple[float, float] = (1.0, 3.0)
+    lockstep_max_cluster: int = 300
+    #: non-decay: late-half / early-half event ratio of one account's pushes of
+    #: one coupon (organic shares decay: SPEC 60 % in the first 6 h)
+    burst_ratio: tuple[float, float] = (0.45, 0.85)
+    burst_events: tuple[float, float] = (4.0, 8.0)
+    burst_min_span_s: float = 6 * 3600.0
+    #: share of an account's pushes of one coupon after its first 6 h (organic: <= 40 %)
+    burst_organic_window_s: float = 6 * 3600.0
+    burst_late_share: tuple[float, float] = (0.5, 0.75)
+    #: fake sinks: receipts from the same suspicious sharer, or from suspicious
+    #: sharers in all (their share of all receipts scales the score)
+    sink_repeat: tuple[float, float] = (0.0, 3.0)
+    sink_receipts: tuple[float, float] = (2.0, 6.0)
+    sink_suspect: float = 0.5
+    #: KOL weights: realised propagation dominates, structure breaks ties
+    kol_weights: tuple[float, float, float, float] = (0.55, 0.15, 0.15, 0.15)
+    #: label propagation rounds
+    lpa_iter: int = 12

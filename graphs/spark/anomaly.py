@@ -1,0 +1,69 @@
+"""Anomaly of every user and device on DataFrames, combined as in :mod:`graphs.scorers.anomaly`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from graphs.signals.catalog import (
+    DENSE_BLOCK,
+    DEVICE_FARM,
+    FAKE_SINK,
+    LINKED_ACCOUNT,
+    LOCKSTEP,
+    LOW_CLAIM,
+    NON_DECAYING_BURST,
+    REFUSED,
+    STAR_SPRAY,
+    USER_FARM,
+    SignalSpec,
+)
+from graphs.signals.formulas import noisy_or
+from graphs.signals.params import ScoringParams
+from graphs.spark import structural, temporal
+from graphs.spark.dense import dense_blocks
+from graphs.spark.features import SparkFeatures
+from graphs.spark.ops import SPARK
+from graphs.spark.read import SparkEvents
+from graphs.spark.session import checkpoint
+from graphs.spark.structural import col_name
+
+__all__ = ["SparkAnomaly", "anomaly_scores"]
+
+_SHARER = (USER_FARM, REFUSED, LOW_CLAIM, STAR_SPRAY, DENSE_BLOCK, LOCKSTEP, NON_DECAYING_BURST)
+_INFRA = (USER_FARM, REFUSED, STAR_SPRAY, DENSE_BLOCK)
+
+
+@dataclass(frozen=True)
+class SparkAnomaly:
+    """``users``: ``id``, ``anomaly`` and every user signal's columns; ``devices`` likewise."""
+
+    users: DataFrame
+    devices: DataFrame
+
+
+def _score(spec: SignalSpec) -> Column:
+    return F.col(col_name(spec, "score"))
+
+
+def anomaly_scores(spark: SparkSession, ev: SparkEvents, f: SparkFeatures, p: ScoringParams) -> SparkAnomaly:
+    """Sharer evidence by noisy-OR, then fake sinks from the infrastructure evidence, then devices."""
+    parts = [structural.user_farm(f, p), structural.refused(f, p), structural.low_claim(f, p),
+             structural.star(f, p), dense_blocks(spark, f.share, p), temporal.lockstep(ev.events, p),
+             temporal.burst(ev.events, p)]
+    users = f.users.select("id", "allowed")
+    for part in parts:
+        users = users.join(part, "id", "left")
+    users = users.fillna(0.0).withColumn("infra", noisy_or(SPARK, *(_score(s) for s in _INFRA))).transform(checkpoint)
+    sink = structural.sink(f, users.select("id", "infra"), p)
+    users = users.join(sink, "id", "left").fillna(0.0)
+    sharer = noisy_or(SPARK, *(_score(s) for s in _SHARER))
+    users = users.withColumn("anomaly", noisy_or(SPARK, sharer, _score(FAKE_SINK))).transform(checkpoint)
+    worst = (f.device_user.join(users.select(F.col("id").alias("user"), "anomaly"), "user")
+             .groupBy(F.col("device").alias("id")).agg(F.max("anomaly").alias(col_name(LINKED_ACCOUNT, "value"))))
+    devices = (structural.device_farm(f, p).join(worst, "id", "left").fillna(0.0)
+               .withColumn(col_name(LINKED_ACCOUNT, "score"), F.col(col_name(LINKED_ACCOUNT, "value"))))
+    devices = devices.withColumn("anomaly", noisy_or(SPARK, _score(DEVICE_FARM), _score(LINKED_ACCOUNT)))
+    return SparkAnomaly(users, devices)

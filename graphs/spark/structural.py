@@ -1,0 +1,105 @@
+"""Structural anomaly signals on DataFrames: farms, refused attempts, low claims, sprays, sinks.
+
+Columns are named ``<signal>__value``, ``<signal>__score`` and
+``<signal>__<extra>`` after :mod:`graphs.signals.catalog`, keyed by ``id``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pyarrow as pa
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from graphs.scorers.structural import claim_tail_log10
+from graphs.signals.catalog import FAKE_SINK, LOW_CLAIM, REFUSED, STAR_SPRAY, USER_FARM, SignalSpec
+from graphs.signals.formulas import claim_gap, farm_score, low_claim_score, refused_score, sink_score, star_score
+from graphs.signals.params import ScoringParams
+from graphs.spark.features import SparkFeatures
+from graphs.spark.ops import SPARK
+
+__all__ = ["col_name", "device_farm", "low_claim", "refused", "sink", "star", "user_farm"]
+
+
+def col_name(spec: SignalSpec, part: str) -> str:
+    """The column of one part (``value``, ``score`` or an extra) of a signal."""
+    return f"{spec.name}__{part}"
+
+
+def device_farm(f: SparkFeatures, p: ScoringParams) -> DataFrame:
+    """Per device: accounts that shared from it and its farm score."""
+    return f.devices.select("id", F.col("dev_users").alias("device_farm__value"),
+                            farm_score(SPARK, F.col("dev_users"), p).alias("device_farm__score"))
+
+
+def user_farm(f: SparkFeatures, p: ScoringParams) -> DataFrame:
+    """Per user: the most crowded device it used."""
+    worst = (f.device_user.join(f.devices.select(F.col("id").alias("device"), "dev_users"), "device")
+             .groupBy(F.col("user").alias("id")).agg(F.max("dev_users").alias("v")))
+    return worst.select("id", F.col("v").alias(col_name(USER_FARM, "value")),
+                        farm_score(SPARK, F.col("v"), p).alias(col_name(USER_FARM, "score")))
+
+
+def refused(f: SparkFeatures, p: ScoringParams) -> DataFrame:
+    u = f.users
+    return u.select("id", F.col("refused").alias(col_name(REFUSED, "value")),
+                    refused_score(SPARK, F.col("refused"), F.col("attempts"), p).alias(col_name(REFUSED, "score")),
+                    F.col("attempts").alias(col_name(REFUSED, "attempts")))
+
+
+def _tails(p0: float):  # type: ignore[no-untyped-def]
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for b in batches:
+            claims = b.column("claims").to_numpy(zero_copy_only=False)
+            sent = b.column("sent").to_numpy(zero_copy_only=False)
+            yield pa.RecordBatch.from_arrays([b.column("id"), pa.array(claim_tail_log10(claims, sent, p0))],
+                                             names=["id", "tail"])
+    return run
+
+
+def low_claim(f: SparkFeatures, p: ScoringParams) -> DataFrame:
+    """Claim shortfall and its binomial tail (scipy on Arrow batches, as the numpy engine computes it)."""
+    p0 = f.claim_rate0
+    tails = f.users.select("id", "claims", "sent").mapInArrow(_tails(p0), "id string, tail double")
+    _, gap = claim_gap(SPARK, F.col("claims"), F.col("sent"), p0, p)
+    return f.users.join(tails, "id").select(
+        "id", (F.col("claims") / F.greatest(F.col("sent"), F.lit(1.0))).alias(col_name(LOW_CLAIM, "value")),
+        low_claim_score(SPARK, gap, F.col("tail"), p).alias(col_name(LOW_CLAIM, "score")),
+        F.col("claims").alias(col_name(LOW_CLAIM, "claims")), F.col("sent").alias(col_name(LOW_CLAIM, "sent")),
+        F.lit(p0).alias(col_name(LOW_CLAIM, "p0")))
+
+
+def star(f: SparkFeatures, p: ScoringParams) -> DataFrame:
+    """Sprays: many recipients who never claim, or who hear only from this sharer."""
+    dst = f.users.select(F.col("id").alias("dst"), F.col("in_contacts").alias("d_in"), F.col("allowed").alias("d_al"))
+    owned = (f.share.join(dst, "dst")
+             .where((F.col("d_in") == 1) & (F.col("d_al") == 0) & (F.col("w") >= 2))
+             .groupBy(F.col("src").alias("id")).agg(F.count(F.lit(1)).cast("double").alias("owned")))
+    u = f.users.join(owned, "id", "left").fillna(0.0, ["owned"])
+    _, gap = claim_gap(SPARK, F.col("claims"), F.col("sent"), f.claim_rate0, p)
+    return u.select("id", F.col("out_contacts").alias(col_name(STAR_SPRAY, "value")),
+                    star_score(SPARK, F.col("out_contacts"), gap, F.col("owned"), p)
+                    .alias(col_name(STAR_SPRAY, "score")),
+                    gap.alias(col_name(STAR_SPRAY, "gap")), F.col("owned").alias(col_name(STAR_SPRAY, "owned")))
+
+
+def sink(f: SparkFeatures, infra: DataFrame, p: ScoringParams) -> DataFrame:
+    """Accounts that mostly receive, again and again, from sharers suspicious of infrastructure fraud.
+
+    ``infra`` has ``id`` and ``infra`` (the noisy-OR of farm, refused, star and dense scores).
+    """
+    src = infra.select(F.col("id").alias("src"), F.col("infra").alias("s_inf"))
+    flagged = F.col("s_inf") >= p.sink_suspect
+    wf = F.col("w") * flagged.cast("double")
+    per_dst = (f.share_try.join(src, "src", "left").fillna(0.0, ["s_inf"])
+               .groupBy(F.col("dst").alias("id"))
+               .agg(F.sum(wf * F.col("s_inf")).alias("sus_in"), F.sum(wf).alias("sus_cnt"),
+                    F.max(wf).alias("repeat"), F.sum("w").alias("total_in")))
+    u = (f.users.select("id", "allowed").join(per_dst, "id", "left").join(infra, "id", "left")
+         .fillna(0.0, ["sus_in", "sus_cnt", "repeat", "total_in", "infra"]))
+    score, frac = sink_score(SPARK, F.col("sus_in"), F.col("total_in"), F.col("sus_cnt"), F.col("repeat"),
+                             F.col("allowed"), F.col("infra"), p)
+    return u.select("id", F.col("sus_cnt").alias(col_name(FAKE_SINK, "value")),
+                    score.alias(col_name(FAKE_SINK, "score")), frac.alias(col_name(FAKE_SINK, "frac")),
+                    F.col("repeat").alias(col_name(FAKE_SINK, "repeat")))

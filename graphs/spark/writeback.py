@@ -1,0 +1,111 @@
+"""Scores into Redis from the executors: partition by partition, pipelined, then one version flip.
+
+The driver reserves a version (:func:`riskservice.graph_store.begin_version`);
+every partition opens its own connection (``redis.Redis.from_url``) and
+writes its nodes' rows, fast entries and adjacency lists with
+:func:`riskservice.graph_store.write_rows` (pipelined, and idempotent, so a
+retried task writes the same again); the driver then makes the version
+current in one step (:func:`riskservice.graph_store.activate`).  Readers keep
+the previous version until that flip.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+from pyspark.sql import DataFrame, Row, Window
+from pyspark.sql import functions as F
+
+from graphs.spark.run import SparkScores
+
+__all__ = ["ADJACENCY_LIMIT", "adjacency_lists", "write_back"]
+
+#: heaviest neighbours kept per list, as the numpy engine's node_adjacency
+ADJACENCY_LIMIT = 50
+
+
+def _top(edges: DataFrame, key: str, other: str, name: str, limit: int) -> DataFrame:
+    order = Window.partitionBy(key).orderBy(F.col("w").desc(), F.col(other))
+    top = edges.withColumn("r", F.row_number().over(order)).where(F.col("r") <= limit)
+    return top.groupBy(F.col(key).alias("id")).agg(
+        F.array_sort(F.collect_list(F.struct("r", F.col(other).alias("n"), "w"))).alias(name))
+
+
+def adjacency_lists(res: SparkScores, limit: int = ADJACENCY_LIMIT) -> tuple[DataFrame, DataFrame]:
+    """Per user ``out``, ``in``, ``devices`` and per device ``users``: lists of (rank, id, weight)."""
+    share = res.events.edges.groupBy("src", "dst").agg(F.count(F.lit(1)).cast("double").alias("w"))
+    du = (res.events.events.where(F.col("device").isNotNull()).groupBy("device", "user")
+          .agg(F.count(F.lit(1)).cast("double").alias("w")))
+    users = (_top(share, "src", "dst", "out", limit).join(_top(share, "dst", "src", "in", limit), "id", "full")
+             .join(_top(du, "user", "device", "devices", limit), "id", "full"))
+    devices = _top(du, "device", "user", "users", limit)
+    return users, devices
+
+
+def _lists(rec: Row, names: tuple[str, ...]) -> dict[str, list[list[Any]]]:
+    out = {}
+    for name in names:
+        items = rec[name]
+        if items:
+            out[name] = [[x["n"], float(x["w"])] for x in items]
+    return out
+
+
+def _writer(url: str, version: int, queue_threshold: float | None):  # type: ignore[no-untyped-def]
+    def run(records: Iterator[Row]) -> None:
+        import redis
+
+        from riskservice.graph_store import write_rows
+
+        client = redis.Redis.from_url(url)
+        try:
+            rows, adjacency, reach = [], [], {}
+            for rec in records:
+                row = orjson.loads(rec["line"])
+                rows.append(row)
+                names = ("out", "in", "devices") if row["kind"] == "user" else ("users",)
+                lists = _lists(rec, names)
+                if lists:
+                    adjacency.append((row["kind"], row["node"], lists))
+                if row["kind"] == "user" and rec["reach"]:
+                    reach[row["node"]] = int(rec["reach"])
+                if len(rows) >= 2000:  # keep a partition's memory bounded
+                    write_rows(client, version, rows, adjacency, reach, queue_threshold)
+                    rows, adjacency, reach = [], [], {}
+            write_rows(client, version, rows, adjacency, reach, queue_threshold)
+        finally:
+            client.close()
+    return run
+
+
+def write_back(res: SparkScores, url: str, *, source: str = "", queue_threshold: float | None = None) -> int:
+    """Write every row from the executors into the Redis at ``url``; flip to the new version; return it."""
+    import redis
+
+    from riskservice.graph_store import activate, begin_version
+
+    driver = redis.Redis.from_url(url)
+    try:
+        version = begin_version(driver)
+        users_adj, devices_adj = adjacency_lists(res)
+        reach = res.events.edges.groupBy(F.col("src").alias("id")).agg(F.countDistinct("dst").alias("reach"))
+        user_rows = (res.rows.where(F.col("kind") == "user").select(F.col("node").alias("id"), "line")
+                     .join(users_adj, "id", "left").join(reach, "id", "left")
+                     .withColumn("users", F.lit(None).cast("array<struct<r:int,n:string,w:double>>")))
+        device_rows = (res.rows.where(F.col("kind") == "device").select(F.col("node").alias("id"), "line")
+                       .join(devices_adj, "id", "left")
+                       .withColumns({name: F.lit(None).cast("array<struct<r:int,n:string,w:double>>")
+                                     for name in ("out", "in", "devices")})
+                       .withColumn("reach", F.lit(None).cast("long")))
+        cols = ["line", "out", "in", "devices", "users", "reach"]
+        both = user_rows.select(*cols).unionByName(device_rows.select(*cols))
+        both.foreachPartition(_writer(url, version, queue_threshold))
+        count = res.rows.count()
+        activate(driver, version, {"written_at": time.time(), "nodes": count, "source": source,
+                                   "engine": "spark"})
+    finally:
+        driver.close()
+    return version

@@ -1,0 +1,61 @@
+"""The Spark engine gives the numpy engine's answers on the same simulated workload."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import orjson
+from pyspark.sql import SparkSession
+from scipy.stats import spearmanr
+
+from graphs.report.quality import quality
+from tests.graphs.spark.conftest import read_rows
+
+Rows = dict[tuple[str, str], dict[str, object]]
+
+
+def _column(rows: Rows, keys: list[tuple[str, str]], field: str) -> np.ndarray:
+    return np.array([rows[k][field] for k in keys], dtype=np.float64)
+
+
+def test_same_nodes_same_scores(spark_run: tuple[Path, dict[str, object]], numpy_rows: Rows) -> None:
+    out, summary = spark_run
+    rows = read_rows(out / "scores.jsonl")
+    assert set(rows) == set(numpy_rows)
+    assert summary["users"] + summary["devices"] == len(rows)
+    users = sorted(k for k in rows if k[0] == "user")
+    for field in ("anomaly", "kol"):
+        rho = spearmanr(_column(rows, users, field), _column(numpy_rows, users, field)).statistic
+        assert rho >= 0.99, field
+    flagged_spark = {k for k, r in rows.items() if r["anomaly"] >= 0.5}
+    flagged_numpy = {k for k, r in numpy_rows.items() if r["anomaly"] >= 0.5}
+    assert flagged_numpy and len(flagged_spark & flagged_numpy) / len(flagged_spark | flagged_numpy) >= 0.98
+
+
+def test_same_quality_against_the_truth(spark_run: tuple[Path, dict[str, object]], numpy_rows: Rows,
+                                        workload: Path) -> None:
+    truth = [orjson.loads(x) for x in (workload / "truth.jsonl").read_bytes().splitlines()]
+    spark_q = quality(list(read_rows(spark_run[0] / "scores.jsonl").values()), truth)
+    numpy_q = quality(list(numpy_rows.values()), truth)
+    assert spark_q["missing"] == numpy_q["missing"] == 0
+    assert abs(spark_q["auc"] - numpy_q["auc"]) <= 0.01
+    assert numpy_q["auc"] >= 0.95
+
+
+def test_rows_carry_the_same_signals(spark_run: tuple[Path, dict[str, object]], numpy_rows: Rows) -> None:
+    rows = read_rows(spark_run[0] / "scores.jsonl")
+    same = sum(rows[k]["signals"] == numpy_rows[k]["signals"] for k in rows)
+    assert same / len(rows) >= 0.95
+    farm = next(r for r in rows.values() if any(s["name"] == "device_farm" for s in r["signals"]))  # type: ignore[union-attr]
+    key = (farm["kind"], farm["node"])
+    assert farm["signals"][0]["detail"] == numpy_rows[key]["signals"][0]["detail"]  # type: ignore[index]
+
+
+def test_parquet_output_holds_the_rows(spark_run: tuple[Path, dict[str, object]], spark: SparkSession) -> None:
+    out = spark_run[0]
+    table = spark.read.parquet(str(out / "scores.parquet"))
+    assert table.columns == ["node", "kind", "kol", "anomaly", "signals"]
+    rows = read_rows(out / "scores.jsonl")
+    got = {(r["kind"], r["node"]): (r["kol"], r["anomaly"]) for r in table.collect()}
+    assert got == {k: (r["kol"], r["anomaly"]) for k, r in rows.items()}
