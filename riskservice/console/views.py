@@ -86,7 +86,7 @@ def _device(device_id: str, q: dict[str, str]) -> Response:
     graph, truncated, _ = review.neighbourhood(device_id, hops)
     picture = draw(graph, ("device", device_id))
     return _html(render_template("console/device.html", d=report, picture=picture, hops=hops,
-                                 truncated=truncated, node_count=graph.number_of_nodes()))
+                                 truncated=truncated, node_count=len(graph)))
 
 
 @bp.app_template_filter("risk_time")

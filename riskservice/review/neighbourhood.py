@@ -14,14 +14,13 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-import networkx as nx
 import orjson
 import redis
 
 from riskservice.graph_store import current_version, version_key
 from riskservice.limits.keys import device_tag
 from riskservice.limits.records import decode_device_state
-from riskservice.review.graph_json import DEVICE, USER, Node, graph_to_json
+from riskservice.review.graph_json import DEVICE, USER, Node, SubGraph, graph_to_json
 
 MAX_HOPS = 3
 MAX_NODES = 150
@@ -50,7 +49,7 @@ def _adjacency(client: redis.Redis, version: int | None, nodes: list[Node]) -> l
 
 
 def neighbourhood(client: redis.Redis, device_id: str, hops: int = 1,
-                  max_nodes: int = MAX_NODES) -> tuple[nx.DiGraph, bool, int | None]:
+                  max_nodes: int = MAX_NODES) -> tuple[SubGraph, bool, int | None]:
     """The capped neighbourhood graph of a device; returns (graph, truncated, scores version).
 
     Nodes are ``(kind, id)`` with attributes ``kind``, ``label``, ``hop``,
@@ -61,7 +60,7 @@ def neighbourhood(client: redis.Redis, device_id: str, hops: int = 1,
     """
     version = current_version(client)
     centre: Node = (DEVICE, device_id)
-    g = nx.DiGraph()
+    g = SubGraph()
     g.add_node(centre, kind=DEVICE, label=device_id, hop=0, parent=None, live=False)
     truncated = False
     _, live = decode_device_state(cast(bytes | None, client.get(f"{device_tag(device_id)}:state")))
@@ -77,7 +76,7 @@ def neighbourhood(client: redis.Redis, device_id: str, hops: int = 1,
         added: list[Node] = []
         for (weight, nb, a, b, kind), parent in candidates:
             if nb not in g:
-                if g.number_of_nodes() >= max_nodes:
+                if len(g) >= max_nodes:
                     truncated = True
                     continue
                 g.add_node(nb, kind=nb[0], label=nb[1], hop=hop, parent=parent, live=False)
@@ -99,7 +98,7 @@ def neighbourhood(client: redis.Redis, device_id: str, hops: int = 1,
     return g, truncated, version
 
 
-def _score(client: redis.Redis, version: int | None, g: nx.DiGraph) -> None:
+def _score(client: redis.Redis, version: int | None, g: SubGraph) -> None:
     nodes = list(g.nodes)
     rows: list[bytes | None] = [None] * len(nodes)
     if version is not None:
@@ -110,7 +109,7 @@ def _score(client: redis.Redis, version: int | None, g: nx.DiGraph) -> None:
         g.nodes[node]["anomaly"] = row.get("anomaly")
 
 
-def to_json(g: nx.DiGraph, device_id: str, hops: int, truncated: bool, version: int | None,
+def to_json(g: SubGraph, device_id: str, hops: int, truncated: bool, version: int | None,
             max_nodes: int = MAX_NODES) -> dict[str, Any]:
     """The API form: ``{device_id, hops, version, truncated, max_nodes, nodes, edges}``."""
     body = graph_to_json(g)

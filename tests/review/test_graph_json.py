@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import networkx as nx
-
-from riskservice.review.graph_json import DEVICE, USER, graph_to_json
+from riskservice.review.graph_json import DEVICE, USER, SubGraph, graph_to_json
 
 
 def test_nodes_and_edges_keep_kind_id_and_attributes() -> None:
-    g = nx.DiGraph()
+    g = SubGraph()
     g.add_node((DEVICE, "d1"), kind=DEVICE, label="d1", hop=0, anomaly=0.9)
     g.add_node((USER, "u1"), kind=USER, label="u1", hop=1, anomaly=None)
     g.add_edge((DEVICE, "d1"), (USER, "u1"), kind="device", weight=3.0)
@@ -21,4 +19,4 @@ def test_nodes_and_edges_keep_kind_id_and_attributes() -> None:
 
 
 def test_an_empty_graph_is_empty_lists() -> None:
-    assert graph_to_json(nx.DiGraph()) == {"nodes": [], "edges": []}
+    assert graph_to_json(SubGraph()) == {"nodes": [], "edges": []}
