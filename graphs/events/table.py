@@ -1,7 +1,7 @@
 """The columnar event table every stage works on, and its codes.
 
-The batch job reads the exported decision log (one JSON object per line, see
-SPEC section 5) and turns it into flat numpy arrays: one row per decision
+The batch job reads the exported decision log (one JSON object per line, as
+``python -m riskservice export`` writes it) and turns it into flat numpy arrays: one row per decision
 (``sharer``, ``device``, ``coupon``, ``ts``, ``decision``, outcome counts) and
 one row per delivered sharer -> recipient edge.  Ids are interned to dense
 integer indices once, here, so every later stage works on integer arrays and

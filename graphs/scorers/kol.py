@@ -1,6 +1,6 @@
-"""KOL score in [0, 1] per user: the seed's three kinds of high-value node plus realised propagation.
+"""KOL score in [0, 1] per user: the three kinds of high-value node of WeChat's coupon-sharing guide plus realised propagation.
 
-Signals (SPEC section 5, seed 002):
+Signals:
 
 - ``community_hub``: many contacts inside the own community (label
   propagation communities of the undirected share graph);

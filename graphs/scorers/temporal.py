@@ -9,7 +9,7 @@ for coordination.  Candidates close in time form clusters; a pair of accounts
 that meets in clusters of several different coupons is in lockstep.  Pairs
 are only formed inside clusters (capped in size), never over a hub's links.
 
-Non-decay: organic shares of a coupon are front-loaded (SPEC section 5:
+Non-decay: organic shares of a coupon are front-loaded (WeChat's coupon-sharing guide:
 about 60 % in the first 6 h of a ~72 h life).  An account that keeps pushing
 one coupon at a flat rate has as many shares in the second half of its span
 as in the first, or most of them after its first 6 h.
@@ -133,7 +133,7 @@ def burst_signal(t: EventTable, p: ScoringParams) -> Signal:
     late = np.add.reduceat((ts > mid).astype(np.float64), starts) if ts.size else np.zeros(0)
     early = cnt - late
     ratio = late / np.maximum(early, 1)
-    # SPEC: organic shares put ~60 % in the first 6 h; a push keeps going
+    # Organic shares put ~60 % in the first 6 h; a push keeps going
     after6 = np.repeat(t0 + p.burst_organic_window_s, cnt)
     late6 = (np.add.reduceat((ts > after6).astype(np.float64), starts) / cnt) if ts.size else np.zeros(0)
     score = burst_score(NUMPY, ratio, late6, cnt, span, p)

@@ -24,7 +24,7 @@ class ScoringParams:
     """
 
     #: distinct accounts on one device: a family shares a phone, a farm does not
-    #: (SPEC: more than 5 accounts on a device in 24 h is already challenged)
+    #: (more than 5 accounts on a device in 24 h is already challenged by the service)
     farm_users: tuple[float, float] = (3.0, 8.0)
     #: share of a node's attempts that the online rules refused, and how many
     refused_frac: tuple[float, float] = (0.2, 0.6)
@@ -60,7 +60,7 @@ class ScoringParams:
     lockstep_partners: tuple[float, float] = (1.0, 3.0)
     lockstep_max_cluster: int = 300
     #: non-decay: late-half / early-half event ratio of one account's pushes of
-    #: one coupon (organic shares decay: SPEC 60 % in the first 6 h)
+    #: one coupon (organic shares decay: 60 % in the first 6 h)
     burst_ratio: tuple[float, float] = (0.45, 0.85)
     burst_events: tuple[float, float] = (4.0, 8.0)
     burst_min_span_s: float = 6 * 3600.0

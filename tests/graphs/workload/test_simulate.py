@@ -39,9 +39,9 @@ def test_organic_coupons_decay_and_kols_carry_propagation() -> None:
         if e["user_id"] not in fraud:
             times[e["coupon_id"]].append(e["ts"])
     first6 = [np.mean(np.array(ts) - min(ts) < 6 * 3600) for ts in times.values() if len(ts) >= 20]
-    assert 0.45 <= float(np.median(first6)) <= 0.85  # SPEC: ~60 % in the first 6 h
+    assert 0.45 <= float(np.median(first6)) <= 0.85  # organic: ~60 % in the first 6 h
     sec = np.sort([t["secondary"] for t in truth if t["kind"] == "user"])[::-1]
-    assert sec[: len(sec) // 20].sum() >= 0.35 * sec.sum()  # seed 002: KOLs drive 35 %+
+    assert sec[: len(sec) // 20].sum() >= 0.35 * sec.sum()  # KOLs drive 35 %+ of secondary propagation
 
 
 def test_cli_writes_both_files(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
