@@ -1,4 +1,6 @@
-"""KOL score in [0, 1] per user: the three kinds of high-value node of WeChat's coupon-sharing guide plus realised propagation.
+"""KOL score in [0, 1] per user: three kinds of high-value node plus realised propagation.
+
+The three kinds (hubs, connectors, active sharers) are those of WeChat's coupon-sharing guide.
 
 Signals:
 
