@@ -11,10 +11,10 @@ and written to Redis when Redis answers again (``lua/reconcile.lua``, idempotent
 by event id), at its own time, so the windows afterwards include it.
 
 Bounds, for a device during one outage with ``W`` serving processes: at most
-``W x limit`` shares per window are allowed (each process starts its memory
-empty); shares beyond the log's capacity (``capacity``, per process) are
-allowed by the local windows but never reach Redis, and are counted in
-``dropped``. With the fail modes ``challenge`` and ``block`` no share is
+``W x limit`` shares per window are allowed, so the limit is exceeded by at
+most ``(W - 1) x limit`` (each process starts its memory empty); shares
+beyond the log's capacity (``capacity``, per process) are allowed by the
+local windows but never reach Redis, and are counted in ``dropped``. With the fail modes ``challenge`` and ``block`` no share is
 allowed during an outage, so there is nothing to reconcile.
 """
 
