@@ -71,16 +71,19 @@ class OutageLog:
     def pending(self) -> int:
         return len(self._pending)
 
-    def peek(self, n: int) -> list[MissedShare]:
-        """The oldest ``n`` shares still to be written."""
+    def take(self, n: int) -> list[MissedShare]:
+        """Take the oldest ``n`` shares to write (others taking at once get others)."""
         with self._lock:
-            return [self._pending[i] for i in range(min(n, len(self._pending)))]
+            return [self._pending.popleft() for _ in range(min(n, len(self._pending)))]
 
-    def done(self, n: int) -> None:
-        """The oldest ``n`` shares were written; when none is left the outage
-        is over and the local windows are forgotten (Redis holds them now)."""
+    def written(self, shares: list[MissedShare]) -> None:
+        """``shares`` are in Redis; once none is left the outage is over and the
+        local windows are forgotten (Redis holds them now)."""
         with self._lock:
-            for _ in range(min(n, len(self._pending))):
-                self._pending.popleft()
             if not self._pending:
                 self._windows = MemoryStore()
+
+    def restore(self, shares: list[MissedShare]) -> None:
+        """``shares`` could not be written: back to the front, in their order."""
+        with self._lock:
+            self._pending.extendleft(reversed(shares))
