@@ -14,8 +14,9 @@ Bounds, for a device during one outage with ``W`` serving processes: at most
 ``W x limit`` shares per window are allowed, so the limit is exceeded by at
 most ``(W - 1) x limit`` (each process starts its memory empty); shares
 beyond the log's capacity (``capacity``, per process) are allowed by the
-local windows but never reach Redis, and are counted in ``dropped``. With the fail modes ``challenge`` and ``block`` no share is
-allowed during an outage, so there is nothing to reconcile.
+local windows but never reach Redis, and are counted in ``dropped``. With
+the fail modes ``challenge`` and ``block`` no share is allowed during an
+outage, so there is nothing to reconcile.
 """
 
 from __future__ import annotations
