@@ -26,6 +26,7 @@ import orjson
 import redis
 
 from riskservice.limits.keys import REVIEW_QUEUE, device_tag
+from riskservice.transactions import optimistic
 
 CURRENT, PREVIOUS, SEQUENCE = "risk:graph:current", "risk:graph:previous", "risk:graph:sequence"
 NO_VERSION = "risk:graph:none"  # a key that never exists: no scores yet
@@ -134,20 +135,15 @@ def _queue_anomalous(client: redis.Redis, device: str, anomaly: float) -> None:
 
 def _activate(client: redis.Redis, version: int) -> None:
     """Flip to ``version`` atomically; keep the one it replaces; drop older ones."""
-    with client.pipeline(transaction=True) as pipe:
-        while True:
-            try:
-                pipe.watch(CURRENT, PREVIOUS)  # type: ignore[no-untyped-call]
-                old_current = pipe.get(CURRENT)
-                old_previous = pipe.get(PREVIOUS)
-                pipe.multi()
-                if old_current is not None:
-                    pipe.set(PREVIOUS, old_current)
-                pipe.set(CURRENT, version)
-                pipe.execute()
-                break
-            except redis.WatchError:
-                continue
+    def flip(pipe: Any) -> bytes | None:
+        old_current, old_previous = pipe.get(CURRENT), pipe.get(PREVIOUS)
+        pipe.multi()
+        if old_current is not None:
+            pipe.set(PREVIOUS, old_current)
+        pipe.set(CURRENT, version)
+        return cast(bytes | None, old_previous)
+
+    old_previous = optimistic(client, (CURRENT, PREVIOUS), flip)
     if old_previous is not None and int(old_previous) != version:
         client.unlink(*(version_key(int(old_previous), part) for part in PARTS))
 
