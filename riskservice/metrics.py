@@ -50,6 +50,12 @@ class Metrics:
         self.workers = Gauge("risk_worker_processes", "Worker processes serving (live ones only).",
                              registry=r, multiprocess_mode="livesum")
         self.workers.set(1)
+        # Shares allowed during a Redis outage, waiting to be counted in Redis,
+        # and those a full log could not keep (riskservice/limits/outage.py).
+        self.outage_pending = Gauge("risk_outage_pending", "Shares allowed without Redis, not yet written to it.",
+                                    registry=r, multiprocess_mode="livesum")
+        self.outage_dropped = Counter("risk_outage_dropped", "Shares allowed without Redis that a full log "
+                                      "could not keep, so never counted in Redis.", registry=r)
 
     def child(self, metric: Counter | Histogram | Gauge, *labels: str) -> Any:
         """``metric.labels(*labels)``, cached: it is looked up on every request."""

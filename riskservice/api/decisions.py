@@ -33,6 +33,11 @@ def create_decision() -> Response:
         m.child(m.rule_hits, r["code"], "shadow").inc()
     if decision.degraded:
         m.child(m.redis_errors, "decide").inc()
+    outage = state.engine.outage
+    m.outage_pending.set(outage.pending())
+    dropped = outage.take_dropped()
+    if dropped:
+        m.outage_dropped.inc(dropped)
     if decision.arms:
         fired = {RULE_OF_CODE.get(r["code"], r["code"]) for r in (*decision.reasons, *decision.shadow)}
         for rule, arm in decision.arms.items():

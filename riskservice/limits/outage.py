@@ -72,6 +72,12 @@ class OutageLog:
     def pending(self) -> int:
         return len(self._pending)
 
+    def take_dropped(self) -> int:
+        """How many were dropped since the last call (for a counter)."""
+        with self._lock:
+            dropped, self.dropped = self.dropped, 0
+            return dropped
+
     def take(self, n: int) -> list[MissedShare]:
         """Take the oldest ``n`` shares to write (others taking at once get others)."""
         with self._lock:

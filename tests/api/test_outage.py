@@ -80,10 +80,12 @@ def test_a_full_outage_log_drops_and_counts_what_it_cannot_keep(own_redis: Redis
     own_redis.kill()
     for _ in range(5):
         assert share(client).json["decision"] == "allow"
-    assert (engine.outage.pending(), engine.outage.dropped) == (3, 2)
+    metrics = client.get("/metrics").text
+    assert "risk_outage_pending 3.0" in metrics and "risk_outage_dropped_total 2.0" in metrics
     own_redis.start()
     share(client)
     assert len(device_log(own_redis.client())) == 4  # three remembered, and the share after
+    assert "risk_outage_pending 0.0" in client.get("/metrics").text
 
 
 def test_fail_mode_challenge_allows_nothing_so_nothing_is_reconciled(own_redis: RedisServer,
