@@ -170,6 +170,8 @@ class DecideArgs(NamedTuple):
     retention_ms: int
     pointer: bytes
     arms: str
+    # On Redis Cluster: the user side's findings from reserve.lua (JSON); "" on one Redis.
+    user_side: bytes | str = ""
 
 
 def decode_windows(raw: bytes) -> dict[str, tuple[int, int]]:

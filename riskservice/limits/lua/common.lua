@@ -193,7 +193,9 @@ local function admit(plan, now, state_key, ulog_key, user, dlog, ulog, seen)
     parts[#parts + 1] = struct.pack('>I6H', users[i][1], #users[i][2]) .. users[i][2]
   end
   redis.call('SET', state_key, table.concat(parts), 'PX', math.max(plan[H_DKEEP], plan[H_SKEEP]))
-  redis.call('SET', ulog_key, record_log(ulog, now, plan[H_UCAP], plan[H_UKEEP]), 'PX', plan[H_UKEEP])
+  if ulog_key then  -- (nil: the user's slot records it, on Redis Cluster)
+    redis.call('SET', ulog_key, record_log(ulog, now, plan[H_UCAP], plan[H_UKEEP]), 'PX', plan[H_UKEEP])
+  end
 end
 
 -- Append to the share-event stream. Trimming what is older than retention

@@ -20,7 +20,10 @@
 -- which the allowlist turns into shadow); ttl_ms (of the record); request (JSON, for the share
 -- event); lat, lon ("" without a position); merchant_id; recipients;
 -- retention_ms (of share events); pointer (what the decision pointer holds);
--- arms (per rule id "0"/"1": shadow under a gray rollout; "" to use the plan's).
+-- arms (per rule id "0"/"1": shadow under a gray rollout; "" to use the plan's);
+-- user_side ("" on one Redis: the user's window and ban are judged here; on
+-- Redis Cluster the JSON findings of reserve.lua, which judged them on the
+-- user's slot: the user keys are then not touched).
 --
 -- Returns {status, record}: status "new", "replay", "conflict" or "late" (past
 -- the deadline: nothing changed); record is the stored hash as a flat
@@ -31,7 +34,7 @@ local k_event, k_device_state, k_device_ban, k_user_log, k_user_ban, k_ip_ban, k
       k_events, k_graph, k_allowlist, k_flags, k_queue, k_review = unpack(KEYS)
 local a_now, a_deadline, a_fingerprint, a_decision_id, a_user_id, a_device_id, a_plan, a_policy_version,
       a_static_findings, a_static_block, a_static_challenge, a_static_codes, a_ttl_ms, a_request, a_lat, a_lon, a_merchant_id,
-      a_recipients, a_retention_ms, a_pointer, a_arms = unpack(ARGV)
+      a_recipients, a_retention_ms, a_pointer, a_arms, a_user_side = unpack(ARGV)
 
 local now, late, now_s = clock(a_now, a_deadline)
 if late then return {'late', {}} end
@@ -60,14 +63,19 @@ local function haversine_km(lat1, lon1, lat2, lon2)
 end
 
 local dlog, seen = read_state(k_device_state)
-local ulog = redis.call('GET', k_user_log) or ''
+local split = a_user_side ~= ''
+local ulog = ''
+if not split then ulog = redis.call('GET', k_user_log) or '' end
+if split and a_user_side ~= '[]' then
+  for _, f in ipairs(cjson.decode(a_user_side)) do fired[#fired + 1] = f end
+end
 local lat, lon = tonumber(a_lat), tonumber(a_lon)
 
 -- Count windows (rules 1-4): counts[id] = {entries counted, ms until the oldest leaves}.
 local counts = {}
 local user_seen = false
 for id = 1, 4 do
-  if rule(plan, id, F_ENABLED) == 1 then
+  if rule(plan, id, F_ENABLED) == 1 and not (split and id == 3) then
     local limit, win = rule(plan, id, F_LIMIT), rule(plan, id, F_WINDOW)
     local count, retry, reset, over
     if id == 4 then
@@ -146,7 +154,7 @@ end
 -- cool-down after failed challenges, reported as its own rule.
 local ban_keys = {k_device_ban, k_user_ban, k_ip_ban}
 for id = 8, 10 do
-  if rule(plan, id, F_ENABLED) == 1 then
+  if rule(plan, id, F_ENABLED) == 1 and not (split and id >= 9) then
     local ban = redis.call('HMGET', ban_keys[id - 7], 'until', 'reason', 'code')
     if ban[1] or ban[2] then
       local untl = tonumber(ban[1] or '0') or 0
@@ -193,7 +201,7 @@ if decision ~= 1 then chal = 0 end
 local consumed = 0
 if decision == 0 then
   consumed = 1
-  admit(plan, now, k_device_state, k_user_log, user, dlog, ulog, seen)
+  admit(plan, now, k_device_state, (not split) and k_user_log or nil, user, dlog, ulog, seen)
 else
   -- Evidence for analysts: refusals by rule; past the policy's threshold an
   -- open device enters the review queue, worst (most refusal points) first.

@@ -1,0 +1,79 @@
+-- Redis Cluster, step 1 of a decision, on the user's slot (common.lua is
+-- prepended): judge the user's ban and daily window, and when the user side
+-- allows the share, reserve its place in the window until settle.lua
+-- confirms or drops it. A reservation counts against the window at once, so
+-- concurrent shares of one user from any number of devices can never pass
+-- the limit; one whose settle never arrives expires after the hold.
+--
+-- KEYS: user_log, user_ban, user_pending (hash event -> "ms,expires ms")
+-- ARGV: now ("" for the server clock), deadline (server ms, ""), event
+-- (digest of the event id), plan (contract.Plan), hold_ms, arms (as decide.lua)
+--
+-- Returns {status, findings JSON, reserved}: status "ok" or "late" (nothing
+-- changed); reserved 1 when this call took a place, 2 when an earlier call of
+-- the same event holds one (a replay), 0 when the user side refused.
+
+local k_user_log, k_user_ban, k_user_pending = unpack(KEYS)
+local a_now, a_deadline, a_event, a_plan, a_hold_ms, a_arms = unpack(ARGV)
+
+local now, late = clock(a_now, a_deadline)
+if late then return {'late', '[]', 0} end
+local plan = read_plan(a_plan)
+
+-- Reservations still held (expired ones are dropped), and this event's own.
+local pending, own = {}, nil
+local raw = redis.call('HGETALL', k_user_pending)
+local expired = {}
+for i = 1, #raw, 2 do
+  local t, expires = string.match(raw[i + 1], '^(%d+),(%d+)$')
+  t, expires = tonumber(t), tonumber(expires)
+  if expires <= now then
+    expired[#expired + 1] = raw[i]
+  elseif raw[i] == a_event then
+    own = t
+  else
+    pending[#pending + 1] = t
+  end
+end
+if #expired > 0 then redis.call('HDEL', k_user_pending, unpack(expired)) end
+
+local fired = {}
+local function shadow_of(id)
+  if a_arms ~= '' then return tonumber(string.sub(a_arms, id, id)) end
+  return rule(plan, id, F_SHADOW)
+end
+local function fire(id, observed, limit, window_s, retry)
+  fired[#fired + 1] = {CODES[id], rule(plan, id, F_SEVERITY), shadow_of(id),
+                       CHALLENGES[rule(plan, id, F_CHALLENGE)], observed, limit, window_s, retry}
+end
+
+if rule(plan, 9, F_ENABLED) == 1 then
+  local ban = redis.call('HMGET', k_user_ban, 'until', 'reason')
+  if ban[1] or ban[2] then
+    local untl = tonumber(ban[1] or '0') or 0
+    if untl == 0 or untl > now then fire(9, ban[2] or '', cjson.null, cjson.null, untl > 0 and untl - now or 0) end
+  end
+end
+if rule(plan, 3, F_ENABLED) == 1 and not own then
+  -- The window counts admitted shares and the places other shares hold.
+  local times = unpack_log(redis.call('GET', k_user_log))
+  for _, t in ipairs(pending) do times[#times + 1] = t end
+  table.sort(times)
+  local limit, win = rule(plan, 3, F_LIMIT), rule(plan, 3, F_WINDOW)
+  local count, retry = judge(times, now, limit, win)
+  if count >= limit then fire(3, count + 1, limit, win / 1000, retry) end
+end
+
+local blocked = false
+for _, f in ipairs(fired) do
+  if f[3] == 0 and f[2] > 0 then blocked = true end
+end
+local reserved = 0
+if own then
+  reserved = 2  -- a replay: the earlier call holds the place and settles it
+elseif not blocked then
+  redis.call('HSET', k_user_pending, a_event, now .. ',' .. (now + tonumber(a_hold_ms)))
+  redis.call('PEXPIRE', k_user_pending, math.max(tonumber(a_hold_ms), plan[H_UKEEP]))
+  reserved = 1
+end
+return {'ok', #fired > 0 and cjson.encode(fired) or '[]', reserved}

@@ -1,0 +1,22 @@
+-- Redis Cluster, step 3 of a decision, on the user's slot (common.lua is
+-- prepended): the device's slot decided, so the place reserve.lua held is
+-- either taken into the user's log (the share was counted) or released.
+-- Idempotent: a place already settled, or expired, is left alone.
+--
+-- KEYS: user_log, user_pending
+-- ARGV: event (digest of the event id), counted ("1"/"0"), plan (contract.Plan)
+--
+-- Returns "taken", "released" or "none".
+
+local k_user_log, k_user_pending = unpack(KEYS)
+local a_event, a_counted, a_plan = unpack(ARGV)
+
+local held = redis.call('HGET', k_user_pending, a_event)
+if not held then return 'none' end
+redis.call('HDEL', k_user_pending, a_event)
+if a_counted ~= '1' then return 'released' end
+local plan = read_plan(a_plan)
+local t = tonumber(string.match(held, '^(%d+),'))
+local log = record_log(redis.call('GET', k_user_log) or '', t, plan[H_UCAP], plan[H_UKEEP])
+redis.call('SET', k_user_log, log, 'PX', plan[H_UKEEP])
+return 'taken'
