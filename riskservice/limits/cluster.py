@@ -17,10 +17,16 @@ share at once, and the device's window is exact as on one Redis. A place
 whose settle never arrives (the app died between the steps) expires after
 ``hold_ms``: it holds quota that long at most, and a share allowed in that
 gap is then missing from the user's window.
+
+The caller waits for two round trips: settles are sent by a background
+thread, not waited for.
 """
 
 from __future__ import annotations
 
+import logging
+import queue
+import threading
 from typing import Any
 
 import redis
@@ -33,6 +39,8 @@ from riskservice.limits.slots import key_slot, slot_tag
 from riskservice.limits.store import DECIDE, Script
 
 __all__ = ["HOLD_MS", "ClusterStore", "device_slot_keys"]
+
+log = logging.getLogger("riskservice.cluster")
 
 RESERVE, SETTLE = Script("reserve"), Script("settle")
 # How long a place is held without its settle: a few budgets, far below any window.
@@ -65,6 +73,24 @@ class ClusterStore:
     def __init__(self, client: redis.RedisCluster, hold_ms: int = HOLD_MS) -> None:
         self.client = client
         self.hold_ms = hold_ms
+        self._settles: queue.Queue[tuple[tuple[str, str], tuple[str, str, bytes]]] = queue.Queue()
+        self._settler = threading.Thread(target=self._settle_forever, name="risk-settle", daemon=True)
+        self._settler.start()
+
+    def _settle_forever(self) -> None:
+        while True:
+            keys, args = self._settles.get()
+            try:
+                self.run(SETTLE, keys, args)
+            except StorageError as exc:
+                # The place expires after its hold instead (see the module docstring).
+                log.warning("settle failed", extra={"error": str(exc)})
+            finally:
+                self._settles.task_done()
+
+    def flush(self) -> None:
+        """Wait until every settle sent so far has been written (tests, shutdown)."""
+        self._settles.join()
 
     def run(self, script: Script, keys: tuple[str, ...] | list[str], args: tuple[Any, ...]) -> Any:
         try:
@@ -96,7 +122,7 @@ class ClusterStore:
             # This call's own place: taken only by the call that counted the share
             # (a replay's place is released; the original's settle takes its own).
             counted = rec is not None and rec.status == "new" and rec.consumed
-            self.run(SETTLE, user_keys[::2], (event, "1" if counted else "0", args.plan))
+            self._settles.put(((user_keys[0], user_keys[2]), (event, "1" if counted else "0", args.plan)))
         if rec is None:
             raise StorageError("the decision reached Redis after its deadline; nothing was recorded")
         return rec

@@ -32,7 +32,9 @@ def share(store: ClusterStore, event: str, device: str, user: str, now: int | st
 
 def at_once(store: ClusterStore, shares: list[tuple[str, str, str]]) -> list[DecisionRecord]:
     with ThreadPoolExecutor(16) as pool:
-        return list(pool.map(lambda s: share(store, *s), shares))
+        answers = list(pool.map(lambda s: share(store, *s), shares))
+    store.flush()  # settles go out after the answers
+    return answers
 
 
 def test_a_device_and_a_user_live_on_different_masters(redis_cluster_client: redis.RedisCluster) -> None:
@@ -62,6 +64,7 @@ def test_a_replay_counts_once(redis_cluster_client: redis.RedisCluster) -> None:
     store = ClusterStore(redis_cluster_client)
     first = share(store, "r1", "dev-1", "user-1")
     again = share(store, "r1", "dev-1", "user-1")
+    store.flush()
     assert (again.status, again.decision_id) == ("replay", first.decision_id)
     assert len(decode_log(redis_cluster_client.get("risk:{u:user-1}:log"))) == 1
 
@@ -71,10 +74,12 @@ def test_a_place_whose_settle_never_arrives_is_freed_after_the_hold(redis_cluste
     t0 = 1_800_000_000_000
     for i in range(50):  # the user's day is full
         assert share(store, f"f{i}", f"dev-{i}", "user-5", now=t0 + i).decision == 0
+    store.flush()
     redis_cluster_client.delete("risk:{u:user-5}:log")
     # 50 places held by calls that never settle (their app died after reserving):
     for i in range(50):
         redis_cluster_client.hset("risk:{u:user-5}:pend", f"p{i}", f"{t0 + 100},{t0 + 100 + 2000}")
     assert share(store, "g1", "dev-x", "user-5", now=t0 + 1000).decision == 2  # held: the cap is reached
     assert share(store, "g2", "dev-x", "user-5", now=t0 + 2101).decision == 0  # the hold ran out
+    store.flush()
     assert redis_cluster_client.hlen("risk:{u:user-5}:pend") == 0
