@@ -67,6 +67,10 @@ class Settings(BaseModel):
     # After a Redis failure, skip Redis for this long before probing again so a
     # hung server does not cost every request the whole budget.
     breaker_cooldown_ms: int = Field(25, ge=0, le=60_000)
+    # Wait, in each script's round trip, until this many replicas have its
+    # writes (Redis WAIT, at most a quarter of the budget): a failover then
+    # loses no acknowledged share unless the wait timed out. 0: do not wait.
+    redis_wait_replicas: int = Field(0, ge=0, le=16)
     # The platform presets a policy's merchants can start from.
     presets_file: Path = PROJECT_ROOT / "config" / "presets.yaml"
     # Serving (config/gunicorn.conf.py): where to listen, how many worker
@@ -160,6 +164,7 @@ ENV_VARS: dict[str, str] = {
     "RISK_DECISION_TTL_S": "decision_ttl_s",
     "RISK_EVENT_RETENTION_DAYS": "event_retention_days",
     "RISK_BREAKER_COOLDOWN_MS": "breaker_cooldown_ms",
+    "RISK_REDIS_WAIT_REPLICAS": "redis_wait_replicas",
     "RISK_PRESETS_FILE": "presets_file",
     "RISK_BIND": "bind",
     "WEB_CONCURRENCY": "workers",

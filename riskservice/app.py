@@ -53,7 +53,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Flask:
                          "the embedded Redis when none is configured")
     policies = PolicyHolder(settings.policy_file, settings.data_dir, presets_file=settings.presets_file)
     store = RedisStore(connect(settings.redis_url, settings.redis_budget_ms), settings.breaker_cooldown_ms,
-                       budget_ms=settings.redis_budget_ms)
+                       budget_ms=settings.redis_budget_ms, wait_replicas=settings.redis_wait_replicas)
     _audit_policy_changes(policies, store, clock, str(settings.policy_file))
 
     app = Flask(__name__)

@@ -54,6 +54,8 @@ class Metrics:
         # and those a full log could not keep (riskservice/limits/outage.py).
         self.outage_pending = Gauge("risk_outage_pending", "Shares allowed without Redis, not yet written to it.",
                                     registry=r, multiprocess_mode="livesum")
+        self.unreplicated = Counter("risk_redis_unreplicated", "Decisions whose writes fewer replicas than "
+                                    "RISK_REDIS_WAIT_REPLICAS acknowledged in time.", registry=r)
         self.outage_dropped = Counter("risk_outage_dropped", "Shares allowed without Redis that a full log "
                                       "could not keep, so never counted in Redis.", registry=r)
 

@@ -27,11 +27,13 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server process the tests can start, stop, pause and restart."""
 
-    def __init__(self, directory: Path, port: int | None = None, appendonly: bool = False) -> None:
+    def __init__(self, directory: Path, port: int | None = None, appendonly: bool = False,
+                 replica_of: RedisServer | None = None) -> None:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.replica_of = replica_of
         self.pid: int | None = None
 
     @property
@@ -58,6 +60,8 @@ class RedisServer:
                 "--daemonize", "yes", "--pidfile", str(self.pid_file),
                 "--save", "", "--appendonly", "yes" if self.appendonly else "no",
                 "--logfile", str(self.dir / "redis.log"), "--unixsocket", str(self.dir / "redis.sock")]
+        if self.replica_of is not None:
+            args += ["--replicaof", "127.0.0.1", str(self.replica_of.port)]
         # The launcher forks the daemon and exits at once.
         subprocess.run(args, stdout=subprocess.DEVNULL, check=True, timeout=10)
         client = redis.Redis.from_url(self.url, socket_timeout=0.2, socket_connect_timeout=0.2)

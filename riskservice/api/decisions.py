@@ -38,6 +38,10 @@ def create_decision() -> Response:
     dropped = outage.take_dropped()
     if dropped:
         m.outage_dropped.inc(dropped)
+    if state.store.wait_replicas:
+        unreplicated = state.store.take_unreplicated()
+        if unreplicated:
+            m.unreplicated.inc(unreplicated)
     if decision.arms:
         fired = {RULE_OF_CODE.get(r["code"], r["code"]) for r in (*decision.reasons, *decision.shadow)}
         for rule, arm in decision.arms.items():

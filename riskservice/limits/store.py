@@ -56,8 +56,16 @@ class RedisStore:
         How long to skip Redis after a failure.
     """
 
-    def __init__(self, client: redis.Redis, breaker_cooldown_ms: int = 1000, budget_ms: int | None = None) -> None:
+    def __init__(self, client: redis.Redis, breaker_cooldown_ms: int = 1000, budget_ms: int | None = None,
+                 wait_replicas: int = 0) -> None:
         self.client = client
+        # Durability (RISK_REDIS_WAIT_REPLICAS): each decision waits, in the
+        # same round trip, until this many replicas have it, for at most a
+        # quarter of the budget; decisions that were not acknowledged in time
+        # are still answered and counted here.
+        self.wait_replicas = wait_replicas
+        self.wait_ms = max(1, (budget_ms or 200) // 4)
+        self.unreplicated = 0
         self._breaker = CircuitBreaker(breaker_cooldown_ms)
         self.budget_ms = budget_ms
         # Redis server time minus ours (ms), re-measured every second, so a
@@ -130,20 +138,33 @@ class RedisStore:
         self._breaker.success()
         return reply
 
-    @staticmethod
-    def _evalsha(conn: Connection, script: Script, keys: tuple[str, ...] | list[str], args: tuple[object, ...]) -> Any:
+    def _evalsha(self, conn: Connection, script: Script, keys: tuple[str, ...] | list[str],
+                 args: tuple[object, ...]) -> Any:
+        # Packed by hiredis directly: redis-py's serializer re-checks every
+        # one of the ~30 arguments in Python first.
+        commands = [hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))]
+        if self.wait_replicas:
+            # WAIT goes in the same round trip, right behind the script.
+            commands.append(hiredis.pack_command(("WAIT", self.wait_replicas, self.wait_ms)))  # type: ignore[arg-type]
+        conn.send_packed_command(commands, check_health=False)  # type: ignore[no-untyped-call]
         try:
-            # Packed by hiredis directly: redis-py's serializer re-checks every
-            # one of the ~30 arguments in Python first.
-            command = hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))
-            conn.send_packed_command([command], check_health=False)  # type: ignore[no-untyped-call]
-            return conn.read_response()
+            reply = conn.read_response()
         except redis.exceptions.NoScriptError:
+            if self.wait_replicas:
+                conn.read_response()  # WAIT's reply to a script that did not run
             # A restarted or new Redis: load the script once, then carry on.
             conn.send_command("SCRIPT", "LOAD", script.source)  # type: ignore[no-untyped-call]
             conn.read_response()
-            conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
-            return conn.read_response()
+            conn.send_packed_command(commands, check_health=False)  # type: ignore[no-untyped-call]
+            reply = conn.read_response()
+        if self.wait_replicas and int(conn.read_response()) < self.wait_replicas:
+            self.unreplicated += 1
+        return reply
+
+    def take_unreplicated(self) -> int:
+        """Calls whose writes not enough replicas acknowledged in time, since the last call (for a counter)."""
+        count, self.unreplicated = self.unreplicated, 0
+        return count
 
     def deadline_ms(self) -> int | str:
         """When a call sent now stops being worth running, on the Redis
