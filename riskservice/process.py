@@ -35,10 +35,37 @@ def serve(settings: Settings | None = None) -> Flask:
         settings = settings.model_copy(update={"redis_url": embedded.ensure()})
         # Stops it only if this process started it (not when gunicorn's master did).
         atexit.register(embedded.stop)
+    refuse_a_cluster(settings.redis_url)
     app = create_app(settings)
     start_policy_watch(app)
     note_policy_at_start(app)
     return app
+
+
+class UnsupportedRedis(RuntimeError):
+    """The configured Redis is one the service cannot run on (yet)."""
+
+
+def refuse_a_cluster(url: str | None) -> None:
+    """Stop at start-up when ``REDIS_URL`` names a Redis Cluster node.
+
+    Every decision script touches keys of several slots, which a cluster
+    refuses: without this check each share would be answered from the fail
+    mode, degraded, and nothing stored. (A Redis that does not answer now is
+    left to the decision path, which degrades and recovers by itself.)
+    """
+    if url is None:
+        return
+    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        enabled = client.info("cluster").get("cluster_enabled")
+    except redis.RedisError:
+        return
+    finally:
+        client.close()
+    if enabled:
+        raise UnsupportedRedis(f"REDIS_URL ({url}) is a Redis Cluster node: this version runs on one Redis "
+                               "(with replicas); Redis Cluster support is in progress (docs/architecture.md)")
 
 
 def start_policy_watch(app: Flask) -> None:

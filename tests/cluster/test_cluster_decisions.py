@@ -6,6 +6,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import orjson
+import pytest
 import redis
 
 from riskservice.decisions.engine import static_verdict
@@ -15,6 +16,9 @@ from riskservice.limits.keys import decision_keys
 from riskservice.limits.records import DecisionRecord, decode_log
 from riskservice.limits.slots import key_slot
 from riskservice.policy.load import load_policy
+from riskservice.process import UnsupportedRedis, refuse_a_cluster
+from tests.cluster_server import RedisClusterServer
+from tests.redis_server import RedisServer
 
 PLAN = load_policy("config/policy.yaml").default.plan
 
@@ -83,3 +87,14 @@ def test_a_place_whose_settle_never_arrives_is_freed_after_the_hold(redis_cluste
     assert share(store, "g2", "dev-x", "user-5", now=t0 + 2101).decision == 0  # the hold ran out
     store.flush()
     assert redis_cluster_client.hlen("risk:{u:user-5}:pend") == 0
+
+
+def test_the_service_refuses_to_start_on_a_cluster_rather_than_fail_open(redis_cluster: RedisClusterServer) -> None:
+    with pytest.raises(UnsupportedRedis, match="is a Redis Cluster node"):
+        refuse_a_cluster(redis_cluster.url)
+
+
+def test_a_single_redis_or_none_is_accepted(redis_server: RedisServer) -> None:
+    refuse_a_cluster(redis_server.url)
+    refuse_a_cluster(None)
+    refuse_a_cluster("redis://127.0.0.1:1/0")  # not answering: the decision path degrades and recovers
