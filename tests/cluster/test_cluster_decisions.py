@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from riskservice.decisions.engine import static_verdict
-from riskservice.limits.cluster import ClusterStore
+from riskservice.limits.cluster import ClusterStore, events_shard, pointer_key
 from riskservice.limits.contract import DecideArgs
 from riskservice.limits.keys import decision_keys
 from riskservice.limits.records import DecisionRecord, decode_log
@@ -25,12 +25,13 @@ PLAN = load_policy("config/policy.yaml").default.plan
 
 def share(store: ClusterStore, event: str, device: str, user: str, now: int | str = "") -> DecisionRecord:
     keys = decision_keys(event, device, user, None, f"id-{event}")
+    pointer = orjson.dumps({"k": keys.event, "m": None, "u": keys.user_log})
     block, challenge, codes = static_verdict([])
     args = DecideArgs(now=now, deadline="", fingerprint="fp", decision_id=f"id-{event}", user_id=user,
                       device_id=device, plan=PLAN, policy_version="v", static_findings=b"", static_block=block,
                       static_challenge=challenge, static_codes=codes, ttl_ms=86_400_000,
                       request=orjson.dumps({"event_id": event}), lat="", lon="", merchant_id="", recipients=1,
-                      retention_ms=86_400_000, pointer=b"{}", arms="")
+                      retention_ms=86_400_000, pointer=pointer, arms="")
     return store.decide(keys, args)
 
 
@@ -98,3 +99,18 @@ def test_a_single_redis_or_none_is_accepted(redis_server: RedisServer) -> None:
     refuse_a_cluster(redis_server.url)
     refuse_a_cluster(None)
     refuse_a_cluster("redis://127.0.0.1:1/0")  # not answering: the decision path degrades and recovers
+
+
+def test_an_outcome_finds_its_decision_in_the_device_slot(redis_cluster_client: redis.RedisCluster) -> None:
+    store = ClusterStore(redis_cluster_client)
+    rec = share(store, "o1", "dev-3", "user-3")
+    assert rec.decision == 0 and key_slot(pointer_key(rec.decision_id)) == key_slot("risk:{d:dev-3}:state")
+    where = store.resolve(rec.decision_id)
+    assert where is not None and where["k"].startswith("risk:{d:dev-3}:ev:")
+    status, record = store.outcome(where["k"], delivered=1, opened=1, claimed=1, window_ms=86_400_000, cap=100,
+                                   now_ms=None)
+    assert status == "ok" and record is not None and record["o"][:3] == [1, 1, 1]
+    # The decision and its outcome are in the shard of the device's slot, in order.
+    stream = redis_cluster_client.xrange(events_shard("risk:{d:dev-3}:state"))
+    assert [e[1][b"k"] for e in stream] == [b"decision", b"outcome"]
+    assert store.resolve("no-such-id") is None and store.resolve("plain") is None
