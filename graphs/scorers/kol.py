@@ -10,7 +10,13 @@ Signals:
   coefficient, weighted by how many links there are);
 - ``active_sharer``: many delivered shares;
 - ``secondary_propagation``: later shares and claims that descend from the
-  node's shares in the coupons' cascades, the outcome KOLs are valued for.
+  node's shares in the coupons' cascades, the outcome KOLs are valued for;
+- ``influence``: PageRank over the share graph with every link reversed
+  (recipient -> sharer, weighted by deliveries), relative to the average
+  user: a sharer ranks high when its recipients themselves reach many,
+  however many steps down, which neither the own share count
+  (``active_sharer``) nor the realised cascades of the observed coupons
+  (``secondary_propagation``) see.
 
 Each is log-scaled against its 99th percentile, so one giant hub does not
 squash everybody else.  Realised propagation weighs most; the structural
@@ -30,8 +36,9 @@ from graphs.events.table import EventTable
 from graphs.features.cascade import Propagation
 from graphs.features.community import community_roles, label_propagation
 from graphs.features.nodes import NodeFeatures
-from graphs.signals.catalog import ACTIVE_SHARER, BRIDGE, COMMUNITY_HUB, SECONDARY_PROPAGATION
-from graphs.signals.formulas import NUMPY, kol_combine, kol_discount, log_scale, node_keys
+from graphs.features.pagerank import pagerank
+from graphs.signals.catalog import ACTIVE_SHARER, BRIDGE, COMMUNITY_HUB, INFLUENCE, SECONDARY_PROPAGATION
+from graphs.signals.formulas import NUMPY, influence_score, kol_combine, kol_discount, log_scale, node_keys
 from graphs.signals.ops import high_quantile
 from graphs.signals.params import ScoringParams
 from graphs.signals.signal import Signal
@@ -101,6 +108,10 @@ def kol_scores(t: EventTable, f: NodeFeatures, propagation: Propagation,
     sec = propagation.secondary
     spread = Signal.of(SECONDARY_PROPAGATION, sec, log_scale(NUMPY, sec, high_quantile(sec, 0.995)),
                        {"shares": propagation.desc_shares, "claims": propagation.desc_claims})
-    raw = kol_combine(NUMPY, spread.score, hub.score, bridge.score, active.score, p)
+    relative = n * pagerank(f.share.T, p.pagerank_damping, p.pagerank_iter, p.pagerank_tol)
+    influence = Signal.of(INFLUENCE, relative,
+                          influence_score(NUMPY, relative, high_quantile(relative - 1.0)))
+    raw = kol_combine(NUMPY, spread.score, hub.score, bridge.score, active.score, influence.score, p)
     a = np.zeros(n) if anomaly is None else anomaly
-    return KolResult(user=kol_discount(NUMPY, raw, a), raw=raw, signals=[spread, hub, bridge, active], community=labels)
+    return KolResult(user=kol_discount(NUMPY, raw, a), raw=raw, signals=[spread, hub, bridge, active, influence],
+                     community=labels)

@@ -23,6 +23,7 @@ __all__ = [
     "DENSE_BLOCK",
     "DEVICE_FARM",
     "FAKE_SINK",
+    "INFLUENCE",
     "KOL_USER",
     "LINKED_ACCOUNT",
     "LOCKSTEP",
@@ -77,7 +78,9 @@ COMMUNITY_HUB = SignalSpec("community_hub", "kol", "{value:.0f} contacts inside 
                            ("size",))
 BRIDGE = SignalSpec("bridge", "kol", "links into {value:.0f} communities (participation {part:.2f})", ("part",))
 ACTIVE_SHARER = SignalSpec("active_sharer", "kol", "{value:.0f} delivered shares")
+INFLUENCE = SignalSpec("influence", "kol",
+                       "influence rank {value:.1f}x the average user's: its recipients reach many in turn")
 
 #: a user's signals in the order the rows list them (before sorting by score)
 ANOMALY_USER = (USER_FARM, REFUSED, LOW_CLAIM, STAR_SPRAY, DENSE_BLOCK, LOCKSTEP, NON_DECAYING_BURST, FAKE_SINK)
-KOL_USER = (SECONDARY_PROPAGATION, COMMUNITY_HUB, BRIDGE, ACTIVE_SHARER)
+KOL_USER = (SECONDARY_PROPAGATION, COMMUNITY_HUB, BRIDGE, ACTIVE_SHARER, INFLUENCE)

@@ -32,6 +32,7 @@ __all__ = [
     "burst_score",
     "claim_gap",
     "farm_score",
+    "influence_score",
     "kol_combine",
     "kol_discount",
     "lockstep_candidate",
@@ -39,6 +40,7 @@ __all__ = [
     "log_scale",
     "low_claim_score",
     "noisy_or",
+    "pagerank_step",
     "participation",
     "ramp",
     "refused_score",
@@ -173,10 +175,36 @@ def participation(ops: Ops, sum_sq: X, degree: X) -> X:
     return ops.maximum(1.0 - part, 0.0) * ops.as_float(degree > 0)
 
 
-def kol_combine(ops: Ops, spread: X, hub: X, bridge: X, active: X, p: ScoringParams) -> X:
-    """Weighted KOL evidence: realised propagation dominates, structure breaks ties."""
+def pagerank_step(ops: Ops, inflow: X, dangling: X, n: int, damping: float) -> X:
+    """One power-iteration step of PageRank for every node.
+
+    ``inflow`` is the rank that reaches the node along its in-links (each
+    node splits its rank over its out-links in proportion to their weights),
+    ``dangling`` the total rank of the nodes without out-links, spread over
+    all ``n`` nodes; a walker jumps to a uniformly random node with
+    probability ``1 - damping``.  The ranks keep summing to 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pagerank_step(NUMPY, np.array([0.0, 0.5]), 0.5, 2, 0.85).round(6).tolist()
+    [0.2875, 0.7125]
+    """
+    return (1.0 - damping) / n + damping * (inflow + dangling / n)
+
+
+def influence_score(ops: Ops, relative: X, ref: float) -> X:
+    """PageRank relative to the average node (``n * rank``); only the excess over 1 counts.
+
+    ``ref`` is the high quantile of the positive excess, as for the other KOL signals.
+    """
+    return log_scale(ops, relative - 1.0, ref)
+
+
+def kol_combine(ops: Ops, spread: X, hub: X, bridge: X, active: X, influence: X, p: ScoringParams) -> X:
+    """Weighted KOL evidence: realised propagation dominates, structure and influence break ties."""
     w = p.kol_weights
-    return (w[0] * spread + w[1] * hub + w[2] * bridge + w[3] * active) / sum(w)
+    return (w[0] * spread + w[1] * hub + w[2] * bridge + w[3] * active + w[4] * influence) / sum(w)
 
 
 def kol_discount(ops: Ops, raw: X, anomaly: X) -> X:
