@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 from graphs.signals.catalog import SignalSpec
 
-__all__ = ["Signal", "node_signals"]
+__all__ = ["Signal"]
 
 
 @dataclass
@@ -67,16 +67,3 @@ class Signal:
 
 def _plain(x: Any) -> Any:
     return x.item() if isinstance(x, np.generic) else x
-
-
-def node_signals(signals: list[Signal], i: int, floor: float = 0.05) -> list[dict[str, Any]]:
-    """Rows of the signals that contribute at least ``floor`` for node ``i``, strongest first.
-
-    Examples
-    --------
-    >>> s = Signal("x", "anomaly", np.array([1.0, 2.0]), np.array([0.0, 0.5]), "{value}")
-    >>> [r["score"] for r in node_signals([s], 1)], node_signals([s], 0)
-    ([0.5], [])
-    """
-    rows = [s.row(i) for s in signals if s.score[i] >= floor]
-    return sorted(rows, key=lambda r: -r["score"])
