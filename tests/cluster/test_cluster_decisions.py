@@ -9,15 +9,14 @@ import orjson
 import pytest
 import redis
 
-from riskservice.decisions.engine import static_verdict
 from riskservice.limits.cluster import ClusterStore, events_shard, pointer_key
-from riskservice.limits.contract import DecideArgs
 from riskservice.limits.keys import decision_keys
 from riskservice.limits.records import DecisionRecord, decode_log
 from riskservice.limits.slots import key_slot
 from riskservice.policy.load import load_policy
 from riskservice.process import UnsupportedRedis, refuse_a_cluster
 from tests.cluster_server import RedisClusterServer
+from tests.limits.args import decide_args
 from tests.redis_server import RedisServer
 
 PLAN = load_policy("config/policy.yaml").default.plan
@@ -26,12 +25,8 @@ PLAN = load_policy("config/policy.yaml").default.plan
 def share(store: ClusterStore, event: str, device: str, user: str, now: int | str = "") -> DecisionRecord:
     keys = decision_keys(event, device, user, None, f"id-{event}")
     pointer = orjson.dumps({"k": keys.event, "m": None, "u": keys.user_log})
-    block, challenge, codes = static_verdict([])
-    args = DecideArgs(now=now, deadline="", fingerprint="fp", decision_id=f"id-{event}", user_id=user,
-                      device_id=device, plan=PLAN, policy_version="v", static_findings=b"", static_block=block,
-                      static_challenge=challenge, static_codes=codes, ttl_ms=86_400_000,
-                      request=orjson.dumps({"event_id": event}), lat="", lon="", merchant_id="", recipients=1,
-                      retention_ms=86_400_000, pointer=pointer, arms="")
+    args = decide_args(now=now, decision_id=f"id-{event}", user_id=user, device_id=device, plan=PLAN,
+                       request=orjson.dumps({"event_id": event}), pointer=pointer)
     return store.decide(keys, args)
 
 

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from riskservice.decisions.engine import static_verdict
-from riskservice.limits.contract import DecideArgs
 from riskservice.limits.keys import decision_keys
 from riskservice.limits.outage import OutageLog
 from riskservice.policy.load import load_policy
+from tests.limits.args import decide_args
 
 PLAN = load_policy("config/policy.yaml").default.plan
 
 
 def allow(log: OutageLog, i: int, now: int, device: str = "d1") -> int:
     keys = decision_keys(f"e{i}", device, "u1", None)
-    block, challenge, codes = static_verdict([])
-    args = DecideArgs(now=now, deadline="", fingerprint="fp", decision_id=f"id{i}", user_id="u1", device_id=device,
-                      plan=PLAN, policy_version="v", static_findings=b"", static_block=block,
-                      static_challenge=challenge, static_codes=codes, ttl_ms=1000, request=b"{}", lat="", lon="",
-                      merchant_id="", recipients=1, retention_ms=1000, pointer=b"{}", arms="")
+    args = decide_args(now=now, decision_id=f"id{i}", user_id="u1", device_id=device, plan=PLAN)
     return log.judge(keys, args).decision
 
 

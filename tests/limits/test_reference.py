@@ -6,17 +6,16 @@ from __future__ import annotations
 import random
 import time
 
-import orjson
 import redis
 
-from riskservice.decisions.engine import static_verdict
 from riskservice.limits.client import connect
-from riskservice.limits.contract import RULES, DecideArgs
+from riskservice.limits.contract import RULES
 from riskservice.limits.keys import EVENTS, decision_keys
 from riskservice.limits.memory import MemoryStore
 from riskservice.limits.records import DecisionRecord
 from riskservice.limits.store import RedisStore
 from riskservice.policy.load import parse_policy
+from tests.limits.args import decide_args
 from tests.redis_server import RedisServer
 
 # Now: a timed ban's key expires on the real clock a day after its end.
@@ -90,12 +89,8 @@ def test_every_rule_matches_the_reference_on_random_traffic(redis_server: RedisS
         lat, lon = (repr(31.2 + rng.choice([0, 0.001, 2.0])), repr(121.4)) if rng.random() < 0.4 else ("", "")
         static = [["fan_out", 1, 0, "sms", 11, 10, None, 0]] if rng.random() < 0.05 else []
         arms = "".join(rng.choice("01") for _ in RULES) if rng.random() < 0.1 else ""
-        block, challenge, codes = static_verdict(static)
-        args = DecideArgs(now=now, deadline="", fingerprint="fp", decision_id=f"id{i}", user_id=user,
-                          device_id=device, plan=plan, policy_version="v", static_findings=orjson.dumps(static)
-                          if static else b"", static_block=block, static_challenge=challenge, static_codes=codes,
-                          ttl_ms=86_400_000, request=b"{}", lat=lat, lon=lon, merchant_id="", recipients=1,
-                          retention_ms=86_400_000, pointer=b"{}", arms=arms)
+        args = decide_args(now=now, decision_id=f"id{i}", user_id=user, device_id=device, plan=plan,
+                           static=static, lat=lat, lon=lon, arms=arms)
         got, want = store.decide(keys, args), ref.decide(keys, args)
         assert (got.decision, got.challenge, got.findings, got.windows, got.consumed) == \
                (want.decision, want.challenge, want.findings, want.windows, want.consumed), f"step {i}"

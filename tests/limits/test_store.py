@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import random
 
-import orjson
 import pytest
 import redis
 
-from riskservice.decisions.engine import static_verdict
 from riskservice.limits.client import connect
-from riskservice.limits.contract import RULES, DecideArgs
+from riskservice.limits.contract import RULES
 from riskservice.limits.keys import decision_keys
 from riskservice.limits.memory import MemoryStore
 from riskservice.limits.records import decode_device_state
 from riskservice.limits.store import RedisStore
 from riskservice.policy.load import load_policy, parse_policy
+from tests.limits.args import decide_args
 from tests.redis_server import RedisServer
 
 T0 = 1_763_800_000_000
@@ -48,12 +47,8 @@ def store(redis_server: RedisServer, redis_client: redis.Redis) -> RedisStore:
 def run(store: object, plan: bytes, event: str, device: str, user: str, now: int,
         findings: list[list[object]] | None = None, arms: str = "") -> object:
     keys = decision_keys(event, device, user, None)
-    block, challenge, codes = static_verdict(findings or [])
-    args = DecideArgs(now=now, deadline="", fingerprint="fp", decision_id=f"id-{event}", user_id=user,
-                      device_id=device, plan=plan, policy_version="test@1",
-                      static_findings=orjson.dumps(findings) if findings else b"", static_block=block,
-                      static_challenge=challenge, static_codes=codes, ttl_ms=86_400_000, request=b"{}", lat="",
-                      lon="", merchant_id="", recipients=0, retention_ms=86_400_000, pointer=b"{}", arms=arms)
+    args = decide_args(now=now, decision_id=f"id-{event}", user_id=user, device_id=device, plan=plan,
+                       static=findings, policy_version="test@1", recipients=0, arms=arms)
     return store.decide(keys, args)  # type: ignore[attr-defined]
 
 
