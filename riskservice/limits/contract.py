@@ -8,10 +8,14 @@ crosses the boundary, and the one format each is packed in.
 - Stateful rules are numbered (``RULES``); the scripts name them by the same
   table (``CODES`` in ``lua/common.lua``), which a test compares with this one.
 - A decision record is a Redis hash whose fields are :data:`RECORD_FIELDS`.
+- The stateful findings a script fires are packed (``FINDING_FORMAT``,
+  :func:`decode_findings`): encoding them as JSON with ``cjson`` cost a
+  refused decision more than all its window arithmetic.
 
-Packing uses only ``>``, ``B``, ``H``, ``I`` and ``d``, which Python's
-:mod:`struct` and Redis' Lua ``struct`` library read identically (big endian,
-1-, 2- and 4-byte unsigned integers, 8-byte doubles, no padding).
+Packing uses only ``>``, ``B``, ``H``, ``I`` and ``d`` (and byte strings
+preceded by their length), which Python's :mod:`struct` and Redis' Lua
+``struct`` library read identically (big endian, 1-, 2- and 4-byte unsigned
+integers, 8-byte doubles, no padding).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 __all__ = ["CHALLENGES", "PLAN_FORMAT", "PLAN_HEADER_FORMAT", "RECORD_FIELDS", "RULES", "RULE_FORMAT",
-           "DecideArgs", "Plan", "RulePlan", "decode_windows", "rule_id"]
+           "FINDING_FORMAT", "DecideArgs", "Plan", "RulePlan", "decode_findings", "decode_windows",
+           "rule_id"]
 
 # Stateful rules, by id (1-based, the scripts' order of evaluation).
 RULES: tuple[str, ...] = (
@@ -47,6 +52,16 @@ RULE_FORMAT = "BdIBBBd"
 PLAN_HEADER_FORMAT = "HIHIHIHBBBHII"
 PLAN_FORMAT = ">" + RULE_FORMAT * len(RULES) + PLAN_HEADER_FORMAT
 
+# One stateful finding as the scripts pack it, findings one after another:
+# code (uint8 length, bytes), severity, shadow, challenge (index in
+# CHALLENGES), observed kind (0 a number, 1 text), observed number, observed
+# text (uint16 length, bytes), limit, window s, retry ms, detail. A NaN
+# double is "none" (JSON null; a missing detail).
+FINDING_FORMAT = ">B{code}sBBBBdH{text}sdddd"
+_FINDING_HEAD = struct.Struct(">B")
+_FINDING_FLAGS = struct.Struct(">BBBBdH")
+_FINDING_TAIL = struct.Struct(">dddd")
+
 # Fields of a decision record (a hash, in the device's slot).
 RECORD_FIELDS: dict[str, str] = {
     "id": "decision id",
@@ -54,7 +69,7 @@ RECORD_FIELDS: dict[str, str] = {
     "dec": "0 allow, 1 challenge, 2 block",
     "ch": "challenge kind ('' none)",
     "fs": "stateless findings (JSON list, as the app sent them)",
-    "fd": "stateful findings (JSON list, '' when none fired)",
+    "fd": "stateful findings, packed (FINDING_FORMAT; absent when none fired)",
     "n": "window counts: per enabled count rule, uint8 rule id, uint32 count, uint32 ms until its oldest "
          "entry leaves",
     "pv": "policy version",
@@ -172,6 +187,44 @@ class DecideArgs(NamedTuple):
     arms: str
     # On Redis Cluster: the user side's findings from reserve.lua (JSON); "" on one Redis.
     user_side: bytes | str = ""
+
+
+def _number(x: float) -> float | int | None:
+    # cjson wrote integral doubles as integers; keep that shape.
+    if x != x:
+        return None
+    return int(x) if x.is_integer() else x
+
+
+def decode_findings(raw: bytes) -> list[list[Any]]:
+    """The ``fd`` field of a record: ``[code, severity, shadow, challenge,
+    observed, limit, window_s, retry]`` per finding, then ``detail`` when it
+    has one (the shape of the findings in an answer's reasons).
+
+    >>> packed = struct.pack(">B15sBBBBdH0sdddd", 15, b"device_velocity", 1, 0, 1, 0, 21.0, 0, b"",
+    ...                      20.0, 300.0, 1500.0, float("nan"))
+    >>> decode_findings(packed)
+    [['device_velocity', 1, 0, 'captcha', 21, 20, 300, 1500]]
+    """
+    out: list[list[Any]] = []
+    pos = 0
+    while pos < len(raw):
+        (n,) = _FINDING_HEAD.unpack_from(raw, pos)
+        code = raw[pos + 1:pos + 1 + n].decode()
+        pos += 1 + n
+        severity, shadow, challenge, kind, number, text_len = _FINDING_FLAGS.unpack_from(raw, pos)
+        pos += _FINDING_FLAGS.size
+        text = raw[pos:pos + text_len].decode()
+        pos += text_len
+        limit, window, retry, detail = _FINDING_TAIL.unpack_from(raw, pos)
+        pos += _FINDING_TAIL.size
+        observed = text if kind == 1 else _number(number)
+        finding = [code, severity, shadow, CHALLENGES[challenge], observed, _number(limit), _number(window),
+                   int(retry)]
+        if detail == detail:
+            finding.append(_number(detail))
+        out.append(finding)
+    return out
 
 
 def decode_windows(raw: bytes) -> dict[str, tuple[int, int]]:

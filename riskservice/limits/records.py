@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import orjson
 
-from riskservice.limits.contract import decode_windows
+from riskservice.limits.contract import decode_findings, decode_windows
 
 Status = Literal["new", "replay", "conflict"]
 
@@ -48,7 +48,7 @@ class DecisionRecord:
         if "o" in rec:
             rec["o"] = [int(x) for x in rec["o"].split(",")]
         rec["g"] = [float(x) for x in rec["g"].split(",")] if rec.get("g") else None
-        findings = _findings(raw.get("fs", b"")) + _findings(raw.get("fd", b""))
+        findings = _findings(raw.get("fs", b"")) + _stateful(raw.get("fd", b""))
         if rec.get("al"):
             # An allowlisted device: its challenges are reported as shadow.
             for f in findings:
@@ -82,6 +82,14 @@ def _findings(raw: bytes) -> list[list[Any]]:
     if not raw or raw == b"{}":
         return []
     return list(orjson.loads(raw))
+
+
+def _stateful(raw: bytes) -> list[list[Any]]:
+    # Records written before the findings were packed hold JSON (they live
+    # for the decision TTL, so an upgrade meets both).
+    if raw[:1] in (b"[", b"{"):
+        return _findings(raw)
+    return decode_findings(raw)
 
 
 def decode_log(raw: bytes) -> list[int]:

@@ -6,6 +6,8 @@ import re
 import struct
 from importlib import resources
 
+import redis
+
 from riskservice.limits.contract import (
     CHALLENGES,
     PLAN_FORMAT,
@@ -15,6 +17,7 @@ from riskservice.limits.contract import (
     DecideArgs,
     Plan,
     RulePlan,
+    decode_findings,
 )
 from riskservice.limits.keys import DecisionKeys, decision_keys
 from riskservice.policy.load import load_policy
@@ -83,3 +86,22 @@ def test_decision_keys_of_a_device_share_its_hash_tag() -> None:
                    keys.allowlist, keys.flags, keys.review]
     assert all(key.startswith("risk:{d:dev-1}:") for key in device_keys)
     assert keys.user_log.startswith("risk:{u:u-1}:") and keys.user_ban.startswith("risk:{u:u-1}:")
+
+
+def test_findings_packed_by_lua_decode_as_the_answer_shows_them(redis_client: redis.Redis) -> None:
+    # Every shape a script fires: a count rule, a ban (text observed, nulls),
+    # a finding with a detail, one from the user's slot as JSON decodes it.
+    script = lua("common") + """
+    return pack_findings({
+      {'device_velocity', 1, 0, 'captcha', 21, 20, 300, 1500},
+      {'user_blocklist', 2, 1, '', 'abuse: 刷单', cjson.null, cjson.null, 0},
+      {'low_success_rate', 1, 0, 'sms', 0.125, 0.15, 86400, 0, 24},
+      cjson.decode('["challenge_failures", 2, 0, "", "", null, null, 3600000]'),
+    })"""
+    packed = redis_client.eval(script, 0)
+    assert decode_findings(packed) == [
+        ["device_velocity", 1, 0, "captcha", 21, 20, 300, 1500],
+        ["user_blocklist", 2, 1, "", "abuse: 刷单", None, None, 0],
+        ["low_success_rate", 1, 0, "sms", 0.125, 0.15, 86400, 0, 24],
+        ["challenge_failures", 2, 0, "", "", None, None, 3600000],
+    ]

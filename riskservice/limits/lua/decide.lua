@@ -247,7 +247,7 @@ local verdict = {'t', now_s, 'dec', dec_s, 'ch', CHALLENGES[chal], 'n', table.co
 local function optional(name, value)
   if value ~= '' then verdict[#verdict + 1], verdict[#verdict + 2] = name, value end
 end
-if #fired > 0 then optional('fd', cjson.encode(fired)) end
+if #fired > 0 then optional('fd', pack_findings(fired)) end
 optional('g', graph)
 if allowlisted then optional('al', '1') end
 redis.call('HSET', k_event, 'id', a_decision_id, 'pv', a_policy_version, 'fp', a_fingerprint, 'u', user,
