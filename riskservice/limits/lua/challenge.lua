@@ -27,9 +27,9 @@ local now = clock(ARGV[1])
 local plan = read_plan(ARGV[4])
 local cooled = 0
 if passed then
-  local dlog, seen = read_state(KEYS[2])
+  local dlog, users = read_state(KEYS[2])
   local ulog = redis.call('GET', KEYS[3]) or ''
-  admit(plan, now, KEYS[2], KEYS[3], user, dlog, ulog, seen)
+  admit(plan, now, KEYS[2], KEYS[3], user, dlog, ulog, users)
   redis.call('HSET', KEYS[1], 'cs', result, 'ct', now, 'c', 1)
 else
   local limit, win, cooldown = plan[H_CF_LIMIT], plan[H_CF_WINDOW], plan[H_CF_COOLDOWN]

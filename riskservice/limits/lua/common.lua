@@ -176,43 +176,74 @@ local function record_log(s, now, cap, keep)
   return string.sub(s, first * 6 - 5) .. struct.pack('>I6', now)
 end
 
--- Device state: the share log, then the users seen on the device
--- (uint16 n, n x 6-byte ms; then per user: 6-byte last admitted ms, uint16
--- length, id). One key, read with one GET and written with one SET: every
--- call a script makes costs time on the single-threaded server, and a
--- packed string is the smallest form. The log is returned packed.
+-- Device state: the share log, then the users seen on the device, the most
+-- recently seen first (uint16 n, n x 6-byte ms; then per user: 6-byte last
+-- admitted ms, uint16 length, id). One key, read with one GET and written
+-- with one SET: every call a script makes costs time on the single-threaded
+-- server, and a packed string is the smallest form. Returns the log and the
+-- users' part, both packed: they are walked in place, never unpacked into
+-- tables (building tables was most of an admitted share's cost).
 local function read_state(key)
   local state = redis.call('GET', key)
-  if not state then return '', {} end
-  local seen = {}
-  local n = struct.unpack('>H', state)
-  local pos = 3 + 6 * n
-  local dlog = string.sub(state, 3, pos - 1)
-  while pos <= #state do
-    local t, len
-    t, len, pos = struct.unpack('>I6H', state, pos)
-    seen[string.sub(state, pos, pos + len - 1)] = t
-    pos = pos + len
-  end
-  return dlog, seen
+  if not state then return '', '' end
+  local pos = 3 + 6 * struct.unpack('>H', state)
+  return string.sub(state, 3, pos - 1), string.sub(state, pos)
 end
 
--- Count an admitted share: the device log, the user's log and the users seen
--- (logs packed). Users are kept inside the longest window, the most recently
--- seen first, up to the cap (ties: the larger id first, as the reference does).
-local function admit(plan, now, state_key, ulog_key, user, dlog, ulog, seen)
+-- The users' part as a table id -> last admitted ms.
+local function seen_of(block)
+  local seen, pos = {}, 1
+  while pos <= #block do
+    local t, len
+    t, len, pos = struct.unpack('>I6H', block, pos)
+    seen[string.sub(block, pos, pos + len - 1)] = t
+    pos = pos + len
+  end
+  return seen
+end
+
+-- The users' part after `user` shares at `now`: kept inside the longest
+-- window, the most recently seen first, up to the cap (ties: the larger id
+-- first, as the reference does). The new entry goes first and the others
+-- keep their order, so the part is cut and joined, not sorted; only when
+-- another user was seen at `now` or later (a clock step) is it rebuilt.
+local function users_after(plan, now, user, block)
+  local cap, keep = plan[H_SCAP], plan[H_SKEEP]
+  if cap >= 1 and (#block == 0 or struct.unpack('>I6', block) < now) then
+    local parts = {struct.pack('>I6H', now, #user), user}
+    local count, pos, n = 1, 1, #block
+    while pos <= n and count < cap do
+      local t, len, at = struct.unpack('>I6H', block, pos)
+      if now - t >= keep then break end
+      local nxt = at + len
+      if len ~= #user or string.sub(block, at, nxt - 1) ~= user then
+        parts[#parts + 1] = string.sub(block, pos, nxt - 1)
+        count = count + 1
+      end
+      pos = nxt
+    end
+    return table.concat(parts)
+  end
+  local seen = seen_of(block)
   seen[user] = now
   local users = {}
   for u, t in pairs(seen) do
-    if now - t < plan[H_SKEEP] then users[#users + 1] = {t, u} end
+    if now - t < keep then users[#users + 1] = {t, u} end
   end
   table.sort(users, function(a, b) return a[1] > b[1] or (a[1] == b[1] and a[2] > b[2]) end)
-  local kept = record_log(dlog, now, plan[H_DCAP], plan[H_DKEEP])
-  local parts = {struct.pack('>H', #kept / 6), kept}
-  for i = 1, math.min(#users, plan[H_SCAP]) do
-    parts[#parts + 1] = struct.pack('>I6H', users[i][1], #users[i][2]) .. users[i][2]
+  local parts = {}
+  for i = 1, math.min(#users, cap) do
+    parts[i] = struct.pack('>I6H', users[i][1], #users[i][2]) .. users[i][2]
   end
-  redis.call('SET', state_key, table.concat(parts), 'PX', math.max(plan[H_DKEEP], plan[H_SKEEP]))
+  return table.concat(parts)
+end
+
+-- Count an admitted share: the device log, the user's log and the users seen
+-- (all packed).
+local function admit(plan, now, state_key, ulog_key, user, dlog, ulog, users)
+  local kept = record_log(dlog, now, plan[H_DCAP], plan[H_DKEEP])
+  redis.call('SET', state_key, struct.pack('>H', #kept / 6) .. kept .. users_after(plan, now, user, users),
+             'PX', math.max(plan[H_DKEEP], plan[H_SKEEP]))
   if ulog_key then  -- (nil: the user's slot records it, on Redis Cluster)
     redis.call('SET', ulog_key, record_log(ulog, now, plan[H_UCAP], plan[H_UKEEP]), 'PX', plan[H_UKEEP])
   end

@@ -62,7 +62,7 @@ local function haversine_km(lat1, lon1, lat2, lon2)
   return 2 * 6371.0088 * math.asin(math.min(1, math.sqrt(a)))
 end
 
-local dlog, seen = read_state(k_device_state)
+local dlog, users = read_state(k_device_state)
 local split = a_user_side ~= ''
 local ulog = ''
 if not split then ulog = redis.call('GET', k_user_log) or '' end
@@ -81,9 +81,13 @@ for id = 1, 4 do
     if id == 4 then
       -- Distinct users: the share's own user, if seen in the window, is not new.
       local others = {}
-      for u, t in pairs(seen) do
+      local pos, nb = 1, #users
+      while pos <= nb do
+        local t, len, at = struct.unpack('>I6H', users, pos)
+        pos = at + len
         if now - t < win then
-          if u == user then user_seen = true else others[#others + 1] = t end
+          if len == #user and string.sub(users, at, pos - 1) == user then user_seen = true
+          else others[#others + 1] = t end
         end
       end
       table.sort(others)
@@ -201,7 +205,7 @@ if decision ~= 1 then chal = 0 end
 local consumed = 0
 if decision == 0 then
   consumed = 1
-  admit(plan, now, k_device_state, (not split) and k_user_log or nil, user, dlog, ulog, seen)
+  admit(plan, now, k_device_state, (not split) and k_user_log or nil, user, dlog, ulog, users)
 else
   -- Evidence for analysts: refusals by rule; past the policy's threshold an
   -- open device enters the review queue, worst (most refusal points) first.
@@ -215,13 +219,18 @@ else
     if f[3] == 0 then redis.call('HINCRBY', k_flags, f[1], '1') end
   end
   local points = redis.call('HINCRBY', k_flags, '_points', decision)
-  redis.call('HSETNX', k_flags, '_first', now_s)
-  redis.call('HSET', k_flags, '_last', now_s)
+  if points == decision then  -- the first refusal the hash holds
+    redis.call('HSET', k_flags, '_first', now_s, '_last', now_s)
+  else
+    redis.call('HSET', k_flags, '_last', now_s)
+  end
   redis.call('PEXPIRE', k_flags, '2592000000') -- 30 days
-  local status = redis.call('HGET', k_review, 'status')
-  if points >= plan[H_REVIEW] and (not status or status == 'open') then
-    -- GT: a higher priority from the graph scores is not lowered by points.
-    redis.call('ZADD', k_queue, 'GT', points, a_device_id)
+  if points >= plan[H_REVIEW] then
+    local status = redis.call('HGET', k_review, 'status')
+    if not status or status == 'open' then
+      -- GT: a higher priority from the graph scores is not lowered by points.
+      redis.call('ZADD', k_queue, 'GT', points, a_device_id)
+    end
   end
 end
 

@@ -16,9 +16,9 @@ local a_now, a_deadline, a_fingerprint, a_decision_id, a_user_id, a_device_id, a
 if redis.call('EXISTS', k_event) == 1 then return 'exists' end
 local now = tonumber(a_now)
 local plan = read_plan(a_plan)
-local dlog, seen = read_state(k_device_state)
+local dlog, users = read_state(k_device_state)
 local ulog = redis.call('GET', k_user_log) or ''
-admit(plan, now, k_device_state, k_user_log, a_user_id, dlog, ulog, seen)
+admit(plan, now, k_device_state, k_user_log, a_user_id, dlog, ulog, users)
 redis.call('HSET', k_event, 'id', a_decision_id, 'pv', a_policy_version, 'fp', a_fingerprint, 'u', a_user_id,
            'm', a_merchant_id, 'r', a_recipients, 'fs', a_static_findings, 't', a_now, 'dec', '0', 'ch', '',
            'n', '', 'c', '1', 'rec', '1')
