@@ -20,13 +20,26 @@ integers, 8-byte doubles, no padding).
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-__all__ = ["CHALLENGES", "PLAN_FORMAT", "PLAN_HEADER_FORMAT", "RECORD_FIELDS", "RULES", "RULE_FORMAT",
-           "FINDING_FORMAT", "DecideArgs", "Plan", "RulePlan", "decode_findings", "decode_windows",
-           "rule_id"]
+__all__ = [
+    "CHALLENGES",
+    "FINDING_FORMAT",
+    "PLAN_FORMAT",
+    "PLAN_HEADER_FORMAT",
+    "RECORD_FIELDS",
+    "RULES",
+    "RULE_FORMAT",
+    "DecideArgs",
+    "Plan",
+    "RulePlan",
+    "decode_findings",
+    "decode_windows",
+    "rule_id",
+]
 
 # Stateful rules, by id (1-based, the scripts' order of evaluation).
 RULES: tuple[str, ...] = (
@@ -191,7 +204,7 @@ class DecideArgs(NamedTuple):
 
 def _number(x: float) -> float | int | None:
     # cjson wrote integral doubles as integers; keep that shape.
-    if x != x:
+    if math.isnan(x):
         return None
     return int(x) if x.is_integer() else x
 
@@ -221,7 +234,7 @@ def decode_findings(raw: bytes) -> list[list[Any]]:
         observed = text if kind == 1 else _number(number)
         finding = [code, severity, shadow, CHALLENGES[challenge], observed, _number(limit), _number(window),
                    int(retry)]
-        if detail == detail:
+        if not math.isnan(detail):
             finding.append(_number(detail))
         out.append(finding)
     return out
