@@ -178,11 +178,11 @@ class Rules(BaseModel):
     external_channel: ExternalChannelRule
     # Real-time signals (issue 10): on by default, so policy files written
     # before them get them too.
-    device_rotation: SignalRule = Field(default_factory=lambda: _signal(6, 7 * 86_400))
+    device_rotation: SignalRule = Field(default_factory=lambda: _signal(5, 30 * 86_400))
     lockstep: SignalRule = Field(default_factory=lambda: _signal(3, 30 * 86_400))
     sink_feeder: SignalRule = Field(default_factory=lambda: _signal(2, 30 * 86_400))
-    dead_recipients: SignalRule = Field(default_factory=lambda: _signal(6, 30 * 86_400))
-    coupon_repeat: SignalRule = Field(default_factory=lambda: _signal(6, 3 * 86_400))
+    dead_recipients: SignalRule = Field(default_factory=lambda: _signal(3, 30 * 86_400))
+    coupon_repeat: SignalRule = Field(default_factory=lambda: _signal(4, 3 * 86_400))
 
 
     @model_validator(mode="after")

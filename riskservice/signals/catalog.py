@@ -19,7 +19,7 @@ FLOORS: dict[str, int] = {
     "device_rotation": 4,
     "lockstep": 2,
     "sink_feeder": 1,
-    "dead_recipients": 3,
+    "dead_recipients": 2,
     "coupon_repeat": 3,
 }
 
@@ -35,18 +35,23 @@ class SignalConfig:
     # How long evidence counts. Rings spread their work over weeks, so the
     # graph signals look back as far as share events are kept.
     window_ms: int = 30 * DAY_MS
-    rotation_window_ms: int = 7 * DAY_MS
+    rotation_window_ms: int = 30 * DAY_MS
     repeat_window_ms: int = 3 * DAY_MS
     # Shares of one coupon this close together are one burst.
     burst_ms: int = 15 * 60_000
     # A pair of accounts counts as lockstep from this many distinct coupons shared in the same bursts.
     lockstep_coupons: int = 2
+    # ... and an account with this many such partners is a core member.
+    lockstep_core: int = 2
     # A sink: a recipient reached by at least this many distinct sharers, with
     # at least `sink_receipts` reported receipts of which it claimed on
     # average at least `sink_claim` (each receipt credited claimed / delivered).
-    sink_sharers: int = 4
+    sink_sharers: int = 3
     sink_receipts: int = 3
-    sink_claim: float = 0.4
+    sink_claim: float = 0.5
+    # A sharer's sinks count only while they are at least this part of the
+    # recipients it reached (a hub reaching hundreds feeds a few popular ones).
+    sink_fed_share: float = 0.1
     # Unclaimed receipts from one sharer after which a recipient is dead.
     dead_receipts: int = 2
     # Bounds per entity.

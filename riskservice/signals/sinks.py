@@ -93,9 +93,13 @@ class SinkFeeder:
 
     def _reading(self, user: str, now: int) -> Reading:
         fed = self.fed.peek(user, now)
-        touches = []
+        touches, reached = [], 0
         for r, t, _ in fed.entries(now) if fed else ():
+            reached += 1
             got = self.received.peek(r, now)
             if got is not None and got.sink:
                 touches.append(t)
-        return Reading(user, len(touches), until_of(touches, self.window, now))
+        # A hub reaching hundreds of friends feeds a popular one or two too:
+        # sinks count only while they are a fair part of what the sharer reaches.
+        value = len(touches) if len(touches) >= self.config.sink_fed_share * reached else 0
+        return Reading(user, value, until_of(touches, self.window, now))
