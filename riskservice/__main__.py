@@ -27,6 +27,7 @@ from riskservice.limits.client import connect
 from riskservice.limits.clock import ServerClock
 from riskservice.limits.store import RedisStore
 from riskservice.policy.load import load_policy
+from riskservice import logs
 from riskservice.review import audit
 from riskservice.review.common import now_ms
 
@@ -127,6 +128,27 @@ def export(since: str | None, until: str | None, output: Any) -> None:
             output.write(orjson.dumps(line) + b"\n")
             count += 1
     click.echo(f"exported {count} share events", err=True)
+
+
+@cli.command()
+@click.option("--batch", default=1000, show_default=True, help="Stream entries read per call.")
+@click.option("--name", default="signals-1", show_default=True, help="This consumer's name in the group.")
+def signals(batch: int, name: str) -> None:
+    """Follow the share-event stream and publish the real-time signals (docs/signals.md)."""
+    import signal as os_signal
+
+    from riskservice.signals.consumer import SignalConsumer
+
+    logs.configure(_settings().log_level)
+    with _store() as store:
+        consumer = SignalConsumer(store.client, name=name, batch=batch)
+        for sig in (os_signal.SIGTERM, os_signal.SIGINT):
+            os_signal.signal(sig, lambda *_: consumer.stop())
+        rebuilt = consumer.start()
+        click.echo(f"signal consumer: rebuilt from {rebuilt} recent events, following the stream", err=True)
+        consumer.run()
+    click.echo(f"signal consumer stopped after {consumer.engine.entries} events, {consumer.writes} writes",
+               err=True)
 
 
 @cli.command()
