@@ -97,8 +97,8 @@ def decision_cost(client: redis.Redis, decisions: int, rounds: int) -> None:
     results: dict[str, list[float]] = {"without signals": [], "with signals": []}
     now = 1_760_000_000_000
     n = 0
-    for r in range(rounds):
-        for label in results:
+    for _ in range(rounds):
+        for label, values in results.items():
             client.flushall()
             for d in range(200):
                 # Every device's hash holds a device value and its sharer's four, below the thresholds.
@@ -114,7 +114,7 @@ def decision_cost(client: redis.Redis, decisions: int, rounds: int) -> None:
                 store.decide(keys, decide_args(now=now + n * 1000, decision_id=f"id{n}", user_id=user,
                                                device_id=device, plan=plan))
             wall = time.perf_counter() - wall
-            results[label].append((cpu(client) - before - idle_cpu(client, wall)) / decisions * 1e6)
+            values.append((cpu(client) - before - idle_cpu(client, wall)) / decisions * 1e6)
     store.close()
     print(f"\ndecision path: {decisions} decisions x {rounds} rounds each, 200 devices")
     print("| script | Redis CPU per decision (median of rounds) |")

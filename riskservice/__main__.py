@@ -19,6 +19,7 @@ import click
 import orjson
 
 from config.settings import Settings, SettingsError
+from riskservice import logs
 from riskservice.backtest import format_report, read_jsonl, run_backtest
 from riskservice.embedded_redis import EmbeddedRedis
 from riskservice.errors import PolicyError
@@ -27,7 +28,6 @@ from riskservice.limits.client import connect
 from riskservice.limits.clock import ServerClock
 from riskservice.limits.store import RedisStore
 from riskservice.policy.load import load_policy
-from riskservice import logs
 from riskservice.review import audit
 from riskservice.review.common import now_ms
 

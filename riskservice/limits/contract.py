@@ -20,8 +20,22 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-__all__ = ["CHALLENGES", "FIRST_SIGNAL", "SIGNAL_FIELDS", "signal_field", "PLAN_FORMAT", "PLAN_HEADER_FORMAT", "RECORD_FIELDS", "RULES", "RULE_FORMAT",
-           "DecideArgs", "Plan", "RulePlan", "decode_windows", "rule_id"]
+__all__ = [
+    "CHALLENGES",
+    "FIRST_SIGNAL",
+    "PLAN_FORMAT",
+    "PLAN_HEADER_FORMAT",
+    "RECORD_FIELDS",
+    "RULES",
+    "RULE_FORMAT",
+    "SIGNAL_FIELDS",
+    "DecideArgs",
+    "Plan",
+    "RulePlan",
+    "decode_windows",
+    "rule_id",
+    "signal_field",
+]
 
 # Stateful rules, by id (1-based, the scripts' order of evaluation).
 RULES: tuple[str, ...] = (

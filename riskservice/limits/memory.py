@@ -163,7 +163,8 @@ class MemoryStore:
                     continue
                 value = float(observed)
                 if now_ms < int(until) and r.enabled and value >= r.limit:
-                    fire(code, _number(value), _number(r.limit), _number(r.window_ms / 1000) if r.window_ms else None, 0)
+                    window = _number(r.window_ms / 1000) if r.window_ms else None
+                    fire(code, _number(value), _number(r.limit), window, 0)
             fired = _stronger_explanation(fired, first)
         # --- END real-time signals ---
         return fired

@@ -187,8 +187,6 @@ class Rules(BaseModel):
 
     @model_validator(mode="after")
     def _signal_thresholds_not_below_floors(self) -> Rules:
-        from riskservice.signals.catalog import FLOORS
-
         for name, floor in FLOORS.items():
             if getattr(self, name).threshold < floor:
                 raise ValueError(f"{name}.threshold: must be at least {floor}, the smallest value the signal "

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from typing import cast
+from typing import Any, cast
 
 import redis
 
@@ -82,7 +82,7 @@ class SignalConsumer:
         Redis clock by default), re-write what it publishes, and place the
         group after what was read. Returns the entries re-read."""
         if now_ms is None:
-            seconds, micros = cast(tuple[int, int], self.client.time())
+            seconds, micros = self.client.time()
             now_ms = seconds * 1000 + micros // 1000
         start, last, count = f"{max(now_ms - self.engine.config.window_ms, 0)}-0", "0-0", 0
         final: dict[tuple[str, str], str | None] = {}
@@ -114,7 +114,7 @@ class SignalConsumer:
                                        block=block_ms)
         if not reply:
             return 0
-        entries = cast(list[Entry], reply[0][1])
+        entries = cast(list[Entry], cast(list[Any], reply)[0][1])  # (RESP2: [[stream, entries]])
         writes: list[Write] = []
         for _, fields in entries:
             writes += self.engine.observe(_decode(fields))
