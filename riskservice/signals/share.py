@@ -52,6 +52,6 @@ def parse_entry(fields: dict[str, str]) -> Share | Outcome | None:
     if kind != "decision":
         return None
     req: dict[str, Any] = orjson.loads(fields["req"])
-    recipients = req.get("recipients") or ()
+    recipients = dict.fromkeys(str(r) for r in req.get("recipients") or ())  # distinct, in order
     return Share(fields["id"], int(fields["t"]), str(req.get("user_id", "")), str(req.get("device_id", "")),
-                 str(req.get("coupon_id", "")), tuple(str(r) for r in recipients), fields.get("dec") == "0")
+                 str(req.get("coupon_id", "")), tuple(recipients), fields.get("dec") == "0")
