@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt
 TITLES = {"farm": "device farms", "star": "star sprayers", "dense": "camouflaged dense rings (claiming sinks)",
           "lockstep": "lockstep groups", "burst": "steady coupon pushers", "low_claim": "spammers nobody claims from"}
 MAX_SHARES = 40
+FORMAT = "svg"
 
 
 def before_first_refusal(flags: list[int]) -> int:
@@ -62,7 +63,7 @@ def chart(kind: str, accounts: list[list[int]], output: Path) -> Path:
                  f"{len(accounts)} accounts; median {free[len(free) // 2]} shares before the first refusal",
                  fontsize=10)
     fig.tight_layout()
-    path = output / f"refused-{kind}.svg"
+    path = output / f"refused-{kind}.{FORMAT}"
     fig.savefig(path, metadata={"Date": None})
     plt.close(fig)
     return path

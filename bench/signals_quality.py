@@ -4,7 +4,8 @@ For each seed and size, simulates a workload (``graphs.workload``), replays
 it through ``run_backtest`` with the default policy and no batch scores, with
 and without the real-time signals, and reports the share of shares refused
 (challenged or blocked by the candidate) by the sharer's true kind; organic
-is the false-refusal rate. ``--curves FILE`` also saves, per fraud kind, the
+is the false-refusal rate (all rules, and those where a signal is among the
+reasons). ``--curves FILE`` also saves, per fraud kind, the
 refused share of each ring's n-th share (for the charts of
 ``bench/signals_chart.py``).
 
@@ -30,9 +31,10 @@ sys.path.insert(0, str(ROOT))
 
 from graphs.workload.simulate import simulate  # noqa: E402
 from riskservice.backtest import run_backtest  # noqa: E402
+from riskservice.limits.contract import SIGNAL_FIELDS  # noqa: E402
 from riskservice.policy.load import load_policy  # noqa: E402
 
-GOAL_KINDS = ("farm", "star", "dense", "lockstep")
+SIGNALS = set(SIGNAL_FIELDS)
 
 
 def refusals(events: list[dict[str, Any]], truth: list[dict[str, Any]], *, signals: bool,
@@ -57,14 +59,17 @@ def refusals(events: list[dict[str, Any]], truth: list[dict[str, Any]], *, signa
             by_user[ev["user_id"]].append(refused)
         if refused and ex:
             codes.update(f"{kind}:{c}" for c in ex["candidate_reasons"])
+            if kind == "organic" and set(ex["candidate_reasons"]) & SIGNALS:
+                counts["organic by signals"][0] += 1
     curves: dict[str, list[list[int]]] = defaultdict(list)
     for user, flags in by_user.items():
         curves[kind_of[user]].append(flags)
+    counts["organic by signals"][1] = counts["organic"][1]
     return {k: (v[0], v[1]) for k, v in counts.items()}, dict(curves), codes
 
 
 def row(label: str, counts: dict[str, tuple[int, int]]) -> str:
-    fraud = [v for k, v in counts.items() if k != "organic"]
+    fraud = [v for k, v in counts.items() if not k.startswith("organic")]
     total = sum(r for r, _ in fraud), sum(n for _, n in fraud)
 
     def pct(v: tuple[int, int]) -> str:
@@ -72,7 +77,7 @@ def row(label: str, counts: dict[str, tuple[int, int]]) -> str:
 
     kinds = ["farm", "star", "dense", "lockstep", "burst", "low_claim"]
     return f"| {label} | {pct(total)} | " + " | ".join(pct(counts.get(k, (0, 0))) for k in kinds) + \
-        f" | {pct(counts.get('organic', (0, 0)))} |"
+        f" | {pct(counts.get('organic', (0, 0)))} | {pct(counts.get('organic by signals', (0, 0)))} |"
 
 
 def main() -> None:
@@ -85,8 +90,9 @@ def main() -> None:
     parser.add_argument("--codes", action="store_true", help="print refusal reasons by kind")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}\n")
-    print("| workload | all fraud | farm | star | dense | lockstep | burst | low_claim | organic |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| workload | all fraud | farm | star | dense | lockstep | burst | low_claim | organic "
+          "| organic, by a signal |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     all_curves: dict[str, list[list[int]]] = defaultdict(list)
     for users in args.users:
         for seed in args.seeds:
