@@ -158,11 +158,13 @@ def signals(batch: int, name: str) -> None:
               help="Exported share events (JSON lines).")
 @click.option("--examples", default=10, show_default=True, help="Changed decisions to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def backtest(policy_file: Path, input_file: Path, examples: int, as_json: bool) -> None:
+@click.option("--signals/--no-signals", default=True, show_default=True,
+              help="Replay the real-time signals too (docs/signals.md).")
+def backtest(policy_file: Path, input_file: Path, examples: int, as_json: bool, signals: bool) -> None:
     """Replay recorded events through a candidate policy on a scratch Redis."""
     try:
         policy = load_policy(policy_file)
-        result = run_backtest(read_jsonl(input_file), policy, examples=examples)
+        result = run_backtest(read_jsonl(input_file), policy, examples=examples, signals=signals)
     except (PolicyError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:

@@ -139,8 +139,9 @@ def test_backtest_cli_runs_on_its_own_scratch_redis(client: FlaskClient, app: Fl
     traffic(client, app, clock, n=80)
     events = tmp_path / "events.jsonl"
     events.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in read_events(redis_client)))
+    # (recorded without a signal consumer, so replayed without one)
     result = CliRunner().invoke(cli, ["backtest", "--policy", "config/policy.yaml", "--input", str(events),
-                                      "--json"], env={"RISK_LOG_LEVEL": "WARNING"})
+                                      "--json", "--no-signals"], env={"RISK_LOG_LEVEL": "WARNING"})
     assert result.exit_code == 0, result.output
     summary = orjson.loads(result.output)
     assert summary["decisions"] == 80 and summary["changed"] == 0
