@@ -8,9 +8,10 @@
    the same wall time) per stream entry, the consumer's own CPU per entry,
    the writes, and the memory of its state per tracked entity (tracemalloc)
    and of the ``:sig`` hashes in Redis (``MEMORY USAGE``).
-2. The decision path: the same decisions (``decide.lua``) with and without
-   the signals' HMGET of a populated ``:sig`` hash, side by side in
-   alternating rounds; Redis CPU per decision of each and the difference.
+2. The decision path: script time per call (``INFO commandstats``) of the
+   same decisions (``decide.lua``) with and without the signals' key (a
+   populated ``:sig`` hash), and of the signals' block alone against an empty
+   script, side by side in alternating rounds.
 
     .venv/bin/python bench/signals_redis.py [--users 10000] [--seed 1] [--decisions 20000]
 """
@@ -91,12 +92,41 @@ def consumer_cost(client: redis.Redis, users: int, seed: int, batch: int) -> Non
           f"| {len(keys)} of {devices} devices | {sig_bytes / max(len(keys), 1):.0f} |")
 
 
+# The signals' block of decide.lua on its own: one HMGET of the device's
+# hash, then per field the parse and, for a value present, the plan's
+# enabled flag and threshold; against a script that does nothing.
+BLOCK = """
+local plan, user, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local sig = redis.call('HMGET', KEYS[1], 'r', 'l|' .. user, 'f|' .. user, 'd|' .. user, 'c|' .. user)
+local fired = 0
+for i = 1, 5 do
+  local value, untl = string.match(sig[i] or '', '^([^@]+)@(%d+)$')
+  local observed, id = tonumber(value), 10 + i
+  if observed and now < tonumber(untl) and struct.unpack('>B', plan, (id - 1) * 24 + 1) == 1
+     and observed >= struct.unpack('>d', plan, (id - 1) * 24 + 2) then
+    fired = fired + 1
+  end
+end
+return fired
+"""
+EMPTY = "return 0"
+
+
+def usec_per_call(client: redis.Redis) -> float:
+    return float(cast(dict[str, Any], client.info("commandstats"))["cmdstat_evalsha"]["usec_per_call"])
+
+
 def decision_cost(client: redis.Redis, decisions: int, rounds: int) -> None:
+    """Script time per call (``INFO commandstats``), side by side in alternating rounds."""
     store = RedisStore(connect(f"redis://localhost:{client.connection_pool.connection_kwargs['port']}", 2000))
     plan = load_policy(ROOT / "config" / "policy.yaml").default.plan
-    results: dict[str, list[float]] = {"without signals": [], "with signals": []}
+    results: dict[str, list[float]] = {"decide.lua without the signals' key": [],
+                                       "decide.lua with it": [], "nothing (return 0)": [],
+                                       "the signals' block alone": []}
+    labels = list(results)
     now = 1_760_000_000_000
     n = 0
+    block, empty = client.script_load(BLOCK), client.script_load(EMPTY)
     for _ in range(rounds):
         for label, values in results.items():
             client.flushall()
@@ -104,25 +134,29 @@ def decision_cost(client: redis.Redis, decisions: int, rounds: int) -> None:
                 # Every device's hash holds a device value and its sharer's four, below the thresholds.
                 client.hset(f"risk:{{d:dev-{d}}}:sig", mapping={
                     "r": f"2@{now * 2}", **{f"{f}|user-{d}": f"1@{now * 2}" for f in "lfdc"}})
-            before, wall = cpu(client), time.perf_counter()
+            client.config_resetstat()
             for i in range(decisions):
                 n += 1
                 device, user = f"dev-{i % 200}", f"user-{i % 200}"
+                if label in labels[2:]:
+                    sha = block if label == labels[3] else empty
+                    client.evalsha(sha, 1, f"risk:{{d:{device}}}:sig", plan, user, now)
+                    continue
                 keys = decision_keys(f"e{n}", device, user, None, f"id{n}")
-                if label == "without signals":
+                if label == labels[0]:
                     keys = keys._replace(signals="")
                 store.decide(keys, decide_args(now=now + n * 1000, decision_id=f"id{n}", user_id=user,
                                                device_id=device, plan=plan))
-            wall = time.perf_counter() - wall
-            values.append((cpu(client) - before - idle_cpu(client, wall)) / decisions * 1e6)
+            values.append(usec_per_call(client))
     store.close()
-    print(f"\ndecision path: {decisions} decisions x {rounds} rounds each, 200 devices")
-    print("| script | Redis CPU per decision (median of rounds) |")
+    print(f"\ndecision path: script time per call (INFO commandstats), {decisions} calls x {rounds} rounds each, "
+          "200 devices")
+    print("| script | µs per call (median of rounds) |")
     print("|---|---|")
-    for label, values in results.items():
-        print(f"| {label} | {sorted(values)[len(values) // 2]:.1f} µs |")
-    with_, without = (sorted(v)[len(v) // 2] for v in (results["with signals"], results["without signals"]))
-    print(f"| difference | {with_ - without:+.1f} µs ({with_ / without:.3f}x) |")
+    medians = {label: sorted(v)[len(v) // 2] for label, v in results.items()}
+    for label, value in medians.items():
+        print(f"| {label} | {value:.2f} |")
+    print(f"| the block's own cost (block - nothing) | {medians[labels[3]] - medians[labels[2]]:+.2f} |")
 
 
 def main() -> None:
