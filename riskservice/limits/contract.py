@@ -20,22 +20,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-__all__ = [
-    "CHALLENGES",
-    "FIRST_SIGNAL",
-    "PLAN_FORMAT",
-    "PLAN_HEADER_FORMAT",
-    "RECORD_FIELDS",
-    "RULES",
-    "RULE_FORMAT",
-    "SIGNAL_FIELDS",
-    "DecideArgs",
-    "Plan",
-    "RulePlan",
-    "decode_windows",
-    "rule_id",
-    "signal_field",
-]
+__all__ = ["CHALLENGES", "FIRST_SIGNAL", "PLAN_FORMAT", "PLAN_HEADER_FORMAT", "RECORD_FIELDS", "RULES", "RULE_FORMAT",
+           "SIGNAL_FIELDS", "DecideArgs", "Plan", "RulePlan", "decode_windows", "rule_id", "signal_field"]
 
 # Stateful rules, by id (1-based, the scripts' order of evaluation).
 RULES: tuple[str, ...] = (
