@@ -2,13 +2,17 @@
 
 The master starts the embedded Redis (when no REDIS_URL is set) once, before
 forking, so every worker shares one server; and it prepares prometheus-client's
-multiprocess directory so ``/metrics`` adds up all workers.
+multiprocess directory so ``/metrics`` adds up all workers. It also starts
+the real-time signal consumer (``RISK_SIGNALS``, on by default) and stops it
+on exit.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +64,11 @@ logconfig_dict = {
 }
 
 _embedded = None
+_signals: subprocess.Popen[bytes] | None = None
 
 
 def on_starting(server: Any) -> None:
-    global _embedded  # noqa: PLW0603 - gunicorn hooks share state through the config module
+    global _embedded, _signals  # noqa: PLW0603 - gunicorn hooks share state through the config module
     settings = _settings
     metrics_dir = Path(settings.data_dir) / "prometheus"
     shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -75,6 +80,11 @@ def on_starting(server: Any) -> None:
         _embedded = EmbeddedRedis(settings.data_dir)
         os.environ["REDIS_URL"] = _embedded.ensure()
         server.log.info("embedded redis at %s", os.environ["REDIS_URL"])
+    if settings.signals:
+        # The real-time signal consumer: one process for the whole service
+        # (its state is in memory), a child of the master, stopped with it.
+        _signals = subprocess.Popen([sys.executable, "-m", "riskservice", "signals"])
+        server.log.info("signal consumer started (pid %s)", _signals.pid)
 
 
 def child_exit(server: Any, worker: Any) -> None:
@@ -84,6 +94,10 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 def on_exit(server: Any) -> None:
+    if _signals is not None:
+        _signals.terminate()
+        _signals.wait(timeout=10)
+        server.log.info("signal consumer stopped")
     if _embedded is not None:
         _embedded.stop()
         server.log.info("embedded redis stopped")

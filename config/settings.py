@@ -49,6 +49,9 @@ class Settings(BaseModel):
 
     redis_url: str | None = None
     api_keys: tuple[ApiKey, ...]
+    # Run the real-time signal consumer (python -m riskservice signals) beside
+    # the workers (gunicorn's master starts it; docs/signals.md).
+    signals: bool = True
     policy_file: Path = DEFAULT_POLICY_FILE
     redis_budget_ms: int = Field(50, ge=1, le=5000)
     fail_mode: FailMode = "allow"
@@ -172,6 +175,7 @@ ENV_VARS: dict[str, str] = {
     "RISK_THREADS": "threads",
     "RISK_WORKER_CONNECTIONS": "worker_connections",
     "RISK_KEEPALIVE_S": "keepalive_s",
+    "RISK_SIGNALS": "signals",
 }
 FIELD_TO_VAR = {field: var for var, field in ENV_VARS.items()}
 

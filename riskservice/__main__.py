@@ -19,6 +19,7 @@ import click
 import orjson
 
 from config.settings import Settings, SettingsError
+from riskservice import logs
 from riskservice.backtest import format_report, read_jsonl, run_backtest
 from riskservice.embedded_redis import EmbeddedRedis
 from riskservice.errors import PolicyError
@@ -130,17 +131,40 @@ def export(since: str | None, until: str | None, output: Any) -> None:
 
 
 @cli.command()
+@click.option("--batch", default=1000, show_default=True, help="Stream entries read per call.")
+@click.option("--name", default="signals-1", show_default=True, help="This consumer's name in the group.")
+def signals(batch: int, name: str) -> None:
+    """Follow the share-event stream and publish the real-time signals (docs/signals.md)."""
+    import signal as os_signal
+
+    from riskservice.signals.consumer import SignalConsumer
+
+    logs.configure(_settings().log_level)
+    with _store() as store:
+        consumer = SignalConsumer(store.client, name=name, batch=batch)
+        for sig in (os_signal.SIGTERM, os_signal.SIGINT):
+            os_signal.signal(sig, lambda *_: consumer.stop())
+        rebuilt = consumer.start()
+        click.echo(f"signal consumer: rebuilt from {rebuilt} recent events, following the stream", err=True)
+        consumer.run()
+    click.echo(f"signal consumer stopped after {consumer.engine.entries} events, {consumer.writes} writes",
+               err=True)
+
+
+@cli.command()
 @click.option("--policy", "policy_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The candidate policy file.")
 @click.option("--input", "input_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Exported share events (JSON lines).")
 @click.option("--examples", default=10, show_default=True, help="Changed decisions to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def backtest(policy_file: Path, input_file: Path, examples: int, as_json: bool) -> None:
+@click.option("--signals/--no-signals", default=True, show_default=True,
+              help="Replay the real-time signals too (docs/signals.md).")
+def backtest(policy_file: Path, input_file: Path, examples: int, as_json: bool, signals: bool) -> None:
     """Replay recorded events through a candidate policy on a scratch Redis."""
     try:
         policy = load_policy(policy_file)
-        result = run_backtest(read_jsonl(input_file), policy, examples=examples)
+        result = run_backtest(read_jsonl(input_file), policy, examples=examples, signals=signals)
     except (PolicyError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:

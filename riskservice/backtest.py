@@ -30,6 +30,7 @@ from riskservice.limits.client import connect
 from riskservice.limits.clock import ManualClock
 from riskservice.limits.store import RedisStore
 from riskservice.policy.load import Policy
+from riskservice.signals.consumer import SignalConsumer
 
 REQUEST_FIELDS = tuple(DecisionRequest.model_fields)
 BANS = {"device_blocklist": ("device", "device_id"), "user_blocklist": ("user", "user_id"),
@@ -103,7 +104,7 @@ def timeline(events: Iterable[dict[str, Any]]) -> list[tuple[tuple[int, int, int
 
 
 def run_backtest(events: Iterable[dict[str, Any]], policy: Policy, *, examples: int = 10,
-                 redis_url: str | None = None) -> BacktestResult:
+                 redis_url: str | None = None, signals: bool = True) -> BacktestResult:
     """Replay ``events`` through ``policy`` on a scratch Redis.
 
     Parameters
@@ -117,6 +118,11 @@ def run_backtest(events: Iterable[dict[str, Any]], policy: Policy, *, examples: 
     redis_url : str, optional
         A scratch Redis to use (it is flushed!); by default one is started in
         a temporary folder and stopped after.
+    signals : bool
+        Replay the real-time signals too: every replayed decision and outcome
+        goes through the signal consumer (``riskservice.signals``), whose
+        writes are applied before the next event, so the signal rules see
+        what they would have seen (in service they lag by under a second).
     """
     with tempfile.TemporaryDirectory(prefix="risk-backtest-") as scratch:
         embedded = None
@@ -126,13 +132,18 @@ def run_backtest(events: Iterable[dict[str, Any]], policy: Policy, *, examples: 
         try:
             client = connect(redis_url, budget_ms=10_000)
             client.flushdb()
-            return _replay(events, policy, RedisStore(client, breaker_cooldown_ms=0), examples)
+            consumer = None
+            if signals:
+                consumer = SignalConsumer(client, name="backtest")
+                consumer.start(now_ms=0)
+            return _replay(events, policy, RedisStore(client, breaker_cooldown_ms=0), examples, consumer)
         finally:
             if embedded is not None:
                 embedded.stop()
 
 
-def _replay(events: Iterable[dict[str, Any]], policy: Policy, store: RedisStore, examples: int) -> BacktestResult:
+def _replay(events: Iterable[dict[str, Any]], policy: Policy, store: RedisStore, examples: int,
+            consumer: SignalConsumer | None = None) -> BacktestResult:
     clock = ManualClock(0)
     engine = DecisionEngine(store, lambda: policy, clock=clock, fail_mode="allow")
     lifecycle = ShareLifecycle(store, lambda: policy, clock=clock)
@@ -170,6 +181,8 @@ def _replay(events: Iterable[dict[str, Any]], policy: Policy, store: RedisStore,
                 # The candidate decided differently (no share, or no challenge):
                 # the report does not apply to it.
                 pass
+        if consumer is not None:
+            consumer.poll()
     return result
 
 

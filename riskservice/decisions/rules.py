@@ -39,6 +39,14 @@ MESSAGES = {
     "challenge_failures": "device is cooling down after failed challenges",
     "external_channel_not_allowed": "sharing to platform {observed} is not allowed for this merchant",
     "graph_anomaly": "graph anomaly score {observed} of the device or sharer, at or above {limit}",
+    "device_rotation": "{observed} distinct users on this device in {window}, at or above {limit}",
+    "lockstep": "shared the same coupons in the same bursts as {observed} other accounts in {window}, "
+                "at or above {limit}",
+    "sink_feeder": "shares to {observed} recipients who receive from many sharers and claim nearly everything "
+                   "in {window}, at or above {limit}",
+    "dead_recipients": "{observed} recipients got repeated shares from this sharer and never claimed in {window}, "
+                       "at or above {limit}",
+    "coupon_repeat": "shared one coupon {observed} times in {window}, at or above {limit}",
     "reward_daily_cap": "rewards would reach {observed} cents in {window}, above the cap of {limit}",
     "reward_graph_anomaly": "graph anomaly score {observed} of the user or device, at or above {limit}",
     "redis_unavailable": "risk state unavailable; answered by the configured fail mode",

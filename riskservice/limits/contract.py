@@ -28,17 +28,20 @@ from typing import Any, NamedTuple
 __all__ = [
     "CHALLENGES",
     "FINDING_FORMAT",
+    "FIRST_SIGNAL",
     "PLAN_FORMAT",
     "PLAN_HEADER_FORMAT",
     "RECORD_FIELDS",
     "RULES",
     "RULE_FORMAT",
+    "SIGNAL_FIELDS",
     "DecideArgs",
     "Plan",
     "RulePlan",
     "decode_findings",
     "decode_windows",
     "rule_id",
+    "signal_field",
 ]
 
 # Stateful rules, by id (1-based, the scripts' order of evaluation).
@@ -53,7 +56,41 @@ RULES: tuple[str, ...] = (
     "device_blocklist",    # 8  device ban
     "user_blocklist",      # 9  user ban
     "ip_blocklist",        # 10 ip ban
+    # --- BEGIN real-time signals (issue 10): observed values the signal
+    # consumer (riskservice/signals/) writes into the device's `:sig` hash;
+    # limit: the threshold. Field names in SIGNAL_FIELDS. ---
+    "device_rotation",     # 11 distinct users on the device over days
+    "lockstep",            # 12 partners met in bursts of the same coupon, on several coupons
+    "sink_feeder",         # 13 distinct sinks (many sharers, claim nearly all) the sharer feeds
+    "dead_recipients",     # 14 recipients who got repeated unclaimed shares from the sharer
+    "coupon_repeat",       # 15 shares of one coupon by the sharer in a window
+    # --- END real-time signals ---
 )
+# --- BEGIN real-time signals (issue 10) ---
+# The first signal rule's id, and per signal rule its field in the device's
+# `:sig` hash: "<field>" for a device signal, "<field>|<user id>" for a
+# sharer's (the consumer copies a sharer's values onto the hashes of the
+# devices it shares from, so a decision reads one key in the device's slot).
+FIRST_SIGNAL = 11
+SIGNAL_FIELDS: dict[str, tuple[str, bool]] = {
+    "device_rotation": ("r", False),
+    "lockstep": ("l", True),
+    "sink_feeder": ("f", True),
+    "dead_recipients": ("d", True),
+    "coupon_repeat": ("c", True),
+}
+
+
+def signal_field(code: str, user_id: str) -> str:
+    """The `:sig` hash field of a signal rule for a share by ``user_id``.
+
+    >>> signal_field("lockstep", "u1"), signal_field("device_rotation", "u1")
+    ('l|u1', 'r')
+    """
+    name, per_user = SIGNAL_FIELDS[code]
+    return f"{name}|{user_id}" if per_user else name
+# --- END real-time signals ---
+
 # Challenge kinds as packed: 0 none.
 CHALLENGES: tuple[str, ...] = ("", "captcha", "sms")
 

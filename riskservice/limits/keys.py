@@ -65,6 +65,8 @@ class DecisionKeys(NamedTuple):
     flags: str = ""
     queue: str = REVIEW_QUEUE
     review: str = ""
+    # Real-time signals (issue 10): the device's `:sig` hash ("" none).
+    signals: str = ""
 
 
 def decision_keys(event_id: str, device_id: str, user_id: str, ip: str | None,
@@ -93,6 +95,7 @@ def decision_keys(event_id: str, device_id: str, user_id: str, ip: str | None,
         allowlist=f"{dev}:allow",
         flags=f"{dev}:flags",
         review=f"{dev}:review",
+        signals=f"{dev}:sig",
     )
 
 
@@ -104,6 +107,15 @@ def pointer_key(decision_id: str) -> str:
 def device_prefix(record_key: str) -> str:
     """``risk:{d:<device>}`` of a decision record's key."""
     return record_key[: record_key.index("}:") + 1]
+
+
+def signals_key(device_id: str) -> str:
+    """The device's hash of real-time signal values (``riskservice.signals``).
+
+    >>> signals_key("dev-1")
+    'risk:{d:dev-1}:sig'
+    """
+    return f"{device_tag(device_id)}:sig"
 
 
 def ban_key(kind: str, entity_id: str) -> str:

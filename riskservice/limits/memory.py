@@ -2,7 +2,8 @@
 
 It is the executable reference of ``lua/decide.lua``'s judging: the count
 windows (built from the plain algorithm in :mod:`riskservice.limits.sliding`),
-the success rate, impossible travel, graph scores, bans and the allowlist,
+the success rate, impossible travel, graph scores, real-time signals, bans
+and the allowlist,
 and how findings combine. The tests replay random traffic through both and
 require identical answers. It keeps no
 expiry timers and is for one process only, so the service itself never uses
@@ -17,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from riskservice.limits.contract import RULES, DecideArgs, Plan
+from riskservice.limits.contract import FIRST_SIGNAL, RULES, DecideArgs, Plan, signal_field
 from riskservice.limits.geo import haversine_km
 from riskservice.limits.keys import DecisionKeys
 from riskservice.limits.records import DecisionRecord, Status
@@ -49,6 +50,8 @@ class MemoryStore:
         # "d:<device>" / "u:<user>" -> (anomaly, kol), as the batch job writes them
         self.scores: dict[str, tuple[float, float]] = {}
         self.allowlisted: set[str] = set()  # allowlist keys
+        # Real-time signals (issue 10): `:sig` hash key -> field -> "<observed>@<until ms>", as the consumer writes them
+        self.signals: dict[str, dict[str, str]] = {}
 
     def decide(self, keys: DecisionKeys, args: DecideArgs) -> DecisionRecord:
         if args.now == "":
@@ -149,6 +152,21 @@ class MemoryStore:
             anomaly = max((device or (0.0, 0.0))[0], (user or (0.0, 0.0))[0])
             if graph.enabled and anomaly >= graph.limit:
                 fire("graph_anomaly", _number(anomaly), _number(graph.limit), None, 0)
+        # --- BEGIN real-time signals (issue 10), as decide.lua ---
+        if keys.signals:
+            values = self.signals.get(keys.signals, {})
+            first = len(fired)
+            for code in RULES[FIRST_SIGNAL - 1:]:
+                r, text = plan.rules[code], values.get(signal_field(code, args.user_id), "")
+                observed, _, until = text.partition("@")
+                if not until:
+                    continue
+                value = float(observed)
+                if now_ms < int(until) and r.enabled and value >= r.limit:
+                    window = _number(r.window_ms / 1000) if r.window_ms else None
+                    fire(code, _number(value), _number(r.limit), window, 0)
+            fired = _stronger_explanation(fired, first)
+        # --- END real-time signals ---
         return fired
 
     def record_outcome(self, keys: DecisionKeys, share_ms: int, success: bool) -> None:
@@ -157,6 +175,22 @@ class MemoryStore:
 
     def set_ban(self, key: str, reason: str, until_ms: int = 0) -> None:
         self.bans[key] = {"reason": reason, "until": until_ms}
+
+
+def _stronger_explanation(fired: list[list[Any]], first: int) -> list[list[Any]]:
+    """Signals (from ``first`` on) and the graph anomaly are one explanation:
+    keep the graph finding or the signals of the same shadow flag, whichever
+    is stronger (observed / limit; a tie keeps the graph's)."""
+    graph = next((i for i, f in enumerate(fired[:first]) if f[0] == "graph_anomaly"), None)
+    if graph is None:
+        return fired
+    shadow, strength = fired[graph][2], fired[graph][4] / fired[graph][5]
+    signals = [f[4] / f[5] for f in fired[first:] if f[2] == shadow]
+    if not signals:
+        return fired
+    best = max(signals)
+    return [f for i, f in enumerate(fired)
+            if not ((i == graph and best > strength) or (i >= first and f[2] == shadow and best <= strength))]
 
 
 def _round(value: float, digits: int) -> float | int:

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from riskservice.decisions.text import TermMatcher
 from riskservice.errors import PolicyError
-from riskservice.limits.contract import RULES, Plan, RulePlan
+from riskservice.limits.contract import RULES, SIGNAL_FIELDS, Plan, RulePlan
 from riskservice.policy.model import PolicyFile, Review, Rewards, Rules
 
 PRESETS_FILE = Path(__file__).resolve().parents[2] / "config" / "presets.yaml"
@@ -29,6 +29,7 @@ PRESETS_FILE = Path(__file__).resolve().parents[2] / "config" / "presets.yaml"
 # Count-window rules and ban rules among the scripts' stateful rules.
 WINDOW_RULES = ("device_velocity", "device_daily_cap", "user_daily_cap", "device_many_users")
 BAN_RULES = ("device_blocklist", "user_blocklist", "ip_blocklist")
+SIGNAL_RULES = tuple(SIGNAL_FIELDS)
 # Entries the success-rate log may keep: outcomes arrive only for admitted
 # shares, at most the daily cap plus passed challenges in a window.
 OUTCOME_LOG_FACTOR = 2
@@ -223,6 +224,9 @@ def _compile(rules: Rules, version: str, bounds: StoreBounds, review: Review) ->
             "impossible_travel": stateful("impossible_travel", travel.max_speed_kmh, 0, travel.min_distance_km),
             "graph_anomaly": stateful("graph_anomaly", rules.graph_anomaly.threshold),
             **{name: stateful(name, 0) for name in BAN_RULES},
+            # Real-time signals (issue 10): limit the threshold, window for the reason.
+            **{name: stateful(name, getattr(rules, name).threshold, getattr(rules, name).window_s * 1000)
+               for name in SIGNAL_RULES},
         },
         device_log_cap=bounds.device_log_cap, device_log_keep_ms=bounds.device_log_keep_ms,
         user_log_cap=bounds.user_log_cap, user_log_keep_ms=bounds.user_log_keep_ms,

@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from riskservice.signals.catalog import FLOORS
+
 Action = Literal["challenge", "block"]
 ChallengeKind = Literal["captcha", "sms"]
 
@@ -135,6 +137,25 @@ class GraphRule(Rule):
     threshold: float = Field(gt=0, le=1)
 
 
+class SignalRule(Rule):
+    """A real-time signal (``riskservice.signals``): fires when the value the
+    signal consumer observed for the device or sharer reaches ``threshold``.
+
+    The consumer publishes a value only from the signal's floor up
+    (``riskservice.signals.catalog.FLOORS``), so a threshold below it is
+    refused (checked with the rule's name, in :class:`Rules`).
+    """
+
+    threshold: int = Field(ge=1, le=1_000_000)
+    # The signal's window, as the consumer counts it (reported in reasons).
+    window_s: int = Field(ge=1, le=MAX_WINDOW_S)
+
+
+
+def _signal(threshold: int, window_s: int) -> SignalRule:
+    return SignalRule(action="challenge", challenge="captcha", threshold=threshold, window_s=window_s)
+
+
 class Rules(BaseModel):
     """The complete rule set one decision is judged by."""
 
@@ -155,6 +176,22 @@ class Rules(BaseModel):
     challenge_failures: ChallengeFailureRule
     graph_anomaly: GraphRule
     external_channel: ExternalChannelRule
+    # Real-time signals (issue 10): on by default, so policy files written
+    # before them get them too.
+    device_rotation: SignalRule = Field(default_factory=lambda: _signal(5, 30 * 86_400))
+    lockstep: SignalRule = Field(default_factory=lambda: _signal(3, 30 * 86_400))
+    sink_feeder: SignalRule = Field(default_factory=lambda: _signal(2, 30 * 86_400))
+    dead_recipients: SignalRule = Field(default_factory=lambda: _signal(3, 30 * 86_400))
+    coupon_repeat: SignalRule = Field(default_factory=lambda: _signal(4, 3 * 86_400))
+
+
+    @model_validator(mode="after")
+    def _signal_thresholds_not_below_floors(self) -> Rules:
+        for name, floor in FLOORS.items():
+            if getattr(self, name).threshold < floor:
+                raise ValueError(f"{name}.threshold: must be at least {floor}, the smallest value the signal "
+                                 "consumer publishes")
+        return self
 
 
 class Review(BaseModel):

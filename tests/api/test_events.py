@@ -112,7 +112,9 @@ def test_backtest_with_the_same_policy_reproduces_every_decision(
     assert any(e["challenge_passed"] is not None for e in events)
     assert any("low_success_rate" in e["reasons"] or "device_many_users" in e["reasons"] for e in events)
     scratch = redis_server.url.replace("/0", "/1")
-    result = run_backtest(events, load_policy("config/policy.yaml"), redis_url=scratch)
+    # The traffic was recorded without a signal consumer running, so it is
+    # replayed without one (tests/signals covers the replay of signals).
+    result = run_backtest(events, load_policy("config/policy.yaml"), redis_url=scratch, signals=False)
     assert result.decisions == len(events)
     assert result.changed == 0, result.examples
     assert not result.rule_added and not result.rule_removed
@@ -137,8 +139,9 @@ def test_backtest_cli_runs_on_its_own_scratch_redis(client: FlaskClient, app: Fl
     traffic(client, app, clock, n=80)
     events = tmp_path / "events.jsonl"
     events.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in read_events(redis_client)))
+    # (recorded without a signal consumer, so replayed without one)
     result = CliRunner().invoke(cli, ["backtest", "--policy", "config/policy.yaml", "--input", str(events),
-                                      "--json"], env={"RISK_LOG_LEVEL": "WARNING"})
+                                      "--json", "--no-signals"], env={"RISK_LOG_LEVEL": "WARNING"})
     assert result.exit_code == 0, result.output
     summary = orjson.loads(result.output)
     assert summary["decisions"] == 80 and summary["changed"] == 0

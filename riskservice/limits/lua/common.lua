@@ -9,7 +9,11 @@
 -- Stateful rules by id:
 local CODES = {'device_velocity', 'device_daily_cap', 'user_daily_cap', 'device_many_users',
                'low_success_rate', 'impossible_travel', 'graph_anomaly',
-               'device_blocklist', 'user_blocklist', 'ip_blocklist'}
+               'device_blocklist', 'user_blocklist', 'ip_blocklist',
+               -- BEGIN real-time signals (issue 10)
+               'device_rotation', 'lockstep', 'sink_feeder', 'dead_recipients', 'coupon_repeat'
+               -- END real-time signals
+               }
 local CHALLENGES = {[0] = '', 'captcha', 'sms'}
 -- The plan: per rule (RULE_FORMAT) enabled, limit, window ms, severity,
 -- shadow, challenge, extra; then PLAN_HEADER_FORMAT.

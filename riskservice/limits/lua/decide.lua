@@ -31,7 +31,7 @@
 -- script decided (the caller sent the others).
 
 local k_event, k_device_state, k_device_ban, k_user_log, k_user_ban, k_ip_ban, k_device_outcomes, k_device_geo, k_pointer,
-      k_events, k_graph, k_allowlist, k_flags, k_queue, k_review = unpack(KEYS)
+      k_events, k_graph, k_allowlist, k_flags, k_queue, k_review, k_signals = unpack(KEYS)
 local a_now, a_deadline, a_fingerprint, a_decision_id, a_user_id, a_device_id, a_plan, a_policy_version,
       a_static_findings, a_static_block, a_static_challenge, a_static_codes, a_ttl_ms, a_request, a_lat, a_lon, a_merchant_id,
       a_recipients, a_retention_ms, a_pointer, a_arms, a_user_side = unpack(ARGV)
@@ -153,6 +153,44 @@ if scored[1] or scored[2] then
     fire(7, anomaly, rule(plan, 7, F_LIMIT), cjson.null, 0)
   end
 end
+
+-- BEGIN real-time signals (issue 10): rules 11-15 judge the values the
+-- signal consumer (riskservice/signals/) wrote into the device's `:sig`
+-- hash: field contract.SIGNAL_FIELDS, the sharer's own as "<field>|<user>",
+-- value "<observed>@<until ms>".
+-- One HMGET in the device's slot. A signal and the batch's graph anomaly
+-- are one explanation: only the stronger (observed / limit) is given.
+if k_signals and k_signals ~= '' then
+  local sig = redis.call('HMGET', k_signals, 'r', 'l|' .. user, 'f|' .. user, 'd|' .. user, 'c|' .. user)
+  local first = #fired + 1
+  for i = 1, 5 do
+    -- "<value>@<until ms>": past `until` its evidence has aged out.
+    local value, untl = string.match(sig[i] or '', '^([^@]+)@(%d+)$')
+    local observed, id = tonumber(value), 10 + i
+    if observed and now < tonumber(untl) and rule(plan, id, F_ENABLED) == 1
+       and observed >= rule(plan, id, F_LIMIT) then
+      local win = rule(plan, id, F_WINDOW)
+      fire(id, observed, rule(plan, id, F_LIMIT), win > 0 and win / 1000 or cjson.null, 0)
+    end
+  end
+  local g = nil
+  for i = 1, first - 1 do if fired[i][1] == 'graph_anomaly' then g = i end end
+  if g and #fired >= first then
+    local gshadow, gstrength, best = fired[g][3], fired[g][5] / fired[g][6], -1
+    for i = first, #fired do
+      if fired[i][3] == gshadow then best = math.max(best, fired[i][5] / fired[i][6]) end
+    end
+    if best >= 0 then
+      local kept = {}
+      for i, f in ipairs(fired) do
+        local signal = i >= first and f[3] == gshadow
+        if not ((i == g and best > gstrength) or (signal and best <= gstrength)) then kept[#kept + 1] = f end
+      end
+      fired = kept
+    end
+  end
+end
+-- END real-time signals
 
 -- Bans (rules 8-10). A ban with the code challenge_failures is the
 -- cool-down after failed challenges, reported as its own rule.

@@ -1,0 +1,117 @@
+"""What the real-time rules refuse on simulated workloads with planted fraud.
+
+For each seed and size, simulates a workload (``graphs.workload``), replays
+it through ``run_backtest`` with the default policy and no batch scores, with
+and without the real-time signals, and reports the share of shares refused
+(challenged or blocked by the candidate) by the sharer's true kind; organic
+is the false-refusal rate (all rules, and those where a signal is among the
+reasons). ``--curves FILE`` also saves, per fraud kind, the
+refused share of each ring's n-th share (for the charts of
+``bench/signals_chart.py``).
+
+    .venv/bin/python bench/signals_quality.py --seeds 1 2 3 --users 3000 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from graphs.workload.simulate import simulate  # noqa: E402
+from riskservice.backtest import run_backtest  # noqa: E402
+from riskservice.limits.contract import SIGNAL_FIELDS  # noqa: E402
+from riskservice.policy.load import load_policy  # noqa: E402
+
+SIGNALS = set(SIGNAL_FIELDS)
+
+
+def refusals(events: list[dict[str, Any]], truth: list[dict[str, Any]], *, signals: bool,
+             policy_file: Path) -> tuple[dict[str, tuple[int, int]], dict[str, list[list[int]]], Counter[str]]:
+    """(kind -> (refused, shares)), per kind the refused flags of each fraud
+    entity's shares in time order, and the codes of refusals by kind."""
+    kind_of = {r["node"]: r["fraud_kind"] or "organic" for r in truth if r["kind"] == "user"}
+    policy = load_policy(policy_file)
+    result = run_backtest(events, policy, examples=len(events) + 1, signals=signals)
+    changed = {ex["event_id"]: ex for ex in result.examples}
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    by_user: dict[str, list[int]] = defaultdict(list)
+    codes: Counter[str] = Counter()
+    for ev in events:
+        kind = kind_of.get(ev["user_id"], "organic")
+        ex = changed.get(ev["event_id"])
+        decision = ex["candidate"] if ex else ev["decision"]
+        refused = int(decision != "allow")
+        counts[kind][0] += refused
+        counts[kind][1] += 1
+        if kind != "organic":
+            by_user[ev["user_id"]].append(refused)
+        if refused and ex:
+            codes.update(f"{kind}:{c}" for c in ex["candidate_reasons"])
+            if kind == "organic" and set(ex["candidate_reasons"]) & SIGNALS:
+                counts["organic by signals"][0] += 1
+    curves: dict[str, list[list[int]]] = defaultdict(list)
+    for user, flags in by_user.items():
+        curves[kind_of[user]].append(flags)
+    counts["organic by signals"][1] = counts["organic"][1]
+    return {k: (v[0], v[1]) for k, v in counts.items()}, dict(curves), codes
+
+
+def row(label: str, counts: dict[str, tuple[int, int]]) -> str:
+    fraud = [v for k, v in counts.items() if not k.startswith("organic")]
+    total = sum(r for r, _ in fraud), sum(n for _, n in fraud)
+
+    def pct(v: tuple[int, int]) -> str:
+        return f"{100 * v[0] / v[1]:.1f} % ({v[0]}/{v[1]})" if v[1] else "-"
+
+    kinds = ["farm", "star", "dense", "lockstep", "burst", "low_claim"]
+    return f"| {label} | {pct(total)} | " + " | ".join(pct(counts.get(k, (0, 0))) for k in kinds) + \
+        f" | {pct(counts.get('organic', (0, 0)))} | {pct(counts.get('organic by signals', (0, 0)))} |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--users", type=int, nargs="+", default=[3000])
+    parser.add_argument("--policy", type=Path, default=ROOT / "config" / "policy.yaml")
+    parser.add_argument("--without", action="store_true", help="also replay without the signals (before)")
+    parser.add_argument("--curves", type=Path, help="save refusal curves per kind (JSON)")
+    parser.add_argument("--codes", action="store_true", help="print refusal reasons by kind")
+    args = parser.parse_args()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}\n")
+    print("| workload | all fraud | farm | star | dense | lockstep | burst | low_claim | organic "
+          "| organic, by a signal |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    all_curves: dict[str, list[list[int]]] = defaultdict(list)
+    for users in args.users:
+        for seed in args.seeds:
+            events, truth = simulate(users, seed)
+            modes = [False, True] if args.without else [True]
+            for signals in modes:
+                started = time.perf_counter()
+                counts, curves, codes = refusals(events, truth, signals=signals, policy_file=args.policy)
+                label = f"{users} users, seed {seed}, {'with' if signals else 'without'} signals"
+                print(row(label, counts) + f" <!-- {time.perf_counter() - started:.0f} s -->", flush=True)
+                if signals:
+                    for kind, flags in curves.items():
+                        all_curves[kind] += flags
+                if args.codes:
+                    print("    " + ", ".join(f"{k} {n}" for k, n in sorted(codes.items())))
+    if args.curves:
+        args.curves.write_bytes(orjson.dumps(all_curves))
+
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory():
+        main()

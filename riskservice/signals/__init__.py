@@ -1,0 +1,8 @@
+"""Real-time graph signals computed off the decision path (docs/signals.md).
+
+A consumer of the share-event stream (:mod:`.consumer`) feeds every share
+and outcome to a pure-Python engine (:mod:`.engine`) of bounded, windowed
+signals (one module each), which writes each suspicious entity's observed
+value into its device's ``:sig`` hash; the decision script judges those
+values as rules (``contract.RULES`` 11-15) against the policy's thresholds.
+"""

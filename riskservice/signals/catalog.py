@@ -1,0 +1,72 @@
+"""The signals, their windows, bounds and floors, in one place.
+
+A signal's *floor* is the smallest value the consumer publishes: below it
+nothing is written, so Redis holds values only for the few entities that
+look suspicious. A policy threshold below the floor could never fire, and is
+refused when the policy is loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DAY_MS", "FLOORS", "SignalConfig"]
+
+DAY_MS = 86_400_000
+
+# Smallest published value, per signal rule (contract.SIGNAL_FIELDS).
+FLOORS: dict[str, int] = {
+    "device_rotation": 4,
+    "lockstep": 2,
+    "sink_feeder": 1,
+    "dead_recipients": 2,
+    "coupon_repeat": 3,
+}
+
+
+@dataclass(frozen=True)
+class SignalConfig:
+    """Windows (event time) and capacities of the signal engine's state.
+
+    The capacities bound the memory per tracked entity; the entity caps bound
+    the number of entities (the least recently active go first).
+    """
+
+    # How long evidence counts. Rings spread their work over weeks, so the
+    # graph signals look back as far as share events are kept.
+    window_ms: int = 30 * DAY_MS
+    rotation_window_ms: int = 30 * DAY_MS
+    repeat_window_ms: int = 3 * DAY_MS
+    # Shares of one coupon this close together are one burst.
+    burst_ms: int = 15 * 60_000
+    # A pair of accounts counts as lockstep from this many distinct coupons shared in the same bursts.
+    lockstep_coupons: int = 2
+    # ... and an account with this many such partners is a core member.
+    lockstep_core: int = 2
+    # A sink: a recipient reached by at least this many distinct sharers, with
+    # at least `sink_receipts` reported receipts of which it claimed on
+    # average at least `sink_claim` (each receipt credited claimed / delivered).
+    sink_sharers: int = 3
+    sink_receipts: int = 3
+    sink_claim: float = 0.5
+    # A sharer's sinks count only while they are at least this part of the
+    # recipients it reached (a hub reaching hundreds feeds a few popular ones).
+    sink_fed_share: float = 0.1
+    # Unclaimed receipts from one sharer after which a recipient is dead.
+    dead_receipts: int = 2
+    # Bounds per entity.
+    users_per_device: int = 64
+    coupons_per_user: int = 64
+    shares_per_coupon_repeat: int = 64
+    sharers_per_burst: int = 64
+    partners_per_user: int = 64
+    recipients_per_sharer: int = 128
+    sharers_per_recipient: int = 32
+    receipts_per_recipient: int = 64
+    devices_per_user: int = 4
+    flagged_users_per_device: int = 16
+    # Bounds on the number of entities of each kind, and on remembered shares.
+    entities: int = 1_000_000
+    coupons: int = 100_000
+    shares: int = 500_000
+    share_memory_ms: int = 2 * DAY_MS

@@ -1,0 +1,152 @@
+"""The signal engine: share-stream entries in, writes of observed values out.
+
+Pure Python and deterministic (time is the entries' own), so the consumer
+and the backtest run the same code. Each signal (one module each) keeps its
+bounded state and returns readings; the engine publishes a reading only from
+the signal's floor up, and only when it changed, as a field of the device's
+``:sig`` hash (``risk:{d:<device>}:sig``):
+
+- a device signal under its field name (``r``);
+- a sharer's signal under ``<field>|<user>``, on each of the few devices the
+  user recently shared from (and on a new device at its first share), so a
+  decision reads one key in its device's slot.
+
+A value is written as ``<value>@<until ms>``: the decision script ignores it
+after ``until``, when the signal's oldest evidence has left its window and
+the value may have fallen.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import NamedTuple
+
+from riskservice.limits.contract import SIGNAL_FIELDS, signal_field
+from riskservice.limits.keys import signals_key
+from riskservice.signals.base import Reading, Signal
+from riskservice.signals.catalog import FLOORS, SignalConfig
+from riskservice.signals.counters import Entities, Recent
+from riskservice.signals.dead import DeadRecipients
+from riskservice.signals.lockstep import Lockstep
+from riskservice.signals.repeat import CouponRepeat
+from riskservice.signals.rotation import DeviceRotation
+from riskservice.signals.share import Outcome, Share, parse_entry
+from riskservice.signals.sinks import SinkFeeder
+
+__all__ = ["SignalEngine", "Write"]
+
+
+class Write(NamedTuple):
+    """One hash field to set (``value``) or delete (``value`` None)."""
+
+    key: str
+    field: str
+    value: str | None
+
+
+class SignalEngine:
+    """Every signal, fed in event order.
+
+    Parameters
+    ----------
+    config : SignalConfig
+        Windows and bounds.
+    floors : dict, optional
+        Smallest published value per signal (default :data:`FLOORS`).
+    """
+
+    def __init__(self, config: SignalConfig | None = None, floors: dict[str, int] | None = None) -> None:
+        self.config = config = config or SignalConfig()
+        self.floors = floors or FLOORS
+        self.signals: list[Signal] = [DeviceRotation(config), Lockstep(config), SinkFeeder(config),
+                                      DeadRecipients(config), CouponRepeat(config)]
+        assert [s.code for s in self.signals] == list(SIGNAL_FIELDS)
+        # Shares waiting for their outcome reports.
+        self.shares: Recent[str, Share] = Recent(config.shares, config.share_memory_ms)
+        self.devices_of: Entities[str, Recent[str, None]] = Entities(
+            config.entities, config.window_ms, lambda: Recent(config.devices_per_user, config.window_ms))
+        # (code, entity) -> published "value@until"
+        self.published: Recent[tuple[str, str], str] = Recent(config.entities, config.window_ms)
+        # device -> users whose values are on its hash, least recent first
+        self.flagged_on: Entities[str, OrderedDict[str, None]] = Entities(config.entities, config.window_ms,
+                                                                           OrderedDict)
+        self.entries = 0
+
+    def observe(self, fields: dict[str, str]) -> list[Write]:
+        """Feed one stream entry (decoded fields); the writes it causes."""
+        self.entries += 1
+        item = parse_entry(fields)
+        if isinstance(item, Share):
+            return self.share(item)
+        if isinstance(item, Outcome):
+            return self.outcome(item)
+        return []
+
+    def share(self, share: Share) -> list[Write]:
+        """A decided share."""
+        self.shares.put(share.decision_id, share, share.t_ms)
+        writes = self._new_device(share) if share.device else []
+        for signal in self.signals:
+            writes += self._publish(signal, signal.share(share), share.t_ms)
+        return writes
+
+    def outcome(self, outcome: Outcome) -> list[Write]:
+        """An outcome report of a share seen before (others are ignored)."""
+        share = self.shares.get(outcome.decision_id, outcome.t_ms)
+        if share is None:
+            return []
+        writes: list[Write] = []
+        for signal in self.signals:
+            writes += self._publish(signal, signal.outcome(share, outcome), outcome.t_ms)
+        return writes
+
+    def _new_device(self, share: Share) -> list[Write]:
+        """A user's first share from a device: its published values go there too."""
+        devices = self.devices_of.touch(share.user, share.t_ms)
+        known = share.device in devices.keys(share.t_ms)
+        devices.put(share.device, None, share.t_ms)
+        if known:
+            return []
+        writes = []
+        for signal in self.signals:
+            if not signal.per_device:
+                value = self.published.get((signal.code, share.user), share.t_ms)
+                if value is not None:
+                    writes += self._set(share.device, share.user, signal_field(signal.code, share.user), value,
+                                        share.t_ms)
+        return writes
+
+    def _publish(self, signal: Signal, readings: list[Reading], now: int) -> list[Write]:
+        writes: list[Write] = []
+        for entity, value, until in readings:
+            key = (signal.code, entity)
+            before = self.published.get(key, now)
+            text = f"{value}@{until}" if value >= self.floors[signal.code] else None
+            if text == before or (text is None and before is None):
+                continue
+            if text is None:
+                self.published.pop(key)
+            else:
+                self.published.put(key, text, now)
+            if signal.per_device:
+                writes.append(Write(signals_key(entity), signal_field(signal.code, ""), text))
+                continue
+            field = signal_field(signal.code, entity)
+            devices = self.devices_of.peek(entity, now)
+            for device in devices.keys(now) if devices else ():
+                writes += (self._set(device, entity, field, text, now) if text is not None
+                           else [Write(signals_key(device), field, None)])
+        return writes
+
+    def _set(self, device: str, user: str, field: str, value: str, now: int) -> list[Write]:
+        """Set a user's field on a device's hash, dropping the least recent
+        user's fields when the device carries too many users."""
+        writes = [Write(signals_key(device), field, value)]
+        users = self.flagged_on.touch(device, now)
+        users[user] = None
+        users.move_to_end(user)
+        while len(users) > self.config.flagged_users_per_device:
+            old, _ = users.popitem(last=False)
+            writes += [Write(signals_key(device), signal_field(code, old), None)
+                       for code, (_, per_user) in SIGNAL_FIELDS.items() if per_user]
+        return writes

@@ -1,0 +1,46 @@
+"""One account pushing one coupon again and again.
+
+Real users share a coupon once, sometimes twice (to another chat); accounts
+paid to push a coupon share it dozens of times over days at a steady rate.
+The value is the largest number of shares of one coupon by the sharer in
+the window.
+"""
+
+from __future__ import annotations
+
+from riskservice.signals.base import Reading
+from riskservice.signals.catalog import SignalConfig
+from riskservice.signals.counters import Entities, Recent
+from riskservice.signals.share import Outcome, Share
+
+__all__ = ["CouponRepeat"]
+
+
+class CouponRepeat:
+    """Shares per (sharer, coupon) in ``repeat_window_ms``; the sharer's largest."""
+
+    code = "coupon_repeat"
+    per_device = False
+
+    def __init__(self, config: SignalConfig) -> None:
+        self.window = config.repeat_window_ms
+        self.cap = config.shares_per_coupon_repeat
+        coupons = config.coupons_per_user
+        self.users: Entities[str, Recent[str, list[int]]] = Entities(config.entities, self.window,
+                                                                      lambda: Recent(coupons, self.window))
+
+    def share(self, share: Share) -> list[Reading]:
+        now = share.t_ms
+        coupons = self.users.touch(share.user, now)
+        times = [t for t in coupons.get(share.coupon, now) or [] if now - t < self.window]
+        times.append(now)
+        coupons.put(share.coupon, times[-self.cap:], now)
+        best, until = 0, now + self.window
+        for _, _, kept in coupons.entries(now):
+            inside = [t for t in kept if now - t < self.window]
+            if len(inside) > best:
+                best, until = len(inside), inside[0] + self.window
+        return [Reading(share.user, best, until)]
+
+    def outcome(self, share: Share, outcome: Outcome) -> list[Reading]:
+        return []

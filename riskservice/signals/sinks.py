@@ -1,0 +1,105 @@
+"""The sinks of a reward ring, and the sharers feeding them.
+
+A ring's members share to a few accounts again and again, and those
+accounts claim nearly everything (the reward is the point). Per recipient:
+the distinct sharers that reached it and its receipts, each credited
+claimed / delivered of its share (reports give counts, not names). A sink
+has ``sink_sharers`` distinct sharers and claims on average ``sink_claim``
+or more. Per sharer: the recipients it reached; the value is how many of
+them are sinks. When a recipient becomes a sink, every sharer that fed it
+is re-read, so the decision never needs the recipient's own key (which
+would sit in another slot on Redis Cluster).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from riskservice.signals.base import Reading, until_of
+from riskservice.signals.catalog import SignalConfig
+from riskservice.signals.counters import Entities, Recent
+from riskservice.signals.share import Outcome, Share
+
+__all__ = ["SinkFeeder"]
+
+
+@dataclass(slots=True)
+class Received:
+    """A recipient's evidence: who shared to it, and its credited receipts."""
+
+    sharers: Recent[str, None]
+    receipts: Recent[str, float]
+    sink: bool = False
+
+
+class SinkFeeder:
+    """Sinks by recipient; per sharer the number of sinks it feeds."""
+
+    code = "sink_feeder"
+    per_device = False
+
+    def __init__(self, config: SignalConfig) -> None:
+        self.config = config
+        self.window = config.window_ms
+        sharers, receipts, window = config.sharers_per_recipient, config.receipts_per_recipient, self.window
+        self.received: Entities[str, Received] = Entities(
+            config.entities, window, lambda: Received(Recent(sharers, window), Recent(receipts, window)))
+        cap = config.recipients_per_sharer
+        self.fed: Entities[str, Recent[str, None]] = Entities(config.entities, self.window,
+                                                             lambda: Recent(cap, self.window))
+
+    def share(self, share: Share) -> list[Reading]:
+        if not share.allowed or not share.recipients:
+            return []
+        now = share.t_ms
+        fed = self.fed.touch(share.user, now)
+        changed: list[Received] = []
+        for r in share.recipients:
+            fed.put(r, None, now)
+            got = self.received.touch(r, now)
+            got.sharers.put(share.user, None, now)
+            if self._judge(got, now):
+                changed.append(got)
+        return self._readings(share.user, changed, now)
+
+    def outcome(self, share: Share, outcome: Outcome) -> list[Reading]:
+        if not share.recipients or outcome.delivered <= 0:
+            return []
+        now, credit = outcome.t_ms, min(outcome.claimed / outcome.delivered, 1.0)
+        changed = []
+        for r in share.recipients:
+            got = self.received.touch(r, now)
+            got.receipts.put(share.decision_id, credit, now)
+            if self._judge(got, now):
+                changed.append(got)
+        return self._readings(share.user, changed, now)
+
+    def _judge(self, got: Received, now: int) -> bool:
+        """Update whether ``got`` is a sink; True when that changed."""
+        c = self.config
+        credits = [v for _, v in got.receipts.items(now)]
+        sink = (len(got.sharers.keys(now)) >= c.sink_sharers and len(credits) >= c.sink_receipts
+                and sum(credits) >= c.sink_claim * len(credits))
+        flipped = sink != got.sink
+        got.sink = sink
+        return flipped
+
+    def _readings(self, user: str, changed: list[Received], now: int) -> list[Reading]:
+        # The sharer itself, and every sharer of a recipient whose verdict changed.
+        users = {user}
+        for got in changed:
+            users.update(got.sharers.keys(now))
+        return [self._reading(u, now) for u in sorted(users)]
+
+    def _reading(self, user: str, now: int) -> Reading:
+        fed = self.fed.peek(user, now)
+        touches, reached = [], 0
+        for r, t, _ in fed.entries(now) if fed else ():
+            reached += 1
+            got = self.received.peek(r, now)
+            if got is not None and got.sink:
+                touches.append(t)
+        # A hub reaching hundreds of friends feeds a popular one or two too:
+        # sinks count only while they are a fair part of what the sharer reaches.
+        value = len(touches) if len(touches) >= self.config.sink_fed_share * reached else 0
+        return Reading(user, value, until_of(touches, self.window, now))

@@ -1,0 +1,39 @@
+"""``python -m riskservice signals`` as a real process following a real Redis."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import redis
+from flask.testing import FlaskClient
+
+from tests.api.helpers import share
+from tests.redis_server import RedisServer
+
+
+def wait_for(check: object, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)  # ok-sleep: a real process must start and catch up with the stream
+
+
+def test_the_consumer_process_flags_within_a_second_and_stops_on_sigterm(
+        client: FlaskClient, redis_server: RedisServer, redis_client: redis.Redis) -> None:
+    env = {**os.environ, "REDIS_URL": redis_server.url, "RISK_LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen([sys.executable, "-m", "riskservice", "signals"], env=env, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        wait_for(lambda: redis_client.exists("risk:events") and redis_client.xinfo_groups("risk:events"))
+        for _ in range(3):
+            assert share(client, coupon_id="cp-7").json["decision"] == "allow"
+        wait_for(lambda: redis_client.hexists("risk:{d:dev-1}:sig", "c|user-1"))
+        assert redis_client.hget("risk:{d:dev-1}:sig", "c|user-1").startswith(b"3@")  # type: ignore[union-attr]
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "signal consumer stopped after 3 events, 1 writes" in err

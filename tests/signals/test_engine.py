@@ -1,0 +1,151 @@
+"""Each signal on crafted share streams: exact values, floors, and where they are written."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from riskservice.signals.catalog import DAY_MS, SignalConfig
+from riskservice.signals.engine import SignalEngine, Write
+from riskservice.signals.share import Outcome, Share
+
+T0 = 1_760_000_000_000
+MONTH = 30 * DAY_MS
+
+
+def share(engine: SignalEngine, n: int, t: int, user: str, device: str = "", coupon: str = "c1",
+          recipients: tuple[str, ...] = (), allowed: bool = True) -> list[Write]:
+    return engine.share(Share(f"x{n}", T0 + t, user, device or f"dev-{user}", coupon, recipients, allowed))
+
+
+def outcome(engine: SignalEngine, n: int, t: int, delivered: int, claimed: int) -> list[Write]:
+    return engine.outcome(Outcome(f"x{n}", T0 + t, delivered, claimed))
+
+
+def published(engine: SignalEngine, code: str, entity: str, t: int) -> str | None:
+    return engine.published.get((code, entity), T0 + t)
+
+
+def test_device_rotation_publishes_from_its_floor_on_the_device() -> None:
+    engine = SignalEngine()
+    writes = [share(engine, i, i * 1000, f"u{i}", device="d1") for i in range(5)]
+    # Three accounts (a family) write nothing; the fourth and fifth write the count,
+    # valid until the first account's share leaves the 30-day window.
+    assert writes[:3] == [[], [], []]
+    assert writes[3] == [Write("risk:{d:d1}:sig", "r", f"4@{T0 + MONTH}")]
+    assert writes[4] == [Write("risk:{d:d1}:sig", "r", f"5@{T0 + MONTH}")]
+    # The same account again changes nothing, so nothing is written.
+    assert share(engine, 9, 9000, "u4", device="d1") == []
+
+
+def test_coupon_repeat_goes_to_every_device_of_the_sharer_and_to_a_new_one() -> None:
+    engine = SignalEngine()
+    share(engine, 0, 0, "u1", device="d1")
+    share(engine, 1, 1000, "u1", device="d2")
+    writes = share(engine, 2, 2000, "u1", device="d1")
+    until = T0 + 3 * DAY_MS
+    # (devices least recently used first)
+    assert writes == [Write("risk:{d:d2}:sig", "c|u1", f"3@{until}"), Write("risk:{d:d1}:sig", "c|u1", f"3@{until}")]
+    # A first share from a third device carries the value there (and the count grows).
+    writes = share(engine, 3, 3000, "u1", device="d3")
+    assert writes[0] == Write("risk:{d:d3}:sig", "c|u1", f"3@{until}")
+    assert Write("risk:{d:d3}:sig", "c|u1", f"4@{until}") in writes
+    # Other coupons do not add up: the value is the largest per coupon.
+    assert share(engine, 4, 4000, "u1", device="d1", coupon="c2") == []
+    # Three days after the first share it has left the window: the value
+    # holds until the next oldest leaves.
+    share(engine, 5, 3 * DAY_MS + 500, "u1", device="d1")
+    assert published(engine, "coupon_repeat", "u1", 3 * DAY_MS + 500) == f"4@{T0 + 1000 + 3 * DAY_MS}"
+
+
+def test_lockstep_flags_a_group_meeting_again_on_another_coupon() -> None:
+    engine = SignalEngine()
+    for i, user in enumerate("abcd"):
+        share(engine, i, i * 1000, user, coupon="c1")
+    # A flash sale: four accounts together once is nothing.
+    assert [published(engine, "lockstep", u, 4000) for u in "abcd"] == [None] * 4
+    # An hour later (another burst), three of them again on another coupon.
+    for i, user in enumerate("abc"):
+        share(engine, 10 + i, 3_600_000 + i * 1000, user, coupon="c2")
+    now = 3_600_000 + 3000
+    # a, b and c met each other on two coupons: two partners each. d met the
+    # three of them once, and they are core members: three, flagged before
+    # d shares again.
+    # (valid until the first of their second meetings leaves the window)
+    assert [published(engine, "lockstep", u, now) for u in "abc"] == [f"2@{T0 + 3_601_000 + MONTH}",
+                                                                     f"2@{T0 + 3_601_000 + MONTH}",
+                                                                     f"2@{T0 + 3_602_000 + MONTH}"]
+    assert published(engine, "lockstep", "d", now) == f"3@{T0 + 3000 + MONTH}"
+
+
+def test_lockstep_bursts_are_bounded_in_time() -> None:
+    engine = SignalEngine(replace(SignalConfig(), burst_ms=60_000))
+    share(engine, 0, 0, "a", coupon="c1")
+    share(engine, 1, 61_000, "b", coupon="c1")  # after the burst: they did not meet
+    share(engine, 2, 100_000, "a", coupon="c2")
+    share(engine, 3, 100_500, "b", coupon="c2")
+    partners = engine.signals[1].partners.peek("a", T0 + 100_500)  # type: ignore[attr-defined]
+    assert partners is not None and partners.get("b", T0 + 100_500) == (1, "c2")
+
+
+def test_dead_recipients_counts_repeated_unclaimed_receipts() -> None:
+    engine = SignalEngine()
+    pool = ("r1", "r2", "r3")
+    share(engine, 0, 0, "s", recipients=pool)
+    assert outcome(engine, 0, 10, delivered=3, claimed=0) == []
+    share(engine, 1, 1000, "s", recipients=pool)
+    writes = outcome(engine, 1, 1010, delivered=3, claimed=0)
+    assert writes == [Write("risk:{d:dev-s}:sig", "d|s", f"3@{T0 + 1010 + MONTH}")]
+    # A report where some claimed says nothing about who; one where all did
+    # clears them.
+    share(engine, 2, 2000, "s", recipients=pool)
+    assert outcome(engine, 2, 2010, delivered=3, claimed=1) == []
+    share(engine, 3, 3000, "s", recipients=("r1", "r2"))
+    assert outcome(engine, 3, 3010, delivered=2, claimed=2) == [Write("risk:{d:dev-s}:sig", "d|s", None)]
+    assert published(engine, "dead_recipients", "s", 3010) is None
+
+
+def test_sink_feeders_are_flagged_when_their_recipients_become_sinks() -> None:
+    engine = SignalEngine()
+    sinks = ("t1", "t2")
+    for i, sharer in enumerate(("s1", "s2", "s3")):
+        share(engine, i, i * 1000, sharer, recipients=sinks)
+        outcome(engine, i, i * 1000 + 10, delivered=2, claimed=2)
+    # Three distinct sharers, three receipts, all claimed: both are sinks,
+    # and every sharer that fed them feeds two.
+    now = 2010
+    assert [published(engine, "sink_feeder", s, now) for s in ("s1", "s2", "s3")] == [
+        f"2@{T0 + MONTH}", f"2@{T0 + 1000 + MONTH}", f"2@{T0 + 2000 + MONTH}"]
+
+
+def test_a_hub_feeding_a_few_sinks_among_many_is_not_flagged() -> None:
+    engine = SignalEngine()
+    friends = tuple(f"f{i}" for i in range(25))
+    share(engine, 100, 0, "hub", recipients=friends)
+    for i, sharer in enumerate(("hub", "s2", "s3")):
+        share(engine, i, 1000 + i * 1000, sharer, recipients=("t1", "t2"))
+        outcome(engine, i, 1000 + i * 1000 + 10, delivered=2, claimed=2)
+    now = 3010
+    # The hub feeds 2 sinks of 27 recipients (under a tenth): nothing.
+    assert published(engine, "sink_feeder", "hub", now) is None
+    assert published(engine, "sink_feeder", "s2", now) == f"2@{T0 + 2000 + MONTH}"
+
+
+def test_a_device_carries_the_values_of_a_bounded_number_of_users() -> None:
+    engine = SignalEngine(replace(SignalConfig(), flagged_users_per_device=1))
+    for n, user in enumerate(("u1", "u2")):
+        for k in range(3):
+            writes = share(engine, 10 * n + k, 10 * n + k, user, device="d1")
+    # u2's third share flags it, and u1's value leaves the device's hash.
+    assert writes == [Write("risk:{d:d1}:sig", "c|u2", f"3@{T0 + 10 + 3 * DAY_MS}"),
+                      *[Write("risk:{d:d1}:sig", f"{f}|u1", None) for f in "lfdc"]]
+
+
+def test_engine_reads_stream_entries() -> None:
+    engine = SignalEngine()
+    req = b'{"device_id":"d1","user_id":"u1","coupon_id":"c1","recipients":["r1"]}'
+    for i in range(3):
+        writes = engine.observe({"k": "decision", "id": f"x{i}", "t": str(T0 + i), "dec": "0", "rc": "",
+                                 "req": req.decode()})
+    assert writes == [Write("risk:{d:d1}:sig", "c|u1", f"3@{T0 + 3 * DAY_MS}")]
+    assert engine.observe({"k": "challenge", "id": "x0", "t": "1", "passed": "1"}) == []
+    assert engine.observe({"k": "outcome", "id": "unknown", "t": "1", "dl": "1", "op": "1", "cl": "0"}) == []
