@@ -150,6 +150,31 @@ def backtest(policy_file: Path, input_file: Path, examples: int, as_json: bool) 
 
 
 @cli.command()
+@click.option("--input", "input_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Exported share events with labels (JSON lines).")
+@click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The current policy file (default: the service's, RISK_POLICY_FILE).")
+@click.option("--target-precision", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True),
+              help="Precision on labelled shares a proposed threshold must keep.")
+@click.option("--scores", "scores_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="scores.jsonl of the batch job, to calibrate the graph-anomaly threshold too.")
+@click.option("--output", "output", default="candidate-policy.yaml", show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="Where to write the candidate policy.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def calibrate(input_file: Path, policy_file: Path | None, target_precision: float, scores_file: Path | None,
+              output: Path, as_json: bool) -> None:
+    """Propose rule thresholds from labelled events; write a candidate policy and backtest it."""
+    from riskservice.calibration.run import calibrate as run, dumps, format_calibration
+
+    try:
+        result = run(input_file, policy_file or _settings().policy_file, output, target=target_precision,
+                     scores_file=scores_file)
+    except (PolicyError, ValueError, KeyError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(dumps(result) if as_json else format_calibration(result))
+
+
+@cli.command()
 @click.option("--input", "input_file", type=click.Path(exists=True, path_type=Path),
               help="Share events as JSON lines (Spark: also a folder of them, or a Parquet folder); "
                    "without it, the events recorded in Redis (numpy engine only).")

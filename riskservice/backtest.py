@@ -52,6 +52,8 @@ class BacktestResult:
     by_merchant: Counter[str] = field(default_factory=Counter)
     merchant_totals: Counter[str] = field(default_factory=Counter)
     examples: list[dict[str, Any]] = field(default_factory=list)
+    # recorded decision id -> the candidate's decision (for calibrate's per-label comparison)
+    decided: dict[str, str] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -177,6 +179,7 @@ def _compare(result: BacktestResult, ev: dict[str, Any], decision: str, codes: l
     merchant = ev.get("merchant_id") or "(none)"
     result.decisions += 1
     result.merchant_totals[merchant] += 1
+    result.decided[ev["decision_id"]] = decision
     before = set(ev.get("reasons", []))
     after = set(codes)
     for code in after - before:
