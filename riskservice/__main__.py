@@ -149,6 +149,9 @@ def backtest(policy_file: Path, input_file: Path, examples: int, as_json: bool) 
         click.echo(format_report(result, str(input_file), str(policy_file)))
 
 
+TUNABLE = ("device_velocity", "device_daily_cap", "user_daily_cap", "device_many_users", "fan_out", "graph_anomaly")
+
+
 @cli.command()
 @click.option("--input", "input_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Exported share events with labels (JSON lines).")
@@ -160,15 +163,17 @@ def backtest(policy_file: Path, input_file: Path, examples: int, as_json: bool) 
               help="scores.jsonl of the batch job, to calibrate the graph-anomaly threshold too.")
 @click.option("--output", "output", default="candidate-policy.yaml", show_default=True,
               type=click.Path(dir_okay=False, path_type=Path), help="Where to write the candidate policy.")
+@click.option("--rule", "rules", multiple=True, type=click.Choice(TUNABLE),
+              help="Calibrate only this rule (repeatable; default: every tunable rule).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def calibrate(input_file: Path, policy_file: Path | None, target_precision: float, scores_file: Path | None,
-              output: Path, as_json: bool) -> None:
+              output: Path, rules: tuple[str, ...], as_json: bool) -> None:
     """Propose rule thresholds from labelled events; write a candidate policy and backtest it."""
     from riskservice.calibration.run import calibrate as run, dumps, format_calibration
 
     try:
         result = run(input_file, policy_file or _settings().policy_file, output, target=target_precision,
-                     scores_file=scores_file)
+                     scores_file=scores_file, rules=rules)
     except (PolicyError, ValueError, KeyError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(dumps(result) if as_json else format_calibration(result))

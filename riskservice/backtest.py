@@ -26,6 +26,7 @@ from riskservice.decisions.lifecycle import ChallengeResult, OutcomeRequest, Sha
 from riskservice.decisions.request import DecisionRequest
 from riskservice.embedded_redis import EmbeddedRedis
 from riskservice.errors import ApiError
+from riskservice.graph_store import NO_VERSION, version_key, write_back
 from riskservice.limits.client import connect
 from riskservice.limits.clock import ManualClock
 from riskservice.limits.store import RedisStore
@@ -105,7 +106,7 @@ def timeline(events: Iterable[dict[str, Any]]) -> list[tuple[tuple[int, int, int
 
 
 def run_backtest(events: Iterable[dict[str, Any]], policy: Policy, *, examples: int = 10,
-                 redis_url: str | None = None) -> BacktestResult:
+                 redis_url: str | None = None, scores: Iterable[dict[str, Any]] | None = None) -> BacktestResult:
     """Replay ``events`` through ``policy`` on a scratch Redis.
 
     Parameters
@@ -119,6 +120,9 @@ def run_backtest(events: Iterable[dict[str, Any]], policy: Policy, *, examples: 
     redis_url : str, optional
         A scratch Redis to use (it is flushed!); by default one is started in
         a temporary folder and stopped after.
+    scores : iterable of dict, optional
+        Batch score rows (``scores.jsonl``) the replay's graph rule reads;
+        without them it never fires.
     """
     with tempfile.TemporaryDirectory(prefix="risk-backtest-") as scratch:
         embedded = None
@@ -128,15 +132,19 @@ def run_backtest(events: Iterable[dict[str, Any]], policy: Policy, *, examples: 
         try:
             client = connect(redis_url, budget_ms=10_000)
             client.flushdb()
-            return _replay(events, policy, RedisStore(client, breaker_cooldown_ms=0), examples)
+            graph = NO_VERSION
+            if scores is not None:
+                graph = version_key(write_back(client, scores, source="backtest"), "fast")
+            return _replay(events, policy, RedisStore(client, breaker_cooldown_ms=0), examples, graph)
         finally:
             if embedded is not None:
                 embedded.stop()
 
 
-def _replay(events: Iterable[dict[str, Any]], policy: Policy, store: RedisStore, examples: int) -> BacktestResult:
+def _replay(events: Iterable[dict[str, Any]], policy: Policy, store: RedisStore, examples: int,
+            graph: str = NO_VERSION) -> BacktestResult:
     clock = ManualClock(0)
-    engine = DecisionEngine(store, lambda: policy, clock=clock, fail_mode="allow")
+    engine = DecisionEngine(store, lambda: policy, clock=clock, fail_mode="allow", graph_key=lambda: graph)
     lifecycle = ShareLifecycle(store, lambda: policy, clock=clock)
     result = BacktestResult(policy.version)
     # recorded decision id -> the replay's decision id and the challenge it asked

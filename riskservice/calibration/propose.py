@@ -4,8 +4,10 @@ For every candidate threshold, the labelled shares the rule would fire on
 are counted: fraud among them are refusals we want, legit ones are refusals
 we do not. The proposal is the threshold that refuses the most labelled
 fraud while the precision on labelled shares (fraud / all labelled it fires
-on) stays at or above the target; among equals, the least strict one. When
-no threshold reaches the target, the current one is kept and said so.
+on) stays at or above the target. Among thresholds that do equally well the
+current one is kept (the labels give no reason to move), else the least
+strict one is taken (it refuses the fewest unlabelled shares). When no
+threshold reaches the target, the current one is kept and said so.
 """
 
 from __future__ import annotations
@@ -78,15 +80,14 @@ def _one(rule: str, parameter: str, current: float, pairs: list[tuple[float, boo
         eff = _effect(pairs, fires, c)
         if eff["precision"] is None or eff["precision"] < target:
             continue
-        # The most fraud refused; among equals the least strict (a count limit or score threshold higher).
-        if eff["fraud"] > best_caught or (eff["fraud"] == best_caught and c > best):
+        # The most fraud refused; among equals the current, else the least strict (higher).
+        better = eff["fraud"] > best_caught or (eff["fraud"] == best_caught and best != current and c > best)
+        if better or (eff["fraud"] == best_caught and c == current):
             best, best_effect, best_caught = c, eff, eff["fraud"]
     note = ""
     if best_caught < 0:
         best, best_effect = current, _effect(pairs, fires, current)
         note = f"no threshold reaches precision {target:g} on the labelled shares: kept"
-    elif best_caught == 0:
-        note = "no labelled fraud would be refused at any threshold meeting the target"
     fraud = sum(f for _, f in pairs)
     if isinstance(current, int):
         best = int(best)

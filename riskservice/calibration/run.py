@@ -18,13 +18,14 @@ from riskservice.policy.load import Policy, load_policy
 __all__ = ["calibrate", "format_calibration", "read_scores", "write_candidate"]
 
 
-def read_scores(path: Path) -> dict[tuple[str, str], float]:
-    """``(kind, node) -> anomaly`` from the batch job's ``scores.jsonl``."""
-    out = {}
-    for row in read_jsonl(path):
-        if row.get("anomaly") is not None:
-            out[(str(row["kind"]), str(row["node"]))] = float(row["anomaly"])
-    return out
+def read_scores(path: Path) -> list[dict[str, Any]]:
+    """The rows of the batch job's ``scores.jsonl``."""
+    return list(read_jsonl(path))
+
+
+def anomaly_of(rows: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
+    """``(kind, node) -> anomaly`` of score rows."""
+    return {(str(r["kind"]), str(r["node"])): float(r["anomaly"]) for r in rows if r.get("anomaly") is not None}
 
 
 def write_candidate(policy_file: Path, proposals: list[Proposal], output: Path, source: str) -> None:
@@ -53,7 +54,7 @@ def _by_label(events: list[dict[str, Any]], result: BacktestResult) -> dict[str,
 
 
 def calibrate(input_file: Path, policy_file: Path, output: Path, *, target: float = 0.9,
-              scores_file: Path | None = None, redis_url: str | None = None,
+              scores_file: Path | None = None, rules: tuple[str, ...] = (), redis_url: str | None = None,
               backtest: bool = True) -> dict[str, Any]:
     """Propose, write the candidate to ``output``, and backtest current and candidate.
 
@@ -68,16 +69,19 @@ def calibrate(input_file: Path, policy_file: Path, output: Path, *, target: floa
     target : float
         The precision on labelled shares a proposed threshold must keep.
     scores_file : Path, optional
-        The batch job's ``scores.jsonl``, to calibrate the graph-anomaly threshold.
+        The batch job's ``scores.jsonl``, to calibrate the graph-anomaly threshold
+        (and for the backtests' graph rule).
+    rules : tuple of str
+        Only these rules (default: every tunable one).
     redis_url : str, optional
         A scratch Redis for the backtests (flushed); by default an embedded one.
     """
     current = load_policy(policy_file)
     events = list(read_jsonl(input_file))
-    scores = read_scores(scores_file) if scores_file else None
-    rules = current.for_merchant(None).rules
-    observations = observe(events, rules, scores)
-    proposals = propose(observations, rules, target)
+    rows = read_scores(scores_file) if scores_file else None
+    defaults = current.for_merchant(None).rules
+    observations = observe(events, defaults, anomaly_of(rows) if rows is not None else None)
+    proposals = [p for p in propose(observations, defaults, target) if not rules or p.rule in rules]
     write_candidate(policy_file, proposals, output, str(input_file))
     candidate: Policy = load_policy(output)  # the file as written must load
     result: dict[str, Any] = {
@@ -87,8 +91,8 @@ def calibrate(input_file: Path, policy_file: Path, output: Path, *, target: floa
         "proposals": [p.to_dict() for p in proposals],
     }
     if backtest:
-        before = run_backtest(events, current, examples=0, redis_url=redis_url)
-        after = run_backtest(events, candidate, examples=5, redis_url=redis_url)
+        before = run_backtest(events, current, examples=0, redis_url=redis_url, scores=rows)
+        after = run_backtest(events, candidate, examples=5, redis_url=redis_url, scores=rows)
         result["backtest"] = {"current": _by_label(events, before), "candidate": _by_label(events, after),
                               "candidate_changes": after.to_dict()}
     return result
