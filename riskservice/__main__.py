@@ -169,14 +169,14 @@ TUNABLE = ("device_velocity", "device_daily_cap", "user_daily_cap", "device_many
 def calibrate(input_file: Path, policy_file: Path | None, target_precision: float, scores_file: Path | None,
               output: Path, rules: tuple[str, ...], as_json: bool) -> None:
     """Propose rule thresholds from labelled events; write a candidate policy and backtest it."""
-    from riskservice.calibration.run import calibrate as run, dumps, format_calibration
+    from riskservice.calibration import run
 
     try:
-        result = run(input_file, policy_file or _settings().policy_file, output, target=target_precision,
-                     scores_file=scores_file, rules=rules)
+        result = run.calibrate(input_file, policy_file or _settings().policy_file, output,
+                               target=target_precision, scores_file=scores_file, rules=rules)
     except (PolicyError, ValueError, KeyError) as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(dumps(result) if as_json else format_calibration(result))
+    click.echo(run.dumps(result) if as_json else run.format_calibration(result))
 
 
 @cli.command()

@@ -46,7 +46,7 @@ def _by_label(events: list[dict[str, Any]], result: BacktestResult) -> dict[str,
         decision = result.decided.get(ev["decision_id"])
         if decision is None:
             continue
-        group = ev.get("label") if ev.get("label") in ("fraud", "legit") else "unlabelled"
+        group = str(ev["label"]) if ev.get("label") in ("fraud", "legit") else "unlabelled"
         out[group]["shares"] += 1
         out[group]["refused"] += decision != "allow"
         out[group]["blocked"] += decision == "block"
@@ -101,7 +101,8 @@ def calibrate(input_file: Path, policy_file: Path, output: Path, *, target: floa
 def format_calibration(result: dict[str, Any]) -> str:
     """A plain-text report for analysts."""
     lines = [f"Calibration of {result['policy']} on {result['input']}: {result['events']} shares, "
-             f"{result['labelled']} labelled ({result['fraud']} fraud), target precision {result['target_precision']:g}"]
+             f"{result['labelled']} labelled ({result['fraud']} fraud), "
+             f"target precision {result['target_precision']:g}"]
     for p in result["proposals"]:
         cur, new = p["at_current"], p["at_proposed"]
         lines.append(f"  {p['rule']}.{p['parameter']}: {p['current']:g} -> {p['proposed']:g} ({p['direction']}); "
