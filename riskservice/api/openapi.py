@@ -283,6 +283,8 @@ def review_paths() -> dict[str, Any]:
                                                  "parameters": device + hops}},
         "/console/device": {"get": {**fragment, "summary": "A device, any id, as an HTML fragment (role analyst)",
                                     "parameters": by_query + hops}},
+        "/console/performance": {"get": {**fragment, "summary": "Rule performance as an HTML fragment, a chart per "
+                                                                "rule (role analyst)", "parameters": window_params()}},
     }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import redis
 from flask import Blueprint, Response
@@ -20,7 +20,7 @@ bp = Blueprint("performance", __name__)
 PARAMS = ("since", "until")
 
 
-def report(q: dict[str, str]) -> dict[str, object]:
+def report(q: dict[str, str]) -> dict[str, Any]:
     """The report for validated query parameters; by default the 24 h before ``until``, which defaults to now.
 
     "Now" is Redis server time, the clock of the stream's entry ids that the

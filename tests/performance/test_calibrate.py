@@ -33,7 +33,7 @@ from riskservice.limits.clock import ManualClock
 from riskservice.policy.load import load_policy
 from tests.api.helpers import share
 from tests.conftest import ANALYST
-from tests.performance.test_rule_performance import label_user
+from tests.performance.helpers import label_user
 from tests.redis_server import RedisServer
 
 POLICY = Path("config/policy.yaml")

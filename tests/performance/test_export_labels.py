@@ -9,7 +9,7 @@ from riskservice.events import read_events
 from riskservice.limits.clock import ManualClock
 from tests.api.helpers import share
 from tests.conftest import ANALYST
-from tests.performance.test_rule_performance import label_user
+from tests.performance.helpers import label_user
 
 
 def test_device_and_user_labels_flow_into_every_exported_share(client: FlaskClient, clock: ManualClock,
