@@ -17,7 +17,6 @@ import requests
 
 from tests.conftest import ANALYST, ANALYST_KEY, ISSUER
 from tests.e2e.test_console_browser import FLAGS, OUTPUT
-from tests.e2e.test_console_browser import chromium as chromium  # the fixture: Chromium, installed if missing
 from tests.performance.helpers import BAD_COPY, MANY, POLICY
 from tests.redis_server import RedisServer
 from tests.serving.gunicorn_server import Gunicorn
