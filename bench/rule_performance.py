@@ -5,8 +5,8 @@ decision scripts' format, spread over 24 h (``--hit-rate`` of them with one
 or two rule codes, a fifth of those in shadow), over 20 000 devices and
 60 000 users of which 5 % are labelled, and times
 ``rule_performance`` over the whole window, next to a bare ``XRANGE`` scan
-of the same entries in the same batches as redis-py returns them by default
-(dicts; what ``export`` reads), in one run, best of three each.
+of the same entries in the same reads as redis-py returns them by default
+(dicts), in one run, best of three each, and the Redis time each read\ntakes (decisions wait meanwhile).
 
     .venv/bin/python bench/rule_performance.py [--events 200000] [--hit-rate 0.1]
 """
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from riskservice.review.labels import review_key  # noqa: E402
-from riskservice.review.performance import rule_performance  # noqa: E402
+from riskservice.review.performance import BATCH, rule_performance  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 
 START = 1_800_000_000_000
@@ -64,9 +64,9 @@ def fill(client: object, n: int, hit_rate: float, seed: int = 5) -> None:
 def bare_scan(client: object) -> int:
     n, start = 0, "-"
     while True:
-        batch = client.xrange("risk:events", start, "+", count=5000)  # type: ignore[attr-defined]
+        batch = client.xrange("risk:events", start, "+", count=BATCH)  # type: ignore[attr-defined]
         n += len(batch)
-        if len(batch) < 5000:
+        if len(batch) < BATCH:
             return n
         start = "(" + batch[-1][0].decode()
 
@@ -83,6 +83,7 @@ def main() -> None:
             fill(client, args.events, args.hit_rate)
             # Best of three of each, interleaved: the machine is shared.
             floors, times = [], []
+            client.config_resetstat()
             for _ in range(3):
                 started = time.perf_counter()
                 scanned = bare_scan(client)
@@ -91,16 +92,18 @@ def main() -> None:
                 report = rule_performance(client, since_ms=START, until_ms=START + DAY)
                 times.append(time.perf_counter() - started)
             floor, seconds = min(floors), min(times)
+            # Redis time per read: how long each XRANGE holds the server (decisions wait meanwhile).
+            per_call = client.info("commandstats")["cmdstat_xrange"]["usec_per_call"]
             client.close()
         finally:
             server.kill()
     hits = sum(r["hits"]["enforced"] + r["hits"]["shadow"] for r in report["rules"])
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}\n")
     print("| events | rule hits | labelled devices / users seen | bare XRANGE s | report s | report / bare "
-          "| events/s |")
-    print("|---|---|---|---|---|---|---|")
+          "| events/s | Redis µs per XRANGE |")
+    print("|---|---|---|---|---|---|---|---|")
     print(f"| {scanned} | {hits} | {report['labelled']['devices']} / {report['labelled']['users']} | {floor:.2f} "
-          f"| {seconds:.2f} | {seconds / floor:.1f} | {report['scanned'] / seconds:.0f} |")
+          f"| {seconds:.2f} | {seconds / floor:.1f} | {report['scanned'] / seconds:.0f} | {per_call:.0f} |")
 
 
 if __name__ == "__main__":
