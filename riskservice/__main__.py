@@ -173,6 +173,36 @@ def backtest(policy_file: Path, input_file: Path, examples: int, as_json: bool, 
         click.echo(format_report(result, str(input_file), str(policy_file)))
 
 
+TUNABLE = ("device_velocity", "device_daily_cap", "user_daily_cap", "device_many_users", "fan_out", "graph_anomaly")
+
+
+@cli.command()
+@click.option("--input", "input_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Exported share events with labels (JSON lines).")
+@click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The current policy file (default: the service's, RISK_POLICY_FILE).")
+@click.option("--target-precision", default=0.9, show_default=True, type=click.FloatRange(0, 1, min_open=True),
+              help="Precision on labelled shares a proposed threshold must keep.")
+@click.option("--scores", "scores_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="scores.jsonl of the batch job, to calibrate the graph-anomaly threshold too.")
+@click.option("--output", "output", default="candidate-policy.yaml", show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="Where to write the candidate policy.")
+@click.option("--rule", "rules", multiple=True, type=click.Choice(TUNABLE),
+              help="Calibrate only this rule (repeatable; default: every tunable rule).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def calibrate(input_file: Path, policy_file: Path | None, target_precision: float, scores_file: Path | None,
+              output: Path, rules: tuple[str, ...], as_json: bool) -> None:
+    """Propose rule thresholds from labelled events; write a candidate policy and backtest it."""
+    from riskservice.calibration import run
+
+    try:
+        result = run.calibrate(input_file, policy_file or _settings().policy_file, output,
+                               target=target_precision, scores_file=scores_file, rules=rules)
+    except (PolicyError, ValueError, KeyError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(run.dumps(result) if as_json else run.format_calibration(result))
+
+
 @cli.command()
 @click.option("--input", "input_file", type=click.Path(exists=True, path_type=Path),
               help="Share events as JSON lines (Spark: also a folder of them, or a Parquet folder); "

@@ -10,10 +10,11 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from config.settings import Settings
-from riskservice.api import admin, decisions, graph, openapi, ops
+from riskservice.api import admin, decisions, graph, openapi, ops, performance
 from riskservice.api import review as review_api
 from riskservice.api.responses import json_response
 from riskservice.auth import KeyRing
+from riskservice.console import performance as console_performance
 from riskservice.console import views as console
 from riskservice.decisions.engine import DecisionEngine
 from riskservice.decisions.lifecycle import ShareLifecycle
@@ -79,7 +80,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     app.register_blueprint(graph.bp)
     app.register_blueprint(review_api.bp)
+    app.register_blueprint(performance.bp)
     app.register_blueprint(console.bp)
+    app.register_blueprint(console_performance.bp)
     _register_errors(app)
     _register_access_log(app, state.metrics)
     return app

@@ -26,6 +26,7 @@ from riskservice.decisions.lifecycle import ChallengeResult, OutcomeRequest, Sha
 from riskservice.decisions.request import DecisionRequest
 from riskservice.embedded_redis import EmbeddedRedis
 from riskservice.errors import ApiError
+from riskservice.graph_store import NO_VERSION, version_key, write_back
 from riskservice.limits.client import connect
 from riskservice.limits.clock import ManualClock
 from riskservice.limits.store import RedisStore
@@ -53,6 +54,8 @@ class BacktestResult:
     by_merchant: Counter[str] = field(default_factory=Counter)
     merchant_totals: Counter[str] = field(default_factory=Counter)
     examples: list[dict[str, Any]] = field(default_factory=list)
+    # recorded decision id -> the candidate's decision (for calibrate's per-label comparison)
+    decided: dict[str, str] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,7 +107,8 @@ def timeline(events: Iterable[dict[str, Any]]) -> list[tuple[tuple[int, int, int
 
 
 def run_backtest(events: Iterable[dict[str, Any]], policy: Policy, *, examples: int = 10,
-                 redis_url: str | None = None, signals: bool = True) -> BacktestResult:
+                 redis_url: str | None = None, signals: bool = True,
+                 scores: Iterable[dict[str, Any]] | None = None) -> BacktestResult:
     """Replay ``events`` through ``policy`` on a scratch Redis.
 
     Parameters
@@ -123,6 +127,9 @@ def run_backtest(events: Iterable[dict[str, Any]], policy: Policy, *, examples: 
         goes through the signal consumer (``riskservice.signals``), whose
         writes are applied before the next event, so the signal rules see
         what they would have seen (in service they lag by under a second).
+    scores : iterable of dict, optional
+        Batch score rows (``scores.jsonl``) the replay's graph rule reads;
+        without them it never fires.
     """
     with tempfile.TemporaryDirectory(prefix="risk-backtest-") as scratch:
         embedded = None
@@ -136,16 +143,19 @@ def run_backtest(events: Iterable[dict[str, Any]], policy: Policy, *, examples: 
             if signals:
                 consumer = SignalConsumer(client, name="backtest")
                 consumer.start(now_ms=0)
-            return _replay(events, policy, RedisStore(client, breaker_cooldown_ms=0), examples, consumer)
+            graph = NO_VERSION
+            if scores is not None:
+                graph = version_key(write_back(client, scores, source="backtest"), "fast")
+            return _replay(events, policy, RedisStore(client, breaker_cooldown_ms=0), examples, consumer, graph)
         finally:
             if embedded is not None:
                 embedded.stop()
 
 
 def _replay(events: Iterable[dict[str, Any]], policy: Policy, store: RedisStore, examples: int,
-            consumer: SignalConsumer | None = None) -> BacktestResult:
+            consumer: SignalConsumer | None = None, graph: str = NO_VERSION) -> BacktestResult:
     clock = ManualClock(0)
-    engine = DecisionEngine(store, lambda: policy, clock=clock, fail_mode="allow")
+    engine = DecisionEngine(store, lambda: policy, clock=clock, fail_mode="allow", graph_key=lambda: graph)
     lifecycle = ShareLifecycle(store, lambda: policy, clock=clock)
     result = BacktestResult(policy.version)
     # recorded decision id -> the replay's decision id and the challenge it asked
@@ -190,6 +200,7 @@ def _compare(result: BacktestResult, ev: dict[str, Any], decision: str, codes: l
     merchant = ev.get("merchant_id") or "(none)"
     result.decisions += 1
     result.merchant_totals[merchant] += 1
+    result.decided[ev["decision_id"]] = decision
     before = set(ev.get("reasons", []))
     after = set(codes)
     for code in after - before:

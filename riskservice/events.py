@@ -7,7 +7,11 @@ one decision, in the batch job's format: the decision request fields plus
 ``ts``, ``decision``, ``decision_id``, the codes of the rules that fired, and
 the outcome fields ``delivered``, ``opened``, ``claimed`` (null until reported),
 with the history of reports so that a backtest can replay them when they came,
-and the analysts' ``label`` of the device (fraud, legit or null).
+and the analysts' labels: ``label`` (fraud, legit or null) is the share's
+label, its device's, else its user's (what the batch job and ``calibrate``
+learn from), with ``label_source`` (device or user), ``label_by`` and
+``label_at``; ``labels`` holds both the device's and the user's
+(``{"label", "by", "at"}`` or null each), so either can be used.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from typing import Any, cast
 import orjson
 import redis
 
-from riskservice.limits.keys import EVENTS, device_tag
+from riskservice.limits.keys import EVENTS
+from riskservice.review.labels import Label, read_labels, share_label
 
 DECISIONS = ("allow", "challenge", "block")
 BATCH = 5000
@@ -52,27 +57,41 @@ def read_events(client: redis.Redis, since_ms: int | None = None, until_ms: int 
                 [int(f["t"]) / 1000, int(f["dl"]), int(f["op"]), int(f["cl"]), entry_id])
         elif f["k"] == "challenge":
             challenges[f["id"]] = [f["passed"] == "1", int(f["t"]) / 1000, entry_id, f.get("cool") == "1"]
-    labels: dict[str, str | None] = {}
+    devices: dict[str, Label | None] = {}
+    users: dict[str, Label | None] = {}
+    pending: list[dict[str, Any]] = []
     for entry_id, f in _scan(client, key):
         if f["k"] != "decision":
             continue
         t = int(f["t"])
         if (since_ms is not None and t < since_ms) or (until_ms is not None and t >= until_ms):
             continue
-        line = event_line(entry_id, f, outcomes.get(f["id"], []), challenges.get(f["id"]))
-        device = line.get("device_id")
-        if device is not None:
-            if device not in labels:
-                labels[device] = _label(client, device)
-            line["label"] = labels[device]
+        pending.append(event_line(entry_id, f, outcomes.get(f["id"], []), challenges.get(f["id"])))
+        if len(pending) >= BATCH:
+            yield from _labelled(client, pending, devices, users)
+            pending = []
+    yield from _labelled(client, pending, devices, users)
+
+
+def _labelled(client: redis.Redis, lines: list[dict[str, Any]], devices: dict[str, Label | None],
+              users: dict[str, Label | None]) -> Iterator[dict[str, Any]]:
+    """``lines`` with the labels in force of their devices and users (looked up once each, in bulk)."""
+    for known, kind, name in ((devices, "device", "device_id"), (users, "user", "user_id")):
+        new = {str(line[name]) for line in lines if line.get(name) is not None} - known.keys()
+        found = read_labels(client, kind, new)
+        known.update({node: found.get(node) for node in new})
+    for line in lines:
+        device = devices.get(str(line["device_id"])) if line.get("device_id") is not None else None
+        user = users.get(str(line["user_id"])) if line.get("user_id") is not None else None
+        label = share_label(device, user)
+        line.update({
+            "label": label.label if label else None,
+            "label_source": label.kind if label else None,
+            "label_by": label.by if label else None,
+            "label_at": label.at if label else None,
+            "labels": {"device": device.to_dict() if device else None, "user": user.to_dict() if user else None},
+        })
         yield line
-
-
-def _label(client: redis.Redis, device_id: str) -> str | None:
-    """An analyst's label of the device (fraud or legit): its current verdict,
-    carried on each of its events for the batch job."""
-    raw = client.hget(f"{device_tag(device_id)}:review", "label")
-    return None if raw is None else cast(bytes, raw).decode()
 
 
 def event_line(entry_id: str, f: dict[str, str], history: list[list[Any]],

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from riskservice.api.params import MAX_FILTER
+from riskservice.api.performance import PerformanceReport
 from riskservice.api.responses import json_response
 from riskservice.api.schemas import (
     ActionResult,
@@ -90,6 +91,7 @@ MODELS: tuple[tuple[type[BaseModel], Literal["validation", "serialization"]], ..
     (ActionRequest, "validation"), (ActionResult, "serialization"), (AuditPage, "serialization"),
     (AuditVerification, "serialization"),
     (RewardRequest, "validation"), (RewardResponse, "serialization"),
+    (PerformanceReport, "serialization"),
 )
 
 
@@ -146,6 +148,10 @@ def document() -> dict[str, Any]:
             "/v1/graph/anomalies": {"get": operation("Top anomalous nodes of the latest graph scores", "analyst",
                                                      "GraphTop", (422,), parameters=top_param)},
             **review_paths(),
+            "/v1/rules/performance": {"get": operation(
+                "Hits, refusals and precision against analysts' labels per rule and signal over [since, until) "
+                "(default: the 24 h before until, which defaults to now)", "analyst", "PerformanceReport",
+                parameters=window_params())},
             "/healthz": {"get": operation("Process alive", None, "Health")},
             "/readyz": {"get": {"summary": "Redis reachable", "responses": {
                 "200": _json("Ready", "Ready"), "503": _json("Ready", "Redis unreachable")}}},
@@ -203,6 +209,18 @@ def describe_validation(schemas: dict[str, Any]) -> None:
 
 ID_SCHEMA = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": ID_PATTERN}
 FILTER_SCHEMA = {**ID_SCHEMA, "maxLength": MAX_FILTER}
+
+
+INSTANT = {"anyOf": [{"type": "string", "pattern": "^[0-9]{1,15}$"},
+                     {"type": "string", "format": "date-time", "maxLength": 40}]}
+
+
+def window_params() -> list[dict[str, Any]]:
+    """``since`` and ``until`` of a time window, as riskservice/api/params.py validates them."""
+    return [{"name": "since", "in": "query", "schema": INSTANT,
+             "description": "epoch ms (up to year 9999) or ISO 8601 with zone (inclusive)"},
+            {"name": "until", "in": "query", "schema": INSTANT,
+             "description": "same forms (exclusive); not before since"}]
 
 
 def review_paths() -> dict[str, Any]:
@@ -265,6 +283,8 @@ def review_paths() -> dict[str, Any]:
                                                  "parameters": device + hops}},
         "/console/device": {"get": {**fragment, "summary": "A device, any id, as an HTML fragment (role analyst)",
                                     "parameters": by_query + hops}},
+        "/console/performance": {"get": {**fragment, "summary": "Rule performance as an HTML fragment, a chart per "
+                                                                "rule (role analyst)", "parameters": window_params()}},
     }
 
 

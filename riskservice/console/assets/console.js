@@ -36,6 +36,8 @@ async function errorText(resp) {
 function signOut(message) {
   sessionStorage.removeItem(KEY);
   $("#app").hidden = true;
+  $("#performance").hidden = true;
+  $("#nav").hidden = true;
   $("#who").hidden = true;
   $("#login").hidden = false;
   $("#key").value = "";
@@ -45,8 +47,8 @@ function signOut(message) {
 
 function signedIn() {
   $("#login").hidden = true;
-  $("#app").hidden = false;
   $("#who").hidden = false;
+  $("#nav").hidden = false;
   loadQueue();
   route();
 }
@@ -83,9 +85,35 @@ async function loadDevice(device, hops, focus) {
   if (focus) $("#device-title").focus();
 }
 
+// Two views: the review queue with a device (#queue, #device=...) and rule performance (#performance).
 function route() {
+  if (!key()) return;
+  const performance = location.hash === "#performance";
+  $("#app").hidden = performance;
+  $("#performance").hidden = !performance;
+  $("#nav-performance").removeAttribute("aria-current");
+  $("#nav-queue").removeAttribute("aria-current");
+  $(performance ? "#nav-performance" : "#nav-queue").setAttribute("aria-current", "page");
+  if (performance) { loadPerformance(); return; }
   const device = currentDevice();
-  if (device && key()) loadDevice(device, null, true);
+  if (device) loadDevice(device, null, true);
+}
+
+async function loadPerformance() {
+  const span = Number($("#perf-window").value);
+  const params = new URLSearchParams({ since: String(Date.now() - span) });
+  const resp = await call("/console/performance?" + params);
+  const body = $("#performance-body");
+  if (!resp.ok) {
+    body.innerHTML = "";
+    const p = document.createElement("p");
+    p.className = "notice danger";
+    p.textContent = await errorText(resp);
+    body.appendChild(p);
+    return;
+  }
+  body.innerHTML = await resp.text();
+  $("#performance-title").focus();
 }
 
 async function act(form, action) {
@@ -157,6 +185,10 @@ document.addEventListener("DOMContentLoaded", () => {
       const device = document.querySelector(".device").dataset.device;
       loadDevice(device, ev.target.value, false).then(() => $("#hops").focus());
     }
+  });
+  $("#perf-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    loadPerformance();
   });
   window.addEventListener("hashchange", route);
   if (key()) signedIn(); else $("#key").focus();

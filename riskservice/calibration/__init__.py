@@ -1,0 +1,1 @@
+"""Proposing rule thresholds from analysts' labels (``python -m riskservice calibrate``)."""
