@@ -73,7 +73,7 @@ def _components(n_users: int, n_devices: int, ties: CaseTies, t_src: Ints, t_dst
     cols = np.concatenate([t_dst[ties.share_edge], usr, lb])
     g = sp.csr_matrix((np.ones(rows.size, np.int8), (rows, cols)), shape=(n, n))
     _, lab = connected_components(g, directed=False)
-    return lab.astype(np.int64)
+    return np.asarray(lab, dtype=np.int64)
 
 
 def build_cases(res: ScoreResult, params: CaseParams | None = None) -> list[dict[str, Any]]:

@@ -76,11 +76,11 @@ def assign_ids(groups: Sequence[Mapping[str, Any]], stored: Mapping[str, frozens
             taken.add(case_id)
     out: list[tuple[str, str | None]] = []
     for i, mine in enumerate(keys):
-        case_id = chosen.get(i)
-        if case_id is None:
+        match = chosen.get(i)
+        if match is None:
             out.append((new_id(), None))
-        elif case_id in resolved and not mine <= resolved[case_id]:
-            out.append((new_id(), case_id))
+        elif match in resolved and not mine <= resolved[match]:
+            out.append((new_id(), match))
         else:
-            out.append((case_id, None))
+            out.append((match, None))
     return out

@@ -30,7 +30,7 @@ import redis
 from riskservice.cases.match import assign_ids, member_keys
 from riskservice.limits.keys import case_key
 
-__all__ = ["STATE", "RESOLVED", "VERSION_PARTS", "card", "detail", "list_open", "list_resolved", "state",
+__all__ = ["RESOLVED", "STATE", "VERSION_PARTS", "card", "detail", "list_open", "list_resolved", "state",
            "version_keys", "write_cases"]
 
 VERSION_PARTS = ("cards", "detail", "order")
@@ -149,7 +149,7 @@ def list_open(client: redis.Redis, version: int | None, limit: int,
         return [], None
     raws = cast(list[bytes | None], client.hmget(case_key("cards", version), [c for c, _ in picked]))
     page = [{**orjson.loads(r), "status": "open"} for r in raws if r is not None]
-    return page, (picked[-1] if more else None)
+    return page, ((picked[-1][1], picked[-1][0]) if more else None)
 
 
 def list_resolved(client: redis.Redis, limit: int,
@@ -165,4 +165,4 @@ def list_resolved(client: redis.Redis, limit: int,
     states = state_many(client, [c for c, _ in picked])
     page = [{**s["card"], "status": "resolved", "resolution": s["resolution"]}
             for c, _ in picked if (s := states[c])]
-    return page, (picked[-1] if more else None)
+    return page, ((picked[-1][1], picked[-1][0]) if more else None)
