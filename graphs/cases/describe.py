@@ -114,8 +114,9 @@ def describe(t: EventTable, parts: CaseParts, scores: Floats, kols: Floats, p: A
     recipients = int(np.unique(t.edge_dst[parts.out_edges]).size)
     s_n, r_n = int(np.unique(senders).size), int(np.unique(receivers).size)
     accounts, on = _plural(int(users.size), "account"), _plural(int(devices.size), "device")
-    if kind == "farm":
-        summary = f"{accounts} on {on} sharing {coupon} to {recipients} recipients within {span}"
+    if kind == "farm":  # the accounts on the devices (their recipients may be members too, as sinks)
+        on_devices = _plural(int(np.unique(usr).size), "account")
+        summary = f"{on_devices} on {on} sharing {coupon} to {recipients} recipients within {span}"
     elif kind == "star":
         summary = (f"{_plural(s_n, 'account')} spraying {coupon} to {recipients} recipients "
                    f"({r_n} of them sinks in this case) within {span}")
