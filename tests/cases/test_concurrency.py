@@ -26,6 +26,32 @@ def _state(client: redis.Redis, kind: str, node: str) -> tuple[bool, bool]:
     return banned, allowed
 
 
+def _race(redis_server: RedisServer, now_ms: int) -> dict[str, Any]:
+    """Block case c1 and allow-list case c2 at the same moment, from two threads with their own clients."""
+    requests = {"c1": CaseActionRequest(action="block", reason="farm"),
+                "c2": CaseActionRequest(action="allowlist", reason="known family")}
+    start = threading.Barrier(2)
+    results: dict[str, Any] = {}
+
+    def run(case_id: str) -> None:
+        client = redis_server.client()
+        try:
+            start.wait()
+            results[case_id] = case_actions.apply(client, case_id, requests[case_id], actor=f"analyst-{case_id}",
+                                                  now_ms=now_ms)
+        except Exception as exc:
+            results[case_id] = exc
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in requests]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return results
+
+
 def test_overlapping_bulk_actions_serialise(redis_server: RedisServer, redis_client: redis.Redis) -> None:
     for round_ in range(6):
         redis_client.flushall()
@@ -33,27 +59,7 @@ def test_overlapping_bulk_actions_serialise(redis_server: RedisServer, redis_cli
         # disjoint, but a case resolved on an older version can overlap a newer one the same way).
         write_back(redis_client, [], cases=[case(["a1", "a2", *SHARED_USERS], [SHARED_DEVICE, "pa"], score=5.0),
                                             case(["b1", *SHARED_USERS], [SHARED_DEVICE], score=4.0)])
-        requests = {"c1": CaseActionRequest(action="block", reason="farm"),
-                    "c2": CaseActionRequest(action="allowlist", reason="known family")}
-        start = threading.Barrier(2)
-        results: dict[str, Any] = {}
-
-        def run(case_id: str) -> None:
-            client = redis_server.client()
-            try:
-                start.wait()
-                results[case_id] = case_actions.apply(client, case_id, requests[case_id],
-                                                      actor=f"analyst-{case_id}", now_ms=1_700_000_000_000 + round_)
-            except Exception as exc:  # noqa: BLE001 - reported below
-                results[case_id] = exc
-            finally:
-                client.close()
-
-        threads = [threading.Thread(target=run, args=(c,)) for c in requests]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=30)
+        results = _race(redis_server, 1_700_000_000_000 + round_)
         assert all(isinstance(r, dict) for r in results.values()), results
         last = max(results.values(), key=lambda r: r["audit"]["seq"])
         # Every shared member carries the state of the action audited last, and only that state.
