@@ -285,7 +285,13 @@ def case_paths() -> dict[str, Any]:
                {"name": "cursor", "in": "query", "schema": {"type": "string", "maxLength": 1024,
                                                             "pattern": "^[A-Za-z0-9_-]*$"},
                 "description": "next_cursor of the page before (opaque; anything else is a 400)"}]
+    html = {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}}
+    fragment = {"security": [{"bearer": []}], "responses": {**html, **_errors(400, 401, 403, 404)}}
     return {
+        "/console/cases": {"get": {**fragment, "summary": "Cases as an HTML fragment, 25 a page (role analyst)",
+                                   "parameters": [p for p in listing if p["name"] != "limit"]}},
+        "/console/cases/{case_id}": {"get": {**fragment, "summary": "A case as an HTML fragment (role analyst)",
+                                             "parameters": case}},
         "/v1/review/cases": {"get": operation("Cases (groups of flagged users and devices), worst first, or "
                                               "resolved ones", "analyst", "CasePage", (422, 503),
                                               parameters=listing)},
