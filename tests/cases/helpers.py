@@ -9,6 +9,7 @@ from graphs.events.jsonl import read_events
 from graphs.scorers.score import score_table
 
 DAY = 86_400.0
+FIRST_MS = 1_763_800_000_000  # evidence times of hand-made cases (epoch ms)
 
 
 def farm(prefix: str = "f", accounts: int = 12, devices: int = 1, coupon: str = "cp_12") -> list[dict[str, Any]]:
@@ -45,7 +46,7 @@ def case(users: list[str], devices: list[str] = (), score: float = 5.0, kind: st
     """A case as ``graphs.cases`` hands it to the write-back (no id yet)."""
     members = [member(d, "device") for d in devices] + [member(u) for u in users]
     edges = [{"kind": "device", "source": devices[0], "source_kind": "device", "target": u, "target_kind": "user",
-              "shares": 2, "first_ts": 1_000_000, "last_ts": 2_000_000} for u in users] if devices else []
+              "shares": 2, "first_ts": FIRST_MS, "last_ts": FIRST_MS + 86_400_000} for u in users] if devices else []
     nodes = [{"id": m["node"], "kind": m["kind"], "anomaly": m["anomaly"], "kol": m["kol"]} for m in members]
     sub = [{"source": e["source"], "source_kind": "device", "target": e["target"], "target_kind": "user",
             "kind": "device", "weight": 2.0} for e in edges]
