@@ -55,8 +55,7 @@ def write_cases(client: redis.Redis, version: int, cases: Sequence[Mapping[str, 
     the new version's keys are written whole before it is made current.
     """
     stored = _loads_all(cast(dict[bytes, bytes], client.hgetall(case_key("cards", current)))) if current else {}
-    resolved_ids = [cid for cid in stored if client.zscore(RESOLVED, cid) is not None] if stored else []
-    states = state_many(client, resolved_ids)
+    states = state_many(client, stored)  # one HMGET: which of them analysts resolved
     resolved = {cid: member_keys(s["card"]["members"]) for cid, s in states.items() if s}
     first = int(client.incrby(SEQUENCE, len(cases))) - len(cases) if cases else 0
     counter = iter(range(first + 1, first + len(cases) + 1))
