@@ -40,6 +40,7 @@ class CaseSummary(BaseModel):
     score: float
     summary: str
     members: list[CaseMember]
+    members_digest: str
     stats: dict[str, int]
     version: int
     opened_version: int

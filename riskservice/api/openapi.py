@@ -175,8 +175,9 @@ CROSS_FIELD = {
     "ActionRequest": "Cross-field rules: label is required with action label and refused with any other; "
                      "hours is allowed only with action block (422 naming the field).",
     "CaseActionRequest": "Cross-field rule: label is required with action label and refused with any other "
-                         "(422 naming label). With members, the action is refused (409 naming members) when "
-                         "the case's members differ from them.",
+                         "(422 naming label); members and members_digest exclude each other. With members (or "
+                         "members_digest), the action is refused (409 naming members) when the case's members "
+                         "differ from them.",
     "RewardRequest": "The same event_id with a different body is a 409.",
 }
 OCCURRED_AT = {

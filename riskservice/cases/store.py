@@ -4,8 +4,9 @@ Per write-back version ``N`` (written before the version is made current, so
 a rollback of the scores rolls the cases back with them):
 
 - ``risk:{cases}:vN:cards``: hash ``case_id`` -> the case as listed
-  (``case_id``, ``kind``, ``score``, ``summary``, ``members``, ``stats``,
-  ``version``, ``opened_version``, ``previous_case``);
+  (``case_id``, ``kind``, ``score``, ``summary``, ``members``,
+  ``members_digest``, ``stats``, ``version``, ``opened_version``,
+  ``previous_case``);
 - ``risk:{cases}:vN:detail``: hash ``case_id`` -> ``{"evidence", "subgraph"}``;
 - ``risk:{cases}:vN:order``: sorted set ``case_id`` -> score (worst first).
 
@@ -27,7 +28,7 @@ from typing import Any, cast
 import orjson
 import redis
 
-from riskservice.cases.match import assign_ids, member_keys
+from riskservice.cases.match import assign_ids, member_keys, members_digest
 from riskservice.limits.keys import case_key
 
 __all__ = ["RESOLVED", "STATE", "VERSION_PARTS", "card", "detail", "list_open", "list_resolved", "state",
@@ -68,7 +69,8 @@ def write_cases(client: redis.Redis, version: int, cases: Sequence[Mapping[str, 
             before = stored.get(case_id)
             cards[case_id] = orjson.dumps({
                 "case_id": case_id, "kind": case["kind"], "score": case["score"], "summary": case["summary"],
-                "members": case["members"], "stats": case.get("stats", {}), "version": version,
+                "members": case["members"], "members_digest": members_digest(case["members"]),
+                "stats": case.get("stats", {}), "version": version,
                 "opened_version": before["opened_version"] if before else version, "previous_case": previous})
             details[case_id] = orjson.dumps({"evidence": case.get("evidence", {"edges": [], "total": 0,
                                                                                  "truncated": False}),

@@ -20,6 +20,7 @@ from riskservice.console.case_picture import case_picture
 from riskservice.console.picture import draw
 from riskservice.errors import NotFound
 from riskservice.review import neighbourhood, queue
+from riskservice.review.case_actions import MAX_MEMBERS
 from riskservice.review.cases import STATUSES as CASE_STATUSES
 from riskservice.review.cases import CaseReview
 from riskservice.state import risk_state
@@ -109,7 +110,9 @@ def case_fragment(case_id: str) -> Response:
     params.args()
     case = CaseReview(risk_state().review).get(params.entity_id(case_id, "case_id"))
     picture, graph = case_picture(case["subgraph"])
-    loaded = [{"node": m["node"], "kind": m["kind"]} for m in case["members"]]
+    # The form sends back what it showed: the members, or their digest for a case too large to send.
+    loaded = [{"node": m["node"], "kind": m["kind"]} for m in case["members"]] \
+        if len(case["members"]) <= MAX_MEMBERS else None
     return _html(render_template("console/case.html", c=case, picture=picture, node_count=len(graph),
                                  loaded=loaded))
 

@@ -11,8 +11,9 @@
 
 The action resolves the case. It is refused (409) on a resolved case, and on
 a case whose members changed since the analyst loaded it (``members`` in the
-request): an action never reaches an account the analyst did not see, and
-never misses one they did. The member keys, the case state, the current
+request, or ``members_digest`` for a case of more than 300 members): an
+action never reaches an account the analyst did not see, and never misses
+one they did. The member keys, the case state, the current
 score version and the audit head are all watched, so two bulk actions on
 overlapping cases run one after the other, each on fresh state.
 """
@@ -26,7 +27,7 @@ import redis
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from riskservice.cases import store
-from riskservice.cases.match import member_keys
+from riskservice.cases.match import member_keys, members_digest
 from riskservice.decisions.request import ID_PATTERN
 from riskservice.errors import Conflict, NotFound
 from riskservice.graph_store import CURRENT
@@ -38,7 +39,9 @@ from riskservice.transactions import optimistic
 
 __all__ = ["CaseActionRequest", "LoadedMember", "apply"]
 
-MAX_MEMBERS = 20_000
+# Sent back whole, a member list must fit in a request body (64 KB by default, 128-character ids):
+# a larger case is acted on with its members_digest instead.
+MAX_MEMBERS = 300
 
 
 class LoadedMember(BaseModel):
@@ -61,6 +64,9 @@ class CaseActionRequest(BaseModel):
     members: list[LoadedMember] | None = Field(
         None, max_length=MAX_MEMBERS,
         description="The members the analyst loaded; the action is refused (409) if the case's members differ.")
+    members_digest: str | None = Field(
+        None, pattern=r"^[0-9a-f]{16}$",
+        description="Instead of members (a case of more than 300): the members_digest of the case as loaded.")
 
     @model_validator(mode="after")
     def _label_with_label(self) -> CaseActionRequest:
@@ -68,6 +74,8 @@ class CaseActionRequest(BaseModel):
             raise ValueError("label: required with action label (fraud or legit)")
         if self.action != "label" and self.label is not None:
             raise ValueError("label: only allowed with action label")
+        if self.members is not None and self.members_digest is not None:
+            raise ValueError("members_digest: give members or members_digest, not both")
         return self
 
 
@@ -142,6 +150,9 @@ def apply(client: redis.Redis, case_id: str, req: CaseActionRequest, *, actor: s
             raise NotFound(f"no case {case_id!r} in the current scores", {"case_id": "unknown"})
         if req.members is not None and (changed := _changed(req.members, member_keys(case["members"]))):
             raise Conflict(f"the members of case {case_id} changed since they were loaded", changed)
+        if req.members_digest is not None and req.members_digest != members_digest(case["members"]):
+            raise Conflict(f"the members of case {case_id} changed since they were loaded: reload it to see who",
+                           {"members_digest": f"the case has {len(case['members'])} members now, not the ones loaded"})
         devices = [m["node"] for m in case["members"] if m["kind"] == "device"]
         users = [m["node"] for m in case["members"] if m["kind"] == "user"]
         # The card is fixed for its version (CURRENT is watched); the members' keys are watched from here on.

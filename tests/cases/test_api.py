@@ -118,3 +118,18 @@ def test_label_and_dismiss(client: FlaskClient, redis_client: redis.Redis) -> No
     assert not redis_client.exists("risk:{u:p1}:review")
     assert client.get("/v1/review/cases", headers=ANALYST).json["cases"] == []
     assert client.get("/v1/review/cases/c2", headers=ANALYST).json["resolution"]["action"] == "dismiss"
+
+
+def test_a_large_case_is_acted_on_with_its_members_digest(client: FlaskClient, redis_client: redis.Redis) -> None:
+    write_back(redis_client, [], cases=[case([f"m{i}" for i in range(400)], ["big-phone"])])
+    digest = client.get("/v1/review/cases/c1", headers=ANALYST).json["members_digest"]
+    too_many = [{"node": f"m{i}", "kind": "user"} for i in range(301)]
+    refused = act(client, "c1", action="block", reason="farm", members=too_many)
+    assert refused.status_code == 422 and "members" in refused.json["error"]["fields"]
+    write_back(redis_client, [], cases=[case([f"m{i}" for i in range(399)], ["big-phone"])])
+    stale = act(client, "c1", action="block", reason="farm", members_digest=digest)
+    assert stale.status_code == 409
+    assert stale.json["error"]["fields"] == {"members_digest": "the case has 400 members now, not the ones loaded"}
+    fresh = client.get("/v1/review/cases/c1", headers=ANALYST).json["members_digest"]
+    done = act(client, "c1", action="block", reason="farm", members_digest=fresh)
+    assert done.status_code == 200 and len(done.json["members"]) == 400

@@ -113,7 +113,9 @@ async function actOnCase(form, action) {
     return;
   }
   // The members the analyst saw: the service refuses the action if the case changed since.
-  const body = { action: action, reason: reason, members: JSON.parse(form.dataset.members) };
+  const body = { action: action, reason: reason };
+  if (form.dataset.members) body.members = JSON.parse(form.dataset.members);
+  else body.members_digest = form.dataset.digest;
   if (action === "label") {
     const chosen = form.querySelector("input[name=label]:checked");
     if (!chosen) { say("Choose fraud or legit to label the members.", "error"); return; }
