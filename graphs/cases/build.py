@@ -103,7 +103,9 @@ def build_cases(res: ScoreResult, params: CaseParams | None = None) -> list[dict
     ties = case_ties(t, user_flag, device_flag, lockstep_window_s=p.lockstep_window_s)
     src, dst = t.edge_src.astype(np.int64), t.edge_dst.astype(np.int64)
     lab = _components(nu, nd, ties, src, dst)
-    sinks, sink_group, sink_edges = pull_sinks(t, user_flag, lab, p.sink_min_senders)
+    # distinct senders per recipient: the column counts of the binary share matrix already built
+    senders = np.bincount(res.features.share_bin.indices, minlength=nu).astype(np.int64)
+    sinks, sink_group, sink_edges = pull_sinks(t, user_flag, lab, p.sink_min_senders, senders)
     lab[sinks] = sink_group
     share_edge = np.concatenate([ties.share_edge, sink_edges])
     member = np.concatenate([user_flag, device_flag])
@@ -124,6 +126,7 @@ def build_cases(res: ScoreResult, params: CaseParams | None = None) -> list[dict
     out_edges = _Slices(np.where(user_flag[src], lab[src], -1))
     scores = np.concatenate([res.anomaly.user, res.anomaly.device])
     kols = np.concatenate([res.kol.user, res.device_kol])
+    names = np.concatenate([t.users, t.devices])
     cases = []
     for c in kept.tolist():
         d = devs.take(c)
@@ -132,6 +135,6 @@ def build_cases(res: ScoreResult, params: CaseParams | None = None) -> list[dict
             device_pairs=tuple(a[d] for a in ties.device_pairs),  # type: ignore[arg-type]
             lockstep=tuple(a[locks.take(c)] for a in ties.lockstep_pairs),  # type: ignore[arg-type]
             events=events.take(c), out_edges=out_edges.take(c))
-        cases.append(describe(t, parts, scores, kols, p))
+        cases.append(describe(t, parts, names, scores, kols, p))
     cases.sort(key=lambda case: (-case["score"], case["members"][0]["node"]))
     return cases

@@ -89,23 +89,26 @@ def case_kind(n_users: int, farm_users: int, senders: Ints, receivers: Ints, loc
     return "linked"
 
 
-def describe(t: EventTable, parts: CaseParts, scores: Floats, kols: Floats, p: Any) -> dict[str, Any]:
+def describe(t: EventTable, parts: CaseParts, names: NDArray[np.object_], scores: Floats, kols: Floats,
+             p: Any) -> dict[str, Any]:
     """The stored form of one case (without its id): kind, score, summary, members, stats,
-    evidence and subgraph. ``p`` is the :class:`graphs.cases.build.CaseParams`."""
+    evidence and subgraph. ``names``, ``scores`` and ``kols`` are over all nodes (users, then
+    devices); ``p`` is the :class:`graphs.cases.build.CaseParams`."""
     nu = t.n_users
     users, devices = parts.nodes[parts.nodes < nu], parts.nodes[parts.nodes >= nu] - nu
     dev, usr, _count = parts.device_pairs
-    per_device = np.bincount(dev, minlength=t.n_devices) if dev.size else np.zeros(0, np.int64)
-    farm_devices = np.flatnonzero(per_device >= 3)
+    # Per-case work stays proportional to the case: no array the size of the whole graph here.
+    devs, per_device = np.unique(dev, return_counts=True)
+    farm_devices = devs[per_device >= 3]
     farm_users = np.unique(usr[np.isin(dev, farm_devices)]).size
     senders, receivers = t.edge_src[parts.share_edges], t.edge_dst[parts.share_edges]
     lock_users = np.unique(np.concatenate(parts.lockstep)).size
     kind = case_kind(users.size, farm_users, senders.astype(np.int64), receivers.astype(np.int64), lock_users)
 
     ev = parts.events
-    coupons = np.bincount(t.coupon[ev]) if ev.size else np.zeros(1, np.int64)
-    top = int(np.argmax(coupons))
-    n_coupons = int((coupons > 0).sum())
+    coupon_ids, coupon_counts = np.unique(t.coupon[ev], return_counts=True)
+    top = int(coupon_ids[np.argmax(coupon_counts)]) if ev.size else 0
+    n_coupons = int(coupon_ids.size)
     coupon = f"coupon {t.coupons[top]}" if ev.size else "no coupon"
     if n_coupons > 1:
         coupon += f" and {_plural(n_coupons - 1, 'other')}"
@@ -132,7 +135,6 @@ def describe(t: EventTable, parts: CaseParts, scores: Floats, kols: Floats, p: A
 
     node_scores = scores[parts.nodes]
     order = np.lexsort((parts.nodes, -node_scores))
-    names = np.concatenate([t.users, t.devices])
     members = [{"node": str(names[i]), "kind": "user" if i < nu else "device",
                 "anomaly": round(float(scores[i]), 4), "kol": round(float(kols[i]), 4)}
                for i in parts.nodes[order].tolist()]
@@ -142,4 +144,4 @@ def describe(t: EventTable, parts: CaseParts, scores: Floats, kols: Floats, p: A
              "first_ts": round(first * 1000), "last_ts": round(last * 1000)}
     return {"kind": kind, "score": round(score, 4), "summary": summary, "members": members, "stats": stats,
             "evidence": evidence(t, parts, p.evidence),
-            "subgraph": subgraph(t, parts, scores, kols, p.subgraph_nodes, p.subgraph_edges)}
+            "subgraph": subgraph(t, parts, names, scores, kols, p.subgraph_nodes, p.subgraph_edges)}

@@ -65,15 +65,14 @@ def evidence(t: EventTable, parts: CaseParts, cap: int) -> dict[str, Any]:
     return {"edges": edges, "total": total, "truncated": total > len(edges)}
 
 
-def subgraph(t: EventTable, parts: CaseParts, scores: NDArray[np.float64], kols: NDArray[np.float64],
-             max_nodes: int, max_edges: int) -> dict[str, Any]:
+def subgraph(t: EventTable, parts: CaseParts, names: NDArray[np.object_], scores: NDArray[np.float64],
+             kols: NDArray[np.float64], max_nodes: int, max_edges: int) -> dict[str, Any]:
     """Members (devices first, then the most anomalous users) and their ties, weighted, capped."""
     nu = t.n_users
     nodes = parts.nodes
     order = np.lexsort((nodes, -scores[nodes], nodes < nu))  # devices (False) first
     keep = nodes[order][:max_nodes]
     kept = set(keep.tolist())
-    names = np.concatenate([t.users, t.devices])
     src = np.concatenate([t.edge_src[parts.share_edges].astype(np.int64), nu + parts.device_pairs[0],
                           parts.lockstep[0]])
     dst = np.concatenate([t.edge_dst[parts.share_edges].astype(np.int64), parts.device_pairs[1],

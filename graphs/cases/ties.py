@@ -65,13 +65,14 @@ def case_ties(t: EventTable, user_flag: NDArray[np.bool_], device_flag: NDArray[
 
 
 def pull_sinks(t: EventTable, user_flag: NDArray[np.bool_], label: Ints, min_senders: int = 3,
-               ) -> tuple[Ints, Ints, Ints]:
+               senders: NDArray[np.int64] | None = None) -> tuple[Ints, Ints, Ints]:
     """Unflagged recipients that belong to one group: ``(sinks, their group, the edges that tie them)``.
 
     A recipient joins the group of its flagged senders when at least
     ``min_senders`` of them are in that one group and they make half of its
     senders or more. Deciding per group (after the groups are cut) keeps a
-    recipient from bridging two unrelated groups.
+    recipient from bridging two unrelated groups. ``senders`` (distinct
+    senders per user) is counted from the edges when not given.
 
     Examples
     --------
@@ -89,15 +90,20 @@ def pull_sinks(t: EventTable, user_flag: NDArray[np.bool_], label: Ints, min_sen
     if cand.size == 0:
         return empty, empty, empty
     n = t.n_users
-    senders = np.bincount(np.unique(dst * n + src) // n, minlength=n)
-    # distinct flagged senders per (recipient, group)
-    trip = np.unique(np.stack([dst[cand], label[src[cand]], src[cand]]), axis=1)
-    pairs, counts = np.unique(trip[:2], axis=1, return_counts=True)
+    if senders is None:
+        senders = np.bincount(np.unique(dst * n + src) // n, minlength=n)
+    # distinct flagged senders per (recipient, group): distinct (recipient, sender) pairs first,
+    # as one integer key each (a 1-d unique is much faster than a unique over columns)
+    pair = np.unique(dst[cand] * n + src[cand])
+    r_all, s_all = pair // n, pair % n
+    groups = int(label.max()) + 1
+    keys, counts = np.unique(r_all * groups + label[s_all], return_counts=True)
+    kr, kg = keys // groups, keys % groups
     # the best group of each recipient: sort by recipient, count descending
-    order = np.lexsort((-counts, pairs[0]))
-    pairs, counts = pairs[:, order], counts[order]
-    first = np.unique(pairs[0], return_index=True)[1]
-    r, g, c = pairs[0][first], pairs[1][first], counts[first]
+    order = np.lexsort((-counts, kr))
+    kr, kg, counts = kr[order], kg[order], counts[order]
+    first = np.unique(kr, return_index=True)[1]
+    r, g, c = kr[first], kg[first], counts[first]
     ok = (c >= min_senders) & (2 * c >= senders[r])
     sinks, groups = r[ok], g[ok]
     group_of = np.full(n, -1, np.int64)
