@@ -10,10 +10,11 @@ in subpackages by job:
 - ``scorers``: anomaly and KOL scores and the rows they make;
 - ``workload``: the synthetic workload with ground truth;
 - ``report``: the HTML report and quality against ground truth;
+- ``cases``: flagged nodes that belong together, grouped into cases for review;
 - ``run``: the single-machine batch job the service's CLI calls;
 - ``spark``: the same scores as Spark DataFrame operations (needs pyspark).
 """
 
 from __future__ import annotations
 
-__all__ = ["events", "features", "report", "run", "scorers", "signals", "workload"]
+__all__ = ["cases", "events", "features", "report", "run", "scorers", "signals", "workload"]

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from graphs.cases.build import CaseParams, build_cases
+from graphs.cases.files import write_cases
 from graphs.events.jsonl import read_events
 from graphs.events.table import EventSource, EventTable
 from graphs.scorers.rows import result_rows, write_scores
@@ -25,15 +27,20 @@ __all__ = ["run_score", "score_to_dir"]
 
 
 def run_score(source: EventSource, output_dir: str | os.PathLike[str], progress: bool = True, *,
-              params: ScoringParams | None = None, seed: int = 0, report: bool = True) -> dict[str, Any]:
+              params: ScoringParams | None = None, seed: int = 0, report: bool = True,
+              cases: CaseParams | None = None) -> dict[str, Any]:
     """Score and write files; see :func:`score_to_dir` (this returns its summary only)."""
-    return score_to_dir(source, output_dir, progress, params=params, seed=seed, report=report)[0]
+    return score_to_dir(source, output_dir, progress, params=params, seed=seed, report=report, cases=cases)[0]
 
 
 def score_to_dir(source: EventSource, output_dir: str | os.PathLike[str], progress: bool = True, *,
                  params: ScoringParams | None = None, seed: int = 0, report: bool = True,
-                 ) -> tuple[dict[str, Any], list[dict[str, Any]], EventTable]:
-    """Score a JSONL file (or dicts) and write ``scores.jsonl`` and the report into ``output_dir``.
+                 cases: CaseParams | None = None) -> tuple[dict[str, Any], list[dict[str, Any]], EventTable]:
+    """Score a JSONL file (or dicts) and write ``scores.jsonl``, ``cases.jsonl`` and the report into
+    ``output_dir``.
+
+    ``cases`` tunes how flagged nodes are grouped into cases
+    (:mod:`graphs.cases.build`); the write-back stores them with the scores.
 
     Returns a summary (node counts, how many score above 0.5, stage
     timings, the top KOL and anomaly nodes, the paths written), the rows,
@@ -57,9 +64,13 @@ def score_to_dir(source: EventSource, output_dir: str | os.PathLike[str], progre
     path = write_scores(rows, output_dir)
     res.timings["read"] = t_read
     res.timings["write"] = time.perf_counter() - t1
+    t_cases = time.perf_counter()
+    case_list = build_cases(res, cases)
+    cases_path = write_cases(case_list, output_dir)
+    res.timings["cases"] = time.perf_counter() - t_cases
     summary: dict[str, Any] = {
         "users": table.n_users, "devices": table.n_devices, "events": table.n_events,
-        "edges": table.n_edges, "scores_path": path,
+        "edges": table.n_edges, "scores_path": path, "cases": len(case_list), "cases_path": cases_path,
         "anomalous_users": int((res.anomaly.user >= 0.5).sum()),
         "anomalous_devices": int((res.anomaly.device >= 0.5).sum()),
         "top_kol": [table.users[i] for i in np.argsort(-res.kol.user)[:10]],

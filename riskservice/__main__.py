@@ -239,6 +239,7 @@ def _queue_threshold() -> float:
 
 def _score_numpy(input_file: Path | None, output_dir: Path, write_back: bool, no_report: bool,
                  seed: int) -> dict[str, Any]:
+    from graphs.cases.files import read_cases
     from graphs.features.adjacency import distinct_recipients, node_adjacency
     from graphs.run import score_to_dir
     from riskservice.graph_store import write_back as store_scores
@@ -252,7 +253,8 @@ def _score_numpy(input_file: Path | None, output_dir: Path, write_back: bool, no
             assert store is not None
             label = str(input_file) if input_file else "recorded events"
             summary["version"] = store_scores(store.client, rows, node_adjacency(table), source=label,
-                                              queue_threshold=_queue_threshold(), reach=distinct_recipients(table))
+                                              queue_threshold=_queue_threshold(), reach=distinct_recipients(table),
+                                              cases=read_cases(summary["cases_path"]))
     return summary
 
 

@@ -10,7 +10,7 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from config.settings import Settings
-from riskservice.api import admin, decisions, graph, openapi, ops, performance
+from riskservice.api import admin, cases, decisions, graph, openapi, ops, performance
 from riskservice.api import review as review_api
 from riskservice.api.responses import json_response
 from riskservice.auth import KeyRing
@@ -81,6 +81,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Flask:
     app.register_blueprint(graph.bp)
     app.register_blueprint(review_api.bp)
     app.register_blueprint(performance.bp)
+    app.register_blueprint(cases.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(console_performance.bp)
     _register_errors(app)

@@ -13,18 +13,24 @@ Per version ``N`` (all keys ``risk:graph:v<N>:...``):
 - ``adj``: ``<kind>:<id>`` -> the node's adjacency lists (graphs/features/adjacency.py);
 - ``kol``, ``anomaly``: sorted sets for the top lists;
 - ``meta``: when and from what it was written.
+
+The cases cut from the same run (``risk:{cases}:v<N>:...``,
+:mod:`riskservice.cases.store`) are written with the version and deleted with
+it, so a rollback rolls them back too.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import orjson
 import redis
 
+from riskservice.cases.store import version_keys as case_version_keys
+from riskservice.cases.store import write_cases
 from riskservice.limits.keys import REVIEW_QUEUE, device_tag
 from riskservice.transactions import optimistic
 
@@ -55,8 +61,12 @@ def _batches(items: Iterable[Any], size: int = BATCH) -> Iterator[list[Any]]:
 
 def write_back(client: redis.Redis, rows: Iterable[dict[str, Any]],
                adjacency: Iterable[tuple[str, str, dict[str, Any]]] = (), source: str = "",
-               queue_threshold: float | None = None, reach: Mapping[str, int] | None = None) -> int:
+               queue_threshold: float | None = None, reach: Mapping[str, int] | None = None,
+               cases: Sequence[Mapping[str, Any]] | None = None) -> int:
     """Store a scoring run as a new version and make it current; returns the version.
+
+    ``cases`` (from ``graphs.cases``) are stored with the version, their ids
+    matched to the current version's cases.
 
     Devices scoring at least ``queue_threshold`` enter the analysts' review
     queue (unless an analyst already resolved them), with the reason
@@ -67,7 +77,10 @@ def write_back(client: redis.Redis, rows: Iterable[dict[str, Any]],
     """
     version = begin_version(client)
     count = write_rows(client, version, rows, adjacency, reach, queue_threshold)
-    activate(client, version, {"written_at": time.time(), "nodes": count, "source": source})
+    meta: dict[str, Any] = {"written_at": time.time(), "nodes": count, "source": source}
+    if cases is not None:
+        meta["cases"] = write_cases(client, version, cases, current_version(client))
+    activate(client, version, meta)
     return version
 
 
@@ -146,6 +159,7 @@ def _activate(client: redis.Redis, version: int) -> None:
     old_previous = optimistic(client, (CURRENT, PREVIOUS), flip)
     if old_previous is not None and int(old_previous) != version:
         client.unlink(*(version_key(int(old_previous), part) for part in PARTS))
+        client.unlink(*case_version_keys(int(old_previous)))  # its cases: another slot on a cluster
 
 
 def rollback(client: redis.Redis) -> int | None:

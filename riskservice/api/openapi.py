@@ -9,6 +9,7 @@ from flask import Blueprint, Response
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from riskservice.api.case_schemas import CaseActionResult, CaseDetail, CasePage
 from riskservice.api.params import MAX_FILTER
 from riskservice.api.performance import PerformanceReport
 from riskservice.api.responses import json_response
@@ -32,6 +33,7 @@ from riskservice.api.schemas import (
 from riskservice.decisions.lifecycle import ChallengeResult, OutcomeRequest
 from riskservice.decisions.request import ID_PATTERN, MAX_ID_LENGTH, DecisionRequest
 from riskservice.review.actions import ActionRequest
+from riskservice.review.case_actions import CaseActionRequest
 from riskservice.rewards import RewardRequest
 
 bp = Blueprint("openapi", __name__)
@@ -92,6 +94,8 @@ MODELS: tuple[tuple[type[BaseModel], Literal["validation", "serialization"]], ..
     (AuditVerification, "serialization"),
     (RewardRequest, "validation"), (RewardResponse, "serialization"),
     (PerformanceReport, "serialization"),
+    (CasePage, "serialization"), (CaseDetail, "serialization"), (CaseActionRequest, "validation"),
+    (CaseActionResult, "serialization"),
 )
 
 
@@ -152,6 +156,7 @@ def document() -> dict[str, Any]:
                 "Hits, refusals and precision against analysts' labels per rule and signal over [since, until) "
                 "(default: the 24 h before until, which defaults to now)", "analyst", "PerformanceReport",
                 parameters=window_params())},
+            **case_paths(),
             "/healthz": {"get": operation("Process alive", None, "Health")},
             "/readyz": {"get": {"summary": "Redis reachable", "responses": {
                 "200": _json("Ready", "Ready"), "503": _json("Ready", "Redis unreachable")}}},
@@ -175,6 +180,10 @@ CROSS_FIELD = {
     "ChallengeResult": "Cross-field rule: kind must be the challenge the decision asked for (422 naming kind).",
     "ActionRequest": "Cross-field rules: label is required with action label and refused with any other; "
                      "hours is allowed only with action block (422 naming the field).",
+    "CaseActionRequest": "Cross-field rule: label is required with action label and refused with any other "
+                         "(422 naming label); members and members_digest exclude each other. With members (or "
+                         "members_digest), the action is refused (409 naming members) when the case's members "
+                         "differ from them.",
     "RewardRequest": "The same event_id with a different body is a 409.",
 }
 OCCURRED_AT = {
@@ -285,6 +294,34 @@ def review_paths() -> dict[str, Any]:
                                     "parameters": by_query + hops}},
         "/console/performance": {"get": {**fragment, "summary": "Rule performance as an HTML fragment, a chart per "
                                                                 "rule (role analyst)", "parameters": window_params()}},
+    }
+
+
+def case_paths() -> dict[str, Any]:
+    """The case API (riskservice/api/cases.py)."""
+    case = [{"name": "case_id", "in": "path", "required": True, "schema": ID_SCHEMA}]
+    listing = [{"name": "status", "in": "query", "schema": {"enum": ["open", "resolved"], "default": "open"}},
+               {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200,
+                                                           "default": 50}, "description": "ASCII digits only"},
+               {"name": "cursor", "in": "query", "schema": {"type": "string", "maxLength": 1024,
+                                                            "pattern": "^[A-Za-z0-9_-]*$"},
+                "description": "next_cursor of the page before (opaque; anything else is a 400)"}]
+    html = {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}}
+    fragment = {"security": [{"bearer": []}], "responses": {**html, **_errors(400, 401, 403, 404)}}
+    return {
+        "/console/cases": {"get": {**fragment, "summary": "Cases as an HTML fragment, 25 a page (role analyst)",
+                                   "parameters": [p for p in listing if p["name"] != "limit"]}},
+        "/console/cases/{case_id}": {"get": {**fragment, "summary": "A case as an HTML fragment (role analyst)",
+                                             "parameters": case}},
+        "/v1/review/cases": {"get": operation("Cases (groups of flagged users and devices), worst first, or "
+                                              "resolved ones", "analyst", "CasePage", (422, 503),
+                                              parameters=listing)},
+        "/v1/review/cases/{case_id}": {"get": operation(
+            "A case: members, evidence and its subgraph (capped; truncated flag)", "analyst", "CaseDetail",
+            (404, 503), parameters=case)},
+        "/v1/review/cases/{case_id}/actions": {"post": operation(
+            "Block, allow-list, label or dismiss every member of a case (one audit entry)", "analyst",
+            "CaseActionResult", (404, 409, 503), "CaseActionRequest", parameters=case)},
     }
 
 

@@ -16,9 +16,13 @@ from flask import Blueprint, Response, render_template
 
 from riskservice.api import params
 from riskservice.auth import require
+from riskservice.console.case_picture import case_picture
 from riskservice.console.picture import draw
 from riskservice.errors import NotFound
 from riskservice.review import neighbourhood, queue
+from riskservice.review.case_actions import MAX_MEMBERS
+from riskservice.review.cases import STATUSES as CASE_STATUSES
+from riskservice.review.cases import CaseReview
 from riskservice.state import risk_state
 
 bp = Blueprint("console", __name__, template_folder="templates")
@@ -87,6 +91,30 @@ def _device(device_id: str, q: dict[str, str]) -> Response:
     picture = draw(graph, ("device", device_id))
     return _html(render_template("console/device.html", d=report, picture=picture, hops=hops,
                                  truncated=truncated, node_count=len(graph)))
+
+
+@bp.get("/console/cases")
+@require("analyst")
+def cases_fragment() -> Response:
+    """One page of cases (groups of flagged users and devices) as HTML."""
+    q = params.args("status", "cursor")
+    status = params.choice(q, "status", CASE_STATUSES, "open")
+    page = CaseReview(risk_state().review).list(status=status, limit=25, cursor=q.get("cursor") or None)
+    return _html(render_template("console/cases.html", page=page, status=status))
+
+
+@bp.get("/console/cases/<case_id>")
+@require("analyst")
+def case_fragment(case_id: str) -> Response:
+    """A case: members, evidence, its subgraph drawn, and the bulk action form."""
+    params.args()
+    case = CaseReview(risk_state().review).get(params.entity_id(case_id, "case_id"))
+    picture, graph = case_picture(case["subgraph"])
+    # The form sends back what it showed: the members, or their digest for a case too large to send.
+    loaded = [{"node": m["node"], "kind": m["kind"]} for m in case["members"]] \
+        if len(case["members"]) <= MAX_MEMBERS else None
+    return _html(render_template("console/case.html", c=case, picture=picture, node_count=len(graph),
+                                 loaded=loaded))
 
 
 @bp.app_template_filter("risk_time")

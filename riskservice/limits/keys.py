@@ -122,3 +122,24 @@ def ban_key(kind: str, entity_id: str) -> str:
     """The ban hash of a device, user or ip."""
     tags = {"device": device_tag, "user": user_tag, "ip": ip_tag}
     return f"{tags[kind](entity_id)}:ban"
+
+
+# Cases (groups of flagged users and devices): every case key carries the one
+# hash tag ``{cases}``, so on Redis Cluster they share a slot and a case
+# listing or a write-back of cases is one node's work.
+CASES = f"{PREFIX}:{{cases}}"
+
+
+def case_key(part: str, version: int | None = None) -> str:
+    """A case key: per write-back version (``cards``, ``detail``, ``order``) or kept across versions
+    (``state``, ``resolved``, ``sequence``).
+
+    >>> case_key("cards", 7), case_key("state")
+    ('risk:{cases}:v7:cards', 'risk:{cases}:state')
+    """
+    return f"{CASES}:{part}" if version is None else f"{CASES}:v{version}:{part}"
+
+
+def user_review_key(user_id: str) -> str:
+    """An analyst's verdict on a user (status, label), written by case actions."""
+    return f"{user_tag(user_id)}:review"

@@ -74,21 +74,36 @@ def apply(client: redis.Redis, device_id: str, req: ActionRequest, *, actor: str
     keys and the trail's head are watched, so a concurrent action on the same
     device, or another entry, makes this one start over on fresh state.
     """
-    tag = device_tag(device_id)
-    ban, allow, review_key = ban_key("device", device_id), f"{tag}:allow", f"{tag}:review"
     def act(pipe: Any) -> tuple[_Plan, dict[str, Any]]:
         plan = _plan(pipe, device_id, req, actor=actor, now_ms=now_ms)
-        priority = _priority(pipe, tag)
+        priority = _priority(pipe, device_tag(device_id))
         entry = audit.next_entry(pipe, now_ms, actor, req.action, f"device:{device_id}", req.reason, plan.details)
         pipe.multi()
         plan.write(pipe, priority)
         audit.write_entry(pipe, entry)
         return plan, entry
 
-    plan, entry = optimistic(client, (audit.HEAD, audit.ANCHOR, ban, allow, review_key), act)
+    plan, entry = optimistic(client, (audit.HEAD, audit.ANCHOR, *device_keys(device_id)), act)
     audit.trim_older(client, now_ms)
     return {"device_id": device_id, "action": req.action, "status": plan.after, "label": plan.label,
             "blocked": plan.banned, "allowlisted": plan.allowlisted, "audit": entry}
+
+
+def device_keys(device_id: str) -> tuple[str, str, str]:
+    """The keys an action on the device reads and writes (to WATCH): ban, allowlist, review."""
+    tag = device_tag(device_id)
+    return ban_key("device", device_id), f"{tag}:allow", f"{tag}:review"
+
+
+def plan_device(pipe: Any, device_id: str, req: ActionRequest, *, actor: str, now_ms: int) -> _Plan:
+    """An action's writes on one device, read under WATCH (case actions plan each member device
+    with it, then write them all in one transaction)."""
+    return _plan(pipe, device_id, req, actor=actor, now_ms=now_ms)
+
+
+def queue_priority(pipe: Any, device_id: str) -> float:
+    """The queue priority a device put back in the open queue gets."""
+    return _priority(pipe, device_tag(device_id))
 
 
 class _Plan:

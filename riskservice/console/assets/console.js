@@ -5,6 +5,7 @@
 const KEY = "riskAnalystKey";
 const $ = (sel) => document.querySelector(sel);
 let queueQuery = { status: "open", reason: "" };
+let caseStatus = "open";
 
 function key() { return sessionStorage.getItem(KEY); }
 
@@ -50,6 +51,7 @@ function signedIn() {
   $("#who").hidden = false;
   $("#nav").hidden = false;
   loadQueue();
+  loadCases();
   route();
 }
 
@@ -65,6 +67,72 @@ async function loadQueue(cursor) {
 function currentDevice() {
   const m = location.hash.match(/^#device=(.+)$/);
   return m ? decodeURIComponent(m[1]) : null;
+}
+
+function currentCase() {
+  const m = location.hash.match(/^#case=(.+)$/);
+  return m ? decodeURIComponent(m[1]) : null;
+}
+
+async function loadCases(cursor) {
+  const params = new URLSearchParams({ status: caseStatus });
+  if (cursor) params.set("cursor", cursor);
+  const resp = await call("/console/cases?" + params);
+  if (!resp.ok) { say(await errorText(resp), "error"); return; }
+  $("#cases").innerHTML = await resp.text();
+}
+
+function showTab(which) {
+  const cases = which === "cases";
+  $("#cases-view").hidden = !cases;
+  $("#devices-view").hidden = cases;
+  $("#tab-cases").setAttribute("aria-pressed", String(cases));
+  $("#tab-devices").setAttribute("aria-pressed", String(!cases));
+}
+
+async function showError(resp) {
+  const pane = $("#device");
+  pane.innerHTML = "";
+  const p = document.createElement("p");
+  p.className = "notice danger";
+  p.textContent = await errorText(resp);
+  pane.appendChild(p);
+}
+
+async function loadCase(caseId, focus) {
+  const resp = await call("/console/cases/" + encodeURIComponent(caseId));
+  if (!resp.ok) { await showError(resp); return; }
+  $("#device").innerHTML = await resp.text();
+  if (focus) $("#case-title").focus();
+}
+
+async function actOnCase(form, action) {
+  const caseId = form.dataset.case;
+  const reason = form.reason.value.trim();
+  if (!reason) {
+    say("Give a reason: it is kept in the audit trail.", "error");
+    form.reason.focus();
+    return;
+  }
+  // The members the analyst saw: the service refuses the action if the case changed since.
+  const body = { action: action, reason: reason };
+  if (form.dataset.members) body.members = JSON.parse(form.dataset.members);
+  else body.members_digest = form.dataset.digest;
+  if (action === "label") {
+    const chosen = form.querySelector("input[name=label]:checked");
+    if (!chosen) { say("Choose fraud or legit to label the members.", "error"); return; }
+    body.label = chosen.value;
+  }
+  const resp = await call("/v1/review/cases/" + encodeURIComponent(caseId) + "/actions", {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  if (!resp.ok) { say(await errorText(resp), "error"); return; }
+  const result = await resp.json();
+  say("Done: " + action + " case " + caseId + " (" + result.members.length + " members; audit entry #" +
+      result.audit.seq + ").", "ok");
+  await loadCase(caseId, true);
+  loadCases();
+  loadQueue();
 }
 
 async function loadDevice(device, hops, focus) {
@@ -96,7 +164,9 @@ function route() {
   $(performance ? "#nav-performance" : "#nav-queue").setAttribute("aria-current", "page");
   if (performance) { loadPerformance(); return; }
   const device = currentDevice();
-  if (device) loadDevice(device, null, true);
+  if (device && key()) loadDevice(device, null, true);
+  const caseId = currentCase();
+  if (caseId && key()) { showTab("cases"); loadCase(caseId, true); }
 }
 
 async function loadPerformance() {
@@ -175,10 +245,34 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
   $("#device").addEventListener("submit", (ev) => {
-    if (ev.target.id !== "action-form") return;
+    if (ev.target.id !== "action-form" && ev.target.id !== "case-form") return;
     ev.preventDefault();
     const button = ev.submitter;
-    if (button && button.value) act(ev.target, button.value);
+    if (!button || !button.value) return;
+    if (ev.target.id === "case-form") actOnCase(ev.target, button.value); else act(ev.target, button.value);
+  });
+  $("#tab-devices").addEventListener("click", () => showTab("devices"));
+  $("#tab-cases").addEventListener("click", () => showTab("cases"));
+  $("#cases-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    caseStatus = $("#c-status").value;
+    loadCases();
+  });
+  $("#cases").addEventListener("click", (ev) => {
+    const more = ev.target.closest("button.more-cases");
+    if (more) loadCases(more.dataset.cursor);
+    const item = ev.target.closest("a.case-item");
+    if (item && item.getAttribute("href") === location.hash) {
+      ev.preventDefault();
+      loadCase(item.dataset.case, true);
+    }
+  });
+  $("#cases").addEventListener("keydown", (ev) => {
+    const item = ev.target.closest && ev.target.closest("a.case-item");
+    if (item && ev.key === " ") {
+      ev.preventDefault();
+      item.click();
+    }
   });
   $("#device").addEventListener("change", (ev) => {
     if (ev.target.id === "hops") {

@@ -1,0 +1,7 @@
+"""Fixtures of the case tests: the browser fixture of the device page's test (installs Chromium if missing)."""
+
+from __future__ import annotations
+
+from tests.e2e.test_console_browser import chromium
+
+__all__ = ["chromium"]

@@ -1,0 +1,45 @@
+"""``score --write-back`` stores the run's cases with its scores; the next run keeps their ids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import redis
+from click.testing import CliRunner
+from flask.testing import FlaskClient
+
+from graphs.cases.files import read_cases
+from riskservice.__main__ import cli
+from tests.cases.helpers import farm, organic, star
+from tests.conftest import ANALYST
+from tests.redis_server import RedisServer
+
+
+def _score(events_file: Path, out: Path, url: str) -> dict[str, object]:
+    result = CliRunner().invoke(cli, ["score", "--input", str(events_file), "--output", str(out), "--write-back",
+                                      "--no-report"], env={"REDIS_URL": url})
+    assert result.exit_code == 0, result.output
+    return orjson.loads(result.output)  # type: ignore[no-any-return]
+
+
+def test_score_writes_back_cases_and_keeps_their_ids(client: FlaskClient, redis_server: RedisServer,
+                                                     redis_client: redis.Redis, tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in farm() + star() + organic()))
+    summary = _score(events, tmp_path / "run1", redis_server.url)
+    assert summary["cases"] == 2 and "cases" in summary["timings_s"]  # type: ignore[operator]
+    on_file = read_cases(tmp_path / "run1" / "cases.jsonl")
+    listed = client.get("/v1/review/cases", headers=ANALYST).json["cases"]
+    assert [(c["kind"], c["summary"]) for c in listed] == [(c["kind"], c["summary"]) for c in on_file]
+    ids = {c["kind"]: c["case_id"] for c in listed}
+    # The same events again, plus one more farm account: same ids, updated members.
+    events.write_bytes(events.read_bytes() + orjson.dumps({"user_id": "fu99", "device_id": "fphone0",
+                                                           "coupon_id": "cp_12", "ts": 9_000.0,
+                                                           "recipients": ["fr99"]}) + b"\n")
+    _score(events, tmp_path / "run2", redis_server.url)
+    again = client.get("/v1/review/cases", headers=ANALYST).json["cases"]
+    assert {c["kind"]: c["case_id"] for c in again} == ids
+    farm_case = client.get(f"/v1/review/cases/{ids['farm']}", headers=ANALYST).json
+    assert "fu99" in {m["node"] for m in farm_case["members"]} and farm_case["opened_version"] == 1
+    assert farm_case["version"] == 2
