@@ -21,7 +21,7 @@ def wait_for(check: object, seconds: float = 20.0) -> None:
         time.sleep(0.05)  # ok-sleep: a real process must start and catch up with the stream
 
 
-def test_the_consumer_process_flags_within_a_second_and_stops_on_sigterm(
+def test_the_consumer_process_publishes_values_and_stops_on_sigterm(
         client: FlaskClient, redis_server: RedisServer, redis_client: redis.Redis) -> None:
     env = {**os.environ, "REDIS_URL": redis_server.url, "RISK_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen([sys.executable, "-m", "riskservice", "signals"], env=env, stderr=subprocess.PIPE,
