@@ -6,6 +6,7 @@ web app or its API keys.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -147,12 +148,12 @@ def signals(batch: int, name: str, exit_with_parent: bool) -> None:
         consumer = SignalConsumer(store.client, name=name, batch=batch)
         for sig in (os_signal.SIGTERM, os_signal.SIGINT):
             os_signal.signal(sig, lambda *_: consumer.stop())
-        rebuilt = consumer.start()
-        click.echo(f"signal consumer: rebuilt from {rebuilt} recent events, following the stream", err=True)
+        consumer.start()  # (logs how many recent events it re-read)
         # An orphan (its master killed) would follow the stream forever.
         consumer.run(alive=(lambda: os.getppid() == parent) if exit_with_parent else None)
-    click.echo(f"signal consumer stopped after {consumer.engine.entries} events, {consumer.writes} writes",
-               err=True)
+    # Logged, not printed: beside gunicorn its output joins the service's JSON log lines.
+    logging.getLogger("riskservice.signals").info(
+        "signal consumer stopped", extra={"events": consumer.engine.entries, "writes": consumer.writes})
 
 
 @cli.command()
