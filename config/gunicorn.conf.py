@@ -83,7 +83,7 @@ def on_starting(server: Any) -> None:
     if settings.signals:
         # The real-time signal consumer: one process for the whole service
         # (its state is in memory), a child of the master, stopped with it.
-        _signals = subprocess.Popen([sys.executable, "-m", "riskservice", "signals"])
+        _signals = subprocess.Popen([sys.executable, "-m", "riskservice", "signals", "--exit-with-parent"])
         server.log.info("signal consumer started (pid %s)", _signals.pid)
 
 

@@ -6,6 +6,7 @@ web app or its API keys.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -133,22 +134,26 @@ def export(since: str | None, until: str | None, output: Any) -> None:
 @cli.command()
 @click.option("--batch", default=1000, show_default=True, help="Stream entries read per call.")
 @click.option("--name", default="signals-1", show_default=True, help="This consumer's name in the group.")
-def signals(batch: int, name: str) -> None:
+@click.option("--exit-with-parent", is_flag=True,
+              help="Stop when the process that started this one is gone (gunicorn's master starts it so).")
+def signals(batch: int, name: str, exit_with_parent: bool) -> None:
     """Follow the share-event stream and publish the real-time signals (docs/signals.md)."""
     import signal as os_signal
 
     from riskservice.signals.consumer import SignalConsumer
 
     logs.configure(_settings().log_level)
+    parent = os.getppid()
     with _store() as store:
         consumer = SignalConsumer(store.client, name=name, batch=batch)
         for sig in (os_signal.SIGTERM, os_signal.SIGINT):
             os_signal.signal(sig, lambda *_: consumer.stop())
-        rebuilt = consumer.start()
-        click.echo(f"signal consumer: rebuilt from {rebuilt} recent events, following the stream", err=True)
-        consumer.run()
-    click.echo(f"signal consumer stopped after {consumer.engine.entries} events, {consumer.writes} writes",
-               err=True)
+        consumer.start()  # (logs how many recent events it re-read)
+        # An orphan (its master killed) would follow the stream forever.
+        consumer.run(alive=(lambda: os.getppid() == parent) if exit_with_parent else None)
+    # Logged, not printed: beside gunicorn its output joins the service's JSON log lines.
+    logging.getLogger("riskservice.signals").info(
+        "signal consumer stopped", extra={"events": consumer.engine.entries, "writes": consumer.writes})
 
 
 @cli.command()

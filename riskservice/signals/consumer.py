@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 import redis
@@ -122,9 +122,10 @@ class SignalConsumer:
         self.client.xack(self.stream, self.group, *[entry_id for entry_id, _ in entries])
         return len(entries)
 
-    def run(self, block_ms: int = 200) -> None:
-        """Follow the stream until :meth:`stop`; a Redis error is logged and retried."""
-        while not self.stopping.is_set():
+    def run(self, block_ms: int = 200, alive: Callable[[], bool] | None = None) -> None:
+        """Follow the stream until :meth:`stop` (or until ``alive()`` is false);
+        a Redis error is logged and retried."""
+        while not self.stopping.is_set() and (alive is None or alive()):
             try:
                 self.poll(block_ms)
             except redis.RedisError as exc:

@@ -35,6 +35,10 @@ class Gunicorn:
             "RISK_DATA_DIR": str(data_dir),
             # Loaded CI machines: the tests are about serving, not degrading.
             "RISK_REDIS_BUDGET_MS": "1000",
+            # No signal consumer beside the workers: these tests are about
+            # serving (tests/signals runs the consumer), and its flags would
+            # refuse their repeated shares.
+            "RISK_SIGNALS": "0",
             **(extra_env or {}),
         })
         if redis_url:

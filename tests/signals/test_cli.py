@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import orjson
 import redis
 from flask.testing import FlaskClient
 
@@ -21,9 +22,9 @@ def wait_for(check: object, seconds: float = 20.0) -> None:
         time.sleep(0.05)  # ok-sleep: a real process must start and catch up with the stream
 
 
-def test_the_consumer_process_flags_within_a_second_and_stops_on_sigterm(
+def test_the_consumer_process_publishes_values_and_stops_on_sigterm(
         client: FlaskClient, redis_server: RedisServer, redis_client: redis.Redis) -> None:
-    env = {**os.environ, "REDIS_URL": redis_server.url, "RISK_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "REDIS_URL": redis_server.url, "RISK_LOG_LEVEL": "INFO"}
     proc = subprocess.Popen([sys.executable, "-m", "riskservice", "signals"], env=env, stderr=subprocess.PIPE,
                             text=True)
     try:
@@ -36,4 +37,6 @@ def test_the_consumer_process_flags_within_a_second_and_stops_on_sigterm(
         proc.terminate()
         _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
-    assert "signal consumer stopped after 3 events, 1 writes" in err
+    # Its log lines are JSON, as the service's.
+    stopped = [orjson.loads(line) for line in err.splitlines() if "signal consumer stopped" in line]
+    assert [(line["events"], line["writes"]) for line in stopped] == [(3, 1)]
