@@ -152,8 +152,8 @@ class SignalRule(Rule):
 
 
 
-def _signal(threshold: int, window_s: int) -> SignalRule:
-    return SignalRule(action="challenge", challenge="captcha", threshold=threshold, window_s=window_s)
+def _signal(threshold: int, window_s: int, shadow: bool = False) -> SignalRule:
+    return SignalRule(action="challenge", challenge="captcha", threshold=threshold, window_s=window_s, shadow=shadow)
 
 
 class Rules(BaseModel):
@@ -182,7 +182,7 @@ class Rules(BaseModel):
     lockstep: SignalRule = Field(default_factory=lambda: _signal(3, 30 * 86_400))
     sink_feeder: SignalRule = Field(default_factory=lambda: _signal(2, 30 * 86_400))
     dead_recipients: SignalRule = Field(default_factory=lambda: _signal(3, 30 * 86_400))
-    coupon_repeat: SignalRule = Field(default_factory=lambda: _signal(4, 3 * 86_400))
+    coupon_repeat: SignalRule = Field(default_factory=lambda: _signal(4, 3 * 86_400, shadow=True))
 
 
     @model_validator(mode="after")

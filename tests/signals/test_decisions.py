@@ -30,7 +30,9 @@ merchants:
 @pytest.fixture
 def app(redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path, clock: ManualClock) -> Flask:
     policy = tmp_path / "policy.yaml"
-    policy.write_text(DEFAULT_POLICY_FILE.read_text().replace("merchants: {}", MERCHANTS))
+    # coupon_repeat enforced (it ships in shadow) so that it can be seen refusing.
+    text = DEFAULT_POLICY_FILE.read_text().replace("merchants: {}", MERCHANTS)
+    policy.write_text(text.replace("challenge: captcha, shadow: true}", "challenge: captcha}"))
     return create_app(make_settings(redis_server.url, tmp_path, policy_file=policy), clock=clock)
 
 
