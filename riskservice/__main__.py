@@ -22,6 +22,7 @@ import orjson
 from config.settings import Settings, SettingsError
 from riskservice import logs
 from riskservice.backtest import format_report, read_jsonl, run_backtest
+from riskservice.calibration.observe import TUNABLE
 from riskservice.embedded_redis import EmbeddedRedis
 from riskservice.errors import PolicyError
 from riskservice.events import read_events
@@ -176,9 +177,6 @@ def backtest(policy_file: Path, input_file: Path, examples: int, as_json: bool, 
         click.echo(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode())
     else:
         click.echo(format_report(result, str(input_file), str(policy_file)))
-
-
-TUNABLE = ("device_velocity", "device_daily_cap", "user_daily_cap", "device_many_users", "fan_out", "graph_anomaly")
 
 
 @cli.command()

@@ -29,10 +29,12 @@ from typing import Any
 
 from riskservice.policy.model import Rules
 
-__all__ = ["COUNT_RULES", "Observation", "observe"]
+__all__ = ["COUNT_RULES", "TUNABLE", "Observation", "observe"]
 
 # Count rules: what each counts, per which key.
 COUNT_RULES = ("device_velocity", "device_daily_cap", "user_daily_cap", "device_many_users", "fan_out")
+# Every rule calibrate can propose a threshold for (graph_anomaly needs the batch scores).
+TUNABLE = (*COUNT_RULES, "graph_anomaly")
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ Precision is against the labels in force now (an analyst labels after the
 fact): a share is labelled by its device's label, else its user's
 (:func:`riskservice.review.labels.share_label`). ``precision`` is fraud
 hits over labelled hits; since all hits of one device carry its one label,
-they are not independent, so the 95 % interval (Wilson score) is over the
-distinct labelled devices and users behind the hits (``labels``), the
-sample size that really backs the figure.
+they are not independent, so the 95 % interval (Wilson score) of that
+precision takes the number of distinct labelled devices and users behind
+the hits (``labels``) as its sample size, the one that really backs it.
 """
 
 from __future__ import annotations
@@ -59,8 +59,11 @@ POLICY_RULE = {"external_channel_not_allowed": "external_channel"}
 DECISIONS = ("allow", "challenge", "block")
 
 
-def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float] | None:
-    """The Wilson score interval of a proportion (95 % by default); None without samples.
+def wilson(successes: float, n: int, z: float = 1.959964) -> tuple[float, float] | None:
+    """The Wilson score interval of a proportion ``successes / n`` (95 % by default); None without samples.
+
+    ``successes`` may be fractional: a proportion measured on correlated
+    items is given as ``p * n_effective`` with ``n`` the effective sample size.
 
     >>> wilson(3, 3)
     (0.4385, 1.0)
@@ -72,7 +75,7 @@ def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float] |
     p = successes / n
     z2 = z * z
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    half = z * math.sqrt(max(0.0, p * (1 - p)) / n + z2 / (4 * n * n)) / (1 + z2 / n)
     return round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)
 
 
@@ -102,10 +105,13 @@ def _precision(hits: Counter[tuple[str, str, str]], mode: str, devices: dict[str
         fraud += n if label.fraud else 0
         entities[(label.kind, label.node)] = label.fraud
     fraud_labels = sum(entities.values())
+    # The hits' precision, with the number of labels as its sample size: all
+    # hits of one device or user share its label, so they count as one.
+    interval = wilson(fraud / labelled * len(entities), len(entities)) if labelled else None
     return {"labelled": labelled, "fraud": fraud, "legit": labelled - fraud,
             "precision": round(fraud / labelled, 4) if labelled else None,
             "labels": len(entities), "fraud_labels": fraud_labels,
-            "interval": list(iv) if (iv := wilson(fraud_labels, len(entities))) else None}
+            "interval": list(interval) if interval else None}
 
 
 def _mode(policy: Policy | None, code: str) -> dict[str, Any]:

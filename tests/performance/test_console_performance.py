@@ -27,6 +27,7 @@ def test_fragment_draws_a_chart_per_rule_that_fired(client: FlaskClient, redis_c
     assert "7</strong> refusals (7 block, 0 challenge)" in copy
     assert '<td class="precision-value">83 %</td>' in copy  # 5 fraud of 6 labelled hits
     assert "6 <span class=\"meta\">(3 labels)</span>" in copy
+    assert '<span class="meta interval-text">31–98 %</span>' in copy  # Wilson, 5/6 over 3 labels
     assert copy.count('class="bar bar-enforced"') == 1  # all 7 in the last hour's bucket
     fan = html[html.index('data-rule="fan_out"'):html.index('data-rule="sensitive_copy"')]
     assert "shadow" in fan and '<strong class="hits-shadow">2</strong>' in fan

@@ -36,10 +36,10 @@ def test_hits_refusals_and_precision_per_rule(client: FlaskClient, redis_client:
     assert copy["mode"] == "enforced" and copy["rollout"] == 100
     assert copy["hits"] == {"enforced": 7, "shadow": 0}
     assert copy["refusals"] == {"total": 7, "block": 7, "challenge": 0}
-    lo, hi = wilson(2, 3)  # type: ignore[misc]
+    # 5 of 6 hits, backed by 3 labels: the interval is that of 5/6 over a sample of 3.
     assert copy["precision"]["enforced"] == {  # type: ignore[index]
         "labelled": 6, "fraud": 5, "legit": 1, "precision": 0.8333, "labels": 3, "fraud_labels": 2,
-        "interval": [lo, hi]}
+        "interval": [0.31, 0.9823]}
     assert copy["precision"]["shadow"]["labelled"] == 0  # type: ignore[index]
     assert sum(copy["series"]["enforced"]) == 7  # type: ignore[index]
 
@@ -49,7 +49,7 @@ def test_hits_refusals_and_precision_per_rule(client: FlaskClient, redis_client:
     assert fan["refusals"] == {"total": 0, "block": 0, "challenge": 0}
     assert fan["precision"]["shadow"] == {  # type: ignore[index]
         "labelled": 2, "fraud": 1, "legit": 1, "precision": 0.5, "labels": 2, "fraud_labels": 1,
-        "interval": list(wilson(1, 2))}  # type: ignore[arg-type]
+        "interval": [0.0945, 0.9055]}
 
     quiet = rule(body, "device_velocity")
     assert quiet["hits"] == {"enforced": 0, "shadow": 0} and quiet["precision"]["enforced"]["precision"] is None  # type: ignore[index]
@@ -123,3 +123,18 @@ def test_wilson_interval() -> None:
     assert wilson(3, 3) == (0.4385, 1.0)
     assert wilson(3000, 3000) == (0.9987, 1.0)
     assert wilson(5, 10) == (0.2366, 0.7634)
+
+
+def test_many_hits_of_few_labels_keep_a_wide_interval(redis_client: redis.Redis) -> None:
+    """1 000 hits of one fraud device and 1 of a legit one: precision 0.999, but over 2 labels."""
+    t0 = 1_800_000_000_000
+    for i in range(1000):
+        entry(redis_client, t0 + i, 0, "fan_out", 1, "farm")
+    entry(redis_client, t0 + 1000, 0, "fan_out", 1, "shop")
+    label_user(redis_client, "u", "fraud")  # every share's user: the devices' labels win
+    redis_client.hset("risk:{d:farm}:review", mapping={"label": "fraud"})
+    redis_client.hset("risk:{d:shop}:review", mapping={"label": "legit"})
+    body = rule_performance(redis_client, since_ms=t0, until_ms=t0 + 2000)
+    fan = next(r for r in body["rules"] if r["code"] == "fan_out")
+    assert fan["precision"]["enforced"] == {"labelled": 1001, "fraud": 1000, "legit": 1, "precision": 0.999,
+                                            "labels": 2, "fraud_labels": 1, "interval": [0.3417, 1.0]}
