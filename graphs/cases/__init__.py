@@ -9,4 +9,4 @@ are written back (the service matches them to the stored ones).
 
 from __future__ import annotations
 
-__all__ = ["build", "describe", "evidence", "files", "ties"]
+__all__ = ["build", "describe", "evidence", "files", "parts", "ties"]

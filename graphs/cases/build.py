@@ -20,7 +20,8 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from scipy.sparse.csgraph import connected_components
 
-from graphs.cases.describe import CaseParts, describe
+from graphs.cases.describe import describe
+from graphs.cases.parts import CaseParts
 from graphs.cases.ties import CaseTies, case_ties, pull_sinks
 from graphs.scorers.score import ScoreResult
 

@@ -20,33 +20,19 @@ mean member anomaly x log2(1 + members).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from graphs.cases.evidence import evidence, subgraph
+from graphs.cases.parts import CaseParts
 from graphs.events.table import EventTable
 
-__all__ = ["CaseParts", "case_kind", "describe", "span_text"]
+__all__ = ["case_kind", "describe", "span_text"]
 
 Ints = NDArray[np.int64]
 Floats = NDArray[np.float64]
-
-
-@dataclass(frozen=True)
-class CaseParts:
-    """One case's slices: member node indices (devices offset by ``n_users``),
-    its internal share edges (edge indices), ``(device, user, count)`` and
-    ``(user, user)`` lockstep links, its sharers' events and delivered edges."""
-
-    nodes: Ints
-    share_edges: Ints
-    device_pairs: tuple[Ints, Ints, Ints]
-    lockstep: tuple[Ints, Ints]
-    events: Ints
-    out_edges: Ints
 
 
 def span_text(seconds: float) -> str:

@@ -10,15 +10,13 @@ pair of nodes once with a ``weight``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from graphs.cases.parts import CaseParts
 from graphs.events.table import EventTable
-
-if TYPE_CHECKING:
-    from graphs.cases.describe import CaseParts
 
 __all__ = ["evidence", "subgraph"]
 
