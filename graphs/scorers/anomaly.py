@@ -22,6 +22,7 @@ from graphs.events.table import EventTable
 from graphs.features.matrices import max_over_links
 from graphs.features.nodes import NodeFeatures
 from graphs.scorers.blocks import dense_block_signal
+from graphs.scorers.receivers import receiver_signals
 from graphs.scorers.structural import farm_signals, low_claim_signal, refused_signal, sink_signal, star_signal
 from graphs.scorers.temporal import burst_signal, lockstep_signal
 from graphs.signals.catalog import LINKED_ACCOUNT
@@ -84,11 +85,12 @@ def anomaly_scores(t: EventTable, f: NodeFeatures, params: ScoringParams | None 
     # infrastructure fraud needs accounts of its own to share with: only it makes sinks
     infra = noisy_or(NUMPY, farm_usr.score, refused.score, star.score, dense.score)
     sink = sink_signal(f, infra, p)
-    user_score = noisy_or(NUMPY, sharer_score, sink.score)
+    hoarder, feeder = receiver_signals(t, f, p)
+    user_score = noisy_or(NUMPY, sharer_score, sink.score, hoarder.score, feeder.score)
     worst = max_over_links(f.device_user_bin, user_score)
     linked = Signal.of(LINKED_ACCOUNT, worst, worst)
     device_score = noisy_or(NUMPY, farm_dev.score, linked.score)
-    return AnomalyResult(user=user_score, device=device_score, user_signals=[*sharer, sink],
+    return AnomalyResult(user=user_score, device=device_score, user_signals=[*sharer, sink, hoarder, feeder],
                          device_signals=[farm_dev, linked])
 
 

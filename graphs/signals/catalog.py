@@ -23,6 +23,8 @@ __all__ = [
     "DENSE_BLOCK",
     "DEVICE_FARM",
     "FAKE_SINK",
+    "FEEDER",
+    "HOARDER",
     "INFLUENCE",
     "KOL_USER",
     "LINKED_ACCOUNT",
@@ -70,6 +72,12 @@ NON_DECAYING_BURST = SignalSpec("non_decaying_burst", "anomaly",
 FAKE_SINK = SignalSpec("fake_sink", "anomaly",
                        "{value:.0f} receipts came from suspicious sharers ({frac:.0%} of all), "
                        "up to {repeat:.0f} from the same one", ("frac", "repeat"))
+HOARDER = SignalSpec("hoarder", "anomaly",
+                     "{value:.0f} of its {n_in:.0f} sharers are fresh accounts; claimed {claims:.1f} of "
+                     "{got:.0f} receipts; shares nothing itself", ("n_in", "claims", "got"))
+FEEDER = SignalSpec("feeder", "anomaly",
+                    "a fresh account (freshness {fresh:.2f}) sharing to a suspected hoarder ({value:.2f})",
+                    ("fresh",))
 LINKED_ACCOUNT = SignalSpec("linked_account", "anomaly", "an account that used this device has anomaly {value:.2f}")
 SECONDARY_PROPAGATION = SignalSpec("secondary_propagation", "kol",
                                    "{shares:.0f} later shares and {claims:.0f} claims descend from its shares",
@@ -82,5 +90,6 @@ INFLUENCE = SignalSpec("influence", "kol",
                        "influence rank {value:.1f}x the average user's: its recipients reach many in turn")
 
 #: a user's signals in the order the rows list them (before sorting by score)
-ANOMALY_USER = (USER_FARM, REFUSED, LOW_CLAIM, STAR_SPRAY, DENSE_BLOCK, LOCKSTEP, NON_DECAYING_BURST, FAKE_SINK)
+ANOMALY_USER = (USER_FARM, REFUSED, LOW_CLAIM, STAR_SPRAY, DENSE_BLOCK, LOCKSTEP, NON_DECAYING_BURST, FAKE_SINK,
+                HOARDER, FEEDER)
 KOL_USER = (SECONDARY_PROPAGATION, COMMUNITY_HUB, BRIDGE, ACTIVE_SHARER, INFLUENCE)

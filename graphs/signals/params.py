@@ -59,6 +59,12 @@ class ScoringParams:
     lockstep_coupons: tuple[float, float] = (1.0, 3.0)
     lockstep_partners: tuple[float, float] = (1.0, 3.0)
     lockstep_max_cluster: int = 300
+    #: the slow scale: bursts spread over up to ten minutes, against a three-hour context
+    lockstep_slow_window_s: float = 600.0
+    lockstep_slow_context_s: float = 3 * 3600.0
+    #: a cluster of more accounts than this is a crowd (a flash sale), not a group: meeting
+    #: in it counts ``crowd / size`` of a coupon
+    lockstep_crowd: float = 60.0
     #: non-decay: late-half / early-half event ratio of one account's pushes of
     #: one coupon (organic shares decay: 60 % in the first 6 h)
     burst_ratio: tuple[float, float] = (0.45, 0.85)
@@ -72,6 +78,16 @@ class ScoringParams:
     sink_repeat: tuple[float, float] = (0.0, 3.0)
     sink_receipts: tuple[float, float] = (2.0, 6.0)
     sink_suspect: float = 0.5
+    #: fresh sharer: never received a share and active for at most this many days (ramp down)
+    fresh_days: tuple[float, float] = (2.0, 6.0)
+    #: hoarder: -log10 binomial tail of so many fresh distinct sharers (at the graph's own
+    #: share of fresh sharers), and of so many claims at the typical claim rate
+    hoarder_fresh_log10p: tuple[float, float] = (3.0, 8.0)
+    hoarder_claim_log10p: tuple[float, float] = (1.0, 4.0)
+    #: summed suspicion of a passive account's sharers that makes it a hoarder in turn
+    hoarder_suspicious_in: tuple[float, float] = (2.0, 6.0)
+    #: rounds of suspicion flowing hoarder -> feeder -> hoarder
+    receiver_rounds: int = 2
     #: KOL weights of (secondary propagation, hub, bridge, active sharer, influence):
     #: realised propagation dominates, structure breaks ties.  Influence took 0.05 from the
     #: community hub, which ranks the true propagators worse (added on top of the others,
