@@ -30,7 +30,7 @@ from scipy.stats import binom
 from graphs.events.table import ALLOW, EventTable
 from graphs.features.nodes import NodeFeatures
 from graphs.signals.catalog import FEEDER, HOARDER
-from graphs.signals.formulas import NUMPY, feeder_score, hoarder_score, inflow_score, noisy_or
+from graphs.signals.formulas import NUMPY, feeder_score, fresh_score, hoarder_score, inflow_score, noisy_or
 from graphs.signals.params import ScoringParams
 from graphs.signals.signal import Signal
 
@@ -57,8 +57,7 @@ def freshness(t: EventTable, f: NodeFeatures, p: ScoringParams) -> NDArray[np.fl
     np.minimum.at(first, t.sharer, t.ts)
     np.maximum.at(last, t.sharer, t.ts)
     span = np.where(f.attempts > 0, last - first, 0.0) / DAY
-    brief = 1.0 - NUMPY.clip((span - p.fresh_days[0]) / (p.fresh_days[1] - p.fresh_days[0]), 0.0, 1.0)
-    out: NDArray[np.float64] = (f.attempts > 0) * (f.in_contacts == 0) * brief
+    out: NDArray[np.float64] = fresh_score(NUMPY, f.attempts, f.in_contacts, span, p).astype(np.float64)
     return out
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "crowd_weight",
     "farm_score",
     "feeder_score",
+    "fresh_score",
     "hoarder_score",
     "inflow_score",
     "influence_score",
@@ -153,6 +154,12 @@ def sink_score(ops: Ops, sus_in: X, total_in: X, sus_count: X, repeat: X, allowe
     passive = 1.0 / (1.0 + allowed * (1.0 - own_suspicion))
     evidence = ops.maximum(ramp(ops, repeat, p.sink_repeat), ramp(ops, sus_count, p.sink_receipts))
     return frac * evidence * passive, frac
+
+
+def fresh_score(ops: Ops, attempts: X, in_contacts: X, span_days: X, p: ScoringParams) -> X:
+    """A sharer that never received a share and was active only briefly (1), else less (to 0)."""
+    brief = 1.0 - ramp(ops, span_days, p.fresh_days)
+    return ops.as_float(attempts > 0) * ops.as_float(in_contacts == 0) * brief
 
 
 def hoarder_score(ops: Ops, fresh_surprise: X, claim_surprise: X, allowed: X, p: ScoringParams) -> X:

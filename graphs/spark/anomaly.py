@@ -11,6 +11,8 @@ from graphs.signals.catalog import (
     DENSE_BLOCK,
     DEVICE_FARM,
     FAKE_SINK,
+    FEEDER,
+    HOARDER,
     LINKED_ACCOUNT,
     LOCKSTEP,
     LOW_CLAIM,
@@ -27,6 +29,7 @@ from graphs.spark.dense import dense_blocks
 from graphs.spark.features import SparkFeatures
 from graphs.spark.ops import SPARK
 from graphs.spark.read import SparkEvents
+from graphs.spark.receivers import receivers
 from graphs.spark.session import checkpoint
 from graphs.spark.structural import col_name
 
@@ -49,7 +52,7 @@ def _score(spec: SignalSpec) -> Column:
 
 
 def anomaly_scores(spark: SparkSession, ev: SparkEvents, f: SparkFeatures, p: ScoringParams) -> SparkAnomaly:
-    """Sharer evidence by noisy-OR, then fake sinks from the infrastructure evidence, then devices."""
+    """Sharer evidence by noisy-OR, then fake sinks, hoarders and feeders, then devices."""
     parts = [structural.user_farm(f, p), structural.refused(f, p), structural.low_claim(f, p),
              structural.star(f, p), dense_blocks(spark, f.share, p), temporal.lockstep(ev.events, p),
              temporal.burst(ev.events, p)]
@@ -58,9 +61,10 @@ def anomaly_scores(spark: SparkSession, ev: SparkEvents, f: SparkFeatures, p: Sc
         users = users.join(part, "id", "left")
     users = users.fillna(0.0).withColumn("infra", noisy_or(SPARK, *(_score(s) for s in _INFRA))).transform(checkpoint)
     sink = structural.sink(f, users.select("id", "infra"), p)
-    users = users.join(sink, "id", "left").fillna(0.0)
+    users = users.join(sink, "id", "left").join(receivers(ev, f, p), "id", "left").fillna(0.0)
     sharer = noisy_or(SPARK, *(_score(s) for s in _SHARER))
-    users = users.withColumn("anomaly", noisy_or(SPARK, sharer, _score(FAKE_SINK))).transform(checkpoint)
+    users = users.withColumn("anomaly", noisy_or(SPARK, sharer, _score(FAKE_SINK), _score(HOARDER),
+                                                 _score(FEEDER))).transform(checkpoint)
     worst = (f.device_user.join(users.select(F.col("id").alias("user"), "anomaly"), "user")
              .groupBy(F.col("device").alias("id")).agg(F.max("anomaly").alias(col_name(LINKED_ACCOUNT, "value"))))
     devices = (structural.device_farm(f, p).join(worst, "id", "left").fillna(0.0)

@@ -158,7 +158,9 @@ def plant_threshold_stars(world: World, kinds: Kinds, scale: float) -> None:
         k = rng.integers(3, 11, m)
         fake = rng.random(int(k.sum())) < rng.uniform(0.5, 0.9)
         rec = np.where(fake, rng.choice(sinks, int(k.sum())), organic_targets(world, k))
-        success = rng.random(m) < rng.uniform(0.09, 0.145)
+        # exactly this share of shares succeeds: the sprayer watches its own rate
+        success = np.zeros(m, bool)
+        success[rng.choice(m, int(m * rng.uniform(0.09, 0.145)), replace=False)] = True
         claims = np.where(success, rng.integers(1, 3, m), 0)
         span = rng.uniform(2, 20) * DAY
         ts = world.t0 + rng.uniform(0, world.horizon - span) + rng.random(m) * span
