@@ -87,7 +87,10 @@ def anomaly_scores(t: EventTable, f: NodeFeatures, params: ScoringParams | None 
     sink = sink_signal(f, infra, p)
     hoarder, feeder = receiver_signals(t, f, p)
     user_score = noisy_or(NUMPY, sharer_score, sink.score, hoarder.score, feeder.score)
-    worst = max_over_links(f.device_user_bin, user_score)
+    # the device's own farm evidence is counted once, at the device: a family phone's
+    # accounts must not hand it back as "a suspicious account used this device"
+    behaviour = noisy_or(NUMPY, *(s.score for s in sharer[1:]), sink.score, hoarder.score, feeder.score)
+    worst = max_over_links(f.device_user_bin, behaviour)
     linked = Signal.of(LINKED_ACCOUNT, worst, worst)
     device_score = noisy_or(NUMPY, farm_dev.score, linked.score)
     return AnomalyResult(user=user_score, device=device_score, user_signals=[*sharer, sink, hoarder, feeder],

@@ -22,7 +22,15 @@ from numpy.typing import NDArray
 
 from graphs.events.table import EventTable
 from graphs.signals.catalog import LOCKSTEP, NON_DECAYING_BURST
-from graphs.signals.formulas import HOUR, NUMPY, burst_score, crowd_weight, lockstep_candidate, lockstep_score
+from graphs.signals.formulas import (
+    HOUR,
+    NUMPY,
+    burst_score,
+    crowd_weight,
+    lockstep_association_score,
+    lockstep_candidate,
+    lockstep_score,
+)
 from graphs.signals.ops import count_in_window, group_starts
 from graphs.signals.params import ScoringParams
 from graphs.signals.signal import Signal
@@ -47,7 +55,10 @@ def lockstep_signal(t: EventTable, p: ScoringParams, *, seed: int = 0) -> Signal
     same ten minutes (against three hours), so spreading a burst out does
     not hide it.  Each account keeps its stronger scale.  Meeting in a crowd
     (a flash sale's hundreds of sharers) counts for less than meeting in a
-    group: ``lockstep_crowd / cluster size`` of a coupon.
+    group: ``lockstep_crowd / cluster size`` of a coupon.  An account that
+    joined a single burst of accounts in lockstep gets part of their
+    suspicion (``lockstep_association``), so a member who skipped the
+    other bursts is not missed.
 
     Examples
     --------
@@ -61,17 +72,57 @@ def lockstep_signal(t: EventTable, p: ScoringParams, *, seed: int = 0) -> Signal
     n = t.n_users
     order, key = _coupon_time_keys(t)
     value, partners, score = np.zeros(n), np.zeros(n), np.zeros(n)
+    met: list[NDArray[np.float64]] = []
     for w, ctx in ((p.lockstep_window_s, _HOUR), (p.lockstep_slow_window_s, p.lockstep_slow_context_s)):
-        v, pa = _lockstep_scale(t, order, key, w, ctx, p, seed)
+        v, pa, m = _lockstep_scale(t, order, key, w, ctx, p, seed)
         sc = lockstep_score(NUMPY, v, pa, p)
         better = (sc > score) | ((sc == score) & (v > value))
         value, partners, score = np.where(better, v, value), np.where(better, pa, partners), np.maximum(sc, score)
-    return Signal.of(LOCKSTEP, value, score, {"partners": partners})
+        met.append(m)
+    joined, assoc = _association(np.concatenate(met), score, n, p)
+    final = np.maximum(score, p.lockstep_association * assoc)
+    return Signal.of(LOCKSTEP, value, final, {"partners": partners, "joined": joined})
+
+
+def _association(met: NDArray[np.float64], score: NDArray[np.float64], n: int,
+                 p: ScoringParams) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per account: lockstep accounts met in its best burst, and that burst's evidence in [0, 1].
+
+    ``met`` rows are ``(u, v, coupon, crowd weight)`` of both scales.  An
+    account that joined only one burst cannot repeat, but a burst whose
+    other members are in lockstep is evidence: the crowd weight times the
+    mean lockstep score of its partners, ramped by their summed score.
+    """
+    joined, assoc = np.zeros(n), np.zeros(n)
+    if not met.size:
+        return joined, assoc
+    key = met[:, :3].astype(np.int64)
+    # the same meeting seen at both scales counts once, at its best weight
+    uvc, inv = np.unique(key, axis=0, return_inverse=True)
+    weight = np.zeros(uvc.shape[0])
+    np.maximum.at(weight, inv.ravel(), met[:, 3])
+    uc, inv2 = np.unique(uvc[:, [0, 2]], axis=0, return_inverse=True)
+    inv2 = inv2.ravel()
+    s_sum = np.bincount(inv2, weights=score[uvc[:, 1]], minlength=uc.shape[0])
+    count = np.bincount(inv2, minlength=uc.shape[0]).astype(np.float64)
+    w_max = np.zeros(uc.shape[0])
+    np.maximum.at(w_max, inv2, weight)
+    ev = lockstep_association_score(NUMPY, s_sum, count, w_max, p)
+    u = uc[:, 0]
+    np.maximum.at(assoc, u, ev)
+    # the detail names the burst that gave the evidence (ties: the one with more lockstep in it)
+    o = np.lexsort((s_sum, ev, u))
+    joined[u[o]] = s_sum[o]
+    return joined, assoc
 
 
 def _lockstep_scale(t: EventTable, order: NDArray[np.int64], key: NDArray[np.float64], w: float, ctx: float,
-                    p: ScoringParams, seed: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """(weighted coupons with the best partner, partners met on 2+ coupons) at one time scale."""
+                    p: ScoringParams, seed: int
+                    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """(weighted coupons with the best partner, partners met on 2+ coupons, meetings) at one time scale.
+
+    Meetings are rows ``(u, v, coupon, crowd weight)``, one per (u, v, coupon).
+    """
     n = t.n_users
     near = count_in_window(key, w)
     wide = count_in_window(key, ctx)
@@ -80,8 +131,9 @@ def _lockstep_scale(t: EventTable, order: NDArray[np.int64], key: NDArray[np.flo
     k = key[cand]
     value = np.zeros(n)
     partners = np.zeros(n)
+    met = np.zeros((0, 4))
     if not idx.size:
-        return value, partners
+        return value, partners, met
     cluster = np.cumsum(np.concatenate(([True], np.diff(k) > w)))
     pairs = _cluster_pairs(cluster, t.sharer[idx].astype(np.int64), t.coupon[idx].astype(np.int64),
                            p.lockstep_max_cluster, seed)
@@ -98,7 +150,8 @@ def _lockstep_scale(t: EventTable, order: NDArray[np.int64], key: NDArray[np.flo
         u = uv_u // n
         np.maximum.at(value, u, n_coupons)
         np.add.at(partners, u, (n_coupons >= 2 - 1e-9).astype(np.float64))
-    return value, partners
+        met = np.stack([uvc[:, 0] // n, uvc[:, 0] % n, uvc[:, 1], best], axis=1).astype(np.float64)
+    return value, partners, met
 
 
 def _cluster_pairs(cluster: NDArray[np.int64], user: NDArray[np.int64], coupon: NDArray[np.int64],

@@ -63,8 +63,9 @@ DENSE_BLOCK = SignalSpec("dense_block", "anomaly",
                          "member of dense block #{rank:.0f} ({size:.0f} members, density {value:.2f}, "
                          "closure {closure:.0%})", ("rank", "size", "closure"))
 LOCKSTEP = SignalSpec("lockstep", "anomaly",
-                      "shared {value:.0f} coupons within a minute of the same account; "
-                      "{partners:.0f} accounts did so on 2+ coupons", ("partners",))
+                      "shared {value:.0f} coupons at the same moment as the same account; "
+                      "{partners:.0f} accounts did so on 2+ coupons; "
+                      "its burst held {joined:.0f} accounts' worth of lockstep", ("partners", "joined"))
 NON_DECAYING_BURST = SignalSpec("non_decaying_burst", "anomaly",
                                 "shared one coupon {n:.0f} times over {h:.0f} h without decay "
                                 "(late/early ratio {value:.2f}, {late6:.0%} after its first 6 h)",
@@ -78,7 +79,8 @@ HOARDER = SignalSpec("hoarder", "anomaly",
 FEEDER = SignalSpec("feeder", "anomaly",
                     "a fresh account (freshness {fresh:.2f}) sharing to a suspected hoarder ({value:.2f})",
                     ("fresh",))
-LINKED_ACCOUNT = SignalSpec("linked_account", "anomaly", "an account that used this device has anomaly {value:.2f}")
+LINKED_ACCOUNT = SignalSpec("linked_account", "anomaly",
+                            "an account that used this device has anomaly {value:.2f} from its own behaviour")
 SECONDARY_PROPAGATION = SignalSpec("secondary_propagation", "kol",
                                    "{shares:.0f} later shares and {claims:.0f} claims descend from its shares",
                                    ("shares", "claims"))

@@ -40,6 +40,7 @@ __all__ = [
     "influence_score",
     "kol_combine",
     "kol_discount",
+    "lockstep_association_score",
     "lockstep_candidate",
     "lockstep_score",
     "log_scale",
@@ -200,6 +201,12 @@ def lockstep_candidate(ops: Ops, near: X, wide: X, p: ScoringParams, window_s: f
 def crowd_weight(ops: Ops, cluster_size: X, p: ScoringParams) -> X:
     """What meeting in one cluster is worth: 1 in a group, less in a crowd (a flash sale's hundreds)."""
     return ops.clip(p.lockstep_crowd / ops.maximum(cluster_size, 1.0), 0.0, 1.0)
+
+
+def lockstep_association_score(ops: Ops, partner_scores: X, partners: X, weight: X, p: ScoringParams) -> X:
+    """One burst's evidence: mean lockstep score of its partners, ramped by their sum, times its crowd weight."""
+    mean = ops.safe_div(partner_scores, partners)
+    return weight * mean * ramp(ops, partner_scores, p.lockstep_association_group)
 
 
 def lockstep_score(ops: Ops, coupons: X, partners: X, p: ScoringParams) -> X:

@@ -65,6 +65,10 @@ class ScoringParams:
     #: a cluster of more accounts than this is a crowd (a flash sale), not a group: meeting
     #: in it counts ``crowd / size`` of a coupon
     lockstep_crowd: float = 60.0
+    #: one burst shared with accounts in lockstep (summed partner scores ramp) is worth this
+    #: much of a lockstep score: less than a repeated meeting, more than nothing
+    lockstep_association: float = 0.6
+    lockstep_association_group: tuple[float, float] = (1.0, 3.0)
     #: non-decay: late-half / early-half event ratio of one account's pushes of
     #: one coupon (organic shares decay: 60 % in the first 6 h)
     burst_ratio: tuple[float, float] = (0.45, 0.85)

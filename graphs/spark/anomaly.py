@@ -64,9 +64,13 @@ def anomaly_scores(spark: SparkSession, ev: SparkEvents, f: SparkFeatures, p: Sc
     users = users.join(sink, "id", "left").join(receivers(ev, f, p), "id", "left").fillna(0.0)
     sharer = noisy_or(SPARK, *(_score(s) for s in _SHARER))
     users = users.withColumn("anomaly", noisy_or(SPARK, sharer, _score(FAKE_SINK), _score(HOARDER),
-                                                 _score(FEEDER))).transform(checkpoint)
-    worst = (f.device_user.join(users.select(F.col("id").alias("user"), "anomaly"), "user")
-             .groupBy(F.col("device").alias("id")).agg(F.max("anomaly").alias(col_name(LINKED_ACCOUNT, "value"))))
+                                                 _score(FEEDER)))
+    # the device's own farm evidence is counted once, at the device
+    behaviour = noisy_or(SPARK, *(_score(s) for s in _SHARER[1:]), _score(FAKE_SINK), _score(HOARDER),
+                         _score(FEEDER))
+    users = users.withColumn("behaviour", behaviour).transform(checkpoint)
+    worst = (f.device_user.join(users.select(F.col("id").alias("user"), "behaviour"), "user")
+             .groupBy(F.col("device").alias("id")).agg(F.max("behaviour").alias(col_name(LINKED_ACCOUNT, "value"))))
     devices = (structural.device_farm(f, p).join(worst, "id", "left").fillna(0.0)
                .withColumn(col_name(LINKED_ACCOUNT, "score"), F.col(col_name(LINKED_ACCOUNT, "value"))))
     devices = devices.withColumn("anomaly", noisy_or(SPARK, _score(DEVICE_FARM), _score(LINKED_ACCOUNT)))

@@ -12,7 +12,14 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from graphs.signals.catalog import LOCKSTEP, NON_DECAYING_BURST
-from graphs.signals.formulas import HOUR, burst_score, crowd_weight, lockstep_candidate, lockstep_score
+from graphs.signals.formulas import (
+    HOUR,
+    burst_score,
+    crowd_weight,
+    lockstep_association_score,
+    lockstep_candidate,
+    lockstep_score,
+)
 from graphs.signals.params import ScoringParams
 from graphs.spark.ops import SPARK
 from graphs.spark.structural import col_name
@@ -25,20 +32,33 @@ def lockstep(events: DataFrame, p: ScoringParams) -> DataFrame:
 
     Both time scales of :func:`graphs.scorers.temporal.lockstep_signal`; each
     account keeps the scale with the higher score (then the higher value,
-    then the one-minute scale), as the numpy engine does.
+    then the one-minute scale), as the numpy engine does, and then takes
+    part of the suspicion of the best burst it joined.
     """
     scales = ((p.lockstep_window_s, HOUR), (p.lockstep_slow_window_s, p.lockstep_slow_context_s))
-    per_scale = [_lockstep_scale(events, p, w, ctx).withColumn("scale", F.lit(-i))
-                 for i, (w, ctx) in enumerate(scales)]
-    both = per_scale[0].unionByName(per_scale[1])
-    best = both.groupBy("id").agg(F.max(F.struct("score", "value", "scale", "partners")).alias("b"))
-    return best.select("id", F.col("b.value").alias(col_name(LOCKSTEP, "value")),
-                       F.col("b.score").alias(col_name(LOCKSTEP, "score")),
-                       F.col("b.partners").alias(col_name(LOCKSTEP, "partners")))
+    runs = [_lockstep_scale(events, p, w, ctx) for w, ctx in scales]
+    both = runs[0][0].withColumn("scale", F.lit(0)).unionByName(runs[1][0].withColumn("scale", F.lit(-1)))
+    best = (both.groupBy("id").agg(F.max(F.struct("score", "value", "scale", "partners")).alias("b"))
+            .select("id", F.col("b.score").alias("direct"), F.col("b.value").alias("value"),
+                    F.col("b.partners").alias("partners")))
+    # one burst shared with accounts in lockstep: the same meeting at both scales counts once
+    met = (runs[0][1].unionByName(runs[1][1]).groupBy("u", "v", "coupon").agg(F.max("weight").alias("weight"))
+           .join(best.select(F.col("id").alias("v"), F.col("direct").alias("s_v")), "v", "left")
+           .fillna(0.0, ["s_v"]))
+    bursts = met.groupBy("u", "coupon").agg(F.sum("s_v").alias("s_sum"), F.count(F.lit(1)).cast("double").alias("c"),
+                                            F.max("weight").alias("w"))
+    bursts = bursts.withColumn("ev", lockstep_association_score(SPARK, F.col("s_sum"), F.col("c"), F.col("w"), p))
+    assoc = bursts.groupBy(F.col("u").alias("id")).agg(F.max(F.struct("ev", "s_sum")).alias("a"))
+    out = best.join(assoc, "id", "full").fillna(0.0, ["direct", "value", "partners"])
+    score = F.greatest(F.col("direct"), F.lit(p.lockstep_association) * F.coalesce(F.col("a.ev"), F.lit(0.0)))
+    return out.select("id", F.col("value").alias(col_name(LOCKSTEP, "value")), score.alias(col_name(LOCKSTEP, "score")),
+                      F.col("partners").alias(col_name(LOCKSTEP, "partners")),
+                      F.coalesce(F.col("a.s_sum"), F.lit(0.0)).alias(col_name(LOCKSTEP, "joined")))
 
 
-def _lockstep_scale(events: DataFrame, p: ScoringParams, w: float, ctx: float) -> DataFrame:
-    """``id``, ``value`` (weighted coupons with the best partner), ``partners``, ``score`` at one scale."""
+def _lockstep_scale(events: DataFrame, p: ScoringParams, w: float, ctx: float) -> tuple[DataFrame, DataFrame]:
+    """At one scale: per account ``id``, ``value`` (weighted coupons with the best partner),
+    ``partners``, ``score``; and the meetings ``u``, ``v``, ``coupon``, ``weight``."""
     # range frames need integers: milliseconds are exact for the export's timestamps
     by_ms = Window.partitionBy("coupon").orderBy("ms")
     e = events.select("user", "coupon", "ts", F.round(F.col("ts") * 1000).cast("long").alias("ms"))
@@ -64,11 +84,11 @@ def _lockstep_scale(events: DataFrame, p: ScoringParams, w: float, ctx: float) -
                     & (F.col("a.user") != F.col("b.user")))
              .select(F.col("a.user").alias("u"), F.col("b.user").alias("v"), F.col("a.coupon").alias("coupon"),
                      F.col("a.weight").alias("weight")))
-    per_coupon = pairs.groupBy("u", "v", "coupon").agg(F.max("weight").alias("weight"))
+    per_coupon = pairs.groupBy("u", "v", "coupon").agg(F.max("weight").alias("weight")).persist()
     per_pair = per_coupon.groupBy("u", "v").agg(F.sum("weight").alias("n"))
     per_user = per_pair.groupBy(F.col("u").alias("id")).agg(
         F.max("n").alias("value"), F.sum((F.col("n") >= 2 - 1e-9).cast("double")).alias("partners"))
-    return per_user.withColumn("score", lockstep_score(SPARK, F.col("value"), F.col("partners"), p))
+    return per_user.withColumn("score", lockstep_score(SPARK, F.col("value"), F.col("partners"), p)), per_coupon
 
 
 def burst(events: DataFrame, p: ScoringParams) -> DataFrame:
