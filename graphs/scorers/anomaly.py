@@ -23,7 +23,14 @@ from graphs.features.matrices import max_over_links
 from graphs.features.nodes import NodeFeatures
 from graphs.scorers.blocks import dense_block_signal
 from graphs.scorers.receivers import receiver_signals
-from graphs.scorers.structural import farm_signals, low_claim_signal, refused_signal, sink_signal, star_signal
+from graphs.scorers.structural import (
+    farm_signals,
+    low_claim_signal,
+    refused_signal,
+    rotation_signal,
+    sink_signal,
+    star_signal,
+)
 from graphs.scorers.temporal import burst_signal, lockstep_signal
 from graphs.signals.catalog import LINKED_ACCOUNT
 from graphs.signals.formulas import NUMPY, noisy_or
@@ -79,11 +86,12 @@ def anomaly_scores(t: EventTable, f: NodeFeatures, params: ScoringParams | None 
     refused, star = refused_signal(f, p), star_signal(f, p)
     dense = dense_block_signal(f.share, p.dense_density, p.dense_closure, max_blocks=p.dense_max_blocks,
                                min_side=p.dense_min_side, patience=p.dense_patience, max_share=p.dense_max_share)
+    rotation = rotation_signal(f, p)
     sharer = [farm_usr, refused, low_claim_signal(f, p), star, dense,
-              lockstep_signal(t, p, seed=seed), burst_signal(t, p)]
+              lockstep_signal(t, p, seed=seed), burst_signal(t, p), rotation]
     sharer_score = noisy_or(NUMPY, *(s.score for s in sharer))
     # infrastructure fraud needs accounts of its own to share with: only it makes sinks
-    infra = noisy_or(NUMPY, farm_usr.score, refused.score, star.score, dense.score)
+    infra = noisy_or(NUMPY, farm_usr.score, refused.score, star.score, dense.score, rotation.score)
     sink = sink_signal(f, infra, p)
     hoarder, feeder = receiver_signals(t, f, p)
     user_score = noisy_or(NUMPY, sharer_score, sink.score, hoarder.score, feeder.score)

@@ -58,7 +58,8 @@ def lockstep_signal(t: EventTable, p: ScoringParams, *, seed: int = 0) -> Signal
     group: ``lockstep_crowd / cluster size`` of a coupon.  An account that
     joined a single burst of accounts in lockstep gets part of their
     suspicion (``lockstep_association``), so a member who skipped the
-    other bursts is not missed.
+    other bursts is not missed; unless it had received that coupon (an
+    organic reshare that happened to fall into the burst).
 
     Examples
     --------
@@ -79,19 +80,24 @@ def lockstep_signal(t: EventTable, p: ScoringParams, *, seed: int = 0) -> Signal
         better = (sc > score) | ((sc == score) & (v > value))
         value, partners, score = np.where(better, v, value), np.where(better, pa, partners), np.maximum(sc, score)
         met.append(m)
-    joined, assoc = _association(np.concatenate(met), score, n, p)
+    # an account that received the coupon before it shared it is passing it on, not joining a burst
+    n_c = max(int(t.coupons.size), 1)
+    received = np.unique(t.edge_dst.astype(np.int64) * n_c + t.coupon[t.edge_event].astype(np.int64))
+    joined, assoc = _association(np.concatenate(met), score, n, n_c, received, p)
     final = np.maximum(score, p.lockstep_association * assoc)
     return Signal.of(LOCKSTEP, value, final, {"partners": partners, "joined": joined})
 
 
-def _association(met: NDArray[np.float64], score: NDArray[np.float64], n: int,
-                 p: ScoringParams) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _association(met: NDArray[np.float64], score: NDArray[np.float64], n: int, n_coupons: int,
+                 received: NDArray[np.int64], p: ScoringParams) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Per account: lockstep accounts met in its best burst, and that burst's evidence in [0, 1].
 
     ``met`` rows are ``(u, v, coupon, crowd weight)`` of both scales.  An
     account that joined only one burst cannot repeat, but a burst whose
     other members are in lockstep is evidence: the crowd weight times the
     mean lockstep score of its partners, ramped by their summed score.
+    Bursts on a coupon the account had received (``received`` holds
+    ``user * n_coupons + coupon``) give none: it was passing the coupon on.
     """
     joined, assoc = np.zeros(n), np.zeros(n)
     if not met.size:
@@ -108,7 +114,8 @@ def _association(met: NDArray[np.float64], score: NDArray[np.float64], n: int,
     w_max = np.zeros(uc.shape[0])
     np.maximum.at(w_max, inv2, weight)
     ev = lockstep_association_score(NUMPY, s_sum, count, w_max, p)
-    u = uc[:, 0]
+    keep = ~np.isin(uc[:, 0] * n_coupons + uc[:, 1], received)
+    ev, s_sum, u = ev[keep], s_sum[keep], uc[keep, 0]
     np.maximum.at(assoc, u, ev)
     # the detail names the burst that gave the evidence (ties: the one with more lockstep in it)
     o = np.lexsort((s_sum, ev, u))

@@ -22,6 +22,7 @@ __all__ = [
     "COMMUNITY_HUB",
     "DENSE_BLOCK",
     "DEVICE_FARM",
+    "DEVICE_ROTATION",
     "FAKE_SINK",
     "FEEDER",
     "HOARDER",
@@ -51,6 +52,8 @@ class SignalSpec:
 
 DEVICE_FARM = SignalSpec("device_farm", "anomaly", "{value:.0f} accounts shared from this device")
 USER_FARM = SignalSpec("device_farm", "anomaly", "uses a device shared by {value:.0f} accounts")
+DEVICE_ROTATION = SignalSpec("device_rotation", "anomaly",
+                             "rotates {value:.0f} devices shared with {co_users:.0f} other accounts", ("co_users",))
 REFUSED = SignalSpec("refused_attempts", "anomaly",
                      "{value:.0f} of {attempts:.0f} share attempts were challenged or blocked", ("attempts",))
 LOW_CLAIM = SignalSpec("low_claim_rate", "anomaly",
@@ -92,6 +95,6 @@ INFLUENCE = SignalSpec("influence", "kol",
                        "influence rank {value:.1f}x the average user's: its recipients reach many in turn")
 
 #: a user's signals in the order the rows list them (before sorting by score)
-ANOMALY_USER = (USER_FARM, REFUSED, LOW_CLAIM, STAR_SPRAY, DENSE_BLOCK, LOCKSTEP, NON_DECAYING_BURST, FAKE_SINK,
-                HOARDER, FEEDER)
+ANOMALY_USER = (USER_FARM, REFUSED, LOW_CLAIM, STAR_SPRAY, DENSE_BLOCK, LOCKSTEP, NON_DECAYING_BURST, DEVICE_ROTATION,
+                FAKE_SINK, HOARDER, FEEDER)
 KOL_USER = (SECONDARY_PROPAGATION, COMMUNITY_HUB, BRIDGE, ACTIVE_SHARER, INFLUENCE)

@@ -50,6 +50,7 @@ __all__ = [
     "participation",
     "ramp",
     "refused_score",
+    "rotation_score",
     "sink_score",
     "star_score",
 ]
@@ -122,6 +123,11 @@ def noisy_or(ops: Ops, *scores: X) -> X:
 def farm_score(ops: Ops, accounts: X, p: ScoringParams) -> X:
     """Distinct accounts on one device (a family shares a phone, a farm does not)."""
     return ramp(ops, accounts, p.farm_users)
+
+
+def rotation_score(ops: Ops, devices: X, co_users: X, p: ScoringParams) -> X:
+    """Several devices per account, shared with many other accounts: a pool of phones taking turns."""
+    return ramp(ops, devices, p.rotation_devices) * ramp(ops, co_users, p.rotation_co_users)
 
 
 def refused_score(ops: Ops, refused: X, attempts: X, p: ScoringParams) -> X:

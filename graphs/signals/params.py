@@ -26,6 +26,10 @@ class ScoringParams:
     #: distinct accounts on one device: a family shares a phone, a farm does not
     #: (more than 5 accounts on a device in 24 h is already challenged by the service)
     farm_users: tuple[float, float] = (3.0, 8.0)
+    #: device rotation: devices one account used (a phone and a tablet are two) and the
+    #: distinct other accounts on them (a family is two or three)
+    rotation_devices: tuple[float, float] = (2.0, 3.0)
+    rotation_co_users: tuple[float, float] = (3.0, 6.0)
     #: share of a node's attempts that the online rules refused, and how many
     refused_frac: tuple[float, float] = (0.2, 0.6)
     refused_count: tuple[float, float] = (1.0, 4.0)

@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 from graphs.signals.catalog import (
     DENSE_BLOCK,
     DEVICE_FARM,
+    DEVICE_ROTATION,
     FAKE_SINK,
     FEEDER,
     HOARDER,
@@ -35,8 +36,8 @@ from graphs.spark.structural import col_name
 
 __all__ = ["SparkAnomaly", "anomaly_scores"]
 
-_SHARER = (USER_FARM, REFUSED, LOW_CLAIM, STAR_SPRAY, DENSE_BLOCK, LOCKSTEP, NON_DECAYING_BURST)
-_INFRA = (USER_FARM, REFUSED, STAR_SPRAY, DENSE_BLOCK)
+_SHARER = (USER_FARM, REFUSED, LOW_CLAIM, STAR_SPRAY, DENSE_BLOCK, LOCKSTEP, NON_DECAYING_BURST, DEVICE_ROTATION)
+_INFRA = (USER_FARM, REFUSED, STAR_SPRAY, DENSE_BLOCK, DEVICE_ROTATION)
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,8 @@ def _score(spec: SignalSpec) -> Column:
 def anomaly_scores(spark: SparkSession, ev: SparkEvents, f: SparkFeatures, p: ScoringParams) -> SparkAnomaly:
     """Sharer evidence by noisy-OR, then fake sinks, hoarders and feeders, then devices."""
     parts = [structural.user_farm(f, p), structural.refused(f, p), structural.low_claim(f, p),
-             structural.star(f, p), dense_blocks(spark, f.share, p), temporal.lockstep(ev.events, p),
-             temporal.burst(ev.events, p)]
+             structural.star(f, p), dense_blocks(spark, f.share, p), temporal.lockstep(ev.events, ev.edges, p),
+             temporal.burst(ev.events, p), structural.rotation(f, p)]
     users = f.users.select("id", "allowed")
     for part in parts:
         users = users.join(part, "id", "left")

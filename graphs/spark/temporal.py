@@ -27,7 +27,7 @@ from graphs.spark.structural import col_name
 __all__ = ["burst", "lockstep"]
 
 
-def lockstep(events: DataFrame, p: ScoringParams) -> DataFrame:
+def lockstep(events: DataFrame, edges: DataFrame, p: ScoringParams) -> DataFrame:
     """Accounts that repeatedly share the same coupons at the same time as the same partners.
 
     Both time scales of :func:`graphs.scorers.temporal.lockstep_signal`; each
@@ -37,6 +37,7 @@ def lockstep(events: DataFrame, p: ScoringParams) -> DataFrame:
     """
     scales = ((p.lockstep_window_s, HOUR), (p.lockstep_slow_window_s, p.lockstep_slow_context_s))
     runs = [_lockstep_scale(events, p, w, ctx) for w, ctx in scales]
+    received = edges.select(F.col("dst").alias("u"), "coupon").distinct()
     both = runs[0][0].withColumn("scale", F.lit(0)).unionByName(runs[1][0].withColumn("scale", F.lit(-1)))
     best = (both.groupBy("id").agg(F.max(F.struct("score", "value", "scale", "partners")).alias("b"))
             .select("id", F.col("b.score").alias("direct"), F.col("b.value").alias("value"),
@@ -45,8 +46,10 @@ def lockstep(events: DataFrame, p: ScoringParams) -> DataFrame:
     met = (runs[0][1].unionByName(runs[1][1]).groupBy("u", "v", "coupon").agg(F.max("weight").alias("weight"))
            .join(best.select(F.col("id").alias("v"), F.col("direct").alias("s_v")), "v", "left")
            .fillna(0.0, ["s_v"]))
-    bursts = met.groupBy("u", "coupon").agg(F.sum("s_v").alias("s_sum"), F.count(F.lit(1)).cast("double").alias("c"),
-                                            F.max("weight").alias("w"))
+    # an account that received the coupon is passing it on, not joining a burst
+    bursts = (met.join(received, ["u", "coupon"], "left_anti").groupBy("u", "coupon")
+              .agg(F.sum("s_v").alias("s_sum"), F.count(F.lit(1)).cast("double").alias("c"),
+                   F.max("weight").alias("w")))
     bursts = bursts.withColumn("ev", lockstep_association_score(SPARK, F.col("s_sum"), F.col("c"), F.col("w"), p))
     assoc = bursts.groupBy(F.col("u").alias("id")).agg(F.max(F.struct("ev", "s_sum")).alias("a"))
     out = best.join(assoc, "id", "full").fillna(0.0, ["direct", "value", "partners"])
