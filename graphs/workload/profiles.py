@@ -2,8 +2,10 @@
 
 - ``default``: the classic kinds of :mod:`graphs.workload.fraud` (device
   farms, star sprayers and their sinks, camouflaged dense blocks, lockstep
-  groups, non-decaying bursts, low-claim spammers); no look-alikes.  Its
-  random stream is unchanged, so old workloads are reproduced exactly.
+  groups, non-decaying bursts, low-claim spammers); no look-alikes.  It
+  draws the same random numbers as before the profiles existed; only the
+  coupons' issue times were fixed (fraud used to read placeholder times),
+  which moves some fraud in time.
 - ``hard``: the evasive kinds of :mod:`graphs.workload.fraud_hard` (slow
   farms, a device-rotating camouflaged ring whose sinks claim, hoarders and
   their feeders, ten-minute lockstep, threshold sprayers) and the organic
