@@ -30,10 +30,12 @@ def roc_auc(labels: NDArray[np.bool_], scores: NDArray[np.float64]) -> float:
 
 def quality(rows: Sequence[Mapping[str, Any]], truth: Sequence[Mapping[str, Any]],
             kol_top: float = 0.05) -> dict[str, Any]:
-    """Anomaly AUC, precision at k, recall per fraud kind, KOL capture.
+    """Anomaly AUC, precision at k, recall per fraud kind, look-alike false positives, KOL capture.
 
     ``k`` is the number of fraud nodes; a node is caught when it is in the
-    top ``k`` by anomaly.  KOL capture is the true secondary propagation of
+    top ``k`` by anomaly.  Organic look-alikes (truth rows with an
+    ``organic_kind``) report their share in the top ``k`` and at anomaly
+    0.5 or more, per sub-kind.  KOL capture is the true secondary propagation of
     the top ``kol_top`` users by KOL over that of the best possible set of the
     same size; the out-degree ranking is reported for comparison.
 
@@ -66,11 +68,17 @@ def quality(rows: Sequence[Mapping[str, Any]], truth: Sequence[Mapping[str, Any]
     m = max(1, round(kol_top * len(users)))
     best = np.sort(sec)[::-1][:m].sum()
     got = sec[np.argsort(-kol, kind="stable")[:m]].sum()
+    organic_kinds = np.array([(tr[k].get("organic_kind") or "") for k in keys], dtype=object)
+    lookalike = {str(ok): float(top[organic_kinds == ok].mean()) for ok in sorted(set(organic_kinds) - {""})}
+    lookalike_05 = {str(ok): float((anom[organic_kinds == ok] >= 0.5).mean())
+                    for ok in sorted(set(organic_kinds) - {""})}
     out: dict[str, Any] = {
         "nodes": len(keys), "missing": len(missing), "fraud_nodes": k,
         "auc": roc_auc(fraud, anom), "precision_at_k": float(fraud[top].mean()) if k else float("nan"),
         "recall_by_kind": recall, "recall_at_0.5_by_kind": recall_05,
         "false_positive_rate_at_0.5": float((anom[~fraud] >= 0.5).mean()),
+        "false_positive_rate_at_k": float(top[~fraud].mean()) if (~fraud).any() else float("nan"),
+        "lookalike_fpr_at_k": lookalike, "lookalike_fpr_at_0.5": lookalike_05,
         "kol_capture": float(got / best) if best > 0 else float("nan"),
         "kol_top_share_of_all": float(got / sec.sum()) if sec.sum() > 0 else float("nan"),
     }

@@ -22,7 +22,15 @@ from graphs.events.table import EventTable
 from graphs.features.matrices import max_over_links
 from graphs.features.nodes import NodeFeatures
 from graphs.scorers.blocks import dense_block_signal
-from graphs.scorers.structural import farm_signals, low_claim_signal, refused_signal, sink_signal, star_signal
+from graphs.scorers.receivers import receiver_signals
+from graphs.scorers.structural import (
+    farm_signals,
+    low_claim_signal,
+    refused_signal,
+    rotation_signal,
+    sink_signal,
+    star_signal,
+)
 from graphs.scorers.temporal import burst_signal, lockstep_signal
 from graphs.signals.catalog import LINKED_ACCOUNT
 from graphs.signals.formulas import NUMPY, noisy_or
@@ -78,17 +86,22 @@ def anomaly_scores(t: EventTable, f: NodeFeatures, params: ScoringParams | None 
     refused, star = refused_signal(f, p), star_signal(f, p)
     dense = dense_block_signal(f.share, p.dense_density, p.dense_closure, max_blocks=p.dense_max_blocks,
                                min_side=p.dense_min_side, patience=p.dense_patience, max_share=p.dense_max_share)
+    rotation = rotation_signal(f, p)
     sharer = [farm_usr, refused, low_claim_signal(f, p), star, dense,
-              lockstep_signal(t, p, seed=seed), burst_signal(t, p)]
+              lockstep_signal(t, p, seed=seed), burst_signal(t, p), rotation]
     sharer_score = noisy_or(NUMPY, *(s.score for s in sharer))
     # infrastructure fraud needs accounts of its own to share with: only it makes sinks
-    infra = noisy_or(NUMPY, farm_usr.score, refused.score, star.score, dense.score)
+    infra = noisy_or(NUMPY, farm_usr.score, refused.score, star.score, dense.score, rotation.score)
     sink = sink_signal(f, infra, p)
-    user_score = noisy_or(NUMPY, sharer_score, sink.score)
-    worst = max_over_links(f.device_user_bin, user_score)
+    hoarder, feeder = receiver_signals(t, f, p)
+    user_score = noisy_or(NUMPY, sharer_score, sink.score, hoarder.score, feeder.score)
+    # the device's own farm evidence is counted once, at the device: a family phone's
+    # accounts must not hand it back as "a suspicious account used this device"
+    behaviour = noisy_or(NUMPY, *(s.score for s in sharer[1:]), sink.score, hoarder.score, feeder.score)
+    worst = max_over_links(f.device_user_bin, behaviour)
     linked = Signal.of(LINKED_ACCOUNT, worst, worst)
     device_score = noisy_or(NUMPY, farm_dev.score, linked.score)
-    return AnomalyResult(user=user_score, device=device_score, user_signals=[*sharer, sink],
+    return AnomalyResult(user=user_score, device=device_score, user_signals=[*sharer, sink, hoarder, feeder],
                          device_signals=[farm_dev, linked])
 
 

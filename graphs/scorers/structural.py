@@ -11,16 +11,32 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from scipy.stats import binom
 
-from graphs.features.matrices import max_over_links
+from graphs.features.matrices import binary, max_over_links
 from graphs.features.nodes import NodeFeatures
-from graphs.signals.catalog import DEVICE_FARM, FAKE_SINK, LOW_CLAIM, REFUSED, STAR_SPRAY, USER_FARM
-from graphs.signals.formulas import NUMPY, farm_score, low_claim_score, refused_score, sink_score, star_score
+from graphs.signals.catalog import (
+    DEVICE_FARM,
+    DEVICE_ROTATION,
+    FAKE_SINK,
+    LOW_CLAIM,
+    REFUSED,
+    STAR_SPRAY,
+    USER_FARM,
+)
+from graphs.signals.formulas import (
+    NUMPY,
+    farm_score,
+    low_claim_score,
+    refused_score,
+    rotation_score,
+    sink_score,
+    star_score,
+)
 from graphs.signals.formulas import claim_gap as gap_formula
 from graphs.signals.params import ScoringParams
 from graphs.signals.signal import Signal
 
 __all__ = ["claim_gap", "claim_tail_log10", "farm_signals", "low_claim_signal",
-           "owned_recipients", "refused_signal", "sink_signal", "star_signal"]
+           "owned_recipients", "refused_signal", "rotation_signal", "sink_signal", "star_signal"]
 
 
 def farm_signals(f: NodeFeatures, p: ScoringParams) -> tuple[Signal, Signal]:
@@ -43,6 +59,36 @@ def farm_signals(f: NodeFeatures, p: ScoringParams) -> tuple[Signal, Signal]:
     worst = max_over_links(du_t, n_users)
     usr = Signal.of(USER_FARM, worst, farm_score(NUMPY, worst, p))
     return dev, usr
+
+
+def rotation_signal(f: NodeFeatures, p: ScoringParams) -> Signal:
+    """An account rotating several devices, each shared with other accounts (a ring's device pool).
+
+    A phone and a tablet, or a family phone, give two devices or a few
+    co-users; a ring whose accounts take turns on a pool of phones gives
+    three devices or more and many distinct co-users.
+
+    Examples
+    --------
+    >>> from graphs.events.jsonl import read_events
+    >>> from graphs.features.nodes import node_features
+    >>> ev = [{"user_id": f"r{i}", "device_id": f"d{(2 * i + k) % 5}", "coupon_id": "c", "ts": i}
+    ...       for i in range(8) for k in range(3)]  # eight accounts taking turns on five phones
+    >>> ev += [{"user_id": "mum", "device_id": d, "coupon_id": "c", "ts": 0} for d in ("phone", "tablet")]
+    >>> ev += [{"user_id": "kid", "device_id": "tablet", "coupon_id": "c", "ts": 0}]
+    >>> s = rotation_signal(node_features(read_events(ev)), ScoringParams())
+    >>> s.score.tolist()[:8] == [1.0] * 8, s.value[:8].tolist() == [3.0] * 8, s.extra["co_users"][0]
+    (True, True, np.float64(7.0))
+    >>> s.score[8:].tolist(), s.value[8:].tolist()
+    ([0.0, 0.0], [2.0, 1.0])
+    """
+    du = sp.csr_matrix(f.device_user_bin)
+    ud = sp.csr_matrix(du.T)
+    devices = np.diff(ud.indptr).astype(np.float64)
+    co = binary(ud @ du)
+    co_users = np.diff(co.indptr).astype(np.float64) - (devices > 0)
+    score = rotation_score(NUMPY, devices, co_users, p)
+    return Signal.of(DEVICE_ROTATION, devices, score, {"co_users": co_users})
 
 
 def refused_signal(f: NodeFeatures, p: ScoringParams) -> Signal:

@@ -22,7 +22,15 @@ from numpy.typing import NDArray
 
 from graphs.events.table import EventTable
 from graphs.signals.catalog import LOCKSTEP, NON_DECAYING_BURST
-from graphs.signals.formulas import HOUR, NUMPY, burst_score, lockstep_candidate, lockstep_score
+from graphs.signals.formulas import (
+    HOUR,
+    NUMPY,
+    burst_score,
+    crowd_weight,
+    lockstep_association_score,
+    lockstep_candidate,
+    lockstep_score,
+)
 from graphs.signals.ops import count_in_window, group_starts
 from graphs.signals.params import ScoringParams
 from graphs.signals.signal import Signal
@@ -41,12 +49,22 @@ def _coupon_time_keys(t: EventTable) -> tuple[NDArray[np.int64], NDArray[np.floa
 
 
 def lockstep_signal(t: EventTable, p: ScoringParams, *, seed: int = 0) -> Signal:
-    """Accounts that repeatedly share the same coupons in the same minute as the same partners.
+    """Accounts that repeatedly share the same coupons at the same time as the same partners.
+
+    Two time scales: the same minute (against the hour around it) and the
+    same ten minutes (against three hours), so spreading a burst out does
+    not hide it.  Each account keeps its stronger scale.  Meeting in a crowd
+    (a flash sale's hundreds of sharers) counts for less than meeting in a
+    group: ``lockstep_crowd / cluster size`` of a coupon.  An account that
+    joined a single burst of accounts in lockstep gets part of their
+    suspicion (``lockstep_association``), so a member who skipped the
+    other bursts is not missed; unless it had received that coupon (an
+    organic reshare that happened to fall into the burst).
 
     Examples
     --------
     >>> from graphs.events.jsonl import read_events
-    >>> ev = [{"user_id": f"u{i}", "coupon_id": f"c{k}", "ts": 10_000 * k + i}
+    >>> ev = [{"user_id": f"u{i}", "coupon_id": f"c{k}", "ts": 10_000 * k + 90 * i}
     ...       for k in range(3) for i in range(6)]
     >>> s = lockstep_signal(read_events(ev), ScoringParams())
     >>> s.score.tolist(), s.value.tolist()
@@ -54,40 +72,108 @@ def lockstep_signal(t: EventTable, p: ScoringParams, *, seed: int = 0) -> Signal
     """
     n = t.n_users
     order, key = _coupon_time_keys(t)
-    w = p.lockstep_window_s
+    value, partners, score = np.zeros(n), np.zeros(n), np.zeros(n)
+    met: list[NDArray[np.float64]] = []
+    for w, ctx in ((p.lockstep_window_s, _HOUR), (p.lockstep_slow_window_s, p.lockstep_slow_context_s)):
+        v, pa, m = _lockstep_scale(t, order, key, w, ctx, p, seed)
+        sc = lockstep_score(NUMPY, v, pa, p)
+        better = (sc > score) | ((sc == score) & (v > value))
+        value, partners, score = np.where(better, v, value), np.where(better, pa, partners), np.maximum(sc, score)
+        met.append(m)
+    # an account that received the coupon before it shared it is passing it on, not joining a burst
+    n_c = max(int(t.coupons.size), 1)
+    received = np.unique(t.edge_dst.astype(np.int64) * n_c + t.coupon[t.edge_event].astype(np.int64))
+    joined, assoc = _association(np.concatenate(met), score, n, n_c, received, p)
+    final = np.maximum(score, p.lockstep_association * assoc)
+    return Signal.of(LOCKSTEP, value, final, {"partners": partners, "joined": joined})
+
+
+def _association(met: NDArray[np.float64], score: NDArray[np.float64], n: int, n_coupons: int,
+                 received: NDArray[np.int64], p: ScoringParams) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per account: lockstep accounts met in its best burst, and that burst's evidence in [0, 1].
+
+    ``met`` rows are ``(u, v, coupon, crowd weight)`` of both scales.  An
+    account that joined only one burst cannot repeat, but a burst whose
+    other members are in lockstep is evidence: the crowd weight times the
+    mean lockstep score of its partners, ramped by their summed score.
+    Bursts on a coupon the account had received (``received`` holds
+    ``user * n_coupons + coupon``) give none: it was passing the coupon on.
+    """
+    joined, assoc = np.zeros(n), np.zeros(n)
+    if not met.size:
+        return joined, assoc
+    key = met[:, :3].astype(np.int64)
+    # the same meeting seen at both scales counts once, at its best weight
+    uvc, inv = np.unique(key, axis=0, return_inverse=True)
+    weight = np.zeros(uvc.shape[0])
+    np.maximum.at(weight, inv.ravel(), met[:, 3])
+    uc, inv2 = np.unique(uvc[:, [0, 2]], axis=0, return_inverse=True)
+    inv2 = inv2.ravel()
+    s_sum = np.bincount(inv2, weights=score[uvc[:, 1]], minlength=uc.shape[0])
+    count = np.bincount(inv2, minlength=uc.shape[0]).astype(np.float64)
+    w_max = np.zeros(uc.shape[0])
+    np.maximum.at(w_max, inv2, weight)
+    ev = lockstep_association_score(NUMPY, s_sum, count, w_max, p)
+    keep = ~np.isin(uc[:, 0] * n_coupons + uc[:, 1], received)
+    ev, s_sum, u = ev[keep], s_sum[keep], uc[keep, 0]
+    np.maximum.at(assoc, u, ev)
+    # the detail names the burst that gave the evidence (ties: the one with more lockstep in it)
+    o = np.lexsort((s_sum, ev, u))
+    joined[u[o]] = s_sum[o]
+    return joined, assoc
+
+
+def _lockstep_scale(t: EventTable, order: NDArray[np.int64], key: NDArray[np.float64], w: float, ctx: float,
+                    p: ScoringParams, seed: int
+                    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """(weighted coupons with the best partner, partners met on 2+ coupons, meetings) at one time scale.
+
+    Meetings are rows ``(u, v, coupon, crowd weight)``, one per (u, v, coupon).
+    """
+    n = t.n_users
     near = count_in_window(key, w)
-    wide = count_in_window(key, _HOUR)
-    cand = lockstep_candidate(NUMPY, near, wide, p)
+    wide = count_in_window(key, ctx)
+    cand = lockstep_candidate(NUMPY, near, wide, p, w, ctx)
     idx = order[cand]
     k = key[cand]
     value = np.zeros(n)
     partners = np.zeros(n)
-    if idx.size:
-        cluster = np.cumsum(np.concatenate(([True], np.diff(k) > w)))
-        pairs = _cluster_pairs(cluster, t.sharer[idx].astype(np.int64), t.coupon[idx].astype(np.int64),
-                               p.lockstep_max_cluster, seed)
-        if pairs.size:
-            # distinct coupons per (u, v) pair, then per u: the best partner and
-            # how many partners met it on two coupons or more
-            uv = pairs[:, 0] * n + pairs[:, 1]
-            uvc = np.unique(np.stack([uv, pairs[:, 2]], axis=1), axis=0)
-            uv_u, n_coupons = np.unique(uvc[:, 0], return_counts=True)
-            u = uv_u // n
-            np.maximum.at(value, u, n_coupons)
-            np.add.at(partners, u, (n_coupons >= 2).astype(np.float64))
-    score = lockstep_score(NUMPY, value, partners, p)
-    return Signal.of(LOCKSTEP, value, score, {"partners": partners})
+    met = np.zeros((0, 4))
+    if not idx.size:
+        return value, partners, met
+    cluster = np.cumsum(np.concatenate(([True], np.diff(k) > w)))
+    pairs = _cluster_pairs(cluster, t.sharer[idx].astype(np.int64), t.coupon[idx].astype(np.int64),
+                           p.lockstep_max_cluster, seed)
+    if pairs.size:
+        # per (u, v, coupon) the best cluster weight; per (u, v) the weighted coupons;
+        # per u the best partner and how many partners met it on two coupons or more
+        uv = pairs[:, 0] * n + pairs[:, 1]
+        weight = crowd_weight(NUMPY, pairs[:, 3].astype(np.float64), p)
+        uvc, inv = np.unique(np.stack([uv, pairs[:, 2]], axis=1), axis=0, return_inverse=True)
+        best = np.zeros(uvc.shape[0])
+        np.maximum.at(best, inv.ravel(), weight)
+        uv_u, first = np.unique(uvc[:, 0], return_index=True)
+        n_coupons = np.add.reduceat(best, first)
+        u = uv_u // n
+        np.maximum.at(value, u, n_coupons)
+        np.add.at(partners, u, (n_coupons >= 2 - 1e-9).astype(np.float64))
+        met = np.stack([uvc[:, 0] // n, uvc[:, 0] % n, uvc[:, 1], best], axis=1).astype(np.float64)
+    return value, partners, met
 
 
 def _cluster_pairs(cluster: NDArray[np.int64], user: NDArray[np.int64], coupon: NDArray[np.int64],
                    cap: int, seed: int) -> NDArray[np.int64]:
-    """All (u, v, coupon) with u != v in the same cluster; large clusters are sampled."""
+    """All (u, v, coupon, cluster size) with u != v in the same cluster; large clusters are sampled.
+
+    The size is the cluster's number of distinct accounts before sampling.
+    """
     rng = np.random.default_rng(seed)
     # one member per (cluster, user): repeated shares by one account are velocity, not lockstep
     cu = np.unique(np.stack([cluster, user, coupon], axis=1), axis=0)
     cl = cu[:, 0]
     starts = group_starts(cl)
     sizes = np.diff(np.append(starts, cl.size))
+    full_size = np.repeat(sizes, sizes)
     big = np.flatnonzero(sizes > cap)
     if big.size:
         keep = np.ones(cl.size, dtype=bool)
@@ -95,7 +181,7 @@ def _cluster_pairs(cluster: NDArray[np.int64], user: NDArray[np.int64], coupon: 
             s, e = starts[b], starts[b] + sizes[b]
             drop = rng.choice(np.arange(s, e), sizes[b] - cap, replace=False)
             keep[drop] = False
-        cu = cu[keep]
+        cu, full_size = cu[keep], full_size[keep]
         cl = cu[:, 0]
         starts = group_starts(cl)
         sizes = np.diff(np.append(starts, cl.size))
@@ -105,7 +191,7 @@ def _cluster_pairs(cluster: NDArray[np.int64], user: NDArray[np.int64], coupon: 
     offs = np.arange(rep.size) - np.repeat(np.cumsum(size_e) - size_e, size_e)
     partner = start_e[rep] + offs
     ok = rep != partner
-    return np.stack([cu[rep[ok], 1], cu[partner[ok], 1], cu[rep[ok], 2]], axis=1)
+    return np.stack([cu[rep[ok], 1], cu[partner[ok], 1], cu[rep[ok], 2], full_size[rep[ok]]], axis=1)
 
 
 def burst_signal(t: EventTable, p: ScoringParams) -> Signal:

@@ -22,7 +22,10 @@ __all__ = [
     "COMMUNITY_HUB",
     "DENSE_BLOCK",
     "DEVICE_FARM",
+    "DEVICE_ROTATION",
     "FAKE_SINK",
+    "FEEDER",
+    "HOARDER",
     "INFLUENCE",
     "KOL_USER",
     "LINKED_ACCOUNT",
@@ -49,6 +52,8 @@ class SignalSpec:
 
 DEVICE_FARM = SignalSpec("device_farm", "anomaly", "{value:.0f} accounts shared from this device")
 USER_FARM = SignalSpec("device_farm", "anomaly", "uses a device shared by {value:.0f} accounts")
+DEVICE_ROTATION = SignalSpec("device_rotation", "anomaly",
+                             "rotates {value:.0f} devices shared with {co_users:.0f} other accounts", ("co_users",))
 REFUSED = SignalSpec("refused_attempts", "anomaly",
                      "{value:.0f} of {attempts:.0f} share attempts were challenged or blocked", ("attempts",))
 LOW_CLAIM = SignalSpec("low_claim_rate", "anomaly",
@@ -61,8 +66,9 @@ DENSE_BLOCK = SignalSpec("dense_block", "anomaly",
                          "member of dense block #{rank:.0f} ({size:.0f} members, density {value:.2f}, "
                          "closure {closure:.0%})", ("rank", "size", "closure"))
 LOCKSTEP = SignalSpec("lockstep", "anomaly",
-                      "shared {value:.0f} coupons within a minute of the same account; "
-                      "{partners:.0f} accounts did so on 2+ coupons", ("partners",))
+                      "shared {value:.0f} coupons at the same moment as the same account; "
+                      "{partners:.0f} accounts did so on 2+ coupons; "
+                      "its burst held {joined:.0f} accounts' worth of lockstep", ("partners", "joined"))
 NON_DECAYING_BURST = SignalSpec("non_decaying_burst", "anomaly",
                                 "shared one coupon {n:.0f} times over {h:.0f} h without decay "
                                 "(late/early ratio {value:.2f}, {late6:.0%} after its first 6 h)",
@@ -70,7 +76,14 @@ NON_DECAYING_BURST = SignalSpec("non_decaying_burst", "anomaly",
 FAKE_SINK = SignalSpec("fake_sink", "anomaly",
                        "{value:.0f} receipts came from suspicious sharers ({frac:.0%} of all), "
                        "up to {repeat:.0f} from the same one", ("frac", "repeat"))
-LINKED_ACCOUNT = SignalSpec("linked_account", "anomaly", "an account that used this device has anomaly {value:.2f}")
+HOARDER = SignalSpec("hoarder", "anomaly",
+                     "{value:.0f} of its {n_in:.0f} sharers are fresh accounts; claimed {claims:.1f} of "
+                     "{got:.0f} receipts; shares nothing itself", ("n_in", "claims", "got"))
+FEEDER = SignalSpec("feeder", "anomaly",
+                    "a fresh account (freshness {fresh:.2f}) sharing to a suspected hoarder ({value:.2f})",
+                    ("fresh",))
+LINKED_ACCOUNT = SignalSpec("linked_account", "anomaly",
+                            "an account that used this device has anomaly {value:.2f} from its own behaviour")
 SECONDARY_PROPAGATION = SignalSpec("secondary_propagation", "kol",
                                    "{shares:.0f} later shares and {claims:.0f} claims descend from its shares",
                                    ("shares", "claims"))
@@ -82,5 +95,6 @@ INFLUENCE = SignalSpec("influence", "kol",
                        "influence rank {value:.1f}x the average user's: its recipients reach many in turn")
 
 #: a user's signals in the order the rows list them (before sorting by score)
-ANOMALY_USER = (USER_FARM, REFUSED, LOW_CLAIM, STAR_SPRAY, DENSE_BLOCK, LOCKSTEP, NON_DECAYING_BURST, FAKE_SINK)
+ANOMALY_USER = (USER_FARM, REFUSED, LOW_CLAIM, STAR_SPRAY, DENSE_BLOCK, LOCKSTEP, NON_DECAYING_BURST, DEVICE_ROTATION,
+                FAKE_SINK, HOARDER, FEEDER)
 KOL_USER = (SECONDARY_PROPAGATION, COMMUNITY_HUB, BRIDGE, ACTIVE_SHARER, INFLUENCE)

@@ -31,10 +31,16 @@ __all__ = [
     "Ops",
     "burst_score",
     "claim_gap",
+    "crowd_weight",
     "farm_score",
+    "feeder_score",
+    "fresh_score",
+    "hoarder_score",
+    "inflow_score",
     "influence_score",
     "kol_combine",
     "kol_discount",
+    "lockstep_association_score",
     "lockstep_candidate",
     "lockstep_score",
     "log_scale",
@@ -44,6 +50,7 @@ __all__ = [
     "participation",
     "ramp",
     "refused_score",
+    "rotation_score",
     "sink_score",
     "star_score",
 ]
@@ -118,6 +125,11 @@ def farm_score(ops: Ops, accounts: X, p: ScoringParams) -> X:
     return ramp(ops, accounts, p.farm_users)
 
 
+def rotation_score(ops: Ops, devices: X, co_users: X, p: ScoringParams) -> X:
+    """Several devices per account, shared with many other accounts: a pool of phones taking turns."""
+    return ramp(ops, devices, p.rotation_devices) * ramp(ops, co_users, p.rotation_co_users)
+
+
 def refused_score(ops: Ops, refused: X, attempts: X, p: ScoringParams) -> X:
     """Share and number of a node's attempts that the online rules refused."""
     return ramp(ops, ops.safe_div(refused, attempts), p.refused_frac) * ramp(ops, refused, p.refused_count)
@@ -151,11 +163,56 @@ def sink_score(ops: Ops, sus_in: X, total_in: X, sus_count: X, repeat: X, allowe
     return frac * evidence * passive, frac
 
 
-def lockstep_candidate(ops: Ops, near: X, wide: X, p: ScoringParams) -> X:
-    """A share whose +-window on its coupon holds far more shares than the hour around predicts."""
-    w = p.lockstep_window_s
-    expected = (wide - near) * (2 * w) / (2 * HOUR - 2 * w)
+def fresh_score(ops: Ops, attempts: X, in_contacts: X, span_days: X, p: ScoringParams) -> X:
+    """A sharer that never received a share and was active only briefly (1), else less (to 0)."""
+    brief = 1.0 - ramp(ops, span_days, p.fresh_days)
+    return ops.as_float(attempts > 0) * ops.as_float(in_contacts == 0) * brief
+
+
+def hoarder_score(ops: Ops, fresh_surprise: X, claim_surprise: X, allowed: X, p: ScoringParams) -> X:
+    """A passive account whose distinct sharers are improbably often fresh and whose claims are improbably many.
+
+    Both surprises are ``-log10`` binomial tail probabilities; the claims
+    only lift the score (a hoarder that stopped reporting claims still shows
+    its inflow), so half of it needs the inflow alone.
+    """
+    passive = 1.0 / (1.0 + allowed)
+    claims = 0.5 + 0.5 * ramp(ops, claim_surprise, p.hoarder_claim_log10p)
+    return ramp(ops, fresh_surprise, p.hoarder_fresh_log10p) * claims * passive
+
+
+def feeder_score(ops: Ops, fresh: X, worst_recipient: X) -> X:
+    """A fresh sharer takes the worst suspicion among its recipients (a hoarder's feeder)."""
+    return fresh * worst_recipient
+
+
+def inflow_score(ops: Ops, suspicious_in: X, n_in: X, allowed: X, p: ScoringParams) -> X:
+    """A passive account hearing mostly from suspicious sharers, and from several of them."""
+    frac = ops.clip(ops.safe_div(suspicious_in, n_in), 0.0, 1.0)
+    return frac * ramp(ops, suspicious_in, p.hoarder_suspicious_in) / (1.0 + allowed)
+
+
+def lockstep_candidate(ops: Ops, near: X, wide: X, p: ScoringParams, window_s: float | None = None,
+                       context_s: float = HOUR) -> X:
+    """A share whose +-window on its coupon holds far more shares than the context around predicts.
+
+    ``window_s`` defaults to the one-minute scale; the slow scale passes
+    its ten-minute window and a three-hour context.
+    """
+    w = p.lockstep_window_s if window_s is None else window_s
+    expected = (wide - near) * (2 * w) / (2 * context_s - 2 * w)
     return (near >= p.lockstep_min_events) & (near >= p.lockstep_excess * (expected + 1.0))
+
+
+def crowd_weight(ops: Ops, cluster_size: X, p: ScoringParams) -> X:
+    """What meeting in one cluster is worth: 1 in a group, less in a crowd (a flash sale's hundreds)."""
+    return ops.clip(p.lockstep_crowd / ops.maximum(cluster_size, 1.0), 0.0, 1.0)
+
+
+def lockstep_association_score(ops: Ops, partner_scores: X, partners: X, weight: X, p: ScoringParams) -> X:
+    """One burst's evidence: mean lockstep score of its partners, ramped by their sum, times its crowd weight."""
+    mean = ops.safe_div(partner_scores, partners)
+    return weight * mean * ramp(ops, partner_scores, p.lockstep_association_group)
 
 
 def lockstep_score(ops: Ops, coupons: X, partners: X, p: ScoringParams) -> X:

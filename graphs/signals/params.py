@@ -26,6 +26,10 @@ class ScoringParams:
     #: distinct accounts on one device: a family shares a phone, a farm does not
     #: (more than 5 accounts on a device in 24 h is already challenged by the service)
     farm_users: tuple[float, float] = (3.0, 8.0)
+    #: device rotation: devices one account used (a phone and a tablet are two) and the
+    #: distinct other accounts on them (a family is two or three)
+    rotation_devices: tuple[float, float] = (2.0, 3.0)
+    rotation_co_users: tuple[float, float] = (3.0, 6.0)
     #: share of a node's attempts that the online rules refused, and how many
     refused_frac: tuple[float, float] = (0.2, 0.6)
     refused_count: tuple[float, float] = (1.0, 4.0)
@@ -59,6 +63,16 @@ class ScoringParams:
     lockstep_coupons: tuple[float, float] = (1.0, 3.0)
     lockstep_partners: tuple[float, float] = (1.0, 3.0)
     lockstep_max_cluster: int = 300
+    #: the slow scale: bursts spread over up to ten minutes, against a three-hour context
+    lockstep_slow_window_s: float = 600.0
+    lockstep_slow_context_s: float = 3 * 3600.0
+    #: a cluster of more accounts than this is a crowd (a flash sale), not a group: meeting
+    #: in it counts ``crowd / size`` of a coupon
+    lockstep_crowd: float = 60.0
+    #: one burst shared with accounts in lockstep (summed partner scores ramp) is worth this
+    #: much of a lockstep score: less than a repeated meeting, more than nothing
+    lockstep_association: float = 0.6
+    lockstep_association_group: tuple[float, float] = (1.0, 3.0)
     #: non-decay: late-half / early-half event ratio of one account's pushes of
     #: one coupon (organic shares decay: 60 % in the first 6 h)
     burst_ratio: tuple[float, float] = (0.45, 0.85)
@@ -72,6 +86,16 @@ class ScoringParams:
     sink_repeat: tuple[float, float] = (0.0, 3.0)
     sink_receipts: tuple[float, float] = (2.0, 6.0)
     sink_suspect: float = 0.5
+    #: fresh sharer: never received a share and active for at most this many days (ramp down)
+    fresh_days: tuple[float, float] = (2.0, 6.0)
+    #: hoarder: -log10 binomial tail of so many fresh distinct sharers (at the graph's own
+    #: share of fresh sharers), and of so many claims at the typical claim rate
+    hoarder_fresh_log10p: tuple[float, float] = (3.0, 8.0)
+    hoarder_claim_log10p: tuple[float, float] = (1.0, 4.0)
+    #: summed suspicion of a passive account's sharers that makes it a hoarder in turn
+    hoarder_suspicious_in: tuple[float, float] = (2.0, 6.0)
+    #: rounds of suspicion flowing hoarder -> feeder -> hoarder
+    receiver_rounds: int = 2
     #: KOL weights of (secondary propagation, hub, bridge, active sharer, influence):
     #: realised propagation dominates, structure breaks ties.  Influence took 0.05 from the
     #: community hub, which ranks the true propagators worse (added on top of the others,

@@ -13,13 +13,21 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from graphs.scorers.structural import claim_tail_log10
-from graphs.signals.catalog import FAKE_SINK, LOW_CLAIM, REFUSED, STAR_SPRAY, USER_FARM, SignalSpec
-from graphs.signals.formulas import claim_gap, farm_score, low_claim_score, refused_score, sink_score, star_score
+from graphs.signals.catalog import DEVICE_ROTATION, FAKE_SINK, LOW_CLAIM, REFUSED, STAR_SPRAY, USER_FARM, SignalSpec
+from graphs.signals.formulas import (
+    claim_gap,
+    farm_score,
+    low_claim_score,
+    refused_score,
+    rotation_score,
+    sink_score,
+    star_score,
+)
 from graphs.signals.params import ScoringParams
 from graphs.spark.features import SparkFeatures
 from graphs.spark.ops import SPARK
 
-__all__ = ["col_name", "device_farm", "low_claim", "refused", "sink", "star", "user_farm"]
+__all__ = ["col_name", "device_farm", "low_claim", "refused", "rotation", "sink", "star", "user_farm"]
 
 
 def col_name(spec: SignalSpec, part: str) -> str:
@@ -39,6 +47,21 @@ def user_farm(f: SparkFeatures, p: ScoringParams) -> DataFrame:
              .groupBy(F.col("user").alias("id")).agg(F.max("dev_users").alias("v")))
     return worst.select("id", F.col("v").alias(col_name(USER_FARM, "value")),
                         farm_score(SPARK, F.col("v"), p).alias(col_name(USER_FARM, "score")))
+
+
+def rotation(f: SparkFeatures, p: ScoringParams) -> DataFrame:
+    """Per user: devices it used and the distinct other accounts on them (a pool of phones taking turns)."""
+    du = f.device_user.select("device", "user")
+    devices = du.groupBy(F.col("user").alias("id")).agg(F.count(F.lit(1)).cast("double").alias("devices"))
+    a, b = du.alias("a"), du.alias("b")
+    co = (a.join(b, (F.col("a.device") == F.col("b.device")) & (F.col("a.user") != F.col("b.user")))
+          .select(F.col("a.user").alias("id"), F.col("b.user").alias("v")).distinct()
+          .groupBy("id").agg(F.count(F.lit(1)).cast("double").alias("co_users")))
+    u = devices.join(co, "id", "left").fillna(0.0, ["co_users"])
+    return u.select("id", F.col("devices").alias(col_name(DEVICE_ROTATION, "value")),
+                    rotation_score(SPARK, F.col("devices"), F.col("co_users"), p)
+                    .alias(col_name(DEVICE_ROTATION, "score")),
+                    F.col("co_users").alias(col_name(DEVICE_ROTATION, "co_users")))
 
 
 def refused(f: SparkFeatures, p: ScoringParams) -> DataFrame:

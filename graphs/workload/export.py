@@ -17,6 +17,14 @@ from graphs.workload.world import World
 __all__ = ["export"]
 
 
+def _truth_row(name: str, kind: str, i: int, kinds: dict[str, dict[int, str]], secondary: float) -> dict[str, Any]:
+    fraud_kind = kinds[kind].get(i)
+    # a fraud label wins: fraud may take over an account that looked organic
+    organic_kind = None if fraud_kind else kinds.get(f"organic_{kind}", {}).get(i)
+    return {"node": name, "kind": kind, "fraud": fraud_kind is not None, "fraud_kind": fraud_kind,
+            "organic_kind": organic_kind, "secondary": secondary}
+
+
 def export(world: World, secondary: NDArray[np.float64],
             kinds: dict[str, dict[int, str]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Events (decision + outcome dicts) and truth rows of every node that appears."""
@@ -64,10 +72,6 @@ def export(world: World, secondary: NDArray[np.float64],
     seen_d[device[device >= 0]] = True
     sec = np.zeros(world.n_users)
     sec[: secondary.size] = secondary
-    truth = [{"node": uname[u], "kind": "user", "fraud": u in kinds["user"],
-              "fraud_kind": kinds["user"].get(int(u)), "secondary": float(sec[u])}
-             for u in np.flatnonzero(seen_u)]
-    truth += [{"node": dname[d], "kind": "device", "fraud": d in kinds["device"],
-               "fraud_kind": kinds["device"].get(int(d)), "secondary": 0.0}
-              for d in np.flatnonzero(seen_d)]
+    truth = [_truth_row(uname[u], "user", int(u), kinds, float(sec[u])) for u in np.flatnonzero(seen_u)]
+    truth += [_truth_row(dname[d], "device", int(d), kinds, 0.0) for d in np.flatnonzero(seen_d)]
     return events, truth

@@ -57,7 +57,7 @@ def organic_cascades(world: World) -> NDArray[np.float64]:
     n_coupons = max(5, int(n / rng.uniform(15, 40)))
     coupons = world.new_coupons(n_coupons)
     issued = world.t0 + rng.random(n_coupons) * (world.horizon - 4 * 24 * HOUR)
-    world.coupon_t = np.append(world.coupon_t, issued)
+    world.coupon_t[coupons] = issued  # new_coupons drew placeholders; these are the issue times
     tau = rng.uniform(2.0, 4.0) * HOUR * np.exp(rng.normal(0, 0.25, n_coupons))
     n_seed = np.minimum(1 + rng.poisson(rng.lognormal(0.7, 1.0, n_coupons)), max(2, n // 20))
     seed_c = np.repeat(np.arange(n_coupons), n_seed)

@@ -18,12 +18,13 @@ import orjson
 from graphs.workload.export import export
 from graphs.workload.fraud import plant_fraud
 from graphs.workload.organic import organic_cascades
+from graphs.workload.profiles import PROFILES
 from graphs.workload.world import make_world
 
 __all__ = ["main", "simulate", "write_workload"]
 
 
-def simulate(users: int, seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def simulate(users: int, seed: int, profile: str = "default") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Generate a share-event log and its ground truth.
 
     Parameters
@@ -33,6 +34,9 @@ def simulate(users: int, seed: int) -> tuple[list[dict[str, Any]], list[dict[str
         sinks come on top, a few percent).
     seed
         Seed of everything, including the shape parameters.
+    profile
+        Which fraud and look-alikes to plant: ``default``, ``hard`` or
+        ``mixed`` (see :mod:`graphs.workload.profiles`).
 
     Returns
     -------
@@ -40,8 +44,9 @@ def simulate(users: int, seed: int) -> tuple[list[dict[str, Any]], list[dict[str
         ``events``: decision/outcome dicts as the service exports them, sorted
         by ``ts``.  ``truth``: one dict per user and device appearing in the
         events: ``node``, ``kind``, ``fraud`` (bool), ``fraud_kind`` (str or
-        None) and ``secondary`` (true secondary propagation: later shares and
-        claims descending from the node's organic shares).
+        None), ``organic_kind`` (the look-alike an organic node belongs to,
+        or None) and ``secondary`` (true secondary propagation: later shares
+        and claims descending from the node's organic shares).
 
     Examples
     --------
@@ -49,14 +54,17 @@ def simulate(users: int, seed: int) -> tuple[list[dict[str, Any]], list[dict[str
     >>> {"ts", "decision", "claimed"} <= set(events[0]), truth[0]["kind"]
     (True, 'user')
     """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose from {sorted(PROFILES)}")
     rng = np.random.default_rng(seed)
     world = make_world(users, rng)
     secondary = organic_cascades(world)
-    kinds = plant_fraud(world)
+    kinds = plant_fraud(world, PROFILES[profile])
     return export(world, secondary, kinds)
 
 
-def write_workload(directory: str | os.PathLike[str], users: int, seed: int) -> dict[str, Any]:
+def write_workload(directory: str | os.PathLike[str], users: int, seed: int,
+                   profile: str = "default") -> dict[str, Any]:
     """Simulate and write ``events.jsonl`` and ``truth.jsonl`` into ``directory``.
 
     Returns a small summary (counts, paths).
@@ -69,7 +77,7 @@ def write_workload(directory: str | os.PathLike[str], users: int, seed: int) -> 
     >>> s["users"] == 200 and s["events"] > 0
     True
     """
-    events, truth = simulate(users, seed)
+    events, truth = simulate(users, seed, profile)
     os.makedirs(directory, exist_ok=True)
     paths = {}
     for name, rows in (("events", events), ("truth", truth)):
@@ -78,19 +86,19 @@ def write_workload(directory: str | os.PathLike[str], users: int, seed: int) -> 
             fh.write(b"\n".join(orjson.dumps(r) for r in rows) + b"\n")
         paths[name] = path
     n_fraud = sum(r["fraud"] for r in truth)
-    return {"users": users, "seed": seed, "events": len(events), "nodes": len(truth),
+    return {"users": users, "seed": seed, "profile": profile, "events": len(events), "nodes": len(truth),
             "fraud_nodes": n_fraud, **{f"{k}_path": v for k, v in paths.items()}}
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m graphs.workload.simulate --users N --seed S --output DIR``.
+    """``python -m graphs.workload.simulate --users N --seed S [--profile P] --output DIR``.
 
     Examples
     --------
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as d:
     ...     main(["--users", "200", "--seed", "1", "--output", d])  # doctest: +ELLIPSIS
-    {"users":200,"seed":1,...}
+    {"users":200,"seed":1,"profile":"default",...}
     0
     """
     import argparse
@@ -98,9 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="simulate", description=__doc__.splitlines()[0])
     p.add_argument("--users", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--profile", choices=sorted(PROFILES), default="default")
     p.add_argument("--output", required=True)
     a = p.parse_args(argv)
-    s = write_workload(a.output, a.users, a.seed)
+    s = write_workload(a.output, a.users, a.seed, a.profile)
     print(orjson.dumps(s).decode())
     return 0
 

@@ -35,7 +35,8 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
 @pytest.fixture(scope="session")
 def workload(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("spark-workload")
-    write_workload(d, 600, seed=4)
+    # the mixed profile: every fraud kind, hoarders and feeders and slow lockstep included
+    write_workload(d, 600, seed=4, profile="mixed")
     return d
 
 

@@ -59,3 +59,17 @@ def test_parquet_output_holds_the_rows(spark_run: tuple[Path, dict[str, object]]
     rows = read_rows(out / "scores.jsonl")
     got = {(r["kind"], r["node"]): (r["kol"], r["anomaly"]) for r in table.collect()}
     assert got == {k: (r["kol"], r["anomaly"]) for k, r in rows.items()}
+
+
+def test_receiver_and_lockstep_signals_agree(spark_run: tuple[Path, dict[str, object]], numpy_rows: Rows) -> None:
+    """Hoarders, feeders and (two-scale, crowd-weighted, associated) lockstep: the same entries on both engines."""
+    rows = read_rows(spark_run[0] / "scores.jsonl")
+    names = ("hoarder", "feeder", "lockstep")
+
+    def entries(r: Rows) -> dict[tuple[tuple[str, str], str], object]:
+        return {(k, s["name"]): s for k, row in r.items() for s in row["signals"]  # type: ignore[attr-defined]
+                if s["name"] in names}
+
+    got, want = entries(rows), entries(numpy_rows)
+    assert {name for _, name in want} == set(names)
+    assert got == want

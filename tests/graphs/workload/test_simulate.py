@@ -48,3 +48,40 @@ def test_cli_writes_both_files(tmp_path: Path, capsys) -> None:  # type: ignore[
     assert main(["--users", "300", "--seed", "9", "--output", str(tmp_path)]) == 0
     assert (tmp_path / "events.jsonl").stat().st_size > 0 and (tmp_path / "truth.jsonl").stat().st_size > 0
     assert '"users":300' in capsys.readouterr().out
+
+
+HARD_KINDS = {"slow_farm", "ring", "hoarder", "feeder", "slow_lockstep", "threshold_star", "sink"}
+LOOKALIKES = {"flash_sale", "group_admin", "family_device"}
+
+
+def test_hard_profile_plants_the_evasive_kinds_and_organic_lookalikes() -> None:
+    events, truth = simulate(3000, seed=6, profile="hard")
+    assert {t["fraud_kind"] for t in truth if t["fraud"]} == HARD_KINDS
+    assert {t["organic_kind"] for t in truth if t["organic_kind"]} == LOOKALIKES
+    assert all(not t["fraud"] for t in truth if t["organic_kind"])
+    kind = {t["node"]: t["fraud_kind"] or t["organic_kind"] for t in truth if t["kind"] == "user"}
+    by_user: dict[str, list[dict]] = defaultdict(list)  # type: ignore[type-arg]
+    for e in events:
+        by_user[e["user_id"]].append(e)
+    # hoarders never share; each feeder shares a few times, always to a hoarder
+    assert not any(by_user[u] for u, k in kind.items() if k == "hoarder")
+    hoarders = {u for u, k in kind.items() if k == "hoarder"}
+    feeders = [u for u, k in kind.items() if k == "feeder"]
+    assert feeders and all(1 <= len(by_user[u]) <= 8 for u in feeders)
+    assert all(any(hoarders & set(e["recipients"]) for e in by_user[u]) for u in feeders)
+    # ring sharers rotate three devices each
+    ring_sharers = [u for u, k in kind.items() if k == "ring" and by_user[u]]
+    assert ring_sharers and max(len({e["device_id"] for e in by_user[u]}) for u in ring_sharers) == 3
+    # threshold sprayers: shares that got a claim stay under 15 %
+    for u in (u for u, k in kind.items() if k == "threshold_star"):
+        assert np.mean([e["claimed"] > 0 for e in by_user[u] if e["claimed"] is not None]) < 0.15
+    # group admins share to 12-20 listed recipients
+    admins = [u for u, k in kind.items() if k == "group_admin"]
+    assert admins and max(len(e.get("recipients", [])) for u in admins for e in by_user[u]) >= 12
+
+
+def test_unknown_profile_is_refused() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown profile"):
+        simulate(100, seed=1, profile="nightmare")
