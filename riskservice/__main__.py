@@ -291,11 +291,15 @@ def _url_of(store: RedisStore) -> str:
 @click.option("--users", required=True, type=click.IntRange(min=100), help="How many users.")
 @click.option("--seed", default=1, show_default=True)
 @click.option("--output", "output_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-def simulate(users: int, seed: int, output_dir: Path) -> None:
+@click.option("--profile", default="default", show_default=True,
+              type=click.Choice(["default", "hard", "mixed"]),
+              help="Which fraud and look-alikes to plant (docs/graph-signals.md).")
+def simulate(users: int, seed: int, output_dir: Path, profile: str) -> None:
     """Generate a workload: organic cascades plus planted fraud, with ground truth."""
     from graphs.workload.simulate import write_workload
 
-    click.echo(orjson.dumps(write_workload(output_dir, users, seed), option=orjson.OPT_INDENT_2).decode())
+    click.echo(orjson.dumps(write_workload(output_dir, users, seed, profile=profile),
+                            option=orjson.OPT_INDENT_2).decode())
 
 
 @cli.command("rollback-scores")

@@ -127,7 +127,8 @@ def test_policy_file_changes_reach_every_worker_and_a_bad_one_is_refused(tmp_pat
             time.sleep(0.1)  # ok-sleep: waiting for real worker processes to poll the file
         after = versions()
         assert before not in after and len(after) == 1
-        body = {"event_id": "fan-1", "device_id": "d-fan", "user_id": "u", "coupon_id": "c", "recipient_count": 4}
+        # A user of its own: other tests of the session Redis fill user "u" to its daily cap.
+        body = {"event_id": "fan-1", "device_id": "d-fan", "user_id": "u-fan", "coupon_id": "c", "recipient_count": 4}
         assert post(server.url, body).json()["decision"] == "challenge"
         policy.write_text("rules: [")
         deadline = time.monotonic() + 15
