@@ -9,7 +9,11 @@ reasons). ``--curves FILE`` also saves, per fraud kind, the
 refused share of each ring's n-th share (for the charts of
 ``bench/signals_chart.py``).
 
-    .venv/bin/python bench/signals_quality.py --seeds 1 2 3 --users 3000 10000
+    .venv/bin/python bench/signals_quality.py --seeds 1 2 3 --users 3000 10000 [--profiles default hard mixed]
+
+Organic look-alikes (the ``hard`` and ``mixed`` profiles' flash-sale
+sharers, group admins and family phones) are reported apart as
+``organic:<kind>``, and counted in ``organic`` too.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ def refusals(events: list[dict[str, Any]], truth: list[dict[str, Any]], *, signa
     """(kind -> (refused, shares)), per kind the refused flags of each fraud
     entity's shares in time order, and the codes of refusals by kind."""
     kind_of = {r["node"]: r["fraud_kind"] or "organic" for r in truth if r["kind"] == "user"}
+    lookalike = {r["node"]: r["organic_kind"] for r in truth if r["kind"] == "user" and r.get("organic_kind")}
     policy = load_policy(policy_file)
     result = run_backtest(events, policy, examples=len(events) + 1, signals=signals)
     changed = {ex["event_id"]: ex for ex in result.examples}
@@ -55,6 +60,9 @@ def refusals(events: list[dict[str, Any]], truth: list[dict[str, Any]], *, signa
         refused = int(decision != "allow")
         counts[kind][0] += refused
         counts[kind][1] += 1
+        if ev["user_id"] in lookalike:
+            counts[f"organic:{lookalike[ev['user_id']]}"][0] += refused
+            counts[f"organic:{lookalike[ev['user_id']]}"][1] += 1
         if kind != "organic":
             by_user[ev["user_id"]].append(refused)
         if refused and ex:
@@ -68,21 +76,27 @@ def refusals(events: list[dict[str, Any]], truth: list[dict[str, Any]], *, signa
     return {k: (v[0], v[1]) for k, v in counts.items()}, dict(curves), codes
 
 
+def pct(v: tuple[int, int]) -> str:
+    return f"{100 * v[0] / v[1]:.1f} % ({v[0]}/{v[1]})" if v[1] else "-"
+
+
 def row(label: str, counts: dict[str, tuple[int, int]]) -> str:
     fraud = [v for k, v in counts.items() if not k.startswith("organic")]
     total = sum(r for r, _ in fraud), sum(n for _, n in fraud)
-
-    def pct(v: tuple[int, int]) -> str:
-        return f"{100 * v[0] / v[1]:.1f} % ({v[0]}/{v[1]})" if v[1] else "-"
-
     kinds = ["farm", "star", "dense", "lockstep", "burst", "low_claim"]
-    return f"| {label} | {pct(total)} | " + " | ".join(pct(counts.get(k, (0, 0))) for k in kinds) + \
+    line = f"| {label} | {pct(total)} | " + " | ".join(pct(counts.get(k, (0, 0))) for k in kinds) + \
         f" | {pct(counts.get('organic', (0, 0)))} | {pct(counts.get('organic by signals', (0, 0)))} |"
+    # Kinds outside the table's columns (the hard profiles' kinds, the look-alikes) on a line of their own.
+    others = sorted(k for k in counts if k not in kinds and k not in ("organic", "organic by signals"))
+    if others:
+        line += "\n    " + ", ".join(f"{k} {pct(counts[k])}" for k in others)
+    return line
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--profiles", nargs="+", default=["default"], choices=["default", "hard", "mixed"])
     parser.add_argument("--users", type=int, nargs="+", default=[3000])
     parser.add_argument("--policy", type=Path, default=ROOT / "config" / "policy.yaml")
     parser.add_argument("--without", action="store_true", help="also replay without the signals (before)")
@@ -94,14 +108,14 @@ def main() -> None:
           "| organic, by a signal |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     all_curves: dict[str, list[list[int]]] = defaultdict(list)
-    for users in args.users:
-        for seed in args.seeds:
-            events, truth = simulate(users, seed)
+    for profile, users, seed in [(p, u, s) for p in args.profiles for u in args.users for s in args.seeds]:
+        if True:
+            events, truth = simulate(users, seed, profile=profile)
             modes = [False, True] if args.without else [True]
             for signals in modes:
                 started = time.perf_counter()
                 counts, curves, codes = refusals(events, truth, signals=signals, policy_file=args.policy)
-                label = f"{users} users, seed {seed}, {'with' if signals else 'without'} signals"
+                label = f"{profile}, {users} users, seed {seed}, {'with' if signals else 'without'} signals"
                 print(row(label, counts) + f" <!-- {time.perf_counter() - started:.0f} s -->", flush=True)
                 if signals:
                     for kind, flags in curves.items():
