@@ -16,7 +16,7 @@ from riskservice.errors import Conflict, StorageError
 from riskservice.graph_store import NO_VERSION
 from riskservice.limits.clock import Clock, ServerClock
 from riskservice.limits.contract import CHALLENGES, DecideArgs
-from riskservice.limits.keys import DecisionKeys, decision_keys
+from riskservice.limits.keys import DecisionKeys, decision_keys, device_tag
 from riskservice.limits.outage import MissedShare, OutageLog
 from riskservice.limits.records import DecisionRecord
 from riskservice.limits.sliding import combine
@@ -146,12 +146,15 @@ class DecisionEngine:
     outage_capacity : int
         How many shares allowed during a Redis outage a process remembers, to
         count them once Redis is back.
+    name_decision : callable, optional
+        Turns a new decision id into the one the store keeps it under (Redis
+        Cluster: ids that name their device's slot); None keeps it.
     """
 
     def __init__(self, store: DecisionStore, policy: Callable[[], Policy], *, clock: Clock | None = None,
                  fail_mode: str = "allow", decision_ttl_ms: int = 4 * 86_400_000,
                  retention_ms: int = 30 * 86_400_000, graph_key: Callable[[], str] | None = None,
-                 outage_capacity: int = 10_000) -> None:
+                 outage_capacity: int = 10_000, name_decision: Callable[[str, str], str] | None = None) -> None:
         self.store = store
         self.policy = policy
         self.clock = clock or ServerClock()
@@ -160,6 +163,8 @@ class DecisionEngine:
         self.retention_ms = retention_ms
         self.graph_key = graph_key or (lambda: NO_VERSION)
         self.outage = OutageLog(outage_capacity)
+        # Redis Cluster: decision ids name their device's slot (ClusterStore.name_decision).
+        self.name_decision = name_decision
 
     def decide(self, req: DecisionRequest, body: dict[str, Any]) -> Decision:
         """Answer one share (``body``: the parsed JSON it was validated from).
@@ -170,6 +175,8 @@ class DecisionEngine:
         compiled = policy.for_merchant(req.merchant_id)
         static = stateless_findings(req, compiled.rules, compiled.matcher)
         decision_id = uuid.uuid4().hex
+        if self.name_decision is not None:
+            decision_id = self.name_decision(f"{device_tag(req.device_id)}:state", decision_id)
         recorded = canonical(body)
         keys = decision_keys(req.event_id, req.device_id, req.user_id, req.ip, decision_id)._replace(
             graph=self.graph_key())

@@ -1,6 +1,5 @@
 """Decisions on Redis Cluster, where a device's keys and a user's keys live
-on different masters (work in progress: the decision path's core; the
-service does not use it yet, see docs/architecture.md).
+on different masters (``RISK_REDIS_CLUSTER=1``; docs/architecture.md).
 
 Atomicity: each step is one script on one slot.
 
@@ -18,8 +17,10 @@ whose settle never arrives (the app died between the steps) expires after
 ``hold_ms``: it holds quota that long at most, and a share allowed in that
 gap is then missing from the user's window.
 
-The caller waits for two round trips: settles are sent by a background
-thread, batched into one pipeline per master, not waited for. The user's
+The caller waits for two round trips: the first reads the user's slot
+(``reserve.lua``, and the user's graph scores) and the ip's ban at once, the
+second runs ``decide.lua`` on the device's slot; settles are sent by a
+background thread, batched into one pipeline per master, not waited for. The user's
 window is exact as long as each settle arrives within the hold; a settle
 that arrives later (the process stalled for seconds) still takes its share
 into the log if the place is there, but while the place had lapsed another
@@ -28,6 +29,7 @@ share may have taken it: at most one extra share per lapsed place.
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -37,11 +39,13 @@ import orjson
 import redis
 
 from riskservice.errors import StorageError
-from riskservice.limits.contract import DecideArgs
-from riskservice.limits.keys import DecisionKeys, device_prefix
+from riskservice.limits.cluster_io import ClusterIO, Command
+from riskservice.limits.contract import CHALLENGES, DecideArgs, Plan, rule_id
+from riskservice.limits.keys import EVENTS, DecisionKeys, device_prefix, graph_node_key, shard_of
+from riskservice.limits.outage import MissedShare
 from riskservice.limits.records import DecisionRecord
 from riskservice.limits.slots import key_slot, slot_tag
-from riskservice.limits.store import DECIDE, OUTCOME, Script
+from riskservice.limits.store import CHALLENGE, DECIDE, OUTCOME, RECONCILE, REWARD, Script
 
 # Settles sent in one pipeline at most.
 SETTLE_BATCH = 500
@@ -51,9 +55,11 @@ __all__ = ["HOLD_MS", "ClusterStore", "cluster_decision_id", "device_slot_keys",
 log = logging.getLogger("riskservice.cluster")
 
 RESERVE, SETTLE = Script("reserve"), Script("settle")
+SCRIPTS = (RESERVE, SETTLE, DECIDE, OUTCOME, CHALLENGE, RECONCILE, REWARD)
 # How long a place is held without its settle: far longer than a settle takes
 # (milliseconds, batched), far shorter than any window.
 HOLD_MS = 5000
+IP_BLOCKLIST = rule_id("ip_blocklist")
 
 
 def shard_tag(key: str) -> str:
@@ -63,7 +69,7 @@ def shard_tag(key: str) -> str:
 
 def events_shard(key: str) -> str:
     """The share-event stream shard of ``key``'s slot."""
-    return f"risk:events:{{{shard_tag(key)}}}"
+    return shard_of(EVENTS, key)
 
 
 def cluster_decision_id(device_state_key: str, decision_id: str) -> str:
@@ -73,7 +79,8 @@ def cluster_decision_id(device_state_key: str, decision_id: str) -> str:
     >>> cluster_decision_id("risk:{d:dev-1}:state", "abc").endswith("-abc")
     True
     """
-    return f"{shard_tag(device_state_key)}-{decision_id}"
+    tag = shard_tag(device_state_key)
+    return decision_id if decision_id.startswith(tag + "-") else f"{tag}-{decision_id}"
 
 
 def pointer_key(decision_id: str) -> str:
@@ -82,33 +89,70 @@ def pointer_key(decision_id: str) -> str:
     return f"risk:{{{tag}}}:dec:{decision_id}"
 
 
-def device_slot_keys(keys: DecisionKeys, decision_id: str) -> DecisionKeys:
+def graph_version(fast_key: str) -> int | None:
+    """The version of a ``risk:...:v<N>:fast`` key (None: no scores yet).
+
+    >>> graph_version("risk:{graph}:v12:fast"), graph_version("risk:graph:none")
+    (12, None)
+    """
+    part = fast_key.rsplit(":", 2)
+    return int(part[1][1:]) if len(part) == 3 and part[2] == "fast" and part[1][1:].isdigit() else None
+
+
+def device_slot_keys(keys: DecisionKeys, decision_id: str, device_id: str = "", version: int | None = None
+                     ) -> DecisionKeys:
     """The decision script's keys with every key in the device's slot: the
     user's keys are judged by reserve.lua and never touched here, the event
-    stream and review queue are the shards of the device's slot, the pointer
-    is named by the cluster decision id."""
+    stream and review queue are the shards of the device's slot, the graph
+    scores the device's own key of the current version, the pointer is named
+    by the cluster decision id."""
     device = device_prefix(keys.event)
-    shard = shard_tag(keys.device_state)
     unused = f"{device}:unused"  # never read or written when the user side is judged elsewhere
-    return keys._replace(user_log=unused, user_ban=unused, ip_ban=unused, graph=unused,
-                         events=f"risk:events:{{{shard}}}", queue=f"risk:review:queue:{{{shard}}}",
+    graph = graph_node_key("device", device_id, version) if version is not None else unused
+    return keys._replace(user_log=unused, user_ban=unused, ip_ban=unused, graph=graph,
+                         events=events_shard(keys.device_state),
+                         queue=f"risk:review:queue:{{{shard_tag(keys.device_state)}}}",
                          pointer=pointer_key(decision_id))
 
 
-class ClusterStore:
-    """The decision path's store on a Redis Cluster client.
+def pending_key(user_log: str) -> str:
+    return user_log.removesuffix(":log") + ":pend"
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(packed: bytes) -> Plan:
+    return Plan.unpack(packed)
+
+
+def ip_finding(ban: list[Any], plan: bytes, arms: str, now_ms: int) -> list[Any] | None:
+    """The ``ip_blocklist`` finding from the ip's ban (``HMGET until reason``), as decide.lua makes it."""
+    rule = _plan(plan).rules["ip_blocklist"]
+    until, reason = ban[0], ban[1]
+    if not rule.enabled or (until is None and reason is None):
+        return None
+    untl = int(until or 0)
+    if untl and untl <= now_ms:
+        return None
+    shadow = int(arms[IP_BLOCKLIST - 1]) if arms else int(rule.shadow)
+    return ["ip_blocklist", rule.severity, shadow, rule.challenge, (reason or b"").decode(), None, None,
+            untl - now_ms if untl else 0]
+
+
+class ClusterStore(ClusterIO):
+    """The decision path's store on a Redis Cluster (the interface of
+    :class:`riskservice.limits.store.RedisStore`).
 
     Parameters
     ----------
     client : redis.RedisCluster
-        Routes each script to the master of its keys' slot.
+        From :func:`riskservice.limits.topology.connect_cluster`.
     hold_ms : int
         How long a reserved place waits for its settle.
     """
 
     def __init__(self, client: redis.RedisCluster, hold_ms: int = HOLD_MS,
-                 retention_ms: int = 30 * 86_400_000) -> None:
-        self.client = client
+                 retention_ms: int = 30 * 86_400_000, **io: Any) -> None:
+        super().__init__(client, **io)
         self.hold_ms = hold_ms
         self.retention_ms = retention_ms
         self._settles: queue.Queue[tuple[tuple[str, str], tuple[str, str, bytes]]] = queue.Queue()
@@ -135,26 +179,11 @@ class ClusterStore:
                     self._settles.task_done()
 
     def _send_settles(self, batch: list[tuple[tuple[str, str], tuple[str, str, bytes]]]) -> None:
-        """One pipeline per master (redis-py's cluster pipeline refuses scripts)."""
-        by_node: dict[str, list[tuple[tuple[str, str], tuple[str, str, bytes]]]] = {}
-        nodes = {}
-        for keys, args in batch:
-            node = self.client.nodes_manager.get_node_from_slot(key_slot(keys[0]))
-            nodes[node.name] = node
-            by_node.setdefault(node.name, []).append((keys, args))
-        failed: list[Exception] = []
-        for name, settles in by_node.items():
-            conn = self.client.get_redis_connection(nodes[name])
-            for attempt in range(2):
-                pipe = conn.pipeline(transaction=False)
-                for keys, args in settles:
-                    pipe.evalsha(SETTLE.sha, len(keys), *keys, *args)
-                results = pipe.execute(raise_on_error=False)
-                if attempt == 0 and any(isinstance(r, redis.exceptions.NoScriptError) for r in results):
-                    conn.script_load(SETTLE.source)
-                    continue
-                failed += [r for r in results if isinstance(r, Exception)]
-                break
+        """One pipeline per master, all sent at once."""
+        groups: list[tuple[str, list[Command]]] = [
+            (keys[0], [("EVALSHA", SETTLE.sha, 2, *keys, *args)]) for keys, args in batch]
+        replies = self._scripted(groups)
+        failed = [r[0] for r in replies if isinstance(r[0], Exception)]
         if failed:
             raise StorageError(f"{len(failed)} of {len(batch)} settles failed: {failed[0]}")
 
@@ -162,57 +191,156 @@ class ClusterStore:
         """Wait until every settle sent so far has been written (tests, shutdown)."""
         self._settles.join()
 
-    def run(self, script: Script, keys: tuple[str, ...] | list[str], args: tuple[Any, ...]) -> Any:
-        try:
+    def _load_scripts(self) -> None:
+        """Load every script on every master (a new or restarted master lacks them)."""
+        for node in self.client.get_primaries():
+            conn = self.client.get_redis_connection(node)
+            for script in SCRIPTS:
+                conn.script_load(script.source)
+
+    def _scripted(self, groups: list[tuple[str, list[Command]]]) -> list[list[Any]]:
+        """:meth:`round_trip`, loading the scripts and trying again once when a master lacked one."""
+        replies = self.round_trip(groups)
+        if any(isinstance(r, redis.exceptions.NoScriptError) for out in replies for r in out):
             try:
-                return self.client.evalsha(script.sha, len(keys), *keys, *args)
-            except redis.exceptions.NoScriptError:
-                self.client.script_load(script.source)  # on every master
-                return self.client.evalsha(script.sha, len(keys), *keys, *args)
-        except redis.RedisError as exc:
-            raise StorageError(f"redis script failed: {exc}") from exc
+                self._load_scripts()
+            except redis.RedisError as exc:
+                raise StorageError(f"cannot load the scripts: {exc}") from exc
+            replies = self.round_trip(groups)
+        return replies
+
+    def run(self, script: Script, keys: tuple[str, ...] | list[str], args: tuple[Any, ...]) -> Any:
+        reply = self._scripted([(keys[0], [("EVALSHA", script.sha, len(keys), *keys, *args)])])[0][0]
+        if isinstance(reply, Exception):
+            raise StorageError(f"redis script failed: {reply}")
+        return reply
 
     def decide(self, keys: DecisionKeys, args: DecideArgs) -> DecisionRecord:
-        """Reserve on the user's slot, decide on the device's, settle on the user's."""
+        """Reserve on the user's slot (and read the ip's ban) in one round trip,
+        decide on the device's slot in a second; settle on the user's later."""
+        if args.deadline == "" and self.budget_ms is not None:
+            args = args._replace(deadline=self.deadline_ms())
         event = keys.event.rsplit(":ev:", 1)[1]
-        user_keys = (keys.user_log, keys.user_ban, keys.user_log.removesuffix(":log") + ":pend")
-        status, user_side, reserved = self.run(RESERVE, user_keys,
-                                               (args.now, args.deadline, event, args.plan, self.hold_ms, args.arms))
+        user_keys = (keys.user_log, keys.user_ban, pending_key(keys.user_log))
+        version = graph_version(keys.graph)
+        first: list[tuple[str, list[Command]]] = [(keys.user_log, [
+            ("EVALSHA", RESERVE.sha, 3, *user_keys, args.now, args.deadline, event, args.plan, self.hold_ms,
+             args.arms)])]
+        if version is not None:
+            first[0][1].append(("HGET", graph_node_key("user", args.user_id, version), f"u:{args.user_id}"))
+        has_ip = not keys.ip_ban.endswith("{ip:}:ban")
+        if has_ip:
+            first.append((keys.ip_ban, [("HMGET", keys.ip_ban, "until", "reason")]))
+        replies = self._scripted(first)
+        reserve_reply = replies[0][0]
+        if isinstance(reserve_reply, Exception):
+            raise StorageError(f"redis script failed: {reserve_reply}")
+        status, user_side, reserved = reserve_reply
         if status == b"late":
             raise StorageError("the decision reached Redis after its deadline; nothing was recorded")
+        if has_ip and not isinstance(replies[1][0], Exception):
+            now = int(args.now) if args.now != "" else self.server_now_ms()
+            found = ip_finding(replies[1][0], args.plan, args.arms, now)
+            if found is not None:
+                user_side = orjson.dumps([*orjson.loads(user_side), found])
+        user_graph = replies[0][1] if version is not None else None
         decision_id = cluster_decision_id(keys.device_state, args.decision_id)
-        status, flat = self.run(DECIDE, device_slot_keys(keys, decision_id),
-                                args._replace(user_side=user_side, decision_id=decision_id))
-        if status == b"late":
-            rec = None
-        elif status == b"new":
-            rec = DecisionRecord.from_reply("new", flat, {"id": decision_id, "pv": args.policy_version,
-                                                          "fs": args.static_findings})
-        else:
-            rec = DecisionRecord.from_reply(status.decode(), flat)
-        if reserved == 1:
-            # This call's own place: taken only by the call that counted the share
-            # (a replay's place is released; the original's settle takes its own).
-            counted = rec is not None and rec.status == "new" and rec.consumed
-            self._settles.put(((user_keys[0], user_keys[2]), (event, "1" if counted else "0", args.plan)))
+        dkeys = device_slot_keys(keys, decision_id, args.device_id, version)
+        dargs = args._replace(user_side=user_side, decision_id=decision_id,
+                              user_graph=user_graph if isinstance(user_graph, bytes) else "")
+        second: list[Command] = [("EVALSHA", DECIDE.sha, len(dkeys), *dkeys, *dargs)]
+        if self.wait_replicas:
+            second.append(("WAIT", self.wait_replicas, self.wait_ms))
+        rec: DecisionRecord | None = None
+        try:
+            decided = self._scripted([(dkeys.device_state, second)])[0]
+            if isinstance(decided[0], Exception):
+                raise StorageError(f"redis script failed: {decided[0]}")
+            if self.wait_replicas:
+                self.note_wait(decided[1])
+            status, flat = decided[0]
+            if status == b"new":
+                rec = DecisionRecord.from_reply("new", flat, {"id": decision_id, "pv": args.policy_version,
+                                                              "fs": args.static_findings})
+            elif status != b"late":
+                rec = DecisionRecord.from_reply(status.decode(), flat)
+        finally:
+            if reserved == 1:
+                # This call's own place: taken only by the call that counted the share
+                # (a replay's place is released; the original's settle takes its own).
+                counted = rec is not None and rec.status == "new" and rec.consumed
+                self._settles.put(((user_keys[0], user_keys[2]), (event, "1" if counted else "0", args.plan)))
         if rec is None:
             raise StorageError("the decision reached Redis after its deadline; nothing was recorded")
         return rec
 
+    def name_decision(self, device_state_key: str, decision_id: str) -> str:
+        """The id a new decision gets on a cluster (it names its device's slot)."""
+        return cluster_decision_id(device_state_key, decision_id)
+
     def resolve(self, decision_id: str) -> dict[str, Any] | None:
         """Where a decision's record is: ``{k: record key, m: merchant, u: user log key}``."""
-        if "-" not in decision_id:
+        if "-" not in decision_id or not decision_id.startswith("s"):
             return None
-        try:
-            raw = self.client.get(pointer_key(decision_id))
-        except redis.RedisError as exc:
-            raise StorageError(f"cannot read decision pointer: {exc}") from exc
+        key = pointer_key(decision_id)
+        raw = self.call(key, ("GET", key))[0]
         return None if raw is None else cast(dict[str, Any], orjson.loads(cast(bytes, raw)))
 
     def outcome(self, record_key: str, *, delivered: int, opened: int, claimed: int, window_ms: int, cap: int,
-                now_ms: int | None) -> tuple[str, dict[str, Any] | None]:
+                now_ms: int | None, retention_ms: int | None = None, events: str = EVENTS
+                ) -> tuple[str, dict[str, Any] | None]:
         """Record a share's outcome (``lua/outcome.lua``) in its device's slot; returns (status, record)."""
-        keys = (record_key, f"{device_prefix(record_key)}:outcomes", events_shard(record_key))
-        args = ("" if now_ms is None else now_ms, delivered, opened, claimed, window_ms, cap, self.retention_ms)
+        keys = (record_key, f"{device_prefix(record_key)}:outcomes", shard_of(events, record_key))
+        args = ("" if now_ms is None else now_ms, delivered, opened, claimed, window_ms, cap,
+                retention_ms or self.retention_ms)
         status, flat = self.run(OUTCOME, keys, args)
         return status.decode(), DecisionRecord.parse(flat)
+
+    def challenge(self, record_key: str, user_log_key: str, *, passed: bool, kind: str, plan: bytes,
+                  now_ms: int | None, retention_ms: int, events: str = EVENTS
+                  ) -> tuple[str, dict[str, Any] | None, bool]:
+        """Record a challenge result on the device's slot; a pass then takes
+        the share into the user's log on the user's slot (a second call: if it
+        fails, the user's window misses that one share, and it is logged)."""
+        prefix = device_prefix(record_key)
+        keys = (record_key, f"{prefix}:state", f"{prefix}:unused", f"{prefix}:failures", f"{prefix}:ban",
+                shard_of(events, record_key))
+        args = ("" if now_ms is None else now_ms, int(passed), kind, plan, retention_ms, "1")
+        status, flat, cooled = self.run(CHALLENGE, keys, args)
+        rec = DecisionRecord.parse(flat)
+        if status == b"ok" and passed and rec is not None:
+            self._count_for_user(user_log_key, f"ch:{rec['id']}", int(rec["ct"]), plan)
+        return status.decode(), rec, bool(cooled)
+
+    def _count_for_user(self, user_log: str, event: str, at_ms: int, plan: bytes) -> None:
+        pend = pending_key(user_log)
+        try:
+            replies = self._scripted([(user_log, [("HSET", pend, event, f"{at_ms},{at_ms + self.hold_ms}"),
+                                                  ("EVALSHA", SETTLE.sha, 2, user_log, pend, event, "1", plan)])])
+            if any(isinstance(r, Exception) for r in replies[0]):
+                raise StorageError(str(replies[0]))
+        except StorageError as exc:
+            log.warning("a counted share is missing from the user's window", extra={"error": str(exc),
+                                                                                     "key": user_log})
+
+    def reconcile(self, shares: list[MissedShare]) -> None:
+        """Count shares allowed during an outage: on their devices' slots, then
+        (those newly counted) on their users' slots."""
+        groups: list[tuple[str, list[Command]]] = []
+        for share in shares:
+            decision_id = cluster_decision_id(share.keys.device_state, share.args.decision_id)
+            dkeys = device_slot_keys(share.keys, decision_id)
+            dargs = share.args._replace(decision_id=decision_id, user_side="split", deadline="")
+            groups.append((dkeys.device_state, [("EVALSHA", RECONCILE.sha, len(dkeys), *dkeys, *dargs)]))
+        replies = self._scripted(groups)
+        users: list[tuple[str, list[Command]]] = []
+        for share, reply in zip(shares, replies, strict=True):
+            if isinstance(reply[0], Exception):
+                raise StorageError(f"cannot reconcile shares allowed during the outage: {reply[0]}")
+            if reply[0] == b"counted":
+                user_log, event = share.keys.user_log, "rc:" + share.keys.event.rsplit(":ev:", 1)[1]
+                pend, at = pending_key(user_log), int(share.args.now)
+                users.append((user_log, [("HSET", pend, event, f"{at},{at + self.hold_ms}"),
+                                         ("EVALSHA", SETTLE.sha, 2, user_log, pend, event, "1", share.args.plan)]))
+        if users:
+            self._scripted(users)

@@ -13,6 +13,8 @@ import re
 from typing import NamedTuple
 from urllib.parse import quote
 
+from riskservice.limits.slots import key_slot, slot_tag
+
 PREFIX = "risk"
 _SAFE = re.compile(r"[A-Za-z0-9\-_.@~]*")
 
@@ -110,3 +112,42 @@ def ban_key(kind: str, entity_id: str) -> str:
     """The ban hash of a device, user or ip."""
     tags = {"device": device_tag, "user": user_tag, "ip": ip_tag}
     return f"{tags[kind](entity_id)}:ban"
+
+
+# Redis Cluster ---------------------------------------------------------------
+# On a cluster one script or transaction may only touch keys of one slot. Keys
+# that many slots write (the share-event stream, the review queue and status
+# lists) become one shard per slot, named with a hash tag that lands in that
+# slot (limits/slots.py), and are merged on read. Keys written together but
+# by no decision (the audit trail, the graph-score versions) share one tag.
+# A single Redis keeps the names above.
+
+AUDIT_TAG_PREFIX = f"{PREFIX}:{{audit}}"
+GRAPH_TAG_PREFIX = f"{PREFIX}:{{graph}}"
+
+
+def slot_shard(base: str, slot: int) -> str:
+    """The shard of ``base`` (e.g. :data:`EVENTS`) that the keys of ``slot`` write.
+
+    >>> slot_shard(EVENTS, 0)
+    'risk:events:{s7920}'
+    """
+    return f"{base}:{{{slot_tag(slot)}}}"
+
+
+def shard_of(base: str, key: str) -> str:
+    """The shard of ``base`` in ``key``'s slot."""
+    return slot_shard(base, key_slot(key))
+
+
+def device_shard(base: str, device_id: str) -> str:
+    """The shard of ``base`` that a device's scripts write (its own slot)."""
+    return shard_of(base, device_tag(device_id))
+
+
+def graph_node_key(kind: str, node: str, version: int) -> str:
+    """One node's graph scores of one version, in the node's slot (Redis Cluster):
+    a hash with the decision path's ``d:<id>`` / ``u:<id>`` field (what the
+    scripts read), ``row`` and ``adj``."""
+    tag = device_tag(node) if kind == "device" else user_tag(node)
+    return f"{tag}:gs:{version}"

@@ -30,7 +30,7 @@ from typing import Any, cast
 import orjson
 import redis
 
-from riskservice.review.audit import ANCHOR, ENTRIES, GENESIS, HEAD, INDEXED, PREFIX, TIME, entry_hash, index_key
+from riskservice.review.audit import GENESIS, INDEXED, entry_hash, trail
 from riskservice.review.common import decode_hash
 
 BATCH = 500
@@ -42,8 +42,9 @@ def _broken(seq: int, problem: str, message: str, checked: int, **extra: Any) ->
 
 def verify(client: redis.Redis) -> dict[str, Any]:
     """Check the whole chain; ``{"ok", "checked", "first_seq", "last_seq", "head_hash", "anchor", "broken"}``."""
-    head = decode_hash(client.hgetall(HEAD))
-    anchor = decode_hash(client.hgetall(ANCHOR))
+    client, keys = trail(client)
+    head = decode_hash(client.hgetall(keys.head))
+    anchor = decode_hash(client.hgetall(keys.anchor))
     first = int(anchor["seq"]) + 1 if anchor else 1
     prev = anchor["hash"] if anchor else GENESIS
     last = int(head["seq"]) if head else first - 1
@@ -53,10 +54,10 @@ def verify(client: redis.Redis) -> dict[str, Any]:
                               "broken": None}
     checked = 0
     # What the indexes must hold, worked out from the chain: key -> {seq: score}.
-    expected: dict[str, dict[int, float]] = {TIME: {}}
+    expected: dict[str, dict[int, float]] = {keys.time: {}}
     for start in range(first, last + 1, BATCH):
         seqs = list(range(start, min(start + BATCH, last + 1)))
-        raws = cast(list[bytes | None], client.hmget(ENTRIES, [str(s) for s in seqs]))
+        raws = cast(list[bytes | None], client.hmget(keys.entries, [str(s) for s in seqs]))
         for seq, raw in zip(seqs, raws, strict=True):
             if raw is None:
                 return {**report, **_broken(seq, "missing", f"entry {seq} is missing", checked)}
@@ -72,14 +73,14 @@ def verify(client: redis.Redis) -> dict[str, Any]:
                                             checked)}
             prev = entry["hash"]
             checked += 1
-            expected[TIME][seq] = float(entry["at"])
+            expected[keys.time][seq] = float(entry["at"])
             for field in INDEXED:
-                expected.setdefault(index_key(field, entry[field]), {})[seq] = float(seq)
+                expected.setdefault(keys.index(field, entry[field]), {})[seq] = float(seq)
     if head and head["hash"] != prev:
         return {**report, **_broken(last, "head", "the head does not match the last entry", checked)}
-    stored = int(client.hlen(ENTRIES))
+    stored = int(client.hlen(keys.entries))
     if stored != checked:
-        after = client.hexists(ENTRIES, str(last + 1))
+        after = client.hexists(keys.entries, str(last + 1))
         seq = last + 1 if after else last
         return {**report, **_broken(seq, "extra", f"{stored - checked} entries are not part of the chain",
                                     checked)}
@@ -94,14 +95,16 @@ def check_indexes(client: redis.Redis, expected: dict[str, dict[int, float]], fi
                   last: int) -> tuple[int, str, str] | None:
     """The first index entry that disagrees with the chain: (seq, message, index key), or None.
 
+    ``client`` is the trail's (:func:`riskservice.review.audit.trail`).
     Entries appended after the walk (seq > ``last``) and entries trimmed
     meanwhile (at or below the anchor read afterwards) are left out, so a
     busy trail does not report what is only a race with the check.
     """
+    client, trail_keys = trail(client)
     keys = set(expected)
     keys.update(k.decode() if isinstance(k, bytes) else k
-                for k in client.scan_iter(match=f"{PREFIX}:ix:*", count=1000))
-    anchor = decode_hash(client.hgetall(ANCHOR))
+                for k in client.scan_iter(match=f"{trail_keys.prefix}:ix:*", count=1000))
+    anchor = decode_hash(client.hgetall(trail_keys.anchor))
     low = max(first, int(anchor["seq"]) + 1 if anchor else 1)
     problems: list[tuple[int, str, str]] = []
     ordered = sorted(keys)

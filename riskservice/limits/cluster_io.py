@@ -1,0 +1,249 @@
+"""Round trips to a Redis Cluster's masters within the decision budget.
+
+The decision path talks to the masters' connections itself rather than
+through redis-py's cluster client: it sends to two masters at once and then
+reads both replies (two slots, one round trip of wall time), every call
+fails within the budget, and a failure is never retried against a dead
+node. Each master has its own circuit breaker, so a master that is down
+degrades only the decisions whose slots it served; a failure makes the slot
+map be read again (in the background, at most every ``REFRESH_S``), so
+decisions use a promoted replica as soon as the cluster names it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import hiredis
+import redis
+from redis.cluster import ClusterNode
+from redis.connection import Connection
+
+from riskservice.errors import StorageError
+from riskservice.limits.client import CircuitBreaker
+from riskservice.limits.keys import ban_key
+from riskservice.limits.slots import key_slot
+
+__all__ = ["ClusterIO", "Command"]
+
+log = logging.getLogger("riskservice.cluster")
+
+# One command: its words, as hiredis packs them.
+Command = tuple[Any, ...]
+REFRESH_S = 0.25
+
+
+class ClusterIO:
+    """Connections, breakers and the slot map of the decision path on a cluster.
+
+    Parameters
+    ----------
+    client : redis.RedisCluster
+        From :func:`riskservice.limits.topology.connect_cluster`.
+    breaker_cooldown_ms : int
+        How long to skip a master after it failed.
+    budget_ms : int, optional
+        Each call's budget (the deadline given to the scripts).
+    wait_replicas : int
+        ``WAIT`` for this many replicas of the master that recorded a
+        decision, in the same round trip (``RISK_REDIS_WAIT_REPLICAS``).
+    """
+
+    def __init__(self, client: redis.RedisCluster, breaker_cooldown_ms: int = 1000, budget_ms: int | None = None,
+                 wait_replicas: int = 0) -> None:
+        self.client = client
+        self.budget_ms = budget_ms
+        self.cooldown_ms = breaker_cooldown_ms
+        self.wait_replicas = wait_replicas
+        self.wait_ms = max(1, (budget_ms or 200) // 4)
+        self.unreplicated = 0
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._offset_ms: float | None = None
+        self._offset_at = -1.0
+        self._refresh_lock = threading.Lock()
+        self._refreshed_at = 0.0
+
+    # -- the slot map -------------------------------------------------------
+
+    def node_of(self, key: str) -> ClusterNode:
+        node = self.client.nodes_manager.get_node_from_slot(key_slot(key))
+        if node is None:
+            raise StorageError(f"no master serves the slot of {key}")
+        return node
+
+    def _breaker(self, name: str) -> CircuitBreaker:
+        breaker = self._breakers.get(name)
+        if breaker is None:
+            breaker = self._breakers.setdefault(name, CircuitBreaker(self.cooldown_ms))
+        return breaker
+
+    def refresh_soon(self) -> None:
+        """Read the slot map again in the background (at most every ``REFRESH_S``)."""
+        now = time.monotonic()
+        if now - self._refreshed_at < REFRESH_S or not self._refresh_lock.acquire(blocking=False):
+            return
+        self._refreshed_at = now
+
+        def refresh() -> None:
+            try:
+                self.client.nodes_manager.initialize()
+            except Exception as exc:
+                log.warning("cannot read the cluster's slot map", extra={"error": str(exc)})
+            finally:
+                self._refresh_lock.release()
+
+        threading.Thread(target=refresh, name="risk-slot-map", daemon=True).start()
+
+    # -- round trips ---------------------------------------------------------
+
+    def round_trip(self, groups: list[tuple[str, list[Command]]]) -> list[list[Any]]:
+        """Send each group of commands to the master of its key, all at once,
+        then read every reply: one round trip of wall time however many masters.
+
+        Error replies come back as exceptions in the lists; a connection
+        failure, a time-out, a slot that moved or a master in cool-down raise
+        :class:`StorageError` for the whole call.
+        """
+        sent: list[tuple[CircuitBreaker, Any, Connection, int]] = []
+        by_node: dict[str, int] = {}
+        batches: list[list[Command]] = []
+        nodes: list[ClusterNode] = []
+        where: list[int] = []
+        for key, commands in groups:
+            node = self.node_of(key)
+            if node.name not in by_node:
+                by_node[node.name] = len(batches)
+                batches.append([])
+                nodes.append(node)
+            where.append(by_node[node.name])
+            batches[by_node[node.name]].extend(commands)
+        for node in nodes:
+            if not self._breaker(node.name).allow():
+                raise StorageError(f"redis master {node.name} unavailable (circuit open)")
+        replies: list[list[Any]] = []
+        try:
+            for node, batch in zip(nodes, batches, strict=True):
+                pool = self.client.get_redis_connection(node).connection_pool
+                conn = pool.get_connection()
+                sent.append((self._breaker(node.name), pool, conn, len(batch)))
+                conn.send_packed_command([hiredis.pack_command(c) for c in batch], check_health=False)
+            for breaker, _, conn, count in sent:
+                out = []
+                for _ in range(count):
+                    try:
+                        out.append(conn.read_response())
+                    except redis.exceptions.ResponseError as exc:
+                        out.append(exc)
+                replies.append(out)
+                breaker.success()
+        except (redis.RedisError, OSError) as exc:
+            for breaker, _, conn, _ in sent:
+                conn.disconnect()  # a reply may still arrive: never reuse the socket
+            failed = sent[len(replies)][0] if len(replies) < len(sent) else None
+            if failed is not None:
+                failed.failure()
+            self.refresh_soon()
+            raise StorageError(f"redis cluster call failed: {exc}") from exc
+        finally:
+            for _, pool, conn, _ in sent:
+                pool.release(conn)
+        moved = [r for out in replies for r in out if isinstance(r, redis.exceptions.MovedError | redis.exceptions.AskError)]
+        if moved or any(isinstance(r, redis.exceptions.ClusterDownError) for out in replies for r in out):
+            self.refresh_soon()
+            raise StorageError(f"redis cluster is reconfiguring: {(moved or [None])[0]}")
+        # Each group's replies, in the order its commands were given.
+        cursor = [0] * len(batches)
+        out_groups = []
+        for (_, commands), i in zip(groups, where, strict=True):
+            out_groups.append(replies[i][cursor[i]:cursor[i] + len(commands)])
+            cursor[i] += len(commands)
+        return out_groups
+
+    def call(self, key: str, *commands: Command) -> list[Any]:
+        """Commands on the master of ``key``'s slot, in one round trip."""
+        return self.round_trip([(key, list(commands))])[0]
+
+    def run(self, script: Any, keys: tuple[str, ...] | list[str], args: tuple[Any, ...]) -> Any:
+        """One script on the master of its keys' slot (loading it where missing)."""
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        reply = self.call(keys[0], command)[0]
+        if isinstance(reply, redis.exceptions.NoScriptError):
+            reply = self.call(keys[0], ("SCRIPT", "LOAD", script.source), command)[1]
+        if isinstance(reply, Exception):
+            raise StorageError(f"redis script failed: {reply}")
+        return reply
+
+    def note_wait(self, reply: Any) -> None:
+        """Count a WAIT that fewer replicas than asked acknowledged."""
+        if isinstance(reply, int) and reply < self.wait_replicas:
+            self.unreplicated += 1
+
+    def take_unreplicated(self) -> int:
+        count, self.unreplicated = self.unreplicated, 0
+        return count
+
+    # -- the clock -------------------------------------------------------------
+
+    def deadline_ms(self) -> int | str:
+        """Now plus the budget on the servers' clock ("" while unknown); see RedisStore.deadline_ms."""
+        if self.budget_ms is None:
+            return ""
+        now = time.monotonic()
+        if now - self._offset_at > 1.0:
+            self._offset_at = now
+            for node in self.client.get_primaries():
+                if not self._breaker(node.name).allow():
+                    continue
+                try:
+                    before = time.time()
+                    seconds, micros = self.client.get_redis_connection(node).time()
+                    after = time.time()
+                    self._offset_ms = (seconds * 1000 + micros / 1000) - (before + after) * 500
+                    break
+                except (redis.RedisError, OSError):
+                    continue
+        if self._offset_ms is None:
+            return ""
+        return int(time.time() * 1000 + self._offset_ms + self.budget_ms)
+
+    def server_now_ms(self) -> int:
+        return int(time.time() * 1000 + (self._offset_ms or 0.0))
+
+    # -- the rest of the store's interface ---------------------------------------
+
+    def ping(self) -> bool:
+        """True when every master of the slot map answers (``/readyz`` says which does not)."""
+        ok = True
+        for node in self.client.get_primaries():
+            try:
+                self.client.get_redis_connection(node).ping()
+                self._breaker(node.name).success()
+            except (redis.RedisError, OSError):
+                ok = False
+        return ok
+
+    def close(self) -> None:
+        self.client.close()
+
+    def set_ban(self, kind: str, entity_id: str, *, reason: str, actor: str, until_ms: int = 0) -> None:
+        """Ban a device, user or ip (as RedisStore.set_ban, in the entity's slot)."""
+        key = ban_key(kind, entity_id)
+        fields = ["reason", reason, "actor", actor, "at", int(time.time() * 1000), "until", until_ms]
+        commands: list[Command] = [("MULTI",), ("DEL", key), ("HSET", key, *fields)]
+        if until_ms:
+            commands.append(("PEXPIREAT", key, until_ms + 86_400_000))
+        replies = self.call(key, *commands, ("EXEC",))
+        if any(isinstance(r, Exception) for r in replies):
+            raise StorageError(f"cannot write ban: {next(r for r in replies if isinstance(r, Exception))}")
+
+    def clear_ban(self, kind: str, entity_id: str) -> bool:
+        key = ban_key(kind, entity_id)
+        return bool(self.call(key, ("DEL", key))[0])
+
+    def get_ban(self, kind: str, entity_id: str) -> dict[str, str] | None:
+        key = ban_key(kind, entity_id)
+        flat = self.call(key, ("HGETALL", key))[0]
+        return {bytes(flat[i]).decode(): bytes(flat[i + 1]).decode() for i in range(0, len(flat), 2)} or None
