@@ -17,11 +17,11 @@ from riskservice.auth import KeyRing
 from riskservice.console import views as console
 from riskservice.decisions.engine import DecisionEngine
 from riskservice.decisions.lifecycle import ShareLifecycle
+from riskservice.deployment import open_store
 from riskservice.errors import ApiError, MethodNotAllowed, NotFound, PayloadTooLarge, StorageError, Unavailable
 from riskservice.graph_store import VersionCache
-from riskservice.deployment import open_store
-from riskservice.limits.cluster import ClusterStore
 from riskservice.limits.clock import Clock, ServerClock
+from riskservice.limits.cluster import ClusterStore
 from riskservice.limits.store import RedisStore
 from riskservice.metrics import Metrics
 from riskservice.policy.holder import PolicyHolder
@@ -86,7 +86,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Flask:
     return app
 
 
-def _audit_policy_changes(policies: PolicyHolder, store: RedisStore | ClusterStore, clock: Clock | None, source: str) -> None:
+def _audit_policy_changes(policies: PolicyHolder, store: RedisStore | ClusterStore, clock: Clock | None,
+                          source: str) -> None:
     """Put every policy change in the audit trail (each version once, whichever
     worker sees it first); :func:`riskservice.process.note_policy_at_start`
     audits the version a process starts with."""

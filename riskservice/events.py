@@ -2,7 +2,11 @@
 
 Every decision, outcome report and challenge result is appended to one Redis
 stream (``risk:events``) by the same atomic script that makes it, and the
-stream is trimmed by age (``RISK_EVENT_RETENTION_DAYS``). An exported line is
+stream is trimmed by age (``RISK_EVENT_RETENTION_DAYS``). On Redis Cluster
+each slot has its own shard (``risk:events:{<slot tag>}``, written by its
+devices' scripts); the readers here merge the shards by stream id (the time
+each entry was recorded), so both deployments read one stream in the order
+it was recorded, with the same functions. An exported line is
 one decision, in the batch job's format: the decision request fields plus
 ``ts``, ``decision``, ``decision_id``, the codes of the rules that fired, and
 the outcome fields ``delivered``, ``opened``, ``claimed`` (null until reported),
@@ -12,20 +16,36 @@ and the analysts' ``label`` of the device (fraud, legit or null).
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 from typing import Any, cast
 
 import orjson
 import redis
 
-from riskservice.limits.keys import EVENTS, device_tag
+from riskservice.limits.keys import EVENTS, device_tag, slot_shard
+from riskservice.limits.topology import every_shard, is_cluster
 
 DECISIONS = ("allow", "challenge", "block")
 BATCH = 5000
 
 
 def _scan(client: redis.Redis, key: str) -> Iterator[tuple[str, dict[str, str]]]:
-    """Every entry of the stream, oldest first, in batches."""
+    """Every entry of the stream, oldest first, in batches (on a cluster: of every shard, merged)."""
+    if is_cluster(client):
+        shards = [slot_shard(key, slot) for slot, _ in every_shard(client, key, "XLEN")]  # type: ignore[arg-type]
+        yield from heapq.merge(*(_scan_one(client, shard) for shard in shards), key=lambda e: _order(e[0]))
+        return
+    yield from _scan_one(client, key)
+
+
+def _order(entry_id: str) -> tuple[int, int]:
+    """A stream id as a sortable pair (ms, sequence)."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _scan_one(client: redis.Redis, key: str) -> Iterator[tuple[str, dict[str, str]]]:
     start = "-"
     while True:
         batch = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(key, start, "+", count=BATCH))

@@ -40,7 +40,7 @@ import redis
 
 from riskservice.errors import StorageError
 from riskservice.limits.cluster_io import ClusterIO, Command
-from riskservice.limits.contract import CHALLENGES, DecideArgs, Plan, rule_id
+from riskservice.limits.contract import DecideArgs, Plan, rule_id
 from riskservice.limits.keys import EVENTS, DecisionKeys, device_prefix, graph_node_key, shard_of
 from riskservice.limits.outage import MissedShare
 from riskservice.limits.records import DecisionRecord

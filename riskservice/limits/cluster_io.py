@@ -140,7 +140,7 @@ class ClusterIO:
                 replies.append(out)
                 breaker.success()
         except (redis.RedisError, OSError) as exc:
-            for breaker, _, conn, _ in sent:
+            for _, _, conn, _ in sent:
                 conn.disconnect()  # a reply may still arrive: never reuse the socket
             failed = sent[len(replies)][0] if len(replies) < len(sent) else None
             if failed is not None:
@@ -150,7 +150,8 @@ class ClusterIO:
         finally:
             for _, pool, conn, _ in sent:
                 pool.release(conn)
-        moved = [r for out in replies for r in out if isinstance(r, redis.exceptions.MovedError | redis.exceptions.AskError)]
+        moved = [r for out in replies for r in out
+                 if isinstance(r, redis.exceptions.MovedError | redis.exceptions.AskError)]
         if moved or any(isinstance(r, redis.exceptions.ClusterDownError) for out in replies for r in out):
             self.refresh_soon()
             raise StorageError(f"redis cluster is reconfiguring: {(moved or [None])[0]}")

@@ -46,7 +46,7 @@ def connect_cluster(url: str, budget_ms: int) -> redis.RedisCluster:
     try:
         return redis.RedisCluster.from_url(
             url, socket_timeout=max(half, 0.05), socket_connect_timeout=max(half, 0.05),
-            retry=Retry(NoBackoff(), 0), cluster_error_retry_attempts=1, require_full_coverage=False,
+            retry=Retry(NoBackoff(), 0), require_full_coverage=False,
             health_check_interval=0, protocol=2)
     except redis.RedisError as exc:
         raise ClusterMisconfigured(f"RISK_REDIS_CLUSTER=1 but the cluster at {url} cannot be read: {exc}") from exc
