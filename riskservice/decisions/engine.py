@@ -194,7 +194,13 @@ class DecisionEngine:
         )
         try:
             if self.outage.pending():
-                self._reconcile()
+                try:
+                    self._reconcile()
+                except StorageError:
+                    # On Redis Cluster a master that is still down (the outage's)
+                    # says nothing about this decision's masters.
+                    if self.name_decision is None:
+                        raise
             rec = self.store.decide(keys, args)
         except StorageError:
             return self._degraded(static, policy.version, keys, args)
