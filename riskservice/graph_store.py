@@ -125,7 +125,7 @@ def write_rows(client: redis.Redis, version: int, rows: Iterable[dict[str, Any]]
     """
     reach = reach or {}
     if is_cluster(client):
-        return _write_rows_cluster(client, version, rows, adjacency, reach, queue_threshold)
+        return _write_rows_cluster(cast(redis.RedisCluster, client), version, rows, adjacency, reach, queue_threshold)
     count = 0
     flagged: list[dict[str, Any]] = []
     for batch in _batches(rows):
@@ -168,7 +168,7 @@ def _write_rows_cluster(client: redis.RedisCluster, version: int, rows: Iterable
     count = 0
     flagged: list[dict[str, Any]] = []
     for batch in _batches(rows):
-        pipe = client.pipeline(transaction=False)
+        pipe = client.pipeline(transaction=False)  # type: ignore[no-untyped-call]
         kol, anomaly = {}, {}
         for row in batch:
             node = f"{row['kind']}:{row['node']}"
@@ -184,7 +184,7 @@ def _write_rows_cluster(client: redis.RedisCluster, version: int, rows: Iterable
     for row in flagged:
         _queue_anomalous(client, row["node"], row["anomaly"])
     for batch in _batches(adjacency):
-        pipe = client.pipeline(transaction=False)
+        pipe = client.pipeline(transaction=False)  # type: ignore[no-untyped-call]
         for kind, node, lists in batch:
             pipe.hset(graph_node_key(kind, node, version), ADJ, orjson.dumps(lists))
         pipe.execute()
@@ -198,7 +198,7 @@ def activate(client: redis.Redis, version: int, meta: Mapping[str, Any]) -> None
     _activate(client, version)
 
 
-def _queue_anomalous(client: redis.Redis, device: str, anomaly: float) -> None:
+def _queue_anomalous(client: redis.Redis | redis.RedisCluster, device: str, anomaly: float) -> None:
     """Flag a device for review: the queue orders it by 10 x its anomaly
     score (comparable to refusal points: a score of 0.8 weighs 8)."""
     tag = device_tag(device)
@@ -259,13 +259,13 @@ def rollback(client: redis.Redis) -> int | None:
     return int(previous)
 
 
-def current_version(client: redis.Redis) -> int | None:
+def current_version(client: redis.Redis | redis.RedisCluster) -> int | None:
     versions, current, _, _ = _versions(client)
     raw = versions.get(current)
     return None if raw is None else int(cast(bytes, raw))
 
 
-def top(client: redis.Redis, score: str, n: int) -> dict[str, Any]:
+def top(client: redis.Redis | redis.RedisCluster, score: str, n: int) -> dict[str, Any]:
     """The ``n`` highest ``score`` ("kol" or "anomaly") nodes of the current version, with signals."""
     version = current_version(client)
     if version is None:
@@ -285,7 +285,7 @@ def lookup(client: redis.Redis, kind: str, node: str) -> tuple[dict[str, Any] | 
         return None, None
     field = f"{kind}:{node}"
     row, adj = node_fields(client, version, "rows", [field])[0], node_fields(client, version, "adj", [field])[0]
-    return (orjson.loads(cast(bytes, row)) if row else None, orjson.loads(cast(bytes, adj)) if adj else None)
+    return (orjson.loads(row) if row else None, orjson.loads(adj) if adj else None)
 
 
 class VersionCache:
@@ -297,7 +297,7 @@ class VersionCache:
     version being replaced stays readable meanwhile.
     """
 
-    def __init__(self, client: redis.Redis, ttl_s: float = 1.0) -> None:
+    def __init__(self, client: redis.Redis | redis.RedisCluster, ttl_s: float = 1.0) -> None:
         self.client = client
         self.ttl_s = ttl_s
         self._key = NO_VERSION

@@ -22,6 +22,7 @@ from riskservice.decisions.request import Id
 from riskservice.errors import Conflict
 from riskservice.graph_store import NO_VERSION
 from riskservice.limits.clock import Clock, ServerClock
+from riskservice.limits.cluster import ClusterStore
 from riskservice.limits.keys import ban_key, user_tag
 from riskservice.limits.store import REWARD, RedisStore
 from riskservice.policy.load import Policy
@@ -42,7 +43,7 @@ class RewardRequest(BaseModel):
 class RewardChecker:
     """Judges reward payments against the policy's ``rewards`` section."""
 
-    def __init__(self, store: RedisStore, policy: Callable[[], Policy], *, clock: Clock | None = None,
+    def __init__(self, store: RedisStore | ClusterStore, policy: Callable[[], Policy], *, clock: Clock | None = None,
                  graph_key: Callable[[], str] | None = None, ttl_ms: int = 4 * 86_400_000) -> None:
         self.store = store
         self.policy = policy

@@ -193,7 +193,7 @@ class ClusterStore(ClusterIO):
 
     def _load_scripts(self) -> None:
         """Load every script on every master (a new or restarted master lacks them)."""
-        for node in self.client.get_primaries():
+        for node in self.client.get_primaries():  # type: ignore[no-untyped-call]
             conn = self.client.get_redis_connection(node)
             for script in SCRIPTS:
                 conn.script_load(script.source)

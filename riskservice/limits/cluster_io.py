@@ -129,7 +129,7 @@ class ClusterIO:
                 pool = self.client.get_redis_connection(node).connection_pool
                 conn = pool.get_connection()
                 sent.append((self._breaker(node.name), pool, conn, len(batch)))
-                conn.send_packed_command([hiredis.pack_command(c) for c in batch], check_health=False)
+                conn.send_packed_command([hiredis.pack_command(c) for c in batch], check_health=False)  # type: ignore[no-untyped-call]
             for breaker, _, conn, count in sent:
                 out = []
                 for _ in range(count):
@@ -141,7 +141,7 @@ class ClusterIO:
                 breaker.success()
         except (redis.RedisError, OSError) as exc:
             for _, _, conn, _ in sent:
-                conn.disconnect()  # a reply may still arrive: never reuse the socket
+                conn.disconnect()  # type: ignore[no-untyped-call]  # a reply may still arrive: never reuse it
             failed = sent[len(replies)][0] if len(replies) < len(sent) else None
             if failed is not None:
                 failed.failure()
@@ -154,7 +154,7 @@ class ClusterIO:
                  if isinstance(r, redis.exceptions.MovedError | redis.exceptions.AskError)]
         if moved or any(isinstance(r, redis.exceptions.ClusterDownError) for out in replies for r in out):
             self.refresh_soon()
-            raise StorageError(f"redis cluster is reconfiguring: {(moved or [None])[0]}")
+            raise StorageError(f"redis cluster is reconfiguring: {moved[0] if moved else 'CLUSTERDOWN'}")
         # Each group's replies, in the order its commands were given.
         cursor = [0] * len(batches)
         out_groups = []
@@ -195,7 +195,7 @@ class ClusterIO:
         now = time.monotonic()
         if now - self._offset_at > 1.0:
             self._offset_at = now
-            for node in self.client.get_primaries():
+            for node in self.client.get_primaries():  # type: ignore[no-untyped-call]
                 if not self._breaker(node.name).allow():
                     continue
                 try:
@@ -218,7 +218,7 @@ class ClusterIO:
     def ping(self) -> bool:
         """True when every master of the slot map answers (``/readyz`` says which does not)."""
         ok = True
-        for node in self.client.get_primaries():
+        for node in self.client.get_primaries():  # type: ignore[no-untyped-call]
             try:
                 self.client.get_redis_connection(node).ping()
                 self._breaker(node.name).success()

@@ -105,10 +105,10 @@ def every_shard(client: redis.RedisCluster, base: str, command: str, *args: Any)
     to find them.
     """
     for name, slots in masters(client).items():
-        node = client.get_node(node_name=name)
+        node = client.get_node(node_name=name)  # type: ignore[no-untyped-call]
         pipe = client.get_redis_connection(node).pipeline(transaction=False)
         for slot in slots:
-            pipe.execute_command(command, slot_shard(base, slot), *args)
+            pipe.execute_command(command, slot_shard(base, slot), *args)  # type: ignore[no-untyped-call]
         for slot, reply in zip(slots, pipe.execute(), strict=True):
             if reply:
                 yield slot, reply
@@ -123,11 +123,11 @@ def health(client: redis.RedisCluster) -> dict[str, Any]:
     """
     rows = None
     state = "unknown"
-    for node in list(client.get_nodes()):
+    for node in list(client.get_nodes()):  # type: ignore[no-untyped-call]
         try:
             conn = client.get_redis_connection(node)
-            rows = conn.execute_command("CLUSTER SLOTS")
-            state = conn.execute_command("CLUSTER INFO").get("cluster_state", "unknown")
+            rows = conn.execute_command("CLUSTER SLOTS")  # type: ignore[no-untyped-call]
+            state = conn.execute_command("CLUSTER INFO").get("cluster_state", "unknown")  # type: ignore[no-untyped-call]
             break
         except (redis.RedisError, OSError):
             continue

@@ -89,7 +89,7 @@ def apply(client: redis.Redis, device_id: str, req: ActionRequest, *, actor: str
     device, or another entry, makes this one start over on fresh state.
     """
     if is_cluster(client):
-        return _apply_on_cluster(client, device_id, req, actor=actor, now_ms=now_ms)
+        return _apply_on_cluster(cast(redis.RedisCluster, client), device_id, req, actor=actor, now_ms=now_ms)
     tag = device_tag(device_id)
     ban, allow, review_key = ban_key("device", device_id), f"{tag}:allow", f"{tag}:review"
 

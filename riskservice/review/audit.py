@@ -64,7 +64,7 @@ class TrailKeys(NamedTuple):
         return cls(prefix, f"{prefix}:entries", f"{prefix}:head", f"{prefix}:anchor", f"{prefix}:time",
                    f"{prefix}:policy")
 
-    def index(self, field: str, value: str) -> str:
+    def index(self, field: str, value: str) -> str:  # type: ignore[override]  # (not tuple.index)
         return f"{self.prefix}:ix:{field}:{encode_id(value)}"
 
 
@@ -97,7 +97,7 @@ def entry_hash(prev: str, entry: Mapping[str, Any]) -> str:
     return hashlib.sha256(prev.encode() + canonical(entry)).hexdigest()
 
 
-def append(client: redis.Redis, *, now_ms: int, actor: str, action: str, entity: str, reason: str,
+def append(client: redis.Redis | redis.RedisCluster, *, now_ms: int, actor: str, action: str, entity: str, reason: str,
            details: Mapping[str, Any] | None = None, trim: bool = True) -> dict[str, Any]:
     """Add one entry at the end of the chain and return it.
 
@@ -232,7 +232,7 @@ def query(client: redis.Redis, *, entity: str | None = None, actor: str | None =
     return out, None
 
 
-def note_policy(client: redis.Redis, version: str, *, now_ms: int, actor: str = "system",
+def note_policy(client: redis.Redis | redis.RedisCluster, version: str, *, now_ms: int, actor: str = "system",
                 previous: str | None = None, source: str = "") -> dict[str, Any] | None:
     """Audit that ``version`` of the policy is now in force; None if it already was.
 

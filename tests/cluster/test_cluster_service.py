@@ -17,8 +17,8 @@ from flask.testing import FlaskClient
 from riskservice.app import create_app
 from riskservice.events import read_events
 from riskservice.graph_store import current_version, rollback, write_back
-from riskservice.limits.cluster import ClusterStore
 from riskservice.limits.clock import ManualClock
+from riskservice.limits.cluster import ClusterStore
 from riskservice.limits.slots import key_slot
 from riskservice.state import risk_state
 from tests.cluster_server import RedisClusterServer

@@ -33,7 +33,6 @@ from tests.cluster_server import Node, RedisClusterServer
 from tests.conftest import ISSUER, make_settings
 
 
-
 @dataclass
 class Answer:
     event: str
