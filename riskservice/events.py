@@ -56,7 +56,7 @@ def _scan_one(client: redis.Redis, key: str) -> Iterator[tuple[str, dict[str, st
         start = "(" + batch[-1][0].decode()
 
 
-def read_events(client: redis.Redis, since_ms: int | None = None, until_ms: int | None = None,
+def read_events(client: redis.Redis | redis.RedisCluster, since_ms: int | None = None, until_ms: int | None = None,
                 key: str = EVENTS) -> Iterator[dict[str, Any]]:
     """Decisions made in ``[since_ms, until_ms)``, joined with their outcomes and challenge results.
 
@@ -66,14 +66,14 @@ def read_events(client: redis.Redis, since_ms: int | None = None, until_ms: int 
     """
     outcomes: dict[str, list[list[Any]]] = {}
     challenges: dict[str, list[Any]] = {}
-    for entry_id, f in _scan(client, key):
+    for entry_id, f in _scan(client, key):  # type: ignore[arg-type]
         if f["k"] == "outcome":
             outcomes.setdefault(f["id"], []).append(
                 [int(f["t"]) / 1000, int(f["dl"]), int(f["op"]), int(f["cl"]), entry_id])
         elif f["k"] == "challenge":
             challenges[f["id"]] = [f["passed"] == "1", int(f["t"]) / 1000, entry_id, f.get("cool") == "1"]
     labels: dict[str, str | None] = {}
-    for entry_id, f in _scan(client, key):
+    for entry_id, f in _scan(client, key):  # type: ignore[arg-type]
         if f["k"] != "decision":
             continue
         t = int(f["t"])
@@ -83,7 +83,7 @@ def read_events(client: redis.Redis, since_ms: int | None = None, until_ms: int 
         device = line.get("device_id")
         if device is not None:
             if device not in labels:
-                labels[device] = _label(client, device)
+                labels[device] = _label(client, device)  # type: ignore[arg-type]
             line["label"] = labels[device]
         yield line
 

@@ -91,7 +91,7 @@ def _batches(items: Iterable[Any], size: int = BATCH) -> Iterator[list[Any]]:
         yield batch
 
 
-def write_back(client: redis.Redis, rows: Iterable[dict[str, Any]],
+def write_back(client: redis.Redis | redis.RedisCluster, rows: Iterable[dict[str, Any]],
                adjacency: Iterable[tuple[str, str, dict[str, Any]]] = (), source: str = "",
                queue_threshold: float | None = None, reach: Mapping[str, int] | None = None) -> int:
     """Store a scoring run as a new version and make it current; returns the version.
@@ -109,13 +109,13 @@ def write_back(client: redis.Redis, rows: Iterable[dict[str, Any]],
     return version
 
 
-def begin_version(client: redis.Redis) -> int:
+def begin_version(client: redis.Redis | redis.RedisCluster) -> int:
     """Reserve the number of a new version (not current until :func:`activate`)."""
     versions, _, _, sequence = _versions(client)
     return int(versions.incr(sequence))
 
 
-def write_rows(client: redis.Redis, version: int, rows: Iterable[dict[str, Any]],
+def write_rows(client: redis.Redis | redis.RedisCluster, version: int, rows: Iterable[dict[str, Any]],
                adjacency: Iterable[tuple[str, str, dict[str, Any]]] = (), reach: Mapping[str, int] | None = None,
                queue_threshold: float | None = None) -> int:
     """Write some rows (and adjacency lists) of ``version``, pipelined; returns how many rows.
@@ -191,7 +191,7 @@ def _write_rows_cluster(client: redis.RedisCluster, version: int, rows: Iterable
     return count
 
 
-def activate(client: redis.Redis, version: int, meta: Mapping[str, Any]) -> None:
+def activate(client: redis.Redis | redis.RedisCluster, version: int, meta: Mapping[str, Any]) -> None:
     """Record ``meta`` (when, how many nodes, from what) and make ``version`` current in one step."""
     versions = _versions(client)[0]
     versions.hset(version_key(version, "meta", client), mapping=dict(meta))  # type: ignore[arg-type]
@@ -213,7 +213,7 @@ def _queue_anomalous(client: redis.Redis | redis.RedisCluster, device: str, anom
         pipe.execute()
 
 
-def _activate(client: redis.Redis, version: int) -> None:
+def _activate(client: redis.Redis | redis.RedisCluster, version: int) -> None:
     """Flip to ``version`` atomically; keep the one it replaces; drop older ones."""
     versions, current, previous, _ = _versions(client)
 
@@ -246,7 +246,7 @@ def _drop(client: Any, version: int) -> None:
     versions.unlink(*(version_key(version, part, client) for part in PARTS))
 
 
-def rollback(client: redis.Redis) -> int | None:
+def rollback(client: redis.Redis | redis.RedisCluster) -> int | None:
     """Make the previous version current again; returns it (None: nothing to roll back to)."""
     versions, current, previous_key, _ = _versions(client)
     previous = versions.get(previous_key)
@@ -278,7 +278,8 @@ def top(client: redis.Redis | redis.RedisCluster, score: str, n: int) -> dict[st
             "nodes": [orjson.loads(r) for r in rows if r is not None]}
 
 
-def lookup(client: redis.Redis, kind: str, node: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def lookup(client: redis.Redis | redis.RedisCluster, kind: str,
+           node: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """A node's scored row and adjacency in the current version."""
     version = current_version(client)
     if version is None:

@@ -56,13 +56,16 @@ class RewardChecker:
         tiers = sorted(rules.kol_tiers, key=lambda t: -t.min_recipients)
         user = user_tag(req.user_id)
         event = hashlib.blake2b(req.event_id.encode(), digest_size=12).hexdigest()
-        keys = (f"{user}:rw:{event}", f"{user}:rewards", ban_key("device", req.device_id),
+        keys: tuple[str, ...] = (f"{user}:rw:{event}", f"{user}:rewards", ban_key("device", req.device_id),
                 ban_key("user", req.user_id), self.graph_key())
         now = self.clock.now_ms()
-        args = ("" if now is None else now, fingerprint(body), req.amount_cents, rules.daily_cap_cents,
+        args: tuple[Any, ...] = ("" if now is None else now, fingerprint(body), req.amount_cents, rules.daily_cap_cents,
                 rules.window_s * 1000, rules.anomaly_threshold, req.user_id, req.device_id,
                 orjson.dumps([[t.name, t.min_recipients, t.bonus_pct] for t in tiers]), self.ttl_ms,
                 uuid.uuid4().hex)
+        if isinstance(self.store, ClusterStore):
+            # The device's ban and scores live in its slot: read them first.
+            keys, args = self.store.reward_split(keys, args, req.user_id, req.device_id)
         status, raw = self.store.run(REWARD, keys, args)
         rec = orjson.loads(raw)
         if status == b"conflict":

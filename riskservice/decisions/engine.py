@@ -165,6 +165,10 @@ class DecisionEngine:
         self.outage = OutageLog(outage_capacity)
         # Redis Cluster: decision ids name their device's slot (ClusterStore.name_decision).
         self.name_decision = name_decision
+        # Shares written back per decision after an outage. On a cluster a
+        # batch must fit one master's share of the budget: a batch that timed
+        # out would open that master's breaker and degrade its decisions.
+        self.reconcile_batch = 500 if name_decision is None else 50
 
     def decide(self, req: DecisionRequest, body: dict[str, Any]) -> Decision:
         """Answer one share (``body``: the parsed JSON it was validated from).
@@ -236,12 +240,12 @@ class DecisionEngine:
         return Decision(DECISIONS[decision], challenge or None, args.decision_id, reasons, shadow, version,
                         degraded=True)
 
-    def _reconcile(self, batch: int = 500) -> None:
+    def _reconcile(self) -> None:
         """Write a batch of the shares allowed during an outage, oldest first,
         in one round trip (raises StorageError while Redis is still
         unavailable). One batch per decision keeps each answer's latency
         bounded; a full log drains within a few hundred decisions."""
-        shares = self.outage.take(batch)
+        shares = self.outage.take(self.reconcile_batch)
         try:
             self.store.reconcile(shares)
         except StorageError:

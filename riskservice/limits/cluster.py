@@ -158,6 +158,13 @@ class ClusterStore(ClusterIO):
         self._settles: queue.Queue[tuple[tuple[str, str], tuple[str, str, bytes]]] = queue.Queue()
         self._settler = threading.Thread(target=self._settle_forever, name="risk-settle", daemon=True)
         self._settler.start()
+        try:
+            # Now, outside any request's budget: loading them on the first
+            # decisions (7 scripts on every master) would degrade those.
+            self._load_scripts()
+        except redis.RedisError as exc:
+            log.warning("cannot load the scripts at start; they are loaded when missing",
+                        extra={"error": str(exc)})
 
     def _settle_forever(self) -> None:
         """Send settles as they come, all that are waiting in one pipeline (one
@@ -273,6 +280,24 @@ class ClusterStore(ClusterIO):
         if rec is None:
             raise StorageError("the decision reached Redis after its deadline; nothing was recorded")
         return rec
+
+    def reward_split(self, keys: tuple[str, ...], args: tuple[Any, ...], user_id: str, device_id: str
+                     ) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+        """``reward.lua``'s keys and arguments on a cluster: the device's ban and
+        graph scores are read from its slot (one round trip) and passed in."""
+        version = graph_version(keys[4])
+        ban = keys[2]
+        commands: list[Command] = [("HMGET", ban, "until", "reason")]
+        if version is not None:
+            commands.append(("HGET", graph_node_key("device", device_id, version), f"d:{device_id}"))
+        replies = self.call(ban, *commands)
+        if any(isinstance(r, Exception) for r in replies):
+            raise StorageError(f"cannot read the device's side of a reward check: {replies}")
+        until, reason = replies[0]
+        scores = replies[1] if version is not None else None
+        side = orjson.dumps([(until or b"").decode(), (reason or b"").decode(), (scores or b"").decode()])
+        user_graph = graph_node_key("user", user_id, version) if version is not None else f"{keys[3]}:unused"
+        return (keys[0], keys[1], f"{keys[3]}:unused", keys[3], user_graph), (*args, side)
 
     def name_decision(self, device_state_key: str, decision_id: str) -> str:
         """The id a new decision gets on a cluster (it names its device's slot)."""

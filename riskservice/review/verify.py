@@ -12,6 +12,10 @@ broken:
   (entries were shifted to make room for an inserted one);
 - ``head``: the head does not point at the last entry of the chain;
 - ``extra``: entries exist outside the chain (appended behind the head's back);
+- ``unapplied`` (Redis Cluster only): a device's latest action entry is not
+  the one in force on the device (``audit_seq`` of its review hash): the
+  entry, written first as the intent, was never followed by its action (the
+  process died between the two steps); repeating the action applies it;
 - ``index``: an index the API serves from (``ix:entity:*`` and ``ix:actor:*``
   behind ``?entity=``, ``?actor=`` and a dossier's history, ``time`` behind
   ``since``/``until``) lacks an entry of the chain, lists one that does not
@@ -30,10 +34,14 @@ from typing import Any, cast
 import orjson
 import redis
 
+from riskservice.limits.keys import device_tag
+from riskservice.limits.topology import is_cluster
 from riskservice.review.audit import GENESIS, INDEXED, entry_hash, trail
 from riskservice.review.common import decode_hash
 
 BATCH = 500
+# Actions on a device (review/actions.py), whose effect on a cluster is applied after their entry.
+ACTIONS = ("block", "unblock", "allowlist", "label", "flag")
 
 
 def _broken(seq: int, problem: str, message: str, checked: int, **extra: Any) -> dict[str, Any]:
@@ -42,6 +50,7 @@ def _broken(seq: int, problem: str, message: str, checked: int, **extra: Any) ->
 
 def verify(client: redis.Redis) -> dict[str, Any]:
     """Check the whole chain; ``{"ok", "checked", "first_seq", "last_seq", "head_hash", "anchor", "broken"}``."""
+    origin = client
     client, keys = trail(client)
     head = decode_hash(client.hgetall(keys.head))
     anchor = decode_hash(client.hgetall(keys.anchor))
@@ -53,6 +62,8 @@ def verify(client: redis.Redis) -> dict[str, Any]:
                               "anchor": {"seq": int(anchor["seq"]), "hash": anchor["hash"]} if anchor else None,
                               "broken": None}
     checked = 0
+    # Device -> (seq, action) of its latest action entry (for `unapplied`).
+    latest: dict[str, tuple[int, str]] = {}
     # What the indexes must hold, worked out from the chain: key -> {seq: score}.
     expected: dict[str, dict[int, float]] = {keys.time: {}}
     for start in range(first, last + 1, BATCH):
@@ -73,6 +84,8 @@ def verify(client: redis.Redis) -> dict[str, Any]:
                                             checked)}
             prev = entry["hash"]
             checked += 1
+            if entry["entity"].startswith("device:") and entry["action"] in ACTIONS:
+                latest[entry["entity"].removeprefix("device:")] = (seq, entry["action"])
             expected[keys.time][seq] = float(entry["at"])
             for field in INDEXED:
                 expected.setdefault(keys.index(field, entry[field]), {})[seq] = float(seq)
@@ -88,7 +101,27 @@ def verify(client: redis.Redis) -> dict[str, Any]:
     if problem is not None:
         seq, message, key = problem
         return {**report, **_broken(seq, "index", message, checked, index=key)}
+    if is_cluster(origin) and latest:
+        missing = unapplied(origin, latest)
+        if missing is not None:
+            seq, message = missing
+            return {**report, **_broken(seq, "unapplied", message, checked)}
     return {**report, "checked": checked}
+
+
+def unapplied(client: Any, latest: dict[str, tuple[int, str]]) -> tuple[int, str] | None:
+    """The first device whose latest action entry is not the one its state records (Redis Cluster)."""
+    devices = sorted(latest)
+    pipe = client.pipeline(transaction=False)
+    for device in devices:
+        pipe.hget(f"{device_tag(device)}:review", "audit_seq")
+    problems = []
+    for device, applied in zip(devices, pipe.execute(), strict=True):
+        seq, action = latest[device]
+        if applied is None or int(applied) < seq:
+            problems.append((seq, f"entry {seq} ({action} device {device}) is not in force on the device: "
+                                  f"its state records entry {int(applied) if applied else 'none'}"))
+    return min(problems) if problems else None
 
 
 def check_indexes(client: redis.Redis, expected: dict[str, dict[int, float]], first: int,
