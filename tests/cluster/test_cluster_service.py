@@ -5,24 +5,34 @@ export, the same as on one Redis."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import redis
+from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
+from riskservice.__main__ import cli
 from riskservice.app import create_app
+from riskservice.backtest import run_backtest
+from riskservice.deployment import UnsupportedRedis, check_deployment
 from riskservice.events import read_events
 from riskservice.graph_store import current_version, rollback, write_back
 from riskservice.limits.clock import ManualClock
 from riskservice.limits.cluster import ClusterStore
 from riskservice.limits.slots import key_slot
+from riskservice.policy.load import load_policy
+from riskservice.review import audit
 from riskservice.state import risk_state
+from tests.api.test_events import traffic
 from tests.cluster_server import RedisClusterServer
 from tests.conftest import ANALYST, ISSUER, make_settings
+from tests.redis_server import RedisServer
 
 
 @pytest.fixture
@@ -131,3 +141,73 @@ def test_graph_scores_flip_and_roll_back(app: Flask, client: FlaskClient) -> Non
     assert current_version(cluster) == second
     assert rollback(cluster) == first and current_version(cluster) == first
     assert key_slot("risk:{d:dev-g}:gs:1") != key_slot("risk:{u:user-g}:gs:1")
+
+
+def test_every_rule_decides_as_on_one_redis(app: Flask, client: FlaskClient, clock: ManualClock,
+                                            redis_server: RedisServer) -> None:
+    """Mixed traffic on the cluster, exported (shards merged in recorded
+    order) and replayed by the backtest on a single Redis: every decision the
+    same, with its reasons."""
+    traffic(client, app, clock, n=300)
+    settle(app)
+    events = list(read_events(risk_state(app).store.client))
+    assert len(events) == 300 and {e["decision"] for e in events} == {"allow", "challenge", "block"}
+    result = run_backtest(events, load_policy("config/policy.yaml"), redis_url=redis_server.url.replace("/0", "/2"))
+    assert result.decisions == 300
+    assert result.changed == 0, result.examples
+
+
+def test_cli_export_reads_the_cluster(client: FlaskClient, redis_cluster: RedisClusterServer,
+                                      tmp_path: Path) -> None:
+    for i in range(5):
+        share(client, f"cli-{i}", device=f"dev-{i}")
+    out = tmp_path / "events.jsonl"
+    env = {"REDIS_URL": redis_cluster.url, "RISK_REDIS_CLUSTER": "1"}
+    result = CliRunner().invoke(cli, ["export", "-o", str(out)], env=env)
+    assert result.exit_code == 0, result.output
+    assert [orjson.loads(line)["event_id"] for line in out.read_bytes().splitlines()] == [f"cli-{i}" for i in range(5)]
+    # A single-Redis configuration at a cluster node is refused, naming the setting.
+    refused = CliRunner().invoke(cli, ["export"], env={"REDIS_URL": redis_cluster.url, "RISK_REDIS_CLUSTER": "0"})
+    assert refused.exit_code == 1 and "set RISK_REDIS_CLUSTER=1" in refused.output
+
+
+def test_rewards_on_the_cluster(app: Flask, client: FlaskClient) -> None:
+    def reward(amount: int, event: str, device: str = "dev-r") -> dict[str, Any]:
+        body = {"event_id": event, "user_id": "user-r", "device_id": device, "amount_cents": amount,
+                "reason": "share reward"}
+        resp = client.post("/v1/rewards/check", json=body, headers=ISSUER)
+        assert resp.status_code == 200, resp.get_json()
+        return resp.get_json()  # type: ignore[no-any-return]
+
+    assert reward(50_000, "r1")["decision"] == "allow"
+    assert [r["code"] for r in reward(1, "r2")["reasons"]] == ["reward_daily_cap"]
+    risk_state(app).store.set_ban("device", "dev-banned", reason="farm", actor="t")
+    assert "device_blocklist" in [r["code"] for r in reward(1, "r3", device="dev-banned")["reasons"]]
+    assert reward(50_000, "r1")["replayed"] is True
+
+
+def test_an_action_whose_entry_was_written_but_not_applied_is_reported(app: Flask, client: FlaskClient) -> None:
+    share(client, "v1", device="dev-v")
+    resp = client.post("/v1/review/devices/dev-v/actions", json={"action": "label", "label": "legit",
+                                                                 "reason": "known shop"}, headers=ANALYST)
+    assert resp.status_code == 200
+    assert client.get("/v1/audit/verify", headers=ANALYST).get_json()["ok"] is True
+    # The intent of a second action, as if the process died before applying it.
+    entry = audit.append(risk_state(app).store.client, now_ms=int(time.time() * 1000), actor="a", action="block",
+                         entity="device:dev-v", reason="farm")
+    report = client.get("/v1/audit/verify", headers=ANALYST).get_json()
+    assert report["ok"] is False
+    assert (report["broken"]["problem"], report["broken"]["seq"]) == ("unapplied", entry["seq"])
+    # Repeating the action applies it: the trail verifies again.
+    client.post("/v1/review/devices/dev-v/actions", json={"action": "block", "reason": "farm"}, headers=ANALYST)
+    assert client.get("/v1/audit/verify", headers=ANALYST).get_json()["ok"] is True
+
+
+def test_start_up_refuses_a_redis_of_the_other_kind(redis_cluster: RedisClusterServer, redis_server: RedisServer,
+                                                   tmp_path: Path) -> None:
+    with pytest.raises(UnsupportedRedis, match="is a single Redis"):
+        check_deployment(make_settings(redis_server.url, tmp_path, redis_cluster=True))
+    with pytest.raises(UnsupportedRedis, match="set RISK_REDIS_CLUSTER=1"):
+        check_deployment(make_settings(redis_cluster.url, tmp_path))
+    check_deployment(make_settings(redis_cluster.url, tmp_path, redis_cluster=True))
+    check_deployment(make_settings(redis_server.url, tmp_path))
