@@ -39,13 +39,20 @@ import orjson
 import redis
 
 from riskservice.errors import StorageError
-from riskservice.limits.cluster_io import ClusterIO, Command
+from riskservice.limits.cluster_io import RESERVE, SETTLE, Command
+from riskservice.limits.cluster_lifecycle import HOLD_MS, ClusterLifecycle, graph_version
 from riskservice.limits.contract import DecideArgs, Plan, rule_id
-from riskservice.limits.keys import EVENTS, DecisionKeys, device_prefix, graph_node_key, shard_of
-from riskservice.limits.outage import MissedShare
+from riskservice.limits.keys import (
+    DecisionKeys,
+    cluster_decision_id,
+    device_slot_keys,
+    events_shard,
+    graph_node_key,
+    pending_key,
+)
+from riskservice.limits.keys import cluster_pointer_key as pointer_key
 from riskservice.limits.records import DecisionRecord
-from riskservice.limits.slots import key_slot, slot_tag
-from riskservice.limits.store import CHALLENGE, DECIDE, OUTCOME, RECONCILE, REWARD, Script
+from riskservice.limits.store import DECIDE
 
 # Settles sent in one pipeline at most.
 SETTLE_BATCH = 500
@@ -54,69 +61,7 @@ __all__ = ["HOLD_MS", "ClusterStore", "cluster_decision_id", "device_slot_keys",
 
 log = logging.getLogger("riskservice.cluster")
 
-RESERVE, SETTLE = Script("reserve"), Script("settle")
-SCRIPTS = (RESERVE, SETTLE, DECIDE, OUTCOME, CHALLENGE, RECONCILE, REWARD)
-# How long a place is held without its settle: far longer than a settle takes
-# (milliseconds, batched), far shorter than any window.
-HOLD_MS = 5000
 IP_BLOCKLIST = rule_id("ip_blocklist")
-
-
-def shard_tag(key: str) -> str:
-    """The hash tag of the per-slot shards (events, review queue) that ``key``'s slot writes."""
-    return slot_tag(key_slot(key))
-
-
-def events_shard(key: str) -> str:
-    """The share-event stream shard of ``key``'s slot."""
-    return shard_of(EVENTS, key)
-
-
-def cluster_decision_id(device_state_key: str, decision_id: str) -> str:
-    """A decision id that names its device's slot (``<tag>-<id>``), so the
-    pointer from it to the record can live in that slot.
-
-    >>> cluster_decision_id("risk:{d:dev-1}:state", "abc").endswith("-abc")
-    True
-    """
-    tag = shard_tag(device_state_key)
-    return decision_id if decision_id.startswith(tag + "-") else f"{tag}-{decision_id}"
-
-
-def pointer_key(decision_id: str) -> str:
-    """Where a cluster decision id points to its record: in the slot its tag names."""
-    tag = decision_id.split("-", 1)[0]
-    return f"risk:{{{tag}}}:dec:{decision_id}"
-
-
-def graph_version(fast_key: str) -> int | None:
-    """The version of a ``risk:...:v<N>:fast`` key (None: no scores yet).
-
-    >>> graph_version("risk:{graph}:v12:fast"), graph_version("risk:graph:none")
-    (12, None)
-    """
-    part = fast_key.rsplit(":", 2)
-    return int(part[1][1:]) if len(part) == 3 and part[2] == "fast" and part[1][1:].isdigit() else None
-
-
-def device_slot_keys(keys: DecisionKeys, decision_id: str, device_id: str = "", version: int | None = None
-                     ) -> DecisionKeys:
-    """The decision script's keys with every key in the device's slot: the
-    user's keys are judged by reserve.lua and never touched here, the event
-    stream and review queue are the shards of the device's slot, the graph
-    scores the device's own key of the current version, the pointer is named
-    by the cluster decision id."""
-    device = device_prefix(keys.event)
-    unused = f"{device}:unused"  # never read or written when the user side is judged elsewhere
-    graph = graph_node_key("device", device_id, version) if version is not None else unused
-    return keys._replace(user_log=unused, user_ban=unused, ip_ban=unused, graph=graph,
-                         events=events_shard(keys.device_state),
-                         queue=f"risk:review:queue:{{{shard_tag(keys.device_state)}}}",
-                         pointer=pointer_key(decision_id))
-
-
-def pending_key(user_log: str) -> str:
-    return user_log.removesuffix(":log") + ":pend"
 
 
 @functools.lru_cache(maxsize=256)
@@ -138,7 +83,7 @@ def ip_finding(ban: list[Any], plan: bytes, arms: str, now_ms: int) -> list[Any]
             untl - now_ms if untl else 0]
 
 
-class ClusterStore(ClusterIO):
+class ClusterStore(ClusterLifecycle):
     """The decision path's store on a Redis Cluster (the interface of
     :class:`riskservice.limits.store.RedisStore`).
 
@@ -152,9 +97,7 @@ class ClusterStore(ClusterIO):
 
     def __init__(self, client: redis.RedisCluster, hold_ms: int = HOLD_MS,
                  retention_ms: int = 30 * 86_400_000, **io: Any) -> None:
-        super().__init__(client, **io)
-        self.hold_ms = hold_ms
-        self.retention_ms = retention_ms
+        super().__init__(client, hold_ms=hold_ms, retention_ms=retention_ms, **io)
         self._settles: queue.Queue[tuple[tuple[str, str], tuple[str, str, bytes]]] = queue.Queue()
         self._settler = threading.Thread(target=self._settle_forever, name="risk-settle", daemon=True)
         self._settler.start()
@@ -197,30 +140,6 @@ class ClusterStore(ClusterIO):
     def flush(self) -> None:
         """Wait until every settle sent so far has been written (tests, shutdown)."""
         self._settles.join()
-
-    def _load_scripts(self) -> None:
-        """Load every script on every master (a new or restarted master lacks them)."""
-        for node in self.client.get_primaries():  # type: ignore[no-untyped-call]
-            conn = self.client.get_redis_connection(node)
-            for script in SCRIPTS:
-                conn.script_load(script.source)
-
-    def _scripted(self, groups: list[tuple[str, list[Command]]]) -> list[list[Any]]:
-        """:meth:`round_trip`, loading the scripts and trying again once when a master lacked one."""
-        replies = self.round_trip(groups)
-        if any(isinstance(r, redis.exceptions.NoScriptError) for out in replies for r in out):
-            try:
-                self._load_scripts()
-            except redis.RedisError as exc:
-                raise StorageError(f"cannot load the scripts: {exc}") from exc
-            replies = self.round_trip(groups)
-        return replies
-
-    def run(self, script: Script, keys: tuple[str, ...] | list[str], args: tuple[Any, ...]) -> Any:
-        reply = self._scripted([(keys[0], [("EVALSHA", script.sha, len(keys), *keys, *args)])])[0][0]
-        if isinstance(reply, Exception):
-            raise StorageError(f"redis script failed: {reply}")
-        return reply
 
     def decide(self, keys: DecisionKeys, args: DecideArgs) -> DecisionRecord:
         """Reserve on the user's slot (and read the ip's ban) in one round trip,
@@ -281,24 +200,6 @@ class ClusterStore(ClusterIO):
             raise StorageError("the decision reached Redis after its deadline; nothing was recorded")
         return rec
 
-    def reward_split(self, keys: tuple[str, ...], args: tuple[Any, ...], user_id: str, device_id: str
-                     ) -> tuple[tuple[str, ...], tuple[Any, ...]]:
-        """``reward.lua``'s keys and arguments on a cluster: the device's ban and
-        graph scores are read from its slot (one round trip) and passed in."""
-        version = graph_version(keys[4])
-        ban = keys[2]
-        commands: list[Command] = [("HMGET", ban, "until", "reason")]
-        if version is not None:
-            commands.append(("HGET", graph_node_key("device", device_id, version), f"d:{device_id}"))
-        replies = self.call(ban, *commands)
-        if any(isinstance(r, Exception) for r in replies):
-            raise StorageError(f"cannot read the device's side of a reward check: {replies}")
-        until, reason = replies[0]
-        scores = replies[1] if version is not None else None
-        side = orjson.dumps([(until or b"").decode(), (reason or b"").decode(), (scores or b"").decode()])
-        user_graph = graph_node_key("user", user_id, version) if version is not None else f"{keys[3]}:unused"
-        return (keys[0], keys[1], f"{keys[3]}:unused", keys[3], user_graph), (*args, side)
-
     def name_decision(self, device_state_key: str, decision_id: str) -> str:
         """The id a new decision gets on a cluster (it names its device's slot)."""
         return cluster_decision_id(device_state_key, decision_id)
@@ -310,62 +211,3 @@ class ClusterStore(ClusterIO):
         key = pointer_key(decision_id)
         raw = self.call(key, ("GET", key))[0]
         return None if raw is None else cast(dict[str, Any], orjson.loads(cast(bytes, raw)))
-
-    def outcome(self, record_key: str, *, delivered: int, opened: int, claimed: int, window_ms: int, cap: int,
-                now_ms: int | None, retention_ms: int | None = None, events: str = EVENTS
-                ) -> tuple[str, dict[str, Any] | None]:
-        """Record a share's outcome (``lua/outcome.lua``) in its device's slot; returns (status, record)."""
-        keys = (record_key, f"{device_prefix(record_key)}:outcomes", shard_of(events, record_key))
-        args = ("" if now_ms is None else now_ms, delivered, opened, claimed, window_ms, cap,
-                retention_ms or self.retention_ms)
-        status, flat = self.run(OUTCOME, keys, args)
-        return status.decode(), DecisionRecord.parse(flat)
-
-    def challenge(self, record_key: str, user_log_key: str, *, passed: bool, kind: str, plan: bytes,
-                  now_ms: int | None, retention_ms: int, events: str = EVENTS
-                  ) -> tuple[str, dict[str, Any] | None, bool]:
-        """Record a challenge result on the device's slot; a pass then takes
-        the share into the user's log on the user's slot (a second call: if it
-        fails, the user's window misses that one share, and it is logged)."""
-        prefix = device_prefix(record_key)
-        keys = (record_key, f"{prefix}:state", f"{prefix}:unused", f"{prefix}:failures", f"{prefix}:ban",
-                shard_of(events, record_key))
-        args = ("" if now_ms is None else now_ms, int(passed), kind, plan, retention_ms, "1")
-        status, flat, cooled = self.run(CHALLENGE, keys, args)
-        rec = DecisionRecord.parse(flat)
-        if status == b"ok" and passed and rec is not None:
-            self._count_for_user(user_log_key, f"ch:{rec['id']}", int(rec["ct"]), plan)
-        return status.decode(), rec, bool(cooled)
-
-    def _count_for_user(self, user_log: str, event: str, at_ms: int, plan: bytes) -> None:
-        pend = pending_key(user_log)
-        try:
-            replies = self._scripted([(user_log, [("HSET", pend, event, f"{at_ms},{at_ms + self.hold_ms}"),
-                                                  ("EVALSHA", SETTLE.sha, 2, user_log, pend, event, "1", plan)])])
-            if any(isinstance(r, Exception) for r in replies[0]):
-                raise StorageError(str(replies[0]))
-        except StorageError as exc:
-            log.warning("a counted share is missing from the user's window", extra={"error": str(exc),
-                                                                                     "key": user_log})
-
-    def reconcile(self, shares: list[MissedShare]) -> None:
-        """Count shares allowed during an outage: on their devices' slots, then
-        (those newly counted) on their users' slots."""
-        groups: list[tuple[str, list[Command]]] = []
-        for share in shares:
-            decision_id = cluster_decision_id(share.keys.device_state, share.args.decision_id)
-            dkeys = device_slot_keys(share.keys, decision_id)
-            dargs = share.args._replace(decision_id=decision_id, user_side="split", deadline="")
-            groups.append((dkeys.device_state, [("EVALSHA", RECONCILE.sha, len(dkeys), *dkeys, *dargs)]))
-        replies = self._scripted(groups)
-        users: list[tuple[str, list[Command]]] = []
-        for share, reply in zip(shares, replies, strict=True):
-            if isinstance(reply[0], Exception):
-                raise StorageError(f"cannot reconcile shares allowed during the outage: {reply[0]}")
-            if reply[0] == b"counted":
-                user_log, event = share.keys.user_log, "rc:" + share.keys.event.rsplit(":ev:", 1)[1]
-                pend, at = pending_key(user_log), int(share.args.now)
-                users.append((user_log, [("HSET", pend, event, f"{at},{at + self.hold_ms}"),
-                                         ("EVALSHA", SETTLE.sha, 2, user_log, pend, event, "1", share.args.plan)]))
-        if users:
-            self._scripted(users)

@@ -26,11 +26,14 @@ from riskservice.errors import StorageError
 from riskservice.limits.client import CircuitBreaker
 from riskservice.limits.keys import ban_key
 from riskservice.limits.slots import key_slot
+from riskservice.limits.store import CHALLENGE, DECIDE, OUTCOME, RECONCILE, REWARD, Script
 
-__all__ = ["ClusterIO", "Command"]
+__all__ = ["RESERVE", "SETTLE", "ClusterIO", "Command"]
 
 log = logging.getLogger("riskservice.cluster")
 
+RESERVE, SETTLE = Script("reserve"), Script("settle")
+SCRIPTS = (RESERVE, SETTLE, DECIDE, OUTCOME, CHALLENGE, RECONCILE, REWARD)
 # One command: its words, as hiredis packs them.
 Command = tuple[Any, ...]
 REFRESH_S = 0.25
@@ -167,12 +170,26 @@ class ClusterIO:
         """Commands on the master of ``key``'s slot, in one round trip."""
         return self.round_trip([(key, list(commands))])[0]
 
-    def run(self, script: Any, keys: tuple[str, ...] | list[str], args: tuple[Any, ...]) -> Any:
-        """One script on the master of its keys' slot (loading it where missing)."""
-        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
-        reply = self.call(keys[0], command)[0]
-        if isinstance(reply, redis.exceptions.NoScriptError):
-            reply = self.call(keys[0], ("SCRIPT", "LOAD", script.source), command)[1]
+    def _load_scripts(self) -> None:
+        """Load every script on every master (a new or restarted master lacks them)."""
+        for node in self.client.get_primaries():  # type: ignore[no-untyped-call]
+            conn = self.client.get_redis_connection(node)
+            for script in SCRIPTS:
+                conn.script_load(script.source)
+
+    def _scripted(self, groups: list[tuple[str, list[Command]]]) -> list[list[Any]]:
+        """:meth:`round_trip`, loading the scripts and trying again once when a master lacked one."""
+        replies = self.round_trip(groups)
+        if any(isinstance(r, redis.exceptions.NoScriptError) for out in replies for r in out):
+            try:
+                self._load_scripts()
+            except redis.RedisError as exc:
+                raise StorageError(f"cannot load the scripts: {exc}") from exc
+            replies = self.round_trip(groups)
+        return replies
+
+    def run(self, script: Script, keys: tuple[str, ...] | list[str], args: tuple[Any, ...]) -> Any:
+        reply = self._scripted([(keys[0], [("EVALSHA", script.sha, len(keys), *keys, *args)])])[0][0]
         if isinstance(reply, Exception):
             raise StorageError(f"redis script failed: {reply}")
         return reply
