@@ -37,6 +37,8 @@ SCRIPTS = (RESERVE, SETTLE, DECIDE, OUTCOME, CHALLENGE, RECONCILE, REWARD)
 # One command: its words, as hiredis packs them.
 Command = tuple[Any, ...]
 REFRESH_S = 0.25
+# Clock samples taken over a slower round trip than this are not trusted.
+OFFSET_RTT_S = 0.002
 
 
 class ClusterIO:
@@ -219,7 +221,10 @@ class ClusterIO:
                     before = time.time()
                     seconds, micros = self.client.get_redis_connection(node).time()
                     after = time.time()
-                    self._offset_ms = (seconds * 1000 + micros / 1000) - (before + after) * 500
+                    # A sample whose round trip was slow (this thread waited for
+                    # the CPU) can be off by half of it: keep the last good one.
+                    if self._offset_ms is None or after - before < OFFSET_RTT_S:
+                        self._offset_ms = (seconds * 1000 + micros / 1000) - (before + after) * 500
                     break
                 except (redis.RedisError, OSError):
                     continue
