@@ -79,6 +79,7 @@ def main() -> None:
     parser.add_argument("--redis", choices=["unix", "tcp"], default="unix",
                         help="how the service reaches Redis (the embedded default is a unix socket)")
     parser.add_argument("--cluster", action="store_true", help="the service on a local 3-master Redis Cluster")
+    parser.add_argument("--budget-ms", type=int, default=50, help="RISK_REDIS_BUDGET_MS of the service")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install wrk")
@@ -93,7 +94,7 @@ def main() -> None:
     else:
         redis_server = RedisServer(work / "redis").start()
     # The default budget, and no access log (the baseline writes none either).
-    quiet = {"RISK_LOG_LEVEL": "WARNING", "RISK_REDIS_BUDGET_MS": "50",
+    quiet = {"RISK_LOG_LEVEL": "WARNING", "RISK_REDIS_BUDGET_MS": str(args.budget_ms),
              "RISK_WORKER_CLASS": args.worker_class, "RISK_THREADS": str(args.threads)}
     if args.cluster:
         quiet["RISK_REDIS_CLUSTER"] = "1"
@@ -135,7 +136,7 @@ def main() -> None:
           + (", Redis Cluster of 3 masters" if args.cluster else ""))
     print(f"wrk -t2 -c{args.connections} -d{args.seconds}s, gunicorn 2 {args.worker_class} workers "
           f"(threads {args.threads}), "
-          f"Redis over {args.redis}, {args.rounds} rounds\n")
+          f"Redis over {args.redis}, {args.rounds} rounds, budget {args.budget_ms} ms\n")
     print("| endpoint | requests/s (median) | p50 ms | p99 ms | non-2xx |")
     print("|---|---|---|---|---|")
     for name in ("baseline", "service"):

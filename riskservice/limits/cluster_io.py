@@ -13,9 +13,10 @@ decisions use a promoted replica as soon as the cluster names it.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 import hiredis
 import redis
@@ -24,9 +25,9 @@ from redis.connection import Connection
 
 from riskservice.errors import StorageError
 from riskservice.limits.client import CircuitBreaker
-from riskservice.limits.keys import ban_key
 from riskservice.limits.slots import key_slot
 from riskservice.limits.store import CHALLENGE, DECIDE, OUTCOME, RECONCILE, REWARD, Script
+from riskservice.limits.topology import masters, slot_ranges
 
 __all__ = ["RESERVE", "SETTLE", "ClusterIO", "Command"]
 
@@ -37,6 +38,8 @@ SCRIPTS = (RESERVE, SETTLE, DECIDE, OUTCOME, CHALLENGE, RECONCILE, REWARD)
 # One command: its words, as hiredis packs them.
 Command = tuple[Any, ...]
 REFRESH_S = 0.25
+# Idle connections kept per master (more are opened under load, and closed after use).
+MAX_IDLE = 64
 # Clock samples taken over a slower round trip than this are not trusted.
 OFFSET_RTT_S = 0.002
 
@@ -70,6 +73,10 @@ class ClusterIO:
         self._offset_at = -1.0
         self._refresh_lock = threading.Lock()
         self._refreshed_at = 0.0
+        self._logged: dict[str, float] = {}
+        self._idle: dict[str, list[Connection]] = {}
+        self._idle_pid = os.getpid()
+        self._idle_lock = threading.Lock()
 
     # -- the slot map -------------------------------------------------------
 
@@ -112,7 +119,7 @@ class ClusterIO:
         failure, a time-out, a slot that moved or a master in cool-down raise
         :class:`StorageError` for the whole call.
         """
-        sent: list[tuple[CircuitBreaker, Any, Connection, int]] = []
+        sent: list[tuple[CircuitBreaker, str, Connection, int]] = []
         by_node: dict[str, int] = {}
         batches: list[list[Command]] = []
         nodes: list[ClusterNode] = []
@@ -129,13 +136,16 @@ class ClusterIO:
             if not self._breaker(node.name).allow():
                 raise StorageError(f"redis master {node.name} unavailable (circuit open)")
         replies: list[list[Any]] = []
+        current = 0  # the master being sent to or read from when a call fails
         try:
-            for node, batch in zip(nodes, batches, strict=True):
-                pool = self.client.get_redis_connection(node).connection_pool
-                conn = pool.get_connection()
-                sent.append((self._breaker(node.name), pool, conn, len(batch)))
-                conn.send_packed_command([hiredis.pack_command(c) for c in batch], check_health=False)  # type: ignore[no-untyped-call]
-            for breaker, _, conn, count in sent:
+            for i, (node, batch) in enumerate(zip(nodes, batches, strict=True)):
+                current = i
+                conn = self._take(node)
+                sent.append((self._breaker(node.name), node.name, conn, len(batch)))
+                conn.send_packed_command([hiredis.pack_command(c) for c in batch],  # type: ignore[no-untyped-call]
+                                         check_health=False)
+            for i, (breaker, _, conn, count) in enumerate(sent):
+                current = i
                 out = []
                 for _ in range(count):
                     try:
@@ -147,14 +157,13 @@ class ClusterIO:
         except (redis.RedisError, OSError) as exc:
             for _, _, conn, _ in sent:
                 conn.disconnect()  # type: ignore[no-untyped-call]  # a reply may still arrive: never reuse it
-            failed = sent[len(replies)][0] if len(replies) < len(sent) else None
-            if failed is not None:
-                failed.failure()
+            self._breaker(nodes[current].name).failure()
+            self._log_down(nodes[current].name, exc)
             self.refresh_soon()
             raise StorageError(f"redis cluster call failed: {exc}") from exc
         finally:
-            for _, pool, conn, _ in sent:
-                pool.release(conn)
+            for _, name, conn, _ in sent:
+                self._give(name, conn)
         moved = [r for out in replies for r in out
                  if isinstance(r, redis.exceptions.MovedError | redis.exceptions.AskError)]
         if moved or any(isinstance(r, redis.exceptions.ClusterDownError) for out in replies for r in out):
@@ -167,6 +176,41 @@ class ClusterIO:
             out_groups.append(replies[i][cursor[i]:cursor[i] + len(commands)])
             cursor[i] += len(commands)
         return out_groups
+
+    def _log_down(self, name: str, exc: Exception) -> None:
+        """Say in the log which master failed and which slots it serves (at most once a second per master)."""
+        now = time.monotonic()
+        if now - self._logged.get(name, -1.0) < 1.0:
+            return
+        self._logged[name] = now
+        slots = masters(self.client).get(name, [])
+        log.warning("redis master failed: decisions on its slots are answered degraded until it (or its "
+                    "promoted replica) answers", extra={"node": name, "slots": slot_ranges(slots),
+                                                        "error": str(exc)})
+
+    def _take(self, node: ClusterNode) -> Connection:
+        """An idle connection to ``node`` (a new one when none is idle).
+
+        As RedisStore does, the hot path keeps its own stack of idle
+        connections per master rather than going through the node's pool,
+        which costs a readiness poll (a system call) and bookkeeping per call.
+        """
+        with self._idle_lock:
+            if self._idle_pid != os.getpid():
+                self._idle, self._idle_pid = {}, os.getpid()  # the parent's sockets are not ours
+            stack = self._idle.get(node.name)
+            if stack:
+                return stack.pop()
+        pool = self.client.get_redis_connection(node).connection_pool
+        return cast(Connection, pool.make_connection())
+
+    def _give(self, name: str, conn: Connection) -> None:
+        with self._idle_lock:
+            stack = self._idle.setdefault(name, [])
+            if len(stack) < MAX_IDLE:
+                stack.append(conn)
+                return
+        conn.disconnect()  # type: ignore[no-untyped-call]
 
     def call(self, key: str, *commands: Command) -> list[Any]:
         """Commands on the master of ``key``'s slot, in one round trip."""
@@ -249,24 +293,10 @@ class ClusterIO:
         return ok
 
     def close(self) -> None:
+        """Close every idle connection and the client (at shutdown)."""
+        with self._idle_lock:
+            for stack in self._idle.values():
+                for conn in stack:
+                    conn.disconnect()  # type: ignore[no-untyped-call]
+            self._idle.clear()
         self.client.close()
-
-    def set_ban(self, kind: str, entity_id: str, *, reason: str, actor: str, until_ms: int = 0) -> None:
-        """Ban a device, user or ip (as RedisStore.set_ban, in the entity's slot)."""
-        key = ban_key(kind, entity_id)
-        fields = ["reason", reason, "actor", actor, "at", int(time.time() * 1000), "until", until_ms]
-        commands: list[Command] = [("MULTI",), ("DEL", key), ("HSET", key, *fields)]
-        if until_ms:
-            commands.append(("PEXPIREAT", key, until_ms + 86_400_000))
-        replies = self.call(key, *commands, ("EXEC",))
-        if any(isinstance(r, Exception) for r in replies):
-            raise StorageError(f"cannot write ban: {next(r for r in replies if isinstance(r, Exception))}")
-
-    def clear_ban(self, kind: str, entity_id: str) -> bool:
-        key = ban_key(kind, entity_id)
-        return bool(self.call(key, ("DEL", key))[0])
-
-    def get_ban(self, kind: str, entity_id: str) -> dict[str, str] | None:
-        key = ban_key(kind, entity_id)
-        flat = self.call(key, ("HGETALL", key))[0]
-        return {bytes(flat[i]).decode(): bytes(flat[i + 1]).decode() for i in range(0, len(flat), 2)} or None

@@ -5,6 +5,7 @@ the keys it touches; see :mod:`riskservice.limits.cluster`."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import orjson
@@ -14,6 +15,7 @@ from riskservice.errors import StorageError
 from riskservice.limits.cluster_io import SETTLE, ClusterIO, Command
 from riskservice.limits.keys import (
     EVENTS,
+    ban_key,
     cluster_decision_id,
     device_prefix,
     device_slot_keys,
@@ -128,3 +130,23 @@ class ClusterLifecycle(ClusterIO):
         side = orjson.dumps([(until or b"").decode(), (reason or b"").decode(), (scores or b"").decode()])
         user_graph = graph_node_key("user", user_id, version) if version is not None else f"{keys[3]}:unused"
         return (keys[0], keys[1], f"{keys[3]}:unused", keys[3], user_graph), (*args, side)
+
+    def set_ban(self, kind: str, entity_id: str, *, reason: str, actor: str, until_ms: int = 0) -> None:
+        """Ban a device, user or ip (as RedisStore.set_ban, in the entity's slot)."""
+        key = ban_key(kind, entity_id)
+        fields = ["reason", reason, "actor", actor, "at", int(time.time() * 1000), "until", until_ms]
+        commands: list[Command] = [("MULTI",), ("DEL", key), ("HSET", key, *fields)]
+        if until_ms:
+            commands.append(("PEXPIREAT", key, until_ms + 86_400_000))
+        replies = self.call(key, *commands, ("EXEC",))
+        if any(isinstance(r, Exception) for r in replies):
+            raise StorageError(f"cannot write ban: {next(r for r in replies if isinstance(r, Exception))}")
+
+    def clear_ban(self, kind: str, entity_id: str) -> bool:
+        key = ban_key(kind, entity_id)
+        return bool(self.call(key, ("DEL", key))[0])
+
+    def get_ban(self, kind: str, entity_id: str) -> dict[str, str] | None:
+        key = ban_key(kind, entity_id)
+        flat = self.call(key, ("HGETALL", key))[0]
+        return {bytes(flat[i]).decode(): bytes(flat[i + 1]).decode() for i in range(0, len(flat), 2)} or None

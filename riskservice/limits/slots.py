@@ -64,7 +64,8 @@ def key_slot(key: str | bytes) -> int:
     >>> key_slot("risk:{d:dev-1}:state") == key_slot("risk:{d:dev-1}:ban")
     True
     """
-    return crc16(hash_tag(key)) % SLOTS
+    # binascii's CRC-CCITT is the same CRC-16/XMODEM as crc16, in C: this is on the decision path.
+    return binascii.crc_hqx(hash_tag(key), 0) % SLOTS
 
 
 @functools.cache

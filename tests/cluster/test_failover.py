@@ -120,7 +120,7 @@ def app(request: pytest.FixtureRequest, cluster: RedisClusterServer, tmp_path: P
     risk_state(app).store.close()
 
 
-def test_a_master_dies_under_load(app: Flask, cluster: RedisClusterServer) -> None:
+def test_a_master_dies_under_load(app: Flask, cluster: RedisClusterServer, caplog: pytest.LogCaptureFixture) -> None:
     client = app.test_client()
     victim = next(n for n in cluster.nodes if n.role == "master")
     # Half the shares have their device on the victim; the other half touch only the other masters.
@@ -161,6 +161,10 @@ def test_a_master_dies_under_load(app: Flask, cluster: RedisClusterServer) -> No
     assert degraded and all(a.device in victims for a in degraded)
     assert all(killed_at <= a.at for a in degraded)
     assert not [a for a in answers[mark:] if a.degraded]
+    # The log names the master that failed and its slots.
+    down_logs = [r for r in caplog.records if r.getMessage().startswith("redis master failed")]
+    assert down_logs and {getattr(r, "node", None) for r in down_logs} == {f"127.0.0.1:{victim.port}"}
+    assert getattr(down_logs[0], "slots", None) == ",".join(f"{a}-{b}" for a, b in victim.slots)
     # What the failover lost: acknowledged (not degraded) decisions recorded
     # on the victim before it died that the promoted replica does not have.
     acked = [a for a in answers if not a.degraded and a.device in victims and a.at < killed_at]
