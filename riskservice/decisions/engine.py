@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from riskservice.policy.rollout import enforced
 
 DECISIONS = ("allow", "challenge", "block")
 FAIL_MODE_SEVERITY = {"allow": 0, "challenge": 1, "block": 2}
+# Redis Cluster: how long after a failed write-back of outage shares to try again.
+RECONCILE_RETRY_S = 0.1
 # The window reported in the RateLimit headers.
 HEADER_RULE = "device_velocity"
 
@@ -169,6 +172,7 @@ class DecisionEngine:
         # batch must fit one master's share of the budget: a batch that timed
         # out would open that master's breaker and degrade its decisions.
         self.reconcile_batch = 500 if name_decision is None else 50
+        self._reconcile_after = 0.0
 
     def decide(self, req: DecisionRequest, body: dict[str, Any]) -> Decision:
         """Answer one share (``body``: the parsed JSON it was validated from).
@@ -197,14 +201,16 @@ class DecisionEngine:
             arms=arms(compiled.rollouts, req.device_id),
         )
         try:
-            if self.outage.pending():
+            if self.outage.pending() and time.monotonic() >= self._reconcile_after:
                 try:
                     self._reconcile()
                 except StorageError:
                     # On Redis Cluster a master that is still down (the outage's)
-                    # says nothing about this decision's masters.
+                    # says nothing about this decision's masters; try again a
+                    # little later rather than on every decision.
                     if self.name_decision is None:
                         raise
+                    self._reconcile_after = time.monotonic() + RECONCILE_RETRY_S
             rec = self.store.decide(keys, args)
         except StorageError:
             return self._degraded(static, policy.version, keys, args)
