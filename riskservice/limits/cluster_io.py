@@ -74,6 +74,10 @@ class ClusterIO:
         self._refresh_lock = threading.Lock()
         self._refreshed_at = 0.0
         self._logged: dict[str, float] = {}
+        # Master -> the slots it served when last seen (a dead master keeps its
+        # entry, so the log can say which slots are down).
+        self._served: dict[str, str] = {}
+        self._note_served()
         self._idle: dict[str, list[Connection]] = {}
         self._idle_pid = os.getpid()
         self._idle_lock = threading.Lock()
@@ -92,6 +96,9 @@ class ClusterIO:
             breaker = self._breakers.setdefault(name, CircuitBreaker(self.cooldown_ms))
         return breaker
 
+    def _note_served(self) -> None:
+        self._served.update({name: slot_ranges(slots) for name, slots in masters(self.client).items()})
+
     def refresh_soon(self) -> None:
         """Read the slot map again in the background (at most every ``REFRESH_S``)."""
         now = time.monotonic()
@@ -102,6 +109,7 @@ class ClusterIO:
         def refresh() -> None:
             try:
                 self.client.nodes_manager.initialize()
+                self._note_served()
             except Exception as exc:
                 log.warning("cannot read the cluster's slot map", extra={"error": str(exc)})
             finally:
@@ -183,9 +191,8 @@ class ClusterIO:
         if now - self._logged.get(name, -1.0) < 1.0:
             return
         self._logged[name] = now
-        slots = masters(self.client).get(name, [])
         log.warning("redis master failed: decisions on its slots are answered degraded until it (or its "
-                    "promoted replica) answers", extra={"node": name, "slots": slot_ranges(slots),
+                    "promoted replica) answers", extra={"node": name, "slots": self._served.get(name, "unknown"),
                                                         "error": str(exc)})
 
     def _take(self, node: ClusterNode) -> Connection:

@@ -123,6 +123,7 @@ def app(request: pytest.FixtureRequest, cluster: RedisClusterServer, tmp_path: P
 def test_a_master_dies_under_load(app: Flask, cluster: RedisClusterServer, caplog: pytest.LogCaptureFixture) -> None:
     client = app.test_client()
     victim = next(n for n in cluster.nodes if n.role == "master")
+    victim_slots = ",".join(f"{a}-{b}" for a, b in victim.slots)  # (the map forgets them after the failover)
     # Half the shares have their device on the victim; the other half touch only the other masters.
     on = list(zip(ids_on(victim, "dv", device_tag, 40, True), ids_on(victim, "uv", user_tag, 40, False),
                   strict=True))
@@ -143,7 +144,7 @@ def test_a_master_dies_under_load(app: Flask, cluster: RedisClusterServer, caplo
         assert ready.status_code == 503 and body["redis"] == "degraded"
         down = [m for m in body["cluster"]["masters"] if m["status"] != "ok"]
         assert [m["node"] for m in down] == [f"127.0.0.1:{victim.port}"]
-        assert down[0]["slots"] == ",".join(f"{a}-{b}" for a, b in victim.slots)
+        assert down[0]["slots"] == victim_slots
         new_master = cluster.wait_for_failover(victim)
         promoted_at = time.monotonic()
         # Answers stop being degraded on their own, and /readyz says ready again.
@@ -164,7 +165,7 @@ def test_a_master_dies_under_load(app: Flask, cluster: RedisClusterServer, caplo
     # The log names the master that failed and its slots.
     down_logs = [r for r in caplog.records if r.getMessage().startswith("redis master failed")]
     assert down_logs and {getattr(r, "node", None) for r in down_logs} == {f"127.0.0.1:{victim.port}"}
-    assert getattr(down_logs[0], "slots", None) == ",".join(f"{a}-{b}" for a, b in victim.slots)
+    assert getattr(down_logs[0], "slots", None) == victim_slots
     # What the failover lost: acknowledged (not degraded) decisions recorded
     # on the victim before it died that the promoted replica does not have.
     acked = [a for a in answers if not a.degraded and a.device in victims and a.at < killed_at]
