@@ -25,7 +25,7 @@ from redis.connection import Connection
 
 from riskservice.errors import StorageError
 from riskservice.limits.client import CircuitBreaker
-from riskservice.limits.slots import key_slot
+from riskservice.limits.slots import SLOTS, key_slot
 from riskservice.limits.store import CHALLENGE, DECIDE, OUTCOME, RECONCILE, REWARD, Script
 from riskservice.limits.topology import masters, slot_ranges
 
@@ -78,15 +78,29 @@ class ClusterIO:
         # entry, so the log can say which slots are down).
         self._served: dict[str, str] = {}
         self._note_served()
+        self._slot_nodes = self._snapshot()
         self._idle: dict[str, list[Connection]] = {}
         self._idle_pid = os.getpid()
         self._idle_lock = threading.Lock()
 
     # -- the slot map -------------------------------------------------------
 
+    def _snapshot(self) -> list[ClusterNode | None]:
+        """Slot -> master, copied from the client's slot map. The hot path reads
+        this copy: the client's own lookup takes a lock that re-reading the map
+        holds for as long as a dead node takes to refuse."""
+        cache = self.client.nodes_manager.slots_cache
+        out: list[ClusterNode | None] = []
+        for slot in range(SLOTS):
+            nodes = cache.get(slot)
+            out.append(nodes[0] if nodes else None)
+        return out
+
     def node_of(self, key: str) -> ClusterNode:
-        node = self.client.nodes_manager.get_node_from_slot(key_slot(key))
+        """The master of ``key``'s slot (StorageError when the map has none: degraded, never a 5xx)."""
+        node = self._slot_nodes[key_slot(key)]
         if node is None:
+            self.refresh_soon()
             raise StorageError(f"no master serves the slot of {key}")
         return node
 
@@ -109,6 +123,7 @@ class ClusterIO:
         def refresh() -> None:
             try:
                 self.client.nodes_manager.initialize()
+                self._slot_nodes = self._snapshot()
                 self._note_served()
             except Exception as exc:
                 log.warning("cannot read the cluster's slot map", extra={"error": str(exc)})

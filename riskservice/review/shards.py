@@ -19,8 +19,12 @@ from riskservice.limits.topology import every_shard
 __all__ = ["merged_after", "merged_total"]
 
 
-def _pairs(flat: list[Any]) -> list[tuple[bytes, float]]:
-    return [(flat[i], float(flat[i + 1])) for i in range(0, len(flat), 2)]
+def _pairs(reply: list[Any]) -> list[tuple[bytes, float]]:
+    """``WITHSCORES`` replies as (member, score): flat on RESP2, already paired
+    by redis-py on RESP3 (the client's protocol decides)."""
+    if reply and isinstance(reply[0], list | tuple):
+        return [(m, float(s)) for m, s in reply]
+    return [(reply[i], float(reply[i + 1])) for i in range(0, len(reply), 2)]
 
 
 def merged_after(client: redis.RedisCluster, base: str, cursor: tuple[float, str] | None,
