@@ -4,7 +4,11 @@ Both run under the same gunicorn settings (2 sync workers) and the same wrk
 load, alternating baseline / service rounds in one run so machine noise hits
 both alike. Also counts Redis commands per decision from ``INFO``.
 
-    .venv/bin/python bench/http_decisions.py [--seconds 10] [--rounds 3]
+    .venv/bin/python bench/http_decisions.py [--seconds 10] [--rounds 3] [--cluster]
+
+With ``--cluster`` the service runs on a local Redis Cluster of 3 masters
+(``RISK_REDIS_CLUSTER=1``; tests/cluster_server.py starts it) and the command
+counts are summed over the masters.
 
 Needs ``wrk`` (Debian package ``wrk``).
 """
@@ -21,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -52,12 +57,15 @@ def wrk(url: str, seconds: int, connections: int, threads: int, script: str = "d
     return result
 
 
-def redis_commands(server: RedisServer) -> tuple[int, int]:
-    """(all commands, EVALSHA calls) processed so far."""
-    client = server.client()
-    total = int(client.info("stats")["total_commands_processed"])
-    evalsha = int(client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
-    client.close()
+def redis_commands(server: Any) -> tuple[int, int]:
+    """(all commands, EVALSHA calls) processed so far (summed over a cluster's masters)."""
+    clients = ([n.client() for n in server.nodes if n.role == "master"] if hasattr(server, "nodes")
+               else [server.client()])
+    total = evalsha = 0
+    for client in clients:
+        total += int(client.info("stats")["total_commands_processed"])
+        evalsha += int(client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+        client.close()
     return total, evalsha
 
 
@@ -70,16 +78,27 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--redis", choices=["unix", "tcp"], default="unix",
                         help="how the service reaches Redis (the embedded default is a unix socket)")
+    parser.add_argument("--cluster", action="store_true", help="the service on a local 3-master Redis Cluster")
+    parser.add_argument("--budget-ms", type=int, default=50, help="RISK_REDIS_BUDGET_MS of the service")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install wrk")
 
     work = Path(tempfile.mkdtemp(prefix="bench-http-"))
-    redis_server = RedisServer(work / "redis").start()
+    redis_server: Any
+    if args.cluster:
+        from tests.cluster_server import RedisClusterServer
+
+        redis_server = RedisClusterServer(work / "cluster").start()
+        redis_server.kill = redis_server.stop
+    else:
+        redis_server = RedisServer(work / "redis").start()
     # The default budget, and no access log (the baseline writes none either).
-    quiet = {"RISK_LOG_LEVEL": "WARNING", "RISK_REDIS_BUDGET_MS": "50",
+    quiet = {"RISK_LOG_LEVEL": "WARNING", "RISK_REDIS_BUDGET_MS": str(args.budget_ms),
              "RISK_WORKER_CLASS": args.worker_class, "RISK_THREADS": str(args.threads)}
-    redis_url = redis_server.socket_url if args.redis == "unix" else redis_server.url
+    if args.cluster:
+        quiet["RISK_REDIS_CLUSTER"] = "1"
+    redis_url = redis_server.socket_url if args.redis == "unix" and not args.cluster else redis_server.url
     service = Gunicorn(work / "svc", workers=2, redis_url=redis_url, extra_env=quiet)
     baseline = Gunicorn(work / "base", workers=2, app="bench.baseline_app:app", ready_path="/v1/decisions",
                         redis_url=redis_server.url, extra_env=quiet)  # same gunicorn settings
@@ -113,10 +132,11 @@ def main() -> None:
         return statistics.median(r[key] for r in rounds[name])
 
     ratios = [s["rps"] / b["rps"] for s, b in zip(rounds["service"], rounds["baseline"], strict=True)]
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+          + (", Redis Cluster of 3 masters" if args.cluster else ""))
     print(f"wrk -t2 -c{args.connections} -d{args.seconds}s, gunicorn 2 {args.worker_class} workers "
           f"(threads {args.threads}), "
-          f"Redis over {args.redis}, {args.rounds} rounds\n")
+          f"Redis over {args.redis}, {args.rounds} rounds, budget {args.budget_ms} ms\n")
     print("| endpoint | requests/s (median) | p50 ms | p99 ms | non-2xx |")
     print("|---|---|---|---|---|")
     for name in ("baseline", "service"):

@@ -48,6 +48,10 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     redis_url: str | None = None
+    # REDIS_URL names a node of a Redis Cluster: the client discovers the
+    # others and the decision path runs in two steps across slots
+    # (docs/architecture.md). Needs REDIS_URL; the embedded Redis is single.
+    redis_cluster: bool = False
     api_keys: tuple[ApiKey, ...]
     # Run the real-time signal consumer (python -m riskservice signals) beside
     # the workers (gunicorn's master starts it; docs/signals.md).
@@ -108,6 +112,13 @@ class Settings(BaseModel):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return url
 
+    @field_validator("redis_cluster")
+    @classmethod
+    def _cluster_needs_url(cls, cluster: bool, info: ValidationInfo) -> bool:
+        if cluster and info.data.get("redis_url") is None:
+            raise ValueError("needs REDIS_URL naming a node of the cluster (the embedded Redis is a single Redis)")
+        return cluster
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, require_keys: bool = True) -> Settings:
         """Read the settings from environment variables.
@@ -156,6 +167,7 @@ class Settings(BaseModel):
 # Environment variable -> settings field.
 ENV_VARS: dict[str, str] = {
     "REDIS_URL": "redis_url",
+    "RISK_REDIS_CLUSTER": "redis_cluster",
     "RISK_API_KEYS": "api_keys",
     "RISK_POLICY_FILE": "policy_file",
     "RISK_POLICY_POLL_S": "policy_poll_s",

@@ -14,20 +14,22 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 import orjson
+import redis
 
 from config.settings import Settings, SettingsError
 from riskservice import logs
 from riskservice.backtest import format_report, read_jsonl, run_backtest
 from riskservice.calibration.observe import TUNABLE
+from riskservice.deployment import UnsupportedRedis, check_deployment, open_store
 from riskservice.embedded_redis import EmbeddedRedis
 from riskservice.errors import PolicyError
 from riskservice.events import read_events
-from riskservice.limits.client import connect
 from riskservice.limits.clock import ServerClock
+from riskservice.limits.cluster import ClusterStore
 from riskservice.limits.store import RedisStore
 from riskservice.policy.load import load_policy
 from riskservice.review import audit
@@ -43,17 +45,25 @@ def _settings() -> Settings:
 
 
 @contextmanager
-def _store() -> Iterator[RedisStore]:
-    """The service's Redis; an embedded one this command had to start is stopped after."""
+def _store() -> Iterator[RedisStore | ClusterStore]:
+    """The service's Redis (or Redis Cluster, ``RISK_REDIS_CLUSTER=1``); an
+    embedded one this command had to start is stopped after."""
     settings = _settings()
     url = settings.redis_url
     embedded = None
     if url is None:
         embedded = EmbeddedRedis(settings.data_dir)
         url = embedded.ensure()
+    settings = settings.model_copy(update={"redis_url": url, "redis_budget_ms": 2000})
     try:
-        yield RedisStore(connect(url, budget_ms=2000))
+        check_deployment(settings)
+    except UnsupportedRedis as exc:
+        raise click.ClickException(str(exc)) from None
+    store = open_store(settings, retention_ms=settings.event_retention_days * 86_400_000)
+    try:
+        yield store
     finally:
+        store.close()
         if embedded is not None:
             embedded.stop()
 
@@ -95,7 +105,8 @@ def unban(kind: str, entity_id: str, reason: str, actor: str) -> None:
     click.echo(f"unbanned {kind} {entity_id}" if lifted else f"{kind} {entity_id} was not banned")
 
 
-def _audit(store: RedisStore, actor: str, action: str, entity: str, reason: str, details: dict[str, Any]) -> None:
+def _audit(store: RedisStore | ClusterStore, actor: str, action: str, entity: str, reason: str,
+           details: dict[str, Any]) -> None:
     """An operator's ban or unban goes in the audit trail, as an analyst's does (actor ``cli:<name>``)."""
     audit.append(store.client, now_ms=now_ms(ServerClock(), store.client), actor=f"cli:{actor}", action=action,
                  entity=entity, reason=reason, details={**details, "source": "cli"})
@@ -143,10 +154,14 @@ def signals(batch: int, name: str, exit_with_parent: bool) -> None:
 
     from riskservice.signals.consumer import SignalConsumer
 
-    logs.configure(_settings().log_level)
+    settings = _settings()
+    logs.configure(settings.log_level)
+    if settings.redis_cluster:
+        # It follows one stream; a cluster keeps one per slot (docs/signals.md).
+        raise click.ClickException("the real-time signals do not run on Redis Cluster yet (RISK_REDIS_CLUSTER=1)")
     parent = os.getppid()
     with _store() as store:
-        consumer = SignalConsumer(store.client, name=name, batch=batch)
+        consumer = SignalConsumer(cast(redis.Redis, store.client), name=name, batch=batch)
         for sig in (os_signal.SIGTERM, os_signal.SIGINT):
             os_signal.signal(sig, lambda *_: consumer.stop())
         consumer.start()  # (logs how many recent events it re-read)
@@ -273,6 +288,9 @@ def _score_spark(input_file: Path, output_dir: Path, write_back: bool, seed: int
         from graphs.spark.writeback import write_back as spark_write_back
 
         with _store() as store:
+            if isinstance(store, ClusterStore):
+                raise click.ClickException("--engine spark --write-back writes the single-Redis layout; on Redis "
+                                           "Cluster write back with the default engine")
             url = _settings().redis_url or _url_of(store)
             summary["version"] = spark_write_back(res, url, source=str(input_file),
                                                   queue_threshold=_queue_threshold())

@@ -18,10 +18,11 @@ from riskservice.console import performance as console_performance
 from riskservice.console import views as console
 from riskservice.decisions.engine import DecisionEngine
 from riskservice.decisions.lifecycle import ShareLifecycle
+from riskservice.deployment import open_store
 from riskservice.errors import ApiError, MethodNotAllowed, NotFound, PayloadTooLarge, StorageError, Unavailable
 from riskservice.graph_store import VersionCache
-from riskservice.limits.client import connect
 from riskservice.limits.clock import Clock, ServerClock
+from riskservice.limits.cluster import ClusterStore
 from riskservice.limits.store import RedisStore
 from riskservice.metrics import Metrics
 from riskservice.policy.holder import PolicyHolder
@@ -53,20 +54,20 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Flask:
         raise ValueError("create_app needs settings.redis_url; riskservice.process.serve() starts "
                          "the embedded Redis when none is configured")
     policies = PolicyHolder(settings.policy_file, settings.data_dir, presets_file=settings.presets_file)
-    store = RedisStore(connect(settings.redis_url, settings.redis_budget_ms), settings.breaker_cooldown_ms,
-                       budget_ms=settings.redis_budget_ms, wait_replicas=settings.redis_wait_replicas)
+    retention_ms = settings.event_retention_days * 86_400_000
+    store = open_store(settings, retention_ms=retention_ms)
     _audit_policy_changes(policies, store, clock, str(settings.policy_file))
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    retention_ms = settings.event_retention_days * 86_400_000
     graph_versions = VersionCache(store.client)
     state = RiskState(
         settings=settings, policies=policies, store=store, keyring=KeyRing(settings.api_keys), metrics=Metrics(),
         graph_versions=graph_versions,
         engine=DecisionEngine(store, lambda: policies.current, clock=clock, fail_mode=settings.fail_mode,
                               decision_ttl_ms=settings.decision_ttl_s * 1000, retention_ms=retention_ms,
-                              graph_key=graph_versions.fast_key),
+                              graph_key=graph_versions.fast_key,
+                              name_decision=store.name_decision if isinstance(store, ClusterStore) else None),
         rewards=RewardChecker(store, lambda: policies.current, clock=clock, graph_key=graph_versions.fast_key,
                               ttl_ms=settings.decision_ttl_s * 1000),
         lifecycle=ShareLifecycle(store, lambda: policies.current, clock=clock, retention_ms=retention_ms),
@@ -89,7 +90,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Flask:
     return app
 
 
-def _audit_policy_changes(policies: PolicyHolder, store: RedisStore, clock: Clock | None, source: str) -> None:
+def _audit_policy_changes(policies: PolicyHolder, store: RedisStore | ClusterStore, clock: Clock | None,
+                          source: str) -> None:
     """Put every policy change in the audit trail (each version once, whichever
     worker sees it first); :func:`riskservice.process.note_policy_at_start`
     audits the version a process starts with."""

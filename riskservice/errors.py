@@ -95,3 +95,10 @@ class Unavailable(ApiError):
 
     status = 503
     code = "unavailable"
+
+
+class NotSupported(ApiError):
+    """The deployment cannot do this (e.g. a multi-slot transaction on Redis Cluster)."""
+
+    status = 501
+    code = "not_supported"

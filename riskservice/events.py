@@ -2,7 +2,11 @@
 
 Every decision, outcome report and challenge result is appended to one Redis
 stream (``risk:events``) by the same atomic script that makes it, and the
-stream is trimmed by age (``RISK_EVENT_RETENTION_DAYS``). An exported line is
+stream is trimmed by age (``RISK_EVENT_RETENTION_DAYS``). On Redis Cluster
+each slot has its own shard (``risk:events:{<slot tag>}``, written by its
+devices' scripts); the readers here merge the shards by stream id (the time
+each entry was recorded), so both deployments read one stream in the order
+it was recorded, with the same functions. An exported line is
 one decision, in the batch job's format: the decision request fields plus
 ``ts``, ``decision``, ``decision_id``, the codes of the rules that fired, and
 the outcome fields ``delivered``, ``opened``, ``claimed`` (null until reported),
@@ -16,13 +20,15 @@ learn from), with ``label_source`` (device or user), ``label_by`` and
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 from typing import Any, cast
 
 import orjson
 import redis
 
-from riskservice.limits.keys import EVENTS
+from riskservice.limits.keys import EVENTS, slot_shard
+from riskservice.limits.topology import every_shard, is_cluster
 from riskservice.review.labels import Label, read_labels, share_label
 
 DECISIONS = ("allow", "challenge", "block")
@@ -30,7 +36,26 @@ BATCH = 5000
 
 
 def _scan(client: redis.Redis, key: str) -> Iterator[tuple[str, dict[str, str]]]:
-    """Every entry of the stream, oldest first, in batches."""
+    """Every entry of the stream, oldest first, in batches (on a cluster: of every shard, merged)."""
+    if is_cluster(client):
+        shards = [slot_shard(key, slot) for slot, _ in every_shard(client, key, "XLEN")]  # type: ignore[arg-type]
+        yield from heapq.merge(*(_scan_one(client, shard) for shard in shards), key=lambda e: _order(e[0]))
+        return
+    yield from _scan_one(client, key)
+
+
+def scan_events(client: redis.Redis | redis.RedisCluster, key: str = EVENTS) -> Iterator[tuple[str, dict[str, str]]]:
+    """Every entry of the share-event stream, oldest first (on a cluster: every shard's, merged)."""
+    return _scan(client, key)  # type: ignore[arg-type]
+
+
+def _order(entry_id: str) -> tuple[int, int]:
+    """A stream id as a sortable pair (ms, sequence)."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _scan_one(client: redis.Redis, key: str) -> Iterator[tuple[str, dict[str, str]]]:
     start = "-"
     while True:
         batch = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(key, start, "+", count=BATCH))
@@ -41,7 +66,7 @@ def _scan(client: redis.Redis, key: str) -> Iterator[tuple[str, dict[str, str]]]
         start = "(" + batch[-1][0].decode()
 
 
-def read_events(client: redis.Redis, since_ms: int | None = None, until_ms: int | None = None,
+def read_events(client: redis.Redis | redis.RedisCluster, since_ms: int | None = None, until_ms: int | None = None,
                 key: str = EVENTS) -> Iterator[dict[str, Any]]:
     """Decisions made in ``[since_ms, until_ms)``, joined with their outcomes and challenge results.
 
@@ -51,7 +76,7 @@ def read_events(client: redis.Redis, since_ms: int | None = None, until_ms: int 
     """
     outcomes: dict[str, list[list[Any]]] = {}
     challenges: dict[str, list[Any]] = {}
-    for entry_id, f in _scan(client, key):
+    for entry_id, f in _scan(client, key):  # type: ignore[arg-type]
         if f["k"] == "outcome":
             outcomes.setdefault(f["id"], []).append(
                 [int(f["t"]) / 1000, int(f["dl"]), int(f["op"]), int(f["cl"]), entry_id])
@@ -60,7 +85,7 @@ def read_events(client: redis.Redis, since_ms: int | None = None, until_ms: int 
     devices: dict[str, Label | None] = {}
     users: dict[str, Label | None] = {}
     pending: list[dict[str, Any]] = []
-    for entry_id, f in _scan(client, key):
+    for entry_id, f in _scan(client, key):  # type: ignore[arg-type]
         if f["k"] != "decision":
             continue
         t = int(f["t"])
@@ -73,7 +98,7 @@ def read_events(client: redis.Redis, since_ms: int | None = None, until_ms: int 
     yield from _labelled(client, pending, devices, users)
 
 
-def _labelled(client: redis.Redis, lines: list[dict[str, Any]], devices: dict[str, Label | None],
+def _labelled(client: redis.Redis | redis.RedisCluster, lines: list[dict[str, Any]], devices: dict[str, Label | None],
               users: dict[str, Label | None]) -> Iterator[dict[str, Any]]:
     """``lines`` with the labels in force of their devices and users (looked up once each, in bulk)."""
     for known, kind, name in ((devices, "device", "device_id"), (users, "user", "user_id")):

@@ -19,6 +19,7 @@ from flask import Flask
 from config.settings import Settings
 from riskservice import logs
 from riskservice.app import create_app
+from riskservice.deployment import UnsupportedRedis, check_deployment, cluster_enabled
 from riskservice.embedded_redis import EmbeddedRedis
 from riskservice.errors import StorageError
 from riskservice.state import risk_state
@@ -35,37 +36,24 @@ def serve(settings: Settings | None = None) -> Flask:
         settings = settings.model_copy(update={"redis_url": embedded.ensure()})
         # Stops it only if this process started it (not when gunicorn's master did).
         atexit.register(embedded.stop)
-    refuse_a_cluster(settings.redis_url)
+    check_deployment(settings)
     app = create_app(settings)
     start_policy_watch(app)
     note_policy_at_start(app)
     return app
 
 
-class UnsupportedRedis(RuntimeError):
-    """The configured Redis is one the service cannot run on (yet)."""
-
-
 def refuse_a_cluster(url: str | None) -> None:
-    """Stop at start-up when ``REDIS_URL`` names a Redis Cluster node.
+    """Stop at start-up when a single-Redis configuration names a Redis Cluster node.
 
     Every decision script touches keys of several slots, which a cluster
     refuses: without this check each share would be answered from the fail
     mode, degraded, and nothing stored. (A Redis that does not answer now is
     left to the decision path, which degrades and recovers by itself.)
     """
-    if url is None:
-        return
-    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-    try:
-        enabled = client.info("cluster").get("cluster_enabled")
-    except redis.RedisError:
-        return
-    finally:
-        client.close()
-    if enabled:
-        raise UnsupportedRedis(f"REDIS_URL ({url}) is a Redis Cluster node: this version runs on one Redis "
-                               "(with replicas); Redis Cluster support is in progress (docs/architecture.md)")
+    if url is not None and cluster_enabled(url):
+        raise UnsupportedRedis(f"REDIS_URL ({url}) is a Redis Cluster node: set RISK_REDIS_CLUSTER=1 to run on the "
+                               "cluster (without it every decision would fail across slots)")
 
 
 def start_policy_watch(app: Flask) -> None:

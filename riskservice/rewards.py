@@ -22,6 +22,7 @@ from riskservice.decisions.request import Id
 from riskservice.errors import Conflict
 from riskservice.graph_store import NO_VERSION
 from riskservice.limits.clock import Clock, ServerClock
+from riskservice.limits.cluster import ClusterStore
 from riskservice.limits.keys import ban_key, user_tag
 from riskservice.limits.store import REWARD, RedisStore
 from riskservice.policy.load import Policy
@@ -42,7 +43,7 @@ class RewardRequest(BaseModel):
 class RewardChecker:
     """Judges reward payments against the policy's ``rewards`` section."""
 
-    def __init__(self, store: RedisStore, policy: Callable[[], Policy], *, clock: Clock | None = None,
+    def __init__(self, store: RedisStore | ClusterStore, policy: Callable[[], Policy], *, clock: Clock | None = None,
                  graph_key: Callable[[], str] | None = None, ttl_ms: int = 4 * 86_400_000) -> None:
         self.store = store
         self.policy = policy
@@ -55,13 +56,16 @@ class RewardChecker:
         tiers = sorted(rules.kol_tiers, key=lambda t: -t.min_recipients)
         user = user_tag(req.user_id)
         event = hashlib.blake2b(req.event_id.encode(), digest_size=12).hexdigest()
-        keys = (f"{user}:rw:{event}", f"{user}:rewards", ban_key("device", req.device_id),
+        keys: tuple[str, ...] = (f"{user}:rw:{event}", f"{user}:rewards", ban_key("device", req.device_id),
                 ban_key("user", req.user_id), self.graph_key())
         now = self.clock.now_ms()
-        args = ("" if now is None else now, fingerprint(body), req.amount_cents, rules.daily_cap_cents,
+        args: tuple[Any, ...] = ("" if now is None else now, fingerprint(body), req.amount_cents, rules.daily_cap_cents,
                 rules.window_s * 1000, rules.anomaly_threshold, req.user_id, req.device_id,
                 orjson.dumps([[t.name, t.min_recipients, t.bonus_pct] for t in tiers]), self.ttl_ms,
                 uuid.uuid4().hex)
+        if isinstance(self.store, ClusterStore):
+            # The device's ban and scores live in its slot: read them first.
+            keys, args = self.store.reward_split(keys, args, req.user_id, req.device_id)
         status, raw = self.store.run(REWARD, keys, args)
         rec = orjson.loads(raw)
         if status == b"conflict":

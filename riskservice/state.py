@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # only for annotations: the parts import this module to reach
     from riskservice.decisions.engine import DecisionEngine
     from riskservice.decisions.lifecycle import ShareLifecycle
     from riskservice.graph_store import VersionCache
+    from riskservice.limits.cluster import ClusterStore
     from riskservice.limits.store import RedisStore
     from riskservice.metrics import Metrics
     from riskservice.policy.holder import PolicyHolder
@@ -29,7 +30,7 @@ class RiskState:
 
     settings: Settings
     policies: PolicyHolder
-    store: RedisStore
+    store: RedisStore | ClusterStore
     engine: DecisionEngine
     lifecycle: ShareLifecycle
     rewards: RewardChecker

@@ -124,6 +124,8 @@ class RedisClusterServer:
                 "--cluster-node-timeout", str(self.node_timeout_ms),
                 # A replica takes over however long it was cut off from its master.
                 "--cluster-replica-validity-factor", "0",
+                # The masters that are up keep serving their slots while one is down.
+                "--cluster-require-full-coverage", "no",
                 "--appendonly", "no", "--save", ""]
         # The launcher forks the daemon and exits at once.
         subprocess.run(args, stdout=subprocess.DEVNULL, check=True, timeout=10)

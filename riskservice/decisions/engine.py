@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from riskservice.errors import Conflict, StorageError
 from riskservice.graph_store import NO_VERSION
 from riskservice.limits.clock import Clock, ServerClock
 from riskservice.limits.contract import CHALLENGES, DecideArgs
-from riskservice.limits.keys import DecisionKeys, decision_keys
+from riskservice.limits.keys import DecisionKeys, decision_keys, device_tag
 from riskservice.limits.outage import MissedShare, OutageLog
 from riskservice.limits.records import DecisionRecord
 from riskservice.limits.sliding import combine
@@ -25,6 +26,8 @@ from riskservice.policy.rollout import enforced
 
 DECISIONS = ("allow", "challenge", "block")
 FAIL_MODE_SEVERITY = {"allow": 0, "challenge": 1, "block": 2}
+# Redis Cluster: how long after a failed write-back of outage shares to try again.
+RECONCILE_RETRY_S = 0.1
 # The window reported in the RateLimit headers.
 HEADER_RULE = "device_velocity"
 
@@ -146,12 +149,15 @@ class DecisionEngine:
     outage_capacity : int
         How many shares allowed during a Redis outage a process remembers, to
         count them once Redis is back.
+    name_decision : callable, optional
+        Turns a new decision id into the one the store keeps it under (Redis
+        Cluster: ids that name their device's slot); None keeps it.
     """
 
     def __init__(self, store: DecisionStore, policy: Callable[[], Policy], *, clock: Clock | None = None,
                  fail_mode: str = "allow", decision_ttl_ms: int = 4 * 86_400_000,
                  retention_ms: int = 30 * 86_400_000, graph_key: Callable[[], str] | None = None,
-                 outage_capacity: int = 10_000) -> None:
+                 outage_capacity: int = 10_000, name_decision: Callable[[str, str], str] | None = None) -> None:
         self.store = store
         self.policy = policy
         self.clock = clock or ServerClock()
@@ -160,6 +166,13 @@ class DecisionEngine:
         self.retention_ms = retention_ms
         self.graph_key = graph_key or (lambda: NO_VERSION)
         self.outage = OutageLog(outage_capacity)
+        # Redis Cluster: decision ids name their device's slot (ClusterStore.name_decision).
+        self.name_decision = name_decision
+        # Shares written back per decision after an outage. On a cluster a
+        # batch must fit one master's share of the budget: a batch that timed
+        # out would open that master's breaker and degrade its decisions.
+        self.reconcile_batch = 500 if name_decision is None else 50
+        self._reconcile_after = 0.0
 
     def decide(self, req: DecisionRequest, body: dict[str, Any]) -> Decision:
         """Answer one share (``body``: the parsed JSON it was validated from).
@@ -170,6 +183,8 @@ class DecisionEngine:
         compiled = policy.for_merchant(req.merchant_id)
         static = stateless_findings(req, compiled.rules, compiled.matcher)
         decision_id = uuid.uuid4().hex
+        if self.name_decision is not None:
+            decision_id = self.name_decision(f"{device_tag(req.device_id)}:state", decision_id)
         recorded = canonical(body)
         keys = decision_keys(req.event_id, req.device_id, req.user_id, req.ip, decision_id)._replace(
             graph=self.graph_key())
@@ -186,8 +201,16 @@ class DecisionEngine:
             arms=arms(compiled.rollouts, req.device_id),
         )
         try:
-            if self.outage.pending():
-                self._reconcile()
+            if self.outage.pending() and time.monotonic() >= self._reconcile_after:
+                try:
+                    self._reconcile()
+                except StorageError:
+                    # On Redis Cluster a master that is still down (the outage's)
+                    # says nothing about this decision's masters; try again a
+                    # little later rather than on every decision.
+                    if self.name_decision is None:
+                        raise
+                    self._reconcile_after = time.monotonic() + RECONCILE_RETRY_S
             rec = self.store.decide(keys, args)
         except StorageError:
             return self._degraded(static, policy.version, keys, args)
@@ -223,12 +246,12 @@ class DecisionEngine:
         return Decision(DECISIONS[decision], challenge or None, args.decision_id, reasons, shadow, version,
                         degraded=True)
 
-    def _reconcile(self, batch: int = 500) -> None:
+    def _reconcile(self) -> None:
         """Write a batch of the shares allowed during an outage, oldest first,
         in one round trip (raises StorageError while Redis is still
         unavailable). One batch per decision keeps each answer's latency
         bounded; a full log drains within a few hundred decisions."""
-        shares = self.outage.take(batch)
+        shares = self.outage.take(self.reconcile_batch)
         try:
             self.store.reconcile(shares)
         except StorageError:

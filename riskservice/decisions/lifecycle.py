@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from riskservice.decisions.request import Id
 from riskservice.errors import ApiError, Conflict, NotFound, ValidationFailed
 from riskservice.limits.clock import Clock, ServerClock
+from riskservice.limits.cluster import ClusterStore
 from riskservice.limits.keys import EVENTS
 from riskservice.limits.store import RedisStore
 from riskservice.policy.load import Policy
@@ -48,7 +49,7 @@ class ChallengeResult(BaseModel):
 class ShareLifecycle:
     """Records outcomes and challenge results against stored decisions."""
 
-    def __init__(self, store: RedisStore, policy: Callable[[], Policy], *, clock: Clock | None = None,
+    def __init__(self, store: RedisStore | ClusterStore, policy: Callable[[], Policy], *, clock: Clock | None = None,
                  retention_ms: int = 30 * 86_400_000) -> None:
         self.store = store
         self.policy = policy

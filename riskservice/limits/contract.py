@@ -237,6 +237,8 @@ class DecideArgs(NamedTuple):
     arms: str
     # On Redis Cluster: the user side's findings from reserve.lua (JSON); "" on one Redis.
     user_side: bytes | str = ""
+    # On Redis Cluster: the user's graph scores, read on the user's slot; "" on one Redis.
+    user_graph: bytes | str = ""
 
 
 def _number(x: float) -> float | int | None:

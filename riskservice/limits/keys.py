@@ -13,6 +13,8 @@ import re
 from typing import NamedTuple
 from urllib.parse import quote
 
+from riskservice.limits.slots import key_slot, slot_tag
+
 PREFIX = "risk"
 _SAFE = re.compile(r"[A-Za-z0-9\-_.@~]*")
 
@@ -143,3 +145,90 @@ def case_key(part: str, version: int | None = None) -> str:
 def user_review_key(user_id: str) -> str:
     """An analyst's verdict on a user (status, label), written by case actions."""
     return f"{user_tag(user_id)}:review"
+
+
+# Redis Cluster ---------------------------------------------------------------
+# On a cluster one script or transaction may only touch keys of one slot. Keys
+# that many slots write (the share-event stream, the review queue and status
+# lists) become one shard per slot, named with a hash tag that lands in that
+# slot (limits/slots.py), and are merged on read. Keys written together but
+# by no decision (the audit trail, the graph-score versions) share one tag.
+# A single Redis keeps the names above.
+
+AUDIT_TAG_PREFIX = f"{PREFIX}:{{audit}}"
+GRAPH_TAG_PREFIX = f"{PREFIX}:{{graph}}"
+
+
+def slot_shard(base: str, slot: int) -> str:
+    """The shard of ``base`` (e.g. :data:`EVENTS`) that the keys of ``slot`` write.
+
+    >>> slot_shard(EVENTS, 0)
+    'risk:events:{s7920}'
+    """
+    return f"{base}:{{{slot_tag(slot)}}}"
+
+
+def shard_of(base: str, key: str) -> str:
+    """The shard of ``base`` in ``key``'s slot."""
+    return slot_shard(base, key_slot(key))
+
+
+def device_shard(base: str, device_id: str) -> str:
+    """The shard of ``base`` that a device's scripts write (its own slot)."""
+    return shard_of(base, device_tag(device_id))
+
+
+def graph_node_key(kind: str, node: str, version: int) -> str:
+    """One node's graph scores of one version, in the node's slot (Redis Cluster):
+    a hash with the decision path's ``d:<id>`` / ``u:<id>`` field (what the
+    scripts read), ``row`` and ``adj``."""
+    tag = device_tag(node) if kind == "device" else user_tag(node)
+    return f"{tag}:gs:{version}"
+
+
+def shard_tag(key: str) -> str:
+    """The hash tag of the per-slot shards (events, review queue) that ``key``'s slot writes."""
+    return slot_tag(key_slot(key))
+
+
+def events_shard(key: str) -> str:
+    """The share-event stream shard of ``key``'s slot."""
+    return shard_of(EVENTS, key)
+
+
+def cluster_decision_id(device_state_key: str, decision_id: str) -> str:
+    """A decision id that names its device's slot (``<tag>-<id>``), so the
+    pointer from it to the record can live in that slot.
+
+    >>> cluster_decision_id("risk:{d:dev-1}:state", "abc").endswith("-abc")
+    True
+    """
+    tag = shard_tag(device_state_key)
+    return decision_id if decision_id.startswith(tag + "-") else f"{tag}-{decision_id}"
+
+
+def cluster_pointer_key(decision_id: str) -> str:
+    """Where a cluster decision id points to its record: in the slot its tag names."""
+    tag = decision_id.split("-", 1)[0]
+    return f"risk:{{{tag}}}:dec:{decision_id}"
+
+
+def device_slot_keys(keys: DecisionKeys, decision_id: str, device_id: str = "", version: int | None = None
+                     ) -> DecisionKeys:
+    """The decision script's keys with every key in the device's slot: the
+    user's keys are judged by reserve.lua and never touched here, the event
+    stream and review queue are the shards of the device's slot, the graph
+    scores the device's own key of the current version, the pointer is named
+    by the cluster decision id."""
+    device = device_prefix(keys.event)
+    unused = f"{device}:unused"  # never read or written when the user side is judged elsewhere
+    graph = graph_node_key("device", device_id, version) if version is not None else unused
+    return keys._replace(user_log=unused, user_ban=unused, ip_ban=unused, graph=graph,
+                         events=events_shard(keys.device_state),
+                         queue=shard_of(REVIEW_QUEUE, keys.device_state),
+                         pointer=cluster_pointer_key(decision_id))
+
+
+def pending_key(user_log: str) -> str:
+    """The user's reserved places (``reserve.lua``) beside its log: ``risk:{u:<user>}:pend``."""
+    return user_log.removesuffix(":log") + ":pend"

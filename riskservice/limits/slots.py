@@ -9,7 +9,9 @@ readers merge the shards. This module is the one place that knows the hash.
 
 from __future__ import annotations
 
+import binascii
 import functools
+from typing import cast
 
 __all__ = ["SLOTS", "hash_tag", "key_slot", "slot_tag"]
 
@@ -62,10 +64,26 @@ def key_slot(key: str | bytes) -> int:
     >>> key_slot("risk:{d:dev-1}:state") == key_slot("risk:{d:dev-1}:ban")
     True
     """
-    return crc16(hash_tag(key)) % SLOTS
+    # binascii's CRC-CCITT is the same CRC-16/XMODEM as crc16, in C: this is on the decision path.
+    return binascii.crc_hqx(hash_tag(key), 0) % SLOTS
 
 
-@functools.lru_cache(maxsize=SLOTS)
+@functools.cache
+def _tags() -> list[str]:
+    """``s<n>`` for the smallest ``n`` landing in each slot, all slots at once
+    (about 170 000 candidates; binascii's CRC is the same CRC-16/XMODEM in C)."""
+    tags: list[str | None] = [None] * SLOTS
+    missing, n = SLOTS, 0
+    while missing:
+        tag = f"s{n}"
+        slot = binascii.crc_hqx(tag.encode(), 0) % SLOTS
+        if tags[slot] is None:
+            tags[slot] = tag
+            missing -= 1
+        n += 1
+    return cast(list[str], tags)
+
+
 def slot_tag(slot: int) -> str:
     """A short hash tag whose keys land in ``slot``: ``s<n>`` for the smallest such ``n``.
 
@@ -74,7 +92,4 @@ def slot_tag(slot: int) -> str:
     """
     if not 0 <= slot < SLOTS:
         raise ValueError(f"slot must be in [0, {SLOTS})")
-    n = 0
-    while crc16(f"s{n}".encode()) % SLOTS != slot:
-        n += 1
-    return f"s{n}"
+    return _tags()[slot]

@@ -12,6 +12,18 @@
   allowlist and a label, since the device is under review again. A blocked
   device must be unblocked first: a block stays until lifted explicitly.
 
+On Redis Cluster the audit trail and the device's keys are in different
+slots, so they cannot share a transaction. There the audit entry is written
+first, as the intent (with the writes it stands for in its details), and the
+action is then applied in one transaction on the device's slot (its keys and
+its shard of the queue and status lists), recording the entry's ``seq`` in
+the device's review hash. Applying is idempotent (it sets values, never
+increments), and an action whose entry is older than the one already applied
+is skipped, so concurrent actions end in the state of the newest entry. If
+the process dies between the two steps, the entry is in the trail without its
+action: verification reports it (``unapplied``), and repeating the action
+applies it.
+
 The device's status follows from what is in force: ``blocked`` (a ban),
 else ``allowlisted``, else ``labelled``, else ``open``. Only an open device
 is in the queue; the decision path re-queues a device only while it is open.
@@ -19,6 +31,7 @@ is in the queue; the decision path re-queues a device only while it is open.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, cast
 
 import redis
@@ -26,7 +39,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from riskservice.decisions.request import ID_PATTERN
 from riskservice.errors import Conflict
-from riskservice.limits.keys import REVIEW_QUEUE, ban_key, device_tag
+from riskservice.limits.keys import ban_key, device_shard, device_tag
+from riskservice.limits.topology import is_cluster, node_client
 from riskservice.review import audit
 from riskservice.review.common import ban_in_force, decode_hash
 from riskservice.review.queue import STATUSES, status_key
@@ -74,6 +88,9 @@ def apply(client: redis.Redis, device_id: str, req: ActionRequest, *, actor: str
     keys and the trail's head are watched, so a concurrent action on the same
     device, or another entry, makes this one start over on fresh state.
     """
+    if is_cluster(client):
+        return _apply_on_cluster(cast(redis.RedisCluster, client), device_id, req, actor=actor, now_ms=now_ms)
+
     def act(pipe: Any) -> tuple[_Plan, dict[str, Any]]:
         plan = _plan(pipe, device_id, req, actor=actor, now_ms=now_ms)
         priority = _priority(pipe, device_tag(device_id))
@@ -85,6 +102,10 @@ def apply(client: redis.Redis, device_id: str, req: ActionRequest, *, actor: str
 
     plan, entry = optimistic(client, (audit.HEAD, audit.ANCHOR, *device_keys(device_id)), act)
     audit.trim_older(client, now_ms)
+    return _result(device_id, req, plan, entry)
+
+
+def _result(device_id: str, req: ActionRequest, plan: _Plan, entry: dict[str, Any]) -> dict[str, Any]:
     return {"device_id": device_id, "action": req.action, "status": plan.after, "label": plan.label,
             "blocked": plan.banned, "allowlisted": plan.allowlisted, "audit": entry}
 
@@ -104,6 +125,29 @@ def plan_device(pipe: Any, device_id: str, req: ActionRequest, *, actor: str, no
 def queue_priority(pipe: Any, device_id: str) -> float:
     """The queue priority a device put back in the open queue gets."""
     return _priority(pipe, device_tag(device_id))
+
+
+def _apply_on_cluster(client: redis.RedisCluster, device_id: str, req: ActionRequest, *, actor: str,
+                      now_ms: int) -> dict[str, Any]:
+    """The intent (audit entry) first, then the action on the device's slot (see the module docstring)."""
+    tag = device_tag(device_id)
+    device = node_client(client, tag)
+    review_key = f"{tag}:review"
+    plan = _plan(device, device_id, req, actor=actor, now_ms=now_ms)  # a Conflict writes nothing
+    entry = audit.append(client, now_ms=now_ms, actor=actor, action=req.action, entity=f"device:{device_id}",
+                         reason=req.reason, details=plan.details)
+
+    def act(pipe: Any) -> None:
+        applied = pipe.hget(review_key, "audit_seq")
+        priority = _priority(pipe, tag)
+        pipe.multi()
+        if applied is not None and int(applied) > entry["seq"]:
+            return  # a newer action is in force
+        plan.write(pipe, priority, lambda status: device_shard(status_key(status), device_id))
+        pipe.hset(review_key, "audit_seq", entry["seq"])
+
+    optimistic(device, (review_key, ban_key("device", device_id), f"{tag}:allow"), act)
+    return _result(device_id, req, plan, entry)
 
 
 class _Plan:
@@ -127,7 +171,8 @@ class _Plan:
     def after(self) -> str:
         return derive_status(self.banned, self.allowlisted, self.label)
 
-    def write(self, pipe: Any, priority: float) -> None:
+    def write(self, pipe: Any, priority: float, list_key: Callable[[str], str] = status_key) -> None:
+        """Queue the writes; ``list_key`` names a status's list (a shard on Redis Cluster)."""
         tag, device_id, now_ms = self.tag, self.device_id, self.now_ms
         ban = ban_key("device", device_id)
         if self.lift_ban or self.ban is not None:
@@ -151,11 +196,11 @@ class _Plan:
             pipe.hdel(f"{tag}:review", *self.drop_fields)
         for status in STATUSES:
             if status != after:
-                pipe.zrem(status_key(status), device_id)
+                pipe.zrem(list_key(status), device_id)
         if after == "open":
-            pipe.zadd(REVIEW_QUEUE, {device_id: priority}, gt=True)
+            pipe.zadd(list_key("open"), {device_id: priority}, gt=True)
         else:
-            pipe.zadd(status_key(after), {device_id: now_ms})
+            pipe.zadd(list_key(after), {device_id: now_ms})
 
 
 def _plan(pipe: Any, device_id: str, req: ActionRequest, *, actor: str, now_ms: int) -> _Plan:

@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import orjson
 import redis
 
-from riskservice.limits.keys import encode_id
+from riskservice.limits.keys import AUDIT_TAG_PREFIX, encode_id
+from riskservice.limits.topology import is_cluster, node_client
 from riskservice.review.common import decode_hash, text
 from riskservice.transactions import optimistic
 
@@ -47,8 +48,39 @@ TRIM_BATCH = 500
 INDEXED = ("entity", "actor")
 
 
-def index_key(field: str, value: str) -> str:
-    return f"{PREFIX}:ix:{field}:{encode_id(value)}"
+class TrailKeys(NamedTuple):
+    """The trail's key names: ``risk:audit:...`` on one Redis; on Redis Cluster
+    ``risk:{audit}:...``, one slot, so that an append stays one transaction."""
+
+    prefix: str
+    entries: str
+    head: str
+    anchor: str
+    time: str
+    policy: str
+
+    @classmethod
+    def under(cls, prefix: str) -> TrailKeys:
+        return cls(prefix, f"{prefix}:entries", f"{prefix}:head", f"{prefix}:anchor", f"{prefix}:time",
+                   f"{prefix}:policy")
+
+    def index(self, field: str, value: str) -> str:  # type: ignore[override]  # (not tuple.index)
+        return f"{self.prefix}:ix:{field}:{encode_id(value)}"
+
+
+SINGLE = TrailKeys.under(PREFIX)
+CLUSTER = TrailKeys.under(AUDIT_TAG_PREFIX)
+
+
+def trail(client: Any) -> tuple[redis.Redis, TrailKeys]:
+    """The client to run the trail's transactions on, and its key names."""
+    if is_cluster(client):
+        return node_client(client, CLUSTER.head), CLUSTER
+    return client, SINGLE
+
+
+def index_key(field: str, value: str, keys: TrailKeys = SINGLE) -> str:
+    return keys.index(field, value)
 
 
 def canonical(entry: Mapping[str, Any]) -> bytes:
@@ -65,34 +97,36 @@ def entry_hash(prev: str, entry: Mapping[str, Any]) -> str:
     return hashlib.sha256(prev.encode() + canonical(entry)).hexdigest()
 
 
-def append(client: redis.Redis, *, now_ms: int, actor: str, action: str, entity: str, reason: str,
+def append(client: redis.Redis | redis.RedisCluster, *, now_ms: int, actor: str, action: str, entity: str, reason: str,
            details: Mapping[str, Any] | None = None, trim: bool = True) -> dict[str, Any]:
     """Add one entry at the end of the chain and return it.
 
     ``at`` never goes back in time: it is at least the previous entry's, so
     the trail's order is its time order (time filters rely on that).
     """
+    client, keys = trail(client)
+
     def chain(pipe: Any) -> dict[str, Any]:
         # Another worker appending first makes this read again: chain onto its entry.
-        entry = next_entry(pipe, now_ms, actor, action, entity, reason, details)
+        entry = next_entry(pipe, now_ms, actor, action, entity, reason, details, keys)
         pipe.multi()
-        write_entry(pipe, entry)
+        write_entry(pipe, entry, keys)
         return entry
 
-    entry = optimistic(client, (HEAD, ANCHOR), chain)
+    entry = optimistic(client, (keys.head, keys.anchor), chain)
     if trim:
         trim_older(client, now_ms)
     return entry
 
 
 def next_entry(client: Any, now_ms: int, actor: str, action: str, entity: str, reason: str,
-                details: Mapping[str, Any] | None) -> dict[str, Any]:
-    head = decode_hash(client.hgetall(HEAD))
+                details: Mapping[str, Any] | None, keys: TrailKeys = SINGLE) -> dict[str, Any]:
+    head = decode_hash(client.hgetall(keys.head))
     if head:
         seq, prev, last_at = int(head["seq"]) + 1, head["hash"], int(head["at"])
     else:
         # An empty trail, or one trimmed whole: carry on from the anchor.
-        anchor = decode_hash(client.hgetall(ANCHOR))
+        anchor = decode_hash(client.hgetall(keys.anchor))
         seq, prev, last_at = (int(anchor["seq"]) + 1, anchor["hash"], int(anchor["at"])) if anchor else (1, GENESIS, 0)
     entry: dict[str, Any] = {"seq": seq, "at": max(int(now_ms), last_at), "actor": actor, "action": action,
                              "entity": entity, "reason": reason, "details": dict(details or {}), "prev": prev}
@@ -100,13 +134,13 @@ def next_entry(client: Any, now_ms: int, actor: str, action: str, entity: str, r
     return entry
 
 
-def write_entry(pipe: Any, entry: dict[str, Any]) -> None:
+def write_entry(pipe: Any, entry: dict[str, Any], keys: TrailKeys = SINGLE) -> None:
     seq = entry["seq"]
-    pipe.hset(ENTRIES, str(seq), orjson.dumps(entry))
-    pipe.zadd(TIME, {str(seq): entry["at"]})
+    pipe.hset(keys.entries, str(seq), orjson.dumps(entry))
+    pipe.zadd(keys.time, {str(seq): entry["at"]})
     for field in INDEXED:
-        pipe.zadd(index_key(field, entry[field]), {str(seq): seq})
-    pipe.hset(HEAD, mapping={"seq": seq, "hash": entry["hash"], "at": entry["at"]})
+        pipe.zadd(keys.index(field, entry[field]), {str(seq): seq})
+    pipe.hset(keys.head, mapping={"seq": seq, "hash": entry["hash"], "at": entry["at"]})
 
 
 def trim_older(client: redis.Redis, now_ms: int, retention_ms: int = RETENTION_MS) -> int:
@@ -117,37 +151,39 @@ def trim_older(client: redis.Redis, now_ms: int, retention_ms: int = RETENTION_M
     anchor, so two workers trimming at once cannot both move it.
     """
     cutoff = now_ms - retention_ms
+    client, keys = trail(client)
 
     def trim_batch(pipe: Any) -> int:
         old = cast(list[tuple[bytes, float]],
-                   pipe.zrangebyscore(TIME, "-inf", f"({cutoff}", start=0, num=TRIM_BATCH, withscores=True))
+                   pipe.zrangebyscore(keys.time, "-inf", f"({cutoff}", start=0, num=TRIM_BATCH, withscores=True))
         seqs = sorted(int(s) for s, _ in old)
-        raws = cast(list[bytes | None], pipe.hmget(ENTRIES, [str(s) for s in seqs])) if seqs else []
+        raws = cast(list[bytes | None], pipe.hmget(keys.entries, [str(s) for s in seqs])) if seqs else []
         entries = [orjson.loads(r) for r in raws if r is not None]
         pipe.multi()
         if not seqs:
             return 0
         for e in entries:
             for field in INDEXED:
-                pipe.zrem(index_key(field, e[field]), str(e["seq"]))
-        pipe.hdel(ENTRIES, *(str(s) for s in seqs))
-        pipe.zrem(TIME, *(str(s) for s in seqs))
+                pipe.zrem(keys.index(field, e[field]), str(e["seq"]))
+        pipe.hdel(keys.entries, *(str(s) for s in seqs))
+        pipe.zrem(keys.time, *(str(s) for s in seqs))
         if entries:
             last = entries[-1]
-            pipe.hset(ANCHOR, mapping={"seq": last["seq"], "hash": last["hash"], "at": last["at"]})
+            pipe.hset(keys.anchor, mapping={"seq": last["seq"], "hash": last["hash"], "at": last["at"]})
         return len(seqs)
 
     removed = 0
-    while batch := optimistic(client, (ANCHOR,), trim_batch):
+    while batch := optimistic(client, (keys.anchor,), trim_batch):
         removed += batch
     return removed
 
 
 def seq_range(client: redis.Redis, since_ms: int | None, until_ms: int | None) -> tuple[int, int] | None:
     """The seqs ``[first, last]`` of the entries made in ``[since_ms, until_ms)``; None: no entries."""
-    low = cast(list[bytes], client.zrangebyscore(TIME, "-inf" if since_ms is None else since_ms, "+inf",
+    client, keys = trail(client)
+    low = cast(list[bytes], client.zrangebyscore(keys.time, "-inf" if since_ms is None else since_ms, "+inf",
                                                  start=0, num=1))
-    high = cast(list[bytes], client.zrevrangebyscore(TIME, "+inf" if until_ms is None else f"({until_ms}",
+    high = cast(list[bytes], client.zrevrangebyscore(keys.time, "+inf" if until_ms is None else f"({until_ms}",
                                                      "-inf", start=0, num=1))
     if not low or not high or int(low[0]) > int(high[0]):
         return None
@@ -163,6 +199,7 @@ def query(client: redis.Redis, *, entity: str | None = None, actor: str | None =
     entity's entries are filtered by actor (a device has few entries).
     """
     bounds = seq_range(client, since_ms, until_ms)
+    client, keys = trail(client)
     if bounds is None:
         return [], None
     low, high = bounds
@@ -171,7 +208,7 @@ def query(client: redis.Redis, *, entity: str | None = None, actor: str | None =
     if high < low:
         return [], None
     if entity is not None or actor is not None:
-        key = index_key("entity", entity) if entity is not None else index_key("actor", cast(str, actor))
+        key = keys.index("entity", entity) if entity is not None else keys.index("actor", cast(str, actor))
         seqs = [int(s) for s in cast(list[bytes], client.zrevrangebyscore(key, high, low))]
     else:
         seqs = list(range(high, low - 1, -1))
@@ -181,7 +218,7 @@ def query(client: redis.Redis, *, entity: str | None = None, actor: str | None =
     while position < len(seqs) and len(out) < limit:
         chunk = seqs[position:position + max(limit, 100)]
         position += len(chunk)
-        for seq, raw in zip(chunk, cast(list[bytes | None], client.hmget(ENTRIES, [str(s) for s in chunk])),
+        for seq, raw in zip(chunk, cast(list[bytes | None], client.hmget(keys.entries, [str(s) for s in chunk])),
                             strict=True):
             if raw is None:
                 continue  # trimmed meanwhile (or removed: verify reports that)
@@ -195,7 +232,7 @@ def query(client: redis.Redis, *, entity: str | None = None, actor: str | None =
     return out, None
 
 
-def note_policy(client: redis.Redis, version: str, *, now_ms: int, actor: str = "system",
+def note_policy(client: redis.Redis | redis.RedisCluster, version: str, *, now_ms: int, actor: str = "system",
                 previous: str | None = None, source: str = "") -> dict[str, Any] | None:
     """Audit that ``version`` of the policy is now in force; None if it already was.
 
@@ -203,16 +240,18 @@ def note_policy(client: redis.Redis, version: str, *, now_ms: int, actor: str = 
     this for one change: the version last written (``risk:audit:policy``) is
     watched in the same transaction, and only the first worker writes.
     """
+    client, keys = trail(client)
+
     def note(pipe: Any) -> dict[str, Any] | None:
-        last = text(pipe.get(POLICY))
+        last = text(pipe.get(keys.policy))
         if last == version:
             pipe.multi()  # nothing to write
             return None
         details = {"from": previous if previous is not None else last, "to": version, "source": source}
-        entry = next_entry(pipe, now_ms, actor, "policy_change", "policy", "policy reloaded", details)
+        entry = next_entry(pipe, now_ms, actor, "policy_change", "policy", "policy reloaded", details, keys)
         pipe.multi()
-        write_entry(pipe, entry)
-        pipe.set(POLICY, version)
+        write_entry(pipe, entry, keys)
+        pipe.set(keys.policy, version)
         return entry
 
-    return optimistic(client, (HEAD, ANCHOR, POLICY), note)
+    return optimistic(client, (keys.head, keys.anchor, keys.policy), note)

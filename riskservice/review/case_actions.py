@@ -29,9 +29,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from riskservice.cases import store
 from riskservice.cases.match import member_keys, members_digest
 from riskservice.decisions.request import ID_PATTERN
-from riskservice.errors import Conflict, NotFound
+from riskservice.errors import Conflict, NotFound, NotSupported
 from riskservice.graph_store import CURRENT
 from riskservice.limits.keys import ban_key, user_review_key
+from riskservice.limits.topology import is_cluster
 from riskservice.review import actions, audit
 from riskservice.review.actions import ActionRequest, Reason
 from riskservice.review.common import ban_in_force, decode_hash, text
@@ -126,7 +127,7 @@ def _changed(loaded: list[LoadedMember], current: frozenset[str]) -> dict[str, s
     return {"members": "; ".join(parts)}
 
 
-def apply(client: redis.Redis, case_id: str, req: CaseActionRequest, *, actor: str,
+def apply(client: redis.Redis | redis.RedisCluster, case_id: str, req: CaseActionRequest, *, actor: str,
           now_ms: int) -> dict[str, Any]:
     """Carry out a bulk action on a case and resolve it; returns the members' statuses and the audit entry.
 
@@ -136,7 +137,15 @@ def apply(client: redis.Redis, case_id: str, req: CaseActionRequest, *, actor: s
         The current score version has no such case (and it was never resolved).
     Conflict
         The case is resolved already, or its members changed since the analyst loaded them.
+    NotSupported
+        On Redis Cluster: the members' keys live in many slots, which one
+        transaction cannot span.
     """
+    if is_cluster(client):
+        raise NotSupported("bulk case actions need a single Redis: on Redis Cluster act on each member "
+                           "device (POST /v1/review/devices/<device_id>/actions)")
+    single = cast(redis.Redis, client)
+
     def act(pipe: Any) -> dict[str, Any]:
         raw_version = text(pipe.get(CURRENT))
         version = int(raw_version) if raw_version else None
@@ -186,6 +195,6 @@ def apply(client: redis.Redis, case_id: str, req: CaseActionRequest, *, actor: s
         return {"case_id": case_id, "action": req.action, "status": "resolved", "resolution": resolution,
                 "members": outcome, "audit": entry}
 
-    result = optimistic(client, (CURRENT, store.STATE, audit.HEAD, audit.ANCHOR), act)
-    audit.trim_older(client, now_ms)
+    result = optimistic(single, (CURRENT, store.STATE, audit.HEAD, audit.ANCHOR), act)
+    audit.trim_older(single, now_ms)
     return result

@@ -12,7 +12,7 @@ from riskservice.errors import InvalidParameter
 from riskservice.limits.clock import Clock
 
 
-def now_ms(clock: Clock, client: redis.Redis) -> int:
+def now_ms(clock: Clock, client: redis.Redis | redis.RedisCluster) -> int:
     """The review clock: the injected one (tests), else Redis server time.
 
     Redis time is the decision path's clock too, so a dossier's window counts

@@ -17,11 +17,13 @@ import redis
 
 from riskservice.errors import NotFound
 from riskservice.events import DECISIONS
-from riskservice.graph_store import current_version, version_key
-from riskservice.limits.keys import EVENTS, REVIEW_QUEUE, device_tag, user_tag
+from riskservice.graph_store import current_version, node_fields
+from riskservice.limits.cluster import ClusterStore
+from riskservice.limits.keys import EVENTS, REVIEW_QUEUE, device_shard, device_tag, user_tag
 from riskservice.limits.records import decode_device_state, decode_log
 from riskservice.limits.sliding import in_window
 from riskservice.limits.store import RedisStore
+from riskservice.limits.topology import is_cluster
 from riskservice.policy.load import Policy
 from riskservice.review import audit
 from riskservice.review.actions import derive_status
@@ -39,7 +41,7 @@ def device_known(client: redis.Redis, device_id: str) -> bool:
     if client.exists(*(f"{tag}:{part}" for part in ("state", "flags", "review", "ban", "allow", "outcomes"))):
         return True
     version = current_version(client)
-    return version is not None and bool(client.hexists(version_key(version, "rows"), f"device:{device_id}"))
+    return version is not None and node_fields(client, version, "rows", [f"device:{device_id}"])[0] is not None
 
 
 def require_known(client: redis.Redis, device_id: str) -> None:
@@ -49,7 +51,8 @@ def require_known(client: redis.Redis, device_id: str) -> None:
                        {"device_id": "unknown device"})
 
 
-def build(client: redis.Redis, store: RedisStore, policy: Policy, device_id: str, now_ms: int) -> dict[str, Any]:
+def build(client: redis.Redis, store: RedisStore | ClusterStore, policy: Policy, device_id: str,
+          now_ms: int) -> dict[str, Any]:
     """The dossier of ``device_id`` as of ``now_ms`` (404 for a device never seen)."""
     require_known(client, device_id)
     tag = device_tag(device_id)
@@ -58,7 +61,7 @@ def build(client: redis.Redis, store: RedisStore, policy: Policy, device_id: str
         pipe.hgetall(f"{tag}:{part}")
     pipe.get(f"{tag}:state")
     pipe.get(f"{tag}:outcomes")
-    pipe.zscore(REVIEW_QUEUE, device_id)
+    pipe.zscore(device_shard(REVIEW_QUEUE, device_id) if is_cluster(client) else REVIEW_QUEUE, device_id)
     flags_raw, review_raw, allow_raw, state, outcomes, priority = pipe.execute()
     flags, review, allow = decode_hash(flags_raw), decode_hash(review_raw), decode_hash(allow_raw)
     ban = store.get_ban("device", device_id)
@@ -121,7 +124,9 @@ def counters(policy: Policy, log: list[int], users: dict[str, int], outcomes: by
 def recent_decisions(client: redis.Redis, device_id: str, scan: int = EVENT_SCAN,
                      keep: int = RECENT) -> tuple[list[dict[str, Any]], bool]:
     """The device's latest decisions (newest first) among the last ``scan`` events, with outcomes."""
-    entries = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrevrange(EVENTS, "+", "-", count=scan))
+    # On Redis Cluster the device's events are in its own slot's shard.
+    stream = device_shard(EVENTS, device_id) if is_cluster(client) else EVENTS
+    entries = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrevrange(stream, "+", "-", count=scan))
     outcomes: dict[str, dict[str, int]] = {}
     found: list[dict[str, Any]] = []
     for _, f in entries:
@@ -162,7 +167,10 @@ def _users(client: redis.Redis, policy: Policy, seen: dict[str, int], decisions:
         entry["attempts"] += 1
     cap = policy.default.rules.user_daily_cap
     names = sorted(users)
-    logs = cast(list[bytes | None], client.mget([f"{user_tag(u)}:log" for u in names])) if names else []
+    log_keys = [f"{user_tag(u)}:log" for u in names]
+    # (users' logs are in many slots on Redis Cluster: one MGET per master there)
+    mget = client.mget_nonatomic if is_cluster(client) else client.mget  # type: ignore[attr-defined]
+    logs = cast(list[bytes | None], mget(log_keys)) if names else []
     for name, raw in zip(names, logs, strict=True):
         users[name]["user_daily_cap"] = _window(decode_log(raw or b""), now_ms, cap.limit, cap.window_s)
     return sorted(users.values(), key=lambda u: (-(u["last_share"] or 0), u["user_id"]))
@@ -174,7 +182,7 @@ def _scores(client: redis.Redis, device_id: str, users: list[dict[str, Any]]) ->
     if version is None:
         return {"version": None, "device": None, "users": {}}
     fields = [f"device:{device_id}", *(f"user:{u['user_id']}" for u in users)]
-    rows = cast(list[bytes | None], client.hmget(version_key(version, "rows"), fields))
+    rows = node_fields(client, version, "rows", fields)
     device = orjson.loads(rows[0]) if rows[0] else None
     scored = {u["user_id"]: orjson.loads(r) for u, r in zip(users, rows[1:], strict=True) if r}
     return {"version": version, "device": device,

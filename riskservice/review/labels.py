@@ -52,7 +52,7 @@ def review_key(kind: str, node: str) -> str:
     return f"{(device_tag if kind == 'device' else user_tag)(node)}:review"
 
 
-def read_labels(client: redis.Redis, kind: str, nodes: Iterable[str], *,
+def read_labels(client: redis.Redis | redis.RedisCluster, kind: str, nodes: Iterable[str], *,
                 batch: int = 1000) -> dict[str, Label]:
     """The labels of ``nodes`` (devices or users, by ``kind``) that have one; one round trip per ``batch``."""
     out: dict[str, Label] = {}

@@ -17,7 +17,7 @@ from typing import Any, cast
 import orjson
 import redis
 
-from riskservice.graph_store import current_version, version_key
+from riskservice.graph_store import current_version, node_fields
 from riskservice.limits.keys import device_tag
 from riskservice.limits.records import decode_device_state
 from riskservice.review.graph_json import DEVICE, USER, Node, SubGraph, graph_to_json
@@ -44,7 +44,7 @@ def _links(node: Node, adjacency: dict[str, Any]) -> list[Link]:
 def _adjacency(client: redis.Redis, version: int | None, nodes: list[Node]) -> list[dict[str, Any]]:
     if version is None or not nodes:
         return [{} for _ in nodes]
-    raws = cast(list[bytes | None], client.hmget(version_key(version, "adj"), [f"{k}:{n}" for k, n in nodes]))
+    raws = node_fields(client, version, "adj", [f"{k}:{n}" for k, n in nodes])
     return [orjson.loads(r) if r else {} for r in raws]
 
 
@@ -102,7 +102,7 @@ def _score(client: redis.Redis, version: int | None, g: SubGraph) -> None:
     nodes = list(g.nodes)
     rows: list[bytes | None] = [None] * len(nodes)
     if version is not None:
-        rows = cast(list[bytes | None], client.hmget(version_key(version, "rows"), [f"{k}:{n}" for k, n in nodes]))
+        rows = node_fields(client, version, "rows", [f"{k}:{n}" for k, n in nodes])
     for node, raw in zip(nodes, rows, strict=True):
         row = orjson.loads(raw) if raw else {}
         g.nodes[node]["kol"] = row.get("kol")

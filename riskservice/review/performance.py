@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -34,8 +35,10 @@ import orjson
 import redis
 
 from riskservice.decisions.rules import MESSAGES
+from riskservice.events import scan_events
 from riskservice.limits.contract import RULES
 from riskservice.limits.keys import EVENTS
+from riskservice.limits.topology import is_cluster
 from riskservice.policy.load import Policy
 from riskservice.review.labels import Label, read_labels, share_label
 
@@ -134,21 +137,47 @@ class _Reader:
     client keeps its own parsing.)
     """
 
-    def __init__(self, client: redis.Redis, key: str) -> None:
+    def __init__(self, client: redis.Redis | redis.RedisCluster, key: str) -> None:
         self.key = key
         self.flat = type(client) is redis.Redis
-        if self.flat:
-            self.client = redis.Redis(connection_pool=client.connection_pool)
+        self.merged: Iterator[tuple[str, dict[str, str]]] | None = None
+        if is_cluster(client):
+            # One shard per slot (riskservice/events.py): their entries merged
+            # in the order they were recorded, read on from where the last
+            # call stopped.
+            self.client = client
+            self.merged = scan_events(client, key)
+        elif self.flat:
+            self.client = redis.Redis(connection_pool=cast(redis.Redis, client).connection_pool)
             self.client.set_response_callback("XRANGE", lambda reply, **_: reply)
         else:
             self.client = client
 
     def xrange(self, start: str, end: str, count: int) -> list[tuple[bytes, list[bytes]]]:
+        if self.merged is not None:
+            return self._merged(start, end, count)
         reply = self.client.xrange(self.key, start, end, count=count)
         if self.flat:
             return cast(list[tuple[bytes, list[bytes]]], reply)
         parsed = cast(list[tuple[bytes, dict[bytes, bytes]]], reply)
         return [(entry_id, [x for kv in fields.items() for x in kv]) for entry_id, fields in parsed]
+
+
+    def _merged(self, start: str, end: str, count: int) -> list[tuple[bytes, list[bytes]]]:
+        assert self.merged is not None
+        low, high = int(start.lstrip("(").split("-")[0]), int(end)
+        out: list[tuple[bytes, list[bytes]]] = []
+        for entry_id, fields in self.merged:
+            ms = int(entry_id.split("-")[0])
+            if ms < low:
+                continue
+            if ms > high:
+                self.merged = iter(())
+                break
+            out.append((entry_id.encode(), [x.encode() for kv in fields.items() for x in kv]))
+            if len(out) == count:
+                break
+        return out
 
 
 def _bucket_ms(since: int, until: int) -> int:
@@ -157,13 +186,13 @@ def _bucket_ms(since: int, until: int) -> int:
     return hours * HOUR_MS
 
 
-def rule_performance(client: redis.Redis, *, since_ms: int, until_ms: int, policy: Policy | None = None,
-                     max_events: int = MAX_EVENTS, key: str = EVENTS) -> dict[str, Any]:
+def rule_performance(client: redis.Redis | redis.RedisCluster, *, since_ms: int, until_ms: int,
+                     policy: Policy | None = None, max_events: int = MAX_EVENTS, key: str = EVENTS) -> dict[str, Any]:
     """Hits, refusals and precision of every rule and signal over ``[since_ms, until_ms)``.
 
     Parameters
     ----------
-    client : redis.Redis
+    client : redis.Redis or redis.RedisCluster
         The service's Redis (the share-event stream and the review hashes).
     since_ms, until_ms : int
         The window, by stream entry time (epoch ms; ``until_ms`` exclusive).

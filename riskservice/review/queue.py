@@ -18,6 +18,9 @@ neither repeat nor vanish from later pages.
 A device an analyst resolves leaves the open queue and is listed under its
 new status (``risk:review:status:<status>``, device -> when it was resolved,
 newest first).
+
+On Redis Cluster each of these lists is one sorted set per slot, written in
+the device's own slot (``review/shards.py``), merged into the same order.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ import redis
 from riskservice.errors import InvalidParameter
 from riskservice.limits.keys import REVIEW_QUEUE, device_tag
 from riskservice.limits.records import decode_device_state
+from riskservice.limits.topology import is_cluster
 from riskservice.review.common import decode_cursor, decode_hash, encode_cursor
+from riskservice.review.shards import merged_after, merged_total
 
 STATUSES = ("open", "blocked", "allowlisted", "labelled")
 # Entries a filtered page may look at before answering with a cursor to go on
@@ -72,6 +77,8 @@ def read_cursor(cursor: str) -> tuple[float, str]:
 def _after(client: redis.Redis, key: str, cursor: tuple[float, str] | None,
            count: int) -> list[tuple[bytes, float]]:
     """Up to ``count`` members after ``cursor`` in (score desc, member desc) order."""
+    if is_cluster(client):
+        return merged_after(client, key, cursor, count)  # type: ignore[arg-type]
     if cursor is None:
         return cast(list[tuple[bytes, float]], client.zrevrange(key, 0, count - 1, withscores=True))
     score, member = cursor
@@ -128,7 +135,8 @@ def list_devices(client: redis.Redis, *, status: str = "open", reason: str | Non
             break
     if next_position is not None and not _after(client, key, next_position, 1):
         next_position = None
-    return {"status": status, "total": int(client.zcard(key)), "devices": items,
+    total = merged_total(client, key) if is_cluster(client) else int(client.zcard(key))  # type: ignore[arg-type]
+    return {"status": status, "total": total, "devices": items,
             "next_cursor": encode_cursor(*next_position) if next_position else None}
 
 

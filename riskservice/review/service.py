@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import redis
 
 from riskservice.errors import StorageError
 from riskservice.limits.clock import Clock
+from riskservice.limits.cluster import ClusterStore
 from riskservice.limits.store import RedisStore
 from riskservice.policy.load import Policy
 from riskservice.review import actions, audit, dossier, neighbourhood, queue
@@ -47,9 +48,11 @@ class ReviewService:
         The decision path's clock; times in answers are on it.
     """
 
-    def __init__(self, store: RedisStore, policy: Callable[[], Policy], clock: Clock) -> None:
+    def __init__(self, store: RedisStore | ClusterStore, policy: Callable[[], Policy], clock: Clock) -> None:
         self.store = store
-        self.client = store.client
+        # A RedisCluster on Redis Cluster: the review modules take either, and
+        # branch on riskservice.limits.topology.is_cluster where they differ.
+        self.client = cast(redis.Redis, store.client)
         self.policy = policy
         self.clock = clock
 

@@ -7,7 +7,8 @@
 -- KEYS[4] device failures (packed log)  KEYS[5] device ban  KEYS[6] share events
 -- ARGV[1] now ("" for server time), ARGV[2] passed (1/0), ARGV[3] kind,
 -- ARGV[4] plan (the decision's merchant's, contract.Plan),
--- ARGV[5] event retention ms
+-- ARGV[5] event retention ms, ARGV[6] "1" on Redis Cluster: the user's log
+-- is in another slot (KEYS[3] is then unused; the caller records it there)
 --
 -- Returns {status, record (a flat list, see decide.lua), cooled}: status "ok", "replay", "not_found",
 -- "not_challenged", "kind_mismatch" or "conflict" (another result was recorded).
@@ -28,8 +29,9 @@ local plan = read_plan(ARGV[4])
 local cooled = 0
 if passed then
   local dlog, users = read_state(KEYS[2])
-  local ulog = redis.call('GET', KEYS[3]) or ''
-  admit(plan, now, KEYS[2], KEYS[3], user, dlog, ulog, users)
+  local ukey = ARGV[6] ~= '1' and KEYS[3] or nil
+  local ulog = ukey and (redis.call('GET', ukey) or '') or ''
+  admit(plan, now, KEYS[2], ukey, user, dlog, ulog, users)
   redis.call('HSET', KEYS[1], 'cs', result, 'ct', now, 'c', 1)
 else
   local limit, win, cooldown = plan[H_CF_LIMIT], plan[H_CF_WINDOW], plan[H_CF_COOLDOWN]

@@ -23,7 +23,9 @@
 -- arms (per rule id "0"/"1": shadow under a gray rollout; "" to use the plan's);
 -- user_side ("" on one Redis: the user's window and ban are judged here; on
 -- Redis Cluster the JSON findings of reserve.lua, which judged them on the
--- user's slot: the user keys are then not touched).
+-- user's slot: the user keys are then not touched); user_graph (Redis Cluster:
+-- the user's "anomaly,kol,reach" of the current scores, read on the user's
+-- slot; "" on one Redis, where k_graph holds both).
 --
 -- Returns {status, record}: status "new", "replay", "conflict" or "late" (past
 -- the deadline: nothing changed); record is the stored hash as a flat
@@ -34,7 +36,7 @@ local k_event, k_device_state, k_device_ban, k_user_log, k_user_ban, k_ip_ban, k
       k_events, k_graph, k_allowlist, k_flags, k_queue, k_review, k_signals = unpack(KEYS)
 local a_now, a_deadline, a_fingerprint, a_decision_id, a_user_id, a_device_id, a_plan, a_policy_version,
       a_static_findings, a_static_block, a_static_challenge, a_static_codes, a_ttl_ms, a_request, a_lat, a_lon, a_merchant_id,
-      a_recipients, a_retention_ms, a_pointer, a_arms, a_user_side = unpack(ARGV)
+      a_recipients, a_retention_ms, a_pointer, a_arms, a_user_side, a_user_graph = unpack(ARGV)
 
 local now, late, now_s = clock(a_now, a_deadline)
 if late then return {'late', {}} end
@@ -144,6 +146,7 @@ end
 -- the two, the KOL score the sharer's.
 local graph = ''
 local scored = redis.call('HMGET', k_graph, 'd:' .. a_device_id, 'u:' .. user)
+if a_user_graph and a_user_graph ~= '' then scored[2] = a_user_graph end  -- Redis Cluster
 if scored[1] or scored[2] then
   local da = string.match(scored[1] or '0,0', '^([^,]+),')
   local ua, uk = string.match(scored[2] or '0,0', '^([^,]+),([^,]+)')

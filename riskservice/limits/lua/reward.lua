@@ -8,7 +8,10 @@
 -- ARGV[1] now ("" for server time), ARGV[2] fingerprint, ARGV[3] amount (cents),
 -- ARGV[4] cap (cents), ARGV[5] window ms, ARGV[6] anomaly threshold,
 -- ARGV[7] user id, ARGV[8] device id, ARGV[9] KOL tiers (JSON [[name, min reach, bonus %]], best first),
--- ARGV[10] record ttl ms, ARGV[11] reward id
+-- ARGV[10] record ttl ms, ARGV[11] reward id, ARGV[12] on Redis Cluster the
+-- device's side read from its slot, JSON [ban until, ban reason, "anomaly,kol"]
+-- ("" for absent; KEYS[3] is then unused and KEYS[5] the user's own scores);
+-- "" on one Redis
 --
 -- Returns {status, record}: "new", "replay" or "conflict"; the record is
 -- {id, t, dec, ch, f, amount, bonus, tier, reach, anomaly, fp}.
@@ -18,7 +21,10 @@ if prior then return prior end
 local now = clock(ARGV[1])
 local amount, cap, win = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 
+local device_side = ARGV[12] and ARGV[12] ~= '' and cjson.decode(ARGV[12]) or nil
+local function given(v) if v == '' then return false end return v end
 local scored = redis.call('HMGET', KEYS[5], 'u:' .. ARGV[7], 'd:' .. ARGV[8])
+if device_side then scored[2] = given(device_side[3]) end  -- Redis Cluster
 local ua, _, reach = string.match(scored[1] or '0,0,0', '([^,]+),([^,]+),?([^,]*)')
 local da = string.match(scored[2] or '0,0', '([^,]+)')
 local anomaly = cjson.null
@@ -37,7 +43,12 @@ local paid = amount + bonus
 
 local fired = {}
 for i, code in ipairs({'device_blocklist', 'user_blocklist'}) do
-  local ban = redis.call('HMGET', KEYS[2 + i], 'until', 'reason')
+  local ban
+  if i == 1 and device_side then
+    ban = {given(device_side[1]), given(device_side[2])}
+  else
+    ban = redis.call('HMGET', KEYS[2 + i], 'until', 'reason')
+  end
   if ban[1] or ban[2] then
     local untl = tonumber(ban[1] or '0') or 0
     if untl == 0 or untl > now then

@@ -1,0 +1,324 @@
+"""Round trips to a Redis Cluster's masters within the decision budget.
+
+The decision path talks to the masters' connections itself rather than
+through redis-py's cluster client: it sends to two masters at once and then
+reads both replies (two slots, one round trip of wall time), every call
+fails within the budget, and a failure is never retried against a dead
+node. Each master has its own circuit breaker, so a master that is down
+degrades only the decisions whose slots it served; a failure makes the slot
+map be read again (in the background, at most every ``REFRESH_S``), so
+decisions use a promoted replica as soon as the cluster names it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Any, cast
+
+import hiredis
+import redis
+from redis.cluster import ClusterNode
+from redis.connection import Connection
+
+from riskservice.errors import StorageError
+from riskservice.limits.client import CircuitBreaker
+from riskservice.limits.slots import SLOTS, key_slot
+from riskservice.limits.store import CHALLENGE, DECIDE, OUTCOME, RECONCILE, REWARD, Script
+from riskservice.limits.topology import masters, slot_ranges
+
+__all__ = ["RESERVE", "SETTLE", "ClusterIO", "Command"]
+
+log = logging.getLogger("riskservice.cluster")
+
+RESERVE, SETTLE = Script("reserve"), Script("settle")
+SCRIPTS = (RESERVE, SETTLE, DECIDE, OUTCOME, CHALLENGE, RECONCILE, REWARD)
+# One command: its words, as hiredis packs them.
+Command = tuple[Any, ...]
+REFRESH_S = 0.25
+# Idle connections kept per master (more are opened under load, and closed after use).
+MAX_IDLE = 64
+# Clock samples taken over a slower round trip than this are not trusted.
+OFFSET_RTT_S = 0.002
+
+
+class ClusterIO:
+    """Connections, breakers and the slot map of the decision path on a cluster.
+
+    Parameters
+    ----------
+    client : redis.RedisCluster
+        From :func:`riskservice.limits.topology.connect_cluster`.
+    breaker_cooldown_ms : int
+        How long to skip a master after it failed.
+    budget_ms : int, optional
+        Each call's budget (the deadline given to the scripts).
+    wait_replicas : int
+        ``WAIT`` for this many replicas of the master that recorded a
+        decision, in the same round trip (``RISK_REDIS_WAIT_REPLICAS``).
+    """
+
+    def __init__(self, client: redis.RedisCluster, breaker_cooldown_ms: int = 1000, budget_ms: int | None = None,
+                 wait_replicas: int = 0) -> None:
+        self.client = client
+        self.budget_ms = budget_ms
+        self.cooldown_ms = breaker_cooldown_ms
+        self.wait_replicas = wait_replicas
+        self.wait_ms = max(1, (budget_ms or 200) // 4)
+        self.unreplicated = 0
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._offset_ms: float | None = None
+        self._offset_at = -1.0
+        self._refresh_lock = threading.Lock()
+        self._refreshed_at = 0.0
+        self._logged: dict[str, float] = {}
+        # Master -> the slots it served when last seen (a dead master keeps its
+        # entry, so the log can say which slots are down).
+        self._served: dict[str, str] = {}
+        self._note_served()
+        self._slot_nodes = self._snapshot()
+        self._idle: dict[str, list[Connection]] = {}
+        self._idle_pid = os.getpid()
+        self._idle_lock = threading.Lock()
+
+    # -- the slot map -------------------------------------------------------
+
+    def _snapshot(self) -> list[ClusterNode | None]:
+        """Slot -> master, copied from the client's slot map. The hot path reads
+        this copy: the client's own lookup takes a lock that re-reading the map
+        holds for as long as a dead node takes to refuse."""
+        cache = self.client.nodes_manager.slots_cache
+        out: list[ClusterNode | None] = []
+        for slot in range(SLOTS):
+            nodes = cache.get(slot)
+            out.append(nodes[0] if nodes else None)
+        return out
+
+    def node_of(self, key: str) -> ClusterNode:
+        """The master of ``key``'s slot (StorageError when the map has none: degraded, never a 5xx)."""
+        node = self._slot_nodes[key_slot(key)]
+        if node is None:
+            self.refresh_soon()
+            raise StorageError(f"no master serves the slot of {key}")
+        return node
+
+    def _breaker(self, name: str) -> CircuitBreaker:
+        breaker = self._breakers.get(name)
+        if breaker is None:
+            breaker = self._breakers.setdefault(name, CircuitBreaker(self.cooldown_ms))
+        return breaker
+
+    def _note_served(self) -> None:
+        self._served.update({name: slot_ranges(slots) for name, slots in masters(self.client).items()})
+
+    def refresh_soon(self) -> None:
+        """Read the slot map again in the background (at most every ``REFRESH_S``)."""
+        now = time.monotonic()
+        if now - self._refreshed_at < REFRESH_S or not self._refresh_lock.acquire(blocking=False):
+            return
+        self._refreshed_at = now
+
+        def refresh() -> None:
+            try:
+                self.client.nodes_manager.initialize()
+                self._slot_nodes = self._snapshot()
+                self._note_served()
+            except Exception as exc:
+                log.warning("cannot read the cluster's slot map", extra={"error": str(exc)})
+            finally:
+                self._refresh_lock.release()
+
+        threading.Thread(target=refresh, name="risk-slot-map", daemon=True).start()
+
+    # -- round trips ---------------------------------------------------------
+
+    def round_trip(self, groups: list[tuple[str, list[Command]]]) -> list[list[Any]]:
+        """Send each group of commands to the master of its key, all at once,
+        then read every reply: one round trip of wall time however many masters.
+
+        Error replies come back as exceptions in the lists; a connection
+        failure, a time-out, a slot that moved or a master in cool-down raise
+        :class:`StorageError` for the whole call.
+        """
+        sent: list[tuple[CircuitBreaker, str, Connection, int]] = []
+        by_node: dict[str, int] = {}
+        batches: list[list[Command]] = []
+        nodes: list[ClusterNode] = []
+        where: list[int] = []
+        for key, commands in groups:
+            node = self.node_of(key)
+            if node.name not in by_node:
+                by_node[node.name] = len(batches)
+                batches.append([])
+                nodes.append(node)
+            where.append(by_node[node.name])
+            batches[by_node[node.name]].extend(commands)
+        for node in nodes:
+            if not self._breaker(node.name).allow():
+                raise StorageError(f"redis master {node.name} unavailable (circuit open)")
+        replies: list[list[Any]] = []
+        current = 0  # the master being sent to or read from when a call fails
+        try:
+            for i, (node, batch) in enumerate(zip(nodes, batches, strict=True)):
+                current = i
+                conn = self._take(node)
+                sent.append((self._breaker(node.name), node.name, conn, len(batch)))
+                conn.send_packed_command([hiredis.pack_command(c) for c in batch],  # type: ignore[no-untyped-call]
+                                         check_health=False)
+            for i, (breaker, _, conn, count) in enumerate(sent):
+                current = i
+                out = []
+                for _ in range(count):
+                    try:
+                        out.append(conn.read_response())
+                    except redis.exceptions.ResponseError as exc:
+                        out.append(exc)
+                replies.append(out)
+                breaker.success()
+        except (redis.RedisError, OSError) as exc:
+            for _, _, conn, _ in sent:
+                conn.disconnect()  # type: ignore[no-untyped-call]  # a reply may still arrive: never reuse it
+            self._breaker(nodes[current].name).failure()
+            self._log_down(nodes[current].name, exc)
+            self.refresh_soon()
+            raise StorageError(f"redis cluster call failed: {exc}") from exc
+        finally:
+            for _, name, conn, _ in sent:
+                self._give(name, conn)
+        moved = [r for out in replies for r in out
+                 if isinstance(r, redis.exceptions.MovedError | redis.exceptions.AskError)]
+        if moved or any(isinstance(r, redis.exceptions.ClusterDownError) for out in replies for r in out):
+            self.refresh_soon()
+            raise StorageError(f"redis cluster is reconfiguring: {moved[0] if moved else 'CLUSTERDOWN'}")
+        # Each group's replies, in the order its commands were given.
+        cursor = [0] * len(batches)
+        out_groups = []
+        for (_, commands), i in zip(groups, where, strict=True):
+            out_groups.append(replies[i][cursor[i]:cursor[i] + len(commands)])
+            cursor[i] += len(commands)
+        return out_groups
+
+    def _log_down(self, name: str, exc: Exception) -> None:
+        """Say in the log which master failed and which slots it serves (at most once a second per master)."""
+        now = time.monotonic()
+        if now - self._logged.get(name, -1.0) < 1.0:
+            return
+        self._logged[name] = now
+        log.warning("redis master failed: decisions on its slots are answered degraded until it (or its "
+                    "promoted replica) answers", extra={"node": name, "slots": self._served.get(name, "unknown"),
+                                                        "error": str(exc)})
+
+    def _take(self, node: ClusterNode) -> Connection:
+        """An idle connection to ``node`` (a new one when none is idle).
+
+        As RedisStore does, the hot path keeps its own stack of idle
+        connections per master rather than going through the node's pool,
+        which costs a readiness poll (a system call) and bookkeeping per call.
+        """
+        with self._idle_lock:
+            if self._idle_pid != os.getpid():
+                self._idle, self._idle_pid = {}, os.getpid()  # the parent's sockets are not ours
+            stack = self._idle.get(node.name)
+            if stack:
+                return stack.pop()
+        pool = self.client.get_redis_connection(node).connection_pool
+        return cast(Connection, pool.make_connection())
+
+    def _give(self, name: str, conn: Connection) -> None:
+        with self._idle_lock:
+            stack = self._idle.setdefault(name, [])
+            if len(stack) < MAX_IDLE:
+                stack.append(conn)
+                return
+        conn.disconnect()  # type: ignore[no-untyped-call]
+
+    def call(self, key: str, *commands: Command) -> list[Any]:
+        """Commands on the master of ``key``'s slot, in one round trip."""
+        return self.round_trip([(key, list(commands))])[0]
+
+    def _load_scripts(self) -> None:
+        """Load every script on every master (a new or restarted master lacks them)."""
+        for node in self.client.get_primaries():  # type: ignore[no-untyped-call]
+            conn = self.client.get_redis_connection(node)
+            for script in SCRIPTS:
+                conn.script_load(script.source)
+
+    def _scripted(self, groups: list[tuple[str, list[Command]]]) -> list[list[Any]]:
+        """:meth:`round_trip`, loading the scripts and trying again once when a master lacked one."""
+        replies = self.round_trip(groups)
+        if any(isinstance(r, redis.exceptions.NoScriptError) for out in replies for r in out):
+            try:
+                self._load_scripts()
+            except redis.RedisError as exc:
+                raise StorageError(f"cannot load the scripts: {exc}") from exc
+            replies = self.round_trip(groups)
+        return replies
+
+    def run(self, script: Script, keys: tuple[str, ...] | list[str], args: tuple[Any, ...]) -> Any:
+        reply = self._scripted([(keys[0], [("EVALSHA", script.sha, len(keys), *keys, *args)])])[0][0]
+        if isinstance(reply, Exception):
+            raise StorageError(f"redis script failed: {reply}")
+        return reply
+
+    def note_wait(self, reply: Any) -> None:
+        """Count a WAIT that fewer replicas than asked acknowledged."""
+        if isinstance(reply, int) and reply < self.wait_replicas:
+            self.unreplicated += 1
+
+    def take_unreplicated(self) -> int:
+        count, self.unreplicated = self.unreplicated, 0
+        return count
+
+    # -- the clock -------------------------------------------------------------
+
+    def deadline_ms(self) -> int | str:
+        """Now plus the budget on the servers' clock ("" while unknown); see RedisStore.deadline_ms."""
+        if self.budget_ms is None:
+            return ""
+        now = time.monotonic()
+        if now - self._offset_at > 1.0:
+            self._offset_at = now
+            for node in self.client.get_primaries():  # type: ignore[no-untyped-call]
+                if not self._breaker(node.name).allow():
+                    continue
+                try:
+                    before = time.time()
+                    seconds, micros = self.client.get_redis_connection(node).time()
+                    after = time.time()
+                    # A sample whose round trip was slow (this thread waited for
+                    # the CPU) can be off by half of it: keep the last good one.
+                    if self._offset_ms is None or after - before < OFFSET_RTT_S:
+                        self._offset_ms = (seconds * 1000 + micros / 1000) - (before + after) * 500
+                    break
+                except (redis.RedisError, OSError):
+                    continue
+        if self._offset_ms is None:
+            return ""
+        return int(time.time() * 1000 + self._offset_ms + self.budget_ms)
+
+    def server_now_ms(self) -> int:
+        return int(time.time() * 1000 + (self._offset_ms or 0.0))
+
+    # -- the rest of the store's interface ---------------------------------------
+
+    def ping(self) -> bool:
+        """True when every master of the slot map answers (``/readyz`` says which does not)."""
+        ok = True
+        for node in self.client.get_primaries():  # type: ignore[no-untyped-call]
+            try:
+                self.client.get_redis_connection(node).ping()
+                self._breaker(node.name).success()
+            except (redis.RedisError, OSError):
+                ok = False
+        return ok
+
+    def close(self) -> None:
+        """Close every idle connection and the client (at shutdown)."""
+        with self._idle_lock:
+            for stack in self._idle.values():
+                for conn in stack:
+                    conn.disconnect()  # type: ignore[no-untyped-call]
+            self._idle.clear()
+        self.client.close()
