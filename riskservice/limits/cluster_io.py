@@ -26,7 +26,7 @@ from redis.connection import Connection
 from riskservice.errors import StorageError
 from riskservice.limits.client import CircuitBreaker
 from riskservice.limits.slots import SLOTS, key_slot
-from riskservice.limits.store import CHALLENGE, DECIDE, OUTCOME, RECONCILE, REWARD, Script
+from riskservice.limits.store import CHALLENGE, DECIDE, OFFSET_RTT_S, OUTCOME, RECONCILE, REWARD, Script
 from riskservice.limits.topology import masters, slot_ranges
 
 __all__ = ["RESERVE", "SETTLE", "ClusterIO", "Command"]
@@ -40,8 +40,6 @@ Command = tuple[Any, ...]
 REFRESH_S = 0.25
 # Idle connections kept per master (more are opened under load, and closed after use).
 MAX_IDLE = 64
-# Clock samples taken over a slower round trip than this are not trusted.
-OFFSET_RTT_S = 0.002
 
 
 class ClusterIO:

@@ -43,6 +43,8 @@ MAX_IDLE = 64
 
 DECIDE, OUTCOME, CHALLENGE, REWARD = Script("decide"), Script("outcome"), Script("challenge"), Script("reward")
 RECONCILE = Script("reconcile")
+# Clock samples taken over a slower round trip than this are not trusted.
+OFFSET_RTT_S = 0.002
 
 
 class RedisStore:
@@ -183,7 +185,11 @@ class RedisStore:
                 before = time.time()
                 seconds, micros = self.client.time()
                 after = time.time()
-                self._offset_ms = (seconds * 1000 + micros / 1000) - (before + after) * 500
+                # A sample whose round trip was slow (this thread waited for the
+                # CPU) can be off by half of it, which makes deadlines early and
+                # answers degraded: keep the last good one instead.
+                if self._offset_ms is None or after - before < OFFSET_RTT_S:
+                    self._offset_ms = (seconds * 1000 + micros / 1000) - (before + after) * 500
             except redis.RedisError:
                 pass  # keep the last estimate; the call itself will fail or not
         if self._offset_ms is None:

@@ -43,6 +43,11 @@ class SignalConfig:
     lockstep_coupons: int = 2
     # ... and an account with this many such partners is a core member.
     lockstep_core: int = 2
+    # A coupon this crowded (distinct sharers in a day) is a crowd: a flash
+    # sale or a popular coupon brings strangers together, so meeting on it is
+    # no evidence of a group (the batch side weights crowd meetings down for
+    # the same reason). Rings push their own coupons in groups of a few dozen.
+    crowd_sharers: int = 40
     # A sink: a recipient reached by at least this many distinct sharers, with
     # at least `sink_receipts` reported receipts of which it claimed on
     # average at least `sink_claim` (each receipt credited claimed / delivered).

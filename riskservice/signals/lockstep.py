@@ -3,7 +3,9 @@ again and again with the same partners.
 
 A burst is the shares of one coupon within ``burst_ms`` of each other. Two
 accounts meeting in one burst is nothing: a flash sale brings hundreds of
-real sharers together once. Meeting again on another coupon is: per account,
+real sharers together once; and a crowded coupon (``crowd_sharers`` or more
+distinct sharers in a day) makes no meetings at all, since the same fans
+come back to the next flash sale and strangers share a popular coupon. Meeting again on another coupon is: per account,
 its partners and on how many distinct coupons it met each; the value is the
 number of partners met on at least ``lockstep_coupons`` coupons, or met once
 when that partner is a *core* member (it met ``lockstep_core`` partners on
@@ -16,14 +18,14 @@ account keeps (``partners_per_user``).
 from __future__ import annotations
 
 from riskservice.signals.base import Reading, until_of
-from riskservice.signals.catalog import SignalConfig
+from riskservice.signals.catalog import DAY_MS, SignalConfig
 from riskservice.signals.counters import Entities, Recent
 from riskservice.signals.share import Outcome, Share
 
 __all__ = ["Lockstep"]
 
-# Per partner: (distinct coupons met on, the last of them).
-Met = tuple[int, str]
+# Per partner: the coupons met on (the last few).
+Met = tuple[str, ...]
 
 
 class Lockstep:
@@ -35,7 +37,13 @@ class Lockstep:
     def __init__(self, config: SignalConfig) -> None:
         self.window, self.burst, self.needed = config.window_ms, config.burst_ms, config.lockstep_coupons
         self.core = config.lockstep_core
-        self.per_burst = config.sharers_per_burst
+        self.per_burst, self.crowd = config.sharers_per_burst, config.crowd_sharers
+        # coupon -> its distinct sharers of the last day, up to the crowd size;
+        # and the coupons found crowded, for as long as meetings are kept
+        # (meetings on a coupon before it turned out a crowd stop counting).
+        self.crowds: Entities[str, Recent[str, None]] = Entities(config.coupons, DAY_MS,
+                                                                lambda: Recent(self.crowd, DAY_MS))
+        self.crowded: Recent[str, bool] = Recent(config.coupons, self.window)
         partners = config.partners_per_user
         # coupon -> recent sharers of it, (ms, user), oldest first
         self.bursts: Entities[str, list[tuple[int, str]]] = Entities(config.coupons, self.burst, list)
@@ -49,7 +57,16 @@ class Lockstep:
         met = {u for _, u in recent if u != user}
         if all(u != user for _, u in recent):
             recent.append((now, user))
+        day = self.crowds.touch(coupon, now)
+        day.put(user, None, now)
         touched = {user, *met}
+        if len(day) >= self.crowd:
+            # A crowd: strangers meet in it (see SignalConfig.crowd_sharers).
+            # Those who met on it before it became one are read again.
+            if not self.crowded.get(coupon, now):
+                touched.update(day.keys(now))
+            self.crowded.put(coupon, True, now)
+            met = set()
         cores = {u: self._core(u, now) for u in touched}
         for partner in met:
             self._meet(user, partner, coupon, now)
@@ -64,23 +81,30 @@ class Lockstep:
 
     def _meet(self, user: str, partner: str, coupon: str, now: int) -> None:
         partners = self.partners.touch(user, now)
-        count, last = partners.get(partner, now) or (0, "")
-        partners.put(partner, (count + (coupon != last), coupon), now)
+        coupons = partners.get(partner, now) or ()
+        if coupon not in coupons:
+            coupons = (*coupons, coupon)[-(self.needed + 2):]
+        partners.put(partner, coupons, now)
+
+    def _count(self, coupons: Met, now: int) -> int:
+        """Coupons met on that did not turn out crowds."""
+        return sum(1 for c in coupons if not self.crowded.get(c, now))
 
     def _core(self, user: str, now: int) -> bool:
         """Met at least ``lockstep_core`` partners on several coupons each."""
         partners = self.partners.peek(user, now)
         if partners is None:
             return False
-        return sum(1 for _, (count, _) in partners.items(now) if count >= self.needed) >= self.core
+        return sum(1 for _, coupons in partners.items(now) if self._count(coupons, now) >= self.needed) >= self.core
 
     def _reading(self, user: str, now: int) -> Reading:
         # Partners met on several coupons, and partners met once who are core
         # members: a group's later members are flagged as soon as its first
         # few meet again, not only from its third burst on.
         partners = self.partners.peek(user, now)
-        touches = [t for p, t, (count, _) in partners.entries(now)
-                   if count >= self.needed or self._core(p, now)] if partners else []
+        touches = [t for p, t, coupons in partners.entries(now)
+                   if self._count(coupons, now) >= self.needed or (self._count(coupons, now) and self._core(p, now))]\
+            if partners else []
         return Reading(user, len(touches), until_of(touches, self.window, now))
 
     def outcome(self, share: Share, outcome: Outcome) -> list[Reading]:

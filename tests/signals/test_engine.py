@@ -84,7 +84,24 @@ def test_lockstep_bursts_are_bounded_in_time() -> None:
     share(engine, 2, 100_000, "a", coupon="c2")
     share(engine, 3, 100_500, "b", coupon="c2")
     partners = engine.signals[1].partners.peek("a", T0 + 100_500)  # type: ignore[attr-defined]
-    assert partners is not None and partners.get("b", T0 + 100_500) == (1, "c2")
+    assert partners is not None and partners.get("b", T0 + 100_500) == ("c2",)
+
+
+def test_meetings_on_a_crowded_coupon_stop_counting() -> None:
+    # Ten fans meet on two flash-sale coupons; then each sale draws a crowd
+    # of strangers: the fans' meetings stop counting, on both coupons.
+    engine = SignalEngine(replace(SignalConfig(), crowd_sharers=20))
+    lockstep = engine.signals[1]
+    for k, coupon in enumerate(("sale-1", "sale-2")):
+        for i in range(10):
+            share(engine, 100 * k + i, 600_000 * k + i * 1000, f"fan{i}", coupon=coupon)
+    partners = lockstep.partners.peek("fan0", T0 + 700_000)  # type: ignore[attr-defined]
+    assert lockstep._reading("fan0", T0 + 700_000).value == 9  # type: ignore[attr-defined]
+    for k, coupon in enumerate(("sale-1", "sale-2")):
+        for i in range(10):
+            share(engine, 1000 + 100 * k + i, 800_000 + 600_000 * k + i * 1000, f"stranger{k}-{i}", coupon=coupon)
+    assert partners is not None and partners.get("fan1", T0 + 2_000_000) == ("sale-1", "sale-2")
+    assert lockstep._reading("fan0", T0 + 2_000_000).value == 0  # type: ignore[attr-defined]
 
 
 def test_dead_recipients_counts_repeated_unclaimed_receipts() -> None:
