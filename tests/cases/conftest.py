@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.e2e.test_console_browser import chromium
+from tests.browser import chromium
 
 __all__ = ["chromium"]

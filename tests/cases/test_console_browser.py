@@ -16,9 +16,9 @@ import redis
 import requests
 
 from riskservice.graph_store import write_back
+from tests.browser import OUTPUT, console_page
 from tests.cases.helpers import case
-from tests.conftest import ANALYST_KEY, ISSUER
-from tests.e2e.test_console_browser import FLAGS, OUTPUT
+from tests.conftest import ISSUER
 from tests.redis_server import RedisServer
 from tests.serving.gunicorn_server import Gunicorn
 
@@ -46,51 +46,34 @@ def decide(url: str, event_id: str, user: str, device: str) -> dict[str, object]
 
 def test_block_a_case_from_the_console(chromium: Path, server: Gunicorn, redis_client: redis.Redis,
                                        tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
     write_back(redis_client, [], cases=[
         case(USERS, ["phone-a", "phone-b"], score=7.5,
              summary="12 accounts on 2 devices sharing coupon cp_12 to 40 recipients within 6 days"),
         case(["p1", "p2"], score=1.5, kind="linked", summary="2 accounts linked by shares")])
-    OUTPUT.mkdir(exist_ok=True)
-    problems: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(chromium), headless=True, args=FLAGS,
-            viewport={"width": 1440, "height": 1300})
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(15_000)
-            page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-            page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-            page.goto(f"{server.url}/console")
-            page.fill("#key", ANALYST_KEY)
-            page.press("#key", "Enter")
+    with console_page(chromium, tmp_path / "chromium-profile", server.url, height=1300) as (page, problems):
 
-            # Cases sit next to devices in the queue pane.
-            page.click("#tab-cases")
-            item = page.locator('a.case-item[data-case="c1"]')
-            item.wait_for()
-            assert "12 accounts on 2 devices sharing coupon cp_12" in item.inner_text()
-            item.focus()
-            page.keyboard.press("Space")
-            page.locator("#case-title", has_text="c1").wait_for()
-            assert page.evaluate("document.activeElement.id") == "case-title"
-            assert page.locator("#case-members tbody tr").count() == 14
-            assert page.locator("#case-evidence tbody tr").count() == 12
-            assert page.locator("svg.graph g.node").count() == 14
+        # Cases sit next to devices in the queue pane.
+        page.click("#tab-cases")
+        item = page.locator('a.case-item[data-case="c1"]')
+        item.wait_for()
+        assert "12 accounts on 2 devices sharing coupon cp_12" in item.inner_text()
+        item.focus()
+        page.keyboard.press("Space")
+        page.locator("#case-title", has_text="c1").wait_for()
+        assert page.evaluate("document.activeElement.id") == "case-title"
+        assert page.locator("#case-members tbody tr").count() == 14
+        assert page.locator("#case-evidence tbody tr").count() == 12
+        assert page.locator("svg.graph g.node").count() == 14
 
-            page.fill("#case-reason", REASON)
-            page.click('#case-form button[value="block"]')
-            page.locator("#case-status", has_text="resolved").wait_for()
-            assert REASON in page.inner_text("#case-resolution")
-            assert "Done: block case c1 (14 members" in page.inner_text("#status")
-            page.screenshot(path=str(OUTPUT / "console-case-blocked.png"), full_page=True)
-            # The open list now holds only the other case.
-            page.locator('a.case-item[data-case="c1"]').wait_for(state="detached")
-            assert page.locator("a.case-item").count() == 1
-        finally:
-            browser.close()
+        page.fill("#case-reason", REASON)
+        page.click('#case-form button[value="block"]')
+        page.locator("#case-status", has_text="resolved").wait_for()
+        assert REASON in page.inner_text("#case-resolution")
+        assert "Done: block case c1 (14 members" in page.inner_text("#status")
+        page.screenshot(path=str(OUTPUT / "console-case-blocked.png"), full_page=True)
+        # The open list now holds only the other case.
+        page.locator('a.case-item[data-case="c1"]').wait_for(state="detached")
+        assert page.locator("a.case-item").count() == 1
     assert problems == []
     answer = decide(server.url, "after-case-block", "acct-3", "a-fresh-phone")
     assert answer["decision"] == "block"

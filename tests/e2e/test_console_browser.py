@@ -7,7 +7,6 @@ reason, and sees the audit entry; the decision path then blocks the device. A sc
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,31 +15,16 @@ import redis
 import requests
 
 from riskservice.graph_store import write_back
+from tests.browser import OUTPUT, console_page
 from tests.conftest import ANALYST_KEY, ISSUER
 from tests.redis_server import RedisServer
-from tests.serving.gunicorn_server import ROOT, Gunicorn
+from tests.serving.gunicorn_server import Gunicorn
 
 pytestmark = pytest.mark.serving
 
-CHROMIUM = Path("/usr/bin/chromium")
-OUTPUT = ROOT / "test-output"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # Slash, space, hash, question mark and an escape-looking "%20": the console must carry any id a decision accepts.
 DEVICE = "farm/phone #7?%20"
 REASON = "device farm: six accounts share one phone"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Path:
-    """Debian's Chromium, installed by the project's own script when missing (as root)."""
-    if not CHROMIUM.exists():
-        result = subprocess.run([str(ROOT / "scripts" / "install-browser")], capture_output=True, text=True,
-                                timeout=900, check=False)
-        if not CHROMIUM.exists():
-            pytest.skip("browser test skipped: Chromium is not installed and could not be installed "
-                        f"(run scripts/install-browser as root, or apt-get install chromium): {result.stderr.strip()}")
-    return CHROMIUM
 
 
 @pytest.fixture
@@ -81,48 +65,28 @@ def seed(url: str, client: redis.Redis) -> None:
 
 def test_block_a_flagged_device_from_the_console(chromium: Path, server: Gunicorn, redis_client: redis.Redis,
                                                  tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
     seed(server.url, redis_client)
-    OUTPUT.mkdir(exist_ok=True)
-    problems: list[str] = []
-    with sync_playwright() as pw:
-        # A fresh profile (playwright passes it as --user-data-dir): no state from earlier runs.
-        browser = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(chromium), headless=True, args=FLAGS,
-            viewport={"width": 1440, "height": 1100})
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(15_000)
-            page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-            page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-            page.goto(f"{server.url}/console")
+    with console_page(chromium, tmp_path / "chromium-profile", server.url, height=1100) as (page, problems):
+        item = page.locator(f'a.queue-item[data-device="{DEVICE}"]')
+        item.wait_for()
+        assert page.evaluate("sessionStorage.getItem('riskAnalystKey')") == ANALYST_KEY
+        assert page.evaluate("localStorage.length") == 0 and page.context.cookies() == []
 
-            # The key, entered once, by keyboard.
-            page.fill("#key", ANALYST_KEY)
-            page.press("#key", "Enter")
-            item = page.locator(f'a.queue-item[data-device="{DEVICE}"]')
-            item.wait_for()
-            assert page.evaluate("sessionStorage.getItem('riskAnalystKey')") == ANALYST_KEY
-            assert page.evaluate("localStorage.length") == 0 and page.context.cookies() == []
+        # Open the device from the queue with the keyboard (Space works as well as Enter).
+        item.focus()
+        page.keyboard.press("Space")
+        page.locator("#device-title", has_text=DEVICE).wait_for()
+        assert page.evaluate("document.activeElement.id") == "device-title"
+        assert page.locator("svg.graph g.node").count() >= 7
 
-            # Open the device from the queue with the keyboard (Space works as well as Enter).
-            item.focus()
-            page.keyboard.press("Space")
-            page.locator("#device-title", has_text=DEVICE).wait_for()
-            assert page.evaluate("document.activeElement.id") == "device-title"
-            assert page.locator("svg.graph g.node").count() >= 7
-
-            # Block it with a reason.
-            page.fill("#reason", REASON)
-            page.click('button[value="block"]')
-            page.locator("#device-status", has_text="blocked").wait_for()
-            audit_row = page.locator("#audit-entries tbody tr").first
-            assert REASON in audit_row.inner_text() and "block" in audit_row.inner_text()
-            assert "Done: block" in page.inner_text("#status")
-            page.screenshot(path=str(OUTPUT / "console-blocked.png"), full_page=True)
-        finally:
-            browser.close()
+        # Block it with a reason.
+        page.fill("#reason", REASON)
+        page.click('button[value="block"]')
+        page.locator("#device-status", has_text="blocked").wait_for()
+        audit_row = page.locator("#audit-entries tbody tr").first
+        assert REASON in audit_row.inner_text() and "block" in audit_row.inner_text()
+        assert "Done: block" in page.inner_text("#status")
+        page.screenshot(path=str(OUTPUT / "console-blocked.png"), full_page=True)
     assert problems == []
 
     # The decision path blocks the very next share of the device.

@@ -10,10 +10,10 @@ from flask import Flask
 
 from riskservice.app import create_app
 from riskservice.limits.clock import ManualClock
-from tests.conftest import make_settings
 
 # The browser test's fixture: Debian's Chromium, installed by the project's script when missing.
-from tests.e2e.test_console_browser import chromium  # noqa: F401
+from tests.browser import chromium  # noqa: F401
+from tests.conftest import make_settings
 from tests.performance.helpers import POLICY
 from tests.redis_server import RedisServer
 

@@ -15,8 +15,8 @@ import pytest
 import redis
 import requests
 
-from tests.conftest import ANALYST, ANALYST_KEY, ISSUER
-from tests.e2e.test_console_browser import FLAGS, OUTPUT
+from tests.browser import OUTPUT, console_page
+from tests.conftest import ANALYST, ISSUER
 from tests.performance.helpers import BAD_COPY, MANY, POLICY
 from tests.redis_server import RedisServer
 from tests.serving.gunicorn_server import Gunicorn
@@ -55,52 +55,35 @@ def seed(url: str) -> None:
 
 
 def test_rule_performance_page(chromium: Path, server: Gunicorn, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
     seed(server.url)
-    OUTPUT.mkdir(exist_ok=True)
-    problems: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(chromium), headless=True, args=FLAGS,
-            viewport={"width": 1440, "height": 1000})
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(15_000)
-            page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-            page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-            page.goto(f"{server.url}/console")
-            page.fill("#key", ANALYST_KEY)
-            page.press("#key", "Enter")
-            page.locator("#nav-performance").wait_for()
-            assert page.get_attribute("#nav-queue", "aria-current") == "page"
+    with console_page(chromium, tmp_path / "chromium-profile", server.url, height=1000) as (page, problems):
+        page.locator("#nav-performance").wait_for()
+        assert page.get_attribute("#nav-queue", "aria-current") == "page"
 
-            # To the page by keyboard, from the navigation.
-            page.focus("#nav-performance")
-            page.keyboard.press("Enter")
-            copy = page.locator('section.rule-card[data-rule="sensitive_copy"]')
-            copy.wait_for()
-            assert page.evaluate("document.activeElement.id") == "performance-title"
-            assert page.get_attribute("#nav-performance", "aria-current") == "page"
-            assert page.locator("#app").is_hidden()
-            assert page.locator("section.rule-card").count() == 2
-            assert copy.locator(".hits-enforced").inner_text() == "4"
-            assert copy.locator("tr.precision-enforced .precision-value").inner_text() == "75 %"
-            assert copy.locator("svg.chart rect.bar-enforced").count() == 1
-            fan = page.locator('section.rule-card[data-rule="fan_out"]')
-            assert fan.locator(".badge").inner_text() == "shadow"
-            assert fan.locator("tr.precision-shadow .precision-value").inner_text() == "50 %"
-            assert fan.locator("svg.chart rect.bar-shadow").count() == 1
-            page.screenshot(path=str(OUTPUT / "console-rule-performance.png"), full_page=True)
+        # To the page by keyboard, from the navigation.
+        page.focus("#nav-performance")
+        page.keyboard.press("Enter")
+        copy = page.locator('section.rule-card[data-rule="sensitive_copy"]')
+        copy.wait_for()
+        assert page.evaluate("document.activeElement.id") == "performance-title"
+        assert page.get_attribute("#nav-performance", "aria-current") == "page"
+        assert page.locator("#app").is_hidden()
+        assert page.locator("section.rule-card").count() == 2
+        assert copy.locator(".hits-enforced").inner_text() == "4"
+        assert copy.locator("tr.precision-enforced .precision-value").inner_text() == "75 %"
+        assert copy.locator("svg.chart rect.bar-enforced").count() == 1
+        fan = page.locator('section.rule-card[data-rule="fan_out"]')
+        assert fan.locator(".badge").inner_text() == "shadow"
+        assert fan.locator("tr.precision-shadow .precision-value").inner_text() == "50 %"
+        assert fan.locator("svg.chart rect.bar-shadow").count() == 1
+        page.screenshot(path=str(OUTPUT / "console-rule-performance.png"), full_page=True)
 
-            # Another window reloads the page; the navigation leads back to the queue.
-            page.select_option("#perf-window", "604800000")
-            page.click("#perf-form button")
-            page.locator("#performance-body .performance").wait_for()
-            assert page.locator("section.rule-card").count() == 2
-            page.click("#nav-queue")
-            page.locator("#app").wait_for()
-            assert page.locator("#performance").is_hidden()
-        finally:
-            browser.close()
+        # Another window reloads the page; the navigation leads back to the queue.
+        page.select_option("#perf-window", "604800000")
+        page.click("#perf-form button")
+        page.locator("#performance-body .performance").wait_for()
+        assert page.locator("section.rule-card").count() == 2
+        page.click("#nav-queue")
+        page.locator("#app").wait_for()
+        assert page.locator("#performance").is_hidden()
     assert problems == []
