@@ -90,8 +90,8 @@ function showTab(which) {
   $("#tab-devices").setAttribute("aria-pressed", String(!cases));
 }
 
-async function showError(resp) {
-  const pane = $("#device");
+// An error answer in place of a pane's content (the device pane by default).
+async function showError(resp, pane = $("#device")) {
   pane.innerHTML = "";
   const p = document.createElement("p");
   p.className = "notice danger";
@@ -142,11 +142,7 @@ async function loadDevice(device, hops, focus) {
   const resp = await call("/console/device?" + params);
   const pane = $("#device");
   if (!resp.ok) {
-    pane.innerHTML = "";
-    const p = document.createElement("p");
-    p.className = "notice danger";
-    p.textContent = await errorText(resp);
-    pane.appendChild(p);
+    await showError(resp, pane);
     return;
   }
   pane.innerHTML = await resp.text();
@@ -175,11 +171,7 @@ async function loadPerformance() {
   const resp = await call("/console/performance?" + params);
   const body = $("#performance-body");
   if (!resp.ok) {
-    body.innerHTML = "";
-    const p = document.createElement("p");
-    p.className = "notice danger";
-    p.textContent = await errorText(resp);
-    body.appendChild(p);
+    await showError(resp, body);
     return;
   }
   body.innerHTML = await resp.text();
