@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 
+from graphs.events.jsonl import write_jsonl
+
 __all__ = ["read_cases", "write_cases"]
 
 
@@ -21,14 +23,7 @@ def write_cases(cases: Iterable[Mapping[str, Any]], directory: str | os.PathLike
     ...     read_cases(write_cases([{"kind": "farm", "members": []}], d))
     [{'kind': 'farm', 'members': []}]
     """
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, "cases.jsonl")
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "wb") as fh:
-        for case in cases:
-            fh.write(orjson.dumps(case, option=orjson.OPT_APPEND_NEWLINE))
-    os.replace(tmp, path)
-    return path
+    return write_jsonl(cases, directory, "cases.jsonl")
 
 
 def read_cases(path: str | os.PathLike[str]) -> list[dict[str, Any]]:

@@ -152,3 +152,24 @@ def _names(index: dict[str, int]) -> NDArray[np.object_]:
     arr = np.empty(len(index), dtype=object)
     arr[:] = list(index)
     return arr
+
+
+def write_jsonl(rows: Iterable[Mapping[str, Any]], directory: str | os.PathLike[str], name: str) -> str:
+    """Write ``rows`` as JSON lines to ``directory/name`` atomically; returns the path.
+
+    The file is written under a temporary name and renamed, so a reader (the
+    service's write-back, a second run) never sees half a file.
+
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     pathlib.Path(write_jsonl([{"a": 1}, {"a": 2}], d, "x.jsonl")).read_text()
+    '{"a":1}\\n{"a":2}\\n'
+    """
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, name)
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "wb") as fh:
+        for row in rows:
+            fh.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+    os.replace(tmp, path)
+    return path

@@ -17,10 +17,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
-import orjson
 from numpy.typing import NDArray
 
-from graphs.events.jsonl import read_events
+from graphs.events.jsonl import read_events, write_jsonl
 from graphs.events.table import EventSource
 from graphs.scorers.score import ScoreResult, score_table
 from graphs.signals.params import ScoringParams
@@ -114,11 +113,4 @@ def write_scores(rows: Iterable[Mapping[str, Any]], directory: str | os.PathLike
     ...     pathlib.Path(path).read_text().count("\\n")
     1
     """
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, "scores.jsonl")
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "wb") as fh:
-        for r in rows:
-            fh.write(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE))
-    os.replace(tmp, path)
-    return path
+    return write_jsonl(rows, directory, "scores.jsonl")

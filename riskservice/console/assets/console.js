@@ -106,14 +106,21 @@ async function loadCase(caseId, focus) {
   if (focus) $("#case-title").focus();
 }
 
-async function actOnCase(form, action) {
-  const caseId = form.dataset.case;
+// The form's reason, or null after asking for one (every action needs it).
+function reasonOf(form) {
   const reason = form.reason.value.trim();
   if (!reason) {
     say("Give a reason: it is kept in the audit trail.", "error");
     form.reason.focus();
-    return;
+    return null;
   }
+  return reason;
+}
+
+async function actOnCase(form, action) {
+  const caseId = form.dataset.case;
+  const reason = reasonOf(form);
+  if (!reason) return;
   // The members the analyst saw: the service refuses the action if the case changed since.
   const body = { action: action, reason: reason };
   if (form.dataset.members) body.members = JSON.parse(form.dataset.members);
@@ -180,12 +187,8 @@ async function loadPerformance() {
 
 async function act(form, action) {
   const device = form.dataset.device;
-  const reason = form.reason.value.trim();
-  if (!reason) {
-    say("Give a reason: it is kept in the audit trail.", "error");
-    form.reason.focus();
-    return;
-  }
+  const reason = reasonOf(form);
+  if (!reason) return;
   const body = { action: action, reason: reason };
   if (action === "label") {
     const chosen = form.querySelector("input[name=label]:checked");
