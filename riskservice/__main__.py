@@ -285,16 +285,20 @@ def _score_spark(input_file: Path, output_dir: Path, write_back: bool, seed: int
     summary, res = spark_score(input_file, output_dir, master=None if master == "submit" else master,
                                shuffle_partitions=shuffle_partitions, seed=seed)
     if write_back:
-        from graphs.spark.writeback import write_back as spark_write_back
-
-        with _store() as store:
-            if isinstance(store, ClusterStore):
-                raise click.ClickException("--engine spark --write-back writes the single-Redis layout; on Redis "
-                                           "Cluster write back with the default engine")
-            url = _settings().redis_url or _url_of(store)
-            summary["version"] = spark_write_back(res, url, source=str(input_file),
-                                                  queue_threshold=_queue_threshold())
+        summary["version"] = spark_write_back(res, str(input_file))
     return summary
+
+
+def spark_write_back(res: Any, source: str) -> int:
+    """Write a Spark run's scores (``graphs.spark.run.SparkScores``) into the
+    configured Redis or Redis Cluster from the executors; return the version."""
+    from graphs.spark.writeback import write_back
+
+    with _store() as store:
+        cluster = isinstance(store, ClusterStore)
+        # (a cluster is always named by REDIS_URL: only a single Redis is embedded)
+        url = _settings().redis_url or _url_of(cast(RedisStore, store))
+        return write_back(res, url, source=source, queue_threshold=_queue_threshold(), cluster=cluster)
 
 
 def _url_of(store: RedisStore) -> str:

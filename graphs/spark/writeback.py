@@ -1,12 +1,17 @@
 """Scores into Redis from the executors: partition by partition, pipelined, then one version flip.
 
 The driver reserves a version (:func:`riskservice.graph_store.begin_version`);
-every partition opens its own connection (``redis.Redis.from_url``) and
-writes its nodes' rows, fast entries and adjacency lists with
-:func:`riskservice.graph_store.write_rows` (pipelined, and idempotent, so a
-retried task writes the same again); the driver then makes the version
-current in one step (:func:`riskservice.graph_store.activate`).  Readers keep
-the previous version until that flip.
+every partition opens its own connection and writes its nodes' rows, fast
+entries and adjacency lists with :func:`riskservice.graph_store.write_rows`
+(pipelined, and idempotent, so a retried task writes the same again); the
+driver then makes the version current in one step
+(:func:`riskservice.graph_store.activate`).  Readers keep the previous
+version until that flip.
+
+On Redis Cluster (``cluster=True``) every connection is a cluster client
+(``redis.RedisCluster.from_url``, any node's URL): ``write_rows`` then writes
+each node's hash in the node's own slot and the top lists under the
+``{graph}`` tag, the layout the decision path reads there.
 """
 
 from __future__ import annotations
@@ -54,13 +59,20 @@ def _lists(rec: Row, names: tuple[str, ...]) -> dict[str, list[list[Any]]]:
     return out
 
 
-def _writer(url: str, version: int, queue_threshold: float | None):  # type: ignore[no-untyped-def]
-    def run(records: Iterator[Row]) -> None:
-        import redis
+def _connect(url: str, cluster: bool) -> Any:
+    """A client of the Redis (or, ``cluster``, the Redis Cluster) at ``url``."""
+    import redis
 
+    if cluster:
+        return redis.RedisCluster.from_url(url)
+    return redis.Redis.from_url(url)
+
+
+def _writer(url: str, version: int, queue_threshold: float | None, cluster: bool):  # type: ignore[no-untyped-def]
+    def run(records: Iterator[Row]) -> None:
         from riskservice.graph_store import write_rows
 
-        client = redis.Redis.from_url(url)
+        client = _connect(url, cluster)
         try:
             rows, adjacency, reach = [], [], {}
             for rec in records:
@@ -81,13 +93,31 @@ def _writer(url: str, version: int, queue_threshold: float | None):  # type: ign
     return run
 
 
-def write_back(res: SparkScores, url: str, *, source: str = "", queue_threshold: float | None = None) -> int:
-    """Write every row from the executors into the Redis at ``url``; flip to the new version; return it."""
-    import redis
+def write_back(res: SparkScores, url: str, *, source: str = "", queue_threshold: float | None = None,
+               cluster: bool = False) -> int:
+    """Write every row from the executors into the Redis at ``url``; flip to the new version; return it.
 
+    Parameters
+    ----------
+    res : SparkScores
+        The scoring run's DataFrames.
+    url : str
+        The Redis URL (on a cluster: any node's).
+    source : str
+        What was scored, kept in the version's metadata.
+    queue_threshold : float or None
+        Devices at or above this anomaly enter the review queue.
+    cluster : bool
+        The URL names a Redis Cluster node: write the cluster layout.
+
+    Returns
+    -------
+    int
+        The version made current.
+    """
     from riskservice.graph_store import activate, begin_version
 
-    driver = redis.Redis.from_url(url)
+    driver = _connect(url, cluster)
     try:
         version = begin_version(driver)
         users_adj, devices_adj = adjacency_lists(res)
@@ -102,7 +132,7 @@ def write_back(res: SparkScores, url: str, *, source: str = "", queue_threshold:
                        .withColumn("reach", F.lit(None).cast("long")))
         cols = ["line", "out", "in", "devices", "users", "reach"]
         both = user_rows.select(*cols).unionByName(device_rows.select(*cols))
-        both.foreachPartition(_writer(url, version, queue_threshold))
+        both.foreachPartition(_writer(url, version, queue_threshold, cluster))
         count = res.rows.count()
         activate(driver, version, {"written_at": time.time(), "nodes": count, "source": source,
                                    "engine": "spark"})

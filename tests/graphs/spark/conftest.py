@@ -1,27 +1,36 @@
-"""One local SparkSession and one Spark scoring run (through the CLI) for every Spark test.
+"""One local SparkSession and one Spark scoring run for every Spark test.
 
 ``local[2]`` with two shuffle partitions: the engine's plans stay small and
-the whole Spark suite runs one scoring of a small simulated workload.
+the whole Spark suite runs one scoring of a small simulated workload. Its
+scores are written back (``score --write-back``'s own step) into one Redis
+and into a real Redis Cluster: scoring twice would double the suite's
+Spark time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
-from click.testing import CliRunner
+import redis
 
 pytest.importorskip("pyspark")
 
 from pyspark.sql import SparkSession
 
 from graphs.run import run_score
+from graphs.spark.run import SparkScores, spark_score
 from graphs.spark.session import spark_session
 from graphs.workload.simulate import write_workload
-from riskservice.__main__ import cli
+from riskservice.__main__ import spark_write_back
+from tests.cluster.fixtures import redis_cluster
+from tests.cluster_server import RedisClusterServer
 from tests.redis_server import RedisServer
+
+__all__ = ["redis_cluster"]
 
 
 @pytest.fixture(scope="session")
@@ -52,14 +61,37 @@ def numpy_rows(workload: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
 
 
 @pytest.fixture(scope="session")
-def spark_run(spark: SparkSession, workload: Path, redis_server: RedisServer,
-              tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
-    """``score --engine spark --write-back`` on the workload, in this process (it reuses the session)."""
+def spark_scored(spark: SparkSession, workload: Path,
+                 tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], SparkScores]:
+    """One Spark scoring of the workload (what ``score --engine spark`` runs), for every Spark test."""
     out = tmp_path_factory.mktemp("spark-scores")
+    summary, res = spark_score(workload / "events.jsonl", out, spark=spark)
+    return out, summary, res
+
+
+def _write_back(scored: tuple[Path, dict[str, Any], SparkScores], env: dict[str, str]) -> tuple[Path, dict[str, Any]]:
+    """``--write-back``'s step (``riskservice.__main__.spark_write_back``) under the service's settings ``env``."""
+    out, summary, res = scored
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("RISK_REDIS_CLUSTER", raising=False)
+        for name, value in env.items():
+            mp.setenv(name, value)
+        return out, {**summary, "version": spark_write_back(res, "events.jsonl")}
+
+
+@pytest.fixture(scope="session")
+def spark_run(spark_scored: tuple[Path, dict[str, Any], SparkScores],
+              redis_server: RedisServer) -> tuple[Path, dict[str, Any]]:
+    """The scores written back into one Redis."""
     redis_server.client().flushall()
-    result = CliRunner().invoke(
-        cli, ["score", "--engine", "spark", "--master", "local[2]", "--shuffle-partitions", "2", "--write-back",
-              "--input", str(workload / "events.jsonl"), "--output", str(out)],
-        env={"REDIS_URL": redis_server.url}, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return out, orjson.loads(result.output[result.output.index("{"):])
+    return _write_back(spark_scored, {"REDIS_URL": redis_server.url})
+
+
+@pytest.fixture(scope="session")
+def spark_cluster_run(spark_scored: tuple[Path, dict[str, Any], SparkScores],
+                      redis_cluster: RedisClusterServer) -> tuple[Path, dict[str, Any]]:
+    """The same scores written back into a real 3-master Redis Cluster."""
+    client = redis_cluster.client()
+    client.flushall(target_nodes=redis.RedisCluster.PRIMARIES)
+    client.close()
+    return _write_back(spark_scored, {"REDIS_URL": redis_cluster.url, "RISK_REDIS_CLUSTER": "1"})

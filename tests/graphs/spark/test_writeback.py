@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from click.testing import CliRunner
+
 from config.settings import DEFAULT_POLICY_FILE
 from graphs.events.jsonl import read_events
 from graphs.features.adjacency import distinct_recipients, node_adjacency
+from riskservice.__main__ import cli
 from riskservice.graph_store import current_version, lookup, version_key
 from riskservice.limits.keys import REVIEW_QUEUE
 from riskservice.policy.load import load_policy
+from riskservice.review.queue import list_devices
+from tests.cluster_server import RedisClusterServer
 from tests.graphs.spark.conftest import read_rows
 from tests.redis_server import RedisServer
 
@@ -52,3 +57,26 @@ def test_flagged_devices_enter_the_review_queue(spark_run: tuple[Path, dict[str,
     flagged = {n for (k, n), r in rows.items() if k == "device" and r["anomaly"] >= threshold}
     queued = {m.decode() for m in client.zrange(REVIEW_QUEUE, 0, -1)}  # type: ignore[union-attr]
     assert flagged and flagged == queued
+
+
+def test_on_redis_cluster_every_node_is_readable_where_the_decision_path_reads_it(
+        spark_cluster_run: tuple[Path, dict[str, object]], redis_cluster: RedisClusterServer) -> None:
+    out, summary = spark_cluster_run
+    rows = read_rows(out / "scores.jsonl")
+    client = redis_cluster.client()
+    try:
+        assert current_version(client) == summary["version"]
+        for (kind, node), row in rows.items():
+            stored, _ = lookup(client, kind, node)
+            assert stored == row, (kind, node)
+        threshold = load_policy(DEFAULT_POLICY_FILE).review.anomaly_threshold
+        flagged = {n for (k, n), r in rows.items() if k == "device" and r["anomaly"] >= threshold}
+        page = list_devices(client, limit=1000)  # type: ignore[arg-type]
+        assert flagged and {d["device_id"] for d in page["devices"]} == flagged
+    finally:
+        client.close()
+
+
+def test_the_spark_engine_needs_an_input_file() -> None:
+    result = CliRunner().invoke(cli, ["score", "--engine", "spark", "--write-back", "--output", "/tmp/never"])
+    assert result.exit_code == 2 and "--engine spark reads --input" in result.output
