@@ -22,7 +22,7 @@ from graphs.events.table import EventTable
 from graphs.features.matrices import max_over_links
 from graphs.features.nodes import NodeFeatures
 from graphs.scorers.blocks import dense_block_signal
-from graphs.scorers.receivers import receiver_signals
+from graphs.scorers.receivers import pair_claims, receiver_signals
 from graphs.scorers.structural import (
     farm_signals,
     low_claim_signal,
@@ -85,7 +85,8 @@ def anomaly_scores(t: EventTable, f: NodeFeatures, params: ScoringParams | None 
     farm_dev, farm_usr = farm_signals(f, p)
     refused, star = refused_signal(f, p), star_signal(f, p)
     dense = dense_block_signal(f.share, p.dense_density, p.dense_closure, max_blocks=p.dense_max_blocks,
-                               min_side=p.dense_min_side, patience=p.dense_patience, max_share=p.dense_max_share)
+                               min_side=p.dense_min_side, patience=p.dense_patience, max_share=p.dense_max_share,
+                               claims=pair_claims(t))
     rotation = rotation_signal(f, p)
     sharer = [farm_usr, refused, low_claim_signal(f, p), star, dense,
               lockstep_signal(t, p, seed=seed), burst_signal(t, p), rotation]

@@ -15,14 +15,18 @@ __all__ = ["block_signal", "dense_block_signal"]
 
 def dense_block_signal(s: sp.spmatrix, density: tuple[float, float],
                        closure: tuple[float, float] = (0.75, 0.9), *, max_blocks: int = 30,
-                       min_side: int = 3, patience: int | None = 8, max_share: float = 0.2) -> Signal:
+                       min_side: int = 3, patience: int | None = 8, max_share: float = 0.2,
+                       claims: sp.spmatrix | None = None) -> Signal:
     """Users inside a dense, closed block, as sharers or as recipients.
 
     The score is ``ramp(density) * ramp(closure)``: dense (FRAUDAR's
     ``f(S)/|S|``) and closed (its recipients hear from little else).
     ``value`` is the density; the detail names the block's rank and closure.
     A "block" holding more than ``max_share`` of all linked users is the
-    graph itself (a small, closed world), not a group inside it: score 0.
+    graph itself (a small, closed world), not a group inside it: score 0;
+    with ``claims`` (:func:`graphs.scorers.receivers.pair_claims`) the group
+    that claims what it sends itself is looked for inside such a block
+    (:func:`graphs.scorers.dense.claimed_core`).
 
     Examples
     --------
@@ -33,10 +37,11 @@ def dense_block_signal(s: sp.spmatrix, density: tuple[float, float],
     (1.0, 0.0, 1.56)
     """
     n = s.shape[0]
-    blocks = find_blocks(s, min_density=density[0], max_blocks=max_blocks, min_side=min_side,
-                         refine_below=closure[0], patience=patience)
     csr = sp.csr_matrix(s)
     linked = int(((np.diff(csr.indptr) > 0) | (np.bincount(csr.indices, minlength=n) > 0)).sum())
+    blocks = find_blocks(s, min_density=density[0], max_blocks=max_blocks, min_side=min_side,
+                         refine_below=closure[0], patience=patience, claims=claims,
+                         max_members=max_share * max(linked, 1))
     return block_signal(blocks, n, linked, density, closure, max_share)
 
 

@@ -27,8 +27,8 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-__all__ = ["C_LOG", "Block", "batch_peel", "blocks_after_pruning", "find_blocks", "fraudar_weights", "greedy_peel",
-           "prune"]
+__all__ = ["C_LOG", "Block", "batch_peel", "blocks_after_pruning", "claimed_core", "find_blocks",
+           "fraudar_weights", "greedy_peel", "prune"]
 
 #: The constant of FRAUDAR's column weighting ``1 / log(degree + c)``.
 C_LOG = 5.0
@@ -208,9 +208,47 @@ def _refine(w: sp.csr_matrix, rows: NDArray[np.int64], cols: NDArray[np.int64],
     return (r2, c2, d2, cl2) if cl2 > closure else (rows, cols, dens, closure)
 
 
+def claimed_core(w: sp.csr_matrix, claims: sp.csr_matrix, col_total: NDArray[np.float64],
+                 rows: NDArray[np.int64], cols: NDArray[np.int64], exact_limit: int) -> Block | None:
+    """The densest core of a block once every edge is weighted by what its recipient claimed.
+
+    A block that holds a large part of the linked users is the closed world
+    itself, not a group, and scores nothing; a reward ring whose members
+    share to each other (no separate sinks) can be peeled out inside it,
+    because its density is that of the world around it.  What the world
+    does not do is claim nearly everything its members send each other: a
+    peel over ``w * claims`` (FRAUDAR's weight times the pair's claim
+    credit) finds the group that does.  The core's ``density`` and
+    ``closure`` are measured on ``w``, like any block's.
+
+    Examples
+    --------
+    >>> m = np.zeros((40, 40)); m[np.arange(40), (np.arange(40) + 1) % 40] = 1
+    >>> m[np.arange(40), (np.arange(40) + 2) % 40] = 1   # a closed world
+    >>> ring = np.arange(30, 35); m[np.ix_(ring, ring)] = 1 - np.eye(5)
+    >>> c = np.where(m > 0, 0.1, 0); c[np.ix_(ring, ring)] = 1.0   # the ring claims all it gets
+    >>> w = fraudar_weights(sp.csr_matrix(m))
+    >>> total = np.bincount(w.indices, weights=w.data, minlength=40)
+    >>> b = claimed_core(w, sp.csr_matrix(c), total, np.arange(40), np.arange(40), 20_000)
+    >>> b.rows.tolist(), b.cols.tolist()
+    ([30, 31, 32, 33, 34], [30, 31, 32, 33, 34])
+    """
+    sub = sp.csr_matrix(w[rows][:, cols].multiply(claims[rows][:, cols]))
+    sub.eliminate_zeros()
+    if sub.nnz == 0:
+        return None
+    br, bc, _ = _peel(sub, exact_limit)
+    if br.size == 0 or bc.size == 0:
+        return None
+    r, c = rows[br], cols[bc]
+    dens = float(w[r][:, c].sum()) / (r.size + c.size)
+    return Block(r, c, dens, _closure(w, r, c, col_total))
+
+
 def find_blocks(s: sp.spmatrix, *, min_density: float, max_blocks: int = 30, min_side: int = 3,
                 exact_limit: int = 20_000, refine_below: float = 0.75,
-                patience: int | None = None) -> list[Block]:
+                patience: int | None = None, claims: sp.spmatrix | None = None,
+                max_members: float | None = None) -> list[Block]:
     """Extract dense blocks one after another (FRAUDAR's repeated detection).
 
     After each block its rows and columns are removed and the rest is
@@ -223,6 +261,12 @@ def find_blocks(s: sp.spmatrix, *, min_density: float, max_blocks: int = 30, min
     open a block up; an organic dense core is open, because its recipients
     also hear from everyone around it.
 
+    With ``claims`` (sharer x recipient claim credit, :func:`graphs.scorers.
+    receivers.pair_claims`) and ``max_members``, a block of more than
+    ``max_members`` users (too big to be a group: the closed world itself)
+    is searched for a claimed core (:func:`claimed_core`), reported as a
+    block of its own before it.
+
     Examples
     --------
     >>> m = np.zeros((10, 10)); m[:4, 4:9] = 1; m[9, 0] = 1
@@ -234,13 +278,15 @@ def find_blocks(s: sp.spmatrix, *, min_density: float, max_blocks: int = 30, min
     rows_ok, cols_ok = prune(w, min_density)
     return blocks_after_pruning(w, col_total, rows_ok, cols_ok, min_density=min_density, max_blocks=max_blocks,
                                 min_side=min_side, exact_limit=exact_limit, refine_below=refine_below,
-                                patience=patience)
+                                patience=patience, claims=None if claims is None else sp.csr_matrix(claims),
+                                max_members=max_members)
 
 
 def blocks_after_pruning(w: sp.csr_matrix, col_total: NDArray[np.float64], rows_ok: NDArray[np.bool_],
                          cols_ok: NDArray[np.bool_], *, min_density: float, max_blocks: int = 30,
                          min_side: int = 3, exact_limit: int = 20_000, refine_below: float = 0.75,
-                         patience: int | None = None) -> list[Block]:
+                         patience: int | None = None, claims: sp.csr_matrix | None = None,
+                         max_members: float | None = None) -> list[Block]:
     """The loop of :func:`find_blocks` once ``w`` is weighted and pruned.
 
     It reads only the rows and columns left by the pruning (and their
@@ -261,6 +307,13 @@ def blocks_after_pruning(w: sp.csr_matrix, col_total: NDArray[np.float64], rows_
         closure = _closure(w, rows, cols, col_total)
         if closure < refine_below:
             rows, cols, dens, closure = _refine(w, rows, cols, col_total, dens, closure, exact_limit)
+        if claims is not None:
+            core = claimed_core(w, claims, col_total, rows, cols, exact_limit)
+            big = max_members is not None and np.union1d(rows, cols).size > max_members
+            if (core is not None and core.rows.size >= min_side and core.cols.size >= min_side
+                    and core.density >= min_density and core.closure >= refine_below
+                    and (big or core.closure > closure) and core.rows.size + core.cols.size < rows.size + cols.size):
+                blocks.append(core)
         if rows.size >= min_side and cols.size >= min_side and dens >= min_density:
             blocks.append(Block(rows, cols, dens, closure))
         open_in_a_row = open_in_a_row + 1 if closure < refine_below else 0

@@ -34,7 +34,7 @@ from graphs.signals.formulas import NUMPY, feeder_score, fresh_score, hoarder_sc
 from graphs.signals.params import ScoringParams
 from graphs.signals.signal import Signal
 
-__all__ = ["binomial_surprise", "freshness", "receipt_claims", "receiver_signals"]
+__all__ = ["binomial_surprise", "freshness", "pair_claims", "receipt_claims", "receiver_signals"]
 
 DAY = 86_400.0
 
@@ -68,13 +68,41 @@ def receipt_claims(t: EventTable) -> tuple[NDArray[np.float64], NDArray[np.float
     counts claims per share, not per recipient).
     """
     n = t.n_users
+    ok, per = _claim_credit(t)
+    got = np.bincount(t.edge_dst, weights=ok.astype(np.float64), minlength=n).astype(np.float64)
+    claims = np.bincount(t.edge_dst, weights=per, minlength=n).astype(np.float64)
+    return got, claims
+
+
+def _claim_credit(t: EventTable) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+    """Per delivered edge: whether its share reported an outcome, and the
+    claims credited to its recipient (claimed / delivered, at most 1)."""
     ev = t.edge_event
     ok = (t.claimed[ev] >= 0) & (t.decision[ev] == ALLOW)
     per = np.where(ok, t.claimed[ev] / np.maximum(np.where(t.delivered[ev] > 0, t.delivered[ev],
                                                                 t.n_recipients[ev]), 1), 0.0)
-    got = np.bincount(t.edge_dst, weights=ok.astype(np.float64), minlength=n).astype(np.float64)
-    claims = np.bincount(t.edge_dst, weights=np.minimum(per, 1.0), minlength=n).astype(np.float64)
-    return got, claims
+    return ok, np.minimum(per, 1.0)
+
+
+def pair_claims(t: EventTable) -> sp.csr_matrix:
+    """Sharer x recipient: the mean claim credit of the pair's deliveries (0 without outcomes).
+
+    Examples
+    --------
+    >>> from graphs.events.jsonl import read_events
+    >>> t = read_events([{"user_id": "a", "coupon_id": "c1", "recipients": ["b", "c"], "ts": 1.0,
+    ...                   "decision": "allow", "delivered": 2, "claimed": 1},
+    ...                  {"user_id": "a", "coupon_id": "c1", "recipients": ["b"], "ts": 2.0, "decision": "allow"}])
+    >>> pair_claims(t).toarray().round(2).tolist()
+    [[0.0, 0.25, 0.5], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
+    """
+    _, per = _claim_credit(t)
+    shape = (t.n_users, t.n_users)
+    total = sp.csr_matrix((per, (t.edge_src, t.edge_dst)), shape=shape)
+    count = sp.csr_matrix((np.ones_like(per), (t.edge_src, t.edge_dst)), shape=shape)
+    out = sp.csr_matrix(total.multiply(count.power(-1)))
+    out.eliminate_zeros()
+    return out
 
 
 def binomial_surprise(k: NDArray[np.float64], n: NDArray[np.float64], p0: float) -> NDArray[np.float64]:

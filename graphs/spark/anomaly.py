@@ -30,7 +30,7 @@ from graphs.spark.dense import dense_blocks
 from graphs.spark.features import SparkFeatures
 from graphs.spark.ops import SPARK
 from graphs.spark.read import SparkEvents
-from graphs.spark.receivers import receivers
+from graphs.spark.receivers import pair_claims, receivers
 from graphs.spark.session import checkpoint
 from graphs.spark.structural import col_name
 
@@ -55,8 +55,8 @@ def _score(spec: SignalSpec) -> Column:
 def anomaly_scores(spark: SparkSession, ev: SparkEvents, f: SparkFeatures, p: ScoringParams) -> SparkAnomaly:
     """Sharer evidence by noisy-OR, then fake sinks, hoarders and feeders, then devices."""
     parts = [structural.user_farm(f, p), structural.refused(f, p), structural.low_claim(f, p),
-             structural.star(f, p), dense_blocks(spark, f.share, p), temporal.lockstep(ev.events, ev.edges, p),
-             temporal.burst(ev.events, p), structural.rotation(f, p)]
+             structural.star(f, p), dense_blocks(spark, f.share, p, pair_claims(ev)),
+             temporal.lockstep(ev.events, ev.edges, p), temporal.burst(ev.events, p), structural.rotation(f, p)]
     users = f.users.select("id", "allowed")
     for part in parts:
         users = users.join(part, "id", "left")

@@ -44,8 +44,14 @@ def prune(w: DataFrame, min_density: float, max_rounds: int = 200) -> DataFrame:
     return w
 
 
-def dense_blocks(spark: SparkSession, share: DataFrame, p: ScoringParams) -> DataFrame:
-    """Per user in a dense, closed block: ``dense_block__value``/``__score`` and the block's details."""
+def dense_blocks(spark: SparkSession, share: DataFrame, p: ScoringParams,
+                 claims: DataFrame | None = None) -> DataFrame:
+    """Per user in a dense, closed block: ``dense_block__value``/``__score`` and the block's details.
+
+    ``claims`` (``src``, ``dst``, ``c``: :func:`graphs.spark.receivers.pair_claims`)
+    are joined to the surviving edges for the claimed cores of
+    :func:`graphs.scorers.dense.claimed_core`.
+    """
     in_deg = share.groupBy("dst").agg(F.count(F.lit(1)).alias("deg"))
     w = share.join(in_deg, "dst").select("src", "dst", (1.0 / F.log(F.col("deg") + C_LOG)).alias("w")).persist()
     col_total = w.groupBy("dst").agg(F.sum("w").alias("total"))
@@ -53,7 +59,12 @@ def dense_blocks(spark: SparkSession, share: DataFrame, p: ScoringParams) -> Dat
     n_core = core.count()
     if n_core > MAX_SURVIVING_EDGES:
         raise RuntimeError(f"{n_core} edges survive the dense-block pruning; more than the driver should peel")
-    edges = core.join(col_total, "dst").collect()  # the small dense cores only
+    surviving = core.join(col_total, "dst")
+    if claims is not None:
+        surviving = surviving.join(claims, ["src", "dst"], "left").fillna(0.0, ["c"])
+    else:
+        surviving = surviving.withColumn("c", F.lit(0.0))
+    edges = surviving.collect()  # the small dense cores only
     linked = share.select(F.col("src").alias("id")).union(share.select(F.col("dst").alias("id"))).distinct().count()
     names = sorted({r["src"] for r in edges} | {r["dst"] for r in edges})
     index = {name: i for i, name in enumerate(names)}
@@ -67,9 +78,13 @@ def dense_blocks(spark: SparkSession, share: DataFrame, p: ScoringParams) -> Dat
     rows_ok[src] = True
     cols_ok = np.zeros(n, dtype=bool)
     cols_ok[dst] = True
+    claimed = sp.csr_matrix((np.array([r["c"] for r in edges], dtype=np.float64), (src, dst)), shape=(n, n))
+    claimed.eliminate_zeros()
     blocks = blocks_after_pruning(mat, totals, rows_ok, cols_ok, min_density=p.dense_density[0],
                                   max_blocks=p.dense_max_blocks, min_side=p.dense_min_side,
-                                  refine_below=p.dense_closure[0], patience=p.dense_patience) if n else []
+                                  refine_below=p.dense_closure[0], patience=p.dense_patience,
+                                  claims=claimed if claims is not None else None,
+                                  max_members=p.dense_max_share * max(linked, 1)) if n else []
     sig = block_signal(blocks, n, linked, p.dense_density, p.dense_closure, p.dense_max_share)
     hit = np.flatnonzero(sig.score > 0)
     data = [(names[i], float(sig.value[i]), float(sig.score[i]), float(sig.extra["rank"][i]),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pyarrow as pa
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from graphs.events.table import ALLOW
@@ -24,7 +24,7 @@ from graphs.spark.read import SparkEvents
 from graphs.spark.session import checkpoint
 from graphs.spark.structural import col_name
 
-__all__ = ["receivers"]
+__all__ = ["pair_claims", "receivers"]
 
 
 def _surprise(k: str, n: str, p0: float, out: str) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
@@ -43,6 +43,23 @@ def _worst_recipient(share: DataFrame, hoard: DataFrame) -> DataFrame:
             .groupBy(F.col("src").alias("id")).agg(F.max("hoard").alias("worst")))
 
 
+def _claim_credit() -> tuple[Column, Column]:
+    """Over the events' columns: whether a share reported an outcome, and the
+    claims credited to each of its recipients (claimed / delivered, at most 1)."""
+    ok = (F.col("claimed") >= 0) & (F.col("decision") == ALLOW)
+    denom = F.greatest(F.when(F.col("delivered") > 0, F.col("delivered")).otherwise(F.col("n_rec")), F.lit(1))
+    return ok, F.when(ok, F.least(F.col("claimed") / denom, F.lit(1.0))).otherwise(F.lit(0.0))
+
+
+def pair_claims(ev: SparkEvents) -> DataFrame:
+    """``src``, ``dst``, ``c``: the mean claim credit of the pair's deliveries, as
+    :func:`graphs.scorers.receivers.pair_claims` (pairs without claims left out)."""
+    _, per = _claim_credit()
+    e = ev.events.select("eid", "decision", "claimed", "delivered", "n_rec")
+    return (ev.edges.select("eid", "src", "dst").join(e, "eid").groupBy("src", "dst")
+            .agg(F.avg(per).alias("c")).where(F.col("c") > 0))
+
+
 def receivers(ev: SparkEvents, f: SparkFeatures, p: ScoringParams) -> DataFrame:
     """Per user: ``hoarder__*`` and ``feeder__*`` columns, as :func:`graphs.scorers.receivers.receiver_signals`."""
     span = ev.events.groupBy(F.col("user").alias("id")).agg(((F.max("ts") - F.min("ts")) / DAY).alias("span"))
@@ -56,9 +73,7 @@ def receivers(ev: SparkEvents, f: SparkFeatures, p: ScoringParams) -> DataFrame:
     p_fresh = min(max(float(tot["f"] or 0.0) / max(float(tot["n"] or 0.0), 1.0), 1e-3), 0.5) if tot else 1e-3
     # each delivery's claims split evenly over its recipients
     e = ev.events.select("eid", "decision", "claimed", "delivered", "n_rec")
-    ok = (F.col("claimed") >= 0) & (F.col("decision") == ALLOW)
-    denom = F.greatest(F.when(F.col("delivered") > 0, F.col("delivered")).otherwise(F.col("n_rec")), F.lit(1))
-    per = F.when(ok, F.least(F.col("claimed") / denom, F.lit(1.0))).otherwise(F.lit(0.0))
+    ok, per = _claim_credit()
     got = (ev.edges.select("eid", "dst").join(e, "eid")
            .groupBy(F.col("dst").alias("id"))
            .agg(F.sum(ok.cast("double")).alias("got"), F.sum(per).alias("claims")))
