@@ -42,6 +42,11 @@ def create_decision() -> Response:
         unreplicated = state.store.take_unreplicated()
         if unreplicated:
             m.unreplicated.inc(unreplicated)
+    settles = getattr(state.store, "settles", None)  # Redis Cluster only
+    if settles is not None:
+        lost = settles.take_lost()
+        if lost:
+            m.user_writes_lost.inc(lost)
     if decision.arms:
         fired = {RULE_OF_CODE.get(r["code"], r["code"]) for r in (*decision.reasons, *decision.shadow)}
         for rule, arm in decision.arms.items():

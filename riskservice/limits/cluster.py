@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import queue
-import threading
 from typing import Any, cast
 
 import orjson
@@ -52,10 +50,8 @@ from riskservice.limits.keys import (
 )
 from riskservice.limits.keys import cluster_pointer_key as pointer_key
 from riskservice.limits.records import DecisionRecord
+from riskservice.limits.settles import UserWrite
 from riskservice.limits.store import DECIDE
-
-# Settles sent in one pipeline at most.
-SETTLE_BATCH = 500
 
 __all__ = ["HOLD_MS", "ClusterStore", "cluster_decision_id", "device_slot_keys", "events_shard", "pointer_key"]
 
@@ -98,9 +94,6 @@ class ClusterStore(ClusterLifecycle):
     def __init__(self, client: redis.RedisCluster, hold_ms: int = HOLD_MS,
                  retention_ms: int = 30 * 86_400_000, **io: Any) -> None:
         super().__init__(client, hold_ms=hold_ms, retention_ms=retention_ms, **io)
-        self._settles: queue.Queue[tuple[tuple[str, str], tuple[str, str, bytes]]] = queue.Queue()
-        self._settler = threading.Thread(target=self._settle_forever, name="risk-settle", daemon=True)
-        self._settler.start()
         try:
             # Now, outside any request's budget: loading them on the first
             # decisions (7 scripts on every master) would degrade those.
@@ -109,37 +102,9 @@ class ClusterStore(ClusterLifecycle):
             log.warning("cannot load the scripts at start; they are loaded when missing",
                         extra={"error": str(exc)})
 
-    def _settle_forever(self) -> None:
-        """Send settles as they come, all that are waiting in one pipeline (one
-        round trip per master), so a settle lags its decision by milliseconds."""
-        while True:
-            batch = [self._settles.get()]
-            while len(batch) < SETTLE_BATCH:
-                try:
-                    batch.append(self._settles.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                self._send_settles(batch)
-            except Exception as exc:
-                # Those places expire after their hold instead (see the module docstring).
-                log.warning("settles failed", extra={"error": str(exc), "count": len(batch)})
-            finally:
-                for _ in batch:
-                    self._settles.task_done()
-
-    def _send_settles(self, batch: list[tuple[tuple[str, str], tuple[str, str, bytes]]]) -> None:
-        """One pipeline per master, all sent at once."""
-        groups: list[tuple[str, list[Command]]] = [
-            (keys[0], [("EVALSHA", SETTLE.sha, 2, *keys, *args)]) for keys, args in batch]
-        replies = self._scripted(groups)
-        failed = [r[0] for r in replies if isinstance(r[0], Exception)]
-        if failed:
-            raise StorageError(f"{len(failed)} of {len(batch)} settles failed: {failed[0]}")
-
     def flush(self) -> None:
-        """Wait until every settle sent so far has been written (tests, shutdown)."""
-        self._settles.join()
+        """Wait until every settle sent so far has been written or given up (tests, shutdown)."""
+        self.settles.flush()
 
     def decide(self, keys: DecisionKeys, args: DecideArgs) -> DecisionRecord:
         """Reserve on the user's slot (and read the ip's ban) in one round trip,
@@ -195,7 +160,8 @@ class ClusterStore(ClusterLifecycle):
                 # This call's own place: taken only by the call that counted the share
                 # (a replay's place is released; the original's settle takes its own).
                 counted = rec is not None and rec.status == "new" and rec.consumed
-                self._settles.put(((user_keys[0], user_keys[2]), (event, "1" if counted else "0", args.plan)))
+                self.settles.put(UserWrite(user_keys[0], [("EVALSHA", SETTLE.sha, 2, user_keys[0], user_keys[2],
+                                                            event, "1" if counted else "0", args.plan)]))
         if rec is None:
             raise StorageError("the decision reached Redis after its deadline; nothing was recorded")
         return rec

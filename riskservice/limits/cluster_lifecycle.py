@@ -20,11 +20,13 @@ from riskservice.limits.keys import (
     device_prefix,
     device_slot_keys,
     graph_node_key,
+    once_key,
     pending_key,
     shard_of,
 )
 from riskservice.limits.outage import MissedShare
 from riskservice.limits.records import DecisionRecord
+from riskservice.limits.settles import SettleQueue, UserWrite
 from riskservice.limits.store import CHALLENGE, OUTCOME, RECONCILE
 
 __all__ = ["ClusterLifecycle", "graph_version"]
@@ -53,6 +55,8 @@ class ClusterLifecycle(ClusterIO):
         super().__init__(client, **io)
         self.hold_ms = hold_ms
         self.retention_ms = retention_ms
+        # writes on users' slots that follow a decision (settles), retried until they land
+        self.settles = SettleQueue(self._scripted)
 
     def outcome(self, record_key: str, *, delivered: int, opened: int, claimed: int, window_ms: int, cap: int,
                 now_ms: int | None, retention_ms: int | None = None, events: str = EVENTS
@@ -81,15 +85,25 @@ class ClusterLifecycle(ClusterIO):
         return status.decode(), rec, bool(cooled)
 
     def _count_for_user(self, user_log: str, event: str, at_ms: int, plan: bytes) -> None:
-        pend = pending_key(user_log)
+        self._count_for_users([self._user_write(user_log, event, at_ms, plan)])
+
+    def _user_write(self, user_log: str, event: str, at_ms: int, plan: bytes) -> UserWrite:
+        """A share counted on its device's slot, to count on its user's: placed and
+        taken in one ``settle.lua`` call, at most once however often it is sent."""
+        keys = (user_log, pending_key(user_log), once_key(user_log, event))
+        return UserWrite(user_log, [("EVALSHA", SETTLE.sha, len(keys), *keys, event, "1", plan,
+                                     f"{at_ms},{at_ms + self.hold_ms}")])
+
+    def _count_for_users(self, writes: list[UserWrite]) -> None:
+        """Send ``writes`` now; those that fail go to the settle queue to be retried."""
         try:
-            replies = self._scripted([(user_log, [("HSET", pend, event, f"{at_ms},{at_ms + self.hold_ms}"),
-                                                  ("EVALSHA", SETTLE.sha, 2, user_log, pend, event, "1", plan)])])
-            if any(isinstance(r, Exception) for r in replies[0]):
-                raise StorageError(str(replies[0]))
-        except StorageError as exc:
-            log.warning("a counted share is missing from the user's window", extra={"error": str(exc),
-                                                                                     "key": user_log})
+            replies = self._scripted([(w.key, w.commands) for w in writes])
+        except (StorageError, redis.RedisError) as exc:
+            log.warning("user-slot writes failed; retrying them", extra={"error": str(exc), "count": len(writes)})
+            replies = [[exc] for _ in writes]
+        for write, out in zip(writes, replies, strict=True):
+            if any(isinstance(r, Exception) for r in out):
+                self.settles.put(write)
 
     def reconcile(self, shares: list[MissedShare]) -> None:
         """Count shares allowed during an outage: on their devices' slots, then
@@ -101,17 +115,16 @@ class ClusterLifecycle(ClusterIO):
             dargs = share.args._replace(decision_id=decision_id, user_side="split", deadline="")
             groups.append((dkeys.device_state, [("EVALSHA", RECONCILE.sha, len(dkeys), *dkeys, *dargs)]))
         replies = self._scripted(groups)
-        users: list[tuple[str, list[Command]]] = []
+        users: list[UserWrite] = []
         for share, reply in zip(shares, replies, strict=True):
             if isinstance(reply[0], Exception):
                 raise StorageError(f"cannot reconcile shares allowed during the outage: {reply[0]}")
             if reply[0] == b"counted":
-                user_log, event = share.keys.user_log, "rc:" + share.keys.event.rsplit(":ev:", 1)[1]
-                pend, at = pending_key(user_log), int(share.args.now)
-                users.append((user_log, [("HSET", pend, event, f"{at},{at + self.hold_ms}"),
-                                         ("EVALSHA", SETTLE.sha, 2, user_log, pend, event, "1", share.args.plan)]))
+                event = "rc:" + share.keys.event.rsplit(":ev:", 1)[1]
+                users.append(self._user_write(share.keys.user_log, event, int(share.args.now), share.args.plan))
         if users:
-            self._scripted(users)
+            # counted on their devices: from here on they are retried until the users' slots have them
+            self._count_for_users(users)
 
     def reward_split(self, keys: tuple[str, ...], args: tuple[Any, ...], user_id: str, device_id: str
                      ) -> tuple[tuple[str, ...], tuple[Any, ...]]:

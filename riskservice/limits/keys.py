@@ -232,3 +232,10 @@ def device_slot_keys(keys: DecisionKeys, decision_id: str, device_id: str = "", 
 def pending_key(user_log: str) -> str:
     """The user's reserved places (``reserve.lua``) beside its log: ``risk:{u:<user>}:pend``."""
     return user_log.removesuffix(":log") + ":pend"
+
+
+def once_key(user_log: str, event: str) -> str:
+    """Set by ``settle.lua`` when it counts a share for the user after the fact
+    (a passed challenge, an outage share), so a retried write counts it once:
+    ``risk:{u:<user>}:once:<event>``, 10 minutes."""
+    return user_log.removesuffix(":log") + f":once:{event}"

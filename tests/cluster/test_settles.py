@@ -1,0 +1,65 @@
+"""Writes on a user's slot after a decision (settles) on a real Redis Cluster:
+retried while the user's master does not answer, given up (and counted)
+after ``give_up_s``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from riskservice.limits.cluster import ClusterStore
+from riskservice.limits.keys import decision_keys
+from riskservice.limits.records import decode_log
+from tests.cluster.test_cluster_decisions import PLAN, share
+from tests.cluster_server import RedisClusterServer
+
+USER_LOG = decision_keys("e", "dev-s", "user-s", None).user_log
+
+
+@pytest.fixture
+def store(redis_cluster: RedisClusterServer) -> Iterator[ClusterStore]:
+    """A store whose calls time out after 100 ms, over an empty cluster."""
+    client = redis_cluster.client(socket_timeout=0.1, socket_connect_timeout=0.1)
+    client.flushall(target_nodes=redis.RedisCluster.PRIMARIES)
+    try:
+        yield ClusterStore(client, breaker_cooldown_ms=50)
+    finally:
+        client.close()
+
+
+def logged(store: ClusterStore) -> int:
+    return len(decode_log(store.client.get(USER_LOG)))
+
+
+def test_a_write_that_fails_is_retried_until_the_users_master_answers(
+        store: ClusterStore, redis_cluster: RedisClusterServer) -> None:
+    assert share(store, "e1", "dev-s", "user-s", now=1_000_000).decision == 0
+    store.flush()
+    assert logged(store) == 1
+    master = redis_cluster.master_of(USER_LOG)
+    redis_cluster.pause(master)
+    try:
+        # a passed challenge counted on the device's slot, now for the user's
+        store._count_for_user(USER_LOG, "ch:e2", 1_000_500, PLAN)
+    finally:
+        redis_cluster.resume(master)
+    store.flush()
+    assert store.settles.retried >= 1 and store.settles.take_lost() == 0
+    # counted once, although the first attempt ran when the master woke and the retry ran again
+    assert logged(store) == 2
+
+
+def test_a_write_that_keeps_failing_is_given_up_and_counted(
+        store: ClusterStore, redis_cluster: RedisClusterServer) -> None:
+    store.settles.give_up_s = 0.3
+    master = redis_cluster.master_of(USER_LOG)
+    redis_cluster.pause(master)
+    try:
+        store._count_for_user(USER_LOG, "ch:e3", 1_000_500, PLAN)
+        store.flush()  # returns once the write is given up, while the master still sleeps
+    finally:
+        redis_cluster.resume(master)
+    # (the first attempt may still run once the master wakes: "given up" means unconfirmed)
+    assert store.settles.take_lost() == 1 and store.settles.take_lost() == 0
