@@ -119,6 +119,9 @@ class ClusterStore(ClusterLifecycle):
              args.arms)])]
         if version is not None:
             first[0][1].append(("HGET", graph_node_key("user", args.user_id, version), f"u:{args.user_id}"))
+        if self.wait_replicas:
+            # the place held for this share outlives a failover of the user's master
+            first[0][1].append(("WAIT", self.wait_replicas, self.wait_ms))
         has_ip = not keys.ip_ban.endswith("{ip:}:ban")
         if has_ip:
             first.append((keys.ip_ban, [("HMGET", keys.ip_ban, "until", "reason")]))
@@ -135,6 +138,8 @@ class ClusterStore(ClusterLifecycle):
             if found is not None:
                 user_side = orjson.dumps([*orjson.loads(user_side), found])
         user_graph = replies[0][1] if version is not None else None
+        if self.wait_replicas:
+            self.note_wait(replies[0][-1])
         decision_id = cluster_decision_id(keys.device_state, args.decision_id)
         dkeys = device_slot_keys(keys, decision_id, args.device_id, version)
         dargs = args._replace(user_side=user_side, decision_id=decision_id,

@@ -56,7 +56,8 @@ class ClusterLifecycle(ClusterIO):
         self.hold_ms = hold_ms
         self.retention_ms = retention_ms
         # writes on users' slots that follow a decision (settles), retried until they land
-        self.settles = SettleQueue(self._scripted)
+        self.settles = SettleQueue(self._scripted, node_of=lambda key: self.node_of(key).name,
+                                   wait=(self.wait_replicas, self.wait_ms) if self.wait_replicas else None)
 
     def outcome(self, record_key: str, *, delivered: int, opened: int, claimed: int, window_ms: int, cap: int,
                 now_ms: int | None, retention_ms: int | None = None, events: str = EVENTS
@@ -95,15 +96,8 @@ class ClusterLifecycle(ClusterIO):
                                      f"{at_ms},{at_ms + self.hold_ms}")])
 
     def _count_for_users(self, writes: list[UserWrite]) -> None:
-        """Send ``writes`` now; those that fail go to the settle queue to be retried."""
-        try:
-            replies = self._scripted([(w.key, w.commands) for w in writes])
-        except (StorageError, redis.RedisError) as exc:
-            log.warning("user-slot writes failed; retrying them", extra={"error": str(exc), "count": len(writes)})
-            replies = [[exc] for _ in writes]
-        for write, out in zip(writes, replies, strict=True):
-            if any(isinstance(r, Exception) for r in out):
-                self.settles.put(write)
+        """Send ``writes`` now; those that fail are retried by the settle queue."""
+        self.settles.send_now(writes)
 
     def reconcile(self, shares: list[MissedShare]) -> None:
         """Count shares allowed during an outage: on their devices' slots, then

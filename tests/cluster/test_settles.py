@@ -13,6 +13,7 @@ from riskservice.limits.cluster import ClusterStore
 from riskservice.limits.keys import decision_keys
 from riskservice.limits.records import decode_log
 from tests.cluster.test_cluster_decisions import PLAN, share
+from tests.cluster.nodes import cluster_slots
 from tests.cluster_server import RedisClusterServer
 
 USER_LOG = decision_keys("e", "dev-s", "user-s", None).user_log
@@ -63,3 +64,33 @@ def test_a_write_that_keeps_failing_is_given_up_and_counted(
         redis_cluster.resume(master)
     # (the first attempt may still run once the master wakes: "given up" means unconfirmed)
     assert store.settles.take_lost() == 1 and store.settles.take_lost() == 0
+
+
+def test_with_wait_a_settle_whose_replica_lags_is_sent_again_and_counted_once(
+        redis_cluster_with_replicas: RedisClusterServer) -> None:
+    cluster = redis_cluster_with_replicas
+    client = cluster.client(socket_timeout=0.5, socket_connect_timeout=0.5)
+    store = ClusterStore(client, budget_ms=200, wait_replicas=1)  # WAIT 1 replica, 50 ms
+    try:
+        assert share(store, "w1", "dev-s", "user-s", now=1_000_000).decision == 0
+        store.flush()
+        assert store.settles.unreplicated == 0 and store.take_unreplicated() == 0 and logged(store) == 1
+        master = cluster.master_of(USER_LOG)
+        with master.client() as c:
+            replica_port = next(r for first, last, port, replicas in cluster_slots(c)
+                                if port == master.port for r in replicas)
+        replica = next(n for n in cluster.nodes if n.port == replica_port)
+        cluster.pause(replica)
+        try:
+            assert share(store, "w2", "dev-s", "user-s", now=1_000_100).decision == 0
+            store.flush()
+        finally:
+            cluster.resume(replica)
+        # the reservation's WAIT fell short (counted); the settle was sent again
+        # WAIT_RESENDS times, then left unreplicated, and counted the share once
+        assert store.take_unreplicated() >= 1
+        assert store.settles.unreplicated == 1
+        assert logged(store) == 2
+    finally:
+        store.close()
+        client.close()
