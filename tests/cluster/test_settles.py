@@ -12,8 +12,8 @@ import redis
 from riskservice.limits.cluster import ClusterStore
 from riskservice.limits.keys import decision_keys
 from riskservice.limits.records import decode_log
-from tests.cluster.test_cluster_decisions import PLAN, share
 from tests.cluster.nodes import cluster_slots
+from tests.cluster.test_cluster_decisions import PLAN, share
 from tests.cluster_server import RedisClusterServer
 
 USER_LOG = decision_keys("e", "dev-s", "user-s", None).user_log
