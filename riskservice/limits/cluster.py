@@ -174,7 +174,8 @@ class ClusterStore(ClusterLifecycle):
         dkeys = device_slot_keys(keys, decision_id, args.device_id, version)
         dargs = args._replace(user_side=user_side, decision_id=decision_id,
                               user_graph=user_graph if isinstance(user_graph, bytes) else "")
-        second: list[Command] = [("EVALSHA", DECIDE.sha, len(dkeys), *dkeys, *dargs)]
+        static = dargs.record_static().pack()
+        second: list[Command] = [("EVALSHA", DECIDE.sha, len(dkeys), *dkeys, *dargs.wire(static))]
         if self.wait_replicas:
             second.append(("WAIT", self.wait_replicas, self.wait_ms))
         rec: DecisionRecord | None = None
@@ -184,12 +185,9 @@ class ClusterStore(ClusterLifecycle):
                 raise StorageError(f"redis script failed: {decided[0]}")
             if self.wait_replicas:
                 self.note_wait(decided[1])
-            status, flat = decided[0]
-            if status == b"new":
-                rec = DecisionRecord.from_reply("new", flat, {"id": decision_id, "pv": args.policy_version,
-                                                              "fs": args.static_findings})
-            elif status != b"late":
-                rec = DecisionRecord.from_reply(status.decode(), flat)
+            status, reply = decided[0]
+            if status != b"late":
+                rec = DecisionRecord.from_reply(status.decode(), reply, static if status == b"new" else b"")
         finally:
             if reserved == 1:
                 # This call's own place: taken only by the call that counted the share

@@ -99,7 +99,7 @@ class ClusterLifecycle(ClusterIO):
             decision_id = cluster_decision_id(share.keys.device_state, share.args.decision_id)
             dkeys = device_slot_keys(share.keys, decision_id)
             dargs = share.args._replace(decision_id=decision_id, user_side="split", deadline="")
-            groups.append((dkeys.device_state, [("EVALSHA", RECONCILE.sha, len(dkeys), *dkeys, *dargs)]))
+            groups.append((dkeys.device_state, [("EVALSHA", RECONCILE.sha, len(dkeys), *dkeys, *dargs.wire())]))
         replies = self._scripted(groups)
         users: list[tuple[str, list[Command]]] = []
         for share, reply in zip(shares, replies, strict=True):

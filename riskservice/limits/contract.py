@@ -7,7 +7,13 @@ crosses the boundary, and the one format each is packed in.
   largest single cost of a decision in Redis.
 - Stateful rules are numbered (``RULES``); the scripts name them by the same
   table (``CODES`` in ``lua/common.lua``), which a test compares with this one.
-- A decision record is a Redis hash whose fields are :data:`RECORD_FIELDS`.
+- A decision record is one string (``SET ... PX``): the caller's part
+  (:class:`RecordStatic`, ``RECORD_STATIC_FORMAT``) as sent, the script's
+  (``RECORD_DECIDED_FORMAT``), then results (``RECORD_RESULT_FORMAT``).
+  Records of the previous release were hashes whose fields are
+  :data:`RECORD_FIELDS`; they are still read until they expire.
+- ``decide.lua``'s arguments: :class:`DecideArgs` in Python, sent as
+  :class:`DecideArgv` (the fewer, packed arguments the script names).
 - The stateful findings a script fires are packed (``FINDING_FORMAT``,
   :func:`decode_findings`): encoding them as JSON with ``cjson`` cost a
   refused decision more than all its window arithmetic.
@@ -35,8 +41,14 @@ __all__ = [
     "RULES",
     "RULE_FORMAT",
     "SIGNAL_FIELDS",
+    "RECORD_DECIDED_FORMAT",
+    "RECORD_RESULTS",
+    "RECORD_RESULT_FORMAT",
+    "RECORD_STATIC_FORMAT",
     "DecideArgs",
+    "DecideArgv",
     "Plan",
+    "RecordStatic",
     "RulePlan",
     "decode_findings",
     "decode_windows",
@@ -112,7 +124,25 @@ _FINDING_HEAD = struct.Struct(">B")
 _FINDING_FLAGS = struct.Struct(">BBBBdH")
 _FINDING_TAIL = struct.Struct(">dddd")
 
-# Fields of a decision record (a hash, in the device's slot).
+# A decision record (a string, in the device's slot), in three parts, each a
+# struct format without its byte order (``>``), as the scripts write them:
+# - the caller's part, stored as sent (RecordStatic): fingerprint, decision
+#   id, user id, policy version, merchant id (each uint16 length, bytes),
+#   recipients (uint32), stateless findings (uint32 length, JSON bytes);
+RECORD_STATIC_FORMAT = "Hc0Hc0Hc0Hc0Hc0IIc0"
+# - the script's: time (6-byte ms), decision, challenge (index in CHALLENGES),
+#   consumed (0/1; a passed challenge sets it), flags (1 allowlisted,
+#   2 reconciled after an outage), window counts ("n" below), packed
+#   stateful findings ("fd"), graph scores ("g"), each uint16 length, bytes;
+RECORD_DECIDED_FORMAT = "I6BBBBHc0Hc0Hc0"
+# - present once a challenge result or an outcome arrived: the result (index
+#   in RECORD_RESULTS), its time (6-byte ms), the outcome ("o" below, uint16
+#   length, bytes; empty for none).
+RECORD_RESULT_FORMAT = "BI6Hc0"
+RECORD_RESULTS: tuple[str, ...] = ("", "passed", "failed")
+
+# Fields of a decision record as the readers see it (and the hash fields of
+# records the previous release wrote).
 RECORD_FIELDS: dict[str, str] = {
     "id": "decision id",
     "t": "decision time, ms",
@@ -133,6 +163,7 @@ RECORD_FIELDS: dict[str, str] = {
     "cs": "challenge result 'passed' / 'failed' (challenge.lua)",
     "ct": "challenge result time, ms",
     "al": "1 if the device was allowlisted: its challenge findings are shadow",
+    "rec": "1 if the share was allowed during an outage and counted afterwards (reconcile.lua)",
 }
 
 
@@ -211,8 +242,65 @@ class Plan:
                    cf_limit, cf_window, cooldown_ms)
 
 
+class RecordStatic(NamedTuple):
+    """The caller's part of a decision record: what it knows before the
+    script runs, sent packed as one argument that the script stores as-is."""
+
+    fingerprint: str
+    decision_id: str
+    user_id: str
+    policy_version: str
+    merchant_id: str
+    recipients: int
+    static_findings: bytes
+
+    def pack(self) -> bytes:
+        """``RECORD_STATIC_FORMAT``.
+
+        >>> RecordStatic("fp", "id", "u", "v", "m", 2, b"").pack()
+        b'\\x00\\x02fp\\x00\\x02id\\x00\\x01u\\x00\\x01v\\x00\\x01m\\x00\\x00\\x00\\x02\\x00\\x00\\x00\\x00'
+        """
+        parts = []
+        for text in (self.fingerprint, self.decision_id, self.user_id, self.policy_version, self.merchant_id):
+            raw = text.encode()
+            parts += [_U16.pack(len(raw)), raw]
+        parts += [_U32.pack(self.recipients), _U32.pack(len(self.static_findings)), self.static_findings]
+        return b"".join(parts)
+
+
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+
+
+class DecideArgv(NamedTuple):
+    """``decide.lua``'s ARGV as sent, in order (the script names them the same).
+
+    ``position`` is the share's lat/lon as two doubles (``>dd``, empty without
+    one); ``verdict`` the stateless findings' verdict: block ("0"/"1"), the
+    strongest enforced challenge ("0" none, "1" captcha, "2" sms), then their
+    codes (see :class:`DecideArgs`); ``record`` the packed
+    :class:`RecordStatic`. The two cluster-only arguments are not sent when
+    empty.
+    """
+
+    now: str | int
+    deadline: str | int
+    plan: bytes
+    arms: str
+    device_id: str
+    position: bytes
+    verdict: str
+    ttl_ms: int
+    retention_ms: int
+    record: bytes
+    request: bytes
+    pointer: bytes
+    user_side: bytes | str = ""
+    user_graph: bytes | str = ""
+
+
 class DecideArgs(NamedTuple):
-    """``decide.lua``'s ARGV, in order (the script names them the same)."""
+    """What a decision script is given, by name (sent as :class:`DecideArgv`)."""
 
     now: str | int
     deadline: str | int
@@ -225,6 +313,9 @@ class DecideArgs(NamedTuple):
     static_findings: bytes
     static_block: int
     static_challenge: int
+    # Codes of the stateless findings for the share event, comma separated,
+    # ":shadow" after a shadow one, "?" after an enforced challenge (which
+    # the allowlist turns into shadow).
     static_codes: str
     ttl_ms: int
     request: bytes
@@ -239,6 +330,30 @@ class DecideArgs(NamedTuple):
     user_side: bytes | str = ""
     # On Redis Cluster: the user's graph scores, read on the user's slot; "" on one Redis.
     user_graph: bytes | str = ""
+
+    def record_static(self) -> RecordStatic:
+        """The caller's part of the record."""
+        return RecordStatic(self.fingerprint, self.decision_id, self.user_id, self.policy_version,
+                            self.merchant_id, self.recipients, self.static_findings)
+
+    def argv(self, record: bytes | None = None) -> DecideArgv:
+        """The arguments as the script receives them (``record``: the packed
+        :meth:`record_static`, if the caller has it already)."""
+        position = struct.pack(">dd", float(self.lat), float(self.lon)) if self.lat != "" else b""
+        return DecideArgv(self.now, self.deadline, self.plan, self.arms, self.device_id, position,
+                          f"{self.static_block}{self.static_challenge}{self.static_codes}", self.ttl_ms,
+                          self.retention_ms, self.record_static().pack() if record is None else record,
+                          self.request, self.pointer,
+                          self.user_side, self.user_graph)
+
+    def wire(self, record: bytes | None = None) -> tuple[Any, ...]:
+        """:meth:`argv` as sent: without the trailing cluster-only ones when empty
+        (every argument costs the script about 1 k instructions)."""
+        argv = tuple(self.argv(record))
+        end = len(argv)
+        while end > len(DecideArgv._fields) - 2 and argv[end - 1] == "":
+            end -= 1
+        return argv[:end]
 
 
 def _number(x: float) -> float | int | None:

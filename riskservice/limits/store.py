@@ -200,14 +200,11 @@ class RedisStore:
         """Judge, record and log one decision atomically (see ``lua/decide.lua``)."""
         if args.deadline == "" and self.budget_ms is not None:
             args = args._replace(deadline=self.deadline_ms())
-        status, flat = self.run(DECIDE, keys, args)
+        static = args.record_static().pack()
+        status, reply = self.run(DECIDE, keys, args.wire(static))
         if status == b"late":
             raise StorageError("the decision reached Redis after its deadline; nothing was recorded")
-        if status == b"new":
-            sent: dict[str, bytes | str] = {"id": args.decision_id, "pv": args.policy_version,
-                                            "fs": args.static_findings}
-            return DecisionRecord.from_reply("new", flat, sent)
-        return DecisionRecord.from_reply(status.decode(), flat)
+        return DecisionRecord.from_reply(status.decode(), reply, static if status == b"new" else b"")
 
     def server_now_ms(self) -> int:
         """Our best estimate of the Redis server's clock (ms)."""
@@ -221,7 +218,7 @@ class RedisStore:
             self.client.script_load(RECONCILE.source)
             pipe = self.client.pipeline(transaction=False)
             for share in shares:
-                pipe.evalsha(RECONCILE.sha, len(share.keys), *share.keys, *share.args)
+                pipe.evalsha(RECONCILE.sha, len(share.keys), *share.keys, *share.args.wire())
             pipe.execute()
         except redis.RedisError as exc:
             self._breaker.failure()

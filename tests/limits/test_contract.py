@@ -12,9 +12,13 @@ from riskservice.limits.contract import (
     CHALLENGES,
     PLAN_FORMAT,
     PLAN_HEADER_FORMAT,
+    RECORD_DECIDED_FORMAT,
+    RECORD_RESULT_FORMAT,
+    RECORD_RESULTS,
+    RECORD_STATIC_FORMAT,
     RULE_FORMAT,
     RULES,
-    DecideArgs,
+    DecideArgv,
     Plan,
     RulePlan,
     decode_findings,
@@ -40,8 +44,20 @@ def test_decide_keys_are_named_as_decision_keys() -> None:
     assert lua_names(lua("decide"), "KEYS") == [f"k_{name}" for name in DecisionKeys._fields]
 
 
-def test_decide_args_are_named_as_decide_args() -> None:
-    assert lua_names(lua("decide"), "ARGV") == [f"a_{name}" for name in DecideArgs._fields]
+def test_decide_args_are_named_as_decide_argv() -> None:
+    assert lua_names(lua("decide"), "ARGV") == [f"a_{name}" for name in DecideArgv._fields]
+    # reconcile.lua takes the same arguments (it leaves out the last one).
+    assert lua_names(lua("reconcile"), "ARGV") == [f"a_{name}" for name in DecideArgv._fields[:-1]]
+
+
+def test_record_formats_match_common_lua() -> None:
+    common = lua("common")
+    for name, value in (("RECORD_STATIC_FORMAT", RECORD_STATIC_FORMAT),
+                        ("RECORD_DECIDED_FORMAT", RECORD_DECIDED_FORMAT),
+                        ("RECORD_RESULT_FORMAT", RECORD_RESULT_FORMAT)):
+        assert re.search(rf"local {name} = '(\w+)'", common).group(1) == value  # type: ignore[union-attr]
+    results = re.search(r"local RECORD_RESULTS = \{\[0\] = '', (.*?)\}", common)
+    assert results and ["", *re.findall(r"'(\w+)'", results.group(1))] == list(RECORD_RESULTS)
 
 
 def test_rule_ids_and_formats_match_common_lua() -> None:

@@ -61,15 +61,78 @@ local function rule(plan, id, f)
   return (struct.unpack(FIELD_FORMAT[f], plan.s, (id - 1) * RULE_SIZE + FIELD_AT[f]))
 end
 
+-- Decision records (contract.RECORD_*_FORMAT): one string, written with one
+-- SET: the caller's part as sent, the script's part, then results. Records
+-- the previous release wrote are hashes (contract.RECORD_FIELDS): they are
+-- read, and updated in their own form, until their TTL ends them.
+local RECORD_STATIC_FORMAT = 'Hc0Hc0Hc0Hc0Hc0IIc0'
+local RECORD_DECIDED_FORMAT = 'I6BBBBHc0Hc0Hc0'
+local RECORD_RESULT_FORMAT = 'BI6Hc0'
+local RECORD_RESULTS = {[0] = '', 'passed', 'failed'}
+
 -- An answer already recorded under an idempotency key: {"replay", record}
 -- for the same request, {"conflict", record} for another one; nil if none.
--- A record is a hash (contract.RECORD_FIELDS), returned as HGETALL's list.
+-- The record is the stored string, or a hash's HGETALL list.
 local function earlier(key, fingerprint)
-  local fp = redis.call('HGET', key, 'fp')
-  if not fp then return nil end
-  local stored = redis.call('HGETALL', key)
-  if fp ~= fingerprint then return {'conflict', stored} end
-  return {'replay', stored}
+  local stored = redis.pcall('GET', key)
+  if not stored then return nil end
+  if type(stored) == 'table' then  -- a hash (WRONGTYPE): the previous release's form
+    local fp = redis.call('HGET', key, 'fp')
+    if not fp then return nil end
+    return {fp == fingerprint and 'replay' or 'conflict', redis.call('HGETALL', key)}
+  end
+  local fp = struct.unpack('>Hc0', stored)
+  return {fp == fingerprint and 'replay' or 'conflict', stored}
+end
+
+-- A stored record's fields that the scripts after a decision use
+-- (id, u, r, t, dec, ch, c, cs, ct, o; nil if none), in either form.
+local function load_record(key)
+  local s = redis.pcall('GET', key)
+  if not s then return nil end
+  if type(s) == 'table' then
+    local f = redis.call('HMGET', key, 'id', 'u', 'r', 't', 'dec', 'ch', 'c', 'cs', 'ct', 'o')
+    if not f[1] then return nil end
+    return {hash = true, id = f[1], u = f[2], r = tonumber(f[3]), t = tonumber(f[4]), dec = tonumber(f[5]),
+            ch = f[6] or '', c = tonumber(f[7]), cs = f[8] or nil, ct = tonumber(f[9]), o = f[10] or nil}
+  end
+  local _, id, u, _, _, r, _, at = struct.unpack('>' .. RECORD_STATIC_FORMAT, s)
+  local t, dec, ch, c, _, _, _, _, after = struct.unpack('>' .. RECORD_DECIDED_FORMAT, s, at)
+  local rec = {s = s, id = id, u = u, r = r, t = t, dec = dec, ch = CHALLENGES[ch], c = c, decided = at,
+               results = after}
+  if after <= #s then
+    local cs, ct, o = struct.unpack('>' .. RECORD_RESULT_FORMAT, s, after)
+    if cs > 0 then rec.cs, rec.ct = RECORD_RESULTS[cs], ct end
+    if o ~= '' then rec.o = o end
+  end
+  return rec
+end
+
+-- Store a record's results (rec.cs, rec.ct, rec.o; consumed: the share now
+-- counts), keeping its TTL.
+local function save_results(key, rec, consumed)
+  if rec.hash then
+    local f = {}
+    if rec.cs then f[#f + 1], f[#f + 2], f[#f + 3], f[#f + 4] = 'cs', rec.cs, 'ct', rec.ct end
+    if rec.o then f[#f + 1], f[#f + 2] = 'o', rec.o end
+    if consumed then f[#f + 1], f[#f + 2] = 'c', 1 end
+    redis.call('HSET', key, unpack(f))
+    return
+  end
+  local head = string.sub(rec.s, 1, rec.results - 1)
+  if consumed then  -- the consumed byte: after the time (6), decision and challenge
+    head = string.sub(head, 1, rec.decided + 7) .. '\1' .. string.sub(head, rec.decided + 9)
+  end
+  local o = rec.o or ''
+  local index = rec.cs == 'passed' and 1 or (rec.cs == 'failed' and 2 or 0)
+  rec.s = head .. struct.pack('>' .. RECORD_RESULT_FORMAT, index, rec.ct or 0, #o, o)
+  redis.call('SET', key, rec.s, 'KEEPTTL')
+end
+
+-- A record as the scripts return it: the string, or a hash's HGETALL list.
+local function record_reply(key, rec)
+  if rec.hash then return redis.call('HGETALL', key) end
+  return rec.s
 end
 
 -- The same for records stored as one JSON string (reward checks).

@@ -5,46 +5,45 @@
 --
 -- KEYS and ARGV are named by the two `unpack` lines below, in the order of
 -- riskservice/limits/keys.py:DecisionKeys and riskservice/limits/contract.py:
--- DecideArgs (a test holds them equal). What each key holds is in
+-- DecideArgv (a test holds them equal). What each key holds is in
 -- docs/architecture.md (Redis keys).
 --
 -- ARGV: now (ms, "" for the Redis server clock); deadline (server ms after
--- which the call must change nothing, "" for none); fingerprint (a replay
--- with another body is a conflict); decision_id (used if this event is new);
--- user_id; device_id; plan (contract.Plan, packed); policy_version;
--- static_findings (the stateless rules' findings as JSON, "" when none);
--- static_block ("1" when an enforced stateless finding blocks);
--- static_challenge (the strongest enforced stateless challenge, 0 none,
--- 1 captcha, 2 sms); static_codes (their codes for the share event, comma
--- separated, ":shadow" after a shadow one, "?" after an enforced challenge,
--- which the allowlist turns into shadow); ttl_ms (of the record); request (JSON, for the share
--- event); lat, lon ("" without a position); merchant_id; recipients;
--- retention_ms (of share events); pointer (what the decision pointer holds);
--- arms (per rule id "0"/"1": shadow under a gray rollout; "" to use the plan's);
--- user_side ("" on one Redis: the user's window and ban are judged here; on
--- Redis Cluster the JSON findings of reserve.lua, which judged them on the
--- user's slot: the user keys are then not touched); user_graph (Redis Cluster:
--- the user's "anomaly,kol,reach" of the current scores, read on the user's
--- slot; "" on one Redis, where k_graph holds both).
+-- which the call must change nothing, "" for none); plan (contract.Plan,
+-- packed); arms (per rule id "0"/"1": shadow under a gray rollout; "" to use
+-- the plan's); device_id; position (lat, lon as two doubles, "" without
+-- one); verdict (of the stateless findings: "1" when an enforced one blocks,
+-- else "0"; the strongest enforced challenge, "0" none, "1" captcha, "2" sms;
+-- then their codes for the share event, comma separated, ":shadow" after a
+-- shadow one, "?" after an enforced challenge, which the allowlist turns into
+-- shadow); ttl_ms (of the record); retention_ms (of share events); record
+-- (the caller's part of the record, contract.RecordStatic: fingerprint,
+-- decision id, user id, ...; stored as-is); request (JSON, for the share
+-- event); pointer (what the decision pointer holds); user_side (absent or ""
+-- on one Redis: the user's window and ban are judged here; on Redis Cluster
+-- the JSON findings of reserve.lua, which judged them on the user's slot: the
+-- user keys are then not touched); user_graph (Redis Cluster: the user's
+-- "anomaly,kol,reach" of the current scores, read on the user's slot; absent
+-- on one Redis, where k_graph holds both).
 --
 -- Returns {status, record}: status "new", "replay", "conflict" or "late" (past
--- the deadline: nothing changed); record is the stored hash as a flat
--- field/value list (contract.RECORD_FIELDS); for "new", only the fields the
--- script decided (the caller sent the others).
+-- the deadline: nothing changed); record is the stored string
+-- (contract.RECORD_*_FORMAT; a hash's HGETALL list for a record of the
+-- previous release); for "new", only the script's part (the caller sent the
+-- rest).
 
 local k_event, k_device_state, k_device_ban, k_user_log, k_user_ban, k_ip_ban, k_device_outcomes, k_device_geo, k_pointer,
       k_events, k_graph, k_allowlist, k_flags, k_queue, k_review, k_signals = unpack(KEYS)
-local a_now, a_deadline, a_fingerprint, a_decision_id, a_user_id, a_device_id, a_plan, a_policy_version,
-      a_static_findings, a_static_block, a_static_challenge, a_static_codes, a_ttl_ms, a_request, a_lat, a_lon, a_merchant_id,
-      a_recipients, a_retention_ms, a_pointer, a_arms, a_user_side, a_user_graph = unpack(ARGV)
+local a_now, a_deadline, a_plan, a_arms, a_device_id, a_position, a_verdict, a_ttl_ms, a_retention_ms, a_record,
+      a_request, a_pointer, a_user_side, a_user_graph = unpack(ARGV)
 
 local now, late, now_s = clock(a_now, a_deadline)
 if late then return {'late', {}} end
-local prior = earlier(k_event, a_fingerprint)
+local fingerprint, decision_id, user = struct.unpack('>Hc0Hc0Hc0', a_record)
+local prior = earlier(k_event, fingerprint)
 if prior then return prior end
 
 local plan = read_plan(a_plan)
-local user = a_user_id
 local fired = {}
 
 local function shadow_of(id)
@@ -65,13 +64,14 @@ local function haversine_km(lat1, lon1, lat2, lon2)
 end
 
 local dlog, users = read_state(k_device_state)
-local split = a_user_side ~= ''
+local split = a_user_side and a_user_side ~= ''
 local ulog = ''
 if not split then ulog = redis.call('GET', k_user_log) or '' end
 if split and a_user_side ~= '[]' then
   for _, f in ipairs(cjson.decode(a_user_side)) do fired[#fired + 1] = f end
 end
-local lat, lon = tonumber(a_lat), tonumber(a_lon)
+local lat, lon
+if #a_position == 16 then lat, lon = struct.unpack('>dd', a_position) end
 
 -- Count windows (rules 1-4): counts[id] = {entries counted, ms until the oldest leaves}.
 local counts = {}
@@ -230,10 +230,11 @@ end
 -- Severity: block (2) > challenge (1) > allow (0); among challenges sms > captcha.
 local RANK = {[''] = 0, captcha = 1, sms = 2}
 local decision, chal = 0, 0
-if a_static_block == '1' then decision = 2 end
-if not allowlisted and a_static_challenge ~= '0' then
+local static_challenge, static_codes = string.byte(a_verdict, 2) - 48, string.sub(a_verdict, 3)
+if string.byte(a_verdict, 1) == 49 then decision = 2 end
+if not allowlisted and static_challenge ~= 0 then
   if decision < 1 then decision = 1 end
-  chal = tonumber(a_static_challenge)
+  chal = static_challenge
 end
 for _, f in ipairs(fired) do
   if f[3] == 0 then
@@ -250,7 +251,7 @@ if decision == 0 then
 else
   -- Evidence for analysts: refusals by rule; past the policy's threshold an
   -- open device enters the review queue, worst (most refusal points) first.
-  for entry in string.gmatch(a_static_codes, '[^,]+') do
+  for entry in string.gmatch(static_codes, '[^,]+') do
     if not string.find(entry, ':shadow', 1, true) then
       local code, challenge = string.match(entry, '^(.-)(%??)$')
       if challenge == '' or not allowlisted then redis.call('HINCRBY', k_flags, code, '1') end
@@ -288,26 +289,19 @@ for id = 1, 4 do
     n[#n + 1] = struct.pack('>BII', id, count, reset)
   end
 end
+local windows = table.concat(n)
+local findings = #fired > 0 and pack_findings(fired) or ''
 
--- The record (numbers written as strings: formatting Lua numbers is slow).
-local DIGITS = {[0] = '0', '1', '2'}
-local dec_s, consumed_s = DIGITS[decision], DIGITS[consumed]
-local verdict = {'t', now_s, 'dec', dec_s, 'ch', CHALLENGES[chal], 'n', table.concat(n), 'c', consumed_s}
--- Optional fields only when they say something (fewer to write and return).
-local function optional(name, value)
-  if value ~= '' then verdict[#verdict + 1], verdict[#verdict + 2] = name, value end
-end
-if #fired > 0 then optional('fd', pack_findings(fired)) end
-optional('g', graph)
-if allowlisted then optional('al', '1') end
-redis.call('HSET', k_event, 'id', a_decision_id, 'pv', a_policy_version, 'fp', a_fingerprint, 'u', user,
-           'm', a_merchant_id, 'r', a_recipients, 'fs', a_static_findings, unpack(verdict))
-redis.call('PEXPIRE', k_event, a_ttl_ms)
+-- The record: the caller's part as sent, then the script's.
+local decided = struct.pack('>' .. RECORD_DECIDED_FORMAT, now, decision, chal, consumed, allowlisted and 1 or 0,
+                            #windows, windows, #findings, findings, #graph, graph)
+redis.call('SET', k_event, a_record .. decided, 'PX', a_ttl_ms)
 redis.call('SET', k_pointer, a_pointer, 'PX', a_ttl_ms)
+local DIGITS = {[0] = '0', '1', '2'}
 local codes = {}
-if a_static_codes ~= '' then codes[1] = string.gsub(a_static_codes, '%?', allowlisted and ':shadow' or '') end
+if static_codes ~= '' then codes[1] = string.gsub(static_codes, '%?', allowlisted and ':shadow' or '') end
 for _, f in ipairs(fired) do codes[#codes + 1] = f[1] .. (f[3] == 1 and ':shadow' or '') end
-append_event(k_events, now, a_retention_ms, a_decision_id, 'k', 'decision', 'id', a_decision_id,
-             't', now_s, 'dec', dec_s, 'rc', table.concat(codes, ','), 'req', a_request)
+append_event(k_events, now, a_retention_ms, decision_id, 'k', 'decision', 'id', decision_id,
+             't', now_s, 'dec', DIGITS[decision], 'rc', table.concat(codes, ','), 'req', a_request)
 -- Only what the caller does not already know (it sent the rest).
-return {'new', verdict}
+return {'new', decided}
