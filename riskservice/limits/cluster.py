@@ -52,7 +52,7 @@ from riskservice.limits.keys import (
 )
 from riskservice.limits.keys import cluster_pointer_key as pointer_key
 from riskservice.limits.records import DecisionRecord
-from riskservice.limits.store import DECIDE
+from riskservice.limits.scripts import DECIDE
 
 # Settles sent in one pipeline at most.
 SETTLE_BATCH = 500

@@ -25,7 +25,7 @@ from riskservice.limits.keys import (
 )
 from riskservice.limits.outage import MissedShare
 from riskservice.limits.records import DecisionRecord
-from riskservice.limits.store import CHALLENGE, OUTCOME, RECONCILE
+from riskservice.limits.scripts import CHALLENGE, OUTCOME, RECONCILE
 
 __all__ = ["ClusterLifecycle", "graph_version"]
 

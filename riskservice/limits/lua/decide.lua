@@ -127,8 +127,10 @@ end
 
 -- Impossible travel from the device's last position.
 if lat then
+  -- The new position is written and the last one read in one call (SET ... GET).
+  local position = struct.pack('>I6dd', now, lat, lon)
   if rule(plan, 6, F_ENABLED) == 1 then
-    local last = redis.call('GET', k_device_geo)
+    local last = redis.call('SET', k_device_geo, position, 'PX', '86400000', 'GET')
     if last then
       local t, plat, plon = struct.unpack('>I6dd', last)
       local km = haversine_km(plat, plon, lat, lon)
@@ -138,8 +140,9 @@ if lat then
         fire(6, math.floor(kmh + 0.5), rule(plan, 6, F_LIMIT), cjson.null, 0, math.floor(km * 10 + 0.5) / 10)
       end
     end
+  else
+    redis.call('SET', k_device_geo, position, 'PX', '86400000')
   end
-  redis.call('SET', k_device_geo, struct.pack('>I6dd', now, lat, lon), 'PX', '86400000')
 end
 
 -- Graph scores of the device and the sharer: the anomaly is the worse of
@@ -195,32 +198,36 @@ if k_signals and k_signals ~= '' then
 end
 -- END real-time signals
 
--- Bans (rules 8-10). A ban with the code challenge_failures is the
--- cool-down after failed challenges, reported as its own rule.
-local ban_keys = {k_device_ban, k_user_ban, k_ip_ban}
-for id = 8, 10 do
-  if rule(plan, id, F_ENABLED) == 1 and not (split and id >= 9) then
-    local ban = redis.call('HMGET', ban_keys[id - 7], 'until', 'reason', 'code')
-    if ban[1] or ban[2] then
-      local untl = tonumber(ban[1] or '0') or 0
-      if untl == 0 or untl > now then
-        local retry = 0
-        if untl > 0 then retry = untl - now end
-        if ban[3] == 'challenge_failures' then
-          fired[#fired + 1] = {'challenge_failures', plan[H_CD_SEVERITY], plan[H_CD_SHADOW], CHALLENGES[plan[H_CD_CHALLENGE]], ban[2] or '',
-                               cjson.null, cjson.null, retry}
-        else
-          fire(id, ban[2] or '', cjson.null, cjson.null, retry)
+-- Bans (rules 8-10) and the allowlist: one EXISTS says whether any of their
+-- keys is there (most devices, users and ips have none); only then are they
+-- read. A ban with the code challenge_failures is the cool-down after failed
+-- challenges, reported as its own rule.
+local allowlisted = false
+if redis.call('EXISTS', k_allowlist, k_device_ban, k_user_ban, k_ip_ban) > 0 then
+  local ban_keys = {k_device_ban, k_user_ban, k_ip_ban}
+  for id = 8, 10 do
+    if rule(plan, id, F_ENABLED) == 1 and not (split and id >= 9) then
+      local ban = redis.call('HMGET', ban_keys[id - 7], 'until', 'reason', 'code')
+      if ban[1] or ban[2] then
+        local untl = tonumber(ban[1] or '0') or 0
+        if untl == 0 or untl > now then
+          local retry = 0
+          if untl > 0 then retry = untl - now end
+          if ban[3] == 'challenge_failures' then
+            fired[#fired + 1] = {'challenge_failures', plan[H_CD_SEVERITY], plan[H_CD_SHADOW],
+                                 CHALLENGES[plan[H_CD_CHALLENGE]], ban[2] or '', cjson.null, cjson.null, retry}
+          else
+            fire(id, ban[2] or '', cjson.null, cjson.null, retry)
+          end
         end
       end
     end
   end
+  -- An allowlisted device skips challenge rules: they are reported under
+  -- shadow instead (the stateless ones by the reader, from the record's `al`).
+  -- Blocks (daily caps, blocklists, bad copy) still apply.
+  allowlisted = redis.call('EXISTS', k_allowlist) == 1
 end
-
--- An allowlisted device skips challenge rules: they are reported under
--- shadow instead (the stateless ones by the reader, from the record's `al`).
--- Blocks (daily caps, blocklists, bad copy) still apply.
-local allowlisted = redis.call('EXISTS', k_allowlist) == 1
 if allowlisted then
   for _, f in ipairs(fired) do
     if f[2] == 1 then f[3] = 1 end
