@@ -185,9 +185,10 @@ class ClusterStore(ClusterLifecycle):
                 raise StorageError(f"redis script failed: {decided[0]}")
             if self.wait_replicas:
                 self.note_wait(decided[1])
-            status, reply = decided[0]
-            if status != b"late":
-                rec = DecisionRecord.from_reply(status.decode(), reply, static if status == b"new" else b"")
+            if isinstance(decided[0], bytes):  # a new decision: the script's part of the record
+                rec = DecisionRecord.from_reply("new", decided[0], static)
+            elif decided[0][0] != b"late":
+                rec = DecisionRecord.from_reply(decided[0][0].decode(), decided[0][1])
         finally:
             if reserved == 1:
                 # This call's own place: taken only by the call that counted the share

@@ -192,10 +192,13 @@ class RedisStore:
         if args.deadline == "" and self.budget_ms is not None:
             args = args._replace(deadline=self.deadline_ms())
         static = args.record_static().pack()
-        status, reply = self.run(DECIDE, keys, args.wire(static))
+        reply = self.run(DECIDE, keys, args.wire(static))
+        if isinstance(reply, bytes):  # a new decision: the script's part of the record
+            return DecisionRecord.from_reply("new", reply, static)
+        status, stored = reply
         if status == b"late":
             raise StorageError("the decision reached Redis after its deadline; nothing was recorded")
-        return DecisionRecord.from_reply(status.decode(), reply, static if status == b"new" else b"")
+        return DecisionRecord.from_reply(status.decode(), stored)
 
     def server_now_ms(self) -> int:
         """Our best estimate of the Redis server's clock (ms)."""

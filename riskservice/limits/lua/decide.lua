@@ -26,11 +26,11 @@
 -- "anomaly,kol,reach" of the current scores, read on the user's slot; absent
 -- on one Redis, where k_graph holds both).
 --
--- Returns {status, record}: status "new", "replay", "conflict" or "late" (past
--- the deadline: nothing changed); record is the stored string
--- (contract.RECORD_*_FORMAT; a hash's HGETALL list for a record of the
--- previous release); for "new", only the script's part (the caller sent the
--- rest).
+-- Returns, for a new decision, the script's part of the record (a string:
+-- the caller sent the rest); otherwise {status, record}: status "replay",
+-- "conflict" or "late" (past the deadline: nothing changed), record the stored
+-- string (contract.RECORD_*_FORMAT; a hash's HGETALL list for a record of the
+-- previous release).
 
 local k_event, k_device_state, k_device_ban, k_user_log, k_user_ban, k_ip_ban, k_device_outcomes, k_device_geo, k_pointer,
       k_events, k_graph, k_allowlist, k_flags, k_queue, k_review, k_signals = unpack(KEYS)
@@ -310,5 +310,6 @@ if static_codes ~= '' then codes[1] = string.gsub(static_codes, '%?', allowliste
 for _, f in ipairs(fired) do codes[#codes + 1] = f[1] .. (f[3] == 1 and ':shadow' or '') end
 append_event(k_events, now, a_retention_ms, decision_id, 'k', 'decision', 'id', decision_id,
              't', now_s, 'dec', DIGITS[decision], 'rc', table.concat(codes, ','), 'req', a_request)
--- Only what the caller does not already know (it sent the rest).
-return {'new', decided}
+-- Only what the caller does not already know (it sent the rest), as a bare
+-- string: a reply of one string costs less than a table.
+return decided
