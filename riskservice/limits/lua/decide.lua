@@ -63,8 +63,8 @@ local function haversine_km(lat1, lon1, lat2, lon2)
   return 2 * 6371.0088 * math.asin(math.min(1, math.sqrt(a)))
 end
 
-local dlog, users = read_state(k_device_state)
 local split = a_user_side and a_user_side ~= ''
+local dlog, users = read_state(k_device_state)
 local ulog = ''
 if not split then ulog = redis.call('GET', k_user_log) or '' end
 if split and a_user_side ~= '[]' then
@@ -73,8 +73,8 @@ end
 local lat, lon
 if #a_position == 16 then lat, lon = struct.unpack('>dd', a_position) end
 
--- Count windows (rules 1-4): counts[id] = {entries counted, ms until the oldest leaves}.
-local counts = {}
+-- Count windows (rules 1-4): counted[id] entries, the oldest leaves in reset_in[id] ms.
+local counted, reset_in = {}, {}
 local user_seen = false
 for id = 1, 4 do
   if rule(plan, id, F_ENABLED) == 1 and not (split and id == 3) then
@@ -102,7 +102,7 @@ for id = 1, 4 do
     end
     -- Observed: what the count would be with this share.
     if over then fire(id, count + 1, limit, win / 1000, retry) end
-    counts[id] = {count, reset}
+    counted[id], reset_in[id] = count, reset
   end
 end
 
@@ -235,7 +235,6 @@ if allowlisted then
 end
 
 -- Severity: block (2) > challenge (1) > allow (0); among challenges sms > captcha.
-local RANK = {[''] = 0, captcha = 1, sms = 2}
 local decision, chal = 0, 0
 local static_challenge, static_codes = string.byte(a_verdict, 2) - 48, string.sub(a_verdict, 3)
 if string.byte(a_verdict, 1) == 49 then decision = 2 end
@@ -246,7 +245,10 @@ end
 for _, f in ipairs(fired) do
   if f[3] == 0 then
     if f[2] > decision then decision = f[2] end
-    if f[2] == 1 and RANK[f[4]] > chal then chal = RANK[f[4]] end
+    if f[2] == 1 then
+      local rank = f[4] == 'sms' and 2 or (f[4] == 'captcha' and 1 or 0)
+      if rank > chal then chal = rank end
+    end
   end
 end
 if decision ~= 1 then chal = 0 end
@@ -286,9 +288,8 @@ end
 -- Window counts after this decision, packed (contract.decode_windows).
 local n = {}
 for id = 1, 4 do
-  local c = counts[id]
-  if c then
-    local count, reset = c[1], c[2]
+  local count, reset = counted[id], reset_in[id]
+  if count then
     if consumed == 1 and (id ~= 4 or not user_seen) then
       count = count + 1
       if reset == 0 then reset = rule(plan, id, F_WINDOW) end
@@ -304,12 +305,11 @@ local decided = struct.pack('>' .. RECORD_DECIDED_FORMAT, now, decision, chal, c
                             #windows, windows, #findings, findings, #graph, graph)
 redis.call('SET', k_event, a_record .. decided, 'PX', a_ttl_ms)
 redis.call('SET', k_pointer, a_pointer, 'PX', a_ttl_ms)
-local DIGITS = {[0] = '0', '1', '2'}
 local codes = {}
 if static_codes ~= '' then codes[1] = string.gsub(static_codes, '%?', allowlisted and ':shadow' or '') end
 for _, f in ipairs(fired) do codes[#codes + 1] = f[1] .. (f[3] == 1 and ':shadow' or '') end
 append_event(k_events, now, a_retention_ms, decision_id, 'k', 'decision', 'id', decision_id,
-             't', now_s, 'dec', DIGITS[decision], 'rc', table.concat(codes, ','), 'req', a_request)
+             't', now_s, 'dec', decision == 0 and '0' or (decision == 1 and '1' or '2'), 'rc', table.concat(codes, ','), 'req', a_request)
 -- Only what the caller does not already know (it sent the rest), as a bare
 -- string: a reply of one string costs less than a table.
 return decided
