@@ -76,9 +76,14 @@ if #a_position == 16 then lat, lon = struct.unpack('>dd', a_position) end
 -- Count windows (rules 1-4): counted[id] entries, the oldest leaves in reset_in[id] ms.
 local counted, reset_in = {}, {}
 local user_seen = false
+-- (The hot loops are written out here rather than calling common.lua's
+-- judge_log: in Redis' Lua a function call, a global lookup and a struct
+-- format cost more than the arithmetic; the locals below are registers.)
+local sunpack = struct.unpack
 for id = 1, 4 do
-  if rule(plan, id, F_ENABLED) == 1 and not (split and id == 3) then
-    local limit, win = rule(plan, id, F_LIMIT), rule(plan, id, F_WINDOW)
+  local at = (id - 1) * RULE_SIZE
+  if string.byte(a_plan, at + F_ENABLED) == 1 and not (split and id == 3) then
+    local limit, win = sunpack('>dI', a_plan, at + F_LIMIT)  -- (the window follows the limit)
     local count, retry, reset, over
     if id == 4 then
       -- Distinct users: the share's own user, if seen in the window, is not new.
@@ -97,7 +102,17 @@ for id = 1, 4 do
       over = not user_seen and count >= limit
       if user_seen then count = count + 1 end
     else
-      count, retry, reset = judge_log(id == 3 and ulog or dlog, now, limit, win)
+      -- judge_log(): binary search for the window's start in the packed, sorted log.
+      local s = id == 3 and ulog or dlog
+      local n = #s / 6
+      local lo, hi, bound = 1, n + 1, now - win
+      while lo < hi do
+        local mid = (lo + hi - (lo + hi) % 2) / 2
+        if sunpack('>I6', s, mid * 6 - 5) > bound then hi = mid else lo = mid + 1 end
+      end
+      count, retry, reset = n - lo + 1, 0, 0
+      if count >= limit then retry = sunpack('>I6', s, (lo + count - limit) * 6 - 5) + win - now end
+      if count > 0 then reset = sunpack('>I6', s, lo * 6 - 5) + win - now end
       over = count >= limit
     end
     -- Observed: what the count would be with this share.
