@@ -36,18 +36,20 @@ local H_CD_SEVERITY, H_CD_SHADOW, H_CD_CHALLENGE, H_CF_LIMIT, H_CF_WINDOW, H_CF_
 -- encoding them cost a refused decision more than its window arithmetic.
 local NONE = 0 / 0
 local function pack_findings(fired)
-  local parts = {}
-  for i, f in ipairs(fired) do
+  local parts, kind_of, pack = {}, type, struct.pack  -- (registers: cheaper than globals in the loop)
+  for i = 1, #fired do
+    local f = fired[i]
     local observed, limit, win, detail = f[5], f[6], f[7], f[9]
     local kind, number, text = 0, NONE, ''
-    if type(observed) == 'string' then kind, text = 1, observed
-    elseif type(observed) == 'number' then number = observed end
-    if type(limit) ~= 'number' then limit = NONE end
-    if type(win) ~= 'number' then win = NONE end
-    if type(detail) ~= 'number' then detail = NONE end
+    local t = kind_of(observed)
+    if t == 'string' then kind, text = 1, observed
+    elseif t == 'number' then number = observed end
+    if kind_of(limit) ~= 'number' then limit = NONE end
+    if kind_of(win) ~= 'number' then win = NONE end
+    if kind_of(detail) ~= 'number' then detail = NONE end
     local challenge = f[4] == 'captcha' and 1 or (f[4] == 'sms' and 2 or 0)
-    parts[i] = struct.pack('>Bc0BBBBdHc0dddd', #f[1], f[1], f[2], f[3], challenge, kind, number,
-                           #text, text, limit, win, f[8], detail)
+    parts[i] = pack('>Bc0BBBBdHc0dddd', #f[1], f[1], f[2], f[3], challenge, kind, number,
+                    #text, text, limit, win, f[8], detail)
   end
   return table.concat(parts)
 end

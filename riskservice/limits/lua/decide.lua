@@ -179,9 +179,11 @@ end
 -- signal consumer (riskservice/signals/) wrote into the device's `:sig`
 -- hash: field contract.SIGNAL_FIELDS, the sharer's own as "<field>|<user>",
 -- value "<observed>@<until ms>".
--- One HMGET in the device's slot. A signal and the batch's graph anomaly
--- are one explanation: only the stronger (observed / limit) is given.
-if k_signals and k_signals ~= '' then
+-- One HMGET in the device's slot, after an EXISTS (most devices have no
+-- signals, and the EXISTS costs far less than the HMGET and the parsing of
+-- its five empty fields). A signal and the batch's graph anomaly are one
+-- explanation: only the stronger (observed / limit) is given.
+if k_signals and k_signals ~= '' and redis.call('EXISTS', k_signals) == 1 then
   local sig = redis.call('HMGET', k_signals, 'r', 'l|' .. user, 'f|' .. user, 'd|' .. user, 'c|' .. user)
   local first = #fired + 1
   for i = 1, 5 do
