@@ -288,19 +288,22 @@ end
 local function users_after(plan, now, user, block)
   local cap, keep = plan[H_SCAP], plan[H_SKEEP]
   if cap >= 1 and (#block == 0 or struct.unpack('>I6', block) < now) then
-    local parts = {struct.pack('>I6H', now, #user), user}
-    local count, pos, n = 1, 1, #block
+    -- The entries kept are those walked, but for the user's own earlier one:
+    -- at most two slices of the part, joined behind the new entry at once.
+    local count, pos, n, own, own_end = 1, 1, #block, nil, nil
     while pos <= n and count < cap do
       local t, len, at = struct.unpack('>I6H', block, pos)
       if now - t >= keep then break end
       local nxt = at + len
-      if len ~= #user or string.sub(block, at, nxt - 1) ~= user then
-        parts[#parts + 1] = string.sub(block, pos, nxt - 1)
-        count = count + 1
-      end
+      if len == #user and string.sub(block, at, nxt - 1) == user then own, own_end = pos, nxt
+      else count = count + 1 end
       pos = nxt
     end
-    return table.concat(parts)
+    if own then
+      return struct.pack('>I6Hc0', now, #user, user) .. string.sub(block, 1, own - 1) ..
+             string.sub(block, own_end, pos - 1)
+    end
+    return struct.pack('>I6Hc0', now, #user, user) .. string.sub(block, 1, pos - 1)
   end
   local seen = seen_of(block)
   seen[user] = now
