@@ -33,9 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from riskservice.embedded_redis import find_redis_server  # noqa: E402
-from tests.redis_server import free_port  # noqa: E402
-
 from riskservice.limits.scripts import DECIDE  # noqa: E402
+from tests.redis_server import free_port  # noqa: E402
 
 COMMON = (ROOT / "riskservice/limits/lua/common.lua").read_text()
 # The pieces of common.lua that decide.lua is built with (limits/scripts.py).
