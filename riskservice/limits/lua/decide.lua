@@ -46,20 +46,18 @@ if prior then return prior end
 local plan = read_plan(a_plan)
 local fired = {}
 
-local function shadow_of(id)
-  if a_arms ~= '' then return tonumber(string.sub(a_arms, id, id)) end
-  return rule(plan, id, F_SHADOW)
-end
-
+-- (A rule's one-byte fields read in place: severity, shadow, challenge.)
 local function fire(id, observed, limit, window_s, retry, detail)
-  fired[#fired + 1] = {CODES[id], rule(plan, id, F_SEVERITY), shadow_of(id),
-                       CHALLENGES[rule(plan, id, F_CHALLENGE)], observed, limit, window_s, retry, detail}
+  local at = (id - 1) * RULE_SIZE
+  local severity, shadow, challenge = string.byte(a_plan, at + F_SEVERITY, at + F_CHALLENGE)
+  if a_arms ~= '' then shadow = string.byte(a_arms, id) - 48 end
+  fired[#fired + 1] = {CODES[id], severity, shadow, CHALLENGES[challenge], observed, limit, window_s, retry, detail}
 end
 
 local function haversine_km(lat1, lon1, lat2, lon2)
-  local r = math.pi / 180
+  local sin, cos, r = math.sin, math.cos, math.pi / 180
   local dlat, dlon = (lat2 - lat1) * r, (lon2 - lon1) * r
-  local a = math.sin(dlat / 2) ^ 2 + math.cos(lat1 * r) * math.cos(lat2 * r) * math.sin(dlon / 2) ^ 2
+  local a = sin(dlat / 2) ^ 2 + cos(lat1 * r) * cos(lat2 * r) * sin(dlon / 2) ^ 2
   return 2 * 6371.0088 * math.asin(math.min(1, math.sqrt(a)))
 end
 
