@@ -104,6 +104,7 @@ for id = 1, 4 do
       local s = id == 3 and ulog or dlog
       local n = #s / 6
       local lo, hi, bound = 1, n + 1, now - win
+      if n > 0 and sunpack('>I6', s, 1) > bound then hi = 1 end  -- all of it inside (a day's window, mostly)
       while lo < hi do
         local mid = (lo + hi - (lo + hi) % 2) / 2
         if sunpack('>I6', s, mid * 6 - 5) > bound then hi = mid else lo = mid + 1 end
