@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 
 __all__ = [
     "CHALLENGES",
+    "DECIDE_CALL_FORMAT",
     "FINDING_FORMAT",
     "FIRST_SIGNAL",
     "PLAN_FORMAT",
@@ -47,6 +48,7 @@ __all__ = [
     "SIGNAL_FIELDS",
     "DecideArgs",
     "DecideArgv",
+    "DecideCall",
     "Plan",
     "RecordStatic",
     "RulePlan",
@@ -272,26 +274,54 @@ _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 
 
+# decide.lua's small arguments, packed into one (DecideCall; a struct format
+# without its byte order): now and deadline (6-byte ms, 0 for the server
+# clock / none), the record's and the share events' TTLs (6-byte ms), the
+# stateless findings' verdict (block 0/1, strongest enforced challenge: 0
+# none, 1 captcha, 2 sms), then device id, arms, the stateless codes and the
+# position (each uint16 length, bytes).
+DECIDE_CALL_FORMAT = "I6I6I6I6BBHc0Hc0Hc0Hc0"
+
+
+class DecideCall(NamedTuple):
+    """``decide.lua``'s small arguments, sent packed as one (``DECIDE_CALL_FORMAT``;
+    the script names them the same, ``c_<name>``)."""
+
+    now: int
+    deadline: int
+    ttl_ms: int
+    retention_ms: int
+    static_block: int
+    static_challenge: int
+    device_id: str
+    arms: str
+    static_codes: str
+    # lat, lon as two doubles (``>dd``), empty without a position.
+    position: bytes
+
+    def pack(self) -> bytes:
+        """``DECIDE_CALL_FORMAT``.
+
+        >>> len(DecideCall(1, 0, 2, 3, 0, 1, "d", "", "", b"").pack())
+        35
+        """
+        parts = [ms.to_bytes(6, "big") for ms in (self.now, self.deadline, self.ttl_ms, self.retention_ms)]
+        parts.append(struct.pack(">BB", self.static_block, self.static_challenge))
+        for raw in (self.device_id.encode(), self.arms.encode(), self.static_codes.encode(), self.position):
+            parts += [_U16.pack(len(raw)), raw]
+        return b"".join(parts)
+
+
 class DecideArgv(NamedTuple):
     """``decide.lua``'s ARGV as sent, in order (the script names them the same).
 
-    ``position`` is the share's lat/lon as two doubles (``>dd``, empty without
-    one); ``verdict`` the stateless findings' verdict: block ("0"/"1"), the
-    strongest enforced challenge ("0" none, "1" captcha, "2" sms), then their
-    codes (see :class:`DecideArgs`); ``record`` the packed
+    ``call`` is the packed :class:`DecideCall`, ``record`` the packed
     :class:`RecordStatic`. The two cluster-only arguments are not sent when
     empty.
     """
 
-    now: str | int
-    deadline: str | int
     plan: bytes
-    arms: str
-    device_id: str
-    position: bytes
-    verdict: str
-    ttl_ms: int
-    retention_ms: int
+    call: bytes
     record: bytes
     request: bytes
     pointer: bytes
@@ -336,15 +366,18 @@ class DecideArgs(NamedTuple):
         return RecordStatic(self.fingerprint, self.decision_id, self.user_id, self.policy_version,
                             self.merchant_id, self.recipients, self.static_findings)
 
+    def call(self) -> DecideCall:
+        """The small arguments, as the script unpacks them."""
+        position = struct.pack(">dd", float(self.lat), float(self.lon)) if self.lat != "" else b""
+        return DecideCall(int(self.now or 0), int(self.deadline or 0), self.ttl_ms, self.retention_ms,
+                          self.static_block, self.static_challenge, self.device_id, self.arms, self.static_codes,
+                          position)
+
     def argv(self, record: bytes | None = None) -> DecideArgv:
         """The arguments as the script receives them (``record``: the packed
         :meth:`record_static`, if the caller has it already)."""
-        position = struct.pack(">dd", float(self.lat), float(self.lon)) if self.lat != "" else b""
-        return DecideArgv(self.now, self.deadline, self.plan, self.arms, self.device_id, position,
-                          f"{self.static_block}{self.static_challenge}{self.static_codes}", self.ttl_ms,
-                          self.retention_ms, self.record_static().pack() if record is None else record,
-                          self.request, self.pointer,
-                          self.user_side, self.user_graph)
+        return DecideArgv(self.plan, self.call().pack(), self.record_static().pack() if record is None else record,
+                          self.request, self.pointer, self.user_side, self.user_graph)
 
     def wire(self, record: bytes | None = None) -> tuple[Any, ...]:
         """:meth:`argv` as sent: without the trailing cluster-only ones when empty

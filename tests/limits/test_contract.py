@@ -10,6 +10,7 @@ import redis
 
 from riskservice.limits.contract import (
     CHALLENGES,
+    DECIDE_CALL_FORMAT,
     PLAN_FORMAT,
     PLAN_HEADER_FORMAT,
     RECORD_DECIDED_FORMAT,
@@ -19,6 +20,7 @@ from riskservice.limits.contract import (
     RULE_FORMAT,
     RULES,
     DecideArgv,
+    DecideCall,
     Plan,
     RulePlan,
     decode_findings,
@@ -48,6 +50,14 @@ def test_decide_args_are_named_as_decide_argv() -> None:
     assert lua_names(lua("decide"), "ARGV") == [f"a_{name}" for name in DecideArgv._fields]
     # reconcile.lua takes the same arguments (it leaves out the last one).
     assert lua_names(lua("reconcile"), "ARGV") == [f"a_{name}" for name in DecideArgv._fields[:-1]]
+
+
+def test_decide_call_is_unpacked_as_decide_call() -> None:
+    match = re.search(r"^local ([\w,\s]+?) = struct\.unpack\('>' \.\. DECIDE_CALL_FORMAT, a_call\)", lua("decide"),
+                      re.M)
+    assert match, "no unpack of the call"
+    assert [n.strip() for n in match.group(1).split(",")] == [f"c_{name}" for name in DecideCall._fields]
+    assert re.search(r"local DECIDE_CALL_FORMAT = '(\w+)'", lua("common")).group(1) == DECIDE_CALL_FORMAT  # type: ignore[union-attr]
 
 
 def test_record_formats_match_common_lua() -> None:

@@ -70,6 +70,9 @@ local function rule(plan, id, f)
   return string.byte(plan.s, at)
 end
 
+-- @piece decide.lua's small arguments, packed into one (contract.DecideCall).
+local DECIDE_CALL_FORMAT = 'I6I6I6I6BBHc0Hc0Hc0Hc0'
+
 -- @piece Decision records (contract.RECORD_*_FORMAT): one string, written with one
 -- SET: the caller's part as sent, the script's part, then results. Records
 -- the previous release wrote are hashes (contract.RECORD_FIELDS): they are

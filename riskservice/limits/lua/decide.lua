@@ -5,24 +5,27 @@
 --
 -- KEYS and ARGV are named by the two `unpack` lines below, in the order of
 -- riskservice/limits/keys.py:DecisionKeys and riskservice/limits/contract.py:
--- DecideArgv (a test holds them equal). What each key holds is in
+-- DecideArgv, and the call's fields those of contract.DecideCall (a test holds
+-- them equal). What each key holds is in
 -- docs/architecture.md (Redis keys).
 --
--- ARGV: now (ms, "" for the Redis server clock); deadline (server ms after
--- which the call must change nothing, "" for none); plan (contract.Plan,
--- packed); arms (per rule id "0"/"1": shadow under a gray rollout; "" to use
--- the plan's); device_id; position (lat, lon as two doubles, "" without
--- one); verdict (of the stateless findings: "1" when an enforced one blocks,
--- else "0"; the strongest enforced challenge, "0" none, "1" captcha, "2" sms;
--- then their codes for the share event, comma separated, ":shadow" after a
--- shadow one, "?" after an enforced challenge, which the allowlist turns into
--- shadow); ttl_ms (of the record); retention_ms (of share events); record
--- (the caller's part of the record, contract.RecordStatic: fingerprint,
--- decision id, user id, ...; stored as-is); request (JSON, for the share
--- event); pointer (what the decision pointer holds); user_side (absent or ""
--- on one Redis: the user's window and ban are judged here; on Redis Cluster
--- the JSON findings of reserve.lua, which judged them on the user's slot: the
--- user keys are then not touched); user_graph (Redis Cluster: the user's
+-- ARGV: plan (contract.Plan, packed); call (contract.DecideCall, packed: the
+-- small arguments, unpacked below into c_<name>: now, ms, 0 for the Redis
+-- server clock; deadline, server ms after which the call must change
+-- nothing, 0 for none; ttl_ms of the record; retention_ms of share events;
+-- static_block, 1 when an enforced stateless finding blocks;
+-- static_challenge, the strongest enforced stateless challenge, 0 none,
+-- 1 captcha, 2 sms; device_id; arms, per rule id "0"/"1": shadow under a
+-- gray rollout, "" to use the plan's; static_codes, the stateless findings'
+-- codes for the share event, comma separated, ":shadow" after a shadow one,
+-- "?" after an enforced challenge, which the allowlist turns into shadow;
+-- position, lat and lon as two doubles, "" without one); record (the
+-- caller's part of the record, contract.RecordStatic: fingerprint, decision
+-- id, user id, ...; stored as-is); request (JSON, for the share event);
+-- pointer (what the decision pointer holds); user_side (absent or "" on one
+-- Redis: the user's window and ban are judged here; on Redis Cluster the JSON
+-- findings of reserve.lua, which judged them on the user's slot: the user
+-- keys are then not touched); user_graph (Redis Cluster: the user's
 -- "anomaly,kol,reach" of the current scores, read on the user's slot; absent
 -- on one Redis, where k_graph holds both).
 --
@@ -34,10 +37,11 @@
 
 local k_event, k_device_state, k_device_ban, k_user_log, k_user_ban, k_ip_ban, k_device_outcomes, k_device_geo, k_pointer,
       k_events, k_graph, k_allowlist, k_flags, k_queue, k_review, k_signals = unpack(KEYS)
-local a_now, a_deadline, a_plan, a_arms, a_device_id, a_position, a_verdict, a_ttl_ms, a_retention_ms, a_record,
-      a_request, a_pointer, a_user_side, a_user_graph = unpack(ARGV)
+local a_plan, a_call, a_record, a_request, a_pointer, a_user_side, a_user_graph = unpack(ARGV)
+local c_now, c_deadline, c_ttl_ms, c_retention_ms, c_static_block, c_static_challenge, c_device_id, c_arms,
+      c_static_codes, c_position = struct.unpack('>' .. DECIDE_CALL_FORMAT, a_call)
 
-local now, late, now_s = clock(a_now, a_deadline)
+local now, late, now_s = clock(c_now > 0 and string.format('%d', c_now) or '', c_deadline > 0 and c_deadline or nil)
 if late then return {'late', {}} end
 local fingerprint, decision_id, user = struct.unpack('>Hc0Hc0Hc0', a_record)
 local prior = earlier(k_event, fingerprint)
@@ -50,7 +54,7 @@ local fired = {}
 local function fire(id, observed, limit, window_s, retry, detail)
   local at = (id - 1) * RULE_SIZE
   local severity, shadow, challenge = string.byte(a_plan, at + F_SEVERITY, at + F_CHALLENGE)
-  if a_arms ~= '' then shadow = string.byte(a_arms, id) - 48 end
+  if c_arms ~= '' then shadow = string.byte(c_arms, id) - 48 end
   fired[#fired + 1] = {CODES[id], severity, shadow, CHALLENGES[challenge], observed, limit, window_s, retry, detail}
 end
 
@@ -69,7 +73,7 @@ if split and a_user_side ~= '[]' then
   for _, f in ipairs(cjson.decode(a_user_side)) do fired[#fired + 1] = f end
 end
 local lat, lon
-if #a_position == 16 then lat, lon = struct.unpack('>dd', a_position) end
+if #c_position == 16 then lat, lon = struct.unpack('>dd', c_position) end
 
 -- Count windows (rules 1-4): counted[id] entries, the oldest leaves in reset_in[id] ms.
 local counted, reset_in = {}, {}
@@ -162,7 +166,7 @@ end
 -- Graph scores of the device and the sharer: the anomaly is the worse of
 -- the two, the KOL score the sharer's.
 local graph = ''
-local scored = redis.call('HMGET', k_graph, 'd:' .. a_device_id, 'u:' .. user)
+local scored = redis.call('HMGET', k_graph, 'd:' .. c_device_id, 'u:' .. user)
 if a_user_graph and a_user_graph ~= '' then scored[2] = a_user_graph end  -- Redis Cluster
 if scored[1] or scored[2] then
   local da = string.match(scored[1] or '0,0', '^([^,]+),')
@@ -252,11 +256,11 @@ end
 
 -- Severity: block (2) > challenge (1) > allow (0); among challenges sms > captcha.
 local decision, chal = 0, 0
-local static_challenge, static_codes = string.byte(a_verdict, 2) - 48, string.sub(a_verdict, 3)
-if string.byte(a_verdict, 1) == 49 then decision = 2 end
-if not allowlisted and static_challenge ~= 0 then
+local static_codes = c_static_codes
+if c_static_block == 1 then decision = 2 end
+if not allowlisted and c_static_challenge ~= 0 then
   if decision < 1 then decision = 1 end
-  chal = static_challenge
+  chal = c_static_challenge
 end
 for _, f in ipairs(fired) do
   if f[3] == 0 then
@@ -296,7 +300,7 @@ else
     local status = redis.call('HGET', k_review, 'status')
     if not status or status == 'open' then
       -- GT: a higher priority from the graph scores is not lowered by points.
-      redis.call('ZADD', k_queue, 'GT', points, a_device_id)
+      redis.call('ZADD', k_queue, 'GT', points, c_device_id)
     end
   end
 end
@@ -319,12 +323,12 @@ local findings = #fired > 0 and pack_findings(fired) or ''
 -- The record: the caller's part as sent, then the script's.
 local decided = struct.pack('>' .. RECORD_DECIDED_FORMAT, now, decision, chal, consumed, allowlisted and 1 or 0,
                             #windows, windows, #findings, findings, #graph, graph)
-redis.call('SET', k_event, a_record .. decided, 'PX', a_ttl_ms)
-redis.call('SET', k_pointer, a_pointer, 'PX', a_ttl_ms)
+redis.call('SET', k_event, a_record .. decided, 'PX', c_ttl_ms)
+redis.call('SET', k_pointer, a_pointer, 'PX', c_ttl_ms)
 local codes = {}
 if static_codes ~= '' then codes[1] = string.gsub(static_codes, '%?', allowlisted and ':shadow' or '') end
 for _, f in ipairs(fired) do codes[#codes + 1] = f[1] .. (f[3] == 1 and ':shadow' or '') end
-append_event(k_events, now, a_retention_ms, decision_id, 'k', 'decision', 'id', decision_id,
+append_event(k_events, now, c_retention_ms, decision_id, 'k', 'decision', 'id', decision_id,
              't', now_s, 'dec', decision == 0 and '0' or (decision == 1 and '1' or '2'), 'rc', table.concat(codes, ','), 'req', a_request)
 -- Only what the caller does not already know (it sent the rest), as a bare
 -- string: a reply of one string costs less than a table.
