@@ -3,8 +3,9 @@
 Each line runs one small script many times against a redis-server under
 valgrind's callgrind and reports the instructions the server executes per
 call, so the fixed cost of a call (``return 1``), of its arguments, of the
-shared prelude (``lua/common.lua``) and of single commands can be read side
-by side. Device state is a busy device's: a full day log (50 shares) and
+shared prelude (all of ``lua/common.lua``, and the pieces of it that
+``decide.lua`` is built with) and of single commands can be read side by
+side. Device state is a busy device's: a full day log (50 shares) and
 5 users seen.
 
     .venv/bin/python bench/lua_costs.py [--calls 200] [--server PATH]
@@ -32,9 +33,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from riskservice.embedded_redis import find_redis_server  # noqa: E402
+from riskservice.limits.scripts import DECIDE  # noqa: E402
 from tests.redis_server import free_port  # noqa: E402
 
 COMMON = (ROOT / "riskservice/limits/lua/common.lua").read_text()
+# The pieces of common.lua that decide.lua is built with (limits/scripts.py).
+DECIDE_PRELUDE = DECIDE.source[:DECIDE.source.index("\n-- One atomic check-and-record")] + "\n"
 NOW = 1_800_000_000_000
 LOG = b"".join(struct.pack(">Q", NOW - 80_000_000 + i * 1_000_000)[2:] for i in range(50))
 USERS = b"".join(struct.pack(">Q", NOW - 1000 * (i + 1))[2:] + struct.pack(">H", 5) + f"u-{i:03d}".encode()
@@ -46,7 +50,9 @@ REQUEST = "x" * 400
 # name -> (script, number of 20-byte arguments)
 CASES: dict[str, tuple[str, int]] = {
     "36 arguments of 20 bytes": ("return 1", 36),
-    "the prelude (common.lua)": (COMMON + "return 1", 0),
+    "the whole of common.lua": (COMMON + "return 1", 0),
+    "decide.lua's prelude (its pieces)": (DECIDE_PRELUDE + "return 1", 0),
+    "28 arguments of 20 bytes": ("return 1", 28),
     "GET": ("redis.call('GET', 'st') return 1", 0),
     "GET + SET ... PX": ("redis.call('SET', 'st', redis.call('GET', 'st'), 'PX', '86400000') return 1", 0),
     "HSET 15 fields + PEXPIRE": ("redis.call('HSET', 'rec', " + ", ".join(f"'f{i}', 'value{i:06d}'" for i in range(15))
@@ -120,7 +126,7 @@ def main() -> None:
         prelude = 0.0
         for name, (script, nargs) in CASES.items():
             added = count(script, nargs, reset) - base
-            if script.startswith(COMMON):
+            if script.startswith(COMMON):  # steps beyond the whole prelude
                 if script == COMMON + "return 1":
                     prelude = added
                 else:

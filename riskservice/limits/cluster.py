@@ -50,8 +50,8 @@ from riskservice.limits.keys import (
 )
 from riskservice.limits.keys import cluster_pointer_key as pointer_key
 from riskservice.limits.records import DecisionRecord
+from riskservice.limits.scripts import DECIDE
 from riskservice.limits.settles import UserWrite
-from riskservice.limits.store import DECIDE
 
 __all__ = ["HOLD_MS", "ClusterStore", "cluster_decision_id", "device_slot_keys", "events_shard", "pointer_key"]
 
@@ -144,7 +144,8 @@ class ClusterStore(ClusterLifecycle):
         dkeys = device_slot_keys(keys, decision_id, args.device_id, version)
         dargs = args._replace(user_side=user_side, decision_id=decision_id,
                               user_graph=user_graph if isinstance(user_graph, bytes) else "")
-        second: list[Command] = [("EVALSHA", DECIDE.sha, len(dkeys), *dkeys, *dargs)]
+        static = dargs.record_static().pack()
+        second: list[Command] = [("EVALSHA", DECIDE.sha, len(dkeys), *dkeys, *dargs.wire(static))]
         if self.wait_replicas:
             second.append(("WAIT", self.wait_replicas, self.wait_ms))
         rec: DecisionRecord | None = None
@@ -154,12 +155,10 @@ class ClusterStore(ClusterLifecycle):
                 raise StorageError(f"redis script failed: {decided[0]}")
             if self.wait_replicas:
                 self.note_wait(decided[1])
-            status, flat = decided[0]
-            if status == b"new":
-                rec = DecisionRecord.from_reply("new", flat, {"id": decision_id, "pv": args.policy_version,
-                                                              "fs": args.static_findings})
-            elif status != b"late":
-                rec = DecisionRecord.from_reply(status.decode(), flat)
+            if isinstance(decided[0], bytes):  # a new decision: the script's part of the record
+                rec = DecisionRecord.from_reply("new", decided[0], static)
+            elif decided[0][0] != b"late":
+                rec = DecisionRecord.from_reply(decided[0][0].decode(), decided[0][1])
         finally:
             if reserved == 1:
                 # This call's own place: taken only by the call that counted the share

@@ -25,8 +25,9 @@ from redis.connection import Connection
 
 from riskservice.errors import StorageError
 from riskservice.limits.client import CircuitBreaker
+from riskservice.limits.scripts import CHALLENGE, DECIDE, OUTCOME, RECONCILE, REWARD, Script
 from riskservice.limits.slots import SLOTS, key_slot
-from riskservice.limits.store import CHALLENGE, DECIDE, OFFSET_RTT_S, OUTCOME, RECONCILE, REWARD, Script
+from riskservice.limits.store import OFFSET_RTT_S
 from riskservice.limits.topology import masters, slot_ranges
 
 __all__ = ["RESERVE", "SETTLE", "ClusterIO", "Command"]

@@ -26,8 +26,8 @@ from riskservice.limits.keys import (
 )
 from riskservice.limits.outage import MissedShare
 from riskservice.limits.records import DecisionRecord
+from riskservice.limits.scripts import CHALLENGE, OUTCOME, RECONCILE
 from riskservice.limits.settles import SettleQueue, UserWrite
-from riskservice.limits.store import CHALLENGE, OUTCOME, RECONCILE
 
 __all__ = ["ClusterLifecycle", "graph_version"]
 
@@ -107,7 +107,7 @@ class ClusterLifecycle(ClusterIO):
             decision_id = cluster_decision_id(share.keys.device_state, share.args.decision_id)
             dkeys = device_slot_keys(share.keys, decision_id)
             dargs = share.args._replace(decision_id=decision_id, user_side="split", deadline="")
-            groups.append((dkeys.device_state, [("EVALSHA", RECONCILE.sha, len(dkeys), *dkeys, *dargs)]))
+            groups.append((dkeys.device_state, [("EVALSHA", RECONCILE.sha, len(dkeys), *dkeys, *dargs.wire())]))
         replies = self._scripted(groups)
         users: list[UserWrite] = []
         for share, reply in zip(shares, replies, strict=True):

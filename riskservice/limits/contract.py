@@ -7,7 +7,13 @@ crosses the boundary, and the one format each is packed in.
   largest single cost of a decision in Redis.
 - Stateful rules are numbered (``RULES``); the scripts name them by the same
   table (``CODES`` in ``lua/common.lua``), which a test compares with this one.
-- A decision record is a Redis hash whose fields are :data:`RECORD_FIELDS`.
+- A decision record is one string (``SET ... PX``): the caller's part
+  (:class:`RecordStatic`, ``RECORD_STATIC_FORMAT``) as sent, the script's
+  (``RECORD_DECIDED_FORMAT``), then results (``RECORD_RESULT_FORMAT``).
+  Records of the previous release were hashes whose fields are
+  :data:`RECORD_FIELDS`; they are still read until they expire.
+- ``decide.lua``'s arguments: :class:`DecideArgs` in Python, sent as
+  :class:`DecideArgv` (the fewer, packed arguments the script names).
 - The stateful findings a script fires are packed (``FINDING_FORMAT``,
   :func:`decode_findings`): encoding them as JSON with ``cjson`` cost a
   refused decision more than all its window arithmetic.
@@ -23,20 +29,31 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
+
+# decide.lua's arguments: named types of their own module, part of this contract.
+from riskservice.limits.decide_args import DECIDE_CALL_FORMAT, DecideArgs, DecideArgv, DecideCall, RecordStatic
 
 __all__ = [
     "CHALLENGES",
+    "DECIDE_CALL_FORMAT",
     "FINDING_FORMAT",
     "FIRST_SIGNAL",
     "PLAN_FORMAT",
     "PLAN_HEADER_FORMAT",
+    "RECORD_DECIDED_FORMAT",
     "RECORD_FIELDS",
+    "RECORD_RESULTS",
+    "RECORD_RESULT_FORMAT",
+    "RECORD_STATIC_FORMAT",
     "RULES",
     "RULE_FORMAT",
     "SIGNAL_FIELDS",
     "DecideArgs",
+    "DecideArgv",
+    "DecideCall",
     "Plan",
+    "RecordStatic",
     "RulePlan",
     "decode_findings",
     "decode_windows",
@@ -112,7 +129,25 @@ _FINDING_HEAD = struct.Struct(">B")
 _FINDING_FLAGS = struct.Struct(">BBBBdH")
 _FINDING_TAIL = struct.Struct(">dddd")
 
-# Fields of a decision record (a hash, in the device's slot).
+# A decision record (a string, in the device's slot), in three parts, each a
+# struct format without its byte order (``>``), as the scripts write them:
+# - the caller's part, stored as sent (RecordStatic): fingerprint, decision
+#   id, user id, policy version, merchant id (each uint16 length, bytes),
+#   recipients (uint32), stateless findings (uint32 length, JSON bytes);
+RECORD_STATIC_FORMAT = "Hc0Hc0Hc0Hc0Hc0IIc0"
+# - the script's: time (6-byte ms), decision, challenge (index in CHALLENGES),
+#   consumed (0/1; a passed challenge sets it), flags (1 allowlisted,
+#   2 reconciled after an outage), window counts ("n" below), packed
+#   stateful findings ("fd"), graph scores ("g"), each uint16 length, bytes;
+RECORD_DECIDED_FORMAT = "I6BBBBHc0Hc0Hc0"
+# - present once a challenge result or an outcome arrived: the result (index
+#   in RECORD_RESULTS), its time (6-byte ms), the outcome ("o" below, uint16
+#   length, bytes; empty for none).
+RECORD_RESULT_FORMAT = "BI6Hc0"
+RECORD_RESULTS: tuple[str, ...] = ("", "passed", "failed")
+
+# Fields of a decision record as the readers see it (and the hash fields of
+# records the previous release wrote).
 RECORD_FIELDS: dict[str, str] = {
     "id": "decision id",
     "t": "decision time, ms",
@@ -133,6 +168,7 @@ RECORD_FIELDS: dict[str, str] = {
     "cs": "challenge result 'passed' / 'failed' (challenge.lua)",
     "ct": "challenge result time, ms",
     "al": "1 if the device was allowlisted: its challenge findings are shadow",
+    "rec": "1 if the share was allowed during an outage and counted afterwards (reconcile.lua)",
 }
 
 
@@ -209,36 +245,6 @@ class Plan:
         return cls(rules, dcap, dkeep, ucap, ukeep, scap, skeep, rv,
                    RulePlan(True, severity=cd_sev, shadow=bool(cd_shadow), challenge=CHALLENGES[cd_ch]),
                    cf_limit, cf_window, cooldown_ms)
-
-
-class DecideArgs(NamedTuple):
-    """``decide.lua``'s ARGV, in order (the script names them the same)."""
-
-    now: str | int
-    deadline: str | int
-    fingerprint: str
-    decision_id: str
-    user_id: str
-    device_id: str
-    plan: bytes
-    policy_version: str
-    static_findings: bytes
-    static_block: int
-    static_challenge: int
-    static_codes: str
-    ttl_ms: int
-    request: bytes
-    lat: str
-    lon: str
-    merchant_id: str
-    recipients: int
-    retention_ms: int
-    pointer: bytes
-    arms: str
-    # On Redis Cluster: the user side's findings from reserve.lua (JSON); "" on one Redis.
-    user_side: bytes | str = ""
-    # On Redis Cluster: the user's graph scores, read on the user's slot; "" on one Redis.
-    user_graph: bytes | str = ""
 
 
 def _number(x: float) -> float | int | None:

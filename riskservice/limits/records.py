@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import orjson
 
-from riskservice.limits.contract import decode_findings, decode_windows
+from riskservice.limits.contract import CHALLENGES, RECORD_RESULTS, decode_findings, decode_windows
 
 Status = Literal["new", "replay", "conflict"]
 
@@ -29,8 +29,10 @@ class DecisionRecord:
     raw: dict[str, Any] | None = field(default=None, compare=False)
 
     @staticmethod
-    def parse(flat: list[bytes | int]) -> dict[str, Any] | None:
-        """A stored record (a hash, as a flat field/value list) as a dict; None when empty.
+    def parse(flat: bytes | list[bytes | int]) -> dict[str, Any] | None:
+        """A stored record as a dict; None when empty. The record is the packed
+        string the scripts write (``contract.RECORD_*_FORMAT``), or a hash of
+        the previous release as a flat field/value list (HGETALL).
 
         Numbers are ints, ``o`` (an outcome) is ``[delivered, opened, claimed, ms]``,
         ``g`` (graph scores) is ``[anomaly, kol]`` or None, and ``f`` holds every
@@ -38,9 +40,12 @@ class DecisionRecord:
         """
         if not flat:
             return None
-        # HGETALL gives bytes; a fresh record comes back from the script with
-        # its numbers as integers.
-        raw = {_bytes(flat[i]).decode(): _bytes(flat[i + 1]) for i in range(0, len(flat), 2)}
+        if isinstance(flat, bytes):
+            raw = unpack_record(flat)
+        else:
+            # HGETALL gives bytes; a fresh record came back from the script with
+            # its numbers as integers.
+            raw = {_bytes(flat[i]).decode(): _bytes(flat[i + 1]) for i in range(0, len(flat), 2)}
         rec: dict[str, Any] = {k: v.decode() for k, v in raw.items() if k not in ("n", "fs", "fd")}
         for name in ("t", "dec", "c", "r", "ct", "al"):
             if name in rec:
@@ -59,18 +64,64 @@ class DecisionRecord:
         return rec
 
     @classmethod
-    def from_reply(cls, status: Status, flat: list[bytes | int], sent: dict[str, bytes | str] | None = None
-                   ) -> DecisionRecord:
-        """A record from a script's reply; ``sent``: the fields the caller sent,
-        which a new record's reply leaves out (id, pv, fs, ...)."""
-        if sent:
-            flat = [*flat]
-            for name, value in sent.items():
-                flat += [name.encode(), value if isinstance(value, bytes) else value.encode()]
-        rec = cls.parse(flat)
+    def from_reply(cls, status: Status, reply: bytes | list[bytes | int], sent: bytes = b"") -> DecisionRecord:
+        """A record from a script's reply; ``sent``: the caller's part of the
+        record (``RecordStatic.pack()``), which a new record's reply leaves
+        out (the reply is then the script's part only)."""
+        if sent and isinstance(reply, bytes):
+            reply = sent + reply
+        rec = cls.parse(reply)
         assert rec is not None
         return cls(status, rec["id"], rec["t"], rec["dec"], rec["ch"], rec["f"], rec["n"], rec["pv"],
                    bool(rec["c"]), rec)
+
+
+def _take(raw: bytes, pos: int, width: int) -> tuple[bytes, int]:
+    """A length-prefixed string at ``pos`` (``width`` bytes of length), and where it ends."""
+    n = int.from_bytes(raw[pos:pos + width], "big")
+    start = pos + width
+    return raw[start:start + n], start + n
+
+
+def unpack_record(raw: bytes) -> dict[str, bytes]:
+    """A packed decision record as the fields of :data:`contract.RECORD_FIELDS`
+    (bytes, numbers as their decimal text, as the hash form held them).
+
+    >>> from riskservice.limits.contract import RecordStatic
+    >>> import struct
+    >>> static = RecordStatic("fp", "d1", "u1", "v1", "m1", 2, b"").pack()
+    >>> decided = struct.pack(">6sBBBBH0sH0sH3s", (1500).to_bytes(6, "big"), 1, 1, 0, 0, 0, b"", 0, b"", 3, b"0,0")
+    >>> rec = unpack_record(static + decided)
+    >>> rec["id"], rec["t"], rec["dec"], rec["ch"], rec["r"], rec["g"], "o" in rec
+    (b'd1', b'1500', b'1', b'captcha', b'2', b'0,0', False)
+    """
+    out: dict[str, bytes] = {}
+    pos = 0
+    for name in ("fp", "id", "u", "pv", "m"):
+        out[name], pos = _take(raw, pos, 2)
+    out["r"] = str(int.from_bytes(raw[pos:pos + 4], "big")).encode()
+    out["fs"], pos = _take(raw, pos + 4, 4)
+    out["t"] = str(int.from_bytes(raw[pos:pos + 6], "big")).encode()
+    dec, ch, consumed, flags = raw[pos + 6:pos + 10]
+    out["dec"], out["ch"], out["c"] = str(dec).encode(), CHALLENGES[ch].encode(), str(consumed).encode()
+    if flags & 1:
+        out["al"] = b"1"
+    if flags & 2:
+        out["rec"] = b"1"
+    out["n"], pos = _take(raw, pos + 10, 2)
+    fd, pos = _take(raw, pos, 2)
+    if fd:
+        out["fd"] = fd
+    out["g"], pos = _take(raw, pos, 2)
+    if pos < len(raw):
+        result = raw[pos]
+        if result:
+            out["cs"] = RECORD_RESULTS[result].encode()
+            out["ct"] = str(int.from_bytes(raw[pos + 1:pos + 7], "big")).encode()
+        outcome, pos = _take(raw, pos + 7, 2)
+        if outcome:
+            out["o"] = outcome
+    return out
 
 
 def _bytes(value: bytes | int) -> bytes:

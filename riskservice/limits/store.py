@@ -6,13 +6,11 @@ Driver errors and time-outs are wrapped in one :class:`StorageError`.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import resources
 from typing import Any, cast
 
 import hiredis
@@ -26,23 +24,16 @@ from riskservice.limits.contract import DecideArgs
 from riskservice.limits.keys import DecisionKeys, ban_key, device_prefix, pointer_key
 from riskservice.limits.outage import MissedShare
 from riskservice.limits.records import DecisionRecord
+from riskservice.limits.scripts import CHALLENGE, DECIDE, OUTCOME, RECONCILE, REWARD, Script
 
-
-class Script:
-    """A Lua script of ``lua/`` with ``common.lua`` prepended, and its SHA1."""
-
-    def __init__(self, name: str) -> None:
-        lua = resources.files("riskservice.limits").joinpath("lua")
-        self.source = lua.joinpath("common.lua").read_text() + "\n" + lua.joinpath(f"{name}.lua").read_text()
-        self.sha = hashlib.sha1(self.source.encode()).hexdigest()
+# REWARD: the reward script, for riskservice.rewards.
+__all__ = ["MAX_IDLE", "OFFSET_RTT_S", "REWARD", "RedisStore"]
 
 
 # Idle hot-path connections a process keeps (more are opened under load, and
 # closed after use).
 MAX_IDLE = 64
 
-DECIDE, OUTCOME, CHALLENGE, REWARD = Script("decide"), Script("outcome"), Script("challenge"), Script("reward")
-RECONCILE = Script("reconcile")
 # Clock samples taken over a slower round trip than this are not trusted.
 OFFSET_RTT_S = 0.002
 
@@ -200,14 +191,14 @@ class RedisStore:
         """Judge, record and log one decision atomically (see ``lua/decide.lua``)."""
         if args.deadline == "" and self.budget_ms is not None:
             args = args._replace(deadline=self.deadline_ms())
-        status, flat = self.run(DECIDE, keys, args)
+        static = args.record_static().pack()
+        reply = self.run(DECIDE, keys, args.wire(static))
+        if isinstance(reply, bytes):  # a new decision: the script's part of the record
+            return DecisionRecord.from_reply("new", reply, static)
+        status, stored = reply
         if status == b"late":
             raise StorageError("the decision reached Redis after its deadline; nothing was recorded")
-        if status == b"new":
-            sent: dict[str, bytes | str] = {"id": args.decision_id, "pv": args.policy_version,
-                                            "fs": args.static_findings}
-            return DecisionRecord.from_reply("new", flat, sent)
-        return DecisionRecord.from_reply(status.decode(), flat)
+        return DecisionRecord.from_reply(status.decode(), stored)
 
     def server_now_ms(self) -> int:
         """Our best estimate of the Redis server's clock (ms)."""
@@ -221,7 +212,7 @@ class RedisStore:
             self.client.script_load(RECONCILE.source)
             pipe = self.client.pipeline(transaction=False)
             for share in shares:
-                pipe.evalsha(RECONCILE.sha, len(share.keys), *share.keys, *share.args)
+                pipe.evalsha(RECONCILE.sha, len(share.keys), *share.keys, *share.args.wire())
             pipe.execute()
         except redis.RedisError as exc:
             self._breaker.failure()

@@ -10,11 +10,17 @@ import redis
 
 from riskservice.limits.contract import (
     CHALLENGES,
+    DECIDE_CALL_FORMAT,
     PLAN_FORMAT,
     PLAN_HEADER_FORMAT,
+    RECORD_DECIDED_FORMAT,
+    RECORD_RESULT_FORMAT,
+    RECORD_RESULTS,
+    RECORD_STATIC_FORMAT,
     RULE_FORMAT,
     RULES,
-    DecideArgs,
+    DecideArgv,
+    DecideCall,
     Plan,
     RulePlan,
     decode_findings,
@@ -40,8 +46,28 @@ def test_decide_keys_are_named_as_decision_keys() -> None:
     assert lua_names(lua("decide"), "KEYS") == [f"k_{name}" for name in DecisionKeys._fields]
 
 
-def test_decide_args_are_named_as_decide_args() -> None:
-    assert lua_names(lua("decide"), "ARGV") == [f"a_{name}" for name in DecideArgs._fields]
+def test_decide_args_are_named_as_decide_argv() -> None:
+    assert lua_names(lua("decide"), "ARGV") == [f"a_{name}" for name in DecideArgv._fields]
+    # reconcile.lua takes the same arguments (it leaves out the last one).
+    assert lua_names(lua("reconcile"), "ARGV") == [f"a_{name}" for name in DecideArgv._fields[:-1]]
+
+
+def test_decide_call_is_unpacked_as_decide_call() -> None:
+    match = re.search(r"^local ([\w,\s]+?) = struct\.unpack\('>' \.\. DECIDE_CALL_FORMAT, a_call\)", lua("decide"),
+                      re.M)
+    assert match, "no unpack of the call"
+    assert [n.strip() for n in match.group(1).split(",")] == [f"c_{name}" for name in DecideCall._fields]
+    assert re.search(r"local DECIDE_CALL_FORMAT = '(\w+)'", lua("common")).group(1) == DECIDE_CALL_FORMAT  # type: ignore[union-attr]
+
+
+def test_record_formats_match_common_lua() -> None:
+    common = lua("common")
+    for name, value in (("RECORD_STATIC_FORMAT", RECORD_STATIC_FORMAT),
+                        ("RECORD_DECIDED_FORMAT", RECORD_DECIDED_FORMAT),
+                        ("RECORD_RESULT_FORMAT", RECORD_RESULT_FORMAT)):
+        assert re.search(rf"local {name} = '(\w+)'", common).group(1) == value  # type: ignore[union-attr]
+    results = re.search(r"local RECORD_RESULTS = \{\[0\] = '', (.*?)\}", common)
+    assert results and ["", *re.findall(r"'(\w+)'", results.group(1))] == list(RECORD_RESULTS)
 
 
 def test_rule_ids_and_formats_match_common_lua() -> None:

@@ -10,19 +10,19 @@
 -- ARGV[5] event retention ms, ARGV[6] "1" on Redis Cluster: the user's log
 -- is in another slot (KEYS[3] is then unused; the caller records it there)
 --
--- Returns {status, record (a flat list, see decide.lua), cooled}: status "ok", "replay", "not_found",
+-- Returns {status, record (as stored, see load_record), cooled}: status "ok", "replay", "not_found",
 -- "not_challenged", "kind_mismatch" or "conflict" (another result was recorded).
 
-local f = redis.call('HMGET', KEYS[1], 'id', 'dec', 'ch', 'cs', 'u')
-if not f[1] then return {'not_found', {}, 0} end
-local rec_id, dec, ch, cs, user = f[1], tonumber(f[2]), f[3], f[4], f[5]
-if dec ~= 1 then return {'not_challenged', redis.call('HGETALL', KEYS[1]), 0} end
-if ch ~= ARGV[3] then return {'kind_mismatch', redis.call('HGETALL', KEYS[1]), 0} end
+local rec = load_record(KEYS[1])
+if not rec then return {'not_found', {}, 0} end
+local rec_id, dec, ch, cs, user = rec.id, rec.dec, rec.ch, rec.cs, rec.u
+if dec ~= 1 then return {'not_challenged', record_reply(KEYS[1], rec), 0} end
+if ch ~= ARGV[3] then return {'kind_mismatch', record_reply(KEYS[1], rec), 0} end
 local passed = ARGV[2] == '1'
 local result = passed and 'passed' or 'failed'
 if cs then
-  if cs == result then return {'replay', redis.call('HGETALL', KEYS[1]), 0} end
-  return {'conflict', redis.call('HGETALL', KEYS[1]), 0}
+  if cs == result then return {'replay', record_reply(KEYS[1], rec), 0} end
+  return {'conflict', record_reply(KEYS[1], rec), 0}
 end
 local now = clock(ARGV[1])
 local plan = read_plan(ARGV[4])
@@ -32,7 +32,8 @@ if passed then
   local ukey = ARGV[6] ~= '1' and KEYS[3] or nil
   local ulog = ukey and (redis.call('GET', ukey) or '') or ''
   admit(plan, now, KEYS[2], ukey, user, dlog, ulog, users)
-  redis.call('HSET', KEYS[1], 'cs', result, 'ct', now, 'c', 1)
+  rec.cs, rec.ct = result, now
+  save_results(KEYS[1], rec, true)
 else
   local limit, win, cooldown = plan[H_CF_LIMIT], plan[H_CF_WINDOW], plan[H_CF_COOLDOWN]
   local fails = record_log(redis.call('GET', KEYS[4]) or '', now, math.max(limit, 1), win)
@@ -48,8 +49,9 @@ else
     redis.call('PEXPIRE', KEYS[5], cooldown + 86400000)
     redis.call('DEL', KEYS[4])
   end
-  redis.call('HSET', KEYS[1], 'cs', result, 'ct', now)
+  rec.cs, rec.ct = result, now
+  save_results(KEYS[1], rec)
 end
 append_event(KEYS[6], now, ARGV[5], rec_id, 'k', 'challenge', 'id', rec_id, 't', now,
              'passed', passed and 1 or 0, 'kind', ARGV[3], 'cool', cooled)
-return {'ok', redis.call('HGETALL', KEYS[1]), cooled}
+return {'ok', record_reply(KEYS[1], rec), cooled}

@@ -1,12 +1,14 @@
--- Shared by the decision, outcome and challenge scripts (prepended when they
--- are loaded). The sliding-window algorithm is the one of
+-- Shared by the scripts. Each "@piece" below is prepended to a script when
+-- the script (or a piece it takes) names what the piece defines
+-- (riskservice/limits/scripts.py), so a call builds only the functions and
+-- tables its script uses. The sliding-window algorithm is the one of
 -- riskservice/limits/sliding.py: a log of admitted share times, counted
 -- exactly per window; here it is stored packed, 6-byte big-endian ms each,
 -- oldest first.
 
 -- The contract with Python (riskservice/limits/contract.py; a test holds the
 -- two to the same tables and formats).
--- Stateful rules by id:
+-- @piece Stateful rules by id:
 local CODES = {'device_velocity', 'device_daily_cap', 'user_daily_cap', 'device_many_users',
                'low_success_rate', 'impossible_travel', 'graph_anomaly',
                'device_blocklist', 'user_blocklist', 'ip_blocklist',
@@ -14,65 +16,138 @@ local CODES = {'device_velocity', 'device_daily_cap', 'user_daily_cap', 'device_
                'device_rotation', 'lockstep', 'sink_feeder', 'dead_recipients', 'coupon_repeat'
                -- END real-time signals
                }
+-- @piece
 local CHALLENGES = {[0] = '', 'captcha', 'sms'}
--- The plan: per rule (RULE_FORMAT) enabled, limit, window ms, severity,
+-- @piece The plan: per rule (RULE_FORMAT) enabled, limit, window ms, severity,
 -- shadow, challenge, extra; then PLAN_HEADER_FORMAT.
 local RULE_FORMAT = 'BdIBBBd'
 local PLAN_HEADER_FORMAT = 'HIHIHIHBBBHII'
 -- A rule's fields sit at fixed offsets of its 24 bytes; the scripts read
 -- the fields they use where they are (a table of the whole plan cost more to
 -- build than its reads saved).
-local RULE_SIZE = 24
-local F_ENABLED, F_LIMIT, F_WINDOW, F_SEVERITY, F_SHADOW, F_CHALLENGE, F_EXTRA = 1, 2, 3, 4, 5, 6, 7
-local FIELD_AT = {1, 2, 10, 14, 15, 16, 17}
-local FIELD_FORMAT = {'>B', '>d', '>I', '>B', '>B', '>B', '>d'}
+-- The field names are their offsets in the rule.
+local RULE_SIZE, RULE_COUNT = 24, 15
+local F_ENABLED, F_LIMIT, F_WINDOW, F_SEVERITY, F_SHADOW, F_CHALLENGE, F_EXTRA = 1, 2, 10, 14, 15, 16, 17
 -- The header after the rules, by position (PLAN_HEADER_FORMAT).
 local H_DCAP, H_DKEEP, H_UCAP, H_UKEEP, H_SCAP, H_SKEEP, H_REVIEW = 1, 2, 3, 4, 5, 6, 7
 local H_CD_SEVERITY, H_CD_SHADOW, H_CD_CHALLENGE, H_CF_LIMIT, H_CF_WINDOW, H_CF_COOLDOWN = 8, 9, 10, 11, 12, 13
 
--- Findings packed one after another (contract.FINDING_FORMAT): cjson
+-- @piece Findings packed one after another (contract.FINDING_FORMAT): cjson
 -- encoding them cost a refused decision more than its window arithmetic.
 local NONE = 0 / 0
-local CHALLENGE_INDEX = {[''] = 0, captcha = 1, sms = 2}
 local function pack_findings(fired)
-  local parts = {}
-  for i, f in ipairs(fired) do
+  local parts, kind_of, pack = {}, type, struct.pack  -- (registers: cheaper than globals in the loop)
+  for i = 1, #fired do
+    local f = fired[i]
     local observed, limit, win, detail = f[5], f[6], f[7], f[9]
     local kind, number, text = 0, NONE, ''
-    if type(observed) == 'string' then kind, text = 1, observed
-    elseif type(observed) == 'number' then number = observed end
-    if type(limit) ~= 'number' then limit = NONE end
-    if type(win) ~= 'number' then win = NONE end
-    if type(detail) ~= 'number' then detail = NONE end
-    parts[i] = struct.pack('>Bc0BBBBdHc0dddd', #f[1], f[1], f[2], f[3], CHALLENGE_INDEX[f[4]], kind, number,
-                           #text, text, limit, win, f[8], detail)
+    local t = kind_of(observed)
+    if t == 'string' then kind, text = 1, observed
+    elseif t == 'number' then number = observed end
+    if kind_of(limit) ~= 'number' then limit = NONE end
+    if kind_of(win) ~= 'number' then win = NONE end
+    if kind_of(detail) ~= 'number' then detail = NONE end
+    local challenge = f[4] == 'captcha' and 1 or (f[4] == 'sms' and 2 or 0)
+    parts[i] = pack('>Bc0BBBBdHc0dddd', #f[1], f[1], f[2], f[3], challenge, kind, number,
+                    #text, text, limit, win, f[8], detail)
   end
   return table.concat(parts)
 end
 
--- The plan: the packed string (plan.s) and its header values (plan[H_*]).
+-- @piece The plan: the packed string (plan.s) and its header values (plan[H_*]).
 local function read_plan(packed)
-  local p = {struct.unpack('>' .. PLAN_HEADER_FORMAT, packed, #CODES * RULE_SIZE + 1)}
+  local p = {struct.unpack('>' .. PLAN_HEADER_FORMAT, packed, RULE_COUNT * RULE_SIZE + 1)}
   p.s = packed
   return p
 end
 
+-- @piece A rule's field (F_*): the one-byte ones read with string.byte, which
+-- costs far less than struct.unpack.
 local function rule(plan, id, f)
-  return (struct.unpack(FIELD_FORMAT[f], plan.s, (id - 1) * RULE_SIZE + FIELD_AT[f]))
+  local at = (id - 1) * RULE_SIZE + f
+  if f == F_LIMIT or f == F_EXTRA then return (struct.unpack('>d', plan.s, at)) end
+  if f == F_WINDOW then return (struct.unpack('>I', plan.s, at)) end
+  return string.byte(plan.s, at)
 end
 
--- An answer already recorded under an idempotency key: {"replay", record}
+-- @piece decide.lua's small arguments, packed into one (contract.DecideCall).
+local DECIDE_CALL_FORMAT = 'I6I6I6I6BBHc0Hc0Hc0Hc0'
+
+-- @piece Decision records (contract.RECORD_*_FORMAT): one string, written with one
+-- SET: the caller's part as sent, the script's part, then results. Records
+-- the previous release wrote are hashes (contract.RECORD_FIELDS): they are
+-- read, and updated in their own form, until their TTL ends them.
+local RECORD_STATIC_FORMAT = 'Hc0Hc0Hc0Hc0Hc0IIc0'
+local RECORD_DECIDED_FORMAT = 'I6BBBBHc0Hc0Hc0'
+local RECORD_RESULT_FORMAT = 'BI6Hc0'
+local RECORD_RESULTS = {[0] = '', 'passed', 'failed'}
+
+-- @piece An answer already recorded under an idempotency key: {"replay", record}
 -- for the same request, {"conflict", record} for another one; nil if none.
--- A record is a hash (contract.RECORD_FIELDS), returned as HGETALL's list.
+-- The record is the stored string, or a hash's HGETALL list.
 local function earlier(key, fingerprint)
-  local fp = redis.call('HGET', key, 'fp')
-  if not fp then return nil end
-  local stored = redis.call('HGETALL', key)
-  if fp ~= fingerprint then return {'conflict', stored} end
-  return {'replay', stored}
+  local stored = redis.pcall('GET', key)
+  if not stored then return nil end
+  if type(stored) == 'table' then  -- a hash (WRONGTYPE): the previous release's form
+    local fp = redis.call('HGET', key, 'fp')
+    if not fp then return nil end
+    return {fp == fingerprint and 'replay' or 'conflict', redis.call('HGETALL', key)}
+  end
+  local fp = struct.unpack('>Hc0', stored)
+  return {fp == fingerprint and 'replay' or 'conflict', stored}
 end
 
--- The same for records stored as one JSON string (reward checks).
+-- @piece A stored record's fields that the scripts after a decision use
+-- (id, u, r, t, dec, ch, c, cs, ct, o; nil if none), in either form.
+local function load_record(key)
+  local s = redis.pcall('GET', key)
+  if not s then return nil end
+  if type(s) == 'table' then
+    local f = redis.call('HMGET', key, 'id', 'u', 'r', 't', 'dec', 'ch', 'c', 'cs', 'ct', 'o')
+    if not f[1] then return nil end
+    return {hash = true, id = f[1], u = f[2], r = tonumber(f[3]), t = tonumber(f[4]), dec = tonumber(f[5]),
+            ch = f[6] or '', c = tonumber(f[7]), cs = f[8] or nil, ct = tonumber(f[9]), o = f[10] or nil}
+  end
+  local _, id, u, _, _, r, _, at = struct.unpack('>' .. RECORD_STATIC_FORMAT, s)
+  local t, dec, ch, c, _, _, _, _, after = struct.unpack('>' .. RECORD_DECIDED_FORMAT, s, at)
+  local rec = {s = s, id = id, u = u, r = r, t = t, dec = dec, ch = CHALLENGES[ch], c = c, decided = at,
+               results = after}
+  if after <= #s then
+    local cs, ct, o = struct.unpack('>' .. RECORD_RESULT_FORMAT, s, after)
+    if cs > 0 then rec.cs, rec.ct = RECORD_RESULTS[cs], ct end
+    if o ~= '' then rec.o = o end
+  end
+  return rec
+end
+
+-- @piece Store a record's results (rec.cs, rec.ct, rec.o; consumed: the share now
+-- counts), keeping its TTL.
+local function save_results(key, rec, consumed)
+  if rec.hash then
+    local f = {}
+    if rec.cs then f[#f + 1], f[#f + 2], f[#f + 3], f[#f + 4] = 'cs', rec.cs, 'ct', rec.ct end
+    if rec.o then f[#f + 1], f[#f + 2] = 'o', rec.o end
+    if consumed then f[#f + 1], f[#f + 2] = 'c', 1 end
+    redis.call('HSET', key, unpack(f))
+    return
+  end
+  local head = string.sub(rec.s, 1, rec.results - 1)
+  if consumed then  -- the consumed byte: after the time (6), decision and challenge
+    head = string.sub(head, 1, rec.decided + 7) .. '\1' .. string.sub(head, rec.decided + 9)
+  end
+  local o = rec.o or ''
+  local index = rec.cs == 'passed' and 1 or (rec.cs == 'failed' and 2 or 0)
+  rec.s = head .. struct.pack('>' .. RECORD_RESULT_FORMAT, index, rec.ct or 0, #o, o)
+  redis.call('SET', key, rec.s, 'KEEPTTL')
+end
+
+-- @piece A record as the scripts return it: the string, or a hash's HGETALL list.
+local function record_reply(key, rec)
+  if rec.hash then return redis.call('HGETALL', key) end
+  return rec.s
+end
+
+-- @piece The same for records stored as one JSON string (reward checks).
 local function earlier_json(key, fingerprint)
   local stored = redis.call('GET', key)
   if not stored then return nil end
@@ -80,7 +155,7 @@ local function earlier_json(key, fingerprint)
   return {'replay', stored}
 end
 
--- The Redis server clock in ms, as a number and as the string the scripts
+-- @piece The Redis server clock in ms, as a number and as the string the scripts
 -- write (built from TIME's digits: formatting a Lua number costs more).
 local function server_ms()
   local t = redis.call('TIME')
@@ -89,7 +164,7 @@ local function server_ms()
   return tonumber(ms), ms
 end
 
--- The judging time: given (tests, backtests) or the Redis server clock, one
+-- @piece The judging time: given (tests, backtests) or the Redis server clock, one
 -- clock for every app server. With a deadline (server ms), also whether the
 -- call arrived after it: the caller was answered without it, so it must
 -- change nothing. One TIME call at most.
@@ -101,6 +176,7 @@ local function clock(arg, deadline)
   return server, late, text
 end
 
+-- @piece
 local function unpack_log(s)
   if not s or #s == 0 then return {} end
   local n = #s / 6
@@ -109,11 +185,12 @@ local function unpack_log(s)
   return vals
 end
 
+-- @piece
 local function pack_log(log)
   return struct.pack('>' .. string.rep('I6', #log), unpack(log))
 end
 
--- Append an admitted share to a sorted log and keep only what a window can
+-- @piece Append an admitted share to a sorted log and keep only what a window can
 -- still need: entries inside the longest window, at most cap of them, so
 -- memory is bounded by the policy. (Sorting is needed only when the clock
 -- stepped back.)
@@ -130,7 +207,7 @@ local function record(log, now, cap, keep)
   return kept
 end
 
--- Judge a sorted list of times against a window: how many are inside it;
+-- @piece Judge a sorted list of times against a window: how many are inside it;
 -- when the limit is reached, the ms until enough of them age out for one
 -- more share to fit; and the ms until the oldest inside ages out (the
 -- window's reset, for headers). Inside entries are a suffix of the list.
@@ -145,7 +222,7 @@ local function judge(times, now, limit, win)
   return count, retry, reset
 end
 
--- Packed logs are worked on as strings: judging binary-searches the window's
+-- @piece Packed logs are worked on as strings: judging binary-searches the window's
 -- start and reads the two entries it needs, recording drops a prefix and
 -- appends, so a full log is never unpacked into a table (most of a
 -- decision's Lua time went to that).
@@ -153,7 +230,7 @@ local function log_at(s, i)
   return (struct.unpack('>I6', s, i * 6 - 5))
 end
 
--- judge() on a packed, sorted log.
+-- @piece judge() on a packed, sorted log.
 local function judge_log(s, now, limit, win)
   local n = #s / 6
   local lo, hi, bound = 1, n + 1, now - win
@@ -168,7 +245,7 @@ local function judge_log(s, now, limit, win)
   return count, retry, reset
 end
 
--- record() on a packed, sorted log.
+-- @piece record() on a packed, sorted log.
 local function record_log(s, now, cap, keep)
   local n = #s / 6
   if n > 0 and log_at(s, n) > now then
@@ -180,7 +257,7 @@ local function record_log(s, now, cap, keep)
   return string.sub(s, first * 6 - 5) .. struct.pack('>I6', now)
 end
 
--- Device state: the share log, then the users seen on the device, the most
+-- @piece Device state: the share log, then the users seen on the device, the most
 -- recently seen first (uint16 n, n x 6-byte ms; then per user: 6-byte last
 -- admitted ms, uint16 length, id). One key, read with one GET and written
 -- with one SET: every call a script makes costs time on the single-threaded
@@ -194,7 +271,7 @@ local function read_state(key)
   return string.sub(state, 3, pos - 1), string.sub(state, pos)
 end
 
--- The users' part as a table id -> last admitted ms.
+-- @piece The users' part as a table id -> last admitted ms.
 local function seen_of(block)
   local seen, pos = {}, 1
   while pos <= #block do
@@ -206,7 +283,7 @@ local function seen_of(block)
   return seen
 end
 
--- The users' part after `user` shares at `now`: kept inside the longest
+-- @piece The users' part after `user` shares at `now`: kept inside the longest
 -- window, the most recently seen first, up to the cap (ties: the larger id
 -- first, as the reference does). The new entry goes first and the others
 -- keep their order, so the part is cut and joined, not sorted; only when
@@ -214,19 +291,22 @@ end
 local function users_after(plan, now, user, block)
   local cap, keep = plan[H_SCAP], plan[H_SKEEP]
   if cap >= 1 and (#block == 0 or struct.unpack('>I6', block) < now) then
-    local parts = {struct.pack('>I6H', now, #user), user}
-    local count, pos, n = 1, 1, #block
+    -- The entries kept are those walked, but for the user's own earlier one:
+    -- at most two slices of the part, joined behind the new entry at once.
+    local count, pos, n, own, own_end = 1, 1, #block, nil, nil
     while pos <= n and count < cap do
       local t, len, at = struct.unpack('>I6H', block, pos)
       if now - t >= keep then break end
       local nxt = at + len
-      if len ~= #user or string.sub(block, at, nxt - 1) ~= user then
-        parts[#parts + 1] = string.sub(block, pos, nxt - 1)
-        count = count + 1
-      end
+      if len == #user and string.sub(block, at, nxt - 1) == user then own, own_end = pos, nxt
+      else count = count + 1 end
       pos = nxt
     end
-    return table.concat(parts)
+    if own then
+      return struct.pack('>I6Hc0', now, #user, user) .. string.sub(block, 1, own - 1) ..
+             string.sub(block, own_end, pos - 1)
+    end
+    return struct.pack('>I6Hc0', now, #user, user) .. string.sub(block, 1, pos - 1)
   end
   local seen = seen_of(block)
   seen[user] = now
@@ -242,7 +322,7 @@ local function users_after(plan, now, user, block)
   return table.concat(parts)
 end
 
--- Count an admitted share: the device log, the user's log and the users seen
+-- @piece Count an admitted share: the device log, the user's log and the users seen
 -- (all packed).
 local function admit(plan, now, state_key, ulog_key, user, dlog, ulog, users)
   local kept = record_log(dlog, now, plan[H_DCAP], plan[H_DKEEP])
@@ -253,7 +333,7 @@ local function admit(plan, now, state_key, ulog_key, user, dlog, ulog, users)
   end
 end
 
--- Append to the share-event stream. Trimming what is older than retention
+-- @piece Append to the share-event stream. Trimming what is older than retention
 -- costs about a third of an append, so one append in 16 (by the last hex
 -- digit of an id, which is random) trims for the others.
 local function append_event(stream, now, retention, id, ...)

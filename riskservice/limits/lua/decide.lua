@@ -5,80 +5,87 @@
 --
 -- KEYS and ARGV are named by the two `unpack` lines below, in the order of
 -- riskservice/limits/keys.py:DecisionKeys and riskservice/limits/contract.py:
--- DecideArgs (a test holds them equal). What each key holds is in
+-- DecideArgv, and the call's fields those of contract.DecideCall (a test holds
+-- them equal). What each key holds is in
 -- docs/architecture.md (Redis keys).
 --
--- ARGV: now (ms, "" for the Redis server clock); deadline (server ms after
--- which the call must change nothing, "" for none); fingerprint (a replay
--- with another body is a conflict); decision_id (used if this event is new);
--- user_id; device_id; plan (contract.Plan, packed); policy_version;
--- static_findings (the stateless rules' findings as JSON, "" when none);
--- static_block ("1" when an enforced stateless finding blocks);
--- static_challenge (the strongest enforced stateless challenge, 0 none,
--- 1 captcha, 2 sms); static_codes (their codes for the share event, comma
--- separated, ":shadow" after a shadow one, "?" after an enforced challenge,
--- which the allowlist turns into shadow); ttl_ms (of the record); request (JSON, for the share
--- event); lat, lon ("" without a position); merchant_id; recipients;
--- retention_ms (of share events); pointer (what the decision pointer holds);
--- arms (per rule id "0"/"1": shadow under a gray rollout; "" to use the plan's);
--- user_side ("" on one Redis: the user's window and ban are judged here; on
--- Redis Cluster the JSON findings of reserve.lua, which judged them on the
--- user's slot: the user keys are then not touched); user_graph (Redis Cluster:
--- the user's "anomaly,kol,reach" of the current scores, read on the user's
--- slot; "" on one Redis, where k_graph holds both).
+-- ARGV: plan (contract.Plan, packed); call (contract.DecideCall, packed: the
+-- small arguments, unpacked below into c_<name>: now, ms, 0 for the Redis
+-- server clock; deadline, server ms after which the call must change
+-- nothing, 0 for none; ttl_ms of the record; retention_ms of share events;
+-- static_block, 1 when an enforced stateless finding blocks;
+-- static_challenge, the strongest enforced stateless challenge, 0 none,
+-- 1 captcha, 2 sms; device_id; arms, per rule id "0"/"1": shadow under a
+-- gray rollout, "" to use the plan's; static_codes, the stateless findings'
+-- codes for the share event, comma separated, ":shadow" after a shadow one,
+-- "?" after an enforced challenge, which the allowlist turns into shadow;
+-- position, lat and lon as two doubles, "" without one); record (the
+-- caller's part of the record, contract.RecordStatic: fingerprint, decision
+-- id, user id, ...; stored as-is); request (JSON, for the share event);
+-- pointer (what the decision pointer holds); user_side (absent or "" on one
+-- Redis: the user's window and ban are judged here; on Redis Cluster the JSON
+-- findings of reserve.lua, which judged them on the user's slot: the user
+-- keys are then not touched); user_graph (Redis Cluster: the user's
+-- "anomaly,kol,reach" of the current scores, read on the user's slot; absent
+-- on one Redis, where k_graph holds both).
 --
--- Returns {status, record}: status "new", "replay", "conflict" or "late" (past
--- the deadline: nothing changed); record is the stored hash as a flat
--- field/value list (contract.RECORD_FIELDS); for "new", only the fields the
--- script decided (the caller sent the others).
+-- Returns, for a new decision, the script's part of the record (a string:
+-- the caller sent the rest); otherwise {status, record}: status "replay",
+-- "conflict" or "late" (past the deadline: nothing changed), record the stored
+-- string (contract.RECORD_*_FORMAT; a hash's HGETALL list for a record of the
+-- previous release).
 
 local k_event, k_device_state, k_device_ban, k_user_log, k_user_ban, k_ip_ban, k_device_outcomes, k_device_geo, k_pointer,
       k_events, k_graph, k_allowlist, k_flags, k_queue, k_review, k_signals = unpack(KEYS)
-local a_now, a_deadline, a_fingerprint, a_decision_id, a_user_id, a_device_id, a_plan, a_policy_version,
-      a_static_findings, a_static_block, a_static_challenge, a_static_codes, a_ttl_ms, a_request, a_lat, a_lon, a_merchant_id,
-      a_recipients, a_retention_ms, a_pointer, a_arms, a_user_side, a_user_graph = unpack(ARGV)
+local a_plan, a_call, a_record, a_request, a_pointer, a_user_side, a_user_graph = unpack(ARGV)
+local c_now, c_deadline, c_ttl_ms, c_retention_ms, c_static_block, c_static_challenge, c_device_id, c_arms,
+      c_static_codes, c_position = struct.unpack('>' .. DECIDE_CALL_FORMAT, a_call)
 
-local now, late, now_s = clock(a_now, a_deadline)
+local now, late, now_s = clock(c_now > 0 and string.format('%d', c_now) or '', c_deadline > 0 and c_deadline or nil)
 if late then return {'late', {}} end
-local prior = earlier(k_event, a_fingerprint)
+local fingerprint, decision_id, user = struct.unpack('>Hc0Hc0Hc0', a_record)
+local prior = earlier(k_event, fingerprint)
 if prior then return prior end
 
 local plan = read_plan(a_plan)
-local user = a_user_id
 local fired = {}
 
-local function shadow_of(id)
-  if a_arms ~= '' then return tonumber(string.sub(a_arms, id, id)) end
-  return rule(plan, id, F_SHADOW)
-end
-
+-- (A rule's one-byte fields read in place: severity, shadow, challenge.)
 local function fire(id, observed, limit, window_s, retry, detail)
-  fired[#fired + 1] = {CODES[id], rule(plan, id, F_SEVERITY), shadow_of(id),
-                       CHALLENGES[rule(plan, id, F_CHALLENGE)], observed, limit, window_s, retry, detail}
+  local at = (id - 1) * RULE_SIZE
+  local severity, shadow, challenge = string.byte(a_plan, at + F_SEVERITY, at + F_CHALLENGE)
+  if c_arms ~= '' then shadow = string.byte(c_arms, id) - 48 end
+  fired[#fired + 1] = {CODES[id], severity, shadow, CHALLENGES[challenge], observed, limit, window_s, retry, detail}
 end
 
 local function haversine_km(lat1, lon1, lat2, lon2)
-  local r = math.pi / 180
+  local sin, cos, r = math.sin, math.cos, math.pi / 180
   local dlat, dlon = (lat2 - lat1) * r, (lon2 - lon1) * r
-  local a = math.sin(dlat / 2) ^ 2 + math.cos(lat1 * r) * math.cos(lat2 * r) * math.sin(dlon / 2) ^ 2
+  local a = sin(dlat / 2) ^ 2 + cos(lat1 * r) * cos(lat2 * r) * sin(dlon / 2) ^ 2
   return 2 * 6371.0088 * math.asin(math.min(1, math.sqrt(a)))
 end
 
+local split = a_user_side and a_user_side ~= ''
 local dlog, users = read_state(k_device_state)
-local split = a_user_side ~= ''
 local ulog = ''
 if not split then ulog = redis.call('GET', k_user_log) or '' end
 if split and a_user_side ~= '[]' then
   for _, f in ipairs(cjson.decode(a_user_side)) do fired[#fired + 1] = f end
 end
-local lat, lon = tonumber(a_lat), tonumber(a_lon)
+local lat, lon
+if #c_position == 16 then lat, lon = struct.unpack('>dd', c_position) end
 
--- Count windows (rules 1-4): counts[id] = {entries counted, ms until the oldest leaves}.
-local counts = {}
+-- Count windows (rules 1-4): counted[id] entries, the oldest leaves in reset_in[id] ms.
+local counted, reset_in = {}, {}
 local user_seen = false
+-- (The hot loops are written out here rather than calling common.lua's
+-- judge_log: in Redis' Lua a function call, a global lookup and a struct
+-- format cost more than the arithmetic; the locals below are registers.)
+local sunpack = struct.unpack
 for id = 1, 4 do
-  if rule(plan, id, F_ENABLED) == 1 and not (split and id == 3) then
-    local limit, win = rule(plan, id, F_LIMIT), rule(plan, id, F_WINDOW)
+  local at = (id - 1) * RULE_SIZE
+  if string.byte(a_plan, at + F_ENABLED) == 1 and not (split and id == 3) then
+    local limit, win = sunpack('>dI', a_plan, at + F_LIMIT)  -- (the window follows the limit)
     local count, retry, reset, over
     if id == 4 then
       -- Distinct users: the share's own user, if seen in the window, is not new.
@@ -97,12 +104,23 @@ for id = 1, 4 do
       over = not user_seen and count >= limit
       if user_seen then count = count + 1 end
     else
-      count, retry, reset = judge_log(id == 3 and ulog or dlog, now, limit, win)
+      -- judge_log(): binary search for the window's start in the packed, sorted log.
+      local s = id == 3 and ulog or dlog
+      local n = #s / 6
+      local lo, hi, bound = 1, n + 1, now - win
+      if n > 0 and sunpack('>I6', s, 1) > bound then hi = 1 end  -- all of it inside (a day's window, mostly)
+      while lo < hi do
+        local mid = (lo + hi - (lo + hi) % 2) / 2
+        if sunpack('>I6', s, mid * 6 - 5) > bound then hi = mid else lo = mid + 1 end
+      end
+      count, retry, reset = n - lo + 1, 0, 0
+      if count >= limit then retry = sunpack('>I6', s, (lo + count - limit) * 6 - 5) + win - now end
+      if count > 0 then reset = sunpack('>I6', s, lo * 6 - 5) + win - now end
       over = count >= limit
     end
     -- Observed: what the count would be with this share.
     if over then fire(id, count + 1, limit, win / 1000, retry) end
-    counts[id] = {count, reset}
+    counted[id], reset_in[id] = count, reset
   end
 end
 
@@ -127,8 +145,10 @@ end
 
 -- Impossible travel from the device's last position.
 if lat then
+  -- The new position is written and the last one read in one call (SET ... GET).
+  local position = struct.pack('>I6dd', now, lat, lon)
   if rule(plan, 6, F_ENABLED) == 1 then
-    local last = redis.call('GET', k_device_geo)
+    local last = redis.call('SET', k_device_geo, position, 'PX', '86400000', 'GET')
     if last then
       local t, plat, plon = struct.unpack('>I6dd', last)
       local km = haversine_km(plat, plon, lat, lon)
@@ -138,14 +158,15 @@ if lat then
         fire(6, math.floor(kmh + 0.5), rule(plan, 6, F_LIMIT), cjson.null, 0, math.floor(km * 10 + 0.5) / 10)
       end
     end
+  else
+    redis.call('SET', k_device_geo, position, 'PX', '86400000')
   end
-  redis.call('SET', k_device_geo, struct.pack('>I6dd', now, lat, lon), 'PX', '86400000')
 end
 
 -- Graph scores of the device and the sharer: the anomaly is the worse of
 -- the two, the KOL score the sharer's.
 local graph = ''
-local scored = redis.call('HMGET', k_graph, 'd:' .. a_device_id, 'u:' .. user)
+local scored = redis.call('HMGET', k_graph, 'd:' .. c_device_id, 'u:' .. user)
 if a_user_graph and a_user_graph ~= '' then scored[2] = a_user_graph end  -- Redis Cluster
 if scored[1] or scored[2] then
   local da = string.match(scored[1] or '0,0', '^([^,]+),')
@@ -161,9 +182,11 @@ end
 -- signal consumer (riskservice/signals/) wrote into the device's `:sig`
 -- hash: field contract.SIGNAL_FIELDS, the sharer's own as "<field>|<user>",
 -- value "<observed>@<until ms>".
--- One HMGET in the device's slot. A signal and the batch's graph anomaly
--- are one explanation: only the stronger (observed / limit) is given.
-if k_signals and k_signals ~= '' then
+-- One HMGET in the device's slot, after an EXISTS (most devices have no
+-- signals, and the EXISTS costs far less than the HMGET and the parsing of
+-- its five empty fields). A signal and the batch's graph anomaly are one
+-- explanation: only the stronger (observed / limit) is given.
+if k_signals and k_signals ~= '' and redis.call('EXISTS', k_signals) == 1 then
   local sig = redis.call('HMGET', k_signals, 'r', 'l|' .. user, 'f|' .. user, 'd|' .. user, 'c|' .. user)
   local first = #fired + 1
   for i = 1, 5 do
@@ -195,32 +218,36 @@ if k_signals and k_signals ~= '' then
 end
 -- END real-time signals
 
--- Bans (rules 8-10). A ban with the code challenge_failures is the
--- cool-down after failed challenges, reported as its own rule.
-local ban_keys = {k_device_ban, k_user_ban, k_ip_ban}
-for id = 8, 10 do
-  if rule(plan, id, F_ENABLED) == 1 and not (split and id >= 9) then
-    local ban = redis.call('HMGET', ban_keys[id - 7], 'until', 'reason', 'code')
-    if ban[1] or ban[2] then
-      local untl = tonumber(ban[1] or '0') or 0
-      if untl == 0 or untl > now then
-        local retry = 0
-        if untl > 0 then retry = untl - now end
-        if ban[3] == 'challenge_failures' then
-          fired[#fired + 1] = {'challenge_failures', plan[H_CD_SEVERITY], plan[H_CD_SHADOW], CHALLENGES[plan[H_CD_CHALLENGE]], ban[2] or '',
-                               cjson.null, cjson.null, retry}
-        else
-          fire(id, ban[2] or '', cjson.null, cjson.null, retry)
+-- Bans (rules 8-10) and the allowlist: one EXISTS says whether any of their
+-- keys is there (most devices, users and ips have none); only then are they
+-- read. A ban with the code challenge_failures is the cool-down after failed
+-- challenges, reported as its own rule.
+local allowlisted = false
+if redis.call('EXISTS', k_allowlist, k_device_ban, k_user_ban, k_ip_ban) > 0 then
+  local ban_keys = {k_device_ban, k_user_ban, k_ip_ban}
+  for id = 8, 10 do
+    if rule(plan, id, F_ENABLED) == 1 and not (split and id >= 9) then
+      local ban = redis.call('HMGET', ban_keys[id - 7], 'until', 'reason', 'code')
+      if ban[1] or ban[2] then
+        local untl = tonumber(ban[1] or '0') or 0
+        if untl == 0 or untl > now then
+          local retry = 0
+          if untl > 0 then retry = untl - now end
+          if ban[3] == 'challenge_failures' then
+            fired[#fired + 1] = {'challenge_failures', plan[H_CD_SEVERITY], plan[H_CD_SHADOW],
+                                 CHALLENGES[plan[H_CD_CHALLENGE]], ban[2] or '', cjson.null, cjson.null, retry}
+          else
+            fire(id, ban[2] or '', cjson.null, cjson.null, retry)
+          end
         end
       end
     end
   end
+  -- An allowlisted device skips challenge rules: they are reported under
+  -- shadow instead (the stateless ones by the reader, from the record's `al`).
+  -- Blocks (daily caps, blocklists, bad copy) still apply.
+  allowlisted = redis.call('EXISTS', k_allowlist) == 1
 end
-
--- An allowlisted device skips challenge rules: they are reported under
--- shadow instead (the stateless ones by the reader, from the record's `al`).
--- Blocks (daily caps, blocklists, bad copy) still apply.
-local allowlisted = redis.call('EXISTS', k_allowlist) == 1
 if allowlisted then
   for _, f in ipairs(fired) do
     if f[2] == 1 then f[3] = 1 end
@@ -228,17 +255,20 @@ if allowlisted then
 end
 
 -- Severity: block (2) > challenge (1) > allow (0); among challenges sms > captcha.
-local RANK = {[''] = 0, captcha = 1, sms = 2}
 local decision, chal = 0, 0
-if a_static_block == '1' then decision = 2 end
-if not allowlisted and a_static_challenge ~= '0' then
+local static_codes = c_static_codes
+if c_static_block == 1 then decision = 2 end
+if not allowlisted and c_static_challenge ~= 0 then
   if decision < 1 then decision = 1 end
-  chal = tonumber(a_static_challenge)
+  chal = c_static_challenge
 end
 for _, f in ipairs(fired) do
   if f[3] == 0 then
     if f[2] > decision then decision = f[2] end
-    if f[2] == 1 and RANK[f[4]] > chal then chal = RANK[f[4]] end
+    if f[2] == 1 then
+      local rank = f[4] == 'sms' and 2 or (f[4] == 'captcha' and 1 or 0)
+      if rank > chal then chal = rank end
+    end
   end
 end
 if decision ~= 1 then chal = 0 end
@@ -250,7 +280,7 @@ if decision == 0 then
 else
   -- Evidence for analysts: refusals by rule; past the policy's threshold an
   -- open device enters the review queue, worst (most refusal points) first.
-  for entry in string.gmatch(a_static_codes, '[^,]+') do
+  for entry in string.gmatch(static_codes, '[^,]+') do
     if not string.find(entry, ':shadow', 1, true) then
       local code, challenge = string.match(entry, '^(.-)(%??)$')
       if challenge == '' or not allowlisted then redis.call('HINCRBY', k_flags, code, '1') end
@@ -270,7 +300,7 @@ else
     local status = redis.call('HGET', k_review, 'status')
     if not status or status == 'open' then
       -- GT: a higher priority from the graph scores is not lowered by points.
-      redis.call('ZADD', k_queue, 'GT', points, a_device_id)
+      redis.call('ZADD', k_queue, 'GT', points, c_device_id)
     end
   end
 end
@@ -278,9 +308,8 @@ end
 -- Window counts after this decision, packed (contract.decode_windows).
 local n = {}
 for id = 1, 4 do
-  local c = counts[id]
-  if c then
-    local count, reset = c[1], c[2]
+  local count, reset = counted[id], reset_in[id]
+  if count then
     if consumed == 1 and (id ~= 4 or not user_seen) then
       count = count + 1
       if reset == 0 then reset = rule(plan, id, F_WINDOW) end
@@ -288,26 +317,19 @@ for id = 1, 4 do
     n[#n + 1] = struct.pack('>BII', id, count, reset)
   end
 end
+local windows = table.concat(n)
+local findings = #fired > 0 and pack_findings(fired) or ''
 
--- The record (numbers written as strings: formatting Lua numbers is slow).
-local DIGITS = {[0] = '0', '1', '2'}
-local dec_s, consumed_s = DIGITS[decision], DIGITS[consumed]
-local verdict = {'t', now_s, 'dec', dec_s, 'ch', CHALLENGES[chal], 'n', table.concat(n), 'c', consumed_s}
--- Optional fields only when they say something (fewer to write and return).
-local function optional(name, value)
-  if value ~= '' then verdict[#verdict + 1], verdict[#verdict + 2] = name, value end
-end
-if #fired > 0 then optional('fd', pack_findings(fired)) end
-optional('g', graph)
-if allowlisted then optional('al', '1') end
-redis.call('HSET', k_event, 'id', a_decision_id, 'pv', a_policy_version, 'fp', a_fingerprint, 'u', user,
-           'm', a_merchant_id, 'r', a_recipients, 'fs', a_static_findings, unpack(verdict))
-redis.call('PEXPIRE', k_event, a_ttl_ms)
-redis.call('SET', k_pointer, a_pointer, 'PX', a_ttl_ms)
+-- The record: the caller's part as sent, then the script's.
+local decided = struct.pack('>' .. RECORD_DECIDED_FORMAT, now, decision, chal, consumed, allowlisted and 1 or 0,
+                            #windows, windows, #findings, findings, #graph, graph)
+redis.call('SET', k_event, a_record .. decided, 'PX', c_ttl_ms)
+redis.call('SET', k_pointer, a_pointer, 'PX', c_ttl_ms)
 local codes = {}
-if a_static_codes ~= '' then codes[1] = string.gsub(a_static_codes, '%?', allowlisted and ':shadow' or '') end
+if static_codes ~= '' then codes[1] = string.gsub(static_codes, '%?', allowlisted and ':shadow' or '') end
 for _, f in ipairs(fired) do codes[#codes + 1] = f[1] .. (f[3] == 1 and ':shadow' or '') end
-append_event(k_events, now, a_retention_ms, a_decision_id, 'k', 'decision', 'id', a_decision_id,
-             't', now_s, 'dec', dec_s, 'rc', table.concat(codes, ','), 'req', a_request)
--- Only what the caller does not already know (it sent the rest).
-return {'new', verdict}
+append_event(k_events, now, c_retention_ms, decision_id, 'k', 'decision', 'id', decision_id,
+             't', now_s, 'dec', decision == 0 and '0' or (decision == 1 and '1' or '2'), 'rc', table.concat(codes, ','), 'req', a_request)
+-- Only what the caller does not already know (it sent the rest), as a bare
+-- string: a reply of one string costs less than a table.
+return decided

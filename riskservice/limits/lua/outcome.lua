@@ -7,26 +7,27 @@
 -- ARGV[1] now ("" for server time), ARGV[2..4] delivered, opened, claimed,
 -- ARGV[5] success-rate window ms, ARGV[6] outcome log cap, ARGV[7] event retention ms
 --
--- Returns {status, record} (the record hash as a flat list, see decide.lua):
+-- Returns {status, record} (the record as stored, see load_record):
 -- "ok", "replay" (the same counts again), "not_found",
 -- "not_a_share" (blocked, or challenged and not passed), "too_many" (more than
 -- its recipients) or "decreased" (counts may only grow).
 
-local f = redis.call('HMGET', KEYS[1], 'id', 't', 'dec', 'cs', 'r', 'o')
-if not f[1] then return {'not_found', {}} end
-local rec_id, rec_t, dec, cs, recipients = f[1], tonumber(f[2]), tonumber(f[3]), f[4], tonumber(f[5])
-if not (dec == 0 or cs == 'passed') then return {'not_a_share', redis.call('HGETALL', KEYS[1])} end
+local rec = load_record(KEYS[1])
+if not rec then return {'not_found', {}} end
+local rec_id, rec_t, dec, cs, recipients = rec.id, rec.t, rec.dec, rec.cs, rec.r
+if not (dec == 0 or cs == 'passed') then return {'not_a_share', record_reply(KEYS[1], rec)} end
 local dl, op, cl = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-if recipients and recipients > 0 and dl > recipients then return {'too_many', redis.call('HGETALL', KEYS[1])} end
+if recipients and recipients > 0 and dl > recipients then return {'too_many', record_reply(KEYS[1], rec)} end
 local old = nil
-if f[6] then
-  local a, b, c = string.match(f[6], '^(%d+),(%d+),(%d+)')
+if rec.o then
+  local a, b, c = string.match(rec.o, '^(%d+),(%d+),(%d+)')
   old = {tonumber(a), tonumber(b), tonumber(c)}
-  if old[1] == dl and old[2] == op and old[3] == cl then return {'replay', redis.call('HGETALL', KEYS[1])} end
-  if dl < old[1] or op < old[2] or cl < old[3] then return {'decreased', redis.call('HGETALL', KEYS[1])} end
+  if old[1] == dl and old[2] == op and old[3] == cl then return {'replay', record_reply(KEYS[1], rec)} end
+  if dl < old[1] or op < old[2] or cl < old[3] then return {'decreased', record_reply(KEYS[1], rec)} end
 end
 local now = clock(ARGV[1])
-redis.call('HSET', KEYS[1], 'o', dl .. ',' .. op .. ',' .. cl .. ',' .. now)
+rec.o = dl .. ',' .. op .. ',' .. cl .. ',' .. now
+save_results(KEYS[1], rec)
 
 -- The success-rate log: one entry per share with an outcome, found again by
 -- its share time and a tag from its decision id.
@@ -48,4 +49,4 @@ if success ~= was and now - rec_t < win then
 end
 append_event(KEYS[3], now, ARGV[7], rec_id, 'k', 'outcome', 'id', rec_id, 't', now,
              'dl', dl, 'op', op, 'cl', cl)
-return {'ok', redis.call('HGETALL', KEYS[1])}
+return {'ok', record_reply(KEYS[1], rec)}

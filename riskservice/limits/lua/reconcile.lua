@@ -2,8 +2,8 @@
 -- prepended; see riskservice/limits/outage.py). Idempotent by its record:
 -- a share already recorded is left alone.
 --
--- KEYS and ARGV are decide.lua's (the same DecisionKeys and DecideArgs);
--- ARGV now is when the share was allowed, on the server's clock. With
+-- KEYS and ARGV are decide.lua's (the same DecisionKeys and DecideArgv);
+-- the call's now is when the share was allowed, on the server's clock. With
 -- user_side "split" (Redis Cluster) the user's log is in another slot and not
 -- touched here: the caller records it there.
 --
@@ -11,22 +11,21 @@
 
 local k_event, k_device_state, k_device_ban, k_user_log, k_user_ban, k_ip_ban, k_device_outcomes, k_device_geo,
       k_pointer, k_events, k_graph, k_allowlist, k_flags, k_queue, k_review = unpack(KEYS)
-local a_now, a_deadline, a_fingerprint, a_decision_id, a_user_id, a_device_id, a_plan, a_policy_version,
-      a_static_findings, a_static_block, a_static_challenge, a_static_codes, a_ttl_ms, a_request, a_lat, a_lon,
-      a_merchant_id, a_recipients, a_retention_ms, a_pointer, a_arms, a_user_side = unpack(ARGV)
+local a_plan, a_call, a_record, a_request, a_pointer, a_user_side = unpack(ARGV)
 
 if redis.call('EXISTS', k_event) == 1 then return 'exists' end
-local now = tonumber(a_now)
+local now, _, ttl_ms, retention_ms = struct.unpack('>' .. DECIDE_CALL_FORMAT, a_call)
+local now_s = string.format('%d', now)
+local _, decision_id, user = struct.unpack('>Hc0Hc0Hc0', a_record)
 local plan = read_plan(a_plan)
 local dlog, users = read_state(k_device_state)
 local split = a_user_side == 'split'
 local ulog = split and '' or (redis.call('GET', k_user_log) or '')
-admit(plan, now, k_device_state, (not split) and k_user_log or nil, a_user_id, dlog, ulog, users)
-redis.call('HSET', k_event, 'id', a_decision_id, 'pv', a_policy_version, 'fp', a_fingerprint, 'u', a_user_id,
-           'm', a_merchant_id, 'r', a_recipients, 'fs', a_static_findings, 't', a_now, 'dec', '0', 'ch', '',
-           'n', '', 'c', '1', 'rec', '1')
-redis.call('PEXPIRE', k_event, a_ttl_ms)
-redis.call('SET', k_pointer, a_pointer, 'PX', a_ttl_ms)
-append_event(k_events, now, a_retention_ms, a_decision_id, 'k', 'decision', 'id', a_decision_id,
-             't', a_now, 'dec', '0', 'rc', '', 'req', a_request, 'degraded', '1')
+admit(plan, now, k_device_state, (not split) and k_user_log or nil, user, dlog, ulog, users)
+-- Allowed, consumed, flagged "reconciled" (2), no windows, findings or scores.
+redis.call('SET', k_event, a_record .. struct.pack('>' .. RECORD_DECIDED_FORMAT, now, 0, 0, 1, 2, 0, '', 0, '', 0, ''),
+           'PX', ttl_ms)
+redis.call('SET', k_pointer, a_pointer, 'PX', ttl_ms)
+append_event(k_events, now, retention_ms, decision_id, 'k', 'decision', 'id', decision_id,
+             't', now_s, 'dec', '0', 'rc', '', 'req', a_request, 'degraded', '1')
 return 'counted'

@@ -1,0 +1,159 @@
+"""Where a decision script's instructions go: decide.lua cut at its sections.
+
+Each variant of ``decide.lua`` returns early at one section boundary (the
+script built as the service builds it, ``limits/scripts.py``); every variant
+runs ``--calls`` decisions against a redis-server under valgrind's callgrind,
+and the instructions per call of each variant minus the one before it are
+what that section adds. Two paths:
+
+- ``refused``: a busy device whose windows are full (50 shares in the day,
+  20 in the last 5 minutes, 5 users), so the count rules fire and the share
+  is refused;
+- ``allowed``: a device with 30 shares in the day and none in 5 minutes, its
+  state written back before each call (so every call admits a share; those
+  two ``SET`` calls from outside the script are in every figure alike).
+
+    .venv/bin/python bench/redis_segments.py [--calls 100]
+
+A section's figure includes the garbage collection its allocations cause, so
+the figures are for comparing sections, not exact attributions. Needs
+valgrind (Debian package ``valgrind``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import re
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from riskservice.embedded_redis import find_redis_server  # noqa: E402
+from riskservice.limits.keys import decision_keys  # noqa: E402
+from riskservice.limits.scripts import DECIDE  # noqa: E402
+from riskservice.policy.load import load_policy  # noqa: E402
+from tests.limits.args import decide_args  # noqa: E402
+from tests.redis_server import free_port  # noqa: E402
+
+NOW = 1_800_000_000_000
+# (text that starts a section of decide.lua, the name of what comes before it)
+SECTIONS = [
+    ("local now, late, now_s", "EVALSHA, KEYS/ARGV, the prelude"),
+    ("local fingerprint, decision_id", "the clock (TIME when no time is given)"),
+    ("local plan = read_plan", "the idempotency check (GET)"),
+    ("local split = a_user_side", "the plan, fire()"),
+    ("-- Count windows (rules 1-4)", "device state and user log (GETs)"),
+    ("-- Success rate over", "the count windows (rules 1-4)"),
+    ("-- Impossible travel", "the success rate (GET)"),
+    ("-- Graph scores of the device", "the position (SET ... GET) and travel"),
+    ("-- BEGIN real-time signals (issue 10): rules", "graph scores (HMGET)"),
+    ("-- Bans (rules 8-10)", "real-time signals (EXISTS)"),
+    ("-- Severity: block", "bans and allowlist (EXISTS)"),
+    ("local consumed = 0", "severity"),
+    ("-- Window counts after this", "admit (2 SETs) / refusal evidence (flags, queue)"),
+    ("local findings = #fired", "window counts packed"),
+    ("-- The record: the caller", "findings packed"),
+    ("redis.call('SET', k_event", "the record built"),
+    ("redis.call('SET', k_pointer", "the record SET"),
+    ("local codes = {}", "the pointer SET"),
+]
+
+
+def variants() -> list[tuple[str, str]]:
+    """(name of the last section, script cut after it), in order; the last one is the whole script."""
+    src = DECIDE.source
+    out = []
+    for pattern, name in SECTIONS:
+        at = src.index(pattern)
+        out.append((name, src[:at] + "do return 'cut' end\n" + src[at:]))
+    out.append(("the share event (XADD), the reply", src))
+    return out
+
+
+def packed_log(times: list[int]) -> bytes:
+    return b"".join(struct.pack(">Q", t)[2:] for t in times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, default=100)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp())
+    out = work / "callgrind.out"
+    port = free_port()
+    server = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", find_redis_server(), "--port", str(port),
+         "--save", "", "--appendonly", "no", "--dir", str(work)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    plan = load_policy(str(ROOT / "config/policy.yaml")).default.plan
+    users = b"".join(struct.pack(">Q", NOW - 1000 * (i + 1))[2:] + struct.pack(">H", 2) + f"u{i}".encode()
+                     for i in range(5))
+    full = packed_log([NOW - 80_000_000 + i * 1_000_000 for i in range(30)]
+                      + [NOW - 250_000 + i * 10_000 for i in range(20)])
+    quiet = packed_log([NOW - 80_000_000 + i * 1_000_000 for i in range(30)])
+    calls = 0
+
+    def decide(sha: str, path: str) -> None:
+        nonlocal calls
+        calls += 1
+        device = f"dev-{path}"
+        if path == "allowed":
+            client.set(f"risk:{{d:{device}}}:state", struct.pack(">H", 30) + quiet + users)
+            client.set("risk:{u:u-allowed}:log", quiet)
+        keys = decision_keys(f"e{calls}", device, f"u-{path}", "203.0.113.7", f"id{calls}")
+        argv = decide_args(now=NOW, decision_id=f"{calls:032x}", user_id=f"u-{path}", device_id=device, plan=plan,
+                           lat="31.2", lon="121.4", request=b"x" * 400)
+        client.evalsha(sha, len(keys), *keys, *argv.wire())
+
+    def count(script: str, path: str) -> float:
+        sha = client.script_load(script)
+        decide(sha, path)
+        dumps = len(glob.glob(f"{out}.*"))
+        subprocess.run(["callgrind_control", "--zero", str(server.pid)], capture_output=True, check=False)
+        for _ in range(args.calls):
+            decide(sha, path)
+        subprocess.run(["callgrind_control", "--dump", str(server.pid)], capture_output=True, check=False)
+        deadline = time.monotonic() + 30
+        while len(glob.glob(f"{out}.*")) <= dumps and time.monotonic() < deadline:
+            time.sleep(0.1)  # ok-sleep: waiting for callgrind's dump file
+        time.sleep(0.5)  # ok-sleep: the dump is written after the file appears
+        text = Path(max(glob.glob(f"{out}.*"), key=os.path.getmtime)).read_text()
+        total = int(re.search(r"^(?:summary|totals): (\d+)", text, re.M).group(1))  # type: ignore[union-attr]
+        return total / args.calls
+
+    try:
+        for _ in range(600):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.1)  # ok-sleep: valgrind starts the server slowly
+        client.set("risk:{d:dev-refused}:state", struct.pack(">H", 50) + full + users)
+        client.set("risk:{u:u-refused}:log", full)
+        figures = {path: [count(script, path) for _, script in variants()] for path in ("refused", "allowed")}
+        print(f"k instructions per call, added by each section ({args.calls} calls each)")
+        print(f"{'section':52s} {'refused':>9s} {'allowed':>9s}")
+        before = {"refused": 0.0, "allowed": 0.0}
+        for i, (name, _) in enumerate(variants()):
+            row = [figures[p][i] - before[p] for p in ("refused", "allowed")]
+            before = {p: figures[p][i] for p in ("refused", "allowed")}
+            print(f"{name:52s} {row[0] / 1000:9.1f} {row[1] / 1000:9.1f}")
+        print(f"{'total':52s} {figures['refused'][-1] / 1000:9.1f} {figures['allowed'][-1] / 1000:9.1f}")
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()
