@@ -31,6 +31,7 @@ from riskservice.limits.client import connect
 from riskservice.limits.clock import ManualClock
 from riskservice.limits.store import RedisStore
 from riskservice.policy.load import Policy
+from riskservice.signals.board_cache import BoardCache
 from riskservice.signals.consumer import SignalConsumer
 
 REQUEST_FIELDS = tuple(DecisionRequest.model_fields)
@@ -155,7 +156,11 @@ def run_backtest(events: Iterable[dict[str, Any]], policy: Policy, *, examples: 
 def _replay(events: Iterable[dict[str, Any]], policy: Policy, store: RedisStore, examples: int,
             consumer: SignalConsumer | None = None, graph: str = NO_VERSION) -> BacktestResult:
     clock = ManualClock(0)
-    engine = DecisionEngine(store, lambda: policy, clock=clock, fail_mode="allow", graph_key=lambda: graph)
+    # The workers' copy of the signal board, checked once a second of event
+    # time: the replay sees it as stale as the service would.
+    flags = BoardCache(store.client, clock=clock.now_ms) if consumer is not None else None
+    engine = DecisionEngine(store, lambda: policy, clock=clock, fail_mode="allow", graph_key=lambda: graph,
+                            flags=flags)
     lifecycle = ShareLifecycle(store, lambda: policy, clock=clock)
     result = BacktestResult(policy.version)
     # recorded decision id -> the replay's decision id and the challenge it asked

@@ -12,7 +12,7 @@ quota in the same atomic step.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Protocol
 
 from riskservice.decisions.request import DecisionRequest
 from riskservice.decisions.text import TermMatcher
@@ -21,6 +21,12 @@ from riskservice.policy.model import Rule, Rules
 from riskservice.policy.rollout import enforced
 
 Finding = list[Any]
+
+
+class Flags(Protocol):
+    """Flags of accounts other than the sharer (:class:`riskservice.signals.board_cache.BoardCache`)."""
+
+    def strongest(self, kind: str, accounts: Any, now: int | None = None) -> tuple[str, int] | None: ...
 
 MESSAGES = {
     "device_blocklist": "device is blocklisted",
@@ -47,6 +53,8 @@ MESSAGES = {
     "dead_recipients": "{observed} recipients got repeated shares from this sharer and never claimed in {window}, "
                        "at or above {limit}",
     "coupon_repeat": "shared one coupon {observed} times in {window}, at or above {limit}",
+    "sink_recipient": "{detail} receives from {observed} fresh accounts and claims nearly everything "
+                      "(a sink) in {window}, at or above {limit}",
     "reward_daily_cap": "rewards would reach {observed} cents in {window}, above the cap of {limit}",
     "reward_graph_anomaly": "graph anomaly score {observed} of the user or device, at or above {limit}",
     "redis_unavailable": "risk state unavailable; answered by the configured fail mode",
@@ -98,10 +106,34 @@ def external_channel_finding(req: DecisionRequest, rules: Rules) -> Finding | No
                    shadow=in_shadow(rule, "external_channel", req.device_id))
 
 
-def stateless_findings(req: DecisionRequest, rules: Rules, matcher: TermMatcher) -> list[Finding]:
-    """Judge the rules that look only at the request."""
+def sink_finding(req: DecisionRequest, rules: Rules, flags: Flags | None) -> Finding | None:
+    """A share naming a sink, or by a fresh account that recently shared to one
+    (the signal consumer's board, :mod:`riskservice.signals.recipients`)."""
+    rule = rules.sink_recipient
+    if flags is None or not rule.enabled:
+        return None
+    named = flags.strongest("r", req.recipients or ())
+    fed = flags.strongest("s", (req.user_id,))
+    if named is not None and (fed is None or named[1] >= fed[1]):
+        value, detail = named[1], f"recipient {named[0]}"
+    elif fed is not None:
+        value, detail = fed[1], "a recipient this account shared to in the last days"
+    else:
+        return None
+    if value < rule.threshold:
+        return None
+    head = finding(rule, "sink_recipient", value, rule.threshold,
+                   shadow=in_shadow(rule, "sink_recipient", req.device_id))[:6]
+    return [*head, rule.window_s, 0, detail]
+
+
+def stateless_findings(req: DecisionRequest, rules: Rules, matcher: TermMatcher,
+                       flags: Flags | None = None) -> list[Finding]:
+    """Judge the rules that look only at the request (and at the in-memory
+    board of flagged accounts, ``flags``)."""
     found: list[Finding] = []
-    for extra in (geofence_finding(req, rules), external_channel_finding(req, rules)):
+    for extra in (geofence_finding(req, rules), external_channel_finding(req, rules),
+                  sink_finding(req, rules, flags)):
         if extra is not None:
             found.append(extra)
     fan = rules.fan_out

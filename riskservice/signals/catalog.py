@@ -21,6 +21,8 @@ FLOORS: dict[str, int] = {
     "sink_feeder": 1,
     "dead_recipients": 2,
     "coupon_repeat": 3,
+    # On the board (recipients.py), judged from the worker's copy.
+    "sink_recipient": 3,
 }
 
 
@@ -57,6 +59,20 @@ class SignalConfig:
     # A sharer's sinks count only while they are at least this part of the
     # recipients it reached (a hub reaching hundreds feeds a few popular ones).
     sink_fed_share: float = 0.1
+    # Sinks judged from their inflow (recipients.py): a sharer is fresh when
+    # it received nothing in the window and first shared at most `fresh_ms`
+    # ago, judged only for accounts first seen `fresh_after_ms` after the
+    # consumer's history began (before that, everybody looks new).
+    fresh_ms: int = 3 * DAY_MS
+    fresh_after_ms: int = 2 * DAY_MS
+    # A sink: this many fresh sharers, at least this part of its sharers,
+    # with `sink_receipts` reports crediting on average `sink_claim`.
+    sink_fresh: int = 3
+    sink_fresh_share: float = 0.5
+    # How long a fresh account that shared to a sink stays flagged.
+    feeder_ms: int = 3 * DAY_MS
+    # Most accounts on the board (board.py) at once.
+    board_cap: int = 10_000
     # Unclaimed receipts from one sharer after which a recipient is dead.
     dead_receipts: int = 2
     # Bounds per entity.

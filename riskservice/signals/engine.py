@@ -24,10 +24,12 @@ from typing import NamedTuple
 from riskservice.limits.contract import SIGNAL_FIELDS, signal_field
 from riskservice.limits.keys import signals_key
 from riskservice.signals.base import Reading, Signal
+from riskservice.signals.board import BOARD_KEY, Board, BoardWrite
 from riskservice.signals.catalog import FLOORS, SignalConfig
 from riskservice.signals.counters import Entities, Recent
 from riskservice.signals.dead import DeadRecipients
 from riskservice.signals.lockstep import Lockstep
+from riskservice.signals.recipients import SinkRecipients
 from riskservice.signals.repeat import CouponRepeat
 from riskservice.signals.rotation import DeviceRotation
 from riskservice.signals.share import Outcome, Share, parse_entry
@@ -61,6 +63,10 @@ class SignalEngine:
         self.signals: list[Signal] = [DeviceRotation(config), Lockstep(config), SinkFeeder(config),
                                       DeadRecipients(config), CouponRepeat(config)]
         assert [s.code for s in self.signals] == list(SIGNAL_FIELDS)
+        # Evidence about accounts other than the sharer goes on the board
+        # (board.py), which the workers copy into memory.
+        self.board = Board(config.board_cap)
+        self.sinks = SinkRecipients(config, self.board)
         # Shares waiting for their outcome reports.
         self.shares: Recent[str, Share] = Recent(config.shares, config.share_memory_ms)
         self.devices_of: Entities[str, Recent[str, None]] = Entities(
@@ -88,7 +94,7 @@ class SignalEngine:
         writes = self._new_device(share) if share.device else []
         for signal in self.signals:
             writes += self._publish(signal, signal.share(share), share.t_ms)
-        return writes
+        return writes + self._on_board(self.sinks.share(share))
 
     def outcome(self, outcome: Outcome) -> list[Write]:
         """An outcome report of a share seen before (others are ignored)."""
@@ -98,7 +104,11 @@ class SignalEngine:
         writes: list[Write] = []
         for signal in self.signals:
             writes += self._publish(signal, signal.outcome(share, outcome), outcome.t_ms)
-        return writes
+        return writes + self._on_board(self.sinks.outcome(share, outcome))
+
+    @staticmethod
+    def _on_board(writes: list[BoardWrite]) -> list[Write]:
+        return [Write(BOARD_KEY, field, value) for field, value in writes]
 
     def _new_device(self, share: Share) -> list[Write]:
         """A user's first share from a device: its published values go there too."""
