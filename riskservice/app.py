@@ -30,8 +30,8 @@ from riskservice.policy.load import Policy
 from riskservice.review.audit import note_policy
 from riskservice.review.common import now_ms as review_now_ms
 from riskservice.review.service import ReviewService
-from riskservice.signals.board_cache import BoardCache
 from riskservice.rewards import RewardChecker
+from riskservice.signals.board_cache import BoardCache
 from riskservice.state import EXTENSION, RiskState
 
 access_log = logging.getLogger("riskservice.access")
