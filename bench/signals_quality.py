@@ -102,6 +102,9 @@ def main() -> None:
     parser.add_argument("--without", action="store_true", help="also replay without the signals (before)")
     parser.add_argument("--curves", type=Path, help="save refusal curves per kind (JSON)")
     parser.add_argument("--codes", action="store_true", help="print refusal reasons by kind")
+    parser.add_argument("--fan-out-challenges", action=argparse.BooleanOptionalAction, default=True,
+                        help="record the workload as the live fan-out rule left it: shares to more than 10 "
+                             "people asked for an SMS code, passed or not (graphs.workload.export)")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}\n")
     print("| workload | all fraud | farm | star | dense | lockstep | burst | low_claim | organic "
@@ -110,7 +113,7 @@ def main() -> None:
     all_curves: dict[str, list[list[int]]] = defaultdict(list)
     for profile, users, seed in [(p, u, s) for p in args.profiles for u in args.users for s in args.seeds]:
         if True:
-            events, truth = simulate(users, seed, profile=profile)
+            events, truth = simulate(users, seed, profile=profile, fan_out_challenges=args.fan_out_challenges)
             modes = [False, True] if args.without else [True]
             for signals in modes:
                 started = time.perf_counter()

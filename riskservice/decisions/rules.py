@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from riskservice.decisions.request import DecisionRequest
 from riskservice.decisions.text import TermMatcher
 from riskservice.limits.geo import haversine_km
-from riskservice.policy.model import Rule, Rules
+from riskservice.policy.model import FanOutRule, Rule, Rules
 from riskservice.policy.rollout import enforced
 
 Finding = list[Any]
@@ -127,6 +127,16 @@ def sink_finding(req: DecisionRequest, rules: Rules, flags: Flags | None) -> Fin
     return [*head, rule.window_s, 0, detail]
 
 
+def fan_out_finding(req: DecisionRequest, fan: FanOutRule, flags: Flags | None) -> Finding:
+    """The fan-out finding; in shadow when the sharer earned the waiver."""
+    shadow = in_shadow(fan, "fan_out", req.device_id)
+    earned = flags.strongest("w", (req.user_id,)) if fan.waiver and flags is not None and not shadow else None
+    if earned is not None and earned[1] >= fan.waiver_shares:
+        detail = f" (waived: {earned[1]} earlier fan-out shares claimed as real people do)"
+        return [*finding(fan, "fan_out", req.fan_out, fan.limit, shadow=True)[:8], detail]
+    return finding(fan, "fan_out", req.fan_out, fan.limit, shadow=shadow)
+
+
 def stateless_findings(req: DecisionRequest, rules: Rules, matcher: TermMatcher,
                        flags: Flags | None = None) -> list[Finding]:
     """Judge the rules that look only at the request (and at the in-memory
@@ -138,8 +148,7 @@ def stateless_findings(req: DecisionRequest, rules: Rules, matcher: TermMatcher,
             found.append(extra)
     fan = rules.fan_out
     if fan.enabled and req.fan_out > fan.limit:
-        found.append(finding(fan, "fan_out", req.fan_out, fan.limit,
-                             shadow=in_shadow(fan, "fan_out", req.device_id)))
+        found.append(fan_out_finding(req, fan, flags))
     copy = rules.sensitive_copy
     if copy.enabled and req.text:
         term = matcher.find(req.text)
@@ -166,6 +175,8 @@ def reason(f: Finding) -> dict[str, Any]:
         message = (MESSAGES.get(code) or str(code)).format(
             observed=observed, limit=limit, window=_window(window_s) if window_s else "", detail=detail
         )
+        if code == "fan_out" and detail:
+            message += detail
     return {
         "code": code,
         "action": "block" if severity == 2 else "challenge",

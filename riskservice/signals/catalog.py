@@ -71,6 +71,15 @@ class SignalConfig:
     sink_fresh_share: float = 0.5
     # How long a fresh account that shared to a sink stays flagged.
     feeder_ms: int = 3 * DAY_MS
+    # Fan-out waiver (waiver.py): reports of shares delivered to at least
+    # `waiver_delivered` people (more than the customer's fan-out limit of 10),
+    # organic when someone and at most `waiver_claim` of them claimed; published
+    # from `waiver_floor` of them, for accounts first seen `waiver_age_ms` ago.
+    waiver_delivered: int = 11
+    waiver_claim: float = 0.8
+    waiver_floor: int = 2
+    waiver_age_ms: int = DAY_MS
+    waiver_reports: int = 32
     # Most accounts on the board (board.py) at once.
     board_cap: int = 10_000
     # Unclaimed receipts from one sharer after which a recipient is dead.

@@ -34,6 +34,7 @@ from riskservice.signals.repeat import CouponRepeat
 from riskservice.signals.rotation import DeviceRotation
 from riskservice.signals.share import Outcome, Share, parse_entry
 from riskservice.signals.sinks import SinkFeeder
+from riskservice.signals.waiver import FanOutWaiver
 
 __all__ = ["SignalEngine", "Write"]
 
@@ -67,6 +68,7 @@ class SignalEngine:
         # (board.py), which the workers copy into memory.
         self.board = Board(config.board_cap)
         self.sinks = SinkRecipients(config, self.board)
+        self.waiver = FanOutWaiver(config, self.board, self._flagged)
         # Shares waiting for their outcome reports.
         self.shares: Recent[str, Share] = Recent(config.shares, config.share_memory_ms)
         self.devices_of: Entities[str, Recent[str, None]] = Entities(
@@ -94,7 +96,7 @@ class SignalEngine:
         writes = self._new_device(share) if share.device else []
         for signal in self.signals:
             writes += self._publish(signal, signal.share(share), share.t_ms)
-        return writes + self._on_board(self.sinks.share(share))
+        return writes + self._on_board(self.sinks.share(share) + self.waiver.share(share))
 
     def outcome(self, outcome: Outcome) -> list[Write]:
         """An outcome report of a share seen before (others are ignored)."""
@@ -104,7 +106,12 @@ class SignalEngine:
         writes: list[Write] = []
         for signal in self.signals:
             writes += self._publish(signal, signal.outcome(share, outcome), outcome.t_ms)
-        return writes + self._on_board(self.sinks.outcome(share, outcome))
+        return writes + self._on_board(self.sinks.outcome(share, outcome) + self.waiver.outcome(share, outcome))
+
+    def _flagged(self, user: str, now: int) -> bool:
+        """Whether a signal is published for ``user`` as a sharer, or it fed a sink."""
+        return (self.board.get("s", user, now) is not None
+                or any(self.published.get((s.code, user), now) is not None for s in self.signals if not s.per_device))
 
     @staticmethod
     def _on_board(writes: list[BoardWrite]) -> list[Write]:
@@ -138,6 +145,8 @@ class SignalEngine:
                 self.published.pop(key)
             else:
                 self.published.put(key, text, now)
+                if not signal.per_device:  # a flagged sharer loses its fan-out waiver
+                    writes += self._on_board(self.board.clear("w", entity, now))
             if signal.per_device:
                 writes.append(Write(signals_key(entity), signal_field(signal.code, ""), text))
                 continue

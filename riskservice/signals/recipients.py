@@ -87,6 +87,7 @@ class SinkRecipients:
                 self.received.put(r, now, now)
         if fresh and strongest:
             writes += self.board.set("s", user, strongest, now + self.c.feeder_ms, now)
+            writes += self.board.clear("w", user, now)  # a feeder has no standing
         return writes
 
     def outcome(self, share: Share, outcome: Outcome) -> list[BoardWrite]:
