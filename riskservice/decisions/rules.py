@@ -52,7 +52,7 @@ MESSAGES = {
                    "in {window}, at or above {limit}",
     "dead_recipients": "{observed} recipients got repeated shares from this sharer and never claimed in {window}, "
                        "at or above {limit}",
-    "coupon_repeat": "shared one coupon {observed} times in {window}, at or above {limit}",
+    "coupon_repeat": "shared one coupon in {observed} sittings an hour or more apart in {window}, at or above {limit}",
     "sink_recipient": "{detail} receives from {observed} fresh accounts and claims nearly everything "
                       "(a sink) in {window}, at or above {limit}",
     "reward_daily_cap": "rewards would reach {observed} cents in {window}, above the cap of {limit}",

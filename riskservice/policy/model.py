@@ -195,7 +195,7 @@ class Rules(BaseModel):
     lockstep: SignalRule = Field(default_factory=lambda: _signal(3, 30 * 86_400))
     sink_feeder: SignalRule = Field(default_factory=lambda: _signal(2, 30 * 86_400))
     dead_recipients: SignalRule = Field(default_factory=lambda: _signal(3, 30 * 86_400))
-    coupon_repeat: SignalRule = Field(default_factory=lambda: _signal(4, 3 * 86_400, shadow=True))
+    coupon_repeat: SignalRule = Field(default_factory=lambda: _signal(4, 3 * 86_400))
     # A share naming a sink (or by a fresh account that fed one): judged from
     # the consumer's board in the worker's memory, with the stateless rules.
     sink_recipient: SignalRule = Field(default_factory=lambda: _signal(3, 30 * 86_400))

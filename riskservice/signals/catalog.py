@@ -39,6 +39,9 @@ class SignalConfig:
     window_ms: int = 30 * DAY_MS
     rotation_window_ms: int = 30 * DAY_MS
     repeat_window_ms: int = 3 * DAY_MS
+    # Shares of one coupon closer than this to the sharer's previous one are
+    # one sitting (coupon_repeat counts sittings).
+    repeat_gap_ms: int = 60 * 60_000
     # Shares of one coupon this close together are one burst.
     burst_ms: int = 15 * 60_000
     # A pair of accounts counts as lockstep from this many distinct coupons shared in the same bursts.
