@@ -66,7 +66,8 @@ def test_a_signal_refuses_with_its_observed_value_and_threshold(client: FlaskCli
     assert (resp.json["decision"], resp.json["challenge"]) == ("challenge", "captcha")
     (reason,) = resp.json["reasons"]
     assert reason == {"code": "coupon_repeat", "action": "challenge", "challenge": "captcha",
-                      "message": "shared one coupon in 4 sittings an hour or more apart in 72 h, at or above 4", "observed": 4, "limit": 4,
+                      "message": "shared one coupon in 4 sittings an hour or more apart in 72 h, at or above 4",
+                      "observed": 4, "limit": 4,
                       "window_s": 259_200, "retry_after_s": None}
     # The sharer's value is on its device: another account there is not affected.
     assert share(client, coupon_id="cp-9", user_id="user-2").json["decision"] == "allow"
