@@ -69,7 +69,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Flask:
                               decision_ttl_ms=settings.decision_ttl_s * 1000, retention_ms=retention_ms,
                               graph_key=graph_versions.fast_key,
                               name_decision=store.name_decision if isinstance(store, ClusterStore) else None,
-                              flags=BoardCache(store.client)),
+                              flags=BoardCache(store.client, clock=clock.now_ms if clock else None)),
         rewards=RewardChecker(store, lambda: policies.current, clock=clock, graph_key=graph_versions.fast_key,
                               ttl_ms=settings.decision_ttl_s * 1000),
         lifecycle=ShareLifecycle(store, lambda: policies.current, clock=clock, retention_ms=retention_ms),
