@@ -61,12 +61,15 @@ class SignalEngine:
     def __init__(self, config: SignalConfig | None = None, floors: dict[str, int] | None = None) -> None:
         self.config = config = config or SignalConfig()
         self.floors = floors or FLOORS
-        self.signals: list[Signal] = [DeviceRotation(config), Lockstep(config), SinkFeeder(config),
-                                      DeadRecipients(config), CouponRepeat(config)]
-        assert [s.code for s in self.signals] == list(SIGNAL_FIELDS)
         # Evidence about accounts other than the sharer goes on the board
         # (board.py), which the workers copy into memory.
         self.board = Board(config.board_cap)
+        board = self.board
+        self.signals: list[Signal] = [
+            DeviceRotation(config), Lockstep(config),
+            SinkFeeder(config, lambda r, now: board.get("r", r, now) is not None),
+            DeadRecipients(config), CouponRepeat(config)]
+        assert [s.code for s in self.signals] == list(SIGNAL_FIELDS)
         self.sinks = SinkRecipients(config, self.board)
         self.waiver = FanOutWaiver(config, self.board, self._flagged)
         # Shares waiting for their outcome reports.
