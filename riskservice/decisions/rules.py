@@ -55,6 +55,8 @@ MESSAGES = {
     "coupon_repeat": "shared one coupon in {observed} sittings an hour or more apart in {window}, at or above {limit}",
     "sink_recipient": "{detail} receives from {observed} fresh accounts and claims nearly everything "
                       "(a sink) in {window}, at or above {limit}",
+    "fresh_burst": "one of {observed} fresh accounts that shared the same coupon within 15 min "
+                   "in {window}, at or above {limit}",
     "reward_daily_cap": "rewards would reach {observed} cents in {window}, above the cap of {limit}",
     "reward_graph_anomaly": "graph anomaly score {observed} of the user or device, at or above {limit}",
     "redis_unavailable": "risk state unavailable; answered by the configured fail mode",
@@ -127,6 +129,18 @@ def sink_finding(req: DecisionRequest, rules: Rules, flags: Flags | None) -> Fin
     return [*head, rule.window_s, 0, detail]
 
 
+def fresh_burst_finding(req: DecisionRequest, rules: Rules, flags: Flags | None) -> Finding | None:
+    """A sharer that joined a burst of fresh accounts on one coupon
+    (the signal consumer's board, :mod:`riskservice.signals.fresh_bursts`)."""
+    rule = rules.fresh_burst
+    hit = flags.strongest("g", (req.user_id,)) if flags is not None and rule.enabled else None
+    if hit is None or hit[1] < rule.threshold:
+        return None
+    head = finding(rule, "fresh_burst", hit[1], rule.threshold,
+                   shadow=in_shadow(rule, "fresh_burst", req.device_id))[:6]
+    return [*head, rule.window_s, 0]
+
+
 def fan_out_finding(req: DecisionRequest, fan: FanOutRule, flags: Flags | None) -> Finding:
     """The fan-out finding; in shadow when the sharer earned the waiver."""
     shadow = in_shadow(fan, "fan_out", req.device_id)
@@ -143,7 +157,7 @@ def stateless_findings(req: DecisionRequest, rules: Rules, matcher: TermMatcher,
     board of flagged accounts, ``flags``)."""
     found: list[Finding] = []
     for extra in (geofence_finding(req, rules), external_channel_finding(req, rules),
-                  sink_finding(req, rules, flags)):
+                  sink_finding(req, rules, flags), fresh_burst_finding(req, rules, flags)):
         if extra is not None:
             found.append(extra)
     fan = rules.fan_out

@@ -199,6 +199,9 @@ class Rules(BaseModel):
     # A share naming a sink (or by a fresh account that fed one): judged from
     # the consumer's board in the worker's memory, with the stateless rules.
     sink_recipient: SignalRule = Field(default_factory=lambda: _signal(3, 30 * 86_400))
+    # A fresh account that shared in a burst of fresh accounts on one coupon
+    # (a lockstep group's first burst), from the same board.
+    fresh_burst: SignalRule = Field(default_factory=lambda: _signal(5, 30 * 86_400))
 
 
     @model_validator(mode="after")

@@ -30,6 +30,7 @@ KINDS = {
     "r": "a sink: receives from many fresh accounts and claims nearly everything",
     "s": "a fresh account that shared to a sink",
     "w": "passed fan-out challenges with shares its recipients claim as real people do",
+    "g": "a fresh account in a burst of fresh accounts sharing one coupon",
 }
 
 

@@ -21,8 +21,9 @@ FLOORS: dict[str, int] = {
     "sink_feeder": 1,
     "dead_recipients": 2,
     "coupon_repeat": 3,
-    # On the board (recipients.py), judged from the worker's copy.
+    # On the board (recipients.py, fresh_bursts.py), judged from the worker's copy.
     "sink_recipient": 3,
+    "fresh_burst": 4,
 }
 
 
@@ -72,6 +73,9 @@ class SignalConfig:
     # with `sink_receipts` reports crediting on average `sink_claim`.
     sink_fresh: int = 3
     sink_fresh_share: float = 0.5
+    # A burst (shares of one coupon within `burst_ms`) of at least this many
+    # fresh accounts, half of its sharers or more (fresh_bursts.py).
+    fresh_burst: int = 4
     # How long a fresh account that shared to a sink stays flagged.
     feeder_ms: int = 3 * DAY_MS
     # Fan-out waiver (waiver.py): reports of shares delivered to at least

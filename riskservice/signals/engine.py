@@ -28,6 +28,7 @@ from riskservice.signals.board import BOARD_KEY, Board, BoardWrite
 from riskservice.signals.catalog import FLOORS, SignalConfig
 from riskservice.signals.counters import Entities, Recent
 from riskservice.signals.dead import DeadRecipients
+from riskservice.signals.fresh_bursts import FreshBursts
 from riskservice.signals.lockstep import Lockstep
 from riskservice.signals.recipients import SinkRecipients
 from riskservice.signals.repeat import CouponRepeat
@@ -72,6 +73,7 @@ class SignalEngine:
         assert [s.code for s in self.signals] == list(SIGNAL_FIELDS)
         self.sinks = SinkRecipients(config, self.board)
         self.waiver = FanOutWaiver(config, self.board, self._flagged)
+        self.bursts = FreshBursts(config, self.board, self.sinks.fresh)
         # Shares waiting for their outcome reports.
         self.shares: Recent[str, Share] = Recent(config.shares, config.share_memory_ms)
         self.devices_of: Entities[str, Recent[str, None]] = Entities(
@@ -99,7 +101,15 @@ class SignalEngine:
         writes = self._new_device(share) if share.device else []
         for signal in self.signals:
             writes += self._publish(signal, signal.share(share), share.t_ms)
-        return writes + self._on_board(self.sinks.share(share) + self.waiver.share(share))
+        # (sinks first: it notes the sharer's first share, which freshness reads)
+        board = self.sinks.share(share)
+        board += self.bursts.share(share) + self.waiver.share(share)
+        if share.allowed:
+            # An account that receives shares is not (or no longer) fresh: a
+            # real user caught in a group's burst loses the flag.
+            for r in share.recipients:
+                board += self.board.clear("g", r, share.t_ms)
+        return writes + self._on_board(board)
 
     def outcome(self, outcome: Outcome) -> list[Write]:
         """An outcome report of a share seen before (others are ignored)."""
@@ -113,7 +123,7 @@ class SignalEngine:
 
     def _flagged(self, user: str, now: int) -> bool:
         """Whether a signal is published for ``user`` as a sharer, or it fed a sink."""
-        return (self.board.get("s", user, now) is not None
+        return (self.board.get("s", user, now) is not None or self.board.get("g", user, now) is not None
                 or any(self.published.get((s.code, user), now) is not None for s in self.signals if not s.per_device))
 
     @staticmethod

@@ -44,7 +44,7 @@ def test_a_hoarder_fed_by_fresh_accounts_is_flagged_and_so_is_its_next_feeder() 
     # to the hoarder and a real user; the hoarder claims, the real user not.
     writes: list[Write] = []
     for i in range(3):
-        writes += s.share(day3 + i * 1000, f"feeder-{i}", ("hoarder", f"friend-{i}"), claimed=1)
+        writes += s.share(day3 + i * 1000, f"feeder-{i}", ("hoarder", f"friend-{i}"), claimed=1, coupon=f"c{i}")
     # Flagged at the third: 3 fresh sharers, all of its sharers, three
     # reports crediting 1/2 each; until the first feeder leaves the window.
     assert board_writes(writes) == [("r|hoarder", f"3@{T0 + day3 + MONTH}")]
@@ -53,7 +53,7 @@ def test_a_hoarder_fed_by_fresh_accounts_is_flagged_and_so_is_its_next_feeder() 
     assert s.flag("r", "friend-0", day3 + 3000) is None
     # A fourth fresh account's share (even refused) names it: the account is
     # a feeder for three days, with the sink's value.
-    writes = s.share(day3 + 5000, "feeder-3", ("hoarder",), allowed=False)
+    writes = s.share(day3 + 5000, "feeder-3", ("hoarder",), allowed=False, coupon="c3")
     assert board_writes(writes) == [("r|hoarder", f"4@{T0 + day3 + MONTH}"),
                                     ("s|feeder-3", f"4@{T0 + day3 + 5000 + 3 * DAY_MS}")]
 
@@ -129,3 +129,26 @@ def test_the_board_is_bounded_and_versioned() -> None:
         BoardWrite("r|a", None), BoardWrite("s|c", None), BoardWrite("r|d", "1@90000"), BoardWrite("_v", "70000.4")]
     assert board.clear("r", "d", now=70_001) == [BoardWrite("r|d", None), BoardWrite("_v", "70001.5")]
     assert board.clear("r", "d", now=70_002) == []
+
+
+def test_a_burst_of_fresh_accounts_flags_them_and_a_crowd_or_established_users_do_not() -> None:
+    s = Stream()
+    s.share(0, "old", ("x",))
+    day3 = 3 * DAY_MS
+    # Four fresh accounts on one coupon within 15 minutes: the floor (4).
+    writes: list[Write] = []
+    for i in range(4):
+        writes += s.share(day3 + i * 60_000, f"member-{i}", (f"target-{i}",), coupon="live")
+    assert board_writes(writes) == [(f"g|member-{i}", f"4@{T0 + day3 + 180_000 + MONTH}") for i in range(4)]
+    # One of them receiving a share is a real user after all: its flag goes.
+    writes = s.share(day3 + 200_000, "old", ("member-0",), coupon="other")
+    assert board_writes(writes) == [("g|member-0", None)]
+    # Established users (they received shares before) sharing together are
+    # no burst of fresh accounts, nor are fresh accounts among more of them.
+    for i in range(5):
+        s.share(day3 + i, "old", (f"fan-{i}",), coupon="c0")
+    for i in range(5):
+        s.share(day3 + 1000 + i, f"fan-{i}", ("y",), coupon="sale")
+    for i in range(4):
+        s.share(day3 + 2000 + i, f"newbie-{i}", ("y",), coupon="sale")
+    assert [k for k in s.engine.board.entries if "fan" in k or "newbie" in k] == []

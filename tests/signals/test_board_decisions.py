@@ -121,3 +121,20 @@ def test_a_sharer_who_passed_fan_out_challenges_with_claiming_recipients_is_waiv
     # A merchant whose policy turns the waiver off still asks.
     resp = share(client, user_id="admin", device_id="d-a", coupon_id="c9", recipients=GROUP, merchant_id="strict")
     assert (resp.json["decision"], codes(resp)) == ("challenge", ["fan_out"])
+
+
+def test_an_account_from_a_burst_of_fresh_accounts_is_challenged_at_its_next_share(
+        client: FlaskClient, consumer: SignalConsumer, clock: ManualClock) -> None:
+    share(client, user_id="old", device_id="d-old", recipients=["x"])
+    consumer.poll()
+    clock.advance(3 * DAY)
+    for i in range(5):
+        assert share(client, user_id=f"m-{i}", device_id=f"dm-{i}", coupon_id="live",
+                     recipients=[f"t-{i}"]).json["decision"] == "allow"
+        consumer.poll()
+        clock.advance(30)
+    resp = share(client, user_id="m-0", device_id="dm-0", coupon_id="other", recipients=["t-9"])
+    assert resp.json["reasons"] == [{
+        "code": "fresh_burst", "action": "challenge", "challenge": "captcha",
+        "message": "one of 5 fresh accounts that shared the same coupon within 15 min in 720 h, at or above 5",
+        "observed": 5, "limit": 5, "window_s": 2_592_000, "retry_after_s": None}]
