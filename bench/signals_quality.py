@@ -44,7 +44,8 @@ SIGNALS = {*SIGNAL_FIELDS, "sink_recipient", "fresh_burst"}
 def refusals(events: list[dict[str, Any]], truth: list[dict[str, Any]], *, signals: bool,
              policy_file: Path) -> tuple[dict[str, tuple[int, int]], dict[str, list[list[int]]], Counter[str]]:
     """(kind -> (refused, shares)), per kind the refused flags of each fraud
-    entity's shares in time order, and the codes of refusals by kind."""
+    entity's shares in time order, and the reasons of refusals by kind (every
+    refusal, whether or not the recording refused it too)."""
     kind_of = {r["node"]: r["fraud_kind"] or "organic" for r in truth if r["kind"] == "user"}
     lookalike = {r["node"]: r["organic_kind"] for r in truth if r["kind"] == "user" and r.get("organic_kind")}
     policy = load_policy(policy_file)
@@ -65,9 +66,11 @@ def refusals(events: list[dict[str, Any]], truth: list[dict[str, Any]], *, signa
             counts[f"organic:{lookalike[ev['user_id']]}"][1] += 1
         if kind != "organic":
             by_user[ev["user_id"]].append(refused)
-        if refused and ex:
-            codes.update(f"{kind}:{c}" for c in ex["candidate_reasons"])
-            if kind == "organic" and set(ex["candidate_reasons"]) & SIGNALS:
+        if refused:
+            # every refusal's reasons (also those the recording already had)
+            reasons = result.refused_by.get(ev["decision_id"], [])
+            codes.update(f"{kind}:{c}" for c in reasons)
+            if kind == "organic" and set(reasons) & SIGNALS:
                 counts["organic by signals"][0] += 1
     curves: dict[str, list[list[int]]] = defaultdict(list)
     for user, flags in by_user.items():

@@ -57,6 +57,8 @@ class BacktestResult:
     examples: list[dict[str, Any]] = field(default_factory=list)
     # recorded decision id -> the candidate's decision (for calibrate's per-label comparison)
     decided: dict[str, str] = field(default_factory=dict, repr=False)
+    # recorded decision id -> the candidate's enforced reasons, for refused decisions
+    refused_by: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -206,6 +208,8 @@ def _compare(result: BacktestResult, ev: dict[str, Any], decision: str, codes: l
     result.decisions += 1
     result.merchant_totals[merchant] += 1
     result.decided[ev["decision_id"]] = decision
+    if decision != "allow":
+        result.refused_by[ev["decision_id"]] = codes
     before = set(ev.get("reasons", []))
     after = set(codes)
     for code in after - before:
