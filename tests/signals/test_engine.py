@@ -115,13 +115,17 @@ def test_dead_recipients_counts_repeated_unclaimed_receipts() -> None:
     share(engine, 1, 1000, "s", recipients=pool)
     writes = outcome(engine, 1, 1010, delivered=3, claimed=0)
     assert writes == [Write("risk:{d:dev-s}:sig", "d|s", f"3@{T0 + 1010 + MONTH}")]
-    # A report where some claimed says nothing about who; one where all did
-    # clears them.
+    # A report where some claimed cannot say who: each recipient claimed 1/3
+    # on average, so each count falls to 5/3, under 2: none is dead now.
     share(engine, 2, 2000, "s", recipients=pool)
-    assert outcome(engine, 2, 2010, delivered=3, claimed=1) == []
-    share(engine, 3, 3000, "s", recipients=("r1", "r2"))
-    assert outcome(engine, 3, 3010, delivered=2, claimed=2) == [Write("risk:{d:dev-s}:sig", "d|s", None)]
-    assert published(engine, "dead_recipients", "s", 3010) is None
+    assert outcome(engine, 2, 2010, delivered=3, claimed=1) == [Write("risk:{d:dev-s}:sig", "d|s", None)]
+    # Unclaimed again: 8/3 each, dead again; a report where all claimed clears them.
+    share(engine, 3, 3000, "s", recipients=pool)
+    assert outcome(engine, 3, 3010, delivered=3, claimed=0) == [
+        Write("risk:{d:dev-s}:sig", "d|s", f"3@{T0 + 3010 + MONTH}")]
+    share(engine, 4, 4000, "s", recipients=("r1", "r2"))
+    assert outcome(engine, 4, 4010, delivered=2, claimed=2) == [Write("risk:{d:dev-s}:sig", "d|s", None)]
+    assert published(engine, "dead_recipients", "s", 4010) is None
 
 
 def test_sink_feeders_are_flagged_when_their_recipients_become_sinks() -> None:
