@@ -13,7 +13,10 @@ window, first shared at most ``fresh_ms`` ago). When a burst holds at least
 coupon that is not a crowd (``crowd_sharers`` distinct sharers in a day),
 every fresh account in it is published on the board (kind ``g``, value: the
 burst's fresh accounts) for ``window_ms``: their next shares are judged by
-the ``fresh_burst`` rule.
+the ``fresh_burst`` rule. A flash sale's first minutes can look like that
+(its first few fans may be new); when the coupon turns out a crowd, the
+flags it gave are withdrawn, as ``lockstep`` forgets meetings made on a
+coupon before it turned out one.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ class FreshBursts:
         self.bursts: Entities[str, list[tuple[int, str, bool]]] = Entities(config.coupons, config.burst_ms, list)
         self.crowds: Entities[str, Recent[str, None]] = Entities(
             config.coupons, DAY_MS, lambda: Recent(config.crowd_sharers, DAY_MS))
+        # coupon -> the accounts its bursts flagged (withdrawn if it turns out a crowd)
+        self.granted: Entities[str, set[str]] = Entities(config.coupons, DAY_MS, set)
 
     def share(self, share: Share) -> list[BoardWrite]:
         c, now, user = self.c, share.t_ms, share.user
@@ -46,12 +51,19 @@ class FreshBursts:
         recent[:] = [x for x in recent if now - x[0] < c.burst_ms and x[1] != user][-c.sharers_per_burst:]
         recent.append((now, user, self.fresh(user, now)))
         if len(day) >= c.crowd_sharers:
-            return []  # a crowd: a flash sale or a popular coupon
+            # A crowd: a flash sale or a popular coupon. Flags it gave go.
+            granted = self.granted.peek(share.coupon, now)
+            withdrawn = [w for member in sorted(granted or ()) for w in self.board.clear("g", member, now)]
+            if granted:
+                granted.clear()
+            return withdrawn
         fresh = [u for _, u, f in recent if f]
         if len(fresh) < c.fresh_burst or 2 * len(fresh) < len(recent):
             return []
         writes: list[BoardWrite] = []
+        granted = self.granted.touch(share.coupon, now)
         for member in fresh:
+            granted.add(member)
             held = self.board.get("g", member, now)
             if held is None or held[0] < len(fresh):
                 writes += self.board.set("g", member, len(fresh), now + c.window_ms, now)

@@ -152,3 +152,19 @@ def test_a_burst_of_fresh_accounts_flags_them_and_a_crowd_or_established_users_d
     for i in range(4):
         s.share(day3 + 2000 + i, f"newbie-{i}", ("y",), coupon="sale")
     assert [k for k in s.engine.board.entries if "fan" in k or "newbie" in k] == []
+
+
+def test_fresh_burst_flags_are_withdrawn_when_the_coupon_turns_out_a_crowd() -> None:
+    s = Stream()
+    s.share(0, "old", ("x",))
+    day3 = 3 * DAY_MS
+    # A flash sale's first fans are new: a burst of fresh accounts, flagged...
+    for i in range(4):
+        s.share(day3 + i * 1000, f"fan-{i}", (f"friend-{i}",), coupon="sale")
+    assert s.flag("g", "fan-0", day3 + 5000) == (4, T0 + day3 + 3000 + MONTH)
+    # ... (and the next ones too) until the coupon turns out a crowd (40
+    # sharers in a day): every flag it gave goes.
+    for i in range(4, 40):
+        writes = s.share(day3 + i * 1000, f"fan-{i}", (f"friend-{i}",), coupon="sale")
+    assert [w.field for w in writes if w.value is None] == sorted(f"g|fan-{i}" for i in range(39))
+    assert [k for k in s.engine.board.entries if k.startswith("g|")] == []
