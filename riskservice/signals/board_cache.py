@@ -79,7 +79,7 @@ class BoardCache:
                 if version == self._version:
                     return
                 raw = self.client.hgetall(self.key)
-            except redis.RedisError as exc:
+            except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
                 log.warning("signal board: redis error, keeping the copy in hand", extra={"error": str(exc)})
                 return
             flags = {}
