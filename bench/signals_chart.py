@@ -22,7 +22,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 TITLES = {"farm": "device farms", "star": "star sprayers", "dense": "camouflaged dense rings (claiming sinks)",
-          "lockstep": "lockstep groups", "burst": "steady coupon pushers", "low_claim": "spammers nobody claims from"}
+          "lockstep": "lockstep groups", "burst": "steady coupon pushers", "low_claim": "spammers nobody claims from",
+          "slow_farm": "slow device farms", "ring": "device-rotating rings (claiming sinks)",
+          "feeder": "hoarders' fresh feeders", "slow_lockstep": "ten-minute lockstep groups",
+          "threshold_star": "sprayers just under the success-rate rule"}
 MAX_SHARES = 40
 FORMAT = "svg"
 
@@ -71,10 +74,13 @@ def chart(kind: str, accounts: list[list[int]], output: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--curves", type=Path, required=True)
+    parser.add_argument("--curves", type=Path, nargs="+", required=True, help="one or more files, merged")
     parser.add_argument("--output", type=Path, default=Path("docs/signals"))
     args = parser.parse_args()
-    curves: dict[str, list[list[int]]] = orjson.loads(args.curves.read_bytes())
+    curves: dict[str, list[list[int]]] = {}
+    for path in args.curves:
+        for kind, accounts in orjson.loads(path.read_bytes()).items():
+            curves.setdefault(kind, []).extend(accounts)
     args.output.mkdir(parents=True, exist_ok=True)
     for kind in sorted(curves):
         print(chart(kind, curves[kind], args.output))

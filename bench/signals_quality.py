@@ -38,13 +38,14 @@ from riskservice.backtest import run_backtest  # noqa: E402
 from riskservice.limits.contract import SIGNAL_FIELDS  # noqa: E402
 from riskservice.policy.load import load_policy  # noqa: E402
 
-SIGNALS = set(SIGNAL_FIELDS)
+SIGNALS = {*SIGNAL_FIELDS, "sink_recipient", "fresh_burst"}
 
 
 def refusals(events: list[dict[str, Any]], truth: list[dict[str, Any]], *, signals: bool,
              policy_file: Path) -> tuple[dict[str, tuple[int, int]], dict[str, list[list[int]]], Counter[str]]:
     """(kind -> (refused, shares)), per kind the refused flags of each fraud
-    entity's shares in time order, and the codes of refusals by kind."""
+    entity's shares in time order, and the reasons of refusals by kind (every
+    refusal, whether or not the recording refused it too)."""
     kind_of = {r["node"]: r["fraud_kind"] or "organic" for r in truth if r["kind"] == "user"}
     lookalike = {r["node"]: r["organic_kind"] for r in truth if r["kind"] == "user" and r.get("organic_kind")}
     policy = load_policy(policy_file)
@@ -65,9 +66,11 @@ def refusals(events: list[dict[str, Any]], truth: list[dict[str, Any]], *, signa
             counts[f"organic:{lookalike[ev['user_id']]}"][1] += 1
         if kind != "organic":
             by_user[ev["user_id"]].append(refused)
-        if refused and ex:
-            codes.update(f"{kind}:{c}" for c in ex["candidate_reasons"])
-            if kind == "organic" and set(ex["candidate_reasons"]) & SIGNALS:
+        if refused:
+            # every refusal's reasons (also those the recording already had)
+            reasons = result.refused_by.get(ev["decision_id"], [])
+            codes.update(f"{kind}:{c}" for c in reasons)
+            if kind == "organic" and set(reasons) & SIGNALS:
                 counts["organic by signals"][0] += 1
     curves: dict[str, list[list[int]]] = defaultdict(list)
     for user, flags in by_user.items():
@@ -102,6 +105,9 @@ def main() -> None:
     parser.add_argument("--without", action="store_true", help="also replay without the signals (before)")
     parser.add_argument("--curves", type=Path, help="save refusal curves per kind (JSON)")
     parser.add_argument("--codes", action="store_true", help="print refusal reasons by kind")
+    parser.add_argument("--fan-out-challenges", action=argparse.BooleanOptionalAction, default=True,
+                        help="record the workload as the live fan-out rule left it: shares to more than 10 "
+                             "people asked for an SMS code, passed or not (graphs.workload.export)")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}\n")
     print("| workload | all fraud | farm | star | dense | lockstep | burst | low_claim | organic "
@@ -110,7 +116,7 @@ def main() -> None:
     all_curves: dict[str, list[list[int]]] = defaultdict(list)
     for profile, users, seed in [(p, u, s) for p in args.profiles for u in args.users for s in args.seeds]:
         if True:
-            events, truth = simulate(users, seed, profile=profile)
+            events, truth = simulate(users, seed, profile=profile, fan_out_challenges=args.fan_out_challenges)
             modes = [False, True] if args.without else [True]
             for signals in modes:
                 started = time.perf_counter()

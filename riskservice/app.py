@@ -31,6 +31,7 @@ from riskservice.review.audit import note_policy
 from riskservice.review.common import now_ms as review_now_ms
 from riskservice.review.service import ReviewService
 from riskservice.rewards import RewardChecker
+from riskservice.signals.board_cache import BoardCache
 from riskservice.state import EXTENSION, RiskState
 
 access_log = logging.getLogger("riskservice.access")
@@ -67,7 +68,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Flask:
         engine=DecisionEngine(store, lambda: policies.current, clock=clock, fail_mode=settings.fail_mode,
                               decision_ttl_ms=settings.decision_ttl_s * 1000, retention_ms=retention_ms,
                               graph_key=graph_versions.fast_key,
-                              name_decision=store.name_decision if isinstance(store, ClusterStore) else None),
+                              name_decision=store.name_decision if isinstance(store, ClusterStore) else None,
+                              flags=BoardCache(store.client, clock=clock.now_ms if clock else None)),
         rewards=RewardChecker(store, lambda: policies.current, clock=clock, graph_key=graph_versions.fast_key,
                               ttl_ms=settings.decision_ttl_s * 1000),
         lifecycle=ShareLifecycle(store, lambda: policies.current, clock=clock, retention_ms=retention_ms),

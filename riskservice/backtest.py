@@ -31,6 +31,7 @@ from riskservice.limits.client import connect
 from riskservice.limits.clock import ManualClock
 from riskservice.limits.store import RedisStore
 from riskservice.policy.load import Policy
+from riskservice.signals.board_cache import BoardCache
 from riskservice.signals.consumer import SignalConsumer
 
 REQUEST_FIELDS = tuple(DecisionRequest.model_fields)
@@ -56,6 +57,8 @@ class BacktestResult:
     examples: list[dict[str, Any]] = field(default_factory=list)
     # recorded decision id -> the candidate's decision (for calibrate's per-label comparison)
     decided: dict[str, str] = field(default_factory=dict, repr=False)
+    # recorded decision id -> the candidate's enforced reasons, for refused decisions
+    refused_by: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -155,7 +158,11 @@ def run_backtest(events: Iterable[dict[str, Any]], policy: Policy, *, examples: 
 def _replay(events: Iterable[dict[str, Any]], policy: Policy, store: RedisStore, examples: int,
             consumer: SignalConsumer | None = None, graph: str = NO_VERSION) -> BacktestResult:
     clock = ManualClock(0)
-    engine = DecisionEngine(store, lambda: policy, clock=clock, fail_mode="allow", graph_key=lambda: graph)
+    # The workers' copy of the signal board, checked once a second of event
+    # time: the replay sees it as stale as the service would.
+    flags = BoardCache(store.client, clock=clock.now_ms) if consumer is not None else None
+    engine = DecisionEngine(store, lambda: policy, clock=clock, fail_mode="allow", graph_key=lambda: graph,
+                            flags=flags)
     lifecycle = ShareLifecycle(store, lambda: policy, clock=clock)
     result = BacktestResult(policy.version)
     # recorded decision id -> the replay's decision id and the challenge it asked
@@ -201,6 +208,8 @@ def _compare(result: BacktestResult, ev: dict[str, Any], decision: str, codes: l
     result.decisions += 1
     result.merchant_totals[merchant] += 1
     result.decided[ev["decision_id"]] = decision
+    if decision != "allow":
+        result.refused_by[ev["decision_id"]] = codes
     before = set(ev.get("reasons", []))
     after = set(codes)
     for code in after - before:

@@ -25,9 +25,24 @@ def _truth_row(name: str, kind: str, i: int, kinds: dict[str, dict[int, str]], s
             "organic_kind": organic_kind, "secondary": secondary}
 
 
-def export(world: World, secondary: NDArray[np.float64],
-            kinds: dict[str, dict[int, str]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Events (decision + outcome dicts) and truth rows of every node that appears."""
+# Recording under the customer's fan-out rule: shares to more than this many
+# people were asked for an SMS code, which real sharers pass this often.
+FAN_OUT_LIMIT = 10
+SMS_PASS = 0.95
+
+
+def export(world: World, secondary: NDArray[np.float64], kinds: dict[str, dict[int, str]], *,
+           fan_out_challenges: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Events (decision + outcome dicts) and truth rows of every node that appears.
+
+    ``fan_out_challenges``: record the log as the live service would have,
+    under the customer's fan-out rule: a share allowed to more than 10 people
+    was asked for an SMS code; the sharer passed (``challenge_passed``, a
+    minute later) with probability 0.95 and the share then happened (its
+    outcome reported ten minutes later), else nothing was shared. A replay
+    then sees those shares pass their challenges, as it would on a real
+    export.
+    """
     rng = world.rng
     sh = world.shares
     sharer, device = sh.column("sharer").astype(np.int64), sh.column("device").astype(np.int64)
@@ -43,6 +58,8 @@ def export(world: World, secondary: NDArray[np.float64],
     decisions = ("allow", "challenge", "block")
     channels = ("chat", "group", "moments")
     order = np.argsort(ts, kind="stable")
+    # drawn after the names, so that without the option nothing else changes
+    passes = rng.random(order.size) < SMS_PASS if fan_out_challenges else np.zeros(0, bool)
     events: list[dict[str, Any]] = []
     for j, i in enumerate(order.tolist()):
         ev: dict[str, Any] = {
@@ -59,7 +76,15 @@ def export(world: World, secondary: NDArray[np.float64],
         else:
             ev["channel"] = channels[2]
             ev["recipient_count"] = int(n_rec[i])
-        if decision[i] == 0:
+        if decision[i] == 0 and fan_out_challenges and n_rec[i] > FAN_OUT_LIMIT:
+            ev.update(decision="challenge", challenge_passed=bool(passes[j]), challenge_ts=round(float(ts[i]) + 60, 3))
+            if passes[j]:
+                report = [round(float(ts[i]) + 600, 3), int(n_rec[i]), int(min(n_rec[i], claimed[i] * 2 + 1)),
+                          int(claimed[i])]
+                ev.update(delivered=report[1], opened=report[2], claimed=report[3], outcome_history=[report])
+            else:
+                ev.update(delivered=None, opened=None, claimed=None)
+        elif decision[i] == 0:
             ev.update(delivered=int(n_rec[i]), opened=int(min(n_rec[i], claimed[i] * 2 + 1)),
                       claimed=int(claimed[i]))
         else:

@@ -10,7 +10,11 @@ reported apart from the rest:
 - ``group_admin``: admins of a chat group who share every coupon to the
   same 12 to 20 members, who claim as real people do (a spray look-alike);
 - ``family_device``: three or four family members who share from one phone
-  (a device-farm look-alike).
+  (a device-farm look-alike);
+- ``chat_pusher``: fans who push a coupon they like to several chats (2 to
+  12), in one to a few sittings over a day or two (a steady-pusher
+  look-alike); planted last, after the fraud, so the other kinds' draws do
+  not move.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from numpy.typing import NDArray
 from graphs.workload.fraud import coupons_at, emit, label
 from graphs.workload.world import DAY, World, pick_neighbours
 
-__all__ = ["LOOKALIKE_PLANTERS", "plant_family_devices", "plant_flash_sales", "plant_group_admins"]
+__all__ = ["LATE_LOOKALIKE_PLANTERS", "LOOKALIKE_PLANTERS", "plant_chat_pushers", "plant_family_devices",
+           "plant_flash_sales", "plant_group_admins"]
 
 Kinds = dict[str, dict[int, str]]
 
@@ -109,4 +114,33 @@ def plant_family_devices(world: World, kinds: Kinds, scale: float) -> None:
     emit(world, who, dev, coupons_at(world, ts), ts, np.bincount(o, minlength=m), friend)
 
 
+def plant_chat_pushers(world: World, kinds: Kinds, scale: float) -> None:
+    """Fans pushing one coupon to several of their chats, in a few sittings."""
+    rng = world.rng
+    cand = _real_users(world, 4)
+    n = min(cand.size, max(2, round(scale * rng.uniform(3.0, 10.0))))
+    fans = rng.choice(cand, n, replace=False)
+    for a in fans.tolist():
+        coupon = coupons_at(world, world.t0 + rng.uniform(0.1, 0.95, 1) * world.horizon)
+        start = world.coupon_t[coupon[0]] + rng.exponential(6 * 3600)
+        # sittings: mostly one or two, now and then more, over a day or two
+        sittings = min(5, 1 + int(rng.poisson(0.8)))
+        begins = start + np.sort(rng.uniform(0, rng.uniform(0.3, 2.0) * DAY, sittings))
+        per = rng.integers(1, 5, sittings)
+        ts = np.concatenate([b + np.sort(rng.uniform(0, 1200, p)) for b, p in zip(begins, per, strict=True)])
+        # each chat is other friends: nobody gets the coupon twice
+        nb = rng.permutation(world.nbrs[world.indptr[a]:world.indptr[a + 1]])
+        k = np.where(rng.random(ts.size) < 0.5, 1, rng.integers(2, 9, ts.size))
+        ends = np.cumsum(k)
+        keep = ends <= nb.size
+        ts, k, ends = ts[keep], k[keep], ends[keep]
+        if ts.size == 0:
+            continue
+        emit(world, np.full(ts.size, a), np.full(ts.size, world.user_device[a]), np.full(ts.size, coupon[0]), ts,
+             k, nb[:ends[-1]])
+    _organic(kinds, fans, np.zeros(0), "chat_pusher")
+
+
 LOOKALIKE_PLANTERS = (plant_flash_sales, plant_group_admins, plant_family_devices)
+# Planted after the fraud (their draws come last, so the others' do not move).
+LATE_LOOKALIKE_PLANTERS = (plant_chat_pushers,)

@@ -9,7 +9,8 @@
 - ``hard``: the evasive kinds of :mod:`graphs.workload.fraud_hard` (slow
   farms, a device-rotating camouflaged ring whose sinks claim, hoarders and
   their feeders, ten-minute lockstep, threshold sprayers) and the organic
-  look-alikes of :mod:`graphs.workload.lookalikes`.
+  look-alikes of :mod:`graphs.workload.lookalikes` (chat pushers planted
+  last).
 - ``mixed``: everything of both, with the look-alikes.
 
 Examples
@@ -22,13 +23,13 @@ from __future__ import annotations
 
 from graphs.workload.fraud import DEFAULT_PLANTERS, Planter
 from graphs.workload.fraud_hard import HARD_PLANTERS
-from graphs.workload.lookalikes import LOOKALIKE_PLANTERS
+from graphs.workload.lookalikes import LATE_LOOKALIKE_PLANTERS, LOOKALIKE_PLANTERS
 
 __all__ = ["PROFILES"]
 
 #: profile name -> planters, in planting order (look-alikes first: fraud may reuse their users)
 PROFILES: dict[str, tuple[Planter, ...]] = {
     "default": DEFAULT_PLANTERS,
-    "hard": LOOKALIKE_PLANTERS + HARD_PLANTERS,
-    "mixed": LOOKALIKE_PLANTERS + DEFAULT_PLANTERS + HARD_PLANTERS,
+    "hard": LOOKALIKE_PLANTERS + HARD_PLANTERS + LATE_LOOKALIKE_PLANTERS,
+    "mixed": LOOKALIKE_PLANTERS + DEFAULT_PLANTERS + HARD_PLANTERS + LATE_LOOKALIKE_PLANTERS,
 }

@@ -24,7 +24,8 @@ from graphs.workload.world import make_world
 __all__ = ["main", "simulate", "write_workload"]
 
 
-def simulate(users: int, seed: int, profile: str = "default") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def simulate(users: int, seed: int, profile: str = "default", *,
+             fan_out_challenges: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Generate a share-event log and its ground truth.
 
     Parameters
@@ -37,6 +38,10 @@ def simulate(users: int, seed: int, profile: str = "default") -> tuple[list[dict
     profile
         Which fraud and look-alikes to plant: ``default``, ``hard`` or
         ``mixed`` (see :mod:`graphs.workload.profiles`).
+    fan_out_challenges
+        Record the shares to more than 10 people as the live service's
+        fan-out rule left them: asked for an SMS code, passed or not
+        (:func:`graphs.workload.export.export`).
 
     Returns
     -------
@@ -60,7 +65,7 @@ def simulate(users: int, seed: int, profile: str = "default") -> tuple[list[dict
     world = make_world(users, rng)
     secondary = organic_cascades(world)
     kinds = plant_fraud(world, PROFILES[profile])
-    return export(world, secondary, kinds)
+    return export(world, secondary, kinds, fan_out_challenges=fan_out_challenges)
 
 
 def write_workload(directory: str | os.PathLike[str], users: int, seed: int,

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import orjson
 
 from riskservice.decisions.request import DecisionRequest
-from riskservice.decisions.rules import Finding, reason, stateless_findings
+from riskservice.decisions.rules import Finding, Flags, reason, stateless_findings
 from riskservice.errors import Conflict, StorageError
 from riskservice.graph_store import NO_VERSION
 from riskservice.limits.clock import Clock, ServerClock
@@ -152,12 +152,17 @@ class DecisionEngine:
     name_decision : callable, optional
         Turns a new decision id into the one the store keeps it under (Redis
         Cluster: ids that name their device's slot); None keeps it.
+    flags : Flags, optional
+        The signal board's flags of other accounts (recipients), in memory
+        (:class:`riskservice.signals.board_cache.BoardCache`); None: no
+        ``sink_recipient`` rule.
     """
 
     def __init__(self, store: DecisionStore, policy: Callable[[], Policy], *, clock: Clock | None = None,
                  fail_mode: str = "allow", decision_ttl_ms: int = 4 * 86_400_000,
                  retention_ms: int = 30 * 86_400_000, graph_key: Callable[[], str] | None = None,
-                 outage_capacity: int = 10_000, name_decision: Callable[[str, str], str] | None = None) -> None:
+                 outage_capacity: int = 10_000, name_decision: Callable[[str, str], str] | None = None,
+                 flags: Flags | None = None) -> None:
         self.store = store
         self.policy = policy
         self.clock = clock or ServerClock()
@@ -165,6 +170,7 @@ class DecisionEngine:
         self.decision_ttl_ms = decision_ttl_ms
         self.retention_ms = retention_ms
         self.graph_key = graph_key or (lambda: NO_VERSION)
+        self.flags = flags
         self.outage = OutageLog(outage_capacity)
         # Redis Cluster: decision ids name their device's slot (ClusterStore.name_decision).
         self.name_decision = name_decision
@@ -181,7 +187,7 @@ class DecisionEngine:
         """
         policy = self.policy()
         compiled = policy.for_merchant(req.merchant_id)
-        static = stateless_findings(req, compiled.rules, compiled.matcher)
+        static = stateless_findings(req, compiled.rules, compiled.matcher, self.flags)
         decision_id = uuid.uuid4().hex
         if self.name_decision is not None:
             decision_id = self.name_decision(f"{device_tag(req.device_id)}:state", decision_id)

@@ -12,15 +12,21 @@ quota in the same atomic step.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Protocol
 
 from riskservice.decisions.request import DecisionRequest
 from riskservice.decisions.text import TermMatcher
 from riskservice.limits.geo import haversine_km
-from riskservice.policy.model import Rule, Rules
+from riskservice.policy.model import FanOutRule, Rule, Rules
 from riskservice.policy.rollout import enforced
 
 Finding = list[Any]
+
+
+class Flags(Protocol):
+    """Flags of accounts other than the sharer (:class:`riskservice.signals.board_cache.BoardCache`)."""
+
+    def strongest(self, kind: str, accounts: Any, now: int | None = None) -> tuple[str, int] | None: ...
 
 MESSAGES = {
     "device_blocklist": "device is blocklisted",
@@ -46,7 +52,11 @@ MESSAGES = {
                    "in {window}, at or above {limit}",
     "dead_recipients": "{observed} recipients got repeated shares from this sharer and never claimed in {window}, "
                        "at or above {limit}",
-    "coupon_repeat": "shared one coupon {observed} times in {window}, at or above {limit}",
+    "coupon_repeat": "shared one coupon in {observed} sittings an hour or more apart in {window}, at or above {limit}",
+    "sink_recipient": "{detail} receives from {observed} fresh accounts and claims nearly everything "
+                      "(a sink) in {window}, at or above {limit}",
+    "fresh_burst": "one of {observed} fresh accounts that shared the same coupon within 15 min "
+                   "in {window}, at or above {limit}",
     "reward_daily_cap": "rewards would reach {observed} cents in {window}, above the cap of {limit}",
     "reward_graph_anomaly": "graph anomaly score {observed} of the user or device, at or above {limit}",
     "redis_unavailable": "risk state unavailable; answered by the configured fail mode",
@@ -98,16 +108,61 @@ def external_channel_finding(req: DecisionRequest, rules: Rules) -> Finding | No
                    shadow=in_shadow(rule, "external_channel", req.device_id))
 
 
-def stateless_findings(req: DecisionRequest, rules: Rules, matcher: TermMatcher) -> list[Finding]:
-    """Judge the rules that look only at the request."""
+def sink_finding(req: DecisionRequest, rules: Rules, flags: Flags | None) -> Finding | None:
+    """A share naming a sink, or by a fresh account that recently shared to one
+    (the signal consumer's board, :mod:`riskservice.signals.recipients`)."""
+    rule = rules.sink_recipient
+    if flags is None or not rule.enabled:
+        return None
+    named = flags.strongest("r", req.recipients or ())
+    fed = flags.strongest("s", (req.user_id,))
+    if named is not None and (fed is None or named[1] >= fed[1]):
+        value, detail = named[1], f"recipient {named[0]}"
+    elif fed is not None:
+        value, detail = fed[1], "a recipient this account shared to in the last days"
+    else:
+        return None
+    if value < rule.threshold:
+        return None
+    head = finding(rule, "sink_recipient", value, rule.threshold,
+                   shadow=in_shadow(rule, "sink_recipient", req.device_id))[:6]
+    return [*head, rule.window_s, 0, detail]
+
+
+def fresh_burst_finding(req: DecisionRequest, rules: Rules, flags: Flags | None) -> Finding | None:
+    """A sharer that joined a burst of fresh accounts on one coupon
+    (the signal consumer's board, :mod:`riskservice.signals.fresh_bursts`)."""
+    rule = rules.fresh_burst
+    hit = flags.strongest("g", (req.user_id,)) if flags is not None and rule.enabled else None
+    if hit is None or hit[1] < rule.threshold:
+        return None
+    head = finding(rule, "fresh_burst", hit[1], rule.threshold,
+                   shadow=in_shadow(rule, "fresh_burst", req.device_id))[:6]
+    return [*head, rule.window_s, 0]
+
+
+def fan_out_finding(req: DecisionRequest, fan: FanOutRule, flags: Flags | None) -> Finding:
+    """The fan-out finding; in shadow when the sharer earned the waiver."""
+    shadow = in_shadow(fan, "fan_out", req.device_id)
+    earned = flags.strongest("w", (req.user_id,)) if fan.waiver and flags is not None and not shadow else None
+    if earned is not None and earned[1] >= fan.waiver_shares:
+        detail = f" (waived: {earned[1]} earlier fan-out shares claimed as real people do)"
+        return [*finding(fan, "fan_out", req.fan_out, fan.limit, shadow=True)[:8], detail]
+    return finding(fan, "fan_out", req.fan_out, fan.limit, shadow=shadow)
+
+
+def stateless_findings(req: DecisionRequest, rules: Rules, matcher: TermMatcher,
+                       flags: Flags | None = None) -> list[Finding]:
+    """Judge the rules that look only at the request (and at the in-memory
+    board of flagged accounts, ``flags``)."""
     found: list[Finding] = []
-    for extra in (geofence_finding(req, rules), external_channel_finding(req, rules)):
+    for extra in (geofence_finding(req, rules), external_channel_finding(req, rules),
+                  sink_finding(req, rules, flags), fresh_burst_finding(req, rules, flags)):
         if extra is not None:
             found.append(extra)
     fan = rules.fan_out
     if fan.enabled and req.fan_out > fan.limit:
-        found.append(finding(fan, "fan_out", req.fan_out, fan.limit,
-                             shadow=in_shadow(fan, "fan_out", req.device_id)))
+        found.append(fan_out_finding(req, fan, flags))
     copy = rules.sensitive_copy
     if copy.enabled and req.text:
         term = matcher.find(req.text)
@@ -134,6 +189,8 @@ def reason(f: Finding) -> dict[str, Any]:
         message = (MESSAGES.get(code) or str(code)).format(
             observed=observed, limit=limit, window=_window(window_s) if window_s else "", detail=detail
         )
+        if code == "fan_out" and detail:
+            message += detail
     return {
         "code": code,
         "action": "block" if severity == 2 else "challenge",

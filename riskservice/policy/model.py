@@ -65,6 +65,19 @@ class WindowLimitRule(WindowRule):
     limit: int = Field(ge=1, le=10_000)
 
 
+class FanOutRule(CountRule):
+    """More than ``limit`` recipients in one share (WeChat's coupon-sharing guide: more than 10 -> SMS).
+
+    ``waiver``: a sharer the signal consumer has seen pass ``waiver_shares``
+    fan-out shares whose recipients claimed as real people do (some, not all)
+    is not asked again; the finding is reported in shadow instead
+    (``riskservice/signals/waiver.py``).
+    """
+
+    waiver: bool = True
+    waiver_shares: int = Field(2, ge=2, le=1000)
+
+
 class TextRule(Rule):
     """Blocks share copy that contains one of ``terms`` after normalisation."""
 
@@ -168,7 +181,7 @@ class Rules(BaseModel):
     device_daily_cap: WindowLimitRule
     user_daily_cap: WindowLimitRule
     device_many_users: WindowRule
-    fan_out: CountRule
+    fan_out: FanOutRule
     sensitive_copy: TextRule
     low_success_rate: SuccessRateRule
     geofence: GeofenceRule
@@ -182,7 +195,13 @@ class Rules(BaseModel):
     lockstep: SignalRule = Field(default_factory=lambda: _signal(3, 30 * 86_400))
     sink_feeder: SignalRule = Field(default_factory=lambda: _signal(2, 30 * 86_400))
     dead_recipients: SignalRule = Field(default_factory=lambda: _signal(3, 30 * 86_400))
-    coupon_repeat: SignalRule = Field(default_factory=lambda: _signal(4, 3 * 86_400, shadow=True))
+    coupon_repeat: SignalRule = Field(default_factory=lambda: _signal(4, 3 * 86_400))
+    # A share naming a sink (or by a fresh account that fed one): judged from
+    # the consumer's board in the worker's memory, with the stateless rules.
+    sink_recipient: SignalRule = Field(default_factory=lambda: _signal(3, 30 * 86_400))
+    # A fresh account that shared in a burst of fresh accounts on one coupon
+    # (a lockstep group's first burst), from the same board.
+    fresh_burst: SignalRule = Field(default_factory=lambda: _signal(5, 30 * 86_400))
 
 
     @model_validator(mode="after")

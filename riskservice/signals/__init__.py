@@ -5,4 +5,7 @@ and outcome to a pure-Python engine (:mod:`.engine`) of bounded, windowed
 signals (one module each), which writes each suspicious entity's observed
 value into its device's ``:sig`` hash; the decision script judges those
 values as rules (``contract.RULES`` 11-15) against the policy's thresholds.
+Evidence about other accounts (sinks among a share's recipients, fresh
+bursts, fan-out waivers) goes on one board (:mod:`.board`) that every worker
+copies into memory (:mod:`.board_cache`), judged with the stateless rules.
 """

@@ -21,6 +21,9 @@ FLOORS: dict[str, int] = {
     "sink_feeder": 1,
     "dead_recipients": 2,
     "coupon_repeat": 3,
+    # On the board (recipients.py, fresh_bursts.py), judged from the worker's copy.
+    "sink_recipient": 3,
+    "fresh_burst": 4,
 }
 
 
@@ -37,6 +40,9 @@ class SignalConfig:
     window_ms: int = 30 * DAY_MS
     rotation_window_ms: int = 30 * DAY_MS
     repeat_window_ms: int = 3 * DAY_MS
+    # Shares of one coupon closer than this to the sharer's previous one are
+    # one sitting (coupon_repeat counts sittings).
+    repeat_gap_ms: int = 60 * 60_000
     # Shares of one coupon this close together are one burst.
     burst_ms: int = 15 * 60_000
     # A pair of accounts counts as lockstep from this many distinct coupons shared in the same bursts.
@@ -57,6 +63,32 @@ class SignalConfig:
     # A sharer's sinks count only while they are at least this part of the
     # recipients it reached (a hub reaching hundreds feeds a few popular ones).
     sink_fed_share: float = 0.1
+    # Sinks judged from their inflow (recipients.py): a sharer is fresh when
+    # it received nothing in the window and first shared at most `fresh_ms`
+    # ago, judged only for accounts first seen `fresh_after_ms` after the
+    # consumer's history began (before that, everybody looks new).
+    fresh_ms: int = 3 * DAY_MS
+    fresh_after_ms: int = 2 * DAY_MS
+    # A sink: this many fresh sharers, at least this part of its sharers,
+    # with `sink_receipts` reports crediting on average `sink_claim`.
+    sink_fresh: int = 3
+    sink_fresh_share: float = 0.5
+    # A burst (shares of one coupon within `burst_ms`) of at least this many
+    # fresh accounts, half of its sharers or more (fresh_bursts.py).
+    fresh_burst: int = 4
+    # How long a fresh account that shared to a sink stays flagged.
+    feeder_ms: int = 3 * DAY_MS
+    # Fan-out waiver (waiver.py): reports of shares delivered to at least
+    # `waiver_delivered` people (more than the customer's fan-out limit of 10),
+    # organic when someone and at most `waiver_claim` of them claimed; published
+    # from `waiver_floor` of them, for accounts first seen `waiver_age_ms` ago.
+    waiver_delivered: int = 11
+    waiver_claim: float = 0.8
+    waiver_floor: int = 2
+    waiver_age_ms: int = DAY_MS
+    waiver_reports: int = 32
+    # Most accounts on the board (board.py) at once.
+    board_cap: int = 10_000
     # Unclaimed receipts from one sharer after which a recipient is dead.
     dead_receipts: int = 2
     # Bounds per entity.

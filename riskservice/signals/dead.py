@@ -3,9 +3,13 @@
 An outcome report gives counts, not names: when a share's report says
 nobody claimed, none of its recipients did. Per sharer, each recipient's
 unclaimed receipts are counted (a recipient who claimed everything is
-forgotten); a recipient with ``dead_receipts`` of them is dead. Sprayers
-reuse a pool of fake accounts and hit each several times; real users' friends
-claim now and then. The value is the sharer's number of dead recipients.
+forgotten); a recipient with ``dead_receipts`` of them is dead. A report
+where some but not all claimed cannot say who did, but it says that
+``claimed / delivered`` of its recipients did on average: each recipient's
+count goes down by that much. A chat group whose members claim now and then
+(a group admin's) stays alive through its occasional unclaimed share, while
+a sprayer's fake recipients, who never claim, are dead after two. The value
+is the sharer's number of dead recipients.
 """
 
 from __future__ import annotations
@@ -27,21 +31,29 @@ class DeadRecipients:
     def __init__(self, config: SignalConfig) -> None:
         self.window, self.dead = config.window_ms, config.dead_receipts
         cap = config.recipients_per_sharer
-        self.sharers: Entities[str, Recent[str, int]] = Entities(config.entities, self.window,
-                                                                lambda: Recent(cap, self.window))
+        self.sharers: Entities[str, Recent[str, float]] = Entities(config.entities, self.window,
+                                                                  lambda: Recent(cap, self.window))
 
     def share(self, share: Share) -> list[Reading]:
         return []
 
     def outcome(self, share: Share, outcome: Outcome) -> list[Reading]:
-        if not share.recipients or outcome.delivered <= 0 or 0 < outcome.claimed < outcome.delivered:
-            return []  # nobody reached, or some claimed and we cannot tell who
+        if not share.recipients or outcome.delivered <= 0:
+            return []
         now = outcome.t_ms
         recipients = self.sharers.touch(share.user, now)
+        credit = min(outcome.claimed / outcome.delivered, 1.0)
         for r in share.recipients:
             if outcome.claimed == 0:
                 recipients.put(r, (recipients.get(r, now) or 0) + 1, now)
-            else:
+            elif credit >= 1.0:
                 recipients.pop(r)
+            else:
+                # some claimed, we cannot tell who: each did on average `credit`
+                left = (recipients.get(r, now) or 0.0) - credit
+                if left > 0:
+                    recipients.put(r, left, now)
+                else:
+                    recipients.pop(r)
         touches = [t for _, t, n in recipients.entries(now) if n >= self.dead]
         return [Reading(share.user, len(touches), until_of(touches, self.window, now))]

@@ -24,14 +24,18 @@ from typing import NamedTuple
 from riskservice.limits.contract import SIGNAL_FIELDS, signal_field
 from riskservice.limits.keys import signals_key
 from riskservice.signals.base import Reading, Signal
+from riskservice.signals.board import BOARD_KEY, Board, BoardWrite
 from riskservice.signals.catalog import FLOORS, SignalConfig
 from riskservice.signals.counters import Entities, Recent
 from riskservice.signals.dead import DeadRecipients
+from riskservice.signals.fresh_bursts import FreshBursts
 from riskservice.signals.lockstep import Lockstep
+from riskservice.signals.recipients import SinkRecipients
 from riskservice.signals.repeat import CouponRepeat
 from riskservice.signals.rotation import DeviceRotation
 from riskservice.signals.share import Outcome, Share, parse_entry
 from riskservice.signals.sinks import SinkFeeder
+from riskservice.signals.waiver import FanOutWaiver
 
 __all__ = ["SignalEngine", "Write"]
 
@@ -58,9 +62,18 @@ class SignalEngine:
     def __init__(self, config: SignalConfig | None = None, floors: dict[str, int] | None = None) -> None:
         self.config = config = config or SignalConfig()
         self.floors = floors or FLOORS
-        self.signals: list[Signal] = [DeviceRotation(config), Lockstep(config), SinkFeeder(config),
-                                      DeadRecipients(config), CouponRepeat(config)]
+        # Evidence about accounts other than the sharer goes on the board
+        # (board.py), which the workers copy into memory.
+        self.board = Board(config.board_cap)
+        board = self.board
+        self.signals: list[Signal] = [
+            DeviceRotation(config), Lockstep(config),
+            SinkFeeder(config, lambda r, now: board.get("r", r, now) is not None),
+            DeadRecipients(config), CouponRepeat(config)]
         assert [s.code for s in self.signals] == list(SIGNAL_FIELDS)
+        self.sinks = SinkRecipients(config, self.board)
+        self.waiver = FanOutWaiver(config, self.board, self._flagged)
+        self.bursts = FreshBursts(config, self.board, self.sinks.fresh)
         # Shares waiting for their outcome reports.
         self.shares: Recent[str, Share] = Recent(config.shares, config.share_memory_ms)
         self.devices_of: Entities[str, Recent[str, None]] = Entities(
@@ -88,7 +101,15 @@ class SignalEngine:
         writes = self._new_device(share) if share.device else []
         for signal in self.signals:
             writes += self._publish(signal, signal.share(share), share.t_ms)
-        return writes
+        # (sinks first: it notes the sharer's first share, which freshness reads)
+        board = self.sinks.share(share)
+        board += self.bursts.share(share) + self.waiver.share(share)
+        if share.allowed:
+            # An account that receives shares is not (or no longer) fresh: a
+            # real user caught in a group's burst loses the flag.
+            for r in share.recipients:
+                board += self.board.clear("g", r, share.t_ms)
+        return writes + self._on_board(board)
 
     def outcome(self, outcome: Outcome) -> list[Write]:
         """An outcome report of a share seen before (others are ignored)."""
@@ -98,7 +119,16 @@ class SignalEngine:
         writes: list[Write] = []
         for signal in self.signals:
             writes += self._publish(signal, signal.outcome(share, outcome), outcome.t_ms)
-        return writes
+        return writes + self._on_board(self.sinks.outcome(share, outcome) + self.waiver.outcome(share, outcome))
+
+    def _flagged(self, user: str, now: int) -> bool:
+        """Whether a signal is published for ``user`` as a sharer, or it fed a sink."""
+        return (self.board.get("s", user, now) is not None or self.board.get("g", user, now) is not None
+                or any(self.published.get((s.code, user), now) is not None for s in self.signals if not s.per_device))
+
+    @staticmethod
+    def _on_board(writes: list[BoardWrite]) -> list[Write]:
+        return [Write(BOARD_KEY, field, value) for field, value in writes]
 
     def _new_device(self, share: Share) -> list[Write]:
         """A user's first share from a device: its published values go there too."""
@@ -128,6 +158,8 @@ class SignalEngine:
                 self.published.pop(key)
             else:
                 self.published.put(key, text, now)
+                if not signal.per_device:  # a flagged sharer loses its fan-out waiver
+                    writes += self._on_board(self.board.clear("w", entity, now))
             if signal.per_device:
                 writes.append(Write(signals_key(entity), signal_field(signal.code, ""), text))
                 continue

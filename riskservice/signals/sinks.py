@@ -13,6 +13,7 @@ would sit in another slot on Redis Cluster).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from riskservice.signals.base import Reading, until_of
@@ -38,8 +39,10 @@ class SinkFeeder:
     code = "sink_feeder"
     per_device = False
 
-    def __init__(self, config: SignalConfig) -> None:
+    def __init__(self, config: SignalConfig, flagged: Callable[[str, int], bool] | None = None) -> None:
         self.config = config
+        # Recipients flagged from their fresh inflow (recipients.py) are sinks too.
+        self.flagged = flagged or (lambda recipient, now: False)
         self.window = config.window_ms
         sharers, receipts, window = config.sharers_per_recipient, config.receipts_per_recipient, self.window
         self.received: Entities[str, Received] = Entities(
@@ -49,7 +52,8 @@ class SinkFeeder:
                                                              lambda: Recent(cap, self.window))
 
     def share(self, share: Share) -> list[Reading]:
-        if not share.allowed or not share.recipients:
+        # An attempt counts too: a refused share to a sink still shows who it was for.
+        if not share.recipients:
             return []
         now = share.t_ms
         fed = self.fed.touch(share.user, now)
@@ -58,7 +62,7 @@ class SinkFeeder:
             fed.put(r, None, now)
             got = self.received.touch(r, now)
             got.sharers.put(share.user, None, now)
-            if self._judge(got, now):
+            if self._judge(r, got, now):
                 changed.append(got)
         return self._readings(share.user, changed, now)
 
@@ -70,16 +74,16 @@ class SinkFeeder:
         for r in share.recipients:
             got = self.received.touch(r, now)
             got.receipts.put(share.decision_id, credit, now)
-            if self._judge(got, now):
+            if self._judge(r, got, now):
                 changed.append(got)
         return self._readings(share.user, changed, now)
 
-    def _judge(self, got: Received, now: int) -> bool:
+    def _judge(self, recipient: str, got: Received, now: int) -> bool:
         """Update whether ``got`` is a sink; True when that changed."""
         c = self.config
         credits = [v for _, v in got.receipts.items(now)]
         sink = (len(got.sharers.keys(now)) >= c.sink_sharers and len(credits) >= c.sink_receipts
-                and sum(credits) >= c.sink_claim * len(credits))
+                and sum(credits) >= c.sink_claim * len(credits)) or self.flagged(recipient, now)
         flipped = sink != got.sink
         got.sink = sink
         return flipped

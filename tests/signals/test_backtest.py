@@ -23,16 +23,12 @@ def recorded(i: int, user: str, coupon: str, ts: float, claimed: int | None = 0)
 
 def test_signal_refusals_appear_in_the_backtest_with_their_events(redis_server: RedisServer,
                                                                   redis_client: redis.Redis, tmp_path: Path) -> None:
-    # One account pushing one coupon six times in an hour, and an ordinary account.
-    events = [recorded(i, "pusher", "cp-1", T0 + i * 600) for i in range(6)]
-    events += [recorded(10 + i, "friend", f"cp-{i}", T0 + i * 600 + 1) for i in range(3)]
-    # coupon_repeat enforced (it ships in shadow).
-    enforced = tmp_path / "policy.yaml"
-    enforced.write_text(Path("config/policy.yaml").read_text().replace("challenge: captcha, shadow: true}",
-                                                                       "challenge: captcha}"))
-    policy = load_policy(enforced)
+    # One account pushing one coupon every two hours, and an ordinary account.
+    events = [recorded(i, "pusher", "cp-1", T0 + i * 7200) for i in range(6)]
+    events += [recorded(10 + i, "friend", f"cp-{i}", T0 + i * 7200 + 1) for i in range(3)]
+    policy = load_policy(Path("config/policy.yaml"))
     result = run_backtest(events, policy, examples=100, redis_url=redis_server.url)
-    # The fifth and sixth shares meet coupon_repeat (4 and 5 earlier shares of cp-1, threshold 4).
+    # The fifth and sixth shares meet coupon_repeat (4 and 5 earlier sittings of cp-1, threshold 4).
     assert [(ex["event_id"], ex["candidate"], ex["candidate_reasons"]) for ex in result.examples] == [
         ("e4", "challenge", ["coupon_repeat"]), ("e5", "challenge", ["coupon_repeat"])]
     assert (result.changed, dict(result.rule_added)) == (2, {"coupon_repeat": 2})

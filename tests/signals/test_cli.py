@@ -29,14 +29,15 @@ def test_the_consumer_process_publishes_values_and_stops_on_sigterm(
                             text=True)
     try:
         wait_for(lambda: redis_client.exists("risk:events") and redis_client.xinfo_groups("risk:events"))
-        for _ in range(3):
-            assert share(client, coupon_id="cp-7").json["decision"] == "allow"
-        wait_for(lambda: redis_client.hexists("risk:{d:dev-1}:sig", "c|user-1"))
-        assert redis_client.hget("risk:{d:dev-1}:sig", "c|user-1").startswith(b"3@")  # type: ignore[union-attr]
+        # Four accounts on one device: device_rotation's floor.
+        for i in range(4):
+            assert share(client, user_id=f"acct-{i}").json["decision"] == "allow"
+        wait_for(lambda: redis_client.hexists("risk:{d:dev-1}:sig", "r"))
+        assert redis_client.hget("risk:{d:dev-1}:sig", "r").startswith(b"4@")  # type: ignore[union-attr]
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     # Its log lines are JSON, as the service's.
     stopped = [orjson.loads(line) for line in err.splitlines() if "signal consumer stopped" in line]
-    assert [(line["events"], line["writes"]) for line in stopped] == [(3, 1)]
+    assert [(line["events"], line["writes"]) for line in stopped] == [(4, 1)]

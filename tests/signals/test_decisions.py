@@ -30,9 +30,7 @@ merchants:
 @pytest.fixture
 def app(redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path, clock: ManualClock) -> Flask:
     policy = tmp_path / "policy.yaml"
-    # coupon_repeat enforced (it ships in shadow) so that it can be seen refusing.
-    text = DEFAULT_POLICY_FILE.read_text().replace("merchants: {}", MERCHANTS)
-    policy.write_text(text.replace("challenge: captcha, shadow: true}", "challenge: captcha}"))
+    policy.write_text(DEFAULT_POLICY_FILE.read_text().replace("merchants: {}", MERCHANTS))
     return create_app(make_settings(redis_server.url, tmp_path, policy_file=policy), clock=clock)
 
 
@@ -43,11 +41,16 @@ def consumer(redis_client: redis.Redis, clock: ManualClock) -> Iterator[SignalCo
     yield consumer
 
 
-def shares(client: FlaskClient, consumer: SignalConsumer, clock: ManualClock, n: int, **fields: object) -> list[str]:
-    """``n`` shares a second apart, the consumer catching up after each; their decisions."""
+# Shares of one coupon this far apart are separate sittings (coupon_repeat counts sittings).
+SITTING = 3601
+
+
+def shares(client: FlaskClient, consumer: SignalConsumer, clock: ManualClock, n: int, step: int = 1,
+           **fields: object) -> list[str]:
+    """``n`` shares ``step`` seconds apart, the consumer catching up after each; their decisions."""
     out = []
     for _ in range(n):
-        clock.advance(1)
+        clock.advance(step)
         out.append(share(client, **fields).json["decision"])
         consumer.poll()
     return out
@@ -55,12 +58,16 @@ def shares(client: FlaskClient, consumer: SignalConsumer, clock: ManualClock, n:
 
 def test_a_signal_refuses_with_its_observed_value_and_threshold(client: FlaskClient, consumer: SignalConsumer,
                                                                 clock: ManualClock) -> None:
-    assert shares(client, consumer, clock, 4, coupon_id="cp-9") == ["allow"] * 4
+    assert shares(client, consumer, clock, 3, SITTING, coupon_id="cp-9") == ["allow"] * 3
+    # Pushing it to more chats in the same sitting is not another sitting.
+    assert shares(client, consumer, clock, 3, coupon_id="cp-9") == ["allow"] * 3
+    assert shares(client, consumer, clock, 1, SITTING, coupon_id="cp-9") == ["allow"]
     resp = share(client, coupon_id="cp-9")
     assert (resp.json["decision"], resp.json["challenge"]) == ("challenge", "captcha")
     (reason,) = resp.json["reasons"]
     assert reason == {"code": "coupon_repeat", "action": "challenge", "challenge": "captcha",
-                      "message": "shared one coupon 4 times in 72 h, at or above 4", "observed": 4, "limit": 4,
+                      "message": "shared one coupon in 4 sittings an hour or more apart in 72 h, at or above 4",
+                      "observed": 4, "limit": 4,
                       "window_s": 259_200, "retry_after_s": None}
     # The sharer's value is on its device: another account there is not affected.
     assert share(client, coupon_id="cp-9", user_id="user-2").json["decision"] == "allow"
@@ -68,10 +75,10 @@ def test_a_signal_refuses_with_its_observed_value_and_threshold(client: FlaskCli
 
 def test_per_merchant_thresholds_and_shadow_mode(client: FlaskClient, consumer: SignalConsumer,
                                                  clock: ManualClock) -> None:
-    assert shares(client, consumer, clock, 4, merchant_id="strict") == ["allow"] * 3 + ["challenge"]
+    assert shares(client, consumer, clock, 4, SITTING, merchant_id="strict") == ["allow"] * 3 + ["challenge"]
     resp = share(client, merchant_id="strict", user_id="user-1")
     assert [(r["code"], r["observed"], r["limit"]) for r in resp.json["reasons"]] == [("coupon_repeat", 4, 3)]
-    assert shares(client, consumer, clock, 5, merchant_id="watching", user_id="user-3",
+    assert shares(client, consumer, clock, 5, SITTING, merchant_id="watching", user_id="user-3",
                   device_id="dev-3") == ["allow"] * 5
     resp = share(client, merchant_id="watching", user_id="user-3", device_id="dev-3")
     assert (resp.json["decision"], codes(resp), codes(resp, "shadow")) == ("allow", [], ["coupon_repeat"])
@@ -79,7 +86,7 @@ def test_per_merchant_thresholds_and_shadow_mode(client: FlaskClient, consumer: 
 
 def test_refusals_reach_metrics_and_the_review_queue(client: FlaskClient, consumer: SignalConsumer,
                                                      clock: ManualClock) -> None:
-    shares(client, consumer, clock, 7, coupon_id="cp-1", device_id="dev-q")
+    shares(client, consumer, clock, 7, SITTING, coupon_id="cp-1", device_id="dev-q")
     queue = client.get("/v1/review/devices", headers=ANALYST).json
     assert [d["device_id"] for d in queue["devices"]] == ["dev-q"]
     metrics = client.get("/metrics").get_data(as_text=True)
@@ -91,7 +98,8 @@ def test_the_stronger_of_a_signal_and_the_graph_score_is_the_reason(client: Flas
                                                                     redis_client: redis.Redis) -> None:
     write_back(redis_client, [{"node": "user-1", "kind": "user", "kol": 0.0, "anomaly": 0.9, "signals": []}])
     app.extensions["risk"].graph_versions.invalidate()
-    shares(client, consumer, clock, 4, coupon_id="cp-2")
+    shares(client, consumer, clock, 4, SITTING, coupon_id="cp-2")
+    clock.advance(SITTING)
     # coupon_repeat 4 / 4 = 1.0 is weaker than the anomaly 0.9 / 0.8: one reason, the graph's.
     assert codes(share(client, coupon_id="cp-2")) == ["graph_anomaly"]
     consumer.poll()

@@ -10,6 +10,9 @@ from riskservice.signals.share import Outcome, Share
 
 T0 = 1_760_000_000_000
 MONTH = 30 * DAY_MS
+# Every share its own sitting (coupon_repeat counts sittings an hour apart):
+# the publishing tests below push one coupon a second apart.
+EACH_A_SITTING = SignalConfig(repeat_gap_ms=0)
 
 
 def share(engine: SignalEngine, n: int, t: int, user: str, device: str = "", coupon: str = "c1",
@@ -38,7 +41,7 @@ def test_device_rotation_publishes_from_its_floor_on_the_device() -> None:
 
 
 def test_coupon_repeat_goes_to_every_device_of_the_sharer_and_to_a_new_one() -> None:
-    engine = SignalEngine()
+    engine = SignalEngine(EACH_A_SITTING)
     share(engine, 0, 0, "u1", device="d1")
     share(engine, 1, 1000, "u1", device="d2")
     writes = share(engine, 2, 2000, "u1", device="d1")
@@ -112,13 +115,17 @@ def test_dead_recipients_counts_repeated_unclaimed_receipts() -> None:
     share(engine, 1, 1000, "s", recipients=pool)
     writes = outcome(engine, 1, 1010, delivered=3, claimed=0)
     assert writes == [Write("risk:{d:dev-s}:sig", "d|s", f"3@{T0 + 1010 + MONTH}")]
-    # A report where some claimed says nothing about who; one where all did
-    # clears them.
+    # A report where some claimed cannot say who: each recipient claimed 1/3
+    # on average, so each count falls to 5/3, under 2: none is dead now.
     share(engine, 2, 2000, "s", recipients=pool)
-    assert outcome(engine, 2, 2010, delivered=3, claimed=1) == []
-    share(engine, 3, 3000, "s", recipients=("r1", "r2"))
-    assert outcome(engine, 3, 3010, delivered=2, claimed=2) == [Write("risk:{d:dev-s}:sig", "d|s", None)]
-    assert published(engine, "dead_recipients", "s", 3010) is None
+    assert outcome(engine, 2, 2010, delivered=3, claimed=1) == [Write("risk:{d:dev-s}:sig", "d|s", None)]
+    # Unclaimed again: 8/3 each, dead again; a report where all claimed clears them.
+    share(engine, 3, 3000, "s", recipients=pool)
+    assert outcome(engine, 3, 3010, delivered=3, claimed=0) == [
+        Write("risk:{d:dev-s}:sig", "d|s", f"3@{T0 + 3010 + MONTH}")]
+    share(engine, 4, 4000, "s", recipients=("r1", "r2"))
+    assert outcome(engine, 4, 4010, delivered=2, claimed=2) == [Write("risk:{d:dev-s}:sig", "d|s", None)]
+    assert published(engine, "dead_recipients", "s", 4010) is None
 
 
 def test_sink_feeders_are_flagged_when_their_recipients_become_sinks() -> None:
@@ -148,7 +155,7 @@ def test_a_hub_feeding_a_few_sinks_among_many_is_not_flagged() -> None:
 
 
 def test_a_device_carries_the_values_of_a_bounded_number_of_users() -> None:
-    engine = SignalEngine(replace(SignalConfig(), flagged_users_per_device=1))
+    engine = SignalEngine(replace(EACH_A_SITTING, flagged_users_per_device=1))
     for n, user in enumerate(("u1", "u2")):
         for k in range(3):
             writes = share(engine, 10 * n + k, 10 * n + k, user, device="d1")
@@ -158,7 +165,7 @@ def test_a_device_carries_the_values_of_a_bounded_number_of_users() -> None:
 
 
 def test_engine_reads_stream_entries() -> None:
-    engine = SignalEngine()
+    engine = SignalEngine(EACH_A_SITTING)
     req = b'{"device_id":"d1","user_id":"u1","coupon_id":"c1","recipients":["r1"]}'
     for i in range(3):
         writes = engine.observe({"k": "decision", "id": f"x{i}", "t": str(T0 + i), "dec": "0", "rc": "",
@@ -166,3 +173,20 @@ def test_engine_reads_stream_entries() -> None:
     assert writes == [Write("risk:{d:d1}:sig", "c|u1", f"3@{T0 + 3 * DAY_MS}")]
     assert engine.observe({"k": "challenge", "id": "x0", "t": "1", "passed": "1"}) == []
     assert engine.observe({"k": "outcome", "id": "unknown", "t": "1", "dl": "1", "op": "1", "cl": "0"}) == []
+
+
+def test_coupon_repeat_counts_sittings_not_shares() -> None:
+    engine = SignalEngine()
+    hour = 3_600_000
+    # Ten chats in one evening (a minute apart) are one sitting.
+    for i in range(10):
+        share(engine, i, i * 60_000, "fan", coupon="c1")
+    assert published(engine, "coupon_repeat", "fan", 10 * 60_000) is None
+    # A steady pusher: a share every 61 minutes is a sitting each; the third
+    # reaches the floor (3), valid until the first leaves the 3-day window.
+    for i in range(3):
+        share(engine, 20 + i, i * (hour + 60_000), "pusher", coupon="c1")
+    assert published(engine, "coupon_repeat", "pusher", 3 * hour) == f"3@{T0 + 3 * DAY_MS}"
+    # Exactly an hour after the previous share is still the same sitting.
+    share(engine, 30, 2 * (hour + 60_000) + hour, "pusher", coupon="c1")
+    assert published(engine, "coupon_repeat", "pusher", 4 * hour) == f"3@{T0 + 3 * DAY_MS}"

@@ -35,10 +35,10 @@ def test_the_master_starts_the_consumer_and_stops_it(redis_server: RedisServer, 
         while not (redis_client.exists("risk:events") and redis_client.xinfo_groups("risk:events")):
             assert time.monotonic() < deadline, server.logs()
             time.sleep(0.05)  # ok-sleep: the consumer process must start
-        for i in range(3):
-            body = {"event_id": f"s{i}", "device_id": "d1", "user_id": "u1", "coupon_id": "c1"}
+        for i in range(4):  # four accounts on one device: device_rotation's floor
+            body = {"event_id": f"s{i}", "device_id": "d1", "user_id": f"u{i}", "coupon_id": "c1"}
             assert requests.post(f"{server.url}/v1/decisions", json=body, headers=ISSUER, timeout=5).ok
-        while not redis_client.hexists("risk:{d:d1}:sig", "c|u1"):
+        while not redis_client.hexists("risk:{d:d1}:sig", "r"):
             assert time.monotonic() < deadline, server.logs()
             time.sleep(0.05)  # ok-sleep: the consumer follows the stream in real time
     finally:

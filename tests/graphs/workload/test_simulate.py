@@ -51,7 +51,7 @@ def test_cli_writes_both_files(tmp_path: Path, capsys) -> None:  # type: ignore[
 
 
 HARD_KINDS = {"slow_farm", "ring", "hoarder", "feeder", "slow_lockstep", "threshold_star", "sink"}
-LOOKALIKES = {"flash_sale", "group_admin", "family_device"}
+LOOKALIKES = {"flash_sale", "group_admin", "family_device", "chat_pusher"}
 
 
 def test_hard_profile_plants_the_evasive_kinds_and_organic_lookalikes() -> None:
@@ -78,6 +78,29 @@ def test_hard_profile_plants_the_evasive_kinds_and_organic_lookalikes() -> None:
     # group admins share to 12-20 listed recipients
     admins = [u for u, k in kind.items() if k == "group_admin"]
     assert admins and max(len(e.get("recipients", [])) for u in admins for e in by_user[u]) >= 12
+    # chat pushers push one coupon to several chats
+    pushers = [u for u, k in kind.items() if k == "chat_pusher"]
+    assert pushers and max(max(Counter(e["coupon_id"] for e in by_user[u]).values()) for u in pushers) >= 3
+
+
+def test_the_recording_can_hold_the_fan_out_rules_sms_challenges() -> None:
+    plain, _ = simulate(1000, seed=3, profile="hard")
+    recorded, _ = simulate(1000, seed=3, profile="hard", fan_out_challenges=True)
+    # The same shares, in the same order; those to more than 10 people were challenged.
+    assert [e["event_id"] for e in plain] == [e["event_id"] for e in recorded]
+    fan = [(p, r) for p, r in zip(plain, recorded, strict=True)
+           if p["decision"] == "allow" and len(p.get("recipients") or []) + (p.get("recipient_count") or 0) > 10]
+    assert fan and all(r["decision"] == "challenge" and r["challenge_ts"] == round(p["ts"] + 60, 3)
+                       for p, r in fan)
+    passed = [(p, r) for p, r in fan if r["challenge_passed"]]
+    assert 0.85 < len(passed) / len(fan) <= 1.0
+    # a passed challenge's share happened: its outcome is reported ten minutes later
+    assert all(r["outcome_history"] == [[round(p["ts"] + 600, 3), p["delivered"], p["opened"], p["claimed"]]]
+               for p, r in passed)
+    assert all(r["delivered"] is None for p, r in fan if not r["challenge_passed"])
+    # every other share is recorded as before
+    assert all(p == r for p, r in zip(plain, recorded, strict=True)
+               if len(p.get("recipients") or []) + (p.get("recipient_count") or 0) <= 10)
 
 
 def test_unknown_profile_is_refused() -> None:

@@ -1,0 +1,70 @@
+"""A burst of fresh accounts on one coupon: a lockstep group's first burst.
+
+``lockstep`` needs the same accounts to meet again on another coupon, so a
+group's first burst, the camouflage its members share before the second,
+and most of the second burst go through. The first burst already differs
+from a flash sale in who joins it: a flash sale brings established users
+together (they received shares before, they were seen before), a lockstep
+group's first burst is accounts made for it. Per coupon, the consumer keeps
+the sharers of its current burst (shares within ``burst_ms``) and whether
+each was *fresh* (:meth:`SinkRecipients.fresh`: received nothing in the
+window, first shared at most ``fresh_ms`` ago). When a burst holds at least
+``fresh_burst`` fresh accounts who are at least half of its sharers, on a
+coupon that is not a crowd (``crowd_sharers`` distinct sharers in a day),
+every fresh account in it is published on the board (kind ``g``, value: the
+burst's fresh accounts) for ``window_ms``: their next shares are judged by
+the ``fresh_burst`` rule. A flash sale's first minutes can look like that
+(its first few fans may be new); when the coupon turns out a crowd, the
+flags it gave are withdrawn, as ``lockstep`` forgets meetings made on a
+coupon before it turned out one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from riskservice.signals.board import Board, BoardWrite
+from riskservice.signals.catalog import DAY_MS, SignalConfig
+from riskservice.signals.counters import Entities, Recent
+from riskservice.signals.share import Share
+
+__all__ = ["FreshBursts"]
+
+
+class FreshBursts:
+    """Per coupon: its current burst's sharers, fresh or not."""
+
+    def __init__(self, config: SignalConfig, board: Board, fresh: Callable[[str, int], bool]) -> None:
+        self.c, self.board, self.fresh = config, board, fresh
+        # coupon -> (ms, user, fresh) of its recent shares, oldest first
+        self.bursts: Entities[str, list[tuple[int, str, bool]]] = Entities(config.coupons, config.burst_ms, list)
+        self.crowds: Entities[str, Recent[str, None]] = Entities(
+            config.coupons, DAY_MS, lambda: Recent(config.crowd_sharers, DAY_MS))
+        # coupon -> the accounts its bursts flagged (withdrawn if it turns out a crowd)
+        self.granted: Entities[str, set[str]] = Entities(config.coupons, DAY_MS, set)
+
+    def share(self, share: Share) -> list[BoardWrite]:
+        c, now, user = self.c, share.t_ms, share.user
+        day = self.crowds.touch(share.coupon, now)
+        day.put(user, None, now)
+        recent = self.bursts.touch(share.coupon, now)
+        recent[:] = [x for x in recent if now - x[0] < c.burst_ms and x[1] != user][-c.sharers_per_burst:]
+        recent.append((now, user, self.fresh(user, now)))
+        if len(day) >= c.crowd_sharers:
+            # A crowd: a flash sale or a popular coupon. Flags it gave go.
+            granted = self.granted.peek(share.coupon, now)
+            withdrawn = [w for member in sorted(granted or ()) for w in self.board.clear("g", member, now)]
+            if granted:
+                granted.clear()
+            return withdrawn
+        fresh = [u for _, u, f in recent if f]
+        if len(fresh) < c.fresh_burst or 2 * len(fresh) < len(recent):
+            return []
+        writes: list[BoardWrite] = []
+        granted = self.granted.touch(share.coupon, now)
+        for member in fresh:
+            granted.add(member)
+            held = self.board.get("g", member, now)
+            if held is None or held[0] < len(fresh):
+                writes += self.board.set("g", member, len(fresh), now + c.window_ms, now)
+        return writes

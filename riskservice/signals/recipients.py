@@ -1,0 +1,118 @@
+"""Sinks judged from what they receive, and the fresh accounts feeding them.
+
+A coupon hoarder never shares: fresh accounts, registered for the purpose,
+share to it a few times each (with a real user as cover) and it claims
+everything. A reward ring's sinks are filled the same way by its members.
+Nothing in a feeder's own history gives it away at its first share; the
+recipient does. Per recipient the consumer keeps its distinct sharers and
+whether each was *fresh* when it first reached it, and its reported
+receipts (each credited claimed / delivered of its share; reports give
+counts, not names):
+
+- **fresh**: the sharer had received no share in the window, and its first
+  share was at most ``fresh_ms`` ago. A real user hears mostly from friends
+  who receive shares themselves, so a popular, heavy-claiming real user has
+  many sharers but few fresh ones (the batch scorer's hoarder signal rests on
+  the same fact, ``graphs/scorers/receivers.py``). An account is only judged
+  young once the consumer had watched ``fresh_after_ms`` before its first
+  share: at the start of its history everybody looks new.
+- **a sink**: at least ``sink_fresh`` fresh sharers, who are at least
+  ``sink_fresh_share`` of its sharers, and ``sink_receipts`` reports whose
+  credit averages ``sink_claim`` or more. Its value is the number of fresh
+  sharers; it is published on the board (kind ``r``) until its oldest fresh
+  sharer leaves the window.
+- **a feeder**: a fresh account whose share (an attempt is enough) named a
+  sink; published (kind ``s``) for ``feeder_ms`` with the sink's value, so its
+  next share (the cover chat) is judged too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from riskservice.signals.base import until_of
+from riskservice.signals.board import Board, BoardWrite
+from riskservice.signals.catalog import SignalConfig
+from riskservice.signals.counters import Entities, Recent
+from riskservice.signals.share import Outcome, Share
+
+__all__ = ["SinkRecipients"]
+
+
+@dataclass(slots=True)
+class Inflow:
+    """A recipient's evidence: its sharers (fresh or not) and credited receipts."""
+
+    sharers: Recent[str, bool]
+    receipts: Recent[str, float]
+    value: int = 0
+
+
+class SinkRecipients:
+    """Sinks by recipient, and their feeders, published on a :class:`Board`."""
+
+    def __init__(self, config: SignalConfig, board: Board) -> None:
+        self.c, self.board, self.window = config, board, config.window_ms
+        sharers, receipts, window = config.sharers_per_recipient, config.receipts_per_recipient, self.window
+        self.inflow: Entities[str, Inflow] = Entities(
+            config.entities, window, lambda: Inflow(Recent(sharers, window), Recent(receipts, window)))
+        # account -> when it last received a share / first shared (in the window)
+        self.received: Recent[str, int] = Recent(config.entities, window)
+        self.first: Recent[str, int] = Recent(config.entities, window)
+        self.since: int | None = None  # the first event seen
+
+    def fresh(self, user: str, now: int) -> bool:
+        """Whether ``user`` is fresh at ``now`` (see the module)."""
+        first = self.first.get(user, now)
+        assert self.since is not None
+        return (self.received.get(user, now) is None and first is not None
+                and now - first <= self.c.fresh_ms and first - self.since >= self.c.fresh_after_ms)
+
+    def share(self, share: Share) -> list[BoardWrite]:
+        now, user = share.t_ms, share.user
+        if self.since is None:
+            self.since = now
+        self.first.update(user, now, lambda t: now if t is None else t)
+        if not share.recipients:
+            return []
+        fresh = self.fresh(user, now)
+        writes: list[BoardWrite] = []
+        strongest = 0
+        for r in share.recipients:
+            got = self.inflow.touch(r, now)
+            got.sharers.put(user, bool(got.sharers.get(user, now)) or fresh, now)
+            writes += self._judge(r, got, now)
+            strongest = max(strongest, got.value)
+            if share.allowed:
+                self.received.put(r, now, now)
+        if fresh and strongest:
+            writes += self.board.set("s", user, strongest, now + self.c.feeder_ms, now)
+            writes += self.board.clear("w", user, now)  # a feeder has no standing
+        return writes
+
+    def outcome(self, share: Share, outcome: Outcome) -> list[BoardWrite]:
+        if not share.recipients or outcome.delivered <= 0:
+            return []
+        now, credit = outcome.t_ms, min(outcome.claimed / outcome.delivered, 1.0)
+        writes: list[BoardWrite] = []
+        for r in share.recipients:
+            got = self.inflow.touch(r, now)
+            got.receipts.put(share.decision_id, credit, now)
+            writes += self._judge(r, got, now)
+        return writes
+
+    def _judge(self, recipient: str, got: Inflow, now: int) -> list[BoardWrite]:
+        c = self.c
+        fresh = [t for _, t, f in got.sharers.entries(now) if f]
+        credits = [v for _, v in got.receipts.items(now)]
+        sink = (len(fresh) >= c.sink_fresh and len(fresh) >= c.sink_fresh_share * len(got.sharers.keys(now))
+                and len(credits) >= c.sink_receipts and sum(credits) >= c.sink_claim * len(credits))
+        got.value = len(fresh) if sink else 0
+        if not sink:
+            return self.board.clear("r", recipient, now)
+        # Every share moves `until` a little: it is re-published only when
+        # the value changes or half the window has gone (fewer versions).
+        held = self.board.get("r", recipient, now)
+        if held is not None and held[0] == got.value and held[1] - now > self.window // 2:
+            return []
+        return self.board.set("r", recipient, got.value, until_of(fresh, self.window, now), now)

@@ -1,0 +1,170 @@
+"""Evidence about other accounts, on the board: sinks and their feeders, and
+fan-out waivers, judged by the engine on crafted share streams."""
+
+from __future__ import annotations
+
+from riskservice.signals.board import BOARD_KEY, Board, BoardWrite
+from riskservice.signals.catalog import DAY_MS
+from riskservice.signals.engine import SignalEngine, Write
+from riskservice.signals.share import Outcome, Share
+
+T0 = 1_760_000_000_000
+MONTH = 30 * DAY_MS
+
+
+class Stream:
+    """Shares and outcomes into one engine, with numbered decision ids."""
+
+    def __init__(self) -> None:
+        self.engine = SignalEngine()
+        self.n = 0
+
+    def share(self, t: int, user: str, recipients: tuple[str, ...], claimed: int | None = None,
+              allowed: bool = True, coupon: str = "c1", delivered: int | None = None) -> list[Write]:
+        self.n += 1
+        writes = self.engine.share(Share(f"x{self.n}", T0 + t, user, f"dev-{user}", coupon, recipients, allowed))
+        if claimed is not None:
+            got = len(recipients) if delivered is None else delivered
+            writes += self.engine.outcome(Outcome(f"x{self.n}", T0 + t + 1, got, claimed))
+        return writes
+
+    def flag(self, kind: str, account: str, t: int) -> tuple[int, int] | None:
+        return self.engine.board.get(kind, account, T0 + t)
+
+
+def board_writes(writes: list[Write]) -> list[tuple[str, str | None]]:
+    return [(w.field, w.value) for w in writes if w.key == BOARD_KEY and w.field != "_v"]
+
+
+def test_a_hoarder_fed_by_fresh_accounts_is_flagged_and_so_is_its_next_feeder() -> None:
+    s = Stream()
+    s.share(0, "old", ("x",))  # the consumer's history begins
+    day3 = 3 * DAY_MS
+    # Three fresh accounts (never received anything, first share now) share
+    # to the hoarder and a real user; the hoarder claims, the real user not.
+    writes: list[Write] = []
+    for i in range(3):
+        writes += s.share(day3 + i * 1000, f"feeder-{i}", ("hoarder", f"friend-{i}"), claimed=1, coupon=f"c{i}")
+    # Flagged at the third: 3 fresh sharers, all of its sharers, three
+    # reports crediting 1/2 each; until the first feeder leaves the window.
+    assert board_writes(writes) == [("r|hoarder", f"3@{T0 + day3 + MONTH}")]
+    assert writes[-1] == Write(BOARD_KEY, "_v", f"{T0 + day3 + 2001}.1")
+    # The real users are not sinks: one sharer each.
+    assert s.flag("r", "friend-0", day3 + 3000) is None
+    # A fourth fresh account's share (even refused) names it: the account is
+    # a feeder for three days, with the sink's value.
+    writes = s.share(day3 + 5000, "feeder-3", ("hoarder",), allowed=False, coupon="c3")
+    assert board_writes(writes) == [("r|hoarder", f"4@{T0 + day3 + MONTH}"),
+                                    ("s|feeder-3", f"4@{T0 + day3 + 5000 + 3 * DAY_MS}")]
+
+
+def test_a_popular_claimer_whose_sharers_receive_shares_is_not_a_sink() -> None:
+    s = Stream()
+    s.share(0, "old", ("x",))
+    day3 = 3 * DAY_MS
+    # Four friends who received shares themselves (the coupon came to them)
+    # share to one heavy claimer, who claims everything.
+    for i in range(4):
+        s.share(day3 + i, "old", (f"friend-{i}",))
+    for i in range(4):
+        s.share(day3 + 100 + i, f"friend-{i}", ("popular",), claimed=1)
+    assert s.engine.board.entries == {}
+
+
+def test_nobody_is_fresh_before_the_consumer_watched_long_enough() -> None:
+    s = Stream()
+    # At the start of the history everybody looks new: a day in, three
+    # "fresh" accounts and a claiming recipient flag nothing.
+    for i in range(3):
+        s.share(DAY_MS + i, f"new-{i}", ("claimer",), claimed=1)
+    assert s.engine.board.entries == {}
+
+
+def test_a_group_admin_earns_the_fan_out_waiver_and_a_sprayer_or_a_ring_does_not() -> None:
+    s = Stream()
+    group = tuple(f"member-{i}" for i in range(12))
+    fakes = tuple(f"fake-{i}" for i in range(12))
+    for user in ("admin", "sprayer", "ring"):
+        s.share(0, user, ("x",))
+    day2 = 2 * DAY_MS
+    for k in range(3):
+        t = day2 + k * DAY_MS
+        # (each its own coupons: together on the same ones they would be in lockstep)
+        s.share(t, "admin", group, claimed=3, coupon=f"a{k}")  # some claim, as real people do
+        s.share(t, "sprayer", fakes, claimed=0, coupon=f"s{k}")  # nobody claims
+        s.share(t, "ring", fakes, claimed=12, coupon=f"r{k}")  # everybody claims
+    assert s.flag("w", "admin", day2 + 2 * DAY_MS + 10) == (3, T0 + day2 + 1 + MONTH)
+    assert s.flag("w", "sprayer", day2 + 2 * DAY_MS + 10) is None
+    assert s.flag("w", "ring", day2 + 2 * DAY_MS + 10) is None
+
+
+def test_the_waiver_needs_standing_and_goes_with_a_signal() -> None:
+    s = Stream()
+    group = tuple(f"member-{i}" for i in range(12))
+    # A new account passing two fan-out shares within its first day: no waiver.
+    s.share(0, "newcomer", group, claimed=2)
+    s.share(1000, "newcomer", group, claimed=2, coupon="c2")
+    assert s.flag("w", "newcomer", 2000) is None
+    # Earned a day later...
+    s.share(DAY_MS, "newcomer", group, claimed=2, coupon="c3")
+    assert s.flag("w", "newcomer", DAY_MS + 10) == (3, T0 + 1 + MONTH)  # until the first report leaves
+    # ... and lost when a signal is published for it: the same coupon pushed
+    # in three sittings (coupon_repeat's floor).
+    for k in range(3):
+        s.share(DAY_MS + (k + 1) * 7_200_000, "newcomer", ("a",), coupon="c9")
+    assert s.flag("w", "newcomer", DAY_MS + 4 * 7_200_000) is None
+
+
+def test_the_board_is_bounded_and_versioned() -> None:
+    board = Board(cap=2)
+    assert board.set("r", "a", 3, 500, now=0) == [BoardWrite("r|a", "3@500"), BoardWrite("_v", "0.1")]
+    assert board.set("r", "a", 3, 500, now=1) == []  # unchanged: no write, no version
+    board.set("r", "b", 4, 300, now=2)
+    # A third entry pushes out the one that expires first (b).
+    assert board.set("s", "c", 5, 400, now=3) == [BoardWrite("s|c", "5@400"), BoardWrite("r|b", None),
+                                                  BoardWrite("_v", "3.3")]
+    assert board.get("r", "a", now=499) == (3, 500) and board.get("r", "a", now=500) is None
+    # Flags past their `until` are swept (at most once a minute) with the next change.
+    assert board.set("r", "d", 1, 90_000, now=70_000) == [
+        BoardWrite("r|a", None), BoardWrite("s|c", None), BoardWrite("r|d", "1@90000"), BoardWrite("_v", "70000.4")]
+    assert board.clear("r", "d", now=70_001) == [BoardWrite("r|d", None), BoardWrite("_v", "70001.5")]
+    assert board.clear("r", "d", now=70_002) == []
+
+
+def test_a_burst_of_fresh_accounts_flags_them_and_a_crowd_or_established_users_do_not() -> None:
+    s = Stream()
+    s.share(0, "old", ("x",))
+    day3 = 3 * DAY_MS
+    # Four fresh accounts on one coupon within 15 minutes: the floor (4).
+    writes: list[Write] = []
+    for i in range(4):
+        writes += s.share(day3 + i * 60_000, f"member-{i}", (f"target-{i}",), coupon="live")
+    assert board_writes(writes) == [(f"g|member-{i}", f"4@{T0 + day3 + 180_000 + MONTH}") for i in range(4)]
+    # One of them receiving a share is a real user after all: its flag goes.
+    writes = s.share(day3 + 200_000, "old", ("member-0",), coupon="other")
+    assert board_writes(writes) == [("g|member-0", None)]
+    # Established users (they received shares before) sharing together are
+    # no burst of fresh accounts, nor are fresh accounts among more of them.
+    for i in range(5):
+        s.share(day3 + i, "old", (f"fan-{i}",), coupon="c0")
+    for i in range(5):
+        s.share(day3 + 1000 + i, f"fan-{i}", ("y",), coupon="sale")
+    for i in range(4):
+        s.share(day3 + 2000 + i, f"newbie-{i}", ("y",), coupon="sale")
+    assert [k for k in s.engine.board.entries if "fan" in k or "newbie" in k] == []
+
+
+def test_fresh_burst_flags_are_withdrawn_when_the_coupon_turns_out_a_crowd() -> None:
+    s = Stream()
+    s.share(0, "old", ("x",))
+    day3 = 3 * DAY_MS
+    # A flash sale's first fans are new: a burst of fresh accounts, flagged...
+    for i in range(4):
+        s.share(day3 + i * 1000, f"fan-{i}", (f"friend-{i}",), coupon="sale")
+    assert s.flag("g", "fan-0", day3 + 5000) == (4, T0 + day3 + 3000 + MONTH)
+    # ... (and the next ones too) until the coupon turns out a crowd (40
+    # sharers in a day): every flag it gave goes.
+    for i in range(4, 40):
+        writes = s.share(day3 + i * 1000, f"fan-{i}", (f"friend-{i}",), coupon="sale")
+    assert [w.field for w in writes if w.value is None] == sorted(f"g|fan-{i}" for i in range(39))
+    assert [k for k in s.engine.board.entries if k.startswith("g|")] == []

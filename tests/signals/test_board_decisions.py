@@ -1,0 +1,140 @@
+"""Flags of other accounts as rules, end to end on a real Redis: a share
+naming a sink (sink_recipient) and the fan-out waiver, through the API, with
+the consumer following the stream and the worker's in-memory board."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+
+from config.settings import DEFAULT_POLICY_FILE
+from riskservice.app import create_app
+from riskservice.limits.clock import ManualClock
+from riskservice.signals.consumer import SignalConsumer
+from tests.api.helpers import codes, share
+from tests.conftest import ISSUER, make_settings
+from tests.redis_server import RedisServer
+
+DAY = 86_400
+MERCHANTS = """
+merchants:
+  lenient: {sink_recipient: {threshold: 5}}
+  watching: {sink_recipient: {shadow: true}}
+  strict: {fan_out: {waiver: false}}
+"""
+GROUP = [f"member-{i}" for i in range(12)]
+
+
+@pytest.fixture
+def app(redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path, clock: ManualClock) -> Flask:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(DEFAULT_POLICY_FILE.read_text().replace("merchants: {}", MERCHANTS))
+    return create_app(make_settings(redis_server.url, tmp_path, policy_file=policy), clock=clock)
+
+
+@pytest.fixture
+def consumer(redis_client: redis.Redis, clock: ManualClock) -> Iterator[SignalConsumer]:
+    consumer = SignalConsumer(redis_client)
+    consumer.start(now_ms=clock.now_ms())
+    yield consumer
+
+
+def report(client: FlaskClient, decision_id: str, delivered: int, claimed: int) -> None:
+    body = {"decision_id": decision_id, "delivered": delivered, "opened": delivered, "claimed": claimed}
+    assert client.post("/v1/outcomes", json=body, headers=ISSUER).status_code == 200
+
+
+def test_a_share_naming_a_sink_is_challenged_with_the_sinks_value(client: FlaskClient, consumer: SignalConsumer,
+                                                                  clock: ManualClock) -> None:
+    share(client, user_id="old", device_id="d-old", recipients=["x"])  # the consumer's history begins
+    consumer.poll()
+    clock.advance(3 * DAY)
+    # Three fresh accounts, each on its own phone, share to a hoarder and a
+    # real user; the hoarder claims.
+    for i in range(3):
+        resp = share(client, user_id=f"feeder-{i}", device_id=f"d-{i}", recipients=["hoarder", f"friend-{i}"])
+        assert resp.json["decision"] == "allow"
+        report(client, resp.json["decision_id"], 2, 1)
+        consumer.poll()
+    clock.advance(1)  # the worker checks the board once a second
+    resp = share(client, user_id="old", device_id="d-old", recipients=["hoarder", "y"])
+    assert (resp.json["decision"], resp.json["challenge"]) == ("challenge", "captcha")
+    assert resp.json["reasons"] == [{
+        "code": "sink_recipient", "action": "challenge", "challenge": "captcha",
+        "message": "recipient hoarder receives from 3 fresh accounts and claims nearly everything (a sink) "
+                   "in 720 h, at or above 3",
+        "observed": 3, "limit": 3, "window_s": 2_592_000, "retry_after_s": None}]
+    # Per merchant: a higher threshold, shadow mode.
+    assert share(client, user_id="old", device_id="d-old", recipients=["hoarder"],
+                 merchant_id="lenient").json["decision"] == "allow"
+    resp = share(client, user_id="old", device_id="d-old", recipients=["hoarder"], merchant_id="watching")
+    assert (resp.json["decision"], codes(resp, "shadow")) == ("allow", ["sink_recipient"])
+    # Shares to others are not affected; the refusal is counted.
+    assert share(client, user_id="old", device_id="d-old", recipients=["y"]).json["decision"] == "allow"
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'risk_rule_hits_total{mode="enforced",rule="sink_recipient"} 1.0' in metrics
+    assert 'risk_rule_hits_total{mode="shadow",rule="sink_recipient"} 1.0' in metrics
+
+
+def test_a_fresh_account_that_fed_a_sink_is_challenged_at_its_next_share(
+        client: FlaskClient, consumer: SignalConsumer, clock: ManualClock) -> None:
+    share(client, user_id="old", device_id="d-old", recipients=["x"])
+    consumer.poll()
+    clock.advance(3 * DAY)
+    for i in range(4):
+        resp = share(client, user_id=f"feeder-{i}", device_id=f"d-{i}", recipients=["hoarder"])
+        if resp.json["decision"] == "allow":
+            report(client, resp.json["decision_id"], 1, 1)
+        consumer.poll()
+        clock.advance(1)
+    # The fourth feeder was challenged for naming the sink; its cover chat,
+    # to a real user only, is challenged too.
+    resp = share(client, user_id="feeder-3", device_id="d-3", recipients=["friend"])
+    assert [(r["code"], r["observed"]) for r in resp.json["reasons"]] == [("sink_recipient", 4)]
+    assert "a recipient this account shared to in the last days" in resp.json["reasons"][0]["message"]
+
+
+def test_a_sharer_who_passed_fan_out_challenges_with_claiming_recipients_is_waived(
+        client: FlaskClient, consumer: SignalConsumer, clock: ManualClock) -> None:
+    share(client, user_id="admin", device_id="d-a", recipients=["x"])
+    consumer.poll()
+    clock.advance(DAY)
+    for k in range(2):
+        resp = share(client, user_id="admin", device_id="d-a", coupon_id=f"c{k}", recipients=GROUP)
+        assert (resp.json["decision"], resp.json["challenge"], codes(resp)) == ("challenge", "sms", ["fan_out"])
+        decision_id = resp.json["decision_id"]
+        passed = client.post(f"/v1/challenges/{decision_id}", json={"passed": True, "kind": "sms"}, headers=ISSUER)
+        assert passed.status_code == 200
+        report(client, decision_id, 12, 3)
+        consumer.poll()
+        clock.advance(3600)
+    resp = share(client, user_id="admin", device_id="d-a", coupon_id="c9", recipients=GROUP)
+    assert (resp.json["decision"], codes(resp)) == ("allow", [])
+    assert [(r["code"], r["message"]) for r in resp.json["shadow"]] == [
+        ("fan_out", "share to 12 recipients, above the limit of 10 "
+                    "(waived: 2 earlier fan-out shares claimed as real people do)")]
+    # A merchant whose policy turns the waiver off still asks.
+    resp = share(client, user_id="admin", device_id="d-a", coupon_id="c9", recipients=GROUP, merchant_id="strict")
+    assert (resp.json["decision"], codes(resp)) == ("challenge", ["fan_out"])
+
+
+def test_an_account_from_a_burst_of_fresh_accounts_is_challenged_at_its_next_share(
+        client: FlaskClient, consumer: SignalConsumer, clock: ManualClock) -> None:
+    share(client, user_id="old", device_id="d-old", recipients=["x"])
+    consumer.poll()
+    clock.advance(3 * DAY)
+    for i in range(5):
+        assert share(client, user_id=f"m-{i}", device_id=f"dm-{i}", coupon_id="live",
+                     recipients=[f"t-{i}"]).json["decision"] == "allow"
+        consumer.poll()
+        clock.advance(30)
+    resp = share(client, user_id="m-0", device_id="dm-0", coupon_id="other", recipients=["t-9"])
+    assert resp.json["reasons"] == [{
+        "code": "fresh_burst", "action": "challenge", "challenge": "captcha",
+        "message": "one of 5 fresh accounts that shared the same coupon within 15 min in 720 h, at or above 5",
+        "observed": 5, "limit": 5, "window_s": 2_592_000, "retry_after_s": None}]
