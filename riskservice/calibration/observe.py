@@ -85,7 +85,7 @@ def observe(events: Iterable[dict[str, Any]], rules: Rules,
     for ev in ordered:
         ms = round(ev["ts"] * 1000)
         device, user = str(ev.get("device_id") or ""), str(ev.get("user_id") or "")
-        values: dict[str, float] = {"fan_out": _fan_out(ev)}
+        values: dict[str, float] = {"fan_out": _fan_out(ev) if rules.fan_out.applies_to(ev.get("channel")) else 0}
         for name, window in windows.items():
             key = (name, user if name == "user_daily_cap" else device)
             log = logs.setdefault(key, deque())

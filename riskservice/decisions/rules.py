@@ -161,7 +161,7 @@ def stateless_findings(req: DecisionRequest, rules: Rules, matcher: TermMatcher,
         if extra is not None:
             found.append(extra)
     fan = rules.fan_out
-    if fan.enabled and req.fan_out > fan.limit:
+    if fan.enabled and req.fan_out > fan.limit and fan.applies_to(req.channel):
         found.append(fan_out_finding(req, fan, flags))
     copy = rules.sensitive_copy
     if copy.enabled and req.text:

@@ -11,10 +11,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from riskservice.decisions.request import Channel
 from riskservice.signals.catalog import FLOORS
 
 Action = Literal["challenge", "block"]
 ChallengeKind = Literal["captcha", "sms"]
+BROADCASTS: tuple[Channel, ...] = ("moments", "official_account")
 
 MAX_WINDOW_S = 30 * 86_400
 
@@ -71,11 +73,21 @@ class FanOutRule(CountRule):
     ``waiver``: a sharer the signal consumer has seen pass ``waiver_shares``
     fan-out shares whose recipients claimed as real people do (some, not all)
     is not asked again; the finding is reported in shadow instead
-    (``riskservice/signals/waiver.py``).
+    (``riskservice/signals/waiver.py``). Shares on ``broadcast_channels``
+    are not judged.
     """
 
     waiver: bool = True
     waiver_shares: int = Field(2, ge=2, le=1000)
+    #: Broadcast channels: a timeline post or an official-account article is
+    #: not *sent to* its audience (``recipient_count`` is who may see it), so
+    #: "one share to more than 10 people" does not apply. Set ``[]`` to ask
+    #: for SMS on every such post too.
+    broadcast_channels: list[Channel] = Field(default_factory=lambda: list(BROADCASTS))
+
+    def applies_to(self, channel: str | None) -> bool:
+        """Whether a share on ``channel`` is judged (no channel: it is)."""
+        return channel is None or channel not in self.broadcast_channels
 
 
 class TextRule(Rule):

@@ -35,6 +35,8 @@ FENCED = policy_with(merchants="""
   switched_off:
     fan_out: {enabled: false}
     sensitive_copy: {enabled: false}
+  every_post:
+    fan_out: {broadcast_channels: []}
 """)
 
 KM_PER_DEGREE = 2 * math.pi * 6371.0088 / 360  # along a meridian, on the mean Earth radius
@@ -57,6 +59,15 @@ def test_fan_out_fires_above_its_limit() -> None:
 def test_fan_out_counts_distinct_recipients() -> None:
     assert findings(recipients=["r1"] * 11) == []
     assert findings(recipients=[f"r{i}" for i in range(11)]) == [["fan_out", 1, 0, "sms", 11, 10, None, 0]]
+
+
+def test_fan_out_leaves_broadcasts_alone_unless_the_merchant_asks() -> None:
+    # a timeline post or an article is seen by its audience, not sent to it
+    assert findings(channel="moments", recipient_count=500) == []
+    assert findings(channel="official_account", recipient_count=5000) == []
+    assert findings(channel="group", recipient_count=11) == [["fan_out", 1, 0, "sms", 11, 10, None, 0]]
+    assert findings(FENCED, merchant_id="every_post", channel="moments", recipient_count=500) == [
+        ["fan_out", 1, 0, "sms", 500, 10, None, 0]]
 
 
 def test_a_shadowed_or_unrolled_rule_fires_in_shadow_and_a_disabled_one_not_at_all() -> None:
