@@ -1,0 +1,333 @@
+"""The share-event stream as the signal consumer follows it: the one stream
+of a single Redis, or on Redis Cluster one shard per slot on every master.
+
+On a cluster a device's decision script appends to the shard of the
+device's slot (``risk:events:{<slot tag>}``, riskservice/limits/keys.py), so
+the consumer, whose signals aggregate across devices, follows every shard
+that exists:
+
+- **Discovery.** The shards are a fixed set of names (one per slot), so no
+  keyspace scan is needed: at start, and then at most once per
+  ``discover_s``, each master is asked ``EXISTS`` for the shards of its slots
+  that are not followed yet (packed into one round trip per master). Once
+  every slot's shard exists there is nothing left to ask. A shard found
+  after start gets the group at its beginning: it did not exist when the
+  state was rebuilt, so all its entries are new.
+- **Reading.** Multi-key commands may not cross slots, so each round sends
+  one ``XREADGROUP ... COUNT n STREAMS <shard> >`` per followed shard,
+  packed into one round trip per master (plain bytes and hiredis, not
+  redis-py's pipeline, which costs far more per command).
+- **Failures.** A master that does not answer is skipped for the round and
+  the slot map is read again (at most once a second); its shards are read
+  again once their slots have a master. A shard that lost its group (its
+  key was deleted) is dropped and found again by discovery.
+
+A single Redis is one "master" with one shard, ``risk:events``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple, cast
+
+import hiredis
+import redis
+
+from riskservice.limits.keys import EVENTS, slot_shard
+from riskservice.limits.slots import key_slot
+from riskservice.limits.topology import is_cluster, masters
+
+__all__ = ["AWAY", "Entry", "ShardSet", "moved", "order_of", "packed", "raise_reply"]
+
+log = logging.getLogger("riskservice.signals")
+
+# At most one re-read of the cluster's slot map per this many seconds.
+REMAP_S = 1.0
+# Errors that mean "this master is away or no longer serves the slot": the
+# master is skipped for the round and the slot map read again.
+AWAY = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError, redis.exceptions.AskError,
+        redis.exceptions.TryAgainError)
+MOVED_PREFIXES = ("MOVED", "ASK", "CLUSTERDOWN", "TRYAGAIN")
+
+
+def moved(error: Exception) -> bool:
+    """True for an error reply that says the slot is served elsewhere or not at all."""
+    return isinstance(error, AWAY) or str(error).startswith(MOVED_PREFIXES)
+
+
+class Entry(NamedTuple):
+    """One stream entry: its id as a sortable pair, its shard, raw id, decoded fields."""
+
+    order: tuple[int, int]
+    shard: str
+    id: bytes
+    fields: dict[str, str]
+
+
+def order_of(entry_id: bytes | str) -> tuple[int, int]:
+    """A stream id as a sortable ``(ms, sequence)`` pair.
+
+    >>> order_of(b"1700000000000-3")
+    (1700000000000, 3)
+    """
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def entries_of(shard: str, raw: Sequence[Any]) -> list[Entry]:
+    """Entries of an XRANGE reply (or of one stream of an XREADGROUP reply)."""
+    out = []
+    for entry_id, flat in raw:
+        if flat is None:  # deleted while pending
+            continue
+        fields = {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)} \
+            if isinstance(flat, list) else {k.decode(): v.decode() for k, v in flat.items()}
+        out.append(Entry(order_of(entry_id), shard, entry_id, fields))
+    return out
+
+
+def _bulk(word: str | bytes | int) -> bytes:
+    data = word if isinstance(word, bytes) else str(word).encode()
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+def packed(node: redis.Redis, commands: Sequence[Sequence[str | bytes | int]]) -> list[Any]:
+    """Send ``commands`` to one node in one write and read their replies (error
+    replies come back as ``hiredis.ReplyError`` values, not raised).
+
+    Raises
+    ------
+    redis.ConnectionError, redis.TimeoutError
+        When the node does not answer; the connection is then dropped.
+    """
+    if not commands:
+        return []
+    pool = node.connection_pool
+    conn = pool.get_connection()
+    ok = False
+    try:
+        data = b"".join(b"*%d\r\n" % len(c) + b"".join(_bulk(w) for w in c) for c in commands)
+        conn.send_packed_command([data], check_health=False)  # type: ignore[no-untyped-call]
+        reader = hiredis.Reader()
+        out: list[Any] = []
+        while len(out) < len(commands):
+            try:
+                chunk = conn._sock.recv(1 << 16)
+            except OSError as exc:
+                raise redis.ConnectionError(f"reading replies: {exc}") from exc
+            if not chunk:
+                raise redis.ConnectionError("connection closed while reading replies")
+            reader.feed(chunk)
+            while (reply := reader.gets()) is not False:
+                out.append(reply)
+        ok = True
+        return out
+    finally:
+        if not ok:
+            conn.disconnect()  # type: ignore[no-untyped-call]  # replies may be left unread
+        pool.release(conn)
+
+
+def raise_reply(error: Exception) -> None:
+    """Raise an error reply: as "away" (retried) when the slot moved, else as it is."""
+    if moved(error):
+        raise redis.exceptions.TryAgainError(str(error))
+    raise redis.ResponseError(str(error))
+
+
+class ShardSet:
+    """The shards of ``base`` that one consumer group follows.
+
+    Parameters
+    ----------
+    client : redis.Redis or redis.RedisCluster
+        A single Redis, or a cluster client (its slot map says which master
+        serves which shard).
+    group, name : str
+        The consumer group (one per shard) and this consumer's name in it.
+    base : str
+        The stream (``risk:events``); on a cluster the base of its shards.
+    discover_s : float
+        Least time between two discoveries of new shards (cluster only).
+    """
+
+    def __init__(self, client: redis.Redis | redis.RedisCluster, group: str, name: str, base: str = EVENTS,
+                 discover_s: float = 1.0) -> None:
+        self.client, self.group, self.name, self.base = client, group, name, base
+        self.cluster = is_cluster(client)
+        self.discover_s = discover_s
+        # slot -> shard key (a single Redis: slot -1 -> base)
+        self.followed: dict[int, str] = {} if self.cluster else {-1: base}
+        self._discovered_at = float("-inf")
+        self._remapped_at = float("-inf")
+        self.down: set[str] = set()  # masters that failed in the last round
+
+    # -- where each shard is ---------------------------------------------------
+
+    def nodes(self) -> dict[str, tuple[redis.Redis, list[int]]]:
+        """Master name -> (a plain client of it, its slots); one entry on a single Redis."""
+        if not self.cluster:
+            return {"redis": (cast(redis.Redis, self.client), [-1])}
+        cluster = cast(redis.RedisCluster, self.client)
+        out = {}
+        for name, slots in masters(cluster).items():
+            node = cluster.get_node(node_name=name)  # type: ignore[no-untyped-call]
+            out[name] = (cluster.get_redis_connection(node), slots)
+        return out
+
+    def node_of(self, key: str) -> tuple[str, redis.Redis]:
+        """The master serving ``key`` (name, plain client)."""
+        if not self.cluster:
+            return "redis", cast(redis.Redis, self.client)
+        cluster = cast(redis.RedisCluster, self.client)
+        node = cluster.nodes_manager.get_node_from_slot(key_slot(key))
+        return node.name, cluster.get_redis_connection(node)
+
+    def failed(self, master: str, exc: Exception) -> None:
+        """Note a master that did not answer, and re-read the slot map (at most once a second)."""
+        if master not in self.down:
+            log.warning("signal consumer: a master does not answer; its shards wait",
+                        extra={"node": master, "error": str(exc)})
+        self.down.add(master)
+        self.remap()
+
+    def remap(self) -> None:
+        if not self.cluster or time.monotonic() - self._remapped_at < REMAP_S:
+            return
+        self._remapped_at = time.monotonic()
+        try:
+            cast(redis.RedisCluster, self.client).nodes_manager.initialize()
+        except (redis.RedisError, OSError) as exc:
+            log.warning("signal consumer: cannot re-read the slot map", extra={"error": str(exc)})
+
+    # -- discovery -------------------------------------------------------------
+
+    def discover(self, force: bool = False) -> list[str]:
+        """Shards that exist and are not followed yet (cluster; at most once per
+        ``discover_s`` unless ``force``); they are followed from now on, and returned.
+
+        Raises
+        ------
+        redis.RedisError
+            Only when ``force`` (start-up needs every master); otherwise a
+            master that fails is skipped until the next discovery.
+        """
+        if not self.cluster:
+            return []
+        if not force and time.monotonic() - self._discovered_at < self.discover_s:
+            return []
+        self._discovered_at = time.monotonic()
+        found = []
+        for master, (node, slots) in self.nodes().items():
+            missing = [s for s in slots if s not in self.followed]
+            try:
+                replies = packed(node, [("EXISTS", slot_shard(self.base, s)) for s in missing])
+            except AWAY as exc:
+                if force:
+                    raise
+                self.failed(master, exc)
+                continue
+            for slot, reply in zip(missing, replies, strict=True):
+                if reply == 1:
+                    self.followed[slot] = slot_shard(self.base, slot)
+                    found.append(self.followed[slot])
+        return found
+
+    def by_master(self) -> dict[str, tuple[redis.Redis, list[str]]]:
+        """The followed shards grouped by the master serving them now."""
+        out: dict[str, tuple[redis.Redis, list[str]]] = {}
+        for master, (node, slots) in self.nodes().items():
+            shards = [self.followed[s] for s in slots if s in self.followed]
+            if shards:
+                out[master] = (node, shards)
+        return out
+
+    # -- groups, reading, acknowledging -----------------------------------------
+
+    def place_groups(self, positions: dict[str, str], mkstream: bool = False) -> None:
+        """Create the group on each shard at ``positions[shard]`` (or move it there if it exists)."""
+        for _, (node, shards) in self.by_master().items():
+            todo = [s for s in shards if s in positions]
+            extra = ("MKSTREAM",) if mkstream else ()
+            replies = packed(node, [("XGROUP", "CREATE", s, self.group, positions[s], *extra) for s in todo])
+            again = [s for s, r in zip(todo, replies, strict=True)
+                     if isinstance(r, hiredis.ReplyError) and "BUSYGROUP" in str(r)]
+            errors = [r for r in replies if isinstance(r, hiredis.ReplyError) and "BUSYGROUP" not in str(r)]
+            if errors:
+                raise_reply(errors[0])
+            for r in packed(node, [("XGROUP", "SETID", s, self.group, positions[s]) for s in again]):
+                if isinstance(r, hiredis.ReplyError):
+                    raise_reply(r)
+
+    def join(self, shards: Iterable[str]) -> None:
+        """Give newly found shards the group at their beginning (kept where it is if it exists)."""
+        positions = dict.fromkeys(shards, "0")
+        for _, (node, owned) in self.by_master().items():
+            todo = [s for s in owned if s in positions]
+            packed(node, [("XGROUP", "CREATE", s, self.group, "0") for s in todo])  # BUSYGROUP: keep it
+
+    def read(self, count: int, block_ms: int | None = None) -> tuple[list[Entry], tuple[int, int] | None]:
+        """New entries of every followed shard on every master that answers, and
+        the watermark: the smallest last id among shards that returned a full
+        ``count`` (entries after it may not have been read from those shards
+        yet), or None when every shard was read to its end."""
+        entries: list[Entry] = []
+        watermark: tuple[int, int] | None = None
+        self.down.clear()
+        groups = self.by_master()
+        # One shard in all (a single Redis): the read may block until something comes.
+        block = ("BLOCK", block_ms) if block_ms and sum(len(s) for _, s in groups.values()) == 1 else ()
+        for master, (node, shards) in groups.items():
+            commands = [("XREADGROUP", "GROUP", self.group, self.name, "COUNT", count, *block, "STREAMS", s, ">")
+                        for s in shards]
+            try:
+                replies = packed(node, commands)
+            except AWAY as exc:
+                self.failed(master, exc)
+                continue
+            for shard, reply in zip(shards, replies, strict=True):
+                if isinstance(reply, hiredis.ReplyError):
+                    self._read_error(master, shard, reply)
+                    continue
+                if not reply:
+                    continue
+                # RESP2: [[stream, entries]]; RESP3 (a client that said HELLO 3): {stream: entries}
+                raw = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
+                got = entries_of(shard, raw)
+                entries += got
+                if len(raw) >= count and got:
+                    watermark = got[-1].order if watermark is None else min(watermark, got[-1].order)
+        return entries, watermark
+
+    def _read_error(self, master: str, shard: str, error: Exception) -> None:
+        text = str(error)
+        if moved(error):
+            self.failed(master, error)
+        elif text.startswith("NOGROUP"):
+            # The shard's key was deleted (or re-created): discovery finds it again.
+            self.followed = {slot: s for slot, s in self.followed.items() if s != shard}
+            self._discovered_at = float("-inf")
+            if not self.cluster:
+                self.place_groups({self.base: "0"}, mkstream=True)
+                self.followed = {-1: self.base}
+        else:
+            raise redis.ResponseError(text)
+
+    def ack(self, entries: Iterable[Entry]) -> None:
+        """Acknowledge ``entries`` (one XACK per shard, one round trip per master);
+        a master that fails leaves them pending, which nothing re-reads."""
+        ids: dict[str, list[bytes]] = {}
+        for e in entries:
+            ids.setdefault(e.shard, []).append(e.id)
+        per_master: dict[str, tuple[redis.Redis, list[str]]] = {}
+        for shard in ids:
+            master, node = self.node_of(shard)
+            per_master.setdefault(master, (node, []))[1].append(shard)
+        for master, (node, shards) in per_master.items():
+            try:
+                packed(node, [("XACK", s, self.group, *ids[s]) for s in shards])
+            except AWAY as exc:
+                self.failed(master, exc)
