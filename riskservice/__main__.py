@@ -14,11 +14,10 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import click
 import orjson
-import redis
 
 from config.settings import Settings, SettingsError
 from riskservice import logs

@@ -34,7 +34,8 @@ import redis
 
 from riskservice.limits.keys import EVENTS
 from riskservice.signals.engine import SignalEngine, Write
-from riskservice.signals.shards import AWAY, Entry, ShardSet, entries_of, moved, packed, raise_reply
+from riskservice.signals.shards import ShardSet
+from riskservice.signals.wire import AWAY, Entry, entries_of, moved, packed, raise_reply
 
 __all__ = ["GROUP", "SignalConsumer"]
 

@@ -27,115 +27,32 @@ A single Redis is one "master" with one shard, ``risk:events``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple, cast
+from collections.abc import Iterable
+from typing import cast
 
 import hiredis
 import redis
 
 from riskservice.limits.keys import EVENTS, slot_shard
-from riskservice.limits.slots import key_slot
+from riskservice.limits.slots import SLOTS, key_slot
 from riskservice.limits.topology import is_cluster, masters
+from riskservice.signals.wire import AWAY, Entry, encode, entries_of, moved, packed, raise_reply
 
-__all__ = ["AWAY", "Entry", "ShardSet", "moved", "order_of", "packed", "raise_reply"]
+__all__ = ["ShardSet"]
 
 log = logging.getLogger("riskservice.signals")
 
 # At most one re-read of the cluster's slot map per this many seconds.
 REMAP_S = 1.0
-# Errors that mean "this master is away or no longer serves the slot": the
-# master is skipped for the round and the slot map read again.
-AWAY = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError, redis.exceptions.AskError,
-        redis.exceptions.TryAgainError)
-MOVED_PREFIXES = ("MOVED", "ASK", "CLUSTERDOWN", "TRYAGAIN")
 
 
-def moved(error: Exception) -> bool:
-    """True for an error reply that says the slot is served elsewhere or not at all."""
-    return isinstance(error, AWAY) or str(error).startswith(MOVED_PREFIXES)
-
-
-class Entry(NamedTuple):
-    """One stream entry: its id as a sortable pair, its shard, raw id, decoded fields."""
-
-    order: tuple[int, int]
-    shard: str
-    id: bytes
-    fields: dict[str, str]
-
-
-def order_of(entry_id: bytes | str) -> tuple[int, int]:
-    """A stream id as a sortable ``(ms, sequence)`` pair.
-
-    >>> order_of(b"1700000000000-3")
-    (1700000000000, 3)
-    """
-    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-    ms, _, seq = text.partition("-")
-    return int(ms), int(seq or 0)
-
-
-def entries_of(shard: str, raw: Sequence[Any]) -> list[Entry]:
-    """Entries of an XRANGE reply (or of one stream of an XREADGROUP reply)."""
-    out = []
-    for entry_id, flat in raw:
-        if flat is None:  # deleted while pending
-            continue
-        fields = {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)} \
-            if isinstance(flat, list) else {k.decode(): v.decode() for k, v in flat.items()}
-        out.append(Entry(order_of(entry_id), shard, entry_id, fields))
-    return out
-
-
-def _bulk(word: str | bytes | int) -> bytes:
-    data = word if isinstance(word, bytes) else str(word).encode()
-    return b"$%d\r\n%s\r\n" % (len(data), data)
-
-
-def packed(node: redis.Redis, commands: Sequence[Sequence[str | bytes | int]]) -> list[Any]:
-    """Send ``commands`` to one node in one write and read their replies (error
-    replies come back as ``hiredis.ReplyError`` values, not raised).
-
-    Raises
-    ------
-    redis.ConnectionError, redis.TimeoutError
-        When the node does not answer; the connection is then dropped.
-    """
-    if not commands:
-        return []
-    pool = node.connection_pool
-    conn = pool.get_connection()
-    ok = False
-    try:
-        data = b"".join(b"*%d\r\n" % len(c) + b"".join(_bulk(w) for w in c) for c in commands)
-        conn.send_packed_command([data], check_health=False)  # type: ignore[no-untyped-call]
-        reader = hiredis.Reader()
-        out: list[Any] = []
-        while len(out) < len(commands):
-            try:
-                chunk = conn._sock.recv(1 << 16)
-            except OSError as exc:
-                raise redis.ConnectionError(f"reading replies: {exc}") from exc
-            if not chunk:
-                raise redis.ConnectionError("connection closed while reading replies")
-            reader.feed(chunk)
-            while (reply := reader.gets()) is not False:
-                out.append(reply)
-        ok = True
-        return out
-    finally:
-        if not ok:
-            conn.disconnect()  # type: ignore[no-untyped-call]  # replies may be left unread
-        pool.release(conn)
-
-
-def raise_reply(error: Exception) -> None:
-    """Raise an error reply: as "away" (retried) when the slot moved, else as it is."""
-    if moved(error):
-        raise redis.exceptions.TryAgainError(str(error))
-    raise redis.ResponseError(str(error))
+@functools.cache
+def _exists(base: str) -> list[bytes]:
+    """``EXISTS <shard>`` of every slot, encoded once (discovery sends thousands)."""
+    return [encode(("EXISTS", slot_shard(base, slot))) for slot in range(SLOTS)]
 
 
 class ShardSet:
@@ -164,6 +81,7 @@ class ShardSet:
         self._discovered_at = float("-inf")
         self._remapped_at = float("-inf")
         self.down: set[str] = set()  # masters that failed in the last round
+        self.away: set[str] = set()  # masters that failed and have not answered since (logged once)
 
     # -- where each shard is ---------------------------------------------------
 
@@ -188,11 +106,17 @@ class ShardSet:
 
     def failed(self, master: str, exc: Exception) -> None:
         """Note a master that did not answer, and re-read the slot map (at most once a second)."""
-        if master not in self.down:
+        if master not in self.away:
             log.warning("signal consumer: a master does not answer; its shards wait",
                         extra={"node": master, "error": str(exc)})
         self.down.add(master)
+        self.away.add(master)
         self.remap()
+
+    def answered(self, master: str) -> None:
+        if master in self.away:
+            self.away.discard(master)
+            log.info("signal consumer: a master answers again", extra={"node": master})
 
     def remap(self) -> None:
         if not self.cluster or time.monotonic() - self._remapped_at < REMAP_S:
@@ -224,7 +148,7 @@ class ShardSet:
         for master, (node, slots) in self.nodes().items():
             missing = [s for s in slots if s not in self.followed]
             try:
-                replies = packed(node, [("EXISTS", slot_shard(self.base, s)) for s in missing])
+                replies = packed(node, [_exists(self.base)[s] for s in missing])
             except AWAY as exc:
                 if force:
                     raise
@@ -288,6 +212,7 @@ class ShardSet:
             except AWAY as exc:
                 self.failed(master, exc)
                 continue
+            self.answered(master)
             for shard, reply in zip(shards, replies, strict=True):
                 if isinstance(reply, hiredis.ReplyError):
                     self._read_error(master, shard, reply)

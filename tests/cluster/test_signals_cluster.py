@@ -23,12 +23,11 @@ from riskservice.limits.slots import key_slot
 from riskservice.limits.topology import connect_cluster
 from riskservice.signals.consumer import SignalConsumer
 from riskservice.signals.engine import Write
-from riskservice.signals.shards import order_of
+from riskservice.signals.wire import order_of
 from riskservice.state import risk_state
 from tests.cluster_server import RedisClusterServer
 from tests.conftest import ISSUER, make_settings
 from tests.redis_server import RedisServer
-
 
 
 def enforced_policy(tmp_path: Path) -> Path:
