@@ -79,6 +79,7 @@ class SignalConsumer:
         self.last: dict[str, tuple[int, int]] = {}
         self.held: list[Entry] = []
         self.pending: dict[tuple[str, str], str | None] = {}
+        self.backlog = False
 
     # -- start: rebuild from every shard -------------------------------------
 
@@ -160,6 +161,8 @@ class SignalConsumer:
         ready = []
         while self.held and (watermark is None or self.held[0].order <= watermark):
             ready.append(heapq.heappop(self.held))
+        # Entries are left to read (a shard returned a whole batch).
+        self.backlog = watermark is not None
         writes: list[Write] = []
         fed = 0
         for entry in ready:
@@ -176,13 +179,17 @@ class SignalConsumer:
     def run(self, block_ms: int = 200, alive: Callable[[], bool] | None = None) -> None:
         """Follow the stream until :meth:`stop` (or until ``alive()`` is false).
 
-        A round that found nothing waits ``block_ms`` (a single Redis blocks in
-        the read instead); a master that fails is skipped and retried, any
-        other Redis error is logged and retried after a second.
+        A single Redis blocks in the read for up to ``block_ms``. On a cluster
+        a round costs one command per shard it reads, so rounds are spaced
+        ``block_ms`` apart unless a shard had more than a batch waiting. A
+        master that fails is skipped and retried, any other Redis error is
+        logged and retried after a second.
         """
         while not self.stopping.is_set() and (alive is None or alive()):
             try:
-                if self.poll(block_ms) == 0 and (self.shards.cluster or self.shards.down or self.pending):
+                fed = self.poll(block_ms)
+                if (self.shards.cluster and not self.backlog) or (
+                        fed == 0 and (self.shards.down or self.pending)):
                     self.stopping.wait(block_ms / 1000)
             except redis.RedisError as exc:
                 log.warning("signal consumer: redis error, retrying", extra={"error": str(exc)})

@@ -72,10 +72,15 @@ class ShardSet:
     """
 
     def __init__(self, client: redis.Redis | redis.RedisCluster, group: str, name: str, base: str = EVENTS,
-                 discover_s: float = 1.0) -> None:
+                 discover_s: float = 1.0, sweep_s: float = 0.5, hot_s: float = 2.0) -> None:
         self.client, self.group, self.name, self.base = client, group, name, base
         self.cluster = is_cluster(client)
-        self.discover_s = discover_s
+        self.discover_s, self.sweep_s, self.hot_s = discover_s, sweep_s, hot_s
+        self._discover_every = discover_s
+        self._swept_at = float("-inf")
+        self.hot: dict[str, float] = {}  # shard -> read at every round until (monotonic s)
+        self._commands: dict[tuple[str, int, int], bytes] = {}
+        self._nodes: tuple[object, dict[str, tuple[redis.Redis, list[int]]]] | None = None
         # slot -> shard key (a single Redis: slot -1 -> base)
         self.followed: dict[int, str] = {} if self.cluster else {-1: base}
         self._discovered_at = float("-inf")
@@ -90,10 +95,15 @@ class ShardSet:
         if not self.cluster:
             return {"redis": (cast(redis.Redis, self.client), [-1])}
         cluster = cast(redis.RedisCluster, self.client)
+        # Built again only when the client has read a new slot map (it replaces the whole map).
+        current = cluster.nodes_manager.slots_cache
+        if self._nodes is not None and self._nodes[0] is current:
+            return self._nodes[1]
         out = {}
         for name, slots in masters(cluster).items():
             node = cluster.get_node(node_name=name)  # type: ignore[no-untyped-call]
             out[name] = (cluster.get_redis_connection(node), slots)
+        self._nodes = (current, out)
         return out
 
     def node_of(self, key: str) -> tuple[str, redis.Redis]:
@@ -141,7 +151,7 @@ class ShardSet:
         """
         if not self.cluster:
             return []
-        if not force and time.monotonic() - self._discovered_at < self.discover_s:
+        if not force and time.monotonic() - self._discovered_at < self._discover_every:
             return []
         self._discovered_at = time.monotonic()
         found = []
@@ -157,7 +167,11 @@ class ShardSet:
             for slot, reply in zip(missing, replies, strict=True):
                 if reply == 1:
                     self.followed[slot] = slot_shard(self.base, slot)
+                    self.hot[self.followed[slot]] = time.monotonic() + self.hot_s
                     found.append(self.followed[slot])
+        # Each look that finds nothing new doubles the wait before the next
+        # (up to 4 x discover_s): the slots left to check cost one command each.
+        self._discover_every = self.discover_s if found else min(self._discover_every * 2, 4 * self.discover_s)
         return found
 
     def by_master(self) -> dict[str, tuple[redis.Redis, list[str]]]:
@@ -194,21 +208,32 @@ class ShardSet:
             packed(node, [("XGROUP", "CREATE", s, self.group, "0") for s in todo])  # BUSYGROUP: keep it
 
     def read(self, count: int, block_ms: int | None = None) -> tuple[list[Entry], tuple[int, int] | None]:
-        """New entries of every followed shard on every master that answers, and
+        """New entries of the followed shards on every master that answers, and
         the watermark: the smallest last id among shards that returned a full
         ``count`` (entries after it may not have been read from those shards
-        yet), or None when every shard was read to its end."""
+        yet), or None when every shard read was read to its end.
+
+        On a cluster a round reads the *hot* shards (those that had entries in
+        the last ``hot_s``), and every followed shard at most once per
+        ``sweep_s``: an idle cluster is asked about each shard twice a second,
+        not at every poll.
+        """
         entries: list[Entry] = []
         watermark: tuple[int, int] | None = None
         self.down.clear()
+        now = time.monotonic()
+        sweep = now - self._swept_at >= self.sweep_s
+        if sweep:
+            self._swept_at = now
         groups = self.by_master()
         # One shard in all (a single Redis): the read may block until something comes.
-        block = ("BLOCK", block_ms) if block_ms and sum(len(s) for _, s in groups.values()) == 1 else ()
-        for master, (node, shards) in groups.items():
-            commands = [("XREADGROUP", "GROUP", self.group, self.name, "COUNT", count, *block, "STREAMS", s, ">")
-                        for s in shards]
+        block = block_ms if block_ms and sum(len(s) for _, s in groups.values()) == 1 else 0
+        for master, (node, followed) in groups.items():
+            shards = followed if sweep else [s for s in followed if self.hot.get(s, 0.0) > now]
+            if not shards:
+                continue
             try:
-                replies = packed(node, commands)
+                replies = packed(node, [self._xreadgroup(s, count, block) for s in shards])
             except AWAY as exc:
                 self.failed(master, exc)
                 continue
@@ -223,9 +248,21 @@ class ShardSet:
                 raw = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
                 got = entries_of(shard, raw)
                 entries += got
+                self.hot[shard] = now + self.hot_s
                 if len(raw) >= count and got:
                     watermark = got[-1].order if watermark is None else min(watermark, got[-1].order)
         return entries, watermark
+
+    def _xreadgroup(self, shard: str, count: int, block_ms: int) -> bytes:
+        """``XREADGROUP GROUP <group> <name> COUNT n [BLOCK ms] STREAMS <shard> >``, encoded once."""
+        key = (shard, count, block_ms)
+        command = self._commands.get(key)
+        if command is None:
+            block = ("BLOCK", block_ms) if block_ms else ()
+            command = encode(("XREADGROUP", "GROUP", self.group, self.name, "COUNT", count, *block,
+                              "STREAMS", shard, ">"))
+            self._commands[key] = command
+        return command
 
     def _read_error(self, master: str, shard: str, error: Exception) -> None:
         text = str(error)
