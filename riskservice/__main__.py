@@ -143,7 +143,8 @@ def export(since: str | None, until: str | None, output: Any) -> None:
 
 
 @cli.command()
-@click.option("--batch", default=1000, show_default=True, help="Stream entries read per call.")
+@click.option("--batch", default=1000, show_default=True,
+              help="Stream entries read per call (per shard on Redis Cluster).")
 @click.option("--name", default="signals-1", show_default=True, help="This consumer's name in the group.")
 @click.option("--exit-with-parent", is_flag=True,
               help="Stop when the process that started this one is gone (gunicorn's master starts it so).")
