@@ -116,7 +116,7 @@ class SignalConsumer:
                 final[(w.key, w.field)] = w.value
             self.last[entry.shard] = entry.order
             count += 1
-        self._write(Write(k, f, v) for (k, f), v in final.items())
+        self.write(Write(k, f, v) for (k, f), v in final.items())
         # After the last entry read; nothing read: just before the window
         # (not "$", which would skip what was added since the read).
         before = f"{start_ms - 1}-{MAX_SEQ}" if start_ms else "0-0"
@@ -172,7 +172,7 @@ class SignalConsumer:
             self.last[entry.shard] = entry.order
             writes += self.engine.observe(entry.fields)
             fed += 1
-        self._write(writes)
+        self.write(writes)
         self.shards.ack(ready)
         return fed
 
@@ -200,7 +200,7 @@ class SignalConsumer:
 
     # -- writes ------------------------------------------------------------------
 
-    def _write(self, writes: Iterable[Write]) -> None:
+    def write(self, writes: Iterable[Write]) -> None:
         """Send ``writes`` and any that wait, one pipeline per master; each
         touched hash expires ``ttl_ms`` after its last write (a device that
         went quiet leaves nothing behind)."""

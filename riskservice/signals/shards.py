@@ -8,15 +8,19 @@ that exists:
 
 - **Discovery.** The shards are a fixed set of names (one per slot), so no
   keyspace scan is needed: at start, and then at most once per
-  ``discover_s``, each master is asked ``EXISTS`` for the shards of its slots
-  that are not followed yet (packed into one round trip per master). Once
-  every slot's shard exists there is nothing left to ask. A shard found
+  ``discover_s`` (doubling, up to 4 times, while nothing new turns up),
+  each master is asked ``EXISTS`` for the shards of its slots that are not
+  followed yet (packed into one round trip per master). Once every slot's
+  shard exists there is nothing left to ask. A shard found
   after start gets the group at its beginning: it did not exist when the
   state was rebuilt, so all its entries are new.
-- **Reading.** Multi-key commands may not cross slots, so each round sends
-  one ``XREADGROUP ... COUNT n STREAMS <shard> >`` per followed shard,
+- **Reading.** Multi-key commands may not cross slots, so a round sends
+  one ``XREADGROUP ... COUNT n STREAMS <shard> >`` per shard it reads,
   packed into one round trip per master (plain bytes and hiredis, not
-  redis-py's pipeline, which costs far more per command).
+  redis-py's pipeline, which costs far more per command). Each command
+  costs Redis about the same with or without entries, so a round reads the
+  *hot* shards (entries in the last ``hot_s``) and all of them only once
+  per ``sweep_s``.
 - **Failures.** A master that does not answer is skipped for the round and
   the slot map is read again (at most once a second); its shards are read
   again once their slots have a master. A shard that lost its group (its
@@ -203,9 +207,14 @@ class ShardSet:
     def join(self, shards: Iterable[str]) -> None:
         """Give newly found shards the group at their beginning (kept where it is if it exists)."""
         positions = dict.fromkeys(shards, "0")
-        for _, (node, owned) in self.by_master().items():
+        for master, (node, owned) in self.by_master().items():
             todo = [s for s in owned if s in positions]
-            packed(node, [("XGROUP", "CREATE", s, self.group, "0") for s in todo])  # BUSYGROUP: keep it
+            try:
+                # BUSYGROUP: keep it. A shard left without its group is dropped
+                # at its first read (NOGROUP) and found again.
+                packed(node, [("XGROUP", "CREATE", s, self.group, "0") for s in todo])
+            except AWAY as exc:
+                self.failed(master, exc)
 
     def read(self, count: int, block_ms: int | None = None) -> tuple[list[Entry], tuple[int, int] | None]:
         """New entries of the followed shards on every master that answers, and
