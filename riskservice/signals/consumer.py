@@ -4,7 +4,9 @@ feeds the signal engine, and writes the values it publishes.
 One consumer holds the engine's state in memory. On start it rebuilds that
 state by re-reading the stream's recent window, re-writes what the engine
 publishes (so Redis agrees with it), then follows the stream from there in
-batches, acknowledging each batch once its writes are sent.
+batches (``XREADGROUP ... NOACK``: the group only keeps the position; what
+was read but not applied when the consumer stopped is read again by the
+next start's rebuild, not from a pending list).
 
 On Redis Cluster the stream is one shard per slot (riskservice/signals/shards.py
 finds and reads them): the rebuild merges every shard by stream id, and
@@ -151,7 +153,7 @@ class SignalConsumer:
 
     def poll(self, block_ms: int | None = None) -> int:
         """Read one round of new entries (every shard), feed those that are in
-        order to the engine, send its writes, acknowledge; how many were fed."""
+        order to the engine and send its writes; how many were fed."""
         found = self.shards.discover()
         if found:
             self.shards.join(found)
@@ -173,7 +175,6 @@ class SignalConsumer:
             writes += self.engine.observe(entry.fields)
             fed += 1
         self.write(writes)
-        self.shards.ack(ready)
         return fed
 
     def run(self, block_ms: int = 200, alive: Callable[[], bool] | None = None) -> None:

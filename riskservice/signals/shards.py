@@ -15,7 +15,7 @@ that exists:
   after start gets the group at its beginning: it did not exist when the
   state was rebuilt, so all its entries are new.
 - **Reading.** Multi-key commands may not cross slots, so a round sends
-  one ``XREADGROUP ... COUNT n STREAMS <shard> >`` per shard it reads,
+  one ``XREADGROUP ... COUNT n NOACK STREAMS <shard> >`` per shard it reads,
   packed into one round trip per master (plain bytes and hiredis, not
   redis-py's pipeline, which costs far more per command). Each command
   costs Redis about the same with or without entries, so a round reads the
@@ -187,7 +187,7 @@ class ShardSet:
                 out[master] = (node, shards)
         return out
 
-    # -- groups, reading, acknowledging -----------------------------------------
+    # -- groups and reading --------------------------------------------------------
 
     def place_groups(self, positions: dict[str, str], mkstream: bool = False) -> None:
         """Create the group on each shard at ``positions[shard]`` (or move it there if it exists)."""
@@ -263,12 +263,15 @@ class ShardSet:
         return entries, watermark
 
     def _xreadgroup(self, shard: str, count: int, block_ms: int) -> bytes:
-        """``XREADGROUP GROUP <group> <name> COUNT n [BLOCK ms] STREAMS <shard> >``, encoded once."""
+        """``XREADGROUP GROUP <group> <name> COUNT n [BLOCK ms] NOACK STREAMS <shard> >``, encoded once."""
         key = (shard, count, block_ms)
         command = self._commands.get(key)
         if command is None:
             block = ("BLOCK", block_ms) if block_ms else ()
-            command = encode(("XREADGROUP", "GROUP", self.group, self.name, "COUNT", count, *block,
+            # NOACK: nothing is kept pending, so nothing needs an XACK (half the
+            # commands of a round). The pending list would never be re-read
+            # anyway: a restart rebuilds the state from the shards themselves.
+            command = encode(("XREADGROUP", "GROUP", self.group, self.name, "COUNT", count, *block, "NOACK",
                               "STREAMS", shard, ">"))
             self._commands[key] = command
         return command
@@ -286,19 +289,3 @@ class ShardSet:
                 self.followed = {-1: self.base}
         else:
             raise redis.ResponseError(text)
-
-    def ack(self, entries: Iterable[Entry]) -> None:
-        """Acknowledge ``entries`` (one XACK per shard, one round trip per master);
-        a master that fails leaves them pending, which nothing re-reads."""
-        ids: dict[str, list[bytes]] = {}
-        for e in entries:
-            ids.setdefault(e.shard, []).append(e.id)
-        per_master: dict[str, tuple[redis.Redis, list[str]]] = {}
-        for shard in ids:
-            master, node = self.node_of(shard)
-            per_master.setdefault(master, (node, []))[1].append(shard)
-        for master, (node, shards) in per_master.items():
-            try:
-                packed(node, [("XACK", s, self.group, *ids[s]) for s in shards])
-            except AWAY as exc:
-                self.failed(master, exc)
