@@ -204,28 +204,58 @@ def copy_to_shards(single: redis.Redis, cluster: redis.RedisCluster) -> int:
     return n
 
 
-def catch_up(consumer: SignalConsumer, redis_cpu: Any) -> tuple[float, float, float]:
-    """Follow from the start of every shard until nothing is left: (wall s, own CPU s, Redis CPU s)."""
+# What the consumer sends (a producer only sends XADD), for INFO commandstats.
+CONSUMER_COMMANDS = ("xreadgroup", "xlen", "xrange", "xgroup", "exists", "hset", "hdel", "pexpire", "time")
+
+
+def commands(nodes: list[redis.Redis]) -> tuple[int, float]:
+    """Calls and µs of execution of the consumer's commands on ``nodes`` since
+    the last reset (``INFO commandstats``: the commands' own time, without
+    reading and parsing them, so exact but below the CPU they cost)."""
+    calls, usec = 0, 0.0
+    for node in nodes:
+        stats = cast(dict[str, Any], node.info("commandstats"))
+        for name in CONSUMER_COMMANDS:
+            row = stats.get(f"cmdstat_{name}")
+            if row:
+                calls, usec = calls + int(row["calls"]), usec + float(row["usec"])
+    return calls, usec
+
+
+def reset(nodes: list[redis.Redis]) -> None:
+    for node in nodes:
+        node.config_resetstat()
+
+
+def catch_up(consumer: SignalConsumer, redis_cpu: Any, nodes: list[redis.Redis]
+             ) -> tuple[float, float, float, tuple[int, float]]:
+    """Follow from the start of every shard until nothing is left: (wall s,
+    own CPU s, Redis CPU s, the consumer's commands)."""
+    reset(nodes)
     redis_before, own_before, wall = redis_cpu(), time.process_time(), time.perf_counter()
     while consumer.poll():
         pass
     wall = time.perf_counter() - wall
-    return wall, time.process_time() - own_before, redis_cpu() - redis_before
+    return wall, time.process_time() - own_before, redis_cpu() - redis_before, commands(nodes)
 
 
-def idle_cost(consumer: SignalConsumer, redis_cpu: Any, seconds: float) -> float:
-    """Redis CPU per second of ``consumer.run`` with nothing to read, minus Redis's own idle CPU."""
+def idle_cost(consumer: SignalConsumer, redis_cpu: Any, seconds: float, nodes: list[redis.Redis]) -> str:
+    """Redis CPU per second of ``consumer.run`` with nothing to read (minus
+    Redis's own idle CPU), and the consumer's commands per second, as table cells."""
     base = redis_cpu()
     time.sleep(seconds)
     quiet = redis_cpu() - base
     consumer.stopping.clear()
     thread = threading.Thread(target=consumer.run, kwargs={"block_ms": 200})
+    reset(nodes)
     before = redis_cpu()
     thread.start()
     time.sleep(seconds)
     consumer.stop()
     thread.join()
-    return float(redis_cpu() - before - quiet) / seconds
+    used = float(redis_cpu() - before - quiet) / seconds
+    calls, usec = commands(nodes)
+    return f"{used * 1e3:.2f} ms | {calls / seconds:.0f} | {usec / seconds / 1e3:.2f} ms"
 
 
 LIVE = "risk:live"
@@ -249,10 +279,11 @@ def produce(target: redis.Redis | redis.RedisCluster, entries: list[tuple[bytes,
 
 
 def live_cost(target: redis.Redis | redis.RedisCluster, entries: list[tuple[bytes, dict[bytes, bytes], str]],
-              redis_cpu: Any, rate: int, run: int) -> tuple[float, float, float]:
-    """Entries produced at ``rate`` without, then with a consumer following them:
-    (the consumer's Redis CPU per entry, the share of entries it fed, seconds
-    it finished after the last entry was produced)."""
+              redis_cpu: Any, rate: int, run: int, nodes: list[redis.Redis]) -> str:
+    """Entries produced at ``rate`` without, then with a consumer following
+    them, as table cells: the consumer's Redis CPU per entry, its commands
+    and their time per entry, the share of entries it fed, and how long
+    after the last entry was produced it finished."""
     quiet_base = f"{LIVE}:{run}:alone"
     before = redis_cpu()
     produce(target, entries, quiet_base, rate)
@@ -260,6 +291,7 @@ def live_cost(target: redis.Redis | redis.RedisCluster, entries: list[tuple[byte
     consumer = SignalConsumer(target, stream=f"{LIVE}:{run}")
     consumer.start()
     thread = threading.Thread(target=consumer.run, kwargs={"block_ms": 200})
+    reset(nodes)
     before = redis_cpu()
     thread.start()
     produce(target, entries, f"{LIVE}:{run}", rate)
@@ -271,7 +303,10 @@ def live_cost(target: redis.Redis | redis.RedisCluster, entries: list[tuple[byte
     consumer.stop()
     thread.join()
     used = redis_cpu() - before - alone
-    return used / len(entries), consumer.engine.entries / len(entries), done
+    calls, usec = commands(nodes)
+    n = len(entries)
+    return (f"{used / n * 1e6:.1f} µs | {calls / n:.2f} | {usec / n:.2f} µs | {consumer.engine.entries / n:.0%} "
+            f"| {done:.2f} s")
 
 
 def cluster_side_by_side(users: int, seed: int, batch: int, idle: float, tmp: Path, rate: int) -> None:
@@ -290,27 +325,29 @@ def cluster_side_by_side(users: int, seed: int, batch: int, idle: float, tmp: Pa
         many = SignalConsumer(client, batch=batch)
         many.shards.discover(force=True)
         many.shards.place_groups(dict.fromkeys(many.shards.followed.values(), "0"))
+        masters = [node.client() for node in cluster.nodes if node.role == "master"]
         rows = []
-        for label, consumer, redis_cpu in (("one Redis", one, lambda: cpu(single)),
-                                           ("3-master cluster", many, lambda: cluster_cpu(cluster))):
-            wall, own, used = catch_up(consumer, redis_cpu)
-            rows.append((label, consumer, wall, own, used))
+        for label, consumer, redis_cpu, nodes in (("one Redis", one, lambda: cpu(single), [single]),
+                                                  ("3-master cluster", many, lambda: cluster_cpu(cluster), masters)):
+            wall, own, used, (calls, usec) = catch_up(consumer, redis_cpu, nodes)
+            rows.append((label, consumer, wall, own, used, calls, usec))
         flags_one = {d: single.hgetall(signals_key(d)) for d in devices}
         flags_many = {d: client.hgetall(signals_key(d)) for d in devices}
         print(f"\nconsumer on one Redis and on the cluster: {users} users seed {seed}, {entries} stream entries, "
               f"{len(many.shards.followed)} shards on the cluster, batch {batch} (per shard on the cluster)")
-        print("| deployment | entries/s | Redis CPU per entry | consumer CPU per entry | writes |")
-        print("|---|---|---|---|---|")
-        for label, consumer, wall, own, used in rows:
-            print(f"| {label} | {entries / wall:.0f} | {used / entries * 1e6:.1f} µs | {own / entries * 1e6:.0f} µs "
-                  f"| {consumer.writes} |")
+        print("| deployment | entries/s | Redis CPU per entry | commands per entry | their time per entry "
+              "| consumer CPU per entry | writes |")
+        print("|---|---|---|---|---|---|---|")
+        for label, consumer, wall, own, used, calls, usec in rows:
+            print(f"| {label} | {entries / wall:.0f} | {used / entries * 1e6:.1f} µs | {calls / entries:.2f} "
+                  f"| {usec / entries:.2f} µs | {own / entries * 1e6:.0f} µs | {consumer.writes} |")
         print(f"same flags on both: {flags_one == flags_many} ({sum(1 for v in flags_one.values() if v)} hashes)")
         print(f"\nidle consumer, {idle:.0f} s: Redis CPU per second of wall time (polling every 200 ms)")
-        print("| deployment | shards followed | Redis CPU per s |")
-        print("|---|---|---|")
-        print(f"| one Redis (blocking read) | 1 | {idle_cost(one, lambda: cpu(single), idle) * 1e3:.2f} ms |")
+        print("| deployment | shards followed | Redis CPU per s | commands per s | their time per s |")
+        print("|---|---|---|---|---|")
+        print(f"| one Redis (blocking read) | 1 | {idle_cost(one, lambda: cpu(single), idle, [single])} |")
         print(f"| 3-master cluster | {len(many.shards.followed)} "
-              f"| {idle_cost(many, lambda: cluster_cpu(cluster), idle) * 1e3:.2f} ms |")
+              f"| {idle_cost(many, lambda: cluster_cpu(cluster), idle, masters)} |")
         # Every slot's shard: one entry no signal reads in each, then followed.
         pipe = client.pipeline(transaction=False)  # type: ignore[no-untyped-call]
         for slot in range(SLOTS):
@@ -321,7 +358,7 @@ def cluster_side_by_side(users: int, seed: int, batch: int, idle: float, tmp: Pa
         while many.poll():
             pass
         print(f"| 3-master cluster | {len(many.shards.followed)} "
-              f"| {idle_cost(many, lambda: cluster_cpu(cluster), idle) * 1e3:.2f} ms |")
+              f"| {idle_cost(many, lambda: cluster_cpu(cluster), idle, masters)} |")
         # Live: the same entries produced at a steady rate while the consumer follows them.
         entries_with_device: list[tuple[bytes, dict[bytes, bytes], str]] = []
         device_of: dict[bytes, str] = {}
@@ -331,13 +368,16 @@ def cluster_side_by_side(users: int, seed: int, batch: int, idle: float, tmp: Pa
             entries_with_device.append((entry_id, fields, device_of.get(fields.get(b"id", b""), "")))
         print(f"\nlive: {len(entries_with_device)} entries produced at {rate}/s, the consumer following "
               "(Redis CPU with it minus without it)")
-        print("| deployment | Redis CPU per entry | entries fed | done after the last entry |")
-        print("|---|---|---|---|")
-        sides: list[tuple[str, Any, Any]] = [("one Redis", single, lambda: cpu(single)),
-                                             ("3-master cluster", client, lambda: cluster_cpu(cluster))]
-        for run, (label, target, redis_cpu) in enumerate(sides):
-            per_entry, fed, done = live_cost(target, entries_with_device, redis_cpu, rate, run)
-            print(f"| {label} | {per_entry * 1e6:.1f} µs | {fed:.0%} | {done:.2f} s |")
+        print("| deployment | Redis CPU per entry | commands per entry | their time per entry | entries fed "
+              "| done after the last entry |")
+        print("|---|---|---|---|---|---|")
+        sides: list[tuple[str, Any, Any, list[redis.Redis]]] = [
+            ("one Redis", single, lambda: cpu(single), [single]),
+            ("3-master cluster", client, lambda: cluster_cpu(cluster), masters)]
+        for run, (label, target, redis_cpu, nodes) in enumerate(sides):
+            print(f"| {label} | {live_cost(target, entries_with_device, redis_cpu, rate, run, nodes)} |")
+        for node in masters:
+            node.close()
         client.close()
     finally:
         with contextlib.suppress(Exception):

@@ -19,8 +19,9 @@ that exists:
   packed into one round trip per master (plain bytes and hiredis, not
   redis-py's pipeline, which costs far more per command). Each command
   costs Redis about the same with or without entries, so a round reads the
-  *hot* shards (entries in the last ``hot_s``) and all of them only once
-  per ``sweep_s``.
+  *hot* shards (entries in the last ``hot_s``); the others are asked their
+  length (``XLEN``, about a third of the cost) once per ``sweep_s`` and read
+  when it changed, and all are read once per ``full_s``.
 - **Failures.** A master that does not answer is skipped for the round and
   the slot map is read again (at most once a second); its shards are read
   again once their slots have a master. A shard that lost its group (its
@@ -73,15 +74,20 @@ class ShardSet:
         The stream (``risk:events``); on a cluster the base of its shards.
     discover_s : float
         Least time between two discoveries of new shards (cluster only).
+    sweep_s, hot_s, full_s : float
+        How often shards without recent entries are checked for new ones
+        (by length), how long a shard that had entries is read at every
+        round, how often every shard is read (cluster only).
     """
 
     def __init__(self, client: redis.Redis | redis.RedisCluster, group: str, name: str, base: str = EVENTS,
-                 discover_s: float = 1.0, sweep_s: float = 0.5, hot_s: float = 2.0) -> None:
+                 discover_s: float = 1.0, sweep_s: float = 0.5, hot_s: float = 2.0, full_s: float = 10.0) -> None:
         self.client, self.group, self.name, self.base = client, group, name, base
         self.cluster = is_cluster(client)
-        self.discover_s, self.sweep_s, self.hot_s = discover_s, sweep_s, hot_s
+        self.discover_s, self.sweep_s, self.hot_s, self.full_s = discover_s, sweep_s, hot_s, full_s
         self._discover_every = discover_s
-        self._swept_at = float("-inf")
+        self._swept_at = self._full_at = float("-inf")
+        self.lengths: dict[str, int] = {}  # shard -> its length at the last sweep
         self.hot: dict[str, float] = {}  # shard -> read at every round until (monotonic s)
         self._commands: dict[tuple[str, int, int], bytes] = {}
         self._nodes: tuple[object, dict[str, tuple[redis.Redis, list[int]]]] | None = None
@@ -223,22 +229,36 @@ class ShardSet:
         yet), or None when every shard read was read to its end.
 
         On a cluster a round reads the *hot* shards (those that had entries in
-        the last ``hot_s``), and every followed shard at most once per
-        ``sweep_s``: an idle cluster is asked about each shard twice a second,
-        not at every poll.
+        the last ``hot_s``). Once per ``sweep_s`` it also asks every other
+        shard its length (``XLEN``, a third of the cost of a read that finds
+        nothing) and reads those whose length changed; once per ``full_s``
+        it reads every shard (a length can come back to the same value when
+        trimming removes as many entries as were added: such an entry waits
+        for this). A single Redis's one stream is read at every round.
         """
         entries: list[Entry] = []
         watermark: tuple[int, int] | None = None
         self.down.clear()
         now = time.monotonic()
-        sweep = now - self._swept_at >= self.sweep_s
+        sweep, full = now - self._swept_at >= self.sweep_s, now - self._full_at >= self.full_s
         if sweep:
             self._swept_at = now
+        if full:
+            self._full_at = now
         groups = self.by_master()
         # One shard in all (a single Redis): the read may block until something comes.
         block = block_ms if block_ms and sum(len(s) for _, s in groups.values()) == 1 else 0
         for master, (node, followed) in groups.items():
-            shards = followed if sweep else [s for s in followed if self.hot.get(s, 0.0) > now]
+            if not self.cluster or full:
+                shards = followed
+            else:
+                shards = [s for s in followed if self.hot.get(s, 0.0) > now]
+                if sweep:
+                    try:
+                        shards += self._changed(node, [s for s in followed if self.hot.get(s, 0.0) <= now])
+                    except AWAY as exc:
+                        self.failed(master, exc)
+                        continue
             if not shards:
                 continue
             try:
@@ -261,6 +281,19 @@ class ShardSet:
                 if len(raw) >= count and got:
                     watermark = got[-1].order if watermark is None else min(watermark, got[-1].order)
         return entries, watermark
+
+    def _changed(self, node: redis.Redis, shards: list[str]) -> list[str]:
+        """Those of ``shards`` whose length is not the one seen last time (unknown counts as changed)."""
+        lengths = packed(node, [self._xlen(s) for s in shards])
+        changed = [s for s, n in zip(shards, lengths, strict=True) if n != self.lengths.get(s)]
+        self.lengths.update((s, n) for s, n in zip(shards, lengths, strict=True) if isinstance(n, int))
+        return changed
+
+    def _xlen(self, shard: str) -> bytes:
+        command = self._commands.get((shard, -1, 0))
+        if command is None:
+            command = self._commands[(shard, -1, 0)] = encode(("XLEN", shard))
+        return command
 
     def _xreadgroup(self, shard: str, count: int, block_ms: int) -> bytes:
         """``XREADGROUP GROUP <group> <name> COUNT n [BLOCK ms] NOACK STREAMS <shard> >``, encoded once."""
