@@ -214,6 +214,8 @@ class SignalConsumer:
             master, node = self.shards.node_of(key)
             per_master.setdefault(master, (node, []))[1].append((key, field))
         for master, (node, fields) in per_master.items():
+            if self.shards.resting(master):
+                continue
             pipe = node.pipeline(transaction=False)
             for key, field in fields:
                 value = self.pending[(key, field)]

@@ -52,6 +52,8 @@ log = logging.getLogger("riskservice.signals")
 
 # At most one re-read of the cluster's slot map per this many seconds.
 REMAP_S = 1.0
+# A master that failed is not asked again for this many seconds.
+RETRY_S = 1.0
 
 
 @functools.cache
@@ -81,7 +83,7 @@ class ShardSet:
     """
 
     def __init__(self, client: redis.Redis | redis.RedisCluster, group: str, name: str, base: str = EVENTS,
-                 discover_s: float = 1.0, sweep_s: float = 0.5, hot_s: float = 2.0, full_s: float = 10.0) -> None:
+                 discover_s: float = 1.0, sweep_s: float = 0.5, hot_s: float = 0.5, full_s: float = 10.0) -> None:
         self.client, self.group, self.name, self.base = client, group, name, base
         self.cluster = is_cluster(client)
         self.discover_s, self.sweep_s, self.hot_s, self.full_s = discover_s, sweep_s, hot_s, full_s
@@ -96,7 +98,8 @@ class ShardSet:
         self._discovered_at = float("-inf")
         self._remapped_at = float("-inf")
         self.down: set[str] = set()  # masters that failed in the last round
-        self.away: set[str] = set()  # masters that failed and have not answered since (logged once)
+        # masters that failed and have not answered since (logged once) -> when to ask again
+        self.away: dict[str, float] = {}
 
     # -- where each shard is ---------------------------------------------------
 
@@ -130,12 +133,21 @@ class ShardSet:
             log.warning("signal consumer: a master does not answer; its shards wait",
                         extra={"node": master, "error": str(exc)})
         self.down.add(master)
-        self.away.add(master)
+        self.away[master] = time.monotonic() + RETRY_S
         self.remap()
+
+    def resting(self, master: str) -> bool:
+        """True for a master that failed less than a second ago: it is not
+        asked again yet (a master that hangs would cost every round its
+        time-out)."""
+        if self.away.get(master, 0.0) > time.monotonic():
+            self.down.add(master)
+            return True
+        return False
 
     def answered(self, master: str) -> None:
         if master in self.away:
-            self.away.discard(master)
+            del self.away[master]
             log.info("signal consumer: a master answers again", extra={"node": master})
 
     def remap(self) -> None:
@@ -166,6 +178,8 @@ class ShardSet:
         self._discovered_at = time.monotonic()
         found = []
         for master, (node, slots) in self.nodes().items():
+            if not force and self.resting(master):
+                continue
             missing = [s for s in slots if s not in self.followed]
             try:
                 replies = packed(node, [_exists(self.base)[s] for s in missing])
@@ -215,6 +229,8 @@ class ShardSet:
         positions = dict.fromkeys(shards, "0")
         for master, (node, owned) in self.by_master().items():
             todo = [s for s in owned if s in positions]
+            if self.resting(master):
+                continue  # (dropped at their first read, and found again)
             try:
                 # BUSYGROUP: keep it. A shard left without its group is dropped
                 # at its first read (NOGROUP) and found again.
@@ -249,6 +265,8 @@ class ShardSet:
         # One shard in all (a single Redis): the read may block until something comes.
         block = block_ms if block_ms and sum(len(s) for _, s in groups.values()) == 1 else 0
         for master, (node, followed) in groups.items():
+            if self.resting(master):
+                continue
             if not self.cluster or full:
                 shards = followed
             else:
