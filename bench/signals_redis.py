@@ -208,10 +208,11 @@ def copy_to_shards(single: redis.Redis, cluster: redis.RedisCluster) -> int:
 CONSUMER_COMMANDS = ("xreadgroup", "xlen", "xrange", "xgroup", "exists", "hset", "hdel", "pexpire", "time")
 
 
-def commands(nodes: list[redis.Redis]) -> tuple[int, float]:
+def commands(nodes: list[redis.Redis], by_name: dict[str, int] | None = None) -> tuple[int, float]:
     """Calls and µs of execution of the consumer's commands on ``nodes`` since
     the last reset (``INFO commandstats``: the commands' own time, without
-    reading and parsing them, so exact but below the CPU they cost)."""
+    reading and parsing them, so exact but below the CPU they cost); the
+    calls of each command are added to ``by_name``."""
     calls, usec = 0, 0.0
     for node in nodes:
         stats = cast(dict[str, Any], node.info("commandstats"))
@@ -219,6 +220,8 @@ def commands(nodes: list[redis.Redis]) -> tuple[int, float]:
             row = stats.get(f"cmdstat_{name}")
             if row:
                 calls, usec = calls + int(row["calls"]), usec + float(row["usec"])
+                if by_name is not None:
+                    by_name[name] = by_name.get(name, 0) + int(row["calls"])
     return calls, usec
 
 
@@ -279,22 +282,29 @@ def produce(target: redis.Redis | redis.RedisCluster, entries: list[tuple[bytes,
 
 
 def live_cost(target: redis.Redis | redis.RedisCluster, entries: list[tuple[bytes, dict[bytes, bytes], str]],
-              redis_cpu: Any, rate: int, run: int, nodes: list[redis.Redis]) -> str:
+              redis_cpu: Any, rate: int, run: str, nodes: list[redis.Redis], warm: bool) -> str:
     """Entries produced at ``rate`` without, then with a consumer following
     them, as table cells: the consumer's Redis CPU per entry, its commands
     and their time per entry, the share of entries it fed, and how long
     after the last entry was produced it finished."""
-    quiet_base = f"{LIVE}:{run}:alone"
+    quiet_base, base = f"{LIVE}:{run}:alone", f"{LIVE}:{run}"
+    if warm:
+        # As in a service that has run a while: every shard the entries go to
+        # exists already (an entry far older than the window, which nothing reads).
+        one_per_shard = {key_slot(device_tag(e[2])): e[2] for e in entries}.values() \
+            if isinstance(target, redis.RedisCluster) else [""]
+        for key in (quiet_base, base):
+            produce(target, [(b"1-0", {b"k": b"filler"}, device) for device in one_per_shard], key, 10**9)
     before = redis_cpu()
     produce(target, entries, quiet_base, rate)
     alone = redis_cpu() - before
-    consumer = SignalConsumer(target, stream=f"{LIVE}:{run}")
+    consumer = SignalConsumer(target, stream=base)
     consumer.start()
     thread = threading.Thread(target=consumer.run, kwargs={"block_ms": 200})
     reset(nodes)
     before = redis_cpu()
     thread.start()
-    produce(target, entries, f"{LIVE}:{run}", rate)
+    produce(target, entries, base, rate)
     produced = time.perf_counter()
     deadline = produced + 30
     while consumer.engine.entries < len(entries) and time.perf_counter() < deadline:
@@ -303,10 +313,12 @@ def live_cost(target: redis.Redis | redis.RedisCluster, entries: list[tuple[byte
     consumer.stop()
     thread.join()
     used = redis_cpu() - before - alone
-    calls, usec = commands(nodes)
+    by_name: dict[str, int] = {}
+    calls, usec = commands(nodes, by_name)
     n = len(entries)
-    return (f"{used / n * 1e6:.1f} µs | {calls / n:.2f} | {usec / n:.2f} µs | {consumer.engine.entries / n:.0%} "
-            f"| {done:.2f} s")
+    mix = ", ".join(f"{name} {count / n:.2f}" for name, count in sorted(by_name.items(), key=lambda kv: -kv[1]))
+    return (f"{used / n * 1e6:.1f} µs | {calls / n:.2f} ({mix}) | {usec / n:.2f} µs | "
+            f"{consumer.engine.entries / n:.0%} | {done:.2f} s")
 
 
 def cluster_side_by_side(users: int, seed: int, batch: int, idle: float, tmp: Path, rate: int) -> None:
@@ -374,8 +386,11 @@ def cluster_side_by_side(users: int, seed: int, batch: int, idle: float, tmp: Pa
         sides: list[tuple[str, Any, Any, list[redis.Redis]]] = [
             ("one Redis", single, lambda: cpu(single), [single]),
             ("3-master cluster", client, lambda: cluster_cpu(cluster), masters)]
-        for run, (label, target, redis_cpu, nodes) in enumerate(sides):
-            print(f"| {label} | {live_cost(target, entries_with_device, redis_cpu, rate, run, nodes)} |")
+        for warm in (False, True):
+            for run, (label, target, redis_cpu, nodes) in enumerate(sides):
+                shards = "every shard there before" if warm else "shards appear during the run"
+                cells = live_cost(target, entries_with_device, redis_cpu, rate, f"{run}:{warm}", nodes, warm)
+                print(f"| {label}, {shards} | {cells} |")
         for node in masters:
             node.close()
         client.close()
