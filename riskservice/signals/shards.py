@@ -90,6 +90,7 @@ class ShardSet:
         self._discover_every = discover_s
         self._swept_at = self._full_at = float("-inf")
         self.lengths: dict[str, int] = {}  # shard -> its length at the last sweep
+        self.behind: dict[str, tuple[int, int]] = {}  # shard -> last id read, when a whole batch was read
         self.hot: dict[str, float] = {}  # shard -> read at every round until (monotonic s)
         self._commands: dict[tuple[str, int, int], bytes] = {}
         self._nodes: tuple[object, dict[str, tuple[redis.Redis, list[int]]]] | None = None
@@ -240,9 +241,9 @@ class ShardSet:
 
     def read(self, count: int, block_ms: int | None = None) -> tuple[list[Entry], tuple[int, int] | None]:
         """New entries of the followed shards on every master that answers, and
-        the watermark: the smallest last id among shards that returned a full
-        ``count`` (entries after it may not have been read from those shards
-        yet), or None when every shard read was read to its end.
+        the watermark: the smallest last id read from a shard that returned a
+        whole ``count`` (more is waiting there; such shards are read again at
+        the next round), or None when no shard has more waiting.
 
         On a cluster a round reads the *hot* shards (those that had entries in
         the last ``hot_s``). Once per ``sweep_s`` it also asks every other
@@ -253,7 +254,6 @@ class ShardSet:
         for this). A single Redis's one stream is read at every round.
         """
         entries: list[Entry] = []
-        watermark: tuple[int, int] | None = None
         self.down.clear()
         now = time.monotonic()
         sweep, full = now - self._swept_at >= self.sweep_s, now - self._full_at >= self.full_s
@@ -264,18 +264,23 @@ class ShardSet:
         groups = self.by_master()
         # One shard in all (a single Redis): the read may block until something comes.
         block = block_ms if block_ms and sum(len(s) for _, s in groups.values()) == 1 else 0
+        unread: set[str] = set()  # followed shards of masters that did not answer this round
         for master, (node, followed) in groups.items():
             if self.resting(master):
+                unread.update(followed)
                 continue
             if not self.cluster or full:
                 shards = followed
             else:
-                shards = [s for s in followed if self.hot.get(s, 0.0) > now]
+                # Hot shards, and those that returned a whole batch last time (more is waiting).
+                shards = [s for s in followed if self.hot.get(s, 0.0) > now or s in self.behind]
                 if sweep:
                     try:
-                        shards += self._changed(node, [s for s in followed if self.hot.get(s, 0.0) <= now])
+                        shards += self._changed(node, [s for s in followed
+                                                       if self.hot.get(s, 0.0) <= now and s not in self.behind])
                     except AWAY as exc:
                         self.failed(master, exc)
+                        unread.update(followed)
                         continue
             if not shards:
                 continue
@@ -283,22 +288,30 @@ class ShardSet:
                 replies = packed(node, [self._xreadgroup(s, count, block) for s in shards])
             except AWAY as exc:
                 self.failed(master, exc)
+                unread.update(followed)
                 continue
             self.answered(master)
+            read_at = time.monotonic()
             for shard, reply in zip(shards, replies, strict=True):
                 if isinstance(reply, hiredis.ReplyError):
+                    self.behind.pop(shard, None)
                     self._read_error(master, shard, reply)
                     continue
-                if not reply:
-                    continue
                 # RESP2: [[stream, entries]]; RESP3 (a client that said HELLO 3): {stream: entries}
-                raw = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
+                raw = (next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]) if reply else []
                 got = entries_of(shard, raw)
-                entries += got
-                self.hot[shard] = now + self.hot_s
+                if got:
+                    entries += got
+                    self.hot[shard] = read_at + self.hot_s
                 if len(raw) >= count and got:
-                    watermark = got[-1].order if watermark is None else min(watermark, got[-1].order)
-        return entries, watermark
+                    self.behind[shard] = got[-1].order
+                else:
+                    self.behind.pop(shard, None)
+        # Entries past the last one read of a shard that has more waiting are
+        # held back until it is read further; a master that is away does not
+        # hold the others back (its entries come late instead).
+        waiting = [order for shard, order in self.behind.items() if shard not in unread]
+        return entries, min(waiting) if waiting else None
 
     def _changed(self, node: redis.Redis, shards: list[str]) -> list[str]:
         """Those of ``shards`` whose length is not the one seen last time (unknown counts as changed)."""
