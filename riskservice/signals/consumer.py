@@ -10,18 +10,19 @@ next start's rebuild, not from a pending list).
 
 On Redis Cluster the stream is one shard per slot (riskservice/signals/shards.py
 finds and reads them): the rebuild merges every shard by stream id, and
-each round's new entries are merged by stream id too. Ordering given: every
-entry that was in a shard when the round read it is fed in stream-id order
-(entries past a shard's batch are held back until that shard has been read
-up to them), so the engine sees the order the masters recorded; an entry
-recorded while its round was reading, or on a master that was down, comes
+each round's new entries are merged by stream id too. Ordering given: the
+entries a round reads are fed in stream-id order, and entries past the last
+one read from a shard with more waiting (it returned a whole batch) are
+held back until that shard is read further, so a backlog is fed in the
+order the masters recorded it. An entry a round did not see (recorded on a
+quiet shard between two looks at it, or on a master that was away) comes
 in a later round, after entries with larger ids. Each shard's own order is
 always kept, and an entry is fed once per start: a re-delivered one (a
 promoted replica whose group position lagged) is skipped by its id.
 
 Writes are grouped by the master serving each device's ``:sig`` hash, one
 pipeline per master; the writes of a master that fails wait (the latest
-value of each field) and are sent again every round until it answers.
+value of each field) and are sent again, a second later, until it answers.
 """
 
 from __future__ import annotations
