@@ -36,24 +36,19 @@ import functools
 import logging
 import time
 from collections.abc import Iterable
-from typing import cast
 
 import hiredis
 import redis
 
 from riskservice.limits.keys import EVENTS, slot_shard
-from riskservice.limits.slots import SLOTS, key_slot
-from riskservice.limits.topology import is_cluster, masters
+from riskservice.limits.slots import SLOTS
+from riskservice.signals.masters import Masters
 from riskservice.signals.wire import AWAY, Entry, encode, entries_of, moved, packed, raise_reply
 
 __all__ = ["ShardSet"]
 
 log = logging.getLogger("riskservice.signals")
 
-# At most one re-read of the cluster's slot map per this many seconds.
-REMAP_S = 1.0
-# A master that failed is not asked again for this many seconds.
-RETRY_S = 1.0
 
 
 @functools.cache
@@ -62,7 +57,7 @@ def _exists(base: str) -> list[bytes]:
     return [encode(("EXISTS", slot_shard(base, slot))) for slot in range(SLOTS)]
 
 
-class ShardSet:
+class ShardSet(Masters):
     """The shards of ``base`` that one consumer group follows.
 
     Parameters
@@ -84,8 +79,8 @@ class ShardSet:
 
     def __init__(self, client: redis.Redis | redis.RedisCluster, group: str, name: str, base: str = EVENTS,
                  discover_s: float = 1.0, sweep_s: float = 0.5, hot_s: float = 0.5, full_s: float = 10.0) -> None:
-        self.client, self.group, self.name, self.base = client, group, name, base
-        self.cluster = is_cluster(client)
+        super().__init__(client)
+        self.group, self.name, self.base = group, name, base
         self.discover_s, self.sweep_s, self.hot_s, self.full_s = discover_s, sweep_s, hot_s, full_s
         self._discover_every = discover_s
         self._swept_at = self._full_at = float("-inf")
@@ -93,72 +88,9 @@ class ShardSet:
         self.behind: dict[str, tuple[int, int]] = {}  # shard -> last id read, when a whole batch was read
         self.hot: dict[str, float] = {}  # shard -> read at every round until (monotonic s)
         self._commands: dict[tuple[str, int, int], bytes] = {}
-        self._nodes: tuple[object, dict[str, tuple[redis.Redis, list[int]]]] | None = None
         # slot -> shard key (a single Redis: slot -1 -> base)
         self.followed: dict[int, str] = {} if self.cluster else {-1: base}
         self._discovered_at = float("-inf")
-        self._remapped_at = float("-inf")
-        self.down: set[str] = set()  # masters that failed in the last round
-        # masters that failed and have not answered since (logged once) -> when to ask again
-        self.away: dict[str, float] = {}
-
-    # -- where each shard is ---------------------------------------------------
-
-    def nodes(self) -> dict[str, tuple[redis.Redis, list[int]]]:
-        """Master name -> (a plain client of it, its slots); one entry on a single Redis."""
-        if not self.cluster:
-            return {"redis": (cast(redis.Redis, self.client), [-1])}
-        cluster = cast(redis.RedisCluster, self.client)
-        # Built again only when the client has read a new slot map (it replaces the whole map).
-        current = cluster.nodes_manager.slots_cache
-        if self._nodes is not None and self._nodes[0] is current:
-            return self._nodes[1]
-        out = {}
-        for name, slots in masters(cluster).items():
-            node = cluster.get_node(node_name=name)  # type: ignore[no-untyped-call]
-            out[name] = (cluster.get_redis_connection(node), slots)
-        self._nodes = (current, out)
-        return out
-
-    def node_of(self, key: str) -> tuple[str, redis.Redis]:
-        """The master serving ``key`` (name, plain client)."""
-        if not self.cluster:
-            return "redis", cast(redis.Redis, self.client)
-        cluster = cast(redis.RedisCluster, self.client)
-        node = cluster.nodes_manager.get_node_from_slot(key_slot(key))
-        return node.name, cluster.get_redis_connection(node)
-
-    def failed(self, master: str, exc: Exception) -> None:
-        """Note a master that did not answer, and re-read the slot map (at most once a second)."""
-        if master not in self.away:
-            log.warning("signal consumer: a master does not answer; its shards wait",
-                        extra={"node": master, "error": str(exc)})
-        self.down.add(master)
-        self.away[master] = time.monotonic() + RETRY_S
-        self.remap()
-
-    def resting(self, master: str) -> bool:
-        """True for a master that failed less than a second ago: it is not
-        asked again yet (a master that hangs would cost every round its
-        time-out)."""
-        if self.away.get(master, 0.0) > time.monotonic():
-            self.down.add(master)
-            return True
-        return False
-
-    def answered(self, master: str) -> None:
-        if master in self.away:
-            del self.away[master]
-            log.info("signal consumer: a master answers again", extra={"node": master})
-
-    def remap(self) -> None:
-        if not self.cluster or time.monotonic() - self._remapped_at < REMAP_S:
-            return
-        self._remapped_at = time.monotonic()
-        try:
-            cast(redis.RedisCluster, self.client).nodes_manager.initialize()
-        except (redis.RedisError, OSError) as exc:
-            log.warning("signal consumer: cannot re-read the slot map", extra={"error": str(exc)})
 
     # -- discovery -------------------------------------------------------------
 
