@@ -80,12 +80,10 @@ def on_starting(server: Any) -> None:
         _embedded = EmbeddedRedis(settings.data_dir)
         os.environ["REDIS_URL"] = _embedded.ensure()
         server.log.info("embedded redis at %s", os.environ["REDIS_URL"])
-    if settings.signals and settings.redis_cluster:
-        # It follows one stream; a cluster has one per slot (docs/signals.md).
-        server.log.warning("real-time signals are not supported on Redis Cluster yet: consumer not started")
-    elif settings.signals:
+    if settings.signals:
         # The real-time signal consumer: one process for the whole service
         # (its state is in memory), a child of the master, stopped with it.
+        # On Redis Cluster it follows every slot's shard of the event stream.
         _signals = subprocess.Popen([sys.executable, "-m", "riskservice", "signals", "--exit-with-parent"])
         server.log.info("signal consumer started (pid %s)", _signals.pid)
 

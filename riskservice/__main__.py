@@ -18,7 +18,6 @@ from typing import Any, cast
 
 import click
 import orjson
-import redis
 
 from config.settings import Settings, SettingsError
 from riskservice import logs
@@ -144,7 +143,8 @@ def export(since: str | None, until: str | None, output: Any) -> None:
 
 
 @cli.command()
-@click.option("--batch", default=1000, show_default=True, help="Stream entries read per call.")
+@click.option("--batch", default=1000, show_default=True,
+              help="Stream entries read per call (per shard on Redis Cluster).")
 @click.option("--name", default="signals-1", show_default=True, help="This consumer's name in the group.")
 @click.option("--exit-with-parent", is_flag=True,
               help="Stop when the process that started this one is gone (gunicorn's master starts it so).")
@@ -156,12 +156,10 @@ def signals(batch: int, name: str, exit_with_parent: bool) -> None:
 
     settings = _settings()
     logs.configure(settings.log_level)
-    if settings.redis_cluster:
-        # It follows one stream; a cluster keeps one per slot (docs/signals.md).
-        raise click.ClickException("the real-time signals do not run on Redis Cluster yet (RISK_REDIS_CLUSTER=1)")
     parent = os.getppid()
     with _store() as store:
-        consumer = SignalConsumer(cast(redis.Redis, store.client), name=name, batch=batch)
+        # On Redis Cluster (RISK_REDIS_CLUSTER=1) it follows every slot's shard of the stream.
+        consumer = SignalConsumer(store.client, name=name, batch=batch)
         for sig in (os_signal.SIGTERM, os_signal.SIGINT):
             os_signal.signal(sig, lambda *_: consumer.stop())
         consumer.start()  # (logs how many recent events it re-read)
