@@ -19,12 +19,10 @@ same engine. Needs valgrind (Debian package ``valgrind``).
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import logging
 import os
 import random
-import re
 import subprocess
 import sys
 import tempfile
@@ -87,20 +85,18 @@ def measure(devices: int, prefill: int, decisions: int) -> dict[str, object]:
         for _ in range(decisions):
             device = rng.randrange(devices)
             bodies.append(share(device, device * 5 + rng.randrange(5)))
-        subprocess.run(["callgrind_control", "--zero", str(server.pid)], capture_output=True, check=False)
+        from callgrind import instructions_while  # (bench/ of this tree is on the path, also in run_in)
+
         answers: dict[str, int] = {}
-        for body in bodies:
-            clock.advance(2)
-            answer = http.post("/v1/decisions", json=body, headers=ISSUER).get_json()
-            key = answer["decision"] + (" (degraded)" if answer["degraded"] else "")
-            answers[key] = answers.get(key, 0) + 1
-        subprocess.run(["callgrind_control", "--dump", str(server.pid)], capture_output=True, check=False)
-        deadline = time.monotonic() + 30
-        while not glob.glob(f"{out}.*") and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(0.5)
-        text = Path(sorted(glob.glob(f"{out}.*"))[0]).read_text()
-        total = int(re.search(r"^(?:summary|totals): (\d+)", text, re.M).group(1))  # type: ignore[union-attr]
+
+        def calls() -> None:
+            for body in bodies:
+                clock.advance(2)
+                answer = http.post("/v1/decisions", json=body, headers=ISSUER).get_json()
+                key = answer["decision"] + (" (degraded)" if answer["degraded"] else "")
+                answers[key] = answers.get(key, 0) + 1
+
+        total = instructions_while(server.pid, out, calls)
         return {"instructions_per_decision": total / decisions, "answers": answers}
     finally:
         server.terminate()

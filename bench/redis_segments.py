@@ -23,9 +23,6 @@ valgrind (Debian package ``valgrind``).
 from __future__ import annotations
 
 import argparse
-import glob
-import os
-import re
 import struct
 import subprocess
 import sys
@@ -37,6 +34,8 @@ import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from callgrind import instructions_while  # noqa: E402  (bench/ is this script's folder)
 
 from riskservice.embedded_redis import find_redis_server  # noqa: E402
 from riskservice.limits.keys import decision_keys  # noqa: E402
@@ -119,18 +118,11 @@ def main() -> None:
     def count(script: str, path: str) -> float:
         sha = client.script_load(script)
         decide(sha, path)
-        dumps = len(glob.glob(f"{out}.*"))
-        subprocess.run(["callgrind_control", "--zero", str(server.pid)], capture_output=True, check=False)
-        for _ in range(args.calls):
-            decide(sha, path)
-        subprocess.run(["callgrind_control", "--dump", str(server.pid)], capture_output=True, check=False)
-        deadline = time.monotonic() + 30
-        while len(glob.glob(f"{out}.*")) <= dumps and time.monotonic() < deadline:
-            time.sleep(0.1)  # ok-sleep: waiting for callgrind's dump file
-        time.sleep(0.5)  # ok-sleep: the dump is written after the file appears
-        text = Path(max(glob.glob(f"{out}.*"), key=os.path.getmtime)).read_text()
-        total = int(re.search(r"^(?:summary|totals): (\d+)", text, re.M).group(1))  # type: ignore[union-attr]
-        return total / args.calls
+        def calls() -> None:
+            for _ in range(args.calls):
+                decide(sha, path)
+
+        return instructions_while(server.pid, out, calls) / args.calls
 
     try:
         for _ in range(600):
