@@ -4,7 +4,6 @@ the consumer following the stream and the worker's in-memory board."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,13 +11,12 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from config.settings import DEFAULT_POLICY_FILE
-from riskservice.app import create_app
 from riskservice.limits.clock import ManualClock
 from riskservice.signals.consumer import SignalConsumer
 from tests.api.helpers import codes, share
-from tests.conftest import ISSUER, make_settings
+from tests.conftest import ISSUER
 from tests.redis_server import RedisServer
+from tests.signals.conftest import app_with_merchants
 
 DAY = 86_400
 MERCHANTS = """
@@ -32,16 +30,7 @@ GROUP = [f"member-{i}" for i in range(12)]
 
 @pytest.fixture
 def app(redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path, clock: ManualClock) -> Flask:
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(DEFAULT_POLICY_FILE.read_text().replace("merchants: {}", MERCHANTS))
-    return create_app(make_settings(redis_server.url, tmp_path, policy_file=policy), clock=clock)
-
-
-@pytest.fixture
-def consumer(redis_client: redis.Redis, clock: ManualClock) -> Iterator[SignalConsumer]:
-    consumer = SignalConsumer(redis_client)
-    consumer.start(now_ms=clock.now_ms())
-    yield consumer
+    return app_with_merchants(redis_server, tmp_path, clock, MERCHANTS)
 
 
 def report(client: FlaskClient, decision_id: str, delivered: int, claimed: int) -> None:

@@ -3,7 +3,6 @@ consumer following the stream, and the next decision judging its values."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,14 +10,13 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from config.settings import DEFAULT_POLICY_FILE
-from riskservice.app import create_app
 from riskservice.graph_store import write_back
 from riskservice.limits.clock import ManualClock
 from riskservice.signals.consumer import SignalConsumer
 from tests.api.helpers import codes, share
-from tests.conftest import ANALYST, make_settings
+from tests.conftest import ANALYST
 from tests.redis_server import RedisServer
+from tests.signals.conftest import app_with_merchants
 
 MERCHANTS = """
 merchants:
@@ -29,16 +27,7 @@ merchants:
 
 @pytest.fixture
 def app(redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path, clock: ManualClock) -> Flask:
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(DEFAULT_POLICY_FILE.read_text().replace("merchants: {}", MERCHANTS))
-    return create_app(make_settings(redis_server.url, tmp_path, policy_file=policy), clock=clock)
-
-
-@pytest.fixture
-def consumer(redis_client: redis.Redis, clock: ManualClock) -> Iterator[SignalConsumer]:
-    consumer = SignalConsumer(redis_client)
-    consumer.start(now_ms=clock.now_ms())
-    yield consumer
+    return app_with_merchants(redis_server, tmp_path, clock, MERCHANTS)
 
 
 # Shares of one coupon this far apart are separate sittings (coupon_repeat counts sittings).
