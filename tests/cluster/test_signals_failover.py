@@ -4,7 +4,6 @@ gunicorn's master starts it on a cluster as on one Redis."""
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import time
@@ -20,7 +19,7 @@ from riskservice.limits.keys import device_tag, signals_key, user_tag
 from riskservice.limits.topology import connect_cluster
 from riskservice.signals.consumer import SignalConsumer
 from riskservice.state import risk_state
-from tests.cluster.nodes import poll
+from tests.cluster.nodes import poll, process_alive
 from tests.cluster.test_failover import ids_on
 from tests.cluster_server import RedisClusterServer
 from tests.conftest import ISSUER, make_settings
@@ -89,13 +88,6 @@ def test_the_consumer_survives_a_master_dying_and_resumes_after_failover(
     assert not thread.is_alive()
 
 
-def gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    with open(f"/proc/{pid}/stat") as fh:
-        return fh.read().split(") ")[1].startswith("Z")  # exited, not reaped yet
 
 
 def test_gunicorns_master_starts_the_consumer_on_a_cluster(redis_cluster: RedisClusterServer,
@@ -114,6 +106,6 @@ def test_gunicorns_master_starts_the_consumer_on_a_cluster(redis_cluster: RedisC
     finally:
         server.stop()
     deadline = time.monotonic() + 20
-    while not gone(pid):
+    while process_alive(pid):
         assert time.monotonic() < deadline
         time.sleep(0.05)  # ok-sleep: the consumer is stopped with the master

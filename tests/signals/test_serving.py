@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
@@ -10,19 +9,10 @@ from pathlib import Path
 import redis
 import requests
 
+from tests.cluster.nodes import process_alive
 from tests.conftest import ISSUER
 from tests.redis_server import RedisServer
 from tests.serving.gunicorn_server import Gunicorn
-
-
-def gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    # A child that exited but was not reaped yet is gone too.
-    with open(f"/proc/{pid}/stat") as fh:
-        return fh.read().split(") ")[1].startswith("Z")
 
 
 def test_the_master_starts_the_consumer_and_stops_it(redis_server: RedisServer, redis_client: redis.Redis,
@@ -44,6 +34,6 @@ def test_the_master_starts_the_consumer_and_stops_it(redis_server: RedisServer, 
     finally:
         server.stop()
     deadline = time.monotonic() + 20
-    while not gone(pid):
+    while process_alive(pid):
         assert time.monotonic() < deadline
         time.sleep(0.05)  # ok-sleep: the consumer is stopped with the master
