@@ -20,7 +20,30 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["instructions_while"]
+import redis
+
+__all__ = ["instructions_while", "start_server"]
+
+
+def start_server(work: Path, server: str) -> tuple[subprocess.Popen[bytes], redis.Redis, Path]:
+    """The redis-server binary ``server`` under callgrind, on a free port, data in ``work``,
+    once it answers: the process, a client, and the prefix its dumps are written to."""
+    from tests.redis_server import free_port
+
+    out = work / "callgrind.out"
+    port = free_port()
+    proc = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", server, "--port", str(port),
+         "--save", "", "--appendonly", "no", "--dir", str(work)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    for _ in range(600):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.1)  # ok-sleep: valgrind starts the server slowly
+    return proc, client, out
 
 
 def instructions_while(pid: int, out: Path, run: Callable[[], object]) -> int:

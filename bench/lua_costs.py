@@ -17,23 +17,18 @@ from __future__ import annotations
 
 import argparse
 import struct
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
-
-import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from callgrind import instructions_while  # noqa: E402  (bench/ is this script's folder)
+from callgrind import instructions_while, start_server  # noqa: E402  (bench/ is this script's folder)
 
 from riskservice.embedded_redis import find_redis_server  # noqa: E402
 from riskservice.limits.scripts import DECIDE  # noqa: E402
-from tests.redis_server import free_port  # noqa: E402
 
 COMMON = (ROOT / "riskservice/limits/lua/common.lua").read_text()
 # The pieces of common.lua that decide.lua is built with (limits/scripts.py).
@@ -77,20 +72,8 @@ def main() -> None:
     parser.add_argument("--server", default=None, help="redis-server binary (default: the service's)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp())
-    out = work / "callgrind.out"
-    port = free_port()
-    server = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", args.server or find_redis_server(),
-         "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(work)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
+    server, client, out = start_server(work, args.server or find_redis_server())
     try:
-        for _ in range(600):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.1)  # ok-sleep: valgrind starts the server slowly
         version = client.info("server")["redis_version"]
 
         def reset() -> None:

@@ -24,25 +24,20 @@ from __future__ import annotations
 
 import argparse
 import struct
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from callgrind import instructions_while  # noqa: E402  (bench/ is this script's folder)
+from callgrind import instructions_while, start_server  # noqa: E402  (bench/ is this script's folder)
 
 from riskservice.embedded_redis import find_redis_server  # noqa: E402
 from riskservice.limits.keys import decision_keys  # noqa: E402
 from riskservice.limits.scripts import DECIDE  # noqa: E402
 from riskservice.policy.load import load_policy  # noqa: E402
 from tests.limits.args import decide_args  # noqa: E402
-from tests.redis_server import free_port  # noqa: E402
 
 NOW = 1_800_000_000_000
 # (text that starts a section of decide.lua, the name of what comes before it)
@@ -88,13 +83,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=100)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp())
-    out = work / "callgrind.out"
-    port = free_port()
-    server = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", find_redis_server(), "--port", str(port),
-         "--save", "", "--appendonly", "no", "--dir", str(work)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
+    server, client, out = start_server(work, find_redis_server())
     plan = load_policy(str(ROOT / "config/policy.yaml")).default.plan
     users = b"".join(struct.pack(">Q", NOW - 1000 * (i + 1))[2:] + struct.pack(">H", 2) + f"u{i}".encode()
                      for i in range(5))
@@ -118,19 +107,14 @@ def main() -> None:
     def count(script: str, path: str) -> float:
         sha = client.script_load(script)
         decide(sha, path)
-        def calls() -> None:
+
+        def run() -> None:
             for _ in range(args.calls):
                 decide(sha, path)
 
-        return instructions_while(server.pid, out, calls) / args.calls
+        return instructions_while(server.pid, out, run) / args.calls
 
     try:
-        for _ in range(600):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.1)  # ok-sleep: valgrind starts the server slowly
         client.set("risk:{d:dev-refused}:state", struct.pack(">H", 50) + full + users)
         client.set("risk:{u:u-refused}:log", full)
         figures = {path: [count(script, path) for _, script in variants()] for path in ("refused", "allowed")}
