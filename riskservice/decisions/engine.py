@@ -122,9 +122,45 @@ def static_verdict(findings: list[Finding]) -> tuple[int, int, str]:
 
 
 def split(findings: list[Finding]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Enforced reasons and shadow reasons, most severe first."""
-    ordered = sorted(findings, key=lambda f: -int(f[1]))
+    """Enforced reasons and shadow reasons, most severe first (one explanation each, see :func:`one_explanation`)."""
+    ordered = sorted(one_explanation(findings), key=lambda f: -int(f[1]))
     return [reason(f) for f in ordered if not f[2]], [reason(f) for f in ordered if f[2]]
+
+
+#: Signals judged with the request rules, from the board (riskservice/signals/board.py).
+BOARD_SIGNALS = ("sink_recipient", "fresh_burst")
+
+
+def _strength(f: Finding) -> float:
+    observed, limit = f[4], f[5]
+    if isinstance(observed, int | float) and isinstance(limit, int | float) and limit:
+        return float(observed) / float(limit)
+    return 0.0
+
+
+def one_explanation(findings: list[Finding]) -> list[Finding]:
+    """The batch's ``graph_anomaly`` and a board signal of the same mode
+    (enforced or shadow) explain one thing: only the stronger (observed /
+    threshold) is given; a tie keeps the graph's. (``decide.lua`` does the
+    same between ``graph_anomaly`` and the signals it judges.)
+
+    >>> g = ["graph_anomaly", 1, 0, "captcha", 0.9, 0.8, None, 0]
+    >>> s = ["sink_recipient", 1, 0, "captcha", 6, 3, None, 0]
+    >>> [f[0] for f in one_explanation([g, s])], [f[0] for f in one_explanation([g, s[:4] + [3, 3, None, 0]])]
+    (['sink_recipient'], ['graph_anomaly'])
+    """
+    out = list(findings)
+    for mode in (0, 1):
+        graph = [f for f in out if f[0] == "graph_anomaly" and int(f[2]) == mode]
+        board = [f for f in out if f[0] in BOARD_SIGNALS and int(f[2]) == mode]
+        if not graph or not board:
+            continue
+        best = max(_strength(f) for f in board)
+        if best > _strength(graph[0]):
+            out = [f for f in out if f is not graph[0]]
+        else:
+            out = [f for f in out if not any(f is b for b in board)]
+    return out
 
 
 class DecisionEngine:

@@ -11,6 +11,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
+from riskservice.graph_store import write_back
 from riskservice.limits.clock import ManualClock
 from riskservice.signals.consumer import SignalConsumer
 from tests.api.helpers import codes, share
@@ -68,6 +69,36 @@ def test_a_share_naming_a_sink_is_challenged_with_the_sinks_value(client: FlaskC
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'risk_rule_hits_total{mode="enforced",rule="sink_recipient"} 1.0' in metrics
     assert 'risk_rule_hits_total{mode="shadow",rule="sink_recipient"} 1.0' in metrics
+
+
+def test_a_board_signal_and_the_graph_score_give_one_reason_the_stronger(
+        client: FlaskClient, app: Flask, consumer: SignalConsumer, clock: ManualClock,
+        redis_client: redis.Redis) -> None:
+    share(client, user_id="old", device_id="d-old", recipients=["x"])  # the consumer's history begins
+    consumer.poll()
+    clock.advance(3 * DAY)
+    for i in range(3):  # a hoarder, as above (sink_recipient 3 / 3 = 1.0)
+        resp = share(client, user_id=f"feeder-{i}", device_id=f"d-{i}", recipients=["hoarder", f"friend-{i}"])
+        report(client, resp.json["decision_id"], 2, 1)
+        consumer.poll()
+    clock.advance(1)
+    write_back(redis_client, [{"node": "old", "kind": "user", "kol": 0.0, "anomaly": 0.9, "signals": []}])
+    app.extensions["risk"].graph_versions.invalidate()
+    # the anomaly 0.9 / 0.8 is stronger than the sink's 3 / 3: one reason, the graph's
+    assert codes(share(client, user_id="old", device_id="d-old", recipients=["hoarder"])) == ["graph_anomaly"]
+    write_back(redis_client, [{"node": "old", "kind": "user", "kol": 0.0, "anomaly": 0.8, "signals": []}])
+    app.extensions["risk"].graph_versions.invalidate()
+    # 0.8 / 0.8 = 1.0 ties with the sink: the graph's is kept, as decide.lua does
+    assert codes(share(client, user_id="old", device_id="d-old", recipients=["hoarder"])) == ["graph_anomaly"]
+    # a fourth fresh account tries to feed it (refused: it names the sink), so
+    # the sink's value is 4 / 3, the stronger now
+    share(client, user_id="feeder-3", device_id="d-3", recipients=["hoarder", "friend-3"])
+    consumer.poll()
+    clock.advance(1)
+    resp = share(client, user_id="old", device_id="d-old", recipients=["hoarder"])
+    assert [(r["code"], r["observed"]) for r in resp.json["reasons"]] == [("sink_recipient", 4)]
+    # without the sink among the recipients, the graph's alone
+    assert codes(share(client, user_id="old", device_id="d-old", recipients=["y"])) == ["graph_anomaly"]
 
 
 def test_a_fresh_account_that_fed_a_sink_is_challenged_at_its_next_share(
