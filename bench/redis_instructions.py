@@ -35,29 +35,18 @@ TEXTS = ["邀请好友同步优惠", "新店开业，全场八折", "周末一�
 
 def measure(devices: int, prefill: int, decisions: int) -> dict[str, object]:
     """Run in a checkout (sys.path[0]); returns instructions per decision."""
-    import redis
+
+    from callgrind import instructions_while, start_server  # (bench/ of this tree is on the path, also in run_in)
 
     from riskservice.app import create_app
     from riskservice.embedded_redis import find_redis_server
     from riskservice.limits.clock import ManualClock
     from tests.conftest import ISSUER, make_settings
-    from tests.redis_server import free_port
 
     work = Path(tempfile.mkdtemp())
-    port = free_port()
-    out = work / "callgrind.out"
-    server = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", find_redis_server(), "--port", str(port),
-         "--save", "", "--appendonly", "no", "--dir", str(work)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, client, out = start_server(work, find_redis_server())
+    port = client.connection_pool.connection_kwargs["port"]
     try:
-        client = redis.Redis(port=port)
-        for _ in range(600):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.1)
         clock = ManualClock(int(time.time() * 1000) - 86_400_000)
         app = create_app(make_settings(f"redis://127.0.0.1:{port}/0", work, redis_budget_ms=5000), clock=clock)
         logging.getLogger("riskservice.access").disabled = True
@@ -85,8 +74,6 @@ def measure(devices: int, prefill: int, decisions: int) -> dict[str, object]:
         for _ in range(decisions):
             device = rng.randrange(devices)
             bodies.append(share(device, device * 5 + rng.randrange(5)))
-        from callgrind import instructions_while  # (bench/ of this tree is on the path, also in run_in)
-
         answers: dict[str, int] = {}
 
         def calls() -> None:
