@@ -12,6 +12,12 @@ deltas show which commands the time goes to.
     .venv/bin/python bench/redis_cpu.py [--decisions 3000] [--devices 300] [--rounds 3]
         [--url redis://...] [--cluster]
 
+``--floor`` (one server) also measures, in the same way, what a call that
+judges nothing costs (``bench/floor.py``): the commands every decision must
+make as a script with decide.lua's KEYS and ARGV, the same commands pipelined
+without a script, a bare ``EVALSHA`` (``return 1``) and a ``PING``, each
+sent one round trip at a time like the decisions.
+
 The clock is injected (the windows' timestamps come from the bench, as in the
 other benchmarks); in production the script reads Redis ``TIME`` instead.
 """
@@ -37,11 +43,16 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from floor import floor_commands, floor_script  # noqa: E402  (bench/ is this script's folder)
+
 from config.settings import ENV_VARS, Settings  # noqa: E402
 from riskservice.app import create_app  # noqa: E402
 from riskservice.decisions.request import validate_decision_request  # noqa: E402
 from riskservice.limits.clock import ManualClock  # noqa: E402
+from riskservice.limits.keys import decision_keys  # noqa: E402
+from riskservice.policy.load import load_policy  # noqa: E402
 from tests.conftest import ISSUER_KEY  # noqa: E402
+from tests.limits.args import decide_args  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 
 USERS_PER_DEVICE = 5
@@ -209,6 +220,50 @@ def run(url: str, nodes: RedisNodes, decisions: int, devices: int, cluster: bool
     return summary(before, after, idle, decisions, wall, outcomes) | {"prefill": prefill}
 
 
+def floor_cpu(url: str, nodes: RedisNodes, calls: int) -> dict[str, dict[str, float]]:
+    """Redis CPU per call (µs, and the kernel's part) of calls that judge nothing (``bench/floor.py``)."""
+    client = redis.Redis.from_url(url)
+    plan = load_policy(str(ROOT / "config/policy.yaml")).default.plan
+    now = int(time.time() * 1000)
+    state = bytes(320)  # a busy device's state: about 50 shares of 6 bytes
+
+    def call_args(i: int, path: str) -> tuple[Any, list[bytes | str]]:
+        device = f"floor-{path}-{i % 300}"
+        keys = decision_keys(uuid.uuid4().hex, device, f"u-{device}", "203.0.113.7", uuid.uuid4().hex)
+        argv = decide_args(now=now, decision_id=uuid.uuid4().hex, user_id=f"u-{device}", device_id=device,
+                           plan=plan, lat="31.2", lon="121.4", request=b"x" * 400)
+        return keys, list(argv.wire())
+
+    def measure(one: Any, path: str) -> dict[str, float]:
+        prepared = [call_args(i, path) for i in range(calls)]
+        for keys, _ in prepared[:300]:
+            client.set(keys.device_state, state)
+        before = nodes.snapshot()
+        for keys, argv in prepared:
+            one(keys, argv)
+        after = nodes.snapshot()
+        return {"us": round((after["cpu"] - before["cpu"]) / calls * 1e6, 1),
+                "sys_us": round((after["sys"] - before["sys"]) / calls * 1e6, 1)}
+
+    out: dict[str, dict[str, float]] = {}
+    for path in ("refused", "allowed"):
+        sha = client.script_load(floor_script(path))
+        out[f"script, {path}"] = measure(lambda k, a, sha=sha: client.evalsha(sha, len(k), *k, *a), path)
+
+        def pipelined(k: Any, a: list[bytes | str], path: str = path) -> None:
+            pipe = client.pipeline(transaction=False)
+            for command in floor_commands(path, k, a):
+                pipe.execute_command(*command)
+            pipe.execute()
+
+        out[f"pipelined, {path}"] = measure(pipelined, path)
+    bare = client.script_load("return 1")
+    out["bare EVALSHA"] = measure(lambda k, a: client.evalsha(bare, 0), "refused")
+    out["PING"] = measure(lambda k, a: client.ping(), "refused")
+    client.close()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--decisions", type=int, default=3000)
@@ -218,6 +273,8 @@ def main() -> None:
     parser.add_argument("--url", help="use this Redis (a cluster node with --cluster) instead of starting one")
     parser.add_argument("--cluster", action="store_true",
                         help="Redis Cluster: the service with RISK_REDIS_CLUSTER=1, CPU summed over the masters")
+    parser.add_argument("--floor", action="store_true",
+                        help="also measure calls that judge nothing (bench/floor.py), one server only")
     args = parser.parse_args()
     if args.cluster and "RISK_REDIS_CLUSTER" not in ENV_VARS:
         sys.exit("--cluster: the service does not support Redis Cluster yet (no RISK_REDIS_CLUSTER setting)")
@@ -236,6 +293,7 @@ def main() -> None:
         nodes = RedisNodes(url, cluster=args.cluster)
         results = [run(url, nodes, args.decisions, args.devices, args.cluster, work / f"round-{i}")
                    for i in range(args.rounds)]
+        floors = floor_cpu(url, nodes, args.decisions) if args.floor and not args.cluster else None
         results.sort(key=lambda r: r["net_cpu_us_per_decision"])
         result = results[len(results) // 2] | {
             "rounds_net_cpu_us_per_decision": [r["net_cpu_us_per_decision"] for r in results]}
@@ -252,6 +310,11 @@ def main() -> None:
     print(f"net µs per decision, every round (sorted): {result['rounds_net_cpu_us_per_decision']}; "
           f"the median round:\n")
     print(cpu_table(result))
+    if floors:
+        print(f"\nthe floor ({args.decisions} calls each, one round trip at a time; µs of Redis CPU per call):\n")
+        print("| call | µs | of which kernel |\n|---|---|---|")
+        for name, f in floors.items():
+            print(f"| {name} | {f['us']} | {f['sys_us']} |")
     print(orjson.dumps(result | {"answers": dict(result["answers"]), "prefill": dict(result["prefill"])}).decode())
 
 

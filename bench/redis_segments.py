@@ -16,8 +16,16 @@ what that section adds. Two paths:
     .venv/bin/python bench/redis_segments.py [--calls 100]
 
 A section's figure includes the garbage collection its allocations cause, so
-the figures are for comparing sections, not exact attributions. Needs
-valgrind (Debian package ``valgrind``).
+the figures are for comparing sections, not exact attributions.
+
+``--floor`` also measures what no decision script can go below: the same
+KEYS and ARGV, and only the commands a decision must make (the replay
+check, the device state and user log read, the record and the share event
+written; on the refused path one refusal count and the queue, on the allowed
+path the state and log written back), with no rule judged. And the same
+commands sent as plain pipelined commands, without a script: roughly what
+judging outside Lua (a Redis module) would start from. Needs valgrind
+(Debian package ``valgrind``).
 """
 
 from __future__ import annotations
@@ -32,9 +40,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from callgrind import instructions_while, start_server  # noqa: E402  (bench/ is this script's folder)
+from floor import floor_commands, floor_script  # noqa: E402  (bench/ is this script's folder)
 
 from riskservice.embedded_redis import find_redis_server  # noqa: E402
-from riskservice.limits.keys import decision_keys  # noqa: E402
+from riskservice.limits.keys import DecisionKeys, decision_keys  # noqa: E402
 from riskservice.limits.scripts import DECIDE  # noqa: E402
 from riskservice.policy.load import load_policy  # noqa: E402
 from tests.limits.args import decide_args  # noqa: E402
@@ -81,6 +90,8 @@ def packed_log(times: list[int]) -> bytes:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--floor", action="store_true",
+                        help="also measure the commands a decision must make, with no rule judged")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp())
     server, client, out = start_server(work, find_redis_server())
@@ -92,7 +103,8 @@ def main() -> None:
     quiet = packed_log([NOW - 80_000_000 + i * 1_000_000 for i in range(30)])
     calls = 0
 
-    def decide(sha: str, path: str) -> None:
+    def prepare(path: str) -> tuple[DecisionKeys, list[bytes | str]]:
+        """The next call's keys and arguments (the allowed path's device reset first)."""
         nonlocal calls
         calls += 1
         device = f"dev-{path}"
@@ -102,15 +114,34 @@ def main() -> None:
         keys = decision_keys(f"e{calls}", device, f"u-{path}", "203.0.113.7", f"id{calls}")
         argv = decide_args(now=NOW, decision_id=f"{calls:032x}", user_id=f"u-{path}", device_id=device, plan=plan,
                            lat="31.2", lon="121.4", request=b"x" * 400)
-        client.evalsha(sha, len(keys), *keys, *argv.wire())
+        return keys, list(argv.wire())
 
-    def count(script: str, path: str) -> float:
-        sha = client.script_load(script)
-        decide(sha, path)
+    def decide(sha: str, path: str) -> None:
+        keys, argv = prepare(path)
+        client.evalsha(sha, len(keys), *keys, *argv)
+
+    def pipelined(path: str) -> None:
+        """The floor's commands sent as plain commands in one pipeline, no script."""
+        keys, argv = prepare(path)
+        pipe = client.pipeline(transaction=False)
+        for command in floor_commands(path, keys, argv):
+            pipe.execute_command(*command)
+        pipe.execute()
+
+    def count(script: str | None, path: str) -> float:
+        if script is None:
+            def one() -> None:
+                pipelined(path)
+        else:
+            sha = client.script_load(script)
+
+            def one() -> None:
+                decide(sha, path)
+        one()
 
         def run() -> None:
             for _ in range(args.calls):
-                decide(sha, path)
+                one()
 
         return instructions_while(server.pid, out, run) / args.calls
 
@@ -126,6 +157,12 @@ def main() -> None:
             before = {p: figures[p][i] for p in ("refused", "allowed")}
             print(f"{name:52s} {row[0] / 1000:9.1f} {row[1] / 1000:9.1f}")
         print(f"{'total':52s} {figures['refused'][-1] / 1000:9.1f} {figures['allowed'][-1] / 1000:9.1f}")
+        if args.floor:
+            print("\nthe floor: only the commands a decision must make, no rule judged")
+            for name, floor in (("a script with decide.lua's KEYS and ARGV", True),
+                                ("the same commands, pipelined, no script", False)):
+                row = [count(floor_script(p) if floor else None, p) for p in ("refused", "allowed")]
+                print(f"{name:52s} {row[0] / 1000:9.1f} {row[1] / 1000:9.1f}")
     finally:
         server.terminate()
         server.wait()
