@@ -3,15 +3,14 @@
 The master starts the embedded Redis (when no REDIS_URL is set) once, before
 forking, so every worker shares one server; and it prepares prometheus-client's
 multiprocess directory so ``/metrics`` adds up all workers. It also starts
-the real-time signal consumer (``RISK_SIGNALS``, on by default) and stops it
-on exit.
+the real-time signal consumer (``RISK_SIGNALS``, on by default), starts it
+again whenever it exits, and stops it on exit.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -64,7 +63,7 @@ logconfig_dict = {
 }
 
 _embedded = None
-_signals: subprocess.Popen[bytes] | None = None
+_signals: Any = None  # riskservice.signals.supervisor.ConsumerSupervisor
 
 
 def on_starting(server: Any) -> None:
@@ -82,10 +81,14 @@ def on_starting(server: Any) -> None:
         server.log.info("embedded redis at %s", os.environ["REDIS_URL"])
     if settings.signals:
         # The real-time signal consumer: one process for the whole service
-        # (its state is in memory), a child of the master, stopped with it.
-        # On Redis Cluster it follows every slot's shard of the event stream.
-        _signals = subprocess.Popen([sys.executable, "-m", "riskservice", "signals", "--exit-with-parent"])
-        server.log.info("signal consumer started (pid %s)", _signals.pid)
+        # (its state is in memory), a child of the master, started again when
+        # it exits, stopped with the master. On Redis Cluster it follows every
+        # slot's shard of the event stream.
+        from riskservice.signals.supervisor import ConsumerSupervisor
+
+        _signals = ConsumerSupervisor([sys.executable, "-m", "riskservice", "signals", "--exit-with-parent"],
+                                      server.log)
+        server.log.info("signal consumer started (pid %s)", _signals.start())
 
 
 def child_exit(server: Any, worker: Any) -> None:
@@ -96,8 +99,7 @@ def child_exit(server: Any, worker: Any) -> None:
 
 def on_exit(server: Any) -> None:
     if _signals is not None:
-        _signals.terminate()
-        _signals.wait(timeout=10)
+        _signals.stop(timeout_s=10)
         server.log.info("signal consumer stopped")
     if _embedded is not None:
         _embedded.stop()

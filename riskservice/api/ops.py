@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import redis
 from flask import Blueprint, Response
 
 from riskservice.api.responses import json_response
 from riskservice.limits.topology import health, is_cluster
+from riskservice.signals.heartbeat import ConsumerStatus, exposition, read_status
 from riskservice.state import risk_state
 
 bp = Blueprint("ops", __name__)
@@ -37,10 +39,21 @@ def readyz() -> Response:
     if cluster is not None:
         body["redis"] = "ok" if redis_ok else "degraded"
         body["cluster"] = cluster
+    # The real-time signals' consumer (docs/signals.md, Operations). Decisions
+    # are still answered without it, on flags that only age: it never makes
+    # the service unready.
+    body["signals"] = _consumer_status().as_json()
     return json_response(body, 200 if redis_ok else 503)
 
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    body = risk_state().metrics.exposition()
+    body = risk_state().metrics.exposition() + exposition(_consumer_status())
     return Response(body, mimetype="text/plain; version=0.0.4")
+
+
+def _consumer_status() -> ConsumerStatus:
+    try:
+        return read_status(risk_state().store.client)
+    except redis.RedisError:
+        return ConsumerStatus("unknown")

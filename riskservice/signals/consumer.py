@@ -23,6 +23,10 @@ promoted replica whose group position lagged) is skipped by its id.
 Writes are grouped by the master serving each device's ``:sig`` hash, one
 pipeline per master; the writes of a master that fails wait (the latest
 value of each field) and are sent again, a second later, until it answers.
+
+It beats (riskservice/signals/heartbeat.py) when its rebuild begins and then
+at most once a second, saying how far behind the stream it is; ``/readyz``
+and ``/metrics`` report it.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import redis
 
 from riskservice.limits.keys import EVENTS
 from riskservice.signals.engine import SignalEngine, Write
+from riskservice.signals.heartbeat import Heartbeat
 from riskservice.signals.shards import ShardSet
 from riskservice.signals.wire import AWAY, Entry, entries_of, moved, packed, raise_reply
 
@@ -64,12 +69,15 @@ class SignalConsumer:
         Entries read per call (per shard on a cluster).
     discover_s : float
         Least time between two looks for new shards (cluster only).
+    heartbeat : Heartbeat, optional
+        Its beats (one on ``client`` under ``name`` by default).
     """
 
     def __init__(self, client: redis.Redis | redis.RedisCluster, engine: SignalEngine | None = None, *,
                  stream: str = EVENTS, group: str = GROUP, name: str = "signals-1", batch: int = 1000,
-                 discover_s: float = 1.0) -> None:
+                 discover_s: float = 1.0, heartbeat: Heartbeat | None = None) -> None:
         self.client = client
+        self.heartbeat = heartbeat or Heartbeat(client, name)
         self.engine = engine or SignalEngine()
         self.stream, self.group, self.name, self.batch = stream, group, name, batch
         self.shards = ShardSet(client, group, name, stream, discover_s)
@@ -105,6 +113,7 @@ class SignalConsumer:
                 self.stopping.wait(1.0)
 
     def _start(self, now_ms: int | None) -> int:
+        self.heartbeat.rebuilding()
         if now_ms is None:
             node = next(iter(self.shards.nodes().values()))[0]
             seconds, micros = node.time()
@@ -168,6 +177,7 @@ class SignalConsumer:
         self.backlog = watermark is not None
         writes: list[Write] = []
         fed = 0
+        newest: int | None = None
         for entry in ready:
             if entry.order <= self.last.get(entry.shard, (-1, -1)):
                 self.duplicates += 1
@@ -175,7 +185,9 @@ class SignalConsumer:
             self.last[entry.shard] = entry.order
             writes += self.engine.observe(entry.fields)
             fed += 1
+            newest = entry.order[0] if newest is None else max(newest, entry.order[0])
         self.write(writes)
+        self.heartbeat.polled(fed, newest, self.backlog)
         return fed
 
     def run(self, block_ms: int = 200, alive: Callable[[], bool] | None = None) -> None:

@@ -1,8 +1,11 @@
-"""gunicorn's master runs the signal consumer beside the workers, and stops it."""
+"""gunicorn's master runs the signal consumer beside the workers, starts it
+again when it dies, and stops it; /readyz says how it is."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import time
 from pathlib import Path
 
@@ -15,12 +18,23 @@ from tests.redis_server import RedisServer
 from tests.serving.gunicorn_server import Gunicorn
 
 
-def test_the_master_starts_the_consumer_and_stops_it(redis_server: RedisServer, redis_client: redis.Redis,
-                                                     tmp_path: Path) -> None:
+def wait_for(check: object, server: Gunicorn, deadline: float) -> None:
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, server.logs()
+        time.sleep(0.05)  # ok-sleep: real processes (the consumer, the master) act in real time
+
+
+def consumer_state(server: Gunicorn) -> dict[str, object]:
+    return requests.get(f"{server.url}/readyz", timeout=5).json()["signals"]  # type: ignore[no-any-return]
+
+
+def test_the_master_starts_the_consumer_restarts_it_and_stops_it(redis_server: RedisServer,
+                                                                 redis_client: redis.Redis, tmp_path: Path) -> None:
     server = Gunicorn(tmp_path, workers=1, redis_url=redis_server.url, extra_env={"RISK_SIGNALS": "1"})
     server.start()
     try:
         pid = int(re.search(r"signal consumer started \(pid (\d+)\)", server.logs()).group(1))  # type: ignore[union-attr]
+        again = pid
         deadline = time.monotonic() + 20
         while not (redis_client.exists("risk:events") and redis_client.xinfo_groups("risk:events")):
             assert time.monotonic() < deadline, server.logs()
@@ -31,9 +45,23 @@ def test_the_master_starts_the_consumer_and_stops_it(redis_server: RedisServer, 
         while not redis_client.hexists("risk:{d:d1}:sig", "r"):
             assert time.monotonic() < deadline, server.logs()
             time.sleep(0.05)  # ok-sleep: the consumer follows the stream in real time
+        wait_for(lambda: consumer_state(server).get("state") == "ok", server, deadline)
+        assert consumer_state(server)["pid"] == pid
+        # Killed (as the out-of-memory killer would), it is started again and takes up the stream.
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        wait_for(lambda: "signal consumer restarted" in server.logs(), server, deadline)
+        again = int(re.search(r"signal consumer restarted \(pid (\d+)\)", server.logs()).group(1))  # type: ignore[union-attr]
+        assert again != pid and process_alive(again)
+        wait_for(lambda: consumer_state(server).get("pid") == again and consumer_state(server)["state"] == "ok",
+                 server, deadline)
+        for i in range(4):
+            body = {"event_id": f"t{i}", "device_id": "d2", "user_id": f"v{i}", "coupon_id": "c1"}
+            assert requests.post(f"{server.url}/v1/decisions", json=body, headers=ISSUER, timeout=5).ok
+        wait_for(lambda: redis_client.hexists("risk:{d:d2}:sig", "r"), server, deadline)
     finally:
         server.stop()
     deadline = time.monotonic() + 20
-    while process_alive(pid):
+    while process_alive(pid) or process_alive(again):
         assert time.monotonic() < deadline
         time.sleep(0.05)  # ok-sleep: the consumer is stopped with the master
