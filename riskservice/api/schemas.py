@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -65,11 +65,25 @@ class Health(BaseModel):
     status: str
 
 
+class SignalsConsumer(BaseModel):
+    """The real-time signal consumer, from its heartbeat (docs/operations.md)."""
+
+    state: Literal["ok", "lagging", "starting", "down", "absent", "unknown"]
+    lag_s: float | None = None
+    last_beat_s: float | None = None
+    name: str | None = None
+    pid: int | None = None
+    fed: int | None = None
+
+
 class Ready(BaseModel):
     status: Literal["ready", "unavailable"]
-    redis: Literal["ok", "unreachable"]
+    # "degraded": on Redis Cluster, some master is down (``cluster`` says which).
+    redis: Literal["ok", "unreachable", "degraded"]
     policy_version: str
     policy_error: str | None
+    cluster: dict[str, Any] | None = None
+    signals: SignalsConsumer
 
 
 class OutcomeResponse(BaseModel):

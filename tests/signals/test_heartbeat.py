@@ -8,6 +8,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
+from riskservice.api.schemas import Ready
 from riskservice.limits.clock import ManualClock
 from riskservice.signals.consumer import SignalConsumer
 from riskservice.signals.heartbeat import HEARTBEAT_KEY, Beat, Heartbeat, read_status, status_of, wall_ms
@@ -90,6 +91,7 @@ def test_the_consumer_beats_with_how_old_what_it_applies_is(client: FlaskClient,
 def test_readyz_and_metrics_show_the_consumer(client: FlaskClient, redis_client: redis.Redis) -> None:
     body = client.get("/readyz").get_json()
     assert body["status"] == "ready" and body["signals"] == {"state": "absent"}
+    Ready.model_validate(body)  # as the OpenAPI document describes it
     assert b"risk_signals_consumer_up 0.0" in client.get("/metrics").data
     Heartbeat(redis_client, "signals-1").polled(4, wall_ms() - 250, backlog=False)
     signals = client.get("/readyz").get_json()["signals"]
@@ -101,4 +103,5 @@ def test_readyz_and_metrics_show_the_consumer(client: FlaskClient, redis_client:
     redis_client.hset(HEARTBEAT_KEY, "seen_ms", str(wall_ms() - 60_000))
     body = client.get("/readyz").get_json()
     assert body["status"] == "ready" and body["signals"]["state"] == "down"
+    Ready.model_validate(body)
     assert b"risk_signals_consumer_up 0.0" in client.get("/metrics").data
