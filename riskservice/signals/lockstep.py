@@ -67,17 +67,19 @@ class Lockstep:
                 touched.update(day.keys(now))
             self.crowded.put(coupon, True, now)
             met = set()
-        cores = {u: self._core(u, now) for u in touched}
+        before = _Reads(self, now)
+        cores = {u: before.core(u) for u in touched}
         for partner in met:
             self._meet(user, partner, coupon, now)
             self._meet(partner, user, coupon, now)
         # An account that became (or stopped being) a core member changes the
         # value of everyone it met: they are re-read too.
+        after = _Reads(self, now)
         for u in list(touched):
-            if self._core(u, now) != cores[u]:
+            if after.core(u) != cores[u]:
                 partners = self.partners.peek(u, now)
                 touched.update(partners.keys(now) if partners else ())
-        return [self._reading(u, now) for u in sorted(touched)]
+        return [self._reading(u, now, after) for u in sorted(touched)]
 
     def _meet(self, user: str, partner: str, coupon: str, now: int) -> None:
         partners = self.partners.touch(user, now)
@@ -86,26 +88,55 @@ class Lockstep:
             coupons = (*coupons, coupon)[-(self.needed + 2):]
         partners.put(partner, coupons, now)
 
-    def _count(self, coupons: Met, now: int) -> int:
-        """Coupons met on that did not turn out crowds."""
-        return sum(1 for c in coupons if not self.crowded.get(c, now))
-
-    def _core(self, user: str, now: int) -> bool:
-        """Met at least ``lockstep_core`` partners on several coupons each."""
-        partners = self.partners.peek(user, now)
-        if partners is None:
-            return False
-        return sum(1 for _, coupons in partners.items(now) if self._count(coupons, now) >= self.needed) >= self.core
-
-    def _reading(self, user: str, now: int) -> Reading:
+    def _reading(self, user: str, now: int, reads: _Reads | None = None) -> Reading:
         # Partners met on several coupons, and partners met once who are core
         # members: a group's later members are flagged as soon as its first
         # few meet again, not only from its third burst on.
+        reads = reads or _Reads(self, now)
         partners = self.partners.peek(user, now)
-        touches = [t for p, t, coupons in partners.entries(now)
-                   if self._count(coupons, now) >= self.needed or (self._count(coupons, now) and self._core(p, now))]\
-            if partners else []
+        touches = []
+        if partners:
+            for partner, t, coupons in partners.entries(now):
+                met_on = reads.count(coupons)
+                if met_on >= self.needed or (met_on and reads.core(partner)):
+                    touches.append(t)
         return Reading(user, len(touches), until_of(touches, self.window, now))
 
     def outcome(self, share: Share, outcome: Outcome) -> list[Reading]:
         return []
+
+
+class _Reads:
+    """What one share reads of the state between two changes to it, each
+    answer computed once: a burst's members are read one after another and
+    ask about the same partners (is it a core member?) and the same coupons
+    (did it turn out a crowd?) over and over, which made the signal cost
+    grow with the square of the partners kept."""
+
+    __slots__ = ("_core", "_crowded", "lockstep", "now")
+
+    def __init__(self, lockstep: Lockstep, now: int) -> None:
+        self.lockstep, self.now = lockstep, now
+        self._core: dict[str, bool] = {}
+        self._crowded: dict[str, bool] = {}
+
+    def count(self, coupons: Met) -> int:
+        """Coupons met on that did not turn out crowds."""
+        crowded, n = self._crowded, 0
+        for c in coupons:
+            hit = crowded.get(c)
+            if hit is None:
+                hit = crowded[c] = bool(self.lockstep.crowded.get(c, self.now))
+            n += not hit
+        return n
+
+    def core(self, user: str) -> bool:
+        """Met at least ``lockstep_core`` partners on several coupons each."""
+        hit = self._core.get(user)
+        if hit is None:
+            step = self.lockstep
+            partners = step.partners.peek(user, self.now)
+            hit = partners is not None and sum(
+                1 for _, coupons in partners.items(self.now) if self.count(coupons) >= step.needed) >= step.core
+            self._core[user] = hit
+        return hit
