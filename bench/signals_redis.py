@@ -24,6 +24,7 @@
    shard followed. The decision path is not measured in this mode.
 
     .venv/bin/python bench/signals_redis.py [--users 10000] [--seed 1] [--decisions 20000]
+        [--profiles default hard mixed] [--consumer-only]
     .venv/bin/python bench/signals_redis.py --cluster [--users 10000] [--batch 100] [--idle 5]
 """
 
@@ -72,8 +73,8 @@ def idle_cpu(client: redis.Redis, seconds: float) -> float:
     return cpu(client) - before
 
 
-def consumer_cost(client: redis.Redis, users: int, seed: int, batch: int) -> None:
-    events, _ = simulate(users, seed)
+def consumer_cost(client: redis.Redis, users: int, seed: int, batch: int, profile: str = "default") -> None:
+    events, _ = simulate(users, seed, profile)
     policy = load_policy(ROOT / "config" / "policy.yaml")
     url = f"redis://localhost:{client.connection_pool.connection_kwargs['port']}"
     run_backtest(events, policy, examples=0, redis_url=url, signals=False)
@@ -100,7 +101,8 @@ def consumer_cost(client: redis.Redis, users: int, seed: int, batch: int) -> Non
     keys = list(client.scan_iter("risk:{d:*}:sig", count=1000))
     sig_bytes = sum(int(cast(int, client.memory_usage(k))) for k in keys)
     devices = len({e["device_id"] for e in events})
-    print(f"\nconsumer, {users} users seed {seed}: {entries} stream entries ({len(events)} shares), batch {batch}")
+    print(f"\nconsumer, {profile} profile, {users} users seed {seed}: {entries} stream entries "
+          f"({len(events)} shares), batch {batch}")
     print("| Redis CPU per entry | consumer CPU per entry | writes | entries/s | state | tracked entities "
           "| state per entity | :sig hashes | bytes per hash |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -411,6 +413,9 @@ def main() -> None:
                         help="The consumer on one Redis and on a 3-master cluster, side by side.")
     parser.add_argument("--idle", type=float, default=5.0, help="Seconds of idle polling measured (--cluster).")
     parser.add_argument("--rate", type=int, default=1000, help="Entries produced per second, live (--cluster).")
+    parser.add_argument("--profiles", nargs="+", default=["default"], choices=["default", "hard", "mixed"],
+                        help="Simulator profiles the consumer is measured on (one server).")
+    parser.add_argument("--consumer-only", action="store_true", help="Skip the decision path's measurement.")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"load average {os.getloadavg()[0]:.1f}")
@@ -422,8 +427,11 @@ def main() -> None:
         server = RedisServer(Path(tmp)).start()
         try:
             client = server.client()
-            consumer_cost(client, args.users, args.seed, args.batch)
-            decision_cost(client, args.decisions, args.rounds)
+            for profile in args.profiles:
+                client.flushall()
+                consumer_cost(client, args.users, args.seed, args.batch, profile)
+            if not args.consumer_only:
+                decision_cost(client, args.decisions, args.rounds)
         finally:
             server.kill()
 
