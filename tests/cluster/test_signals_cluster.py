@@ -159,6 +159,9 @@ def test_the_same_traffic_gives_the_same_decisions_and_flags_on_the_cluster(
     assert cluster_answers[5] == ("challenge", [("device_many_users", 6), ("device_rotation", 5)])
     # (the farm's first share, the first request, is its oldest evidence)
     assert flags["farm"] == {b"r": f"6@{t0 + 1000 + 30 * 86_400_000}".encode()}
+    # /readyz reads the consumer's heartbeat on the cluster too (a beat a second at most: some of what it fed).
+    signals = on_cluster.client.get("/readyz").get_json()["signals"]
+    assert signals["state"] == "ok" and 1 <= signals["fed"] <= on_cluster.consumer.engine.entries
 
 
 def test_the_consumer_merges_shards_read_in_batches_by_stream_id(
