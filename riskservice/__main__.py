@@ -149,25 +149,33 @@ def export(since: str | None, until: str | None, output: Any) -> None:
 @click.option("--exit-with-parent", is_flag=True,
               help="Stop when the process that started this one is gone (gunicorn's master starts it so).")
 def signals(batch: int, name: str, exit_with_parent: bool) -> None:
-    """Follow the share-event stream and publish the real-time signals (docs/signals.md)."""
-    import signal as os_signal
+    """Follow the share-event stream and publish the real-time signals (docs/signals.md).
 
-    from riskservice.signals.consumer import SignalConsumer
+    One consumer works at a time for the whole service (a lease in Redis):
+    started on several servers, the others stand by and take over when it stops.
+    """
+    import signal as os_signal
+    import threading
+
+    from riskservice.signals.lease import Lease, holder_name
+    from riskservice.signals.runner import run_consumer
 
     settings = _settings()
     logs.configure(settings.log_level)
     parent = os.getppid()
+    stopping = threading.Event()
+    for sig in (os_signal.SIGTERM, os_signal.SIGINT):
+        os_signal.signal(sig, lambda *_: stopping.set())
     with _store() as store:
         # On Redis Cluster (RISK_REDIS_CLUSTER=1) it follows every slot's shard of the stream.
-        consumer = SignalConsumer(store.client, name=name, batch=batch)
-        for sig in (os_signal.SIGTERM, os_signal.SIGINT):
-            os_signal.signal(sig, lambda *_: consumer.stop())
-        consumer.start()  # (logs how many recent events it re-read)
+        lease = Lease(store.client, holder_name())
         # An orphan (its master killed) would follow the stream forever.
-        consumer.run(alive=(lambda: os.getppid() == parent) if exit_with_parent else None)
+        consumer = run_consumer(store.client, lease, stopping, name=name, batch=batch,
+                                alive=(lambda: os.getppid() == parent) if exit_with_parent else None)
     # Logged, not printed: beside gunicorn its output joins the service's JSON log lines.
     logging.getLogger("riskservice.signals").info(
-        "signal consumer stopped", extra={"events": consumer.engine.entries, "writes": consumer.writes})
+        "signal consumer stopped", extra={"events": consumer.engine.entries if consumer else 0,
+                                          "writes": consumer.writes if consumer else 0})
 
 
 @cli.command()

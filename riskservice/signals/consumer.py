@@ -26,7 +26,10 @@ value of each field) and are sent again, a second later, until it answers.
 
 It beats (riskservice/signals/heartbeat.py) when its rebuild begins and then
 at most once a second, saying how far behind the stream it is; ``/readyz``
-and ``/metrics`` report it.
+and ``/metrics`` report it. With a :class:`~riskservice.signals.lease.Lease`
+it works only while it holds it (one consumer per service, however many
+servers start one): it checks it before each round and during its rebuild,
+and raises :class:`~riskservice.signals.lease.LeaseLost` when it is gone.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ import redis
 from riskservice.limits.keys import EVENTS
 from riskservice.signals.engine import SignalEngine, Write
 from riskservice.signals.heartbeat import Heartbeat
+from riskservice.signals.lease import Lease
 from riskservice.signals.shards import ShardSet
 from riskservice.signals.wire import AWAY, Entry, entries_of, moved, packed, raise_reply
 
@@ -71,12 +75,18 @@ class SignalConsumer:
         Least time between two looks for new shards (cluster only).
     heartbeat : Heartbeat, optional
         Its beats (one on ``client`` under ``name`` by default).
+    lease : Lease, optional
+        The lease it must hold to work (none: it works alone, as in tests).
+    stopping : threading.Event, optional
+        Set to stop it (:meth:`stop` sets it); one of its own by default.
     """
 
     def __init__(self, client: redis.Redis | redis.RedisCluster, engine: SignalEngine | None = None, *,
                  stream: str = EVENTS, group: str = GROUP, name: str = "signals-1", batch: int = 1000,
-                 discover_s: float = 1.0, heartbeat: Heartbeat | None = None) -> None:
+                 discover_s: float = 1.0, heartbeat: Heartbeat | None = None, lease: Lease | None = None,
+                 stopping: threading.Event | None = None) -> None:
         self.client = client
+        self.lease = lease
         self.heartbeat = heartbeat or Heartbeat(client, name)
         self.engine = engine or SignalEngine()
         self.stream, self.group, self.name, self.batch = stream, group, name, batch
@@ -84,7 +94,7 @@ class SignalConsumer:
         self.ttl_ms = self.engine.config.window_ms
         self.writes = 0
         self.duplicates = 0
-        self.stopping = threading.Event()
+        self.stopping = stopping or threading.Event()
         # Last id fed per shard (a re-delivered entry is skipped), entries read
         # but not fed yet (past another shard's batch), writes not sent yet.
         self.last: dict[str, tuple[int, int]] = {}
@@ -128,6 +138,8 @@ class SignalConsumer:
                 final[(w.key, w.field)] = w.value
             self.last[entry.shard] = entry.order
             count += 1
+            if self.lease is not None and count % 1000 == 0:
+                self.lease.check()  # a rebuild can outlast the lease: renew it as it goes
         self.write(Write(k, f, v) for (k, f), v in final.items())
         # After the last entry read; nothing read: just before the window
         # (not "$", which would skip what was added since the read).
@@ -164,6 +176,8 @@ class SignalConsumer:
     def poll(self, block_ms: int | None = None) -> int:
         """Read one round of new entries (every shard), feed those that are in
         order to the engine and send its writes; how many were fed."""
+        if self.lease is not None:
+            self.lease.check()
         found = self.shards.discover()
         if found:
             self.shards.join(found)

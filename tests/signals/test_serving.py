@@ -12,6 +12,7 @@ from pathlib import Path
 import redis
 import requests
 
+from riskservice.signals.lease import LEASE_KEY
 from tests.cluster.nodes import process_alive
 from tests.conftest import ISSUER
 from tests.redis_server import RedisServer
@@ -47,8 +48,11 @@ def test_the_master_starts_the_consumer_restarts_it_and_stops_it(redis_server: R
             time.sleep(0.05)  # ok-sleep: the consumer follows the stream in real time
         wait_for(lambda: consumer_state(server).get("state") == "ok", server, deadline)
         assert consumer_state(server)["pid"] == pid
-        # Killed (as the out-of-memory killer would), it is started again and takes up the stream.
+        # Killed (as the out-of-memory killer would), it is started again and takes up the stream
+        # once its lease has run out (30 s; the test does not wait for that, test_lease.py does).
         os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not process_alive(pid), server, deadline)
+        redis_client.delete(LEASE_KEY)
         deadline = time.monotonic() + 30
         wait_for(lambda: "signal consumer restarted" in server.logs(), server, deadline)
         again = int(re.search(r"signal consumer restarted \(pid (\d+)\)", server.logs()).group(1))  # type: ignore[union-attr]
@@ -65,3 +69,27 @@ def test_the_master_starts_the_consumer_restarts_it_and_stops_it(redis_server: R
     while process_alive(pid) or process_alive(again):
         assert time.monotonic() < deadline
         time.sleep(0.05)  # ok-sleep: the consumer is stopped with the master
+
+
+def test_two_servers_run_one_consumer_and_the_second_takes_over(redis_server: RedisServer,
+                                                                redis_client: redis.Redis, tmp_path: Path) -> None:
+    first = Gunicorn(tmp_path / "a", workers=1, redis_url=redis_server.url, extra_env={"RISK_SIGNALS": "1"})
+    second = Gunicorn(tmp_path / "b", workers=1, redis_url=redis_server.url, extra_env={"RISK_SIGNALS": "1"})
+    first.start()
+    try:
+        deadline = time.monotonic() + 30
+        wait_for(lambda: "signal consumer holds the lease" in first.logs(), first, deadline)
+        second.start()
+        # Its master started a consumer too; it stands by.
+        wait_for(lambda: "signal consumer standing by" in second.logs(), second, deadline)
+        assert "signal consumer holds the lease" not in second.logs()
+    finally:
+        first.stop()  # its consumer gives the lease up on the way out
+    try:
+        wait_for(lambda: "signal consumer holds the lease" in second.logs(), second, time.monotonic() + 30)
+        for i in range(4):
+            body = {"event_id": f"x{i}", "device_id": "d9", "user_id": f"z{i}", "coupon_id": "c1"}
+            assert requests.post(f"{second.url}/v1/decisions", json=body, headers=ISSUER, timeout=5).ok
+        wait_for(lambda: redis_client.hexists("risk:{d:d9}:sig", "r"), second, time.monotonic() + 30)
+    finally:
+        second.stop()
