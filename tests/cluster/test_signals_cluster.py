@@ -23,6 +23,7 @@ from riskservice.limits.slots import key_slot
 from riskservice.limits.topology import connect_cluster
 from riskservice.signals.consumer import SignalConsumer
 from riskservice.signals.engine import Write
+from riskservice.signals.lease import LEASE_KEY, Lease
 from riskservice.signals.wire import order_of
 from riskservice.state import risk_state
 from tests.cluster_server import RedisClusterServer
@@ -228,3 +229,12 @@ def test_a_shard_created_after_start_is_found_and_followed(on_cluster: Deploymen
     assert on_cluster.redis.hget(signals_key("new-dev"), "c|new-user") == f"4@{t0 + 1000 + 259_200_000}".encode()
     answer = on_cluster.share("n4", "new-dev", "new-user", "cp-new")
     assert reasons(answer) == [("coupon_repeat", 4)]
+
+
+def test_the_consumer_lease_on_the_cluster(redis_cluster_client: redis.RedisCluster) -> None:
+    a, b = Lease(redis_cluster_client, "a", ttl_ms=10_000), Lease(redis_cluster_client, "b", ttl_ms=10_000)
+    assert a.acquire() and not b.acquire() and b.current() == "a"
+    a.release()
+    assert b.acquire() and not a.keep()
+    b.release()
+    assert redis_cluster_client.get(LEASE_KEY) is None
