@@ -103,7 +103,9 @@ def test_outcomes_and_challenges_find_their_decisions(app: Flask, client: FlaskC
 def test_the_user_daily_cap_holds_across_devices(app: Flask, client: FlaskClient) -> None:
     answers = [share(client, f"u{i}", device=f"dev-{i}", user="user-9") for i in range(52)]
     assert [a["decision"] for a in answers].count("allow") == 50
-    assert answers[-1]["reasons"][0]["code"] == "user_daily_cap"
+    reason = answers[-1]["reasons"][0]
+    assert (reason["code"], reason["observed"], reason["limit"], reason["window_s"]) == ("user_daily_cap", 51, 50, 86400)
+    assert 0 < reason["retry_after_s"] <= 86400  # judged from the user's log on its slot (reserve.lua)
 
 
 def test_review_queue_actions_audit_and_its_verification(app: Flask, client: FlaskClient) -> None:

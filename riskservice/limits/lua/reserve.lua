@@ -55,13 +55,31 @@ if rule(plan, 9, F_ENABLED) == 1 then
   end
 end
 if rule(plan, 3, F_ENABLED) == 1 and not own then
-  -- The window counts admitted shares and the places other shares hold.
-  local times = unpack_log(redis.call('GET', k_user_log))
-  for _, t in ipairs(pending) do times[#times + 1] = t end
-  table.sort(times)
+  -- The window counts admitted shares and the places other shares hold. The
+  -- log is sorted: its part inside the window is found by a binary search in
+  -- the packed string (unpacking and sorting it cost more than the rest of
+  -- the script); the times are unpacked only to say when a refused share
+  -- may retry.
   local limit, win = rule(plan, 3, F_LIMIT), rule(plan, 3, F_WINDOW)
-  local count, retry = judge(times, now, limit, win)
-  if count >= limit then fire(3, count + 1, limit, win / 1000, retry) end
+  local log = redis.call('GET', k_user_log) or ''
+  local n, bound = #log / 6, now - win
+  local lo, hi = 1, n + 1
+  while lo < hi do
+    local mid = (lo + hi - (lo + hi) % 2) / 2
+    if struct.unpack('>I6', log, mid * 6 - 5) > bound then hi = mid else lo = mid + 1 end
+  end
+  local count = n - lo + 1
+  for _, t in ipairs(pending) do
+    if now - t < win then count = count + 1 end
+  end
+  if count >= limit then
+    local times = unpack_log(log)
+    for _, t in ipairs(pending) do times[#times + 1] = t end
+    table.sort(times)
+    local retry
+    count, retry = judge(times, now, limit, win)
+    fire(3, count + 1, limit, win / 1000, retry)
+  end
 end
 
 local blocked = false
