@@ -5,13 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
 from config.settings import Settings
 from riskservice.app import create_app
 from riskservice.limits.clock import ManualClock
+from riskservice.limits.keys import decision_keys
 from riskservice.limits.records import decode_device_state
+from riskservice.state import risk_state
 from tests.api.helpers import codes, share
 from tests.conftest import ISSUER, make_settings
 
@@ -197,3 +200,42 @@ def test_success_rate_window_slides(roomy: FlaskClient, clock: ManualClock) -> N
     assert codes(share(roomy, device_id="dev-w", user_id="u")) == ["low_success_rate"]
     clock.advance(86_400)
     assert share(roomy, device_id="dev-w", user_id="u").json["decision"] == "allow"
+
+
+def test_the_success_rate_log_holds_one_entry_per_reported_share_of_the_window(
+        roomy: FlaskClient, clock: ManualClock, redis_client: redis.Redis) -> None:
+    key = "risk:{d:dev-x}:outcomes"
+
+    def entries() -> list[tuple[int, int]]:
+        raw = redis_client.get(key) or b""
+        return [(int.from_bytes(raw[i:i + 6], "big"), raw[i + 6]) for i in range(0, len(raw), 11)]
+
+    old = [share(roomy, device_id="dev-x", user_id="u", recipients=["a"]).json["decision_id"] for _ in range(3)]
+    for did in old:
+        outcome(roomy, did, 1, 0, 0)
+    assert [ok for _, ok in entries()] == [0, 0, 0]
+    clock.advance(86_401)  # the three leave the window
+    new = [share(roomy, device_id="dev-x", user_id="u", recipients=["a"]).json["decision_id"] for _ in range(2)]
+    outcome(roomy, new[0], 1, 0, 0)
+    assert entries() == [(clock.now_ms(), 0)]  # the expired ones dropped as a report came
+    outcome(roomy, new[1], 1, 1, 1)
+    outcome(roomy, new[0], 1, 1, 1)  # a late claim: its entry changed in place
+    assert entries() == [(clock.now_ms(), 1), (clock.now_ms(), 1)]
+    outcome(roomy, new[0], 1, 1, 1)  # the same report again changes nothing
+    assert len(entries()) == 2
+
+
+def test_a_full_success_rate_log_keeps_the_latest_reports_of_the_window(
+        app: Flask, client: FlaskClient, clock: ManualClock, redis_client: redis.Redis) -> None:
+    store, now = risk_state(app).store, clock.now_ms()
+    records = []
+    for i in range(4):
+        share(client, event_id=f"cap-{i}", device_id="dev-c", user_id=f"u{i}", recipients=["a"])
+        records.append(decision_keys(f"cap-{i}", "dev-c", f"u{i}", None).event)
+    # A log of at most 2 entries (the service's cap is twice the device's daily cap).
+    for i, key in enumerate(records):
+        status, _ = store.outcome(key, delivered=1, opened=1, claimed=i % 2, window_ms=86_400_000, cap=2,
+                                  now_ms=now, retention_ms=86_400_000, events="risk:events")
+        assert status == "ok"
+    raw = redis_client.get("risk:{d:dev-c}:outcomes")
+    assert raw is not None and [raw[i + 6] for i in range(0, len(raw), 11)] == [0, 1]  # the last two reports

@@ -37,15 +37,35 @@ local win, cap = tonumber(ARGV[5]), tonumber(ARGV[6])
 if success ~= was and now - rec_t < win then
   local tag = tonumber(string.sub(rec_id, 1, 8), 16) or 0
   local log = redis.call('GET', KEYS[2]) or ''
-  local entries, found = {}, false
-  for i = 1, #log, 11 do
-    local t, ok, g = struct.unpack('>I6BI4', log, i)
-    if t == rec_t and g == tag then ok, found = success, true end
-    if now - t < win then entries[#entries + 1] = struct.pack('>I6BI4', t, ok, g) end
+  -- The share's entry is found by its time with a plain search in the packed
+  -- log (an entry starts every 11 bytes) and changed in place, or appended;
+  -- unpacking and packing every entry made a busy device's report cost more
+  -- than two decisions. Entries are appended as reports come, mostly in share
+  -- order: those that left the window are dropped from the front (the rule
+  -- skips any left behind), and all of them once the log is full.
+  local t6, tag4 = struct.pack('>I6', rec_t), struct.pack('>I4', tag)
+  local at, from = nil, 1
+  while true do
+    at = string.find(log, t6, from, true)
+    if not at or ((at - 1) % 11 == 0 and string.sub(log, at + 7, at + 10) == tag4) then break end
+    from = at + 1
   end
-  if not found then entries[#entries + 1] = struct.pack('>I6BI4', rec_t, success, tag) end
-  local first = math.max(1, #entries - cap + 1)
-  redis.call('SET', KEYS[2], table.concat(entries, '', first, #entries), 'PX', win)
+  if at then
+    log = string.sub(log, 1, at + 5) .. string.char(success) .. string.sub(log, at + 7)
+  else
+    log = log .. t6 .. string.char(success) .. tag4
+  end
+  local first = 1
+  while first < #log and now - struct.unpack('>I6', log, first) >= win do first = first + 11 end
+  log = string.sub(log, first)
+  if #log > cap * 11 then
+    local entries = {}
+    for i = 1, #log, 11 do
+      if now - struct.unpack('>I6', log, i) < win then entries[#entries + 1] = string.sub(log, i, i + 10) end
+    end
+    log = table.concat(entries, '', math.max(1, #entries - cap + 1), #entries)
+  end
+  redis.call('SET', KEYS[2], log, 'PX', win)
 end
 append_event(KEYS[3], now, ARGV[7], rec_id, 'k', 'outcome', 'id', rec_id, 't', now,
              'dl', dl, 'op', op, 'cl', cl)
