@@ -25,8 +25,10 @@ if rec.o then
   if old[1] == dl and old[2] == op and old[3] == cl then return {'replay', record_reply(KEYS[1], rec)} end
   if dl < old[1] or op < old[2] or cl < old[3] then return {'decreased', record_reply(KEYS[1], rec)} end
 end
-local now = clock(ARGV[1])
-rec.o = dl .. ',' .. op .. ',' .. cl .. ',' .. now
+-- (The counts and the time are written as the strings they came as: formatting
+-- a Lua number costs more than the rest of the line.)
+local now, _, now_text = clock(ARGV[1])
+rec.o = ARGV[2] .. ',' .. ARGV[3] .. ',' .. ARGV[4] .. ',' .. now_text
 save_results(KEYS[1], rec)
 
 -- The success-rate log: one entry per share with an outcome, found again by
@@ -67,6 +69,6 @@ if success ~= was and now - rec_t < win then
   end
   redis.call('SET', KEYS[2], log, 'PX', win)
 end
-append_event(KEYS[3], now, ARGV[7], rec_id, 'k', 'outcome', 'id', rec_id, 't', now,
-             'dl', dl, 'op', op, 'cl', cl)
+append_event(KEYS[3], now, ARGV[7], rec_id, 'k', 'outcome', 'id', rec_id, 't', now_text,
+             'dl', ARGV[2], 'op', ARGV[3], 'cl', ARGV[4])
 return {'ok', record_reply(KEYS[1], rec)}
