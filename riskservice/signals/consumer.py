@@ -140,6 +140,9 @@ class SignalConsumer:
             count += 1
             if self.lease is not None and count % 1000 == 0:
                 self.lease.check()  # a rebuild can outlast the lease: renew it as it goes
+        if self.lease is not None:
+            # The group's position is shared: only the holder may place it.
+            self.lease.check()
         self.write(Write(k, f, v) for (k, f), v in final.items())
         # After the last entry read; nothing read: just before the window
         # (not "$", which would skip what was added since the read).
