@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DAY_MS", "FLOORS", "SignalConfig"]
+__all__ = ["DAY_MS", "FLOORS", "STANDING_LOST", "SignalConfig"]
 
 DAY_MS = 86_400_000
 
@@ -24,6 +24,18 @@ FLOORS: dict[str, int] = {
     # On the board (recipients.py, fresh_bursts.py), judged from the worker's copy.
     "sink_recipient": 3,
     "fresh_burst": 4,
+}
+
+# A sharer's signal at or above this value takes its fan-out waiver away
+# (waiver.py): the shipped default thresholds of the sharers' signals. A
+# value under its floor is not published; between the floor and this, it is
+# a hint that no default rule enforces, and a group admin pushing this week's
+# coupon to the group three days running must not lose its standing for it.
+STANDING_LOST: dict[str, int] = {
+    "lockstep": 3,
+    "sink_feeder": 2,
+    "dead_recipients": 3,
+    "coupon_repeat": 4,
 }
 
 
@@ -81,11 +93,11 @@ class SignalConfig:
     # Fan-out waiver (waiver.py): reports of shares delivered to at least
     # `waiver_delivered` people (more than the customer's fan-out limit of 10),
     # organic when someone and at most `waiver_claim` of them claimed; published
-    # from `waiver_floor` of them, for accounts first seen `waiver_age_ms` ago.
+    # from `waiver_floor` of them (the policy's fan_out.waiver_shares decides
+    # how many waive the rule).
     waiver_delivered: int = 11
     waiver_claim: float = 0.8
-    waiver_floor: int = 2
-    waiver_age_ms: int = DAY_MS
+    waiver_floor: int = 1
     waiver_reports: int = 32
     # Most accounts on the board (board.py) at once.
     board_cap: int = 10_000
