@@ -103,6 +103,10 @@ class SignalConfig:
     board_cap: int = 10_000
     # Unclaimed receipts from one sharer after which a recipient is dead.
     dead_receipts: int = 2
+    # ... counted only once this many of the sharer's reports said nobody
+    # claimed: two unclaimed group shares to the same few friends who claim
+    # now and then make every one of them "dead" at once (dead.py).
+    dead_reports: int = 3
     # Bounds per entity.
     users_per_device: int = 64
     coupons_per_user: int = 64

@@ -113,19 +113,33 @@ def test_dead_recipients_counts_repeated_unclaimed_receipts() -> None:
     share(engine, 0, 0, "s", recipients=pool)
     assert outcome(engine, 0, 10, delivered=3, claimed=0) == []
     share(engine, 1, 1000, "s", recipients=pool)
-    writes = outcome(engine, 1, 1010, delivered=3, claimed=0)
-    assert writes == [Write("risk:{d:dev-s}:sig", "d|s", f"3@{T0 + 1010 + MONTH}")]
+    # Every recipient got two unclaimed shares, but from two reports only:
+    # what a real user's small circle of occasional claimers gives. Nothing yet.
+    assert outcome(engine, 1, 1010, delivered=3, claimed=0) == []
     # A report where some claimed cannot say who: each recipient claimed 1/3
-    # on average, so each count falls to 5/3, under 2: none is dead now.
+    # on average, so each count falls to 5/3, under 2: none is dead.
     share(engine, 2, 2000, "s", recipients=pool)
-    assert outcome(engine, 2, 2010, delivered=3, claimed=1) == [Write("risk:{d:dev-s}:sig", "d|s", None)]
-    # Unclaimed again: 8/3 each, dead again; a report where all claimed clears them.
+    assert outcome(engine, 2, 2010, delivered=3, claimed=1) == []
+    # Unclaimed again: 8/3 each, dead, and the third unclaimed report: published.
     share(engine, 3, 3000, "s", recipients=pool)
     assert outcome(engine, 3, 3010, delivered=3, claimed=0) == [
         Write("risk:{d:dev-s}:sig", "d|s", f"3@{T0 + 3010 + MONTH}")]
+    # A report where all claimed clears them (one left, under the floor).
     share(engine, 4, 4000, "s", recipients=("r1", "r2"))
     assert outcome(engine, 4, 4010, delivered=2, claimed=2) == [Write("risk:{d:dev-s}:sig", "d|s", None)]
     assert published(engine, "dead_recipients", "s", 4010) is None
+
+
+def test_dead_recipients_waits_for_three_unclaimed_reports_however_many_they_name() -> None:
+    engine = SignalEngine()
+    friends = ("f1", "f2", "f3", "f4")
+    for k in range(2):
+        share(engine, k, k * DAY_MS, "s", recipients=friends)
+        assert outcome(engine, k, k * DAY_MS + 10, delivered=4, claimed=0) == []
+    # A third unclaimed report, even a chat to somebody else, completes the evidence.
+    share(engine, 2, 2 * DAY_MS, "s", recipients=("other",))
+    assert outcome(engine, 2, 2 * DAY_MS + 10, delivered=1, claimed=0) == [
+        Write("risk:{d:dev-s}:sig", "d|s", f"4@{T0 + DAY_MS + 10 + MONTH}")]
 
 
 def test_sink_feeders_are_flagged_when_their_recipients_become_sinks() -> None:
