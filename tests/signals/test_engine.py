@@ -168,6 +168,22 @@ def test_a_hub_feeding_a_few_sinks_among_many_is_not_flagged() -> None:
     assert published(engine, "sink_feeder", "s2", now) == f"2@{T0 + 2000 + MONTH}"
 
 
+def test_a_popular_claimer_reached_by_unrelated_friends_makes_no_feeders() -> None:
+    engine = SignalEngine()
+    # Two heavy claimers, each reached by three friends who share nothing
+    # else: both are sinks by their inflow alone, yet "a" reaches both and
+    # nobody else feeds a second sink: no block, no feeder.
+    for i, (sharer, target) in enumerate((("a", "p1"), ("b1", "p1"), ("b2", "p1"),
+                                          ("a", "p2"), ("c1", "p2"), ("c2", "p2"))):
+        share(engine, i, i * 1000, sharer, recipients=(target,))
+        outcome(engine, i, i * 1000 + 10, delivered=1, claimed=1)
+    assert published(engine, "sink_feeder", "a", 6000) is None
+    # A second account feeding both (a ring's block) makes them count, for both.
+    share(engine, 6, 6000, "b1", recipients=("p2",))
+    assert published(engine, "sink_feeder", "a", 6000) == f"2@{T0 + MONTH}"
+    assert published(engine, "sink_feeder", "b1", 6000) == f"2@{T0 + 1000 + MONTH}"
+
+
 def test_a_device_carries_the_values_of_a_bounded_number_of_users() -> None:
     engine = SignalEngine(replace(EACH_A_SITTING, flagged_users_per_device=1))
     for n, user in enumerate(("u1", "u2")):
