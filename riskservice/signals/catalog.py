@@ -61,6 +61,9 @@ class SignalConfig:
     lockstep_coupons: int = 2
     # ... and an account with this many such partners is a core member.
     lockstep_core: int = 2
+    # A partner met once counts when it is a core member, and only while the
+    # coupons the account met anyone on are this part of those it shared.
+    lockstep_member_share: float = 0.25
     # A coupon this crowded (distinct sharers in a day) is a crowd: a flash
     # sale or a popular coupon brings strangers together, so meeting on it is
     # no evidence of a group (the batch side weights crowd meetings down for

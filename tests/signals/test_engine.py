@@ -80,6 +80,27 @@ def test_lockstep_flags_a_group_meeting_again_on_another_coupon() -> None:
     assert published(engine, "lockstep", "d", now) == f"3@{T0 + 3000 + MONTH}"
 
 
+def test_a_single_meeting_with_a_group_counts_only_for_an_account_that_mostly_meets() -> None:
+    engine = SignalEngine()
+    # An admin shares eleven coupons of its own, a day apart ...
+    for k in range(11):
+        share(engine, 100 + k, k * DAY_MS, "admin", coupon=f"own-{k}")
+    # ... and happens to share the twelfth in the middle of a group's burst.
+    t = 12 * DAY_MS
+    for i, user in enumerate("abc"):
+        share(engine, i, t + i * 1000, user, coupon="c1")
+    share(engine, 20, t + 3500, "admin", coupon="c1")
+    share(engine, 21, t + 3500, "newbie", coupon="c1")  # a new account: its first share
+    for i, user in enumerate("abc"):
+        share(engine, 10 + i, t + 3_600_000 + i * 1000, user, coupon="c2")
+    now = t + 3_600_000 + 3000
+    # a, b and c are core members now; the newbie, whose sharing is all
+    # meetings, is flagged for meeting them once; the admin, one coupon of
+    # twelve, is not.
+    assert published(engine, "lockstep", "newbie", now) == f"3@{T0 + t + 3500 + MONTH}"
+    assert published(engine, "lockstep", "admin", now) is None
+
+
 def test_lockstep_bursts_are_bounded_in_time() -> None:
     engine = SignalEngine(replace(SignalConfig(), burst_ms=60_000))
     share(engine, 0, 0, "a", coupon="c1")
