@@ -73,7 +73,7 @@ class SignalEngine:
         assert [s.code for s in self.signals] == list(SIGNAL_FIELDS)
         self.sinks = SinkRecipients(config, self.board)
         self.waiver = FanOutWaiver(config, self.board, self._flagged)
-        self.bursts = FreshBursts(config, self.board, self.sinks.fresh, self.sinks.crowd)
+        self.bursts = FreshBursts(config, self.board, self.sinks.fresh)
         self.sinks.crowded = self.bursts.crowded
         # Shares waiting for their outcome reports.
         self.shares: Recent[str, Share] = Recent(config.shares, config.share_memory_ms)

@@ -34,11 +34,8 @@ __all__ = ["FreshBursts"]
 class FreshBursts:
     """Per coupon: its current burst's sharers, fresh or not."""
 
-    def __init__(self, config: SignalConfig, board: Board, fresh: Callable[[str, int], bool],
-                 on_crowd: Callable[[str, int], list[BoardWrite]] | None = None) -> None:
+    def __init__(self, config: SignalConfig, board: Board, fresh: Callable[[str, int], bool]) -> None:
         self.c, self.board, self.fresh = config, board, fresh
-        # told once when a coupon turns out a crowd (recipients.py judges its sinks again)
-        self.on_crowd = on_crowd or (lambda coupon, now: [])
         # coupon -> (ms, user, fresh) of its recent shares, oldest first
         self.bursts: Entities[str, list[tuple[int, str, bool]]] = Entities(config.coupons, config.burst_ms, list)
         self.crowds: Entities[str, Recent[str, None]] = Entities(
@@ -57,12 +54,9 @@ class FreshBursts:
         recent.append((now, user, self.fresh(user, now)))
         if len(day) >= c.crowd_sharers:
             # A crowd: a flash sale or a popular coupon. Flags it gave go.
-            first = not self.crowded(share.coupon, now)
             self.crowds_seen.put(share.coupon, True, now)
             granted = self.granted.peek(share.coupon, now)
             withdrawn = [w for member in sorted(granted or ()) for w in self.board.clear("g", member, now)]
-            if first:
-                withdrawn += self.on_crowd(share.coupon, now)
             if granted:
                 granted.clear()
             return withdrawn

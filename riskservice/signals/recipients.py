@@ -63,13 +63,8 @@ class SinkRecipients:
         self.received: Recent[str, int] = Recent(config.entities, window)
         self.first: Recent[str, int] = Recent(config.entities, window)
         self.since: int | None = None  # the first event seen
-        # Whether a coupon turned out a crowd (set by the engine: fresh_bursts.py),
-        # and per coupon the recipients fresh sharers reached with it (judged
-        # again when it turns out one).
+        # Whether a coupon turned out a crowd (set by the engine: fresh_bursts.py).
         self.crowded: Callable[[str, int], bool] = lambda coupon, now: False
-        self.via: Entities[str, set[str]] = Entities(config.coupons, window, set)
-        # ... and the feeders it flagged (withdrawn then: a sale's fans are no feeders)
-        self.feeders_via: Entities[str, set[str]] = Entities(config.coupons, config.feeder_ms, set)
 
     def fresh(self, user: str, now: int) -> bool:
         """Whether ``user`` is fresh at ``now`` (see the module)."""
@@ -86,22 +81,17 @@ class SinkRecipients:
         if not share.recipients:
             return []
         fresh = self.fresh(user, now)
-        c_via = self.c.sharers_per_burst
         writes: list[BoardWrite] = []
         strongest = 0
         for r in share.recipients:
             got = self.inflow.touch(r, now)
             got.sharers.put(user, got.sharers.get(user, now) or (share.coupon if fresh else ""), now)
-            if fresh and len(via := self.via.touch(share.coupon, now)) < c_via:
-                via.add(r)
             writes += self._judge(r, got, now)
             strongest = max(strongest, got.value)
             if share.allowed:
                 self.received.put(r, now, now)
-        if fresh and strongest and not self.crowded(share.coupon, now):
+        if fresh and strongest:
             writes += self.board.set("s", user, strongest, now + self.c.feeder_ms, now)
-            if len(fed := self.feeders_via.touch(share.coupon, now)) < c_via:
-                fed.add(user)
             writes += self.board.clear("w", user, now)  # a feeder has no standing
         return writes
 
@@ -114,17 +104,6 @@ class SinkRecipients:
             got = self.inflow.touch(r, now)
             got.receipts.put(share.decision_id, credit, now)
             writes += self._judge(r, got, now)
-        return writes
-
-    def crowd(self, coupon: str, now: int) -> list[BoardWrite]:
-        """``coupon`` turned out a crowd: judge again the recipients fresh sharers reached with it."""
-        writes: list[BoardWrite] = []
-        for r in sorted(self.via.peek(coupon, now) or ()):
-            got = self.inflow.peek(r, now)
-            if got is not None:
-                writes += self._judge(r, got, now)
-        for feeder in sorted(self.feeders_via.peek(coupon, now) or ()):
-            writes += self.board.clear("s", feeder, now)
         return writes
 
     def _judge(self, recipient: str, got: Inflow, now: int) -> list[BoardWrite]:
