@@ -42,11 +42,11 @@ __all__ = ["SinkRecipients"]
 
 @dataclass(slots=True)
 class Inflow:
-    """A recipient's evidence: its sharers (-> the coupon of the share that
-    reached it while the sharer was fresh, "" when it was not) and credited
-    receipts."""
+    """A recipient's evidence: its sharers (-> the coupons of the shares that
+    reached it while the sharer was fresh, the last few; empty when it was
+    not) and credited receipts."""
 
-    sharers: Recent[str, str]
+    sharers: Recent[str, tuple[str, ...]]
     receipts: Recent[str, float]
     value: int = 0
 
@@ -85,7 +85,10 @@ class SinkRecipients:
         strongest = 0
         for r in share.recipients:
             got = self.inflow.touch(r, now)
-            got.sharers.put(user, got.sharers.get(user, now) or (share.coupon if fresh else ""), now)
+            coupons = got.sharers.get(user, now) or ()
+            if fresh and share.coupon not in coupons:
+                coupons = (*coupons, share.coupon)[-4:]
+            got.sharers.put(user, coupons, now)
             writes += self._judge(r, got, now)
             strongest = max(strongest, got.value)
             if share.allowed:
@@ -108,10 +111,13 @@ class SinkRecipients:
 
     def _judge(self, recipient: str, got: Inflow, now: int) -> list[BoardWrite]:
         c = self.c
-        # A fresh account that came with a crowd (a flash sale: 40 or more
-        # sharers of the coupon in a day) is explained by the crowd: a real
-        # user whose first share in the window was the sale.
-        fresh = [t for _, t, coupon in got.sharers.entries(now) if coupon and not self.crowded(coupon, now)]
+        # A fresh account that reached it only with a crowd's coupon (a flash
+        # sale: 40 or more sharers of the coupon in a day) is explained by the
+        # crowd: a real user whose first share in the window was the sale. One
+        # that also reached it with another coupon is not (a hoarder's feeder
+        # may well push a sale's coupon too, but shares to it again).
+        fresh = [t for _, t, coupons in got.sharers.entries(now)
+                 if any(not self.crowded(c, now) for c in coupons)]
         credits = [v for _, v in got.receipts.items(now)]
         sink = (len(fresh) >= c.sink_fresh and len(fresh) >= c.sink_fresh_share * len(got.sharers.keys(now))
                 and len(credits) >= c.sink_receipts and sum(credits) >= c.sink_claim * len(credits))
