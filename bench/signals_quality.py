@@ -12,8 +12,12 @@ refused share of each ring's n-th share (for the charts of
     .venv/bin/python bench/signals_quality.py --seeds 1 2 3 --users 3000 10000 [--profiles default hard mixed]
 
 Organic look-alikes (the ``hard`` and ``mixed`` profiles' flash-sale
-sharers, group admins and family phones) are reported apart as
+sharers, group admins, family phones and chat pushers) are reported apart as
 ``organic:<kind>``, and counted in ``organic`` too.
+
+``--compare BEFORE AFTER`` reads two saved outputs of this script (the same
+workloads, e.g. one run on an older commit) and prints the before -> after
+tables: fraud refused per kind, organic refused per look-alike.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -96,6 +101,53 @@ def row(label: str, counts: dict[str, tuple[int, int]]) -> str:
     return line
 
 
+FRAUD_KINDS = ["farm", "star", "dense", "lockstep", "burst", "low_claim", "slow_farm", "ring", "feeder",
+               "slow_lockstep", "threshold_star"]
+LOOKALIKES = ["group_admin", "flash_sale", "family_device", "chat_pusher"]
+
+
+def parse_output(path: Path) -> dict[tuple[str, int, int], dict[str, str]]:
+    """The rows of a saved output: (profile, users, seed) -> kind -> "p % (n/m)"."""
+    rows: dict[tuple[str, int, int], dict[str, str]] = {}
+    key = None
+    for line in path.read_text().splitlines():
+        m = re.match(r"\| (\w+), (\d+) users, seed (\d+), with signals \| (.*)", line)
+        if m:
+            cells = [c.strip() for c in m.group(4).split("|")]
+            key = (m.group(1), int(m.group(2)), int(m.group(3)))
+            kinds = ["all", "farm", "star", "dense", "lockstep", "burst", "low_claim", "organic", "by_signal"]
+            rows[key] = dict(zip(kinds, cells, strict=False))
+        elif key and line.startswith("    ") and " % (" in line:
+            for part in line.strip().split(", "):
+                hit = re.match(r"([\w:]+) (\d+\.\d % \(\d+/\d+\))", part)
+                if hit:
+                    rows[key][hit.group(1).removeprefix("organic:")] = hit.group(2)
+    return rows
+
+
+def compare(before: Path, after: Path) -> str:
+    """Markdown tables, before -> after, of the workloads in ``after``."""
+    b, a = parse_output(before), parse_output(after)
+
+    def cell(key: tuple[str, int, int], kind: str, counts: bool = False) -> str:
+        new, old = a[key].get(kind, "-"), b.get(key, {}).get(kind, "-")
+        if new == "-":
+            return "-"
+        text = f"{old.split(' %')[0]} → **{new.split(' %')[0]}**"
+        return text + (f" ({new.split('(')[1]}" if counts else "")
+
+    lines = ["| workload | all fraud | " + " | ".join(FRAUD_KINDS) + " |", "|---" * (len(FRAUD_KINDS) + 2) + "|"]
+    for key in a:
+        lines.append(f"| {key[0]}, {key[1]}, seed {key[2]} | "
+                     + " | ".join(cell(key, k) for k in ["all", *FRAUD_KINDS]) + " |")
+    lines += ["", "| workload | organic | organic, by a signal | " + " | ".join(LOOKALIKES) + " |",
+              "|---" * (len(LOOKALIKES) + 3) + "|"]
+    for key in a:
+        lines.append(f"| {key[0]}, {key[1]}, seed {key[2]} | "
+                     + " | ".join(cell(key, k, counts=True) for k in ["organic", "by_signal", *LOOKALIKES]) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
@@ -108,7 +160,12 @@ def main() -> None:
     parser.add_argument("--fan-out-challenges", action=argparse.BooleanOptionalAction, default=True,
                         help="record the workload as the live fan-out rule left it: shares to more than 10 "
                              "people asked for an SMS code, passed or not (graphs.workload.export)")
+    parser.add_argument("--compare", type=Path, nargs=2, metavar=("BEFORE", "AFTER"),
+                        help="print before -> after tables of two saved outputs, and nothing else")
     args = parser.parse_args()
+    if args.compare:
+        print(compare(*args.compare))
+        return
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}\n")
     print("| workload | all fraud | farm | star | dense | lockstep | burst | low_claim | organic "
           "| organic, by a signal |")

@@ -146,7 +146,8 @@ def fan_out_finding(req: DecisionRequest, fan: FanOutRule, flags: Flags | None) 
     shadow = in_shadow(fan, "fan_out", req.device_id)
     earned = flags.strongest("w", (req.user_id,)) if fan.waiver and flags is not None and not shadow else None
     if earned is not None and earned[1] >= fan.waiver_shares:
-        detail = f" (waived: {earned[1]} earlier fan-out shares claimed as real people do)"
+        shares = "share" if earned[1] == 1 else "shares"
+        detail = f" (waived: {earned[1]} earlier fan-out {shares} claimed as real people do)"
         return [*finding(fan, "fan_out", req.fan_out, fan.limit, shadow=True)[:8], detail]
     return finding(fan, "fan_out", req.fan_out, fan.limit, shadow=shadow)
 

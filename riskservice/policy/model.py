@@ -71,14 +71,14 @@ class FanOutRule(CountRule):
     """More than ``limit`` recipients in one share (WeChat's coupon-sharing guide: more than 10 -> SMS).
 
     ``waiver``: a sharer the signal consumer has seen pass ``waiver_shares``
-    fan-out shares whose recipients claimed as real people do (some, not all)
-    is not asked again; the finding is reported in shadow instead
+    (1 by default) fan-out shares whose recipients claimed as real people do
+    (some, not all) is not asked again; the finding is reported in shadow instead
     (``riskservice/signals/waiver.py``). Shares on ``broadcast_channels``
     are not judged.
     """
 
     waiver: bool = True
-    waiver_shares: int = Field(2, ge=2, le=1000)
+    waiver_shares: int = Field(1, ge=1, le=1000)
     #: Broadcast channels: a timeline post or an official-account article is
     #: not *sent to* its audience (``recipient_count`` is who may see it), so
     #: "one share to more than 10 people" does not apply. Set ``[]`` to ask

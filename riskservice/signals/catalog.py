@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DAY_MS", "FLOORS", "SignalConfig"]
+__all__ = ["DAY_MS", "FLOORS", "STANDING_LOST", "SignalConfig"]
 
 DAY_MS = 86_400_000
 
@@ -24,6 +24,18 @@ FLOORS: dict[str, int] = {
     # On the board (recipients.py, fresh_bursts.py), judged from the worker's copy.
     "sink_recipient": 3,
     "fresh_burst": 4,
+}
+
+# A sharer's signal at or above this value takes its fan-out waiver away
+# (waiver.py): the shipped default thresholds of the sharers' signals. A
+# value under its floor is not published; between the floor and this, it is
+# a hint that no default rule enforces, and a group admin pushing this week's
+# coupon to the group three days running must not lose its standing for it.
+STANDING_LOST: dict[str, int] = {
+    "lockstep": 3,
+    "sink_feeder": 2,
+    "dead_recipients": 3,
+    "coupon_repeat": 4,
 }
 
 
@@ -49,6 +61,9 @@ class SignalConfig:
     lockstep_coupons: int = 2
     # ... and an account with this many such partners is a core member.
     lockstep_core: int = 2
+    # A partner met once counts when it is a core member, and only while the
+    # coupons the account met anyone on are this part of those it shared.
+    lockstep_member_share: float = 0.25
     # A coupon this crowded (distinct sharers in a day) is a crowd: a flash
     # sale or a popular coupon brings strangers together, so meeting on it is
     # no evidence of a group (the batch side weights crowd meetings down for
@@ -81,16 +96,20 @@ class SignalConfig:
     # Fan-out waiver (waiver.py): reports of shares delivered to at least
     # `waiver_delivered` people (more than the customer's fan-out limit of 10),
     # organic when someone and at most `waiver_claim` of them claimed; published
-    # from `waiver_floor` of them, for accounts first seen `waiver_age_ms` ago.
+    # from `waiver_floor` of them (the policy's fan_out.waiver_shares decides
+    # how many waive the rule).
     waiver_delivered: int = 11
     waiver_claim: float = 0.8
-    waiver_floor: int = 2
-    waiver_age_ms: int = DAY_MS
+    waiver_floor: int = 1
     waiver_reports: int = 32
     # Most accounts on the board (board.py) at once.
     board_cap: int = 10_000
     # Unclaimed receipts from one sharer after which a recipient is dead.
     dead_receipts: int = 2
+    # ... counted only once this many of the sharer's reports said nobody
+    # claimed: two unclaimed group shares to the same few friends who claim
+    # now and then make every one of them "dead" at once (dead.py).
+    dead_reports: int = 3
     # Bounds per entity.
     users_per_device: int = 64
     coupons_per_user: int = 64

@@ -9,7 +9,16 @@ where some but not all claimed cannot say who did, but it says that
 count goes down by that much. A chat group whose members claim now and then
 (a group admin's) stays alive through its occasional unclaimed share, while
 a sprayer's fake recipients, who never claim, are dead after two. The value
-is the sharer's number of dead recipients.
+is the sharer's number of dead recipients, once at least ``dead_reports``
+of its reports in the window said nobody claimed (0 before).
+
+Why the second condition: one unclaimed group share marks every member at
+once, so a real user who sent two coupons to the same three or four friends,
+who claim now and then, had three "dead" recipients after two reports (the
+organic refusals of this signal were mostly that). A sprayer or a spammer
+makes unclaimed reports far faster than it makes dead recipients, so it
+loses nothing to the wait; the condition is on separate reports because a
+single share, however many it names, is one observation of the sharer.
 """
 
 from __future__ import annotations
@@ -29,10 +38,13 @@ class DeadRecipients:
     per_device = False
 
     def __init__(self, config: SignalConfig) -> None:
-        self.window, self.dead = config.window_ms, config.dead_receipts
+        self.window, self.dead, self.reports = config.window_ms, config.dead_receipts, config.dead_reports
         cap = config.recipients_per_sharer
         self.sharers: Entities[str, Recent[str, float]] = Entities(config.entities, self.window,
                                                                   lambda: Recent(cap, self.window))
+        # sharer -> its reports that said nobody claimed (only their number matters)
+        self.unclaimed: Entities[str, Recent[str, None]] = Entities(
+            config.entities, self.window, lambda: Recent(self.reports, self.window))
 
     def share(self, share: Share) -> list[Reading]:
         return []
@@ -43,6 +55,8 @@ class DeadRecipients:
         now = outcome.t_ms
         recipients = self.sharers.touch(share.user, now)
         credit = min(outcome.claimed / outcome.delivered, 1.0)
+        if outcome.claimed == 0:
+            self.unclaimed.touch(share.user, now).put(share.decision_id, None, now)
         for r in share.recipients:
             if outcome.claimed == 0:
                 recipients.put(r, (recipients.get(r, now) or 0) + 1, now)
@@ -56,4 +70,7 @@ class DeadRecipients:
                 else:
                     recipients.pop(r)
         touches = [t for _, t, n in recipients.entries(now) if n >= self.dead]
+        unclaimed = self.unclaimed.peek(share.user, now)
+        if unclaimed is None or len(unclaimed.keys(now)) < self.reports:
+            touches = []
         return [Reading(share.user, len(touches), until_of(touches, self.window, now))]

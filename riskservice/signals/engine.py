@@ -25,7 +25,7 @@ from riskservice.limits.contract import SIGNAL_FIELDS, signal_field
 from riskservice.limits.keys import signals_key
 from riskservice.signals.base import Reading, Signal
 from riskservice.signals.board import BOARD_KEY, Board, BoardWrite
-from riskservice.signals.catalog import FLOORS, SignalConfig
+from riskservice.signals.catalog import FLOORS, STANDING_LOST, SignalConfig
 from riskservice.signals.counters import Entities, Recent
 from riskservice.signals.dead import DeadRecipients
 from riskservice.signals.fresh_bursts import FreshBursts
@@ -74,6 +74,7 @@ class SignalEngine:
         self.sinks = SinkRecipients(config, self.board)
         self.waiver = FanOutWaiver(config, self.board, self._flagged)
         self.bursts = FreshBursts(config, self.board, self.sinks.fresh)
+        self.sinks.crowded = self.bursts.crowded
         # Shares waiting for their outcome reports.
         self.shares: Recent[str, Share] = Recent(config.shares, config.share_memory_ms)
         self.devices_of: Entities[str, Recent[str, None]] = Entities(
@@ -103,7 +104,7 @@ class SignalEngine:
             writes += self._publish(signal, signal.share(share), share.t_ms)
         # (sinks first: it notes the sharer's first share, which freshness reads)
         board = self.sinks.share(share)
-        board += self.bursts.share(share) + self.waiver.share(share)
+        board += self.bursts.share(share)
         if share.allowed:
             # An account that receives shares is not (or no longer) fresh: a
             # real user caught in a group's burst loses the flag.
@@ -122,9 +123,15 @@ class SignalEngine:
         return writes + self._on_board(self.sinks.outcome(share, outcome) + self.waiver.outcome(share, outcome))
 
     def _flagged(self, user: str, now: int) -> bool:
-        """Whether a signal is published for ``user`` as a sharer, or it fed a sink."""
-        return (self.board.get("s", user, now) is not None or self.board.get("g", user, now) is not None
-                or any(self.published.get((s.code, user), now) is not None for s in self.signals if not s.per_device))
+        """Whether ``user`` fed a sink, joined a fresh burst, or has a sharer's
+        signal published at its :data:`STANDING_LOST` level."""
+        if self.board.get("s", user, now) is not None or self.board.get("g", user, now) is not None:
+            return True
+        for signal in self.signals:
+            text = None if signal.per_device else self.published.get((signal.code, user), now)
+            if text is not None and int(text.partition("@")[0]) >= STANDING_LOST[signal.code]:
+                return True
+        return False
 
     @staticmethod
     def _on_board(writes: list[BoardWrite]) -> list[Write]:
@@ -158,7 +165,8 @@ class SignalEngine:
                 self.published.pop(key)
             else:
                 self.published.put(key, text, now)
-                if not signal.per_device:  # a flagged sharer loses its fan-out waiver
+                if not signal.per_device and value >= STANDING_LOST[signal.code]:
+                    # a sharer flagged at an enforced level loses its fan-out waiver
                     writes += self._on_board(self.board.clear("w", entity, now))
             if signal.per_device:
                 writes.append(Write(signals_key(entity), signal_field(signal.code, ""), text))

@@ -40,6 +40,8 @@ class FreshBursts:
         self.bursts: Entities[str, list[tuple[int, str, bool]]] = Entities(config.coupons, config.burst_ms, list)
         self.crowds: Entities[str, Recent[str, None]] = Entities(
             config.coupons, DAY_MS, lambda: Recent(config.crowd_sharers, DAY_MS))
+        # coupons that turned out crowds, remembered as long as evidence counts
+        self.crowds_seen: Recent[str, bool] = Recent(config.coupons, config.window_ms)
         # coupon -> the accounts its bursts flagged (withdrawn if it turns out a crowd)
         self.granted: Entities[str, set[str]] = Entities(config.coupons, DAY_MS, set)
 
@@ -52,6 +54,7 @@ class FreshBursts:
         recent.append((now, user, self.fresh(user, now)))
         if len(day) >= c.crowd_sharers:
             # A crowd: a flash sale or a popular coupon. Flags it gave go.
+            self.crowds_seen.put(share.coupon, True, now)
             granted = self.granted.peek(share.coupon, now)
             withdrawn = [w for member in sorted(granted or ()) for w in self.board.clear("g", member, now)]
             if granted:
@@ -68,3 +71,7 @@ class FreshBursts:
             if held is None or held[0] < len(fresh):
                 writes += self.board.set("g", member, len(fresh), now + c.window_ms, now)
         return writes
+
+    def crowded(self, coupon: str, now: int) -> bool:
+        """Whether ``coupon`` turned out a crowd in the window."""
+        return bool(self.crowds_seen.get(coupon, now))

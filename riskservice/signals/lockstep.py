@@ -10,9 +10,14 @@ its partners and on how many distinct coupons it met each; the value is the
 number of partners met on at least ``lockstep_coupons`` coupons, or met once
 when that partner is a *core* member (it met ``lockstep_core`` partners on
 several coupons): so when the first few of a group meet again, the rest of
-the group is flagged before its own next share. Work per share is bounded by
-the sharers a burst keeps (``sharers_per_burst``) and the partners each
-account keeps (``partners_per_user``).
+the group is flagged before its own next share. Such single meetings count
+only while the coupons the account met anyone on are at least
+``lockstep_member_share`` of the coupons it shared: a group admin who once
+shared a coupon in the middle of a group's burst, among twenty coupons of
+its own, met its whole core once and was refused for a month. Work per
+share is bounded by the sharers a burst keeps (``sharers_per_burst``), the
+partners each account keeps (``partners_per_user``) and the coupons it
+shared that are kept (``coupons_per_user``).
 """
 
 from __future__ import annotations
@@ -36,7 +41,10 @@ class Lockstep:
 
     def __init__(self, config: SignalConfig) -> None:
         self.window, self.burst, self.needed = config.window_ms, config.burst_ms, config.lockstep_coupons
-        self.core = config.lockstep_core
+        self.core, self.member_share = config.lockstep_core, config.lockstep_member_share
+        # account -> coupons it shared (the last few dozen)
+        self.shared: Entities[str, Recent[str, None]] = Entities(
+            config.entities, self.window, lambda: Recent(config.coupons_per_user, self.window))
         self.per_burst, self.crowd = config.sharers_per_burst, config.crowd_sharers
         # coupon -> its distinct sharers of the last day, up to the crowd size;
         # and the coupons found crowded, for as long as meetings are kept
@@ -52,6 +60,7 @@ class Lockstep:
 
     def share(self, share: Share) -> list[Reading]:
         now, user, coupon = share.t_ms, share.user, share.coupon
+        self.shared.touch(user, now).put(coupon, None, now)
         recent = self.bursts.touch(coupon, now)
         recent[:] = [(t, u) for t, u in recent if now - t < self.burst][-self.per_burst:]
         met = {u for _, u in recent if u != user}
@@ -92,14 +101,23 @@ class Lockstep:
         # Partners met on several coupons, and partners met once who are core
         # members: a group's later members are flagged as soon as its first
         # few meet again, not only from its third burst on.
+        # A single meeting with a core member counts only while meetings are a
+        # fair part of the account's sharing: a real user who once shared a
+        # coupon in the middle of a group's burst, among twenty other coupons,
+        # is no new member of the group (it was refused for a month for it).
         reads = reads or _Reads(self, now)
         partners = self.partners.peek(user, now)
+        if partners is None:
+            return Reading(user, 0, now + self.window)
+        entries = list(partners.entries(now))
+        met_on = {c for _, _, coupons in entries for c in coupons}
+        shared = self.shared.peek(user, now)
+        member = len(met_on) >= self.member_share * (len(shared.keys(now)) if shared else 0)
         touches = []
-        if partners:
-            for partner, t, coupons in partners.entries(now):
-                met_on = reads.count(coupons)
-                if met_on >= self.needed or (met_on and reads.core(partner)):
-                    touches.append(t)
+        for partner, t, coupons in entries:
+            met = reads.count(coupons)
+            if met >= self.needed or (member and met and reads.core(partner)):
+                touches.append(t)
         return Reading(user, len(touches), until_of(touches, self.window, now))
 
     def outcome(self, share: Share, outcome: Outcome) -> list[Reading]:

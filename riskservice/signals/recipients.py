@@ -28,6 +28,7 @@ counts, not names):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from riskservice.signals.base import until_of
@@ -41,9 +42,11 @@ __all__ = ["SinkRecipients"]
 
 @dataclass(slots=True)
 class Inflow:
-    """A recipient's evidence: its sharers (fresh or not) and credited receipts."""
+    """A recipient's evidence: its sharers (-> the coupons of the shares that
+    reached it while the sharer was fresh, the last few; empty when it was
+    not) and credited receipts."""
 
-    sharers: Recent[str, bool]
+    sharers: Recent[str, tuple[str, ...]]
     receipts: Recent[str, float]
     value: int = 0
 
@@ -60,6 +63,8 @@ class SinkRecipients:
         self.received: Recent[str, int] = Recent(config.entities, window)
         self.first: Recent[str, int] = Recent(config.entities, window)
         self.since: int | None = None  # the first event seen
+        # Whether a coupon turned out a crowd (set by the engine: fresh_bursts.py).
+        self.crowded: Callable[[str, int], bool] = lambda coupon, now: False
 
     def fresh(self, user: str, now: int) -> bool:
         """Whether ``user`` is fresh at ``now`` (see the module)."""
@@ -80,7 +85,10 @@ class SinkRecipients:
         strongest = 0
         for r in share.recipients:
             got = self.inflow.touch(r, now)
-            got.sharers.put(user, bool(got.sharers.get(user, now)) or fresh, now)
+            coupons = got.sharers.get(user, now) or ()
+            if fresh and share.coupon not in coupons:
+                coupons = (*coupons, share.coupon)[-4:]
+            got.sharers.put(user, coupons, now)
             writes += self._judge(r, got, now)
             strongest = max(strongest, got.value)
             if share.allowed:
@@ -103,7 +111,13 @@ class SinkRecipients:
 
     def _judge(self, recipient: str, got: Inflow, now: int) -> list[BoardWrite]:
         c = self.c
-        fresh = [t for _, t, f in got.sharers.entries(now) if f]
+        # A fresh account that reached it only with a crowd's coupon (a flash
+        # sale: 40 or more sharers of the coupon in a day) is explained by the
+        # crowd: a real user whose first share in the window was the sale. One
+        # that also reached it with another coupon is not (a hoarder's feeder
+        # may well push a sale's coupon too, but shares to it again).
+        fresh = [t for _, t, coupons in got.sharers.entries(now)
+                 if any(not self.crowded(c, now) for c in coupons)]
         credits = [v for _, v in got.receipts.items(now)]
         sink = (len(fresh) >= c.sink_fresh and len(fresh) >= c.sink_fresh_share * len(got.sharers.keys(now))
                 and len(credits) >= c.sink_receipts and sum(credits) >= c.sink_claim * len(credits))

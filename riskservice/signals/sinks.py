@@ -6,9 +6,13 @@ the distinct sharers that reached it and its receipts, each credited
 claimed / delivered of its share (reports give counts, not names). A sink
 has ``sink_sharers`` distinct sharers and claims on average ``sink_claim``
 or more. Per sharer: the recipients it reached; the value is how many of
-them are sinks. When a recipient becomes a sink, every sharer that fed it
-is re-read, so the decision never needs the recipient's own key (which
-would sit in another slot on Redis Cluster).
+them are sinks, counting a sink only when another of its sharers feeds a
+second sink too (a ring is a block of sharers feeding the same sinks; a
+popular, heavy-claiming real user is reached by friends who have nothing
+else in common, and made every one of them look like a feeder), or when it
+is flagged on the board from its fresh inflow. When a recipient becomes a
+sink, every sharer that fed it is re-read, so the decision never needs the
+recipient's own key (which would sit in another slot on Redis Cluster).
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ class SinkFeeder:
         cap = config.recipients_per_sharer
         self.fed: Entities[str, Recent[str, None]] = Entities(config.entities, self.window,
                                                              lambda: Recent(cap, self.window))
+        # sharer -> sinks it fed at its last reading
+        self.feeds: Recent[str, int] = Recent(config.entities, self.window)
 
     def share(self, share: Share) -> list[Reading]:
         # An attempt counts too: a refused share to a sink still shows who it was for.
@@ -93,16 +99,41 @@ class SinkFeeder:
         users = {user}
         for got in changed:
             users.update(got.sharers.keys(now))
-        return [self._reading(u, now) for u in sorted(users)]
+        # Everyone's count of sinks first, so that no reading sees another's
+        # stale one; a sharer that starts (or stops) feeding two sinks changes
+        # whether its sinks count for their other sharers: they are re-read too.
+        found = {u: self._sinks(u, now) for u in sorted(users)}
+        others: set[str] = set()
+        for u, (sinks, _) in found.items():
+            before = self.feeds.get(u, now) or 0
+            self.feeds.put(u, len(sinks), now)
+            if (before >= 2) != (len(sinks) >= 2):
+                others.update(o for _, _, got in sinks for o in got.sharers.keys(now))
+        for o in sorted(others - found.keys()):
+            found[o] = self._sinks(o, now)
+            self.feeds.put(o, len(found[o][0]), now)
+        return [self._reading(u, *found[u], now) for u in sorted(found)]
 
-    def _reading(self, user: str, now: int) -> Reading:
+    def _sinks(self, user: str, now: int) -> tuple[list[tuple[str, int, Received]], int]:
+        """The sinks ``user`` fed (recipient, last touch, its evidence), and how many it reached."""
         fed = self.fed.peek(user, now)
-        touches, reached = [], 0
+        sinks: list[tuple[str, int, Received]] = []
+        reached = 0
         for r, t, _ in fed.entries(now) if fed else ():
             reached += 1
             got = self.received.peek(r, now)
             if got is not None and got.sink:
-                touches.append(t)
+                sinks.append((r, t, got))
+        return sinks, reached
+
+    def _reading(self, user: str, sinks: list[tuple[str, int, Received]], reached: int, now: int) -> Reading:
+        # A ring is a block: its members feed several sinks each. A popular
+        # real claimer's other sharers are friends who feed no other sink, so
+        # a sink counts only when another of its sharers feeds a second one
+        # too (or it is on the board, flagged from its inflow).
+        touches = [t for r, t, got in sinks
+                   if self.flagged(r, now) or any((self.feeds.get(u, now) or 0) >= 2
+                                                  for u in got.sharers.keys(now) if u != user)]
         # A hub reaching hundreds of friends feeds a popular one or two too:
         # sinks count only while they are a fair part of what the sharer reaches.
         value = len(touches) if len(touches) >= self.config.sink_fed_share * reached else 0

@@ -13,16 +13,22 @@ It publishes a waiver (board kind ``w``, value: that count) while
 - the sharer has at least ``waiver_floor`` organic group shares in the window
   and they are at least half of its reported group shares (a sprayer whose
   fake recipients never claim, or a threshold sprayer with one success in
-  ten, never gets there);
-- its first share was at least ``waiver_age_ms`` ago (a fresh account has
-  no standing);
-- no signal is published for it and it is not on the board as a feeder.
+  ten, never gets there; nor does a ring whose sinks claim everything);
+- it is not on the board as a feeder or a fresh burst's member, and none of
+  its signals reached the level of the shipped default threshold
+  (:data:`~riskservice.signals.catalog.STANDING_LOST`).
 
 A sharer earns it only with shares that were delivered: under the fan-out
 rule itself, shares it passed SMS challenges for. The policy decides how many
-organic group shares waive the rule (``fan_out.waiver_shares``) and whether
-the waiver applies at all (``fan_out.waiver``); a waived finding is reported
-in shadow.
+organic group shares waive the rule (``fan_out.waiver_shares``, 1 by
+default: a group admin is asked once, at its first send to the group) and
+whether the waiver applies at all (``fan_out.waiver``); a waived finding is
+reported in shadow. There is no age condition: the outcome report of the
+first send arrives minutes after it, and the admin's next send may come an
+hour later; a rule needing days of standing asked every new admin again.
+
+The waiver is judged when a report arrives (the only evidence that moves
+it) and withdrawn at once when the sharer is flagged (engine.py).
 """
 
 from __future__ import annotations
@@ -47,12 +53,6 @@ class FanOutWaiver:
         # sharer -> decision id -> organic (True) or not
         self.reports: Entities[str, Recent[str, bool]] = Entities(config.entities, window,
                                                                   lambda: Recent(cap, window))
-        self.first: Recent[str, int] = Recent(config.entities, window)
-
-    def share(self, share: Share) -> list[BoardWrite]:
-        now = share.t_ms
-        self.first.update(share.user, now, lambda t: now if t is None else t)
-        return []
 
     def outcome(self, share: Share, outcome: Outcome) -> list[BoardWrite]:
         c = self.c
@@ -68,10 +68,9 @@ class FanOutWaiver:
         """Publish or withdraw ``user``'s waiver."""
         c = self.c
         reports = self.reports.peek(user, now)
-        first = self.first.get(user, now)
         good = [t for _, t, organic in reports.entries(now) if organic] if reports else []
         earned = (len(good) >= c.waiver_floor and reports is not None and 2 * len(good) >= len(reports.keys(now))
-                  and first is not None and now - first >= c.waiver_age_ms and not self.flagged(user, now))
+                  and not self.flagged(user, now))
         if not earned:
             return self.board.clear("w", user, now)
         return self.board.set("w", user, len(good), until_of(good, self.window, now), now)

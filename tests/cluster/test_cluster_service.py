@@ -104,7 +104,8 @@ def test_the_user_daily_cap_holds_across_devices(app: Flask, client: FlaskClient
     answers = [share(client, f"u{i}", device=f"dev-{i}", user="user-9") for i in range(52)]
     assert [a["decision"] for a in answers].count("allow") == 50
     reason = answers[-1]["reasons"][0]
-    assert (reason["code"], reason["observed"], reason["limit"], reason["window_s"]) == ("user_daily_cap", 51, 50, 86400)
+    assert (reason["code"], reason["observed"], reason["limit"], reason["window_s"]) == (
+        "user_daily_cap", 51, 50, 86400)
     assert 0 < reason["retry_after_s"] <= 86400  # judged from the user's log on its slot (reserve.lua)
 
 

@@ -3,8 +3,12 @@ fan-out waivers, judged by the engine on crafted share streams."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from riskservice.policy.load import load_policy
+from riskservice.policy.model import Rules
 from riskservice.signals.board import BOARD_KEY, Board, BoardWrite
-from riskservice.signals.catalog import DAY_MS
+from riskservice.signals.catalog import DAY_MS, STANDING_LOST
 from riskservice.signals.engine import SignalEngine, Write
 from riskservice.signals.share import Outcome, Share
 
@@ -71,6 +75,28 @@ def test_a_popular_claimer_whose_sharers_receive_shares_is_not_a_sink() -> None:
     assert s.engine.board.entries == {}
 
 
+def test_fresh_fans_of_a_flash_sale_do_not_make_their_claiming_friend_a_sink() -> None:
+    s = Stream()
+    s.share(0, "old", ("x",))
+    day3 = 3 * DAY_MS
+    # Three new faces share a coupon to the same heavy-claiming friend, who
+    # claims: by its inflow, a sink ...
+    for i in range(3):
+        s.share(day3 + i * 1000, f"fan-{i}", ("popular",), claimed=1, coupon="sale")
+    assert s.flag("r", "popular", day3 + 3000) is not None
+    # ... until the coupon turns out a crowd (40 sharers in a day): a flash
+    # sale, whose fans are real users first seen at the sale. The flag goes
+    # when the friend is judged again (its next share or report).
+    for i in range(3, 40):
+        s.share(day3 + i * 1000, f"fan-{i}", (f"friend-{i}",), claimed=1, coupon="sale")
+    s.share(day3 + 50_000, "old", ("popular",), claimed=1, coupon="other")
+    assert s.flag("r", "popular", day3 + 50_010) is None
+    # The same three fresh accounts on a coupon of their own make a sink.
+    for i in range(3):
+        s.share(day3 + 60_000 + i * 1000, f"fan-{i}", ("hoarder",), claimed=1, coupon="own")
+    assert s.flag("r", "hoarder", day3 + 70_000) == (3, T0 + day3 + 60_000 + MONTH)
+
+
 def test_nobody_is_fresh_before_the_consumer_watched_long_enough() -> None:
     s = Stream()
     # At the start of the history everybody looks new: a day in, three
@@ -98,21 +124,41 @@ def test_a_group_admin_earns_the_fan_out_waiver_and_a_sprayer_or_a_ring_does_not
     assert s.flag("w", "ring", day2 + 2 * DAY_MS + 10) is None
 
 
-def test_the_waiver_needs_standing_and_goes_with_a_signal() -> None:
+def test_one_claimed_fan_out_share_earns_the_waiver_and_an_enforced_signal_takes_it() -> None:
     s = Stream()
     group = tuple(f"member-{i}" for i in range(12))
-    # A new account passing two fan-out shares within its first day: no waiver.
-    s.share(0, "newcomer", group, claimed=2)
-    s.share(1000, "newcomer", group, claimed=2, coupon="c2")
-    assert s.flag("w", "newcomer", 2000) is None
-    # Earned a day later...
-    s.share(DAY_MS, "newcomer", group, claimed=2, coupon="c3")
-    assert s.flag("w", "newcomer", DAY_MS + 10) == (3, T0 + 1 + MONTH)  # until the first report leaves
-    # ... and lost when a signal is published for it: the same coupon pushed
-    # in three sittings (coupon_repeat's floor).
+    # A new group admin: its first send to the group (passed, reported ten
+    # minutes later, some members claimed) earns the waiver, with no age.
+    s.share(0, "admin", group, claimed=2)
+    assert s.flag("w", "admin", 10) == (1, T0 + 1 + MONTH)  # until its report leaves the window
+    # A signal at its floor, under every shipped threshold, leaves it: this
+    # week's coupon sent on three days is three sittings (coupon_repeat's
+    # floor 3, threshold 4).
     for k in range(3):
-        s.share(DAY_MS + (k + 1) * 7_200_000, "newcomer", ("a",), coupon="c9")
-    assert s.flag("w", "newcomer", DAY_MS + 4 * 7_200_000) is None
+        s.share(DAY_MS + k * 7_200_000, "admin", ("a",), coupon="c9")
+    assert s.engine.published.get(("coupon_repeat", "admin"), T0 + DAY_MS + 3 * 7_200_000) is not None
+    assert s.flag("w", "admin", DAY_MS + 3 * 7_200_000) == (1, T0 + 1 + MONTH)
+    # ... a fourth sitting reaches the shipped threshold: the waiver goes.
+    s.share(DAY_MS + 3 * 7_200_000, "admin", ("a",), coupon="c9")
+    assert s.flag("w", "admin", DAY_MS + 4 * 7_200_000) is None
+    # It is judged again at the next report, and stays away while the signal holds.
+    s.share(DAY_MS + 5 * 7_200_000, "admin", group, claimed=3, coupon="c10")
+    assert s.flag("w", "admin", DAY_MS + 6 * 7_200_000) is None
+
+
+def test_a_fan_out_share_nobody_or_everybody_claimed_earns_nothing() -> None:
+    s = Stream()
+    group = tuple(f"member-{i}" for i in range(12))
+    s.share(0, "sprayer", group, claimed=0)
+    s.share(0, "ring", group, claimed=12, coupon="c2")
+    s.share(0, "small", group[:10], claimed=2, coupon="c3")  # ten people: no fan-out share
+    assert [s.flag("w", u, 10) for u in ("sprayer", "ring", "small")] == [None, None, None]
+    # An admin whose reported fan-out shares are mostly dead has none either.
+    s.share(0, "admin", group, claimed=2, coupon="c4")
+    s.share(100, "admin", group, claimed=0, coupon="c5")
+    assert s.flag("w", "admin", 200) == (1, T0 + 1 + MONTH)  # one of two: half
+    s.share(300, "admin", group, claimed=0, coupon="c6")
+    assert s.flag("w", "admin", 400) is None
 
 
 def test_the_board_is_bounded_and_versioned() -> None:
@@ -168,3 +214,14 @@ def test_fresh_burst_flags_are_withdrawn_when_the_coupon_turns_out_a_crowd() -> 
         writes = s.share(day3 + i * 1000, f"fan-{i}", (f"friend-{i}",), coupon="sale")
     assert [w.field for w in writes if w.value is None] == sorted(f"g|fan-{i}" for i in range(39))
     assert [k for k in s.engine.board.entries if k.startswith("g|")] == []
+
+
+def test_standing_is_lost_at_the_shipped_thresholds() -> None:
+    # The consumer does not read the policy: its levels are the defaults of
+    # the model and of the shipped policy file.
+    policy = load_policy(Path(__file__).resolve().parents[2] / "config" / "policy.yaml")
+    defaults = Rules.model_fields
+    for code, level in STANDING_LOST.items():
+        assert getattr(policy.default.rules, code).threshold == level
+        default = defaults[code].default_factory
+        assert default is not None and default().threshold == level  # type: ignore[call-arg]

@@ -80,6 +80,27 @@ def test_lockstep_flags_a_group_meeting_again_on_another_coupon() -> None:
     assert published(engine, "lockstep", "d", now) == f"3@{T0 + 3000 + MONTH}"
 
 
+def test_a_single_meeting_with_a_group_counts_only_for_an_account_that_mostly_meets() -> None:
+    engine = SignalEngine()
+    # An admin shares eleven coupons of its own, a day apart ...
+    for k in range(11):
+        share(engine, 100 + k, k * DAY_MS, "admin", coupon=f"own-{k}")
+    # ... and happens to share the twelfth in the middle of a group's burst.
+    t = 12 * DAY_MS
+    for i, user in enumerate("abc"):
+        share(engine, i, t + i * 1000, user, coupon="c1")
+    share(engine, 20, t + 3500, "admin", coupon="c1")
+    share(engine, 21, t + 3500, "newbie", coupon="c1")  # a new account: its first share
+    for i, user in enumerate("abc"):
+        share(engine, 10 + i, t + 3_600_000 + i * 1000, user, coupon="c2")
+    now = t + 3_600_000 + 3000
+    # a, b and c are core members now; the newbie, whose sharing is all
+    # meetings, is flagged for meeting them once; the admin, one coupon of
+    # twelve, is not.
+    assert published(engine, "lockstep", "newbie", now) == f"3@{T0 + t + 3500 + MONTH}"
+    assert published(engine, "lockstep", "admin", now) is None
+
+
 def test_lockstep_bursts_are_bounded_in_time() -> None:
     engine = SignalEngine(replace(SignalConfig(), burst_ms=60_000))
     share(engine, 0, 0, "a", coupon="c1")
@@ -113,19 +134,33 @@ def test_dead_recipients_counts_repeated_unclaimed_receipts() -> None:
     share(engine, 0, 0, "s", recipients=pool)
     assert outcome(engine, 0, 10, delivered=3, claimed=0) == []
     share(engine, 1, 1000, "s", recipients=pool)
-    writes = outcome(engine, 1, 1010, delivered=3, claimed=0)
-    assert writes == [Write("risk:{d:dev-s}:sig", "d|s", f"3@{T0 + 1010 + MONTH}")]
+    # Every recipient got two unclaimed shares, but from two reports only:
+    # what a real user's small circle of occasional claimers gives. Nothing yet.
+    assert outcome(engine, 1, 1010, delivered=3, claimed=0) == []
     # A report where some claimed cannot say who: each recipient claimed 1/3
-    # on average, so each count falls to 5/3, under 2: none is dead now.
+    # on average, so each count falls to 5/3, under 2: none is dead.
     share(engine, 2, 2000, "s", recipients=pool)
-    assert outcome(engine, 2, 2010, delivered=3, claimed=1) == [Write("risk:{d:dev-s}:sig", "d|s", None)]
-    # Unclaimed again: 8/3 each, dead again; a report where all claimed clears them.
+    assert outcome(engine, 2, 2010, delivered=3, claimed=1) == []
+    # Unclaimed again: 8/3 each, dead, and the third unclaimed report: published.
     share(engine, 3, 3000, "s", recipients=pool)
     assert outcome(engine, 3, 3010, delivered=3, claimed=0) == [
         Write("risk:{d:dev-s}:sig", "d|s", f"3@{T0 + 3010 + MONTH}")]
+    # A report where all claimed clears them (one left, under the floor).
     share(engine, 4, 4000, "s", recipients=("r1", "r2"))
     assert outcome(engine, 4, 4010, delivered=2, claimed=2) == [Write("risk:{d:dev-s}:sig", "d|s", None)]
     assert published(engine, "dead_recipients", "s", 4010) is None
+
+
+def test_dead_recipients_waits_for_three_unclaimed_reports_however_many_they_name() -> None:
+    engine = SignalEngine()
+    friends = ("f1", "f2", "f3", "f4")
+    for k in range(2):
+        share(engine, k, k * DAY_MS, "s", recipients=friends)
+        assert outcome(engine, k, k * DAY_MS + 10, delivered=4, claimed=0) == []
+    # A third unclaimed report, even a chat to somebody else, completes the evidence.
+    share(engine, 2, 2 * DAY_MS, "s", recipients=("other",))
+    assert outcome(engine, 2, 2 * DAY_MS + 10, delivered=1, claimed=0) == [
+        Write("risk:{d:dev-s}:sig", "d|s", f"4@{T0 + DAY_MS + 10 + MONTH}")]
 
 
 def test_sink_feeders_are_flagged_when_their_recipients_become_sinks() -> None:
@@ -152,6 +187,22 @@ def test_a_hub_feeding_a_few_sinks_among_many_is_not_flagged() -> None:
     # The hub feeds 2 sinks of 27 recipients (under a tenth): nothing.
     assert published(engine, "sink_feeder", "hub", now) is None
     assert published(engine, "sink_feeder", "s2", now) == f"2@{T0 + 2000 + MONTH}"
+
+
+def test_a_popular_claimer_reached_by_unrelated_friends_makes_no_feeders() -> None:
+    engine = SignalEngine()
+    # Two heavy claimers, each reached by three friends who share nothing
+    # else: both are sinks by their inflow alone, yet "a" reaches both and
+    # nobody else feeds a second sink: no block, no feeder.
+    for i, (sharer, target) in enumerate((("a", "p1"), ("b1", "p1"), ("b2", "p1"),
+                                          ("a", "p2"), ("c1", "p2"), ("c2", "p2"))):
+        share(engine, i, i * 1000, sharer, recipients=(target,))
+        outcome(engine, i, i * 1000 + 10, delivered=1, claimed=1)
+    assert published(engine, "sink_feeder", "a", 6000) is None
+    # A second account feeding both (a ring's block) makes them count, for both.
+    share(engine, 6, 6000, "b1", recipients=("p2",))
+    assert published(engine, "sink_feeder", "a", 6000) == f"2@{T0 + MONTH}"
+    assert published(engine, "sink_feeder", "b1", 6000) == f"2@{T0 + 1000 + MONTH}"
 
 
 def test_a_device_carries_the_values_of_a_bounded_number_of_users() -> None:
