@@ -34,7 +34,7 @@ def create_decision() -> Response:
     if decision.degraded:
         m.child(m.redis_errors, "decide").inc()
     outage = state.engine.outage
-    m.outage_pending.set(outage.pending())
+    m.set_outage_pending(outage.pending())
     dropped = outage.take_dropped()
     if dropped:
         m.outage_dropped.inc(dropped)
