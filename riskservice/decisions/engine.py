@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import secrets
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -227,7 +227,7 @@ class DecisionEngine:
         compiled = policy.for_merchant(req.merchant_id)
         static = stateless_findings(req, compiled.rules, compiled.matcher, self.flags)
         # 128 random bits as 32 hex digits (the shape of a uuid4's hex, without its Python object).
-        decision_id = secrets.token_hex(16)
+        decision_id = os.urandom(16).hex()
         if self.name_decision is not None:
             decision_id = self.name_decision(f"{device_tag(req.device_id)}:state", decision_id)
         recorded = canonical(body)

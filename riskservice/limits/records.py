@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import orjson
 
-from riskservice.limits.contract import CHALLENGES, RECORD_RESULTS, decode_findings, decode_windows
+from riskservice.limits.contract import CHALLENGES, RECORD_RESULTS, RecordStatic, decode_findings, decode_windows
 
 Status = Literal["new", "replay", "conflict"]
 
@@ -57,6 +57,18 @@ class DecisionRecord:
         return rec
 
     @classmethod
+    def new(cls, reply: bytes, sent: RecordStatic) -> DecisionRecord:
+        """A new decision from the script's reply (its part of the record only)
+        and ``sent``, the caller's part as given to the script: what
+        :meth:`from_reply` gives for ``sent.pack() + reply``, without decoding
+        again what the caller already holds."""
+        rec = _unpack_decided(reply, 0, {
+            "fp": sent.fingerprint, "id": sent.decision_id, "u": sent.user_id, "pv": sent.policy_version,
+            "m": sent.merchant_id, "r": sent.recipients}, sent.static_findings)
+        return cls("new", rec["id"], rec["t"], rec["dec"], rec["ch"], rec["f"], rec["n"], rec["pv"],
+                   bool(rec["c"]), rec)
+
+    @classmethod
     def from_reply(cls, status: Status, reply: bytes | list[bytes | int], sent: bytes = b"") -> DecisionRecord:
         """A record from a script's reply; ``sent``: the caller's part of the
         record (``RecordStatic.pack()``), which a new record's reply leaves
@@ -99,8 +111,12 @@ def unpack_record(raw: bytes) -> dict[str, Any]:
         pos = end
     rec["r"] = int.from_bytes(raw[pos:pos + 4], "big")
     end = pos + 8 + int.from_bytes(raw[pos + 4:pos + 8], "big")
-    static = raw[pos + 8:end]
-    pos = end
+    return _unpack_decided(raw, end, rec, raw[pos + 8:end])
+
+
+def _unpack_decided(raw: bytes, pos: int, rec: dict[str, Any], static: bytes) -> dict[str, Any]:
+    """Add the script's part of a packed record, from ``pos``, to ``rec`` (the
+    caller's part, decoded); ``static``: the stateless findings (JSON)."""
     rec["t"] = int.from_bytes(raw[pos:pos + 6], "big")
     dec, ch, consumed, flags = raw[pos + 6:pos + 10]
     rec["dec"], rec["ch"], rec["c"] = dec, CHALLENGES[ch], consumed

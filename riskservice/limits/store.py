@@ -190,10 +190,10 @@ class RedisStore:
         """Judge, record and log one decision atomically (see ``lua/decide.lua``)."""
         if args.deadline == "" and self.budget_ms is not None:
             args = args._replace(deadline=self.deadline_ms())
-        static = args.record_static().pack()
-        reply = self.run(DECIDE, keys, args.wire(static))
+        static = args.record_static()
+        reply = self.run(DECIDE, keys, args.wire(static.pack()))
         if isinstance(reply, bytes):  # a new decision: the script's part of the record
-            return DecisionRecord.from_reply("new", reply, static)
+            return DecisionRecord.new(reply, static)
         status, stored = reply
         if status == b"late":
             raise StorageError("the decision reached Redis after its deadline; nothing was recorded")
