@@ -106,6 +106,8 @@ def static_verdict(findings: list[Finding]) -> tuple[int, int, str]:
     >>> static_verdict([["fan_out", 1, 0, "sms"], ["sensitive_copy", 2, 1, ""]])
     (0, 2, 'fan_out?,sensitive_copy:shadow')
     """
+    if not findings:
+        return 0, 0, ""  # most decisions
     block, challenge, codes = 0, 0, []
     for f in findings:
         code, severity, shadow, kind = f[0], int(f[1]), int(f[2]), str(f[3])
