@@ -78,8 +78,8 @@ class RedisStore:
         request. Same timeouts (the pool's connection settings).
 
         No lock: ``list.pop`` and ``list.append`` are atomic in CPython, and
-        under gevent a lock is a Python-level semaphore that cost more than
-        the rest of taking and giving back together.
+        under gevent a lock is a cooperative semaphore entered through Python
+        code, twice per decision for nothing (greenlets never switch here).
         """
         if self._idle_pid != os.getpid():
             self._idle, self._idle_pid = [], os.getpid()  # the parent's sockets are not ours
