@@ -151,10 +151,10 @@ def _register_access_log(app: Flask, metrics: Metrics) -> None:
 
     @app.after_request
     def log_request(response: Response) -> Response:
-        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-        metrics.child(metrics.latency, endpoint).observe(elapsed)
-        metrics.child(metrics.requests, endpoint, str(response.status_code)).inc()
+        now = time.perf_counter()
+        elapsed = now - g.get("started", now)
+        rule = request.url_rule
+        metrics.request_done(rule.rule if rule is not None else "unmatched", response.status_code, elapsed)
         if not access_log.isEnabledFor(logging.INFO):
             return response
         extra: dict[str, Any] = {

@@ -36,25 +36,34 @@ class KeyRing:
     """The configured keys, kept only as digests."""
 
     def __init__(self, keys: Iterable[ApiKey]) -> None:
-        self._entries = [(hashlib.sha256(k.key.encode()).digest(), k.role) for k in keys]
+        entries = [(hashlib.sha256(k.key.encode()).digest(), k.role) for k in keys]
+        # The principal of each digest (one key may be configured with
+        # several roles), made once rather than on every request.
+        roles: dict[bytes, set[str]] = {}
+        for digest, role in entries:
+            roles.setdefault(digest, set()).update(IMPLIED[role])
+        self._entries = [(digest, Principal(key_id=digest.hex()[:12], roles=frozenset(roles[digest])))
+                         for digest, _ in entries]
 
     def identify(self, token: str) -> Principal | None:
         digest = hashlib.sha256(token.encode()).digest()
-        roles: set[str] = set()
-        for known, role in self._entries:
+        found: Principal | None = None
+        # Every entry is compared, whatever matched before.
+        for known, principal in self._entries:
             if hmac.compare_digest(known, digest):
-                roles |= IMPLIED[role]
-        if not roles:
-            return None
-        return Principal(key_id=digest.hex()[:12], roles=frozenset(roles))
+                found = principal
+        return found
 
 
 def authenticate() -> Principal:
-    header = request.headers.get("Authorization", "")
+    # The WSGI environ's header, not ``request.headers`` (which builds a
+    # header view on each request).
+    header: str = request.environ.get("HTTP_AUTHORIZATION", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'", {"Authorization": "missing"})
-    principal: Principal | None = risk_state().keyring.identify(token.strip())
+    principal: Principal | None = risk_state().keyring.identify(token)
     if principal is None:
         raise Unauthorized("the API key is not valid", {"Authorization": "invalid key"})
     return principal
@@ -63,11 +72,13 @@ def authenticate() -> Principal:
 def require(*roles: str) -> Callable[[F], F]:
     """Allow the view only to keys carrying one of ``roles``."""
 
+    allowed = frozenset(roles)
+
     def decorate(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             principal = authenticate()
-            if not principal.roles & set(roles):
+            if principal.roles.isdisjoint(allowed):
                 raise Forbidden(f"this endpoint needs a key with role {' or '.join(roles)}",
                                 {"Authorization": "wrong role"})
             g.principal = principal

@@ -29,6 +29,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._children: dict[tuple[object, tuple[str, ...]], Any] = {}
+        self._requests: dict[tuple[str, int], tuple[Any, Any]] = {}
         r = self.registry
         self.decisions = Counter("risk_decisions", "Decisions answered, by outcome.",
                                  ["decision", "degraded"], registry=r)
@@ -54,6 +55,8 @@ class Metrics:
         # and those a full log could not keep (riskservice/limits/outage.py).
         self.outage_pending = Gauge("risk_outage_pending", "Shares allowed without Redis, not yet written to it.",
                                     registry=r, multiprocess_mode="livesum")
+        self.outage_pending.set(0)
+        self._outage_pending = 0
         self.unreplicated = Counter("risk_redis_unreplicated", "Decisions whose writes fewer replicas than "
                                     "RISK_REDIS_WAIT_REPLICAS acknowledged in time.", registry=r)
         self.outage_dropped = Counter("risk_outage_dropped", "Shares allowed without Redis that a full log "
@@ -61,6 +64,24 @@ class Metrics:
         self.user_writes_lost = Counter("risk_user_writes_lost", "Redis Cluster: shares counted on their device "
                                         "whose write on the user's slot kept failing, so the user's window "
                                         "misses them (riskservice/limits/settles.py).", registry=r)
+
+    def request_done(self, endpoint: str, status: int, seconds: float) -> None:
+        """Count one answered request and its latency (the children of both
+        looked up once per endpoint and status)."""
+        key = (endpoint, status)
+        pair = self._requests.get(key)
+        if pair is None:
+            pair = self._requests[key] = (self.latency.labels(endpoint),
+                                          self.requests.labels(endpoint, str(status)))
+        pair[0].observe(seconds)
+        pair[1].inc()
+
+    def set_outage_pending(self, pending: int) -> None:
+        """Set ``risk_outage_pending`` when it changed: every decision reports
+        it, and a write to the gauge's file is as dear as a counter's."""
+        if pending != self._outage_pending:
+            self.outage_pending.set(pending)
+            self._outage_pending = pending
 
     def child(self, metric: Counter | Histogram | Gauge, *labels: str) -> Any:
         """``metric.labels(*labels)``, cached: it is looked up on every request."""

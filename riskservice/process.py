@@ -9,6 +9,7 @@ workers import ``wsgi.py`` after the fork).
 from __future__ import annotations
 
 import atexit
+import gc
 import logging
 import signal
 import threading
@@ -40,6 +41,14 @@ def serve(settings: Settings | None = None) -> Flask:
     app = create_app(settings)
     start_policy_watch(app)
     note_policy_at_start(app)
+    # Everything built so far (modules, the app, its policy: about 90 000
+    # objects) lives as long as the process: frozen, the cyclic collector
+    # stops re-scanning it in each full collection (measured in process: a
+    # 50 ms pause about every 10 000 decisions, 5 us each on average, and the
+    # caches it flushed). Objects frozen here that later become cyclic
+    # garbage, e.g. a policy replaced by a reload, are not reclaimed.
+    gc.collect()
+    gc.freeze()
     return app
 
 

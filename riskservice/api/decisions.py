@@ -34,8 +34,9 @@ def create_decision() -> Response:
     if decision.degraded:
         m.child(m.redis_errors, "decide").inc()
     outage = state.engine.outage
-    m.outage_pending.set(outage.pending())
-    dropped = outage.take_dropped()
+    m.set_outage_pending(outage.pending())
+    # take_dropped() locks; nothing is dropped unless Redis has been down a while.
+    dropped = outage.take_dropped() if outage.dropped else 0
     if dropped:
         m.outage_dropped.inc(dropped)
     if state.store.wait_replicas:
@@ -53,9 +54,9 @@ def create_decision() -> Response:
             m.child(m.rollout_evaluations, rule, arm).inc()
             if rule in fired:
                 m.child(m.rollout_hits, rule, arm).inc()
-    headers = dict(decision.headers)
+    headers = decision.headers
     if decision.replay:
-        headers["Idempotent-Replayed"] = "true"
+        headers = {**headers, "Idempotent-Replayed": "true"}
     return json_response(decision.to_response(), 200, headers)
 
 

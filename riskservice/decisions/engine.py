@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -106,6 +106,8 @@ def static_verdict(findings: list[Finding]) -> tuple[int, int, str]:
     >>> static_verdict([["fan_out", 1, 0, "sms"], ["sensitive_copy", 2, 1, ""]])
     (0, 2, 'fan_out?,sensitive_copy:shadow')
     """
+    if not findings:
+        return 0, 0, ""  # most decisions
     block, challenge, codes = 0, 0, []
     for f in findings:
         code, severity, shadow, kind = f[0], int(f[1]), int(f[2]), str(f[3])
@@ -123,6 +125,8 @@ def static_verdict(findings: list[Finding]) -> tuple[int, int, str]:
 
 def split(findings: list[Finding]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Enforced reasons and shadow reasons, most severe first (one explanation each, see :func:`one_explanation`)."""
+    if not findings:
+        return [], []  # most decisions
     ordered = sorted(one_explanation(findings), key=lambda f: -int(f[1]))
     return [reason(f) for f in ordered if not f[2]], [reason(f) for f in ordered if f[2]]
 
@@ -224,12 +228,12 @@ class DecisionEngine:
         policy = self.policy()
         compiled = policy.for_merchant(req.merchant_id)
         static = stateless_findings(req, compiled.rules, compiled.matcher, self.flags)
-        decision_id = uuid.uuid4().hex
+        # 128 random bits as 32 hex digits (the shape of a uuid4's hex, without its Python object).
+        decision_id = os.urandom(16).hex()
         if self.name_decision is not None:
             decision_id = self.name_decision(f"{device_tag(req.device_id)}:state", decision_id)
         recorded = canonical(body)
-        keys = decision_keys(req.event_id, req.device_id, req.user_id, req.ip, decision_id)._replace(
-            graph=self.graph_key())
+        keys = decision_keys(req.event_id, req.device_id, req.user_id, req.ip, decision_id, graph=self.graph_key())
         block, challenge, codes = static_verdict(static)
         now_ms = self.clock.now_ms()
         args = DecideArgs(

@@ -155,8 +155,10 @@ class DecideArgs(NamedTuple):
     def wire(self, record: bytes | None = None) -> tuple[Any, ...]:
         """:meth:`argv` as sent: without the trailing cluster-only ones when empty
         (every argument costs the script about 1 k instructions)."""
-        argv = tuple(self.argv(record))
-        end = len(argv)
-        while end > len(DecideArgv._fields) - 2 and argv[end - 1] == "":
-            end -= 1
-        return argv[:end]
+        argv = (self.plan, self.call().pack(), self.record_static().pack() if record is None else record,
+                self.request, self.pointer)
+        if self.user_graph != "":
+            return (*argv, self.user_side, self.user_graph)
+        if self.user_side != "":
+            return (*argv, self.user_side)
+        return argv

@@ -47,6 +47,8 @@ def ip_tag(ip: str) -> str:
 
 EVENTS = f"{PREFIX}:events"
 REVIEW_QUEUE = f"{PREFIX}:review:queue"
+# The graph-score key of a decision when no scores were written yet.
+NO_GRAPH = f"{PREFIX}:graph:none"
 
 
 class DecisionKeys(NamedTuple):
@@ -62,7 +64,7 @@ class DecisionKeys(NamedTuple):
     device_geo: str
     pointer: str
     events: str = EVENTS
-    graph: str = "risk:graph:none"
+    graph: str = NO_GRAPH
     allowlist: str = ""
     flags: str = ""
     queue: str = REVIEW_QUEUE
@@ -72,13 +74,13 @@ class DecisionKeys(NamedTuple):
 
 
 def decision_keys(event_id: str, device_id: str, user_id: str, ip: str | None,
-                  decision_id: str = "") -> DecisionKeys:
+                  decision_id: str = "", graph: str = NO_GRAPH) -> DecisionKeys:
     """The keys for one decision.
 
     The decision record lives in the device's slot, under its event id, so
     the replay check is part of the same atomic script; a digest keeps its
     name short. The pointer from the decision id to it is written only when
-    the decision is new.
+    the decision is new. ``graph``: the key of the current graph scores.
     """
     dev = device_tag(device_id)
     usr = user_tag(user_id)
@@ -94,6 +96,7 @@ def decision_keys(event_id: str, device_id: str, user_id: str, ip: str | None,
         device_outcomes=f"{dev}:outcomes",
         device_geo=f"{dev}:geo",
         pointer=pointer_key(decision_id),
+        graph=graph,
         allowlist=f"{dev}:allow",
         flags=f"{dev}:flags",
         review=f"{dev}:review",

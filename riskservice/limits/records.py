@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import orjson
 
-from riskservice.limits.contract import CHALLENGES, RECORD_RESULTS, decode_findings, decode_windows
+from riskservice.limits.contract import CHALLENGES, RECORD_RESULTS, RecordStatic, decode_findings, decode_windows
 
 Status = Literal["new", "replay", "conflict"]
 
@@ -41,11 +41,10 @@ class DecisionRecord:
         if not flat:
             return None
         if isinstance(flat, bytes):
-            raw = unpack_record(flat)
-        else:
-            # HGETALL gives bytes; a fresh record came back from the script with
-            # its numbers as integers.
-            raw = {_bytes(flat[i]).decode(): _bytes(flat[i + 1]) for i in range(0, len(flat), 2)}
+            return unpack_record(flat)
+        # HGETALL gives bytes; a fresh record came back from the script with
+        # its numbers as integers.
+        raw = {_bytes(flat[i]).decode(): _bytes(flat[i + 1]) for i in range(0, len(flat), 2)}
         rec: dict[str, Any] = {k: v.decode() for k, v in raw.items() if k not in ("n", "fs", "fd")}
         for name in ("t", "dec", "c", "r", "ct", "al"):
             if name in rec:
@@ -53,15 +52,21 @@ class DecisionRecord:
         if "o" in rec:
             rec["o"] = [int(x) for x in rec["o"].split(",")]
         rec["g"] = [float(x) for x in rec["g"].split(",")] if rec.get("g") else None
-        findings = _findings(raw.get("fs", b"")) + _stateful(raw.get("fd", b""))
-        if rec.get("al"):
-            # An allowlisted device: its challenges are reported as shadow.
-            for f in findings:
-                if f[1] == 1:
-                    f[2] = 1
-        rec["f"] = findings
+        rec["f"] = _allowlisted(_findings(raw.get("fs", b"")) + _stateful(raw.get("fd", b"")), bool(rec.get("al")))
         rec["n"] = decode_windows(raw.get("n", b""))
         return rec
+
+    @classmethod
+    def new(cls, reply: bytes, sent: RecordStatic) -> DecisionRecord:
+        """A new decision from the script's reply (its part of the record only)
+        and ``sent``, the caller's part as given to the script: what
+        :meth:`from_reply` gives for ``sent.pack() + reply``, without decoding
+        again what the caller already holds."""
+        rec = _unpack_decided(reply, 0, {
+            "fp": sent.fingerprint, "id": sent.decision_id, "u": sent.user_id, "pv": sent.policy_version,
+            "m": sent.merchant_id, "r": sent.recipients}, sent.static_findings)
+        return cls("new", rec["id"], rec["t"], rec["dec"], rec["ch"], rec["f"], rec["n"], rec["pv"],
+                   bool(rec["c"]), rec)
 
     @classmethod
     def from_reply(cls, status: Status, reply: bytes | list[bytes | int], sent: bytes = b"") -> DecisionRecord:
@@ -76,52 +81,68 @@ class DecisionRecord:
                    bool(rec["c"]), rec)
 
 
-def _take(raw: bytes, pos: int, width: int) -> tuple[bytes, int]:
-    """A length-prefixed string at ``pos`` (``width`` bytes of length), and where it ends."""
-    n = int.from_bytes(raw[pos:pos + width], "big")
-    start = pos + width
-    return raw[start:start + n], start + n
+def _allowlisted(findings: list[list[Any]], allowlisted: bool) -> list[list[Any]]:
+    """An allowlisted device's challenges are reported as shadow."""
+    if allowlisted:
+        for f in findings:
+            if f[1] == 1:
+                f[2] = 1
+    return findings
 
 
-def unpack_record(raw: bytes) -> dict[str, bytes]:
-    """A packed decision record as the fields of :data:`contract.RECORD_FIELDS`
-    (bytes, numbers as their decimal text, as the hash form held them).
+def unpack_record(raw: bytes) -> dict[str, Any]:
+    """A packed decision record (``contract.RECORD_*_FORMAT``) as the reader's
+    dict (see :meth:`DecisionRecord.parse`), decoded straight to its types:
+    this runs on every decision, so no field goes through text on the way.
 
     >>> from riskservice.limits.contract import RecordStatic
     >>> import struct
     >>> static = RecordStatic("fp", "d1", "u1", "v1", "m1", 2, b"").pack()
     >>> decided = struct.pack(">6sBBBBH0sH0sH3s", (1500).to_bytes(6, "big"), 1, 1, 0, 0, 0, b"", 0, b"", 3, b"0,0")
     >>> rec = unpack_record(static + decided)
-    >>> rec["id"], rec["t"], rec["dec"], rec["ch"], rec["r"], rec["g"], "o" in rec
-    (b'd1', b'1500', b'1', b'captcha', b'2', b'0,0', False)
+    >>> rec["id"], rec["t"], rec["dec"], rec["ch"], rec["r"], rec["g"], rec["f"], "o" in rec
+    ('d1', 1500, 1, 'captcha', 2, [0.0, 0.0], [], False)
     """
-    out: dict[str, bytes] = {}
+    rec: dict[str, Any] = {}
     pos = 0
     for name in ("fp", "id", "u", "pv", "m"):
-        out[name], pos = _take(raw, pos, 2)
-    out["r"] = str(int.from_bytes(raw[pos:pos + 4], "big")).encode()
-    out["fs"], pos = _take(raw, pos + 4, 4)
-    out["t"] = str(int.from_bytes(raw[pos:pos + 6], "big")).encode()
+        end = pos + 2 + int.from_bytes(raw[pos:pos + 2], "big")
+        rec[name] = raw[pos + 2:end].decode()
+        pos = end
+    rec["r"] = int.from_bytes(raw[pos:pos + 4], "big")
+    end = pos + 8 + int.from_bytes(raw[pos + 4:pos + 8], "big")
+    return _unpack_decided(raw, end, rec, raw[pos + 8:end])
+
+
+def _unpack_decided(raw: bytes, pos: int, rec: dict[str, Any], static: bytes) -> dict[str, Any]:
+    """Add the script's part of a packed record, from ``pos``, to ``rec`` (the
+    caller's part, decoded); ``static``: the stateless findings (JSON)."""
+    rec["t"] = int.from_bytes(raw[pos:pos + 6], "big")
     dec, ch, consumed, flags = raw[pos + 6:pos + 10]
-    out["dec"], out["ch"], out["c"] = str(dec).encode(), CHALLENGES[ch].encode(), str(consumed).encode()
+    rec["dec"], rec["ch"], rec["c"] = dec, CHALLENGES[ch], consumed
     if flags & 1:
-        out["al"] = b"1"
+        rec["al"] = 1
     if flags & 2:
-        out["rec"] = b"1"
-    out["n"], pos = _take(raw, pos + 10, 2)
-    fd, pos = _take(raw, pos, 2)
-    if fd:
-        out["fd"] = fd
-    out["g"], pos = _take(raw, pos, 2)
+        rec["rec"] = "1"
+    pos += 10
+    parts = []
+    for _ in range(3):  # windows, stateful findings, graph scores
+        end = pos + 2 + int.from_bytes(raw[pos:pos + 2], "big")
+        parts.append(raw[pos + 2:end])
+        pos = end
+    windows, stateful, graph = parts
+    rec["g"] = [float(x) for x in graph.split(b",")] if graph else None
     if pos < len(raw):
         result = raw[pos]
         if result:
-            out["cs"] = RECORD_RESULTS[result].encode()
-            out["ct"] = str(int.from_bytes(raw[pos + 1:pos + 7], "big")).encode()
-        outcome, pos = _take(raw, pos + 7, 2)
-        if outcome:
-            out["o"] = outcome
-    return out
+            rec["cs"] = RECORD_RESULTS[result]
+            rec["ct"] = int.from_bytes(raw[pos + 1:pos + 7], "big")
+        end = pos + 9 + int.from_bytes(raw[pos + 7:pos + 9], "big")
+        if end > pos + 9:
+            rec["o"] = [int(x) for x in raw[pos + 9:end].split(b",")]
+    rec["f"] = _allowlisted(_findings(static) + _stateful(stateful), flags & 1 == 1)
+    rec["n"] = decode_windows(windows)
+    return rec
 
 
 def _bytes(value: bytes | int) -> bytes:

@@ -7,10 +7,7 @@ Driver errors and time-outs are wrapped in one :class:`StorageError`.
 from __future__ import annotations
 
 import os
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, cast
 
 import hiredis
@@ -69,11 +66,9 @@ class RedisStore:
         # process that made them (a forked child makes its own).
         self._idle: list[Connection] = []
         self._idle_pid = os.getpid()
-        self._idle_lock = threading.Lock()
 
-    @contextmanager
-    def _connection(self) -> Iterator[Connection]:
-        """A connection for one script call, returned for reuse afterwards.
+    def _take(self) -> Connection:
+        """An idle connection for one script call (a new one when none is idle).
 
         The hot path talks to a redis-py connection directly rather than
         through the client: the client's pool and instrumentation cost about
@@ -81,53 +76,57 @@ class RedisStore:
         connections (not one per thread) serves thread and gevent workers
         alike: a greenlet per request would otherwise open a connection per
         request. Same timeouts (the pool's connection settings).
+
+        No lock: ``list.pop`` and ``list.append`` are atomic in CPython, and
+        under gevent a lock is a cooperative semaphore entered through Python
+        code, twice per decision for nothing (greenlets never switch here).
         """
-        with self._idle_lock:
-            if self._idle_pid != os.getpid():
-                self._idle, self._idle_pid = [], os.getpid()  # the parent's sockets are not ours
-            conn = self._idle.pop() if self._idle else None
-        if conn is None:
-            conn = cast(Connection, self.client.connection_pool.make_connection())
+        if self._idle_pid != os.getpid():
+            self._idle, self._idle_pid = [], os.getpid()  # the parent's sockets are not ours
         try:
-            yield conn
-        finally:
-            # A connection that failed was disconnected and reconnects on its
-            # next use, so it can go back too.
-            with self._idle_lock:
-                if len(self._idle) < MAX_IDLE:
-                    self._idle.append(conn)
-                    conn = None
-            if conn is not None:
-                conn.disconnect()  # type: ignore[no-untyped-call]
+            return self._idle.pop()
+        except IndexError:
+            return cast(Connection, self.client.connection_pool.make_connection())
+
+    def _give_back(self, conn: Connection) -> None:
+        """Keep ``conn`` for reuse, up to :data:`MAX_IDLE` (two threads may
+        both pass the check: a connection or two more is harmless). A
+        connection that failed was disconnected and reconnects on its next
+        use, so it can go back too."""
+        if len(self._idle) < MAX_IDLE:
+            self._idle.append(conn)
+        else:
+            conn.disconnect()  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
         """Close every idle connection (at shutdown)."""
-        with self._idle_lock:
-            for conn in self._idle:
-                conn.disconnect()  # type: ignore[no-untyped-call]
-            self._idle.clear()
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.disconnect()  # type: ignore[no-untyped-call]
         self.client.close()
 
     def run(self, script: Script, keys: tuple[str, ...] | list[str], args: tuple[object, ...]) -> Any:
         """EVALSHA on an idle connection (loading the script if Redis lacks it)."""
         if not self._breaker.allow():
             raise StorageError("redis unavailable (circuit open)")
-        with self._connection() as conn:
+        conn = self._take()
+        try:
             try:
-                try:
-                    reply = self._evalsha(conn, script, keys, args)
-                except redis.ConnectionError:
-                    # A connection Redis dropped (it restarted, or closed an idle
-                    # client) fails at once: one retry on a fresh one. Safe to
-                    # repeat: every script is idempotent by its record. Time-outs
-                    # are not retried: they already spent the budget.
-                    conn.disconnect()  # type: ignore[no-untyped-call]
-                    reply = self._evalsha(conn, script, keys, args)
-            except (redis.RedisError, OSError) as exc:
-                # The reply may still arrive later: never reuse this socket.
+                reply = self._evalsha(conn, script, keys, args)
+            except redis.ConnectionError:
+                # A connection Redis dropped (it restarted, or closed an idle
+                # client) fails at once: one retry on a fresh one. Safe to
+                # repeat: every script is idempotent by its record. Time-outs
+                # are not retried: they already spent the budget.
                 conn.disconnect()  # type: ignore[no-untyped-call]
-                self._breaker.failure()
-                raise StorageError(f"redis script failed: {exc}") from exc
+                reply = self._evalsha(conn, script, keys, args)
+        except (redis.RedisError, OSError) as exc:
+            # The reply may still arrive later: never reuse this socket.
+            conn.disconnect()  # type: ignore[no-untyped-call]
+            self._breaker.failure()
+            raise StorageError(f"redis script failed: {exc}") from exc
+        finally:
+            self._give_back(conn)
         self._breaker.success()
         return reply
 
@@ -191,10 +190,10 @@ class RedisStore:
         """Judge, record and log one decision atomically (see ``lua/decide.lua``)."""
         if args.deadline == "" and self.budget_ms is not None:
             args = args._replace(deadline=self.deadline_ms())
-        static = args.record_static().pack()
-        reply = self.run(DECIDE, keys, args.wire(static))
+        static = args.record_static()
+        reply = self.run(DECIDE, keys, args.wire(static.pack()))
         if isinstance(reply, bytes):  # a new decision: the script's part of the record
-            return DecisionRecord.from_reply("new", reply, static)
+            return DecisionRecord.new(reply, static)
         status, stored = reply
         if status == b"late":
             raise StorageError("the decision reached Redis after its deadline; nothing was recorded")

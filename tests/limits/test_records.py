@@ -118,3 +118,15 @@ def test_outcomes_and_challenges_update_a_hash_record_in_its_form(store: RedisSt
     assert redis_client.type(challenged) == b"hash"
     assert redis_client.hmget(challenged, "cs", "c") == [b"passed", b"1"]
     assert 0 < redis_client.pttl(challenged) <= 86_400_000
+
+
+def test_a_new_decision_reads_as_its_stored_record(store: RedisStore, redis_client: redis.Redis) -> None:
+    # The store builds a new decision from what it sent and the script's part
+    # of the record; it must read exactly as the record Redis keeps.
+    keys = decision_keys("e9", "dev-9", "u-9", None, "id-e9")
+    args = decide_args(now=T0, decision_id="id-e9", user_id="u-9", device_id="dev-9", plan=PLAN, static=STATIC,
+                       policy_version="default@9", merchant_id="m-9", recipients=6)
+    rec = store.decide(keys, args)
+    stored = DecisionRecord.parse(redis_client.get(keys.event))  # type: ignore[arg-type]
+    assert rec.status == "new" and rec.raw == stored
+    assert DecisionRecord.from_reply("replay", redis_client.get(keys.event)).raw == stored  # type: ignore[arg-type]
