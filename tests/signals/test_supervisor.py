@@ -12,7 +12,8 @@ from riskservice.signals.supervisor import ConsumerSupervisor
 from tests.cluster.nodes import process_alive
 
 # A stand-in consumer: notes its pid, lives for argv[2] seconds, exits.
-PROGRAM = "import os, sys, time; open(sys.argv[1], 'a').write(f'{os.getpid()}\\n'); time.sleep(float(sys.argv[2]))"
+PROGRAM = ("import os, sys, time; open(sys.argv[1], 'a').write(f'{os.getpid()}\\n'); "
+           "time.sleep(float(sys.argv[2]))")  # ok-sleep: the stand-in process's own life span, not the test's
 
 
 class Lines:
