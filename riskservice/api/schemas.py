@@ -72,6 +72,7 @@ class SignalsConsumer(BaseModel):
     lag_s: float | None = None
     last_beat_s: float | None = None
     name: str | None = None
+    host: str | None = None
     pid: int | None = None
     fed: int | None = None
 

@@ -30,6 +30,7 @@ board (``{signals}``) and expires a day after the last beat.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -72,6 +73,8 @@ class Beat:
     started_ms: int
     #: "rebuilding" (re-reading the window) or "following"
     phase: str
+    #: the server it runs on (one consumer works for the whole service: which?)
+    host: str = ""
 
     def fields(self) -> dict[str, str]:
         return {k: str(v) for k, v in asdict(self).items()}
@@ -83,7 +86,7 @@ class Beat:
         try:
             return cls(name=text["name"], pid=int(text["pid"]), seen_ms=int(text["seen_ms"]),
                        lag_ms=int(text["lag_ms"]), fed=int(text["fed"]), started_ms=int(text["started_ms"]),
-                       phase=text["phase"])
+                       phase=text["phase"], host=text.get("host", ""))
         except (KeyError, ValueError):
             return None
 
@@ -96,6 +99,7 @@ class ConsumerStatus:
     lag_s: float | None = None
     last_beat_s: float | None = None
     name: str | None = None
+    host: str | None = None
     pid: int | None = None
     fed: int | None = None
 
@@ -125,7 +129,7 @@ def status_of(beat: Beat | None, now_ms: int) -> ConsumerStatus:
     else:
         state = "ok"
     return ConsumerStatus(state, None if beat.phase == "rebuilding" else beat.lag_ms / 1000, age / 1000,
-                          beat.name, beat.pid, beat.fed)
+                          beat.name, beat.host or None, beat.pid, beat.fed)
 
 
 def read_status(client: redis.Redis | redis.RedisCluster, now_ms: int | None = None) -> ConsumerStatus:
@@ -183,7 +187,7 @@ class Heartbeat:
         return True
 
     def _write(self, phase: str, now: int) -> None:
-        beat = Beat(self.name, os.getpid(), now, self.lag_ms, self.fed, self.started_ms, phase)
+        beat = Beat(self.name, os.getpid(), now, self.lag_ms, self.fed, self.started_ms, phase, socket.gethostname())
         pipe = self.client.pipeline(transaction=False)
         pipe.hset(HEARTBEAT_KEY, mapping=beat.fields())  # type: ignore[arg-type]
         pipe.pexpire(HEARTBEAT_KEY, TTL_MS)

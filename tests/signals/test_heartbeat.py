@@ -4,6 +4,9 @@ consumer beats and the lag it reports, and how /readyz and /metrics show it
 
 from __future__ import annotations
 
+import os
+import socket
+
 import pytest
 import redis
 from flask.testing import FlaskClient
@@ -96,6 +99,7 @@ def test_readyz_and_metrics_show_the_consumer(client: FlaskClient, redis_client:
     Heartbeat(redis_client, "signals-1").polled(4, wall_ms() - 250, backlog=False)
     signals = client.get("/readyz").get_json()["signals"]
     assert signals["state"] == "ok" and signals["fed"] == 4 and 0.25 <= signals["lag_s"] < 5
+    assert signals["host"] == socket.gethostname() and signals["pid"] == os.getpid()
     text = client.get("/metrics").data.decode()
     assert "risk_signals_consumer_up 1.0" in text
     assert "risk_signals_consumer_lag_seconds " in text and "risk_signals_consumer_last_beat_age_seconds " in text
