@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from riskservice.signals.heartbeat import ConsumerStatus
+
 
 class Reason(BaseModel):
     """One rule that fired."""
@@ -65,18 +67,6 @@ class Health(BaseModel):
     status: str
 
 
-class SignalsConsumer(BaseModel):
-    """The real-time signal consumer, from its heartbeat (docs/operations.md)."""
-
-    state: Literal["ok", "lagging", "starting", "down", "absent", "unknown"]
-    lag_s: float | None = None
-    last_beat_s: float | None = None
-    name: str | None = None
-    host: str | None = None
-    pid: int | None = None
-    fed: int | None = None
-
-
 class Ready(BaseModel):
     status: Literal["ready", "unavailable"]
     # "degraded": on Redis Cluster, some master is down (``cluster`` says which).
@@ -84,7 +74,8 @@ class Ready(BaseModel):
     policy_version: str
     policy_error: str | None
     cluster: dict[str, Any] | None = None
-    signals: SignalsConsumer
+    # The signal consumer's heartbeat, as /readyz reports it (docs/operations.md).
+    signals: ConsumerStatus
 
 
 class OutcomeResponse(BaseModel):
