@@ -5,7 +5,8 @@ share the machine; the CPU a worker spends per request moves much less. This
 serves this tree's service, another tree's service (an older commit, e.g.
 ``git archive <commit> | tar -x -C /tmp/old``) and ``bench/baseline_app.py``
 on one Redis, under the same gunicorn settings and wrk load, in alternating
-rounds, and reads both workers' CPU time from ``/proc`` around each run.
+rounds, and reads both workers' CPU time from ``/proc`` around each run, and the
+Redis server's (``INFO cpu``; the bare endpoint makes no Redis call).
 
     .venv/bin/python bench/worker_cpu.py --other /tmp/old [--rounds 3] [--seconds 6]
 
@@ -42,6 +43,16 @@ def cpu_seconds(pids: list[int]) -> float:
             continue  # gone
         total += int(fields[11]) + int(fields[12])
     return total / TICK
+
+
+def redis_cpu_seconds(server: RedisServer) -> float:
+    """The Redis process's user plus system CPU time so far (``INFO cpu``)."""
+    client = server.client()
+    try:
+        info = client.info("cpu")
+    finally:
+        client.close()
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def workers(master: int) -> list[int]:
@@ -82,14 +93,15 @@ def main() -> None:
             redis_url=redis_server.url, extra_env=env).start()
         for server in servers.values():
             wrk(server.url, 2, 16, 2)  # warm up
-        rows: dict[str, list[tuple[float, float]]] = {name: [] for name in servers}
+        rows: dict[str, list[tuple[float, float, float]]] = {name: [] for name in servers}
         for _ in range(args.rounds):
             for name, server in servers.items():
                 assert server.process is not None
                 pids = workers(server.process.pid)
-                before = cpu_seconds(pids)
+                before, redis_before = cpu_seconds(pids), redis_cpu_seconds(redis_server)
                 result = wrk(server.url, args.seconds, 16, 2)
-                rows[name].append(((cpu_seconds(pids) - before) / result["requests"] * 1e6, result["rps"]))
+                rows[name].append(((cpu_seconds(pids) - before) / result["requests"] * 1e6, result["rps"],
+                                   (redis_cpu_seconds(redis_server) - redis_before) / result["requests"] * 1e6))
     finally:
         for server in servers.values():
             server.stop()
@@ -97,12 +109,13 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     print(f"gunicorn 2 gevent workers each, wrk -t2 -c16 -d{args.seconds}s, {args.rounds} rounds, "
           f"load average {os.getloadavg()[0]:.1f} at the end\n")
-    print("| server | worker CPU µs per request (median) | rounds | requests/s (median) |")
-    print("|---|---|---|---|")
+    print("| server | worker CPU µs per request (median) | rounds | Redis CPU µs per request (median) "
+          "| requests/s (median) |")
+    print("|---|---|---|---|---|")
     for name, found in rows.items():
-        cpu = [c for c, _ in found]
+        cpu = [c for c, _, _ in found]
         print(f"| {name} | {statistics.median(cpu):.0f} | {', '.join(f'{c:.0f}' for c in cpu)} "
-              f"| {statistics.median(r for _, r in found):.0f} |")
+              f"| {statistics.median(r for _, _, r in found):.0f} | {statistics.median(r for _, r, _ in found):.0f} |")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from typing import Any, cast
 
 import hiredis
@@ -18,6 +19,7 @@ from redis.connection import Connection
 from riskservice.errors import StorageError
 from riskservice.limits.client import CircuitBreaker
 from riskservice.limits.contract import DecideArgs
+from riskservice.limits.group_commit import Call, GroupCommit
 from riskservice.limits.keys import DecisionKeys, ban_key, device_prefix, pointer_key
 from riskservice.limits.outage import MissedShare
 from riskservice.limits.records import DecisionRecord
@@ -66,6 +68,11 @@ class RedisStore:
         # process that made them (a forked child makes its own).
         self._idle: list[Connection] = []
         self._idle_pid = os.getpid()
+        # Concurrent calls share round trips (group_commit.py). A call waits
+        # in the queue for at most half the budget: the other half is its
+        # own round trip's (the socket time-out).
+        self._commit = GroupCommit(self._send_batch)
+        self._queue_wait_s = None if budget_ms is None else budget_ms / 2000
 
     def _take(self) -> Connection:
         """An idle connection for one script call (a new one when none is idle).
@@ -81,8 +88,6 @@ class RedisStore:
         under gevent a lock is a cooperative semaphore entered through Python
         code, twice per decision for nothing (greenlets never switch here).
         """
-        if self._idle_pid != os.getpid():
-            self._idle, self._idle_pid = [], os.getpid()  # the parent's sockets are not ours
         try:
             return self._idle.pop()
         except IndexError:
@@ -106,52 +111,68 @@ class RedisStore:
         self.client.close()
 
     def run(self, script: Script, keys: tuple[str, ...] | list[str], args: tuple[object, ...]) -> Any:
-        """EVALSHA on an idle connection (loading the script if Redis lacks it)."""
+        """EVALSHA, in the next round trip of the group commit (loading the
+        script if Redis lacks it)."""
         if not self._breaker.allow():
             raise StorageError("redis unavailable (circuit open)")
+        # Packed by hiredis directly: redis-py's serializer re-checks every
+        # one of the ~30 arguments in Python first.
+        packed = hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))
+        if self._idle_pid != os.getpid():
+            # A forked child: the parent's sockets are not ours, nor its queue
+            # (a batch in flight at the fork would never be answered here).
+            self._idle, self._idle_pid = [], os.getpid()
+            self._commit = GroupCommit(self._send_batch)
+        return self._commit.submit(packed, script, self._queue_wait_s)
+
+    def _send_batch(self, calls: Sequence[Call]) -> None:
+        """One round trip for ``calls`` (the group commit's sender)."""
         conn = self._take()
         try:
             try:
-                reply = self._evalsha(conn, script, keys, args)
+                self._round_trip(conn, calls)
             except redis.ConnectionError:
                 # A connection Redis dropped (it restarted, or closed an idle
-                # client) fails at once: one retry on a fresh one. Safe to
-                # repeat: every script is idempotent by its record. Time-outs
-                # are not retried: they already spent the budget.
+                # client) fails at once: one retry on a fresh one, of the calls
+                # not yet answered. Safe to repeat: every script is idempotent
+                # by its record. Time-outs are not retried: they already spent
+                # the budget.
                 conn.disconnect()  # type: ignore[no-untyped-call]
-                reply = self._evalsha(conn, script, keys, args)
+                self._round_trip(conn, [call for call in calls if not call.answered])
         except (redis.RedisError, OSError) as exc:
-            # The reply may still arrive later: never reuse this socket.
+            # Replies may still arrive later: never reuse this socket.
             conn.disconnect()  # type: ignore[no-untyped-call]
             self._breaker.failure()
             raise StorageError(f"redis script failed: {exc}") from exc
         finally:
             self._give_back(conn)
         self._breaker.success()
-        return reply
 
-    def _evalsha(self, conn: Connection, script: Script, keys: tuple[str, ...] | list[str],
-                 args: tuple[object, ...]) -> Any:
-        # Packed by hiredis directly: redis-py's serializer re-checks every
-        # one of the ~30 arguments in Python first.
-        commands = [hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))]
+    def _round_trip(self, conn: Connection, calls: Sequence[Call], loaded: bool = False) -> None:
+        payload = b"".join(call.packed for call in calls)
         if self.wait_replicas:
-            # WAIT goes in the same round trip, right behind the script.
-            commands.append(hiredis.pack_command(("WAIT", self.wait_replicas, self.wait_ms)))  # type: ignore[arg-type]
-        conn.send_packed_command(commands, check_health=False)  # type: ignore[no-untyped-call]
-        try:
-            reply = conn.read_response()
-        except redis.exceptions.NoScriptError:
-            if self.wait_replicas:
-                conn.read_response()  # WAIT's reply to a script that did not run
-            # A restarted or new Redis: load the script once, then carry on.
-            conn.send_command("SCRIPT", "LOAD", script.source)  # type: ignore[no-untyped-call]
-            conn.read_response()
-            conn.send_packed_command(commands, check_health=False)  # type: ignore[no-untyped-call]
-            reply = conn.read_response()
+            # One WAIT right behind the batch covers every write before it.
+            payload += hiredis.pack_command(("WAIT", self.wait_replicas, self.wait_ms))  # type: ignore[arg-type]
+        conn.send_packed_command([payload], check_health=False)  # type: ignore[no-untyped-call]
+        unloaded = []
+        for call in calls:
+            try:
+                call.reply = conn.read_response()
+            except redis.exceptions.NoScriptError:
+                unloaded.append(call)
+            except redis.exceptions.ResponseError as exc:  # this script's own error; the rest are fine
+                self._breaker.failure()
+                call.error = StorageError(f"redis script failed: {exc}")
         if self.wait_replicas and int(conn.read_response()) < self.wait_replicas:
-            self.unreplicated += 1
-        return reply
+            self.unreplicated += len(calls) - len(unloaded)
+        if unloaded:
+            if loaded:
+                raise StorageError("redis lost the scripts it was just sent")
+            # A restarted or new Redis: load the scripts once, then carry on.
+            for script in {call.script.sha: call.script for call in unloaded}.values():
+                conn.send_command("SCRIPT", "LOAD", script.source)  # type: ignore[no-untyped-call]
+                conn.read_response()
+            self._round_trip(conn, unloaded, loaded=True)
 
     def take_unreplicated(self) -> int:
         """Calls whose writes not enough replicas acknowledged in time, since the last call (for a counter)."""
