@@ -31,6 +31,7 @@ import random
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -182,7 +183,36 @@ def build_settings(url: str, data_dir: Path, cluster: bool) -> Settings:
     return Settings.from_env(env)
 
 
-def run(url: str, nodes: RedisNodes, decisions: int, devices: int, cluster: bool, work: Path) -> dict[str, Any]:
+def post_all(app: Any, clock: ManualClock, bodies: list[bytes], concurrency: int) -> Counter[str]:
+    """Post ``bodies`` to the app from ``concurrency`` threads (one: in order), tallying the answers.
+
+    Threads share the app, and so its store: as the threads of one worker do,
+    whose calls meet in the store's group commit.
+    """
+    headers = {"Authorization": f"Bearer {ISSUER_KEY}", "Content-Type": "application/json"}
+    tallies: list[Counter[str]] = []
+
+    def post(part: list[bytes]) -> None:
+        client = app.test_client()
+        outcomes: Counter[str] = Counter()
+        tallies.append(outcomes)
+        for body in part:
+            clock.advance(0.02)  # 50 decisions a second of simulated time
+            resp = client.post("/v1/decisions", data=body, headers=headers)
+            answer = resp.get_json()
+            outcomes[f"{answer['decision']}{' (degraded)' if answer.get('degraded') else ''}"
+                     if resp.status_code == 200 else str(resp.status_code)] += 1
+
+    threads = [threading.Thread(target=post, args=(bodies[i::concurrency],)) for i in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(tallies, Counter())
+
+
+def run(url: str, nodes: RedisNodes, decisions: int, devices: int, cluster: bool, work: Path,
+        concurrency: int = 1) -> dict[str, Any]:
     traffic = Traffic(devices)
     clock = ManualClock(int(time.time() * 1000) - round(sum(PREFILL_STEPS) * 1000) - 60_000)
     app = create_app(build_settings(url, work / "var", cluster), clock=clock)
@@ -201,23 +231,19 @@ def run(url: str, nodes: RedisNodes, decisions: int, devices: int, cluster: bool
     for i in range(decisions):
         d = traffic.devices[i % devices]
         bodies.append(orjson.dumps(traffic.share(d, traffic.users[d][traffic.rng.randrange(USERS_PER_DEVICE)])))
-    client = app.test_client()
-    headers = {"Authorization": f"Bearer {ISSUER_KEY}", "Content-Type": "application/json"}
-    outcomes: Counter[str] = Counter()
+    store = app.extensions["risk"].store
+    commit = getattr(store, "_commit", None)  # one Redis: the group commit's round trips
+    trips_before = 0 if commit is None else commit.batches
     before = nodes.snapshot()
     started = time.perf_counter()
-    for body in bodies:
-        clock.advance(0.02)  # 50 decisions a second of simulated time
-        resp = client.post("/v1/decisions", data=body, headers=headers)
-        answer = resp.get_json()
-        outcomes[f"{answer['decision']}{' (degraded)' if answer.get('degraded') else ''}"
-                 if resp.status_code == 200 else str(resp.status_code)] += 1
+    outcomes = post_all(app, clock, bodies, concurrency)
     wall = time.perf_counter() - started
     after = nodes.snapshot()
     time.sleep(wall)  # an idle period as long as the burst: Redis's own background CPU
     idle = nodes.snapshot()
-    app.extensions["risk"].store.close()
-    return summary(before, after, idle, decisions, wall, outcomes) | {"prefill": prefill}
+    trips = None if commit is None else commit.batches - trips_before
+    store.close()
+    return summary(before, after, idle, decisions, wall, outcomes) | {"prefill": prefill, "round_trips": trips}
 
 
 def floor_cpu(url: str, nodes: RedisNodes, calls: int) -> dict[str, dict[str, float]]:
@@ -273,6 +299,9 @@ def main() -> None:
     parser.add_argument("--url", help="use this Redis (a cluster node with --cluster) instead of starting one")
     parser.add_argument("--cluster", action="store_true",
                         help="Redis Cluster: the service with RISK_REDIS_CLUSTER=1, CPU summed over the masters")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1],
+                        help="threads posting the burst through one app (a worker's threads); several values "
+                             "are measured side by side, round by round")
     parser.add_argument("--floor", action="store_true",
                         help="also measure calls that judge nothing (bench/floor.py), one server only")
     args = parser.parse_args()
@@ -291,12 +320,18 @@ def main() -> None:
             server = RedisServer(work / "redis").start()
             url = server.url
         nodes = RedisNodes(url, cluster=args.cluster)
-        results = [run(url, nodes, args.decisions, args.devices, args.cluster, work / f"round-{i}")
-                   for i in range(args.rounds)]
+        by_concurrency: dict[int, list[dict[str, Any]]] = {c: [] for c in args.concurrency}
+        for i in range(args.rounds):
+            for c in args.concurrency:
+                by_concurrency[c].append(run(url, nodes, args.decisions, args.devices, args.cluster,
+                                             work / f"round-{i}-{c}", concurrency=c))
         floors = floor_cpu(url, nodes, args.decisions) if args.floor and not args.cluster else None
-        results.sort(key=lambda r: r["net_cpu_us_per_decision"])
-        result = results[len(results) // 2] | {
-            "rounds_net_cpu_us_per_decision": [r["net_cpu_us_per_decision"] for r in results]}
+        medians = {}
+        for c, results in by_concurrency.items():
+            results.sort(key=lambda r: r["net_cpu_us_per_decision"])
+            medians[c] = results[len(results) // 2] | {
+                "rounds_net_cpu_us_per_decision": [r["net_cpu_us_per_decision"] for r in results]}
+        result = medians[args.concurrency[0]]
     finally:
         if server is not None:
             server.stop()
@@ -307,9 +342,11 @@ def main() -> None:
     print(f"{args.decisions} decisions over {args.devices} devices with full windows "
           f"({USERS_PER_DEVICE} users each), in {result['wall_s']:.1f} s;\n"
           f"pre-fill answers: {dict(result['prefill'])}; measured answers: {dict(result['answers'])}\n")
-    print(f"net µs per decision, every round (sorted): {result['rounds_net_cpu_us_per_decision']}; "
-          f"the median round:\n")
-    print(cpu_table(result))
+    for c, med in medians.items():
+        trips = f", {args.decisions / med['round_trips']:.2f} calls per round trip" if med["round_trips"] else ""
+        print(f"{c} thread(s): net µs per decision, every round (sorted): "
+              f"{med['rounds_net_cpu_us_per_decision']}{trips}; the median round:\n")
+        print(cpu_table(med) + "\n")
     if floors:
         print(f"\nthe floor ({args.decisions} calls each, one round trip at a time; µs of Redis CPU per call):\n")
         print("| call | µs | of which kernel |\n|---|---|---|")
