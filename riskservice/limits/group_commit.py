@@ -32,17 +32,12 @@ _UNSET = object()
 
 
 class Call:
-    """One script call: the packed command, then its reply or error.
+    """One call: what the sender needs to send it (opaque here), then its reply or error."""
 
-    ``script`` is whatever the sender needs to load the script again after a
-    ``NOSCRIPT`` reply (opaque here).
-    """
+    __slots__ = ("done", "error", "lead", "payload", "reply", "wake")
 
-    __slots__ = ("done", "error", "lead", "packed", "reply", "script", "wake")
-
-    def __init__(self, packed: bytes, script: Any) -> None:
-        self.packed = packed
-        self.script = script
+    def __init__(self, payload: Any) -> None:
+        self.payload = payload
         self.reply: Any = _UNSET
         self.error: BaseException | None = None
         self.done = False
@@ -88,8 +83,8 @@ class GroupCommit:
         self.batches = 0  # round trips made, and calls they carried (for a bench)
         self.calls = 0
 
-    def submit(self, packed: bytes, script: Any, wait_s: float | None) -> Any:
-        """Send ``packed`` (one command) and return its reply.
+    def submit(self, payload: Any, wait_s: float | None) -> Any:
+        """Send ``payload`` (one call, as the sender understands it) and return its reply.
 
         ``wait_s`` bounds the time spent queued behind a round trip in
         flight; the round trip itself is bounded by the connection's
@@ -97,7 +92,7 @@ class GroupCommit:
         gives up while its batch is in flight has its reply dropped (scripts
         are given a deadline, so one that runs late changes nothing).
         """
-        call = Call(packed, script)
+        call = Call(payload)
         with self._lock:
             if self._leading:
                 call.wake = threading.Event()

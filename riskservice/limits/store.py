@@ -123,7 +123,7 @@ class RedisStore:
             # (a batch in flight at the fork would never be answered here).
             self._idle, self._idle_pid = [], os.getpid()
             self._commit = GroupCommit(self._send_batch)
-        return self._commit.submit(packed, script, self._queue_wait_s)
+        return self._commit.submit((packed, script), self._queue_wait_s)
 
     def _send_batch(self, calls: Sequence[Call]) -> None:
         """One round trip for ``calls`` (the group commit's sender)."""
@@ -149,7 +149,7 @@ class RedisStore:
         self._breaker.success()
 
     def _round_trip(self, conn: Connection, calls: Sequence[Call], loaded: bool = False) -> None:
-        payload = b"".join(call.packed for call in calls)
+        payload = b"".join(call.payload[0] for call in calls)
         if self.wait_replicas:
             # One WAIT right behind the batch covers every write before it.
             payload += hiredis.pack_command(("WAIT", self.wait_replicas, self.wait_ms))  # type: ignore[arg-type]
@@ -169,7 +169,7 @@ class RedisStore:
             if loaded:
                 raise StorageError("redis lost the scripts it was just sent")
             # A restarted or new Redis: load the scripts once, then carry on.
-            for script in {call.script.sha: call.script for call in unloaded}.values():
+            for script in {call.payload[1].sha: call.payload[1] for call in unloaded}.values():
                 conn.send_command("SCRIPT", "LOAD", script.source)  # type: ignore[no-untyped-call]
                 conn.read_response()
             self._round_trip(conn, unloaded, loaded=True)
