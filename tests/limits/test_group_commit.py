@@ -7,6 +7,7 @@ round trip stays in flight while the others queue behind it.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -173,3 +174,27 @@ def test_many_threads_each_get_their_own_reply(store: RedisStore) -> None:
     assert errors == []
     assert store._commit.calls == 8 * 300
     assert not store._commit._leading and not store._commit._queue
+
+
+def test_a_forked_child_does_not_wait_for_its_parents_batch(server: RedisServer, store: RedisStore) -> None:
+    store.run(ECHO, (), ("warm",))
+    server.pause()
+    try:
+        first = Caller(store, ECHO, "parent")
+        first.start()
+        wait_for(lambda: store._commit._leading)  # a round trip in flight when the process forks
+        pid = os.fork()
+        if pid == 0:  # the child: its own queue and connections, or it would wait for nobody
+            try:
+                os._exit(0 if store.run(ECHO, (), ("child",)) == b"echo:child" else 1)
+            except BaseException:
+                os._exit(2)
+    finally:
+        server.resume()
+    end = time.monotonic() + 10
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0:
+        assert time.monotonic() < end, "the child hung"
+        time.sleep(0.01)  # ok-sleep: waiting for a real child process
+    assert os.waitstatus_to_exitcode(done[1]) == 0
+    first.join(10)
+    assert first.reply == b"echo:parent"
