@@ -1,48 +1,70 @@
-"""Group commit of script calls: the calls a worker has waiting share one round trip.
+"""Group commit of script calls: the calls a worker has waiting share round trips.
 
 Under load, a gevent (or threaded) worker has several requests waiting on
 Redis at once. Sent one by one, each costs the worker a write, a read and a
 wake-up, and costs Redis a wake-up, a read and a write: about 20 us of
 Redis CPU per round trip on a VM, most of it kernel time, a sixth of a
-decision's whole cost. Here the first caller that finds no batch in flight
-leads: it sends its call at once, and every call that arrives while that
-round trip is in flight queues behind it. When the replies are in, the
-leader hands its role to the first queued call, which sends the whole queue
-in one write and reads the replies in order. Nothing waits on a timer: a
-lone call goes out at once, and batches form only while Redis is busy, as
-in a database's group commit (Envoy's rate limiter pipelines the same way,
-with a time window instead).
+decision's whole cost on one Redis and more on a cluster, where a decision
+makes two or three round trips.
 
-The batch is plain pipelining, not a transaction: every script still runs
+Each server (a *lane*: the one Redis, or one master of a cluster) has its
+own queue. The first call that finds no round trip in flight to a server
+leads it: it sends at once, and every call for that server that arrives
+meanwhile queues. When the replies are in, the leader hands the lane to the
+first queued call, which sends the whole queue in one write and reads the
+replies in order. Nothing waits on a timer: a lone call goes out at once,
+and batches form only while a server is busy, as in a database's group
+commit (Envoy's rate limiter pipelines the same way, with a time window).
+
+A call may span lanes (a cluster call to two masters). It leads the lanes
+it found idle, writing to all of them before reading any, so its round trips
+still overlap; on the others it waits behind the round trip in flight. A
+slow or dead server holds up only the calls that need it.
+
+A batch is plain pipelining, not a transaction: every script still runs
 atomically on its own, and each call gets its own reply or error.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Generic, TypeVar
 
 from riskservice.errors import StorageError
 
-__all__ = ["Call", "GroupCommit"]
+__all__ = ["GroupCommit", "Part"]
 
 _UNSET = object()
+H = TypeVar("H")
 
 
-class Call:
-    """One call: what the sender needs to send it (opaque here), then its reply or error."""
+class _Call:
+    """One :meth:`GroupCommit.submit`: its parts (one per lane) and what wakes it."""
 
-    __slots__ = ("done", "error", "lead", "payload", "reply", "wake")
+    __slots__ = ("parts", "wake")
 
-    def __init__(self, payload: Any) -> None:
+    def __init__(self) -> None:
+        self.parts: list[Part] = []
+        self.wake = threading.Event()
+
+
+class Part:
+    """A call's share for one lane: what the sender needs (opaque here), then its reply or error."""
+
+    __slots__ = ("call", "done", "error", "lane", "lead", "payload", "reply", "taken")
+
+    def __init__(self, call: _Call, lane: Hashable, payload: Any) -> None:
+        self.call = call
+        self.lane = lane
         self.payload = payload
         self.reply: Any = _UNSET
         self.error: BaseException | None = None
+        self.lead = False  # this call sends this lane's next batch
+        self.taken = False  # in a batch (sent, or being sent)
         self.done = False
-        self.lead = False  # handed the leader's role while queued
-        self.wake: threading.Event | None = None
 
     @property
     def answered(self) -> bool:
@@ -56,91 +78,147 @@ class Call:
         return self.reply
 
 
-Sender = Callable[[Sequence[Call]], None]
+class _Lane:
+    __slots__ = ("leading", "queue")
+
+    def __init__(self) -> None:
+        self.queue: deque[Part] = deque()
+        self.leading = False
 
 
-class GroupCommit:
-    """Batches concurrent calls into one round trip each (see the module).
+Start = Callable[[Hashable, Sequence[Part]], H]
+Complete = Callable[[H], None]
+
+
+class GroupCommit(Generic[H]):
+    """Batches concurrent calls into one round trip per server (see the module).
 
     Parameters
     ----------
-    send : callable
-        Sends a batch in one round trip and sets each call's ``reply`` or
-        ``error``; an exception it raises becomes every unanswered call's
-        error.
+    start : callable
+        ``start(lane, parts)`` writes a batch to the lane's server and
+        returns a handle; it must not wait for replies.
+    complete : callable
+        ``complete(handle)`` reads the batch's replies and sets each part's
+        ``reply`` or ``error``. An exception either raises becomes every
+        unanswered part's error.
     max_batch : int
         Most calls one round trip carries (the rest wait for the next).
     """
 
-    def __init__(self, send: Sender, max_batch: int = 64) -> None:
-        self._send = send
+    def __init__(self, start: Start[H], complete: Complete[H], max_batch: int = 64) -> None:
+        self._start = start
+        self._complete = complete
         self._max_batch = max_batch
-        self._queue: deque[Call] = deque()
-        self._leading = False
-        # Under gevent this is a cooperative lock; greenlets never switch
-        # while holding it (nothing inside blocks).
+        self._lanes: dict[Hashable, _Lane] = {}
+        # One lock for every lane: what it guards is a few list operations,
+        # never I/O. Under gevent it is cooperative (and never contended).
         self._lock = threading.Lock()
-        self.batches = 0  # round trips made, and calls they carried (for a bench)
-        self.calls = 0
+        self.batches = 0  # round trips made, and parts they carried (for a bench)
+        self.parts = 0
 
-    def submit(self, payload: Any, wait_s: float | None) -> Any:
-        """Send ``payload`` (one call, as the sender understands it) and return its reply.
+    def submit(self, payloads: dict[Hashable, Any], wait_s: float | None) -> dict[Hashable, Any]:
+        """Send each lane its payload and return each lane's reply.
 
-        ``wait_s`` bounds the time spent queued behind a round trip in
-        flight; the round trip itself is bounded by the connection's
-        timeout. A call that gives up while queued is withdrawn; one that
+        ``wait_s`` bounds the time spent queued behind round trips in flight;
+        the round trips themselves are bounded by their connections'
+        time-outs. A call that gives up while queued is withdrawn; one that
         gives up while its batch is in flight has its reply dropped (scripts
-        are given a deadline, so one that runs late changes nothing).
+        are given a deadline, so one that runs late changes nothing). Any
+        lane's error is raised.
         """
-        call = Call(payload)
+        call = _Call()
         with self._lock:
-            if self._leading:
-                call.wake = threading.Event()
-                self._queue.append(call)
-            else:
-                self._leading = True
-                call.lead = True
-        if not call.lead:
-            assert call.wake is not None
-            if not call.wake.wait(wait_s):
-                with self._lock:
-                    if not call.lead and not call.done:
-                        try:
-                            self._queue.remove(call)
-                        except ValueError:
-                            pass  # in a batch in flight: its reply will be dropped
-                        raise StorageError("redis busy: no round trip within the budget")
-            if not call.lead:
-                return call.result()
-        self._lead(call)
-        return call.result()
-
-    def _lead(self, own: Call) -> None:
-        """Send the queue (``own`` first), answer every call, hand the role on."""
-        with self._lock:
-            batch = [own]
-            while self._queue and len(batch) < self._max_batch:
-                batch.append(self._queue.popleft())
-        try:
-            self._send(batch)
-        except BaseException as exc:  # every waiter must be answered, whatever happened
-            for call in batch:
-                if not call.answered:
-                    call.error = exc if isinstance(exc, StorageError) else StorageError(f"redis batch failed: {exc}")
-            if not isinstance(exc, Exception):
-                raise
-        finally:
-            self.batches += 1
-            self.calls += len(batch)
-            with self._lock:
-                for call in batch:
-                    call.done = True
-                    if call.wake is not None:
-                        call.wake.set()
-                if self._queue:
-                    nxt = self._queue.popleft()  # it leads with the rest of the queue
-                    nxt.lead = True
-                    assert nxt.wake is not None
-                    nxt.wake.set()
+            for lane_key, payload in payloads.items():
+                part = Part(call, lane_key, payload)
+                call.parts.append(part)
+                lane = self._lanes.get(lane_key)
+                if lane is None:
+                    lane = self._lanes[lane_key] = _Lane()
+                if lane.leading:
+                    lane.queue.append(part)
                 else:
-                    self._leading = False
+                    lane.leading = part.lead = True
+        deadline = None if wait_s is None else time.monotonic() + wait_s
+        while True:
+            with self._lock:
+                mine = [part for part in call.parts if part.lead and not part.taken]
+                if not mine:
+                    if all(part.done for part in call.parts):
+                        break
+                    call.wake.clear()  # (under the lock: no wake-up is lost)
+            if mine:
+                self._lead(mine)
+                continue
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not call.wake.wait(left):
+                self._give_up(call)
+        return {part.lane: part.result() for part in call.parts}
+
+    def _give_up(self, call: _Call) -> None:
+        """Withdraw a call that waited its whole ``wait_s``, unless it was just handed a lane."""
+        with self._lock:
+            if any(part.lead and not part.taken for part in call.parts):
+                return  # others wait for it to send: it must
+            for part in call.parts:
+                if not part.taken:
+                    self._lanes[part.lane].queue.remove(part)
+        raise StorageError("redis busy: no round trip within the budget")
+
+    def _lead(self, mine: list[Part]) -> None:
+        """Send a batch on every lane ``mine`` leads, then read them all."""
+        batches: list[tuple[Hashable, list[Part]]] = []
+        with self._lock:
+            for part in mine:
+                queue = self._lanes[part.lane].queue
+                batch = [part]
+                while queue and len(batch) < self._max_batch:
+                    batch.append(queue.popleft())
+                for member in batch:
+                    member.taken = True
+                batches.append((part.lane, batch))
+        started: list[tuple[Hashable, list[Part], H]] = []
+        try:
+            for lane, batch in batches:
+                try:
+                    started.append((lane, batch, self._start(lane, batch)))
+                except BaseException as exc:  # every waiter must be answered, whatever happened
+                    self._finish(lane, batch, exc)
+                    if not isinstance(exc, Exception):
+                        raise
+            for lane, batch, handle in started:
+                failure: BaseException | None = None
+                try:
+                    self._complete(handle)
+                except BaseException as exc:  # as above
+                    failure = exc
+                    if not isinstance(exc, Exception):
+                        raise
+                finally:
+                    self._finish(lane, batch, failure)
+        finally:
+            # A batch not yet finished (an interrupt above) must still be answered.
+            for lane, batch in batches:
+                if not batch[0].done:
+                    self._finish(lane, batch, StorageError("redis batch interrupted"))
+
+    def _finish(self, lane_key: Hashable, batch: list[Part], failure: BaseException | None) -> None:
+        """Answer a batch's parts, wake their calls, and hand the lane on."""
+        if failure is not None:
+            error = failure if isinstance(failure, StorageError) else StorageError(f"redis batch failed: {failure}")
+            for part in batch:
+                if not part.answered:
+                    part.error = error
+        with self._lock:
+            self.batches += 1
+            self.parts += len(batch)
+            for part in batch:
+                part.done = True
+                part.call.wake.set()
+            lane = self._lanes[lane_key]
+            if lane.queue:
+                nxt = lane.queue.popleft()  # it sends the rest of the queue with its own
+                nxt.lead = True
+                nxt.call.wake.set()
+            else:
+                lane.leading = False

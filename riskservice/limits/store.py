@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
-from typing import Any, cast
+from collections.abc import Hashable, Sequence
+from typing import Any, NamedTuple, NoReturn, cast
 
 import hiredis
 import orjson
@@ -19,7 +19,7 @@ from redis.connection import Connection
 from riskservice.errors import StorageError
 from riskservice.limits.client import CircuitBreaker
 from riskservice.limits.contract import DecideArgs
-from riskservice.limits.group_commit import Call, GroupCommit
+from riskservice.limits.group_commit import GroupCommit, Part
 from riskservice.limits.keys import DecisionKeys, ban_key, device_prefix, pointer_key
 from riskservice.limits.outage import MissedShare
 from riskservice.limits.records import DecisionRecord
@@ -35,6 +35,17 @@ MAX_IDLE = 64
 
 # Clock samples taken over a slower round trip than this are not trusted.
 OFFSET_RTT_S = 0.002
+
+
+# The one server's lane in the group commit.
+LANE = "redis"
+
+
+class _Batch(NamedTuple):
+    """A batch written and not yet read: its connection and its calls."""
+
+    conn: Connection
+    parts: Sequence[Part]
 
 
 class RedisStore:
@@ -71,7 +82,7 @@ class RedisStore:
         # Concurrent calls share round trips (group_commit.py). A call waits
         # in the queue for at most half the budget: the other half is its
         # own round trip's (the socket time-out).
-        self._commit = GroupCommit(self._send_batch)
+        self._commit = GroupCommit(self._send, self._receive)
         self._queue_wait_s = None if budget_ms is None else budget_ms / 2000
 
     def _take(self) -> Connection:
@@ -122,57 +133,78 @@ class RedisStore:
             # A forked child: the parent's sockets are not ours, nor its queue
             # (a batch in flight at the fork would never be answered here).
             self._idle, self._idle_pid = [], os.getpid()
-            self._commit = GroupCommit(self._send_batch)
-        return self._commit.submit((packed, script), self._queue_wait_s)
+            self._commit = GroupCommit(self._send, self._receive)
+        return self._commit.submit({LANE: (packed, script)}, self._queue_wait_s)[LANE]
 
-    def _send_batch(self, calls: Sequence[Call]) -> None:
-        """One round trip for ``calls`` (the group commit's sender)."""
+    def _send(self, lane: Hashable, parts: Sequence[Part]) -> _Batch:
+        """Write a batch of calls (the group commit's ``start``)."""
         conn = self._take()
         try:
             try:
-                self._round_trip(conn, calls)
+                self._write(conn, parts)
             except redis.ConnectionError:
                 # A connection Redis dropped (it restarted, or closed an idle
-                # client) fails at once: one retry on a fresh one, of the calls
-                # not yet answered. Safe to repeat: every script is idempotent
-                # by its record. Time-outs are not retried: they already spent
-                # the budget.
+                # client) fails at once: one retry on a fresh one.
                 conn.disconnect()  # type: ignore[no-untyped-call]
-                self._round_trip(conn, [call for call in calls if not call.answered])
+                self._write(conn, parts)
         except (redis.RedisError, OSError) as exc:
-            # Replies may still arrive later: never reuse this socket.
-            conn.disconnect()  # type: ignore[no-untyped-call]
-            self._breaker.failure()
-            raise StorageError(f"redis script failed: {exc}") from exc
-        finally:
-            self._give_back(conn)
+            self._lost(conn, exc)
+        return _Batch(conn, parts)
+
+    def _receive(self, batch: _Batch) -> None:
+        """Read a batch's replies into its calls (the group commit's ``complete``)."""
+        conn = batch.conn
+        try:
+            try:
+                self._read(conn, batch.parts)
+            except redis.ConnectionError:
+                # As in _send; the calls not yet answered are sent again. Safe
+                # to repeat: every script is idempotent by its record.
+                # Time-outs are not retried: they already spent the budget.
+                conn.disconnect()  # type: ignore[no-untyped-call]
+                unanswered = [part for part in batch.parts if not part.answered]
+                self._write(conn, unanswered)
+                self._read(conn, unanswered)
+        except (redis.RedisError, OSError) as exc:
+            self._lost(conn, exc)
+        self._give_back(conn)
         self._breaker.success()
 
-    def _round_trip(self, conn: Connection, calls: Sequence[Call], loaded: bool = False) -> None:
-        payload = b"".join(call.payload[0] for call in calls)
+    def _lost(self, conn: Connection, exc: Exception) -> NoReturn:
+        """A failed batch: its replies may still arrive, so the socket is never reused."""
+        conn.disconnect()  # type: ignore[no-untyped-call]
+        self._give_back(conn)  # (it reconnects on its next use)
+        self._breaker.failure()
+        raise StorageError(f"redis script failed: {exc}") from exc
+
+    def _write(self, conn: Connection, parts: Sequence[Part]) -> None:
+        payload = b"".join(part.payload[0] for part in parts)
         if self.wait_replicas:
             # One WAIT right behind the batch covers every write before it.
             payload += hiredis.pack_command(("WAIT", self.wait_replicas, self.wait_ms))  # type: ignore[arg-type]
         conn.send_packed_command([payload], check_health=False)  # type: ignore[no-untyped-call]
+
+    def _read(self, conn: Connection, parts: Sequence[Part], loaded: bool = False) -> None:
         unloaded = []
-        for call in calls:
+        for part in parts:
             try:
-                call.reply = conn.read_response()
+                part.reply = conn.read_response()
             except redis.exceptions.NoScriptError:
-                unloaded.append(call)
+                unloaded.append(part)
             except redis.exceptions.ResponseError as exc:  # this script's own error; the rest are fine
                 self._breaker.failure()
-                call.error = StorageError(f"redis script failed: {exc}")
+                part.error = StorageError(f"redis script failed: {exc}")
         if self.wait_replicas and int(conn.read_response()) < self.wait_replicas:
-            self.unreplicated += len(calls) - len(unloaded)
+            self.unreplicated += len(parts) - len(unloaded)
         if unloaded:
             if loaded:
                 raise StorageError("redis lost the scripts it was just sent")
             # A restarted or new Redis: load the scripts once, then carry on.
-            for script in {call.payload[1].sha: call.payload[1] for call in unloaded}.values():
+            for script in {part.payload[1].sha: part.payload[1] for part in unloaded}.values():
                 conn.send_command("SCRIPT", "LOAD", script.source)  # type: ignore[no-untyped-call]
                 conn.read_response()
-            self._round_trip(conn, unloaded, loaded=True)
+            self._write(conn, unloaded)
+            self._read(conn, unloaded, loaded=True)
 
     def take_unreplicated(self) -> int:
         """Calls whose writes not enough replicas acknowledged in time, since the last call (for a counter)."""

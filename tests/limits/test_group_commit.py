@@ -19,7 +19,7 @@ import pytest
 from riskservice.errors import StorageError
 from riskservice.limits.client import connect
 from riskservice.limits.scripts import Script
-from riskservice.limits.store import RedisStore
+from riskservice.limits.store import LANE, RedisStore
 from tests.redis_server import RedisServer
 
 
@@ -51,6 +51,16 @@ def store(server: RedisServer) -> Iterator[RedisStore]:
     store.close()
 
 
+def leading(store: RedisStore) -> bool:
+    lane = store._commit._lanes.get(LANE)
+    return lane is not None and lane.leading
+
+
+def queued(store: RedisStore) -> int:
+    lane = store._commit._lanes.get(LANE)
+    return 0 if lane is None else len(lane.queue)
+
+
 def wait_for(condition: Callable[[], bool], deadline_s: float = 5.0) -> None:
     end = time.monotonic() + deadline_s
     while not condition():
@@ -77,21 +87,20 @@ class Caller(threading.Thread):
 def queue_behind_paused_redis(server: RedisServer, store: RedisStore,
                               calls: list[tuple[Script, str]]) -> list[Caller]:
     """The first call in flight to a paused Redis, the others queued behind it; then Redis resumes."""
-    commit = store._commit
     server.pause()
     try:
         first = Caller(store, *calls[0])
         first.start()
-        wait_for(lambda: commit._leading)
-        queued = [Caller(store, *call) for call in calls[1:]]
-        for caller in queued:
+        wait_for(lambda: leading(store))
+        behind = [Caller(store, *call) for call in calls[1:]]
+        for caller in behind:
             caller.start()
-        wait_for(lambda: len(commit._queue) == len(queued))
+        wait_for(lambda: queued(store) == len(behind))
     finally:
         server.resume()
-    for caller in (first, *queued):
+    for caller in (first, *behind):
         caller.join(10)
-    return [first, *queued]
+    return [first, *behind]
 
 
 def test_calls_queued_behind_a_round_trip_go_out_together(server: RedisServer, store: RedisStore) -> None:
@@ -100,8 +109,8 @@ def test_calls_queued_behind_a_round_trip_go_out_together(server: RedisServer, s
     assert [c.error for c in callers] == [None] * 6
     assert [c.reply for c in callers] == [f"echo:{i}".encode() for i in range(6)]
     # warm-up, the first call alone, then the five queued ones in one round trip
-    assert (store._commit.batches, store._commit.calls) == (3, 7)
-    assert not store._commit._leading and not store._commit._queue
+    assert (store._commit.batches, store._commit.parts) == (3, 7)
+    assert not leading(store) and not queued(store)
 
 
 def test_scripts_redis_lacks_are_loaded_and_only_their_calls_sent_again(server: RedisServer,
@@ -141,16 +150,16 @@ def test_a_stalled_redis_fails_every_call_within_the_budget_and_nothing_stays_st
         try:
             first = Caller(store, ECHO, "1")
             first.start()
-            wait_for(lambda: store._commit._leading)
-            queued = [Caller(store, ECHO, str(i)) for i in range(2, 5)]
-            for caller in queued:
+            wait_for(lambda: leading(store))
+            behind = [Caller(store, ECHO, str(i)) for i in range(2, 5)]
+            for caller in behind:
                 caller.start()
-            for caller in (first, *queued):
+            for caller in (first, *behind):
                 caller.join(10)
                 assert isinstance(caller.error, StorageError)
         finally:
             server.resume()
-        assert not store._commit._leading and not store._commit._queue
+        assert not leading(store) and not queued(store)
         assert store.run(ECHO, (), ("after",)) == b"echo:after"
     finally:
         store.close()
@@ -172,8 +181,8 @@ def test_many_threads_each_get_their_own_reply(store: RedisStore) -> None:
     for thread in threads:
         thread.join(60)
     assert errors == []
-    assert store._commit.calls == 8 * 300
-    assert not store._commit._leading and not store._commit._queue
+    assert store._commit.parts == 8 * 300
+    assert not leading(store) and not queued(store)
 
 
 def test_a_forked_child_does_not_wait_for_its_parents_batch(server: RedisServer, store: RedisStore) -> None:
@@ -182,7 +191,7 @@ def test_a_forked_child_does_not_wait_for_its_parents_batch(server: RedisServer,
     try:
         first = Caller(store, ECHO, "parent")
         first.start()
-        wait_for(lambda: store._commit._leading)  # a round trip in flight when the process forks
+        wait_for(lambda: leading(store))  # a round trip in flight when the process forks
         pid = os.fork()
         if pid == 0:  # the child: its own queue and connections, or it would wait for nobody
             try:
