@@ -16,7 +16,8 @@ import logging
 import os
 import threading
 import time
-from typing import Any, cast
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, NamedTuple, NoReturn, cast
 
 import hiredis
 import redis
@@ -25,6 +26,7 @@ from redis.connection import Connection
 
 from riskservice.errors import StorageError
 from riskservice.limits.client import CircuitBreaker
+from riskservice.limits.group_commit import GroupCommit, Part
 from riskservice.limits.scripts import CHALLENGE, DECIDE, OUTCOME, RECONCILE, REWARD, Script
 from riskservice.limits.slots import SLOTS, key_slot
 from riskservice.limits.store import OFFSET_RTT_S
@@ -41,6 +43,23 @@ Command = tuple[Any, ...]
 REFRESH_S = 0.25
 # Idle connections kept per master (more are opened under load, and closed after use).
 MAX_IDLE = 64
+
+
+class _NodeCall(NamedTuple):
+    """A call's groups of commands for one master."""
+
+    node: ClusterNode
+    groups: list[list[Command]]
+
+
+class _NodeBatch(NamedTuple):
+    """A batch written to a master and not yet read."""
+
+    node: ClusterNode
+    conn: Connection
+    parts: Sequence[Part]
+    shapes: list[list[tuple[int, bool]]]  # per call, per group: commands sent, and whether its WAIT was moved
+    wait: bool  # one WAIT ends the batch
 
 
 class ClusterIO:
@@ -81,6 +100,11 @@ class ClusterIO:
         self._idle: dict[str, list[Connection]] = {}
         self._idle_pid = os.getpid()
         self._idle_lock = threading.Lock()
+        # Concurrent calls share round trips (group_commit.py); a queued call
+        # waits at most half the budget, the other half is its round trip's.
+        self._commit = GroupCommit(self._send, self._receive)
+        self._commit_pid = os.getpid()
+        self._queue_wait_s = None if budget_ms is None else budget_ms / 2000
 
     # -- the slot map -------------------------------------------------------
 
@@ -137,67 +161,114 @@ class ClusterIO:
         """Send each group of commands to the master of its key, all at once,
         then read every reply: one round trip of wall time however many masters.
 
+        Calls made meanwhile by other threads or greenlets share the round
+        trips (group_commit.py, one lane per master): each master gets all
+        of its calls' commands in one write, and a master that is slow or
+        down holds up only the calls that need it.
+
         Error replies come back as exceptions in the lists; a connection
         failure, a time-out, a slot that moved or a master in cool-down raise
         :class:`StorageError` for the whole call.
         """
-        sent: list[tuple[CircuitBreaker, str, Connection, int]] = []
-        by_node: dict[str, int] = {}
-        batches: list[list[Command]] = []
-        nodes: list[ClusterNode] = []
-        where: list[int] = []
-        for key, commands in groups:
+        nodes: dict[str, ClusterNode] = {}
+        per_node: dict[str, list[int]] = {}  # master -> the groups it gets, in order
+        for g, (key, _) in enumerate(groups):
             node = self.node_of(key)
-            if node.name not in by_node:
-                by_node[node.name] = len(batches)
-                batches.append([])
-                nodes.append(node)
-            where.append(by_node[node.name])
-            batches[by_node[node.name]].extend(commands)
-        for node in nodes:
-            if not self._breaker(node.name).allow():
-                raise StorageError(f"redis master {node.name} unavailable (circuit open)")
-        replies: list[list[Any]] = []
-        current = 0  # the master being sent to or read from when a call fails
-        try:
-            for i, (node, batch) in enumerate(zip(nodes, batches, strict=True)):
-                current = i
-                conn = self._take(node)
-                sent.append((self._breaker(node.name), node.name, conn, len(batch)))
-                conn.send_packed_command([hiredis.pack_command(c) for c in batch],  # type: ignore[no-untyped-call]
-                                         check_health=False)
-            for i, (breaker, _, conn, count) in enumerate(sent):
-                current = i
-                out = []
-                for _ in range(count):
-                    try:
-                        out.append(conn.read_response())
-                    except redis.exceptions.ResponseError as exc:
-                        out.append(exc)
-                replies.append(out)
-                breaker.success()
-        except (redis.RedisError, OSError) as exc:
-            for _, _, conn, _ in sent:
-                conn.disconnect()  # type: ignore[no-untyped-call]  # a reply may still arrive: never reuse it
-            self._breaker(nodes[current].name).failure()
-            self._log_down(nodes[current].name, exc)
-            self.refresh_soon()
-            raise StorageError(f"redis cluster call failed: {exc}") from exc
-        finally:
-            for _, name, conn, _ in sent:
-                self._give(name, conn)
-        moved = [r for out in replies for r in out
+            nodes[node.name] = node
+            per_node.setdefault(node.name, []).append(g)
+        for name in per_node:
+            if not self._breaker(name).allow():
+                raise StorageError(f"redis master {name} unavailable (circuit open)")
+        if self._commit_pid != os.getpid():
+            # A forked child: a batch in flight at the fork would never be answered here.
+            self._commit, self._commit_pid = GroupCommit(self._send, self._receive), os.getpid()
+        replies = self._commit.submit(
+            {name: _NodeCall(nodes[name], [groups[g][1] for g in gs]) for name, gs in per_node.items()},
+            self._queue_wait_s)
+        out: list[list[Any]] = [[] for _ in groups]
+        for name, gs in per_node.items():
+            for g, got in zip(gs, replies[name], strict=True):
+                out[g] = got
+        moved = [r for got in out for r in got
                  if isinstance(r, redis.exceptions.MovedError | redis.exceptions.AskError)]
-        if moved or any(isinstance(r, redis.exceptions.ClusterDownError) for out in replies for r in out):
+        if moved or any(isinstance(r, redis.exceptions.ClusterDownError) for got in out for r in got):
             self.refresh_soon()
             raise StorageError(f"redis cluster is reconfiguring: {moved[0] if moved else 'CLUSTERDOWN'}")
-        # Each group's replies, in the order its commands were given.
-        cursor = [0] * len(batches)
-        out_groups = []
-        for (_, commands), i in zip(groups, where, strict=True):
-            out_groups.append(replies[i][cursor[i]:cursor[i] + len(commands)])
-            cursor[i] += len(commands)
-        return out_groups
+        return out
+
+    def _send(self, name: Hashable, parts: Sequence[Part]) -> _NodeBatch:
+        """Write a batch of calls to one master (the group commit's ``start``).
+
+        A group that ends with ``WAIT`` has it moved to the end of the batch,
+        where one ``WAIT`` covers every write before it: Redis runs a
+        connection's commands in order, so one ``WAIT`` per call would add
+        up their time-outs when a replica lags.
+        """
+        node = cast(_NodeCall, parts[0].payload).node
+        packed: list[bytes] = []
+        shapes: list[list[tuple[int, bool]]] = []
+        wait: tuple[int, int] | None = None
+        for part in parts:
+            shape = []
+            for group in cast(_NodeCall, part.payload).groups:
+                waits = bool(group) and group[-1][0] == "WAIT"
+                if waits:
+                    asked = (int(group[-1][1]), int(group[-1][2]))
+                    wait = asked if wait is None else max(wait, asked)
+                sent = group[:-1] if waits else group
+                packed.extend(hiredis.pack_command(c) for c in sent)
+                shape.append((len(sent), waits))
+            shapes.append(shape)
+        if wait is not None:
+            packed.append(hiredis.pack_command(("WAIT", *wait)))  # type: ignore[arg-type]
+        conn = self._take(node)
+        try:
+            conn.send_packed_command([b"".join(packed)], check_health=False)  # type: ignore[no-untyped-call]
+        except (redis.RedisError, OSError) as exc:
+            self._lost(node, conn, exc)
+        return _NodeBatch(node, conn, parts, shapes, wait is not None)
+
+    def _receive(self, batch: _NodeBatch, release: Callable[[], None]) -> None:
+        """Read a master's replies into its calls (the group commit's ``complete``)."""
+        node, conn = batch.node, batch.conn
+        got: list[list[list[Any]]] = []
+        try:
+            for shape in batch.shapes:
+                groups = []
+                for count, _ in shape:
+                    replies = []
+                    for _ in range(count):
+                        try:
+                            replies.append(conn.read_response())
+                        except redis.exceptions.ResponseError as exc:
+                            replies.append(exc)
+                    groups.append(replies)
+                got.append(groups)
+            waited = None
+            if batch.wait:
+                # The scripts have answered: the next batch may go on another
+                # connection while this one waits for the replicas.
+                release()
+                waited = conn.read_response()
+        except (redis.RedisError, OSError) as exc:
+            self._lost(node, conn, exc)
+        self._give(node.name, conn)
+        self._breaker(node.name).success()
+        for part, shape, groups in zip(batch.parts, batch.shapes, got, strict=True):
+            for (_, waits), replies in zip(shape, groups, strict=True):
+                if waits:
+                    replies.append(waited)
+            part.reply = groups
+
+    def _lost(self, node: ClusterNode, conn: Connection, exc: Exception) -> NoReturn:
+        """A master failed mid-call: drop the connection (a reply may still
+        arrive on it), open its breaker, say so, and re-read the slot map."""
+        conn.disconnect()  # type: ignore[no-untyped-call]
+        self._give(node.name, conn)
+        self._breaker(node.name).failure()
+        self._log_down(node.name, exc)
+        self.refresh_soon()
+        raise StorageError(f"redis cluster call failed: {exc}") from exc
 
     def _log_down(self, name: str, exc: Exception) -> None:
         """Say in the log which master failed and which slots it serves (at most once a second per master)."""

@@ -44,11 +44,12 @@ H = TypeVar("H")
 class _Call:
     """One :meth:`GroupCommit.submit`: its parts (one per lane) and what wakes it."""
 
-    __slots__ = ("parts", "wake")
+    __slots__ = ("busy", "parts", "wake")
 
     def __init__(self) -> None:
         self.parts: list[Part] = []
         self.wake = threading.Event()
+        self.busy = False  # sending or reading a batch: it cannot start another now
 
 
 class Part:
@@ -87,7 +88,7 @@ class _Lane:
 
 
 Start = Callable[[Hashable, Sequence[Part]], H]
-Complete = Callable[[H], None]
+Complete = Callable[[H, Callable[[], None]], None]
 
 
 class GroupCommit(Generic[H]):
@@ -99,9 +100,12 @@ class GroupCommit(Generic[H]):
         ``start(lane, parts)`` writes a batch to the lane's server and
         returns a handle; it must not wait for replies.
     complete : callable
-        ``complete(handle)`` reads the batch's replies and sets each part's
-        ``reply`` or ``error``. An exception either raises becomes every
-        unanswered part's error.
+        ``complete(handle, release)`` reads the batch's replies and sets
+        each part's ``reply`` or ``error``. It may call ``release()`` once
+        the lane can take the next batch before it is done (e.g. before
+        reading a ``WAIT``'s reply: a lagging replica then holds up this
+        batch's answers, not the next batch). An exception either raises
+        becomes every unanswered part's error.
     max_batch : int
         Most calls one round trip carries (the rest wait for the next).
     """
@@ -148,7 +152,11 @@ class GroupCommit(Generic[H]):
                         break
                     call.wake.clear()  # (under the lock: no wake-up is lost)
             if mine:
-                self._lead(mine)
+                call.busy = True
+                try:
+                    self._lead(mine)
+                finally:
+                    call.busy = False
                 continue
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             if not call.wake.wait(left):
@@ -167,58 +175,86 @@ class GroupCommit(Generic[H]):
 
     def _lead(self, mine: list[Part]) -> None:
         """Send a batch on every lane ``mine`` leads, then read them all."""
-        batches: list[tuple[Hashable, list[Part]]] = []
+        batches: list[_Batch] = []
         with self._lock:
             for part in mine:
                 queue = self._lanes[part.lane].queue
-                batch = [part]
-                while queue and len(batch) < self._max_batch:
-                    batch.append(queue.popleft())
-                for member in batch:
+                parts = [part]
+                while queue and len(parts) < self._max_batch:
+                    parts.append(queue.popleft())
+                for member in parts:
                     member.taken = True
-                batches.append((part.lane, batch))
-        started: list[tuple[Hashable, list[Part], H]] = []
+                batches.append(_Batch(self, part.lane, parts))
+        started: list[tuple[_Batch, H]] = []
         try:
-            for lane, batch in batches:
+            for batch in batches:
                 try:
-                    started.append((lane, batch, self._start(lane, batch)))
+                    started.append((batch, self._start(batch.lane, batch.parts)))
                 except BaseException as exc:  # every waiter must be answered, whatever happened
-                    self._finish(lane, batch, exc)
+                    batch.finish(exc)
                     if not isinstance(exc, Exception):
                         raise
-            for lane, batch, handle in started:
+            for batch, handle in started:
                 failure: BaseException | None = None
                 try:
-                    self._complete(handle)
+                    self._complete(handle, batch.release)
                 except BaseException as exc:  # as above
                     failure = exc
                     if not isinstance(exc, Exception):
                         raise
                 finally:
-                    self._finish(lane, batch, failure)
+                    batch.finish(failure)
         finally:
-            # A batch not yet finished (an interrupt above) must still be answered.
-            for lane, batch in batches:
-                if not batch[0].done:
-                    self._finish(lane, batch, StorageError("redis batch interrupted"))
+            # A batch not yet answered (an interrupt above) must still be.
+            for batch in batches:
+                batch.finish(StorageError("redis batch interrupted"))
 
-    def _finish(self, lane_key: Hashable, batch: list[Part], failure: BaseException | None) -> None:
-        """Answer a batch's parts, wake their calls, and hand the lane on."""
-        if failure is not None:
-            error = failure if isinstance(failure, StorageError) else StorageError(f"redis batch failed: {failure}")
-            for part in batch:
-                if not part.answered:
-                    part.error = error
+    def _hand_on(self, lane_key: Hashable) -> None:
+        """The lane's next batch may go: hand it to a queued call, if any."""
         with self._lock:
-            self.batches += 1
-            self.parts += len(batch)
-            for part in batch:
-                part.done = True
-                part.call.wake.set()
             lane = self._lanes[lane_key]
             if lane.queue:
-                nxt = lane.queue.popleft()  # it sends the rest of the queue with its own
+                # The next batch goes with a waiting call: one busy reading
+                # another lane's replies would make this lane wait as long.
+                nxt = next((part for part in lane.queue if not part.call.busy), lane.queue[0])
+                lane.queue.remove(nxt)  # it sends the rest of the queue with its own
                 nxt.lead = True
                 nxt.call.wake.set()
             else:
                 lane.leading = False
+
+    def _answer(self, parts: list[Part], failure: BaseException | None) -> None:
+        """Set the failure on every unanswered part, and wake every part's call."""
+        if failure is not None:
+            error = failure if isinstance(failure, StorageError) else StorageError(f"redis batch failed: {failure}")
+            for part in parts:
+                if not part.answered:
+                    part.error = error
+        with self._lock:
+            self.batches += 1
+            self.parts += len(parts)
+            for part in parts:
+                part.done = True
+                part.call.wake.set()
+
+
+class _Batch:
+    """One lane's batch: hands the lane on once (when its sender says the
+    next batch may go, or when it is answered) and is answered once."""
+
+    __slots__ = ("_answered", "_commit", "_released", "lane", "parts")
+
+    def __init__(self, commit: GroupCommit[Any], lane: Hashable, parts: list[Part]) -> None:
+        self._commit, self.lane, self.parts = commit, lane, parts
+        self._released = self._answered = False
+
+    def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._commit._hand_on(self.lane)
+
+    def finish(self, failure: BaseException | None) -> None:
+        if not self._answered:
+            self._answered = True
+            self.release()
+            self._commit._answer(self.parts, failure)

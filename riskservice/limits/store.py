@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, NamedTuple, NoReturn, cast
 
 import hiredis
@@ -151,12 +151,12 @@ class RedisStore:
             self._lost(conn, exc)
         return _Batch(conn, parts)
 
-    def _receive(self, batch: _Batch) -> None:
+    def _receive(self, batch: _Batch, release: Callable[[], None]) -> None:
         """Read a batch's replies into its calls (the group commit's ``complete``)."""
         conn = batch.conn
         try:
             try:
-                self._read(conn, batch.parts)
+                waiting = self._read(conn, batch.parts)
             except redis.ConnectionError:
                 # As in _send; the calls not yet answered are sent again. Safe
                 # to repeat: every script is idempotent by its record.
@@ -164,7 +164,13 @@ class RedisStore:
                 conn.disconnect()  # type: ignore[no-untyped-call]
                 unanswered = [part for part in batch.parts if not part.answered]
                 self._write(conn, unanswered)
-                self._read(conn, unanswered)
+                waiting = self._read(conn, unanswered)
+            if waiting:
+                # The scripts have answered: the next batch may go on another
+                # connection while this one waits for the replicas.
+                release()
+                if int(conn.read_response()) < self.wait_replicas:
+                    self.unreplicated += len(batch.parts)
         except (redis.RedisError, OSError) as exc:
             self._lost(conn, exc)
         self._give_back(conn)
@@ -184,7 +190,8 @@ class RedisStore:
             payload += hiredis.pack_command(("WAIT", self.wait_replicas, self.wait_ms))  # type: ignore[arg-type]
         conn.send_packed_command([payload], check_health=False)  # type: ignore[no-untyped-call]
 
-    def _read(self, conn: Connection, parts: Sequence[Part], loaded: bool = False) -> None:
+    def _read(self, conn: Connection, parts: Sequence[Part], loaded: bool = False) -> bool:
+        """Read the scripts' replies of a write; True when its ``WAIT`` reply is left to read."""
         unloaded = []
         for part in parts:
             try:
@@ -194,17 +201,18 @@ class RedisStore:
             except redis.exceptions.ResponseError as exc:  # this script's own error; the rest are fine
                 self._breaker.failure()
                 part.error = StorageError(f"redis script failed: {exc}")
-        if self.wait_replicas and int(conn.read_response()) < self.wait_replicas:
-            self.unreplicated += len(parts) - len(unloaded)
-        if unloaded:
-            if loaded:
-                raise StorageError("redis lost the scripts it was just sent")
-            # A restarted or new Redis: load the scripts once, then carry on.
-            for script in {part.payload[1].sha: part.payload[1] for part in unloaded}.values():
-                conn.send_command("SCRIPT", "LOAD", script.source)  # type: ignore[no-untyped-call]
-                conn.read_response()
-            self._write(conn, unloaded)
-            self._read(conn, unloaded, loaded=True)
+        if not unloaded:
+            return bool(self.wait_replicas)
+        if loaded:
+            raise StorageError("redis lost the scripts it was just sent")
+        if self.wait_replicas:
+            conn.read_response()  # the WAIT behind scripts that did not run
+        # A restarted or new Redis: load the scripts once, then carry on.
+        for script in {part.payload[1].sha: part.payload[1] for part in unloaded}.values():
+            conn.send_command("SCRIPT", "LOAD", script.source)  # type: ignore[no-untyped-call]
+            conn.read_response()
+        self._write(conn, unloaded)
+        return self._read(conn, unloaded, loaded=True)
 
     def take_unreplicated(self) -> int:
         """Calls whose writes not enough replicas acknowledged in time, since the last call (for a counter)."""
