@@ -232,7 +232,7 @@ def run(url: str, nodes: RedisNodes, decisions: int, devices: int, cluster: bool
         d = traffic.devices[i % devices]
         bodies.append(orjson.dumps(traffic.share(d, traffic.users[d][traffic.rng.randrange(USERS_PER_DEVICE)])))
     store = app.extensions["risk"].store
-    commit = getattr(store, "_commit", None)  # one Redis: the group commit's round trips
+    commit = getattr(store, "_commit", None)  # the group commit's round trips
     trips_before = 0 if commit is None else commit.batches
     before = nodes.snapshot()
     started = time.perf_counter()
@@ -343,7 +343,8 @@ def main() -> None:
           f"({USERS_PER_DEVICE} users each), in {result['wall_s']:.1f} s;\n"
           f"pre-fill answers: {dict(result['prefill'])}; measured answers: {dict(result['answers'])}\n")
     for c, med in medians.items():
-        trips = f", {args.decisions / med['round_trips']:.2f} calls per round trip" if med["round_trips"] else ""
+        trips = (f", {med['round_trips'] / args.decisions:.2f} round trips per decision (one per server and batch, "
+                 f"settles included)") if med["round_trips"] else ""
         print(f"{c} thread(s): net µs per decision, every round (sorted): "
               f"{med['rounds_net_cpu_us_per_decision']}{trips}; the median round:\n")
         print(cpu_table(med) + "\n")
