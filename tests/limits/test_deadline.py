@@ -8,10 +8,7 @@ the share or record a decision that contradicts the degraded answer.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 import redis
 
 from riskservice.decisions.engine import DecisionEngine
@@ -22,14 +19,6 @@ from riskservice.policy.load import load_policy
 from tests.redis_server import RedisServer
 
 BUDGET_MS = 100
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis").start()
-    yield server
-    server.resume()
-    server.kill()
 
 
 def body(event_id: str) -> dict[str, object]:

@@ -11,7 +11,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -34,14 +33,6 @@ class TinyScript:
 ECHO = cast(Script, TinyScript("return 'echo:' .. ARGV[1]"))
 UPPER = cast(Script, TinyScript("return string.upper(ARGV[1])"))
 FAILING = cast(Script, TinyScript("return redis.error_reply('boom ' .. ARGV[1])"))
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis").start()
-    yield server
-    server.resume()
-    server.kill()
 
 
 @pytest.fixture
