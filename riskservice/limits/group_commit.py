@@ -27,6 +27,7 @@ atomically on its own, and each call gets its own reply or error.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -124,12 +125,14 @@ class GroupCommit(Generic[H]):
     def submit(self, payloads: dict[Hashable, Any], wait_s: float | None) -> dict[Hashable, Any]:
         """Send each lane its payload and return each lane's reply.
 
-        ``wait_s`` bounds the time spent queued behind round trips in flight;
-        the round trips themselves are bounded by their connections'
-        time-outs. A call that gives up while queued is withdrawn; one that
-        gives up while its batch is in flight has its reply dropped (scripts
-        are given a deadline, so one that runs late changes nothing). Any
-        lane's error is raised.
+        ``wait_s`` bounds the time spent queued behind round trips in flight,
+        and twice that the whole call: a batch that another call sends for
+        it is bounded by that call's connection time-outs (``wait_s`` each,
+        the other half of the budget), and the cap only guards against a
+        sender that stalls. A call that gives up while queued is withdrawn;
+        one that gives up while its batch is in flight has its reply dropped
+        (scripts are given a deadline, so one that runs late changes
+        nothing). Any lane's error is raised.
         """
         call = _Call()
         with self._lock:
@@ -143,13 +146,14 @@ class GroupCommit(Generic[H]):
                     lane.queue.append(part)
                 else:
                     lane.leading = part.lead = True
-        deadline = None if wait_s is None else time.monotonic() + wait_s
+        started = time.monotonic()
         while True:
             with self._lock:
                 mine = [part for part in call.parts if part.lead and not part.taken]
                 if not mine:
                     if all(part.done for part in call.parts):
                         break
+                    queued = any(not part.taken for part in call.parts)
                     call.wake.clear()  # (under the lock: no wake-up is lost)
             if mine:
                 call.busy = True
@@ -158,19 +162,23 @@ class GroupCommit(Generic[H]):
                 finally:
                     call.busy = False
                 continue
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            left = None if wait_s is None else max(0.0, started + wait_s * (1 if queued else 2) - time.monotonic())
             if not call.wake.wait(left):
-                self._give_up(call)
+                self._give_up(call, math.inf if wait_s is None else started + 2 * wait_s)
         return {part.lane: part.result() for part in call.parts}
 
-    def _give_up(self, call: _Call) -> None:
-        """Withdraw a call that waited its whole ``wait_s``, unless it was just handed a lane."""
+    def _give_up(self, call: _Call, cap: float) -> None:
+        """Withdraw a call that waited too long, unless it was just handed a
+        lane, or all its parts are in flight and the cap (``time.monotonic``)
+        is not reached: then it waits on."""
         with self._lock:
             if any(part.lead and not part.taken for part in call.parts):
                 return  # others wait for it to send: it must
-            for part in call.parts:
-                if not part.taken:
-                    self._lanes[part.lane].queue.remove(part)
+            queued = [part for part in call.parts if not part.taken]
+            if not queued and time.monotonic() < cap:
+                return
+            for part in queued:
+                self._lanes[part.lane].queue.remove(part)
         raise StorageError("redis busy: no round trip within the budget")
 
     def _lead(self, mine: list[Part]) -> None:
