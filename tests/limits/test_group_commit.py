@@ -176,6 +176,28 @@ def test_many_threads_each_get_their_own_reply(store: RedisStore) -> None:
     assert not leading(store) and not queued(store)
 
 
+def test_one_wait_ends_each_batch(server: RedisServer) -> None:
+    # RISK_REDIS_WAIT_REPLICAS with no replica: every WAIT runs to its
+    # time-out, and Redis runs a connection's commands in order, so a WAIT
+    # per call would add up.
+    store = RedisStore(connect(server.url, 1000), breaker_cooldown_ms=0, budget_ms=1000, wait_replicas=1)
+    try:
+        store.run(ECHO, (), ("warm",))
+        callers = queue_behind_paused_redis(server, store, [(ECHO, str(i)) for i in range(5)])
+        assert [c.reply for c in callers] == [f"echo:{i}".encode() for i in range(5)]
+        client = server.client()
+        try:
+            stats = client.info("commandstats")
+        finally:
+            client.close()
+        # warm-up (a NOSCRIPT reply, then the call again), the first call, the four queued ones
+        assert stats["cmdstat_evalsha"]["calls"] == 2 + 1 + 4
+        assert stats["cmdstat_wait"]["calls"] == 2 + 1 + 1
+        assert store.take_unreplicated() == 6
+    finally:
+        store.close()
+
+
 def test_a_forked_child_does_not_wait_for_its_parents_batch(server: RedisServer, store: RedisStore) -> None:
     store.run(ECHO, (), ("warm",))
     server.pause()
