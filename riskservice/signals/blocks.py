@@ -88,7 +88,7 @@ class RingBlocks:
         if got is None:
             return []
         sharers = got.sharers.keys(now)
-        if len(sharers) < c.block_members or not self.heavy(got, now, c.sink_receipts):
+        if len(sharers) < c.block_members or not self.heavy(got, now, c.block_receipts):
             return []
         reached: dict[str, list[str]] = {}
         counts: Counter[str] = Counter()

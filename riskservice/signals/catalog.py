@@ -70,6 +70,10 @@ class SignalConfig:
     # no evidence of a group (the batch side weights crowd meetings down for
     # the same reason). Rings push their own coupons in groups of a few dozen.
     crowd_sharers: int = 40
+    # ... and one this crowded within `rush_ms` is a rush (a flash sale): a
+    # coupon crowded over a day but not at once is a popular coupon, which a
+    # group can ride (its repeated meetings on it still count).
+    rush_ms: int = 60 * 60_000
     # A sink: a recipient reached by at least this many distinct sharers, with
     # at least `sink_receipts` reported receipts of which it claimed on
     # average at least `sink_claim` (each receipt credited claimed / delivered).
@@ -102,6 +106,7 @@ class SignalConfig:
     block_share: float = 0.5
     block_fellow: int = 3
     block_fellow_receipts: int = 2
+    block_receipts: int = 3
     # How long a fresh account that shared to a sink stays flagged.
     feeder_ms: int = 3 * DAY_MS
     # Fan-out waiver (waiver.py): reports of shares delivered to at least

@@ -31,6 +31,10 @@ __all__ = ["Lockstep"]
 
 # Per partner: the coupons met on (the last few).
 Met = tuple[str, ...]
+# How crowded a coupon turned out: not at all; a crowd over a day (a popular
+# coupon: a group riding it still meets on it, repeated meetings count); a
+# crowd at once (a flash sale: no meeting on it counts).
+CALM, BUSY, RUSH = 0, 1, 2
 
 
 class Lockstep:
@@ -51,7 +55,11 @@ class Lockstep:
         # (meetings on a coupon before it turned out a crowd stop counting).
         self.crowds: Entities[str, Recent[str, None]] = Entities(config.coupons, DAY_MS,
                                                                 lambda: Recent(self.crowd, DAY_MS))
-        self.crowded: Recent[str, bool] = Recent(config.coupons, self.window)
+        rush_ms = config.rush_ms
+        self.rushes: Entities[str, Recent[str, None]] = Entities(config.coupons, rush_ms,
+                                                                lambda: Recent(self.crowd, rush_ms))
+        # coupon -> BUSY or RUSH, for as long as meetings are kept
+        self.crowded: Recent[str, int] = Recent(config.coupons, self.window)
         partners = config.partners_per_user
         # coupon -> recent sharers of it, (ms, user), oldest first
         self.bursts: Entities[str, list[tuple[int, str]]] = Entities(config.coupons, self.burst, list)
@@ -68,13 +76,18 @@ class Lockstep:
             recent.append((now, user))
         day = self.crowds.touch(coupon, now)
         day.put(user, None, now)
+        rush = self.rushes.touch(coupon, now)
+        rush.put(user, None, now)
         touched = {user, *met}
-        if len(day) >= self.crowd:
-            # A crowd: strangers meet in it (see SignalConfig.crowd_sharers).
-            # Those who met on it before it became one are read again.
-            if not self.crowded.get(coupon, now):
-                touched.update(day.keys(now))
-            self.crowded.put(coupon, True, now)
+        level = self.crowded.get(coupon, now) or CALM
+        crowd = RUSH if len(rush) >= self.crowd else BUSY if len(day) >= self.crowd else CALM
+        if crowd > level:
+            # A crowd (see SignalConfig.crowd_sharers and rush_ms). Those
+            # who met on it before it became one are read again.
+            touched.update(day.keys(now))
+            self.crowded.put(coupon, crowd, now)
+            level = crowd
+        if level == RUSH:
             met = set()
         before = _Reads(self, now)
         cores = {u: before.core(u) for u in touched}
@@ -116,7 +129,7 @@ class Lockstep:
         touches = []
         for partner, t, coupons in entries:
             met = reads.count(coupons)
-            if met >= self.needed or (member and met and reads.core(partner)):
+            if met >= self.needed or (member and reads.count(coupons, BUSY) and reads.core(partner)):
                 touches.append(t)
         return Reading(user, len(touches), until_of(touches, self.window, now))
 
@@ -136,16 +149,16 @@ class _Reads:
     def __init__(self, lockstep: Lockstep, now: int) -> None:
         self.lockstep, self.now = lockstep, now
         self._core: dict[str, bool] = {}
-        self._crowded: dict[str, bool] = {}
+        self._crowded: dict[str, int] = {}
 
-    def count(self, coupons: Met) -> int:
-        """Coupons met on that did not turn out crowds."""
+    def count(self, coupons: Met, crowd: int = RUSH) -> int:
+        """Coupons met on that did not turn out ``crowd`` (or more)."""
         crowded, n = self._crowded, 0
         for c in coupons:
             hit = crowded.get(c)
             if hit is None:
-                hit = crowded[c] = bool(self.lockstep.crowded.get(c, self.now))
-            n += not hit
+                hit = crowded[c] = self.lockstep.crowded.get(c, self.now) or CALM
+            n += hit < crowd
         return n
 
     def core(self, user: str) -> bool:
