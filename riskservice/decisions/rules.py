@@ -57,8 +57,8 @@ MESSAGES = {
                       "(a sink) in {window}, at or above {limit}",
     "fresh_burst": "one of {observed} fresh accounts that shared the same coupon within 15 min "
                    "in {window}, at or above {limit}",
-    "ring_block": "{detail} in a block of {observed} sharers feeding the same heavy-claiming recipients "
-                  "(a ring) in {window}, at or above {limit}",
+    "ring_block": "{detail} a ring's block of {observed} sharers feeding the same heavy-claiming recipients "
+                  "in {window}, at or above {limit}",
     "reward_daily_cap": "rewards would reach {observed} cents in {window}, above the cap of {limit}",
     "reward_graph_anomaly": "graph anomaly score {observed} of the user or device, at or above {limit}",
     "redis_unavailable": "risk state unavailable; answered by the configured fail mode",
@@ -152,9 +152,9 @@ def ring_block_finding(req: DecisionRequest, rules: Rules, flags: Flags | None) 
     named = flags.strongest("b", req.recipients or ())
     member = flags.strongest("m", (req.user_id,))
     if named is not None and (member is None or named[1] >= member[1]):
-        value, detail = named[1], f"recipient {named[0]} is a ring sink, reached"
+        value, detail = named[1], f"recipient {named[0]} is fed by"
     elif member is not None:
-        value, detail = member[1], "this account is a member of a ring sink's block,"
+        value, detail = member[1], "this account is in"
     else:
         return None
     if value < rule.threshold:
