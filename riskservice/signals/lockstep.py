@@ -3,9 +3,7 @@ again and again with the same partners.
 
 A burst is the shares of one coupon within ``burst_ms`` of each other. Two
 accounts meeting in one burst is nothing: a flash sale brings hundreds of
-real sharers together once; and a crowded coupon (``crowd_sharers`` or more
-distinct sharers in a day) makes no meetings at all, since the same fans
-come back to the next flash sale and strangers share a popular coupon. Meeting again on another coupon is: per account,
+real sharers together once. Meeting again on another coupon is: per account,
 its partners and on how many distinct coupons it met each; the value is the
 number of partners met on at least ``lockstep_coupons`` coupons, or met once
 when that partner is a *core* member (it met ``lockstep_core`` partners on
@@ -14,10 +12,25 @@ the group is flagged before its own next share. Such single meetings count
 only while the coupons the account met anyone on are at least
 ``lockstep_member_share`` of the coupons it shared: a group admin who once
 shared a coupon in the middle of a group's burst, among twenty coupons of
-its own, met its whole core once and was refused for a month. Work per
-share is bounded by the sharers a burst keeps (``sharers_per_burst``), the
-partners each account keeps (``partners_per_user``) and the coupons it
-shared that are kept (``coupons_per_user``).
+its own, met its whole core once and was refused for a month.
+
+Crowds. A coupon shared by ``crowd_sharers`` or more distinct accounts
+within ``rush_ms`` (an hour) is a *rush*, a flash sale: no meeting on it
+counts, since the same fans come back to the merchant's next sale. One
+that many accounts share over a day, but never so many at once, is *busy*:
+a popular coupon. A group rides popular live coupons (its bursts add a few
+dozen sharers to the coupon's day), so repeated meetings on a busy coupon
+still count; a single meeting with a core member on it does not (a real
+user sharing the popular coupon in the middle of the group's burst met the
+whole group once). Until both were told apart, a day's crowd excused every
+group riding a popular coupon (its members' values fell back to zero as
+soon as the coupon's day reached the crowd size).
+
+Work per share is bounded by the sharers a burst keeps
+(``sharers_per_burst``), the partners each account keeps
+(``partners_per_user``) and the coupons it shared that are kept
+(``coupons_per_user``); per coupon, at most ``crowd_sharers`` sharers of
+its day and of its hour.
 """
 
 from __future__ import annotations
