@@ -58,9 +58,13 @@ class RingBlocks:
 
     def __init__(self, config: SignalConfig, board: Board, feeder: SinkFeeder) -> None:
         self.c, self.board, self.feeder = config, board, feeder
+        # Whether a fellow is heavy, asked again and again by the judgements
+        # of one event (its recipients share fellows): kept for that event.
+        self._fellows: dict[str, bool] = {}
 
     def share(self, share: Share) -> list[BoardWrite]:
         # (after SinkFeeder.share: the share is in its state already)
+        self._fellows = {}
         writes: list[BoardWrite] = []
         for r in share.recipients:
             writes += self.judge(r, share.t_ms)
@@ -69,6 +73,7 @@ class RingBlocks:
     def outcome(self, share: Share, outcome: Outcome) -> list[BoardWrite]:
         if outcome.delivered <= 0:
             return []
+        self._fellows = {}
         writes: list[BoardWrite] = []
         for r in share.recipients:
             writes += self.judge(r, outcome.t_ms)
@@ -81,14 +86,25 @@ class RingBlocks:
         credits = [v for _, v in got.receipts.items(now)]
         return len(credits) >= receipts and sum(credits) >= self.c.sink_claim * len(credits)
 
+    def heavy_fellow(self, recipient: str, now: int) -> bool:
+        """Whether ``recipient`` claims heavily enough to be a fellow (once per event)."""
+        hit = self._fellows.get(recipient)
+        if hit is None:
+            got = self.feeder.received.peek(recipient, now)
+            hit = self._fellows[recipient] = self.heavy(got, now, self.c.block_fellow_receipts)
+        return hit
+
     def members(self, recipient: str, now: int) -> list[str]:
         """The block of ``recipient`` (empty when it is no ring sink)."""
         c, feeder = self.c, self.feeder
         got = feeder.received.peek(recipient, now)
-        if got is None:
+        # Most recipients have a sharer or two: bounds first, windows after.
+        if got is None or len(got.sharers) < c.block_members or len(got.receipts) < c.block_receipts:
+            return []
+        if not self.heavy(got, now, c.block_receipts):
             return []
         sharers = got.sharers.keys(now)
-        if len(sharers) < c.block_members or not self.heavy(got, now, c.block_receipts):
+        if len(sharers) < c.block_members:
             return []
         reached: dict[str, list[str]] = {}
         counts: Counter[str] = Counter()
@@ -96,8 +112,7 @@ class RingBlocks:
             fed = feeder.fed.peek(s, now)
             reached[s] = [r for r in fed.keys(now) if r != recipient] if fed else []
             counts.update(reached[s])
-        fellows = {r for r, n in counts.items()
-                   if n >= c.block_fellow and self.heavy(feeder.received.peek(r, now), now, c.block_fellow_receipts)}
+        fellows = {r for r, n in counts.items() if n >= c.block_fellow and self.heavy_fellow(r, now)}
         if not fellows:
             return []
         block = [s for s in sharers if any(r in fellows for r in reached[s])]

@@ -106,6 +106,7 @@ class SignalConfig:
     block_share: float = 0.5
     block_fellow: int = 3
     block_fellow_receipts: int = 2
+    # ... and the sink itself this many reports (as `sink_receipts`).
     block_receipts: int = 3
     # How long a fresh account that shared to a sink stays flagged.
     feeder_ms: int = 3 * DAY_MS
