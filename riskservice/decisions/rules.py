@@ -57,6 +57,8 @@ MESSAGES = {
                       "(a sink) in {window}, at or above {limit}",
     "fresh_burst": "one of {observed} fresh accounts that shared the same coupon within 15 min "
                    "in {window}, at or above {limit}",
+    "ring_block": "{detail} a ring's block of {observed} sharers feeding the same heavy-claiming recipients "
+                  "in {window}, at or above {limit}",
     "reward_daily_cap": "rewards would reach {observed} cents in {window}, above the cap of {limit}",
     "reward_graph_anomaly": "graph anomaly score {observed} of the user or device, at or above {limit}",
     "redis_unavailable": "risk state unavailable; answered by the configured fail mode",
@@ -141,6 +143,27 @@ def fresh_burst_finding(req: DecisionRequest, rules: Rules, flags: Flags | None)
     return [*head, rule.window_s, 0]
 
 
+def ring_block_finding(req: DecisionRequest, rules: Rules, flags: Flags | None) -> Finding | None:
+    """A share naming a ring sink, or by a member of a ring's block (the
+    signal consumer's board, :mod:`riskservice.signals.blocks`)."""
+    rule = rules.ring_block
+    if flags is None or not rule.enabled:
+        return None
+    named = flags.strongest("b", req.recipients or ())
+    member = flags.strongest("m", (req.user_id,))
+    if named is not None and (member is None or named[1] >= member[1]):
+        value, detail = named[1], f"recipient {named[0]} is fed by"
+    elif member is not None:
+        value, detail = member[1], "this account is in"
+    else:
+        return None
+    if value < rule.threshold:
+        return None
+    head = finding(rule, "ring_block", value, rule.threshold,
+                   shadow=in_shadow(rule, "ring_block", req.device_id))[:6]
+    return [*head, rule.window_s, 0, detail]
+
+
 def fan_out_finding(req: DecisionRequest, fan: FanOutRule, flags: Flags | None) -> Finding:
     """The fan-out finding; in shadow when the sharer earned the waiver."""
     shadow = in_shadow(fan, "fan_out", req.device_id)
@@ -158,7 +181,8 @@ def stateless_findings(req: DecisionRequest, rules: Rules, matcher: TermMatcher,
     board of flagged accounts, ``flags``)."""
     found: list[Finding] = []
     for extra in (geofence_finding(req, rules), external_channel_finding(req, rules),
-                  sink_finding(req, rules, flags), fresh_burst_finding(req, rules, flags)):
+                  sink_finding(req, rules, flags), fresh_burst_finding(req, rules, flags),
+                  ring_block_finding(req, rules, flags)):
         if extra is not None:
             found.append(extra)
     fan = rules.fan_out

@@ -214,6 +214,9 @@ class Rules(BaseModel):
     # A fresh account that shared in a burst of fresh accounts on one coupon
     # (a lockstep group's first burst), from the same board.
     fresh_burst: SignalRule = Field(default_factory=lambda: _signal(5, 30 * 86_400))
+    # A share naming a ring sink, or by a member of a ring's block (sharers
+    # feeding the same heavy-claiming recipients), from the same board.
+    ring_block: SignalRule = Field(default_factory=lambda: _signal(3, 30 * 86_400))
 
 
     @model_validator(mode="after")

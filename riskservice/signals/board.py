@@ -31,6 +31,8 @@ KINDS = {
     "s": "a fresh account that shared to a sink",
     "w": "passed fan-out challenges with shares its recipients claim as real people do",
     "g": "a fresh account in a burst of fresh accounts sharing one coupon",
+    "b": "a ring sink: its sharers also share to the same other heavy-claiming recipients",
+    "m": "a member of a ring sink's block of sharers",
 }
 
 

@@ -24,6 +24,7 @@ FLOORS: dict[str, int] = {
     # On the board (recipients.py, fresh_bursts.py), judged from the worker's copy.
     "sink_recipient": 3,
     "fresh_burst": 4,
+    "ring_block": 3,
 }
 
 # A sharer's signal at or above this value takes its fan-out waiver away
@@ -69,6 +70,10 @@ class SignalConfig:
     # no evidence of a group (the batch side weights crowd meetings down for
     # the same reason). Rings push their own coupons in groups of a few dozen.
     crowd_sharers: int = 40
+    # ... and one this crowded within `rush_ms` is a rush (a flash sale): a
+    # coupon crowded over a day but not at once is a popular coupon, which a
+    # group can ride (its repeated meetings on it still count).
+    rush_ms: int = 60 * 60_000
     # A sink: a recipient reached by at least this many distinct sharers, with
     # at least `sink_receipts` reported receipts of which it claimed on
     # average at least `sink_claim` (each receipt credited claimed / delivered).
@@ -91,6 +96,18 @@ class SignalConfig:
     # A burst (shares of one coupon within `burst_ms`) of at least this many
     # fresh accounts, half of its sharers or more (fresh_bursts.py).
     fresh_burst: int = 4
+    # A ring sink (blocks.py): a heavy-claiming recipient (`sink_receipts`,
+    # `sink_claim`) whose sharers also reach its *fellows* (other recipients
+    # reached by `block_fellow` of them, crediting `sink_claim` on average
+    # over `block_fellow_receipts` reports or more); the sharers that do are
+    # its block, a ring when they are `block_members` or more and at least
+    # `block_share` of its sharers.
+    block_members: int = 3
+    block_share: float = 0.5
+    block_fellow: int = 3
+    block_fellow_receipts: int = 2
+    # ... and the sink itself this many reports (as `sink_receipts`).
+    block_receipts: int = 3
     # How long a fresh account that shared to a sink stays flagged.
     feeder_ms: int = 3 * DAY_MS
     # Fan-out waiver (waiver.py): reports of shares delivered to at least

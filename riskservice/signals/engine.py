@@ -24,6 +24,7 @@ from typing import NamedTuple
 from riskservice.limits.contract import SIGNAL_FIELDS, signal_field
 from riskservice.limits.keys import signals_key
 from riskservice.signals.base import Reading, Signal
+from riskservice.signals.blocks import RingBlocks
 from riskservice.signals.board import BOARD_KEY, Board, BoardWrite
 from riskservice.signals.catalog import FLOORS, STANDING_LOST, SignalConfig
 from riskservice.signals.counters import Entities, Recent
@@ -66,11 +67,11 @@ class SignalEngine:
         # (board.py), which the workers copy into memory.
         self.board = Board(config.board_cap)
         board = self.board
-        self.signals: list[Signal] = [
-            DeviceRotation(config), Lockstep(config),
-            SinkFeeder(config, lambda r, now: board.get("r", r, now) is not None),
-            DeadRecipients(config), CouponRepeat(config)]
+        feeder = SinkFeeder(config, lambda r, now: board.get("r", r, now) is not None)
+        self.signals: list[Signal] = [DeviceRotation(config), Lockstep(config), feeder, DeadRecipients(config),
+                                      CouponRepeat(config)]
         assert [s.code for s in self.signals] == list(SIGNAL_FIELDS)
+        self.blocks = RingBlocks(config, self.board, feeder)
         self.sinks = SinkRecipients(config, self.board)
         self.waiver = FanOutWaiver(config, self.board, self._flagged)
         self.bursts = FreshBursts(config, self.board, self.sinks.fresh)
@@ -105,6 +106,7 @@ class SignalEngine:
         # (sinks first: it notes the sharer's first share, which freshness reads)
         board = self.sinks.share(share)
         board += self.bursts.share(share)
+        board += self.blocks.share(share)
         if share.allowed:
             # An account that receives shares is not (or no longer) fresh: a
             # real user caught in a group's burst loses the flag.
@@ -120,12 +122,13 @@ class SignalEngine:
         writes: list[Write] = []
         for signal in self.signals:
             writes += self._publish(signal, signal.outcome(share, outcome), outcome.t_ms)
-        return writes + self._on_board(self.sinks.outcome(share, outcome) + self.waiver.outcome(share, outcome))
+        board = self.sinks.outcome(share, outcome) + self.blocks.outcome(share, outcome)
+        return writes + self._on_board(board + self.waiver.outcome(share, outcome))
 
     def _flagged(self, user: str, now: int) -> bool:
-        """Whether ``user`` fed a sink, joined a fresh burst, or has a sharer's
-        signal published at its :data:`STANDING_LOST` level."""
-        if self.board.get("s", user, now) is not None or self.board.get("g", user, now) is not None:
+        """Whether ``user`` fed a sink, joined a fresh burst or a ring's block,
+        or has a sharer's signal published at its :data:`STANDING_LOST` level."""
+        if any(self.board.get(kind, user, now) is not None for kind in ("s", "g", "m")):
             return True
         for signal in self.signals:
             text = None if signal.per_device else self.published.get((signal.code, user), now)

@@ -3,9 +3,7 @@ again and again with the same partners.
 
 A burst is the shares of one coupon within ``burst_ms`` of each other. Two
 accounts meeting in one burst is nothing: a flash sale brings hundreds of
-real sharers together once; and a crowded coupon (``crowd_sharers`` or more
-distinct sharers in a day) makes no meetings at all, since the same fans
-come back to the next flash sale and strangers share a popular coupon. Meeting again on another coupon is: per account,
+real sharers together once. Meeting again on another coupon is: per account,
 its partners and on how many distinct coupons it met each; the value is the
 number of partners met on at least ``lockstep_coupons`` coupons, or met once
 when that partner is a *core* member (it met ``lockstep_core`` partners on
@@ -14,10 +12,25 @@ the group is flagged before its own next share. Such single meetings count
 only while the coupons the account met anyone on are at least
 ``lockstep_member_share`` of the coupons it shared: a group admin who once
 shared a coupon in the middle of a group's burst, among twenty coupons of
-its own, met its whole core once and was refused for a month. Work per
-share is bounded by the sharers a burst keeps (``sharers_per_burst``), the
-partners each account keeps (``partners_per_user``) and the coupons it
-shared that are kept (``coupons_per_user``).
+its own, met its whole core once and was refused for a month.
+
+Crowds. A coupon shared by ``crowd_sharers`` or more distinct accounts
+within ``rush_ms`` (an hour) is a *rush*, a flash sale: no meeting on it
+counts, since the same fans come back to the merchant's next sale. One
+that many accounts share over a day, but never so many at once, is *busy*:
+a popular coupon. A group rides popular live coupons (its bursts add a few
+dozen sharers to the coupon's day), so repeated meetings on a busy coupon
+still count; a single meeting with a core member on it does not (a real
+user sharing the popular coupon in the middle of the group's burst met the
+whole group once). Until both were told apart, a day's crowd excused every
+group riding a popular coupon (its members' values fell back to zero as
+soon as the coupon's day reached the crowd size).
+
+Work per share is bounded by the sharers a burst keeps
+(``sharers_per_burst``), the partners each account keeps
+(``partners_per_user``) and the coupons it shared that are kept
+(``coupons_per_user``); per coupon, at most ``crowd_sharers`` sharers of
+its day and of its hour.
 """
 
 from __future__ import annotations
@@ -31,6 +44,10 @@ __all__ = ["Lockstep"]
 
 # Per partner: the coupons met on (the last few).
 Met = tuple[str, ...]
+# How crowded a coupon turned out: not at all; a crowd over a day (a popular
+# coupon: a group riding it still meets on it, repeated meetings count); a
+# crowd at once (a flash sale: no meeting on it counts).
+CALM, BUSY, RUSH = 0, 1, 2
 
 
 class Lockstep:
@@ -51,7 +68,11 @@ class Lockstep:
         # (meetings on a coupon before it turned out a crowd stop counting).
         self.crowds: Entities[str, Recent[str, None]] = Entities(config.coupons, DAY_MS,
                                                                 lambda: Recent(self.crowd, DAY_MS))
-        self.crowded: Recent[str, bool] = Recent(config.coupons, self.window)
+        rush_ms = config.rush_ms
+        self.rushes: Entities[str, Recent[str, None]] = Entities(config.coupons, rush_ms,
+                                                                lambda: Recent(self.crowd, rush_ms))
+        # coupon -> BUSY or RUSH, for as long as meetings are kept
+        self.crowded: Recent[str, int] = Recent(config.coupons, self.window)
         partners = config.partners_per_user
         # coupon -> recent sharers of it, (ms, user), oldest first
         self.bursts: Entities[str, list[tuple[int, str]]] = Entities(config.coupons, self.burst, list)
@@ -68,13 +89,18 @@ class Lockstep:
             recent.append((now, user))
         day = self.crowds.touch(coupon, now)
         day.put(user, None, now)
+        rush = self.rushes.touch(coupon, now)
+        rush.put(user, None, now)
         touched = {user, *met}
-        if len(day) >= self.crowd:
-            # A crowd: strangers meet in it (see SignalConfig.crowd_sharers).
-            # Those who met on it before it became one are read again.
-            if not self.crowded.get(coupon, now):
-                touched.update(day.keys(now))
-            self.crowded.put(coupon, True, now)
+        level = self.crowded.get(coupon, now) or CALM
+        crowd = RUSH if len(rush) >= self.crowd else BUSY if len(day) >= self.crowd else CALM
+        if crowd > level:
+            # A crowd (see SignalConfig.crowd_sharers and rush_ms). Those
+            # who met on it before it became one are read again.
+            touched.update(day.keys(now))
+            self.crowded.put(coupon, crowd, now)
+            level = crowd
+        if level == RUSH:
             met = set()
         before = _Reads(self, now)
         cores = {u: before.core(u) for u in touched}
@@ -116,7 +142,7 @@ class Lockstep:
         touches = []
         for partner, t, coupons in entries:
             met = reads.count(coupons)
-            if met >= self.needed or (member and met and reads.core(partner)):
+            if met >= self.needed or (member and reads.count(coupons, BUSY) and reads.core(partner)):
                 touches.append(t)
         return Reading(user, len(touches), until_of(touches, self.window, now))
 
@@ -136,16 +162,16 @@ class _Reads:
     def __init__(self, lockstep: Lockstep, now: int) -> None:
         self.lockstep, self.now = lockstep, now
         self._core: dict[str, bool] = {}
-        self._crowded: dict[str, bool] = {}
+        self._crowded: dict[str, int] = {}
 
-    def count(self, coupons: Met) -> int:
-        """Coupons met on that did not turn out crowds."""
+    def count(self, coupons: Met, crowd: int = RUSH) -> int:
+        """Coupons met on that did not turn out ``crowd`` (or more)."""
         crowded, n = self._crowded, 0
         for c in coupons:
             hit = crowded.get(c)
             if hit is None:
-                hit = crowded[c] = bool(self.lockstep.crowded.get(c, self.now))
-            n += not hit
+                hit = crowded[c] = self.lockstep.crowded.get(c, self.now) or CALM
+            n += hit < crowd
         return n
 
     def core(self, user: str) -> bool:

@@ -26,6 +26,8 @@ merchants:
   watching: {sink_recipient: {shadow: true}}
   strict: {fan_out: {waiver: false}}
   careful: {fan_out: {waiver_shares: 2}}
+  ringlenient: {ring_block: {threshold: 4}}
+  ringwatch: {ring_block: {shadow: true}}
 """
 GROUP = [f"member-{i}" for i in range(12)]
 
@@ -162,3 +164,40 @@ def test_an_account_from_a_burst_of_fresh_accounts_is_challenged_at_its_next_sha
         "code": "fresh_burst", "action": "challenge", "challenge": "captcha",
         "message": "one of 5 fresh accounts that shared the same coupon within 15 min in 720 h, at or above 5",
         "observed": 5, "limit": 5, "window_s": 2_592_000, "retry_after_s": None}]
+
+
+def test_a_ring_sink_and_a_member_on_a_new_device_are_challenged(
+        client: FlaskClient, consumer: SignalConsumer, clock: ManualClock) -> None:
+    # Three accounts, each on its own phone, share to the same two accounts,
+    # which claim everything: a ring's block (not fresh accounts: the
+    # consumer's history begins with them).
+    for i, member in enumerate("abc"):
+        resp = share(client, user_id=member, device_id=f"d-{member}", coupon_id=f"c{i}", recipients=["s1", "s2"])
+        assert resp.json["decision"] == "allow"
+        report(client, resp.json["decision_id"], 2, 2)
+        consumer.poll()
+    clock.advance(1)  # the worker checks the board once a second
+    # A new account's first share, to one of the sinks: challenged.
+    resp = share(client, user_id="newcomer", device_id="d-new", coupon_id="c9", recipients=["s1", "friend"])
+    assert resp.json["reasons"] == [{
+        "code": "ring_block", "action": "challenge", "challenge": "captcha",
+        "message": "recipient s1 is fed by a ring's block of 3 sharers feeding the same heavy-claiming "
+                   "recipients in 720 h, at or above 3",
+        "observed": 3, "limit": 3, "window_s": 2_592_000, "retry_after_s": None}]
+    # A member's share to a real friend from a phone it never used (rings
+    # rotate devices; the device's own signals know nothing yet): challenged.
+    resp = share(client, user_id="a", device_id="d-other", coupon_id="c9", recipients=["friend"])
+    assert [(r["code"], r["message"]) for r in resp.json["reasons"]] == [(
+        "ring_block", "this account is in a ring's block of 3 sharers feeding the same heavy-claiming "
+                      "recipients in 720 h, at or above 3")]
+    # Per merchant: a higher threshold, shadow mode; others are not affected.
+    assert share(client, user_id="a", device_id="d-other", coupon_id="c9", recipients=["friend"],
+                 merchant_id="ringlenient").json["decision"] == "allow"
+    resp = share(client, user_id="a", device_id="d-other", coupon_id="c9", recipients=["friend"],
+                 merchant_id="ringwatch")
+    assert (resp.json["decision"], codes(resp, "shadow")) == ("allow", ["ring_block"])
+    assert share(client, user_id="other", device_id="d-x", coupon_id="c9",
+                 recipients=["friend"]).json["decision"] == "allow"
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'risk_rule_hits_total{mode="enforced",rule="ring_block"} 2.0' in metrics
+    assert 'risk_rule_hits_total{mode="shadow",rule="ring_block"} 1.0' in metrics

@@ -1,0 +1,140 @@
+"""Reward rings found from their recipients' side: a block of sharers feeding
+the same heavy-claiming recipients.
+
+A reward ring is a group of accounts sharing again and again to the same
+few accounts (its *sinks*, which may be the members themselves), and the
+sinks claim nearly everything. Nothing in a member's own history gives it
+away at its first ring share, and its members are weeks old and receive
+from each other, so they are not *fresh* (recipients.py). What gives the
+ring away is its shape: the sharers of one sink also share to the sink's
+fellow sinks, which claim heavily too. A real user who claims a lot is
+reached by friends who, now and then, also share to a common friend; but
+those friends are a few of its many sharers, and the common friends claim
+as real people do.
+
+Per recipient ``R`` the consumer already keeps its distinct sharers and its
+credited receipts, and per sharer the recipients it reached (sinks.py). When
+``R`` gets a share or a report, it is judged:
+
+- ``R`` is *heavy*: ``sink_receipts`` reports or more, crediting on average
+  ``sink_claim`` or more (each receipt credited claimed / delivered);
+- its *fellows*: other heavy recipients that at least ``block_fellow`` of
+  ``R``'s sharers reached;
+- its *block*: ``R``'s sharers that also reached one of its fellows;
+- ``R`` is a *ring sink* when its block has ``block_members`` sharers or
+  more and they are at least ``block_share`` of its sharers (a popular real
+  claimer's friends who meet on a common friend are a few of its many).
+
+A ring sink is published on the board (kind ``b``, value: its block's
+size) for ``window_ms``, withdrawn when it no longer is one; each member of
+its block (kind ``m``, value: the largest block it is in) for ``window_ms``
+from the last time it was seen in one. The ``ring_block`` rule judges a
+share naming a ring sink (a member's first share to it is caught) and every
+share of a member, from whichever device (rings rotate devices, and the
+device hashes of ``sink_feeder`` reach a new device only after its first
+share).
+
+Work per judgement: at most ``sharers_per_recipient`` x
+``recipients_per_sharer`` (32 x 128) lookups, only for a heavy recipient
+with ``block_members`` sharers or more; no Redis work in the consumer beyond
+the board's writes, none in the decision.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from riskservice.signals.board import Board, BoardWrite
+from riskservice.signals.catalog import SignalConfig
+from riskservice.signals.share import Outcome, Share
+from riskservice.signals.sinks import Received, SinkFeeder
+
+__all__ = ["RingBlocks"]
+
+
+class RingBlocks:
+    """Ring sinks and their blocks, judged on :class:`SinkFeeder`'s state and
+    published on a :class:`Board`."""
+
+    def __init__(self, config: SignalConfig, board: Board, feeder: SinkFeeder) -> None:
+        self.c, self.board, self.feeder = config, board, feeder
+        # Whether a fellow is heavy, asked again and again by the judgements
+        # of one event (its recipients share fellows): kept for that event.
+        self._fellows: dict[str, bool] = {}
+
+    def share(self, share: Share) -> list[BoardWrite]:
+        # (after SinkFeeder.share: the share is in its state already)
+        self._fellows = {}
+        writes: list[BoardWrite] = []
+        for r in share.recipients:
+            writes += self.judge(r, share.t_ms)
+        return writes
+
+    def outcome(self, share: Share, outcome: Outcome) -> list[BoardWrite]:
+        if outcome.delivered <= 0:
+            return []
+        self._fellows = {}
+        writes: list[BoardWrite] = []
+        for r in share.recipients:
+            writes += self.judge(r, outcome.t_ms)
+        return writes
+
+    def heavy(self, got: Received | None, now: int, receipts: int) -> bool:
+        """At least ``receipts`` reports, crediting on average ``sink_claim`` or more."""
+        if got is None:
+            return False
+        credits = [v for _, v in got.receipts.items(now)]
+        return len(credits) >= receipts and sum(credits) >= self.c.sink_claim * len(credits)
+
+    def heavy_fellow(self, recipient: str, now: int) -> bool:
+        """Whether ``recipient`` claims heavily enough to be a fellow (once per event)."""
+        hit = self._fellows.get(recipient)
+        if hit is None:
+            got = self.feeder.received.peek(recipient, now)
+            hit = self._fellows[recipient] = self.heavy(got, now, self.c.block_fellow_receipts)
+        return hit
+
+    def members(self, recipient: str, now: int) -> list[str]:
+        """The block of ``recipient`` (empty when it is no ring sink)."""
+        c, feeder = self.c, self.feeder
+        got = feeder.received.peek(recipient, now)
+        # Most recipients have a sharer or two: bounds first, windows after.
+        if got is None or len(got.sharers) < c.block_members or len(got.receipts) < c.block_receipts:
+            return []
+        if not self.heavy(got, now, c.block_receipts):
+            return []
+        sharers = got.sharers.keys(now)
+        if len(sharers) < c.block_members:
+            return []
+        reached: dict[str, list[str]] = {}
+        counts: Counter[str] = Counter()
+        for s in sharers:
+            fed = feeder.fed.peek(s, now)
+            reached[s] = [r for r in fed.keys(now) if r != recipient] if fed else []
+            counts.update(reached[s])
+        fellows = {r for r, n in counts.items() if n >= c.block_fellow and self.heavy_fellow(r, now)}
+        if not fellows:
+            return []
+        block = [s for s in sharers if any(r in fellows for r in reached[s])]
+        if len(block) < c.block_members or len(block) < c.block_share * len(sharers):
+            return []
+        return block
+
+    def judge(self, recipient: str, now: int) -> list[BoardWrite]:
+        """Publish or withdraw ``recipient`` as a ring sink, and flag its block."""
+        block = self.members(recipient, now)
+        if not block:
+            return self.board.clear("b", recipient, now)
+        size, until = len(block), now + self.c.window_ms
+        writes: list[BoardWrite] = []
+        held = self.board.get("b", recipient, now)
+        # Every share moves `until`: re-published when the value changes or
+        # half the window has gone (fewer versions for the workers to read).
+        if held is None or held[0] != size or held[1] - now <= self.c.window_ms // 2:
+            writes += self.board.set("b", recipient, size, until, now)
+        for s in sorted(block):
+            held = self.board.get("m", s, now)
+            if held is None or held[0] < size or held[1] - now <= self.c.window_ms // 2:
+                writes += self.board.set("m", s, max(size, held[0] if held else 0), until, now)
+                writes += self.board.clear("w", s, now)  # a ring member has no standing
+        return writes

@@ -1,0 +1,136 @@
+"""Rings found from their recipients' side (ring_block, blocks.py), and
+groups riding a popular coupon (lockstep), on crafted share streams."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from riskservice.signals.catalog import DAY_MS, SignalConfig
+from riskservice.signals.engine import SignalEngine
+from tests.signals.test_board import MONTH, T0, Stream
+from tests.signals.test_engine import published, share
+
+HOUR = 3_600_000
+
+
+def ring_flags(s: Stream) -> dict[str, str]:
+    return {k: f"{v}@{u}" for k, (v, u) in s.engine.board.entries.items() if k[0] in "bm"}
+
+
+def test_three_sharers_feeding_the_same_two_heavy_claimers_are_a_ring() -> None:
+    s = Stream()
+    # Three accounts, weeks old (not fresh: the consumer watched them from its
+    # start), each share to the same two accounts, which claim everything.
+    for i, member in enumerate("abc"):
+        s.share(i * 10, member, ("s1", "s2"), claimed=2, coupon=f"c{i}")
+    # At the third report both sinks have 3 sharers and 3 heavy reports, and
+    # each is the other's fellow (reached by all three): a block of 3, all of
+    # their sharers. Members flagged for the window from then.
+    until = T0 + 21 + MONTH
+    assert ring_flags(s) == {"b|s1": f"3@{until}", "b|s2": f"3@{until}",
+                             "m|a": f"3@{until}", "m|b": f"3@{until}", "m|c": f"3@{until}"}
+    # Not fresh accounts: no sink from fresh inflow, no feeder flags.
+    assert [k for k in s.engine.board.entries if k[0] in "rs"] == []
+
+
+def test_two_sharers_are_no_block_and_a_third_makes_one() -> None:
+    s = Stream()
+    for i, member in enumerate("ab"):
+        s.share(i * 10, member, ("s1", "s2"), claimed=2, coupon=f"c{i}")
+    s.share(20, "a", ("s1",), claimed=1, coupon="c2")  # a third report for s1
+    assert ring_flags(s) == {}
+    # A new member's first share names the sinks (the decision saw the board
+    # as of before it); the share itself makes the block, before its report.
+    s.share(30, "c", ("s1", "s2"), claimed=2, coupon="c3")
+    assert s.flag("b", "s1", 40) == (3, T0 + 30 + MONTH)
+    assert s.flag("m", "c", 40) == (3, T0 + 30 + MONTH)
+
+
+def test_fellows_claiming_as_real_people_do_make_no_ring() -> None:
+    s = Stream()
+    # Three friends share to one heavy claimer and to a common friend who
+    # claims nothing: the heavy claimer has no heavy fellow.
+    for i, friend in enumerate("abc"):
+        s.share(i * 10, friend, ("popular",), claimed=1, coupon=f"c{i}")
+        s.share(i * 10 + 5, friend, ("common",), claimed=0, coupon=f"c{i}")
+    assert ring_flags(s) == {}
+
+
+def test_popular_claimers_whose_sharers_are_mostly_their_own_friends_are_no_ring() -> None:
+    s = Stream()
+    # Two popular heavy claimers reached by four friends of their own each;
+    # then three friends of both share to both (a block of 3), but they are
+    # fewer than half of the sharers of either.
+    for target in "pq":
+        for i in range(4):
+            s.share(i * 10, f"{target}-friend-{i}", (target,), claimed=1, coupon=f"d{i}")
+    for i in range(3):
+        s.share(100 + i * 10, f"both-{i}", ("p", "q"), claimed=2, coupon=f"c{i}")
+    assert ring_flags(s) == {}
+    # With two friends of their own each, the three are more than half: a ring.
+    s2 = Stream()
+    for target in "pq":
+        for i in range(2):
+            s2.share(i * 10, f"{target}-friend-{i}", (target,), claimed=1, coupon=f"d{i}")
+    for i in range(3):
+        s2.share(100 + i * 10, f"both-{i}", ("p", "q"), claimed=2, coupon=f"c{i}")
+    assert s2.flag("b", "p", 200) == (3, T0 + 120 + MONTH)
+
+
+def test_a_sink_that_stops_being_heavy_is_withdrawn_and_members_keep_their_flag() -> None:
+    s = Stream()
+    for i, member in enumerate("abc"):
+        s.share(i * 10, member, ("s1", "s2"), claimed=2, coupon=f"c{i}")
+    assert s.flag("b", "s1", 30) is not None
+    # Three reports in which s1 (alone) claimed nothing: 3 of 6 credits, still
+    # half; a fourth brings it under.
+    for k in range(4):
+        s.share(100 + k, "d", ("s1",), claimed=0, coupon=f"e{k}")
+    assert s.flag("b", "s1", 200) is None
+    assert s.flag("m", "a", 200) == (3, T0 + 21 + MONTH)
+
+
+def test_a_ring_member_loses_its_fan_out_waiver() -> None:
+    s = Stream()
+    group = tuple(f"g{i}" for i in range(12))
+    s.share(0, "a", group, claimed=3, coupon="c0")  # a fan-out share claimed as real people do
+    assert s.flag("w", "a", 10) is not None
+    for i, member in enumerate("abc"):
+        s.share(100 + i * 10, member, ("s1", "s2"), claimed=2, coupon=f"c{i + 1}")
+    assert s.flag("w", "a", 200) is None
+
+
+def test_a_group_riding_a_popular_coupon_still_meets_on_it() -> None:
+    engine = SignalEngine(replace(SignalConfig(), crowd_sharers=20))
+    # A group of four shares a popular live coupon within seconds ...
+    for i, user in enumerate("abcd"):
+        share(engine, i, i * 1000, user, coupon="pop")
+    # ... which twenty real users share too over the next hours, ten minutes
+    # apart: a crowd over the day (24 sharers), never 20 within an hour.
+    for i in range(20):
+        share(engine, 10 + i, 20 * 60_000 + i * 600_000, f"fan-{i}", coupon="pop")
+    # Three of the group meet again on another coupon.
+    for i, user in enumerate("abc"):
+        share(engine, 100 + i, 4 * HOUR + i * 1000, user, coupon="pop2")
+    now = 4 * HOUR + 3000
+    # Their repeated meetings count (the popular coupon is no flash sale) ...
+    assert published(engine, "lockstep", "a", now) == f"2@{T0 + 4 * HOUR + 1000 + MONTH}"
+    assert published(engine, "lockstep", "c", now) == f"2@{T0 + 4 * HOUR + 2000 + MONTH}"
+    # ... but a single meeting with them on it does not: d is not flagged
+    # (on a calm coupon it would be, test_engine.py), nor is any fan.
+    assert published(engine, "lockstep", "d", now) is None
+    assert [published(engine, "lockstep", f"fan-{i}", now) for i in range(20)] == [None] * 20
+
+
+def test_a_rush_of_sharers_within_the_hour_makes_no_meetings() -> None:
+    engine = SignalEngine(replace(SignalConfig(), crowd_sharers=20))
+    lockstep = engine.signals[1]
+    # Two flash sales a day apart, twenty fans each within minutes; the same
+    # five fans are in both.
+    for k in range(2):
+        for i in range(20):
+            user = f"fan-{i}" if i < 5 else f"fan-{k}-{i}"
+            share(engine, 100 * k + i, k * DAY_MS + i * 10_000, user, coupon=f"sale-{k}")
+    now = DAY_MS + 200_000
+    assert [published(engine, "lockstep", f"fan-{i}", now) for i in range(5)] == [None] * 5
+    assert lockstep._reading("fan-0", T0 + now).value == 0  # type: ignore[attr-defined]
