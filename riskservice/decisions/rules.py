@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from riskservice.decisions.request import DecisionRequest
 from riskservice.decisions.text import TermMatcher
 from riskservice.limits.geo import haversine_km
-from riskservice.policy.model import FanOutRule, Rule, Rules
+from riskservice.policy.model import FanOutRule, Rule, Rules, SignalRule
 from riskservice.policy.rollout import enforced
 
 Finding = list[Any]
@@ -110,25 +110,32 @@ def external_channel_finding(req: DecisionRequest, rules: Rules) -> Finding | No
                    shadow=in_shadow(rule, "external_channel", req.device_id))
 
 
-def sink_finding(req: DecisionRequest, rules: Rules, flags: Flags | None) -> Finding | None:
-    """A share naming a sink, or by a fresh account that recently shared to one
-    (the signal consumer's board, :mod:`riskservice.signals.recipients`)."""
-    rule = rules.sink_recipient
+def board_finding(req: DecisionRequest, rule: SignalRule, code: str, flags: Flags | None, *,
+                  named: tuple[str, str], own: tuple[str, str]) -> Finding | None:
+    """A share naming a recipient the board flags as ``named[0]``, or by an
+    account it flags as ``own[0]``: the stronger of the two, with its detail
+    (``named[1]`` may name the recipient as ``{recipient}``)."""
     if flags is None or not rule.enabled:
         return None
-    named = flags.strongest("r", req.recipients or ())
-    fed = flags.strongest("s", (req.user_id,))
-    if named is not None and (fed is None or named[1] >= fed[1]):
-        value, detail = named[1], f"recipient {named[0]}"
-    elif fed is not None:
-        value, detail = fed[1], "a recipient this account shared to in the last days"
+    recipient = flags.strongest(named[0], req.recipients or ())
+    account = flags.strongest(own[0], (req.user_id,))
+    if recipient is not None and (account is None or recipient[1] >= account[1]):
+        value, detail = recipient[1], named[1].format(recipient=recipient[0])
+    elif account is not None:
+        value, detail = account[1], own[1]
     else:
         return None
     if value < rule.threshold:
         return None
-    head = finding(rule, "sink_recipient", value, rule.threshold,
-                   shadow=in_shadow(rule, "sink_recipient", req.device_id))[:6]
+    head = finding(rule, code, value, rule.threshold, shadow=in_shadow(rule, code, req.device_id))[:6]
     return [*head, rule.window_s, 0, detail]
+
+
+def sink_finding(req: DecisionRequest, rules: Rules, flags: Flags | None) -> Finding | None:
+    """A share naming a sink, or by a fresh account that recently shared to one
+    (the signal consumer's board, :mod:`riskservice.signals.recipients`)."""
+    return board_finding(req, rules.sink_recipient, "sink_recipient", flags, named=("r", "recipient {recipient}"),
+                         own=("s", "a recipient this account shared to in the last days"))
 
 
 def fresh_burst_finding(req: DecisionRequest, rules: Rules, flags: Flags | None) -> Finding | None:
@@ -146,22 +153,8 @@ def fresh_burst_finding(req: DecisionRequest, rules: Rules, flags: Flags | None)
 def ring_block_finding(req: DecisionRequest, rules: Rules, flags: Flags | None) -> Finding | None:
     """A share naming a ring sink, or by a member of a ring's block (the
     signal consumer's board, :mod:`riskservice.signals.blocks`)."""
-    rule = rules.ring_block
-    if flags is None or not rule.enabled:
-        return None
-    named = flags.strongest("b", req.recipients or ())
-    member = flags.strongest("m", (req.user_id,))
-    if named is not None and (member is None or named[1] >= member[1]):
-        value, detail = named[1], f"recipient {named[0]} is fed by"
-    elif member is not None:
-        value, detail = member[1], "this account is in"
-    else:
-        return None
-    if value < rule.threshold:
-        return None
-    head = finding(rule, "ring_block", value, rule.threshold,
-                   shadow=in_shadow(rule, "ring_block", req.device_id))[:6]
-    return [*head, rule.window_s, 0, detail]
+    return board_finding(req, rules.ring_block, "ring_block", flags,
+                         named=("b", "recipient {recipient} is fed by"), own=("m", "this account is in"))
 
 
 def fan_out_finding(req: DecisionRequest, fan: FanOutRule, flags: Flags | None) -> Finding:

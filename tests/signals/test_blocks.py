@@ -56,25 +56,24 @@ def test_fellows_claiming_as_real_people_do_make_no_ring() -> None:
     assert ring_flags(s) == {}
 
 
-def test_popular_claimers_whose_sharers_are_mostly_their_own_friends_are_no_ring() -> None:
+def two_claimers(own_friends: int) -> Stream:
+    """Two heavy claimers reached by ``own_friends`` friends of their own each,
+    then by three friends of both sharing to both (a block of 3)."""
     s = Stream()
-    # Two popular heavy claimers reached by four friends of their own each;
-    # then three friends of both share to both (a block of 3), but they are
-    # fewer than half of the sharers of either.
     for target in "pq":
-        for i in range(4):
+        for i in range(own_friends):
             s.share(i * 10, f"{target}-friend-{i}", (target,), claimed=1, coupon=f"d{i}")
     for i in range(3):
         s.share(100 + i * 10, f"both-{i}", ("p", "q"), claimed=2, coupon=f"c{i}")
-    assert ring_flags(s) == {}
+    return s
+
+
+def test_popular_claimers_whose_sharers_are_mostly_their_own_friends_are_no_ring() -> None:
+    # With four friends of their own each, the three are fewer than half of
+    # the sharers of either: no ring.
+    assert ring_flags(two_claimers(4)) == {}
     # With two friends of their own each, the three are more than half: a ring.
-    s2 = Stream()
-    for target in "pq":
-        for i in range(2):
-            s2.share(i * 10, f"{target}-friend-{i}", (target,), claimed=1, coupon=f"d{i}")
-    for i in range(3):
-        s2.share(100 + i * 10, f"both-{i}", ("p", "q"), claimed=2, coupon=f"c{i}")
-    assert s2.flag("b", "p", 200) == (3, T0 + 120 + MONTH)
+    assert two_claimers(2).flag("b", "p", 200) == (3, T0 + 120 + MONTH)
 
 
 def test_a_sink_that_stops_being_heavy_is_withdrawn_and_members_keep_their_flag() -> None:
