@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
@@ -12,14 +11,17 @@ from werkzeug.exceptions import HTTPException
 from config.settings import Settings
 from riskservice.api import admin, cases, decisions, graph, openapi, ops, performance
 from riskservice.api import review as review_api
-from riskservice.api.responses import json_response
+from riskservice.api.access import record_request
+from riskservice.api.body import too_large
+from riskservice.api.hot_path import HotPath
+from riskservice.api.responses import INTERNAL_ERROR, json_response, unavailable
 from riskservice.auth import KeyRing
 from riskservice.console import performance as console_performance
 from riskservice.console import views as console
 from riskservice.decisions.engine import DecisionEngine
 from riskservice.decisions.lifecycle import ShareLifecycle
 from riskservice.deployment import open_store
-from riskservice.errors import ApiError, MethodNotAllowed, NotFound, PayloadTooLarge, StorageError, Unavailable
+from riskservice.errors import ApiError, MethodNotAllowed, NotFound, StorageError
 from riskservice.graph_store import VersionCache
 from riskservice.limits.clock import Clock, ServerClock
 from riskservice.limits.cluster import ClusterStore
@@ -34,7 +36,6 @@ from riskservice.rewards import RewardChecker
 from riskservice.signals.board_cache import BoardCache
 from riskservice.state import EXTENSION, RiskState
 
-access_log = logging.getLogger("riskservice.access")
 error_log = logging.getLogger("riskservice.error")
 
 
@@ -89,6 +90,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Flask:
     app.register_blueprint(console_performance.bp)
     _register_errors(app)
     _register_access_log(app, state.metrics)
+    # Decisions and outcomes skip Flask's dispatch (see riskservice.api.hot_path).
+    app.wsgi_app = HotPath(app.wsgi_app, state, settings.max_body_bytes)  # type: ignore[method-assign]
     return app
 
 
@@ -116,8 +119,8 @@ def _register_errors(app: Flask) -> None:
         # Redis is down or slow for a call that cannot be answered without it
         # (the decision path degrades instead and never gets here).
         error_log.warning("redis unavailable", extra={"path": request.path, "error": str(exc)})
-        body = Unavailable("risk state is unavailable; retry shortly").to_dict()
-        return json_response(body, Unavailable.status, {"Retry-After": "1"})
+        gone = unavailable()
+        return json_response(gone.to_dict(), gone.status, {"Retry-After": "1"})
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
@@ -131,7 +134,7 @@ def _register_errors(app: Flask) -> None:
             return json_response(mapped.to_dict(), 405, {"Allow": ", ".join(allowed)} if allowed else None)
         elif exc.code == 413:
             limit = app.config["MAX_CONTENT_LENGTH"]
-            mapped = PayloadTooLarge(f"request body is larger than {limit} bytes", {"body": "too large"})
+            mapped = too_large(limit)
         else:
             mapped = ApiError(exc.description or "bad request")
             mapped.status, mapped.code = exc.code or 400, (exc.name or "error").lower().replace(" ", "_")
@@ -140,8 +143,7 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
         error_log.exception("unhandled error", extra={"path": request.path})
-        body = {"error": {"code": "internal", "message": "internal error; it has been logged", "fields": {}}}
-        return json_response(body, 500)
+        return json_response(INTERNAL_ERROR, 500)
 
 
 def _register_access_log(app: Flask, metrics: Metrics) -> None:
@@ -152,17 +154,8 @@ def _register_access_log(app: Flask, metrics: Metrics) -> None:
     @app.after_request
     def log_request(response: Response) -> Response:
         now = time.perf_counter()
-        elapsed = now - g.get("started", now)
         rule = request.url_rule
-        metrics.request_done(rule.rule if rule is not None else "unmatched", response.status_code, elapsed)
-        if not access_log.isEnabledFor(logging.INFO):
-            return response
-        extra: dict[str, Any] = {
-            "method": request.method, "path": request.path, "status": response.status_code,
-            "ms": round(elapsed * 1000, 3), "remote": request.remote_addr,
-        }
-        principal = g.get("principal")
-        if principal is not None:
-            extra["key_id"] = principal.key_id
-        access_log.info("request", extra=extra)
+        record_request(metrics, rule.rule if rule is not None else "unmatched", method=request.method,
+                       path=request.path, status=response.status_code, seconds=now - g.get("started", now),
+                       remote=request.remote_addr, principal=g.get("principal"))
         return response

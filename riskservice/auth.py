@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
@@ -55,17 +55,26 @@ class KeyRing:
         return found
 
 
-def authenticate() -> Principal:
-    # The WSGI environ's header, not ``request.headers`` (which builds a
-    # header view on each request).
-    header: str = request.environ.get("HTTP_AUTHORIZATION", "")
+def authenticate(header: str, keyring: KeyRing) -> Principal:
+    """The principal of an ``Authorization`` header's bearer key (401 when missing or unknown)."""
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("send an API key as 'Authorization: Bearer <key>'", {"Authorization": "missing"})
-    principal: Principal | None = risk_state().keyring.identify(token)
+    principal = keyring.identify(token)
     if principal is None:
         raise Unauthorized("the API key is not valid", {"Authorization": "invalid key"})
+    return principal
+
+
+def authorize(environ: Mapping[str, Any], keyring: KeyRing, allowed: frozenset[str]) -> Principal:
+    """The caller of a WSGI request, if its key carries one of ``allowed`` roles (401, 403 otherwise)."""
+    # The WSGI environ's header, not ``request.headers`` (which builds a
+    # header view on each request).
+    principal = authenticate(environ.get("HTTP_AUTHORIZATION", ""), keyring)
+    if principal.roles.isdisjoint(allowed):
+        raise Forbidden(f"this endpoint needs a key with role {' or '.join(sorted(allowed))}",
+                        {"Authorization": "wrong role"})
     return principal
 
 
@@ -77,11 +86,7 @@ def require(*roles: str) -> Callable[[F], F]:
     def decorate(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            principal = authenticate()
-            if principal.roles.isdisjoint(allowed):
-                raise Forbidden(f"this endpoint needs a key with role {' or '.join(roles)}",
-                                {"Authorization": "wrong role"})
-            g.principal = principal
+            g.principal = authorize(request.environ, risk_state().keyring, allowed)
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

@@ -21,32 +21,80 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from flask import request
 from pydantic import BaseModel, ValidationError
+from werkzeug.http import parse_options_header
 
 from riskservice.decisions.request import parse_json_object, validation_error
-from riskservice.errors import InvalidJson, UnsupportedMediaType
+from riskservice.errors import InvalidJson, PayloadTooLarge, UnsupportedMediaType
 
 M = TypeVar("M", bound=BaseModel)
 
 
+def is_json(content_type: str | None) -> bool:
+    """Whether a ``Content-Type`` header names JSON (parameters such as a charset allowed)."""
+    # The exact header most clients send spares parsing it.
+    return content_type == "application/json" or (
+        content_type is not None and parse_options_header(content_type)[0].lower() == "application/json")
+
+
+def not_json() -> UnsupportedMediaType:
+    return UnsupportedMediaType("send the body as JSON with 'Content-Type: application/json'",
+                                {"Content-Type": "must be application/json"})
+
+
+def too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"request body is larger than {limit} bytes", {"body": "too large"})
+
+
+def read_body(environ: Mapping[str, Any], limit: int) -> bytes:
+    """The body of a WSGI request, at most ``limit`` bytes (413 beyond).
+
+    A body with a ``Content-Length`` is read to that length; one without
+    (chunked, which gunicorn decodes and marks ``wsgi.input_terminated``) is
+    read to its end. Without either, the request has no body.
+    """
+    stream = environ["wsgi.input"]
+    declared = environ.get("CONTENT_LENGTH")
+    if declared:
+        try:
+            length = int(declared)
+        except ValueError:
+            raise InvalidJson("Content-Length is not a number", {"Content-Length": "invalid"}) from None
+        if length > limit:
+            raise too_large(limit)
+        raw: bytes = stream.read(length) if length > 0 else b""
+        if len(raw) < length:
+            raise InvalidJson("the request body ended before its Content-Length", {"body": "incomplete"})
+        return raw
+    if not environ.get("wsgi.input_terminated"):
+        return b""
+    raw = stream.read(limit + 1)
+    if len(raw) > limit:
+        raise too_large(limit)
+    return raw
+
+
+def parse_body(raw: bytes) -> dict[str, object]:
+    """A body's one JSON object (400 for bad JSON or a key given twice)."""
+    data = parse_json_object(raw)
+    refuse_duplicate_keys(raw, data)
+    return data
+
+
 def json_body() -> bytes:
     """The raw body of a JSON request (415 for another content type)."""
-    # The exact header most clients send spares parsing it into a mimetype.
-    if request.environ.get("CONTENT_TYPE") != "application/json" and request.mimetype != "application/json":
-        raise UnsupportedMediaType("send the body as JSON with 'Content-Type: application/json'",
-                                   {"Content-Type": "must be application/json"})
+    if not is_json(request.environ.get("CONTENT_TYPE")):
+        raise not_json()
     return request.get_data(cache=False)
 
 
 def json_object() -> dict[str, object]:
     """The request's body as one JSON object (400 for bad JSON or a key given twice)."""
-    raw = json_body()
-    data = parse_json_object(raw)
-    refuse_duplicate_keys(raw, data)
-    return data
+    return parse_body(json_body())
 
 
 def count_keys(value: Any) -> int:

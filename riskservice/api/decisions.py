@@ -1,7 +1,15 @@
 """The issuance service's API: decisions before every share, then their
-outcomes and challenge results, and reward checks."""
+outcomes and challenge results, and reward checks.
+
+Decisions and outcomes come with every share, so they are served by the hot
+path (:mod:`riskservice.api.hot_path`) rather than by Flask's dispatch:
+:func:`answer_decision` and :func:`answer_outcome` are its handlers."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from flask import Blueprint, Response
 
@@ -11,19 +19,23 @@ from riskservice.auth import require
 from riskservice.decisions.lifecycle import ChallengeResult, OutcomeRequest
 from riskservice.decisions.request import validate_decision_request
 from riskservice.rewards import RewardRequest
-from riskservice.state import risk_state
+from riskservice.state import RiskState, risk_state
 
 bp = Blueprint("decisions", __name__)
+
+
+class Answer(NamedTuple):
+    """A handler's answer: the JSON body, and the headers beside the content type."""
+
+    body: Any
+    headers: Mapping[str, str] = MappingProxyType({})
 
 # Reason codes that differ from the name of the rule that emits them.
 RULE_OF_CODE = {"external_channel_not_allowed": "external_channel"}
 
 
-@bp.post("/v1/decisions")
-@require("issuer")
-def create_decision() -> Response:
-    state = risk_state()
-    body = json_object()
+def answer_decision(state: RiskState, body: dict[str, object]) -> Answer:
+    """``POST /v1/decisions``: decide a share (``body``: its parsed JSON), count what the decision did."""
     decision = state.engine.decide(validate_decision_request(body), body)
     m = state.metrics
     m.child(m.decisions, decision.decision, "true" if decision.degraded else "false").inc()
@@ -57,15 +69,12 @@ def create_decision() -> Response:
     headers = decision.headers
     if decision.replay:
         headers = {**headers, "Idempotent-Replayed": "true"}
-    return json_response(decision.to_response(), 200, headers)
+    return Answer(decision.to_response(), headers)
 
 
-@bp.post("/v1/outcomes")
-@require("issuer")
-def record_outcome() -> Response:
-    state = risk_state()
-    req = validated(OutcomeRequest, json_object())
-    return json_response(state.lifecycle.outcome(req))
+def answer_outcome(state: RiskState, body: dict[str, object]) -> Answer:
+    """``POST /v1/outcomes``: record whether an allowed share was delivered and claimed."""
+    return Answer(state.lifecycle.outcome(validated(OutcomeRequest, body)))
 
 
 @bp.post("/v1/challenges/<decision_id>")

@@ -71,6 +71,22 @@ def test_logs_are_json_lines(server: Gunicorn) -> None:
     assert any(r["logger"] == "gunicorn.error" for r in records)
 
 
+def test_chunked_bodies_are_read_whole_and_held_to_the_size_limit(server: Gunicorn) -> None:
+    # requests sends a generator's body chunked, without Content-Length.
+    share = json.dumps({"event_id": "chunked-1", "device_id": "chunked-dev", "user_id": "u", "coupon_id": "c"})
+
+    def chunks(text: str, size: int) -> Iterator[bytes]:
+        data = text.encode()
+        yield from (data[i:i + size] for i in range(0, len(data), size))
+
+    headers = {**ISSUER, "Content-Type": "application/json"}
+    resp = requests.post(f"{server.url}/v1/decisions", data=chunks(share, 7), headers=headers, timeout=10)
+    assert resp.status_code == 200 and resp.json()["decision"] == "allow", resp.text
+    huge = '{"event_id": "' + "x" * 70_000 + '"}'
+    resp = requests.post(f"{server.url}/v1/decisions", data=chunks(huge, 8192), headers=headers, timeout=10)
+    assert resp.status_code == 413 and resp.json()["error"]["code"] == "payload_too_large"
+
+
 def redis_processes(data_dir: Path) -> list[psutil.Process]:
     # redis-server rewrites its command line, but it works in its --dir.
     found = []
