@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from riskservice.signals.base import claims_on_average
 from riskservice.signals.board import Board, BoardWrite
 from riskservice.signals.catalog import SignalConfig
 from riskservice.signals.share import Outcome, Share
@@ -84,7 +85,7 @@ class RingBlocks:
         if got is None:
             return False
         credits = [v for _, v in got.receipts.items(now)]
-        return len(credits) >= receipts and sum(credits) >= self.c.sink_claim * len(credits)
+        return len(credits) >= receipts and claims_on_average(credits, self.c.sink_claim)
 
     def heavy_fellow(self, recipient: str, now: int) -> bool:
         """Whether ``recipient`` claims heavily enough to be a fellow (once per event)."""
