@@ -33,6 +33,8 @@ KINDS = {
     "g": "a fresh account in a burst of fresh accounts sharing one coupon",
     "b": "a ring sink: its sharers also share to the same other heavy-claiming recipients",
     "m": "a member of a ring sink's block of sharers",
+    "p": "a device in a pool of devices that accounts rotate over",
+    "q": "an account in a pool of devices that accounts rotate over",
 }
 
 
