@@ -107,6 +107,9 @@ class SignalConfig:
     block_share: float = 0.5
     block_fellow: int = 3
     block_fellow_receipts: int = 2
+    # ... and it has at least this many fellows (a ring's sharers feed many
+    # sinks; real friends of a popular claimer meet on one common friend).
+    block_fellows: int = 2
     # ... and the sink itself this many reports (as `sink_receipts`).
     block_receipts: int = 3
     # A pool of devices (pools.py): the devices of a device's accounts and

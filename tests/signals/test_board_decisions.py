@@ -170,13 +170,14 @@ def test_an_account_from_a_burst_of_fresh_accounts_is_challenged_at_its_next_sha
 
 def test_a_ring_sink_and_a_member_on_a_new_device_are_challenged(
         client: FlaskClient, consumer: SignalConsumer, clock: ManualClock) -> None:
-    # Three accounts, each on its own phone, share to the same two accounts,
+    # Three accounts, each on its own phone, share to the same three accounts,
     # which claim everything: a ring's block (not fresh accounts: the
     # consumer's history begins with them).
     for i, member in enumerate("abc"):
-        resp = share(client, user_id=member, device_id=f"d-{member}", coupon_id=f"c{i}", recipients=["s1", "s2"])
+        resp = share(client, user_id=member, device_id=f"d-{member}", coupon_id=f"c{i}",
+                     recipients=["s1", "s2", "s3"])
         assert resp.json["decision"] == "allow"
-        report(client, resp.json["decision_id"], 2, 2)
+        report(client, resp.json["decision_id"], 3, 3)
         consumer.poll()
     clock.advance(1)  # the worker checks the board once a second
     # A new account's first share, to one of the sinks: challenged.
