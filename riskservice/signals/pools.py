@@ -88,14 +88,17 @@ class DevicePools:
         if shared < c.pool_shared or len(accounts) < FLOORS["device_pool"]:
             return []
         value, until = min(len(accounts), c.pool_cap), now + c.window_ms
-        writes: list[BoardWrite] = []
+        flags: list[tuple[str, str, int, int]] = []
         for kind, ids in (("p", devices), ("q", accounts)):
             for entity in sorted(ids):
                 held = self.board.get(kind, entity, now)
                 # Re-published when the pool grew or half the window has gone
-                # (fewer versions for the workers to read).
+                # (fewer writes and versions for the workers to read).
                 if held is None or held[0] < value or held[1] - now <= c.window_ms // 2:
-                    writes += self.board.set(kind, entity, max(value, held[0] if held else 0), until, now)
-                    if kind == "q":
-                        writes += self.board.clear("w", entity, now)  # a pool's account has no standing
+                    flags.append((kind, entity, max(value, held[0] if held else 0), until))
+        # One version for the whole pool; a pool's account has no standing.
+        writes = self.board.set_many(flags, now)
+        for kind, entity, _, _ in flags:
+            if kind == "q":
+                writes += self.board.clear("w", entity, now)
         return writes

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from riskservice.signals.board import BOARD_KEY
 from riskservice.signals.catalog import SignalConfig
 from riskservice.signals.engine import SignalEngine
 from tests.signals.test_board import MONTH, T0
@@ -33,7 +34,9 @@ def test_accounts_rotating_over_three_shared_phones_are_a_pool() -> None:
     assert pool_flags(engine) == {}
     # e's share from p2: its pool is p1, p2 and p3 (the phones of b, c and e)
     # and their five accounts; every phone and account flagged.
-    share(engine, 7, 70, "e", "p2")
+    writes = share(engine, 7, 70, "e", "p2")
+    # All eight flags with one version write (the workers re-read the board once).
+    assert [w.field for w in writes if w.key == BOARD_KEY].count("_v") == 1
     until = T0 + 70 + MONTH
     assert pool_flags(engine) == {**{f"p|p{i}": f"5@{until}" for i in (1, 2, 3)},
                                   **{f"q|{u}": f"5@{until}" for u in "abcde"}}
