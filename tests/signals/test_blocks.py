@@ -33,6 +33,17 @@ def test_three_sharers_feeding_the_same_three_heavy_claimers_are_a_ring() -> Non
     assert [k for k in s.engine.board.entries if k[0] in "rs"] == []
 
 
+def test_sinks_claiming_exactly_half_on_average_are_heavy() -> None:
+    s = Stream()
+    # Reports crediting 1/2, 2/3 and 1/3: exactly half on average, though
+    # their floating-point sum is 1.4999999999999998.
+    for i, (member, delivered, claimed) in enumerate([("a", 6, 3), ("b", 3, 2), ("c", 3, 1)]):
+        s.share(i * 10, member, ("s1", "s2", "s3"), claimed=claimed, delivered=delivered, coupon=f"c{i}")
+    until = T0 + 21 + MONTH
+    assert ring_flags(s) == {"b|s1": f"3@{until}", "b|s2": f"3@{until}", "b|s3": f"3@{until}",
+                             "m|a": f"3@{until}", "m|b": f"3@{until}", "m|c": f"3@{until}"}
+
+
 def test_friends_meeting_on_one_common_heavy_claimer_are_no_ring() -> None:
     s = Stream()
     # Three friends of a popular heavy claimer also share to one common
