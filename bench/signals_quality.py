@@ -43,7 +43,7 @@ from riskservice.backtest import run_backtest  # noqa: E402
 from riskservice.limits.contract import SIGNAL_FIELDS  # noqa: E402
 from riskservice.policy.load import load_policy  # noqa: E402
 
-SIGNALS = {*SIGNAL_FIELDS, "sink_recipient", "fresh_burst", "ring_block"}
+SIGNALS = {*SIGNAL_FIELDS, "sink_recipient", "fresh_burst", "ring_block", "device_pool"}
 
 
 def refusals(events: list[dict[str, Any]], truth: list[dict[str, Any]], *, signals: bool,

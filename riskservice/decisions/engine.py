@@ -132,7 +132,7 @@ def split(findings: list[Finding]) -> tuple[list[dict[str, Any]], list[dict[str,
 
 
 #: Signals judged with the request rules, from the board (riskservice/signals/board.py).
-BOARD_SIGNALS = ("sink_recipient", "fresh_burst", "ring_block")
+BOARD_SIGNALS = ("sink_recipient", "fresh_burst", "ring_block", "device_pool")
 
 
 def _strength(f: Finding) -> float:

@@ -59,6 +59,8 @@ MESSAGES = {
                    "in {window}, at or above {limit}",
     "ring_block": "{detail} a ring's block of {observed} sharers feeding the same heavy-claiming recipients "
                   "in {window}, at or above {limit}",
+    "device_pool": "{detail} a pool of {observed} accounts rotating over shared devices in {window}, "
+                   "at or above {limit}",
     "reward_daily_cap": "rewards would reach {observed} cents in {window}, above the cap of {limit}",
     "reward_graph_anomaly": "graph anomaly score {observed} of the user or device, at or above {limit}",
     "redis_unavailable": "risk state unavailable; answered by the configured fail mode",
@@ -157,6 +159,26 @@ def ring_block_finding(req: DecisionRequest, rules: Rules, flags: Flags | None) 
                          named=("b", "recipient {recipient} is fed by"), own=("m", "this account is in"))
 
 
+def device_pool_finding(req: DecisionRequest, rules: Rules, flags: Flags | None) -> Finding | None:
+    """A share from a device, or by an account, of a pool of devices that
+    accounts rotate over (the signal consumer's board, :mod:`riskservice.signals.pools`)."""
+    rule = rules.device_pool
+    if flags is None or not rule.enabled:
+        return None
+    device = flags.strongest("p", (req.device_id,))
+    account = flags.strongest("q", (req.user_id,))
+    if device is not None and (account is None or device[1] >= account[1]):
+        value, detail = device[1], "this device is in"
+    elif account is not None:
+        value, detail = account[1], "this account is in"
+    else:
+        return None
+    if value < rule.threshold:
+        return None
+    head = finding(rule, "device_pool", value, rule.threshold, shadow=in_shadow(rule, "device_pool", req.device_id))[:6]
+    return [*head, rule.window_s, 0, detail]
+
+
 def fan_out_finding(req: DecisionRequest, fan: FanOutRule, flags: Flags | None) -> Finding:
     """The fan-out finding; in shadow when the sharer earned the waiver."""
     shadow = in_shadow(fan, "fan_out", req.device_id)
@@ -175,7 +197,7 @@ def stateless_findings(req: DecisionRequest, rules: Rules, matcher: TermMatcher,
     found: list[Finding] = []
     for extra in (geofence_finding(req, rules), external_channel_finding(req, rules),
                   sink_finding(req, rules, flags), fresh_burst_finding(req, rules, flags),
-                  ring_block_finding(req, rules, flags)):
+                  ring_block_finding(req, rules, flags), device_pool_finding(req, rules, flags)):
         if extra is not None:
             found.append(extra)
     fan = rules.fan_out

@@ -217,6 +217,9 @@ class Rules(BaseModel):
     # A share naming a ring sink, or by a member of a ring's block (sharers
     # feeding the same heavy-claiming recipients), from the same board.
     ring_block: SignalRule = Field(default_factory=lambda: _signal(3, 30 * 86_400))
+    # A share from a device, or by an account, of a pool of devices that
+    # accounts rotate over (two or more shared), from the same board.
+    device_pool: SignalRule = Field(default_factory=lambda: _signal(6, 30 * 86_400))
 
 
     @model_validator(mode="after")

@@ -6,7 +6,7 @@ from typing import NamedTuple, Protocol
 
 from riskservice.signals.share import Outcome, Share
 
-__all__ = ["Reading", "Signal", "until_of"]
+__all__ = ["Reading", "Signal", "claims_on_average", "until_of"]
 
 
 class Reading(NamedTuple):
@@ -39,3 +39,17 @@ def until_of(touches: list[int], window_ms: int, now: int) -> int:
     110
     """
     return (min(touches) if touches else now) + window_ms
+
+
+def claims_on_average(credits: list[float], share: float) -> bool:
+    """Whether ``credits`` (each claimed / delivered of a report) average
+    ``share`` or more, exactly: a sum of thirds and halves that averages one
+    half sums to 1.4999999999999998 for three in floating point, and a sink claiming half
+    of what it got must not be judged light for it.
+
+    >>> claims_on_average([0.5, 2 / 3, 1 / 3], 0.5), sum([0.5, 2 / 3, 1 / 3]) >= 0.5 * 3
+    (True, False)
+    >>> claims_on_average([0.5, 0.4], 0.5)
+    False
+    """
+    return bool(credits) and sum(credits) >= share * len(credits) - 1e-9

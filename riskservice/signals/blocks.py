@@ -19,7 +19,9 @@ credited receipts, and per sharer the recipients it reached (sinks.py). When
 - ``R`` is *heavy*: ``sink_receipts`` reports or more, crediting on average
   ``sink_claim`` or more (each receipt credited claimed / delivered);
 - its *fellows*: other heavy recipients that at least ``block_fellow`` of
-  ``R``'s sharers reached;
+  ``R``'s sharers reached; it needs ``block_fellows`` of them (a ring's
+  sharers feed many sinks, the friends of a popular real claimer meet on a
+  common heavy-claiming friend or so);
 - its *block*: ``R``'s sharers that also reached one of its fellows;
 - ``R`` is a *ring sink* when its block has ``block_members`` sharers or
   more and they are at least ``block_share`` of its sharers (a popular real
@@ -44,6 +46,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from riskservice.signals.base import claims_on_average
 from riskservice.signals.board import Board, BoardWrite
 from riskservice.signals.catalog import SignalConfig
 from riskservice.signals.share import Outcome, Share
@@ -84,7 +87,7 @@ class RingBlocks:
         if got is None:
             return False
         credits = [v for _, v in got.receipts.items(now)]
-        return len(credits) >= receipts and sum(credits) >= self.c.sink_claim * len(credits)
+        return len(credits) >= receipts and claims_on_average(credits, self.c.sink_claim)
 
     def heavy_fellow(self, recipient: str, now: int) -> bool:
         """Whether ``recipient`` claims heavily enough to be a fellow (once per event)."""
@@ -113,7 +116,7 @@ class RingBlocks:
             reached[s] = [r for r in fed.keys(now) if r != recipient] if fed else []
             counts.update(reached[s])
         fellows = {r for r, n in counts.items() if n >= c.block_fellow and self.heavy_fellow(r, now)}
-        if not fellows:
+        if len(fellows) < c.block_fellows:
             return []
         block = [s for s in sharers if any(r in fellows for r in reached[s])]
         if len(block) < c.block_members or len(block) < c.block_share * len(sharers):

@@ -33,6 +33,8 @@ KINDS = {
     "g": "a fresh account in a burst of fresh accounts sharing one coupon",
     "b": "a ring sink: its sharers also share to the same other heavy-claiming recipients",
     "m": "a member of a ring sink's block of sharers",
+    "p": "a device in a pool of devices that accounts rotate over",
+    "q": "an account in a pool of devices that accounts rotate over",
 }
 
 
@@ -83,17 +85,24 @@ class Board:
 
     def set(self, kind: str, account: str, value: int, until: int, now: int) -> list[BoardWrite]:
         """Publish (or update) a flag; nothing when unchanged."""
-        key = board_field(kind, account)
-        if self.entries.get(key) == (value, until):
-            return []
-        writes = self._sweep(now)
-        self.entries[key] = (value, until)
-        writes.append(BoardWrite(key, f"{value}@{until}"))
-        while len(self.entries) > self.cap:
-            first = min(self.entries, key=lambda k: self.entries[k][1])
-            del self.entries[first]
-            writes.append(BoardWrite(first, None))
-        return self._versioned(writes, now)
+        return self.set_many([(kind, account, value, until)], now)
+
+    def set_many(self, flags: list[tuple[str, str, int, int]], now: int) -> list[BoardWrite]:
+        """Publish (or update) several flags ``(kind, account, value, until)``
+        with one version write; nothing when none changed."""
+        writes: list[BoardWrite] = []
+        for kind, account, value, until in flags:
+            key = board_field(kind, account)
+            if self.entries.get(key) == (value, until):
+                continue
+            writes += self._sweep(now)
+            self.entries[key] = (value, until)
+            writes.append(BoardWrite(key, f"{value}@{until}"))
+            while len(self.entries) > self.cap:
+                first = min(self.entries, key=lambda k: self.entries[k][1])
+                del self.entries[first]
+                writes.append(BoardWrite(first, None))
+        return self._versioned(writes, now) if writes else []
 
     def clear(self, kind: str, account: str, now: int) -> list[BoardWrite]:
         """Withdraw a flag; nothing when there is none."""

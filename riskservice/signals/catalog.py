@@ -25,6 +25,7 @@ FLOORS: dict[str, int] = {
     "sink_recipient": 3,
     "fresh_burst": 4,
     "ring_block": 3,
+    "device_pool": 5,
 }
 
 # A sharer's signal at or above this value takes its fan-out waiver away
@@ -106,8 +107,17 @@ class SignalConfig:
     block_share: float = 0.5
     block_fellow: int = 3
     block_fellow_receipts: int = 2
+    # ... and it has at least this many fellows (a ring's sharers feed many
+    # sinks; real friends of a popular claimer meet on one common friend).
+    block_fellows: int = 2
     # ... and the sink itself this many reports (as `sink_receipts`).
     block_receipts: int = 3
+    # A pool of devices (pools.py): the devices of a device's accounts and
+    # their accounts; published when `pool_shared` of its devices are used by
+    # two accounts or more and it has the floor's accounts (at most
+    # `pool_cap` counted).
+    pool_shared: int = 3
+    pool_cap: int = 64
     # How long a fresh account that shared to a sink stays flagged.
     feeder_ms: int = 3 * DAY_MS
     # Fan-out waiver (waiver.py): reports of shares delivered to at least

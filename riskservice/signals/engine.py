@@ -31,6 +31,7 @@ from riskservice.signals.counters import Entities, Recent
 from riskservice.signals.dead import DeadRecipients
 from riskservice.signals.fresh_bursts import FreshBursts
 from riskservice.signals.lockstep import Lockstep
+from riskservice.signals.pools import DevicePools
 from riskservice.signals.recipients import SinkRecipients
 from riskservice.signals.repeat import CouponRepeat
 from riskservice.signals.rotation import DeviceRotation
@@ -68,7 +69,8 @@ class SignalEngine:
         self.board = Board(config.board_cap)
         board = self.board
         feeder = SinkFeeder(config, lambda r, now: board.get("r", r, now) is not None)
-        self.signals: list[Signal] = [DeviceRotation(config), Lockstep(config), feeder, DeadRecipients(config),
+        rotation = DeviceRotation(config)
+        self.signals: list[Signal] = [rotation, Lockstep(config), feeder, DeadRecipients(config),
                                       CouponRepeat(config)]
         assert [s.code for s in self.signals] == list(SIGNAL_FIELDS)
         self.blocks = RingBlocks(config, self.board, feeder)
@@ -85,6 +87,8 @@ class SignalEngine:
         # device -> users whose values are on its hash, least recent first
         self.flagged_on: Entities[str, OrderedDict[str, None]] = Entities(config.entities, config.window_ms,
                                                                            OrderedDict)
+        self.pools = DevicePools(config, self.board, lambda d, now: _keys(rotation.devices, d, now),
+                                 lambda u, now: _keys(self.devices_of, u, now))
         self.entries = 0
 
     def observe(self, fields: dict[str, str]) -> list[Write]:
@@ -107,6 +111,7 @@ class SignalEngine:
         board = self.sinks.share(share)
         board += self.bursts.share(share)
         board += self.blocks.share(share)
+        board += self.pools.share(share)
         if share.allowed:
             # An account that receives shares is not (or no longer) fresh: a
             # real user caught in a group's burst loses the flag.
@@ -127,8 +132,8 @@ class SignalEngine:
 
     def _flagged(self, user: str, now: int) -> bool:
         """Whether ``user`` fed a sink, joined a fresh burst or a ring's block,
-        or has a sharer's signal published at its :data:`STANDING_LOST` level."""
-        if any(self.board.get(kind, user, now) is not None for kind in ("s", "g", "m")):
+        or a device pool, or has a sharer's signal published at its :data:`STANDING_LOST` level."""
+        if any(self.board.get(kind, user, now) is not None for kind in ("s", "g", "m", "q")):
             return True
         for signal in self.signals:
             text = None if signal.per_device else self.published.get((signal.code, user), now)
@@ -193,3 +198,9 @@ class SignalEngine:
             writes += [Write(signals_key(device), signal_field(code, old), None)
                        for code, (_, per_user) in SIGNAL_FIELDS.items() if per_user]
         return writes
+
+
+def _keys(entities: Entities[str, Recent[str, None]], key: str, now: int) -> list[str]:
+    """The live keys of ``key``'s record (none when it has none)."""
+    got = entities.peek(key, now)
+    return got.keys(now) if got is not None else []

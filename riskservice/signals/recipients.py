@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from riskservice.signals.base import until_of
+from riskservice.signals.base import claims_on_average, until_of
 from riskservice.signals.board import Board, BoardWrite
 from riskservice.signals.catalog import SignalConfig
 from riskservice.signals.counters import Entities, Recent
@@ -120,7 +120,7 @@ class SinkRecipients:
                  if any(not self.crowded(c, now) for c in coupons)]
         credits = [v for _, v in got.receipts.items(now)]
         sink = (len(fresh) >= c.sink_fresh and len(fresh) >= c.sink_fresh_share * len(got.sharers.keys(now))
-                and len(credits) >= c.sink_receipts and sum(credits) >= c.sink_claim * len(credits))
+                and len(credits) >= c.sink_receipts and claims_on_average(credits, c.sink_claim))
         got.value = len(fresh) if sink else 0
         if not sink:
             return self.board.clear("r", recipient, now)

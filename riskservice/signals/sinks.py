@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from riskservice.signals.base import Reading, until_of
+from riskservice.signals.base import Reading, claims_on_average, until_of
 from riskservice.signals.catalog import SignalConfig
 from riskservice.signals.counters import Entities, Recent
 from riskservice.signals.share import Outcome, Share
@@ -89,7 +89,7 @@ class SinkFeeder:
         c = self.config
         credits = [v for _, v in got.receipts.items(now)]
         sink = (len(got.sharers.keys(now)) >= c.sink_sharers and len(credits) >= c.sink_receipts
-                and sum(credits) >= c.sink_claim * len(credits)) or self.flagged(recipient, now)
+                and claims_on_average(credits, c.sink_claim)) or self.flagged(recipient, now)
         flipped = sink != got.sink
         got.sink = sink
         return flipped

@@ -17,31 +17,57 @@ def ring_flags(s: Stream) -> dict[str, str]:
     return {k: f"{v}@{u}" for k, (v, u) in s.engine.board.entries.items() if k[0] in "bm"}
 
 
-def test_three_sharers_feeding_the_same_two_heavy_claimers_are_a_ring() -> None:
+def test_three_sharers_feeding_the_same_three_heavy_claimers_are_a_ring() -> None:
     s = Stream()
     # Three accounts, weeks old (not fresh: the consumer watched them from its
-    # start), each share to the same two accounts, which claim everything.
+    # start), each share to the same three accounts, which claim everything.
     for i, member in enumerate("abc"):
-        s.share(i * 10, member, ("s1", "s2"), claimed=2, coupon=f"c{i}")
-    # At the third report both sinks have 3 sharers and 3 heavy reports, and
-    # each is the other's fellow (reached by all three): a block of 3, all of
+        s.share(i * 10, member, ("s1", "s2", "s3"), claimed=3, coupon=f"c{i}")
+    # At the third report every sink has 3 sharers and 3 heavy reports, and
+    # two fellows (the others, reached by all three): a block of 3, all of
     # their sharers. Members flagged for the window from then.
     until = T0 + 21 + MONTH
-    assert ring_flags(s) == {"b|s1": f"3@{until}", "b|s2": f"3@{until}",
+    assert ring_flags(s) == {"b|s1": f"3@{until}", "b|s2": f"3@{until}", "b|s3": f"3@{until}",
                              "m|a": f"3@{until}", "m|b": f"3@{until}", "m|c": f"3@{until}"}
     # Not fresh accounts: no sink from fresh inflow, no feeder flags.
     assert [k for k in s.engine.board.entries if k[0] in "rs"] == []
 
 
+def test_sinks_claiming_exactly_half_on_average_are_heavy() -> None:
+    s = Stream()
+    # Reports crediting 1/2, 2/3 and 1/3: exactly half on average, though
+    # their floating-point sum is 1.4999999999999998.
+    for i, (member, delivered, claimed) in enumerate([("a", 6, 3), ("b", 3, 2), ("c", 3, 1)]):
+        s.share(i * 10, member, ("s1", "s2", "s3"), claimed=claimed, delivered=delivered, coupon=f"c{i}")
+    until = T0 + 21 + MONTH
+    assert ring_flags(s) == {"b|s1": f"3@{until}", "b|s2": f"3@{until}", "b|s3": f"3@{until}",
+                             "m|a": f"3@{until}", "m|b": f"3@{until}", "m|c": f"3@{until}"}
+
+
+def test_friends_meeting_on_one_common_heavy_claimer_are_no_ring() -> None:
+    s = Stream()
+    # Three friends of a popular heavy claimer also share to one common
+    # heavy-claiming friend: each of the two has a single fellow.
+    for i, friend in enumerate("abc"):
+        s.share(i * 10, friend, ("popular", "common"), claimed=2, coupon=f"c{i}")
+    assert ring_flags(s) == {}
+    # Once they also feed a third heavy claimer, it has two fellows: a ring
+    # at its third report (the other two are judged at their next event).
+    for i, friend in enumerate("abc"):
+        s.share(100 + i * 10, friend, ("third",), claimed=1, coupon=f"d{i}")
+    until = T0 + 121 + MONTH
+    assert ring_flags(s) == {"b|third": f"3@{until}", "m|a": f"3@{until}", "m|b": f"3@{until}", "m|c": f"3@{until}"}
+
+
 def test_two_sharers_are_no_block_and_a_third_makes_one() -> None:
     s = Stream()
     for i, member in enumerate("ab"):
-        s.share(i * 10, member, ("s1", "s2"), claimed=2, coupon=f"c{i}")
+        s.share(i * 10, member, ("s1", "s2", "s3"), claimed=3, coupon=f"c{i}")
     s.share(20, "a", ("s1",), claimed=1, coupon="c2")  # a third report for s1
     assert ring_flags(s) == {}
     # A new member's first share names the sinks (the decision saw the board
     # as of before it); the share itself makes the block, before its report.
-    s.share(30, "c", ("s1", "s2"), claimed=2, coupon="c3")
+    s.share(30, "c", ("s1", "s2", "s3"), claimed=3, coupon="c3")
     assert s.flag("b", "s1", 40) == (3, T0 + 30 + MONTH)
     assert s.flag("m", "c", 40) == (3, T0 + 30 + MONTH)
 
@@ -56,30 +82,30 @@ def test_fellows_claiming_as_real_people_do_make_no_ring() -> None:
     assert ring_flags(s) == {}
 
 
-def two_claimers(own_friends: int) -> Stream:
-    """Two heavy claimers reached by ``own_friends`` friends of their own each,
-    then by three friends of both sharing to both (a block of 3)."""
+def three_claimers(own_friends: int) -> Stream:
+    """Three heavy claimers reached by ``own_friends`` friends of their own
+    each, then by three friends of all three sharing to them (a block of 3)."""
     s = Stream()
-    for target in "pq":
+    for target in "pqr":
         for i in range(own_friends):
             s.share(i * 10, f"{target}-friend-{i}", (target,), claimed=1, coupon=f"d{i}")
     for i in range(3):
-        s.share(100 + i * 10, f"both-{i}", ("p", "q"), claimed=2, coupon=f"c{i}")
+        s.share(100 + i * 10, f"all-{i}", ("p", "q", "r"), claimed=3, coupon=f"c{i}")
     return s
 
 
 def test_popular_claimers_whose_sharers_are_mostly_their_own_friends_are_no_ring() -> None:
     # With four friends of their own each, the three are fewer than half of
-    # the sharers of either: no ring.
-    assert ring_flags(two_claimers(4)) == {}
+    # the sharers of any: no ring.
+    assert ring_flags(three_claimers(4)) == {}
     # With two friends of their own each, the three are more than half: a ring.
-    assert two_claimers(2).flag("b", "p", 200) == (3, T0 + 120 + MONTH)
+    assert three_claimers(2).flag("b", "p", 200) == (3, T0 + 120 + MONTH)
 
 
 def test_a_sink_that_stops_being_heavy_is_withdrawn_and_members_keep_their_flag() -> None:
     s = Stream()
     for i, member in enumerate("abc"):
-        s.share(i * 10, member, ("s1", "s2"), claimed=2, coupon=f"c{i}")
+        s.share(i * 10, member, ("s1", "s2", "s3"), claimed=3, coupon=f"c{i}")
     assert s.flag("b", "s1", 30) is not None
     # Three reports in which s1 (alone) claimed nothing: 3 of 6 credits, still
     # half; a fourth brings it under.
@@ -95,7 +121,7 @@ def test_a_ring_member_loses_its_fan_out_waiver() -> None:
     s.share(0, "a", group, claimed=3, coupon="c0")  # a fan-out share claimed as real people do
     assert s.flag("w", "a", 10) is not None
     for i, member in enumerate("abc"):
-        s.share(100 + i * 10, member, ("s1", "s2"), claimed=2, coupon=f"c{i + 1}")
+        s.share(100 + i * 10, member, ("s1", "s2", "s3"), claimed=3, coupon=f"c{i + 1}")
     assert s.flag("w", "a", 200) is None
 
 

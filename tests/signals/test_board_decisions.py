@@ -28,6 +28,8 @@ merchants:
   careful: {fan_out: {waiver_shares: 2}}
   ringlenient: {ring_block: {threshold: 4}}
   ringwatch: {ring_block: {shadow: true}}
+  poollenient: {device_pool: {threshold: 7}}
+  poolwatch: {device_pool: {shadow: true}}
 """
 GROUP = [f"member-{i}" for i in range(12)]
 
@@ -168,13 +170,14 @@ def test_an_account_from_a_burst_of_fresh_accounts_is_challenged_at_its_next_sha
 
 def test_a_ring_sink_and_a_member_on_a_new_device_are_challenged(
         client: FlaskClient, consumer: SignalConsumer, clock: ManualClock) -> None:
-    # Three accounts, each on its own phone, share to the same two accounts,
+    # Three accounts, each on its own phone, share to the same three accounts,
     # which claim everything: a ring's block (not fresh accounts: the
     # consumer's history begins with them).
     for i, member in enumerate("abc"):
-        resp = share(client, user_id=member, device_id=f"d-{member}", coupon_id=f"c{i}", recipients=["s1", "s2"])
+        resp = share(client, user_id=member, device_id=f"d-{member}", coupon_id=f"c{i}",
+                     recipients=["s1", "s2", "s3"])
         assert resp.json["decision"] == "allow"
-        report(client, resp.json["decision_id"], 2, 2)
+        report(client, resp.json["decision_id"], 3, 3)
         consumer.poll()
     clock.advance(1)  # the worker checks the board once a second
     # A new account's first share, to one of the sinks: challenged.
@@ -201,3 +204,35 @@ def test_a_ring_sink_and_a_member_on_a_new_device_are_challenged(
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'risk_rule_hits_total{mode="enforced",rule="ring_block"} 2.0' in metrics
     assert 'risk_rule_hits_total{mode="shadow",rule="ring_block"} 1.0' in metrics
+
+
+def test_a_device_and_an_account_of_a_pool_of_shared_phones_are_challenged(
+        client: FlaskClient, consumer: SignalConsumer, clock: ManualClock) -> None:
+    # Six accounts rotating over three phones, two or three accounts each
+    # (each phone under device_rotation's 5): the pool of p3 at f's share.
+    for user, device in [("a", "p1"), ("b", "p1"), ("b", "p2"), ("c", "p2"), ("c", "p3"), ("d", "p3"),
+                         ("d", "p1"), ("e", "p2"), ("f", "p3")]:
+        clock.advance(60)
+        assert share(client, user_id=user, device_id=device, recipients=["friend"]).json["decision"] == "allow"
+        consumer.poll()
+    clock.advance(1)  # the worker checks the board once a second
+    # A new account's first share from a phone of the pool: challenged.
+    resp = share(client, user_id="newcomer", device_id="p2", recipients=["friend"])
+    assert resp.json["reasons"] == [{
+        "code": "device_pool", "action": "challenge", "challenge": "captcha",
+        "message": "this device is in a pool of 6 accounts rotating over shared devices in 720 h, at or above 6",
+        "observed": 6, "limit": 6, "window_s": 2_592_000, "retry_after_s": None}]
+    # An account of the pool on a phone it never used: challenged.
+    resp = share(client, user_id="a", device_id="p-new", recipients=["friend"])
+    assert [(r["code"], r["message"]) for r in resp.json["reasons"]] == [(
+        "device_pool", "this account is in a pool of 6 accounts rotating over shared devices in 720 h, "
+                       "at or above 6")]
+    # Per merchant: a higher threshold, shadow mode; others are not affected.
+    assert share(client, user_id="a", device_id="p-new", recipients=["friend"],
+                 merchant_id="poollenient").json["decision"] == "allow"
+    resp = share(client, user_id="a", device_id="p-new", recipients=["friend"], merchant_id="poolwatch")
+    assert (resp.json["decision"], codes(resp, "shadow")) == ("allow", ["device_pool"])
+    assert share(client, user_id="other", device_id="d-x", recipients=["friend"]).json["decision"] == "allow"
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'risk_rule_hits_total{mode="enforced",rule="device_pool"} 2.0' in metrics
+    assert 'risk_rule_hits_total{mode="shadow",rule="device_pool"} 1.0' in metrics

@@ -1,0 +1,104 @@
+"""Accounts rotating over a pool of shared devices.
+
+A reward ring that rotates its accounts over a pool of phones (each account
+sharing from a few phones of the pool, each phone used by a few accounts)
+keeps every phone under ``device_rotation`` (a family phone is used by three
+or four accounts, so that rule fires from five), and spreads each account's
+standing over its phones. What gives the pool away is that the phones are
+linked: the accounts of one phone also share from other phones, used by
+still other accounts. A family's phone is a closed set: its members' other
+phones are their own.
+
+At each share from a device ``D`` the pool of ``D`` is judged: its
+*devices*, the devices of ``D``'s accounts (at most ``devices_per_user``
+each, the engine's record), and its *accounts*, those of its devices (at
+most ``users_per_device`` each, ``device_rotation``'s record); the devices
+used by two accounts or more are its *shared* devices. A pool with
+``pool_shared`` shared devices or more and accounts at the rule's floor
+(``FLOORS``) or more is
+published on the board: each of its devices (kind ``p``) and accounts (kind
+``q``), with the number of its accounts (at most ``pool_cap``), for
+``window_ms`` from the last time it was seen in one. The ``device_pool``
+rule judges a share from a flagged device (an account's first share from a
+phone of the pool is caught) or by a flagged account (from whichever device).
+
+Work per share: at most ``users_per_device`` x ``devices_per_user`` device
+lookups (64 x 4), and at most ``pool_cap`` accounts collected; no new
+per-entity state (it reads the engine's devices per account and
+``device_rotation``'s accounts per device), no Redis work beyond the board's
+writes, none in the decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from riskservice.signals.board import Board, BoardWrite
+from riskservice.signals.catalog import FLOORS, SignalConfig
+from riskservice.signals.share import Share
+
+__all__ = ["DevicePools"]
+
+# (id, now) -> the ids it is linked to (a device's accounts, an account's devices)
+Links = Callable[[str, int], list[str]]
+
+
+class DevicePools:
+    """Pools of accounts and shared devices, published on a :class:`Board`.
+
+    Parameters
+    ----------
+    config : SignalConfig
+        ``pool_shared``, ``pool_cap``, ``window_ms``.
+    board : Board
+        Where pools are published.
+    users_of, devices_of : callable
+        A device's recent accounts; an account's recent devices.
+    """
+
+    def __init__(self, config: SignalConfig, board: Board, users_of: Links, devices_of: Links) -> None:
+        self.c, self.board = config, board
+        self.users_of, self.devices_of = users_of, devices_of
+
+    def pool(self, device: str, now: int) -> tuple[set[str], set[str], int]:
+        """The accounts and devices of ``device``'s pool, and how many of its
+        devices are shared (accounts stop growing at ``pool_cap``)."""
+        accounts: set[str] = set()
+        devices: set[str] = set()
+        shared = 0
+        for user in self.users_of(device, now):
+            for d in self.devices_of(user, now):
+                if d in devices:
+                    continue
+                devices.add(d)
+                users = self.users_of(d, now)
+                shared += len(users) >= 2
+                for u in users:
+                    if len(accounts) >= self.c.pool_cap:
+                        break
+                    accounts.add(u)
+        return accounts, devices, shared
+
+    def share(self, share: Share) -> list[BoardWrite]:
+        # (after the engine recorded the share's device and account)
+        if not share.device:
+            return []
+        now, c = share.t_ms, self.c
+        accounts, devices, shared = self.pool(share.device, now)
+        if shared < c.pool_shared or len(accounts) < FLOORS["device_pool"]:
+            return []
+        value, until = min(len(accounts), c.pool_cap), now + c.window_ms
+        flags: list[tuple[str, str, int, int]] = []
+        for kind, ids in (("p", devices), ("q", accounts)):
+            for entity in sorted(ids):
+                held = self.board.get(kind, entity, now)
+                # Re-published when the pool grew or half the window has gone
+                # (fewer writes and versions for the workers to read).
+                if held is None or held[0] < value or held[1] - now <= c.window_ms // 2:
+                    flags.append((kind, entity, max(value, held[0] if held else 0), until))
+        # One version for the whole pool; a pool's account has no standing.
+        writes = self.board.set_many(flags, now)
+        for kind, entity, _, _ in flags:
+            if kind == "q":
+                writes += self.board.clear("w", entity, now)
+        return writes
