@@ -12,6 +12,7 @@ quota in the same atomic step.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from riskservice.decisions.request import DecisionRequest
@@ -112,23 +113,24 @@ def external_channel_finding(req: DecisionRequest, rules: Rules) -> Finding | No
                    shadow=in_shadow(rule, "external_channel", req.device_id))
 
 
-def board_finding(req: DecisionRequest, rule: SignalRule, code: str, flags: Flags | None, *,
-                  named: tuple[str, str], own: tuple[str, str]) -> Finding | None:
-    """A share naming a recipient the board flags as ``named[0]``, or by an
-    account it flags as ``own[0]``: the stronger of the two, with its detail
-    (``named[1]`` may name the recipient as ``{recipient}``)."""
+def board_finding(req: DecisionRequest, rule: SignalRule, code: str, flags: Flags | None,
+                  *looks: tuple[str, Iterable[str], str]) -> Finding | None:
+    """The strongest of the board's flags that a share meets, if at the rule's threshold.
+
+    Each of ``looks`` is (the board's kind, the ids of the share to look up,
+    the reason's detail, which may name the flagged id as ``{id}``); the
+    first look wins a tie.
+    """
     if flags is None or not rule.enabled:
         return None
-    recipient = flags.strongest(named[0], req.recipients or ())
-    account = flags.strongest(own[0], (req.user_id,))
-    if recipient is not None and (account is None or recipient[1] >= account[1]):
-        value, detail = recipient[1], named[1].format(recipient=recipient[0])
-    elif account is not None:
-        value, detail = account[1], own[1]
-    else:
+    best: tuple[int, str] | None = None
+    for kind, ids, detail in looks:
+        hit = flags.strongest(kind, ids)
+        if hit is not None and (best is None or hit[1] > best[0]):
+            best = (hit[1], detail.format(id=hit[0]))
+    if best is None or best[0] < rule.threshold:
         return None
-    if value < rule.threshold:
-        return None
+    value, detail = best
     head = finding(rule, code, value, rule.threshold, shadow=in_shadow(rule, code, req.device_id))[:6]
     return [*head, rule.window_s, 0, detail]
 
@@ -136,8 +138,9 @@ def board_finding(req: DecisionRequest, rule: SignalRule, code: str, flags: Flag
 def sink_finding(req: DecisionRequest, rules: Rules, flags: Flags | None) -> Finding | None:
     """A share naming a sink, or by a fresh account that recently shared to one
     (the signal consumer's board, :mod:`riskservice.signals.recipients`)."""
-    return board_finding(req, rules.sink_recipient, "sink_recipient", flags, named=("r", "recipient {recipient}"),
-                         own=("s", "a recipient this account shared to in the last days"))
+    return board_finding(req, rules.sink_recipient, "sink_recipient", flags,
+                         ("r", req.recipients or (), "recipient {id}"),
+                         ("s", (req.user_id,), "a recipient this account shared to in the last days"))
 
 
 def fresh_burst_finding(req: DecisionRequest, rules: Rules, flags: Flags | None) -> Finding | None:
@@ -156,27 +159,15 @@ def ring_block_finding(req: DecisionRequest, rules: Rules, flags: Flags | None) 
     """A share naming a ring sink, or by a member of a ring's block (the
     signal consumer's board, :mod:`riskservice.signals.blocks`)."""
     return board_finding(req, rules.ring_block, "ring_block", flags,
-                         named=("b", "recipient {recipient} is fed by"), own=("m", "this account is in"))
+                         ("b", req.recipients or (), "recipient {id} is fed by"),
+                         ("m", (req.user_id,), "this account is in"))
 
 
 def device_pool_finding(req: DecisionRequest, rules: Rules, flags: Flags | None) -> Finding | None:
     """A share from a device, or by an account, of a pool of devices that
     accounts rotate over (the signal consumer's board, :mod:`riskservice.signals.pools`)."""
-    rule = rules.device_pool
-    if flags is None or not rule.enabled:
-        return None
-    device = flags.strongest("p", (req.device_id,))
-    account = flags.strongest("q", (req.user_id,))
-    if device is not None and (account is None or device[1] >= account[1]):
-        value, detail = device[1], "this device is in"
-    elif account is not None:
-        value, detail = account[1], "this account is in"
-    else:
-        return None
-    if value < rule.threshold:
-        return None
-    head = finding(rule, "device_pool", value, rule.threshold, shadow=in_shadow(rule, "device_pool", req.device_id))[:6]
-    return [*head, rule.window_s, 0, detail]
+    return board_finding(req, rules.device_pool, "device_pool", flags,
+                         ("p", (req.device_id,), "this device is in"), ("q", (req.user_id,), "this account is in"))
 
 
 def fan_out_finding(req: DecisionRequest, fan: FanOutRule, flags: Flags | None) -> Finding:
