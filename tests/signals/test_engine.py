@@ -163,6 +163,28 @@ def test_dead_recipients_waits_for_three_unclaimed_reports_however_many_they_nam
         Write("risk:{d:dev-s}:sig", "d|s", f"4@{T0 + DAY_MS + 10 + MONTH}")]
 
 
+def test_dead_recipients_needs_half_of_the_sharers_reports_unclaimed() -> None:
+    engine = SignalEngine()
+    group = tuple(f"m{i}" for i in range(10))
+    # A group admin (a group of ten: under the fan-out limit, so no waiver
+    # is written): three claimed sends (one member in ten each), then three
+    # unclaimed ones. Every member is "dead" (3 - 3/10 receipts), three
+    # reports said nobody claimed, and they are half of its six: published.
+    for k in range(6):
+        share(engine, k, k * DAY_MS, "admin", recipients=group)
+        writes = outcome(engine, k, k * DAY_MS + 10, delivered=10, claimed=1 if k < 3 else 0)
+    assert writes == [Write("risk:{d:dev-admin}:sig", "d|admin", f"10@{T0 + 5 * DAY_MS + 10 + MONTH}")]
+    # A seventh send, claimed: the unclaimed reports are 3 of 7, under half,
+    # and the value is withdrawn although the members are still "dead".
+    share(engine, 6, 6 * DAY_MS, "admin", recipients=group)
+    assert outcome(engine, 6, 6 * DAY_MS + 10, delivered=10, claimed=1) == [
+        Write("risk:{d:dev-admin}:sig", "d|admin", None)]
+    # A fourth unclaimed send makes it half again (4 of 8).
+    share(engine, 7, 7 * DAY_MS, "admin", recipients=group)
+    assert outcome(engine, 7, 7 * DAY_MS + 10, delivered=10, claimed=0) == [
+        Write("risk:{d:dev-admin}:sig", "d|admin", f"10@{T0 + 7 * DAY_MS + 10 + MONTH}")]
+
+
 def test_sink_feeders_are_flagged_when_their_recipients_become_sinks() -> None:
     engine = SignalEngine()
     sinks = ("t1", "t2")
