@@ -18,9 +18,10 @@ counts, not names):
   share: at the start of its history everybody looks new.
 - **a sink**: at least ``sink_fresh`` fresh sharers, who are at least
   ``sink_fresh_share`` of its sharers, and ``sink_receipts`` reports whose
-  credit averages ``sink_claim`` or more. Its value is the number of fresh
-  sharers; it is published on the board (kind ``r``) until its oldest fresh
-  sharer leaves the window.
+  credit averages ``sink_claim`` or more. Fresh sharers that reached it with
+  one and the same coupon, and nothing else, count as one (a coupon going
+  round, see ``_judge``). Its value is that count; it is published on the
+  board (kind ``r``) until its oldest fresh sharer leaves the window.
 - **a feeder**: a fresh account whose share (an attempt is enough) named a
   sink; published (kind ``s``) for ``feeder_ms`` with the sink's value, so its
   next share (the cover chat) is judged too.
