@@ -77,6 +77,10 @@ def refusals(events: list[dict[str, Any]], truth: list[dict[str, Any]], *, signa
             codes.update(f"{kind}:{c}" for c in reasons)
             if kind == "organic" and set(reasons) & SIGNALS:
                 counts["organic by signals"][0] += 1
+            if kind == "organic" and set(reasons) == {"fan_out"}:
+                # the customer's fan-out rule alone (an SMS code for a share
+                # to more than 10 people), no signal among the reasons
+                codes["organic:fan_out_alone"] += 1
     curves: dict[str, list[list[int]]] = defaultdict(list)
     for user, flags in by_user.items():
         curves[kind_of[user]].append(flags)

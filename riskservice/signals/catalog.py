@@ -137,6 +137,11 @@ class SignalConfig:
     # claimed: two unclaimed group shares to the same few friends who claim
     # now and then make every one of them "dead" at once (dead.py).
     dead_reports: int = 3
+    # ... and only while such reports are at least this part of the sharer's
+    # last `dead_memory` reports: a group admin's sends are mostly claimed by
+    # someone, a sprayer's mostly by nobody (dead.py).
+    dead_share: float = 0.5
+    dead_memory: int = 32
     # Bounds per entity.
     users_per_device: int = 64
     coupons_per_user: int = 64

@@ -70,11 +70,13 @@ class SignalEngine:
         board = self.board
         feeder = SinkFeeder(config, lambda r, now: board.get("r", r, now) is not None)
         rotation = DeviceRotation(config)
-        self.signals: list[Signal] = [rotation, Lockstep(config), feeder, DeadRecipients(config),
+        self.sinks = SinkRecipients(config, self.board)
+        received = self.sinks.received
+        self.lockstep = Lockstep(config, lambda user, now: received.get(user, now) is not None)
+        self.signals: list[Signal] = [rotation, self.lockstep, feeder, DeadRecipients(config),
                                       CouponRepeat(config)]
         assert [s.code for s in self.signals] == list(SIGNAL_FIELDS)
         self.blocks = RingBlocks(config, self.board, feeder)
-        self.sinks = SinkRecipients(config, self.board)
         self.waiver = FanOutWaiver(config, self.board, self._flagged)
         self.bursts = FreshBursts(config, self.board, self.sinks.fresh)
         self.sinks.crowded = self.bursts.crowded
@@ -114,9 +116,12 @@ class SignalEngine:
         board += self.pools.share(share)
         if share.allowed:
             # An account that receives shares is not (or no longer) fresh: a
-            # real user caught in a group's burst loses the flag.
+            # real user caught in a group's burst loses the flag; and its
+            # single meetings with a group's core no longer count (lockstep.py).
             for r in share.recipients:
                 board += self.board.clear("g", r, share.t_ms)
+                if self.published.get(("lockstep", r), share.t_ms) is not None:
+                    writes += self._publish(self.lockstep, [self.lockstep.reading(r, share.t_ms)], share.t_ms)
         return writes + self._on_board(board)
 
     def outcome(self, outcome: Outcome) -> list[Write]:

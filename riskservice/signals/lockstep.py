@@ -12,7 +12,17 @@ the group is flagged before its own next share. Such single meetings count
 only while the coupons the account met anyone on are at least
 ``lockstep_member_share`` of the coupons it shared: a group admin who once
 shared a coupon in the middle of a group's burst, among twenty coupons of
-its own, met its whole core once and was refused for a month.
+its own, met its whole core once and was refused for a month. And only for
+an account that *nobody shared to* in the window (``heard``, the engine's
+record of who received a share): a quiet real user whose first share of the
+month fell in a group's burst met its whole core once, and a quarter of
+one or two coupons is no bar; but a real user hears from friends (four in
+five of them had received a share before their second one, on the design
+workloads), while accounts made to push a group's coupons are sent nothing
+(none of the lockstep groups' members had). An account that receives a
+share after its meeting is read again then (engine.py). A group that sends
+to its own members to look heard still meets again on its next burst, and
+repeated meetings count whoever received what.
 
 Crowds. A coupon shared by ``crowd_sharers`` or more distinct accounts
 within ``rush_ms`` (an hour) is a *rush*, a flash sale: no meeting on it
@@ -35,6 +45,8 @@ its day and of its hour.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from riskservice.signals.base import Reading, until_of
 from riskservice.signals.catalog import DAY_MS, SignalConfig
 from riskservice.signals.counters import Entities, Recent
@@ -56,8 +68,10 @@ class Lockstep:
     code = "lockstep"
     per_device = False
 
-    def __init__(self, config: SignalConfig) -> None:
+    def __init__(self, config: SignalConfig, heard: Callable[[str, int], bool] = lambda user, now: False) -> None:
         self.window, self.burst, self.needed = config.window_ms, config.burst_ms, config.lockstep_coupons
+        # Whether an account received a share in the window (set by the engine).
+        self.heard = heard
         self.core, self.member_share = config.lockstep_core, config.lockstep_member_share
         # account -> coupons it shared (the last few dozen)
         self.shared: Entities[str, Recent[str, None]] = Entities(
@@ -114,7 +128,7 @@ class Lockstep:
             if after.core(u) != cores[u]:
                 partners = self.partners.peek(u, now)
                 touched.update(partners.keys(now) if partners else ())
-        return [self._reading(u, now, after) for u in sorted(touched)]
+        return [self.reading(u, now, after) for u in sorted(touched)]
 
     def _meet(self, user: str, partner: str, coupon: str, now: int) -> None:
         partners = self.partners.touch(user, now)
@@ -123,7 +137,8 @@ class Lockstep:
             coupons = (*coupons, coupon)[-(self.needed + 2):]
         partners.put(partner, coupons, now)
 
-    def _reading(self, user: str, now: int, reads: _Reads | None = None) -> Reading:
+    def reading(self, user: str, now: int, reads: _Reads | None = None) -> Reading:
+        """``user``'s value at ``now``."""
         # Partners met on several coupons, and partners met once who are core
         # members: a group's later members are flagged as soon as its first
         # few meet again, not only from its third burst on.
@@ -138,7 +153,8 @@ class Lockstep:
         entries = list(partners.entries(now))
         met_on = {c for _, _, coupons in entries for c in coupons}
         shared = self.shared.peek(user, now)
-        member = len(met_on) >= self.member_share * (len(shared.keys(now)) if shared else 0)
+        member = (len(met_on) >= self.member_share * (len(shared.keys(now)) if shared else 0)
+                  and not self.heard(user, now))
         touches = []
         for partner, t, coupons in entries:
             met = reads.count(coupons)

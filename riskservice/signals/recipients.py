@@ -18,9 +18,10 @@ counts, not names):
   share: at the start of its history everybody looks new.
 - **a sink**: at least ``sink_fresh`` fresh sharers, who are at least
   ``sink_fresh_share`` of its sharers, and ``sink_receipts`` reports whose
-  credit averages ``sink_claim`` or more. Its value is the number of fresh
-  sharers; it is published on the board (kind ``r``) until its oldest fresh
-  sharer leaves the window.
+  credit averages ``sink_claim`` or more. Fresh sharers that reached it with
+  one and the same coupon, and nothing else, count as one (a coupon going
+  round, see ``_judge``). Its value is that count; it is published on the
+  board (kind ``r``) until its oldest fresh sharer leaves the window.
 - **a feeder**: a fresh account whose share (an attempt is enough) named a
   sink; published (kind ``s``) for ``feeder_ms`` with the sink's value, so its
   next share (the cover chat) is judged too.
@@ -116,12 +117,21 @@ class SinkRecipients:
         # crowd: a real user whose first share in the window was the sale. One
         # that also reached it with another coupon is not (a hoarder's feeder
         # may well push a sale's coupon too, but shares to it again).
-        fresh = [t for _, t, coupons in got.sharers.entries(now)
-                 if any(not self.crowded(c, now) for c in coupons)]
+        live = [(t, coupons) for _, t, coupons in got.sharers.entries(now)
+                if any(not self.crowded(c, now) for c in coupons)]
+        fresh = [t for t, _ in live]
+        # Fresh sharers that reached it with one and the same coupon, and
+        # nothing else, are one piece of evidence: a coupon going round (a
+        # sale in its first minutes, before it is a crowd; a popular coupon)
+        # explains why several new-looking friends of one heavy claimer sent
+        # it that coupon at once. A hoarder's feeders come one by one, each
+        # with the coupons live at its own time.
+        alone = {coupons[0] for _, coupons in live if len(coupons) == 1}
+        evidence = len(alone) + sum(1 for _, coupons in live if len(coupons) > 1)
         credits = [v for _, v in got.receipts.items(now)]
-        sink = (len(fresh) >= c.sink_fresh and len(fresh) >= c.sink_fresh_share * len(got.sharers.keys(now))
+        sink = (evidence >= c.sink_fresh and len(fresh) >= c.sink_fresh_share * len(got.sharers.keys(now))
                 and len(credits) >= c.sink_receipts and claims_on_average(credits, c.sink_claim))
-        got.value = len(fresh) if sink else 0
+        got.value = evidence if sink else 0
         if not sink:
             return self.board.clear("r", recipient, now)
         # Every share moves `until` a little: it is re-published only when

@@ -158,4 +158,4 @@ def test_a_rush_of_sharers_within_the_hour_makes_no_meetings() -> None:
             share(engine, 100 * k + i, k * DAY_MS + i * 10_000, user, coupon=f"sale-{k}")
     now = DAY_MS + 200_000
     assert [published(engine, "lockstep", f"fan-{i}", now) for i in range(5)] == [None] * 5
-    assert lockstep._reading("fan-0", T0 + now).value == 0  # type: ignore[attr-defined]
+    assert lockstep.reading("fan-0", T0 + now).value == 0  # type: ignore[attr-defined]

@@ -79,22 +79,29 @@ def test_fresh_fans_of_a_flash_sale_do_not_make_their_claiming_friend_a_sink() -
     s = Stream()
     s.share(0, "old", ("x",))
     day3 = 3 * DAY_MS
-    # Three new faces share a coupon to the same heavy-claiming friend, who
-    # claims: by its inflow, a sink ...
+    # Three new faces share one coupon to the same heavy-claiming friend, who
+    # claims: a coupon going round (a sale in its first minutes), one piece
+    # of evidence, not three: no sink.
     for i in range(3):
         s.share(day3 + i * 1000, f"fan-{i}", ("popular",), claimed=1, coupon="sale")
-    assert s.flag("r", "popular", day3 + 3000) is not None
-    # ... until the coupon turns out a crowd (40 sharers in a day): a flash
-    # sale, whose fans are real users first seen at the sale. The flag goes
-    # when the friend is judged again (its next share or report).
-    for i in range(3, 40):
-        s.share(day3 + i * 1000, f"fan-{i}", (f"friend-{i}",), claimed=1, coupon="sale")
-    s.share(day3 + 50_000, "old", ("popular",), claimed=1, coupon="other")
-    assert s.flag("r", "popular", day3 + 50_010) is None
-    # The same three fresh accounts on a coupon of their own make a sink.
+    assert s.flag("r", "popular", day3 + 3000) is None
+    # Three new faces with three coupons are three: by its inflow, a sink ...
     for i in range(3):
-        s.share(day3 + 60_000 + i * 1000, f"fan-{i}", ("hoarder",), claimed=1, coupon="own")
-    assert s.flag("r", "hoarder", day3 + 70_000) == (3, T0 + day3 + 60_000 + MONTH)
+        s.share(day3 + 10_000 + i * 1000, f"other-fan-{i}", ("claimer",), claimed=1, coupon=f"sale-{i}")
+    assert s.flag("r", "claimer", day3 + 13_000) is not None
+    # ... until the coupons turn out crowds (40 sharers in a day): flash
+    # sales, whose fans are real users first seen at the sale. The flag goes
+    # when the friend is judged again (its next share or report).
+    for k in range(3):
+        for i in range(40):
+            s.share(day3 + 20_000 + k * 100_000 + i * 1000, f"fan-{k}-{i}", (f"friend-{i}",), claimed=1,
+                    coupon=f"sale-{k}")
+    s.share(day3 + 400_000, "old", ("claimer",), claimed=1, coupon="other")
+    assert s.flag("r", "claimer", day3 + 400_010) is None
+    # The same three fresh accounts with coupons of their own make a sink.
+    for i in range(3):
+        s.share(day3 + 500_000 + i * 1000, f"fan-{i}", ("hoarder",), claimed=1, coupon=f"own-{i}")
+    assert s.flag("r", "hoarder", day3 + 510_000) == (3, T0 + day3 + 500_000 + MONTH)
 
 
 def test_nobody_is_fresh_before_the_consumer_watched_long_enough() -> None:

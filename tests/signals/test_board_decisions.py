@@ -49,10 +49,11 @@ def test_a_share_naming_a_sink_is_challenged_with_the_sinks_value(client: FlaskC
     share(client, user_id="old", device_id="d-old", recipients=["x"])  # the consumer's history begins
     consumer.poll()
     clock.advance(3 * DAY)
-    # Three fresh accounts, each on its own phone, share to a hoarder and a
-    # real user; the hoarder claims.
+    # Three fresh accounts, each on its own phone and with a coupon of its
+    # own, share to a hoarder and a real user; the hoarder claims.
     for i in range(3):
-        resp = share(client, user_id=f"feeder-{i}", device_id=f"d-{i}", recipients=["hoarder", f"friend-{i}"])
+        resp = share(client, user_id=f"feeder-{i}", device_id=f"d-{i}", coupon_id=f"c{i}",
+                     recipients=["hoarder", f"friend-{i}"])
         assert resp.json["decision"] == "allow"
         report(client, resp.json["decision_id"], 2, 1)
         consumer.poll()
@@ -83,7 +84,8 @@ def test_a_board_signal_and_the_graph_score_give_one_reason_the_stronger(
     consumer.poll()
     clock.advance(3 * DAY)
     for i in range(3):  # a hoarder, as above (sink_recipient 3 / 3 = 1.0)
-        resp = share(client, user_id=f"feeder-{i}", device_id=f"d-{i}", recipients=["hoarder", f"friend-{i}"])
+        resp = share(client, user_id=f"feeder-{i}", device_id=f"d-{i}", coupon_id=f"c{i}",
+                     recipients=["hoarder", f"friend-{i}"])
         report(client, resp.json["decision_id"], 2, 1)
         consumer.poll()
     clock.advance(1)
@@ -97,7 +99,7 @@ def test_a_board_signal_and_the_graph_score_give_one_reason_the_stronger(
     assert codes(share(client, user_id="old", device_id="d-old", recipients=["hoarder"])) == ["graph_anomaly"]
     # a fourth fresh account tries to feed it (refused: it names the sink), so
     # the sink's value is 4 / 3, the stronger now
-    share(client, user_id="feeder-3", device_id="d-3", recipients=["hoarder", "friend-3"])
+    share(client, user_id="feeder-3", device_id="d-3", coupon_id="c3", recipients=["hoarder", "friend-3"])
     consumer.poll()
     clock.advance(1)
     resp = share(client, user_id="old", device_id="d-old", recipients=["hoarder"])
@@ -112,7 +114,7 @@ def test_a_fresh_account_that_fed_a_sink_is_challenged_at_its_next_share(
     consumer.poll()
     clock.advance(3 * DAY)
     for i in range(4):
-        resp = share(client, user_id=f"feeder-{i}", device_id=f"d-{i}", recipients=["hoarder"])
+        resp = share(client, user_id=f"feeder-{i}", device_id=f"d-{i}", coupon_id=f"c{i}", recipients=["hoarder"])
         if resp.json["decision"] == "allow":
             report(client, resp.json["decision_id"], 1, 1)
         consumer.poll()

@@ -101,6 +101,29 @@ def test_a_single_meeting_with_a_group_counts_only_for_an_account_that_mostly_me
     assert published(engine, "lockstep", "admin", now) is None
 
 
+def test_a_single_meeting_with_a_group_counts_only_for_an_account_nobody_shares_to() -> None:
+    engine = SignalEngine()
+    # A friend sent "quiet" a coupon earlier in the month.
+    share(engine, 0, 0, "friend", coupon="gift", recipients=("quiet",))
+    t = DAY_MS
+    for i, user in enumerate("abc"):
+        share(engine, 1 + i, t + i * 1000, user, coupon="c1")
+    # Its first share of the month falls in a group's burst; so does a new
+    # account's. Both met the group's core once, all their sharing so far.
+    share(engine, 4, t + 3500, "quiet", coupon="c1")
+    share(engine, 5, t + 3500, "newbie", coupon="c1")
+    for i, user in enumerate("abc"):
+        share(engine, 10 + i, t + 3_600_000 + i * 1000, user, coupon="c2")
+    now = t + 3_600_000 + 3000
+    # The real user hears from a friend: no member; the new account is.
+    assert published(engine, "lockstep", "quiet", now) is None
+    assert published(engine, "lockstep", "newbie", now) == f"3@{T0 + t + 3500 + MONTH}"
+    # Once somebody shares to the new account, it is read again: withdrawn.
+    writes = share(engine, 20, now + 1000, "friend", coupon="gift-2", recipients=("newbie",))
+    assert Write("risk:{d:dev-newbie}:sig", "l|newbie", None) in writes
+    assert published(engine, "lockstep", "newbie", now + 1000) is None
+
+
 def test_lockstep_bursts_are_bounded_in_time() -> None:
     engine = SignalEngine(replace(SignalConfig(), burst_ms=60_000))
     share(engine, 0, 0, "a", coupon="c1")
@@ -120,12 +143,12 @@ def test_meetings_on_a_crowded_coupon_stop_counting() -> None:
         for i in range(10):
             share(engine, 100 * k + i, 600_000 * k + i * 1000, f"fan{i}", coupon=coupon)
     partners = lockstep.partners.peek("fan0", T0 + 700_000)  # type: ignore[attr-defined]
-    assert lockstep._reading("fan0", T0 + 700_000).value == 9  # type: ignore[attr-defined]
+    assert lockstep.reading("fan0", T0 + 700_000).value == 9  # type: ignore[attr-defined]
     for k, coupon in enumerate(("sale-1", "sale-2")):
         for i in range(10):
             share(engine, 1000 + 100 * k + i, 800_000 + 600_000 * k + i * 1000, f"stranger{k}-{i}", coupon=coupon)
     assert partners is not None and partners.get("fan1", T0 + 2_000_000) == ("sale-1", "sale-2")
-    assert lockstep._reading("fan0", T0 + 2_000_000).value == 0  # type: ignore[attr-defined]
+    assert lockstep.reading("fan0", T0 + 2_000_000).value == 0  # type: ignore[attr-defined]
 
 
 def test_dead_recipients_counts_repeated_unclaimed_receipts() -> None:
@@ -161,6 +184,28 @@ def test_dead_recipients_waits_for_three_unclaimed_reports_however_many_they_nam
     share(engine, 2, 2 * DAY_MS, "s", recipients=("other",))
     assert outcome(engine, 2, 2 * DAY_MS + 10, delivered=1, claimed=0) == [
         Write("risk:{d:dev-s}:sig", "d|s", f"4@{T0 + DAY_MS + 10 + MONTH}")]
+
+
+def test_dead_recipients_needs_half_of_the_sharers_reports_unclaimed() -> None:
+    engine = SignalEngine()
+    group = tuple(f"m{i}" for i in range(10))
+    # A group admin (a group of ten: under the fan-out limit, so no waiver
+    # is written): three claimed sends (one member in ten each), then three
+    # unclaimed ones. Every member is "dead" (3 - 3/10 receipts), three
+    # reports said nobody claimed, and they are half of its six: published.
+    for k in range(6):
+        share(engine, k, k * DAY_MS, "admin", recipients=group)
+        writes = outcome(engine, k, k * DAY_MS + 10, delivered=10, claimed=1 if k < 3 else 0)
+    assert writes == [Write("risk:{d:dev-admin}:sig", "d|admin", f"10@{T0 + 5 * DAY_MS + 10 + MONTH}")]
+    # A seventh send, claimed: the unclaimed reports are 3 of 7, under half,
+    # and the value is withdrawn although the members are still "dead".
+    share(engine, 6, 6 * DAY_MS, "admin", recipients=group)
+    assert outcome(engine, 6, 6 * DAY_MS + 10, delivered=10, claimed=1) == [
+        Write("risk:{d:dev-admin}:sig", "d|admin", None)]
+    # A fourth unclaimed send makes it half again (4 of 8).
+    share(engine, 7, 7 * DAY_MS, "admin", recipients=group)
+    assert outcome(engine, 7, 7 * DAY_MS + 10, delivered=10, claimed=0) == [
+        Write("risk:{d:dev-admin}:sig", "d|admin", f"10@{T0 + 7 * DAY_MS + 10 + MONTH}")]
 
 
 def test_sink_feeders_are_flagged_when_their_recipients_become_sinks() -> None:
