@@ -84,6 +84,11 @@ class SignalConfig:
     # A sharer's sinks count only while they are at least this part of the
     # recipients it reached (a hub reaching hundreds feeds a few popular ones).
     sink_fed_share: float = 0.1
+    # A sink counts for a sharer only when its other sharers feeding a second
+    # sink (a ring's block) are at least this part of its other sharers: a
+    # popular real claimer is reached by many friends, a few of whom happen
+    # to reach another heavy claimer; a ring's sinks are fed by the ring.
+    sink_block_share: float = 1 / 3
     # Sinks judged from their inflow (recipients.py): a sharer is fresh when
     # it received nothing in the window and first shared at most `fresh_ms`
     # ago, judged only for accounts first seen `fresh_after_ms` after the
