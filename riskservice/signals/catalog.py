@@ -99,10 +99,6 @@ class SignalConfig:
     # with `sink_receipts` reports crediting on average `sink_claim`.
     sink_fresh: int = 3
     sink_fresh_share: float = 0.5
-    # ... and this many times `sink_fresh` when none of its fresh sharers came
-    # back with a second coupon (a hoarder's feeders do; fresh friends of a
-    # popular real claimer reach it once each).
-    sink_fresh_once: int = 2
     # A burst (shares of one coupon within `burst_ms`) of at least this many
     # fresh accounts, half of its sharers or more (fresh_bursts.py).
     fresh_burst: int = 4

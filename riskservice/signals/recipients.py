@@ -20,9 +20,7 @@ counts, not names):
   ``sink_fresh_share`` of its sharers, and ``sink_receipts`` reports whose
   credit averages ``sink_claim`` or more. Fresh sharers that reached it with
   one and the same coupon, and nothing else, count as one (a coupon going
-  round, see ``_judge``). One of them must have reached it with two coupons
-  or more (a feeder coming back); without one, ``sink_fresh_once`` times as
-  much evidence is needed. Its value is that count; it is published on the
+  round, see ``_judge``). Its value is that count; it is published on the
   board (kind ``r``) until its oldest fresh sharer leaves the window.
 - **a feeder**: a fresh account whose share (an attempt is enough) named a
   sink; published (kind ``s``) for ``feeder_ms`` with the sink's value, so its
@@ -131,15 +129,7 @@ class SinkRecipients:
         alone = {coupons[0] for _, coupons in live if len(coupons) == 1}
         evidence = len(alone) + sum(1 for _, coupons in live if len(coupons) > 1)
         credits = [v for _, v in got.receipts.items(now)]
-        # A hoarder's feeders come back: each shares to it a few times, with
-        # the coupons live at the time. Fresh friends of a popular real
-        # claimer whose first share of the month reached it (quiet users) come
-        # once each. Without a fresh sharer that reached it with two coupons
-        # or more, twice the evidence is needed (a hoarder fed by one-shot
-        # accounts, an account per share, is still flagged, later).
-        repeat = any(len(coupons) > 1 for _, coupons in live)
-        needed = c.sink_fresh if repeat else c.sink_fresh_once * c.sink_fresh
-        sink = (evidence >= needed and len(fresh) >= c.sink_fresh_share * len(got.sharers.keys(now))
+        sink = (evidence >= c.sink_fresh and len(fresh) >= c.sink_fresh_share * len(got.sharers.keys(now))
                 and len(credits) >= c.sink_receipts and claims_on_average(credits, c.sink_claim))
         got.value = evidence if sink else 0
         if not sink:
