@@ -44,6 +44,19 @@ def report(client: FlaskClient, decision_id: str, delivered: int, claimed: int) 
     assert client.post("/v1/outcomes", json=body, headers=ISSUER).status_code == 200
 
 
+def check_merchants_and_hits(client: FlaskClient, rule: str, caught: dict[str, object], *, lenient: str,
+                             watching: str, unaffected: dict[str, object], enforced: int) -> None:
+    """The ``caught`` share again for a merchant with a higher threshold (allowed) and one
+    with the rule in shadow (allowed, shown); ``unaffected`` allowed; the rule's hits counted."""
+    assert share(client, **caught, merchant_id=lenient).json["decision"] == "allow"
+    resp = share(client, **caught, merchant_id=watching)
+    assert (resp.json["decision"], codes(resp, "shadow")) == ("allow", [rule])
+    assert share(client, **unaffected).json["decision"] == "allow"
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert f'risk_rule_hits_total{{mode="enforced",rule="{rule}"}} {enforced}.0' in metrics
+    assert f'risk_rule_hits_total{{mode="shadow",rule="{rule}"}} 1.0' in metrics
+
+
 def test_a_share_naming_a_sink_is_challenged_with_the_sinks_value(client: FlaskClient, consumer: SignalConsumer,
                                                                   clock: ManualClock) -> None:
     share(client, user_id="old", device_id="d-old", recipients=["x"])  # the consumer's history begins
@@ -65,16 +78,11 @@ def test_a_share_naming_a_sink_is_challenged_with_the_sinks_value(client: FlaskC
         "message": "recipient hoarder receives from 3 fresh accounts and claims nearly everything (a sink) "
                    "in 720 h, at or above 3",
         "observed": 3, "limit": 3, "window_s": 2_592_000, "retry_after_s": None}]
-    # Per merchant: a higher threshold, shadow mode.
-    assert share(client, user_id="old", device_id="d-old", recipients=["hoarder"],
-                 merchant_id="lenient").json["decision"] == "allow"
-    resp = share(client, user_id="old", device_id="d-old", recipients=["hoarder"], merchant_id="watching")
-    assert (resp.json["decision"], codes(resp, "shadow")) == ("allow", ["sink_recipient"])
-    # Shares to others are not affected; the refusal is counted.
-    assert share(client, user_id="old", device_id="d-old", recipients=["y"]).json["decision"] == "allow"
-    metrics = client.get("/metrics").get_data(as_text=True)
-    assert 'risk_rule_hits_total{mode="enforced",rule="sink_recipient"} 1.0' in metrics
-    assert 'risk_rule_hits_total{mode="shadow",rule="sink_recipient"} 1.0' in metrics
+    # Per merchant: a higher threshold, shadow mode; shares to others are not affected.
+    check_merchants_and_hits(
+        client, "sink_recipient", {"user_id": "old", "device_id": "d-old", "recipients": ["hoarder"]},
+        lenient="lenient", watching="watching",
+        unaffected={"user_id": "old", "device_id": "d-old", "recipients": ["y"]}, enforced=1)
 
 
 def test_a_board_signal_and_the_graph_score_give_one_reason_the_stronger(
@@ -196,16 +204,10 @@ def test_a_ring_sink_and_a_member_on_a_new_device_are_challenged(
         "ring_block", "this account is in a ring's block of 3 sharers feeding the same heavy-claiming "
                       "recipients in 720 h, at or above 3")]
     # Per merchant: a higher threshold, shadow mode; others are not affected.
-    assert share(client, user_id="a", device_id="d-other", coupon_id="c9", recipients=["friend"],
-                 merchant_id="ringlenient").json["decision"] == "allow"
-    resp = share(client, user_id="a", device_id="d-other", coupon_id="c9", recipients=["friend"],
-                 merchant_id="ringwatch")
-    assert (resp.json["decision"], codes(resp, "shadow")) == ("allow", ["ring_block"])
-    assert share(client, user_id="other", device_id="d-x", coupon_id="c9",
-                 recipients=["friend"]).json["decision"] == "allow"
-    metrics = client.get("/metrics").get_data(as_text=True)
-    assert 'risk_rule_hits_total{mode="enforced",rule="ring_block"} 2.0' in metrics
-    assert 'risk_rule_hits_total{mode="shadow",rule="ring_block"} 1.0' in metrics
+    check_merchants_and_hits(
+        client, "ring_block", {"user_id": "a", "device_id": "d-other", "coupon_id": "c9", "recipients": ["friend"]},
+        lenient="ringlenient", watching="ringwatch",
+        unaffected={"user_id": "other", "device_id": "d-x", "coupon_id": "c9", "recipients": ["friend"]}, enforced=2)
 
 
 def test_a_device_and_an_account_of_a_pool_of_shared_phones_are_challenged(
@@ -230,11 +232,6 @@ def test_a_device_and_an_account_of_a_pool_of_shared_phones_are_challenged(
         "device_pool", "this account is in a pool of 6 accounts rotating over shared devices in 720 h, "
                        "at or above 6")]
     # Per merchant: a higher threshold, shadow mode; others are not affected.
-    assert share(client, user_id="a", device_id="p-new", recipients=["friend"],
-                 merchant_id="poollenient").json["decision"] == "allow"
-    resp = share(client, user_id="a", device_id="p-new", recipients=["friend"], merchant_id="poolwatch")
-    assert (resp.json["decision"], codes(resp, "shadow")) == ("allow", ["device_pool"])
-    assert share(client, user_id="other", device_id="d-x", recipients=["friend"]).json["decision"] == "allow"
-    metrics = client.get("/metrics").get_data(as_text=True)
-    assert 'risk_rule_hits_total{mode="enforced",rule="device_pool"} 2.0' in metrics
-    assert 'risk_rule_hits_total{mode="shadow",rule="device_pool"} 1.0' in metrics
+    check_merchants_and_hits(client, "device_pool", {"user_id": "a", "device_id": "p-new", "recipients": ["friend"]},
+                             lenient="poollenient", watching="poolwatch",
+                             unaffected={"user_id": "other", "device_id": "d-x", "recipients": ["friend"]}, enforced=2)
