@@ -99,16 +99,20 @@ class RingBlocks:
 
     def members(self, recipient: str, now: int) -> list[str]:
         """The block of ``recipient`` (empty when it is no ring sink)."""
+        return self.ring(recipient, now)[0]
+
+    def ring(self, recipient: str, now: int) -> tuple[list[str], set[str]]:
+        """The block of ``recipient`` and its fellows (both empty when it is no ring sink)."""
         c, feeder = self.c, self.feeder
         got = feeder.received.peek(recipient, now)
         # Most recipients have a sharer or two: bounds first, windows after.
         if got is None or len(got.sharers) < c.block_members or len(got.receipts) < c.block_receipts:
-            return []
+            return [], set()
         if not self.heavy(got, now, c.block_receipts):
-            return []
+            return [], set()
         sharers = got.sharers.keys(now)
         if len(sharers) < c.block_members:
-            return []
+            return [], set()
         reached: dict[str, list[str]] = {}
         counts: Counter[str] = Counter()
         for s in sharers:
@@ -117,15 +121,15 @@ class RingBlocks:
             counts.update(reached[s])
         fellows = {r for r, n in counts.items() if n >= c.block_fellow and self.heavy_fellow(r, now)}
         if len(fellows) < c.block_fellows:
-            return []
+            return [], set()
         block = [s for s in sharers if any(r in fellows for r in reached[s])]
         if len(block) < c.block_members or len(block) < c.block_share * len(sharers):
-            return []
-        return block
+            return [], set()
+        return block, fellows
 
     def judge(self, recipient: str, now: int) -> list[BoardWrite]:
         """Publish or withdraw ``recipient`` as a ring sink, and flag its block."""
-        block = self.members(recipient, now)
+        block, fellows = self.ring(recipient, now)
         if not block:
             return self.board.clear("b", recipient, now)
         size, until = len(block), now + self.c.window_ms
@@ -135,7 +139,11 @@ class RingBlocks:
         # half the window has gone (fewer versions for the workers to read).
         if held is None or held[0] != size or held[1] - now <= self.c.window_ms // 2:
             writes += self.board.set("b", recipient, size, until, now)
-        for s in sorted(block):
+        # The fellows are flagged too: a ring whose targets are its own
+        # members has its next shares made by them, before any of their
+        # sharers' blocks forms (a fellow that never shares loses nothing).
+        flagged = sorted(block) + (sorted(fellows - set(block)) if self.c.block_fellows_flagged else [])
+        for s in flagged:
             held = self.board.get("m", s, now)
             if held is None or held[0] < size or held[1] - now <= self.c.window_ms // 2:
                 writes += self.board.set("m", s, max(size, held[0] if held else 0), until, now)

@@ -117,6 +117,9 @@ class SignalConfig:
     block_fellows: int = 2
     # ... and the sink itself this many reports (as `sink_receipts`).
     block_receipts: int = 3
+    # A ring sink's fellows are flagged as members too (a ring whose targets
+    # are its own members: their next shares are the ring's).
+    block_fellows_flagged: bool = True
     # A pool of devices (pools.py): the devices of a device's accounts and
     # their accounts; published when `pool_shared` of its devices are used by
     # two accounts or more and it has the floor's accounts (at most
