@@ -26,9 +26,11 @@ def test_three_sharers_feeding_the_same_three_heavy_claimers_are_a_ring() -> Non
     # At the third report every sink has 3 sharers and 3 heavy reports, and
     # two fellows (the others, reached by all three): a block of 3, all of
     # their sharers. Members flagged for the window from then.
+    # The sinks are each other's fellows: flagged as members too.
     until = T0 + 21 + MONTH
     assert ring_flags(s) == {"b|s1": f"3@{until}", "b|s2": f"3@{until}", "b|s3": f"3@{until}",
-                             "m|a": f"3@{until}", "m|b": f"3@{until}", "m|c": f"3@{until}"}
+                             "m|a": f"3@{until}", "m|b": f"3@{until}", "m|c": f"3@{until}",
+                             "m|s1": f"3@{until}", "m|s2": f"3@{until}", "m|s3": f"3@{until}"}
     # Not fresh accounts: no sink from fresh inflow, no feeder flags.
     assert [k for k in s.engine.board.entries if k[0] in "rs"] == []
 
@@ -41,7 +43,8 @@ def test_sinks_claiming_exactly_half_on_average_are_heavy() -> None:
         s.share(i * 10, member, ("s1", "s2", "s3"), claimed=claimed, delivered=delivered, coupon=f"c{i}")
     until = T0 + 21 + MONTH
     assert ring_flags(s) == {"b|s1": f"3@{until}", "b|s2": f"3@{until}", "b|s3": f"3@{until}",
-                             "m|a": f"3@{until}", "m|b": f"3@{until}", "m|c": f"3@{until}"}
+                             "m|a": f"3@{until}", "m|b": f"3@{until}", "m|c": f"3@{until}",
+                             "m|s1": f"3@{until}", "m|s2": f"3@{until}", "m|s3": f"3@{until}"}
 
 
 def test_friends_meeting_on_one_common_heavy_claimer_are_no_ring() -> None:
@@ -55,8 +58,28 @@ def test_friends_meeting_on_one_common_heavy_claimer_are_no_ring() -> None:
     # at its third report (the other two are judged at their next event).
     for i, friend in enumerate("abc"):
         s.share(100 + i * 10, friend, ("third",), claimed=1, coupon=f"d{i}")
+    # Its fellows (the two others) are flagged as members with the block.
     until = T0 + 121 + MONTH
-    assert ring_flags(s) == {"b|third": f"3@{until}", "m|a": f"3@{until}", "m|b": f"3@{until}", "m|c": f"3@{until}"}
+    assert ring_flags(s) == {"b|third": f"3@{until}", "m|a": f"3@{until}", "m|b": f"3@{until}", "m|c": f"3@{until}",
+                             "m|common": f"3@{until}", "m|popular": f"3@{until}"}
+
+
+def test_a_ring_sinks_fellows_are_members_before_they_share() -> None:
+    s = Stream()
+    # A ring whose targets are its own members: a, b and c share to d, e and
+    # f, which claim everything and have shared nothing yet.
+    for i, member in enumerate("abc"):
+        s.share(i * 10, member, ("d", "e", "f"), claimed=3, coupon=f"c{i}")
+    until = T0 + 21 + MONTH
+    # d's fellows are e and f (and so on): all three flagged as members, so
+    # their first shares (to anyone) meet ring_block.
+    assert {m: s.flag("m", m, 30) for m in "def"} == {m: (3, until) for m in "def"}
+    # Switched off, only the sharers are members.
+    off = Stream()
+    off.engine = SignalEngine(replace(SignalConfig(), block_fellows_flagged=False))
+    for i, member in enumerate("abc"):
+        off.share(i * 10, member, ("d", "e", "f"), claimed=3, coupon=f"c{i}")
+    assert sorted(k for k in ring_flags(off) if k[0] == "m") == ["m|a", "m|b", "m|c"]
 
 
 def test_two_sharers_are_no_block_and_a_third_makes_one() -> None:
