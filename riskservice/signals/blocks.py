@@ -29,8 +29,10 @@ credited receipts, and per sharer the recipients it reached (sinks.py). When
 
 A ring sink is published on the board (kind ``b``, value: its block's
 size) for ``window_ms``, withdrawn when it no longer is one; each member of
-its block (kind ``m``, value: the largest block it is in) for ``window_ms``
-from the last time it was seen in one. The ``ring_block`` rule judges a
+its block, and each of its fellows (kind ``m``, value: the largest block it
+is in) for ``window_ms`` from the last time it was seen in one: in a ring
+whose targets are its own members the fellows are members that have not
+shared yet (``block_fellows_flagged``). The ``ring_block`` rule judges a
 share naming a ring sink (a member's first share to it is caught) and every
 share of a member, from whichever device (rings rotate devices, and the
 device hashes of ``sink_feeder`` reach a new device only after its first
