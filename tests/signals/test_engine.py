@@ -250,16 +250,20 @@ def test_a_popular_claimer_reached_by_unrelated_friends_makes_no_feeders() -> No
     assert published(engine, "sink_feeder", "b1", 6000) == f"2@{T0 + 1000 + MONTH}"
 
 
-def test_a_popular_claimer_counts_only_when_its_block_is_a_fair_part_of_its_sharers() -> None:
-    engine = SignalEngine()
-    # A popular heavy claimer p1: "a" and six friends who share nothing else.
+def feed_a_popular_claimer(engine: SignalEngine) -> None:
+    """A popular heavy claimer p1 ("a" and six friends who share nothing
+    else); "a" and "b" both reach p1 and a second heavy claimer p2 (with "c")."""
     for i, sharer in enumerate(("a", "f1", "f2", "f3", "f4", "f5", "f6")):
         share(engine, i, i * 1000, sharer, recipients=("p1",))
         outcome(engine, i, i * 1000 + 10, delivered=1, claimed=1)
-    # "a" and "b" both reach p1 and a second heavy claimer p2 (with "c").
     for i, (sharer, target) in enumerate((("b", "p1"), ("a", "p2"), ("b", "p2"), ("c", "p2")), start=7):
         share(engine, i, i * 1000, sharer, recipients=(target,))
         outcome(engine, i, i * 1000 + 10, delivered=1, claimed=1)
+
+
+def test_a_popular_claimer_counts_only_when_its_block_is_a_fair_part_of_its_sharers() -> None:
+    engine = SignalEngine()
+    feed_a_popular_claimer(engine)
     now = 10_010
     # For "a", p2's other sharers are b and c, and b feeds two sinks: 1 of
     # 2, a block. p1's are b and six friends: 1 of 7, under a third, so p1
@@ -268,12 +272,7 @@ def test_a_popular_claimer_counts_only_when_its_block_is_a_fair_part_of_its_shar
     assert published(engine, "sink_feeder", "b", now) == f"1@{T0 + 9000 + MONTH}"
     # Without the part (any one other feeder of a second sink was enough), both feed two.
     loose = SignalEngine(SignalConfig(sink_block_share=0.0))
-    for i, sharer in enumerate(("a", "f1", "f2", "f3", "f4", "f5", "f6")):
-        share(loose, i, i * 1000, sharer, recipients=("p1",))
-        outcome(loose, i, i * 1000 + 10, delivered=1, claimed=1)
-    for i, (sharer, target) in enumerate((("b", "p1"), ("a", "p2"), ("b", "p2"), ("c", "p2")), start=7):
-        share(loose, i, i * 1000, sharer, recipients=(target,))
-        outcome(loose, i, i * 1000 + 10, delivered=1, claimed=1)
+    feed_a_popular_claimer(loose)
     assert published(loose, "sink_feeder", "a", now) == f"2@{T0 + MONTH}"
 
 
