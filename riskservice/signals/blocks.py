@@ -99,10 +99,6 @@ class RingBlocks:
             hit = self._fellows[recipient] = self.heavy(got, now, self.c.block_fellow_receipts)
         return hit
 
-    def members(self, recipient: str, now: int) -> list[str]:
-        """The block of ``recipient`` (empty when it is no ring sink)."""
-        return self.ring(recipient, now)[0]
-
     def ring(self, recipient: str, now: int) -> tuple[list[str], set[str]]:
         """The block of ``recipient`` and its fellows (both empty when it is no ring sink)."""
         c, feeder = self.c, self.feeder
