@@ -1,0 +1,1094 @@
+/*
+ * riskdecide: decide.lua as a Redis module command, for one Redis.
+ *
+ *     RISK.DECIDE numkeys key... arg...
+ *
+ * The same KEYS and ARGV as `EVALSHA <decide.lua> numkeys ...`
+ * (riskservice/limits/keys.py DecisionKeys, riskservice/limits/decide_args.py
+ * DecideArgv), the same reply and the same writes, byte for byte: a test runs
+ * random traffic through both and compares every answer and every key
+ * (tests/limits/test_native_equivalence.py). decide.lua is the reference;
+ * a change to it is a change here and a RISKDECIDE_VERSION step, which the
+ * service checks before it sends a decision here.
+ *
+ * Why a module: a Lua call costs about 50 us of Redis CPU before it judges
+ * anything (Redis 6.2 builds every argument as a Lua string and re-runs the
+ * script's prelude per call; each redis.call converts its arguments and its
+ * reply), and every decision makes 10-20 of them. Here the keys are read and
+ * written through the module key API, in place.
+ *
+ * Only one Redis: with the cluster-only arguments (user_side, user_graph) it
+ * replies an error; on Redis Cluster the service runs the Lua scripts.
+ * Writes are replicated as the commands decide.lua makes (effects, wrapped
+ * in MULTI/EXEC by Redis), so replicas and the AOF see what a script's
+ * effects replication would send.
+ */
+#define RISKDECIDE_VERSION 1
+
+#include "redismodule.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- The contract (riskservice/limits/contract.py; common.lua) ---- */
+
+enum { RULE_SIZE = 24, RULE_COUNT = 15 };
+/* A rule's fields, as 0-based offsets into its 24 bytes (RULE_FORMAT 'BdIBBBd'). */
+enum { F_ENABLED = 0, F_LIMIT = 1, F_WINDOW = 9, F_SEVERITY = 13, F_SHADOW = 14, F_CHALLENGE = 15, F_EXTRA = 16 };
+/* The header after the rules (PLAN_HEADER_FORMAT 'HIHIHIHBBBHII'), 0-based offsets. */
+enum {
+    H_BASE = RULE_SIZE * RULE_COUNT,
+    H_DCAP = H_BASE + 0, H_DKEEP = H_BASE + 2, H_UCAP = H_BASE + 6, H_UKEEP = H_BASE + 8,
+    H_SCAP = H_BASE + 12, H_SKEEP = H_BASE + 14, H_REVIEW = H_BASE + 18,
+    H_CD_SEVERITY = H_BASE + 20, H_CD_SHADOW = H_BASE + 21, H_CD_CHALLENGE = H_BASE + 22,
+    PLAN_SIZE = H_BASE + 33
+};
+enum { R_GRAPH = 7, FIRST_SIGNAL = 11, MAX_FINDINGS = 32 };
+
+static const char *const CODES[RULE_COUNT + 1] = {
+    "", "device_velocity", "device_daily_cap", "user_daily_cap", "device_many_users",
+    "low_success_rate", "impossible_travel", "graph_anomaly",
+    "device_blocklist", "user_blocklist", "ip_blocklist",
+    "device_rotation", "lockstep", "sink_feeder", "dead_recipients", "coupon_repeat"};
+/* The `:sig` hash's fields of rules 11-15 (contract.SIGNAL_FIELDS), the sharer's with "|<user>". */
+static const char SIGNAL_FIELD[5] = {'r', 'l', 'f', 'd', 'c'};
+static const int SIGNAL_PER_USER[5] = {0, 1, 1, 1, 1};
+
+static const char DAY_MS[] = "86400000";
+static const char FLAGS_TTL_MS[] = "2592000000"; /* 30 days */
+
+/* ---- Bytes: big-endian reads, and a growing buffer ---- */
+
+static uint64_t rd_u(const unsigned char *p, int n) {
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v = (v << 8) | p[i];
+    return v;
+}
+
+static double rd_f64(const unsigned char *p) {
+    uint64_t bits = rd_u(p, 8);
+    double d;
+    memcpy(&d, &bits, sizeof d);
+    return d;
+}
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+} Buf;
+
+static void buf_put(Buf *b, const void *data, size_t n) {
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        while (cap < b->len + n) cap *= 2;
+        b->p = RedisModule_Realloc(b->p, cap);
+        b->cap = cap;
+    }
+    if (n) memcpy(b->p + b->len, data, n);
+    b->len += n;
+}
+
+static void buf_uint(Buf *b, uint64_t v, int n) {
+    unsigned char out[8];
+    for (int i = n - 1; i >= 0; i--) {
+        out[i] = (unsigned char)(v & 0xff);
+        v >>= 8;
+    }
+    buf_put(b, out, (size_t)n);
+}
+
+/* A NaN is "none", packed as the script packs its NONE (0/0: the x86 default NaN, sign bit set). */
+static const uint64_t NONE_BITS = 0xfff8000000000000u;
+
+static void buf_f64(Buf *b, double d) {
+    uint64_t bits = NONE_BITS;
+    if (!isnan(d)) memcpy(&bits, &d, sizeof bits);
+    buf_uint(b, bits, 8);
+}
+
+static void buf_free(Buf *b) {
+    if (b->p) RedisModule_Free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+/* Lua's struct 'I<n>' of a Lua number: the double converted to an integer (C's conversion). */
+static uint64_t lua_uint(double d) { return (uint64_t)(long long)d; }
+
+/* ---- Lua's number semantics, where the script's results depend on them ---- */
+
+/* tonumber() of a string, as Lua 5.1 reads it: strtod, then only trailing spaces. */
+static int lua_tonumber(const char *s, size_t len, double *out) {
+    char tmp[64];
+    if (len == 0 || len >= sizeof tmp) return 0;
+    memcpy(tmp, s, len);
+    tmp[len] = '\0';
+    char *end;
+    double d = strtod(tmp, &end);
+    if (end == tmp) return 0;
+    if (*end == 'x' || *end == 'X') d = (double)strtoul(tmp, &end, 16);
+    while (*end && isspace((unsigned char)*end)) end++;
+    if (*end) return 0;
+    *out = d;
+    return 1;
+}
+
+/* A number as Lua 5.1 writes it in a concatenation ("%.14g"). */
+static int lua_numstr(char *out, size_t n, double d) { return snprintf(out, n, "%.14g", d); }
+
+/* ---- A plan's rules, read in place ---- */
+
+typedef struct {
+    const unsigned char *p;
+} Plan;
+
+static int rule_byte(Plan pl, int id, int f) { return pl.p[(id - 1) * RULE_SIZE + f]; }
+static double rule_f64(Plan pl, int id, int f) { return rd_f64(pl.p + (id - 1) * RULE_SIZE + f); }
+static uint64_t rule_u32(Plan pl, int id, int f) { return rd_u(pl.p + (id - 1) * RULE_SIZE + f, 4); }
+static uint64_t hdr(Plan pl, int at, int n) { return rd_u(pl.p + at, n); }
+
+/* ---- Findings (contract.FINDING_FORMAT) ---- */
+
+typedef struct {
+    const char *code;
+    size_t code_len;
+    int severity, shadow, challenge; /* challenge: index in CHALLENGES */
+    int text;                        /* 1: observed is text */
+    double number;                   /* observed, when a number */
+    const char *observed;            /* observed, when text */
+    size_t observed_len;
+    double limit, window, retry, detail; /* NaN: none */
+} Finding;
+
+typedef struct {
+    Finding f[MAX_FINDINGS];
+    int n;
+} Fired;
+
+#define NONE NAN
+
+typedef struct {
+    Plan plan;
+    const char *arms;
+    size_t arms_len;
+    Fired fired;
+} Judge;
+
+static Finding *fire_at(Judge *j, int id, double limit, double window, double retry, double detail) {
+    if (j->fired.n >= MAX_FINDINGS) return NULL;
+    Finding *f = &j->fired.f[j->fired.n++];
+    f->code = CODES[id];
+    f->code_len = strlen(CODES[id]);
+    f->severity = rule_byte(j->plan, id, F_SEVERITY);
+    f->shadow = rule_byte(j->plan, id, F_SHADOW);
+    f->challenge = rule_byte(j->plan, id, F_CHALLENGE);
+    if (j->arms_len > 0) f->shadow = (id <= (int)j->arms_len ? (unsigned char)j->arms[id - 1] : 0) - 48;
+    f->limit = limit;
+    f->window = window;
+    f->retry = retry;
+    f->detail = detail;
+    f->text = 0;
+    f->number = 0;
+    f->observed = "";
+    f->observed_len = 0;
+    return f;
+}
+
+static void fire_num(Judge *j, int id, double observed, double limit, double window, double retry, double detail) {
+    Finding *f = fire_at(j, id, limit, window, retry, detail);
+    if (f) f->number = observed;
+}
+
+static void fire_text(Judge *j, int id, const char *observed, size_t len, double limit, double window,
+                      double retry) {
+    Finding *f = fire_at(j, id, limit, window, retry, NONE);
+    if (f) {
+        f->text = 1;
+        f->observed = observed;
+        f->observed_len = len;
+    }
+}
+
+static void pack_findings(Buf *b, const Fired *fired) {
+    for (int i = 0; i < fired->n; i++) {
+        const Finding *f = &fired->f[i];
+        buf_uint(b, f->code_len, 1);
+        buf_put(b, f->code, f->code_len);
+        buf_uint(b, (uint64_t)f->severity, 1);
+        buf_uint(b, (uint64_t)f->shadow, 1);
+        buf_uint(b, (uint64_t)f->challenge, 1);
+        buf_uint(b, (uint64_t)f->text, 1);
+        buf_f64(b, f->text ? NONE : f->number);
+        buf_uint(b, f->text ? f->observed_len : 0, 2);
+        if (f->text) buf_put(b, f->observed, f->observed_len);
+        buf_f64(b, f->limit);
+        buf_f64(b, f->window);
+        buf_f64(b, f->retry);
+        buf_f64(b, f->detail);
+    }
+}
+
+/* ---- Keys ---- */
+
+enum {
+    K_EVENT, K_DEVICE_STATE, K_DEVICE_BAN, K_USER_LOG, K_USER_BAN, K_IP_BAN, K_DEVICE_OUTCOMES, K_DEVICE_GEO,
+    K_POINTER, K_EVENTS, K_GRAPH, K_ALLOWLIST, K_FLAGS, K_QUEUE, K_REVIEW, K_SIGNALS, K_COUNT
+};
+enum { A_PLAN, A_CALL, A_RECORD, A_REQUEST, A_POINTER, A_USER_SIDE, A_USER_GRAPH };
+
+/* A string key's value, copied (pool memory, freed when the command returns; NULL: none); *wrong
+ * set when the key holds another type. The key is closed at once: a handle left open while
+ * another one writes the key would be closed later on a value already freed. */
+static const char *read_string(RedisModuleCtx *ctx, RedisModuleString *name, size_t *len, int *wrong) {
+    RedisModuleKey *k = RedisModule_OpenKey(ctx, name, REDISMODULE_READ);
+    *len = 0;
+    if (wrong) *wrong = 0;
+    if (!k) return NULL;
+    int type = RedisModule_KeyType(k);
+    if (type != REDISMODULE_KEYTYPE_STRING) {
+        if (wrong && type != REDISMODULE_KEYTYPE_EMPTY) *wrong = 1;
+        RedisModule_CloseKey(k);
+        return NULL;
+    }
+    size_t n;
+    const char *dma = RedisModule_StringDMA(k, &n, REDISMODULE_READ);
+    char *copy = RedisModule_PoolAlloc(ctx, n + 1);
+    memcpy(copy, dma, n);
+    RedisModule_CloseKey(k);
+    *len = n;
+    return copy;
+}
+
+static int key_exists(RedisModuleCtx *ctx, RedisModuleString *name) {
+    RedisModuleKey *k = RedisModule_OpenKey(ctx, name, REDISMODULE_READ);
+    if (!k) return 0;
+    int there = RedisModule_KeyType(k) != REDISMODULE_KEYTYPE_EMPTY;
+    RedisModule_CloseKey(k);
+    return there;
+}
+
+/* SET key value PX ms, replicated as that command. */
+static void set_px(RedisModuleCtx *ctx, RedisModuleString *name, const char *value, size_t len, const char *px) {
+    RedisModuleKey *k = RedisModule_OpenKey(ctx, name, REDISMODULE_READ | REDISMODULE_WRITE);
+    RedisModuleString *v = RedisModule_CreateString(ctx, value, len);
+    RedisModule_StringSet(k, v);
+    RedisModule_SetExpire(k, strtoll(px, NULL, 10));
+    RedisModule_CloseKey(k);
+    RedisModule_Replicate(ctx, "SET", "sscc", name, v, "PX", px);
+}
+
+
+/* ---- The replay check (common.lua earlier()) ---- */
+
+/* 1 when the reply was sent (an earlier answer, or an error), 0 to decide. */
+static int reply_earlier(RedisModuleCtx *ctx, RedisModuleString *key, const char *fp, size_t fp_len) {
+    size_t len;
+    int wrong;
+    const char *stored = read_string(ctx, key, &len, &wrong);
+    if (stored) {
+        size_t n = len >= 2 ? (size_t)rd_u((const unsigned char *)stored, 2) : 0;
+        int same = len >= 2 + n && n == fp_len && memcmp(stored + 2, fp, n) == 0;
+        RedisModule_ReplyWithArray(ctx, 2);
+        RedisModule_ReplyWithStringBuffer(ctx, same ? "replay" : "conflict", same ? 6 : 8);
+        RedisModule_ReplyWithStringBuffer(ctx, stored, len);
+        return 1;
+    }
+    if (!wrong) return 0;
+    /* A hash: the previous release's record. */
+    RedisModuleCallReply *f = RedisModule_Call(ctx, "HGET", "sc", key, "fp");
+    if (RedisModule_CallReplyType(f) == REDISMODULE_REPLY_ERROR) {
+        RedisModule_ReplyWithCallReply(ctx, f);
+        return 1;
+    }
+    if (RedisModule_CallReplyType(f) != REDISMODULE_REPLY_STRING) return 0;
+    size_t flen;
+    const char *fv = RedisModule_CallReplyStringPtr(f, &flen);
+    int same = flen == fp_len && memcmp(fv, fp, flen) == 0;
+    RedisModuleCallReply *all = RedisModule_Call(ctx, "HGETALL", "s", key);
+    RedisModule_ReplyWithArray(ctx, 2);
+    RedisModule_ReplyWithStringBuffer(ctx, same ? "replay" : "conflict", same ? 6 : 8);
+    RedisModule_ReplyWithCallReply(ctx, all);
+    return 1;
+}
+
+/* ---- Count windows over packed logs (6-byte big-endian ms, oldest first) ---- */
+
+static uint64_t log_at(const unsigned char *s, size_t i) { return rd_u(s + (i - 1) * 6, 6); } /* 1-based */
+
+/* Times are Lua numbers (doubles) in the script; they are integers below 2^53, so int64 is exact. */
+typedef long long ms_t;
+
+static void judge_log(const unsigned char *s, size_t len, ms_t now, double limit, ms_t win, ms_t *count,
+                      ms_t *retry, ms_t *reset) {
+    size_t n = len / 6, lo = 1, hi = n + 1;
+    ms_t bound = now - win;
+    if (n > 0 && (ms_t)log_at(s, 1) > bound) hi = 1; /* all of it inside */
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if ((ms_t)log_at(s, mid) > bound) hi = mid; else lo = mid + 1;
+    }
+    *count = (ms_t)(n - lo + 1);
+    *retry = 0;
+    *reset = 0;
+    if ((double)*count >= limit) *retry = (ms_t)log_at(s, (size_t)(lo + *count - (ms_t)limit)) + win - now;
+    if (*count > 0) *reset = (ms_t)log_at(s, lo) + win - now;
+}
+
+static int cmp_ms(const void *a, const void *b) {
+    ms_t x = *(const ms_t *)a, y = *(const ms_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* record_log(): the log after an admitted share at `now`, kept to `cap` entries inside `keep`. */
+static void record_log(Buf *out, const unsigned char *s, size_t len, ms_t now, ms_t cap, ms_t keep) {
+    size_t n = len / 6;
+    if (n > 0 && (ms_t)log_at(s, n) > now) {
+        /* The clock stepped back: sorted again, as record() does. */
+        ms_t *log = RedisModule_Alloc((n + 1) * sizeof *log);
+        for (size_t i = 0; i < n; i++) log[i] = (ms_t)log_at(s, i + 1);
+        log[n] = now;
+        qsort(log, n + 1, sizeof *log, cmp_ms);
+        ms_t m = (ms_t)n + 1, first = m - cap + 1;
+        if (first < 1) first = 1;
+        while (first <= m && now - log[first - 1] >= keep) first++;
+        for (ms_t i = first; i <= m; i++) buf_uint(out, (uint64_t)log[i - 1], 6);
+        RedisModule_Free(log);
+        return;
+    }
+    ms_t first = (ms_t)n + 2 - cap;
+    if (first < 1) first = 1;
+    while (first <= (ms_t)n && now - (ms_t)log_at(s, (size_t)first) >= keep) first++;
+    if (first <= (ms_t)n) buf_put(out, s + (first - 1) * 6, (size_t)((ms_t)n - first + 1) * 6);
+    buf_uint(out, (uint64_t)now, 6);
+}
+
+/* ---- The users seen on a device (common.lua users_after()) ---- */
+
+typedef struct {
+    ms_t t;
+    const char *id;
+    size_t len;
+} Seen;
+
+/* Lua's string order in the C locale: bytes, then the shorter first. */
+static int lua_strcmp(const char *a, size_t al, const char *b, size_t bl) {
+    int c = memcmp(a, b, al < bl ? al : bl);
+    if (c) return c;
+    return al < bl ? -1 : al > bl;
+}
+
+static int cmp_seen(const void *a, const void *b) {
+    const Seen *x = a, *y = b;
+    if (x->t != y->t) return x->t > y->t ? -1 : 1; /* the most recent first */
+    return -lua_strcmp(x->id, x->len, y->id, y->len); /* then the larger id */
+}
+
+static void users_after(Buf *out, Plan pl, ms_t now, const char *user, size_t ulen, const unsigned char *block,
+                        size_t n) {
+    ms_t cap = (ms_t)hdr(pl, H_SCAP, 2), keep = (ms_t)hdr(pl, H_SKEEP, 4);
+    if (cap >= 1 && (n == 0 || (ms_t)rd_u(block, 6) < now)) {
+        ms_t count = 1;
+        size_t pos = 0, own = 0, own_end = 0;
+        int has_own = 0;
+        while (pos + 8 <= n && count < cap) {
+            ms_t t = (ms_t)rd_u(block + pos, 6);
+            size_t len = (size_t)rd_u(block + pos + 6, 2), at = pos + 8;
+            if (now - t >= keep) break;
+            size_t nxt = at + len;
+            if (len == ulen && memcmp(block + at, user, len) == 0) {
+                own = pos;
+                own_end = nxt;
+                has_own = 1;
+            } else {
+                count++;
+            }
+            pos = nxt;
+        }
+        buf_uint(out, (uint64_t)now, 6);
+        buf_uint(out, ulen, 2);
+        buf_put(out, user, ulen);
+        if (has_own) {
+            buf_put(out, block, own);
+            buf_put(out, block + own_end, pos - own_end);
+        } else {
+            buf_put(out, block, pos);
+        }
+        return;
+    }
+    /* A clock step (or no cap): rebuilt from a table of id -> last seen, as the script does. */
+    size_t most = n / 8 + 1, m = 0;
+    Seen *seen = RedisModule_Alloc(most * sizeof *seen);
+    for (size_t pos = 0; pos + 8 <= n;) {
+        ms_t t = (ms_t)rd_u(block + pos, 6);
+        size_t len = (size_t)rd_u(block + pos + 6, 2);
+        const char *id = (const char *)block + pos + 8;
+        size_t i = 0;
+        while (i < m && !(seen[i].len == len && memcmp(seen[i].id, id, len) == 0)) i++;
+        seen[i].t = t; /* a later entry of the same id wins, as a table assignment does */
+        if (i == m) {
+            seen[i].id = id;
+            seen[i].len = len;
+            m++;
+        }
+        pos += 8 + len;
+    }
+    size_t i = 0;
+    while (i < m && !(seen[i].len == ulen && memcmp(seen[i].id, user, ulen) == 0)) i++;
+    seen[i].t = now;
+    if (i == m) {
+        seen[i].id = user;
+        seen[i].len = ulen;
+        m++;
+    }
+    size_t kept = 0;
+    for (size_t k = 0; k < m; k++)
+        if (now - seen[k].t < keep) seen[kept++] = seen[k];
+    qsort(seen, kept, sizeof *seen, cmp_seen);
+    for (size_t k = 0; k < kept && (ms_t)k < cap; k++) {
+        buf_uint(out, (uint64_t)seen[k].t, 6);
+        buf_uint(out, seen[k].len, 2);
+        buf_put(out, seen[k].id, seen[k].len);
+    }
+    RedisModule_Free(seen);
+}
+
+/* ---- Travel ---- */
+
+static double haversine_km(double lat1, double lon1, double lat2, double lon2) {
+    double r = M_PI / 180;
+    double dlat = (lat2 - lat1) * r, dlon = (lon2 - lon1) * r;
+    double a = pow(sin(dlat / 2), 2) + cos(lat1 * r) * cos(lat2 * r) * pow(sin(dlon / 2), 2);
+    return 2 * 6371.0088 * asin(fmin(1, sqrt(a)));
+}
+
+/* ---- The share event (common.lua append_event()) ---- */
+
+static void append_event(RedisModuleCtx *ctx, RedisModuleString *stream, ms_t now, ms_t retention,
+                         const char *decision_id, size_t id_len, RedisModuleString **fields) {
+    RedisModuleKey *k = RedisModule_OpenKey(ctx, stream, REDISMODULE_READ | REDISMODULE_WRITE);
+    int type = RedisModule_KeyType(k);
+    if (type != REDISMODULE_KEYTYPE_EMPTY && type != REDISMODULE_KEYTYPE_STREAM) {
+        RedisModule_CloseKey(k);
+        return;
+    }
+    RedisModuleStreamID id;
+    if (RedisModule_StreamAdd(k, REDISMODULE_STREAM_ADD_AUTOID, &id, fields, 6) != REDISMODULE_OK) {
+        RedisModule_CloseKey(k);
+        return;
+    }
+    char idbuf[48], minbuf[48];
+    snprintf(idbuf, sizeof idbuf, "%llu-%llu", (unsigned long long)id.ms, (unsigned long long)id.seq);
+    RedisModuleString *ids = RedisModule_CreateString(ctx, idbuf, strlen(idbuf));
+    if (id_len > 0 && decision_id[id_len - 1] == '0') {
+        /* One append in 16 trims what is older than retention (approximately: whole nodes), and is
+         * replicated with the resulting first id, as XADD ... MINID ~ is. */
+        RedisModuleStreamID min = {(uint64_t)(now - retention), 0};
+        RedisModule_StreamTrimByID(k, REDISMODULE_STREAM_TRIM_APPROX, &min);
+        RedisModuleStreamID first = id;
+        if (RedisModule_StreamIteratorStart(k, 0, NULL, NULL) == REDISMODULE_OK) {
+            long numfields;
+            if (RedisModule_StreamIteratorNextID(k, &first, &numfields) != REDISMODULE_OK) first = id;
+            RedisModule_StreamIteratorStop(k);
+        }
+        snprintf(minbuf, sizeof minbuf, "%llu-%llu", (unsigned long long)first.ms, (unsigned long long)first.seq);
+        RedisModule_CloseKey(k);
+        RedisModule_Replicate(ctx, "XADD", "sccssssssssssssss", stream, "MINID", "=", RedisModule_CreateString(ctx, minbuf, strlen(minbuf)),
+                              ids, fields[0], fields[1], fields[2], fields[3], fields[4], fields[5], fields[6],
+                              fields[7], fields[8], fields[9], fields[10], fields[11]);
+        return;
+    }
+    RedisModule_CloseKey(k);
+    RedisModule_Replicate(ctx, "XADD", "ssssssssssssss", stream, ids, fields[0], fields[1], fields[2], fields[3],
+                          fields[4], fields[5], fields[6], fields[7], fields[8], fields[9], fields[10], fields[11]);
+}
+
+/* ---- Hashes read and written by a decision ---- */
+
+/* HMGET: each field's value or NULL; -1 when the key holds another type (Lua raises WRONGTYPE). */
+static int hmget(RedisModuleCtx *ctx, RedisModuleString *name, int n, RedisModuleString **fields,
+                 RedisModuleString **out) {
+    for (int i = 0; i < n; i++) out[i] = NULL;
+    RedisModuleKey *k = RedisModule_OpenKey(ctx, name, REDISMODULE_READ);
+    if (!k) return 0;
+    int type = RedisModule_KeyType(k);
+    if (type == REDISMODULE_KEYTYPE_EMPTY) {
+        RedisModule_CloseKey(k);
+        return 0;
+    }
+    if (type != REDISMODULE_KEYTYPE_HASH) {
+        RedisModule_CloseKey(k);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) RedisModule_HashGet(k, REDISMODULE_HASH_NONE, fields[i], &out[i], NULL);
+    RedisModule_CloseKey(k);
+    return 0;
+}
+
+static RedisModuleString *cstr(RedisModuleCtx *ctx, const char *s) { return RedisModule_CreateString(ctx, s, strlen(s)); }
+
+/* HINCRBY key field by on an open hash key; -1 on a value that is not an integer. */
+static int hincrby(RedisModuleCtx *ctx, RedisModuleKey *k, RedisModuleString *key, RedisModuleString *field,
+                   long long by, long long *result) {
+    RedisModuleString *old = NULL;
+    long long v = 0;
+    if (RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_HASH)
+        RedisModule_HashGet(k, REDISMODULE_HASH_NONE, field, &old, NULL);
+    if (old && RedisModule_StringToLongLong(old, &v) != REDISMODULE_OK) return -1;
+    v += by;
+    RedisModule_HashSet(k, REDISMODULE_HASH_NONE, field, RedisModule_CreateStringFromLongLong(ctx, v), NULL);
+    RedisModule_Replicate(ctx, "HINCRBY", "ssl", key, field, by);
+    *result = v;
+    return 0;
+}
+
+static int reply_wrongtype(RedisModuleCtx *ctx) {
+    return RedisModule_ReplyWithError(ctx, "WRONGTYPE Operation against a key holding the wrong kind of value");
+}
+
+/* Lua's '^([^,]+),' and '^([^,]+),([^,]+)': the part before the first comma (non-empty), and the
+ * one after it up to the next comma or the end (non-empty). */
+static int split_score(const char *s, size_t len, const char **a, size_t *alen, const char **b, size_t *blen) {
+    const char *comma = memchr(s, ',', len);
+    if (!comma || comma == s) return 0;
+    *a = s;
+    *alen = (size_t)(comma - s);
+    if (b) {
+        const char *rest = comma + 1, *end = s + len;
+        const char *next = memchr(rest, ',', (size_t)(end - rest));
+        *b = rest;
+        *blen = (size_t)((next ? next : end) - rest);
+        if (*blen == 0) return 0;
+    }
+    return 1;
+}
+
+/* ---- RISK.DECIDE ---- */
+
+typedef struct {
+    ms_t now, deadline, ttl_ms, retention_ms;
+    int static_block, static_challenge;
+    const char *device_id, *arms, *static_codes, *position;
+    size_t device_id_len, arms_len, static_codes_len, position_len;
+} Call;
+
+static int read_part(const unsigned char *p, size_t len, size_t *pos, const char **out, size_t *out_len) {
+    if (*pos + 2 > len) return 0;
+    size_t n = (size_t)rd_u(p + *pos, 2);
+    if (*pos + 2 + n > len) return 0;
+    *out = (const char *)p + *pos + 2;
+    *out_len = n;
+    *pos += 2 + n;
+    return 1;
+}
+
+static int read_call(const char *raw, size_t len, Call *c) {
+    const unsigned char *p = (const unsigned char *)raw;
+    if (len < 26) return 0;
+    c->now = (ms_t)rd_u(p, 6);
+    c->deadline = (ms_t)rd_u(p + 6, 6);
+    c->ttl_ms = (ms_t)rd_u(p + 12, 6);
+    c->retention_ms = (ms_t)rd_u(p + 18, 6);
+    c->static_block = p[24];
+    c->static_challenge = p[25];
+    size_t pos = 26;
+    return read_part(p, len, &pos, &c->device_id, &c->device_id_len) &&
+           read_part(p, len, &pos, &c->arms, &c->arms_len) &&
+           read_part(p, len, &pos, &c->static_codes, &c->static_codes_len) &&
+           read_part(p, len, &pos, &c->position, &c->position_len);
+}
+
+static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    long long numkeys = 0;
+    if (argc < 2 || RedisModule_StringToLongLong(argv[1], &numkeys) != REDISMODULE_OK || numkeys < 0 ||
+        numkeys > argc - 2)
+        return RedisModule_ReplyWithError(ctx, "ERR riskdecide: numkeys");
+    if (RedisModule_IsKeysPositionRequest(ctx)) {
+        for (int i = 0; i < numkeys; i++) RedisModule_KeyAtPos(ctx, 2 + i);
+        return REDISMODULE_OK;
+    }
+    RedisModule_AutoMemory(ctx);
+    if (numkeys < K_SIGNALS || numkeys > K_COUNT)
+        return RedisModule_ReplyWithError(ctx, "ERR riskdecide: expects decide.lua's keys");
+    RedisModuleString *key[K_COUNT];
+    for (int i = 0; i < K_COUNT; i++) key[i] = i < numkeys ? argv[2 + i] : NULL;
+    RedisModuleString **arg = argv + 2 + numkeys;
+    int nargs = argc - 2 - (int)numkeys;
+    if (nargs < 5) return RedisModule_ReplyWithError(ctx, "ERR riskdecide: expects decide.lua's arguments");
+    for (int i = A_USER_SIDE; i < nargs; i++) {
+        size_t n;
+        RedisModule_StringPtrLen(arg[i], &n);
+        if (n > 0) return RedisModule_ReplyWithError(ctx, "ERR riskdecide: one Redis only (split decisions run decide.lua)");
+    }
+    size_t plan_len, call_len, record_len, request_len, pointer_len;
+    const char *plan_raw = RedisModule_StringPtrLen(arg[A_PLAN], &plan_len);
+    const char *call_raw = RedisModule_StringPtrLen(arg[A_CALL], &call_len);
+    const char *record = RedisModule_StringPtrLen(arg[A_RECORD], &record_len);
+    const char *request = RedisModule_StringPtrLen(arg[A_REQUEST], &request_len);
+    const char *pointer = RedisModule_StringPtrLen(arg[A_POINTER], &pointer_len);
+    Call c;
+    if (plan_len < PLAN_SIZE) return RedisModule_ReplyWithError(ctx, "ERR riskdecide: plan");
+    if (!read_call(call_raw, call_len, &c)) return RedisModule_ReplyWithError(ctx, "ERR riskdecide: call");
+
+    /* The clock (common.lua clock()): given, or the server's; past the deadline nothing changes. */
+    ms_t now = c.now;
+    if (c.now == 0 || c.deadline > 0) {
+        ms_t server = (ms_t)RedisModule_Milliseconds();
+        if (c.deadline > 0 && server > c.deadline) {
+            RedisModule_ReplyWithArray(ctx, 2);
+            RedisModule_ReplyWithStringBuffer(ctx, "late", 4);
+            return RedisModule_ReplyWithArray(ctx, 0);
+        }
+        if (c.now == 0) now = server;
+    }
+    char now_s[24];
+    int now_s_len = snprintf(now_s, sizeof now_s, "%lld", now);
+
+    const char *fp, *decision_id, *user;
+    size_t fp_len, decision_id_len, user_len, rpos = 0;
+    if (!read_part((const unsigned char *)record, record_len, &rpos, &fp, &fp_len) ||
+        !read_part((const unsigned char *)record, record_len, &rpos, &decision_id, &decision_id_len) ||
+        !read_part((const unsigned char *)record, record_len, &rpos, &user, &user_len))
+        return RedisModule_ReplyWithError(ctx, "ERR riskdecide: record");
+    if (reply_earlier(ctx, key[K_EVENT], fp, fp_len)) return REDISMODULE_OK;
+
+    Judge j = {.plan = {(const unsigned char *)plan_raw}, .arms = c.arms, .arms_len = c.arms_len};
+    Plan pl = j.plan;
+
+    /* The device state: its share log, then the users seen (common.lua read_state()). */
+    size_t state_len, ulog_len;
+    int wrong;
+    const char *state = read_string(ctx, key[K_DEVICE_STATE], &state_len, &wrong);
+    if (wrong) return reply_wrongtype(ctx);
+    const unsigned char *dlog = (const unsigned char *)"", *users = (const unsigned char *)"";
+    size_t dlog_len = 0, users_len = 0;
+    if (state && state_len >= 2) {
+        size_t n = (size_t)rd_u((const unsigned char *)state, 2) * 6;
+        if (2 + n > state_len) return RedisModule_ReplyWithError(ctx, "ERR riskdecide: device state");
+        dlog = (const unsigned char *)state + 2;
+        dlog_len = n;
+        users = dlog + n;
+        users_len = state_len - 2 - n;
+    }
+    const char *ulog = read_string(ctx, key[K_USER_LOG], &ulog_len, &wrong);
+    if (wrong) return reply_wrongtype(ctx);
+    if (!ulog) ulog = "";
+    int has_position = c.position_len == 16;
+    double lat = 0, lon = 0;
+    if (has_position) {
+        lat = rd_f64((const unsigned char *)c.position);
+        lon = rd_f64((const unsigned char *)c.position + 8);
+    }
+
+    /* Count windows (rules 1-4). */
+    ms_t counted[5] = {0}, reset_in[5] = {0};
+    int has_count[5] = {0}, user_seen = 0;
+    for (int id = 1; id <= 4; id++) {
+        if (rule_byte(pl, id, F_ENABLED) != 1) continue;
+        double limit = rule_f64(pl, id, F_LIMIT);
+        ms_t win = (ms_t)rule_u32(pl, id, F_WINDOW);
+        ms_t count, retry, reset;
+        int over;
+        if (id == 4) {
+            /* Distinct users: the share's own user, if seen in the window, is not new. */
+            size_t most = users_len / 8 + 1, n_others = 0;
+            ms_t *others = RedisModule_PoolAlloc(ctx, most * sizeof *others);
+            for (size_t pos = 0; pos + 8 <= users_len;) {
+                ms_t t = (ms_t)rd_u(users + pos, 6);
+                size_t len = (size_t)rd_u(users + pos + 6, 2), at = pos + 8;
+                pos = at + len;
+                if (pos > users_len) break;
+                if (now - t < win) {
+                    if (len == user_len && memcmp(users + at, user, len) == 0) user_seen = 1;
+                    else others[n_others++] = t;
+                }
+            }
+            qsort(others, n_others, sizeof *others, cmp_ms);
+            count = (ms_t)n_others;
+            retry = 0;
+            reset = 0;
+            if ((double)count >= limit) retry = others[count - (ms_t)limit] + win - now;
+            if (count > 0) reset = others[0] + win - now;
+            over = !user_seen && (double)count >= limit;
+            if (user_seen) count++;
+        } else {
+            const unsigned char *s = id == 3 ? (const unsigned char *)ulog : dlog;
+            judge_log(s, id == 3 ? ulog_len : dlog_len, now, limit, win, &count, &retry, &reset);
+            over = (double)count >= limit;
+        }
+        /* Observed: what the count would be with this share. */
+        if (over) fire_num(&j, id, (double)(count + 1), limit, (double)win / 1000, (double)retry, NONE);
+        counted[id] = count;
+        reset_in[id] = reset;
+        has_count[id] = 1;
+    }
+
+    /* Success rate over the shares of the window that have an outcome. */
+    if (rule_byte(pl, 5, F_ENABLED) == 1) {
+        size_t raw_len;
+        const char *raw = read_string(ctx, key[K_DEVICE_OUTCOMES], &raw_len, &wrong);
+        if (wrong) return reply_wrongtype(ctx);
+        if (raw) {
+            ms_t win = (ms_t)rule_u32(pl, 5, F_WINDOW);
+            double min_samples = rule_f64(pl, 5, F_LIMIT), threshold = rule_f64(pl, 5, F_EXTRA);
+            long long samples = 0, successes = 0;
+            for (size_t i = 0; i + 7 <= raw_len; i += 11) {
+                ms_t t = (ms_t)rd_u((const unsigned char *)raw + i, 6);
+                if (now - t < win) {
+                    samples++;
+                    successes += (unsigned char)raw[i + 6];
+                }
+            }
+            if ((double)samples >= min_samples && (double)successes < threshold * (double)samples)
+                fire_num(&j, 5, floor((double)successes / (double)samples * 1000 + 0.5) / 1000, threshold,
+                         (double)win / 1000, 0, (double)samples);
+        }
+    }
+
+    /* Impossible travel from the device's last position (the new one written, the last read). */
+    if (has_position) {
+        Buf position = {0};
+        buf_uint(&position, (uint64_t)now, 6);
+        buf_f64(&position, lat);
+        buf_f64(&position, lon);
+        size_t last_len = 0;
+        const char *last = NULL;
+        if (rule_byte(pl, 6, F_ENABLED) == 1) {
+            last = read_string(ctx, key[K_DEVICE_GEO], &last_len, &wrong);
+            if (wrong) {
+                buf_free(&position);
+                return reply_wrongtype(ctx);
+            }
+        }
+        set_px(ctx, key[K_DEVICE_GEO], position.p, position.len, DAY_MS);
+        buf_free(&position);
+        if (last && last_len >= 22) {
+            const unsigned char *l = (const unsigned char *)last;
+            ms_t t = (ms_t)rd_u(l, 6);
+            double km = haversine_km(rd_f64(l + 6), rd_f64(l + 14), lat, lon);
+            /* At least a second apart, so that two shares in the same ms are not infinitely fast. */
+            double kmh = km / ((double)(now - t > 1000 ? now - t : 1000) / 3600000);
+            if (km >= rule_f64(pl, 6, F_EXTRA) && kmh > rule_f64(pl, 6, F_LIMIT))
+                fire_num(&j, 6, floor(kmh + 0.5), rule_f64(pl, 6, F_LIMIT), NONE, 0, floor(km * 10 + 0.5) / 10);
+        }
+    }
+
+    /* Graph scores of the device and the sharer: the anomaly is the worse of the two, the KOL score
+     * the sharer's. */
+    char graph[96];
+    size_t graph_len = 0;
+    {
+        RedisModuleString *fields[2], *scored[2];
+        fields[0] = RedisModule_CreateStringPrintf(ctx, "d:%.*s", (int)c.device_id_len, c.device_id);
+        fields[1] = RedisModule_CreateStringPrintf(ctx, "u:%.*s", (int)user_len, user);
+        if (hmget(ctx, key[K_GRAPH], 2, fields, scored) < 0) return reply_wrongtype(ctx);
+        if (scored[0] || scored[1]) {
+            size_t dl = 3, ul = 3, dal, ual, ukl;
+            const char *d = scored[0] ? RedisModule_StringPtrLen(scored[0], &dl) : "0,0";
+            const char *u = scored[1] ? RedisModule_StringPtrLen(scored[1], &ul) : "0,0";
+            const char *da, *ua, *uk;
+            double dav, uav;
+            if (!split_score(d, dl, &da, &dal, NULL, NULL) || !split_score(u, ul, &ua, &ual, &uk, &ukl) ||
+                !lua_tonumber(da, dal, &dav) || !lua_tonumber(ua, ual, &uav) || ukl > 64)
+                return RedisModule_ReplyWithError(ctx, "ERR riskdecide: graph scores");
+            double anomaly = uav > dav ? uav : dav;
+            int n = lua_numstr(graph, 32, anomaly);
+            graph[n] = ',';
+            memcpy(graph + n + 1, uk, ukl);
+            graph_len = (size_t)n + 1 + ukl;
+            if (rule_byte(pl, R_GRAPH, F_ENABLED) == 1 && anomaly >= rule_f64(pl, R_GRAPH, F_LIMIT))
+                fire_num(&j, R_GRAPH, anomaly, rule_f64(pl, R_GRAPH, F_LIMIT), NONE, 0, NONE);
+        }
+    }
+
+    /* Real-time signals (rules 11-15) from the device's `:sig` hash: "<observed>@<until ms>". A signal
+     * and the batch's graph anomaly are one explanation: only the stronger (observed / limit) is given. */
+    size_t sig_name_len = 0;
+    if (key[K_SIGNALS]) RedisModule_StringPtrLen(key[K_SIGNALS], &sig_name_len);
+    if (sig_name_len > 0 && key_exists(ctx, key[K_SIGNALS])) {
+        RedisModuleString *fields[5], *sig[5];
+        for (int i = 0; i < 5; i++)
+            fields[i] = SIGNAL_PER_USER[i]
+                ? RedisModule_CreateStringPrintf(ctx, "%c|%.*s", SIGNAL_FIELD[i], (int)user_len, user)
+                : RedisModule_CreateStringPrintf(ctx, "%c", SIGNAL_FIELD[i]);
+        if (hmget(ctx, key[K_SIGNALS], 5, fields, sig) < 0) return reply_wrongtype(ctx);
+        int first = j.fired.n;
+        for (int i = 0; i < 5; i++) {
+            if (!sig[i]) continue;
+            size_t len;
+            const char *v = RedisModule_StringPtrLen(sig[i], &len);
+            const char *at = memchr(v, '@', len);
+            if (!at || at == v || at + 1 == v + len) continue;
+            int digits = 1;
+            for (const char *p = at + 1; p < v + len; p++) digits &= isdigit((unsigned char)*p) != 0;
+            double observed, until;
+            if (!digits || !lua_tonumber(v, (size_t)(at - v), &observed) ||
+                !lua_tonumber(at + 1, (size_t)(v + len - at - 1), &until))
+                continue;
+            int id = FIRST_SIGNAL + i;
+            if ((double)now < until && rule_byte(pl, id, F_ENABLED) == 1 && observed >= rule_f64(pl, id, F_LIMIT)) {
+                ms_t win = (ms_t)rule_u32(pl, id, F_WINDOW);
+                fire_num(&j, id, observed, rule_f64(pl, id, F_LIMIT), win > 0 ? (double)win / 1000 : NONE, 0, NONE);
+            }
+        }
+        int g = -1;
+        for (int i = 0; i < first; i++)
+            if (strcmp(j.fired.f[i].code, CODES[R_GRAPH]) == 0) g = i;
+        if (g >= 0 && j.fired.n > first) {
+            int gshadow = j.fired.f[g].shadow;
+            double gstrength = j.fired.f[g].number / j.fired.f[g].limit, best = -1;
+            for (int i = first; i < j.fired.n; i++)
+                if (j.fired.f[i].shadow == gshadow) {
+                    double s = j.fired.f[i].number / j.fired.f[i].limit;
+                    if (s > best) best = s;
+                }
+            if (best >= 0) {
+                int kept = 0;
+                for (int i = 0; i < j.fired.n; i++) {
+                    int signal = i >= first && j.fired.f[i].shadow == gshadow;
+                    if (!((i == g && best > gstrength) || (signal && best <= gstrength))) j.fired.f[kept++] = j.fired.f[i];
+                }
+                j.fired.n = kept;
+            }
+        }
+    }
+
+    /* Bans (rules 8-10) and the allowlist: looked at only when one of their keys is there. */
+    int allowlisted = 0;
+    if (key_exists(ctx, key[K_ALLOWLIST]) || key_exists(ctx, key[K_DEVICE_BAN]) || key_exists(ctx, key[K_USER_BAN]) ||
+        key_exists(ctx, key[K_IP_BAN])) {
+        RedisModuleString *ban_keys[3] = {key[K_DEVICE_BAN], key[K_USER_BAN], key[K_IP_BAN]};
+        RedisModuleString *fields[3] = {cstr(ctx, "until"), cstr(ctx, "reason"), cstr(ctx, "code")};
+        for (int id = 8; id <= 10; id++) {
+            if (rule_byte(pl, id, F_ENABLED) != 1) continue;
+            RedisModuleString *ban[3];
+            if (hmget(ctx, ban_keys[id - 8], 3, fields, ban) < 0) return reply_wrongtype(ctx);
+            if (!ban[0] && !ban[1]) continue;
+            double untl = 0;
+            if (ban[0]) {
+                size_t n;
+                const char *u = RedisModule_StringPtrLen(ban[0], &n);
+                if (!lua_tonumber(u, n, &untl)) untl = 0;
+            }
+            if (!(untl == 0 || untl > (double)now)) continue;
+            double retry = untl > 0 ? untl - (double)now : 0;
+            size_t reason_len = 0, code_len = 0;
+            const char *reason = ban[1] ? RedisModule_StringPtrLen(ban[1], &reason_len) : "";
+            const char *code = ban[2] ? RedisModule_StringPtrLen(ban[2], &code_len) : "";
+            if (code_len == 18 && memcmp(code, "challenge_failures", 18) == 0) {
+                /* The cool-down after failed challenges, reported as its own rule. */
+                if (j.fired.n < MAX_FINDINGS) {
+                    Finding *f = &j.fired.f[j.fired.n++];
+                    int ch = (int)hdr(pl, H_CD_CHALLENGE, 1);
+                    *f = (Finding){.code = "challenge_failures", .code_len = 18,
+                                   .severity = (int)hdr(pl, H_CD_SEVERITY, 1), .shadow = (int)hdr(pl, H_CD_SHADOW, 1),
+                                   .challenge = ch <= 2 ? ch : 0, .text = 1, .observed = reason,
+                                   .observed_len = reason_len, .limit = NONE, .window = NONE, .retry = retry,
+                                   .detail = NONE};
+                }
+            } else {
+                fire_text(&j, id, reason, reason_len, NONE, NONE, retry);
+            }
+        }
+        /* An allowlisted device skips challenge rules: they are reported under shadow instead. */
+        allowlisted = key_exists(ctx, key[K_ALLOWLIST]);
+    }
+    if (allowlisted)
+        for (int i = 0; i < j.fired.n; i++)
+            if (j.fired.f[i].severity == 1) j.fired.f[i].shadow = 1;
+
+    /* Severity: block (2) > challenge (1) > allow (0); among challenges sms > captcha. */
+    int decision = 0, chal = 0;
+    if (c.static_block == 1) decision = 2;
+    if (!allowlisted && c.static_challenge != 0) {
+        if (decision < 1) decision = 1;
+        chal = c.static_challenge;
+    }
+    for (int i = 0; i < j.fired.n; i++) {
+        const Finding *f = &j.fired.f[i];
+        if (f->shadow != 0) continue;
+        if (f->severity > decision) decision = f->severity;
+        if (f->severity == 1) {
+            int rank = f->challenge == 2 ? 2 : (f->challenge == 1 ? 1 : 0);
+            if (rank > chal) chal = rank;
+        }
+    }
+    if (decision != 1) chal = 0;
+
+    int consumed = 0;
+    if (decision == 0) {
+        /* Count the admitted share: the device log, the user's log and the users seen. */
+        consumed = 1;
+        Buf st = {0}, kept = {0}, ul = {0};
+        record_log(&kept, dlog, dlog_len, now, (ms_t)hdr(pl, H_DCAP, 2), (ms_t)hdr(pl, H_DKEEP, 4));
+        buf_uint(&st, kept.len / 6, 2);
+        buf_put(&st, kept.p, kept.len);
+        users_after(&st, pl, now, user, user_len, users, users_len);
+        ms_t dkeep = (ms_t)hdr(pl, H_DKEEP, 4), skeep = (ms_t)hdr(pl, H_SKEEP, 4);
+        char px[24];
+        snprintf(px, sizeof px, "%lld", dkeep > skeep ? dkeep : skeep);
+        set_px(ctx, key[K_DEVICE_STATE], st.p, st.len, px);
+        record_log(&ul, (const unsigned char *)ulog, ulog_len, now, (ms_t)hdr(pl, H_UCAP, 2), (ms_t)hdr(pl, H_UKEEP, 4));
+        snprintf(px, sizeof px, "%lld", (ms_t)hdr(pl, H_UKEEP, 4));
+        set_px(ctx, key[K_USER_LOG], ul.p, ul.len, px);
+        buf_free(&st);
+        buf_free(&kept);
+        buf_free(&ul);
+    } else {
+        /* Evidence for analysts: refusals by rule; past the policy's threshold an open device enters
+         * the review queue, worst (most refusal points) first. */
+        RedisModuleKey *flags = RedisModule_OpenKey(ctx, key[K_FLAGS], REDISMODULE_READ | REDISMODULE_WRITE);
+        int ft = RedisModule_KeyType(flags);
+        if (ft != REDISMODULE_KEYTYPE_EMPTY && ft != REDISMODULE_KEYTYPE_HASH) {
+            RedisModule_CloseKey(flags);
+            return reply_wrongtype(ctx);
+        }
+        long long points = 0;
+        const char *codes = c.static_codes, *end = c.static_codes + c.static_codes_len;
+        while (codes < end) {
+            const char *comma = memchr(codes, ',', (size_t)(end - codes));
+            const char *stop = comma ? comma : end;
+            size_t len = (size_t)(stop - codes);
+            int shadow = 0;
+            for (size_t i = 0; len >= 7 && i + 7 <= len; i++) shadow |= memcmp(codes + i, ":shadow", 7) == 0;
+            if (len > 0 && !shadow) {
+                int challenge = codes[len - 1] == '?';
+                if (!challenge || !allowlisted) {
+                    long long v;
+                    if (hincrby(ctx, flags, key[K_FLAGS], RedisModule_CreateString(ctx, codes, len - (size_t)challenge),
+                                1, &v) < 0) {
+                        RedisModule_CloseKey(flags);
+                        return RedisModule_ReplyWithError(ctx, "ERR hash value is not an integer");
+                    }
+                }
+            }
+            codes = stop + 1;
+        }
+        for (int i = 0; i < j.fired.n; i++) {
+            if (j.fired.f[i].shadow != 0) continue;
+            long long v;
+            if (hincrby(ctx, flags, key[K_FLAGS], RedisModule_CreateString(ctx, j.fired.f[i].code, j.fired.f[i].code_len),
+                        1, &v) < 0) {
+                RedisModule_CloseKey(flags);
+                return RedisModule_ReplyWithError(ctx, "ERR hash value is not an integer");
+            }
+        }
+        if (hincrby(ctx, flags, key[K_FLAGS], cstr(ctx, "_points"), decision, &points) < 0) {
+            RedisModule_CloseKey(flags);
+            return RedisModule_ReplyWithError(ctx, "ERR hash value is not an integer");
+        }
+        RedisModuleString *at = RedisModule_CreateString(ctx, now_s, (size_t)now_s_len);
+        if (points == decision) { /* the first refusal the hash holds */
+            RedisModule_HashSet(flags, REDISMODULE_HASH_CFIELDS, "_first", at, "_last", at, NULL);
+            RedisModule_Replicate(ctx, "HSET", "scscs", key[K_FLAGS], "_first", at, "_last", at);
+        } else {
+            RedisModule_HashSet(flags, REDISMODULE_HASH_CFIELDS, "_last", at, NULL);
+            RedisModule_Replicate(ctx, "HSET", "scs", key[K_FLAGS], "_last", at);
+        }
+        RedisModule_SetExpire(flags, strtoll(FLAGS_TTL_MS, NULL, 10));
+        RedisModule_Replicate(ctx, "PEXPIRE", "sc", key[K_FLAGS], FLAGS_TTL_MS);
+        RedisModule_CloseKey(flags);
+        if (points >= (long long)hdr(pl, H_REVIEW, 2)) {
+            RedisModuleString *status_field[1] = {cstr(ctx, "status")}, *status[1];
+            if (hmget(ctx, key[K_REVIEW], 1, status_field, status) < 0) return reply_wrongtype(ctx);
+            size_t sl = 0;
+            const char *sv = status[0] ? RedisModule_StringPtrLen(status[0], &sl) : NULL;
+            if (!sv || (sl == 4 && memcmp(sv, "open", 4) == 0)) {
+                /* GT: a higher priority from the graph scores is not lowered by points. */
+                RedisModuleKey *q = RedisModule_OpenKey(ctx, key[K_QUEUE], REDISMODULE_READ | REDISMODULE_WRITE);
+                int qt = RedisModule_KeyType(q);
+                if (qt != REDISMODULE_KEYTYPE_EMPTY && qt != REDISMODULE_KEYTYPE_ZSET) {
+                    RedisModule_CloseKey(q);
+                    return reply_wrongtype(ctx);
+                }
+                RedisModuleString *member = RedisModule_CreateString(ctx, c.device_id, c.device_id_len);
+                int zflags = REDISMODULE_ZADD_GT;
+                RedisModule_ZsetAdd(q, (double)points, member, &zflags);
+                RedisModule_CloseKey(q);
+                RedisModule_Replicate(ctx, "ZADD", "scls", key[K_QUEUE], "GT", points, member);
+            }
+        }
+    }
+
+    /* Window counts after this decision, packed (contract.decode_windows). */
+    Buf windows = {0}, findings = {0}, decided = {0}, rec = {0}, codes = {0};
+    for (int id = 1; id <= 4; id++) {
+        if (!has_count[id]) continue;
+        ms_t count = counted[id], reset = reset_in[id];
+        if (consumed && (id != 4 || !user_seen)) {
+            count++;
+            if (reset == 0) reset = (ms_t)rule_u32(pl, id, F_WINDOW);
+        }
+        buf_uint(&windows, (uint64_t)id, 1);
+        buf_uint(&windows, lua_uint((double)count) & 0xffffffffu, 4);
+        buf_uint(&windows, lua_uint((double)reset) & 0xffffffffu, 4);
+    }
+    pack_findings(&findings, &j.fired);
+
+    /* The record: the caller's part as sent, then the script's. */
+    buf_uint(&decided, (uint64_t)now, 6);
+    buf_uint(&decided, (uint64_t)decision, 1);
+    buf_uint(&decided, (uint64_t)chal, 1);
+    buf_uint(&decided, (uint64_t)consumed, 1);
+    buf_uint(&decided, (uint64_t)allowlisted, 1);
+    buf_uint(&decided, windows.len, 2);
+    buf_put(&decided, windows.p, windows.len);
+    buf_uint(&decided, findings.len, 2);
+    buf_put(&decided, findings.p, findings.len);
+    buf_uint(&decided, graph_len, 2);
+    buf_put(&decided, graph, graph_len);
+    buf_put(&rec, record, record_len);
+    buf_put(&rec, decided.p, decided.len);
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%lld", c.ttl_ms);
+    set_px(ctx, key[K_EVENT], rec.p, rec.len, ttl);
+    set_px(ctx, key[K_POINTER], pointer, pointer_len, ttl);
+
+    /* The share event's reason codes: the stateless ones ('?' after an enforced challenge, which the
+     * allowlist turns into shadow), then the stateful ones. */
+    for (size_t i = 0; i < c.static_codes_len; i++) {
+        if (c.static_codes[i] == '?') {
+            if (allowlisted) buf_put(&codes, ":shadow", 7);
+        } else {
+            buf_put(&codes, &c.static_codes[i], 1);
+        }
+    }
+    for (int i = 0; i < j.fired.n; i++) {
+        if (codes.len > 0 || i > 0 || c.static_codes_len > 0) buf_put(&codes, ",", 1);
+        buf_put(&codes, j.fired.f[i].code, j.fired.f[i].code_len);
+        if (j.fired.f[i].shadow == 1) buf_put(&codes, ":shadow", 7);
+    }
+    const char *dec = decision == 0 ? "0" : (decision == 1 ? "1" : "2");
+    RedisModuleString *fields[12] = {
+        cstr(ctx, "k"), cstr(ctx, "decision"), cstr(ctx, "id"),
+        RedisModule_CreateString(ctx, decision_id, decision_id_len), cstr(ctx, "t"),
+        RedisModule_CreateString(ctx, now_s, (size_t)now_s_len), cstr(ctx, "dec"), cstr(ctx, dec), cstr(ctx, "rc"),
+        RedisModule_CreateString(ctx, codes.len ? codes.p : "", codes.len), cstr(ctx, "req"), arg[A_REQUEST]};
+    (void)request;
+    (void)request_len;
+    append_event(ctx, key[K_EVENTS], now, c.retention_ms, decision_id, decision_id_len, fields);
+
+    /* Only what the caller does not already know (it sent the rest). */
+    RedisModule_ReplyWithStringBuffer(ctx, decided.p, decided.len);
+    buf_free(&windows);
+    buf_free(&findings);
+    buf_free(&decided);
+    buf_free(&rec);
+    buf_free(&codes);
+    return REDISMODULE_OK;
+}
+
+int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    REDISMODULE_NOT_USED(argv);
+    REDISMODULE_NOT_USED(argc);
+    if (RedisModule_Init(ctx, "riskdecide", RISKDECIDE_VERSION, REDISMODULE_APIVER_1) == REDISMODULE_ERR)
+        return REDISMODULE_ERR;
+    if (RedisModule_CreateCommand(ctx, "risk.decide", Decide, "write deny-oom getkeys-api", 0, 0, 0) ==
+        REDISMODULE_ERR)
+        return REDISMODULE_ERR;
+    return REDISMODULE_OK;
+}

@@ -1,0 +1,218 @@
+"""The native decide (``riskdecide``, ``RISK.DECIDE``) against decide.lua, on
+random traffic: every reply and every key byte for byte.
+
+Two Redis servers get the same traffic: one runs decide.lua, the other the
+module, and a replica follows the module's server. Each step sends the same
+decision (same KEYS and ARGV) to both, after the same outside writes (bans,
+the allowlist, graph scores, outcomes, signal values, review statuses,
+records of the previous release). The replies must be equal, and so must the
+decision's keys after it; at the end the whole keyspaces, and the replica's
+(so the module's replicated effects rebuild what it wrote).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from riskservice.limits.contract import FIRST_SIGNAL, RULES, decode_findings, signal_field
+from riskservice.limits.keys import EVENTS, REVIEW_QUEUE, DecisionKeys, decision_keys
+from riskservice.limits.scripts import DECIDE
+from riskservice.policy.load import parse_policy
+from tests.limits.args import decide_args
+from tests.redis_server import RedisServer
+
+MODULE = Path(__file__).resolve().parents[2] / "riskservice" / "limits" / "native" / "riskdecide.so"
+T0 = int(time.time() * 1000)
+GRAPH = "risk:graph:v1:fast"
+POLICY = b"""
+rules:
+  device_blocklist: {action: block}
+  user_blocklist: {action: block}
+  ip_blocklist: {action: block}
+  device_velocity: {limit: 4, window_s: 20, action: challenge, challenge: captcha}
+  device_daily_cap: {limit: 8, window_s: 120, action: block}
+  user_daily_cap: {limit: 3, window_s: 120, action: block}
+  device_many_users: {limit: 2, window_s: 60, action: challenge, challenge: captcha}
+  fan_out: {limit: 10, action: challenge, challenge: sms}
+  sensitive_copy: {action: block, terms: [x]}
+  low_success_rate: {min_samples: 3, threshold: 0.5, window_s: 90, action: challenge, challenge: captcha}
+  geofence: {areas: [], action: challenge, challenge: captcha}
+  impossible_travel: {max_speed_kmh: 500, min_distance_km: 1, action: challenge, challenge: sms}
+  challenge_failures: {limit: 5, window_s: 3600, cooldown_s: 3600, action: block}
+  graph_anomaly: {threshold: 0.8, action: challenge, challenge: captcha}
+  external_channel: {allowed_platforms: ["*"], action: block}
+review: {min_points: 4, anomaly_threshold: 0.8}
+"""
+DEVICES = ["d1", "d2", "d3"]
+# Users of several lengths, one of them not ASCII, one a prefix of another.
+USERS = ["u1", "u2", "u22", "用户4", "oXk2_Vb9qLmN0pR7sT1uW3yZ5aCd"]
+STATIC = [[], [], [], [["fan_out", 1, 0, "sms", 11, 10, None, 0]], [["sensitive_copy", 2, 0, "", "x", None, None, 0]],
+          [["fan_out", 1, 1, "sms", 11, 10, None, 0]],
+          [["fan_out", 1, 0, "captcha", 11, 10, None, 0], ["sensitive_copy", 2, 1, "", "x", None, None, 0]]]
+SIGNAL_VALUES = ["{v}@{until}", "{v}@{until}", "{v}@{until}", "x@{until}", "{v}@", "@{until}", "{v}@{until}@1",
+                 " {v} @{until}"]
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[tuple[redis.Redis, redis.Redis, redis.Redis]]:
+    """decide.lua's server, the module's server and the module server's replica (clients)."""
+    if not MODULE.exists():
+        pytest.fail(f"{MODULE} is not built: run `make native`")
+    lua = RedisServer(tmp_path / "lua").start()
+    native = RedisServer(tmp_path / "native").start()
+    started = [lua, native]
+    try:
+        native.client().execute_command("MODULE", "LOAD", str(MODULE))
+        replica = RedisServer(tmp_path / "replica", replica_of=native).start()
+        started.append(replica)
+        # (A replica needs the module only to load it; it replays the module's effects as plain commands.)
+        yield lua.client(), native.client(), replica.client()
+    finally:
+        for server in started:
+            server.kill()
+
+
+def snapshot(client: redis.Redis, key: str, ids: bool = False) -> tuple[Any, ...]:
+    """A key's type, value and whether it expires (a stream: its entries, with their ids if ``ids``)."""
+    kind = client.type(key).decode()
+    value: Any = None
+    if kind == "string":
+        value = client.get(key)
+    elif kind == "hash":
+        value = sorted(client.hgetall(key).items())
+    elif kind == "zset":
+        value = client.zrange(key, 0, -1, withscores=True)
+    elif kind == "stream":
+        value = [(i if ids else None, sorted(f.items())) for i, f in client.xrange(key)]
+    ttl = client.pttl(key)
+    return kind, value, ttl > 0 if ttl != -2 else None
+
+
+def keyspace(client: redis.Redis, ids: bool = False) -> dict[bytes, tuple[Any, ...]]:
+    return {k: snapshot(client, k.decode(), ids) for k in sorted(client.keys("*"))}
+
+
+def findings_of(decided: bytes) -> bytes:
+    """The packed findings of the script's part of a record (``RECORD_DECIDED_FORMAT``)."""
+    at = 10 + 2 + int.from_bytes(decided[10:12], "big")
+    return decided[at + 2:at + 2 + int.from_bytes(decided[at:at + 2], "big")]
+
+
+def both(lua: redis.Redis, native: redis.Redis, *command: Any) -> None:
+    lua.execute_command(*command)
+    native.execute_command(*command)
+
+
+def outside_writes(rng: random.Random, now: int, keys: DecisionKeys, device: str, user: str, events: list[str],
+                   lua: redis.Redis, native: redis.Redis) -> None:
+    """What else writes the keys a decision reads: analysts, the batch, outcomes, the signal consumer."""
+    event = rng.random()
+    if event < 0.04:  # a ban, timed or not, with or without a reason, or the cool-down; or lifted
+        key = rng.choice([keys.device_ban, keys.user_ban, keys.ip_ban])
+        if rng.random() < 0.4:
+            # (The ip is nearly every share's: banned only for a while, or it would refuse everything.)
+            until = now + 20_000 if key == keys.ip_ban else rng.choice([0, now + 20_000, now - 1])
+            fields = {"until": str(until), "reason": rng.choice(["test", "刷单"])}
+            if rng.random() < 0.3:
+                fields["code"] = "challenge_failures"
+            if rng.random() < 0.2:
+                del fields["reason"]
+            both(lua, native, "HSET", key, *[x for kv in fields.items() for x in kv])
+        else:
+            both(lua, native, "DEL", key)
+    elif event < 0.05:  # allowlisted, or not any more
+        if lua.exists(keys.allowlist):
+            both(lua, native, "DEL", keys.allowlist)
+        else:
+            both(lua, native, "HSET", keys.allowlist, "reason", "t")
+    elif event < 0.07:  # the batch writes graph scores (of the device, the user, or both)
+        node = rng.choice([f"d:{device}", f"u:{user}"])
+        anomaly, kol = rng.choice([0.05, 0.3, 0.7, 0.8, 0.93, 1]), round(rng.random(), 4)
+        both(lua, native, "HSET", GRAPH, node, f"{anomaly},{kol:.4f}" if anomaly == 1 else f"{anomaly:.4f},{kol:.4f}")
+    elif event < 0.25:  # an outcome of an earlier share (11-byte entries: time, claimed, 4 bytes)
+        entry = (now - rng.choice([0, 1000, 60_000, 100_000])).to_bytes(6, "big") + bytes([rng.choice([0, 0, 1])]) + \
+            b"\0\0\0\1"
+        both(lua, native, "APPEND", keys.device_outcomes, entry)
+    elif event < 0.30:  # the signal consumer writes an observed value (valid until a time)
+        code = rng.choice(RULES[FIRST_SIGNAL - 1:])
+        value = rng.choice(SIGNAL_VALUES).format(v=rng.choice([1, 2, 3, 4.5, 5, 7]),
+                                                 until=now + rng.choice([-1, 0, 1, 20_000, 300_000]))
+        both(lua, native, "HSET", keys.signals, signal_field(code, user), value)
+    elif event < 0.32:  # an analyst reviews the device
+        both(lua, native, "HSET", keys.review, "status", rng.choice(["open", "closed", "confirmed"]))
+    elif event < 0.33:  # the queue has the device at a graph priority
+        both(lua, native, "ZADD", REVIEW_QUEUE, rng.choice([1, 50]), device)
+    elif event < 0.335 and events:  # a record of the previous release (a hash) under an event id
+        old = decision_keys(rng.choice(events), "d1", "u1", None)
+        both(lua, native, "DEL", old.event)
+        both(lua, native, "HSET", old.event, "fp", rng.choice(["fp", "other"]), "id", "old", "dec", "0")
+
+
+def test_the_module_answers_and_writes_as_decide_lua(servers: tuple[redis.Redis, redis.Redis, redis.Redis]) -> None:
+    lua, native, replica = servers
+    sha = lua.script_load(DECIDE.source)
+    plan = parse_policy(POLICY).default.plan
+    rng = random.Random(5)
+    now = T0
+    events: list[str] = []
+    seen: dict[str, int] = {}
+    fired: set[tuple[str, int]] = set()
+    for i in range(1500):
+        step = rng.choice([0, 1, 400, 1500, 4000, 9000, 30_000, 200_000])
+        now += -rng.choice([1, 5000]) if rng.random() < 0.03 else step  # now and then the clock steps back
+        device, user = rng.choice(DEVICES), rng.choice(USERS)
+        if events and rng.random() < 0.08:  # a retry of an earlier event, the same request or another
+            event_id = rng.choice(events)
+            fingerprint = rng.choice(["fp", "fp2"])
+        else:
+            event_id, fingerprint = f"e{i}", "fp"
+            events.append(event_id)
+        keys = decision_keys(event_id, device, user, rng.choice(["203.0.113.9"] * 4 + [None]), f"id{i}")._replace(graph=GRAPH)
+        outside_writes(rng, now, keys, device, user, events, lua, native)
+        lat, lon = (repr(31.2 + rng.choice([0, 0.001, 2.0, -40.0])), repr(121.4 + rng.choice([0, 3.5]))) \
+            if rng.random() < 0.4 else ("", "")
+        arms = "".join(rng.choice("01") for _ in RULES) if rng.random() < 0.1 else ""
+        args = decide_args(now=now, decision_id=f"{i:x}", user_id=user, device_id=device, plan=plan,
+                           static=rng.choice(STATIC), lat=lat, lon=lon, arms=arms, fingerprint=fingerprint,
+                           retention_ms=rng.choice([86_400_000, 86_400_000, 1]),
+                           deadline=1 if rng.random() < 0.01 else "",  # long past: changes nothing
+                           request=f'{{"n": {i}}}'.encode())
+        wire = args.wire()
+        want = lua.evalsha(sha, len(keys), *keys, *wire)
+        got = native.execute_command("RISK.DECIDE", len(keys), *keys, *wire)
+        assert got == want, f"step {i}"
+        kind = "late" if isinstance(want, list) and want[0] == b"late" else \
+            want[0].decode() if isinstance(want, list) else f"decided {want[6:7].hex()}"
+        seen[kind] = seen.get(kind, 0) + 1
+        if isinstance(want, bytes):
+            fired |= {(f[0], f[2]) for f in decode_findings(findings_of(want))}
+        for key in {*keys} - {EVENTS}:
+            assert snapshot(native, key) == snapshot(lua, key), f"step {i}: {key}"
+    assert keyspace(native) == keyspace(lua)
+    # The traffic reaches every path: new decisions of each kind, replays, conflicts, late calls.
+    assert {"decided 00", "decided 01", "decided 02", "replay", "conflict", "late"} <= set(seen), seen
+    # ... and every stateful rule fires, many of them both enforced and in shadow.
+    assert {code for code, _ in fired} == {*RULES, "challenge_failures"}, sorted(fired)
+    assert len({code for code, shadow in fired if shadow}) >= 8 and len({code for code, shadow in fired if not shadow}) >= 12
+    native.execute_command("WAIT", 1, 5000)
+    assert keyspace(replica, ids=True) == keyspace(native, ids=True)
+
+
+def test_the_module_refuses_what_only_the_cluster_sends(
+        servers: tuple[redis.Redis, redis.Redis, redis.Redis]) -> None:
+    _, native, _ = servers
+    plan = parse_policy(POLICY).default.plan
+    keys = decision_keys("e1", "d1", "u1", None, "id1")
+    args = decide_args(now=T0, decision_id="1", user_id="u1", device_id="d1", plan=plan, user_side="[]")
+    with pytest.raises(redis.ResponseError, match="one Redis only"):
+        native.execute_command("RISK.DECIDE", len(keys), *keys, *args.wire())
+    assert native.keys("*") == []
+    with pytest.raises(redis.ResponseError, match="riskdecide"):
+        native.execute_command("RISK.DECIDE", 3, "a", "b", "c", "x")
