@@ -59,8 +59,18 @@ static const char *const CODES[RULE_COUNT + 1] = {
 static const char SIGNAL_FIELD[5] = {'r', 'l', 'f', 'd', 'c'};
 static const int SIGNAL_PER_USER[5] = {0, 1, 1, 1, 1};
 
-static const char DAY_MS[] = "86400000";
-static const char FLAGS_TTL_MS[] = "2592000000"; /* 30 days */
+static const long long DAY_MS = 86400000, FLAGS_TTL_MS = 2592000000LL; /* a position: a day; refusal counts: 30 days */
+
+/* The words every decision writes, made once at load (a string made per call costs an allocation,
+ * and a replicated command's words are kept until the call ends). */
+enum {
+    W_K, W_DECISION, W_ID, W_T, W_DEC, W_RC, W_REQ, W_DEC0, W_DEC1, W_DEC2, W_PX, W_DAY_MS, W_FLAGS_TTL_MS,
+    W_GT, W_MINID, W_EQ, W_POINTS, W_FIRST, W_LAST, W_STATUS, W_UNTIL, W_REASON, W_CODE, W_SIG_R, W_COUNT
+};
+static const char *const WORD_TEXT[W_COUNT] = {
+    "k", "decision", "id", "t", "dec", "rc", "req", "0", "1", "2", "PX", "86400000", "2592000000",
+    "GT", "MINID", "=", "_points", "_first", "_last", "status", "until", "reason", "code", "r"};
+static RedisModuleString *W[W_COUNT];
 
 /* ---- Bytes: big-endian reads, and a growing buffer ---- */
 
@@ -272,14 +282,28 @@ static int key_exists(RedisModuleCtx *ctx, RedisModuleString *name) {
     return there;
 }
 
-/* SET key value PX ms, replicated as that command. */
-static void set_px(RedisModuleCtx *ctx, RedisModuleString *name, const char *value, size_t len, const char *px) {
+/* SET key value PX ms, replicated as that command (px: the ms as text). */
+static void set_px(RedisModuleCtx *ctx, RedisModuleString *name, RedisModuleString *value, long long ms,
+                   RedisModuleString *px) {
     RedisModuleKey *k = RedisModule_OpenKey(ctx, name, REDISMODULE_READ | REDISMODULE_WRITE);
-    RedisModuleString *v = RedisModule_CreateString(ctx, value, len);
-    RedisModule_StringSet(k, v);
-    RedisModule_SetExpire(k, strtoll(px, NULL, 10));
+    RedisModule_StringSet(k, value);
+    RedisModule_SetExpire(k, ms);
     RedisModule_CloseKey(k);
-    RedisModule_Replicate(ctx, "SET", "sscc", name, v, "PX", px);
+    RedisModule_Replicate(ctx, "SET", "ssss", name, value, W[W_PX], px);
+}
+
+static void set_px_buf(RedisModuleCtx *ctx, RedisModuleString *name, const char *value, size_t len, long long ms) {
+    set_px(ctx, name, RedisModule_CreateString(ctx, value, len), ms,
+           ms == DAY_MS ? W[W_DAY_MS] : RedisModule_CreateStringFromLongLong(ctx, ms));
+}
+
+/* "<prefix><id>" as a string (a hash field). */
+static RedisModuleString *field_of(RedisModuleCtx *ctx, const char *prefix, size_t plen, const char *id, size_t len) {
+    char stack[128];
+    char *out = plen + len <= sizeof stack ? stack : RedisModule_PoolAlloc(ctx, plen + len);
+    memcpy(out, prefix, plen);
+    memcpy(out + plen, id, len);
+    return RedisModule_CreateString(ctx, out, plen + len);
 }
 
 
@@ -497,7 +521,7 @@ static void append_event(RedisModuleCtx *ctx, RedisModuleString *stream, ms_t no
         }
         snprintf(minbuf, sizeof minbuf, "%llu-%llu", (unsigned long long)first.ms, (unsigned long long)first.seq);
         RedisModule_CloseKey(k);
-        RedisModule_Replicate(ctx, "XADD", "sccssssssssssssss", stream, "MINID", "=", RedisModule_CreateString(ctx, minbuf, strlen(minbuf)),
+        RedisModule_Replicate(ctx, "XADD", "sssssssssssssssss", stream, W[W_MINID], W[W_EQ], RedisModule_CreateString(ctx, minbuf, strlen(minbuf)),
                               ids, fields[0], fields[1], fields[2], fields[3], fields[4], fields[5], fields[6],
                               fields[7], fields[8], fields[9], fields[10], fields[11]);
         return;
@@ -529,19 +553,31 @@ static int hmget(RedisModuleCtx *ctx, RedisModuleString *name, int n, RedisModul
     return 0;
 }
 
-static RedisModuleString *cstr(RedisModuleCtx *ctx, const char *s) { return RedisModule_CreateString(ctx, s, strlen(s)); }
+/* Fields and values a decision set in the flags hash, replicated as one HSET of their final values. */
+typedef struct {
+    RedisModuleString *v[2 * (MAX_FINDINGS + 40)];
+    size_t n;
+} HashWrites;
 
-/* HINCRBY key field by on an open hash key; -1 on a value that is not an integer. */
-static int hincrby(RedisModuleCtx *ctx, RedisModuleKey *k, RedisModuleString *key, RedisModuleString *field,
-                   long long by, long long *result) {
+static void wrote(HashWrites *w, RedisModuleString *field, RedisModuleString *value) {
+    if (w->n + 2 <= sizeof w->v / sizeof w->v[0]) {
+        w->v[w->n++] = field;
+        w->v[w->n++] = value;
+    }
+}
+
+/* HINCRBY field by on an open hash key; -1 on a value that is not an integer. */
+static int hincrby(RedisModuleCtx *ctx, RedisModuleKey *k, HashWrites *w, RedisModuleString *field, long long by,
+                   long long *result) {
     RedisModuleString *old = NULL;
     long long v = 0;
     if (RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_HASH)
         RedisModule_HashGet(k, REDISMODULE_HASH_NONE, field, &old, NULL);
     if (old && RedisModule_StringToLongLong(old, &v) != REDISMODULE_OK) return -1;
     v += by;
-    RedisModule_HashSet(k, REDISMODULE_HASH_NONE, field, RedisModule_CreateStringFromLongLong(ctx, v), NULL);
-    RedisModule_Replicate(ctx, "HINCRBY", "ssl", key, field, by);
+    RedisModuleString *value = RedisModule_CreateStringFromLongLong(ctx, v);
+    RedisModule_HashSet(k, REDISMODULE_HASH_NONE, field, value, NULL);
+    wrote(w, field, value);
     *result = v;
     return 0;
 }
@@ -624,12 +660,10 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
         RedisModule_StringPtrLen(arg[i], &n);
         if (n > 0) return RedisModule_ReplyWithError(ctx, "ERR riskdecide: one Redis only (split decisions run decide.lua)");
     }
-    size_t plan_len, call_len, record_len, request_len, pointer_len;
+    size_t plan_len, call_len, record_len;
     const char *plan_raw = RedisModule_StringPtrLen(arg[A_PLAN], &plan_len);
     const char *call_raw = RedisModule_StringPtrLen(arg[A_CALL], &call_len);
     const char *record = RedisModule_StringPtrLen(arg[A_RECORD], &record_len);
-    const char *request = RedisModule_StringPtrLen(arg[A_REQUEST], &request_len);
-    const char *pointer = RedisModule_StringPtrLen(arg[A_POINTER], &pointer_len);
     Call c;
     if (plan_len < PLAN_SIZE) return RedisModule_ReplyWithError(ctx, "ERR riskdecide: plan");
     if (!read_call(call_raw, call_len, &c)) return RedisModule_ReplyWithError(ctx, "ERR riskdecide: call");
@@ -755,19 +789,31 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
         buf_uint(&position, (uint64_t)now, 6);
         buf_f64(&position, lat);
         buf_f64(&position, lon);
-        size_t last_len = 0;
-        const char *last = NULL;
-        if (rule_byte(pl, 6, F_ENABLED) == 1) {
-            last = read_string(ctx, key[K_DEVICE_GEO], &last_len, &wrong);
-            if (wrong) {
-                buf_free(&position);
-                return reply_wrongtype(ctx);
+        /* SET ... GET: the key is written either way, so one handle reads and writes it. */
+        unsigned char l[22];
+        int has_last = 0;
+        RedisModuleKey *geo = RedisModule_OpenKey(ctx, key[K_DEVICE_GEO], REDISMODULE_READ | REDISMODULE_WRITE);
+        int gt = RedisModule_KeyType(geo);
+        if (gt != REDISMODULE_KEYTYPE_EMPTY && gt != REDISMODULE_KEYTYPE_STRING) {
+            RedisModule_CloseKey(geo);
+            buf_free(&position);
+            return reply_wrongtype(ctx);
+        }
+        if (gt == REDISMODULE_KEYTYPE_STRING && rule_byte(pl, 6, F_ENABLED) == 1) {
+            size_t last_len;
+            const char *last = RedisModule_StringDMA(geo, &last_len, REDISMODULE_READ);
+            if (last_len >= 22) {
+                memcpy(l, last, 22);
+                has_last = 1;
             }
         }
-        set_px(ctx, key[K_DEVICE_GEO], position.p, position.len, DAY_MS);
+        RedisModuleString *value = RedisModule_CreateString(ctx, position.p, position.len);
+        RedisModule_StringSet(geo, value);
+        RedisModule_SetExpire(geo, DAY_MS);
+        RedisModule_CloseKey(geo);
+        RedisModule_Replicate(ctx, "SET", "ssss", key[K_DEVICE_GEO], value, W[W_PX], W[W_DAY_MS]);
         buf_free(&position);
-        if (last && last_len >= 22) {
-            const unsigned char *l = (const unsigned char *)last;
+        if (has_last) {
             ms_t t = (ms_t)rd_u(l, 6);
             double km = haversine_km(rd_f64(l + 6), rd_f64(l + 14), lat, lon);
             /* At least a second apart, so that two shares in the same ms are not infinitely fast. */
@@ -783,8 +829,8 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     size_t graph_len = 0;
     {
         RedisModuleString *fields[2], *scored[2];
-        fields[0] = RedisModule_CreateStringPrintf(ctx, "d:%.*s", (int)c.device_id_len, c.device_id);
-        fields[1] = RedisModule_CreateStringPrintf(ctx, "u:%.*s", (int)user_len, user);
+        fields[0] = field_of(ctx, "d:", 2, c.device_id, c.device_id_len);
+        fields[1] = field_of(ctx, "u:", 2, user, user_len);
         if (hmget(ctx, key[K_GRAPH], 2, fields, scored) < 0) return reply_wrongtype(ctx);
         if (scored[0] || scored[1]) {
             size_t dl = 3, ul = 3, dal, ual, ukl;
@@ -811,10 +857,10 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     if (key[K_SIGNALS]) RedisModule_StringPtrLen(key[K_SIGNALS], &sig_name_len);
     if (sig_name_len > 0 && key_exists(ctx, key[K_SIGNALS])) {
         RedisModuleString *fields[5], *sig[5];
-        for (int i = 0; i < 5; i++)
-            fields[i] = SIGNAL_PER_USER[i]
-                ? RedisModule_CreateStringPrintf(ctx, "%c|%.*s", SIGNAL_FIELD[i], (int)user_len, user)
-                : RedisModule_CreateStringPrintf(ctx, "%c", SIGNAL_FIELD[i]);
+        for (int i = 0; i < 5; i++) {
+            char prefix[2] = {SIGNAL_FIELD[i], '|'};
+            fields[i] = SIGNAL_PER_USER[i] ? field_of(ctx, prefix, 2, user, user_len) : W[W_SIG_R];
+        }
         if (hmget(ctx, key[K_SIGNALS], 5, fields, sig) < 0) return reply_wrongtype(ctx);
         int first = j.fired.n;
         for (int i = 0; i < 5; i++) {
@@ -862,7 +908,7 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     if (key_exists(ctx, key[K_ALLOWLIST]) || key_exists(ctx, key[K_DEVICE_BAN]) || key_exists(ctx, key[K_USER_BAN]) ||
         key_exists(ctx, key[K_IP_BAN])) {
         RedisModuleString *ban_keys[3] = {key[K_DEVICE_BAN], key[K_USER_BAN], key[K_IP_BAN]};
-        RedisModuleString *fields[3] = {cstr(ctx, "until"), cstr(ctx, "reason"), cstr(ctx, "code")};
+        RedisModuleString *fields[3] = {W[W_UNTIL], W[W_REASON], W[W_CODE]};
         for (int id = 8; id <= 10; id++) {
             if (rule_byte(pl, id, F_ENABLED) != 1) continue;
             RedisModuleString *ban[3];
@@ -929,12 +975,9 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
         buf_put(&st, kept.p, kept.len);
         users_after(&st, pl, now, user, user_len, users, users_len);
         ms_t dkeep = (ms_t)hdr(pl, H_DKEEP, 4), skeep = (ms_t)hdr(pl, H_SKEEP, 4);
-        char px[24];
-        snprintf(px, sizeof px, "%lld", dkeep > skeep ? dkeep : skeep);
-        set_px(ctx, key[K_DEVICE_STATE], st.p, st.len, px);
+        set_px_buf(ctx, key[K_DEVICE_STATE], st.p, st.len, dkeep > skeep ? dkeep : skeep);
         record_log(&ul, (const unsigned char *)ulog, ulog_len, now, (ms_t)hdr(pl, H_UCAP, 2), (ms_t)hdr(pl, H_UKEEP, 4));
-        snprintf(px, sizeof px, "%lld", (ms_t)hdr(pl, H_UKEEP, 4));
-        set_px(ctx, key[K_USER_LOG], ul.p, ul.len, px);
+        set_px_buf(ctx, key[K_USER_LOG], ul.p, ul.len, (ms_t)hdr(pl, H_UKEEP, 4));
         buf_free(&st);
         buf_free(&kept);
         buf_free(&ul);
@@ -948,6 +991,7 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
             return reply_wrongtype(ctx);
         }
         long long points = 0;
+        HashWrites hw = {.n = 0};
         const char *codes = c.static_codes, *end = c.static_codes + c.static_codes_len;
         while (codes < end) {
             const char *comma = memchr(codes, ',', (size_t)(end - codes));
@@ -959,7 +1003,7 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
                 int challenge = codes[len - 1] == '?';
                 if (!challenge || !allowlisted) {
                     long long v;
-                    if (hincrby(ctx, flags, key[K_FLAGS], RedisModule_CreateString(ctx, codes, len - (size_t)challenge),
+                    if (hincrby(ctx, flags, &hw, RedisModule_CreateString(ctx, codes, len - (size_t)challenge),
                                 1, &v) < 0) {
                         RedisModule_CloseKey(flags);
                         return RedisModule_ReplyWithError(ctx, "ERR hash value is not an integer");
@@ -971,29 +1015,30 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
         for (int i = 0; i < j.fired.n; i++) {
             if (j.fired.f[i].shadow != 0) continue;
             long long v;
-            if (hincrby(ctx, flags, key[K_FLAGS], RedisModule_CreateString(ctx, j.fired.f[i].code, j.fired.f[i].code_len),
+            if (hincrby(ctx, flags, &hw, RedisModule_CreateString(ctx, j.fired.f[i].code, j.fired.f[i].code_len),
                         1, &v) < 0) {
                 RedisModule_CloseKey(flags);
                 return RedisModule_ReplyWithError(ctx, "ERR hash value is not an integer");
             }
         }
-        if (hincrby(ctx, flags, key[K_FLAGS], cstr(ctx, "_points"), decision, &points) < 0) {
+        if (hincrby(ctx, flags, &hw, W[W_POINTS], decision, &points) < 0) {
             RedisModule_CloseKey(flags);
             return RedisModule_ReplyWithError(ctx, "ERR hash value is not an integer");
         }
         RedisModuleString *at = RedisModule_CreateString(ctx, now_s, (size_t)now_s_len);
         if (points == decision) { /* the first refusal the hash holds */
-            RedisModule_HashSet(flags, REDISMODULE_HASH_CFIELDS, "_first", at, "_last", at, NULL);
-            RedisModule_Replicate(ctx, "HSET", "scscs", key[K_FLAGS], "_first", at, "_last", at);
+            RedisModule_HashSet(flags, REDISMODULE_HASH_NONE, W[W_FIRST], at, W[W_LAST], at, NULL);
+            wrote(&hw, W[W_FIRST], at);
         } else {
-            RedisModule_HashSet(flags, REDISMODULE_HASH_CFIELDS, "_last", at, NULL);
-            RedisModule_Replicate(ctx, "HSET", "scs", key[K_FLAGS], "_last", at);
+            RedisModule_HashSet(flags, REDISMODULE_HASH_NONE, W[W_LAST], at, NULL);
         }
-        RedisModule_SetExpire(flags, strtoll(FLAGS_TTL_MS, NULL, 10));
-        RedisModule_Replicate(ctx, "PEXPIRE", "sc", key[K_FLAGS], FLAGS_TTL_MS);
+        wrote(&hw, W[W_LAST], at);
+        RedisModule_SetExpire(flags, FLAGS_TTL_MS);
+        RedisModule_Replicate(ctx, "HSET", "sv", key[K_FLAGS], hw.v, hw.n);
+        RedisModule_Replicate(ctx, "PEXPIRE", "ss", key[K_FLAGS], W[W_FLAGS_TTL_MS]);
         RedisModule_CloseKey(flags);
         if (points >= (long long)hdr(pl, H_REVIEW, 2)) {
-            RedisModuleString *status_field[1] = {cstr(ctx, "status")}, *status[1];
+            RedisModuleString *status_field[1] = {W[W_STATUS]}, *status[1];
             if (hmget(ctx, key[K_REVIEW], 1, status_field, status) < 0) return reply_wrongtype(ctx);
             size_t sl = 0;
             const char *sv = status[0] ? RedisModule_StringPtrLen(status[0], &sl) : NULL;
@@ -1009,7 +1054,7 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
                 int zflags = REDISMODULE_ZADD_GT;
                 RedisModule_ZsetAdd(q, (double)points, member, &zflags);
                 RedisModule_CloseKey(q);
-                RedisModule_Replicate(ctx, "ZADD", "scls", key[K_QUEUE], "GT", points, member);
+                RedisModule_Replicate(ctx, "ZADD", "ssls", key[K_QUEUE], W[W_GT], points, member);
             }
         }
     }
@@ -1043,10 +1088,9 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     buf_put(&decided, graph, graph_len);
     buf_put(&rec, record, record_len);
     buf_put(&rec, decided.p, decided.len);
-    char ttl[24];
-    snprintf(ttl, sizeof ttl, "%lld", c.ttl_ms);
-    set_px(ctx, key[K_EVENT], rec.p, rec.len, ttl);
-    set_px(ctx, key[K_POINTER], pointer, pointer_len, ttl);
+    RedisModuleString *ttl = RedisModule_CreateStringFromLongLong(ctx, c.ttl_ms);
+    set_px(ctx, key[K_EVENT], RedisModule_CreateString(ctx, rec.p, rec.len), c.ttl_ms, ttl);
+    set_px(ctx, key[K_POINTER], arg[A_POINTER], c.ttl_ms, ttl);
 
     /* The share event's reason codes: the stateless ones ('?' after an enforced challenge, which the
      * allowlist turns into shadow), then the stateful ones. */
@@ -1062,14 +1106,10 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
         buf_put(&codes, j.fired.f[i].code, j.fired.f[i].code_len);
         if (j.fired.f[i].shadow == 1) buf_put(&codes, ":shadow", 7);
     }
-    const char *dec = decision == 0 ? "0" : (decision == 1 ? "1" : "2");
     RedisModuleString *fields[12] = {
-        cstr(ctx, "k"), cstr(ctx, "decision"), cstr(ctx, "id"),
-        RedisModule_CreateString(ctx, decision_id, decision_id_len), cstr(ctx, "t"),
-        RedisModule_CreateString(ctx, now_s, (size_t)now_s_len), cstr(ctx, "dec"), cstr(ctx, dec), cstr(ctx, "rc"),
-        RedisModule_CreateString(ctx, codes.len ? codes.p : "", codes.len), cstr(ctx, "req"), arg[A_REQUEST]};
-    (void)request;
-    (void)request_len;
+        W[W_K], W[W_DECISION], W[W_ID], RedisModule_CreateString(ctx, decision_id, decision_id_len), W[W_T],
+        RedisModule_CreateString(ctx, now_s, (size_t)now_s_len), W[W_DEC], W[W_DEC0 + decision], W[W_RC],
+        RedisModule_CreateString(ctx, codes.len ? codes.p : "", codes.len), W[W_REQ], arg[A_REQUEST]};
     append_event(ctx, key[K_EVENTS], now, c.retention_ms, decision_id, decision_id_len, fields);
 
     /* Only what the caller does not already know (it sent the rest). */
@@ -1087,6 +1127,7 @@ int RedisModule_OnLoad(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) 
     REDISMODULE_NOT_USED(argc);
     if (RedisModule_Init(ctx, "riskdecide", RISKDECIDE_VERSION, REDISMODULE_APIVER_1) == REDISMODULE_ERR)
         return REDISMODULE_ERR;
+    for (int i = 0; i < W_COUNT; i++) W[i] = RedisModule_CreateString(NULL, WORD_TEXT[i], strlen(WORD_TEXT[i]));
     if (RedisModule_CreateCommand(ctx, "risk.decide", Decide, "write deny-oom getkeys-api", 0, 0, 0) ==
         REDISMODULE_ERR)
         return REDISMODULE_ERR;
