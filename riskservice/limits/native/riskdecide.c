@@ -87,16 +87,31 @@ static double rd_f64(const unsigned char *p) {
     return d;
 }
 
+/* Small parts are built on the stack; only a longer one (a full log, many findings) allocates. */
 typedef struct {
     char *p;
     size_t len, cap;
+    char inline_[512];
 } Buf;
+
+#define BUF(b) Buf b; buf_init(&b)
+
+static void buf_init(Buf *b) {
+    b->p = b->inline_;
+    b->len = 0;
+    b->cap = sizeof b->inline_;
+}
 
 static void buf_put(Buf *b, const void *data, size_t n) {
     if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
+        size_t cap = b->cap * 2;
         while (cap < b->len + n) cap *= 2;
-        b->p = RedisModule_Realloc(b->p, cap);
+        if (b->p == b->inline_) {
+            b->p = RedisModule_Alloc(cap);
+            memcpy(b->p, b->inline_, b->len);
+        } else {
+            b->p = RedisModule_Realloc(b->p, cap);
+        }
         b->cap = cap;
     }
     if (n) memcpy(b->p + b->len, data, n);
@@ -122,9 +137,27 @@ static void buf_f64(Buf *b, double d) {
 }
 
 static void buf_free(Buf *b) {
-    if (b->p) RedisModule_Free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
+    if (b->p != b->inline_) RedisModule_Free(b->p);
+    buf_init(b);
+}
+
+/* The decimal digits of v (snprintf's formatting machinery costs more than the rest of a field). */
+static size_t fmt_u64(char *out, unsigned long long v) {
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* A stream id "<ms>-<seq>" into out (at least 42 bytes); its length. */
+static size_t fmt_id(char *out, unsigned long long ms, unsigned long long seq) {
+    size_t n = fmt_u64(out, ms);
+    out[n++] = '-';
+    return n + fmt_u64(out + n, seq);
 }
 
 /* Lua's struct 'I<n>' of a Lua number: the double converted to an integer (C's conversion). */
@@ -506,8 +539,7 @@ static void append_event(RedisModuleCtx *ctx, RedisModuleString *stream, ms_t no
         return;
     }
     char idbuf[48], minbuf[48];
-    snprintf(idbuf, sizeof idbuf, "%llu-%llu", (unsigned long long)id.ms, (unsigned long long)id.seq);
-    RedisModuleString *ids = RedisModule_CreateString(ctx, idbuf, strlen(idbuf));
+    RedisModuleString *ids = RedisModule_CreateString(ctx, idbuf, fmt_id(idbuf, id.ms, id.seq));
     if (id_len > 0 && decision_id[id_len - 1] == '0') {
         /* One append in 16 trims what is older than retention (approximately: whole nodes), and is
          * replicated with the resulting first id, as XADD ... MINID ~ is. */
@@ -519,9 +551,9 @@ static void append_event(RedisModuleCtx *ctx, RedisModuleString *stream, ms_t no
             if (RedisModule_StreamIteratorNextID(k, &first, &numfields) != REDISMODULE_OK) first = id;
             RedisModule_StreamIteratorStop(k);
         }
-        snprintf(minbuf, sizeof minbuf, "%llu-%llu", (unsigned long long)first.ms, (unsigned long long)first.seq);
+        size_t minlen = fmt_id(minbuf, first.ms, first.seq);
         RedisModule_CloseKey(k);
-        RedisModule_Replicate(ctx, "XADD", "sssssssssssssssss", stream, W[W_MINID], W[W_EQ], RedisModule_CreateString(ctx, minbuf, strlen(minbuf)),
+        RedisModule_Replicate(ctx, "XADD", "sssssssssssssssss", stream, W[W_MINID], W[W_EQ], RedisModule_CreateString(ctx, minbuf, minlen),
                               ids, fields[0], fields[1], fields[2], fields[3], fields[4], fields[5], fields[6],
                               fields[7], fields[8], fields[9], fields[10], fields[11]);
         return;
@@ -680,7 +712,7 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
         if (c.now == 0) now = server;
     }
     char now_s[24];
-    int now_s_len = snprintf(now_s, sizeof now_s, "%lld", now);
+    int now_s_len = now < 0 ? snprintf(now_s, sizeof now_s, "%lld", now) : (int)fmt_u64(now_s, (unsigned long long)now);
 
     const char *fp, *decision_id, *user;
     size_t fp_len, decision_id_len, user_len, rpos = 0;
@@ -785,7 +817,7 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
 
     /* Impossible travel from the device's last position (the new one written, the last read). */
     if (has_position) {
-        Buf position = {0};
+        BUF(position);
         buf_uint(&position, (uint64_t)now, 6);
         buf_f64(&position, lat);
         buf_f64(&position, lon);
@@ -855,13 +887,22 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
      * and the batch's graph anomaly are one explanation: only the stronger (observed / limit) is given. */
     size_t sig_name_len = 0;
     if (key[K_SIGNALS]) RedisModule_StringPtrLen(key[K_SIGNALS], &sig_name_len);
-    if (sig_name_len > 0 && key_exists(ctx, key[K_SIGNALS])) {
-        RedisModuleString *fields[5], *sig[5];
+    RedisModuleKey *sk = sig_name_len > 0 ? RedisModule_OpenKey(ctx, key[K_SIGNALS], REDISMODULE_READ) : NULL;
+    int st = sk ? RedisModule_KeyType(sk) : REDISMODULE_KEYTYPE_EMPTY;
+    if (st != REDISMODULE_KEYTYPE_EMPTY && st != REDISMODULE_KEYTYPE_HASH) {
+        RedisModule_CloseKey(sk);
+        return reply_wrongtype(ctx);
+    }
+    if (st == REDISMODULE_KEYTYPE_HASH) { /* (most devices have none: one look-up, no fields built) */
+        RedisModuleString *sig[5];
         for (int i = 0; i < 5; i++) {
             char prefix[2] = {SIGNAL_FIELD[i], '|'};
-            fields[i] = SIGNAL_PER_USER[i] ? field_of(ctx, prefix, 2, user, user_len) : W[W_SIG_R];
+            sig[i] = NULL;
+            RedisModule_HashGet(sk, REDISMODULE_HASH_NONE,
+                                SIGNAL_PER_USER[i] ? field_of(ctx, prefix, 2, user, user_len) : W[W_SIG_R], &sig[i], NULL);
         }
-        if (hmget(ctx, key[K_SIGNALS], 5, fields, sig) < 0) return reply_wrongtype(ctx);
+        RedisModule_CloseKey(sk);
+        sk = NULL;
         int first = j.fired.n;
         for (int i = 0; i < 5; i++) {
             if (!sig[i]) continue;
@@ -902,6 +943,8 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
             }
         }
     }
+
+    if (sk) RedisModule_CloseKey(sk);
 
     /* Bans (rules 8-10) and the allowlist: looked at only when one of their keys is there. */
     int allowlisted = 0;
@@ -969,7 +1012,9 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     if (decision == 0) {
         /* Count the admitted share: the device log, the user's log and the users seen. */
         consumed = 1;
-        Buf st = {0}, kept = {0}, ul = {0};
+        BUF(st);
+        BUF(kept);
+        BUF(ul);
         record_log(&kept, dlog, dlog_len, now, (ms_t)hdr(pl, H_DCAP, 2), (ms_t)hdr(pl, H_DKEEP, 4));
         buf_uint(&st, kept.len / 6, 2);
         buf_put(&st, kept.p, kept.len);
@@ -1060,7 +1105,11 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     }
 
     /* Window counts after this decision, packed (contract.decode_windows). */
-    Buf windows = {0}, findings = {0}, decided = {0}, rec = {0}, codes = {0};
+    BUF(windows);
+    BUF(findings);
+    BUF(decided);
+    BUF(rec);
+    BUF(codes);
     for (int id = 1; id <= 4; id++) {
         if (!has_count[id]) continue;
         ms_t count = counted[id], reset = reset_in[id];
