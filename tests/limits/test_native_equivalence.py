@@ -13,6 +13,7 @@ decision's keys after it; at the end the whole keyspaces, and the replica's
 from __future__ import annotations
 
 import random
+import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -216,3 +217,67 @@ def test_the_module_refuses_what_only_the_cluster_sends(
     assert native.keys("*") == []
     with pytest.raises(redis.ResponseError, match="riskdecide"):
         native.execute_command("RISK.DECIDE", 3, "a", "b", "c", "x")
+
+
+def junk(rng: random.Random, unit: int) -> bytes:
+    """Random bytes: with ``unit``, whole entries of that size (a log's shape, any content)."""
+    size = rng.choice([0, 1, 2, 5, 6, 7, 8, 11, 13, 22, 23, 40, 300]) if not unit else unit * rng.randrange(12)
+    return bytes(rng.randrange(256) for _ in range(size))
+
+
+def shaped(rng: random.Random, keys: DecisionKeys, shapes: bool) -> list[tuple[Any, ...]]:
+    """Writes of malformed values into every key a decision reads (of each value's shape if ``shapes``)."""
+    state = junk(rng, 0)
+    if shapes:  # a share log of n entries, then users: (6-byte time, uint16 length, id) each
+        log = junk(rng, 6)
+        users = b"".join(junk(rng, 6)[:6].ljust(6, b"\0") + struct.pack(">H", len(u)) + u
+                         for u in rng.sample([b"u1", b"u2", "用户".encode(), b""], rng.randrange(4)))
+        state = struct.pack(">H", len(log) // 6) + log + users
+    text = rng.choice([b"0.9,0.1", b",", b"x,1", b"1,", b"1e3,2,3", b" 0.5 ,1", b"0x10,1", b"inf,1", b"nan,1"])
+    return [("SET", keys.device_state, state), ("SET", keys.user_log, junk(rng, 6 if shapes else 0)),
+            ("SET", keys.device_outcomes, junk(rng, 11 if shapes else 0)),
+            ("SET", keys.device_geo, junk(rng, 22 if shapes else 0)[:22] if shapes else junk(rng, 0)),
+            ("HSET", keys.signals, rng.choice(["r", "l|u1", "c|u1"]),
+             rng.choice([junk(rng, 0), b"3@99999999999999", b"1e1@99999999999999", b"0x5@99999999999999", b"3@1e20"])),
+            ("HSET", GRAPH, rng.choice(["d:d1", "u:u1"]), text if shapes else junk(rng, 0)),
+            ("HSET", keys.device_ban, "until", rng.choice([junk(rng, 0), b"12x", b" 5 ", b"1e30"])),
+            ("SET", keys.event, junk(rng, 0)), ("HSET", keys.flags, "_points", rng.choice([junk(rng, 0), b"7", b"-2"]))]
+
+
+def test_the_module_survives_what_no_writer_of_ours_stores(
+        servers: tuple[redis.Redis, redis.Redis, redis.Redis]) -> None:
+    """Malformed values in every key a decision reads, and plans with limits under 1: the server
+    never crashes; where every value has its shape (whatever its content) and decide.lua answers,
+    the module answers the same."""
+    lua, native, _ = servers
+    sha = lua.script_load(DECIDE.source)
+    rng = random.Random(9)
+    policy = parse_policy(POLICY).default.plan
+    compared = 0
+    for i in range(800):
+        both(lua, native, "FLUSHALL")
+        keys = decision_keys(f"e{i}", "d1", "u1", "203.0.113.9", f"id{i}")._replace(graph=GRAPH)
+        shapes = i % 2 == 0
+        writes = shaped(rng, keys, shapes)
+        chosen = rng.sample(writes, rng.randrange(len(writes) + 1))
+        for command in chosen:
+            both(lua, native, *command)
+        plan = bytearray(policy)
+        if rng.random() < 0.2:  # a count rule's limit (at offset 1 of its 24 bytes) under 1, or fractional
+            rule = rng.randrange(4)
+            plan[rule * 24 + 1:rule * 24 + 9] = struct.pack(">d", rng.choice([0.0, -1.0, 0.5, 2.5]))
+        args = decide_args(now=T0 + i, decision_id=f"{i:x}", user_id="u1", device_id="d1", plan=bytes(plan),
+                           lat="31.2", lon="121.4")
+        try:
+            want: Any = lua.evalsha(sha, len(keys), *keys, *args.wire())
+        except redis.ResponseError:
+            want = None
+        try:
+            got: Any = native.execute_command("RISK.DECIDE", len(keys), *keys, *args.wire())
+        except redis.ResponseError as exc:
+            got = f"{exc}"
+        assert native.ping()
+        if shapes and want is not None and plan == policy:
+            compared += 1
+            assert got == want, f"case {i}: {want!r} {got!r} {chosen}"
+    assert compared >= 100

@@ -380,8 +380,9 @@ static uint64_t log_at(const unsigned char *s, size_t i) { return rd_u(s + (i - 
 /* Times are Lua numbers (doubles) in the script; they are integers below 2^53, so int64 is exact. */
 typedef long long ms_t;
 
-static void judge_log(const unsigned char *s, size_t len, ms_t now, double limit, ms_t win, ms_t *count,
-                      ms_t *retry, ms_t *reset) {
+/* 0 when the entry the retry needs is not in the log (a limit under 1: the script fails there too). */
+static int judge_log(const unsigned char *s, size_t len, ms_t now, double limit, ms_t win, ms_t *count,
+                     ms_t *retry, ms_t *reset) {
     size_t n = len / 6, lo = 1, hi = n + 1;
     ms_t bound = now - win;
     if (n > 0 && (ms_t)log_at(s, 1) > bound) hi = 1; /* all of it inside */
@@ -392,8 +393,13 @@ static void judge_log(const unsigned char *s, size_t len, ms_t now, double limit
     *count = (ms_t)(n - lo + 1);
     *retry = 0;
     *reset = 0;
-    if ((double)*count >= limit) *retry = (ms_t)log_at(s, (size_t)(lo + *count - (ms_t)limit)) + win - now;
+    if ((double)*count >= limit) {
+        ms_t at = (ms_t)lo + *count - (ms_t)limit;
+        if (at < 1 || at > (ms_t)n) return 0;
+        *retry = (ms_t)log_at(s, (size_t)at) + win - now;
+    }
     if (*count > 0) *reset = (ms_t)log_at(s, lo) + win - now;
+    return 1;
 }
 
 static int cmp_ms(const void *a, const void *b) {
@@ -457,6 +463,7 @@ static void users_after(Buf *out, Plan pl, ms_t now, const char *user, size_t ul
             size_t len = (size_t)rd_u(block + pos + 6, 2), at = pos + 8;
             if (now - t >= keep) break;
             size_t nxt = at + len;
+            if (nxt > n) break; /* (a truncated entry: never read past the value) */
             if (len == ulen && memcmp(block + at, user, len) == 0) {
                 own = pos;
                 own_end = nxt;
@@ -484,6 +491,7 @@ static void users_after(Buf *out, Plan pl, ms_t now, const char *user, size_t ul
         ms_t t = (ms_t)rd_u(block + pos, 6);
         size_t len = (size_t)rd_u(block + pos + 6, 2);
         const char *id = (const char *)block + pos + 8;
+        if (pos + 8 + len > n) break;
         size_t i = 0;
         while (i < m && !(seen[i].len == len && memcmp(seen[i].id, id, len) == 0)) i++;
         seen[i].t = t; /* a later entry of the same id wins, as a table assignment does */
@@ -591,16 +599,19 @@ typedef struct {
     size_t n;
 } HashWrites;
 
-static void wrote(HashWrites *w, RedisModuleString *field, RedisModuleString *value) {
-    if (w->n + 2 <= sizeof w->v / sizeof w->v[0]) {
-        w->v[w->n++] = field;
-        w->v[w->n++] = value;
+static void wrote(RedisModuleCtx *ctx, RedisModuleString *key, HashWrites *w, RedisModuleString *field,
+                  RedisModuleString *value) {
+    if (w->n + 2 > sizeof w->v / sizeof w->v[0]) { /* (more fields than any policy has rules) */
+        RedisModule_Replicate(ctx, "HSET", "sv", key, w->v, w->n);
+        w->n = 0;
     }
+    w->v[w->n++] = field;
+    w->v[w->n++] = value;
 }
 
 /* HINCRBY field by on an open hash key; -1 on a value that is not an integer. */
-static int hincrby(RedisModuleCtx *ctx, RedisModuleKey *k, HashWrites *w, RedisModuleString *field, long long by,
-                   long long *result) {
+static int hincrby(RedisModuleCtx *ctx, RedisModuleKey *k, RedisModuleString *key, HashWrites *w,
+                   RedisModuleString *field, long long by, long long *result) {
     RedisModuleString *old = NULL;
     long long v = 0;
     if (RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_HASH)
@@ -609,9 +620,17 @@ static int hincrby(RedisModuleCtx *ctx, RedisModuleKey *k, HashWrites *w, RedisM
     v += by;
     RedisModuleString *value = RedisModule_CreateStringFromLongLong(ctx, v);
     RedisModule_HashSet(k, REDISMODULE_HASH_NONE, field, value, NULL);
-    wrote(w, field, value);
+    wrote(ctx, key, w, field, value);
     *result = v;
     return 0;
+}
+
+/* A refusal count that is not an integer: what was counted before it stays (as the script's writes
+ * before its error do, and are replicated). */
+static int not_integer(RedisModuleCtx *ctx, RedisModuleKey *flags, RedisModuleString *key, HashWrites *w) {
+    RedisModule_CloseKey(flags);
+    if (w->n) RedisModule_Replicate(ctx, "HSET", "sv", key, w->v, w->n);
+    return RedisModule_ReplyWithError(ctx, "ERR hash value is not an integer");
 }
 
 static int reply_wrongtype(RedisModuleCtx *ctx) {
@@ -777,13 +796,18 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
             count = (ms_t)n_others;
             retry = 0;
             reset = 0;
-            if ((double)count >= limit) retry = others[count - (ms_t)limit] + win - now;
+            if ((double)count >= limit) {
+                if (count - (ms_t)limit < 0 || count - (ms_t)limit >= count)
+                    return RedisModule_ReplyWithError(ctx, "ERR riskdecide: a count limit under 1");
+                retry = others[count - (ms_t)limit] + win - now;
+            }
             if (count > 0) reset = others[0] + win - now;
             over = !user_seen && (double)count >= limit;
             if (user_seen) count++;
         } else {
             const unsigned char *s = id == 3 ? (const unsigned char *)ulog : dlog;
-            judge_log(s, id == 3 ? ulog_len : dlog_len, now, limit, win, &count, &retry, &reset);
+            if (!judge_log(s, id == 3 ? ulog_len : dlog_len, now, limit, win, &count, &retry, &reset))
+                return RedisModule_ReplyWithError(ctx, "ERR riskdecide: a count limit under 1");
             over = (double)count >= limit;
         }
         /* Observed: what the count would be with this share. */
@@ -857,7 +881,7 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
 
     /* Graph scores of the device and the sharer: the anomaly is the worse of the two, the KOL score
      * the sharer's. */
-    char graph[96];
+    char graph[128];
     size_t graph_len = 0;
     {
         RedisModuleString *fields[2], *scored[2];
@@ -1048,11 +1072,9 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
                 int challenge = codes[len - 1] == '?';
                 if (!challenge || !allowlisted) {
                     long long v;
-                    if (hincrby(ctx, flags, &hw, RedisModule_CreateString(ctx, codes, len - (size_t)challenge),
-                                1, &v) < 0) {
-                        RedisModule_CloseKey(flags);
-                        return RedisModule_ReplyWithError(ctx, "ERR hash value is not an integer");
-                    }
+                    if (hincrby(ctx, flags, key[K_FLAGS], &hw, RedisModule_CreateString(ctx, codes, len - (size_t)challenge),
+                                1, &v) < 0)
+                        return not_integer(ctx, flags, key[K_FLAGS], &hw);
                 }
             }
             codes = stop + 1;
@@ -1060,24 +1082,20 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
         for (int i = 0; i < j.fired.n; i++) {
             if (j.fired.f[i].shadow != 0) continue;
             long long v;
-            if (hincrby(ctx, flags, &hw, RedisModule_CreateString(ctx, j.fired.f[i].code, j.fired.f[i].code_len),
-                        1, &v) < 0) {
-                RedisModule_CloseKey(flags);
-                return RedisModule_ReplyWithError(ctx, "ERR hash value is not an integer");
-            }
+            if (hincrby(ctx, flags, key[K_FLAGS], &hw, RedisModule_CreateString(ctx, j.fired.f[i].code, j.fired.f[i].code_len),
+                        1, &v) < 0)
+                return not_integer(ctx, flags, key[K_FLAGS], &hw);
         }
-        if (hincrby(ctx, flags, &hw, W[W_POINTS], decision, &points) < 0) {
-            RedisModule_CloseKey(flags);
-            return RedisModule_ReplyWithError(ctx, "ERR hash value is not an integer");
-        }
+        if (hincrby(ctx, flags, key[K_FLAGS], &hw, W[W_POINTS], decision, &points) < 0)
+            return not_integer(ctx, flags, key[K_FLAGS], &hw);
         RedisModuleString *at = RedisModule_CreateString(ctx, now_s, (size_t)now_s_len);
         if (points == decision) { /* the first refusal the hash holds */
             RedisModule_HashSet(flags, REDISMODULE_HASH_NONE, W[W_FIRST], at, W[W_LAST], at, NULL);
-            wrote(&hw, W[W_FIRST], at);
+            wrote(ctx, key[K_FLAGS], &hw, W[W_FIRST], at);
         } else {
             RedisModule_HashSet(flags, REDISMODULE_HASH_NONE, W[W_LAST], at, NULL);
         }
-        wrote(&hw, W[W_LAST], at);
+        wrote(ctx, key[K_FLAGS], &hw, W[W_LAST], at);
         RedisModule_SetExpire(flags, FLAGS_TTL_MS);
         RedisModule_Replicate(ctx, "HSET", "sv", key[K_FLAGS], hw.v, hw.n);
         RedisModule_Replicate(ctx, "PEXPIRE", "ss", key[K_FLAGS], W[W_FLAGS_TTL_MS]);
