@@ -25,6 +25,9 @@
  */
 #define RISKDECIDE_VERSION 1
 
+/* M_PI, as the travel rule uses it (strict C11 does not declare it). */
+#define _DEFAULT_SOURCE
+
 #include "redismodule.h"
 
 #include <ctype.h>
