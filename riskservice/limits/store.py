@@ -153,6 +153,14 @@ class RedisStore:
             return
         self.native.observe(modules)
 
+    def native_status(self) -> dict[str, object]:
+        """For ``/readyz``: looks for the module again (a probe is rare, and a
+        worker that has made no decision since a failover would otherwise
+        report the old server's path), then which path decisions take."""
+        if self.native.mode != "off":
+            self._detect_native()
+        return self.native.status()
+
     def _on_connect(self, conn: Connection) -> None:
         """Detect the module on a connection just (re)connected."""
         conn.send_command("MODULE", "LIST")  # type: ignore[no-untyped-call]

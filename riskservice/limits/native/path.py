@@ -70,14 +70,14 @@ class NativePath:
             self.detected, self.version = True, version
             self.active = version == NATIVE_VERSION
             if self.active and not was:
-                log.info("decisions use the native decide", extra={"module": MODULE, "version": version})
+                log.info("decisions use the native decide", extra={"redis_module": MODULE, "version": version})
             elif was and not self.active:
                 self.fallbacks += 1
                 log.warning("the native decide is gone: decisions use decide.lua",
-                            extra={"module": MODULE, "found_version": version, "wanted_version": NATIVE_VERSION})
+                            extra={"redis_module": MODULE, "found_version": version, "wanted_version": NATIVE_VERSION})
             elif not self.active and version is not None and version != before:
                 log.warning("the native decide has another version: decisions use decide.lua",
-                            extra={"module": MODULE, "found_version": version, "wanted_version": NATIVE_VERSION})
+                            extra={"redis_module": MODULE, "found_version": version, "wanted_version": NATIVE_VERSION})
 
     def unknown_command(self) -> None:
         """The server answered ``unknown command`` to a ``RISK.DECIDE``: back
