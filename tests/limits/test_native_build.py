@@ -113,3 +113,15 @@ def test_the_embedded_redis_starts_without_a_module_it_cannot_load(
             "embedded redis could not load the native decide: decisions use the Lua scripts"]
     finally:
         embedded.stop()
+
+
+def test_without_a_compiler_make_install_goes_on_on_lua(native_module: Path, tmp_path: Path) -> None:
+    tree = clean_tree(tmp_path / "tree")
+    env = {"PATH": "/usr/bin:/bin", "CC": "no-such-cc"}
+    assert "make native: no C compiler (no-such-cc); install gcc and libc6-dev" in make_native(tree, **env).stderr
+    optional = subprocess.run([str(tree / "scripts" / "build-native")], cwd=tree, capture_output=True, text=True,
+                              check=False, env=env | {"NATIVE_OPTIONAL": "1"})
+    assert (optional.returncode, optional.stderr) == (0, "native decide not built (no C compiler (no-such-cc); "
+                                                         "install gcc and libc6-dev): decisions run on the Lua "
+                                                         "scripts\n")
+    assert not (tree / SO).exists()
