@@ -132,8 +132,9 @@ class RedisNodes:
             sys_cpu += float(info["used_cpu_sys"])
             main += float(info.get("used_cpu_sys_main_thread", 0)) + float(info.get("used_cpu_user_main_thread", 0))
             for name, stat in c.info("commandstats").items():
-                commands[name.removeprefix("cmdstat_")] += int(stat["calls"])
-                usec[name.removeprefix("cmdstat_")] += int(stat["usec"])
+                # (lower case: a module's command is listed as it spelled it)
+                commands[name.removeprefix("cmdstat_").lower()] += int(stat["calls"])
+                usec[name.removeprefix("cmdstat_").lower()] += int(stat["usec"])
             version = str(c.info("server")["redis_version"])
         return {"cpu": cpu, "main": main, "sys": sys_cpu, "calls": commands, "usec": usec, "version": version,
                 "nodes": len(self.clients)}

@@ -37,8 +37,9 @@ def decide(store: RedisStore, event: str, now: int, device: str = "dev", user: s
 
 
 def calls(client: redis.Redis) -> dict[str, int]:
-    """Calls per command since the last CONFIG RESETSTAT (the decision commands only)."""
-    stats = client.info("commandstats")
+    """Calls per command since the last CONFIG RESETSTAT (the decision commands only;
+    a module's command is listed as it spelled it)."""
+    stats = {name.lower(): stat for name, stat in client.info("commandstats").items()}
     return {name: int(stats[f"cmdstat_{name}"]["calls"]) for name in ("risk.decide", "evalsha")
             if f"cmdstat_{name}" in stats}
 

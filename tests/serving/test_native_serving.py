@@ -16,6 +16,7 @@ import requests
 
 from riskservice.limits.native import NATIVE_VERSION
 from tests.conftest import ISSUER
+from tests.limits.test_native import calls as decide_calls
 from tests.redis_server import RedisServer
 from tests.serving.gunicorn_server import Gunicorn
 
@@ -29,10 +30,6 @@ def module_server(tmp_path: Path, native_module: Path) -> Iterator[RedisServer]:
     server.kill()
 
 
-def decide_calls(client: redis.Redis) -> dict[str, int]:
-    stats = client.info("commandstats")
-    return {name: int(stats[f"cmdstat_{name}"]["calls"]) for name in ("risk.decide", "evalsha")
-            if f"cmdstat_{name}" in stats}
 
 
 def post_all(url: str, prefix: str, n: int) -> list[requests.Response]:
