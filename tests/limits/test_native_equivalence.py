@@ -14,12 +14,14 @@ import random
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 
 from riskservice.app import create_app
+from riskservice.errors import StorageError
 from riskservice.limits.client import connect
 from riskservice.limits.contract import RULES
-from riskservice.limits.keys import decision_keys
+from riskservice.limits.keys import EVENTS, decision_keys
 from riskservice.limits.store import RedisStore
 from riskservice.policy.load import load_policy, parse_policy
 from tests.api.helpers import share
@@ -57,11 +59,36 @@ def dump(client: redis.Redis) -> dict[bytes, Any]:
     return out
 
 
+GRAPH = "risk:graph:equivalence"
+
+
+def side_data(client: redis.Redis) -> None:
+    """What decisions read besides their windows, the same on both servers:
+    graph scores, real-time signals (one ageing out during the run), bans
+    (one lifted during the run, one a challenge cool-down), an allowlisted
+    device and a device under review."""
+    client.hset(GRAPH, mapping={"d:d1": "0.95,0.1,3", "u:u2": "0.5,0.7,40", "u:用户": "0.85,0.2,1"})
+    later = T0 + 10**9
+    client.hset("risk:{d:d2}:sig", mapping={"r": f"6@{later}", "l|u1": f"4@{later}", "c|u3": f"5@{T0 + 60_000}",
+                                           "f|u2": f"3@{later}", "d|u1": f"4@{later}"})
+    client.hset("risk:{d:d3}:ban", mapping={"until": T0 + 300_000, "reason": "spam", "actor": "a", "at": T0})
+    client.hset("risk:{u:u4}:ban", mapping={"until": 0, "reason": "fraud", "actor": "a", "at": T0})
+    client.hset("risk:{ip:203.0.113.9}:ban", mapping={"until": T0 + 900_000, "reason": "5 failed challenges",
+                                                     "code": "challenge_failures"})
+    client.hset("risk:{ip:198.51.100.4}:ban", mapping={"until": 0, "reason": "proxy", "actor": "a", "at": T0})
+    client.set("risk:{d:d1}:allow", "1")
+    client.hset("risk:{d:d2}:review", mapping={"status": "open"})
+
+
 def test_random_traffic_gives_the_same_records_and_data(native_server: RedisServer, native_client: redis.Redis,
                                                         redis_server: RedisServer, redis_client: redis.Redis) -> None:
     native = RedisStore(connect(native_server.url, 2000), native="on")
     lua = RedisStore(connect(redis_server.url, 2000), native="off")
+    for client in (native_client, redis_client):
+        side_data(client)
+    native_client.script_flush()
     native_client.config_resetstat()
+    late = outcomes = 0
     plans = [parse_policy(SMALL_POLICY).default.plan, load_policy("config/policy.yaml").default.plan]
     rng = random.Random(11)
     now = T0
@@ -79,12 +106,31 @@ def test_random_traffic_gives_the_same_records_and_data(native_server: RedisServ
         }
         if rng.random() < 0.5:  # a position, far away now and then (impossible travel)
             fields["lat"], fields["lon"] = (f"{31.2 + rng.choice([0, 0, 0.01, 9]):.4f}", "121.47")
+        if rng.random() < 0.02:  # reached Redis after its deadline: changes nothing
+            fields["deadline"] = now - 1
         plan = plans[i % 2 if rng.random() < 0.1 else 0]
-        keys = decision_keys(event, device, user, rng.choice([None, "203.0.113.9"]))
+        ip = rng.choice([None, "203.0.113.9", "198.51.100.4"])
+        keys = decision_keys(event, device, user, ip, f"id-{event}", graph=GRAPH)
         args = decide_args(now=now, decision_id=f"id-{event}", user_id=user, device_id=device, plan=plan,
                            policy_version="test@1", **fields)
-        assert native.decide(keys, args) == lua.decide(keys, args), f"step {i}"
-    assert calls(native_client) == {"risk.decide": STEPS}
+        if "deadline" in fields:
+            for store in (native, lua):
+                with pytest.raises(StorageError, match="after its deadline; nothing was recorded"):
+                    store.decide(keys, args)
+            late += 1
+            continue
+        got = native.decide(keys, args)
+        assert got == lua.decide(keys, args), f"step {i}"
+        if got.status == "new" and got.decision != 2 and rng.random() < 0.3:
+            # Outcomes (decide.lua's success-rate rule reads them), on Lua for both.
+            claimed = int(rng.random() < 0.1)  # a low success rate, for its rule
+            outcome = {"delivered": 1, "opened": claimed, "claimed": claimed, "window_ms": 86_400_000,
+                       "cap": 200, "now_ms": now, "retention_ms": 86_400_000, "events": EVENTS}
+            assert native.outcome(keys.event, **outcome) == lua.outcome(keys.event, **outcome), f"step {i}"
+            outcomes += 1
+    assert late > 0
+    # Every decision through the module; outcome.lua once loaded (NOSCRIPT), then once per outcome.
+    assert calls(native_client) == {"risk.decide": STEPS, "evalsha": outcomes + 1}
     assert dump(native_client) == dump(redis_client)
 
 
