@@ -52,7 +52,7 @@ def open_store(server: RedisServer, native: str = "auto") -> RedisStore:
 def test_the_version_is_the_c_files() -> None:
     if not NATIVE_SOURCE.is_file():
         pytest.skip(f"no {NATIVE_SOURCE.name} in this tree")
-    found = re.findall(r"^#define RISKDECIDE_VERSION (\d+)\s*$", NATIVE_SOURCE.read_text(), re.M)
+    found = re.findall(r"^\s*#\s*define\s+RISKDECIDE_VERSION\s+(\d+)\b", NATIVE_SOURCE.read_text(), re.M)
     assert found == [str(NATIVE_VERSION)]
 
 
