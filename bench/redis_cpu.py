@@ -409,7 +409,7 @@ def report_native(args: argparse.Namespace, pairs: list[dict[str, dict[str, Any]
           f"RISK.DECIDE {sorted(net(p, 'native') for p in pairs)[len(pairs) // 2]} µs, "
           f"ratio {ratios[order[len(order) // 2]]:.2f}\n")
     for path in ("lua", "native"):
-        print(f"the median round through {'decide.lua' if path == 'lua' else 'RISK.DECIDE'} "
+        print(f"the round of the median ratio, through {'decide.lua' if path == 'lua' else 'RISK.DECIDE'} "
               f"(answers {dict(median[path]['answers'])}):\n")
         print(cpu_table(median[path]) + "\n")
     if floors:
