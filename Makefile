@@ -2,9 +2,12 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install run test lint clean fuzz
+.PHONY: install native run test lint clean fuzz
 
+# The native decide (a Redis module) is built too when a C compiler is
+# there; without one, decisions run on the Lua scripts (said once).
 install: $(VENV)/.installed
+	@NATIVE_OPTIONAL=1 VENV=$(VENV) scripts/build-native
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-spark.txt scripts/install-system-deps
 	scripts/install-system-deps
@@ -13,6 +16,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-spark.txt
 	# the Spark engine of the batch scoring (score --engine spark) and its tests
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-spark.txt
 	touch $@
+
+# The Redis module riskservice/limits/native/riskdecide.so (RISK.DECIDE),
+# from its C file and Redis 6.2's redismodule.h (docs/architecture.md).
+native:
+	VENV=$(VENV) scripts/build-native
 
 # Install everything and start the service (embedded Redis unless REDIS_URL is set).
 run: install
@@ -35,4 +43,5 @@ lint: install
 	$(VENV)/bin/mypy riskservice config graphs client/src
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var build .pytest_cache .mypy_cache .ruff_cache
+	rm -f riskservice/limits/native/riskdecide.so

@@ -10,13 +10,22 @@ and subtracted (Redis's own timers run meanwhile). ``INFO commandstats``
 deltas show which commands the time goes to.
 
     .venv/bin/python bench/redis_cpu.py [--decisions 3000] [--devices 300] [--rounds 3]
-        [--url redis://...] [--cluster]
+        [--url redis://...] [--cluster] [--native] [--floor]
 
 ``--floor`` (one server) also measures, in the same way, what a call that
 judges nothing costs (``bench/floor.py``): the commands every decision must
 make as a script with decide.lua's KEYS and ARGV, the same commands pipelined
 without a script, a bare ``EVALSHA`` (``return 1``) and a ``PING``, each
 sent one round trip at a time like the decisions.
+
+``--native`` (one server, with the native decide loaded: ``make native``)
+measures decide.lua and the module (``RISK.DECIDE``) side by side on the
+same workload: each round fills fresh devices once, snapshots the server
+(``DUMP``), runs the burst through one path, restores the snapshot and the
+clock, and runs the very same burst through the other; the order alternates
+from round to round. It reports both and the ratio, module over Lua. With
+``--floor`` too, decide.lua and the module are also measured one call at a
+time on the floor's arguments (fresh devices).
 
 The clock is injected (the windows' timestamps come from the bench, as in the
 other benchmarks); in production the script reads Redis ``TIME`` instead.
@@ -51,6 +60,8 @@ from riskservice.app import create_app  # noqa: E402
 from riskservice.decisions.request import validate_decision_request  # noqa: E402
 from riskservice.limits.clock import ManualClock  # noqa: E402
 from riskservice.limits.keys import decision_keys  # noqa: E402
+from riskservice.limits.native import COMMAND, NATIVE_VERSION, built_module, loaded_version  # noqa: E402
+from riskservice.limits.scripts import DECIDE  # noqa: E402
 from riskservice.policy.load import load_policy  # noqa: E402
 from tests.conftest import ISSUER_KEY  # noqa: E402
 from tests.limits.args import decide_args  # noqa: E402
@@ -121,8 +132,9 @@ class RedisNodes:
             sys_cpu += float(info["used_cpu_sys"])
             main += float(info.get("used_cpu_sys_main_thread", 0)) + float(info.get("used_cpu_user_main_thread", 0))
             for name, stat in c.info("commandstats").items():
-                commands[name.removeprefix("cmdstat_")] += int(stat["calls"])
-                usec[name.removeprefix("cmdstat_")] += int(stat["usec"])
+                # (lower case: a module's command is listed as it spelled it)
+                commands[name.removeprefix("cmdstat_").lower()] += int(stat["calls"])
+                usec[name.removeprefix("cmdstat_").lower()] += int(stat["usec"])
             version = str(c.info("server")["redis_version"])
         return {"cpu": cpu, "main": main, "sys": sys_cpu, "calls": commands, "usec": usec, "version": version,
                 "nodes": len(self.clients)}
@@ -173,9 +185,10 @@ PREFILL_STEPS = [2800.0] * 30 + [400.0] + [10.0] * 19
 EARLIER = 30
 
 
-def build_settings(url: str, data_dir: Path, cluster: bool) -> Settings:
+def build_settings(url: str, data_dir: Path, cluster: bool, native: str = "off") -> Settings:
+    """The bench's settings; decisions on decide.lua unless ``native`` says otherwise."""
     env = {"REDIS_URL": url, "RISK_API_KEYS": f"issuer:{ISSUER_KEY}", "RISK_DATA_DIR": str(data_dir),
-           "RISK_POLICY_POLL_S": "0", "RISK_LOG_LEVEL": "WARNING",
+           "RISK_REDIS_NATIVE": native, "RISK_POLICY_POLL_S": "0", "RISK_LOG_LEVEL": "WARNING",
            # In-process on a shared 2-core machine: room for a slow moment, no degraded answers.
            "RISK_REDIS_BUDGET_MS": "2000"}
     if cluster:
@@ -211,11 +224,9 @@ def post_all(app: Any, clock: ManualClock, bodies: list[bytes], concurrency: int
     return sum(tallies, Counter())
 
 
-def run(url: str, nodes: RedisNodes, decisions: int, devices: int, cluster: bool, work: Path,
-        concurrency: int = 1) -> dict[str, Any]:
-    traffic = Traffic(devices)
-    clock = ManualClock(int(time.time() * 1000) - round(sum(PREFILL_STEPS) * 1000) - 60_000)
-    app = create_app(build_settings(url, work / "var", cluster), clock=clock)
+def prefill(app: Any, clock: ManualClock, traffic: Traffic) -> Counter[str]:
+    """Fill every device's windows through ``app``: its 5-minute window is full
+    (20), its day holds 20 to 50 shares."""
     engine = app.extensions["risk"].engine
     # Every device's 5-minute window is full (20); its day holds 20 to 50 shares.
     prefill: Counter[str] = Counter()
@@ -227,10 +238,32 @@ def run(url: str, nodes: RedisNodes, decisions: int, devices: int, cluster: bool
                 continue
             body = traffic.share(d, traffic.users[d][step % USERS_PER_DEVICE])
             prefill[engine.decide(validate_decision_request(body), body).decision] += 1
+    return prefill
+
+
+def burst_bodies(traffic: Traffic, decisions: int) -> list[bytes]:
     bodies = []
     for i in range(decisions):
-        d = traffic.devices[i % devices]
+        d = traffic.devices[i % len(traffic.devices)]
         bodies.append(orjson.dumps(traffic.share(d, traffic.users[d][traffic.rng.randrange(USERS_PER_DEVICE)])))
+    return bodies
+
+
+def run(url: str, nodes: RedisNodes, decisions: int, devices: int, cluster: bool, work: Path,
+        concurrency: int = 1) -> dict[str, Any]:
+    traffic = Traffic(devices)
+    clock = ManualClock(int(time.time() * 1000) - round(sum(PREFILL_STEPS) * 1000) - 60_000)
+    app = create_app(build_settings(url, work / "var", cluster), clock=clock)
+    filled = prefill(app, clock, traffic)
+    result = measure_burst(app, clock, nodes, burst_bodies(traffic, decisions), concurrency)
+    app.extensions["risk"].store.close()
+    return result | {"prefill": filled}
+
+
+def measure_burst(app: Any, clock: ManualClock, nodes: RedisNodes, bodies: list[bytes],
+                  concurrency: int) -> dict[str, Any]:
+    """Post ``bodies`` through ``app`` and measure Redis's CPU (net of an idle period as long)."""
+    decisions = len(bodies)
     store = app.extensions["risk"].store
     commit = getattr(store, "_commit", None)  # the group commit's round trips
     trips_before = 0 if commit is None else commit.batches
@@ -242,12 +275,59 @@ def run(url: str, nodes: RedisNodes, decisions: int, devices: int, cluster: bool
     time.sleep(wall)  # an idle period as long as the burst: Redis's own background CPU
     idle = nodes.snapshot()
     trips = None if commit is None else commit.batches - trips_before
-    store.close()
-    return summary(before, after, idle, decisions, wall, outcomes) | {"prefill": prefill, "round_trips": trips}
+    return summary(before, after, idle, decisions, wall, outcomes) | {"round_trips": trips}
 
 
-def floor_cpu(url: str, nodes: RedisNodes, calls: int) -> dict[str, dict[str, float]]:
-    """Redis CPU per call (µs, and the kernel's part) of calls that judge nothing (``bench/floor.py``)."""
+def snapshot(client: redis.Redis) -> list[tuple[bytes, int, bytes]]:
+    """Every key's ``DUMP`` and time to live (ms, 0: none)."""
+    keys = client.keys("*")
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.pttl(key)
+        pipe.dump(key)
+    replies = pipe.execute()
+    return [(key, max(0, int(ttl)), value) for key, ttl, value in zip(keys, replies[::2], replies[1::2], strict=True)]
+
+
+def restore(client: redis.Redis, keys: list[tuple[bytes, int, bytes]]) -> None:
+    """The server as :func:`snapshot` saw it (only those keys; scripts stay loaded)."""
+    client.flushall()
+    pipe = client.pipeline(transaction=False)
+    for key, ttl, value in keys:
+        pipe.restore(key, ttl, value)
+    pipe.execute()
+
+
+def run_native_pair(url: str, nodes: RedisNodes, decisions: int, devices: int, work: Path, concurrency: int,
+                    lua_first: bool) -> dict[str, dict[str, Any]]:
+    """One round of ``--native``: the same busy devices and the same burst,
+    once through decide.lua and once through the module (``lua_first``: in
+    that order), from the same server state and the same clock."""
+    traffic = Traffic(devices)
+    clock = ManualClock(int(time.time() * 1000) - round(sum(PREFILL_STEPS) * 1000) - 60_000)
+    apps = {"lua": create_app(build_settings(url, work / "var-lua", False, "off"), clock=clock),
+            "native": create_app(build_settings(url, work / "var-native", False, "on"), clock=clock)}
+    filled = prefill(apps["lua"], clock, traffic)
+    bodies = burst_bodies(traffic, decisions)
+    client = redis.Redis.from_url(url)
+    state, start_ms = snapshot(client), clock.now_ms()
+    out = {}
+    for i, path in enumerate(("lua", "native") if lua_first else ("native", "lua")):
+        if i:
+            restore(client, state)
+            clock.set(start_ms)
+        out[path] = measure_burst(apps[path], clock, nodes, bodies, concurrency) | {"prefill": filled}
+        calls = out[path]["commands"].get(COMMAND.lower() if path == "native" else "evalsha", {})
+        assert calls.get("calls_per_decision", 0) >= 1, f"{path}: the burst did not go through {path}"
+    for app in apps.values():
+        app.extensions["risk"].store.close()
+    client.close()
+    return out
+
+
+def floor_cpu(url: str, nodes: RedisNodes, calls: int, native: bool = False) -> dict[str, dict[str, float]]:
+    """Redis CPU per call (µs, and the kernel's part) of calls that judge nothing (``bench/floor.py``);
+    with ``native``, decide.lua and the module too, on the same arguments."""
     client = redis.Redis.from_url(url)
     plan = load_policy(str(ROOT / "config/policy.yaml")).default.plan
     now = int(time.time() * 1000)
@@ -260,9 +340,9 @@ def floor_cpu(url: str, nodes: RedisNodes, calls: int) -> dict[str, dict[str, fl
                            plan=plan, lat="31.2", lon="121.4", request=b"x" * 400)
         return keys, list(argv.wire())
 
-    def measure(one: Any, path: str) -> dict[str, float]:
+    def measure(one: Any, path: str, busy: bool = True) -> dict[str, float]:
         prepared = [call_args(i, path) for i in range(calls)]
-        for keys, _ in prepared[:300]:
+        for keys, _ in prepared[:300] if busy else ():
             client.set(keys.device_state, state)
         before = nodes.snapshot()
         for keys, argv in prepared:
@@ -283,11 +363,60 @@ def floor_cpu(url: str, nodes: RedisNodes, calls: int) -> dict[str, dict[str, fl
             pipe.execute()
 
         out[f"pipelined, {path}"] = measure(pipelined, path)
+    if native:
+        client.script_load(DECIDE.source)
+        # Real decisions (their state is not the floor's stand-in bytes): 300
+        # devices from empty windows, each decided calls/300 times.
+        out["decide.lua, from empty windows"] = measure(
+            lambda k, a: client.evalsha(DECIDE.sha, len(k), *k, *a), "fresh-lua", busy=False)
+        out[f"{COMMAND} (the module), from empty windows"] = measure(
+            lambda k, a: client.execute_command(COMMAND, len(k), *k, *a), "fresh-native", busy=False)
     bare = client.script_load("return 1")
     out["bare EVALSHA"] = measure(lambda k, a: client.evalsha(bare, 0), "refused")
     out["PING"] = measure(lambda k, a: client.ping(), "refused")
     client.close()
     return out
+
+
+def print_floors(floors: dict[str, dict[str, float]], calls: int) -> None:
+    print(f"\nthe floor ({calls} calls each, one round trip at a time; µs of Redis CPU per call):\n")
+    print("| call | µs | of which kernel |\n|---|---|---|")
+    for name, f in floors.items():
+        print(f"| {name} | {f['us']} | {f['sys_us']} |")
+
+
+def report_native(args: argparse.Namespace, pairs: list[dict[str, dict[str, Any]]],
+                  floors: dict[str, dict[str, float]] | None) -> None:
+    """Both paths per round, their ratio, and the tables of the median round (by ratio)."""
+    def net(pair: dict[str, dict[str, Any]], path: str) -> float:
+        return float(pair[path]["net_cpu_us_per_decision"])
+
+    ratios = [net(p, "native") / net(p, "lua") for p in pairs]
+    order = sorted(range(len(pairs)), key=lambda i: ratios[i])
+    median = pairs[order[len(order) // 2]]
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"Redis {median['lua']['redis_version']} (one server, riskdecide {NATIVE_VERSION} loaded)")
+    print(f"{args.decisions} decisions over {args.devices} devices with full windows ({USERS_PER_DEVICE} users "
+          f"each), {args.concurrency[0]} thread(s); each round: the same devices and burst through both paths, "
+          f"from the same snapshot; pre-fill answers: {dict(median['lua']['prefill'])}\n")
+    print("| round | first | decide.lua net µs/decision | RISK.DECIDE net µs/decision | ratio module/Lua | "
+          "answers equal |\n|---|---|---|---|---|---|")
+    for i, pair in enumerate(pairs):
+        same = pair["lua"]["answers"] == pair["native"]["answers"]
+        print(f"| {i + 1} | {'lua' if i % 2 == 0 else 'native'} | {net(pair, 'lua')} | {net(pair, 'native')} | "
+              f"{ratios[i]:.2f} | {'yes' if same else 'NO'} |")
+    print(f"\nmedian: decide.lua {sorted(net(p, 'lua') for p in pairs)[len(pairs) // 2]} µs, "
+          f"RISK.DECIDE {sorted(net(p, 'native') for p in pairs)[len(pairs) // 2]} µs, "
+          f"ratio {ratios[order[len(order) // 2]]:.2f}\n")
+    for path in ("lua", "native"):
+        print(f"the round of the median ratio, through {'decide.lua' if path == 'lua' else 'RISK.DECIDE'} "
+              f"(answers {dict(median[path]['answers'])}):\n")
+        print(cpu_table(median[path]) + "\n")
+    if floors:
+        print_floors(floors, args.decisions)
+    print(orjson.dumps({path: median[path] | {"answers": dict(median[path]["answers"]),
+                                              "prefill": dict(median[path]["prefill"])}
+                        for path in ("lua", "native")} | {"ratios": [round(r, 3) for r in ratios]}).decode())
 
 
 def main() -> None:
@@ -304,7 +433,18 @@ def main() -> None:
                              "are measured side by side, round by round")
     parser.add_argument("--floor", action="store_true",
                         help="also measure calls that judge nothing (bench/floor.py), one server only")
+    parser.add_argument("--native", action="store_true",
+                        help="decide.lua and the native decide (RISK.DECIDE) side by side, round by round, on the "
+                             "same devices and burst; one server with the module (make native)")
     args = parser.parse_args()
+    if args.native and args.cluster:
+        sys.exit("--native: one server only (on Redis Cluster decisions run on decide.lua)")
+    modules = []
+    if args.native and args.url is None:
+        module = built_module()
+        if module is None:
+            sys.exit("--native: no riskservice/limits/native/riskdecide.so: build it with `make native`")
+        modules = [module]
     if args.cluster and "RISK_REDIS_CLUSTER" not in ENV_VARS:
         sys.exit("--cluster: the service does not support Redis Cluster yet (no RISK_REDIS_CLUSTER setting)")
     work = Path(tempfile.mkdtemp(prefix="bench-cpu-"))
@@ -317,9 +457,17 @@ def main() -> None:
             server = RedisClusterServer(work / "cluster").start()
             url = server.url
         elif url is None:
-            server = RedisServer(work / "redis").start()
+            server = RedisServer(work / "redis", modules=modules).start()
             url = server.url
         nodes = RedisNodes(url, cluster=args.cluster)
+        if args.native:
+            if loaded_version(nodes.clients[0].execute_command("MODULE", "LIST")) != NATIVE_VERSION:
+                sys.exit(f"--native: the Redis at {url} has no riskdecide module at version {NATIVE_VERSION}")
+            pairs = [run_native_pair(url, nodes, args.decisions, args.devices, work / f"round-{i}",
+                                     args.concurrency[0], lua_first=i % 2 == 0) for i in range(args.rounds)]
+            floors = floor_cpu(url, nodes, args.decisions, native=True) if args.floor else None
+            report_native(args, pairs, floors)
+            return
         by_concurrency: dict[int, list[dict[str, Any]]] = {c: [] for c in args.concurrency}
         for i in range(args.rounds):
             for c in args.concurrency:
@@ -349,10 +497,7 @@ def main() -> None:
               f"{med['rounds_net_cpu_us_per_decision']}{trips}; the median round:\n")
         print(cpu_table(med) + "\n")
     if floors:
-        print(f"\nthe floor ({args.decisions} calls each, one round trip at a time; µs of Redis CPU per call):\n")
-        print("| call | µs | of which kernel |\n|---|---|---|")
-        for name, f in floors.items():
-            print(f"| {name} | {f['us']} | {f['sys_us']} |")
+        print_floors(floors, args.decisions)
     print(orjson.dumps(result | {"answers": dict(result["answers"]), "prefill": dict(result["prefill"])}).decode())
 
 

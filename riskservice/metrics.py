@@ -61,6 +61,9 @@ class Metrics:
                                     "RISK_REDIS_WAIT_REPLICAS acknowledged in time.", registry=r)
         self.outage_dropped = Counter("risk_outage_dropped", "Shares allowed without Redis that a full log "
                                       "could not keep, so never counted in Redis.", registry=r)
+        self.native_fallbacks = Counter("risk_native_fallbacks", "Times decisions went back from the native "
+                                        "decide (RISK.DECIDE) to decide.lua: the server lost the module or "
+                                        "has another version (riskservice/limits/native/path.py).", registry=r)
         self.user_writes_lost = Counter("risk_user_writes_lost", "Redis Cluster: shares counted on their device "
                                         "whose write on the user's slot kept failing, so the user's window "
                                         "misses them (riskservice/limits/settles.py).", registry=r)

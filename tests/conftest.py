@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +17,7 @@ from flask.testing import FlaskClient
 from config.settings import ApiKey, Settings
 from riskservice.app import create_app
 from riskservice.limits.clock import ManualClock
+from riskservice.limits.native import MODULE_FILE
 from riskservice.limits.store import RedisStore
 from tests.redis_server import RedisServer
 
@@ -52,6 +55,42 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 @pytest.fixture
 def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     client = redis_server.client()
+    client.flushall()
+    yield client
+    client.close()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+NATIVE_SOURCE = MODULE_FILE.with_suffix(".c")
+
+
+@pytest.fixture(scope="session")
+def native_module() -> Path:
+    """The native decide module, built from the tree (``scripts/build-native``,
+    a no-op when it is up to date). Skipped only while the tree has no
+    ``riskdecide.c`` or this machine no C compiler; C that does not compile
+    fails."""
+    if not NATIVE_SOURCE.is_file():
+        pytest.skip(f"no {NATIVE_SOURCE.relative_to(ROOT)} in this tree: the native decide cannot be built")
+    if shutil.which("cc") is None:
+        pytest.skip("no C compiler (cc): the native decide cannot be built")
+    built = subprocess.run([str(ROOT / "scripts" / "build-native")], cwd=ROOT, capture_output=True, text=True,
+                           check=False, timeout=300)
+    assert built.returncode == 0, built.stderr
+    return MODULE_FILE
+
+
+@pytest.fixture(scope="session")
+def native_server(native_module: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real Redis with the native decide loaded."""
+    server = RedisServer(tmp_path_factory.mktemp("redis-native"), modules=[native_module]).start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def native_client(native_server: RedisServer) -> Iterator[redis.Redis]:
+    client = native_server.client()
     client.flushall()
     yield client
     client.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis
@@ -25,11 +26,17 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """A redis-server process the tests can start, stop, pause and restart."""
+    """A redis-server process the tests can start, stop, pause and restart.
+
+    ``modules``: Redis modules it loads at start (``--loadmodule`` each),
+    e.g. the native decide; change the list before a restart to bring the
+    server back with other modules.
+    """
 
     def __init__(self, directory: Path, port: int | None = None, appendonly: bool = False,
-                 replica_of: RedisServer | None = None) -> None:
+                 replica_of: RedisServer | None = None, modules: Sequence[Path] = ()) -> None:
         self.dir = directory
+        self.modules = list(modules)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.appendonly = appendonly
@@ -62,6 +69,8 @@ class RedisServer:
                 "--logfile", str(self.dir / "redis.log"), "--unixsocket", str(self.dir / "redis.sock")]
         if self.replica_of is not None:
             args += ["--replicaof", "127.0.0.1", str(self.replica_of.port)]
+        for module in self.modules:
+            args += ["--loadmodule", str(module)]
         # The launcher forks the daemon and exits at once.
         subprocess.run(args, stdout=subprocess.DEVNULL, check=True, timeout=10)
         client = redis.Redis.from_url(self.url, socket_timeout=0.2, socket_connect_timeout=0.2)

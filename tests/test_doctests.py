@@ -30,12 +30,17 @@ PACKAGES = (riskservice, config)
 UNWALKABLE: list[str] = []
 
 
+# The native decide, riskservice/limits/native/riskdecide.so once built, is a
+# Redis module, not a Python extension: pkgutil lists it by its suffix.
+NOT_PYTHON = {"riskservice.limits.native.riskdecide"}
+
+
 def _walk() -> list[str]:
     names = []
     for package in PACKAGES:
         names.append(package.__name__)
         names += [m.name for m in pkgutil.walk_packages(package.__path__, f"{package.__name__}.",
-                                                         onerror=UNWALKABLE.append)]
+                                                         onerror=UNWALKABLE.append) if m.name not in NOT_PYTHON]
     return sorted(names)
 
 

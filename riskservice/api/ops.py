@@ -39,6 +39,10 @@ def readyz() -> Response:
     if cluster is not None:
         body["redis"] = "ok" if redis_ok else "degraded"
         body["cluster"] = cluster
+    # Which path decisions take (the native decide serves one Redis only).
+    native_status = getattr(state.store, "native_status", None)
+    body["decide"] = native_status() if native_status is not None else {
+        "path": "lua", "setting": state.settings.redis_native, "module_version": None}
     # The real-time signals' consumer (docs/signals.md, Operations). Decisions
     # are still answered without it, on flags that only age: it never makes
     # the service unready.

@@ -1,5 +1,7 @@
 """Redis storage of the limiter: one atomic script per decision, outcome or
-challenge result (``lua/``), and bans.
+challenge result (``lua/``), and bans. Decisions go to the native decide
+(``RISK.DECIDE``, :mod:`riskservice.limits.native`) instead of decide.lua
+when the server has it.
 
 Driver errors and time-outs are wrapped in one :class:`StorageError`.
 """
@@ -21,6 +23,8 @@ from riskservice.limits.client import CircuitBreaker
 from riskservice.limits.contract import DecideArgs
 from riskservice.limits.group_commit import GroupCommit, Part
 from riskservice.limits.keys import DecisionKeys, ban_key, device_prefix, pointer_key
+from riskservice.limits.native import COMMAND, NativeMode
+from riskservice.limits.native.path import NativePath, is_unknown_command
 from riskservice.limits.outage import MissedShare
 from riskservice.limits.records import DecisionRecord
 from riskservice.limits.scripts import CHALLENGE, DECIDE, OUTCOME, RECONCILE, REWARD, Script
@@ -41,6 +45,22 @@ OFFSET_RTT_S = 0.002
 LANE = "redis"
 
 
+class _Call(NamedTuple):
+    """A call's payload in the group commit: the command as sent, its script
+    (loaded on NOSCRIPT), and for a ``RISK.DECIDE`` its keys and arguments,
+    to be sent again as ``EVALSHA`` if the server lacks the command."""
+
+    packed: bytes
+    script: Script
+    lua: tuple[Sequence[str], tuple[object, ...]] | None = None
+
+    def as_lua(self) -> _Call:
+        assert self.lua is not None
+        keys, args = self.lua
+        return _Call(hiredis.pack_command(("EVALSHA", self.script.sha, len(keys), *keys, *args)),  # type: ignore[arg-type]
+                     self.script)
+
+
 class _Batch(NamedTuple):
     """A batch written and not yet read: its connection and its calls."""
 
@@ -57,11 +77,24 @@ class RedisStore:
         Built by :func:`riskservice.limits.client.connect`, with the time budget.
     breaker_cooldown_ms : int
         How long to skip Redis after a failure.
+    native : {"auto", "on", "off"}
+        ``RISK_REDIS_NATIVE``: send decisions as ``RISK.DECIDE`` when the
+        server has the module at its version (``on``: and refuse to start
+        on a Redis that answers without it; ``off``: never).
+
+    Raises
+    ------
+    NativeUnavailable
+        With ``native="on"``, when Redis answers without the module.
     """
 
     def __init__(self, client: redis.Redis, breaker_cooldown_ms: int = 1000, budget_ms: int | None = None,
-                 wait_replicas: int = 0) -> None:
+                 wait_replicas: int = 0, native: NativeMode = "auto") -> None:
         self.client = client
+        self.native = NativePath(native)
+        if native != "off":
+            self._detect_native()
+            self.native.require()
         # Durability (RISK_REDIS_WAIT_REPLICAS): each decision waits, in the
         # same round trip, until this many replicas have it, for at most a
         # quarter of the budget; decisions that were not acknowledged in time
@@ -102,7 +135,40 @@ class RedisStore:
         try:
             return self._idle.pop()
         except IndexError:
-            return cast(Connection, self.client.connection_pool.make_connection())
+            conn = cast(Connection, self.client.connection_pool.make_connection())
+            if self.native.mode != "off":
+                # Every (re)connection may meet another server (a restart, a
+                # promoted replica): it looks for the module first.
+                conn.register_connect_callback(self._on_connect)  # type: ignore[no-untyped-call]
+            return conn
+
+    def _detect_native(self) -> None:
+        """``MODULE LIST`` at start-up (a Redis that does not answer now is
+        looked at again by the first connection that reaches it)."""
+        try:
+            modules = self.client.execute_command("MODULE", "LIST")  # type: ignore[no-untyped-call]
+        except redis.ResponseError:
+            modules = None  # MODULE refused (managed services): no module
+        except redis.RedisError:
+            return
+        self.native.observe(modules)
+
+    def native_status(self) -> dict[str, object]:
+        """For ``/readyz``: looks for the module again (a probe is rare, and a
+        worker that has made no decision since a failover would otherwise
+        report the old server's path), then which path decisions take."""
+        if self.native.mode != "off":
+            self._detect_native()
+        return self.native.status()
+
+    def _on_connect(self, conn: Connection) -> None:
+        """Detect the module on a connection just (re)connected."""
+        conn.send_command("MODULE", "LIST")  # type: ignore[no-untyped-call]
+        try:
+            modules = conn.read_response()
+        except redis.ResponseError:
+            modules = None
+        self.native.observe(modules)
 
     def _give_back(self, conn: Connection) -> None:
         """Keep ``conn`` for reuse, up to :data:`MAX_IDLE` (two threads may
@@ -128,13 +194,16 @@ class RedisStore:
             raise StorageError("redis unavailable (circuit open)")
         # Packed by hiredis directly: redis-py's serializer re-checks every
         # one of the ~30 arguments in Python first.
-        packed = hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))
+        return self._submit(_Call(hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args)), script))
+
+    def _submit(self, call: _Call) -> Any:
+        """Send ``call`` in the next round trip of the group commit; its reply."""
         if self._idle_pid != os.getpid():
             # A forked child: the parent's sockets are not ours, nor its queue
             # (a batch in flight at the fork would never be answered here).
             self._idle, self._idle_pid = [], os.getpid()
             self._commit = GroupCommit(self._send, self._receive)
-        return self._commit.submit({LANE: (packed, script)}, self._queue_wait_s)[LANE]
+        return self._commit.submit({LANE: call}, self._queue_wait_s)[LANE]
 
     def _send(self, lane: Hashable, parts: Sequence[Part]) -> _Batch:
         """Write a batch of calls (the group commit's ``start``)."""
@@ -184,7 +253,7 @@ class RedisStore:
         raise StorageError(f"redis script failed: {exc}") from exc
 
     def _write(self, conn: Connection, parts: Sequence[Part]) -> None:
-        payload = b"".join(part.payload[0] for part in parts)
+        payload = b"".join(part.payload.packed for part in parts)
         if self.wait_replicas:
             # One WAIT right behind the batch covers every write before it.
             payload += hiredis.pack_command(("WAIT", self.wait_replicas, self.wait_ms))  # type: ignore[arg-type]
@@ -199,6 +268,14 @@ class RedisStore:
             except redis.exceptions.NoScriptError:
                 unloaded.append(part)
             except redis.exceptions.ResponseError as exc:  # this script's own error; the rest are fine
+                if part.payload.lua is not None and is_unknown_command(exc):
+                    # A server without the module (a replica promoted, a
+                    # restart without loadmodule): the decision goes again,
+                    # as EVALSHA, with the scripts' NOSCRIPT handling below.
+                    self.native.unknown_command()
+                    part.payload = part.payload.as_lua()
+                    unloaded.append(part)
+                    continue
                 self._breaker.failure()
                 part.error = StorageError(f"redis script failed: {exc}")
         if not unloaded:
@@ -208,7 +285,7 @@ class RedisStore:
         if self.wait_replicas:
             conn.read_response()  # the WAIT behind scripts that did not run
         # A restarted or new Redis: load the scripts once, then carry on.
-        for script in {part.payload[1].sha: part.payload[1] for part in unloaded}.values():
+        for script in {part.payload.script.sha: part.payload.script for part in unloaded}.values():
             conn.send_command("SCRIPT", "LOAD", script.source)  # type: ignore[no-untyped-call]
             conn.read_response()
         self._write(conn, unloaded)
@@ -252,7 +329,15 @@ class RedisStore:
         if args.deadline == "" and self.budget_ms is not None:
             args = args._replace(deadline=self.deadline_ms())
         static = args.record_static()
-        reply = self.run(DECIDE, keys, args.wire(static.pack()))
+        wire = args.wire(static.pack())
+        if self.native.active and args.user_side == "":
+            # RISK.DECIDE takes decide.lua's KEYS and ARGV and answers the same
+            # (one Redis only: a user side is a cluster's, never sent there).
+            if not self._breaker.allow():
+                raise StorageError("redis unavailable (circuit open)")
+            reply = self._submit(_Call(hiredis.pack_command((COMMAND, len(keys), *keys, *wire)), DECIDE, (keys, wire)))
+        else:
+            reply = self.run(DECIDE, keys, wire)
         if isinstance(reply, bytes):  # a new decision: the script's part of the record
             return DecisionRecord.new(reply, static)
         status, stored = reply
