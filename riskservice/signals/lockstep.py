@@ -84,11 +84,6 @@ def after_rush(coupon: str) -> str:
     return coupon + AFTER_RUSH
 
 
-def coupon_of(key: str) -> str:
-    """The coupon a meeting key is about."""
-    return key.removesuffix(AFTER_RUSH)
-
-
 class Lockstep:
     """Partners met in bursts of the same coupons, per account."""
 
@@ -201,7 +196,8 @@ class Lockstep:
         if partners is None:
             return Reading(user, 0, now + self.window)
         entries = list(partners.entries(now))
-        met_on = {coupon_of(c) for _, _, coupons in entries for c in coupons}
+        met_on = {c for _, _, coupons in entries for c in coupons}
+        met_on = {c.removesuffix(AFTER_RUSH) for c in met_on}  # a coupon met on before and after its rush is one
         shared = self.shared.peek(user, now)
         member = (len(met_on) >= self.member_share * (len(shared.keys(now)) if shared else 0)
                   and not self.heard(user, now))
