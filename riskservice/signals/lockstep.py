@@ -54,7 +54,7 @@ Work per share is bounded by the sharers a burst keeps
 (``sharers_per_burst``), the partners each account keeps
 (``partners_per_user``) and the coupons it shared that are kept
 (``coupons_per_user``); per coupon, at most ``crowd_sharers`` sharers of
-its day and of its hour.
+its day and of its hour (and of its day after a rush).
 """
 
 from __future__ import annotations
