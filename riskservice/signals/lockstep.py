@@ -36,11 +36,25 @@ whole group once). Until both were told apart, a day's crowd excused every
 group riding a popular coupon (its members' values fell back to zero as
 soon as the coupon's day reached the crowd size).
 
+After the rush. A flash sale's coupon stays live after its rush, and a
+group rides it like any live coupon: its burst, an hour or more after the
+coupon's last *rush moment* (a share when its last hour held a crowd), is no
+meeting of the sale's fans (they shared within minutes of each other).
+Meetings from then on are kept under the coupon's *after-rush* key
+(:func:`after_rush`) and judged on their own, as a coupon of their own:
+calm unless the after-rush sharers are a crowd over a day themselves
+(busy), or the coupon rushes again (then they never count). Meetings from
+an hour before a rush to an hour after it are the sale's and never count
+(those made before it are on the coupon's own key, which the rush marks;
+those in the hour after it are not kept). Before this, a group whose first
+burst rode a past flash sale's coupon lost that burst's meetings, and was
+caught a burst later.
+
 Work per share is bounded by the sharers a burst keeps
 (``sharers_per_burst``), the partners each account keeps
 (``partners_per_user``) and the coupons it shared that are kept
 (``coupons_per_user``); per coupon, at most ``crowd_sharers`` sharers of
-its day and of its hour.
+its day and of its hour (and of its day after a rush).
 """
 
 from __future__ import annotations
@@ -52,7 +66,7 @@ from riskservice.signals.catalog import DAY_MS, SignalConfig
 from riskservice.signals.counters import Entities, Recent
 from riskservice.signals.share import Outcome, Share
 
-__all__ = ["Lockstep"]
+__all__ = ["Lockstep", "after_rush"]
 
 # Per partner: the coupons met on (the last few).
 Met = tuple[str, ...]
@@ -60,6 +74,14 @@ Met = tuple[str, ...]
 # coupon: a group riding it still meets on it, repeated meetings count); a
 # crowd at once (a flash sale: no meeting on it counts).
 CALM, BUSY, RUSH = 0, 1, 2
+# Appended to a coupon's id for meetings on it after its rush (ids never hold
+# control characters: decisions/request.py).
+AFTER_RUSH = "\x00after-rush"
+
+
+def after_rush(coupon: str) -> str:
+    """The key of meetings on ``coupon`` made an hour or more after its last rush moment."""
+    return coupon + AFTER_RUSH
 
 
 class Lockstep:
@@ -85,8 +107,11 @@ class Lockstep:
         rush_ms = config.rush_ms
         self.rushes: Entities[str, Recent[str, None]] = Entities(config.coupons, rush_ms,
                                                                 lambda: Recent(self.crowd, rush_ms))
-        # coupon -> BUSY or RUSH, for as long as meetings are kept
+        # coupon (or its after-rush key) -> BUSY or RUSH, for as long as meetings are kept
         self.crowded: Recent[str, int] = Recent(config.coupons, self.window)
+        # coupon -> its last rush moment (its last hour held a crowd)
+        self.rushed_at: Recent[str, int] = Recent(config.coupons, self.window)
+        self.rush_ms = rush_ms
         partners = config.partners_per_user
         # coupon -> recent sharers of it, (ms, user), oldest first
         self.bursts: Entities[str, list[tuple[int, str]]] = Entities(config.coupons, self.burst, list)
@@ -114,13 +139,33 @@ class Lockstep:
             touched.update(day.keys(now))
             self.crowded.put(coupon, crowd, now)
             level = crowd
+        key = coupon  # what meetings on this share are kept under
+        if crowd == RUSH:
+            self.rushed_at.put(coupon, now, now)
+            late = after_rush(coupon)
+            tail = self.crowds.peek(late, now)
+            if tail is not None and (self.crowded.get(late, now) or CALM) < RUSH:
+                # A second rush: the meetings made since the first one stop counting too.
+                self.crowded.put(late, RUSH, now)
+                touched.update(tail.keys(now))
         if level == RUSH:
-            met = set()
+            last = self.rushed_at.get(coupon, now)
+            if last is None or now - last < self.rush_ms:
+                met = set()  # the sale's own sharers
+            else:
+                # An hour past its last rush moment: what follows is judged on
+                # its own, calm unless it is a crowd of its own over a day.
+                key = after_rush(coupon)
+                tail = self.crowds.touch(key, now)
+                tail.put(user, None, now)
+                if len(tail) >= self.crowd and (self.crowded.get(key, now) or CALM) < BUSY:
+                    touched.update(tail.keys(now))
+                    self.crowded.put(key, BUSY, now)
         before = _Reads(self, now)
         cores = {u: before.core(u) for u in touched}
         for partner in met:
-            self._meet(user, partner, coupon, now)
-            self._meet(partner, user, coupon, now)
+            self._meet(user, partner, key, now)
+            self._meet(partner, user, key, now)
         # An account that became (or stopped being) a core member changes the
         # value of everyone it met: they are re-read too.
         after = _Reads(self, now)
@@ -152,6 +197,7 @@ class Lockstep:
             return Reading(user, 0, now + self.window)
         entries = list(partners.entries(now))
         met_on = {c for _, _, coupons in entries for c in coupons}
+        met_on = {c.removesuffix(AFTER_RUSH) for c in met_on}  # a coupon met on before and after its rush is one
         shared = self.shared.peek(user, now)
         member = (len(met_on) >= self.member_share * (len(shared.keys(now)) if shared else 0)
                   and not self.heard(user, now))
