@@ -9,6 +9,11 @@ redis-server under callgrind, and reports instructions per decision and
 their ratio.
 
     .venv/bin/python bench/redis_instructions.py --baseline 9a980c1 [--devices 40] [--decisions 400]
+    .venv/bin/python bench/redis_instructions.py --native
+
+``--native`` compares, on the working tree, decide.lua with the native decide
+(``RISK.DECIDE``, the module ``make native`` builds), each against its own
+server with the module loaded, instead of a baseline commit with now.
 
 The counts cover everything the server does while the decisions run (the
 script, its commands, the protocol, the event loop), after a pre-fill that
@@ -33,8 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 TEXTS = ["邀请好友同步优惠", "新店开业，全场八折", "周末一起去吃火锅吧", "这张券很划算，快来领"]
 
 
-def measure(devices: int, prefill: int, decisions: int) -> dict[str, object]:
-    """Run in a checkout (sys.path[0]); returns instructions per decision."""
+def measure(devices: int, prefill: int, decisions: int, native: str = "") -> dict[str, object]:
+    """Run in a checkout (sys.path[0]); returns instructions per decision. ``native``: the
+    module to load and ``RISK_REDIS_NATIVE`` ("on"/"off"; "" for a checkout before it)."""
 
     from callgrind import instructions_while, start_server  # (bench/ of this tree is on the path, also in run_in)
 
@@ -46,9 +52,15 @@ def measure(devices: int, prefill: int, decisions: int) -> dict[str, object]:
     work = Path(tempfile.mkdtemp())
     server, client, out = start_server(work, find_redis_server())
     port = client.connection_pool.connection_kwargs["port"]
+    settings: dict[str, object] = {"redis_budget_ms": 5000}
+    if native:
+        from riskservice.limits.native import built_module
+
+        client.execute_command("MODULE", "LOAD", str(built_module()))
+        settings["redis_native"] = native
     try:
         clock = ManualClock(int(time.time() * 1000) - 86_400_000)
-        app = create_app(make_settings(f"redis://127.0.0.1:{port}/0", work, redis_budget_ms=5000), clock=clock)
+        app = create_app(make_settings(f"redis://127.0.0.1:{port}/0", work, **settings), clock=clock)
         logging.getLogger("riskservice.access").disabled = True
         http = app.test_client()
         rng = random.Random(1)
@@ -90,35 +102,45 @@ def measure(devices: int, prefill: int, decisions: int) -> dict[str, object]:
         server.wait()
 
 
-def run_in(checkout: Path, args: argparse.Namespace) -> dict[str, object]:
+def run_in(checkout: Path, args: argparse.Namespace, native: str = "") -> dict[str, object]:
     """Measure in another checkout, in a child process that imports that checkout's code."""
+    extra = f", native={native!r}" if native else ""
     code = (f"import sys, json; sys.path.insert(0, {str(checkout)!r}); sys.path.insert(1, {str(ROOT / 'bench')!r}); "
             f"import redis_instructions as b; "
-            f"print(json.dumps(b.measure({args.devices}, {args.prefill}, {args.decisions})))")
+            f"print(json.dumps(b.measure({args.devices}, {args.prefill}, {args.decisions}{extra})))")
     done = subprocess.run([sys.executable, "-c", code], cwd=checkout, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--baseline", required=True, help="git ref to compare with")
+    parser.add_argument("--baseline", help="git ref to compare with")
+    parser.add_argument("--native", action="store_true", help="decide.lua against the native decide, this tree")
     parser.add_argument("--devices", type=int, default=40)
     parser.add_argument("--prefill", type=int, default=45, help="shares per device before measuring")
     parser.add_argument("--decisions", type=int, default=400)
     args = parser.parse_args()
-    base = Path(tempfile.mkdtemp()) / "baseline"
-    subprocess.run(["git", "worktree", "add", "--detach", "-q", str(base), args.baseline], cwd=ROOT, check=True)
-    try:
-        before = run_in(base, args)
-        after = run_in(ROOT, args)
-    finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, check=False)
+    if args.native == bool(args.baseline):
+        parser.error("give either --baseline REF or --native")
+    if args.native:
+        names = ("decide.lua", "RISK.DECIDE")
+        before, after = run_in(ROOT, args, native="off"), run_in(ROOT, args, native="on")
+    else:
+        names = ("baseline", "now")
+        base = Path(tempfile.mkdtemp()) / "baseline"
+        subprocess.run(["git", "worktree", "add", "--detach", "-q", str(base), args.baseline], cwd=ROOT, check=True)
+        try:
+            before = run_in(base, args)
+            after = run_in(ROOT, args)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, check=False)
     ratio = float(after["instructions_per_decision"]) / float(before["instructions_per_decision"])  # type: ignore[arg-type]
-    print(f"{'':10s} {'k instructions / decision':>26s}  answers")
-    print(f"{'baseline':10s} {float(before['instructions_per_decision']) / 1000:26.1f}  {before['answers']}")  # type: ignore[arg-type]
-    print(f"{'now':10s} {float(after['instructions_per_decision']) / 1000:26.1f}  {after['answers']}")  # type: ignore[arg-type]
-    print(f"now / baseline: {ratio:.3f}")
-    print(json.dumps({"baseline": args.baseline, "before": before, "after": after, "ratio": round(ratio, 4)}))
+    print(f"{'':12s} {'k instructions / decision':>26s}  answers")
+    for name, side in zip(names, (before, after), strict=True):
+        print(f"{name:12s} {float(side['instructions_per_decision']) / 1000:26.1f}  {side['answers']}")  # type: ignore[arg-type]
+    print(f"{names[1]} / {names[0]}: {ratio:.3f}")
+    print(json.dumps({"baseline": args.baseline or "decide.lua", "before": before, "after": after,
+                      "ratio": round(ratio, 4)}))
 
 
 if __name__ == "__main__":
