@@ -58,13 +58,14 @@ def wrk(url: str, seconds: int, connections: int, threads: int, script: str = "d
 
 
 def redis_commands(server: Any) -> tuple[int, int]:
-    """(all commands, EVALSHA calls) processed so far (summed over a cluster's masters)."""
+    """(all commands, EVALSHA and RISK.DECIDE calls) processed so far (summed over a cluster's masters)."""
     clients = ([n.client() for n in server.nodes if n.role == "master"] if hasattr(server, "nodes")
                else [server.client()])
     total = evalsha = 0
     for client in clients:
         total += int(client.info("stats")["total_commands_processed"])
-        evalsha += int(client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+        stats = client.info("commandstats")
+        evalsha += sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "risk.decide"))
         client.close()
     return total, evalsha
 
@@ -80,6 +81,8 @@ def main() -> None:
                         help="how the service reaches Redis (the embedded default is a unix socket)")
     parser.add_argument("--cluster", action="store_true", help="the service on a local 3-master Redis Cluster")
     parser.add_argument("--budget-ms", type=int, default=50, help="RISK_REDIS_BUDGET_MS of the service")
+    parser.add_argument("--native", action="store_true",
+                        help="one Redis with the native decide loaded (make native): decisions go to RISK.DECIDE")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install wrk")
@@ -92,7 +95,15 @@ def main() -> None:
         redis_server = RedisClusterServer(work / "cluster").start()
         redis_server.kill = redis_server.stop
     else:
-        redis_server = RedisServer(work / "redis").start()
+        modules = []
+        if args.native:
+            from riskservice.limits.native import built_module
+
+            module = built_module()
+            if module is None:
+                sys.exit("no native decide built: make native")
+            modules.append(module)
+        redis_server = RedisServer(work / "redis", modules=modules).start()
     # The default budget, and no access log (the baseline writes none either).
     quiet = {"RISK_LOG_LEVEL": "WARNING", "RISK_REDIS_BUDGET_MS": str(args.budget_ms),
              "RISK_WORKER_CLASS": args.worker_class, "RISK_THREADS": str(args.threads)}
@@ -146,7 +157,7 @@ def main() -> None:
     print(f"\nservice / baseline throughput, per round: {', '.join(f'{r:.2f}' for r in ratios)}; "
           f"median {statistics.median(ratios):.2f}")
     print(f"Degraded (answered without Redis) decisions: {degraded:.0f}")
-    print(f"Redis calls the service sends per decision: {evalshas / decisions:.3f} EVALSHA "
+    print(f"Redis calls the service sends per decision: {evalshas / decisions:.3f} EVALSHA or RISK.DECIDE "
           f"(plus one GET of the graph-score version per worker per second); {decisions} decisions")
     print(f"All commands Redis counted per decision, including those the script runs inside: "
           f"{commands / decisions:.3f}")
