@@ -183,13 +183,15 @@ class RedisStore:
         checks blocked clients' time-outs when its event loop wakes, which
         with nothing else to do is at the next ``serverCron`` tick (every
         1000/hz = 100 ms), so ``WAIT 1 100`` is answered 100 to about 205 ms
-        after it arrived, past this socket's time-out (half the budget,
-        200 ms for 400 ms) about as often as not. No reply in time, or none at
-        all, is no acknowledgement: the calls count as unreplicated (their
-        answers stand, the scripts ran). The socket may still receive the
-        late reply, so it is closed (it reconnects on its next use); the
-        breaker is left alone: Redis answered the scripts, only a replica is
-        missing.
+        after it arrived: sometimes past this socket's time-out (half the
+        budget, 200 ms for 400 ms), and nearly always with the default 50 ms
+        budget (a 12 ms ``WAIT``, a 25 ms socket time-out). No reply in time,
+        or none at all, is no acknowledgement: the calls count as
+        unreplicated (their answers stand, the scripts ran). The socket may
+        still receive the late reply, so it is closed (it reconnects on its
+        next use); the breaker is left alone, since Redis answered the
+        scripts and only a replica is missing (were it opened, a dead replica
+        would degrade every answer for the cool-down).
         """
         try:
             acked = int(conn.read_response())
