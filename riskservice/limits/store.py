@@ -234,16 +234,41 @@ class RedisStore:
                 unanswered = [part for part in batch.parts if not part.answered]
                 self._write(conn, unanswered)
                 waiting = self._read(conn, unanswered)
-            if waiting:
-                # The scripts have answered: the next batch may go on another
-                # connection while this one waits for the replicas.
-                release()
-                if int(conn.read_response()) < self.wait_replicas:
-                    self.unreplicated += len(batch.parts)
         except (redis.RedisError, OSError) as exc:
             self._lost(conn, exc)
+        if waiting:
+            # The scripts have answered: the next batch may go on another
+            # connection while this one waits for the replicas.
+            release()
+            self._read_wait(conn, len(batch.parts))
         self._give_back(conn)
         self._breaker.success()
+
+    def _read_wait(self, conn: Connection, calls: int) -> None:
+        """Read a batch's ``WAIT`` reply; its ``calls`` count as unreplicated
+        unless it says enough replicas have them.
+
+        A ``WAIT`` that reaches its time-out is answered late: Redis 6.2
+        checks blocked clients' time-outs when its event loop wakes, which
+        with nothing else to do is at the next ``serverCron`` tick (every
+        1000/hz = 100 ms), so ``WAIT 1 100`` is answered 100 to about 205 ms
+        after it arrived: sometimes past this socket's time-out (half the
+        budget, 200 ms for 400 ms), and nearly always with the default 50 ms
+        budget (a 12 ms ``WAIT``, a 25 ms socket time-out). No reply in time,
+        or none at all, is no acknowledgement: the calls count as
+        unreplicated (their answers stand, the scripts ran). The socket may
+        still receive the late reply, so it is closed (it reconnects on its
+        next use); the breaker is left alone, since Redis answered the
+        scripts and only a replica is missing (were it opened, a dead replica
+        would degrade every answer for the cool-down).
+        """
+        try:
+            acked = int(conn.read_response())
+        except (redis.RedisError, OSError):
+            conn.disconnect()  # type: ignore[no-untyped-call]
+            acked = 0
+        if acked < self.wait_replicas:
+            self.unreplicated += calls
 
     def _lost(self, conn: Connection, exc: Exception) -> NoReturn:
         """A failed batch: its replies may still arrive, so the socket is never reused."""
@@ -283,7 +308,10 @@ class RedisStore:
         if loaded:
             raise StorageError("redis lost the scripts it was just sent")
         if self.wait_replicas:
-            conn.read_response()  # the WAIT behind scripts that did not run
+            # The WAIT behind scripts that did not run is worth nothing, and
+            # its reply may come after the socket's time-out (see _read_wait):
+            # drop the connection rather than wait for it (it reconnects below).
+            conn.disconnect()  # type: ignore[no-untyped-call]
         # A restarted or new Redis: load the scripts once, then carry on.
         for script in {part.payload.script.sha: part.payload.script for part in unloaded}.values():
             conn.send_command("SCRIPT", "LOAD", script.source)  # type: ignore[no-untyped-call]

@@ -50,10 +50,35 @@ def test_a_decision_is_on_the_replica_when_it_is_answered(pair: tuple[RedisServe
         replica.kill()
         answer = engine.decide(validate_decision_request(body(99)), body(99))
         assert not answer.degraded  # still answered, within the budget
+        # This WAIT runs to its time-out, and Redis may answer it after the
+        # socket's time-out: it still counts (see the next test).
         assert store.take_unreplicated() == 1
     finally:
         store.close()
         on_replica.close()
+
+
+def test_a_wait_answered_after_the_socket_time_out_still_counts(tmp_path: Path) -> None:
+    # Redis 6.2 answers a WAIT that times out only at its next timer tick (up
+    # to 1000/hz = 100 ms late), so the reply can come after the socket's
+    # time-out. The test above then (rarely, under CPU load) saw no reply and
+    # counted nothing. Here the WAIT's own time-out (a quarter of a 2 s
+    # budget: 500 ms) is always past the socket's (200 ms), and no replica
+    # exists: every reply comes too late.
+    master = RedisServer(tmp_path / "master").start()
+    store = RedisStore(connect(master.url, 400), breaker_cooldown_ms=60_000, budget_ms=2000, wait_replicas=1)
+    engine = DecisionEngine(store, lambda: load_policy("config/policy.yaml"))
+    try:
+        for i in range(2):
+            answer = engine.decide(validate_decision_request(body(i)), body(i))
+            # Answered (the script ran), not degraded: the breaker stays
+            # closed, since Redis answered and only a replica is missing.
+            assert not answer.degraded
+            assert store.take_unreplicated() == 1
+        assert master.client().get("risk:{d:dev-1}:state") is not None
+    finally:
+        store.close()
+        master.kill()
 
 
 def test_without_the_setting_nothing_waits(pair: tuple[RedisServer, RedisServer]) -> None:
