@@ -4,6 +4,7 @@ after ``give_up_s``."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -91,6 +92,26 @@ def test_with_wait_a_settle_whose_replica_lags_is_sent_again_and_counted_once(
         assert store.take_unreplicated() >= 1
         assert store.settles.unreplicated == 1
         assert logged(store) == 2
+    finally:
+        store.close()
+        client.close()
+
+
+def test_a_wait_answered_after_the_socket_time_out_counts_and_degrades_nothing(
+        redis_cluster: RedisClusterServer) -> None:
+    # No replicas: every WAIT reaches its time-out, and Redis 6.2 answers it at
+    # its next 100 ms tick, here always after the socket's 200 ms time-out
+    # (WAIT 500 ms: a quarter of a 2 s budget). The decision stands (its
+    # scripts ran), the batch counts as unreplicated, and no breaker opens.
+    client = redis_cluster.client(socket_timeout=0.2, socket_connect_timeout=0.5)
+    store = ClusterStore(client, budget_ms=2000, wait_replicas=1)
+    now = int(time.time() * 1000)  # (a share event's trim is relative to it: a 1970 clock trims below zero)
+    try:
+        for i in range(2):
+            assert share(store, f"late{i}", "dev-l", "user-l", now=now + i).decision == 0
+            assert store.take_unreplicated() >= 1
+        store.flush()
+        assert len(decode_log(client.get(decision_keys("e", "dev-l", "user-l", None).user_log))) == 2
     finally:
         store.close()
         client.close()
