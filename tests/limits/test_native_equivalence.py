@@ -26,31 +26,15 @@ from riskservice.limits.contract import FIRST_SIGNAL, RULES, decode_findings, si
 from riskservice.limits.keys import EVENTS, REVIEW_QUEUE, DecisionKeys, decision_keys
 from riskservice.limits.scripts import DECIDE
 from riskservice.policy.load import parse_policy
-from tests.limits.args import decide_args
+from tests.limits.args import RANDOM_TRAFFIC_POLICY, decide_args
 from tests.redis_server import RedisServer
 
-MODULE = Path(__file__).resolve().parents[2] / "riskservice" / "limits" / "native" / "riskdecide.so"
 T0 = int(time.time() * 1000)
 GRAPH = "risk:graph:v1:fast"
-POLICY = b"""
-rules:
-  device_blocklist: {action: block}
-  user_blocklist: {action: block}
-  ip_blocklist: {action: block}
-  device_velocity: {limit: 4, window_s: 20, action: challenge, challenge: captcha}
-  device_daily_cap: {limit: 8, window_s: 120, action: block}
-  user_daily_cap: {limit: 3, window_s: 120, action: block}
-  device_many_users: {limit: 2, window_s: 60, action: challenge, challenge: captcha}
-  fan_out: {limit: 10, action: challenge, challenge: sms}
-  sensitive_copy: {action: block, terms: [x]}
-  low_success_rate: {min_samples: 3, threshold: 0.5, window_s: 90, action: challenge, challenge: captcha}
-  geofence: {areas: [], action: challenge, challenge: captcha}
-  impossible_travel: {max_speed_kmh: 500, min_distance_km: 1, action: challenge, challenge: sms}
-  challenge_failures: {limit: 5, window_s: 3600, cooldown_s: 3600, action: block}
-  graph_anomaly: {threshold: 0.8, action: challenge, challenge: captcha}
-  external_channel: {allowed_platforms: ["*"], action: block}
-review: {min_points: 4, anomaly_threshold: 0.8}
-"""
+# The reference test's policy, with a user cap this traffic reaches, and a
+# review threshold a few refusals pass.
+POLICY = RANDOM_TRAFFIC_POLICY.replace(b"user_daily_cap: {limit: 6,", b"user_daily_cap: {limit: 3,") + \
+    b"review: {min_points: 4, anomaly_threshold: 0.8}\n"
 DEVICES = ["d1", "d2", "d3"]
 # Users of several lengths, one of them not ASCII, one a prefix of another.
 USERS = ["u1", "u2", "u22", "用户4", "oXk2_Vb9qLmN0pR7sT1uW3yZ5aCd"]
@@ -62,15 +46,13 @@ SIGNAL_VALUES = ["{v}@{until}", "{v}@{until}", "{v}@{until}", "x@{until}", "{v}@
 
 
 @pytest.fixture
-def servers(tmp_path: Path) -> Iterator[tuple[redis.Redis, redis.Redis, redis.Redis]]:
+def servers(tmp_path: Path, native_module: Path) -> Iterator[tuple[redis.Redis, redis.Redis, redis.Redis]]:
     """decide.lua's server, the module's server and the module server's replica (clients)."""
-    if not MODULE.exists():
-        pytest.fail(f"{MODULE} is not built: run `make native`")
     lua = RedisServer(tmp_path / "lua").start()
     native = RedisServer(tmp_path / "native").start()
     started = [lua, native]
     try:
-        native.client().execute_command("MODULE", "LOAD", str(MODULE))
+        native.client().execute_command("MODULE", "LOAD", str(native_module))
         replica = RedisServer(tmp_path / "replica", replica_of=native).start()
         started.append(replica)
         # (A replica needs the module only to load it; it replays the module's effects as plain commands.)

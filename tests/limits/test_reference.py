@@ -17,30 +17,13 @@ from riskservice.limits.memory import MemoryStore
 from riskservice.limits.records import DecisionRecord
 from riskservice.limits.store import RedisStore
 from riskservice.policy.load import parse_policy
+from tests.limits.args import RANDOM_TRAFFIC_POLICY as POLICY
 from tests.limits.args import decide_args
 from tests.redis_server import RedisServer
 
 # Now: a timed ban's key expires on the real clock a day after its end.
 T0 = int(time.time() * 1000)
 GRAPH = "risk:graph:v1:fast"
-POLICY = b"""
-rules:
-  device_blocklist: {action: block}
-  user_blocklist: {action: block}
-  ip_blocklist: {action: block}
-  device_velocity: {limit: 4, window_s: 20, action: challenge, challenge: captcha}
-  device_daily_cap: {limit: 8, window_s: 120, action: block}
-  user_daily_cap: {limit: 6, window_s: 120, action: block}
-  device_many_users: {limit: 2, window_s: 60, action: challenge, challenge: captcha}
-  fan_out: {limit: 10, action: challenge, challenge: sms}
-  sensitive_copy: {action: block, terms: [x]}
-  low_success_rate: {min_samples: 3, threshold: 0.5, window_s: 90, action: challenge, challenge: captcha}
-  geofence: {areas: [], action: challenge, challenge: captcha}
-  impossible_travel: {max_speed_kmh: 500, min_distance_km: 1, action: challenge, challenge: sms}
-  challenge_failures: {limit: 5, window_s: 3600, cooldown_s: 3600, action: block}
-  graph_anomaly: {threshold: 0.8, action: challenge, challenge: captcha}
-  external_channel: {allowed_platforms: ["*"], action: block}
-"""
 
 
 def test_every_rule_matches_the_reference_on_random_traffic(redis_server: RedisServer,
