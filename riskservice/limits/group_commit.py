@@ -19,7 +19,9 @@ commit (Envoy's rate limiter pipelines the same way, with a time window).
 A call may span lanes (a cluster call to two masters). It leads the lanes
 it found idle, writing to all of them before reading any, so its round trips
 still overlap; on the others it waits behind the round trip in flight. A
-slow or dead server holds up only the calls that need it.
+slow or dead server holds up only the calls that need it: a lane handed to
+a call still reading another server's replies is taken over by the next
+call that arrives for it, which sends the stuck call's part with its own.
 
 A batch is plain pipelining, not a transaction: every script still runs
 atomically on its own, and each call gets its own reply or error.
@@ -81,11 +83,12 @@ class Part:
 
 
 class _Lane:
-    __slots__ = ("leading", "queue")
+    __slots__ = ("leading", "next", "queue")
 
     def __init__(self) -> None:
         self.queue: deque[Part] = deque()
         self.leading = False
+        self.next: Part | None = None  # the part that sends the next batch, until it does
 
 
 Start = Callable[[Hashable, Sequence[Part]], H]
@@ -142,10 +145,19 @@ class GroupCommit(Generic[H]):
                 lane = self._lanes.get(lane_key)
                 if lane is None:
                     lane = self._lanes[lane_key] = _Lane()
-                if lane.leading:
-                    lane.queue.append(part)
-                else:
+                if not lane.leading:
                     lane.leading = part.lead = True
+                    lane.next = part
+                elif lane.next is not None and lane.next.call.busy:
+                    # The lane was handed to a call still reading another
+                    # lane (perhaps a dead master's, for its whole time-out):
+                    # this call sends the batch instead, the other's part in it.
+                    lane.next.lead = False
+                    lane.queue.appendleft(lane.next)
+                    part.lead = True
+                    lane.next = part
+                else:
+                    lane.queue.append(part)
         started = time.monotonic()
         while True:
             with self._lock:
@@ -155,12 +167,13 @@ class GroupCommit(Generic[H]):
                         break
                     queued = any(not part.taken for part in call.parts)
                     call.wake.clear()  # (under the lock: no wake-up is lost)
+                call.busy = bool(mine)
             if mine:
-                call.busy = True
                 try:
                     self._lead(mine)
                 finally:
-                    call.busy = False
+                    with self._lock:
+                        call.busy = False
                 continue
             left = None if wait_s is None else max(0.0, started + wait_s * (1 if queued else 2) - time.monotonic())
             if not call.wake.wait(left):
@@ -186,7 +199,11 @@ class GroupCommit(Generic[H]):
         batches: list[_Batch] = []
         with self._lock:
             for part in mine:
-                queue = self._lanes[part.lane].queue
+                if not part.lead or part.taken:
+                    continue  # another call took this lane over meanwhile (see submit)
+                lane = self._lanes[part.lane]
+                lane.next = None
+                queue = lane.queue
                 parts = [part]
                 while queue and len(parts) < self._max_batch:
                     parts.append(queue.popleft())
@@ -227,9 +244,11 @@ class GroupCommit(Generic[H]):
                 nxt = next((part for part in lane.queue if not part.call.busy), lane.queue[0])
                 lane.queue.remove(nxt)  # it sends the rest of the queue with its own
                 nxt.lead = True
+                lane.next = nxt
                 nxt.call.wake.set()
             else:
                 lane.leading = False
+                lane.next = None
 
     def _answer(self, parts: list[Part], failure: BaseException | None) -> None:
         """Set the failure on every unanswered part, and wake every part's call."""

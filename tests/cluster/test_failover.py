@@ -167,9 +167,11 @@ def test_a_master_dies_under_load(app: Flask, cluster: RedisClusterServer, caplo
     degraded = [a for a in answers if a.degraded]
     assert degraded
     # Shares on the other masters are never degraded by the failover. (One
-    # whose thread stalled past the whole budget, as happens on this
-    # overloaded machine, is rightly degraded for its lateness.)
-    assert [a for a in degraded if a.device not in victims and a.elapsed_s < budget_s] == []
+    # whose thread stalled, as happens on this overloaded machine, is rightly
+    # degraded for its lateness: a call queued behind a round trip gives up
+    # after half the budget. That a stuck master's calls never hold up a
+    # healthy master's lane is tested deterministically in test_lanes.py.)
+    assert [a for a in degraded if a.device not in victims and a.elapsed_s < budget_s / 2] == []
     assert all(killed_at <= a.at for a in degraded)
     assert not [a for a in answers[mark:] if a.degraded]
     # The log names the master that failed and its slots.
