@@ -161,16 +161,20 @@ class Lockstep:
                 if len(tail) >= self.crowd and (self.crowded.get(key, now) or CALM) < BUSY:
                     touched.update(tail.keys(now))
                     self.crowded.put(key, BUSY, now)
+        # Only the meetings below change the state between the two reads,
+        # and they change only the partners of the sharer and of those it
+        # met: no one else's core membership can change.
         before = _Reads(self, now)
-        cores = {u: before.core(u) for u in touched}
+        met_now = (user, *met)
+        cores = [before.core(u) for u in met_now]
         for partner in met:
             self._meet(user, partner, key, now)
             self._meet(partner, user, key, now)
         # An account that became (or stopped being) a core member changes the
         # value of everyone it met: they are re-read too.
         after = _Reads(self, now)
-        for u in list(touched):
-            if after.core(u) != cores[u]:
+        for u, was in zip(met_now, cores, strict=True):
+            if after.core(u) != was:
                 partners = self.partners.peek(u, now)
                 touched.update(partners.keys(now) if partners else ())
         return [self.reading(u, now, after) for u in sorted(touched)]
@@ -242,7 +246,16 @@ class _Reads:
         if hit is None:
             step = self.lockstep
             partners = step.partners.peek(user, self.now)
-            hit = partners is not None and sum(
-                1 for _, coupons in partners.items(self.now) if self.count(coupons) >= step.needed) >= step.core
+            hit = False
+            if partners is not None:
+                # (Stops at the core'th such partner: a group's members have dozens.)
+                left, needed, count = step.core, step.needed, self.count
+                hit = left <= 0
+                for _, coupons in () if hit else partners.items(self.now):
+                    if len(coupons) >= needed and count(coupons) >= needed:
+                        left -= 1
+                        if left <= 0:
+                            hit = True
+                            break
             self._core[user] = hit
         return hit

@@ -112,6 +112,10 @@ class SinkRecipients:
 
     def _judge(self, recipient: str, got: Inflow, now: int) -> list[BoardWrite]:
         c = self.c
+        if len(got.sharers) < c.sink_fresh or len(got.receipts) < c.sink_receipts:
+            # (Too few kept, let alone live, for a sink: most recipients.)
+            got.value = 0
+            return self.board.clear("r", recipient, now)
         # A fresh account that reached it only with a crowd's coupon (a flash
         # sale: 40 or more sharers of the coupon in a day) is explained by the
         # crowd: a real user whose first share in the window was the sale. One

@@ -88,8 +88,10 @@ class SinkFeeder:
     def _judge(self, recipient: str, got: Received, now: int) -> bool:
         """Update whether ``got`` is a sink; True when that changed."""
         c = self.config
-        credits = [v for _, v in got.receipts.items(now)]
-        sink = (len(got.sharers.keys(now)) >= c.sink_sharers and len(credits) >= c.sink_receipts
+        # (Too few kept, let alone live, sharers or receipts: most recipients, no list built.)
+        sink = (len(got.sharers) >= c.sink_sharers and len(got.receipts) >= c.sink_receipts
+                and len(got.sharers.keys(now)) >= c.sink_sharers
+                and len(credits := [v for _, v in got.receipts.items(now)]) >= c.sink_receipts
                 and claims_on_average(credits, c.sink_claim)) or self.flagged(recipient, now)
         flipped = sink != got.sink
         got.sink = sink
