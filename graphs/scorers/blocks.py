@@ -57,7 +57,7 @@ def block_signal(blocks: list[Block], n: int, linked: int, density: tuple[float,
     size = np.zeros(n)
     close = np.zeros(n)
     for k, b in enumerate(blocks, 1):
-        members = np.union1d(b.rows, b.cols)
+        members = np.union1d(np.union1d(b.rows, b.cols), b.reach)
         d, c = b.density, b.closure
         small = members.size <= max_share * max(linked, 1)
         sc = float(ramp(NUMPY, d, density) * ramp(NUMPY, c, closure)) * small
