@@ -53,7 +53,8 @@ def connected_parts(w: sp.csr_matrix, rows: NDArray[np.int64],
 
 def closed_reach(w: sp.csr_matrix, col_total: NDArray[np.float64], rows: NDArray[np.int64],
                  cols: NDArray[np.int64], cols_seen: NDArray[np.bool_], *, min_sharers: int,
-                 min_closure: float) -> NDArray[np.int64]:
+                 min_closure: float, claims: sp.csr_matrix | None = None,
+                 min_claim: float = 0.0) -> NDArray[np.int64]:
     """Columns outside the block that hear from it alone: at least ``min_sharers`` of its rows.
 
     ``cols_seen`` masks the columns that may be added (those the pruning
@@ -62,6 +63,8 @@ def closed_reach(w: sp.csr_matrix, col_total: NDArray[np.float64], rows: NDArray
     the block's rows, from ``min_sharers`` of them or more: one share from
     a suspicious account is what a real user spammed once looks like, two
     sharers of one closed group and nobody else is the group's own target.
+    With ``claims`` (sharer x recipient claim credit) the column's mean
+    credit over the block's sharers must be ``min_claim`` at least.
 
     Examples
     --------
@@ -79,4 +82,8 @@ def closed_reach(w: sp.csr_matrix, col_total: NDArray[np.float64], rows: NDArray
     sharers = np.bincount(block_rows.indices, minlength=w.shape[1])
     ok = (cols_seen & ~inside & (sharers >= min_sharers)
           & (weight >= min_closure * np.maximum(col_total, 1e-12)))
+    if claims is not None:
+        # a group's own targets claim what it sends them; a real user a farm spammed does not
+        credit = np.asarray(sp.csr_matrix(claims[rows]).sum(axis=0)).ravel() / np.maximum(sharers, 1)
+        ok &= credit >= min_claim
     return np.flatnonzero(ok).astype(np.int64)

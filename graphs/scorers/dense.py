@@ -257,7 +257,8 @@ def find_blocks(s: sp.spmatrix, *, min_density: float, max_blocks: int = 30, min
                 exact_limit: int = 20_000, refine_below: float = 0.75,
                 patience: int | None = None, claims: sp.spmatrix | None = None,
                 max_members: float | None = None, split: bool = False,
-                reach_closure: float | None = None, reach_sharers: int = 2) -> list[Block]:
+                reach_closure: float | None = None, reach_sharers: int = 2,
+                         reach_claim: float = 0.3) -> list[Block]:
     """Extract dense blocks one after another (FRAUDAR's repeated detection).
 
     After each block its rows and columns are removed and the rest is
@@ -297,7 +298,8 @@ def blocks_after_pruning(w: sp.csr_matrix, col_total: NDArray[np.float64], rows_
                          min_side: int = 3, exact_limit: int = 20_000, refine_below: float = 0.75,
                          patience: int | None = None, claims: sp.csr_matrix | None = None,
                          max_members: float | None = None, split: bool = False,
-                         reach_closure: float | None = None, reach_sharers: int = 2) -> list[Block]:
+                         reach_closure: float | None = None, reach_sharers: int = 2,
+                         reach_claim: float = 0.3) -> list[Block]:
     """The loop of :func:`find_blocks` once ``w`` is weighted and pruned.
 
     It reads only the rows and columns left by the pruning (and their
@@ -334,7 +336,7 @@ def blocks_after_pruning(w: sp.csr_matrix, col_total: NDArray[np.float64], rows_
                 p_dens, p_close = dens, closure
             if p_rows.size >= min_side and p_cols.size >= min_side and p_dens >= min_density:
                 reach = (closed_reach(w, col_total, p_rows, p_cols, cols_ok, min_sharers=reach_sharers,
-                                      min_closure=reach_closure)
+                                      min_closure=reach_closure, claims=claims, min_claim=reach_claim)
                          if reach_closure is not None else np.zeros(0, dtype=np.int64))
                 blocks.append(Block(p_rows, p_cols, p_dens, p_close, reach))
                 cols_ok[reach] = False

@@ -55,6 +55,9 @@ class ScoringParams:
     dense_max_blocks: int = 30
     #: stop looking after this many blocks in a row that are not suspicious
     dense_patience: int = 8
+    #: a block's reach: recipients the peel left out that hear from the block alone (this share
+    #: of their incoming weight at least), from this many of its sharers at least
+    dense_reach: tuple[float, int] = (0.9, 3)
     #: closed group: a strongly connected part of the share graph that no share from the rest
     #: enters (but from accounts that never received one); shares inside per member (real
     #: friends passing coupons around: about one), and its size bounds
