@@ -87,7 +87,7 @@ def anomaly_scores(t: EventTable, f: NodeFeatures, params: ScoringParams | None 
     refused, star = refused_signal(f, p), star_signal(f, p)
     dense = dense_block_signal(f.share, p.dense_density, p.dense_closure, max_blocks=p.dense_max_blocks,
                                min_side=p.dense_min_side, patience=p.dense_patience, max_share=p.dense_max_share,
-                               claims=pair_claims(t), reach=p.dense_reach)
+                               claims=pair_claims(t), reach=(*p.dense_reach, p.dense_reach_claim))
     rotation = rotation_signal(f, p)
     closed = closed_group_signal(f.share_bin, p.closed_per_member, min_size=p.closed_size[0],
                                  max_size=p.closed_size[1])

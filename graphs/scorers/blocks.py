@@ -16,7 +16,7 @@ __all__ = ["block_signal", "dense_block_signal"]
 def dense_block_signal(s: sp.spmatrix, density: tuple[float, float],
                        closure: tuple[float, float] = (0.75, 0.9), *, max_blocks: int = 30,
                        min_side: int = 3, patience: int | None = 8, max_share: float = 0.2,
-                       claims: sp.spmatrix | None = None, reach: tuple[float, int] | None = None) -> Signal:
+                       claims: sp.spmatrix | None = None, reach: tuple[float, int, float] | None = None) -> Signal:
     """Users inside a dense, closed block, as sharers or as recipients.
 
     The score is ``ramp(density) * ramp(closure)``: dense (FRAUDAR's
@@ -43,7 +43,8 @@ def dense_block_signal(s: sp.spmatrix, density: tuple[float, float],
                          refine_below=closure[0], patience=patience, claims=claims,
                          max_members=max_share * max(linked, 1),
                          reach_closure=None if reach is None else reach[0],
-                         reach_sharers=2 if reach is None else reach[1])
+                         reach_sharers=3 if reach is None else reach[1],
+                         reach_claim=0.3 if reach is None else reach[2])
     return block_signal(blocks, n, linked, density, closure, max_share)
 
 

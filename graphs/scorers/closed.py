@@ -34,7 +34,8 @@ def closed_groups(share_bin: sp.spmatrix, *, min_size: int,
 
     A group is a strongly connected part of ``min_size`` to ``max_size``
     accounts whose inflow from outside comes only from accounts that never
-    received a share (they join the group), with the shares inside it.
+    received a share; those sharers then join the group (each the one it
+    sends most to).  ``size`` and the shares per member count them.
 
     Examples
     --------

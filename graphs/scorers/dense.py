@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from graphs.scorers.block_parts import closed_reach, connected_parts
+from graphs.scorers.block_reach import closed_reach
 
 __all__ = ["C_LOG", "Block", "batch_peel", "blocks_after_pruning", "claimed_core", "find_blocks",
            "fraudar_weights", "greedy_peel", "prune"]
@@ -41,7 +41,7 @@ class Block:
     """A dense block: sharer rows, recipient columns, density ``f(S)/|S|``, closure.
 
     ``reach``: recipients left out by the peel that hear from the block's
-    rows alone (:func:`graphs.scorers.block_parts.closed_reach`); members,
+    rows alone (:func:`graphs.scorers.block_reach.closed_reach`); members,
     not counted in ``density`` or ``closure``.
     """
 
@@ -256,9 +256,8 @@ def claimed_core(w: sp.csr_matrix, claims: sp.csr_matrix, col_total: NDArray[np.
 def find_blocks(s: sp.spmatrix, *, min_density: float, max_blocks: int = 30, min_side: int = 3,
                 exact_limit: int = 20_000, refine_below: float = 0.75,
                 patience: int | None = None, claims: sp.spmatrix | None = None,
-                max_members: float | None = None, split: bool = False,
-                reach_closure: float | None = None, reach_sharers: int = 2,
-                         reach_claim: float = 0.3) -> list[Block]:
+                max_members: float | None = None, reach_closure: float | None = None,
+                reach_sharers: int = 3, reach_claim: float = 0.3) -> list[Block]:
     """Extract dense blocks one after another (FRAUDAR's repeated detection).
 
     After each block its rows and columns are removed and the rest is
@@ -289,17 +288,16 @@ def find_blocks(s: sp.spmatrix, *, min_density: float, max_blocks: int = 30, min
     return blocks_after_pruning(w, col_total, rows_ok, cols_ok, min_density=min_density, max_blocks=max_blocks,
                                 min_side=min_side, exact_limit=exact_limit, refine_below=refine_below,
                                 patience=patience, claims=None if claims is None else sp.csr_matrix(claims),
-                                max_members=max_members, split=split, reach_closure=reach_closure,
-                                reach_sharers=reach_sharers)
+                                max_members=max_members, reach_closure=reach_closure,
+                                reach_sharers=reach_sharers, reach_claim=reach_claim)
 
 
 def blocks_after_pruning(w: sp.csr_matrix, col_total: NDArray[np.float64], rows_ok: NDArray[np.bool_],
                          cols_ok: NDArray[np.bool_], *, min_density: float, max_blocks: int = 30,
                          min_side: int = 3, exact_limit: int = 20_000, refine_below: float = 0.75,
                          patience: int | None = None, claims: sp.csr_matrix | None = None,
-                         max_members: float | None = None, split: bool = False,
-                         reach_closure: float | None = None, reach_sharers: int = 2,
-                         reach_claim: float = 0.3) -> list[Block]:
+                         max_members: float | None = None, reach_closure: float | None = None,
+                         reach_sharers: int = 3, reach_claim: float = 0.3) -> list[Block]:
     """The loop of :func:`find_blocks` once ``w`` is weighted and pruned.
 
     It reads only the rows and columns left by the pruning (and their
@@ -327,19 +325,13 @@ def blocks_after_pruning(w: sp.csr_matrix, col_total: NDArray[np.float64], rows_
                     and core.density >= min_density and core.closure >= refine_below
                     and (big or core.closure > closure) and core.rows.size + core.cols.size < rows.size + cols.size):
                 blocks.append(core)
-        parts = connected_parts(w, rows, cols) if split else [(rows, cols)]
-        for p_rows, p_cols in parts:
-            if len(parts) > 1:  # each group measured on its own
-                p_dens = float(w[p_rows][:, p_cols].sum()) / max(p_rows.size + p_cols.size, 1)
-                p_close = _closure(w, p_rows, p_cols, col_total)
-            else:
-                p_dens, p_close = dens, closure
-            if p_rows.size >= min_side and p_cols.size >= min_side and p_dens >= min_density:
-                reach = (closed_reach(w, col_total, p_rows, p_cols, cols_ok, min_sharers=reach_sharers,
-                                      min_closure=reach_closure, claims=claims, min_claim=reach_claim)
-                         if reach_closure is not None else np.zeros(0, dtype=np.int64))
-                blocks.append(Block(p_rows, p_cols, p_dens, p_close, reach))
-                cols_ok[reach] = False
+        if rows.size >= min_side and cols.size >= min_side and dens >= min_density:
+            # the targets the peel trimmed off: they hear from this block's sharers alone
+            reach = (closed_reach(w, col_total, rows, cols, cols_ok, min_sharers=reach_sharers,
+                                  min_closure=reach_closure, claims=claims, min_claim=reach_claim)
+                     if reach_closure is not None else np.zeros(0, dtype=np.int64))
+            blocks.append(Block(rows, cols, dens, closure, reach))
+            cols_ok[reach] = False
         open_in_a_row = open_in_a_row + 1 if closure < refine_below else 0
         rows_ok[rows] = False
         cols_ok[cols] = False
