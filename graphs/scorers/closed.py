@@ -56,7 +56,7 @@ def closed_groups(share_bin: sp.spmatrix, *, min_size: int,
     in_deg = np.bincount(dst, minlength=n)
     cross = comp[src] != comp[dst]
     # an outside sharer that itself received something ties the part to the world
-    tied = np.bincount(comp[dst[cross & (in_deg[src] > 0)]], minlength=comp.max() + 1) > 0
+    tied = np.bincount(comp[dst[cross & (in_deg[src] > 0)]], minlength=n) > 0  # labels are < n
     size = np.bincount(comp, minlength=tied.size)
     ok = ~tied & (size >= min_size) & (size <= max_size)
     group = np.where(ok[comp], comp, -1)
