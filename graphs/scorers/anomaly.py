@@ -22,6 +22,7 @@ from graphs.events.table import EventTable
 from graphs.features.matrices import max_over_links
 from graphs.features.nodes import NodeFeatures
 from graphs.scorers.blocks import dense_block_signal
+from graphs.scorers.closed import closed_group_signal
 from graphs.scorers.receivers import pair_claims, receiver_signals
 from graphs.scorers.structural import (
     farm_signals,
@@ -86,10 +87,12 @@ def anomaly_scores(t: EventTable, f: NodeFeatures, params: ScoringParams | None 
     refused, star = refused_signal(f, p), star_signal(f, p)
     dense = dense_block_signal(f.share, p.dense_density, p.dense_closure, max_blocks=p.dense_max_blocks,
                                min_side=p.dense_min_side, patience=p.dense_patience, max_share=p.dense_max_share,
-                               claims=pair_claims(t))
+                               claims=pair_claims(t), reach=(*p.dense_reach, p.dense_reach_claim))
     rotation = rotation_signal(f, p)
+    closed = closed_group_signal(f.share_bin, p.closed_per_member, min_size=p.closed_size[0],
+                                 max_size=p.closed_size[1])
     sharer = [farm_usr, refused, low_claim_signal(f, p), star, dense,
-              lockstep_signal(t, p, seed=seed), burst_signal(t, p), rotation]
+              lockstep_signal(t, p, seed=seed), burst_signal(t, p), rotation, closed]
     sharer_score = noisy_or(NUMPY, *(s.score for s in sharer))
     # infrastructure fraud needs accounts of its own to share with: only it makes sinks
     infra = noisy_or(NUMPY, farm_usr.score, refused.score, star.score, dense.score, rotation.score)

@@ -16,7 +16,7 @@ __all__ = ["block_signal", "dense_block_signal"]
 def dense_block_signal(s: sp.spmatrix, density: tuple[float, float],
                        closure: tuple[float, float] = (0.75, 0.9), *, max_blocks: int = 30,
                        min_side: int = 3, patience: int | None = 8, max_share: float = 0.2,
-                       claims: sp.spmatrix | None = None) -> Signal:
+                       claims: sp.spmatrix | None = None, reach: tuple[float, int, float] | None = None) -> Signal:
     """Users inside a dense, closed block, as sharers or as recipients.
 
     The score is ``ramp(density) * ramp(closure)``: dense (FRAUDAR's
@@ -41,7 +41,10 @@ def dense_block_signal(s: sp.spmatrix, density: tuple[float, float],
     linked = int(((np.diff(csr.indptr) > 0) | (np.bincount(csr.indices, minlength=n) > 0)).sum())
     blocks = find_blocks(s, min_density=density[0], max_blocks=max_blocks, min_side=min_side,
                          refine_below=closure[0], patience=patience, claims=claims,
-                         max_members=max_share * max(linked, 1))
+                         max_members=max_share * max(linked, 1),
+                         reach_closure=None if reach is None else reach[0],
+                         reach_sharers=3 if reach is None else reach[1],
+                         reach_claim=0.3 if reach is None else reach[2])
     return block_signal(blocks, n, linked, density, closure, max_share)
 
 
@@ -57,7 +60,7 @@ def block_signal(blocks: list[Block], n: int, linked: int, density: tuple[float,
     size = np.zeros(n)
     close = np.zeros(n)
     for k, b in enumerate(blocks, 1):
-        members = np.union1d(b.rows, b.cols)
+        members = np.union1d(np.union1d(b.rows, b.cols), b.reach)
         d, c = b.density, b.closure
         small = members.size <= max_share * max(linked, 1)
         sc = float(ramp(NUMPY, d, density) * ramp(NUMPY, c, closure)) * small

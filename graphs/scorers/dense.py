@@ -21,11 +21,13 @@ takes its place.
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
+
+from graphs.scorers.block_reach import closed_reach
 
 __all__ = ["C_LOG", "Block", "batch_peel", "blocks_after_pruning", "claimed_core", "find_blocks",
            "fraudar_weights", "greedy_peel", "prune"]
@@ -36,12 +38,18 @@ C_LOG = 5.0
 
 @dataclass(frozen=True)
 class Block:
-    """A dense block: sharer rows, recipient columns, density ``f(S)/|S|``, closure."""
+    """A dense block: sharer rows, recipient columns, density ``f(S)/|S|``, closure.
+
+    ``reach``: recipients left out by the peel that hear from the block's
+    rows alone (:func:`graphs.scorers.block_reach.closed_reach`); members,
+    not counted in ``density`` or ``closure``.
+    """
 
     rows: NDArray[np.int64]
     cols: NDArray[np.int64]
     density: float
     closure: float
+    reach: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def fraudar_weights(s: sp.spmatrix) -> sp.csr_matrix:
@@ -248,7 +256,8 @@ def claimed_core(w: sp.csr_matrix, claims: sp.csr_matrix, col_total: NDArray[np.
 def find_blocks(s: sp.spmatrix, *, min_density: float, max_blocks: int = 30, min_side: int = 3,
                 exact_limit: int = 20_000, refine_below: float = 0.75,
                 patience: int | None = None, claims: sp.spmatrix | None = None,
-                max_members: float | None = None) -> list[Block]:
+                max_members: float | None = None, reach_closure: float | None = None,
+                reach_sharers: int = 3, reach_claim: float = 0.3) -> list[Block]:
     """Extract dense blocks one after another (FRAUDAR's repeated detection).
 
     After each block its rows and columns are removed and the rest is
@@ -279,14 +288,16 @@ def find_blocks(s: sp.spmatrix, *, min_density: float, max_blocks: int = 30, min
     return blocks_after_pruning(w, col_total, rows_ok, cols_ok, min_density=min_density, max_blocks=max_blocks,
                                 min_side=min_side, exact_limit=exact_limit, refine_below=refine_below,
                                 patience=patience, claims=None if claims is None else sp.csr_matrix(claims),
-                                max_members=max_members)
+                                max_members=max_members, reach_closure=reach_closure,
+                                reach_sharers=reach_sharers, reach_claim=reach_claim)
 
 
 def blocks_after_pruning(w: sp.csr_matrix, col_total: NDArray[np.float64], rows_ok: NDArray[np.bool_],
                          cols_ok: NDArray[np.bool_], *, min_density: float, max_blocks: int = 30,
                          min_side: int = 3, exact_limit: int = 20_000, refine_below: float = 0.75,
                          patience: int | None = None, claims: sp.csr_matrix | None = None,
-                         max_members: float | None = None) -> list[Block]:
+                         max_members: float | None = None, reach_closure: float | None = None,
+                         reach_sharers: int = 3, reach_claim: float = 0.3) -> list[Block]:
     """The loop of :func:`find_blocks` once ``w`` is weighted and pruned.
 
     It reads only the rows and columns left by the pruning (and their
@@ -315,7 +326,12 @@ def blocks_after_pruning(w: sp.csr_matrix, col_total: NDArray[np.float64], rows_
                     and (big or core.closure > closure) and core.rows.size + core.cols.size < rows.size + cols.size):
                 blocks.append(core)
         if rows.size >= min_side and cols.size >= min_side and dens >= min_density:
-            blocks.append(Block(rows, cols, dens, closure))
+            # the targets the peel trimmed off: they hear from this block's sharers alone
+            reach = (closed_reach(w, col_total, rows, cols, cols_ok, min_sharers=reach_sharers,
+                                  min_closure=reach_closure, claims=claims, min_claim=reach_claim)
+                     if reach_closure is not None else np.zeros(0, dtype=np.int64))
+            blocks.append(Block(rows, cols, dens, closure, reach))
+            cols_ok[reach] = False
         open_in_a_row = open_in_a_row + 1 if closure < refine_below else 0
         rows_ok[rows] = False
         cols_ok[cols] = False

@@ -19,6 +19,7 @@ __all__ = [
     "ACTIVE_SHARER",
     "ANOMALY_USER",
     "BRIDGE",
+    "CLOSED_GROUP",
     "COMMUNITY_HUB",
     "DENSE_BLOCK",
     "DEVICE_FARM",
@@ -65,6 +66,9 @@ STAR_SPRAY = SignalSpec("star_spray", "anomaly",
 DENSE_BLOCK = SignalSpec("dense_block", "anomaly",
                          "member of dense block #{rank:.0f} ({size:.0f} members, density {value:.2f}, "
                          "closure {closure:.0%})", ("rank", "size", "closure"))
+CLOSED_GROUP = SignalSpec("closed_group", "anomaly",
+                          "one of {size:.0f} accounts that share with each other ({value:.1f} shares inside "
+                          "per account) and hear from nobody else", ("size",))
 LOCKSTEP = SignalSpec("lockstep", "anomaly",
                       "shared {value:.0f} coupons at the same moment as the same account; "
                       "{partners:.0f} accounts did so on 2+ coupons; "
@@ -96,5 +100,5 @@ INFLUENCE = SignalSpec("influence", "kol",
 
 #: a user's signals in the order the rows list them (before sorting by score)
 ANOMALY_USER = (USER_FARM, REFUSED, LOW_CLAIM, STAR_SPRAY, DENSE_BLOCK, LOCKSTEP, NON_DECAYING_BURST, DEVICE_ROTATION,
-                FAKE_SINK, HOARDER, FEEDER)
+                CLOSED_GROUP, FAKE_SINK, HOARDER, FEEDER)
 KOL_USER = (SECONDARY_PROPAGATION, COMMUNITY_HUB, BRIDGE, ACTIVE_SHARER, INFLUENCE)

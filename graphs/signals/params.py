@@ -55,6 +55,17 @@ class ScoringParams:
     dense_max_blocks: int = 30
     #: stop looking after this many blocks in a row that are not suspicious
     dense_patience: int = 8
+    #: a block's reach: recipients the peel left out that hear from the block alone (this share
+    #: of their incoming weight at least), from this many of its sharers at least (two sharers
+    #: of a ring's camouflage hit real users by chance), and claim this much of what they got
+    #: (a group's targets claim; a real user a farm spammed mostly does not)
+    dense_reach: tuple[float, int] = (0.9, 3)
+    dense_reach_claim: float = 0.3
+    #: closed group: a strongly connected part of the share graph that no share from the rest
+    #: enters (but from accounts that never received one); shares inside per member (real
+    #: friends passing coupons around: about one), and its size bounds
+    closed_per_member: tuple[float, float] = (1.5, 3.0)
+    closed_size: tuple[int, int] = (4, 100)
     #: lockstep: events of one coupon within +-window_s of each other
     lockstep_window_s: float = 60.0
     lockstep_min_events: int = 4

@@ -8,6 +8,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from graphs.signals.catalog import (
+    CLOSED_GROUP,
     DENSE_BLOCK,
     DEVICE_FARM,
     DEVICE_ROTATION,
@@ -26,6 +27,7 @@ from graphs.signals.catalog import (
 from graphs.signals.formulas import noisy_or
 from graphs.signals.params import ScoringParams
 from graphs.spark import structural, temporal
+from graphs.spark.closed import closed_groups
 from graphs.spark.dense import dense_blocks
 from graphs.spark.features import SparkFeatures
 from graphs.spark.ops import SPARK
@@ -36,7 +38,8 @@ from graphs.spark.structural import col_name
 
 __all__ = ["SparkAnomaly", "anomaly_scores"]
 
-_SHARER = (USER_FARM, REFUSED, LOW_CLAIM, STAR_SPRAY, DENSE_BLOCK, LOCKSTEP, NON_DECAYING_BURST, DEVICE_ROTATION)
+_SHARER = (USER_FARM, REFUSED, LOW_CLAIM, STAR_SPRAY, DENSE_BLOCK, LOCKSTEP, NON_DECAYING_BURST, DEVICE_ROTATION,
+           CLOSED_GROUP)
 _INFRA = (USER_FARM, REFUSED, STAR_SPRAY, DENSE_BLOCK, DEVICE_ROTATION)
 
 
@@ -56,7 +59,8 @@ def anomaly_scores(spark: SparkSession, ev: SparkEvents, f: SparkFeatures, p: Sc
     """Sharer evidence by noisy-OR, then fake sinks, hoarders and feeders, then devices."""
     parts = [structural.user_farm(f, p), structural.refused(f, p), structural.low_claim(f, p),
              structural.star(f, p), dense_blocks(spark, f.share, p, pair_claims(ev)),
-             temporal.lockstep(ev.events, ev.edges, p), temporal.burst(ev.events, p), structural.rotation(f, p)]
+             temporal.lockstep(ev.events, ev.edges, p), temporal.burst(ev.events, p), structural.rotation(f, p),
+             closed_groups(spark, f.share, p)]
     users = f.users.select("id", "allowed")
     for part in parts:
         users = users.join(part, "id", "left")

@@ -84,7 +84,9 @@ def dense_blocks(spark: SparkSession, share: DataFrame, p: ScoringParams,
                                   max_blocks=p.dense_max_blocks, min_side=p.dense_min_side,
                                   refine_below=p.dense_closure[0], patience=p.dense_patience,
                                   claims=claimed if claims is not None else None,
-                                  max_members=p.dense_max_share * max(linked, 1)) if n else []
+                                  max_members=p.dense_max_share * max(linked, 1),
+                                  reach_closure=p.dense_reach[0], reach_sharers=p.dense_reach[1],
+                                  reach_claim=p.dense_reach_claim) if n else []
     sig = block_signal(blocks, n, linked, p.dense_density, p.dense_closure, p.dense_max_share)
     hit = np.flatnonzero(sig.score > 0)
     data = [(names[i], float(sig.value[i]), float(sig.score[i]), float(sig.extra["rank"][i]),

@@ -73,3 +73,16 @@ def test_receiver_and_lockstep_signals_agree(spark_run: tuple[Path, dict[str, ob
     got, want = entries(rows), entries(numpy_rows)
     assert {name for _, name in want} == set(names)
     assert got == want
+
+
+def test_closed_groups_agree(spark_run: tuple[Path, dict[str, object]], numpy_rows: Rows) -> None:
+    """Closed groups: the cluster's taint leaves the same groups for numpy to find, entry for entry."""
+    rows = read_rows(spark_run[0] / "scores.jsonl")
+
+    def entries(r: Rows) -> dict[tuple[str, str], object]:
+        return {k: s for k, row in r.items() for s in row["signals"]  # type: ignore[attr-defined]
+                if s["name"] == "closed_group"}
+
+    want = entries(numpy_rows)
+    assert len(want) >= 10  # the mixed workload holds rings nobody shares into
+    assert entries(rows) == want
