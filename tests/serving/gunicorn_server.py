@@ -50,7 +50,10 @@ class Gunicorn:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 30) -> Gunicorn:
+    # A guard against a server that never comes up, not a promise of how soon
+    # it does: with load averages of 10 to 14 on this 2-core machine, starts
+    # took up to 13.5 s (the master, its workers and the app's imports).
+    def start(self, timeout_s: float = 60) -> Gunicorn:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
             self.process = subprocess.Popen(
