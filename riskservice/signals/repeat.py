@@ -12,6 +12,8 @@ steady pusher's day is a dozen.
 
 from __future__ import annotations
 
+from bisect import insort
+
 from riskservice.signals.base import Reading
 from riskservice.signals.catalog import SignalConfig
 from riskservice.signals.counters import Entities, Recent
@@ -37,7 +39,10 @@ class CouponRepeat:
         now = share.t_ms
         coupons = self.users.touch(share.user, now)
         times = [t for t in coupons.get(share.coupon, now) or [] if now - t < self.window]
-        times.append(now)
+        # Kept in time order, not arrival order: on Redis Cluster a shard read
+        # at its next sweep brings entries up to a second late, after later ones
+        # of other shards (docs/signals.md, "On Redis Cluster").
+        insort(times, now)
         coupons.put(share.coupon, times[-self.cap:], now)
         best, until = 0, now + self.window
         for _, _, kept in coupons.entries(now):

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from riskservice.signals.catalog import DAY_MS, SignalConfig
 from riskservice.signals.engine import SignalEngine, Write
+from riskservice.signals.repeat import CouponRepeat
 from riskservice.signals.share import Outcome, Share
 
 T0 = 1_760_000_000_000
@@ -312,3 +313,19 @@ def test_coupon_repeat_counts_sittings_not_shares() -> None:
     # Exactly an hour after the previous share is still the same sitting.
     share(engine, 30, 2 * (hour + 60_000) + hour, "pusher", coupon="c1")
     assert published(engine, "coupon_repeat", "pusher", 4 * hour) == f"3@{T0 + 3 * DAY_MS}"
+
+
+def test_coupon_repeat_counts_sittings_in_event_time_whatever_the_arrival_order() -> None:
+    # On Redis Cluster an entry of a quiet shard can arrive after later ones
+    # of other shards: sittings are counted on the shares' own times. Shares
+    # 35 minutes apart for three and a half hours are one sitting; arriving
+    # in pairs swapped, each next one is 70 minutes after the last arrived.
+    minute = 60_000
+    times = [0, 70 * minute, 35 * minute, 140 * minute, 105 * minute, 210 * minute, 175 * minute]
+    values = []
+    for order in (sorted(times), times):
+        signal = CouponRepeat(SignalConfig())
+        readings = [signal.share(Share(f"x{n}", T0 + t, "fan", "dev-fan", "c1", (), True))
+                    for n, t in enumerate(order)]
+        values.append(readings[-1][0].value)
+    assert values == [1, 1]
