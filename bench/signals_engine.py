@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def capture(users: int, seed: int, profile: str, out: Path) -> int:
@@ -116,4 +115,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # (Only when run: feed() is imported by a child process whose path starts
+    # with the checkout it measures, which this must not shadow.)
+    sys.path.insert(0, str(ROOT))
     main()
