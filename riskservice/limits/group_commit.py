@@ -167,10 +167,14 @@ class GroupCommit(Generic[H]):
                         break
                     queued = any(not part.taken for part in call.parts)
                     call.wake.clear()  # (under the lock: no wake-up is lost)
-                call.busy = bool(mine)
+                # Taken as the call turns busy, in one step: a call is busy only
+                # with batches it has taken, so a lane it merely leads next can
+                # be taken over (see above) but never one it is sending.
+                batches = self._take(mine)
+                call.busy = bool(batches)
             if mine:
                 try:
-                    self._lead(mine)
+                    self._lead(batches)
                 finally:
                     with self._lock:
                         call.busy = False
@@ -194,22 +198,23 @@ class GroupCommit(Generic[H]):
                 self._lanes[part.lane].queue.remove(part)
         raise StorageError("redis busy: no round trip within the budget")
 
-    def _lead(self, mine: list[Part]) -> None:
-        """Send a batch on every lane ``mine`` leads, then read them all."""
+    def _take(self, mine: list[Part]) -> list[_Batch]:
+        """The batch of every lane ``mine`` leads, its queue in it (under the lock)."""
         batches: list[_Batch] = []
-        with self._lock:
-            for part in mine:
-                if not part.lead or part.taken:
-                    continue  # another call took this lane over meanwhile (see submit)
-                lane = self._lanes[part.lane]
-                lane.next = None
-                queue = lane.queue
-                parts = [part]
-                while queue and len(parts) < self._max_batch:
-                    parts.append(queue.popleft())
-                for member in parts:
-                    member.taken = True
-                batches.append(_Batch(self, part.lane, parts))
+        for part in mine:
+            lane = self._lanes[part.lane]
+            lane.next = None
+            queue = lane.queue
+            parts = [part]
+            while queue and len(parts) < self._max_batch:
+                parts.append(queue.popleft())
+            for member in parts:
+                member.taken = True
+            batches.append(_Batch(self, part.lane, parts))
+        return batches
+
+    def _lead(self, batches: list[_Batch]) -> None:
+        """Send the batches taken, then read them all."""
         started: list[tuple[_Batch, H]] = []
         try:
             for batch in batches:
