@@ -45,19 +45,28 @@ def close_stores(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         store.close()
 
 
+def running(server: RedisServer) -> Iterator[RedisServer]:
+    """``server`` started for a fixture, killed at its teardown."""
+    yield server.start()
+    server.kill()
+
+
+def flushed_client(server: RedisServer) -> Iterator[redis.Redis]:
+    """A client of ``server`` over an empty keyspace, for a fixture."""
+    client = server.client()
+    client.flushall()
+    yield client
+    client.close()
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    yield server
-    server.kill()
+    yield from running(RedisServer(tmp_path_factory.mktemp("redis")))
 
 
 @pytest.fixture
 def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    client = redis_server.client()
-    client.flushall()
-    yield client
-    client.close()
+    yield from flushed_client(redis_server)
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,17 +92,12 @@ def native_module() -> Path:
 @pytest.fixture(scope="session")
 def native_server(native_module: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A real Redis with the native decide loaded."""
-    server = RedisServer(tmp_path_factory.mktemp("redis-native"), modules=[native_module]).start()
-    yield server
-    server.kill()
+    yield from running(RedisServer(tmp_path_factory.mktemp("redis-native"), modules=[native_module]))
 
 
 @pytest.fixture
 def native_client(native_server: RedisServer) -> Iterator[redis.Redis]:
-    client = native_server.client()
-    client.flushall()
-    yield client
-    client.close()
+    yield from flushed_client(native_server)
 
 
 def make_settings(redis_url: str, tmp_path: Path, **overrides: object) -> Settings:
