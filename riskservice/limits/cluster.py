@@ -39,7 +39,7 @@ import redis
 from riskservice.errors import StorageError
 from riskservice.limits.cluster_io import RESERVE, SETTLE, Command
 from riskservice.limits.cluster_lifecycle import HOLD_MS, ClusterLifecycle, graph_version
-from riskservice.limits.contract import DecideArgs, Plan, rule_id
+from riskservice.limits.contract import DecideArgs, Plan, encode_findings, rule_id, user_side
 from riskservice.limits.keys import (
     DecisionKeys,
     cluster_decision_id,
@@ -129,20 +129,20 @@ class ClusterStore(ClusterLifecycle):
         reserve_reply = replies[0][0]
         if isinstance(reserve_reply, Exception):
             raise StorageError(f"redis script failed: {reserve_reply}")
-        status, user_side, reserved = reserve_reply
+        status, user_findings, reserved = reserve_reply
         if status == b"late":
             raise StorageError("the decision reached Redis after its deadline; nothing was recorded")
         if has_ip and not isinstance(replies[1][0], Exception):
             now = int(args.now) if args.now != "" else self.server_now_ms()
             found = ip_finding(replies[1][0], args.plan, args.arms, now)
             if found is not None:
-                user_side = orjson.dumps([*orjson.loads(user_side), found])
+                user_findings += encode_findings([found])
         user_graph = replies[0][1] if version is not None else None
         if self.wait_replicas:
             self.note_wait(replies[0][-1])
         decision_id = cluster_decision_id(keys.device_state, args.decision_id)
         dkeys = device_slot_keys(keys, decision_id, args.device_id, version)
-        dargs = args._replace(user_side=user_side, decision_id=decision_id,
+        dargs = args._replace(user_side=user_side(user_findings), decision_id=decision_id,
                               user_graph=user_graph if isinstance(user_graph, bytes) else "")
         static = dargs.record_static().pack()
         second: list[Command] = [("EVALSHA", DECIDE.sha, len(dkeys), *dkeys, *dargs.wire(static))]

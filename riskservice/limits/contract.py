@@ -16,7 +16,9 @@ crosses the boundary, and the one format each is packed in.
   :class:`DecideArgv` (the fewer, packed arguments the script names).
 - The stateful findings a script fires are packed (``FINDING_FORMAT``,
   :func:`decode_findings`): encoding them as JSON with ``cjson`` cost a
-  refused decision more than all its window arithmetic.
+  refused decision more than all its window arithmetic. On Redis Cluster
+  the user side's findings (``reserve.lua``, the ip's ban) reach the
+  device's slot packed the same way (:func:`user_side`).
 
 Packing uses only ``>``, ``B``, ``H``, ``I`` and ``d`` (and byte strings
 preceded by their length), which Python's :mod:`struct` and Redis' Lua
@@ -39,6 +41,7 @@ __all__ = [
     "DECIDE_CALL_FORMAT",
     "FINDING_FORMAT",
     "FIRST_SIGNAL",
+    "NONE_F64",
     "PLAN_FORMAT",
     "PLAN_HEADER_FORMAT",
     "RECORD_DECIDED_FORMAT",
@@ -49,6 +52,7 @@ __all__ = [
     "RULES",
     "RULE_FORMAT",
     "SIGNAL_FIELDS",
+    "SPLIT_MARK",
     "DecideArgs",
     "DecideArgv",
     "DecideCall",
@@ -57,8 +61,10 @@ __all__ = [
     "RulePlan",
     "decode_findings",
     "decode_windows",
+    "encode_findings",
     "rule_id",
     "signal_field",
+    "user_side",
 ]
 
 # Stateful rules, by id (1-based, the scripts' order of evaluation).
@@ -128,6 +134,12 @@ FINDING_FORMAT = ">B{code}sBBBBdH{text}sdddd"
 _FINDING_HEAD = struct.Struct(">B")
 _FINDING_FLAGS = struct.Struct(">BBBBdH")
 _FINDING_TAIL = struct.Struct(">dddd")
+# The bits of "none" as the scripts and the native decide write it (a Lua
+# 0/0 on x86_64); Python's float("nan") packs with the sign bit clear.
+NONE_F64 = bytes.fromhex("fff8000000000000")
+# decide.lua's user_side on Redis Cluster starts with this byte, then the
+# user side's packed findings: "S" alone when none fired ("" is one Redis).
+SPLIT_MARK = b"S"
 
 # A decision record (a string, in the device's slot), in three parts, each a
 # struct format without its byte order (``>``), as the scripts write them:
@@ -283,6 +295,40 @@ def decode_findings(raw: bytes) -> list[list[Any]]:
             finding.append(_number(detail))
         out.append(finding)
     return out
+
+
+def _f64(x: float | int | None) -> bytes:
+    return NONE_F64 if x is None or (isinstance(x, float) and math.isnan(x)) else struct.pack(">d", x)
+
+
+def encode_findings(findings: list[list[Any]]) -> bytes:
+    """Findings packed as the scripts pack them (``FINDING_FORMAT``): the
+    inverse of :func:`decode_findings`, for findings made outside a script
+    (the ip's ban on Redis Cluster).
+
+    >>> finding = ["ip_blocklist", 2, 0, "", "proxy farm", None, None, 0]
+    >>> decode_findings(encode_findings([finding])) == [finding]
+    True
+    """
+    parts = []
+    for f in findings:
+        code, observed = f[0].encode(), f[4]
+        text = observed.encode() if isinstance(observed, str) else b""
+        parts += [_FINDING_HEAD.pack(len(code)), code,
+                  struct.pack(">BBBB", f[1], f[2], CHALLENGES.index(f[3] or ""), int(isinstance(observed, str))),
+                  NONE_F64 if isinstance(observed, str) else _f64(observed), struct.pack(">H", len(text)), text,
+                  _f64(f[5]), _f64(f[6]), _f64(f[7]), _f64(f[8] if len(f) > 8 else None)]
+    return b"".join(parts)
+
+
+def user_side(packed_findings: bytes) -> bytes:
+    """decide.lua's ``user_side`` on Redis Cluster: :data:`SPLIT_MARK`, then
+    the user side's packed findings (none: the mark alone).
+
+    >>> user_side(b"")
+    b'S'
+    """
+    return SPLIT_MARK + packed_findings
 
 
 def decode_windows(raw: bytes) -> dict[str, tuple[int, int]]:

@@ -129,7 +129,7 @@ class DecideArgs(NamedTuple):
     retention_ms: int
     pointer: bytes
     arms: str
-    # On Redis Cluster: the user side's findings from reserve.lua (JSON); "" on one Redis.
+    # On Redis Cluster: the user side's findings (contract.user_side); "" on one Redis.
     user_side: bytes | str = ""
     # On Redis Cluster: the user's graph scores, read on the user's slot; "" on one Redis.
     user_graph: bytes | str = ""

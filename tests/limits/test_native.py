@@ -89,7 +89,7 @@ def test_off_never_sends_the_module_anything(native_server: RedisServer, native_
 def test_on_refuses_to_start_without_the_module(redis_server: RedisServer, redis_client: redis.Redis,
                                                 tmp_path: Path) -> None:
     with pytest.raises(NativeUnavailable, match=r"RISK_REDIS_NATIVE=on but Redis has no riskdecide module \(this "
-                                                r"service needs version 1\)"):
+                                                rf"service needs version {NATIVE_VERSION}\)"):
         create_app(make_settings(redis_server.url, tmp_path, redis_native="on"))
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import redis
 
-from riskservice.limits.contract import FIRST_SIGNAL, RULES, decode_findings, signal_field
+from riskservice.limits.contract import FIRST_SIGNAL, RULES, decode_findings, encode_findings, signal_field, user_side
 from riskservice.limits.keys import EVENTS, REVIEW_QUEUE, DecisionKeys, decision_keys
 from riskservice.limits.scripts import DECIDE
 from riskservice.policy.load import parse_policy
@@ -41,6 +41,11 @@ USERS = ["u1", "u2", "u22", "用户4", "oXk2_Vb9qLmN0pR7sT1uW3yZ5aCd"]
 STATIC = [[], [], [], [["fan_out", 1, 0, "sms", 11, 10, None, 0]], [["sensitive_copy", 2, 0, "", "x", None, None, 0]],
           [["fan_out", 1, 1, "sms", 11, 10, None, 0]],
           [["fan_out", 1, 0, "captcha", 11, 10, None, 0], ["sensitive_copy", 2, 1, "", "x", None, None, 0]]]
+# What the user's slot finds on Redis Cluster (reserve.lua, the ip's ban), enforced or in shadow.
+USER_SIDE = [["user_daily_cap", 2, 0, "", 4, 3, 86400, 61_000], ["user_daily_cap", 2, 1, "", 4, 3, 86400, 0],
+             ["user_blocklist", 2, 0, "", "刷单", None, None, 0], ["user_blocklist", 1, 0, "sms", "", None, None, 9],
+             ["ip_blocklist", 2, 0, "", "proxy farm", None, None, 20_000],
+             ["ip_blocklist", 1, 1, "captcha", "x", None, None, 0]]
 SIGNAL_VALUES = ["{v}@{until}", "{v}@{until}", "{v}@{until}", "x@{until}", "{v}@", "@{until}", "{v}@{until}@1",
                  " {v} @{until}"]
 
@@ -138,11 +143,15 @@ def outside_writes(rng: random.Random, now: int, keys: DecisionKeys, device: str
         both(lua, native, "HSET", old.event, "fp", rng.choice(["fp", "other"]), "id", "old", "dec", "0")
 
 
-def test_the_module_answers_and_writes_as_decide_lua(servers: tuple[redis.Redis, redis.Redis, redis.Redis]) -> None:
+@pytest.mark.parametrize("split", [False, True], ids=["one-redis", "cluster-split"])
+def test_the_module_answers_and_writes_as_decide_lua(servers: tuple[redis.Redis, redis.Redis, redis.Redis],
+                                                     split: bool) -> None:
+    """Random traffic; with ``split``, each decision as the device's slot of Redis Cluster gets it:
+    the user side's findings judged elsewhere (none, or some) and now and then the user's graph scores."""
     lua, native, replica = servers
     sha = lua.script_load(DECIDE.source)
     plan = parse_policy(POLICY).default.plan
-    rng = random.Random(5)
+    rng, side_rng = random.Random(5), random.Random(6)
     now = T0
     events: list[str] = []
     seen: dict[str, int] = {}
@@ -168,6 +177,10 @@ def test_the_module_answers_and_writes_as_decide_lua(servers: tuple[redis.Redis,
                            retention_ms=rng.choice([86_400_000, 86_400_000, 1]),
                            deadline=1 if rng.random() < 0.01 else "",  # long past: changes nothing
                            request=f'{{"n": {i}}}'.encode())
+        if split:  # (drawn apart, so that the traffic is the same as on one Redis)
+            found = side_rng.sample(USER_SIDE, side_rng.choice([0, 0, 0, 1, 2]))
+            graph = side_rng.choice(["", "", "0.2000,0.1000", "0.9500,0.0100", "1,0.5000"])
+            args = args._replace(user_side=user_side(encode_findings(found)), user_graph=graph)
         wire = args.wire()
         want = lua.evalsha(sha, len(keys), *keys, *wire)
         got = native.execute_command("RISK.DECIDE", len(keys), *keys, *wire)
@@ -190,14 +203,19 @@ def test_the_module_answers_and_writes_as_decide_lua(servers: tuple[redis.Redis,
     assert keyspace(replica, ids=True) == keyspace(native, ids=True)
 
 
-def test_the_module_refuses_what_only_the_cluster_sends(
+def test_the_module_refuses_a_user_side_it_cannot_read(
         servers: tuple[redis.Redis, redis.Redis, redis.Redis]) -> None:
+    """A user side without the mark, cut short, or with a severity decide.lua would judge
+    otherwise is an error, and nothing is written."""
     _, native, _ = servers
     plan = parse_policy(POLICY).default.plan
     keys = decision_keys("e1", "d1", "u1", None, "id1")
-    args = decide_args(now=T0, decision_id="1", user_id="u1", device_id="d1", plan=plan, user_side="[]")
-    with pytest.raises(redis.ResponseError, match="one Redis only"):
-        native.execute_command("RISK.DECIDE", len(keys), *keys, *args.wire())
+    packed = encode_findings([USER_SIDE[2]])
+    bad_severity = packed[:1 + 14] + b"\x03" + packed[1 + 15:]
+    for side in (b"[]", user_side(packed)[:-1], user_side(packed[:10]), user_side(bad_severity), b"S\x00"):
+        args = decide_args(now=T0, decision_id="1", user_id="u1", device_id="d1", plan=plan, user_side=side)
+        with pytest.raises(redis.ResponseError, match="riskdecide: user side"):
+            native.execute_command("RISK.DECIDE", len(keys), *keys, *args.wire())
     assert native.keys("*") == []
     with pytest.raises(redis.ResponseError, match="riskdecide"):
         native.execute_command("RISK.DECIDE", 3, "a", "b", "c", "x")

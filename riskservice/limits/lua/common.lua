@@ -54,6 +54,24 @@ local function pack_findings(fired)
   return table.concat(parts)
 end
 
+-- @piece Findings packed elsewhere (on Redis Cluster, the user side's, from
+-- reserve.lua and the ip's ban), from byte `pos` of `s`, as fire() makes
+-- them: none (NaN) is cjson.null, a missing detail nil.
+local function unpack_findings(s, pos)
+  local out, sunpack = {}, struct.unpack
+  local function none(x) if x ~= x then return cjson.null end return x end
+  while pos <= #s do
+    local code, severity, shadow, challenge, kind, number, text, limit, win, retry, detail, at =
+      sunpack('>Bc0BBBBdHc0dddd', s, pos)
+    local f = {code, severity, shadow, CHALLENGES[challenge], kind == 1 and text or number, none(limit),
+               none(win), retry}
+    if detail == detail then f[9] = detail end
+    out[#out + 1] = f
+    pos = at
+  end
+  return out
+end
+
 -- @piece The plan: the packed string (plan.s) and its header values (plan[H_*]).
 local function read_plan(packed)
   local p = {struct.unpack('>' .. PLAN_HEADER_FORMAT, packed, RULE_COUNT * RULE_SIZE + 1)}

@@ -23,9 +23,10 @@
 -- caller's part of the record, contract.RecordStatic: fingerprint, decision
 -- id, user id, ...; stored as-is); request (JSON, for the share event);
 -- pointer (what the decision pointer holds); user_side (absent or "" on one
--- Redis: the user's window and ban are judged here; on Redis Cluster the JSON
--- findings of reserve.lua, which judged them on the user's slot: the user
--- keys are then not touched); user_graph (Redis Cluster: the user's
+-- Redis: the user's window and ban are judged here; on Redis Cluster "S"
+-- then the packed findings of reserve.lua, which judged them on the user's
+-- slot, and of the ip's ban (contract.user_side): the user keys are then not
+-- touched); user_graph (Redis Cluster: the user's
 -- "anomaly,kol,reach" of the current scores, read on the user's slot; absent
 -- on one Redis, where k_graph holds both).
 --
@@ -69,9 +70,7 @@ local split = a_user_side and a_user_side ~= ''
 local dlog, users = read_state(k_device_state)
 local ulog = ''
 if not split then ulog = redis.call('GET', k_user_log) or '' end
-if split and a_user_side ~= '[]' then
-  for _, f in ipairs(cjson.decode(a_user_side)) do fired[#fired + 1] = f end
-end
+if split and #a_user_side > 1 then fired = unpack_findings(a_user_side, 2) end
 local lat, lon
 if #c_position == 16 then lat, lon = struct.unpack('>dd', c_position) end
 

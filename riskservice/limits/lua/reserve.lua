@@ -9,15 +9,15 @@
 -- ARGV: now ("" for the server clock), deadline (server ms, ""), event
 -- (digest of the event id), plan (contract.Plan), hold_ms, arms (as decide.lua)
 --
--- Returns {status, findings JSON, reserved}: status "ok" or "late" (nothing
--- changed); reserved 1 when this call took a place, 2 when an earlier call of
+-- Returns {status, findings, reserved}: status "ok" or "late" (nothing
+-- changed); findings packed (contract.FINDING_FORMAT, "" when none); reserved 1 when this call took a place, 2 when an earlier call of
 -- the same event holds one (a replay), 0 when the user side refused.
 
 local k_user_log, k_user_ban, k_user_pending = unpack(KEYS)
 local a_now, a_deadline, a_event, a_plan, a_hold_ms, a_arms = unpack(ARGV)
 
 local now, late = clock(a_now, a_deadline)
-if late then return {'late', '[]', 0} end
+if late then return {'late', '', 0} end
 local plan = read_plan(a_plan)
 
 -- Reservations still held (expired ones are dropped), and this event's own.
@@ -94,4 +94,4 @@ elseif not blocked then
   redis.call('PEXPIRE', k_user_pending, math.max(tonumber(a_hold_ms), plan[H_UKEEP]))
   reserved = 1
 end
-return {'ok', #fired > 0 and cjson.encode(fired) or '[]', reserved}
+return {'ok', #fired > 0 and pack_findings(fired) or '', reserved}

@@ -24,7 +24,7 @@ __all__ = ["COMMAND", "MODULE", "MODULE_FILE", "NATIVE_VERSION", "NativeMode", "
 # The module's version (RISKDECIDE_VERSION in riskdecide.c; a test holds them
 # equal). Raised whenever RISK.DECIDE's arguments or replies change, so a
 # server with an older module is not sent calls it would misread.
-NATIVE_VERSION = 1
+NATIVE_VERSION = 2
 MODULE = "riskdecide"
 COMMAND = "RISK.DECIDE"
 # Where `make native` writes the module (git-ignored).

@@ -1,5 +1,5 @@
 /*
- * riskdecide: decide.lua as a Redis module command, for one Redis.
+ * riskdecide: decide.lua as a Redis module command.
  *
  *     RISK.DECIDE numkeys key... arg...
  *
@@ -17,13 +17,15 @@
  * reply), and every decision makes 10-20 of them. Here the keys are read and
  * written through the module key API, in place.
  *
- * Only one Redis: with the cluster-only arguments (user_side, user_graph) it
- * replies an error; on Redis Cluster the service runs the Lua scripts.
+ * On Redis Cluster it is the second step of a split decision, on the
+ * device's slot, as decide.lua is there: with user_side (the user side's
+ * findings, judged by reserve.lua on the user's slot, packed after the mark
+ * "S") and user_graph, the user's log and bans are not read or written.
  * Writes are replicated as the commands decide.lua makes (effects, wrapped
  * in MULTI/EXEC by Redis), so replicas and the AOF see what a script's
  * effects replication would send.
  */
-#define RISKDECIDE_VERSION 1
+#define RISKDECIDE_VERSION 2
 
 /* M_PI, as the travel rule uses it (strict C11 does not declare it). */
 #define _DEFAULT_SOURCE
@@ -277,6 +279,42 @@ static void pack_findings(Buf *b, const Fired *fired) {
         buf_f64(b, f->retry);
         buf_f64(b, f->detail);
     }
+}
+
+/* The user side's findings on Redis Cluster (contract.user_side: the mark "S", then findings packed
+ * as pack_findings() packs them), appended to `out` pointing into `p`, which outlives the command
+ * (an argument). 0 when malformed. */
+static int read_findings(const unsigned char *p, size_t len, Fired *out) {
+    size_t pos = 0;
+    while (pos < len) {
+        if (out->n >= MAX_FINDINGS) return 0;
+        Finding *f = &out->f[out->n];
+        size_t code_len = p[pos++];
+        if (pos + code_len + 14 > len) return 0;
+        f->code = (const char *)p + pos;
+        f->code_len = code_len;
+        pos += code_len;
+        f->severity = p[pos];
+        f->shadow = p[pos + 1];
+        f->challenge = p[pos + 2];
+        f->text = p[pos + 3];
+        /* (Only what decide.lua can judge the same way: a severity, a shadow flag and a kind it knows.) */
+        if (f->severity > 2 || f->shadow > 1 || f->challenge > 2 || f->text > 1) return 0;
+        f->number = f->text ? NONE : rd_f64(p + pos + 4);
+        size_t text_len = (size_t)rd_u(p + pos + 12, 2);
+        pos += 14;
+        if (pos + text_len + 32 > len) return 0;
+        f->observed = f->text ? (const char *)p + pos : "";
+        f->observed_len = f->text ? text_len : 0;
+        pos += text_len;
+        f->limit = rd_f64(p + pos);
+        f->window = rd_f64(p + pos + 8);
+        f->retry = rd_f64(p + pos + 16);
+        f->detail = rd_f64(p + pos + 24);
+        pos += 32;
+        out->n++;
+    }
+    return 1;
 }
 
 /* ---- Keys ---- */
@@ -709,11 +747,12 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     RedisModuleString **arg = argv + 2 + numkeys;
     int nargs = argc - 2 - (int)numkeys;
     if (nargs < 5) return RedisModule_ReplyWithError(ctx, "ERR riskdecide: expects decide.lua's arguments");
-    for (int i = A_USER_SIDE; i < nargs; i++) {
-        size_t n;
-        RedisModule_StringPtrLen(arg[i], &n);
-        if (n > 0) return RedisModule_ReplyWithError(ctx, "ERR riskdecide: one Redis only (split decisions run decide.lua)");
-    }
+    /* Redis Cluster: the user side was judged on the user's slot (see the top of this file). */
+    size_t user_side_len = 0, user_graph_len = 0;
+    const char *user_side = nargs > A_USER_SIDE ? RedisModule_StringPtrLen(arg[A_USER_SIDE], &user_side_len) : "";
+    if (nargs > A_USER_GRAPH) RedisModule_StringPtrLen(arg[A_USER_GRAPH], &user_graph_len);
+    int split = user_side_len > 0;
+    if (split && user_side[0] != 'S') return RedisModule_ReplyWithError(ctx, "ERR riskdecide: user side");
     size_t plan_len, call_len, record_len;
     const char *plan_raw = RedisModule_StringPtrLen(arg[A_PLAN], &plan_len);
     const char *call_raw = RedisModule_StringPtrLen(arg[A_CALL], &call_len);
@@ -746,6 +785,8 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
 
     Judge j = {.plan = {(const unsigned char *)plan_raw}, .arms = c.arms, .arms_len = c.arms_len};
     Plan pl = j.plan;
+    if (split && !read_findings((const unsigned char *)user_side + 1, user_side_len - 1, &j.fired))
+        return RedisModule_ReplyWithError(ctx, "ERR riskdecide: user side");
 
     /* The device state: its share log, then the users seen (common.lua read_state()). */
     size_t state_len, ulog_len;
@@ -762,9 +803,13 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
         users = dlog + n;
         users_len = state_len - 2 - n;
     }
-    const char *ulog = read_string(ctx, key[K_USER_LOG], &ulog_len, &wrong);
-    if (wrong) return reply_wrongtype(ctx);
-    if (!ulog) ulog = "";
+    const char *ulog = "";
+    ulog_len = 0;
+    if (!split) {
+        ulog = read_string(ctx, key[K_USER_LOG], &ulog_len, &wrong);
+        if (wrong) return reply_wrongtype(ctx);
+        if (!ulog) ulog = "";
+    }
     int has_position = c.position_len == 16;
     double lat = 0, lon = 0;
     if (has_position) {
@@ -776,7 +821,7 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     ms_t counted[5] = {0}, reset_in[5] = {0};
     int has_count[5] = {0}, user_seen = 0;
     for (int id = 1; id <= 4; id++) {
-        if (rule_byte(pl, id, F_ENABLED) != 1) continue;
+        if (rule_byte(pl, id, F_ENABLED) != 1 || (split && id == 3)) continue;
         double limit = rule_f64(pl, id, F_LIMIT);
         ms_t win = (ms_t)rule_u32(pl, id, F_WINDOW);
         ms_t count, retry, reset;
@@ -891,6 +936,7 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
         fields[0] = field_of(ctx, "d:", 2, c.device_id, c.device_id_len);
         fields[1] = field_of(ctx, "u:", 2, user, user_len);
         if (hmget(ctx, key[K_GRAPH], 2, fields, scored) < 0) return reply_wrongtype(ctx);
+        if (user_graph_len > 0) scored[1] = arg[A_USER_GRAPH]; /* Redis Cluster: read on the user's slot */
         if (scored[0] || scored[1]) {
             size_t dl = 3, ul = 3, dal, ual, ukl;
             const char *d = scored[0] ? RedisModule_StringPtrLen(scored[0], &dl) : "0,0";
@@ -980,7 +1026,7 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
         RedisModuleString *ban_keys[3] = {key[K_DEVICE_BAN], key[K_USER_BAN], key[K_IP_BAN]};
         RedisModuleString *fields[3] = {W[W_UNTIL], W[W_REASON], W[W_CODE]};
         for (int id = 8; id <= 10; id++) {
-            if (rule_byte(pl, id, F_ENABLED) != 1) continue;
+            if (rule_byte(pl, id, F_ENABLED) != 1 || (split && id >= 9)) continue;
             RedisModuleString *ban[3];
             if (hmget(ctx, ban_keys[id - 8], 3, fields, ban) < 0) return reply_wrongtype(ctx);
             if (!ban[0] && !ban[1]) continue;
@@ -1048,8 +1094,11 @@ static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
         users_after(&st, pl, now, user, user_len, users, users_len);
         ms_t dkeep = (ms_t)hdr(pl, H_DKEEP, 4), skeep = (ms_t)hdr(pl, H_SKEEP, 4);
         set_px_buf(ctx, key[K_DEVICE_STATE], st.p, st.len, dkeep > skeep ? dkeep : skeep);
-        record_log(&ul, (const unsigned char *)ulog, ulog_len, now, (ms_t)hdr(pl, H_UCAP, 2), (ms_t)hdr(pl, H_UKEEP, 4));
-        set_px_buf(ctx, key[K_USER_LOG], ul.p, ul.len, (ms_t)hdr(pl, H_UKEEP, 4));
+        if (!split) { /* (on Redis Cluster settle.lua counts it on the user's slot) */
+            record_log(&ul, (const unsigned char *)ulog, ulog_len, now, (ms_t)hdr(pl, H_UCAP, 2),
+                       (ms_t)hdr(pl, H_UKEEP, 4));
+            set_px_buf(ctx, key[K_USER_LOG], ul.p, ul.len, (ms_t)hdr(pl, H_UKEEP, 4));
+        }
         buf_free(&st);
         buf_free(&kept);
         buf_free(&ul);
