@@ -83,7 +83,7 @@ def open_store(settings: Settings, *, retention_ms: int) -> RedisStore | Cluster
     if settings.redis_cluster:
         return ClusterStore(connect_cluster(settings.redis_url, settings.redis_budget_ms), retention_ms=retention_ms,
                             breaker_cooldown_ms=settings.breaker_cooldown_ms, budget_ms=settings.redis_budget_ms,
-                            wait_replicas=settings.redis_wait_replicas)
+                            wait_replicas=settings.redis_wait_replicas, native=settings.redis_native)
     return RedisStore(connect(settings.redis_url, settings.redis_budget_ms), settings.breaker_cooldown_ms,
                       budget_ms=settings.redis_budget_ms, wait_replicas=settings.redis_wait_replicas,
                       native=settings.redis_native)

@@ -55,7 +55,7 @@ def answer_decision(state: RiskState, body: dict[str, object]) -> Answer:
         unreplicated = state.store.take_unreplicated()
         if unreplicated:
             m.unreplicated.inc(unreplicated)
-    native = getattr(state.store, "native", None)  # one Redis only
+    native = getattr(state.store, "native", None)
     if native is not None and native.fallbacks:
         m.native_fallbacks.inc(native.take_fallbacks())
     settles = getattr(state.store, "settles", None)  # Redis Cluster only

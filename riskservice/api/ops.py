@@ -39,7 +39,7 @@ def readyz() -> Response:
     if cluster is not None:
         body["redis"] = "ok" if redis_ok else "degraded"
         body["cluster"] = cluster
-    # Which path decisions take (the native decide serves one Redis only).
+    # Which path decisions take (on Redis Cluster, per master too).
     native_status = getattr(state.store, "native_status", None)
     body["decide"] = native_status() if native_status is not None else {
         "path": "lua", "setting": state.settings.redis_native, "module_version": None}

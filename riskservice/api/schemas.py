@@ -76,7 +76,8 @@ class Ready(BaseModel):
     cluster: dict[str, Any] | None = None
     # Which path decisions take: {"path": "native" | "lua", "setting":
     # RISK_REDIS_NATIVE, "module_version": riskdecide's version on the server
-    # or null} (docs/architecture.md, "The native decide (riskdecide)").
+    # or null}; on Redis Cluster "path" may be "mixed", and "masters" gives
+    # each master's (docs/architecture.md, "The native decide (riskdecide)").
     decide: dict[str, Any]
     # The signal consumer's heartbeat, as /readyz reports it (docs/operations.md).
     signals: ConsumerStatus

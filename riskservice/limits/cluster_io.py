@@ -27,6 +27,8 @@ from redis.connection import Connection
 from riskservice.errors import StorageError
 from riskservice.limits.client import CircuitBreaker
 from riskservice.limits.group_commit import GroupCommit, Part
+from riskservice.limits.native import NativeMode
+from riskservice.limits.native.path import NativeMasters
 from riskservice.limits.scripts import CHALLENGE, DECIDE, OUTCOME, RECONCILE, REWARD, Script
 from riskservice.limits.slots import SLOTS, key_slot
 from riskservice.limits.store import OFFSET_RTT_S
@@ -62,6 +64,22 @@ class _NodeBatch(NamedTuple):
     wait: bool  # one WAIT ends the batch
 
 
+class _ModuleWatch:
+    """Detects the module on each connection (re)made to one master (redis-py
+    keeps a connect callback as a weak method: the IO keeps these)."""
+
+    def __init__(self, name: str, native: NativeMasters) -> None:
+        self.name, self.native = name, native
+
+    def on_connect(self, conn: Connection) -> None:
+        conn.send_command("MODULE", "LIST")  # type: ignore[no-untyped-call]
+        try:
+            modules = conn.read_response()
+        except redis.ResponseError:
+            modules = None
+        self.native.observe(self.name, modules)
+
+
 class ClusterIO:
     """Connections, breakers and the slot map of the decision path on a cluster.
 
@@ -76,10 +94,13 @@ class ClusterIO:
     wait_replicas : int
         ``WAIT`` for this many replicas of the master that recorded a
         decision, in the same round trip (``RISK_REDIS_WAIT_REPLICAS``).
+    native : {"auto", "on", "off"}
+        ``RISK_REDIS_NATIVE``: decide on a master with ``RISK.DECIDE`` when
+        it has the module (:class:`NativeMasters`).
     """
 
     def __init__(self, client: redis.RedisCluster, breaker_cooldown_ms: int = 1000, budget_ms: int | None = None,
-                 wait_replicas: int = 0) -> None:
+                 wait_replicas: int = 0, native: NativeMode = "auto") -> None:
         self.client = client
         self.budget_ms = budget_ms
         self.cooldown_ms = breaker_cooldown_ms
@@ -105,6 +126,40 @@ class ClusterIO:
         self._commit = GroupCommit(self._send, self._receive)
         self._commit_pid = os.getpid()
         self._queue_wait_s = None if budget_ms is None else budget_ms / 2000
+        self.native = NativeMasters(native)
+        self._watches: dict[str, _ModuleWatch] = {}
+        if native != "off":
+            self._detect_native()
+            self.native.require()
+
+    # -- the native decide, per master ---------------------------------------
+
+    def _detect_native(self) -> None:
+        """``MODULE LIST`` on every master (one that does not answer now is
+        looked at again by the first connection that reaches it)."""
+        names = set()
+        for node in self.client.get_primaries():  # type: ignore[no-untyped-call]
+            names.add(node.name)
+            try:
+                modules = self.client.get_redis_connection(node).execute_command("MODULE", "LIST")  # type: ignore[no-untyped-call]
+            except redis.ResponseError:
+                modules = None  # MODULE refused (managed services): no module
+            except (redis.RedisError, OSError):
+                continue
+            self.native.observe(node.name, modules)
+        self.native.forget_others(names)
+
+    def _watch(self, name: str) -> _ModuleWatch:
+        watch = self._watches.get(name)
+        if watch is None:
+            watch = self._watches.setdefault(name, _ModuleWatch(name, self.native))
+        return watch
+
+    def native_status(self) -> dict[str, object]:
+        """For ``/readyz``: looks again on every master, then which path each master's decisions take."""
+        if self.native.mode != "off":
+            self._detect_native()
+        return self.native.status()
 
     # -- the slot map -------------------------------------------------------
 
@@ -304,7 +359,12 @@ class ClusterIO:
             if stack:
                 return stack.pop()
         pool = self.client.get_redis_connection(node).connection_pool
-        return cast(Connection, pool.make_connection())
+        conn = cast(Connection, pool.make_connection())
+        if self.native.mode != "off":
+            # Every (re)connection may meet another server (a restart, a
+            # promoted replica): it looks for the module first.
+            conn.register_connect_callback(self._watch(node.name).on_connect)  # type: ignore[no-untyped-call]
+        return conn
 
     def _give(self, name: str, conn: Connection) -> None:
         with self._idle_lock:

@@ -18,7 +18,7 @@ from typing import Any
 
 from riskservice.limits.native import COMMAND, MODULE, NATIVE_VERSION, NativeMode, NativeUnavailable, loaded_version
 
-__all__ = ["NativePath", "is_unknown_command"]
+__all__ = ["NativeMasters", "NativePath", "is_unknown_command"]
 
 log = logging.getLogger("riskservice.limits.native")
 
@@ -116,3 +116,84 @@ class NativePath:
     def status(self) -> dict[str, object]:
         """For ``/readyz``: the path, the setting and the module version seen."""
         return {"path": self.path, "setting": self.mode, "module_version": self.version}
+
+
+class NativeMasters:
+    """The decision path of each master of a Redis Cluster: a decision goes to
+    its device's master as ``RISK.DECIDE`` when that master has the module at
+    :data:`NATIVE_VERSION`, as ``EVALSHA`` of decide.lua otherwise.
+
+    Each master has its own :class:`NativePath` (so a master restarted
+    without the module, or a replica promoted without it, falls back alone).
+    ``RISK_REDIS_NATIVE=on`` requires the module on every master at start-up.
+
+    Parameters
+    ----------
+    mode : {"auto", "on", "off"}
+        As for :class:`NativePath`.
+    """
+
+    def __init__(self, mode: NativeMode = "auto") -> None:
+        self.mode = mode
+        self._paths: dict[str, NativePath] = {}
+        self._lock = threading.Lock()
+
+    def _path(self, name: str) -> NativePath:
+        path = self._paths.get(name)
+        if path is None:
+            with self._lock:
+                path = self._paths.setdefault(name, NativePath(self.mode))
+        return path
+
+    def uses(self, name: str) -> bool:
+        """True when decisions on master ``name`` go to the module (read without a lock)."""
+        path = self._paths.get(name)
+        return path is not None and path.active
+
+    def observe(self, name: str, modules: Any) -> None:
+        """Master ``name``'s ``MODULE LIST`` reply (None: ``MODULE`` refused)."""
+        self._path(name).observe(modules)
+
+    def unknown_command(self, name: str) -> None:
+        """Master ``name`` answered ``unknown command`` to a ``RISK.DECIDE``."""
+        self._path(name).unknown_command()
+
+    def forget_others(self, names: set[str]) -> None:
+        """Keep only the masters of the current slot map (a replaced master's path goes)."""
+        with self._lock:
+            self._paths = {name: path for name, path in self._paths.items() if name in names}
+
+    @property
+    def fallbacks(self) -> int:
+        """Fallbacks not yet taken, over every master."""
+        return sum(path.fallbacks for path in list(self._paths.values()))
+
+    def take_fallbacks(self) -> int:
+        """Fallbacks since the last call, over every master (for a counter)."""
+        return sum(path.take_fallbacks() for path in list(self._paths.values()))
+
+    def require(self) -> None:
+        """At start-up with ``mode="on"``: refuse a cluster with a master that
+        answered without the module at :data:`NATIVE_VERSION`.
+
+        Raises
+        ------
+        NativeUnavailable
+            Naming the first such master.
+        """
+        for name, path in sorted(self._paths.items()):
+            try:
+                path.require()
+            except NativeUnavailable as exc:
+                raise NativeUnavailable(f"redis master {name}: {exc}") from None
+
+    def status(self) -> dict[str, object]:
+        """For ``/readyz``: ``path`` native (every master), lua (none) or
+        mixed, the setting, the module version when every master has the same
+        one, and each master's path."""
+        paths = dict(sorted(self._paths.items()))
+        used = {path.path for path in paths.values()}
+        versions = {path.version for path in paths.values()}
+        return {"path": used.pop() if len(used) == 1 else ("mixed" if used else "lua"), "setting": self.mode,
+                "module_version": versions.pop() if len(versions) == 1 else None,
+                "masters": {name: path.path for name, path in paths.items()}}
