@@ -18,7 +18,8 @@ make as a script with decide.lua's KEYS and ARGV, the same commands pipelined
 without a script, a bare ``EVALSHA`` (``return 1``) and a ``PING``, each
 sent one round trip at a time like the decisions.
 
-``--native`` (one server, with the native decide loaded: ``make native``)
+``--native`` (with the native decide loaded: ``make native``; with
+``--cluster`` on every master, where it is the device's slot's step)
 measures decide.lua and the module (``RISK.DECIDE``) side by side on the
 same workload: each round fills fresh devices once, snapshots the server
 (``DUMP``), runs the burst through one path, restores the snapshot and the
@@ -270,6 +271,9 @@ def measure_burst(app: Any, clock: ManualClock, nodes: RedisNodes, bodies: list[
     before = nodes.snapshot()
     started = time.perf_counter()
     outcomes = post_all(app, clock, bodies, concurrency)
+    settles = getattr(store, "flush", None)  # Redis Cluster: the settles the burst sent are its work too
+    if settles is not None:
+        settles()
     wall = time.perf_counter() - started
     after = nodes.snapshot()
     time.sleep(wall)  # an idle period as long as the burst: Redis's own background CPU
@@ -299,29 +303,30 @@ def restore(client: redis.Redis, keys: list[tuple[bytes, int, bytes]]) -> None:
 
 
 def run_native_pair(url: str, nodes: RedisNodes, decisions: int, devices: int, work: Path, concurrency: int,
-                    lua_first: bool) -> dict[str, dict[str, Any]]:
+                    lua_first: bool, cluster: bool = False) -> dict[str, dict[str, Any]]:
     """One round of ``--native``: the same busy devices and the same burst,
     once through decide.lua and once through the module (``lua_first``: in
     that order), from the same server state and the same clock."""
     traffic = Traffic(devices)
     clock = ManualClock(int(time.time() * 1000) - round(sum(PREFILL_STEPS) * 1000) - 60_000)
-    apps = {"lua": create_app(build_settings(url, work / "var-lua", False, "off"), clock=clock),
-            "native": create_app(build_settings(url, work / "var-native", False, "on"), clock=clock)}
+    apps = {"lua": create_app(build_settings(url, work / "var-lua", cluster, "off"), clock=clock),
+            "native": create_app(build_settings(url, work / "var-native", cluster, "on"), clock=clock)}
     filled = prefill(apps["lua"], clock, traffic)
+    if cluster:
+        apps["lua"].extensions["risk"].store.flush()  # the pre-fill's settles, before the snapshot
     bodies = burst_bodies(traffic, decisions)
-    client = redis.Redis.from_url(url)
-    state, start_ms = snapshot(client), clock.now_ms()
+    states, start_ms = [snapshot(c) for c in nodes.clients], clock.now_ms()
     out = {}
     for i, path in enumerate(("lua", "native") if lua_first else ("native", "lua")):
         if i:
-            restore(client, state)
+            for c, state in zip(nodes.clients, states, strict=True):
+                restore(c, state)
             clock.set(start_ms)
         out[path] = measure_burst(apps[path], clock, nodes, bodies, concurrency) | {"prefill": filled}
         calls = out[path]["commands"].get(COMMAND.lower() if path == "native" else "evalsha", {})
         assert calls.get("calls_per_decision", 0) >= 1, f"{path}: the burst did not go through {path}"
     for app in apps.values():
         app.extensions["risk"].store.close()
-    client.close()
     return out
 
 
@@ -385,6 +390,10 @@ def print_floors(floors: dict[str, dict[str, float]], calls: int) -> None:
         print(f"| {name} | {f['us']} | {f['sys_us']} |")
 
 
+def shape_of(result: dict[str, Any], cluster: bool) -> str:
+    return f"cluster of {result['masters']} masters" if cluster else "one server"
+
+
 def report_native(args: argparse.Namespace, pairs: list[dict[str, dict[str, Any]]],
                   floors: dict[str, dict[str, float]] | None) -> None:
     """Both paths per round, their ratio, and the tables of the median round (by ratio)."""
@@ -395,7 +404,8 @@ def report_native(args: argparse.Namespace, pairs: list[dict[str, dict[str, Any]
     order = sorted(range(len(pairs)), key=lambda i: ratios[i])
     median = pairs[order[len(order) // 2]]
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"Redis {median['lua']['redis_version']} (one server, riskdecide {NATIVE_VERSION} loaded)")
+          f"Redis {median['lua']['redis_version']} ({shape_of(median['lua'], args.cluster)}, riskdecide "
+          f"{NATIVE_VERSION} loaded)")
     print(f"{args.decisions} decisions over {args.devices} devices with full windows ({USERS_PER_DEVICE} users "
           f"each), {args.concurrency[0]} thread(s); each round: the same devices and burst through both paths, "
           f"from the same snapshot; pre-fill answers: {dict(median['lua']['prefill'])}\n")
@@ -437,8 +447,6 @@ def main() -> None:
                         help="decide.lua and the native decide (RISK.DECIDE) side by side, round by round, on the "
                              "same devices and burst; one server with the module (make native)")
     args = parser.parse_args()
-    if args.native and args.cluster:
-        sys.exit("--native: one server only (on Redis Cluster decisions run on decide.lua)")
     modules = []
     if args.native and args.url is None:
         module = built_module()
@@ -461,11 +469,15 @@ def main() -> None:
             url = server.url
         nodes = RedisNodes(url, cluster=args.cluster)
         if args.native:
-            if loaded_version(nodes.clients[0].execute_command("MODULE", "LIST")) != NATIVE_VERSION:
-                sys.exit(f"--native: the Redis at {url} has no riskdecide module at version {NATIVE_VERSION}")
+            for c in nodes.clients:
+                if server is not None and args.cluster:
+                    c.execute_command("MODULE", "LOAD", str(modules[0]))
+                if loaded_version(c.execute_command("MODULE", "LIST")) != NATIVE_VERSION:
+                    sys.exit(f"--native: a Redis of {url} has no riskdecide module at version {NATIVE_VERSION}")
             pairs = [run_native_pair(url, nodes, args.decisions, args.devices, work / f"round-{i}",
-                                     args.concurrency[0], lua_first=i % 2 == 0) for i in range(args.rounds)]
-            floors = floor_cpu(url, nodes, args.decisions, native=True) if args.floor else None
+                                     args.concurrency[0], lua_first=i % 2 == 0, cluster=args.cluster)
+                     for i in range(args.rounds)]
+            floors = floor_cpu(url, nodes, args.decisions, native=True) if args.floor and not args.cluster else None
             report_native(args, pairs, floors)
             return
         by_concurrency: dict[int, list[dict[str, Any]]] = {c: [] for c in args.concurrency}
@@ -484,7 +496,7 @@ def main() -> None:
         if server is not None:
             server.stop()
         shutil.rmtree(work, ignore_errors=True)
-    shape = f"cluster of {result['masters']} masters" if args.cluster else "one server"
+    shape = shape_of(result, args.cluster)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"Redis {result['redis_version']} ({shape})")
     print(f"{args.decisions} decisions over {args.devices} devices with full windows "

@@ -124,13 +124,6 @@ class Settings(BaseModel):
             raise ValueError("needs REDIS_URL naming a node of the cluster (the embedded Redis is a single Redis)")
         return cluster
 
-    @field_validator("redis_native")
-    @classmethod
-    def _native_single(cls, native: str, info: ValidationInfo) -> str:
-        if native == "on" and info.data.get("redis_cluster"):
-            raise ValueError("on needs one Redis: on Redis Cluster decisions run on decide.lua (use auto or off)")
-        return native
-
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, require_keys: bool = True) -> Settings:
         """Read the settings from environment variables.

@@ -1,5 +1,6 @@
 """The native decide: ``riskdecide``, a Redis module whose command
-``RISK.DECIDE`` does what ``lua/decide.lua`` does, for one Redis.
+``RISK.DECIDE`` does what ``lua/decide.lua`` does (on Redis Cluster, the
+device's slot's step of a split decision, as decide.lua does there).
 
 It takes the same KEYS and ARGV as ``EVALSHA <decide.lua>``
 (:class:`~riskservice.limits.keys.DecisionKeys`,
@@ -7,9 +8,9 @@ It takes the same KEYS and ARGV as ``EVALSHA <decide.lua>``
 replies, at a fraction of the Redis CPU: a script pays for building its Lua
 strings and tables on every call. The module is built from
 ``riskdecide.c`` beside this file (``make native``) and used only when the
-server has it at :data:`NATIVE_VERSION` (``RISK_REDIS_NATIVE``); the Lua
-scripts stay the portable path (managed Redis services load no modules,
-and Redis Cluster keeps ``decide.lua``). See docs/architecture.md, "The
+server has it at :data:`NATIVE_VERSION` (``RISK_REDIS_NATIVE``; on Redis
+Cluster per master); the Lua scripts stay the portable path (managed Redis
+services load no modules). See docs/architecture.md, "The
 native decide (riskdecide)".
 """
 
