@@ -19,8 +19,9 @@ gap is then missing from the user's window.
 
 The caller waits for two round trips: the first reads the user's slot
 (``reserve.lua``, and the user's graph scores) and the ip's ban at once, the
-second runs ``decide.lua`` on the device's slot (``RISK.DECIDE``, the native
-decide, where that master has the module); settles are sent by a
+second runs ``decide.lua`` on the device's slot; each script is sent as the
+native module's command (``RISK.RESERVE``, ``RISK.DECIDE``, ``RISK.SETTLE``)
+where its master has the module; settles are sent by a
 background thread, batched into one pipeline per master, not waited for. The user's
 window is exact as long as each settle arrives within the hold; a settle
 that arrives later (the process stalled for seconds) still takes its share
@@ -50,8 +51,6 @@ from riskservice.limits.keys import (
     pending_key,
 )
 from riskservice.limits.keys import cluster_pointer_key as pointer_key
-from riskservice.limits.native import COMMAND
-from riskservice.limits.native.path import is_unknown_command
 from riskservice.limits.records import DecisionRecord
 from riskservice.limits.scripts import DECIDE
 from riskservice.limits.settles import UserWrite
@@ -148,23 +147,13 @@ class ClusterStore(ClusterLifecycle):
         dargs = args._replace(user_side=user_side(user_findings), decision_id=decision_id,
                               user_graph=user_graph if isinstance(user_graph, bytes) else "")
         static = dargs.record_static().pack()
-        wire = dargs.wire(static)
-        # RISK.DECIDE where the device's master has the module: decide.lua's KEYS and ARGV, its answers.
-        master = self.node_of(dkeys.device_state).name
-        native = self.native.uses(master)
-        second: list[Command] = [(COMMAND, len(dkeys), *dkeys, *wire) if native else
-                                 ("EVALSHA", DECIDE.sha, len(dkeys), *dkeys, *wire)]
+        # (_scripted sends each script as the native module's command where the master has it)
+        second: list[Command] = [("EVALSHA", DECIDE.sha, len(dkeys), *dkeys, *dargs.wire(static))]
         if self.wait_replicas:
             second.append(("WAIT", self.wait_replicas, self.wait_ms))
         rec: DecisionRecord | None = None
         try:
             decided = self._scripted([(dkeys.device_state, second)])[0]
-            if native and isinstance(decided[0], Exception) and is_unknown_command(decided[0]):
-                # A master without the module (restarted without it, a replica
-                # promoted): the decision goes again as EVALSHA (it did not run).
-                self.native.unknown_command(master)
-                second[0] = ("EVALSHA", DECIDE.sha, len(dkeys), *dkeys, *wire)
-                decided = self._scripted([(dkeys.device_state, second)])[0]
             if isinstance(decided[0], Exception):
                 raise StorageError(f"redis script failed: {decided[0]}")
             if self.wait_replicas:

@@ -27,8 +27,8 @@ from redis.connection import Connection
 from riskservice.errors import StorageError
 from riskservice.limits.client import CircuitBreaker
 from riskservice.limits.group_commit import GroupCommit, Part
-from riskservice.limits.native import NativeMode
-from riskservice.limits.native.path import NativeMasters
+from riskservice.limits.native import COMMANDS, NativeMode
+from riskservice.limits.native.path import NativeMasters, is_unknown_command
 from riskservice.limits.scripts import CHALLENGE, DECIDE, OUTCOME, RECONCILE, REWARD, Script
 from riskservice.limits.slots import SLOTS, key_slot
 from riskservice.limits.store import OFFSET_RTT_S
@@ -40,6 +40,8 @@ log = logging.getLogger("riskservice.cluster")
 
 RESERVE, SETTLE = Script("reserve"), Script("settle")
 SCRIPTS = (RESERVE, SETTLE, DECIDE, OUTCOME, CHALLENGE, RECONCILE, REWARD)
+# Scripts the native module does as commands of its own, by SHA.
+NATIVE_OF = {script.sha: COMMANDS[script.name] for script in (DECIDE, RESERVE, SETTLE)}
 # One command: its words, as hiredis packs them.
 Command = tuple[Any, ...]
 REFRESH_S = 0.25
@@ -386,15 +388,56 @@ class ClusterIO:
                 conn.script_load(script.source)
 
     def _scripted(self, groups: list[tuple[str, list[Command]]]) -> list[list[Any]]:
-        """:meth:`round_trip`, loading the scripts and trying again once when a master lacked one."""
-        replies = self.round_trip(groups)
-        if any(isinstance(r, redis.exceptions.NoScriptError) for out in replies for r in out):
+        """:meth:`round_trip` of script calls: each call of a script the module
+        does goes as the module's command where the master has it
+        (:data:`NATIVE_OF`); a group that met a master without the module
+        (``unknown command``: nothing ran) goes again as ``EVALSHA``, and that
+        master falls back; a group that met a master without the scripts
+        goes again once they are loaded."""
+        sent = self._native_forms(groups) if self.native.mode != "off" else groups
+        replies = self.round_trip(sent)
+        if sent is not groups:
+            lacking = [i for i, out in enumerate(replies)
+                       if any(isinstance(r, redis.ResponseError) and is_unknown_command(r) for r in out)]
+            for i in lacking:
+                self.native.unknown_command(self.node_of(groups[i][0]).name)
+            self._again(replies, groups, lacking)
+        unloaded = [i for i, out in enumerate(replies)
+                    if any(isinstance(r, redis.exceptions.NoScriptError) for r in out)]
+        if unloaded:
             try:
                 self._load_scripts()
             except redis.RedisError as exc:
                 raise StorageError(f"cannot load the scripts: {exc}") from exc
-            replies = self.round_trip(groups)
+            self._again(replies, groups, unloaded)
         return replies
+
+    def _again(self, replies: list[list[Any]], groups: list[tuple[str, list[Command]]], which: list[int]) -> None:
+        """Send the groups ``which`` again (as the masters' paths now say), in place in ``replies``."""
+        if which:
+            retried = [groups[i] for i in which]
+            for i, out in zip(which, self.round_trip(self._native_forms(retried)), strict=True):
+                replies[i] = out
+
+    def _native_forms(self, groups: list[tuple[str, list[Command]]]) -> list[tuple[str, list[Command]]]:
+        """``groups`` with each ``EVALSHA`` of a script the module does replaced by
+        its command, where the group's master has the module (the same list
+        when nothing changes)."""
+        out, changed = [], False
+        for key, commands in groups:
+            native: bool | None = None
+            forms = commands
+            for j, command in enumerate(commands):
+                if command[0] == "EVALSHA" and command[1] in NATIVE_OF:
+                    if native is None:
+                        native = self.native.uses(self.node_of(key).name)
+                    if native:
+                        if forms is commands:
+                            forms = list(commands)
+                        forms[j] = (NATIVE_OF[command[1]], *command[2:])
+            changed |= forms is not commands
+            out.append((key, forms))
+        return out if changed else groups
 
     def run(self, script: Script, keys: tuple[str, ...] | list[str], args: tuple[Any, ...]) -> Any:
         reply = self._scripted([(keys[0], [("EVALSHA", script.sha, len(keys), *keys, *args)])])[0][0]

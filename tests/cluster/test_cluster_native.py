@@ -1,6 +1,8 @@
-"""The native decide on a real Redis Cluster: a decision's second step goes to
-its device's master as ``RISK.DECIDE`` where that master has the module, as
-decide.lua elsewhere, and either way answers and writes the same."""
+"""The native module on a real Redis Cluster: each step of a decision goes to
+its master as the module's command (``RISK.RESERVE`` and ``RISK.SETTLE`` on
+the user's slot, ``RISK.DECIDE`` on the device's) where that master has the
+module, as the Lua script elsewhere, and either way answers and writes the
+same."""
 
 from __future__ import annotations
 
@@ -62,13 +64,13 @@ def share(store: ClusterStore, event: str, device: str, user: str, now: int, ip:
 
 
 def calls(nodes: list[Node]) -> dict[int, dict[str, int]]:
-    """Per master port: how many RISK.DECIDE and EVALSHA it ran since its stats were reset."""
+    """Per master port: how many of the module's commands and EVALSHA it ran since its stats were reset."""
     out = {}
     for node in nodes:
         with node.client(5) as c:
             stats = c.info("commandstats")
         out[node.port] = {name: int(stats.get(f"cmdstat_{name}", {}).get("calls", 0))
-                          for name in ("risk.decide", "evalsha")}
+                          for name in ("risk.reserve", "risk.decide", "risk.settle", "evalsha")}
     return out
 
 
@@ -133,10 +135,13 @@ def test_native_and_lua_answer_and_write_the_same_on_the_cluster(
         ran = calls(nodes)
         # the second step went where the mode says, on every master
         if mode == "on":
-            assert all(c["risk.decide"] > 0 for c in ran.values()), ran
+            assert all(c["risk.decide"] > 0 and c["risk.reserve"] > 0 for c in ran.values()), ran
             assert sum(c["risk.decide"] for c in ran.values()) == 260, ran
+            assert sum(c["risk.reserve"] for c in ran.values()) == 260, ran
+            assert sum(c["risk.settle"] for c in ran.values()) > 200, ran
+            assert sum(c["evalsha"] for c in ran.values()) == 0, ran
         else:
-            assert all(c["risk.decide"] == 0 for c in ran.values()), ran
+            assert all(c["risk.decide"] == c["risk.reserve"] == c["risk.settle"] == 0 for c in ran.values()), ran
         assert store.native.status()["path"] == ("native" if mode == "on" else "lua")
     assert answers["on"] == answers["off"]
     assert writes["on"] == writes["off"]
@@ -160,8 +165,11 @@ def test_a_master_without_the_module_decides_on_lua_and_says_so(
         share(store, f"m{i}", f"dev-{i}", f"user-{i}", T0 + i)
     store.flush()
     ran = calls(nodes)
-    assert ran[bare.port]["risk.decide"] == 0 and ran[bare.port]["evalsha"] > 0
-    assert all(ran[n.port]["risk.decide"] > 0 for n in nodes if n is not bare), ran
+    bare_ran = ran[bare.port]
+    assert bare_ran["risk.decide"] == bare_ran["risk.reserve"] == bare_ran["risk.settle"] == 0, ran
+    assert bare_ran["evalsha"] > 0
+    assert all(ran[n.port]["risk.decide"] > 0 and ran[n.port]["risk.reserve"] > 0 and ran[n.port]["evalsha"] == 0
+               for n in nodes if n is not bare), ran
     with pytest.raises(NativeUnavailable, match=f"redis master 127.0.0.1:{bare.port}: RISK_REDIS_NATIVE=on"):
         ClusterStore(redis_cluster_client, native="on")
 
@@ -178,6 +186,7 @@ def test_a_master_that_loses_the_module_falls_back_without_losing_the_decision(
     unload(master)  # (the store's connections stay open: it learns of it from the reply)
     second = share(store, "g2", device, "user-g", T0 + 1)
     store.flush()
+    # (the user's master may be the same one: one fallback either way, and none lost)
     assert (first.decision, second.decision, second.status) == (0, 0, "new")
     assert second.windows["device_velocity"][0] == 2  # the first share is counted, and the second once
     assert store.native.take_fallbacks() == 1

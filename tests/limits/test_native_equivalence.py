@@ -15,8 +15,6 @@ from __future__ import annotations
 import random
 import struct
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +25,9 @@ from riskservice.limits.keys import EVENTS, REVIEW_QUEUE, DecisionKeys, decision
 from riskservice.limits.scripts import DECIDE
 from riskservice.policy.load import parse_policy
 from tests.limits.args import RANDOM_TRAFFIC_POLICY, decide_args
-from tests.redis_server import RedisServer
+from tests.limits.twins import both, keyspace, servers, snapshot
+
+__all__ = ["servers"]  # (the fixture, imported)
 
 T0 = int(time.time() * 1000)
 GRAPH = "risk:graph:v1:fast"
@@ -50,52 +50,10 @@ SIGNAL_VALUES = ["{v}@{until}", "{v}@{until}", "{v}@{until}", "x@{until}", "{v}@
                  " {v} @{until}"]
 
 
-@pytest.fixture
-def servers(tmp_path: Path, native_module: Path) -> Iterator[tuple[redis.Redis, redis.Redis, redis.Redis]]:
-    """decide.lua's server, the module's server and the module server's replica (clients)."""
-    lua = RedisServer(tmp_path / "lua").start()
-    native = RedisServer(tmp_path / "native").start()
-    started = [lua, native]
-    try:
-        native.client().execute_command("MODULE", "LOAD", str(native_module))
-        replica = RedisServer(tmp_path / "replica", replica_of=native).start()
-        started.append(replica)
-        # (A replica needs the module only to load it; it replays the module's effects as plain commands.)
-        yield lua.client(), native.client(), replica.client()
-    finally:
-        for server in started:
-            server.kill()
-
-
-def snapshot(client: redis.Redis, key: str, ids: bool = False) -> tuple[Any, ...]:
-    """A key's type, value and whether it expires (a stream: its entries, with their ids if ``ids``)."""
-    kind = client.type(key).decode()
-    value: Any = None
-    if kind == "string":
-        value = client.get(key)
-    elif kind == "hash":
-        value = sorted(client.hgetall(key).items())
-    elif kind == "zset":
-        value = client.zrange(key, 0, -1, withscores=True)
-    elif kind == "stream":
-        value = [(i if ids else None, sorted(f.items())) for i, f in client.xrange(key)]
-    ttl = client.pttl(key)
-    return kind, value, ttl > 0 if ttl != -2 else None
-
-
-def keyspace(client: redis.Redis, ids: bool = False) -> dict[bytes, tuple[Any, ...]]:
-    return {k: snapshot(client, k.decode(), ids) for k in sorted(client.keys("*"))}
-
-
 def findings_of(decided: bytes) -> bytes:
     """The packed findings of the script's part of a record (``RECORD_DECIDED_FORMAT``)."""
     at = 10 + 2 + int.from_bytes(decided[10:12], "big")
     return decided[at + 2:at + 2 + int.from_bytes(decided[at:at + 2], "big")]
-
-
-def both(lua: redis.Redis, native: redis.Redis, *command: Any) -> None:
-    lua.execute_command(*command)
-    native.execute_command(*command)
 
 
 def outside_writes(rng: random.Random, now: int, keys: DecisionKeys, device: str, user: str, events: list[str],

@@ -19,15 +19,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["COMMAND", "MODULE", "MODULE_FILE", "NATIVE_VERSION", "NativeMode", "NativeUnavailable",
+__all__ = ["COMMAND", "COMMANDS", "MODULE", "MODULE_FILE", "NATIVE_VERSION", "NativeMode", "NativeUnavailable",
            "built_module", "loaded_version"]
 
 # The module's version (RISKDECIDE_VERSION in riskdecide.c; a test holds them
 # equal). Raised whenever RISK.DECIDE's arguments or replies change, so a
 # server with an older module is not sent calls it would misread.
-NATIVE_VERSION = 2
+NATIVE_VERSION = 3
 MODULE = "riskdecide"
 COMMAND = "RISK.DECIDE"
+# The module's commands by the script each does (same KEYS, ARGV and replies):
+# on Redis Cluster the user's slot's steps too.
+COMMANDS = {"decide": COMMAND, "reserve": "RISK.RESERVE", "settle": "RISK.SETTLE"}
 # Where `make native` writes the module (git-ignored).
 MODULE_FILE = Path(__file__).resolve().with_name("riskdecide.so")
 
