@@ -65,7 +65,8 @@ def redis_commands(server: Any) -> tuple[int, int]:
     for client in clients:
         total += int(client.info("stats")["total_commands_processed"])
         stats = client.info("commandstats")
-        evalsha += sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "risk.decide"))
+        evalsha += sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0))
+                       for name in ("evalsha", "risk.decide", "risk.reserve", "risk.settle"))
         client.close()
     return total, evalsha
 
@@ -82,27 +83,31 @@ def main() -> None:
     parser.add_argument("--cluster", action="store_true", help="the service on a local 3-master Redis Cluster")
     parser.add_argument("--budget-ms", type=int, default=50, help="RISK_REDIS_BUDGET_MS of the service")
     parser.add_argument("--native", action="store_true",
-                        help="one Redis with the native decide loaded (make native): decisions go to RISK.DECIDE")
+                        help="the native module loaded (make native; with --cluster on every master): "
+                             "decisions go to RISK.DECIDE (and RISK.RESERVE, RISK.SETTLE on a cluster)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install wrk")
 
     work = Path(tempfile.mkdtemp(prefix="bench-http-"))
     redis_server: Any
+    modules = []
+    if args.native:
+        from riskservice.limits.native import built_module
+
+        module = built_module()
+        if module is None:
+            sys.exit("no native decide built: make native")
+        modules.append(module)
     if args.cluster:
         from tests.cluster_server import RedisClusterServer
 
         redis_server = RedisClusterServer(work / "cluster").start()
         redis_server.kill = redis_server.stop
+        for node in redis_server.nodes if modules else ():
+            with node.client(5) as client:
+                client.execute_command("MODULE", "LOAD", str(modules[0]))
     else:
-        modules = []
-        if args.native:
-            from riskservice.limits.native import built_module
-
-            module = built_module()
-            if module is None:
-                sys.exit("no native decide built: make native")
-            modules.append(module)
         redis_server = RedisServer(work / "redis", modules=modules).start()
     # The default budget, and no access log (the baseline writes none either).
     quiet = {"RISK_LOG_LEVEL": "WARNING", "RISK_REDIS_BUDGET_MS": str(args.budget_ms),
@@ -157,7 +162,7 @@ def main() -> None:
     print(f"\nservice / baseline throughput, per round: {', '.join(f'{r:.2f}' for r in ratios)}; "
           f"median {statistics.median(ratios):.2f}")
     print(f"Degraded (answered without Redis) decisions: {degraded:.0f}")
-    print(f"Redis calls the service sends per decision: {evalshas / decisions:.3f} EVALSHA or RISK.DECIDE "
+    print(f"Redis calls the service sends per decision: {evalshas / decisions:.3f} scripts or module commands "
           f"(plus one GET of the graph-score version per worker per second); {decisions} decisions")
     print(f"All commands Redis counted per decision, including those the script runs inside: "
           f"{commands / decisions:.3f}")

@@ -3,7 +3,9 @@ decision (``decide.lua`` has bench/redis_segments.py):
 
 - the user-slot scripts of a Redis Cluster decision (``reserve.lua`` before
   the device's slot decides, ``settle.lua`` after): a busy user with 40
-  shares in the day, no other place held;
+  shares in the day, no other place held; and, when the native module is
+  built (``make native``), its commands that do the same (``RISK.RESERVE``,
+  ``RISK.SETTLE``) on the same calls;
 - ``outcome.lua``, a share's outcome report, on a device whose success-rate
   log already holds 0, 50 or 98 reports of the window (the service keeps at
   most 100: twice the device's daily cap).
@@ -33,6 +35,7 @@ from callgrind import instructions_while, start_server  # noqa: E402  (bench/ is
 from riskservice.embedded_redis import find_redis_server  # noqa: E402
 from riskservice.limits.cluster_io import RESERVE, SETTLE  # noqa: E402
 from riskservice.limits.keys import decision_keys  # noqa: E402
+from riskservice.limits.native import COMMANDS, built_module  # noqa: E402
 from riskservice.limits.scripts import DECIDE, OUTCOME  # noqa: E402
 from riskservice.policy.load import load_policy  # noqa: E402
 from tests.limits.args import decide_args  # noqa: E402
@@ -57,27 +60,37 @@ def main() -> None:
             client.set(LOG, log)
             client.delete(PENDING)
 
-        def reserved() -> str:
+        module = built_module()
+        if module is not None:
+            client.execute_command("MODULE", "LOAD", str(module))
+
+        def reserved(native: bool = False) -> str:
             nonlocal calls
             calls += 1
             reset()
-            client.evalsha(reserve, 3, LOG, BAN, PENDING, str(NOW), "", f"ev{calls}", plan, 2000, "")
+            command = ("EVALSHA", reserve) if not native else (COMMANDS["reserve"],)
+            reply = client.execute_command(*command, 3, LOG, BAN, PENDING, str(NOW), "", f"ev{calls}", plan, 2000, "")
+            assert reply[2] == 1, reply
             return f"ev{calls}"
 
-        def settled() -> None:
-            client.evalsha(settle, 2, LOG, PENDING, reserved(), "1", plan)
+        def settled(native: bool = False) -> None:
+            command = ("EVALSHA", settle) if not native else (COMMANDS["settle"],)
+            assert client.execute_command(*command, 2, LOG, PENDING, reserved(native), "1", plan) == b"taken"
 
         def per_call(run: object) -> float:
             run()  # type: ignore[operator]
             return instructions_while(server.pid, out, lambda: [run() for _ in range(args.calls)]) / args.calls  # type: ignore[operator]
 
         base = per_call(reset)
-        one = per_call(reserved) - base
-        both = per_call(settled) - base
         print(f"k instructions per call ({args.calls} calls each)")
-        print(f"reserve.lua {one / 1000:8.1f}")
-        print(f"settle.lua  {(both - one) / 1000:8.1f}")
-        print(f"both        {both / 1000:8.1f}")
+        for native in (False, True) if module is not None else (False,):
+            one = per_call(lambda native=native: reserved(native)) - base
+            both = per_call(lambda native=native: settled(native)) - base
+            names = ("RISK.RESERVE", "RISK.SETTLE", "both (module)") if native else \
+                ("reserve.lua", "settle.lua", "both (Lua)")
+            print(f"{names[0]:<14}{one / 1000:8.1f}")
+            print(f"{names[1]:<14}{(both - one) / 1000:8.1f}")
+            print(f"{names[2]:<14}{both / 1000:8.1f}")
         decide, outcome = client.script_load(DECIDE.source), client.script_load(OUTCOME.source)
         records = []
         for i in range(3 * args.calls + 3):  # admitted shares of one device (a user each), to report on

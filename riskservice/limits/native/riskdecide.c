@@ -21,6 +21,9 @@
  * device's slot, as decide.lua is there: with user_side (the user side's
  * findings, judged by reserve.lua on the user's slot, packed after the mark
  * "S") and user_graph, the user's log and bans are not read or written.
+ * RISK.RESERVE and RISK.SETTLE do the user's slot's steps, reserve.lua and
+ * settle.lua, with their KEYS and ARGV and replies
+ * (tests/limits/test_native_user_slot.py holds them equal).
  * Writes are replicated as the commands decide.lua makes (effects, wrapped
  * in MULTI/EXEC by Redis), so replicas and the AOF see what a script's
  * effects replication would send.
