@@ -55,7 +55,8 @@ class Settings(BaseModel):
     # Decisions through the native decide, the Redis module riskdecide
     # (RISK.DECIDE, docs/architecture.md): auto uses it when the server has
     # it at this release's version, on also refuses to start without it, off
-    # never uses it. One Redis only: on Redis Cluster decisions use decide.lua.
+    # never uses it. On Redis Cluster each master's steps use it when that
+    # master has it (on: every master must).
     redis_native: Literal["auto", "on", "off"] = "auto"
     api_keys: tuple[ApiKey, ...]
     # Run the real-time signal consumer (python -m riskservice signals) beside

@@ -358,9 +358,8 @@ class RedisStore:
             args = args._replace(deadline=self.deadline_ms())
         static = args.record_static()
         wire = args.wire(static.pack())
-        if self.native.active and args.user_side == "":
-            # RISK.DECIDE takes decide.lua's KEYS and ARGV and answers the same
-            # (one Redis only: a user side is a cluster's, never sent there).
+        if self.native.active:
+            # RISK.DECIDE takes decide.lua's KEYS and ARGV and answers the same.
             if not self._breaker.allow():
                 raise StorageError("redis unavailable (circuit open)")
             reply = self._submit(_Call(hiredis.pack_command((COMMAND, len(keys), *keys, *wire)), DECIDE, (keys, wire)))
