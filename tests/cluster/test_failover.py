@@ -8,7 +8,9 @@ never past the budget; ``/readyz`` names the master that is down and its
 slots; answers stop being degraded on their own. The test also measures
 what acknowledged shares the failover lost (decisions answered from Redis
 whose record the promoted replica does not have): with
-``RISK_REDIS_WAIT_REPLICAS=1`` none may be lost.
+``RISK_REDIS_WAIT_REPLICAS=1`` none may be lost. With the native module
+loaded on every node, the promoted replica takes its master's steps as the
+module's commands.
 """
 
 from __future__ import annotations
@@ -115,9 +117,17 @@ def make_app(cluster: RedisClusterServer, tmp_path: Path, wait: int, budget_ms: 
 # would blur what the failover degrades). With WAIT, a promoted master has no
 # replica left (its old master is dead), so every WAIT on it runs to its
 # time-out, a quarter of the budget.
-@pytest.fixture(params=[(0, 400), (1, 600)], ids=["async", "wait-1-replica"])
+@pytest.fixture(params=[(0, 400, False), (1, 600, False), (0, 400, True)],
+                ids=["async", "wait-1-replica", "native-module"])
 def app(request: pytest.FixtureRequest, cluster: RedisClusterServer, tmp_path: Path) -> Iterator[Flask]:
-    app = make_app(cluster, tmp_path, *request.param)
+    wait, budget_ms, native = request.param
+    if native:
+        module = request.getfixturevalue("native_module")
+        for node in cluster.nodes:  # replicas too, as docs/architecture.md says to
+            with node.client(5) as c:
+                c.execute_command("MODULE", "LOAD", str(module))
+    app = make_app(cluster, tmp_path, wait, budget_ms)
+    assert risk_state(app).store.native_status()["path"] == ("native" if native else "lua")
     yield app
     risk_state(app).store.close()
 
@@ -210,3 +220,9 @@ def test_a_master_dies_under_load(app: Flask, cluster: RedisClusterServer, caplo
           f"{len(degraded)} degraded answers, failover took {promoted_at - killed_at:.2f} s")
     if wait:
         assert lost == []
+    if risk_state(app).store.native.mode != "off" and risk_state(app).store.native_status()["path"] != "lua":
+        # The promoted replica decides with the module: its connections found it.
+        with new_master.client() as promoted:
+            stats = promoted.info("commandstats")
+        assert int(stats.get("cmdstat_risk.decide", {}).get("calls", 0)) > 0, stats
+        assert risk_state(app).store.native_status()["masters"][f"127.0.0.1:{new_master.port}"] == "native"
