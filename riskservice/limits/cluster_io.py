@@ -28,7 +28,7 @@ from riskservice.errors import StorageError
 from riskservice.limits.client import CircuitBreaker
 from riskservice.limits.group_commit import GroupCommit, Part
 from riskservice.limits.native import COMMANDS, NativeMode
-from riskservice.limits.native.path import NativeMasters, is_unknown_command
+from riskservice.limits.native.path import NativeMasters, is_lua_only, is_unknown_command
 from riskservice.limits.scripts import CHALLENGE, DECIDE, OUTCOME, RECONCILE, REWARD, Script
 from riskservice.limits.slots import SLOTS, key_slot
 from riskservice.limits.store import OFFSET_RTT_S
@@ -41,7 +41,7 @@ log = logging.getLogger("riskservice.cluster")
 RESERVE, SETTLE = Script("reserve"), Script("settle")
 SCRIPTS = (RESERVE, SETTLE, DECIDE, OUTCOME, CHALLENGE, RECONCILE, REWARD)
 # Scripts the native module does as commands of its own, by SHA.
-NATIVE_OF = {script.sha: COMMANDS[script.name] for script in (DECIDE, RESERVE, SETTLE)}
+NATIVE_OF = {script.sha: COMMANDS[script.name] for script in (DECIDE, RESERVE, SETTLE, OUTCOME)}
 # One command: its words, as hiredis packs them.
 Command = tuple[Any, ...]
 REFRESH_S = 0.25
@@ -392,8 +392,9 @@ class ClusterIO:
         does goes as the module's command where the master has it
         (:data:`NATIVE_OF`); a group that met a master without the module
         (``unknown command``: nothing ran) goes again as ``EVALSHA``, and that
-        master falls back; a group that met a master without the scripts
-        goes again once they are loaded."""
+        master falls back; so does a call only the script makes (the module
+        answers "lua only", having changed nothing); a group that met a
+        master without the scripts goes again once they are loaded."""
         sent = self._native_forms(groups) if self.native.mode != "off" else groups
         replies = self.round_trip(sent)
         if sent is not groups:
@@ -402,6 +403,9 @@ class ClusterIO:
             for i in lacking:
                 self.native.unknown_command(self.node_of(groups[i][0]).name)
             self._again(replies, groups, lacking)
+            lua_only = [i for i, out in enumerate(replies)
+                        if any(isinstance(r, redis.ResponseError) and is_lua_only(r) for r in out)]
+            self._again(replies, groups, lua_only, native=False)
         unloaded = [i for i, out in enumerate(replies)
                     if any(isinstance(r, redis.exceptions.NoScriptError) for r in out)]
         if unloaded:
@@ -412,11 +416,14 @@ class ClusterIO:
             self._again(replies, groups, unloaded)
         return replies
 
-    def _again(self, replies: list[list[Any]], groups: list[tuple[str, list[Command]]], which: list[int]) -> None:
-        """Send the groups ``which`` again (as the masters' paths now say), in place in ``replies``."""
+    def _again(self, replies: list[list[Any]], groups: list[tuple[str, list[Command]]], which: list[int],
+               native: bool = True) -> None:
+        """Send the groups ``which`` again (as the masters' paths now say, or
+        as scripts), in place in ``replies``."""
         if which:
             retried = [groups[i] for i in which]
-            for i, out in zip(which, self.round_trip(self._native_forms(retried)), strict=True):
+            sent = self._native_forms(retried) if native and self.native.mode != "off" else retried
+            for i, out in zip(which, self.round_trip(sent), strict=True):
                 replies[i] = out
 
     def _native_forms(self, groups: list[tuple[str, list[Command]]]) -> list[tuple[str, list[Command]]]:

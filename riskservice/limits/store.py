@@ -23,8 +23,8 @@ from riskservice.limits.client import CircuitBreaker
 from riskservice.limits.contract import DecideArgs
 from riskservice.limits.group_commit import GroupCommit, Part
 from riskservice.limits.keys import DecisionKeys, ban_key, device_prefix, pointer_key
-from riskservice.limits.native import COMMAND, NativeMode
-from riskservice.limits.native.path import NativePath, is_unknown_command
+from riskservice.limits.native import COMMANDS, NativeMode
+from riskservice.limits.native.path import NativePath, is_lua_only, is_unknown_command
 from riskservice.limits.outage import MissedShare
 from riskservice.limits.records import DecisionRecord
 from riskservice.limits.scripts import CHALLENGE, DECIDE, OUTCOME, RECONCILE, REWARD, Script
@@ -47,8 +47,9 @@ LANE = "redis"
 
 class _Call(NamedTuple):
     """A call's payload in the group commit: the command as sent, its script
-    (loaded on NOSCRIPT), and for a ``RISK.DECIDE`` its keys and arguments,
-    to be sent again as ``EVALSHA`` if the server lacks the command."""
+    (loaded on NOSCRIPT), and for a native module's command its keys and
+    arguments, to be sent again as ``EVALSHA`` if the server lacks the
+    command (or the call is one only the script makes)."""
 
     packed: bytes
     script: Script
@@ -188,12 +189,17 @@ class RedisStore:
         self.client.close()
 
     def run(self, script: Script, keys: tuple[str, ...] | list[str], args: tuple[object, ...]) -> Any:
-        """EVALSHA, in the next round trip of the group commit (loading the
-        script if Redis lacks it)."""
+        """The script in the next round trip of the group commit: as the native
+        module's command when the server has it and it does this script
+        (:data:`~riskservice.limits.native.COMMANDS`), else ``EVALSHA``
+        (loading the script if Redis lacks it)."""
         if not self._breaker.allow():
             raise StorageError("redis unavailable (circuit open)")
         # Packed by hiredis directly: redis-py's serializer re-checks every
         # one of the ~30 arguments in Python first.
+        command = COMMANDS.get(script.name) if self.native.active else None
+        if command is not None:
+            return self._submit(_Call(hiredis.pack_command((command, len(keys), *keys, *args)), script, (keys, args)))
         return self._submit(_Call(hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args)), script))
 
     def _submit(self, call: _Call) -> Any:
@@ -293,11 +299,13 @@ class RedisStore:
             except redis.exceptions.NoScriptError:
                 unloaded.append(part)
             except redis.exceptions.ResponseError as exc:  # this script's own error; the rest are fine
-                if part.payload.lua is not None and is_unknown_command(exc):
+                if part.payload.lua is not None and (is_unknown_command(exc) or is_lua_only(exc)):
                     # A server without the module (a replica promoted, a
-                    # restart without loadmodule): the decision goes again,
-                    # as EVALSHA, with the scripts' NOSCRIPT handling below.
-                    self.native.unknown_command()
+                    # restart without loadmodule), or a call only the script
+                    # makes: it goes again, as EVALSHA, with the scripts'
+                    # NOSCRIPT handling below.
+                    if is_unknown_command(exc):
+                        self.native.unknown_command()
                     part.payload = part.payload.as_lua()
                     unloaded.append(part)
                     continue
@@ -357,14 +365,8 @@ class RedisStore:
         if args.deadline == "" and self.budget_ms is not None:
             args = args._replace(deadline=self.deadline_ms())
         static = args.record_static()
-        wire = args.wire(static.pack())
-        if self.native.active:
-            # RISK.DECIDE takes decide.lua's KEYS and ARGV and answers the same.
-            if not self._breaker.allow():
-                raise StorageError("redis unavailable (circuit open)")
-            reply = self._submit(_Call(hiredis.pack_command((COMMAND, len(keys), *keys, *wire)), DECIDE, (keys, wire)))
-        else:
-            reply = self.run(DECIDE, keys, wire)
+        # (RISK.DECIDE, where the server has it, takes decide.lua's KEYS and ARGV and answers the same.)
+        reply = self.run(DECIDE, keys, args.wire(static.pack()))
         if isinstance(reply, bytes):  # a new decision: the script's part of the record
             return DecisionRecord.new(reply, static)
         status, stored = reply

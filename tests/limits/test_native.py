@@ -40,7 +40,7 @@ def calls(client: redis.Redis) -> dict[str, int]:
     """Calls per command since the last CONFIG RESETSTAT (the decision commands only;
     a module's command is listed as it spelled it)."""
     stats = {name.lower(): stat for name, stat in client.info("commandstats").items()}
-    return {name: int(stats[f"cmdstat_{name}"]["calls"]) for name in ("risk.decide", "evalsha")
+    return {name: int(stats[f"cmdstat_{name}"]["calls"]) for name in ("risk.decide", "risk.outcome", "evalsha")
             if f"cmdstat_{name}" in stats}
 
 

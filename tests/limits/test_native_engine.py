@@ -122,15 +122,15 @@ def test_random_traffic_gives_the_same_records_and_data(native_server: RedisServ
         got = native.decide(keys, args)
         assert got == lua.decide(keys, args), f"step {i}"
         if got.status == "new" and got.decision != 2 and rng.random() < 0.3:
-            # Outcomes (decide.lua's success-rate rule reads them), on Lua for both.
+            # Outcomes (decide.lua's success-rate rule reads them): RISK.OUTCOME against outcome.lua.
             claimed = int(rng.random() < 0.1)  # a low success rate, for its rule
             outcome = {"delivered": 1, "opened": claimed, "claimed": claimed, "window_ms": 86_400_000,
                        "cap": 200, "now_ms": now, "retention_ms": 86_400_000, "events": EVENTS}
             assert native.outcome(keys.event, **outcome) == lua.outcome(keys.event, **outcome), f"step {i}"
             outcomes += 1
     assert late > 0
-    # Every decision through the module; outcome.lua once loaded (NOSCRIPT), then once per outcome.
-    assert calls(native_client) == {"risk.decide": STEPS, "evalsha": outcomes + 1}
+    # Every decision and every outcome through the module.
+    assert calls(native_client) == {"risk.decide": STEPS, "risk.outcome": outcomes}
     assert dump(native_client) == dump(redis_client)
 
 

@@ -25,12 +25,12 @@ __all__ = ["COMMAND", "COMMANDS", "MODULE", "MODULE_FILE", "NATIVE_VERSION", "Na
 # The module's version (RISKDECIDE_VERSION in riskdecide.c; a test holds them
 # equal). Raised whenever RISK.DECIDE's arguments or replies change, so a
 # server with an older module is not sent calls it would misread.
-NATIVE_VERSION = 3
+NATIVE_VERSION = 4
 MODULE = "riskdecide"
 COMMAND = "RISK.DECIDE"
 # The module's commands by the script each does (same KEYS, ARGV and replies):
-# on Redis Cluster the user's slot's steps too.
-COMMANDS = {"decide": COMMAND, "reserve": "RISK.RESERVE", "settle": "RISK.SETTLE"}
+# a decision, a share's outcome, and on Redis Cluster the user's slot's steps.
+COMMANDS = {"decide": COMMAND, "reserve": "RISK.RESERVE", "settle": "RISK.SETTLE", "outcome": "RISK.OUTCOME"}
 # Where `make native` writes the module (git-ignored).
 MODULE_FILE = Path(__file__).resolve().with_name("riskdecide.so")
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from riskservice.limits.native import COMMAND, MODULE, NATIVE_VERSION, NativeMode, NativeUnavailable, loaded_version
 
-__all__ = ["NativeMasters", "NativePath", "is_unknown_command"]
+__all__ = ["NativeMasters", "NativePath", "is_lua_only", "is_unknown_command"]
 
 log = logging.getLogger("riskservice.limits.native")
 
@@ -30,6 +30,17 @@ def is_unknown_command(exc: Exception) -> bool:
     True
     """
     return str(exc).lower().removeprefix("err ").startswith("unknown command")
+
+
+def is_lua_only(exc: Exception) -> bool:
+    """True for the module's answer to a call only the script can make (an
+    outcome of a record the previous release wrote): sent again as the
+    script, and no sign that the module is missing.
+
+    >>> is_lua_only(Exception("riskdecide: lua only: a record of the previous release"))
+    True
+    """
+    return "riskdecide: lua only" in str(exc)
 
 
 class NativePath:

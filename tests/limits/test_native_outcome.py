@@ -1,0 +1,110 @@
+"""The native module's share outcomes (``RISK.OUTCOME``) against outcome.lua,
+on random traffic: every reply and every key byte for byte (the records, the
+success-rate logs, the event stream), a replica of the module's server
+rebuilding the same keys; and through the store, a record of the previous
+release (a hash) answered by outcome.lua."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import redis
+
+from riskservice.limits.client import connect
+from riskservice.limits.keys import EVENTS, decision_keys, device_prefix
+from riskservice.limits.scripts import CHALLENGE, DECIDE, OUTCOME
+from riskservice.limits.store import RedisStore
+from riskservice.policy.load import parse_policy
+from tests.limits.args import RANDOM_TRAFFIC_POLICY, decide_args
+from tests.limits.twins import both, keyspace, servers, snapshot
+from tests.redis_server import RedisServer
+
+__all__ = ["servers"]  # (the fixture, imported)
+
+T0 = int(time.time() * 1000)
+DEVICES = ["d1", "d2", "d3"]
+BLOCKED = [["sensitive_copy", 2, 0, "", "x", None, None, 0]]
+
+
+def outcome_keys(record_key: str) -> list[str]:
+    return [record_key, f"{device_prefix(record_key)}:outcomes", EVENTS]
+
+
+def test_the_module_reports_outcomes_as_outcome_lua(
+        servers: tuple[redis.Redis, redis.Redis, redis.Redis]) -> None:
+    lua, native, replica = servers
+    decide, outcome, challenge = (lua.script_load(s.source) for s in (DECIDE, OUTCOME, CHALLENGE))
+    for script in (DECIDE, CHALLENGE):  # both servers decide alike, through the scripts
+        native.script_load(script.source)
+    plan = parse_policy(RANDOM_TRAFFIC_POLICY).default.plan
+    rng = random.Random(17)
+    now = T0
+    records: list[tuple[str, str]] = []  # (record key, device)
+    counts: dict[str, tuple[int, int, int]] = {}
+    seen: dict[str, int] = {}
+    for i in range(2500):
+        now += -rng.choice([1, 2000]) if rng.random() < 0.03 else rng.choice([0, 1, 500, 3000, 20_000, 90_000])
+        roll = rng.random()
+        if roll < 0.35 or not records:  # a decision: allowed, refused, on either id form
+            device, user = rng.choice(DEVICES), f"u{rng.randrange(5)}"
+            decision_id = rng.choice([f"{rng.getrandbits(64):016x}", f"s{rng.randrange(16384)}-{i}", f"{i}"])
+            keys = decision_keys(f"e{i}", device, user, None, decision_id)
+            args = decide_args(now=now, decision_id=decision_id, user_id=user, device_id=device, plan=plan,
+                               recipients=rng.choice([0, 1, 2, 4]), static=BLOCKED if rng.random() < 0.1 else None)
+            both(lua, native, "EVALSHA", decide, len(keys), *keys, *args.wire())
+            records.append((keys.event, device))
+        elif roll < 0.40:  # a challenge result on a decision (passed: the share now counts)
+            key, device = rng.choice(records)
+            prefix = device_prefix(key)
+            keys = [key, f"{prefix}:state", "risk:{u:x}:log", f"{prefix}:failures", f"{prefix}:ban", EVENTS]
+            both(lua, native, "EVALSHA", challenge, len(keys), *keys, now, rng.choice([1, 0]), "captcha", plan,
+                 86_400_000)
+        else:  # an outcome report: first, again, more, fewer, too many; of a record or of none
+            key = rng.choice(records)[0] if rng.random() < 0.95 else f"risk:{{d:d1}}:ev:none{i}"
+            dl, op, cl = counts.get(key, (0, 0, 0))
+            step = rng.random()
+            if step < 0.6:
+                dl, op, cl = dl + rng.choice([0, 1, 2]), op + rng.choice([0, 1]), cl + rng.choice([0, 0, 1])
+            elif step < 0.7 and dl > 0:
+                dl -= 1
+            elif step < 0.75:
+                dl += 5
+            args = [rng.choice([now, now, now, now + 100_000]), dl, op, cl, rng.choice([60_000, 300_000]),
+                    rng.choice([2, 3, 100]), rng.choice([86_400_000, 86_400_000, 1])]
+            keys = outcome_keys(key)
+            want = lua.evalsha(outcome, 3, *keys, *args)
+            got = native.execute_command("RISK.OUTCOME", 3, *keys, *args)
+            assert got == want, f"step {i}: {key} {args}"
+            status = want[0].decode()
+            seen[status] = seen.get(status, 0) + 1
+            if status == "ok":
+                counts[key] = (dl, op, cl)
+            for k in keys[:2]:
+                assert snapshot(native, k) == snapshot(lua, k), f"step {i}: {k}"
+    assert keyspace(native) == keyspace(lua)
+    assert {"ok", "replay", "decreased", "too_many", "not_found", "not_a_share"} <= set(seen), seen
+    assert seen["ok"] >= 300
+    native.execute_command("WAIT", 1, 5000)
+    assert keyspace(replica, ids=True) == keyspace(native, ids=True)
+
+
+def test_a_record_of_the_previous_release_goes_to_outcome_lua(
+        native_server: RedisServer, native_client: redis.Redis) -> None:
+    store = RedisStore(connect(native_server.url, 2000), breaker_cooldown_ms=0, budget_ms=2000, native="on")
+    plan = parse_policy(RANDOM_TRAFFIC_POLICY).default.plan
+    keys = decision_keys("e1", "d1", "u1", None, "abc")
+    store.decide(keys, decide_args(now=T0, decision_id="abc", user_id="u1", device_id="d1", plan=plan))
+    old = decision_keys("e0", "d1", "u0", None).event
+    native_client.hset(old, mapping={"id": "old", "u": "u0", "r": 2, "t": T0, "dec": 0, "c": 1})
+    native_client.config_resetstat()
+    report = {"delivered": 1, "opened": 1, "claimed": 1, "window_ms": 86_400_000, "cap": 100, "now_ms": T0 + 5,
+              "retention_ms": 86_400_000, "events": EVENTS}
+    status, rec = store.outcome(keys.event, **report)
+    assert (status, rec and rec["o"]) == ("ok", [1, 1, 1, T0 + 5])
+    status, rec = store.outcome(old, **report)
+    assert (status, rec and rec["o"]) == ("ok", [1, 1, 1, T0 + 5])
+    stats = {name.lower(): int(stat["calls"]) for name, stat in native_client.info("commandstats").items()}
+    # the string record by the module; the hash record tried there, then by the script (loaded on NOSCRIPT)
+    assert stats["cmdstat_risk.outcome"] == 2 and stats["cmdstat_evalsha"] >= 1
+    assert store.native.path == "native" and store.native.fallbacks == 0
