@@ -8,7 +8,8 @@ decision (``decide.lua`` has bench/redis_segments.py):
   ``RISK.SETTLE``) on the same calls;
 - ``outcome.lua``, a share's outcome report, on a device whose success-rate
   log already holds 0, 50 or 98 reports of the window (the service keeps at
-  most 100: twice the device's daily cap).
+  most 100: twice the device's daily cap); and the module's ``RISK.OUTCOME``
+  on the same calls.
 
 What a call needs reset from outside (the user's log and places, the
 outcome log) is measured alone and subtracted.
@@ -93,7 +94,7 @@ def main() -> None:
             print(f"{names[2]:<14}{both / 1000:8.1f}")
         decide, outcome = client.script_load(DECIDE.source), client.script_load(OUTCOME.source)
         records = []
-        for i in range(3 * args.calls + 3):  # admitted shares of one device (a user each), to report on
+        for i in range(6 * args.calls + 6):  # admitted shares of one device (a user each), to report on
             keys = decision_keys(f"e{i}", "dev-o", f"u{i}", None, f"id{i}")
             client.delete("risk:{d:dev-o}:state")
             client.evalsha(decide, len(keys), *keys, *decide_args(
@@ -101,21 +102,23 @@ def main() -> None:
                 request=b"x" * 100).wire())
             records.append(keys.event)
         reports = iter(records)
-        for held in (0, 50, 98):
+        for held, native in [(h, n) for n in ((False, True) if module is not None else (False,))
+                             for h in (0, 50, 98)]:
             prior = b"".join(struct.pack(">Q", NOW - 80_000_000 + i * 100_000)[2:] + bytes([i % 2])
                              + struct.pack(">I", i) for i in range(held))
 
             def reset_outcomes(prior: bytes = prior) -> None:
                 client.set("risk:{d:dev-o}:outcomes", prior)
 
-            def reported(reset_outcomes: Callable[[], None] = reset_outcomes) -> None:
+            def reported(reset_outcomes: Callable[[], None] = reset_outcomes, native: bool = native) -> None:
                 reset_outcomes()
-                status = client.evalsha(outcome, 3, next(reports), "risk:{d:dev-o}:outcomes", "risk:events",
-                                        str(NOW + 1000), 1, 1, 1, 86_400_000, 100, 86_400_000)[0]
+                command = (COMMANDS["outcome"],) if native else ("EVALSHA", outcome)
+                status = client.execute_command(*command, 3, next(reports), "risk:{d:dev-o}:outcomes", "risk:events",
+                                                str(NOW + 1000), 1, 1, 1, 86_400_000, 100, 86_400_000)[0]
                 assert status == b"ok", status
 
             cost = per_call(reported) - per_call(reset_outcomes)
-            print(f"outcome.lua, {held:2d} reports held {cost / 1000:8.1f}")
+            print(f"{'RISK.OUTCOME' if native else 'outcome.lua'}, {held:2d} reports held {cost / 1000:8.1f}")
     finally:
         server.terminate()
         server.wait()
