@@ -146,11 +146,18 @@ def low_claim_score(ops: Ops, gap: X, tail_log10: X, p: ScoringParams) -> X:
     return ramp(ops, gap, p.low_claim_gap) * ramp(ops, tail_log10, p.low_claim_log10p)
 
 
-def star_score(ops: Ops, fanout: X, gap: X, owned: X, p: ScoringParams) -> X:
-    """Many distinct recipients who never claim, or who exist only for this sharer."""
+def star_score(ops: Ops, fanout: X, gap: X, owned: X, owned_share: X, p: ScoringParams) -> X:
+    """Many distinct recipients who never claim, or who exist only for this sharer.
+
+    ``owned`` counts the recipients that exist only for the sharer,
+    ``owned_share`` is their share of its deliveries: a sprayer that sends
+    most of its shares, again and again, to a small pool of its own accounts
+    while its camouflage goes to many real users once each owns few of its
+    distinct recipients but most of what it sends.
+    """
     owned_frac = owned / ops.maximum(fanout, 1.0)
-    return ramp(ops, fanout, p.star_fanout) * ops.maximum(ramp(ops, gap, p.star_claim_gap),
-                                                          ramp(ops, owned_frac, p.star_owned))
+    owned_ev = ops.maximum(ramp(ops, owned_frac, p.star_owned), ramp(ops, owned_share, p.star_owned_share))
+    return ramp(ops, fanout, p.star_fanout) * ops.maximum(ramp(ops, gap, p.star_claim_gap), owned_ev)
 
 
 def sink_score(ops: Ops, sus_in: X, total_in: X, sus_count: X, repeat: X, allowed: X, own_suspicion: X,

@@ -45,6 +45,11 @@ class ScoringParams:
     #: share of a sharer's recipients it "owns": they hear only from it, more
     #: than once, and never share themselves (a pool of fake sinks)
     star_owned: tuple[float, float] = (0.25, 0.45)
+    #: the same owned recipients' share of the sharer's deliveries: a spray pool is sent to
+    #: again and again, so a sprayer whose camouflage reaches many real users once each still
+    #: sends most of its shares to it (a group admin's friends who only hear from the admin
+    #: take about half of the admin's deliveries, and the admin has few of them)
+    star_owned_share: tuple[float, float] = (0.5, 0.75)
     #: FRAUDAR density ``f(S)/|S|`` of a block (edge weights 1/log(deg + 5))
     dense_density: tuple[float, float] = (0.6, 1.0)
     #: closure: share of the block recipients' incoming weight from the block

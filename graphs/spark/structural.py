@@ -96,15 +96,19 @@ def low_claim(f: SparkFeatures, p: ScoringParams) -> DataFrame:
 def star(f: SparkFeatures, p: ScoringParams) -> DataFrame:
     """Sprays: many recipients who never claim, or who hear only from this sharer."""
     dst = f.users.select(F.col("id").alias("dst"), F.col("in_contacts").alias("d_in"), F.col("allowed").alias("d_al"))
+    is_owned = ((F.col("d_in") == 1) & (F.col("d_al") == 0) & (F.col("w") >= 2)).cast("double")
     owned = (f.share.join(dst, "dst")
-             .where((F.col("d_in") == 1) & (F.col("d_al") == 0) & (F.col("w") >= 2))
-             .groupBy(F.col("src").alias("id")).agg(F.count(F.lit(1)).cast("double").alias("owned")))
-    u = f.users.join(owned, "id", "left").fillna(0.0, ["owned"])
+             .groupBy(F.col("src").alias("id"))
+             .agg(F.sum(is_owned).alias("owned"), F.sum(is_owned * F.col("w")).alias("owned_w"),
+                  F.sum("w").alias("total_w")))
+    u = f.users.join(owned, "id", "left").fillna(0.0, ["owned", "owned_w", "total_w"])
+    share = SPARK.safe_div(F.col("owned_w"), F.col("total_w"))
     _, gap = claim_gap(SPARK, F.col("claims"), F.col("sent"), f.claim_rate0, p)
     return u.select("id", F.col("out_contacts").alias(col_name(STAR_SPRAY, "value")),
-                    star_score(SPARK, F.col("out_contacts"), gap, F.col("owned"), p)
+                    star_score(SPARK, F.col("out_contacts"), gap, F.col("owned"), share, p)
                     .alias(col_name(STAR_SPRAY, "score")),
-                    gap.alias(col_name(STAR_SPRAY, "gap")), F.col("owned").alias(col_name(STAR_SPRAY, "owned")))
+                    gap.alias(col_name(STAR_SPRAY, "gap")), F.col("owned").alias(col_name(STAR_SPRAY, "owned")),
+                    share.alias(col_name(STAR_SPRAY, "owned_share")))
 
 
 def sink(f: SparkFeatures, infra: DataFrame, p: ScoringParams) -> DataFrame:
