@@ -24,8 +24,10 @@ from graphs.signals.catalog import (
 )
 from graphs.signals.formulas import (
     NUMPY,
+    effective_trials,
     farm_score,
     low_claim_score,
+    recipients_per_share,
     refused_score,
     rotation_score,
     sink_score,
@@ -110,6 +112,9 @@ def low_claim_signal(f: NodeFeatures, p: ScoringParams) -> Signal:
 
     Needs both a large shortfall and a small binomial tail probability of
     so few claims at the typical rate: one unlucky afternoon is not a signal.
+    The tail counts a share as at most the graph's mean recipients per
+    share (:func:`graphs.signals.formulas.effective_trials`): one unclaimed
+    post to a chat of thirty is one unlucky share, not thirty refusals.
 
     Examples
     --------
@@ -124,7 +129,9 @@ def low_claim_signal(f: NodeFeatures, p: ScoringParams) -> Signal:
     (1.0, 0.0)
     """
     _shrunk, gap = claim_gap(f, p)
-    score = low_claim_score(NUMPY, gap, claim_tail_log10(f.claims, f.sent, f.claim_rate0), p)
+    per_share = recipients_per_share(float(f.sent.sum()), float(f.allowed.sum()))
+    claims_eff, sent_eff = effective_trials(NUMPY, f.claims, f.sent, f.allowed, per_share)
+    score = low_claim_score(NUMPY, gap, claim_tail_log10(claims_eff, sent_eff, f.claim_rate0), p)
     return Signal.of(LOW_CLAIM, f.claims / np.maximum(f.sent, 1), score,
                      {"claims": f.claims, "sent": f.sent,
                    "p0": np.full(f.sent.size, f.claim_rate0)})

@@ -32,6 +32,7 @@ __all__ = [
     "burst_score",
     "claim_gap",
     "crowd_weight",
+    "effective_trials",
     "farm_score",
     "feeder_score",
     "fresh_score",
@@ -49,6 +50,7 @@ __all__ = [
     "pagerank_step",
     "participation",
     "ramp",
+    "recipients_per_share",
     "refused_score",
     "rotation_score",
     "sink_score",
@@ -139,6 +141,32 @@ def claim_gap(ops: Ops, claims: X, sent: X, p0: float, p: ScoringParams) -> tupl
     """Shrunk claim rate per sharer and its relative shortfall against the typical rate ``p0``."""
     shrunk = (claims + p.claim_prior * p0) / (sent + p.claim_prior)
     return shrunk, ops.clip(1.0 - shrunk / p0, 0.0, 1.0)
+
+
+def effective_trials(ops: Ops, claims: X, sent: X, allowed: X, per_share: float) -> tuple[X, X]:
+    """(claims, recipients) of a sharer, counting a share as at most ``per_share`` recipients.
+
+    The recipients of one share are not independent trials: they got the
+    same coupon at the same moment, often in one chat, and a coupon nobody
+    wants is claimed by none of them.  One post to a chat of thirty that
+    nobody claims is one unlucky share, not thirty refusals.  So a sharer's
+    recipients count for at most ``allowed`` shares times ``per_share``, the
+    graph's mean recipients per allowed share, and its claims are scaled
+    down with them (its claim rate is kept).
+    """
+    n_eff = sent - ops.maximum(sent - allowed * per_share, 0.0)  # min(sent, allowed * per_share)
+    return claims * ops.safe_div(n_eff, sent), n_eff
+
+
+def recipients_per_share(sent_total: float, allowed_total: float) -> float:
+    """The graph's mean recipients per allowed share (1 without shares).
+
+    Examples
+    --------
+    >>> recipients_per_share(30.0, 10.0), recipients_per_share(0.0, 0.0)
+    (3.0, 1.0)
+    """
+    return max(sent_total / allowed_total, 1.0) if allowed_total > 0 else 1.0
 
 
 def low_claim_score(ops: Ops, gap: X, tail_log10: X, p: ScoringParams) -> X:

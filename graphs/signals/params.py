@@ -37,8 +37,11 @@ class ScoringParams:
     claim_prior: float = 10.0
     #: relative shortfall ``1 - rate / typical rate`` that is suspicious
     low_claim_gap: tuple[float, float] = (0.5, 0.85)
-    #: -log10 of the binomial probability of so few claims at the typical rate
-    low_claim_log10p: tuple[float, float] = (1.3, 3.0)
+    #: -log10 of the binomial probability of so few claims at the typical rate, a share counting
+    #: as at most the graph's mean recipients per share (one unclaimed post to a chat of thirty is
+    #: one unlucky share); with chat posts no longer counted thirty times, 1.0 -> 2.5 (was
+    #: 1.3 -> 3.0) lets a user spam a few friends 30 to 40 times before it scores
+    low_claim_log10p: tuple[float, float] = (1.0, 2.5)
     #: distinct recipients that make a spray, and the claim shortfall a spray needs
     star_fanout: tuple[float, float] = (15.0, 50.0)
     star_claim_gap: tuple[float, float] = (0.3, 0.7)
