@@ -153,6 +153,14 @@ def effective_trials(ops: Ops, claims: X, sent: X, allowed: X, per_share: float)
     recipients count for at most ``allowed`` shares times ``per_share``, the
     graph's mean recipients per allowed share, and its claims are scaled
     down with them (its claim rate is kept).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> claims, n = effective_trials(NUMPY, np.array([0.0, 2.0]), np.array([30.0, 40.0]),
+    ...                              np.array([1.0, 20.0]), 2.5)
+    >>> claims.tolist(), n.tolist()
+    ([0.0, 2.0], [2.5, 40.0])
     """
     n_eff = sent - ops.maximum(sent - allowed * per_share, 0.0)  # min(sent, allowed * per_share)
     return claims * ops.safe_div(n_eff, sent), n_eff
