@@ -24,8 +24,10 @@ from graphs.signals.catalog import (
 )
 from graphs.signals.formulas import (
     NUMPY,
+    effective_trials,
     farm_score,
     low_claim_score,
+    recipients_per_share,
     refused_score,
     rotation_score,
     sink_score,
@@ -110,6 +112,9 @@ def low_claim_signal(f: NodeFeatures, p: ScoringParams) -> Signal:
 
     Needs both a large shortfall and a small binomial tail probability of
     so few claims at the typical rate: one unlucky afternoon is not a signal.
+    The tail counts a share as at most the graph's mean recipients per
+    share (:func:`graphs.signals.formulas.effective_trials`): one unclaimed
+    post to a chat of thirty is one unlucky share, not thirty refusals.
 
     Examples
     --------
@@ -124,7 +129,9 @@ def low_claim_signal(f: NodeFeatures, p: ScoringParams) -> Signal:
     (1.0, 0.0)
     """
     _shrunk, gap = claim_gap(f, p)
-    score = low_claim_score(NUMPY, gap, claim_tail_log10(f.claims, f.sent, f.claim_rate0), p)
+    per_share = recipients_per_share(float(f.sent.sum()), float(f.allowed.sum()))
+    claims_eff, sent_eff = effective_trials(NUMPY, f.claims, f.sent, f.allowed, per_share)
+    score = low_claim_score(NUMPY, gap, claim_tail_log10(claims_eff, sent_eff, f.claim_rate0), p)
     return Signal.of(LOW_CLAIM, f.claims / np.maximum(f.sent, 1), score,
                      {"claims": f.claims, "sent": f.sent,
                    "p0": np.full(f.sent.size, f.claim_rate0)})
@@ -144,12 +151,34 @@ def claim_tail_log10(claims: NDArray[np.float64], sent: NDArray[np.float64], p0:
     return out
 
 
-def owned_recipients(f: NodeFeatures) -> NDArray[np.float64]:
-    """Per sharer, recipients that hear only from it, more than once, and never share."""
+def owned_recipients(f: NodeFeatures) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per sharer, recipients that hear only from it, more than once, and never share.
+
+    Returns
+    -------
+    owned, owned_share
+        Their number, and their share of the sharer's deliveries (0 for a
+        sharer without deliveries).
+
+    Examples
+    --------
+    >>> from graphs.events.jsonl import read_events
+    >>> from graphs.features.nodes import node_features
+    >>> ev = [{"user_id": "s", "coupon_id": "c", "ts": i, "recipients": ["pool"]} for i in range(3)]
+    >>> ev += [{"user_id": "s", "coupon_id": "c", "ts": 9, "recipients": ["a", "b", "c"]}]
+    >>> owned, share = owned_recipients(node_features(read_events(ev)))
+    >>> float(owned[0]), float(share[0])
+    (1.0, 0.5)
+    """
     s = f.share.tocoo()
     v = s.col
     owned = (f.in_contacts[v] == 1) & (f.allowed[v] == 0) & (s.data >= 2)
-    return np.bincount(s.row, weights=owned, minlength=s.shape[0]).astype(np.float64)
+    n = s.shape[0]
+    count = np.bincount(s.row, weights=owned, minlength=n).astype(np.float64)
+    owned_w = np.bincount(s.row, weights=owned * s.data, minlength=n)
+    total = np.bincount(s.row, weights=s.data, minlength=n)
+    share = np.divide(owned_w, total, out=np.zeros(n), where=total > 0)
+    return count, share
 
 
 def star_signal(f: NodeFeatures, p: ScoringParams) -> Signal:
@@ -166,9 +195,9 @@ def star_signal(f: NodeFeatures, p: ScoringParams) -> Signal:
     """
     _, gap = claim_gap(f, p)
     fan = f.out_contacts
-    owned = owned_recipients(f)
-    score = star_score(NUMPY, fan, gap, owned, p)
-    return Signal.of(STAR_SPRAY, fan, score, {"gap": gap, "owned": owned})
+    owned, owned_share = owned_recipients(f)
+    score = star_score(NUMPY, fan, gap, owned, owned_share, p)
+    return Signal.of(STAR_SPRAY, fan, score, {"gap": gap, "owned": owned, "owned_share": owned_share})
 
 
 def sink_signal(f: NodeFeatures, sharer_anomaly: NDArray[np.float64], p: ScoringParams) -> Signal:

@@ -62,7 +62,8 @@ LOW_CLAIM = SignalSpec("low_claim_rate", "anomaly",
                        ("claims", "sent", "p0"))
 STAR_SPRAY = SignalSpec("star_spray", "anomaly",
                         "shared to {value:.0f} distinct recipients; claim rate {gap:.0%} below typical; "
-                        "{owned:.0f} of them hear only from it", ("gap", "owned"))
+                        "{owned:.0f} of them hear only from it ({owned_share:.0%} of its deliveries)",
+                        ("gap", "owned", "owned_share"))
 DENSE_BLOCK = SignalSpec("dense_block", "anomaly",
                          "member of dense block #{rank:.0f} ({size:.0f} members, density {value:.2f}, "
                          "closure {closure:.0%})", ("rank", "size", "closure"))

@@ -32,6 +32,7 @@ __all__ = [
     "burst_score",
     "claim_gap",
     "crowd_weight",
+    "effective_trials",
     "farm_score",
     "feeder_score",
     "fresh_score",
@@ -49,6 +50,7 @@ __all__ = [
     "pagerank_step",
     "participation",
     "ramp",
+    "recipients_per_share",
     "refused_score",
     "rotation_score",
     "sink_score",
@@ -141,16 +143,57 @@ def claim_gap(ops: Ops, claims: X, sent: X, p0: float, p: ScoringParams) -> tupl
     return shrunk, ops.clip(1.0 - shrunk / p0, 0.0, 1.0)
 
 
+def effective_trials(ops: Ops, claims: X, sent: X, allowed: X, per_share: float) -> tuple[X, X]:
+    """(claims, recipients) of a sharer, counting a share as at most ``per_share`` recipients.
+
+    The recipients of one share are not independent trials: they got the
+    same coupon at the same moment, often in one chat, and a coupon nobody
+    wants is claimed by none of them.  One post to a chat of thirty that
+    nobody claims is one unlucky share, not thirty refusals.  So a sharer's
+    recipients count for at most ``allowed`` shares times ``per_share``, the
+    graph's mean recipients per allowed share, and its claims are scaled
+    down with them (its claim rate is kept).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> claims, n = effective_trials(NUMPY, np.array([0.0, 2.0]), np.array([30.0, 40.0]),
+    ...                              np.array([1.0, 20.0]), 2.5)
+    >>> claims.tolist(), n.tolist()
+    ([0.0, 2.0], [2.5, 40.0])
+    """
+    n_eff = sent - ops.maximum(sent - allowed * per_share, 0.0)  # min(sent, allowed * per_share)
+    return claims * ops.safe_div(n_eff, sent), n_eff
+
+
+def recipients_per_share(sent_total: float, allowed_total: float) -> float:
+    """The graph's mean recipients per allowed share (1 without shares).
+
+    Examples
+    --------
+    >>> recipients_per_share(30.0, 10.0), recipients_per_share(0.0, 0.0)
+    (3.0, 1.0)
+    """
+    return max(sent_total / allowed_total, 1.0) if allowed_total > 0 else 1.0
+
+
 def low_claim_score(ops: Ops, gap: X, tail_log10: X, p: ScoringParams) -> X:
     """A large claim shortfall that is also improbable (binomial tail, ``-log10 p``)."""
     return ramp(ops, gap, p.low_claim_gap) * ramp(ops, tail_log10, p.low_claim_log10p)
 
 
-def star_score(ops: Ops, fanout: X, gap: X, owned: X, p: ScoringParams) -> X:
-    """Many distinct recipients who never claim, or who exist only for this sharer."""
+def star_score(ops: Ops, fanout: X, gap: X, owned: X, owned_share: X, p: ScoringParams) -> X:
+    """Many distinct recipients who never claim, or who exist only for this sharer.
+
+    ``owned`` counts the recipients that exist only for the sharer,
+    ``owned_share`` is their share of its deliveries: a sprayer that sends
+    most of its shares, again and again, to a small pool of its own accounts
+    while its camouflage goes to many real users once each owns few of its
+    distinct recipients but most of what it sends.
+    """
     owned_frac = owned / ops.maximum(fanout, 1.0)
-    return ramp(ops, fanout, p.star_fanout) * ops.maximum(ramp(ops, gap, p.star_claim_gap),
-                                                          ramp(ops, owned_frac, p.star_owned))
+    owned_ev = ops.maximum(ramp(ops, owned_frac, p.star_owned), ramp(ops, owned_share, p.star_owned_share))
+    return ramp(ops, fanout, p.star_fanout) * ops.maximum(ramp(ops, gap, p.star_claim_gap), owned_ev)
 
 
 def sink_score(ops: Ops, sus_in: X, total_in: X, sus_count: X, repeat: X, allowed: X, own_suspicion: X,

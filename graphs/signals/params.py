@@ -37,14 +37,22 @@ class ScoringParams:
     claim_prior: float = 10.0
     #: relative shortfall ``1 - rate / typical rate`` that is suspicious
     low_claim_gap: tuple[float, float] = (0.5, 0.85)
-    #: -log10 of the binomial probability of so few claims at the typical rate
-    low_claim_log10p: tuple[float, float] = (1.3, 3.0)
+    #: -log10 of the binomial probability of so few claims at the typical rate, a share counting
+    #: as at most the graph's mean recipients per share (one unclaimed post to a chat of thirty is
+    #: one unlucky share); with chat posts no longer counted thirty times, 1.0 -> 2.5 (was
+    #: 1.3 -> 3.0) lets a user spam a few friends 30 to 40 times before it scores
+    low_claim_log10p: tuple[float, float] = (1.0, 2.5)
     #: distinct recipients that make a spray, and the claim shortfall a spray needs
     star_fanout: tuple[float, float] = (15.0, 50.0)
     star_claim_gap: tuple[float, float] = (0.3, 0.7)
     #: share of a sharer's recipients it "owns": they hear only from it, more
     #: than once, and never share themselves (a pool of fake sinks)
     star_owned: tuple[float, float] = (0.25, 0.45)
+    #: the same owned recipients' share of the sharer's deliveries: a spray pool is sent to
+    #: again and again, so a sprayer whose camouflage reaches many real users once each still
+    #: sends most of its shares to it (a group admin's friends who only hear from the admin
+    #: take about half of the admin's deliveries, and the admin has few of them)
+    star_owned_share: tuple[float, float] = (0.5, 0.75)
     #: FRAUDAR density ``f(S)/|S|`` of a block (edge weights 1/log(deg + 5))
     dense_density: tuple[float, float] = (0.6, 1.0)
     #: closure: share of the block recipients' incoming weight from the block

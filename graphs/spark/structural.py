@@ -16,8 +16,10 @@ from graphs.scorers.structural import claim_tail_log10
 from graphs.signals.catalog import DEVICE_ROTATION, FAKE_SINK, LOW_CLAIM, REFUSED, STAR_SPRAY, USER_FARM, SignalSpec
 from graphs.signals.formulas import (
     claim_gap,
+    effective_trials,
     farm_score,
     low_claim_score,
+    recipients_per_share,
     refused_score,
     rotation_score,
     sink_score,
@@ -82,9 +84,18 @@ def _tails(p0: float):  # type: ignore[no-untyped-def]
 
 
 def low_claim(f: SparkFeatures, p: ScoringParams) -> DataFrame:
-    """Claim shortfall and its binomial tail (scipy on Arrow batches, as the numpy engine computes it)."""
+    """Claim shortfall and its binomial tail (scipy on Arrow batches, as the numpy engine computes it).
+
+    The tail counts a share as at most the graph's mean recipients per share
+    (:func:`graphs.signals.formulas.effective_trials`), from the same sums as
+    the numpy engine.
+    """
     p0 = f.claim_rate0
-    tails = f.users.select("id", "claims", "sent").mapInArrow(_tails(p0), "id string, tail double")
+    tot = f.users.agg(F.sum("sent").alias("sent"), F.sum("allowed").alias("allowed")).first()
+    per_share = recipients_per_share(float((tot and tot["sent"]) or 0.0), float((tot and tot["allowed"]) or 0.0))
+    claims_eff, sent_eff = effective_trials(SPARK, F.col("claims"), F.col("sent"), F.col("allowed"), per_share)
+    tails = (f.users.select("id", claims_eff.alias("claims"), sent_eff.alias("sent"))
+             .mapInArrow(_tails(p0), "id string, tail double"))
     _, gap = claim_gap(SPARK, F.col("claims"), F.col("sent"), p0, p)
     return f.users.join(tails, "id").select(
         "id", (F.col("claims") / F.greatest(F.col("sent"), F.lit(1.0))).alias(col_name(LOW_CLAIM, "value")),
@@ -96,15 +107,19 @@ def low_claim(f: SparkFeatures, p: ScoringParams) -> DataFrame:
 def star(f: SparkFeatures, p: ScoringParams) -> DataFrame:
     """Sprays: many recipients who never claim, or who hear only from this sharer."""
     dst = f.users.select(F.col("id").alias("dst"), F.col("in_contacts").alias("d_in"), F.col("allowed").alias("d_al"))
+    is_owned = ((F.col("d_in") == 1) & (F.col("d_al") == 0) & (F.col("w") >= 2)).cast("double")
     owned = (f.share.join(dst, "dst")
-             .where((F.col("d_in") == 1) & (F.col("d_al") == 0) & (F.col("w") >= 2))
-             .groupBy(F.col("src").alias("id")).agg(F.count(F.lit(1)).cast("double").alias("owned")))
-    u = f.users.join(owned, "id", "left").fillna(0.0, ["owned"])
+             .groupBy(F.col("src").alias("id"))
+             .agg(F.sum(is_owned).alias("owned"), F.sum(is_owned * F.col("w")).alias("owned_w"),
+                  F.sum("w").alias("total_w")))
+    u = f.users.join(owned, "id", "left").fillna(0.0, ["owned", "owned_w", "total_w"])
+    share = SPARK.safe_div(F.col("owned_w"), F.col("total_w"))
     _, gap = claim_gap(SPARK, F.col("claims"), F.col("sent"), f.claim_rate0, p)
     return u.select("id", F.col("out_contacts").alias(col_name(STAR_SPRAY, "value")),
-                    star_score(SPARK, F.col("out_contacts"), gap, F.col("owned"), p)
+                    star_score(SPARK, F.col("out_contacts"), gap, F.col("owned"), share, p)
                     .alias(col_name(STAR_SPRAY, "score")),
-                    gap.alias(col_name(STAR_SPRAY, "gap")), F.col("owned").alias(col_name(STAR_SPRAY, "owned")))
+                    gap.alias(col_name(STAR_SPRAY, "gap")), F.col("owned").alias(col_name(STAR_SPRAY, "owned")),
+                    share.alias(col_name(STAR_SPRAY, "owned_share")))
 
 
 def sink(f: SparkFeatures, infra: DataFrame, p: ScoringParams) -> DataFrame:

@@ -54,6 +54,26 @@ def test_star_sprayer_and_its_fake_sinks() -> None:
     assert max(r["anomaly"] for n, r in rows.items() if n.startswith("o")) < 0.1
 
 
+def test_star_sprayer_hidden_by_camouflage_owns_most_deliveries() -> None:
+    events = background()
+    sinks = [f"sink{j}" for j in range(10)]
+    # 45 shares, each to 3 of its 10 sinks and to one real user never seen again; the real
+    # users claim, so the claim rate is the typical 25 % and only 10 of 55 recipients are owned
+    events += [share("sprayer", f"bg{i % 6}", i * HOUR, [sinks[(3 * i + j) % 10] for j in range(3)] + [f"cam{i}"],
+                     claimed=1) for i in range(45)]
+    rows = by_node(score_events(events))
+    star = signal(rows["sprayer"], "star_spray")
+    assert star is not None and star["score"] == 1.0 and star["value"] == 55.0
+    assert star["detail"] == ("shared to 55 distinct recipients; claim rate 0% below typical; "
+                              "10 of them hear only from it (75% of its deliveries)")
+    for s in sinks:
+        sink = signal(rows[s], "fake_sink")
+        assert sink is not None and sink["score"] == 1.0
+    # a real user it reached once is only a lone recipient of a suspicious share
+    assert max(r["anomaly"] for n, r in rows.items() if n.startswith("cam")) < 0.5
+    assert max(r["anomaly"] for n, r in rows.items() if n.startswith("o")) < 0.1
+
+
 def test_dense_block_survives_camouflage() -> None:
     events = background(90)
     sharers = [f"ring{i}" for i in range(8)]
@@ -109,6 +129,19 @@ def test_low_claim_rate_needs_volume_and_a_real_gap() -> None:
     assert low is not None and low["score"] == 1.0
     assert low["detail"] == "0 claims from 100 recipients (typical rate 25%)"
     assert signal(rows["unlucky"], "low_claim_rate") is None
+
+
+def test_low_claim_rate_counts_a_chat_post_as_one_share() -> None:
+    events = background()
+    # one post to a chat of 40 that nobody claims: one unlucky share, not 40 refusals
+    events += [share("chat", "bg0", 7, None, count=40, claimed=0)]
+    # 30 shares to the same three friends, never claimed: 90 recipients, 30 shares
+    events += [share("pest", f"bg{i % 6}", i * 600, ["f0", "f1", "f2"], claimed=0) for i in range(30)]
+    rows = by_node(score_events(events))
+    assert signal(rows["chat"], "low_claim_rate") is None
+    low = signal(rows["pest"], "low_claim_rate")
+    assert low is not None and low["score"] == 1.0
+    assert low["detail"] == "0 claims from 90 recipients (typical rate 25%)"
 
 
 def test_refused_attempts_are_evidence() -> None:
