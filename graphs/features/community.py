@@ -8,7 +8,7 @@ Only half of the nodes adopts its new label each round (semi-synchronous
 updates), which stops the label flip-flopping that fully synchronous
 propagation shows on bipartite-like parts of a share graph.  Which half, and
 which of two equally heavy labels wins, follows each node's key (a CRC-32 of
-its id, :func:`graphs.signals.formulas.node_key`), never the order of the
+its id, :func:`graphs.signals.node_keys.node_key`), never the order of the
 nodes: the Spark engine makes the same choices from the ids alone.
 """
 
@@ -20,7 +20,8 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from graphs.signals.formulas import NUMPY, lpa_moves, lpa_tie, node_keys, participation
+from graphs.signals.formulas import NUMPY, participation
+from graphs.signals.node_keys import lpa_moves, lpa_tie, node_keys
 
 __all__ = ["CommunityRoles", "community_roles", "label_propagation"]
 
@@ -49,7 +50,7 @@ def _label_weights(adj: sp.coo_matrix, labels: NDArray[np.int64], n: int) -> sp.
 def _row_argmax(m: sp.csr_matrix, keys: NDArray[np.int64],
                 round_no: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Rows with entries and, for each, its heaviest column; ties go to the larger
-    :func:`~graphs.signals.formulas.lpa_tie`, then to the first column stored."""
+    :func:`~graphs.signals.node_keys.lpa_tie`, then to the first column stored."""
     counts = np.diff(m.indptr)
     rows = np.flatnonzero(counts)
     if rows.size == 0:
@@ -76,7 +77,7 @@ def label_propagation(adj: sp.spmatrix, *, keys: NDArray[np.int64] | None = None
     adj
         Symmetric sparse adjacency (weights > 0, diagonal ignored).
     keys
-        Each node's key (:func:`graphs.signals.formulas.node_key` of its id);
+        Each node's key (:func:`graphs.signals.node_keys.node_key` of its id);
         by default the keys of ``"0"``, ``"1"``, ...
     seed
         Mixed into the default keys (pass it to ``node_key`` with your own).

@@ -38,7 +38,8 @@ from graphs.features.community import community_roles, label_propagation
 from graphs.features.nodes import NodeFeatures
 from graphs.features.pagerank import pagerank
 from graphs.signals.catalog import ACTIVE_SHARER, BRIDGE, COMMUNITY_HUB, INFLUENCE, SECONDARY_PROPAGATION
-from graphs.signals.formulas import NUMPY, influence_score, kol_combine, kol_discount, log_scale, node_keys
+from graphs.signals.formulas import NUMPY, influence_score, kol_combine, kol_discount, log_scale
+from graphs.signals.node_keys import node_keys
 from graphs.signals.ops import high_quantile
 from graphs.signals.params import ScoringParams
 from graphs.signals.signal import Signal

@@ -16,8 +16,6 @@ Examples
 from __future__ import annotations
 
 import math
-import zlib
-from collections.abc import Iterable
 from typing import Any, Protocol
 
 import numpy as np
@@ -310,53 +308,3 @@ def kol_combine(ops: Ops, spread: X, hub: X, bridge: X, active: X, influence: X,
 def kol_discount(ops: Ops, raw: X, anomaly: X) -> X:
     """A ring that reshares among itself has propagation but is no opinion leader."""
     return raw * (1.0 - ops.clip(anomaly, 0.0, 1.0))
-
-
-def seed_mix(seed: int) -> int:
-    """The 32-bit number a seed XORs into every node key (see :func:`node_key`)."""
-    return zlib.crc32(f"seed:{seed}".encode())
-
-
-def node_key(name: str, seed: int = 0) -> int:
-    """A node's pseudo-random 32-bit key: CRC-32 of its id XOR the seed's mix.
-
-    Both engines compute it from the id alone (Spark: ``crc32(id) ^ mix``),
-    so label propagation makes the same choices whatever order nodes come in.
-
-    Examples
-    --------
-    >>> node_key("u1") == zlib.crc32(b"u1") ^ seed_mix(0)
-    True
-    """
-    return zlib.crc32(name.encode()) ^ seed_mix(seed)
-
-
-def node_keys(names: Iterable[str], seed: int = 0) -> np.ndarray:
-    """:func:`node_key` of many ids at once, as int64.
-
-    Examples
-    --------
-    >>> node_keys(["u1", "u2"]).tolist() == [node_key("u1"), node_key("u2")]
-    True
-    """
-    crc = np.fromiter((zlib.crc32(n.encode()) for n in names), np.int64)
-    return crc ^ seed_mix(seed)
-
-
-def lpa_moves(ops: Ops, key: X, round_no: int) -> X:
-    """Whether a node may adopt a new label in round ``round_no``: bit ``round_no`` of its key.
-
-    Half of the nodes move each round (semi-synchronous updates), which
-    stops the flip-flopping of fully synchronous label propagation.
-    """
-    return ops.bit(key, round_no % 32) == 1
-
-
-def lpa_tie(ops: Ops, node_key_: X, label_key: X, round_no: int) -> X:
-    """Tie-break of two equally heavy labels for one node in one round (larger wins).
-
-    Mixes the node's and the label's keys, so different nodes break the
-    same tie differently, as random noise would, but reproducibly.  Plain
-    integer arithmetic below 2**63, the same in numpy and in Spark.
-    """
-    return (ops.xor(node_key_, label_key) * 40503 + round_no * 7919) % (2 ** 32)

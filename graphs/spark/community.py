@@ -2,7 +2,7 @@
 
 Each round joins the undirected share links with the current labels,
 counts links per (node, label), keeps the heaviest label per node (ties by
-:func:`~graphs.signals.formulas.lpa_tie`) and lets
+:func:`~graphs.signals.node_keys.lpa_tie`) and lets
 the nodes whose key has this round's bit set adopt it: the numpy engine's
 rule, computed from the ids alone.  Labels are checkpointed every round.
 """
@@ -12,7 +12,8 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from graphs.signals.formulas import lpa_moves, lpa_tie, participation, seed_mix
+from graphs.signals.formulas import participation
+from graphs.signals.node_keys import lpa_moves, lpa_tie, seed_mix
 from graphs.spark.ops import SPARK
 from graphs.spark.session import checkpoint
 
@@ -20,7 +21,7 @@ __all__ = ["community_roles", "key_of", "label_propagation", "undirected_links"]
 
 
 def key_of(column: str, seed: int) -> Column:
-    """:func:`graphs.signals.formulas.node_key` of an id column."""
+    """:func:`graphs.signals.node_keys.node_key` of an id column."""
     return F.crc32(F.col(column)).bitwiseXOR(F.lit(seed_mix(seed)))
 
 
