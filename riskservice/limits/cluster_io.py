@@ -28,7 +28,7 @@ from riskservice.errors import StorageError
 from riskservice.limits.client import CircuitBreaker
 from riskservice.limits.group_commit import GroupCommit, Part
 from riskservice.limits.native import COMMANDS, NativeMode
-from riskservice.limits.native.path import NativeMasters, is_lua_only, is_unknown_command
+from riskservice.limits.native.path import NativeMasters, is_lua_only, is_unknown_command, modules_on
 from riskservice.limits.scripts import CHALLENGE, DECIDE, OUTCOME, RECONCILE, REWARD, Script
 from riskservice.limits.slots import SLOTS, key_slot
 from riskservice.limits.store import OFFSET_RTT_S
@@ -74,12 +74,7 @@ class _ModuleWatch:
         self.name, self.native = name, native
 
     def on_connect(self, conn: Connection) -> None:
-        conn.send_command("MODULE", "LIST")  # type: ignore[no-untyped-call]
-        try:
-            modules = conn.read_response()
-        except redis.ResponseError:
-            modules = None
-        self.native.observe(self.name, modules)
+        self.native.observe(self.name, modules_on(conn))
 
 
 class ClusterIO:
@@ -395,7 +390,8 @@ class ClusterIO:
         master falls back; so does a call only the script makes (the module
         answers "lua only", having changed nothing); a group that met a
         master without the scripts goes again once they are loaded."""
-        sent = self._native_forms(groups) if self.native.mode != "off" else groups
+        # (no master with the module, the common case without it: nothing to look up)
+        sent = self._native_forms(groups) if self.native.any_active() else groups
         replies = self.round_trip(sent)
         if sent is not groups:
             lacking = [i for i, out in enumerate(replies)
@@ -422,7 +418,7 @@ class ClusterIO:
         as scripts), in place in ``replies``."""
         if which:
             retried = [groups[i] for i in which]
-            sent = self._native_forms(retried) if native and self.native.mode != "off" else retried
+            sent = self._native_forms(retried) if native and self.native.any_active() else retried
             for i, out in zip(which, self.round_trip(sent), strict=True):
                 replies[i] = out
 

@@ -24,7 +24,7 @@ from riskservice.limits.contract import DecideArgs
 from riskservice.limits.group_commit import GroupCommit, Part
 from riskservice.limits.keys import DecisionKeys, ban_key, device_prefix, pointer_key
 from riskservice.limits.native import COMMANDS, NativeMode
-from riskservice.limits.native.path import NativePath, is_lua_only, is_unknown_command
+from riskservice.limits.native.path import NativePath, is_lua_only, is_unknown_command, modules_on
 from riskservice.limits.outage import MissedShare
 from riskservice.limits.records import DecisionRecord
 from riskservice.limits.scripts import CHALLENGE, DECIDE, OUTCOME, RECONCILE, REWARD, Script
@@ -164,12 +164,7 @@ class RedisStore:
 
     def _on_connect(self, conn: Connection) -> None:
         """Detect the module on a connection just (re)connected."""
-        conn.send_command("MODULE", "LIST")  # type: ignore[no-untyped-call]
-        try:
-            modules = conn.read_response()
-        except redis.ResponseError:
-            modules = None
-        self.native.observe(modules)
+        self.native.observe(modules_on(conn))
 
     def _give_back(self, conn: Connection) -> None:
         """Keep ``conn`` for reuse, up to :data:`MAX_IDLE` (two threads may

@@ -16,9 +16,11 @@ import logging
 import threading
 from typing import Any
 
+import redis
+
 from riskservice.limits.native import COMMAND, MODULE, NATIVE_VERSION, NativeMode, NativeUnavailable, loaded_version
 
-__all__ = ["NativeMasters", "NativePath", "is_lua_only", "is_unknown_command"]
+__all__ = ["NativeMasters", "NativePath", "is_lua_only", "is_unknown_command", "modules_on"]
 
 log = logging.getLogger("riskservice.limits.native")
 
@@ -30,6 +32,17 @@ def is_unknown_command(exc: Exception) -> bool:
     True
     """
     return str(exc).lower().removeprefix("err ").startswith("unknown command")
+
+
+def modules_on(conn: Any) -> Any:
+    """``MODULE LIST`` on a connection just made (a redis-py ``Connection``):
+    the raw reply, or None when the server refuses ``MODULE`` (managed
+    services), for :meth:`NativePath.observe`."""
+    conn.send_command("MODULE", "LIST")
+    try:
+        return conn.read_response()
+    except redis.ResponseError:
+        return None
 
 
 def is_lua_only(exc: Exception) -> bool:
@@ -160,6 +173,10 @@ class NativeMasters:
         """True when decisions on master ``name`` go to the module (read without a lock)."""
         path = self._paths.get(name)
         return path is not None and path.active
+
+    def any_active(self) -> bool:
+        """True when some master's decisions go to the module (read without a lock)."""
+        return any(path.active for path in list(self._paths.values()))
 
     def observe(self, name: str, modules: Any) -> None:
         """Master ``name``'s ``MODULE LIST`` reply (None: ``MODULE`` refused)."""

@@ -707,6 +707,24 @@ static int split_score(const char *s, size_t len, const char **a, size_t *alen, 
     return 1;
 }
 
+/* ---- The commands' form ---- */
+
+/* Every command here is `NAME numkeys key... arg...`, as EVALSHA of its script is: the number of keys
+ * (-1 when argv[1] is no count of keys there). When Redis only asks where the keys are (Redis Cluster
+ * checks their slots), they are given and *asked is set. */
+static long long command_keys(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, int *asked) {
+    long long numkeys;
+    *asked = 0;
+    if (argc < 2 || RedisModule_StringToLongLong(argv[1], &numkeys) != REDISMODULE_OK || numkeys < 0 ||
+        numkeys > argc - 2)
+        return -1;
+    if (RedisModule_IsKeysPositionRequest(ctx)) {
+        for (int i = 0; i < numkeys; i++) RedisModule_KeyAtPos(ctx, 2 + i);
+        *asked = 1;
+    }
+    return numkeys;
+}
+
 /* ---- RISK.DECIDE ---- */
 
 typedef struct {
@@ -743,14 +761,10 @@ static int read_call(const char *raw, size_t len, Call *c) {
 }
 
 static int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
-    long long numkeys = 0;
-    if (argc < 2 || RedisModule_StringToLongLong(argv[1], &numkeys) != REDISMODULE_OK || numkeys < 0 ||
-        numkeys > argc - 2)
-        return RedisModule_ReplyWithError(ctx, "ERR riskdecide: numkeys");
-    if (RedisModule_IsKeysPositionRequest(ctx)) {
-        for (int i = 0; i < numkeys; i++) RedisModule_KeyAtPos(ctx, 2 + i);
-        return REDISMODULE_OK;
-    }
+    int asked;
+    long long numkeys = command_keys(ctx, argv, argc, &asked);
+    if (numkeys < 0) return RedisModule_ReplyWithError(ctx, "ERR riskdecide: numkeys");
+    if (asked) return REDISMODULE_OK;
     RedisModule_AutoMemory(ctx);
     if (numkeys < K_SIGNALS || numkeys > K_COUNT)
         return RedisModule_ReplyWithError(ctx, "ERR riskdecide: expects decide.lua's keys");
@@ -1310,12 +1324,10 @@ static void collect_place(RedisModuleKey *key, RedisModuleString *field, RedisMo
 
 /* RISK.RESERVE numkeys user_log user_ban user_pending now deadline event plan hold_ms arms: reserve.lua. */
 static int Reserve(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
-    if (RedisModule_IsKeysPositionRequest(ctx)) {
-        for (int i = 2; i < 5 && i < argc; i++) RedisModule_KeyAtPos(ctx, i);
-        return REDISMODULE_OK;
-    }
-    long long numkeys;
-    if (argc != 11 || RedisModule_StringToLongLong(argv[1], &numkeys) != REDISMODULE_OK || numkeys != 3)
+    int asked;
+    long long numkeys = command_keys(ctx, argv, argc, &asked);
+    if (asked) return REDISMODULE_OK;
+    if (argc != 11 || numkeys != 3)
         return RedisModule_ReplyWithError(ctx, "ERR riskdecide: expects reserve.lua's keys and arguments");
     RedisModule_AutoMemory(ctx);
     RedisModuleString *k_log = argv[2], *k_ban = argv[3], *k_pending = argv[4], *event = argv[7];
@@ -1470,15 +1482,10 @@ static int Reserve(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
 
 /* RISK.SETTLE numkeys user_log user_pending [once] event counted plan [place]: settle.lua. */
 static int Settle(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
-    if (RedisModule_IsKeysPositionRequest(ctx)) {
-        long long nk = 0;
-        if (argc > 1) RedisModule_StringToLongLong(argv[1], &nk);
-        for (int i = 2; i < 2 + nk && i < argc; i++) RedisModule_KeyAtPos(ctx, i);
-        return REDISMODULE_OK;
-    }
-    long long numkeys;
-    if (argc < 2 || RedisModule_StringToLongLong(argv[1], &numkeys) != REDISMODULE_OK ||
-        !((numkeys == 2 && argc == 7) || (numkeys == 3 && argc == 9)))
+    int asked;
+    long long numkeys = command_keys(ctx, argv, argc, &asked);
+    if (asked) return REDISMODULE_OK;
+    if (!((numkeys == 2 && argc == 7) || (numkeys == 3 && argc == 9)))
         return RedisModule_ReplyWithError(ctx, "ERR riskdecide: expects settle.lua's keys and arguments");
     RedisModule_AutoMemory(ctx);
     RedisModuleString *k_log = argv[2], *k_pending = argv[3], *k_once = numkeys == 3 ? argv[4] : NULL;
@@ -1684,12 +1691,10 @@ static int outcome_log(Buf *out, const unsigned char *log, size_t len, double t,
  * outcome.lua, for records stored as one string; a record of the previous release (a hash) is
  * answered an error "lua only", for the caller to send outcome.lua instead. */
 static int Outcome(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
-    if (RedisModule_IsKeysPositionRequest(ctx)) {
-        for (int i = 2; i < 5 && i < argc; i++) RedisModule_KeyAtPos(ctx, i);
-        return REDISMODULE_OK;
-    }
-    long long numkeys;
-    if (argc != 12 || RedisModule_StringToLongLong(argv[1], &numkeys) != REDISMODULE_OK || numkeys != 3)
+    int asked;
+    long long numkeys = command_keys(ctx, argv, argc, &asked);
+    if (asked) return REDISMODULE_OK;
+    if (argc != 12 || numkeys != 3)
         return RedisModule_ReplyWithError(ctx, "ERR riskdecide: expects outcome.lua's keys and arguments");
     RedisModule_AutoMemory(ctx);
     RedisModuleString *k_rec = argv[2], *k_log = argv[3], *k_events = argv[4], **a = argv + 5;
