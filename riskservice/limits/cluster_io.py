@@ -92,8 +92,8 @@ class ClusterIO:
         ``WAIT`` for this many replicas of the master that recorded a
         decision, in the same round trip (``RISK_REDIS_WAIT_REPLICAS``).
     native : {"auto", "on", "off"}
-        ``RISK_REDIS_NATIVE``: decide on a master with ``RISK.DECIDE`` when
-        it has the module (:class:`NativeMasters`).
+        ``RISK_REDIS_NATIVE``: each script the native module does goes to a
+        master that has the module as the module's command (:class:`NativeMasters`).
     """
 
     def __init__(self, client: redis.RedisCluster, breaker_cooldown_ms: int = 1000, budget_ms: int | None = None,
@@ -129,7 +129,7 @@ class ClusterIO:
             self._detect_native()
             self.native.require()
 
-    # -- the native decide, per master ---------------------------------------
+    # -- the native module, per master ---------------------------------------
 
     def _detect_native(self) -> None:
         """``MODULE LIST`` on every master (one that does not answer now is

@@ -143,9 +143,10 @@ class NativePath:
 
 
 class NativeMasters:
-    """The decision path of each master of a Redis Cluster: a decision goes to
-    its device's master as ``RISK.DECIDE`` when that master has the module at
-    :data:`NATIVE_VERSION`, as ``EVALSHA`` of decide.lua otherwise.
+    """The path of each master of a Redis Cluster: a step of a decision (or an
+    outcome) goes to its master as the module's command when that master has
+    the module at :data:`NATIVE_VERSION`, as ``EVALSHA`` of its script
+    otherwise.
 
     Each master has its own :class:`NativePath` (so a master restarted
     without the module, or a replica promoted without it, falls back alone).
@@ -183,7 +184,7 @@ class NativeMasters:
         self._path(name).observe(modules)
 
     def unknown_command(self, name: str) -> None:
-        """Master ``name`` answered ``unknown command`` to a ``RISK.DECIDE``."""
+        """Master ``name`` answered ``unknown command`` to one of the module's commands."""
         self._path(name).unknown_command()
 
     def forget_others(self, names: set[str]) -> None:
