@@ -7,7 +7,7 @@ It takes the same KEYS and ARGV as ``EVALSHA <decide.lua>``
 :class:`~riskservice.limits.decide_args.DecideArgv`) and gives the same
 replies, at a fraction of the Redis CPU: a script pays for building its Lua
 strings and tables on every call. The module is built from
-``riskdecide.c`` beside this file (``make native``) and used only when the
+``riskdecide.c`` and its parts beside this file (``make native``) and used only when the
 server has it at :data:`NATIVE_VERSION` (``RISK_REDIS_NATIVE``; on Redis
 Cluster per master); the Lua scripts stay the portable path (managed Redis
 services load no modules). See docs/architecture.md, "The

@@ -1,0 +1,145 @@
+/* Keys read and written through the module API, as the scripts' redis.call()s would, and the
+ * commands' common form. */
+
+#include "riskdecide.h"
+
+/* A string key's value, copied (pool memory, freed when the command returns; NULL: none); *wrong
+ * set when the key holds another type. The key is closed at once: a handle left open while
+ * another one writes the key would be closed later on a value already freed. */
+const char *read_string(RedisModuleCtx *ctx, RedisModuleString *name, size_t *len, int *wrong) {
+    RedisModuleKey *k = RedisModule_OpenKey(ctx, name, REDISMODULE_READ);
+    *len = 0;
+    if (wrong) *wrong = 0;
+    if (!k) return NULL;
+    int type = RedisModule_KeyType(k);
+    if (type != REDISMODULE_KEYTYPE_STRING) {
+        if (wrong && type != REDISMODULE_KEYTYPE_EMPTY) *wrong = 1;
+        RedisModule_CloseKey(k);
+        return NULL;
+    }
+    size_t n;
+    const char *dma = RedisModule_StringDMA(k, &n, REDISMODULE_READ);
+    char *copy = RedisModule_PoolAlloc(ctx, n + 1);
+    memcpy(copy, dma, n);
+    RedisModule_CloseKey(k);
+    *len = n;
+    return copy;
+}
+
+int key_exists(RedisModuleCtx *ctx, RedisModuleString *name) {
+    RedisModuleKey *k = RedisModule_OpenKey(ctx, name, REDISMODULE_READ);
+    if (!k) return 0;
+    int there = RedisModule_KeyType(k) != REDISMODULE_KEYTYPE_EMPTY;
+    RedisModule_CloseKey(k);
+    return there;
+}
+
+/* SET key value PX ms, replicated as that command (px: the ms as text). */
+void set_px(RedisModuleCtx *ctx, RedisModuleString *name, RedisModuleString *value, long long ms,
+                   RedisModuleString *px) {
+    RedisModuleKey *k = RedisModule_OpenKey(ctx, name, REDISMODULE_READ | REDISMODULE_WRITE);
+    RedisModule_StringSet(k, value);
+    RedisModule_SetExpire(k, ms);
+    RedisModule_CloseKey(k);
+    RedisModule_Replicate(ctx, "SET", "ssss", name, value, W[W_PX], px);
+}
+
+void set_px_buf(RedisModuleCtx *ctx, RedisModuleString *name, const char *value, size_t len, long long ms) {
+    set_px(ctx, name, RedisModule_CreateString(ctx, value, len), ms,
+           ms == DAY_MS ? W[W_DAY_MS] : RedisModule_CreateStringFromLongLong(ctx, ms));
+}
+
+/* "<prefix><id>" as a string (a hash field). */
+RedisModuleString *field_of(RedisModuleCtx *ctx, const char *prefix, size_t plen, const char *id, size_t len) {
+    char stack[128];
+    char *out = plen + len <= sizeof stack ? stack : RedisModule_PoolAlloc(ctx, plen + len);
+    memcpy(out, prefix, plen);
+    memcpy(out + plen, id, len);
+    return RedisModule_CreateString(ctx, out, plen + len);
+}
+
+
+/* ---- The share event (common.lua append_event()) ---- */
+
+void append_event(RedisModuleCtx *ctx, RedisModuleString *stream, ms_t now, ms_t retention,
+                         const char *decision_id, size_t id_len, RedisModuleString **fields) {
+    RedisModuleKey *k = RedisModule_OpenKey(ctx, stream, REDISMODULE_READ | REDISMODULE_WRITE);
+    int type = RedisModule_KeyType(k);
+    if (type != REDISMODULE_KEYTYPE_EMPTY && type != REDISMODULE_KEYTYPE_STREAM) {
+        RedisModule_CloseKey(k);
+        return;
+    }
+    RedisModuleStreamID id;
+    if (RedisModule_StreamAdd(k, REDISMODULE_STREAM_ADD_AUTOID, &id, fields, 6) != REDISMODULE_OK) {
+        RedisModule_CloseKey(k);
+        return;
+    }
+    char idbuf[48], minbuf[48];
+    RedisModuleString *ids = RedisModule_CreateString(ctx, idbuf, fmt_id(idbuf, id.ms, id.seq));
+    if (id_len > 0 && decision_id[id_len - 1] == '0') {
+        /* One append in 16 trims what is older than retention (approximately: whole nodes), and is
+         * replicated with the resulting first id, as XADD ... MINID ~ is. */
+        RedisModuleStreamID min = {(uint64_t)(now - retention), 0};
+        RedisModule_StreamTrimByID(k, REDISMODULE_STREAM_TRIM_APPROX, &min);
+        RedisModuleStreamID first = id;
+        if (RedisModule_StreamIteratorStart(k, 0, NULL, NULL) == REDISMODULE_OK) {
+            long numfields;
+            if (RedisModule_StreamIteratorNextID(k, &first, &numfields) != REDISMODULE_OK) first = id;
+            RedisModule_StreamIteratorStop(k);
+        }
+        size_t minlen = fmt_id(minbuf, first.ms, first.seq);
+        RedisModule_CloseKey(k);
+        RedisModule_Replicate(ctx, "XADD", "sssssssssssssssss", stream, W[W_MINID], W[W_EQ], RedisModule_CreateString(ctx, minbuf, minlen),
+                              ids, fields[0], fields[1], fields[2], fields[3], fields[4], fields[5], fields[6],
+                              fields[7], fields[8], fields[9], fields[10], fields[11]);
+        return;
+    }
+    RedisModule_CloseKey(k);
+    RedisModule_Replicate(ctx, "XADD", "ssssssssssssss", stream, ids, fields[0], fields[1], fields[2], fields[3],
+                          fields[4], fields[5], fields[6], fields[7], fields[8], fields[9], fields[10], fields[11]);
+}
+
+/* ---- Hashes read and written by a decision ---- */
+
+/* HMGET: each field's value or NULL; -1 when the key holds another type (Lua raises WRONGTYPE). */
+int hmget(RedisModuleCtx *ctx, RedisModuleString *name, int n, RedisModuleString **fields,
+                 RedisModuleString **out) {
+    for (int i = 0; i < n; i++) out[i] = NULL;
+    RedisModuleKey *k = RedisModule_OpenKey(ctx, name, REDISMODULE_READ);
+    if (!k) return 0;
+    int type = RedisModule_KeyType(k);
+    if (type == REDISMODULE_KEYTYPE_EMPTY) {
+        RedisModule_CloseKey(k);
+        return 0;
+    }
+    if (type != REDISMODULE_KEYTYPE_HASH) {
+        RedisModule_CloseKey(k);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) RedisModule_HashGet(k, REDISMODULE_HASH_NONE, fields[i], &out[i], NULL);
+    RedisModule_CloseKey(k);
+    return 0;
+}
+
+
+int reply_wrongtype(RedisModuleCtx *ctx) {
+    return RedisModule_ReplyWithError(ctx, "WRONGTYPE Operation against a key holding the wrong kind of value");
+}
+
+/* ---- The commands' form ---- */
+
+/* Every command here is `NAME numkeys key... arg...`, as EVALSHA of its script is: the number of keys
+ * (-1 when argv[1] is no count of keys there). When Redis only asks where the keys are (Redis Cluster
+ * checks their slots), they are given and *asked is set. */
+long long command_keys(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, int *asked) {
+    long long numkeys;
+    *asked = 0;
+    if (argc < 2 || RedisModule_StringToLongLong(argv[1], &numkeys) != REDISMODULE_OK || numkeys < 0 ||
+        numkeys > argc - 2)
+        return -1;
+    if (RedisModule_IsKeysPositionRequest(ctx)) {
+        for (int i = 0; i < numkeys; i++) RedisModule_KeyAtPos(ctx, 2 + i);
+        *asked = 1;
+    }
+    return numkeys;
+}
