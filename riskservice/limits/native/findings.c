@@ -29,7 +29,7 @@ void fire_num(Judge *j, int id, double observed, double limit, double window, do
 }
 
 void fire_text(Judge *j, int id, const char *observed, size_t len, double limit, double window,
-                      double retry) {
+               double retry) {
     Finding *f = fire_at(j, id, limit, window, retry, NONE);
     if (f) {
         f->text = 1;

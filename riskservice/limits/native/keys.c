@@ -36,7 +36,7 @@ int key_exists(RedisModuleCtx *ctx, RedisModuleString *name) {
 
 /* SET key value PX ms, replicated as that command (px: the ms as text). */
 void set_px(RedisModuleCtx *ctx, RedisModuleString *name, RedisModuleString *value, long long ms,
-                   RedisModuleString *px) {
+            RedisModuleString *px) {
     RedisModuleKey *k = RedisModule_OpenKey(ctx, name, REDISMODULE_READ | REDISMODULE_WRITE);
     RedisModule_StringSet(k, value);
     RedisModule_SetExpire(k, ms);
@@ -62,7 +62,7 @@ RedisModuleString *field_of(RedisModuleCtx *ctx, const char *prefix, size_t plen
 /* ---- The share event (common.lua append_event()) ---- */
 
 void append_event(RedisModuleCtx *ctx, RedisModuleString *stream, ms_t now, ms_t retention,
-                         const char *decision_id, size_t id_len, RedisModuleString **fields) {
+                  const char *decision_id, size_t id_len, RedisModuleString **fields) {
     RedisModuleKey *k = RedisModule_OpenKey(ctx, stream, REDISMODULE_READ | REDISMODULE_WRITE);
     int type = RedisModule_KeyType(k);
     if (type != REDISMODULE_KEYTYPE_EMPTY && type != REDISMODULE_KEYTYPE_STREAM) {
@@ -103,7 +103,7 @@ void append_event(RedisModuleCtx *ctx, RedisModuleString *stream, ms_t now, ms_t
 
 /* HMGET: each field's value or NULL; -1 when the key holds another type (Lua raises WRONGTYPE). */
 int hmget(RedisModuleCtx *ctx, RedisModuleString *name, int n, RedisModuleString **fields,
-                 RedisModuleString **out) {
+          RedisModuleString **out) {
     for (int i = 0; i < n; i++) out[i] = NULL;
     RedisModuleKey *k = RedisModule_OpenKey(ctx, name, REDISMODULE_READ);
     if (!k) return 0;

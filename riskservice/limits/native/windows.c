@@ -7,7 +7,7 @@
 
 /* 0 when the entry the retry needs is not in the log (a limit under 1: the script fails there too). */
 int judge_log(const unsigned char *s, size_t len, ms_t now, double limit, ms_t win, ms_t *count,
-                     ms_t *retry, ms_t *reset) {
+              ms_t *retry, ms_t *reset) {
     size_t n = len / 6, lo = 1, hi = n + 1;
     ms_t bound = now - win;
     if (n > 0 && (ms_t)log_at(s, 1) > bound) hi = 1; /* all of it inside */
@@ -71,7 +71,7 @@ static int cmp_seen(const void *a, const void *b) {
 }
 
 void users_after(Buf *out, Plan pl, ms_t now, const char *user, size_t ulen, const unsigned char *block,
-                        size_t n) {
+                 size_t n) {
     ms_t cap = (ms_t)hdr(pl, H_SCAP, 2), keep = (ms_t)hdr(pl, H_SKEEP, 4);
     if (cap >= 1 && (n == 0 || (ms_t)rd_u(block, 6) < now)) {
         ms_t count = 1;
