@@ -19,9 +19,7 @@ over both kept it under ``sink_claim``):
   many sharers but few fresh ones (the batch scorer's hoarder signal rests on
   the same fact, ``graphs/scorers/receivers.py``). An account is only judged
   young once the consumer had watched ``fresh_after_ms`` before its first
-  share: at the start of its history everybody looks new. Such an account
-  (unless it has received a share since) is neither fresh nor established:
-  it does not count in a sink's part of fresh sharers.
+  share: at the start of its history everybody looks new.
 - **a sink**: at least ``sink_fresh`` fresh sharers, who are at least
   ``sink_fresh_share`` of its sharers, and ``sink_receipts`` reports whose
   credit averages ``sink_claim`` or more. Fresh sharers that reached it with
@@ -86,14 +84,6 @@ class SinkRecipients:
         assert self.since is not None
         return (self.received.get(user, now) is None and first is not None
                 and now - first <= self.c.fresh_ms and first - self.since >= self.c.fresh_after_ms)
-
-    def unknown(self, user: str, now: int) -> bool:
-        """Whether ``user``'s freshness cannot be judged: first seen before
-        the consumer had watched ``fresh_after_ms``, and no share received."""
-        first = self.first.get(user, now)
-        assert self.since is not None
-        return (self.received.get(user, now) is None and first is not None
-                and first - self.since < self.c.fresh_after_ms)
 
     def share(self, share: Share) -> list[BoardWrite]:
         now, user = share.t_ms, share.user
@@ -182,11 +172,7 @@ class SinkRecipients:
         alone = {coupons[0] for _, coupons in live if len(coupons) == 1}
         evidence = len(alone) + sum(1 for _, coupons in live if len(coupons) > 1)
         credits = [v for _, v in got.receipts.items(now)]
-        # Sharers the consumer cannot judge (first seen before it had watched
-        # `fresh_after_ms`, and no share received since) are neither fresh nor
-        # established: they do not count in the part.
-        judged = [s for s in got.sharers.keys(now) if not self.unknown(s, now)]
-        sink = (evidence >= c.sink_fresh and len(fresh) >= c.sink_fresh_share * len(judged)
+        sink = (evidence >= c.sink_fresh and len(fresh) >= c.sink_fresh_share * len(got.sharers.keys(now))
                 and len(credits) >= c.sink_receipts and claims_on_average(credits, c.sink_claim))
         got.value = evidence if sink else 0
         if not sink:

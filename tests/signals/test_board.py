@@ -104,28 +104,6 @@ def test_an_account_that_shares_keeps_the_even_part_of_a_report() -> None:
     assert s.flag("r", "popular", day3 + 4000) is None
 
 
-def test_sharers_seen_before_freshness_could_be_judged_do_not_count_against_a_sink() -> None:
-    day3 = 3 * DAY_MS
-    # Four accounts share to the hoarder in the consumer's first day (their
-    # freshness cannot be judged), then three fresh ones: three fresh of the
-    # three judged, a sink.
-    s = Stream()
-    for i in range(4):
-        s.share(i, f"early-{i}", ("hoarder",), claimed=1, coupon=f"e{i}")
-    for i in range(3):
-        s.share(day3 + i, f"feeder-{i}", ("hoarder",), claimed=1, coupon=f"c{i}")
-    assert s.flag("r", "hoarder", day3 + 10) == (3, T0 + day3 + MONTH)
-    # Had the early four received shares since, they would be established
-    # friends: three fresh of seven, no sink.
-    s = Stream()
-    for i in range(4):
-        s.share(i, f"early-{i}", ("popular",), claimed=1, coupon=f"e{i}")
-        s.share(DAY_MS + i, "someone", (f"early-{i}",))
-    for i in range(3):
-        s.share(day3 + i, f"feeder-{i}", ("popular",), claimed=1, coupon=f"c{i}")
-    assert s.flag("r", "popular", day3 + 10) is None
-
-
 def test_a_group_share_is_credited_evenly_when_nobody_claims_apart() -> None:
     # Four recipients with no reports of their own, one claim: each is
     # assumed to claim as recipients usually do, so each gets a quarter.
