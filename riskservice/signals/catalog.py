@@ -99,12 +99,6 @@ class SignalConfig:
     # with `sink_receipts` reports crediting on average `sink_claim`.
     sink_fresh: int = 3
     sink_fresh_share: float = 0.5
-    # A report's claims are credited to a recipient, when higher than
-    # claimed / delivered, as the claims its co-recipients' own records do
-    # not explain (shares naming at most `attributed_recipients`): a feeder
-    # names the hoarder beside a real user as cover.
-    sink_credit_attributed: bool = True
-    attributed_recipients: int = 4
     # A burst (shares of one coupon within `burst_ms`) of at least this many
     # fresh accounts, half of its sharers or more (fresh_bursts.py).
     fresh_burst: int = 4

@@ -7,11 +7,7 @@ Nothing in a feeder's own history gives it away at its first share; the
 recipient does. Per recipient the consumer keeps its distinct sharers and
 whether each was *fresh* when it first reached it, and its reported
 receipts (each credited claimed / delivered of its share; reports give
-counts, not names; for an account that shares nothing, named in a share of
-at most ``attributed_recipients``, its part of the claims in proportion to
-the claim rates of the share's recipients when that is more: a feeder names
-the hoarder beside a real user as cover, and the hoarder's claims halved
-over both kept it under ``sink_claim``):
+counts, not names):
 
 - **fresh**: the sharer had received no share in the window, and its first
   share was at most ``fresh_ms`` ago. A real user hears mostly from friends
@@ -44,10 +40,6 @@ from riskservice.signals.share import Outcome, Share
 
 __all__ = ["SinkRecipients"]
 
-# Each report weighs this much less than the next in the usual claim rate
-# (about the last thousand reports).
-_DECAY = 0.999
-
 
 @dataclass(slots=True)
 class Inflow:
@@ -72,9 +64,6 @@ class SinkRecipients:
         self.received: Recent[str, int] = Recent(config.entities, window)
         self.first: Recent[str, int] = Recent(config.entities, window)
         self.since: int | None = None  # the first event seen
-        # (decayed sum of report credits, decayed count): the claim rate
-        # assumed for a co-recipient with no reports of its own
-        self.usual: tuple[float, float] = (0.5, 1.0)
         # Whether a coupon turned out a crowd (set by the engine: fresh_bursts.py).
         self.crowded: Callable[[str, int], bool] = lambda coupon, now: False
 
@@ -114,40 +103,12 @@ class SinkRecipients:
         if not share.recipients or outcome.delivered <= 0:
             return []
         now, credit = outcome.t_ms, min(outcome.claimed / outcome.delivered, 1.0)
-        credits = self._credits(share.recipients, outcome.claimed, credit, now)
-        # the usual recipient's claim rate: a decayed mean of every report's credit
-        self.usual = (self.usual[0] * _DECAY + credit, self.usual[1] * _DECAY + 1.0)
         writes: list[BoardWrite] = []
-        for r, got_credit in zip(share.recipients, credits, strict=True):
+        for r in share.recipients:
             got = self.inflow.touch(r, now)
-            got.receipts.put(share.decision_id, got_credit, now)
+            got.receipts.put(share.decision_id, credit, now)
             writes += self._judge(r, got, now)
         return writes
-
-    def _credits(self, recipients: tuple[str, ...], claimed: int, credit: float, now: int) -> list[float]:
-        """Each recipient's credit of a report: claimed / delivered, or, when
-        higher (``sink_credit_attributed``, shares naming at most
-        ``attributed_recipients``), the claims its co-recipients' own records
-        do not explain: a hoarder's feeder names it beside a real user as
-        cover, and the report's one claim, the hoarder's, halved over both
-        kept it under ``sink_claim`` for good. A co-recipient with no reports
-        of its own is assumed to claim as recipients usually do (``usual``)."""
-        n = len(recipients)
-        if not self.c.sink_credit_attributed or n < 2 or n > self.c.attributed_recipients or claimed <= 0:
-            return [credit] * n
-        rates = []
-        for r in recipients:
-            got = self.inflow.peek(r, now)
-            own = [v for _, v in got.receipts.items(now)] if got is not None else []
-            rates.append(min(sum(own) / len(own), 1.0) if own else self.usual[0] / self.usual[1])
-        total = sum(rates)
-        if total <= 0:
-            return [credit] * n
-        # Only an account that shares nothing gets more than its even part: a
-        # hoarder claims and never shares; a real user claiming a lot among
-        # friends who claim less shares too.
-        return [credit if self.first.get(r, now) is not None else max(credit, min(1.0, claimed * rate / total))
-                for r, rate in zip(recipients, rates, strict=True)]
 
     def _judge(self, recipient: str, got: Inflow, now: int) -> list[BoardWrite]:
         c = self.c

@@ -3,7 +3,6 @@ fan-out waivers, judged by the engine on crafted share streams."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from riskservice.policy.load import load_policy
@@ -61,56 +60,6 @@ def test_a_hoarder_fed_by_fresh_accounts_is_flagged_and_so_is_its_next_feeder() 
     writes = s.share(day3 + 5000, "feeder-3", ("hoarder",), allowed=False, coupon="c3")
     assert board_writes(writes) == [("r|hoarder", f"4@{T0 + day3 + MONTH}"),
                                     ("s|feeder-3", f"4@{T0 + day3 + 5000 + 3 * DAY_MS}")]
-
-
-def _hoarder_behind_cover(s: Stream, hoarder: str) -> None:
-    """Four fresh feeders each name ``hoarder`` beside a real friend who never
-    claims (its own reports say so); the hoarder claims three of the four."""
-    s.share(0, "old", ("x",))  # the consumer's history begins
-    day3 = 3 * DAY_MS
-    for i in range(4):
-        s.share(day3 - DAY_MS + i, "old", (f"friend-{i}",), claimed=0, coupon="old")
-    for i in range(4):
-        s.share(day3 + i * 1000, f"feeder-{i}", (hoarder, f"friend-{i}"), claimed=int(i < 3), coupon=f"c{i}")
-
-
-def test_a_hoarders_claims_are_not_halved_by_the_cover_named_beside_it() -> None:
-    day3 = 3 * DAY_MS
-    # Each report's claim is the hoarder's: its friend's own reports say it
-    # never claims. Credited 1, 1, 1, 0 (not 1/2, 1/2, 1/2, 0): on average
-    # 3/4, a sink, four fresh sharers.
-    s = Stream()
-    _hoarder_behind_cover(s, "hoarder")
-    assert s.flag("r", "hoarder", day3 + 4000) == (4, T0 + day3 + MONTH)
-    credits = [v for _, v in s.engine.sinks.inflow.touch("hoarder", T0 + day3 + 4000).receipts.items(T0 + day3 + 4000)]
-    assert credits == [1.0, 1.0, 1.0, 0.0]
-    # The friends keep the report's even part (1/2), beside their own 0.
-    now = T0 + day3 + 4000
-    assert [v for _, v in s.engine.sinks.inflow.touch("friend-0", now).receipts.items(now)] == [0.0, 0.5]
-    # Halved over both (the setting off), it averages 3/8: no sink.
-    off = Stream()
-    off.engine = SignalEngine(replace(off.engine.config, sink_credit_attributed=False))
-    _hoarder_behind_cover(off, "hoarder")
-    assert off.flag("r", "hoarder", day3 + 4000) is None
-
-
-def test_an_account_that_shares_keeps_the_even_part_of_a_report() -> None:
-    day3 = 3 * DAY_MS
-    # The same inflow to an account that shares itself (a real user who
-    # claims a lot among friends who claim less): credited 1/2 each, no sink.
-    s = Stream()
-    s.share(DAY_MS, "popular", ("someone",))
-    _hoarder_behind_cover(s, "popular")
-    assert s.flag("r", "popular", day3 + 4000) is None
-
-
-def test_a_group_share_is_credited_evenly_when_nobody_claims_apart() -> None:
-    # Four recipients with no reports of their own, one claim: each is
-    # assumed to claim as recipients usually do, so each gets a quarter.
-    s = Stream()
-    s.share(0, "sharer", ("a", "b", "c", "d"), claimed=1)
-    now = T0 + 1
-    assert [v for r in "abcd" for _, v in s.engine.sinks.inflow.touch(r, now).receipts.items(now)] == [0.25] * 4
 
 
 def test_a_popular_claimer_whose_sharers_receive_shares_is_not_a_sink() -> None:
