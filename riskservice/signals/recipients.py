@@ -133,7 +133,9 @@ class SinkRecipients:
         alone = {coupons[0] for _, coupons in live if len(coupons) == 1}
         evidence = len(alone) + sum(1 for _, coupons in live if len(coupons) > 1)
         credits = [v for _, v in got.receipts.items(now)]
-        sink = (evidence >= c.sink_fresh and len(fresh) >= c.sink_fresh_share * len(got.sharers.keys(now))
+        # A hoarder never shares: coupons go in and none come out. A popular
+        # real claimer whom a few new friends happen to reach shares too.
+        sink = (self.first.get(recipient, now) is None and evidence >= c.sink_fresh and len(fresh) >= c.sink_fresh_share * len(got.sharers.keys(now))
                 and len(credits) >= c.sink_receipts and claims_on_average(credits, c.sink_claim))
         got.value = evidence if sink else 0
         if not sink:
