@@ -89,6 +89,12 @@ class SignalConfig:
     # popular real claimer is reached by many friends, a few of whom happen
     # to reach another heavy claimer; a ring's sinks are fed by the ring.
     sink_block_share: float = 1 / 3
+    # ... and at least this many of them: a block is the sharer and two
+    # others feeding a second sink too. One other friend of a popular real
+    # claimer who also reaches a second heavy claimer is chance (its sinks
+    # have three or four sharers, so one is a third); a ring's members all
+    # feed its sinks.
+    sink_block_min: int = 2
     # Sinks judged from their inflow (recipients.py): a sharer is fresh when
     # it received nothing in the window and first shared at most `fresh_ms`
     # ago, judged only for accounts first seen `fresh_after_ms` after the

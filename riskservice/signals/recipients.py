@@ -20,8 +20,12 @@ counts, not names):
   ``sink_fresh_share`` of its sharers, and ``sink_receipts`` reports whose
   credit averages ``sink_claim`` or more. Fresh sharers that reached it with
   one and the same coupon, and nothing else, count as one (a coupon going
-  round, see ``_judge``). Its value is that count; it is published on the
-  board (kind ``r``) until its oldest fresh sharer leaves the window.
+  round, see ``_judge``). And it has not shared in the window: a hoarder
+  never shares (coupons go in, none come out), while the popular real
+  claimers a few new-looking friends happen to reach share coupons too. A
+  sink that starts sharing is withdrawn at its next receipt or report. Its
+  value is that count; it is published on the board (kind ``r``) until its
+  oldest fresh sharer leaves the window.
 - **a feeder**: a fresh account whose share (an attempt is enough) named a
   sink; published (kind ``s``) for ``feeder_ms`` with the sink's value, so its
   next share (the cover chat) is judged too.
@@ -133,7 +137,10 @@ class SinkRecipients:
         alone = {coupons[0] for _, coupons in live if len(coupons) == 1}
         evidence = len(alone) + sum(1 for _, coupons in live if len(coupons) > 1)
         credits = [v for _, v in got.receipts.items(now)]
-        sink = (evidence >= c.sink_fresh and len(fresh) >= c.sink_fresh_share * len(got.sharers.keys(now))
+        # A hoarder never shares: coupons go in and none come out. A popular
+        # real claimer whom a few new friends happen to reach shares too.
+        sink = (self.first.get(recipient, now) is None
+                and evidence >= c.sink_fresh and len(fresh) >= c.sink_fresh_share * len(got.sharers.keys(now))
                 and len(credits) >= c.sink_receipts and claims_on_average(credits, c.sink_claim))
         got.value = evidence if sink else 0
         if not sink:

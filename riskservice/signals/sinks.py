@@ -7,11 +7,12 @@ claimed / delivered of its share (reports give counts, not names). A sink
 has ``sink_sharers`` distinct sharers and claims on average ``sink_claim``
 or more. Per sharer: the recipients it reached; the value is how many of
 them are sinks, counting a sink only when others of its sharers feed a
-second sink too, at least ``sink_block_share`` of them (a ring is a block
-of sharers feeding the same sinks; a popular, heavy-claiming real user is
-reached by friends who have nothing else in common, a few of whom reach
-another heavy claimer by chance, and made every one of them look like a
-feeder), or when it is flagged on the board from its fresh inflow. When a recipient becomes a
+second sink too, at least ``sink_block_min`` (two) of them and at least
+``sink_block_share`` of them (a ring is a block of sharers feeding the same
+sinks; a popular, heavy-claiming real user is reached by friends who have
+nothing else in common, one or a few of whom reach another heavy claimer by
+chance, and made every one of them look like a feeder), or when it is
+flagged on the board from its fresh inflow. When a recipient becomes a
 sink, every sharer that fed it is re-read, so the decision never needs the
 recipient's own key (which would sit in another slot on Redis Cluster).
 """
@@ -131,13 +132,14 @@ class SinkFeeder:
 
     def _in_block(self, got: Received, user: str, now: int) -> bool:
         """Whether a sink ``user`` fed is a ring's: others of its sharers feed a
-        second sink, and they are a fair part (``sink_block_share``) of them."""
+        second sink, at least ``sink_block_min`` of them and a fair part
+        (``sink_block_share``) of them."""
         others = [u for u in got.sharers.keys(now) if u != user]
         # A popular real claimer is reached by many friends, and among many a
         # few reach another heavy claimer by chance (flash-sale fans, group
         # admins); a ring's sinks are fed mostly by the ring's members.
         block = sum(1 for u in others if (self.feeds.get(u, now) or 0) >= 2)
-        return block >= 1 and block >= self.config.sink_block_share * len(others)
+        return block >= self.config.sink_block_min and block >= self.config.sink_block_share * len(others)
 
     def _reading(self, user: str, sinks: list[tuple[str, int, Received]], reached: int, now: int) -> Reading:
         # A ring is a block: its members feed several sinks each. A popular

@@ -75,6 +75,28 @@ def test_a_popular_claimer_whose_sharers_receive_shares_is_not_a_sink() -> None:
     assert s.engine.board.entries == {}
 
 
+def test_a_claimer_that_shares_is_no_sink_and_a_sink_that_starts_sharing_is_withdrawn() -> None:
+    s = Stream()
+    s.share(0, "old", ("x",))
+    day3 = 3 * DAY_MS
+    # A popular real claimer shares coupons itself; three new faces, each
+    # with a coupon of its own, reach it and it claims everything: the
+    # inflow of a sink, but a hoarder never shares.
+    s.share(day3, "popular", ("friend",), coupon="own")
+    for i in range(3):
+        s.share(day3 + 1000 + i * 1000, f"new-{i}", ("popular", f"other-{i}"), claimed=1, coupon=f"c{i}")
+    assert s.flag("r", "popular", day3 + 4000) is None
+    # The same inflow to an account that never shared makes a sink ...
+    for i in range(3):
+        s.share(day3 + 10_000 + i * 1000, f"feeder-{i}", ("hoarder", f"cover-{i}"), claimed=1, coupon=f"d{i}")
+    assert s.flag("r", "hoarder", day3 + 13_000) == (3, T0 + day3 + 10_000 + MONTH)
+    # ... until it shares: the flag goes at its next report.
+    s.share(day3 + 20_000, "hoarder", ("someone",), coupon="out")
+    writes = s.share(day3 + 21_000, "old", ("hoarder",), claimed=1, coupon="e")
+    assert board_writes(writes) == [("r|hoarder", None)]
+    assert s.flag("r", "hoarder", day3 + 21_010) is None
+
+
 def test_fresh_fans_of_a_flash_sale_do_not_make_their_claiming_friend_a_sink() -> None:
     s = Stream()
     s.share(0, "old", ("x",))

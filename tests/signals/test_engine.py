@@ -245,19 +245,37 @@ def test_a_popular_claimer_reached_by_unrelated_friends_makes_no_feeders() -> No
         share(engine, i, i * 1000, sharer, recipients=(target,))
         outcome(engine, i, i * 1000 + 10, delivered=1, claimed=1)
     assert published(engine, "sink_feeder", "a", 6000) is None
-    # A second account feeding both (a ring's block) makes them count, for both.
+    # One other friend reaching both is chance: for "a", p1's other sharers
+    # hold one feeder of a second sink (b1), under the block's two.
     share(engine, 6, 6000, "b1", recipients=("p2",))
-    assert published(engine, "sink_feeder", "a", 6000) == f"2@{T0 + MONTH}"
-    assert published(engine, "sink_feeder", "b1", 6000) == f"2@{T0 + 1000 + MONTH}"
+    assert published(engine, "sink_feeder", "a", 6000) is None
+    assert published(engine, "sink_feeder", "b1", 6000) is None
+    # A third account feeding both (with "a" and "b1", a ring's block) makes
+    # them count, for all three.
+    share(engine, 7, 7000, "b2", recipients=("p2",))
+    assert published(engine, "sink_feeder", "a", 7000) == f"2@{T0 + MONTH}"
+    assert published(engine, "sink_feeder", "b1", 7000) == f"2@{T0 + 1000 + MONTH}"
+    assert published(engine, "sink_feeder", "b2", 7000) == f"2@{T0 + 2000 + MONTH}"
+
+
+def test_one_other_feeder_of_a_second_sink_is_a_block_only_when_configured() -> None:
+    # The same two claimers and one friend reaching both, with a block of one.
+    engine = SignalEngine(SignalConfig(sink_block_min=1))
+    for i, (sharer, target) in enumerate((("a", "p1"), ("b1", "p1"), ("b2", "p1"),
+                                          ("a", "p2"), ("c1", "p2"), ("c2", "p2"), ("b1", "p2"))):
+        share(engine, i, i * 1000, sharer, recipients=(target,))
+        outcome(engine, i, i * 1000 + 10, delivered=1, claimed=1)
+    assert published(engine, "sink_feeder", "a", 6010) == f"2@{T0 + MONTH}"
 
 
 def feed_a_popular_claimer(engine: SignalEngine) -> None:
     """A popular heavy claimer p1 ("a" and six friends who share nothing
-    else); "a" and "b" both reach p1 and a second heavy claimer p2 (with "c")."""
+    else); "a", "b" and "d" all reach p1 and a second heavy claimer p2 (with "c")."""
     for i, sharer in enumerate(("a", "f1", "f2", "f3", "f4", "f5", "f6")):
         share(engine, i, i * 1000, sharer, recipients=("p1",))
         outcome(engine, i, i * 1000 + 10, delivered=1, claimed=1)
-    for i, (sharer, target) in enumerate((("b", "p1"), ("a", "p2"), ("b", "p2"), ("c", "p2")), start=7):
+    for i, (sharer, target) in enumerate((("b", "p1"), ("d", "p1"), ("a", "p2"), ("b", "p2"), ("d", "p2"),
+                                          ("c", "p2")), start=7):
         share(engine, i, i * 1000, sharer, recipients=(target,))
         outcome(engine, i, i * 1000 + 10, delivered=1, claimed=1)
 
@@ -265,12 +283,13 @@ def feed_a_popular_claimer(engine: SignalEngine) -> None:
 def test_a_popular_claimer_counts_only_when_its_block_is_a_fair_part_of_its_sharers() -> None:
     engine = SignalEngine()
     feed_a_popular_claimer(engine)
-    now = 10_010
-    # For "a", p2's other sharers are b and c, and b feeds two sinks: 1 of
-    # 2, a block. p1's are b and six friends: 1 of 7, under a third, so p1
-    # does not count. The same for "b" (p1: a and six friends; p2: a and c).
-    assert published(engine, "sink_feeder", "a", now) == f"1@{T0 + 8000 + MONTH}"
-    assert published(engine, "sink_feeder", "b", now) == f"1@{T0 + 9000 + MONTH}"
+    now = 13_010
+    # For "a", p2's other sharers are b, d and c, and b and d feed two sinks:
+    # 2 of 3, a block. p1's are b, d and six friends: 2 of 8, under a third,
+    # so p1 does not count. The same for "b" (p1: a, d and six friends; p2:
+    # a, d and c).
+    assert published(engine, "sink_feeder", "a", now) == f"1@{T0 + 9000 + MONTH}"
+    assert published(engine, "sink_feeder", "b", now) == f"1@{T0 + 10_000 + MONTH}"
     # Without the part (any one other feeder of a second sink was enough), both feed two.
     loose = SignalEngine(SignalConfig(sink_block_share=0.0))
     feed_a_popular_claimer(loose)
