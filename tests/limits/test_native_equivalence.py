@@ -25,9 +25,7 @@ from riskservice.limits.keys import EVENTS, REVIEW_QUEUE, DecisionKeys, decision
 from riskservice.limits.scripts import DECIDE
 from riskservice.policy.load import parse_policy
 from tests.limits.args import RANDOM_TRAFFIC_POLICY, decide_args
-from tests.limits.twins import both, keyspace, servers, snapshot
-
-__all__ = ["servers"]  # (the fixture, imported)
+from tests.limits.twins import both, keyspace, snapshot
 
 T0 = int(time.time() * 1000)
 GRAPH = "risk:graph:v1:fast"

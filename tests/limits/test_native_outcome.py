@@ -17,10 +17,8 @@ from riskservice.limits.scripts import CHALLENGE, DECIDE, OUTCOME
 from riskservice.limits.store import RedisStore
 from riskservice.policy.load import parse_policy
 from tests.limits.args import RANDOM_TRAFFIC_POLICY, decide_args
-from tests.limits.twins import both, keyspace, servers, snapshot
+from tests.limits.twins import both, keyspace, snapshot
 from tests.redis_server import RedisServer
-
-__all__ = ["servers"]  # (the fixture, imported)
 
 T0 = int(time.time() * 1000)
 DEVICES = ["d1", "d2", "d3"]

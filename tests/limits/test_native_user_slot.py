@@ -16,9 +16,7 @@ from riskservice.limits.contract import RULES, decode_findings
 from riskservice.limits.keys import ban_key, decision_keys, once_key, pending_key
 from riskservice.policy.load import parse_policy
 from tests.limits.args import RANDOM_TRAFFIC_POLICY
-from tests.limits.twins import both, keyspace, servers, snapshot
-
-__all__ = ["servers"]  # (the fixture, imported)
+from tests.limits.twins import both, keyspace, snapshot
 
 T0 = int(time.time() * 1000)
 # The random-traffic policy with a user cap this traffic reaches often.

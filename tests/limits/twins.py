@@ -1,36 +1,14 @@
-"""Two Redis servers fed the same calls, one through the Lua scripts and one
-through the native module (with a replica following it), and how their
-keys are compared: the native module's equivalence tests."""
+"""How the native module's equivalence tests compare two Redis servers fed the
+same calls (the ``servers`` fixture, tests/limits/conftest.py): the same
+command on both, and their keys."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 import redis
 
-from tests.redis_server import RedisServer
-
-__all__ = ["both", "keyspace", "servers", "snapshot"]
-
-
-@pytest.fixture
-def servers(tmp_path: Path, native_module: Path) -> Iterator[tuple[redis.Redis, redis.Redis, redis.Redis]]:
-    """decide.lua's server, the module's server and the module server's replica (clients)."""
-    lua = RedisServer(tmp_path / "lua").start()
-    native = RedisServer(tmp_path / "native").start()
-    started = [lua, native]
-    try:
-        native.client().execute_command("MODULE", "LOAD", str(native_module))
-        replica = RedisServer(tmp_path / "replica", replica_of=native).start()
-        started.append(replica)
-        # (A replica needs the module only to load it; it replays the module's effects as plain commands.)
-        yield lua.client(), native.client(), replica.client()
-    finally:
-        for server in started:
-            server.kill()
+__all__ = ["both", "keyspace", "snapshot"]
 
 
 def snapshot(client: redis.Redis, key: str, ids: bool = False) -> tuple[Any, ...]:
