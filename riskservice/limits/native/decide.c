@@ -54,14 +54,15 @@ static double haversine_km(double lat1, double lon1, double lat2, double lon2) {
 
 /* Fields and values a decision set in the flags hash, replicated as one HSET of their final values. */
 typedef struct {
+    Effects *e;
     RedisModuleString *v[2 * (MAX_FINDINGS + 40)];
-    size_t n;
+    int n;
 } HashWrites;
 
 static void wrote(RedisModuleCtx *ctx, RedisModuleString *key, HashWrites *w, RedisModuleString *field,
                   RedisModuleString *value) {
-    if (w->n + 2 > sizeof w->v / sizeof w->v[0]) { /* (more fields than any policy has rules) */
-        RedisModule_Replicate(ctx, "HSET", "sv", key, w->v, w->n);
+    if (w->n + 2 > (int)(sizeof w->v / sizeof w->v[0])) { /* (more fields than any policy has rules) */
+        effect(ctx, w->e, W_HSET, key, w->n, w->v);
         w->n = 0;
     }
     w->v[w->n++] = field;
@@ -88,7 +89,7 @@ static int hincrby(RedisModuleCtx *ctx, RedisModuleKey *k, RedisModuleString *ke
  * before its error do, and are replicated). */
 static int not_integer(RedisModuleCtx *ctx, RedisModuleKey *flags, RedisModuleString *key, HashWrites *w) {
     RedisModule_CloseKey(flags);
-    if (w->n) RedisModule_Replicate(ctx, "HSET", "sv", key, w->v, w->n);
+    if (w->n) effect(ctx, w->e, W_HSET, key, w->n, w->v);
     return RedisModule_ReplyWithError(ctx, "ERR hash value is not an integer");
 }
 
@@ -135,7 +136,7 @@ static int read_call(const char *raw, size_t len, Call *c) {
            read_part(p, len, &pos, &c->position, &c->position_len);
 }
 
-int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effects *e) {
     int asked;
     long long numkeys = command_keys(ctx, argv, argc, &asked);
     if (numkeys < 0) return RedisModule_ReplyWithError(ctx, "ERR riskdecide: numkeys");
@@ -316,7 +317,8 @@ int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
         RedisModule_StringSet(geo, value);
         RedisModule_SetExpire(geo, DAY_MS);
         RedisModule_CloseKey(geo);
-        RedisModule_Replicate(ctx, "SET", "ssss", key[K_DEVICE_GEO], value, W[W_PX], W[W_DAY_MS]);
+        RedisModuleString *set[3] = {value, W[W_PX], W[W_DAY_MS]};
+        effect(ctx, e, W_SET, key[K_DEVICE_GEO], 3, set);
         buf_free(&position);
         if (has_last) {
             ms_t t = (ms_t)rd_u(l, 6);
@@ -494,11 +496,11 @@ int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
         buf_put(&st, kept.p, kept.len);
         users_after(&st, pl, now, user, user_len, users, users_len);
         ms_t dkeep = (ms_t)hdr(pl, H_DKEEP, 4), skeep = (ms_t)hdr(pl, H_SKEEP, 4);
-        set_px_buf(ctx, key[K_DEVICE_STATE], st.p, st.len, dkeep > skeep ? dkeep : skeep);
+        set_px_buf(ctx, e, key[K_DEVICE_STATE], st.p, st.len, dkeep > skeep ? dkeep : skeep);
         if (!split) { /* (on Redis Cluster settle.lua counts it on the user's slot) */
             record_log(&ul, (const unsigned char *)ulog, ulog_len, now, (ms_t)hdr(pl, H_UCAP, 2),
                        (ms_t)hdr(pl, H_UKEEP, 4));
-            set_px_buf(ctx, key[K_USER_LOG], ul.p, ul.len, (ms_t)hdr(pl, H_UKEEP, 4));
+            set_px_buf(ctx, e, key[K_USER_LOG], ul.p, ul.len, (ms_t)hdr(pl, H_UKEEP, 4));
         }
         buf_free(&st);
         buf_free(&kept);
@@ -513,7 +515,7 @@ int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
             return reply_wrongtype(ctx);
         }
         long long points = 0;
-        HashWrites hw = {.n = 0};
+        HashWrites hw = {.e = e, .n = 0};
         const char *codes = c.static_codes, *end = c.static_codes + c.static_codes_len;
         while (codes < end) {
             const char *comma = memchr(codes, ',', (size_t)(end - codes));
@@ -550,8 +552,8 @@ int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
         }
         wrote(ctx, key[K_FLAGS], &hw, W[W_LAST], at);
         RedisModule_SetExpire(flags, FLAGS_TTL_MS);
-        RedisModule_Replicate(ctx, "HSET", "sv", key[K_FLAGS], hw.v, hw.n);
-        RedisModule_Replicate(ctx, "PEXPIRE", "ss", key[K_FLAGS], W[W_FLAGS_TTL_MS]);
+        effect(ctx, e, W_HSET, key[K_FLAGS], hw.n, hw.v);
+        effect(ctx, e, W_PEXPIRE, key[K_FLAGS], 1, &W[W_FLAGS_TTL_MS]);
         RedisModule_CloseKey(flags);
         if (points >= (long long)hdr(pl, H_REVIEW, 2)) {
             RedisModuleString *status_field[1] = {W[W_STATUS]}, *status[1];
@@ -570,7 +572,8 @@ int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
                 int zflags = REDISMODULE_ZADD_GT;
                 RedisModule_ZsetAdd(q, (double)points, member, &zflags);
                 RedisModule_CloseKey(q);
-                RedisModule_Replicate(ctx, "ZADD", "ssls", key[K_QUEUE], W[W_GT], points, member);
+                RedisModuleString *zadd[3] = {W[W_GT], RedisModule_CreateStringFromLongLong(ctx, points), member};
+                effect(ctx, e, W_ZADD, key[K_QUEUE], 3, zadd);
             }
         }
     }
@@ -609,8 +612,8 @@ int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     buf_put(&rec, record, record_len);
     buf_put(&rec, decided.p, decided.len);
     RedisModuleString *ttl = RedisModule_CreateStringFromLongLong(ctx, c.ttl_ms);
-    set_px(ctx, key[K_EVENT], RedisModule_CreateString(ctx, rec.p, rec.len), c.ttl_ms, ttl);
-    set_px(ctx, key[K_POINTER], arg[A_POINTER], c.ttl_ms, ttl);
+    set_px(ctx, e, key[K_EVENT], RedisModule_CreateString(ctx, rec.p, rec.len), c.ttl_ms, ttl);
+    set_px(ctx, e, key[K_POINTER], arg[A_POINTER], c.ttl_ms, ttl);
 
     /* The share event's reason codes: the stateless ones ('?' after an enforced challenge, which the
      * allowlist turns into shadow), then the stateful ones. */
@@ -630,7 +633,7 @@ int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
         W[W_K], W[W_DECISION], W[W_ID], RedisModule_CreateString(ctx, decision_id, decision_id_len), W[W_T],
         RedisModule_CreateString(ctx, now_s, (size_t)now_s_len), W[W_DEC], W[W_DEC0 + decision], W[W_RC],
         RedisModule_CreateString(ctx, codes.len ? codes.p : "", codes.len), W[W_REQ], arg[A_REQUEST]};
-    append_event(ctx, key[K_EVENTS], now, c.retention_ms, decision_id, decision_id_len, fields);
+    append_event(ctx, e, key[K_EVENTS], now, c.retention_ms, decision_id, decision_id_len, fields);
 
     /* Only what the caller does not already know (it sent the rest). */
     RedisModule_ReplyWithStringBuffer(ctx, decided.p, decided.len);
@@ -640,4 +643,12 @@ int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     buf_free(&rec);
     buf_free(&codes);
     return REDISMODULE_OK;
+}
+
+/* Every write of a decision, replicated once when it returns, on every path (effects.c). */
+int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    Effects e = {.writes = 0, .n = 0};
+    int done = decide(ctx, argv, argc, &e);
+    effects_flush(ctx, &e);
+    return done;
 }

@@ -35,18 +35,35 @@ int key_exists(RedisModuleCtx *ctx, RedisModuleString *name) {
 }
 
 /* SET key value PX ms, replicated as that command (px: the ms as text). */
-void set_px(RedisModuleCtx *ctx, RedisModuleString *name, RedisModuleString *value, long long ms,
+void set_px(RedisModuleCtx *ctx, Effects *e, RedisModuleString *name, RedisModuleString *value, long long ms,
             RedisModuleString *px) {
     RedisModuleKey *k = RedisModule_OpenKey(ctx, name, REDISMODULE_READ | REDISMODULE_WRITE);
     RedisModule_StringSet(k, value);
     RedisModule_SetExpire(k, ms);
     RedisModule_CloseKey(k);
-    RedisModule_Replicate(ctx, "SET", "ssss", name, value, W[W_PX], px);
+    RedisModuleString *args[3] = {value, W[W_PX], px};
+    effect(ctx, e, W_SET, name, 3, args);
 }
 
-void set_px_buf(RedisModuleCtx *ctx, RedisModuleString *name, const char *value, size_t len, long long ms) {
-    set_px(ctx, name, RedisModule_CreateString(ctx, value, len), ms,
-           ms == DAY_MS ? W[W_DAY_MS] : RedisModule_CreateStringFromLongLong(ctx, ms));
+/* The same for a string key the command read (a log, a device's state): its value is rewritten in
+ * place, which spares SET's second look-up of the key, its expiry's removal and a new value. */
+void set_px_buf(RedisModuleCtx *ctx, Effects *e, RedisModuleString *name, const char *value, size_t len, long long ms) {
+    RedisModuleString *str = RedisModule_CreateString(ctx, value, len);
+    RedisModuleString *px = ms == DAY_MS ? W[W_DAY_MS] : RedisModule_CreateStringFromLongLong(ctx, ms);
+    RedisModuleKey *k = RedisModule_OpenKey(ctx, name, REDISMODULE_READ | REDISMODULE_WRITE);
+    size_t n;
+    char *dma;
+    if (len > 0 && RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_STRING &&
+        RedisModule_StringTruncate(k, len) == REDISMODULE_OK &&
+        (dma = RedisModule_StringDMA(k, &n, REDISMODULE_WRITE)) != NULL && n == len) {
+        memcpy(dma, value, len);
+    } else {
+        RedisModule_StringSet(k, str);
+    }
+    RedisModule_SetExpire(k, ms);
+    RedisModule_CloseKey(k);
+    RedisModuleString *args[3] = {str, W[W_PX], px};
+    effect(ctx, e, W_SET, name, 3, args);
 }
 
 /* "<prefix><id>" as a string (a hash field). */
@@ -61,7 +78,7 @@ RedisModuleString *field_of(RedisModuleCtx *ctx, const char *prefix, size_t plen
 
 /* ---- The share event (common.lua append_event()) ---- */
 
-void append_event(RedisModuleCtx *ctx, RedisModuleString *stream, ms_t now, ms_t retention,
+void append_event(RedisModuleCtx *ctx, Effects *e, RedisModuleString *stream, ms_t now, ms_t retention,
                   const char *decision_id, size_t id_len, RedisModuleString **fields) {
     RedisModuleKey *k = RedisModule_OpenKey(ctx, stream, REDISMODULE_READ | REDISMODULE_WRITE);
     int type = RedisModule_KeyType(k);
@@ -89,14 +106,15 @@ void append_event(RedisModuleCtx *ctx, RedisModuleString *stream, ms_t now, ms_t
         }
         size_t minlen = fmt_id(minbuf, first.ms, first.seq);
         RedisModule_CloseKey(k);
-        RedisModule_Replicate(ctx, "XADD", "sssssssssssssssss", stream, W[W_MINID], W[W_EQ], RedisModule_CreateString(ctx, minbuf, minlen),
-                              ids, fields[0], fields[1], fields[2], fields[3], fields[4], fields[5], fields[6],
-                              fields[7], fields[8], fields[9], fields[10], fields[11]);
+        RedisModuleString *args[16] = {W[W_MINID], W[W_EQ], RedisModule_CreateString(ctx, minbuf, minlen), ids};
+        memcpy(args + 4, fields, 12 * sizeof *args);
+        effect(ctx, e, W_XADD, stream, 16, args);
         return;
     }
     RedisModule_CloseKey(k);
-    RedisModule_Replicate(ctx, "XADD", "ssssssssssssss", stream, ids, fields[0], fields[1], fields[2], fields[3],
-                          fields[4], fields[5], fields[6], fields[7], fields[8], fields[9], fields[10], fields[11]);
+    RedisModuleString *args[13] = {ids};
+    memcpy(args + 1, fields, 12 * sizeof *args);
+    effect(ctx, e, W_XADD, stream, 13, args);
 }
 
 /* ---- Hashes read and written by a decision ---- */

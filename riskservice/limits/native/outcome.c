@@ -145,7 +145,7 @@ static int outcome_log(Buf *out, const unsigned char *log, size_t len, double t,
 /* RISK.OUTCOME 3 record outcomes events now delivered opened claimed window_ms cap retention_ms:
  * outcome.lua, for records stored as one string; a record of the previous release (a hash) is
  * answered an error "lua only", for the caller to send outcome.lua instead. */
-int Outcome(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+static int outcome(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effects *e) {
     int asked;
     long long numkeys = command_keys(ctx, argv, argc, &asked);
     if (asked) return REDISMODULE_OK;
@@ -210,7 +210,8 @@ int Outcome(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     memcpy(dma, saved.p, saved.len);
     RedisModule_CloseKey(rk);
     RedisModuleString *record = RedisModule_CreateString(ctx, saved.p, saved.len);
-    RedisModule_Replicate(ctx, "SET", "ssc", k_rec, record, "KEEPTTL");
+    RedisModuleString *keepttl[2] = {record, W[W_KEEPTTL]};
+    effect(ctx, e, W_SET, k_rec, 2, keepttl);
 
     /* The success-rate log: one entry per share with an outcome. */
     int success = n[2] >= 1;
@@ -237,7 +238,8 @@ int Outcome(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
         RedisModule_StringSet(lk, value);
         RedisModule_SetExpire(lk, (mstime_t)win);
         RedisModule_CloseKey(lk);
-        RedisModule_Replicate(ctx, "SET", "sscb", k_log, value, "PX", px, (size_t)pxl);
+        RedisModuleString *set[3] = {value, W[W_PX], RedisModule_CreateString(ctx, px, (size_t)pxl)};
+        effect(ctx, e, W_SET, k_log, 3, set);
         buf_free(&kept);
     }
     size_t retention_len;
@@ -247,11 +249,19 @@ int Outcome(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     RedisModuleString *fields[12] = {
         W[W_K], W[W_OUTCOME], W[W_ID], RedisModule_CreateString(ctx, rec.id, rec.id_len), W[W_T],
         RedisModule_CreateString(ctx, now_arg, now_len), W[W_DL], a[1], W[W_OP], a[2], W[W_CL], a[3]};
-    append_event(ctx, k_events, (ms_t)now, (ms_t)retention, rec.id, rec.id_len, fields);
+    append_event(ctx, e, k_events, (ms_t)now, (ms_t)retention, rec.id, rec.id_len, fields);
     RedisModule_ReplyWithArray(ctx, 2);
     RedisModule_ReplyWithStringBuffer(ctx, "ok", 2);
     RedisModule_ReplyWithStringBuffer(ctx, saved.p, saved.len);
     buf_free(&o);
     buf_free(&saved);
     return REDISMODULE_OK;
+}
+
+/* The writes of an outcome, replicated once when it returns (effects.c). */
+int Outcome(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    Effects e = {.writes = 0, .n = 0};
+    int done = outcome(ctx, argv, argc, &e);
+    effects_flush(ctx, &e);
+    return done;
 }

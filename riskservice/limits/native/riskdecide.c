@@ -27,9 +27,9 @@
  * RISK.RESERVE and RISK.SETTLE do the user's slot's steps, reserve.lua and
  * settle.lua, with their KEYS and ARGV and replies
  * (tests/limits/test_native_user_slot.py holds them equal).
- * Writes are replicated as the commands decide.lua makes (effects, wrapped
- * in MULTI/EXEC by Redis), so replicas and the AOF see what a script's
- * effects replication would send.
+ * Writes are replicated as the commands decide.lua makes, with their final
+ * values (as a script's effects replication sends them), all of one call in
+ * one script (effects.c): replicas and the AOF need no module.
  */
 #define RISKDECIDE_VERSION 4
 
@@ -48,7 +48,8 @@ const int SIGNAL_PER_USER[5] = {0, 1, 1, 1, 1};
 static const char *const WORD_TEXT[W_COUNT] = {
     "k", "decision", "id", "t", "dec", "rc", "req", "0", "1", "2", "PX", "86400000", "2592000000",
     "GT", "MINID", "=", "_points", "_first", "_last", "status", "until", "reason", "code", "r", "1", "600000",
-    "outcome", "dl", "op", "cl"};
+    "outcome", "dl", "op", "cl", "KEEPTTL",
+    APPLY_SCRIPT, "SET", "HSET", "HDEL", "PEXPIRE", "ZADD", "XADD"};
 RedisModuleString *W[W_COUNT];
 
 /* The one symbol Redis looks up (the build hides every other). */
@@ -58,6 +59,7 @@ __attribute__((visibility("default"))) int RedisModule_OnLoad(RedisModuleCtx *ct
     if (RedisModule_Init(ctx, "riskdecide", RISKDECIDE_VERSION, REDISMODULE_APIVER_1) == REDISMODULE_ERR)
         return REDISMODULE_ERR;
     for (int i = 0; i < W_COUNT; i++) W[i] = RedisModule_CreateString(NULL, WORD_TEXT[i], strlen(WORD_TEXT[i]));
+    for (int i = 0; i < SMALL_COUNT; i++) SMALL[i] = RedisModule_CreateStringFromLongLong(NULL, i);
     if (RedisModule_CreateCommand(ctx, "risk.decide", Decide, "write deny-oom getkeys-api", 0, 0, 0) ==
             REDISMODULE_ERR ||
         RedisModule_CreateCommand(ctx, "risk.reserve", Reserve, "write deny-oom getkeys-api", 0, 0, 0) ==

@@ -52,7 +52,9 @@ static const long long DAY_MS = 86400000, FLAGS_TTL_MS = 2592000000LL; /* a posi
 enum {
     W_K, W_DECISION, W_ID, W_T, W_DEC, W_RC, W_REQ, W_DEC0, W_DEC1, W_DEC2, W_PX, W_DAY_MS, W_FLAGS_TTL_MS,
     W_GT, W_MINID, W_EQ, W_POINTS, W_FIRST, W_LAST, W_STATUS, W_UNTIL, W_REASON, W_CODE, W_SIG_R, W_ONE, W_ONCE_MS,
-    W_OUTCOME, W_DL, W_OP, W_CL, W_COUNT
+    W_OUTCOME, W_DL, W_OP, W_CL, W_KEEPTTL,
+    /* the replicated script (effects.c) and the commands it makes */
+    W_APPLY, W_SET, W_HSET, W_HDEL, W_PEXPIRE, W_ZADD, W_XADD, W_COUNT
 };
 extern RedisModuleString *W[W_COUNT];
 
@@ -187,6 +189,24 @@ static inline int read_part(const unsigned char *p, size_t len, size_t *pos, con
     return 1;
 }
 
+/* ---- Writes, replicated once (effects.c) ---- */
+
+/* Room for one command's writes: a decision makes at most nine, the refusal counts' HSET being
+ * the longest (2 * (MAX_FINDINGS + 40) words). */
+enum { EFFECT_WRITES = 16, EFFECT_WORDS = 320, SMALL_COUNT = 256 };
+typedef struct {
+    RedisModuleString *keys[EFFECT_WRITES];
+    RedisModuleString *words[EFFECT_WORDS];
+    int writes, n;
+} Effects;
+extern const char APPLY_SCRIPT[];
+/* "0" to "255", made once at load: the writes' argument counts. */
+extern RedisModuleString *SMALL[SMALL_COUNT];
+/* Note a write: `command` (a W_ word) on `key` with its n arguments (kept until the command returns). */
+void effect(RedisModuleCtx *ctx, Effects *e, int command, RedisModuleString *key, int n, RedisModuleString **args);
+/* Replicate the writes noted, as one script; a command calls it once, before it returns. */
+void effects_flush(RedisModuleCtx *ctx, Effects *e);
+
 /* ---- Between the parts ---- */
 
 size_t fmt_u64(char *out, unsigned long long v);
@@ -201,10 +221,11 @@ void pack_findings(Buf *b, const Fired *fired);
 int read_findings(const unsigned char *p, size_t len, Fired *out);
 const char *read_string(RedisModuleCtx *ctx, RedisModuleString *name, size_t *len, int *wrong);
 int key_exists(RedisModuleCtx *ctx, RedisModuleString *name);
-void set_px(RedisModuleCtx *ctx, RedisModuleString *name, RedisModuleString *value, long long ms, RedisModuleString *px);
-void set_px_buf(RedisModuleCtx *ctx, RedisModuleString *name, const char *value, size_t len, long long ms);
+void set_px(RedisModuleCtx *ctx, Effects *e, RedisModuleString *name, RedisModuleString *value, long long ms,
+            RedisModuleString *px);
+void set_px_buf(RedisModuleCtx *ctx, Effects *e, RedisModuleString *name, const char *value, size_t len, long long ms);
 RedisModuleString *field_of(RedisModuleCtx *ctx, const char *prefix, size_t plen, const char *id, size_t len);
-void append_event(RedisModuleCtx *ctx, RedisModuleString *stream, ms_t now, ms_t retention, const char *decision_id, size_t id_len, RedisModuleString **fields);
+void append_event(RedisModuleCtx *ctx, Effects *e, RedisModuleString *stream, ms_t now, ms_t retention, const char *decision_id, size_t id_len, RedisModuleString **fields);
 int hmget(RedisModuleCtx *ctx, RedisModuleString *name, int n, RedisModuleString **fields, RedisModuleString **out);
 int reply_wrongtype(RedisModuleCtx *ctx);
 long long command_keys(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, int *asked);

@@ -59,7 +59,7 @@ static void collect_place(RedisModuleKey *key, RedisModuleString *field, RedisMo
 }
 
 /* RISK.RESERVE numkeys user_log user_ban user_pending now deadline event plan hold_ms arms: reserve.lua. */
-int Reserve(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+static int reserve(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effects *e) {
     int asked;
     long long numkeys = command_keys(ctx, argv, argc, &asked);
     if (asked) return REDISMODULE_OK;
@@ -119,7 +119,7 @@ int Reserve(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     if (n_expired) {
         for (size_t i = 0; i < n_expired; i++)
             RedisModule_HashSet(pk, REDISMODULE_HASH_NONE, expired[i], REDISMODULE_HASH_DELETE, NULL);
-        RedisModule_Replicate(ctx, "HDEL", "sv", k_pending, expired, n_expired);
+        effect(ctx, e, W_HDEL, k_pending, (int)n_expired, expired);
     }
     (void)own;
 
@@ -201,8 +201,9 @@ int Reserve(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
         double keep = (double)hdr(pl, H_UKEEP, 4), ttl = hold > keep ? hold : keep;
         RedisModule_SetExpire(pk, (mstime_t)ttl);
         int ml = lua_numstr(ms, sizeof ms, ttl);
-        RedisModule_Replicate(ctx, "HSET", "sss", k_pending, event, value);
-        RedisModule_Replicate(ctx, "PEXPIRE", "sb", k_pending, ms, (size_t)ml);
+        RedisModuleString *hset[2] = {event, value}, *pexpire = RedisModule_CreateString(ctx, ms, (size_t)ml);
+        effect(ctx, e, W_HSET, k_pending, 2, hset);
+        effect(ctx, e, W_PEXPIRE, k_pending, 1, &pexpire);
         reserved = 1;
     }
     RedisModule_CloseKey(pk);
@@ -217,7 +218,7 @@ int Reserve(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
 }
 
 /* RISK.SETTLE numkeys user_log user_pending [once] event counted plan [place]: settle.lua. */
-int Settle(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+static int settle(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effects *e) {
     int asked;
     long long numkeys = command_keys(ctx, argv, argc, &asked);
     if (asked) return REDISMODULE_OK;
@@ -245,9 +246,10 @@ int Settle(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
             RedisModule_CloseKey(pk);
             return RedisModule_ReplyWithStringBuffer(ctx, "none", 4);
         }
-        RedisModule_Replicate(ctx, "SET", "ssss", k_once, W[W_ONE], W[W_PX], W[W_ONCE_MS]);
+        RedisModuleString *set[3] = {W[W_ONE], W[W_PX], W[W_ONCE_MS]}, *hset[2] = {a[0], a[3]};
+        effect(ctx, e, W_SET, k_once, 3, set);
         RedisModule_HashSet(pk, REDISMODULE_HASH_NONE, a[0], a[3], NULL);
-        RedisModule_Replicate(ctx, "HSET", "sss", k_pending, a[0], a[3]);
+        effect(ctx, e, W_HSET, k_pending, 2, hset);
     }
     RedisModuleString *held = NULL;
     if (RedisModule_KeyType(pk) == REDISMODULE_KEYTYPE_HASH)
@@ -258,7 +260,7 @@ int Settle(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     }
     RedisModule_HashSet(pk, REDISMODULE_HASH_NONE, a[0], REDISMODULE_HASH_DELETE, NULL);
     RedisModule_CloseKey(pk);
-    RedisModule_Replicate(ctx, "HDEL", "ss", k_pending, a[0]);
+    effect(ctx, e, W_HDEL, k_pending, 1, &a[0]);
     size_t cl, pl_len, hl;
     const char *counted = RedisModule_StringPtrLen(a[1], &cl);
     if (!(cl == 1 && counted[0] == '1')) return RedisModule_ReplyWithStringBuffer(ctx, "released", 8);
@@ -278,7 +280,22 @@ int Settle(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
     BUF(kept);
     ms_t keep = (ms_t)hdr(pl, H_UKEEP, 4);
     record_log(&kept, (const unsigned char *)(log ? log : ""), log_len, (ms_t)t, (ms_t)hdr(pl, H_UCAP, 2), keep);
-    set_px_buf(ctx, k_log, kept.p, kept.len, keep);
+    set_px_buf(ctx, e, k_log, kept.p, kept.len, keep);
     buf_free(&kept);
     return RedisModule_ReplyWithStringBuffer(ctx, "taken", 5);
+}
+
+/* The user's slot's steps, their writes replicated once when they return (effects.c). */
+int Reserve(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    Effects e = {.writes = 0, .n = 0};
+    int done = reserve(ctx, argv, argc, &e);
+    effects_flush(ctx, &e);
+    return done;
+}
+
+int Settle(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
+    Effects e = {.writes = 0, .n = 0};
+    int done = settle(ctx, argv, argc, &e);
+    effects_flush(ctx, &e);
+    return done;
 }
