@@ -10,10 +10,16 @@ their ratio.
 
     .venv/bin/python bench/redis_instructions.py --baseline 9a980c1 [--devices 40] [--decisions 400]
     .venv/bin/python bench/redis_instructions.py --native
+    .venv/bin/python bench/redis_instructions.py --native --baseline 3fe1dc5 --replica
 
 ``--native`` compares, on the working tree, decide.lua with the native decide
 (``RISK.DECIDE``, the module ``make native`` builds), each against its own
-server with the module loaded, instead of a baseline commit with now.
+server with the module loaded, instead of a baseline commit with now; with
+``--baseline`` too, the native decide at that commit (its module built in the
+temporary worktree) with the native decide now. ``--replica`` attaches a
+replica (a plain redis-server, no module) to the measured server, as
+production runs: what the server spends feeding it is counted, the
+replica's own work is not.
 
 The counts cover everything the server does while the decisions run (the
 script, its commands, the protocol, the event loop), after a pre-fill that
@@ -34,13 +40,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import redis
+
 ROOT = Path(__file__).resolve().parents[1]
 TEXTS = ["邀请好友同步优惠", "新店开业，全场八折", "周末一起去吃火锅吧", "这张券很划算，快来领"]
 
 
-def measure(devices: int, prefill: int, decisions: int, native: str = "") -> dict[str, object]:
+def measure(devices: int, prefill: int, decisions: int, native: str = "", replica: bool = False) -> dict[str, object]:
     """Run in a checkout (sys.path[0]); returns instructions per decision. ``native``: the
-    module to load and ``RISK_REDIS_NATIVE`` ("on"/"off"; "" for a checkout before it)."""
+    module to load and ``RISK_REDIS_NATIVE`` ("on"/"off"; "" for a checkout before it);
+    ``replica``: a replica follows the server."""
 
     from callgrind import instructions_while, start_server  # (bench/ of this tree is on the path, also in run_in)
 
@@ -52,6 +61,7 @@ def measure(devices: int, prefill: int, decisions: int, native: str = "") -> dic
     work = Path(tempfile.mkdtemp())
     server, client, out = start_server(work, find_redis_server())
     port = client.connection_pool.connection_kwargs["port"]
+    follower = start_replica(work, find_redis_server(), port) if replica else None
     settings: dict[str, object] = {"redis_budget_ms": 5000}
     if native:
         from riskservice.limits.native import built_module
@@ -98,13 +108,36 @@ def measure(devices: int, prefill: int, decisions: int, native: str = "") -> dic
         total = instructions_while(server.pid, out, calls)
         return {"instructions_per_decision": total / decisions, "answers": answers}
     finally:
-        server.terminate()
-        server.wait()
+        for process in (follower, server):
+            if process is not None:
+                process.terminate()
+                process.wait()
+
+
+def start_replica(work: Path, binary: str, port: int) -> subprocess.Popen[bytes]:
+    """A plain redis-server replicating the one on ``port``, once its link is up."""
+    from tests.redis_server import free_port
+
+    (work / "replica").mkdir()
+    own = free_port()
+    proc = subprocess.Popen([binary, "--port", str(own), "--replicaof", "127.0.0.1", str(port), "--save", "",
+                             "--appendonly", "no", "--dir", str(work / "replica")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis(port=own)
+    for _ in range(600):
+        try:
+            if client.info("replication").get("master_link_status") == "up":
+                return proc
+        except redis.ConnectionError:
+            pass
+        time.sleep(0.1)  # ok-sleep: the replica connects and syncs with a server under valgrind
+    proc.terminate()
+    raise RuntimeError("the replica did not sync")
 
 
 def run_in(checkout: Path, args: argparse.Namespace, native: str = "") -> dict[str, object]:
     """Measure in another checkout, in a child process that imports that checkout's code."""
-    extra = f", native={native!r}" if native else ""
+    extra = (f", native={native!r}" if native else "") + (", replica=True" if args.replica else "")
     code = (f"import sys, json; sys.path.insert(0, {str(checkout)!r}); sys.path.insert(1, {str(ROOT / 'bench')!r}); "
             f"import redis_instructions as b; "
             f"print(json.dumps(b.measure({args.devices}, {args.prefill}, {args.decisions}{extra})))")
@@ -119,19 +152,24 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=40)
     parser.add_argument("--prefill", type=int, default=45, help="shares per device before measuring")
     parser.add_argument("--decisions", type=int, default=400)
+    parser.add_argument("--replica", action="store_true", help="a replica follows the measured server")
     args = parser.parse_args()
-    if args.native == bool(args.baseline):
-        parser.error("give either --baseline REF or --native")
-    if args.native:
+    if not (args.native or args.baseline):
+        parser.error("give --baseline REF, --native or both")
+    if args.native and not args.baseline:
         names = ("decide.lua", "RISK.DECIDE")
         before, after = run_in(ROOT, args, native="off"), run_in(ROOT, args, native="on")
     else:
         names = ("baseline", "now")
         base = Path(tempfile.mkdtemp()) / "baseline"
         subprocess.run(["git", "worktree", "add", "--detach", "-q", str(base), args.baseline], cwd=ROOT, check=True)
+        native = "on" if args.native else ""
         try:
-            before = run_in(base, args)
-            after = run_in(ROOT, args)
+            if native:
+                subprocess.run(["scripts/build-native"], cwd=base, check=True, capture_output=True,
+                               env={**os.environ, "VENV": str(ROOT / ".venv")})
+            before = run_in(base, args, native)
+            after = run_in(ROOT, args, native)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, check=False)
     ratio = float(after["instructions_per_decision"]) / float(before["instructions_per_decision"])  # type: ignore[arg-type]

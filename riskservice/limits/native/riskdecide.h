@@ -193,14 +193,15 @@ static inline int read_part(const unsigned char *p, size_t len, size_t *pos, con
 
 /* Room for one command's writes: a decision makes at most nine, the refusal counts' HSET being
  * the longest (2 * (MAX_FINDINGS + 40) words). */
-enum { EFFECT_WRITES = 16, EFFECT_WORDS = 320, SMALL_COUNT = 256 };
+enum { EFFECT_WRITES = 16, EFFECT_WORDS = 320, SMALL_COUNT = EFFECT_WRITES + 1 };
 typedef struct {
     RedisModuleString *keys[EFFECT_WRITES];
+    int count[EFFECT_WRITES]; /* each write's words: its command's name and arguments */
     RedisModuleString *words[EFFECT_WORDS];
     int writes, n;
 } Effects;
 extern const char APPLY_SCRIPT[];
-/* "0" to "255", made once at load: the writes' argument counts. */
+/* "0" to "16", made once at load: the number of keys of a replicated script. */
 extern RedisModuleString *SMALL[SMALL_COUNT];
 /* Note a write: `command` (a W_ word) on `key` with its n arguments (kept until the command returns). */
 void effect(RedisModuleCtx *ctx, Effects *e, int command, RedisModuleString *key, int n, RedisModuleString **args);
