@@ -37,6 +37,14 @@ static void put_be(char *out, uint64_t v, int n) {
 
 void effects_flush(RedisModuleCtx *ctx, Effects *e) {
     if (e->writes == 0) return;
+    if (e->writes == 1) { /* one write goes as itself */
+        size_t len;
+        const char *name = RedisModule_StringPtrLen(e->words[0], &len);
+        RedisModule_Replicate(ctx, name, "sv", e->keys[0], e->words + 1, (size_t)e->count[0] - 1);
+        e->writes = 0;
+        e->n = 0;
+        return;
+    }
     size_t size = 0, lens[EFFECT_WORDS];
     const char *ptrs[EFFECT_WORDS];
     for (int i = 0; i < e->n; i++) {
