@@ -22,15 +22,15 @@ def server(tmp_path: Path) -> Iterator[RedisServer]:
 
 @pytest.fixture
 def servers(tmp_path: Path, native_module: Path) -> Iterator[tuple[redis.Redis, redis.Redis, redis.Redis]]:
-    """decide.lua's server, the module's server and the module server's replica (clients)."""
+    """decide.lua's server, the module's server (with an AOF) and the module server's replica (clients)."""
     lua = RedisServer(tmp_path / "lua").start()
-    native = RedisServer(tmp_path / "native").start()
+    native = RedisServer(tmp_path / "native", appendonly=True).start()
     started = [lua, native]
     try:
         native.client().execute_command("MODULE", "LOAD", str(native_module))
         replica = RedisServer(tmp_path / "replica", replica_of=native).start()
         started.append(replica)
-        # (A replica needs the module only to load it; it replays the module's effects as plain commands.)
+        # (The replica has no module: it replays the module's writes as a script of plain commands.)
         yield lua.client(), native.client(), replica.client()
     finally:
         for server in started:

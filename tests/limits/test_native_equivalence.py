@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 import struct
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from riskservice.limits.keys import EVENTS, REVIEW_QUEUE, DecisionKeys, decision
 from riskservice.limits.scripts import DECIDE
 from riskservice.policy.load import parse_policy
 from tests.limits.args import RANDOM_TRAFFIC_POLICY, decide_args
-from tests.limits.twins import both, keyspace, snapshot
+from tests.limits.twins import both, keyspace, rebuilt_from_aof, snapshot
 
 T0 = int(time.time() * 1000)
 GRAPH = "risk:graph:v1:fast"
@@ -101,7 +102,7 @@ def outside_writes(rng: random.Random, now: int, keys: DecisionKeys, device: str
 
 @pytest.mark.parametrize("split", [False, True], ids=["one-redis", "cluster-split"])
 def test_the_module_answers_and_writes_as_decide_lua(servers: tuple[redis.Redis, redis.Redis, redis.Redis],
-                                                     split: bool) -> None:
+                                                     split: bool, tmp_path: Path) -> None:
     """Random traffic; with ``split``, each decision as the device's slot of Redis Cluster gets it:
     the user side's findings judged elsewhere (none, or some) and now and then the user's graph scores."""
     lua, native, replica = servers
@@ -157,6 +158,14 @@ def test_the_module_answers_and_writes_as_decide_lua(servers: tuple[redis.Redis,
     assert len({code for code, shadow in fired if not shadow}) >= 12
     native.execute_command("WAIT", 1, 5000)
     assert keyspace(replica, ids=True) == keyspace(native, ids=True)
+    assert rebuilt_from_aof(native, tmp_path / "from-aof") == keyspace(native, ids=True)
+    # Expiries are persisted and replicated as times (PXAT, PEXPIREAT), never as durations that a
+    # later replay would start again: in a packed script (a uint32 length before each word) or alone.
+    aof = (Path(native.config_get("dir")["dir"]) / "appendonly.aof").read_bytes()
+    assert b"\x00\x00\x00\x04PXAT" in aof and b"\x00\x00\x00\x09PEXPIREAT" in aof
+    for word in (b"PX", b"PEXPIRE"):
+        assert struct.pack(">I", len(word)) + word + b"\x00" not in aof
+        assert b"$%d\r\n%s\r\n" % (len(word), word) not in aof
 
 
 def test_the_module_refuses_a_user_side_it_cannot_read(

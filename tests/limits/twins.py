@@ -4,11 +4,15 @@ command on both, and their keys."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import redis
 
-__all__ = ["both", "keyspace", "snapshot"]
+from tests.redis_server import RedisServer
+
+__all__ = ["both", "keyspace", "rebuilt_from_aof", "snapshot"]
 
 
 def snapshot(client: redis.Redis, key: str, ids: bool = False) -> tuple[Any, ...]:
@@ -29,6 +33,19 @@ def snapshot(client: redis.Redis, key: str, ids: bool = False) -> tuple[Any, ...
 
 def keyspace(client: redis.Redis, ids: bool = False) -> dict[bytes, tuple[Any, ...]]:
     return {k: snapshot(client, k.decode(), ids) for k in sorted(client.keys("*"))}
+
+
+def rebuilt_from_aof(native: redis.Redis, directory: Path) -> dict[bytes, tuple[Any, ...]]:
+    """The keyspace a server without the module loads from ``native``'s AOF (started in
+    ``directory``, stopped after), and the AOF's text: the module's writes as persisted."""
+    aof = Path(native.config_get("dir")["dir"]) / native.config_get("appendfilename")["appendfilename"]
+    directory.mkdir(parents=True)
+    shutil.copy(aof, directory / "appendonly.aof")
+    server = RedisServer(directory, appendonly=True).start()
+    try:
+        return keyspace(server.client(), ids=True)
+    finally:
+        server.kill()
 
 
 def both(lua: redis.Redis, native: redis.Redis, *command: Any) -> None:

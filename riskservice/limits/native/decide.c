@@ -315,9 +315,8 @@ static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effec
         }
         RedisModuleString *value = RedisModule_CreateString(ctx, position.p, position.len);
         RedisModule_StringSet(geo, value);
-        RedisModule_SetExpire(geo, DAY_MS);
+        RedisModuleString *set[3] = {value, W[W_PXAT], expire_in(ctx, geo, DAY_MS)};
         RedisModule_CloseKey(geo);
-        RedisModuleString *set[3] = {value, W[W_PX], W[W_DAY_MS]};
         effect(ctx, e, W_SET, key[K_DEVICE_GEO], 3, set);
         buf_free(&position);
         if (has_last) {
@@ -551,9 +550,9 @@ static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effec
             RedisModule_HashSet(flags, REDISMODULE_HASH_NONE, W[W_LAST], at, NULL);
         }
         wrote(ctx, key[K_FLAGS], &hw, W[W_LAST], at);
-        RedisModule_SetExpire(flags, FLAGS_TTL_MS);
+        RedisModuleString *flags_at = expire_in(ctx, flags, FLAGS_TTL_MS);
         effect(ctx, e, W_HSET, key[K_FLAGS], hw.n, hw.v);
-        effect(ctx, e, W_PEXPIRE, key[K_FLAGS], 1, &W[W_FLAGS_TTL_MS]);
+        effect(ctx, e, W_PEXPIREAT, key[K_FLAGS], 1, &flags_at);
         RedisModule_CloseKey(flags);
         if (points >= (long long)hdr(pl, H_REVIEW, 2)) {
             RedisModuleString *status_field[1] = {W[W_STATUS]}, *status[1];
@@ -611,9 +610,8 @@ static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effec
     buf_put(&decided, graph, graph_len);
     buf_put(&rec, record, record_len);
     buf_put(&rec, decided.p, decided.len);
-    RedisModuleString *ttl = RedisModule_CreateStringFromLongLong(ctx, c.ttl_ms);
-    set_px(ctx, e, key[K_EVENT], RedisModule_CreateString(ctx, rec.p, rec.len), c.ttl_ms, ttl);
-    set_px(ctx, e, key[K_POINTER], arg[A_POINTER], c.ttl_ms, ttl);
+    set_px(ctx, e, key[K_EVENT], RedisModule_CreateString(ctx, rec.p, rec.len), c.ttl_ms);
+    set_px(ctx, e, key[K_POINTER], arg[A_POINTER], c.ttl_ms);
 
     /* The share event's reason codes: the stateless ones ('?' after an enforced challenge, which the
      * allowlist turns into shadow), then the stateful ones. */

@@ -34,14 +34,22 @@ int key_exists(RedisModuleCtx *ctx, RedisModuleString *name) {
     return there;
 }
 
-/* SET key value PX ms, replicated as that command (px: the ms as text). */
-void set_px(RedisModuleCtx *ctx, Effects *e, RedisModuleString *name, RedisModuleString *value, long long ms,
-            RedisModuleString *px) {
+/* An open key set to expire `ms` from now; the time it expires at, as text. Writes are replicated
+ * with that time (PXAT, PEXPIREAT), not with `ms`: a replica or the AOF replaying them later (the
+ * AOF after a restart, a replica catching up) keeps the master's expiry, as Redis does when it
+ * writes SET ... PX to the AOF itself. */
+RedisModuleString *expire_in(RedisModuleCtx *ctx, RedisModuleKey *k, long long ms) {
+    long long at = RedisModule_Milliseconds() + ms;
+    RedisModule_SetAbsExpire(k, at);
+    return RedisModule_CreateStringFromLongLong(ctx, at);
+}
+
+/* SET key value PX ms, replicated as SET key value PXAT <when>. */
+void set_px(RedisModuleCtx *ctx, Effects *e, RedisModuleString *name, RedisModuleString *value, long long ms) {
     RedisModuleKey *k = RedisModule_OpenKey(ctx, name, REDISMODULE_READ | REDISMODULE_WRITE);
     RedisModule_StringSet(k, value);
-    RedisModule_SetExpire(k, ms);
+    RedisModuleString *args[3] = {value, W[W_PXAT], expire_in(ctx, k, ms)};
     RedisModule_CloseKey(k);
-    RedisModuleString *args[3] = {value, W[W_PX], px};
     effect(ctx, e, W_SET, name, 3, args);
 }
 
@@ -49,7 +57,6 @@ void set_px(RedisModuleCtx *ctx, Effects *e, RedisModuleString *name, RedisModul
  * place, which spares SET's second look-up of the key, its expiry's removal and a new value. */
 void set_px_buf(RedisModuleCtx *ctx, Effects *e, RedisModuleString *name, const char *value, size_t len, long long ms) {
     RedisModuleString *str = RedisModule_CreateString(ctx, value, len);
-    RedisModuleString *px = ms == DAY_MS ? W[W_DAY_MS] : RedisModule_CreateStringFromLongLong(ctx, ms);
     RedisModuleKey *k = RedisModule_OpenKey(ctx, name, REDISMODULE_READ | REDISMODULE_WRITE);
     size_t n;
     char *dma;
@@ -60,9 +67,8 @@ void set_px_buf(RedisModuleCtx *ctx, Effects *e, RedisModuleString *name, const 
     } else {
         RedisModule_StringSet(k, str);
     }
-    RedisModule_SetExpire(k, ms);
+    RedisModuleString *args[3] = {str, W[W_PXAT], expire_in(ctx, k, ms)};
     RedisModule_CloseKey(k);
-    RedisModuleString *args[3] = {str, W[W_PX], px};
     effect(ctx, e, W_SET, name, 3, args);
 }
 

@@ -231,14 +231,11 @@ static int outcome(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effe
             buf_free(&kept);
             return RedisModule_ReplyWithError(ctx, "ERR riskdecide: outcome log");
         }
-        char px[32];
-        int pxl = lua_numstr(px, sizeof px, win);
         RedisModuleString *value = RedisModule_CreateString(ctx, kept.len ? kept.p : "", kept.len);
         RedisModuleKey *lk = RedisModule_OpenKey(ctx, k_log, REDISMODULE_READ | REDISMODULE_WRITE);
         RedisModule_StringSet(lk, value);
-        RedisModule_SetExpire(lk, (mstime_t)win);
+        RedisModuleString *set[3] = {value, W[W_PXAT], expire_in(ctx, lk, (mstime_t)win)};
         RedisModule_CloseKey(lk);
-        RedisModuleString *set[3] = {value, W[W_PX], RedisModule_CreateString(ctx, px, (size_t)pxl)};
         effect(ctx, e, W_SET, k_log, 3, set);
         buf_free(&kept);
     }

@@ -46,10 +46,10 @@ const char SIGNAL_FIELD[5] = {'r', 'l', 'f', 'd', 'c'};
 const int SIGNAL_PER_USER[5] = {0, 1, 1, 1, 1};
 
 static const char *const WORD_TEXT[W_COUNT] = {
-    "k", "decision", "id", "t", "dec", "rc", "req", "0", "1", "2", "PX", "86400000", "2592000000",
-    "GT", "MINID", "=", "_points", "_first", "_last", "status", "until", "reason", "code", "r", "1", "600000",
+    "k", "decision", "id", "t", "dec", "rc", "req", "0", "1", "2", "PXAT",
+    "GT", "MINID", "=", "_points", "_first", "_last", "status", "until", "reason", "code", "r", "1",
     "outcome", "dl", "op", "cl", "KEEPTTL",
-    APPLY_SCRIPT, "SET", "HSET", "HDEL", "PEXPIRE", "ZADD", "XADD"};
+    APPLY_SCRIPT, "SET", "HSET", "HDEL", "PEXPIREAT", "ZADD", "XADD"};
 RedisModuleString *W[W_COUNT];
 
 /* The one symbol Redis looks up (the build hides every other). */

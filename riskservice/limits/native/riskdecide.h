@@ -50,11 +50,11 @@ static const long long DAY_MS = 86400000, FLAGS_TTL_MS = 2592000000LL; /* a posi
 /* The words every decision writes, made once at load (a string made per call costs an allocation,
  * and a replicated command's words are kept until the call ends). */
 enum {
-    W_K, W_DECISION, W_ID, W_T, W_DEC, W_RC, W_REQ, W_DEC0, W_DEC1, W_DEC2, W_PX, W_DAY_MS, W_FLAGS_TTL_MS,
-    W_GT, W_MINID, W_EQ, W_POINTS, W_FIRST, W_LAST, W_STATUS, W_UNTIL, W_REASON, W_CODE, W_SIG_R, W_ONE, W_ONCE_MS,
+    W_K, W_DECISION, W_ID, W_T, W_DEC, W_RC, W_REQ, W_DEC0, W_DEC1, W_DEC2, W_PXAT,
+    W_GT, W_MINID, W_EQ, W_POINTS, W_FIRST, W_LAST, W_STATUS, W_UNTIL, W_REASON, W_CODE, W_SIG_R, W_ONE,
     W_OUTCOME, W_DL, W_OP, W_CL, W_KEEPTTL,
     /* the replicated script (effects.c) and the commands it makes */
-    W_APPLY, W_SET, W_HSET, W_HDEL, W_PEXPIRE, W_ZADD, W_XADD, W_COUNT
+    W_APPLY, W_SET, W_HSET, W_HDEL, W_PEXPIREAT, W_ZADD, W_XADD, W_COUNT
 };
 extern RedisModuleString *W[W_COUNT];
 
@@ -222,8 +222,8 @@ void pack_findings(Buf *b, const Fired *fired);
 int read_findings(const unsigned char *p, size_t len, Fired *out);
 const char *read_string(RedisModuleCtx *ctx, RedisModuleString *name, size_t *len, int *wrong);
 int key_exists(RedisModuleCtx *ctx, RedisModuleString *name);
-void set_px(RedisModuleCtx *ctx, Effects *e, RedisModuleString *name, RedisModuleString *value, long long ms,
-            RedisModuleString *px);
+RedisModuleString *expire_in(RedisModuleCtx *ctx, RedisModuleKey *k, long long ms);
+void set_px(RedisModuleCtx *ctx, Effects *e, RedisModuleString *name, RedisModuleString *value, long long ms);
 void set_px_buf(RedisModuleCtx *ctx, Effects *e, RedisModuleString *name, const char *value, size_t len, long long ms);
 RedisModuleString *field_of(RedisModuleCtx *ctx, const char *prefix, size_t plen, const char *id, size_t len);
 void append_event(RedisModuleCtx *ctx, Effects *e, RedisModuleString *stream, ms_t now, ms_t retention, const char *decision_id, size_t id_len, RedisModuleString **fields);

@@ -192,18 +192,17 @@ static int reserve(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effe
     if (has_own) {
         reserved = 2; /* a replay: the earlier call holds the place and settles it */
     } else if (!blocked) {
-        char place[64], ms[32];
+        char place[64];
         int a = lua_numstr(place, 32, now);
         place[a++] = ',';
         a += lua_numstr(place + a, sizeof place - (size_t)a, now + hold);
         RedisModuleString *value = RedisModule_CreateString(ctx, place, (size_t)a);
         RedisModule_HashSet(pk, REDISMODULE_HASH_NONE, event, value, NULL);
         double keep = (double)hdr(pl, H_UKEEP, 4), ttl = hold > keep ? hold : keep;
-        RedisModule_SetExpire(pk, (mstime_t)ttl);
-        int ml = lua_numstr(ms, sizeof ms, ttl);
-        RedisModuleString *hset[2] = {event, value}, *pexpire = RedisModule_CreateString(ctx, ms, (size_t)ml);
+        RedisModuleString *pexpireat = expire_in(ctx, pk, (mstime_t)ttl);
+        RedisModuleString *hset[2] = {event, value};
         effect(ctx, e, W_HSET, k_pending, 2, hset);
-        effect(ctx, e, W_PEXPIRE, k_pending, 1, &pexpire);
+        effect(ctx, e, W_PEXPIREAT, k_pending, 1, &pexpireat);
         reserved = 1;
     }
     RedisModule_CloseKey(pk);
@@ -236,17 +235,18 @@ static int settle(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effec
     if (k_once) {
         /* SET once 1 NX PX ONCE_MS: a share counted after the fact is counted at most once. */
         RedisModuleKey *ok = RedisModule_OpenKey(ctx, k_once, REDISMODULE_READ | REDISMODULE_WRITE);
+        RedisModuleString *once_at = NULL;
         int there = RedisModule_KeyType(ok) != REDISMODULE_KEYTYPE_EMPTY;
         if (!there) {
             RedisModule_StringSet(ok, W[W_ONE]);
-            RedisModule_SetExpire(ok, ONCE_MS);
+            once_at = expire_in(ctx, ok, ONCE_MS);
         }
         RedisModule_CloseKey(ok);
         if (there) {
             RedisModule_CloseKey(pk);
             return RedisModule_ReplyWithStringBuffer(ctx, "none", 4);
         }
-        RedisModuleString *set[3] = {W[W_ONE], W[W_PX], W[W_ONCE_MS]}, *hset[2] = {a[0], a[3]};
+        RedisModuleString *set[3] = {W[W_ONE], W[W_PXAT], once_at}, *hset[2] = {a[0], a[3]};
         effect(ctx, e, W_SET, k_once, 3, set);
         RedisModule_HashSet(pk, REDISMODULE_HASH_NONE, a[0], a[3], NULL);
         effect(ctx, e, W_HSET, k_pending, 2, hset);
