@@ -315,7 +315,7 @@ static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effec
         }
         RedisModuleString *value = RedisModule_CreateString(ctx, position.p, position.len);
         RedisModule_StringSet(geo, value);
-        RedisModuleString *set[3] = {value, W[W_PXAT], expire_in(ctx, geo, DAY_MS)};
+        RedisModuleString *set[3] = {value, W[W_PXAT], expire_in(ctx, e, geo, DAY_MS)};
         RedisModule_CloseKey(geo);
         effect(ctx, e, W_SET, key[K_DEVICE_GEO], 3, set);
         buf_free(&position);
@@ -550,7 +550,7 @@ static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effec
             RedisModule_HashSet(flags, REDISMODULE_HASH_NONE, W[W_LAST], at, NULL);
         }
         wrote(ctx, key[K_FLAGS], &hw, W[W_LAST], at);
-        RedisModuleString *flags_at = expire_in(ctx, flags, FLAGS_TTL_MS);
+        RedisModuleString *flags_at = expire_in(ctx, e, flags, FLAGS_TTL_MS);
         effect(ctx, e, W_HSET, key[K_FLAGS], hw.n, hw.v);
         effect(ctx, e, W_PEXPIREAT, key[K_FLAGS], 1, &flags_at);
         RedisModule_CloseKey(flags);
@@ -645,7 +645,7 @@ static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effec
 
 /* Every write of a decision, replicated once when it returns, on every path (effects.c). */
 int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
-    Effects e = {.writes = 0, .n = 0};
+    Effects e = {.writes = 0, .n = 0, .clock = 0};
     int done = decide(ctx, argv, argc, &e);
     effects_flush(ctx, &e);
     return done;

@@ -38,8 +38,9 @@ int key_exists(RedisModuleCtx *ctx, RedisModuleString *name) {
  * with that time (PXAT, PEXPIREAT), not with `ms`: a replica or the AOF replaying them later (the
  * AOF after a restart, a replica catching up) keeps the master's expiry, as Redis does when it
  * writes SET ... PX to the AOF itself. */
-RedisModuleString *expire_in(RedisModuleCtx *ctx, RedisModuleKey *k, long long ms) {
-    long long at = RedisModule_Milliseconds() + ms;
+RedisModuleString *expire_in(RedisModuleCtx *ctx, Effects *e, RedisModuleKey *k, long long ms) {
+    if (e->clock == 0) e->clock = RedisModule_Milliseconds(); /* (one reading per command) */
+    long long at = e->clock + ms;
     RedisModule_SetAbsExpire(k, at);
     return RedisModule_CreateStringFromLongLong(ctx, at);
 }
@@ -48,7 +49,7 @@ RedisModuleString *expire_in(RedisModuleCtx *ctx, RedisModuleKey *k, long long m
 void set_px(RedisModuleCtx *ctx, Effects *e, RedisModuleString *name, RedisModuleString *value, long long ms) {
     RedisModuleKey *k = RedisModule_OpenKey(ctx, name, REDISMODULE_READ | REDISMODULE_WRITE);
     RedisModule_StringSet(k, value);
-    RedisModuleString *args[3] = {value, W[W_PXAT], expire_in(ctx, k, ms)};
+    RedisModuleString *args[3] = {value, W[W_PXAT], expire_in(ctx, e, k, ms)};
     RedisModule_CloseKey(k);
     effect(ctx, e, W_SET, name, 3, args);
 }
@@ -67,7 +68,7 @@ void set_px_buf(RedisModuleCtx *ctx, Effects *e, RedisModuleString *name, const 
     } else {
         RedisModule_StringSet(k, str);
     }
-    RedisModuleString *args[3] = {str, W[W_PXAT], expire_in(ctx, k, ms)};
+    RedisModuleString *args[3] = {str, W[W_PXAT], expire_in(ctx, e, k, ms)};
     RedisModule_CloseKey(k);
     effect(ctx, e, W_SET, name, 3, args);
 }

@@ -234,7 +234,7 @@ static int outcome(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effe
         RedisModuleString *value = RedisModule_CreateString(ctx, kept.len ? kept.p : "", kept.len);
         RedisModuleKey *lk = RedisModule_OpenKey(ctx, k_log, REDISMODULE_READ | REDISMODULE_WRITE);
         RedisModule_StringSet(lk, value);
-        RedisModuleString *set[3] = {value, W[W_PXAT], expire_in(ctx, lk, (mstime_t)win)};
+        RedisModuleString *set[3] = {value, W[W_PXAT], expire_in(ctx, e, lk, (mstime_t)win)};
         RedisModule_CloseKey(lk);
         effect(ctx, e, W_SET, k_log, 3, set);
         buf_free(&kept);
@@ -257,7 +257,7 @@ static int outcome(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effe
 
 /* The writes of an outcome, replicated once when it returns (effects.c). */
 int Outcome(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
-    Effects e = {.writes = 0, .n = 0};
+    Effects e = {.writes = 0, .n = 0, .clock = 0};
     int done = outcome(ctx, argv, argc, &e);
     effects_flush(ctx, &e);
     return done;

@@ -199,6 +199,7 @@ typedef struct {
     int count[EFFECT_WRITES]; /* each write's words: its command's name and arguments */
     RedisModuleString *words[EFFECT_WORDS];
     int writes, n;
+    long long clock; /* the server's ms when the command first set an expiry (0: not yet) */
 } Effects;
 extern const char APPLY_SCRIPT[];
 /* "0" to "16", made once at load: the number of keys of a replicated script. */
@@ -222,7 +223,7 @@ void pack_findings(Buf *b, const Fired *fired);
 int read_findings(const unsigned char *p, size_t len, Fired *out);
 const char *read_string(RedisModuleCtx *ctx, RedisModuleString *name, size_t *len, int *wrong);
 int key_exists(RedisModuleCtx *ctx, RedisModuleString *name);
-RedisModuleString *expire_in(RedisModuleCtx *ctx, RedisModuleKey *k, long long ms);
+RedisModuleString *expire_in(RedisModuleCtx *ctx, Effects *e, RedisModuleKey *k, long long ms);
 void set_px(RedisModuleCtx *ctx, Effects *e, RedisModuleString *name, RedisModuleString *value, long long ms);
 void set_px_buf(RedisModuleCtx *ctx, Effects *e, RedisModuleString *name, const char *value, size_t len, long long ms);
 RedisModuleString *field_of(RedisModuleCtx *ctx, const char *prefix, size_t plen, const char *id, size_t len);

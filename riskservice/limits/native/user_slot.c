@@ -199,7 +199,7 @@ static int reserve(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effe
         RedisModuleString *value = RedisModule_CreateString(ctx, place, (size_t)a);
         RedisModule_HashSet(pk, REDISMODULE_HASH_NONE, event, value, NULL);
         double keep = (double)hdr(pl, H_UKEEP, 4), ttl = hold > keep ? hold : keep;
-        RedisModuleString *pexpireat = expire_in(ctx, pk, (mstime_t)ttl);
+        RedisModuleString *pexpireat = expire_in(ctx, e, pk, (mstime_t)ttl);
         RedisModuleString *hset[2] = {event, value};
         effect(ctx, e, W_HSET, k_pending, 2, hset);
         effect(ctx, e, W_PEXPIREAT, k_pending, 1, &pexpireat);
@@ -239,7 +239,7 @@ static int settle(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effec
         int there = RedisModule_KeyType(ok) != REDISMODULE_KEYTYPE_EMPTY;
         if (!there) {
             RedisModule_StringSet(ok, W[W_ONE]);
-            once_at = expire_in(ctx, ok, ONCE_MS);
+            once_at = expire_in(ctx, e, ok, ONCE_MS);
         }
         RedisModule_CloseKey(ok);
         if (there) {
@@ -287,14 +287,14 @@ static int settle(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effec
 
 /* The user's slot's steps, their writes replicated once when they return (effects.c). */
 int Reserve(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
-    Effects e = {.writes = 0, .n = 0};
+    Effects e = {.writes = 0, .n = 0, .clock = 0};
     int done = reserve(ctx, argv, argc, &e);
     effects_flush(ctx, &e);
     return done;
 }
 
 int Settle(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
-    Effects e = {.writes = 0, .n = 0};
+    Effects e = {.writes = 0, .n = 0, .clock = 0};
     int done = settle(ctx, argv, argc, &e);
     effects_flush(ctx, &e);
     return done;
