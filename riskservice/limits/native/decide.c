@@ -645,8 +645,5 @@ static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effec
 
 /* Every write of a decision, replicated once when it returns, on every path (effects.c). */
 int Decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
-    Effects e = {.writes = 0, .n = 0, .clock = 0};
-    int done = decide(ctx, argv, argc, &e);
-    effects_flush(ctx, &e);
-    return done;
+    return with_effects(ctx, argv, argc, decide);
 }

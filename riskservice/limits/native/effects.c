@@ -83,3 +83,10 @@ void effect(RedisModuleCtx *ctx, Effects *e, int command, RedisModuleString *key
     e->words[e->n++] = W[command];
     for (int i = 0; i < n; i++) e->words[e->n++] = args[i];
 }
+
+int with_effects(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, CommandBody body) {
+    Effects e = {.writes = 0, .n = 0, .clock = 0};
+    int done = body(ctx, argv, argc, &e);
+    effects_flush(ctx, &e);
+    return done;
+}

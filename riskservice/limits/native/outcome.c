@@ -257,8 +257,5 @@ static int outcome(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effe
 
 /* The writes of an outcome, replicated once when it returns (effects.c). */
 int Outcome(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
-    Effects e = {.writes = 0, .n = 0, .clock = 0};
-    int done = outcome(ctx, argv, argc, &e);
-    effects_flush(ctx, &e);
-    return done;
+    return with_effects(ctx, argv, argc, outcome);
 }

@@ -208,6 +208,10 @@ extern RedisModuleString *SMALL[SMALL_COUNT];
 void effect(RedisModuleCtx *ctx, Effects *e, int command, RedisModuleString *key, int n, RedisModuleString **args);
 /* Replicate the writes noted, as one script; a command calls it once, before it returns. */
 void effects_flush(RedisModuleCtx *ctx, Effects *e);
+/* A command's body, given where to note its writes; with_effects() runs it and replicates them once,
+ * whichever way it returns. */
+typedef int (*CommandBody)(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effects *e);
+int with_effects(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, CommandBody body);
 
 /* ---- Between the parts ---- */
 

@@ -287,15 +287,9 @@ static int settle(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effec
 
 /* The user's slot's steps, their writes replicated once when they return (effects.c). */
 int Reserve(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
-    Effects e = {.writes = 0, .n = 0, .clock = 0};
-    int done = reserve(ctx, argv, argc, &e);
-    effects_flush(ctx, &e);
-    return done;
+    return with_effects(ctx, argv, argc, reserve);
 }
 
 int Settle(RedisModuleCtx *ctx, RedisModuleString **argv, int argc) {
-    Effects e = {.writes = 0, .n = 0, .clock = 0};
-    int done = settle(ctx, argv, argc, &e);
-    effects_flush(ctx, &e);
-    return done;
+    return with_effects(ctx, argv, argc, settle);
 }
