@@ -116,6 +116,14 @@ def low_claim_signal(f: NodeFeatures, p: ScoringParams) -> Signal:
     share (:func:`graphs.signals.formulas.effective_trials`): one unclaimed
     post to a chat of thirty is one unlucky share, not thirty refusals.
 
+    It is measured twice, each node keeping the stronger: over all shares,
+    and over the shares that name their recipients against the typical rate
+    of such shares.  A timeline post reaches an audience, not chosen
+    friends, and is claimed far less often; a spammer pesters named friends
+    who claim what others send them.  Mixed in, the posts drag the typical
+    rate down (the spammer's shortfall shrinks) and give real posters
+    chance shortfalls of their own.
+
     Examples
     --------
     >>> from graphs.events.jsonl import read_events
@@ -128,13 +136,24 @@ def low_claim_signal(f: NodeFeatures, p: ScoringParams) -> Signal:
     >>> round(float(s.score[0]), 2), float(s.score[1])
     (1.0, 0.0)
     """
-    _shrunk, gap = claim_gap(f, p)
-    per_share = recipients_per_share(float(f.sent.sum()), float(f.allowed.sum()))
-    claims_eff, sent_eff = effective_trials(NUMPY, f.claims, f.sent, f.allowed, per_share)
-    score = low_claim_score(NUMPY, gap, claim_tail_log10(claims_eff, sent_eff, f.claim_rate0), p)
-    return Signal.of(LOW_CLAIM, f.claims / np.maximum(f.sent, 1), score,
-                     {"claims": f.claims, "sent": f.sent,
-                   "p0": np.full(f.sent.size, f.claim_rate0)})
+    every = _low_claim(f.claims, f.sent, f.allowed, f.claim_rate0, p)
+    named = _low_claim(f.named_claims, f.named_sent, f.named_allowed, f.named_claim_rate0, p)
+    use = named > every
+    claims = np.where(use, f.named_claims, f.claims)
+    sent = np.where(use, f.named_sent, f.sent)
+    return Signal.of(LOW_CLAIM, claims / np.maximum(sent, 1), np.maximum(every, named),
+                     {"claims": claims, "sent": sent,
+                      "p0": np.where(use, f.named_claim_rate0, f.claim_rate0)})
+
+
+def _low_claim(claims: NDArray[np.float64], sent: NDArray[np.float64], allowed: NDArray[np.float64],
+               p0: float, p: ScoringParams) -> NDArray[np.float64]:
+    """The low-claim score of sharers with these counts, against the typical rate ``p0``."""
+    _shrunk, gap = gap_formula(NUMPY, claims, sent, p0, p)
+    per_share = recipients_per_share(float(sent.sum()), float(allowed.sum()))
+    claims_eff, sent_eff = effective_trials(NUMPY, claims, sent, allowed, per_share)
+    out: NDArray[np.float64] = low_claim_score(NUMPY, gap, claim_tail_log10(claims_eff, sent_eff, p0), p)
+    return out
 
 
 def claim_tail_log10(claims: NDArray[np.float64], sent: NDArray[np.float64], p0: float) -> NDArray[np.float64]:
