@@ -28,9 +28,8 @@ class NodeFeatures:
     ``in_deliveries``.  Per device: ``dev_users``, ``dev_attempts``.
     ``claim_rate0`` is the typical claim rate per recipient.  The same
     counts over the shares that name their recipients (a chat, a group;
-    not a timeline post, which gives a count only): ``named_allowed``,
-    ``named_sent``, ``named_claims`` and their typical rate
-    ``named_claim_rate0``.
+    not a broadcast such as a timeline post, which gives a count only):
+    ``named_allowed``, ``named_sent``, ``named_claims``.
     """
 
     share: sp.csr_matrix
@@ -52,7 +51,6 @@ class NodeFeatures:
     named_allowed: Vec
     named_sent: Vec
     named_claims: Vec
-    named_claim_rate0: float
 
 
 def node_features(t: EventTable) -> NodeFeatures:
@@ -98,7 +96,6 @@ def node_features(t: EventTable) -> NodeFeatures:
         claim_rate0=typical_claim_rate(sent, claims),
         named_allowed=np.bincount(t.sharer[allowed & named], minlength=n).astype(np.float64),
         named_sent=named_sent, named_claims=named_claims,
-        named_claim_rate0=typical_claim_rate(named_sent, named_claims),
     )
 
 
