@@ -187,7 +187,8 @@ def claim_yardstick(sharers: int, own: tuple[float, float], graph: tuple[float, 
 
     Examples
     --------
-    >>> claim_yardstick(40, (0.3, 2.0), (0.2, 4.0), ScoringParams()), claim_yardstick(2, (0.0, 12.5), (0.2, 4.0), ScoringParams())
+    >>> p = ScoringParams()
+    >>> claim_yardstick(40, (0.3, 2.0), (0.2, 4.0), p), claim_yardstick(2, (0.0, 12.5), (0.2, 4.0), p)
     ((0.3, 2.0), (0.2, 4.0))
     """
     return own if sharers >= p.low_claim_min_sharers else graph
