@@ -26,7 +26,10 @@ class NodeFeatures:
     Per user: ``attempts``, ``allowed``, ``refused``, ``sent`` (recipients of
     shares with an outcome), ``claims``, ``out_contacts``, ``in_contacts``,
     ``in_deliveries``.  Per device: ``dev_users``, ``dev_attempts``.
-    ``claim_rate0`` is the typical claim rate per recipient.
+    ``claim_rate0`` is the typical claim rate per recipient.  The same
+    counts over the shares that name their recipients (a chat, a group;
+    not a broadcast such as a timeline post, which gives a count only):
+    ``named_allowed``, ``named_sent``, ``named_claims``.
     """
 
     share: sp.csr_matrix
@@ -45,6 +48,9 @@ class NodeFeatures:
     dev_users: Vec
     dev_attempts: Vec
     claim_rate0: float
+    named_allowed: Vec
+    named_sent: Vec
+    named_claims: Vec
 
 
 def node_features(t: EventTable) -> NodeFeatures:
@@ -69,6 +75,11 @@ def node_features(t: EventTable) -> NodeFeatures:
     sent_ev = np.where(t.delivered >= 0, t.delivered, t.n_recipients).astype(np.float64)
     sent = np.bincount(t.sharer[with_outcome], weights=sent_ev[with_outcome], minlength=n).astype(np.float64)
     claims = np.bincount(t.sharer[with_outcome], weights=t.claimed[with_outcome], minlength=n).astype(np.float64)
+    # a share names its recipients when it delivered to listed accounts (it has edges)
+    named = np.bincount(t.edge_event, minlength=t.n_events) > 0
+    named_out = with_outcome & named
+    named_sent = np.bincount(t.sharer[named_out], weights=sent_ev[named_out], minlength=n).astype(np.float64)
+    named_claims = np.bincount(t.sharer[named_out], weights=t.claimed[named_out], minlength=n).astype(np.float64)
     attempts = np.bincount(t.sharer, minlength=n).astype(np.float64)
     n_allowed = np.bincount(t.sharer[allowed], minlength=n).astype(np.float64)
     attempted = sp.csr_matrix((np.ones(t.attempt_src.size), (t.attempt_src, t.attempt_dst)),
@@ -83,6 +94,8 @@ def node_features(t: EventTable) -> NodeFeatures:
         dev_users=np.diff(du_bin.indptr).astype(np.float64),
         dev_attempts=np.asarray(du.sum(axis=1)).ravel(),
         claim_rate0=typical_claim_rate(sent, claims),
+        named_allowed=np.bincount(t.sharer[allowed & named], minlength=n).astype(np.float64),
+        named_sent=named_sent, named_claims=named_claims,
     )
 
 

@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from scipy.stats import binom
 
 from graphs.features.matrices import binary, max_over_links
-from graphs.features.nodes import NodeFeatures
+from graphs.features.nodes import NodeFeatures, typical_claim_rate
 from graphs.signals.catalog import (
     DEVICE_FARM,
     DEVICE_ROTATION,
@@ -24,6 +24,7 @@ from graphs.signals.catalog import (
 )
 from graphs.signals.formulas import (
     NUMPY,
+    claim_yardstick,
     effective_trials,
     farm_score,
     low_claim_score,
@@ -112,29 +113,49 @@ def low_claim_signal(f: NodeFeatures, p: ScoringParams) -> Signal:
 
     Needs both a large shortfall and a small binomial tail probability of
     so few claims at the typical rate: one unlucky afternoon is not a signal.
-    The tail counts a share as at most the graph's mean recipients per
-    share (:func:`graphs.signals.formulas.effective_trials`): one unclaimed
-    post to a chat of thirty is one unlucky share, not thirty refusals.
+    The tail counts a share as at most the mean recipients per share
+    (:func:`graphs.signals.formulas.effective_trials`): one unclaimed post
+    to a chat of thirty is one unlucky share, not thirty refusals.
+
+    Shares that name their recipients (a chat, a group) and broadcasts (a
+    timeline post: a count of who may see it) are judged apart, each
+    against the typical rate and recipients per share of its own kind
+    (:func:`graphs.signals.formulas.claim_yardstick`); a node keeps the
+    stronger.  A broadcast's audience claims far less often than chosen
+    friends do: mixed in, it dragged the yardstick down, so a spammer
+    pestering named friends fell short of it by less, and real posters fell
+    short of it by chance.
 
     Examples
     --------
     >>> from graphs.events.jsonl import read_events
     >>> from graphs.features.nodes import node_features
-    >>> ev = [{"user_id": "spam", "coupon_id": "c", "ts": i, "recipient_count": 10,
-    ...        "delivered": 10, "claimed": 0} for i in range(10)]
-    >>> ev += [{"user_id": f"ok{i}", "coupon_id": "c", "ts": i, "recipient_count": 10,
-    ...         "delivered": 10, "claimed": 3} for i in range(5)]
+    >>> ev = [{"user_id": "spam", "coupon_id": "c", "ts": i, "recipients": [f"f{i % 3}"],
+    ...        "delivered": 1, "claimed": 0} for i in range(60)]
+    >>> ev += [{"user_id": f"ok{i}", "coupon_id": "c", "ts": i, "recipients": [f"g{i}", f"h{i}"],
+    ...         "delivered": 2, "claimed": 1} for i in range(3) for _ in range(3)]
     >>> s = low_claim_signal(node_features(read_events(ev)), ScoringParams())
-    >>> round(float(s.score[0]), 2), float(s.score[1])
-    (1.0, 0.0)
+    >>> round(float(s.score[0]), 2), float(s.score[1]), s.row(0)["detail"]
+    (1.0, 0.0, '0 claims from 60 recipients (typical rate 50%)')
     """
-    _shrunk, gap = claim_gap(f, p)
-    per_share = recipients_per_share(float(f.sent.sum()), float(f.allowed.sum()))
-    claims_eff, sent_eff = effective_trials(NUMPY, f.claims, f.sent, f.allowed, per_share)
-    score = low_claim_score(NUMPY, gap, claim_tail_log10(claims_eff, sent_eff, f.claim_rate0), p)
-    return Signal.of(LOW_CLAIM, f.claims / np.maximum(f.sent, 1), score,
-                     {"claims": f.claims, "sent": f.sent,
-                   "p0": np.full(f.sent.size, f.claim_rate0)})
+    graph = (f.claim_rate0, recipients_per_share(float(f.sent.sum()), float(f.allowed.sum())))
+    named = _low_claim(f.named_claims, f.named_sent, f.named_allowed, graph, p)
+    broadcast = _low_claim(f.claims - f.named_claims, f.sent - f.named_sent, f.allowed - f.named_allowed, graph, p)
+    use = named[0] >= broadcast[0]
+    claims = np.where(use, f.named_claims, f.claims - f.named_claims)
+    sent = np.where(use, f.named_sent, f.sent - f.named_sent)
+    return Signal.of(LOW_CLAIM, claims / np.maximum(sent, 1), np.maximum(named[0], broadcast[0]),
+                     {"claims": claims, "sent": sent, "p0": np.where(use, named[1], broadcast[1])})
+
+
+def _low_claim(claims: NDArray[np.float64], sent: NDArray[np.float64], allowed: NDArray[np.float64],
+               graph: tuple[float, float], p: ScoringParams) -> tuple[NDArray[np.float64], float]:
+    """(score, typical rate) of the low-claim signal over one kind of share."""
+    own = (typical_claim_rate(sent, claims), recipients_per_share(float(sent.sum()), float(allowed.sum())))
+    p0, per_share = claim_yardstick(int((sent >= 5).sum()), own, graph, p)
+    _shrunk, gap = gap_formula(NUMPY, claims, sent, p0, p)
+    claims_eff, sent_eff = effective_trials(NUMPY, claims, sent, allowed, per_share)
+    return low_claim_score(NUMPY, gap, claim_tail_log10(claims_eff, sent_eff, p0), p), p0
 
 
 def claim_tail_log10(claims: NDArray[np.float64], sent: NDArray[np.float64], p0: float) -> NDArray[np.float64]:

@@ -29,6 +29,7 @@ __all__ = [
     "Ops",
     "burst_score",
     "claim_gap",
+    "claim_yardstick",
     "crowd_weight",
     "effective_trials",
     "farm_score",
@@ -173,6 +174,24 @@ def recipients_per_share(sent_total: float, allowed_total: float) -> float:
     (3.0, 1.0)
     """
     return max(sent_total / allowed_total, 1.0) if allowed_total > 0 else 1.0
+
+
+def claim_yardstick(sharers: int, own: tuple[float, float], graph: tuple[float, float],
+                    p: ScoringParams) -> tuple[float, float]:
+    """(typical claim rate, mean recipients per share) to judge one kind of share by.
+
+    ``own`` are the kind's own figures, ``graph`` the whole graph's;
+    ``sharers`` is how many sharers of 5 or more recipients of this kind
+    there are.  With fewer than ``low_claim_min_sharers`` of them the kind's
+    median is no yardstick, and the graph's figures judge it.
+
+    Examples
+    --------
+    >>> p = ScoringParams()
+    >>> claim_yardstick(40, (0.3, 2.0), (0.2, 4.0), p), claim_yardstick(2, (0.0, 12.5), (0.2, 4.0), p)
+    ((0.3, 2.0), (0.2, 4.0))
+    """
+    return own if sharers >= p.low_claim_min_sharers else graph
 
 
 def low_claim_score(ops: Ops, gap: X, tail_log10: X, p: ScoringParams) -> X:

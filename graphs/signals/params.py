@@ -42,6 +42,10 @@ class ScoringParams:
     #: one unlucky share); with chat posts no longer counted thirty times, 1.0 -> 2.5 (was
     #: 1.3 -> 3.0) lets a user spam a few friends 30 to 40 times before it scores
     low_claim_log10p: tuple[float, float] = (1.0, 2.5)
+    #: low claims are judged per kind of share, named recipients (chats, groups) apart from
+    #: broadcasts (a timeline post: a count of who may see it); a kind with fewer sharers of 5+
+    #: recipients than this has no typical rate of its own and is judged by the whole graph's
+    low_claim_min_sharers: int = 5
     #: distinct recipients that make a spray, and the claim shortfall a spray needs
     star_fanout: tuple[float, float] = (15.0, 50.0)
     star_claim_gap: tuple[float, float] = (0.3, 0.7)

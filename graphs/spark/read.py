@@ -33,7 +33,8 @@ EVENT_SCHEMA = T.StructType([
 @dataclass(frozen=True)
 class SparkEvents:
     """``events``: one row per decision (``eid``, ``user``, ``device``, ``coupon``, ``ts``,
-    ``decision``, ``n_rec``, ``delivered``, ``claimed``, ``label``); ``edges``: delivered
+    ``decision``, ``n_rec``, ``delivered``, ``claimed``, ``label``, ``named``: it delivered to
+    listed recipients, so it has edges); ``edges``: delivered
     ``src -> dst`` per event (``eid``, ``coupon``, ``ts``); ``attempts``: recipients of
     refused shares (``src``, ``dst``); ``users``: every user id (sharers and recipients)."""
 
@@ -65,6 +66,9 @@ def read_events(spark: SparkSession, path: str) -> SparkEvents:
                 .when(F.col("decision") == "block", BLOCK).otherwise(ALLOW))
     label = F.when(F.col("label") == "fraud", LABELS["fraud"]).when(F.col("label") == "legit", LABELS["legit"])
     n_listed = F.coalesce(F.size("recipients"), F.lit(-1))
+    delivered = F.coalesce(F.col("delivered"), F.lit(MISSING))
+    # a share names its recipients when it delivered to listed accounts: it has edges (as in numpy)
+    named = (decision == ALLOW) & (delivered != 0) & (n_listed > 0)
     events = raw.select(
         F.monotonically_increasing_id().alias("eid"),
         F.col("user_id").cast("string").alias("user"), F.col("device_id").cast("string").alias("device"),
@@ -72,9 +76,9 @@ def read_events(spark: SparkSession, path: str) -> SparkEvents:
         decision.alias("decision"),
         F.when(n_listed > 0, n_listed).otherwise(F.coalesce(F.col("recipient_count"), F.lit(0)))
         .cast("long").alias("n_rec"),
-        F.coalesce(F.col("delivered"), F.lit(MISSING)).cast("long").alias("delivered"),
+        delivered.cast("long").alias("delivered"),
         F.coalesce(F.col("claimed"), F.lit(MISSING)).cast("long").alias("claimed"),
-        label.alias("label"), F.col("recipients"),
+        label.alias("label"), named.alias("named"), F.col("recipients"),
     ).persist()
     rec = events.select("eid", "coupon", "ts", F.col("user").alias("src"), "decision", "delivered",
                         F.explode("recipients").alias("dst"))

@@ -16,6 +16,7 @@ from graphs.scorers.structural import claim_tail_log10
 from graphs.signals.catalog import DEVICE_ROTATION, FAKE_SINK, LOW_CLAIM, REFUSED, STAR_SPRAY, USER_FARM, SignalSpec
 from graphs.signals.formulas import (
     claim_gap,
+    claim_yardstick,
     effective_trials,
     farm_score,
     low_claim_score,
@@ -26,7 +27,7 @@ from graphs.signals.formulas import (
     star_score,
 )
 from graphs.signals.params import ScoringParams
-from graphs.spark.features import SparkFeatures
+from graphs.spark.features import SparkFeatures, typical_claim_rate
 from graphs.spark.ops import SPARK
 
 __all__ = ["col_name", "device_farm", "low_claim", "refused", "rotation", "sink", "star", "user_farm"]
@@ -73,35 +74,55 @@ def refused(f: SparkFeatures, p: ScoringParams) -> DataFrame:
                     F.col("attempts").alias(col_name(REFUSED, "attempts")))
 
 
-def _tails(p0: float):  # type: ignore[no-untyped-def]
+def _tails(p0: tuple[float, float]):  # type: ignore[no-untyped-def]
+    """Arrow batches: the binomial tail of the named shares (``c0``, ``n0``) and of the broadcasts (``c1``, ``n1``)."""
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for b in batches:
-            claims = b.column("claims").to_numpy(zero_copy_only=False)
-            sent = b.column("sent").to_numpy(zero_copy_only=False)
-            yield pa.RecordBatch.from_arrays([b.column("id"), pa.array(claim_tail_log10(claims, sent, p0))],
-                                             names=["id", "tail"])
+            cols = [b.column(c).to_numpy(zero_copy_only=False) for c in ("c0", "n0", "c1", "n1")]
+            yield pa.RecordBatch.from_arrays(
+                [b.column("id"), pa.array(claim_tail_log10(cols[0], cols[1], p0[0])),
+                 pa.array(claim_tail_log10(cols[2], cols[3], p0[1]))], names=["id", "t0", "t1"])
     return run
 
 
 def low_claim(f: SparkFeatures, p: ScoringParams) -> DataFrame:
     """Claim shortfall and its binomial tail (scipy on Arrow batches, as the numpy engine computes it).
 
-    The tail counts a share as at most the graph's mean recipients per share
-    (:func:`graphs.signals.formulas.effective_trials`), from the same sums as
-    the numpy engine.
+    Named shares and broadcasts are judged apart, each against its own
+    typical rate and recipients per share
+    (:func:`graphs.signals.formulas.claim_yardstick`), from the same sums as
+    the numpy engine; a node keeps the stronger.
     """
-    p0 = f.claim_rate0
-    tot = f.users.agg(F.sum("sent").alias("sent"), F.sum("allowed").alias("allowed")).first()
-    per_share = recipients_per_share(float((tot and tot["sent"]) or 0.0), float((tot and tot["allowed"]) or 0.0))
-    claims_eff, sent_eff = effective_trials(SPARK, F.col("claims"), F.col("sent"), F.col("allowed"), per_share)
-    tails = (f.users.select("id", claims_eff.alias("claims"), sent_eff.alias("sent"))
-             .mapInArrow(_tails(p0), "id string, tail double"))
-    _, gap = claim_gap(SPARK, F.col("claims"), F.col("sent"), p0, p)
-    return f.users.join(tails, "id").select(
-        "id", (F.col("claims") / F.greatest(F.col("sent"), F.lit(1.0))).alias(col_name(LOW_CLAIM, "value")),
-        low_claim_score(SPARK, gap, F.col("tail"), p).alias(col_name(LOW_CLAIM, "score")),
-        F.col("claims").alias(col_name(LOW_CLAIM, "claims")), F.col("sent").alias(col_name(LOW_CLAIM, "sent")),
-        F.lit(p0).alias(col_name(LOW_CLAIM, "p0")))
+    u = f.users.select("id", *(F.col(c) for c in ("named_claims", "named_sent", "named_allowed")),
+                       (F.col("claims") - F.col("named_claims")).alias("b_claims"),
+                       (F.col("sent") - F.col("named_sent")).alias("b_sent"),
+                       (F.col("allowed") - F.col("named_allowed")).alias("b_allowed"))
+    kinds = (("named_claims", "named_sent", "named_allowed"), ("b_claims", "b_sent", "b_allowed"))
+    tot = u.agg(*(F.sum(c).alias(c) for k in kinds for c in k[1:]),
+                *(F.sum((F.col(k[1]) >= 5).cast("long")).alias(f"{k[1]}_5") for k in kinds)).first()
+
+    def total(c: str) -> float:
+        return float((tot and tot[c]) or 0.0)
+
+    graph = (f.claim_rate0, recipients_per_share(total("named_sent") + total("b_sent"),
+                                                 total("named_allowed") + total("b_allowed")))
+    yard = [claim_yardstick(int(total(f"{k[1]}_5")), (typical_claim_rate(u, k[1], k[0]),
+                                                      recipients_per_share(total(k[1]), total(k[2]))), graph, p)
+            for k in kinds]
+    eff = [effective_trials(SPARK, F.col(k[0]), F.col(k[1]), F.col(k[2]), y[1])
+           for k, y in zip(kinds, yard, strict=True)]
+    tails = (u.select("id", eff[0][0].alias("c0"), eff[0][1].alias("n0"), eff[1][0].alias("c1"), eff[1][1].alias("n1"))
+             .mapInArrow(_tails((yard[0][0], yard[1][0])), "id string, t0 double, t1 double"))
+    score = [low_claim_score(SPARK, claim_gap(SPARK, F.col(k[0]), F.col(k[1]), y[0], p)[1], F.col(t), p)
+             for k, y, t in zip(kinds, yard, ("t0", "t1"), strict=True)]
+    use = score[0] >= score[1]
+    claims = F.when(use, F.col("named_claims")).otherwise(F.col("b_claims"))
+    sent = F.when(use, F.col("named_sent")).otherwise(F.col("b_sent"))
+    return u.join(tails, "id").select(
+        "id", (claims / F.greatest(sent, F.lit(1.0))).alias(col_name(LOW_CLAIM, "value")),
+        F.greatest(score[0], score[1]).alias(col_name(LOW_CLAIM, "score")),
+        claims.alias(col_name(LOW_CLAIM, "claims")), sent.alias(col_name(LOW_CLAIM, "sent")),
+        F.when(use, F.lit(yard[0][0])).otherwise(F.lit(yard[1][0])).alias(col_name(LOW_CLAIM, "p0")))
 
 
 def star(f: SparkFeatures, p: ScoringParams) -> DataFrame:

@@ -144,6 +144,26 @@ def test_low_claim_rate_counts_a_chat_post_as_one_share() -> None:
     assert low["detail"] == "0 claims from 90 recipients (typical rate 25%)"
 
 
+def test_low_claim_rate_judges_posts_against_posts() -> None:
+    events = background()  # named shares to four friends, one claim each: 25 %
+    # eight ordinary posters: a timeline post of 20 viewers gets one claim (5 %)
+    events += [share(f"fan{j}", f"bg{i}", 100 * j + i, None, count=20, claimed=1) for j in range(8) for i in range(3)]
+    # a poster with 2 claims from 80 viewers: short of the named shares' 25 %, not of posts' 5 %
+    events += [share("poster", f"bg{i}", 900 + i, None, count=20, claimed=2 if i < 2 else 0) for i in range(4)]
+    # ten posts nobody claims, and 30 named shares to three friends nobody claims
+    events += [share("spam", f"bg{i % 6}", 1000 + i, None, count=20, claimed=0) for i in range(10)]
+    events += [share("pest", f"bg{i % 6}", i * 600, ["f0", "f1", "f2"], claimed=0) for i in range(30)]
+    rows = by_node(score_events(events))
+    assert signal(rows["poster"], "low_claim_rate") is None
+    assert all(signal(rows[f"fan{j}"], "low_claim_rate") is None for j in range(8))
+    spam = signal(rows["spam"], "low_claim_rate")
+    assert spam is not None and spam["score"] == 1.0
+    assert spam["detail"] == "0 claims from 200 recipients (typical rate 5%)"
+    pest = signal(rows["pest"], "low_claim_rate")
+    assert pest is not None and pest["score"] == 1.0
+    assert pest["detail"] == "0 claims from 90 recipients (typical rate 25%)"
+
+
 def test_refused_attempts_are_evidence() -> None:
     events = background()
     events += [share("pushy", "bg0", i, ["o1"], decision="block") for i in range(5)]

@@ -86,3 +86,16 @@ def test_closed_groups_agree(spark_run: tuple[Path, dict[str, object]], numpy_ro
     want = entries(numpy_rows)
     assert len(want) >= 10  # the mixed workload holds rings nobody shares into
     assert entries(rows) == want
+
+
+def test_low_claim_signals_agree(spark_run: tuple[Path, dict[str, object]], numpy_rows: Rows) -> None:
+    """Low claims, named shares and broadcasts judged apart: the same entries on both engines."""
+    rows = read_rows(spark_run[0] / "scores.jsonl")
+
+    def entries(r: Rows) -> dict[tuple[str, str], object]:
+        return {k: s for k, row in r.items() for s in row["signals"]  # type: ignore[attr-defined]
+                if s["name"] == "low_claim_rate"}
+
+    want = entries(numpy_rows)
+    assert len(want) >= 5  # the workload holds spammers of named friends
+    assert entries(rows) == want
