@@ -39,25 +39,12 @@ device hashes of ``sink_feeder`` reach a new device only after its first
 share).
 
 A ring is also found before any of its recipients is heavy, from what its
-recipients *are* (``circles``): a ring's members name the same few accounts
-again and again, and nobody else does, while a real user's friends hear
-from others too, and its friends' friends from others again. A share is a
-*closed circle* when it names ``circle_recipients`` or more accounts, at
-least ``circle_sharers`` other sharers each named ``circle_named`` or more
-of them before, nobody else ever shared to them, and nobody outside the
-circle (those sharers, the share's sharer and its recipients) ever shared
-to the circle's sharers or to this share's sharer. Its recipients are
-published as ring sinks (``b``), and its sharers and recipients as members
-(``m``; the recipients as a ring sink's fellows are), value:
-the circle's sharers (the others and this one), for ``window_ms``; no claim
-is needed, so this comes at a ring's second or third round of shares, weeks
-before its recipients have three reports each.
+recipients *are*: a closed circle (circles.py), whose recipients keep their
+``b`` flag for the window whatever their later judgements here find.
 
 Work per judgement: at most ``sharers_per_recipient`` x
 ``recipients_per_sharer`` (32 x 128) lookups, only for a heavy recipient
-with ``block_members`` sharers or more; a closed circle, at most ``circle_max_recipients`` x
-``sharers_per_recipient`` lookups to count who named the recipients and as
-many to read the inflow of the circle's sharers (32 x 32 each); no Redis
+with ``block_members`` sharers or more; no Redis
 work in the consumer beyond the board's writes, none in the decision.
 """
 
@@ -68,7 +55,7 @@ from collections import Counter
 from riskservice.signals.base import claims_on_average
 from riskservice.signals.board import Board, BoardWrite
 from riskservice.signals.catalog import SignalConfig
-from riskservice.signals.counters import Recent
+from riskservice.signals.circles import ClosedCircles
 from riskservice.signals.share import Outcome, Share
 from riskservice.signals.sinks import Received, SinkFeeder
 
@@ -84,56 +71,16 @@ class RingBlocks:
         # Whether a fellow is heavy, asked again and again by the judgements
         # of one event (its recipients share fellows): kept for that event.
         self._fellows: dict[str, bool] = {}
-        # recipient -> the closed circle it was named in (its size), kept as
-        # long as its flag: a recipient's later judgements must not withdraw it.
-        self.circled: Recent[str, int] = Recent(config.entities, config.window_ms)
+        # Rings found before any recipient is heavy (circles.py).
+        self.circles = ClosedCircles(config, board, feeder)
 
     def share(self, share: Share) -> list[BoardWrite]:
         # (after SinkFeeder.share: the share is in its state already)
         self._fellows = {}
-        writes = self.circle(share)
+        writes = self.circles.share(share)
         for r in share.recipients:
             writes += self.judge(r, share.t_ms)
         return writes
-
-    def circle(self, share: Share) -> list[BoardWrite]:
-        """Publish a closed circle's recipients and sharers (see the module)."""
-        c, feeder, now, user = self.c, self.feeder, share.t_ms, share.user
-        recipients = share.recipients
-        if not c.circles or not c.circle_recipients <= len(recipients) <= c.circle_max_recipients:
-            return []
-        named: Counter[str] = Counter()
-        for r in recipients:
-            got = feeder.received.peek(r, now)
-            named.update(p for p in (got.sharers.keys(now) if got is not None else ()) if p != user)
-        circle = {p for p, n in named.items() if n >= c.circle_named}
-        # Every other sharer of the recipients named several of them: a real
-        # user's friends also hear from friends who name just them.
-        if len(circle) < c.circle_sharers or len(circle) < len(named):
-            return []
-        # ... and the circle's sharers hear from nobody outside it: real
-        # users' friends hear from their own friends.
-        inside = circle | set(recipients) | {user}
-        for account in (user, *sorted(circle)):
-            got = feeder.received.peek(account, now)
-            if got is not None and any(p not in inside for p in got.sharers.keys(now)):
-                return []
-        size, until = len(circle) + 1, now + c.window_ms
-        writes: list[BoardWrite] = []
-        flags: list[tuple[str, str, int, int]] = []
-        # Its recipients are members too (as a ring sink's fellows are): in a
-        # ring whose targets are its own members, their next shares are the ring's.
-        members = circle | {user} | (set(recipients) if c.block_fellows_flagged else set())
-        for kind, accounts in (("b", sorted(recipients)), ("m", sorted(members))):
-            for account in accounts:
-                held = self.board.get(kind, account, now)
-                if held is None or held[0] < size or held[1] - now <= c.window_ms // 2:
-                    flags.append((kind, account, max(size, held[0] if held else 0), until))
-                if kind == "b":
-                    self.circled.put(account, max(size, self.circled.get(account, now) or 0), now)
-                else:
-                    writes += self.board.clear("w", account, now)  # a ring member has no standing
-        return self.board.set_many(flags, now) + writes
 
     def outcome(self, share: Share, outcome: Outcome) -> list[BoardWrite]:
         if outcome.delivered <= 0:
@@ -188,7 +135,7 @@ class RingBlocks:
     def judge(self, recipient: str, now: int) -> list[BoardWrite]:
         """Publish or withdraw ``recipient`` as a ring sink, and flag its block."""
         block, fellows = self.ring(recipient, now)
-        circled = self.circled.get(recipient, now)
+        circled = self.circles.circled.get(recipient, now)
         if not block:
             # (a closed circle's recipient keeps its flag for the window)
             return [] if circled is not None else self.board.clear("b", recipient, now)

@@ -248,3 +248,46 @@ def test_shares_naming_two_accounts_are_no_circle() -> None:
         for i, friend in enumerate("abc"):
             s.share(k * 100 + i * 10, friend, ("p", "q"), coupon=f"c{k}{i}")
     assert ring_flags(s) == {}
+
+
+def test_a_ring_naming_one_target_a_share_is_a_circle_across_its_shares() -> None:
+    s = Stream()
+    # Three members each reach the ring's two targets, one per share; nobody
+    # else reaches them or the members.
+    t = 0
+    for member in "abc":
+        for target in ("t1", "t2"):
+            s.share(t, member, (target,), coupon=f"c{t}")
+            t += 10
+    assert ring_flags(s) == {}  # at c's shares, two other sharers: not yet
+    # A fourth reaches t1, then t2: t2's other sharers (three) each reached
+    # both accounts d reached. A circle of four sharers.
+    s.share(100, "d", ("t1",), coupon="d1")
+    s.share(110, "d", ("t2",), coupon="d2")
+    until = T0 + 110 + MONTH
+    assert ring_flags(s) == {"b|t2": f"4@{until}", **{f"m|{m}": f"4@{until}" for m in ("a", "b", "c", "d", "t2")}}
+
+
+def test_sharers_with_friends_of_their_own_are_no_circle_across_shares() -> None:
+    s = Stream()
+    s.share(0, "friend", ("a",), coupon="c0")  # a hears from a friend outside
+    t = 10
+    for member in "abc":
+        for target in ("t1", "t2"):
+            s.share(t, member, (target,), coupon=f"c{t}")
+            t += 10
+    s.share(100, "d", ("t1",), coupon="d1")
+    s.share(110, "d", ("t2",), coupon="d2")
+    assert ring_flags(s) == {}
+
+
+def test_a_sharer_naming_a_circles_recipient_joins_it() -> None:
+    for joins in (True, False):
+        s = Stream()
+        s.engine = SignalEngine(replace(SignalConfig(), circle_joins=joins))
+        for i, member in enumerate("abc"):
+            s.share(i * 10, member, ("t1", "t2", "t3"), coupon=f"c{i}")
+        # A new account names one of the circle's recipients (and a friend).
+        s.share(100, "e", ("t1", "z"), coupon="c9")
+        assert s.flag("m", "e", 110) == ((3, T0 + 100 + MONTH) if joins else None)
+        assert s.flag("m", "z", 110) is None  # the friend is not named a member
