@@ -22,13 +22,17 @@ recipients it reached):
   the recipients it reached) ever shared to the circle's sharers or to this
   share's sharer: a real user's friends hear from their own friends.
 
-A circle's recipients are published as ring sinks (board kind ``b``) and its
-sharers and recipients as members (``m``; the recipients as a ring sink's
-fellows are, ``block_fellows_flagged``), value: the circle's sharers (the
-others and this one), for ``window_ms``; the ``ring_block`` rule judges them
-(same code, threshold and settings). A later share naming a circle's
-recipient joins the circle (``circle_joins``): its sharer is a member too,
-as a ring's new member naming the ring's targets. No claim is needed: what
+A circle's sharers are published as members (board kind ``m``), value: the
+circle's sharers (the others and this one), for ``window_ms``; the
+``ring_block`` rule judges them (same code, threshold and settings). A
+circle found in one share also publishes its recipients, as ring sinks
+(``b``) and as members (as a ring sink's fellows are,
+``block_fellows_flagged``), and a later share naming one of them joins the
+circle (``circle_joins``): its sharer is a member too, as a ring's new
+member naming the ring's targets. A circle found across shares publishes
+no recipient: the recipients of the share that completes it need not be
+the ring's targets (a member's cover share to real users whom only ring
+members and sprayers happened to reach: measured, that flagged real users). No claim is needed: what
 it rests on is that nobody outside the circle is in touch with it.
 
 Work per share: nothing for a share naming fewer than ``circle_recipients``
@@ -70,12 +74,18 @@ class ClosedCircles:
         if not c.circles or not share.recipients or len(share.recipients) > c.circle_max_recipients:
             return []
         joined = max((self.circled.get(r, now) or 0 for r in share.recipients), default=0)
-        circle = self._in_share(share) or self._across(share)
-        if circle is None:
-            if joined and c.circle_joins:
-                return self._flag(share, set(), (), joined)
-            return []
-        return self._flag(share, circle, share.recipients, max(len(circle) + 1, joined))
+        if not c.circle_joins:
+            joined = 0
+        circle = self._in_share(share)
+        if circle is not None:
+            return self._flag(share, circle, share.recipients, max(len(circle) + 1, joined))
+        # Across shares, only the sharers are flagged: the share's recipients
+        # need not be the ring's targets (a member's cover share to real users
+        # whom only ring members and sprayers happened to reach).
+        circle = self._across(share)
+        if circle is not None:
+            return self._flag(share, circle, (), max(len(circle) + 1, joined))
+        return self._flag(share, set(), (), joined) if joined else []
 
     def _others(self, share: Share) -> Counter[str]:
         """The recipients' other sharers, and how many of them each named."""
