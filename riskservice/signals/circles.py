@@ -76,13 +76,14 @@ class ClosedCircles:
         joined = max((self.circled.get(r, now) or 0 for r in share.recipients), default=0)
         if not c.circle_joins:
             joined = 0
-        circle = self._in_share(share)
+        named = self._others(share)
+        circle = self._in_share(share, named)
         if circle is not None:
             return self._flag(share, circle, share.recipients, max(len(circle) + 1, joined))
         # Across shares, only the sharers are flagged: the share's recipients
         # need not be the ring's targets (a member's cover share to real users
         # whom only ring members and sprayers happened to reach).
-        circle = self._across(share)
+        circle = self._across(share, set(named))
         if circle is not None:
             return self._flag(share, circle, (), max(len(circle) + 1, joined))
         return self._flag(share, set(), (), joined) if joined else []
@@ -95,11 +96,10 @@ class ClosedCircles:
             named.update(p for p in (got.sharers.keys(share.t_ms) if got is not None else ()) if p != share.user)
         return named
 
-    def _in_share(self, share: Share) -> set[str] | None:
+    def _in_share(self, share: Share, named: Counter[str]) -> set[str] | None:
         c = self.c
         if len(share.recipients) < c.circle_recipients:
             return None
-        named = self._others(share)
         circle = {p for p, n in named.items() if n >= c.circle_named}
         # Every other sharer of the recipients named several of them: a real
         # user's friends also hear from friends who name just them.
@@ -107,9 +107,8 @@ class ClosedCircles:
             return None
         return circle if self._closed(share, circle, set(share.recipients)) else None
 
-    def _across(self, share: Share) -> set[str] | None:
+    def _across(self, share: Share, others: set[str]) -> set[str] | None:
         c, now = self.c, share.t_ms
-        others = set(self._others(share))
         if not c.circle_fed_sharers <= len(others) <= c.sharers_per_recipient:
             return None
         fed = self.feeder.fed.peek(share.user, now)

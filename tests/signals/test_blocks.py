@@ -293,3 +293,14 @@ def test_a_sharer_naming_a_circles_recipient_joins_it() -> None:
         s.share(100, "e", ("t1", "z"), coupon="c9")
         assert s.flag("m", "e", 110) == ((3, T0 + 100 + MONTH) if joins else None)
         assert s.flag("m", "z", 110) is None  # the friend is not named a member
+
+
+def test_shares_naming_more_than_the_bound_are_not_judged_as_circles() -> None:
+    # The bound on the work per share: with `circle_max_recipients` 3, the
+    # same circle is not judged from a share naming four.
+    for bound, expected in ((3, None), (4, (3, T0 + 20 + MONTH))):
+        s = Stream()
+        s.engine = SignalEngine(replace(SignalConfig(), circle_max_recipients=bound))
+        for i, member in enumerate("abc"):
+            s.share(i * 10, member, ("t1", "t2", "t3", "t4"), coupon=f"c{i}")
+        assert s.flag("m", "c", 30) == expected
