@@ -38,10 +38,14 @@ share of a member, from whichever device (rings rotate devices, and the
 device hashes of ``sink_feeder`` reach a new device only after its first
 share).
 
+A ring is also found before any of its recipients is heavy, from what its
+recipients *are*: a closed circle (circles.py), whose recipients keep their
+``b`` flag for the window whatever their later judgements here find.
+
 Work per judgement: at most ``sharers_per_recipient`` x
 ``recipients_per_sharer`` (32 x 128) lookups, only for a heavy recipient
-with ``block_members`` sharers or more; no Redis work in the consumer beyond
-the board's writes, none in the decision.
+with ``block_members`` sharers or more; no Redis
+work in the consumer beyond the board's writes, none in the decision.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from collections import Counter
 from riskservice.signals.base import claims_on_average
 from riskservice.signals.board import Board, BoardWrite
 from riskservice.signals.catalog import SignalConfig
+from riskservice.signals.circles import ClosedCircles
 from riskservice.signals.share import Outcome, Share
 from riskservice.signals.sinks import Received, SinkFeeder
 
@@ -66,11 +71,13 @@ class RingBlocks:
         # Whether a fellow is heavy, asked again and again by the judgements
         # of one event (its recipients share fellows): kept for that event.
         self._fellows: dict[str, bool] = {}
+        # Rings found before any recipient is heavy (circles.py).
+        self.circles = ClosedCircles(config, board, feeder)
 
     def share(self, share: Share) -> list[BoardWrite]:
         # (after SinkFeeder.share: the share is in its state already)
         self._fellows = {}
-        writes: list[BoardWrite] = []
+        writes = self.circles.share(share)
         for r in share.recipients:
             writes += self.judge(r, share.t_ms)
         return writes
@@ -128,9 +135,11 @@ class RingBlocks:
     def judge(self, recipient: str, now: int) -> list[BoardWrite]:
         """Publish or withdraw ``recipient`` as a ring sink, and flag its block."""
         block, fellows = self.ring(recipient, now)
+        circled = self.circles.circled.get(recipient, now)
         if not block:
-            return self.board.clear("b", recipient, now)
-        size, until = len(block), now + self.c.window_ms
+            # (a closed circle's recipient keeps its flag for the window)
+            return [] if circled is not None else self.board.clear("b", recipient, now)
+        size, until = max(len(block), circled or 0), now + self.c.window_ms
         writes: list[BoardWrite] = []
         held = self.board.get("b", recipient, now)
         # Every share moves `until`: re-published when the value changes or

@@ -31,8 +31,9 @@ KINDS = {
     "s": "a fresh account that shared to a sink",
     "w": "passed fan-out challenges with shares its recipients claim as real people do",
     "g": "a fresh account in a burst of fresh accounts sharing one coupon",
-    "b": "a ring sink: its sharers also share to the same other heavy-claiming recipients",
-    "m": "a member of a ring sink's block of sharers",
+    "b": "a ring sink: its sharers also share to the same other heavy-claiming recipients, "
+         "or a closed circle's recipient (circles.py)",
+    "m": "a member of a ring sink's block of sharers, or of a closed circle",
     "p": "a device in a pool of devices that accounts rotate over",
     "q": "an account in a pool of devices that accounts rotate over",
 }

@@ -126,6 +126,22 @@ class SignalConfig:
     # A ring sink's fellows are flagged as members too (a ring whose targets
     # are its own members: their next shares are the ring's).
     block_fellows_flagged: bool = True
+    # Closed circles (circles.py): a share naming `circle_recipients` or more
+    # accounts, each of `circle_sharers` or more other sharers having named
+    # `circle_named` or more of them and nobody else having shared to them;
+    # or a share whose recipients' other sharers, `circle_fed_sharers` or
+    # more, each reached `circle_named` or more of the sharer's recipients;
+    # in both, nobody outside the circle having shared to its sharers. A
+    # sharer naming a circle's recipient joins it (`circle_joins`). Judged
+    # only for shares naming at most `circle_max_recipients` (a bound on the
+    # work per share).
+    circles: bool = True
+    circle_recipients: int = 3
+    circle_sharers: int = 2
+    circle_named: int = 2
+    circle_fed_sharers: int = 3
+    circle_joins: bool = True
+    circle_max_recipients: int = 32
     # A pool of devices (pools.py): the devices of a device's accounts and
     # their accounts; published when `pool_shared` of its devices are used by
     # two accounts or more and it has the floor's accounts (at most

@@ -17,8 +17,17 @@ def ring_flags(s: Stream) -> dict[str, str]:
     return {k: f"{v}@{u}" for k, (v, u) in s.engine.board.entries.items() if k[0] in "bm"}
 
 
-def test_three_sharers_feeding_the_same_three_heavy_claimers_are_a_ring() -> None:
+def claims_only(**changes: object) -> Stream:
+    """A stream whose engine finds rings from heavy claimers only (no closed
+    circles): three sharers naming the same three accounts are a closed
+    circle at the third share already, before any report."""
     s = Stream()
+    s.engine = SignalEngine(replace(SignalConfig(), circles=False, **changes))  # type: ignore[arg-type]
+    return s
+
+
+def test_three_sharers_feeding_the_same_three_heavy_claimers_are_a_ring() -> None:
+    s = claims_only()
     # Three accounts, weeks old (not fresh: the consumer watched them from its
     # start), each share to the same three accounts, which claim everything.
     for i, member in enumerate("abc"):
@@ -36,7 +45,7 @@ def test_three_sharers_feeding_the_same_three_heavy_claimers_are_a_ring() -> Non
 
 
 def test_sinks_claiming_exactly_half_on_average_are_heavy() -> None:
-    s = Stream()
+    s = claims_only()
     # Reports crediting 1/2, 2/3 and 1/3: exactly half on average, though
     # their floating-point sum is 1.4999999999999998.
     for i, (member, delivered, claimed) in enumerate([("a", 6, 3), ("b", 3, 2), ("c", 3, 1)]):
@@ -65,7 +74,7 @@ def test_friends_meeting_on_one_common_heavy_claimer_are_no_ring() -> None:
 
 
 def test_a_ring_sinks_fellows_are_members_before_they_share() -> None:
-    s = Stream()
+    s = claims_only()
     # A ring whose targets are its own members: a, b and c share to d, e and
     # f, which claim everything and have shared nothing yet.
     for i, member in enumerate("abc"):
@@ -75,8 +84,7 @@ def test_a_ring_sinks_fellows_are_members_before_they_share() -> None:
     # their first shares (to anyone) meet ring_block.
     assert {m: s.flag("m", m, 30) for m in "def"} == {m: (3, until) for m in "def"}
     # Switched off, only the sharers are members.
-    off = Stream()
-    off.engine = SignalEngine(replace(SignalConfig(), block_fellows_flagged=False))
+    off = claims_only(block_fellows_flagged=False)
     for i, member in enumerate("abc"):
         off.share(i * 10, member, ("d", "e", "f"), claimed=3, coupon=f"c{i}")
     assert sorted(k for k in ring_flags(off) if k[0] == "m") == ["m|a", "m|b", "m|c"]
@@ -126,7 +134,7 @@ def test_popular_claimers_whose_sharers_are_mostly_their_own_friends_are_no_ring
 
 
 def test_a_sink_that_stops_being_heavy_is_withdrawn_and_members_keep_their_flag() -> None:
-    s = Stream()
+    s = claims_only()
     for i, member in enumerate("abc"):
         s.share(i * 10, member, ("s1", "s2", "s3"), claimed=3, coupon=f"c{i}")
     assert s.flag("b", "s1", 30) is not None
@@ -182,3 +190,117 @@ def test_a_rush_of_sharers_within_the_hour_makes_no_meetings() -> None:
     now = DAY_MS + 200_000
     assert [published(engine, "lockstep", f"fan-{i}", now) for i in range(5)] == [None] * 5
     assert lockstep.reading("fan-0", T0 + now).value == 0  # type: ignore[attr-defined]
+
+
+def test_a_closed_circle_is_a_ring_before_any_report() -> None:
+    s = Stream()
+    # Two accounts name the same three accounts (no reports: nobody knows
+    # yet whether they claim); nobody else shares to them or to the two.
+    s.share(0, "a", ("t1", "t2", "t3"), coupon="c0")
+    s.share(10, "b", ("t1", "t2"), coupon="c1")
+    assert ring_flags(s) == {}  # one other sharer: no circle yet
+    # A third names them: a circle of three sharers. Its recipients are ring
+    # sinks, and members with its sharers.
+    s.share(20, "c", ("t1", "t2", "t3"), coupon="c2")
+    until = T0 + 20 + MONTH
+    assert ring_flags(s) == {**{f"b|{t}": f"3@{until}" for t in ("t1", "t2", "t3")},
+                             **{f"m|{m}": f"3@{until}" for m in ("a", "b", "c", "t1", "t2", "t3")}}
+    # A report crediting nothing does not withdraw it (no claim was needed),
+    # and a fourth sharer's circle raises the value.
+    s.share(30, "a", ("t1",), claimed=0, coupon="c3")
+    assert s.flag("b", "t1", 40) == (3, until)
+    s.share(50, "d", ("t1", "t2", "t3"), coupon="c4")
+    assert s.flag("b", "t1", 60) == (4, T0 + 50 + MONTH) and s.flag("m", "d", 60) == (4, T0 + 50 + MONTH)
+    # Switched off, nothing.
+    off = claims_only()
+    for i, (member, named) in enumerate([("a", ("t1", "t2", "t3")), ("b", ("t1", "t2")), ("c", ("t1", "t2", "t3"))]):
+        off.share(i * 10, member, named, coupon=f"c{i}")
+    assert ring_flags(off) == {}
+
+
+def test_friends_who_hear_from_others_are_no_circle() -> None:
+    # A recipient another account named alone (a friend of theirs): not closed.
+    s = Stream()
+    s.share(0, "friend", ("t2",), coupon="c9")
+    for i, member in enumerate("abc"):
+        s.share(10 + i * 10, member, ("t1", "t2", "t3"), coupon=f"c{i}")
+    assert ring_flags(s) == {}
+    # A sharer that hears from someone outside (its own friend): not closed.
+    s = Stream()
+    s.share(0, "friend", ("a",), coupon="c9")
+    for i, member in enumerate("abc"):
+        s.share(10 + i * 10, member, ("t1", "t2", "t3"), coupon=f"c{i}")
+    assert ring_flags(s) == {}
+    # Inside the circle it may: the sharers naming each other (a ring whose
+    # targets are its members) are still closed.
+    s = Stream()
+    s.share(0, "a", ("b", "c", "d"), coupon="c0")
+    s.share(10, "b", ("c", "d", "a"), coupon="c1")
+    s.share(20, "c", ("d", "a", "b"), coupon="c2")
+    assert s.flag("m", "c", 30) == (3, T0 + 20 + MONTH)
+
+
+def test_shares_naming_two_accounts_are_no_circle() -> None:
+    s = Stream()
+    # Three friends share to the same two friends, again and again: too
+    # small a share for a circle (`circle_recipients` is 3).
+    for k in range(2):
+        for i, friend in enumerate("abc"):
+            s.share(k * 100 + i * 10, friend, ("p", "q"), coupon=f"c{k}{i}")
+    assert ring_flags(s) == {}
+
+
+def test_a_ring_naming_one_target_a_share_is_a_circle_across_its_shares() -> None:
+    s = Stream()
+    # Three members each reach the ring's two targets, one per share; nobody
+    # else reaches them or the members.
+    t = 0
+    for member in "abc":
+        for target in ("t1", "t2"):
+            s.share(t, member, (target,), coupon=f"c{t}")
+            t += 10
+    assert ring_flags(s) == {}  # at c's shares, two other sharers: not yet
+    # A fourth reaches t1, then t2: t2's other sharers (three) each reached
+    # both accounts d reached. A circle of four sharers, flagged as members;
+    # the share's recipient is not flagged (across shares, the recipients of
+    # one share need not be the ring's targets: a cover share to real users).
+    s.share(100, "d", ("t1",), coupon="d1")
+    s.share(110, "d", ("t2",), coupon="d2")
+    until = T0 + 110 + MONTH
+    assert ring_flags(s) == {f"m|{m}": f"4@{until}" for m in "abcd"}
+
+
+def test_sharers_with_friends_of_their_own_are_no_circle_across_shares() -> None:
+    s = Stream()
+    s.share(0, "friend", ("a",), coupon="c0")  # a hears from a friend outside
+    t = 10
+    for member in "abc":
+        for target in ("t1", "t2"):
+            s.share(t, member, (target,), coupon=f"c{t}")
+            t += 10
+    s.share(100, "d", ("t1",), coupon="d1")
+    s.share(110, "d", ("t2",), coupon="d2")
+    assert ring_flags(s) == {}
+
+
+def test_a_sharer_naming_a_circles_recipient_joins_it() -> None:
+    for joins in (True, False):
+        s = Stream()
+        s.engine = SignalEngine(replace(SignalConfig(), circle_joins=joins))
+        for i, member in enumerate("abc"):
+            s.share(i * 10, member, ("t1", "t2", "t3"), coupon=f"c{i}")
+        # A new account names one of the circle's recipients (and a friend).
+        s.share(100, "e", ("t1", "z"), coupon="c9")
+        assert s.flag("m", "e", 110) == ((3, T0 + 100 + MONTH) if joins else None)
+        assert s.flag("m", "z", 110) is None  # the friend is not named a member
+
+
+def test_shares_naming_more_than_the_bound_are_not_judged_as_circles() -> None:
+    # The bound on the work per share: with `circle_max_recipients` 3, the
+    # same circle is not judged from a share naming four.
+    for bound, expected in ((3, None), (4, (3, T0 + 20 + MONTH))):
+        s = Stream()
+        s.engine = SignalEngine(replace(SignalConfig(), circle_max_recipients=bound))
+        for i, member in enumerate("abc"):
+            s.share(i * 10, member, ("t1", "t2", "t3", "t4"), coupon=f"c{i}")
+        assert s.flag("m", "c", 30) == expected

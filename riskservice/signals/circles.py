@@ -1,0 +1,148 @@
+"""Rings found before any of their recipients is heavy: closed circles.
+
+``ring_block`` (blocks.py) finds a ring from its sinks' claims, which needs
+three reports per sink: a ring that makes two or three ring shares per
+member over a month has none when most of them are made. What a ring's
+recipients *are* shows earlier: its members name the same few accounts
+again and again, and nobody else does, while a real user's friends hear from
+others too, and its friends' friends from others again. Judged at each
+share, on ``sink_feeder``'s state (per recipient its sharers, per sharer the
+recipients it reached):
+
+- **a closed circle in one share**: the share names ``circle_recipients``
+  or more accounts; ``circle_sharers`` or more other sharers each named
+  ``circle_named`` or more of them before, and nobody else ever shared to
+  them;
+- **a closed circle across the sharer's recipients** (a ring whose members
+  name one to three targets a share): the share's recipients were reached
+  before by ``circle_fed_sharers`` or more other sharers, each of whom
+  reached ``circle_named`` or more of the accounts this sharer reached in
+  the window;
+- in both, nobody outside the circle (its sharers, the share's sharer and
+  the recipients it reached) ever shared to the circle's sharers or to this
+  share's sharer: a real user's friends hear from their own friends.
+
+A circle's sharers are published as members (board kind ``m``), value: the
+circle's sharers (the others and this one), for ``window_ms``; the
+``ring_block`` rule judges them (same code, threshold and settings). A
+circle found in one share also publishes its recipients, as ring sinks
+(``b``) and as members (as a ring sink's fellows are,
+``block_fellows_flagged``), and a later share naming one of them joins the
+circle (``circle_joins``): its sharer is a member too, as a ring's new
+member naming the ring's targets. A circle found across shares publishes
+no recipient: the recipients of the share that completes it need not be
+the ring's targets (a member's cover share to real users whom only ring
+members and sprayers happened to reach: measured, that flagged real users). No claim is needed: what
+it rests on is that nobody outside the circle is in touch with it.
+
+Work per share: nothing for a share naming fewer than ``circle_recipients``
+accounts unless one of them has other sharers; at most
+``circle_max_recipients`` x ``sharers_per_recipient`` lookups to list who
+named the recipients (32 x 32), and for the circle across the sharer's
+recipients, per other sharer (at most ``sharers_per_recipient``) the
+recipients it reached (at most ``recipients_per_sharer``, 128), stopping at
+the first that does not fit; as many to read the inflow of the circle's
+sharers. No Redis work beyond the board's writes, none in the decision.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from riskservice.signals.board import Board, BoardWrite
+from riskservice.signals.catalog import SignalConfig
+from riskservice.signals.counters import Recent
+from riskservice.signals.share import Share
+from riskservice.signals.sinks import SinkFeeder
+
+__all__ = ["ClosedCircles"]
+
+
+class ClosedCircles:
+    """Closed circles of sharers and recipients, published on a :class:`Board`."""
+
+    def __init__(self, config: SignalConfig, board: Board, feeder: SinkFeeder) -> None:
+        self.c, self.board, self.feeder = config, board, feeder
+        # recipient -> the closed circle it was named in (its size), kept as
+        # long as its flag: its later judgements as a ring sink must not
+        # withdraw it, and a sharer naming it joins the circle.
+        self.circled: Recent[str, int] = Recent(config.entities, config.window_ms)
+
+    def share(self, share: Share) -> list[BoardWrite]:
+        """Judge a share (after :meth:`SinkFeeder.share`: it is in its state)."""
+        c, now = self.c, share.t_ms
+        if not c.circles or not share.recipients or len(share.recipients) > c.circle_max_recipients:
+            return []
+        joined = max((self.circled.get(r, now) or 0 for r in share.recipients), default=0)
+        if not c.circle_joins:
+            joined = 0
+        named = self._others(share)
+        circle = self._in_share(share, named)
+        if circle is not None:
+            return self._flag(share, circle, share.recipients, max(len(circle) + 1, joined))
+        # Across shares, only the sharers are flagged: the share's recipients
+        # need not be the ring's targets (a member's cover share to real users
+        # whom only ring members and sprayers happened to reach).
+        circle = self._across(share, set(named))
+        if circle is not None:
+            return self._flag(share, circle, (), max(len(circle) + 1, joined))
+        return self._flag(share, set(), (), joined) if joined else []
+
+    def _others(self, share: Share) -> Counter[str]:
+        """The recipients' other sharers, and how many of them each named."""
+        named: Counter[str] = Counter()
+        for r in share.recipients:
+            got = self.feeder.received.peek(r, share.t_ms)
+            named.update(p for p in (got.sharers.keys(share.t_ms) if got is not None else ()) if p != share.user)
+        return named
+
+    def _in_share(self, share: Share, named: Counter[str]) -> set[str] | None:
+        c = self.c
+        if len(share.recipients) < c.circle_recipients:
+            return None
+        circle = {p for p, n in named.items() if n >= c.circle_named}
+        # Every other sharer of the recipients named several of them: a real
+        # user's friends also hear from friends who name just them.
+        if len(circle) < c.circle_sharers or len(circle) < len(named):
+            return None
+        return circle if self._closed(share, circle, set(share.recipients)) else None
+
+    def _across(self, share: Share, others: set[str]) -> set[str] | None:
+        c, now = self.c, share.t_ms
+        if not c.circle_fed_sharers <= len(others) <= c.sharers_per_recipient:
+            return None
+        fed = self.feeder.fed.peek(share.user, now)
+        reached = set(fed.keys(now)) if fed is not None else set(share.recipients)
+        for p in sorted(others):
+            theirs = self.feeder.fed.peek(p, now)
+            if theirs is None or sum(1 for r in theirs.keys(now) if r in reached) < c.circle_named:
+                return None
+        return others if self._closed(share, others, reached) else None
+
+    def _closed(self, share: Share, circle: set[str], reached: set[str]) -> bool:
+        """Whether nobody outside the circle shared to its sharers or to this one."""
+        inside = circle | reached | {share.user}
+        for account in (share.user, *sorted(circle)):
+            got = self.feeder.received.peek(account, share.t_ms)
+            if got is not None and any(p not in inside for p in got.sharers.keys(share.t_ms)):
+                return False
+        return True
+
+    def _flag(self, share: Share, circle: set[str], recipients: tuple[str, ...], size: int) -> list[BoardWrite]:
+        c, now = self.c, share.t_ms
+        until = now + c.window_ms
+        # Its recipients are members too (as a ring sink's fellows are): in a
+        # ring whose targets are its own members, their next shares are the ring's.
+        members = circle | {share.user} | (set(recipients) if c.block_fellows_flagged else set())
+        flags: list[tuple[str, str, int, int]] = []
+        writes: list[BoardWrite] = []
+        for kind, accounts in (("b", sorted(recipients)), ("m", sorted(members))):
+            for account in accounts:
+                held = self.board.get(kind, account, now)
+                if held is None or held[0] < size or held[1] - now <= c.window_ms // 2:
+                    flags.append((kind, account, max(size, held[0] if held else 0), until))
+                if kind == "b":
+                    self.circled.put(account, max(size, self.circled.get(account, now) or 0), now)
+                else:
+                    writes += self.board.clear("w", account, now)  # a ring member has no standing
+        return self.board.set_many(flags, now) + writes
