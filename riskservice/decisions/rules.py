@@ -58,8 +58,8 @@ MESSAGES = {
                       "(a sink) in {window}, at or above {limit}",
     "fresh_burst": "one of {observed} fresh accounts that shared the same coupon within 15 min "
                    "in {window}, at or above {limit}",
-    "ring_block": "{detail} a ring's block of {observed} sharers feeding the same heavy-claiming recipients "
-                  "in {window}, at or above {limit}",
+    "ring_block": "{detail} a ring of {observed} sharers feeding the same recipients (heavy claimers, "
+                  "or a circle nobody else reaches) in {window}, at or above {limit}",
     "device_pool": "{detail} a pool of {observed} accounts rotating over shared devices in {window}, "
                    "at or above {limit}",
     "reward_daily_cap": "rewards would reach {observed} cents in {window}, above the cap of {limit}",

@@ -194,15 +194,15 @@ def test_a_ring_sink_and_a_member_on_a_new_device_are_challenged(
     resp = share(client, user_id="newcomer", device_id="d-new", coupon_id="c9", recipients=["s1", "friend"])
     assert resp.json["reasons"] == [{
         "code": "ring_block", "action": "challenge", "challenge": "captcha",
-        "message": "recipient s1 is fed by a ring's block of 3 sharers feeding the same heavy-claiming "
-                   "recipients in 720 h, at or above 3",
+        "message": "recipient s1 is fed by a ring of 3 sharers feeding the same recipients (heavy claimers, "
+                   "or a circle nobody else reaches) in 720 h, at or above 3",
         "observed": 3, "limit": 3, "window_s": 2_592_000, "retry_after_s": None}]
     # A member's share to a real friend from a phone it never used (rings
     # rotate devices; the device's own signals know nothing yet): challenged.
     resp = share(client, user_id="a", device_id="d-other", coupon_id="c9", recipients=["friend"])
     assert [(r["code"], r["message"]) for r in resp.json["reasons"]] == [(
-        "ring_block", "this account is in a ring's block of 3 sharers feeding the same heavy-claiming "
-                      "recipients in 720 h, at or above 3")]
+        "ring_block", "this account is in a ring of 3 sharers feeding the same recipients (heavy claimers, "
+                      "or a circle nobody else reaches) in 720 h, at or above 3")]
     # Per merchant: a higher threshold, shadow mode; others are not affected.
     check_merchants_and_hits(
         client, "ring_block", {"user_id": "a", "device_id": "d-other", "coupon_id": "c9", "recipients": ["friend"]},
