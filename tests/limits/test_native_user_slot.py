@@ -115,3 +115,23 @@ def test_the_module_refuses_what_the_scripts_are_never_sent(
     with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
         native.execute_command("RISK.RESERVE", 3, "a", "b", "s", 1, "", "x", plan, 5000, "")
     assert native.ping()
+
+
+def test_many_expired_places_reach_the_replica(servers: tuple[redis.Redis, redis.Redis, redis.Redis]) -> None:
+    """More expired places than one replicated script holds (the module replicates their HDEL
+    alone): the replica still ends with the module server's keys, and both with the script's."""
+    lua, native, replica = servers
+    reserve = lua.script_load(RESERVE.source)
+    plan = parse_policy(POLICY).default.plan
+    log = decision_keys("e", "d", "u1", None).user_log
+    keys = [log, ban_key("user", "u1"), pending_key(log)]
+    places = {f"old{i}": f"{T0 - 9000},{T0 - 1000}" for i in range(700)}
+    both(lua, native, "HSET", pending_key(log), *[x for kv in places.items() for x in kv])
+    args = [T0, "", "new", plan, 5000, ""]
+    want = lua.evalsha(reserve, len(keys), *keys, *args)
+    assert native.execute_command("RISK.RESERVE", len(keys), *keys, *args) == want
+    assert want[2] == 1  # the place is taken; the 700 expired ones are gone
+    assert keyspace(native) == keyspace(lua)
+    assert native.hkeys(pending_key(log)) == [b"new"]
+    native.execute_command("WAIT", 1, 5000)
+    assert keyspace(replica) == keyspace(native)

@@ -78,6 +78,12 @@ void effects_flush(RedisModuleCtx *ctx, Effects *e) {
 void effect(RedisModuleCtx *ctx, Effects *e, int command, RedisModuleString *key, int n, RedisModuleString **args) {
     /* (A write past the room left goes in a script of its own: the order of writes is kept.) */
     if (e->writes == EFFECT_WRITES || e->n + 1 + n > EFFECT_WORDS) effects_flush(ctx, e);
+    if (1 + n > EFFECT_WORDS) { /* longer than any script holds (HDEL of many expired places): alone */
+        size_t len;
+        const char *name = RedisModule_StringPtrLen(W[command], &len);
+        RedisModule_Replicate(ctx, name, "sv", key, args, (size_t)n);
+        return;
+    }
     e->keys[e->writes] = key;
     e->count[e->writes++] = 1 + n;
     e->words[e->n++] = W[command];
