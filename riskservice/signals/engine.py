@@ -80,6 +80,7 @@ class SignalEngine:
         self.waiver = FanOutWaiver(config, self.board, self._flagged)
         self.bursts = FreshBursts(config, self.board, self.sinks.fresh)
         self.sinks.crowded = self.bursts.crowded
+        feeder.crowded = self.bursts.crowded
         # Shares waiting for their outcome reports.
         self.shares: Recent[str, Share] = Recent(config.shares, config.share_memory_ms)
         self.devices_of: Entities[str, Recent[str, None]] = Entities(

@@ -15,6 +15,14 @@ chance, and made every one of them look like a feeder), or when it is
 flagged on the board from its fresh inflow. When a recipient becomes a
 sink, every sharer that fed it is re-read, so the decision never needs the
 recipient's own key (which would sit in another slot on Redis Cluster).
+
+A sharer that reached a recipient only with a crowd's coupons (a coupon
+40 or more accounts shared in a day: a flash sale, a popular coupon) is
+not feeding it: hundreds of fans sending the sale's coupon to their friends
+in one evening reach, by chance, friends who claim a lot, and a few fans
+reach two of them. Such a sharer neither makes the recipient a sink nor
+counts it among the sinks it feeds; a ring's members feed their sinks
+with coupons of their own, again and again.
 """
 
 from __future__ import annotations
@@ -34,7 +42,8 @@ __all__ = ["SinkFeeder"]
 class Received:
     """A recipient's evidence: who shared to it, and its credited receipts."""
 
-    sharers: Recent[str, None]
+    # sharer -> the coupons of its shares that reached it (the last few)
+    sharers: Recent[str, tuple[str, ...]]
     receipts: Recent[str, float]
     sink: bool = False
 
@@ -49,6 +58,8 @@ class SinkFeeder:
         self.config = config
         # Recipients flagged from their fresh inflow (recipients.py) are sinks too.
         self.flagged = flagged or (lambda recipient, now: False)
+        # Whether a coupon turned out a crowd (set by the engine: fresh_bursts.py).
+        self.crowded: Callable[[str, int], bool] = lambda coupon, now: False
         self.window = config.window_ms
         sharers, receipts, window = config.sharers_per_recipient, config.receipts_per_recipient, self.window
         self.received: Entities[str, Received] = Entities(
@@ -69,7 +80,10 @@ class SinkFeeder:
         for r in share.recipients:
             fed.put(r, None, now)
             got = self.received.touch(r, now)
-            got.sharers.put(share.user, None, now)
+            coupons = got.sharers.get(share.user, now) or ()
+            if share.coupon not in coupons:
+                coupons = (*coupons, share.coupon)[-4:]
+            got.sharers.put(share.user, coupons, now)
             if self._judge(r, got, now):
                 changed.append(got)
         return self._readings(share.user, changed, now)
@@ -91,7 +105,7 @@ class SinkFeeder:
         c = self.config
         # (Too few kept, let alone live, sharers or receipts: most recipients, no list built.)
         sink = (len(got.sharers) >= c.sink_sharers and len(got.receipts) >= c.sink_receipts
-                and len(got.sharers.keys(now)) >= c.sink_sharers
+                and len(self._feeders(got, now)) >= c.sink_sharers
                 and len(credits := [v for _, v in got.receipts.items(now)]) >= c.sink_receipts
                 and claims_on_average(credits, c.sink_claim)) or self.flagged(recipient, now)
         flipped = sink != got.sink
@@ -126,15 +140,23 @@ class SinkFeeder:
         for r, t, _ in fed.entries(now) if fed else ():
             reached += 1
             got = self.received.peek(r, now)
-            if got is not None and got.sink:
+            if got is not None and got.sink and self._fed_by(got, user, now):
                 sinks.append((r, t, got))
         return sinks, reached
+
+    def _fed_by(self, got: Received, user: str, now: int) -> bool:
+        """Whether ``user`` reached the recipient with a coupon that is no crowd's."""
+        return any(not self.crowded(c, now) for c in got.sharers.get(user, now) or ())
+
+    def _feeders(self, got: Received, now: int) -> list[str]:
+        """The recipient's sharers that reached it with a coupon that is no crowd's."""
+        return [u for u, coupons in got.sharers.items(now) if any(not self.crowded(c, now) for c in coupons)]
 
     def _in_block(self, got: Received, user: str, now: int) -> bool:
         """Whether a sink ``user`` fed is a ring's: others of its sharers feed a
         second sink, at least ``sink_block_min`` of them and a fair part
         (``sink_block_share``) of them."""
-        others = [u for u in got.sharers.keys(now) if u != user]
+        others = [u for u in self._feeders(got, now) if u != user]
         # A popular real claimer is reached by many friends, and among many a
         # few reach another heavy claimer by chance (flash-sale fans, group
         # admins); a ring's sinks are fed mostly by the ring's members.
