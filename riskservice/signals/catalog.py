@@ -148,6 +148,10 @@ class SignalConfig:
     # `pool_cap` counted).
     pool_shared: int = 3
     pool_cap: int = 64
+    # ... and `pool_linked` of its accounts share from two of its devices or
+    # more (a pool rotates accounts over phones; a family's members use the
+    # family phone and their own, and are three at most).
+    pool_linked: int = 3
     # How long a fresh account that shared to a sink stays flagged.
     feeder_ms: int = 3 * DAY_MS
     # Fan-out waiver (waiver.py): reports of shares delivered to at least

@@ -9,13 +9,21 @@ linked: the accounts of one phone also share from other phones, used by
 still other accounts. A family's phone is a closed set: its members' other
 phones are their own.
 
+A family phone can still look like a small pool: two members who also use
+their own phones, each of those phones shared with one other person (a
+housemate), make three shared devices and six accounts. But only those two
+members link the phones; in a pool, accounts move from phone to phone, and
+many of them link two phones or more. So a pool also needs ``pool_linked``
+(three) accounts that shared from two of its devices or more.
+
 At each share from a device ``D`` the pool of ``D`` is judged: its
 *devices*, the devices of ``D``'s accounts (at most ``devices_per_user``
 each, the engine's record), and its *accounts*, those of its devices (at
 most ``users_per_device`` each, ``device_rotation``'s record); the devices
-used by two accounts or more are its *shared* devices. A pool with
-``pool_shared`` shared devices or more and accounts at the rule's floor
-(``FLOORS``) or more is
+used by two accounts or more are its *shared* devices, and the accounts
+that shared from two of its devices or more its *linked* accounts. A pool
+with ``pool_shared`` shared devices or more, ``pool_linked`` linked
+accounts or more and accounts at the rule's floor (``FLOORS``) or more is
 published on the board: each of its devices (kind ``p``) and accounts (kind
 ``q``), with the number of its accounts (at most ``pool_cap``), for
 ``window_ms`` from the last time it was seen in one. The ``device_pool``
@@ -23,7 +31,8 @@ rule judges a share from a flagged device (an account's first share from a
 phone of the pool is caught) or by a flagged account (from whichever device).
 
 Work per share: at most ``users_per_device`` x ``devices_per_user`` device
-lookups (64 x 4), and at most ``pool_cap`` accounts collected; no new
+lookups (64 x 4), and at most ``pool_cap`` accounts collected (and, for a
+pool passing the other tests, their devices read again: 64 x 4); no new
 per-entity state (it reads the engine's devices per account and
 ``device_rotation``'s accounts per device), no Redis work beyond the board's
 writes, none in the decision.
@@ -49,7 +58,7 @@ class DevicePools:
     Parameters
     ----------
     config : SignalConfig
-        ``pool_shared``, ``pool_cap``, ``window_ms``.
+        ``pool_shared``, ``pool_linked``, ``pool_cap``, ``window_ms``.
     board : Board
         Where pools are published.
     users_of, devices_of : callable
@@ -79,6 +88,10 @@ class DevicePools:
                     accounts.add(u)
         return accounts, devices, shared
 
+    def linked(self, accounts: set[str], devices: set[str], now: int) -> int:
+        """How many of ``accounts`` shared from two of ``devices`` or more."""
+        return sum(1 for user in accounts if len(devices.intersection(self.devices_of(user, now))) >= 2)
+
     def share(self, share: Share) -> list[BoardWrite]:
         # (after the engine recorded the share's device and account)
         if not share.device:
@@ -86,6 +99,8 @@ class DevicePools:
         now, c = share.t_ms, self.c
         accounts, devices, shared = self.pool(share.device, now)
         if shared < c.pool_shared or len(accounts) < FLOORS["device_pool"]:
+            return []
+        if self.linked(accounts, devices, now) < c.pool_linked:
             return []
         value, until = min(len(accounts), c.pool_cap), now + c.window_ms
         flags: list[tuple[str, str, int, int]] = []

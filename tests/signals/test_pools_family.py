@@ -1,0 +1,39 @@
+"""A family phone whose members' own phones are shared with housemates is
+no ``device_pool`` (pools.py: a pool needs ``pool_linked`` accounts sharing
+from two of its phones), on crafted share streams."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from riskservice.signals.catalog import SignalConfig
+from riskservice.signals.engine import SignalEngine
+from tests.signals.test_board import MONTH, T0
+from tests.signals.test_pools import pool_flags, replay
+
+# A family of four on one phone ("home"); m1 and m2 also share from their
+# own phones, each used by a housemate too (x1, x2): three shared phones and
+# six accounts, as many as a small pool, but only m1 and m2 link two phones.
+FAMILY = [("h", "home"), ("m1", "home"), ("m2", "home"), ("m3", "home"),
+          ("m1", "own-m1"), ("x1", "own-m1"), ("m2", "own-m2"), ("x2", "own-m2"),
+          ("h", "home"), ("m3", "home")]
+
+
+def test_a_family_phone_with_two_members_on_shared_own_phones_is_no_pool() -> None:
+    engine = SignalEngine()
+    replay(engine, FAMILY)
+    accounts, devices, shared = engine.pools.pool("home", T0 + 90)
+    assert (accounts, devices, shared) == ({"h", "m1", "m2", "m3", "x1", "x2"}, {"home", "own-m1", "own-m2"}, 3)
+    assert engine.pools.linked(accounts, devices, T0 + 90) == 2
+    assert pool_flags(engine) == {}
+
+
+def test_the_same_family_is_a_pool_when_two_linked_accounts_are_enough() -> None:
+    engine = SignalEngine(replace(SignalConfig(), pool_linked=2))
+    replay(engine, FAMILY)
+    # Flagged at h's next share from the family phone, whose pool then holds
+    # the three shared phones (at x2's share, the pool of x2's phone holds
+    # two), and not re-published at m3's (same value, fresh enough).
+    until = T0 + 80 + MONTH
+    assert pool_flags(engine) == {**{f"p|{d}": f"6@{until}" for d in ("home", "own-m1", "own-m2")},
+                                  **{f"q|{u}": f"6@{until}" for u in ("h", "m1", "m2", "m3", "x1", "x2")}}
