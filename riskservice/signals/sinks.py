@@ -104,10 +104,11 @@ class SinkFeeder:
         """Update whether ``got`` is a sink; True when that changed."""
         c = self.config
         # (Too few kept, let alone live, sharers or receipts: most recipients, no list built.)
+        # (The crowd test last: the claims rule out most recipients first.)
         sink = (len(got.sharers) >= c.sink_sharers and len(got.receipts) >= c.sink_receipts
-                and len(self._feeders(got, now)) >= c.sink_sharers
                 and len(credits := [v for _, v in got.receipts.items(now)]) >= c.sink_receipts
-                and claims_on_average(credits, c.sink_claim)) or self.flagged(recipient, now)
+                and claims_on_average(credits, c.sink_claim)
+                and len(self._feeders(got, now)) >= c.sink_sharers) or self.flagged(recipient, now)
         flipped = sink != got.sink
         got.sink = sink
         return flipped
@@ -146,11 +147,15 @@ class SinkFeeder:
 
     def _fed_by(self, got: Received, user: str, now: int) -> bool:
         """Whether ``user`` reached the recipient with a coupon that is no crowd's."""
-        return any(not self.crowded(c, now) for c in got.sharers.get(user, now) or ())
+        return self._own(got.sharers.get(user, now) or (), now)
+
+    def _own(self, coupons: tuple[str, ...], now: int) -> bool:
+        """Whether one of ``coupons`` is no crowd's."""
+        return any(not self.crowded(c, now) for c in coupons)
 
     def _feeders(self, got: Received, now: int) -> list[str]:
         """The recipient's sharers that reached it with a coupon that is no crowd's."""
-        return [u for u, coupons in got.sharers.items(now) if any(not self.crowded(c, now) for c in coupons)]
+        return [u for u, coupons in got.sharers.items(now) if self._own(coupons, now)]
 
     def _in_block(self, got: Received, user: str, now: int) -> bool:
         """Whether a sink ``user`` fed is a ring's: others of its sharers feed a
