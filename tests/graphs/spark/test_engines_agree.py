@@ -75,27 +75,21 @@ def test_receiver_and_lockstep_signals_agree(spark_run: tuple[Path, dict[str, ob
     assert got == want
 
 
+def signal_entries(rows: Rows, name: str) -> dict[object, object]:
+    """Each node's entry of one signal."""
+    return {k: s for k, row in rows.items() for s in row["signals"]  # type: ignore[attr-defined]
+            if s["name"] == name}
+
+
 def test_closed_groups_agree(spark_run: tuple[Path, dict[str, object]], numpy_rows: Rows) -> None:
     """Closed groups: the cluster's taint leaves the same groups for numpy to find, entry for entry."""
-    rows = read_rows(spark_run[0] / "scores.jsonl")
-
-    def entries(r: Rows) -> dict[tuple[str, str], object]:
-        return {k: s for k, row in r.items() for s in row["signals"]  # type: ignore[attr-defined]
-                if s["name"] == "closed_group"}
-
-    want = entries(numpy_rows)
+    want = signal_entries(numpy_rows, "closed_group")
     assert len(want) >= 10  # the mixed workload holds rings nobody shares into
-    assert entries(rows) == want
+    assert signal_entries(read_rows(spark_run[0] / "scores.jsonl"), "closed_group") == want
 
 
 def test_low_claim_signals_agree(spark_run: tuple[Path, dict[str, object]], numpy_rows: Rows) -> None:
     """Low claims, named shares and broadcasts judged apart: the same entries on both engines."""
-    rows = read_rows(spark_run[0] / "scores.jsonl")
-
-    def entries(r: Rows) -> dict[tuple[str, str], object]:
-        return {k: s for k, row in r.items() for s in row["signals"]  # type: ignore[attr-defined]
-                if s["name"] == "low_claim_rate"}
-
-    want = entries(numpy_rows)
+    want = signal_entries(numpy_rows, "low_claim_rate")
     assert len(want) >= 5  # the workload holds spammers of named friends
-    assert entries(rows) == want
+    assert signal_entries(read_rows(spark_run[0] / "scores.jsonl"), "low_claim_rate") == want
