@@ -133,15 +133,18 @@ class SignalConfig:
     # more, each reached `circle_named` or more of the sharer's recipients;
     # in both, nobody outside the circle having shared to its sharers. A
     # sharer naming a circle's recipient joins it (`circle_joins`). Judged
-    # only for shares naming at most `circle_max_recipients` (a bound on the
-    # work per share).
+    # only for shares naming at most `circle_max_recipients`: a share naming
+    # more is a group post (the customer's fan-out rule already asks an SMS
+    # of it), and a group's members, heard from only by its admins, look
+    # closed (group admins at 10 000 users were refused with 32); it also
+    # bounds the work per share.
     circles: bool = True
     circle_recipients: int = 3
     circle_sharers: int = 2
     circle_named: int = 2
     circle_fed_sharers: int = 3
     circle_joins: bool = True
-    circle_max_recipients: int = 32
+    circle_max_recipients: int = 10
     # A pool of devices (pools.py): the devices of a device's accounts and
     # their accounts; published when `pool_shared` of its devices are used by
     # two accounts or more and it has the floor's accounts (at most

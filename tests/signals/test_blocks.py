@@ -304,3 +304,15 @@ def test_shares_naming_more_than_the_bound_are_not_judged_as_circles() -> None:
         for i, member in enumerate("abc"):
             s.share(i * 10, member, ("t1", "t2", "t3", "t4"), coupon=f"c{i}")
         assert s.flag("m", "c", 30) == expected
+
+
+def test_a_groups_posts_are_no_circle() -> None:
+    """Three admins posting to the same group of twelve, whose members hear from nobody else: a
+    group post names more than `circle_max_recipients` (10 by default) and is not judged; the same
+    admins naming ten of them at a time would be."""
+    group = tuple(f"member{i}" for i in range(12))
+    for named, expected in ((group, None), (group[:10], (3, T0 + 20 + MONTH))):
+        s = Stream()
+        for i, admin in enumerate(("admin1", "admin2", "admin3")):
+            s.share(i * 10, admin, named, coupon=f"c{i}")
+        assert s.flag("m", "admin3", 30) == expected
