@@ -35,12 +35,17 @@ static void put_be(char *out, uint64_t v, int n) {
     }
 }
 
+/* One write replicated as itself: `name` (a W_ word) on `key` with its n arguments. */
+static void replicate_alone(RedisModuleCtx *ctx, RedisModuleString *name, RedisModuleString *key,
+                            RedisModuleString **args, int n) {
+    size_t len;
+    RedisModule_Replicate(ctx, RedisModule_StringPtrLen(name, &len), "sv", key, args, (size_t)n);
+}
+
 void effects_flush(RedisModuleCtx *ctx, Effects *e) {
     if (e->writes == 0) return;
     if (e->writes == 1) { /* one write goes as itself */
-        size_t len;
-        const char *name = RedisModule_StringPtrLen(e->words[0], &len);
-        RedisModule_Replicate(ctx, name, "sv", e->keys[0], e->words + 1, (size_t)e->count[0] - 1);
+        replicate_alone(ctx, e->words[0], e->keys[0], e->words + 1, e->count[0] - 1);
         e->writes = 0;
         e->n = 0;
         return;
@@ -79,9 +84,7 @@ void effect(RedisModuleCtx *ctx, Effects *e, int command, RedisModuleString *key
     /* (A write past the room left goes in a script of its own: the order of writes is kept.) */
     if (e->writes == EFFECT_WRITES || e->n + 1 + n > EFFECT_WORDS) effects_flush(ctx, e);
     if (1 + n > EFFECT_WORDS) { /* longer than any script holds (HDEL of many expired places): alone */
-        size_t len;
-        const char *name = RedisModule_StringPtrLen(W[command], &len);
-        RedisModule_Replicate(ctx, name, "sv", key, args, (size_t)n);
+        replicate_alone(ctx, W[command], key, args, n);
         return;
     }
     e->keys[e->writes] = key;
