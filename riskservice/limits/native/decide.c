@@ -136,12 +136,8 @@ static int read_call(const char *raw, size_t len, Call *c) {
            read_part(p, len, &pos, &c->position, &c->position_len);
 }
 
-static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effects *e) {
-    int asked;
-    long long numkeys = command_keys(ctx, argv, argc, &asked);
+static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, long long numkeys, Effects *e) {
     if (numkeys < 0) return RedisModule_ReplyWithError(ctx, "ERR riskdecide: numkeys");
-    if (asked) return REDISMODULE_OK;
-    RedisModule_AutoMemory(ctx);
     if (numkeys < K_SIGNALS || numkeys > K_COUNT)
         return RedisModule_ReplyWithError(ctx, "ERR riskdecide: expects decide.lua's keys");
     RedisModuleString *key[K_COUNT];

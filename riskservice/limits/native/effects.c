@@ -94,8 +94,12 @@ void effect(RedisModuleCtx *ctx, Effects *e, int command, RedisModuleString *key
 }
 
 int with_effects(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, CommandBody body) {
+    int asked;
+    long long numkeys = command_keys(ctx, argv, argc, &asked);
+    if (asked) return REDISMODULE_OK; /* Redis Cluster asked where the keys are: given */
+    RedisModule_AutoMemory(ctx);
     Effects e = {.writes = 0, .n = 0, .clock = 0};
-    int done = body(ctx, argv, argc, &e);
+    int done = body(ctx, argv, argc, numkeys, &e);
     effects_flush(ctx, &e);
     return done;
 }

@@ -145,13 +145,9 @@ static int outcome_log(Buf *out, const unsigned char *log, size_t len, double t,
 /* RISK.OUTCOME 3 record outcomes events now delivered opened claimed window_ms cap retention_ms:
  * outcome.lua, for records stored as one string; a record of the previous release (a hash) is
  * answered an error "lua only", for the caller to send outcome.lua instead. */
-static int outcome(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effects *e) {
-    int asked;
-    long long numkeys = command_keys(ctx, argv, argc, &asked);
-    if (asked) return REDISMODULE_OK;
+static int outcome(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, long long numkeys, Effects *e) {
     if (argc != 12 || numkeys != 3)
         return RedisModule_ReplyWithError(ctx, "ERR riskdecide: expects outcome.lua's keys and arguments");
-    RedisModule_AutoMemory(ctx);
     RedisModuleString *k_rec = argv[2], *k_log = argv[3], *k_events = argv[4], **a = argv + 5;
     size_t len;
     int wrong;

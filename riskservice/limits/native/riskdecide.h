@@ -208,9 +208,11 @@ extern RedisModuleString *SMALL[SMALL_COUNT];
 void effect(RedisModuleCtx *ctx, Effects *e, int command, RedisModuleString *key, int n, RedisModuleString **args);
 /* Replicate the writes noted, as one script; a command calls it once, before it returns. */
 void effects_flush(RedisModuleCtx *ctx, Effects *e);
-/* A command's body, given where to note its writes; with_effects() runs it and replicates them once,
- * whichever way it returns. */
-typedef int (*CommandBody)(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effects *e);
+/* A command's body, given its number of keys (-1: argv[1] is none) and where to note its writes.
+ * with_effects() is every command's common form: it answers Redis Cluster's question of where the
+ * keys are, turns on automatic memory, runs the body and replicates its writes once, whichever
+ * way it returns. */
+typedef int (*CommandBody)(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, long long numkeys, Effects *e);
 int with_effects(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, CommandBody body);
 
 /* ---- Between the parts ---- */

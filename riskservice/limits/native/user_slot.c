@@ -59,13 +59,9 @@ static void collect_place(RedisModuleKey *key, RedisModuleString *field, RedisMo
 }
 
 /* RISK.RESERVE numkeys user_log user_ban user_pending now deadline event plan hold_ms arms: reserve.lua. */
-static int reserve(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effects *e) {
-    int asked;
-    long long numkeys = command_keys(ctx, argv, argc, &asked);
-    if (asked) return REDISMODULE_OK;
+static int reserve(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, long long numkeys, Effects *e) {
     if (argc != 11 || numkeys != 3)
         return RedisModule_ReplyWithError(ctx, "ERR riskdecide: expects reserve.lua's keys and arguments");
-    RedisModule_AutoMemory(ctx);
     RedisModuleString *k_log = argv[2], *k_ban = argv[3], *k_pending = argv[4], *event = argv[7];
     size_t plan_len, arms_len, hold_len;
     const char *plan_raw = RedisModule_StringPtrLen(argv[8], &plan_len);
@@ -217,10 +213,7 @@ static int reserve(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effe
 }
 
 /* RISK.SETTLE numkeys user_log user_pending [once] event counted plan [place]: settle.lua. */
-static int settle(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, Effects *e) {
-    int asked;
-    long long numkeys = command_keys(ctx, argv, argc, &asked);
-    if (asked) return REDISMODULE_OK;
+static int settle(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, long long numkeys, Effects *e) {
     if (!((numkeys == 2 && argc == 7) || (numkeys == 3 && argc == 9)))
         return RedisModule_ReplyWithError(ctx, "ERR riskdecide: expects settle.lua's keys and arguments");
     RedisModule_AutoMemory(ctx);
