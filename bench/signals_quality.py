@@ -18,6 +18,8 @@ sharers, group admins, family phones and chat pushers) are reported apart as
 ``--compare BEFORE AFTER`` reads two saved outputs of this script (the same
 workloads, e.g. one run on an older commit) and prints the before -> after
 tables: fraud refused per kind, organic refused per look-alike.
+``--summary OUTPUT...`` pools saved outputs (run with ``--codes``) into one
+table per kind over every workload, and the refusals by reason and kind.
 """
 
 from __future__ import annotations
@@ -152,6 +154,54 @@ def compare(before: Path, after: Path) -> str:
     return "\n".join(lines)
 
 
+def _counts(cell: str) -> tuple[int, int] | None:
+    hit = re.search(r"\((\d+)/(\d+)\)", cell)
+    return (int(hit.group(1)), int(hit.group(2))) if hit else None
+
+
+def summary(paths: list[Path]) -> str:
+    """Markdown tables pooling the workloads of saved outputs (run with
+    ``--codes``): per kind the shares refused over all workloads, the median
+    and lowest workload, and how many workloads reach 60 % (fraud) or stay at
+    1 % or under (organic); then refusals by reason and kind."""
+    rows: dict[tuple[str, int, int], dict[str, str]] = {}
+    codes: dict[str, Counter[str]] = defaultdict(Counter)
+    for path in paths:
+        rows.update(parse_output(path))
+        for line in path.read_text().splitlines():
+            if line.startswith("    ") and " % (" not in line:
+                for part in line.strip().split(", "):
+                    hit = re.match(r"([\w]+):(\w+) (\d+)$", part)
+                    if hit:
+                        codes[hit.group(2)][hit.group(1)] += int(hit.group(3))
+
+    def pooled(kinds: list[str], goal: float, at_most: bool) -> list[str]:
+        lines = []
+        for kind in kinds:
+            cells = [c for c in (_counts(r.get(kind, "-")) for r in rows.values()) if c and c[1]]
+            if not cells:
+                continue
+            rates = sorted(100 * r / n for r, n in cells)
+            met = sum(rate <= goal if at_most else rate >= goal for rate in rates)
+            worst = rates[-1] if at_most else rates[0]
+            total = sum(r for r, _ in cells), sum(n for _, n in cells)
+            lines.append(f"| {kind} | {pct(total)} | {rates[len(rates) // 2]:.1f} % | {worst:.1f} % "
+                         f"| {met} of {len(rates)} |")
+        return lines
+
+    out = [f"{len(rows)} workloads: " + ", ".join(sorted({f"{p} {u}" for p, u, _ in rows})) + "; seeds "
+           + " ".join(str(s) for s in sorted({s for _, _, s in rows})), "",
+           "| kind | refused, all workloads | median workload | lowest | workloads at 60 % or more |",
+           "|---|---|---|---|---|", *pooled(["all", *FRAUD_KINDS], 60.0, at_most=False), "",
+           "| organic | refused, all workloads | median workload | highest | workloads at 1 % or under |",
+           "|---|---|---|---|---|", *pooled(["organic", "by_signal", *LOOKALIKES], 1.0, at_most=True)]
+    kinds = [k for k in [*FRAUD_KINDS, "organic"] if any(k in c for c in codes.values())]
+    out += ["", "| reason | " + " | ".join(kinds) + " |", "|---" * (len(kinds) + 1) + "|"]
+    for code in sorted(codes, key=lambda c: -sum(codes[c].values())):
+        out.append(f"| `{code}` | " + " | ".join(str(codes[code].get(k, 0) or "") for k in kinds) + " |")
+    return "\n".join(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
@@ -166,7 +216,12 @@ def main() -> None:
                              "people asked for an SMS code, passed or not (graphs.workload.export)")
     parser.add_argument("--compare", type=Path, nargs=2, metavar=("BEFORE", "AFTER"),
                         help="print before -> after tables of two saved outputs, and nothing else")
+    parser.add_argument("--summary", type=Path, nargs="+", metavar="OUTPUT",
+                        help="pool saved outputs (run with --codes) into per-kind tables, and nothing else")
     args = parser.parse_args()
+    if args.summary:
+        print(summary(args.summary))
+        return
     if args.compare:
         print(compare(*args.compare))
         return
