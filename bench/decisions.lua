@@ -5,6 +5,9 @@ wrk.headers["Authorization"] = "Bearer " .. (os.getenv("BENCH_KEY") or "")
 
 -- wrk script: a stream of distinct share events over many devices and users,
 -- so decisions are real (not replays) and most are allowed.
+-- BENCH_DEVICES (default 50 000) bounds the devices: a few hundred fill their
+-- windows within seconds, so most decisions judge full logs (busy devices).
+local devices = tonumber(os.getenv("BENCH_DEVICES") or "50000")
 local counter = 0
 local thread_id = 0
 local threads = {}
@@ -20,7 +23,7 @@ end
 
 request = function()
   counter = counter + 1
-  local device = math.random(1, 50000)
+  local device = math.random(1, devices)
   local body = string.format(
     '{"event_id":"w%d-%d","device_id":"dev-%d","user_id":"user-%d","coupon_id":"cp-%d",' ..
     '"merchant_id":"m-%d","channel":"group","recipients":["r1","r2","r3"],"ip":"203.0.113.%d",' ..

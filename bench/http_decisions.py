@@ -39,13 +39,15 @@ from tests.serving.gunicorn_server import Gunicorn  # noqa: E402
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
-def wrk(url: str, seconds: int, connections: int, threads: int, script: str = "decisions.lua") -> dict[str, float]:
+def wrk(url: str, seconds: int, connections: int, threads: int, script: str = "decisions.lua",
+        devices: int = 50_000) -> dict[str, float]:
     """Run wrk and return requests/s and latency percentiles in ms."""
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
          "-s", str(ROOT / "bench" / script), url],
         check=True, capture_output=True, text=True,
-        env={**os.environ, "BENCH_KEY": ISSUER_KEY, "BENCH_LUA_DIR": str(ROOT / "bench")},
+        env={**os.environ, "BENCH_KEY": ISSUER_KEY, "BENCH_LUA_DIR": str(ROOT / "bench"),
+             "BENCH_DEVICES": str(devices)},
     ).stdout
     result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
     for pct in ("50", "99"):
@@ -57,18 +59,22 @@ def wrk(url: str, seconds: int, connections: int, threads: int, script: str = "d
     return result
 
 
-def redis_commands(server: Any) -> tuple[int, int]:
-    """(all commands, EVALSHA and RISK.DECIDE calls) processed so far (summed over a cluster's masters)."""
+def redis_commands(server: Any) -> tuple[int, int, float]:
+    """(all commands, EVALSHA and RISK.DECIDE calls, CPU seconds: user + sys) of Redis so far
+    (summed over a cluster's masters)."""
     clients = ([n.client() for n in server.nodes if n.role == "master"] if hasattr(server, "nodes")
                else [server.client()])
     total = evalsha = 0
+    cpu = 0.0
     for client in clients:
         total += int(client.info("stats")["total_commands_processed"])
         stats = client.info("commandstats")
         evalsha += sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0))
                        for name in ("evalsha", "risk.decide", "risk.reserve", "risk.settle"))
+        usage = client.info("cpu")
+        cpu += float(usage["used_cpu_user"]) + float(usage["used_cpu_sys"])
         client.close()
-    return total, evalsha
+    return total, evalsha, cpu
 
 
 def main() -> None:
@@ -82,6 +88,8 @@ def main() -> None:
                         help="how the service reaches Redis (the embedded default is a unix socket)")
     parser.add_argument("--cluster", action="store_true", help="the service on a local 3-master Redis Cluster")
     parser.add_argument("--budget-ms", type=int, default=50, help="RISK_REDIS_BUDGET_MS of the service")
+    parser.add_argument("--devices", type=int, default=50_000,
+                        help="devices the load draws from: a few hundred are busy (full windows) within seconds")
     parser.add_argument("--native", action="store_true",
                         help="the native module loaded (make native; with --cluster on every master): "
                              "decisions go to RISK.DECIDE (and RISK.RESERVE, RISK.SETTLE on a cluster)")
@@ -123,21 +131,29 @@ def main() -> None:
         service.start()
         baseline.start()
         # Warm up both (imports, connection pools, script cache).
-        wrk(service.url, 2, args.connections, 2)
+        wrk(service.url, 2, args.connections, 2, devices=args.devices)
         wrk(baseline.url, 2, args.connections, 2)
         commands = evalshas = decisions = 0
+        cpu_us: list[float] = []
         for _ in range(args.rounds):
             rounds["baseline"].append(wrk(baseline.url, args.seconds, args.connections, 2))
             before = redis_commands(redis_server)
-            result = wrk(service.url, args.seconds, args.connections, 2)
+            result = wrk(service.url, args.seconds, args.connections, 2, devices=args.devices)
             after = redis_commands(redis_server)
             rounds["service"].append(result)
             commands += after[0] - before[0]
             evalshas += after[1] - before[1]
             decisions += int(result["requests"])
+            # Redis CPU per decision served (the signal consumer's reads, a few per second, included).
+            cpu_us.append(1e6 * (after[2] - before[2]) / result["requests"])
         metrics = requests.get(f"{service.url}/metrics", timeout=10).text
         degraded = sum(float(line.split()[-1]) for line in metrics.splitlines()
                        if line.startswith("risk_decisions_total{") and 'degraded="true"' in line)
+        answers: dict[str, float] = {}
+        for line in metrics.splitlines():
+            hit = re.match(r'risk_decisions_total\{.*decision="(\w+)".*\} ([\d.e+]+)', line)
+            if hit:
+                answers[hit.group(1)] = answers.get(hit.group(1), 0.0) + float(hit.group(2))
     finally:
         service.stop()
         baseline.stop()
@@ -166,6 +182,10 @@ def main() -> None:
           f"(plus one GET of the graph-score version per worker per second); {decisions} decisions")
     print(f"All commands Redis counted per decision, including those the script runs inside: "
           f"{commands / decisions:.3f}")
+    print(f"Redis CPU (used_cpu_user + used_cpu_sys) per decision served, per round: "
+          f"{', '.join(f'{c:.1f}' for c in cpu_us)} µs; median {statistics.median(cpu_us):.1f} µs "
+          f"({args.devices} devices; answers since start, warm-up included: "
+          + ", ".join(f"{k} {v:.0f}" for k, v in sorted(answers.items())) + ")")
 
 
 if __name__ == "__main__":
