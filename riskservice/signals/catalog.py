@@ -142,6 +142,10 @@ class SignalConfig:
     circle_recipients: int = 3
     circle_sharers: int = 2
     circle_named: int = 2
+    # In one share, the other sharers that named `circle_named` or more of
+    # its recipients may be only `circle_share` of those that named any, when
+    # none of the others hears from outside the circle either (circles.py).
+    circle_share: float = 0.5
     circle_fed_sharers: int = 3
     circle_joins: bool = True
     circle_max_recipients: int = 10

@@ -101,11 +101,14 @@ class ClosedCircles:
         if len(share.recipients) < c.circle_recipients:
             return None
         circle = {p for p, n in named.items() if n >= c.circle_named}
-        # Every other sharer of the recipients named several of them: a real
-        # user's friends also hear from friends who name just them.
-        if len(circle) < c.circle_sharers or len(circle) < len(named):
+        # The other sharers of the recipients named several of them, most of
+        # them (`circle_share`): a real user's friends also hear from friends
+        # who name just them. A ring's members name overlapping parts of its
+        # targets, so some of them name just one of a share's; they are
+        # inside all the same, and the closure is asked of every one of them.
+        if len(circle) < c.circle_sharers or len(circle) < c.circle_share * len(named):
             return None
-        return circle if self._closed(share, circle, set(share.recipients)) else None
+        return circle if self._closed(share, set(named), set(share.recipients)) else None
 
     def _across(self, share: Share, others: set[str]) -> set[str] | None:
         c, now = self.c, share.t_ms
