@@ -11,8 +11,10 @@ recipients it reached):
 
 - **a closed circle in one share**: the share names ``circle_recipients``
   or more accounts; ``circle_sharers`` or more other sharers each named
-  ``circle_named`` or more of them before, and nobody else ever shared to
-  them;
+  ``circle_named`` or more of them before, and they are at least
+  ``circle_share`` (half) of the recipients' other sharers: a ring's members
+  name overlapping parts of its targets, so some name just one of a
+  share's, while a real user's friends hear from many who name just them;
 - **a closed circle across the sharer's recipients** (a ring whose members
   name one to three targets a share): the share's recipients were reached
   before by ``circle_fed_sharers`` or more other sharers, each of whom
@@ -20,7 +22,9 @@ recipients it reached):
   the window;
 - in both, nobody outside the circle (its sharers, the share's sharer and
   the recipients it reached) ever shared to the circle's sharers or to this
-  share's sharer: a real user's friends hear from their own friends.
+  share's sharer: a real user's friends hear from their own friends. In one
+  share, the recipients' other sharers that named just one of them are
+  asked the same (they are inside the circle, not flagged as members).
 
 A circle's sharers are published as members (board kind ``m``), value: the
 circle's sharers (the others and this one), for ``window_ms``; the
@@ -108,7 +112,25 @@ class ClosedCircles:
         # inside all the same, and the closure is asked of every one of them.
         if len(circle) < c.circle_sharers or len(circle) < c.circle_share * len(named):
             return None
+        if len(circle) < len(named) and not self._linked(share, circle, set(named) - circle):
+            return None
         return circle if self._closed(share, set(named), set(share.recipients)) else None
+
+    def _linked(self, share: Share, circle: set[str], singles: set[str]) -> bool:
+        """Whether each of ``singles`` (other sharers that named one of the
+        share's recipients) reached ``circle_named`` or more of the accounts
+        the circle's sharers and this one reached: a ring's member naming
+        other targets of the ring, not a friend of one of them."""
+        now = share.t_ms
+        reach = set(share.recipients)
+        for account in (share.user, *sorted(circle)):
+            fed = self.feeder.fed.peek(account, now)
+            reach.update(fed.keys(now) if fed is not None else ())
+        for p in sorted(singles):
+            theirs = self.feeder.fed.peek(p, now)
+            if theirs is None or sum(1 for r in theirs.keys(now) if r in reach) < self.c.circle_named:
+                return False
+        return True
 
     def _across(self, share: Share, others: set[str]) -> set[str] | None:
         c, now = self.c, share.t_ms
