@@ -83,7 +83,13 @@ class ClosedCircles:
         named = self._others(share)
         circle = self._in_share(share, named)
         if circle is not None:
-            return self._flag(share, circle, share.recipients, max(len(circle) + 1, joined))
+            # When some of the recipients' other sharers named just one, the
+            # share may be a member's cover share naming a real user for the
+            # first time besides ring accounts (measured: a slow farm's share
+            # made a real user a ring sink): only the recipients the circle
+            # named before are flagged.
+            recipients = share.recipients if len(circle) == len(named) else self._named_before(share)
+            return self._flag(share, circle, recipients, max(len(circle) + 1, joined))
         # Across shares, only the sharers are flagged: the share's recipients
         # need not be the ring's targets (a member's cover share to real users
         # whom only ring members and sprayers happened to reach).
@@ -99,6 +105,16 @@ class ClosedCircles:
             got = self.feeder.received.peek(r, share.t_ms)
             named.update(p for p in (got.sharers.keys(share.t_ms) if got is not None else ()) if p != share.user)
         return named
+
+    def _named_before(self, share: Share) -> tuple[str, ...]:
+        """The share's recipients that another sharer named before."""
+        now = share.t_ms
+        kept = []
+        for r in share.recipients:
+            got = self.feeder.received.peek(r, now)
+            if got is not None and any(p != share.user for p in got.sharers.keys(now)):
+                kept.append(r)
+        return tuple(kept)
 
     def _in_share(self, share: Share, named: Counter[str]) -> set[str] | None:
         c = self.c
