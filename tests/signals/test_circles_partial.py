@@ -51,6 +51,21 @@ def test_a_circle_whose_members_name_parts_of_its_targets() -> None:
     assert ring_flags(ring_stream(1.0)) == {}
 
 
+def test_an_account_named_for_the_first_time_in_such_a_circle_is_not_flagged() -> None:
+    # d's share also names z, whom nobody named before (a real user in a
+    # member's cover share, say): the circle stands, z is neither a ring
+    # sink nor a member. (With every other sharer naming several, the
+    # circle's recipients are flagged as before, z included.)
+    ring = (*RING[:3], ("d", (*TARGETS, "z")))
+    until = T0 + 30 + MONTH
+    assert ring_flags(ring_stream(ring=ring)) == {
+        **{f"b|{t}": f"3@{until}" for t in TARGETS}, **{f"m|{m}": f"3@{until}" for m in ("a", "b", "d", *TARGETS)}}
+    whole = ((RING[0], ("b", ("t1", "t2", "t3")), ("d", (*TARGETS, "z"))))
+    assert ring_flags(ring_stream(ring=whole)) == {
+        **{f"b|{t}": f"3@{T0 + 20 + MONTH}" for t in (*TARGETS, "z")},
+        **{f"m|{m}": f"3@{T0 + 20 + MONTH}" for m in ("a", "b", "d", *TARGETS, "z")}}
+
+
 def test_an_account_naming_one_target_that_hears_from_outside_breaks_the_circle() -> None:
     # e hears from a friend of its own: the closure is asked of every other
     # sharer of the recipients, also of those that named just one.
