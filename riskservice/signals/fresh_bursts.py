@@ -25,13 +25,11 @@ fresh. What a launch has and a group's burst has not is a cascade: the
 fresh sharers' friends pass the coupon on. So per coupon the consumer keeps,
 for a day, the recipients of its fresh sharers' allowed shares (at most
 ``launch_audience``), and which fresh sharers had one of them share the
-coupon afterwards. When the ``launch_spread``-th (2nd) fresh sharer does,
-the coupon's launch has shown: the flags its bursts gave so far are
-withdrawn. One is not enough: a group's target may hear of a popular coupon
-elsewhere and share it; a group's shares reaching two accounts that pass
-its coupon on is a cascade the group did not make. Bursts on the coupon
-after that are judged as before: groups ride real coupons, often in the
-hours after their launch.
+coupon afterwards. Once ``launch_spread`` (2) fresh sharers did, the coupon
+is a launch for the day: the flags its bursts gave are withdrawn and its
+bursts flag nobody more. One is not enough: a group's target may hear of a
+popular coupon elsewhere and share it; a group's shares reaching two
+accounts that pass its coupon on is a cascade the group did not make.
 """
 
 from __future__ import annotations
@@ -74,10 +72,9 @@ class FreshBursts:
         recent[:] = [x for x in recent if now - x[0] < c.burst_ms and x[1] != user][-c.sharers_per_burst:]
         fresh_now = self.fresh(user, now)
         recent.append((now, user, fresh_now))
-        launched = self._launched(share, fresh_now)
+        launched = self._spread(share, fresh_now)
         if len(day) >= c.crowd_sharers or launched:
-            # A crowd (a flash sale or a popular coupon), or its launch has
-            # just shown. Flags it gave go.
+            # A crowd (a flash sale or a popular coupon) or a launch. Flags it gave go.
             if len(day) >= c.crowd_sharers:
                 self.crowds_seen.put(share.coupon, True, now)
             granted = self.granted.peek(share.coupon, now)
@@ -97,25 +94,21 @@ class FreshBursts:
                 writes += self.board.set("g", member, len(fresh), now + c.window_ms, now)
         return writes
 
-    def _launched(self, share: Share, fresh: bool) -> bool:
-        """Note who passed ``share``'s coupon on; whether this share shows its
-        launch (the ``launch_spread``-th fresh sharer whose recipient did)."""
+    def _spread(self, share: Share, fresh: bool) -> bool:
+        """Note who passed ``share``'s coupon on; whether the coupon is a launch."""
         now, coupon = share.t_ms, share.coupon
         audience = self.audience.peek(coupon, now)
         passer = audience.get(share.user, now) if audience is not None else None
         spread = self.spread.peek(coupon, now)
-        shown = False
         if passer is not None and passer != share.user and (spread is None or len(spread) < self.c.launch_spread):
             spread = self.spread.touch(coupon, now)
-            if passer not in spread:
-                spread.add(passer)
-                shown = len(spread) == self.c.launch_spread
+            spread.add(passer)
         if fresh and share.allowed and share.recipients:
             audience = self.audience.touch(coupon, now)
             for r in share.recipients:
                 if audience.get(r, now) is None:  # the first fresh sharer it heard the coupon from
                     audience.put(r, share.user, now)
-        return shown
+        return spread is not None and len(spread) >= self.c.launch_spread
 
     def crowded(self, coupon: str, now: int) -> bool:
         """Whether ``coupon`` turned out a crowd in the window."""
