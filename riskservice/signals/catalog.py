@@ -108,11 +108,6 @@ class SignalConfig:
     # A burst (shares of one coupon within `burst_ms`) of at least this many
     # fresh accounts, half of its sharers or more (fresh_bursts.py).
     fresh_burst: int = 4
-    # ... not on a coupon's launch: a coupon two of whose fresh sharers each
-    # had a recipient share it afterwards (a cascade), judged over a day
-    # from the recipients of its fresh sharers (at most `launch_audience`).
-    launch_spread: int = 2
-    launch_audience: int = 256
     # A ring sink (blocks.py): a heavy-claiming recipient (`sink_receipts`,
     # `sink_claim`) whose sharers also reach its *fellows* (other recipients
     # reached by `block_fellow` of them, crediting `sink_claim` on average
