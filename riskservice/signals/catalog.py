@@ -108,6 +108,10 @@ class SignalConfig:
     # A burst (shares of one coupon within `burst_ms`) of at least this many
     # fresh accounts, half of its sharers or more (fresh_bursts.py).
     fresh_burst: int = 4
+    # ... whose flag goes when a recipient of its share of the coupon shares
+    # the coupon too (a real sharer's cascade), judged over a day from the
+    # recipients of the coupon's fresh sharers (at most this many per coupon).
+    launch_audience: int = 256
     # A ring sink (blocks.py): a heavy-claiming recipient (`sink_receipts`,
     # `sink_claim`) whose sharers also reach its *fellows* (other recipients
     # reached by `block_fellow` of them, crediting `sink_claim` on average

@@ -17,6 +17,18 @@ the ``fresh_burst`` rule. A flash sale's first minutes can look like that
 (its first few fans may be new); when the coupon turns out a crowd, the
 flags it gave are withdrawn, as ``lockstep`` forgets meetings made on a
 coupon before it turned out one.
+
+A coupon's launch can look like that too: a merchant issues a coupon, its
+first sharers come together within minutes, and a real user who shares
+once a month is fresh at its first share in the window. A real sharer's
+friends pass the coupon on; a group's targets do not. So per coupon the
+consumer keeps, for a day, the recipients of its fresh sharers' allowed
+shares (at most ``launch_audience``, each with the sharer it heard the
+coupon from first), and when one of them shares the coupon, that sharer's
+flag is withdrawn, as it is when the sharer receives a share: its own
+cascade says it is a real user. Each account is judged by its own
+recipients only, so a group sharing inside a real launch's burst keeps its
+flags.
 """
 
 from __future__ import annotations
@@ -44,6 +56,9 @@ class FreshBursts:
         self.crowds_seen: Recent[str, bool] = Recent(config.coupons, config.window_ms)
         # coupon -> the accounts its bursts flagged (withdrawn if it turns out a crowd)
         self.granted: Entities[str, set[str]] = Entities(config.coupons, DAY_MS, set)
+        # coupon -> recipients of its fresh sharers' allowed shares -> the sharer (the first)
+        self.audience: Entities[str, Recent[str, str]] = Entities(
+            config.coupons, DAY_MS, lambda: Recent(config.launch_audience, DAY_MS))
 
     def share(self, share: Share) -> list[BoardWrite]:
         c, now, user = self.c, share.t_ms, share.user
@@ -51,25 +66,41 @@ class FreshBursts:
         day.put(user, None, now)
         recent = self.bursts.touch(share.coupon, now)
         recent[:] = [x for x in recent if now - x[0] < c.burst_ms and x[1] != user][-c.sharers_per_burst:]
-        recent.append((now, user, self.fresh(user, now)))
+        fresh_now = self.fresh(user, now)
+        recent.append((now, user, fresh_now))
+        writes = self._passed_on(share, fresh_now)
         if len(day) >= c.crowd_sharers:
             # A crowd: a flash sale or a popular coupon. Flags it gave go.
             self.crowds_seen.put(share.coupon, True, now)
             granted = self.granted.peek(share.coupon, now)
-            withdrawn = [w for member in sorted(granted or ()) for w in self.board.clear("g", member, now)]
+            writes += [w for member in sorted(granted or ()) for w in self.board.clear("g", member, now)]
             if granted:
                 granted.clear()
-            return withdrawn
+            return writes
         fresh = [u for _, u, f in recent if f]
         if len(fresh) < c.fresh_burst or 2 * len(fresh) < len(recent):
-            return []
-        writes: list[BoardWrite] = []
+            return writes
         granted = self.granted.touch(share.coupon, now)
         for member in fresh:
             granted.add(member)
             held = self.board.get("g", member, now)
             if held is None or held[0] < len(fresh):
                 writes += self.board.set("g", member, len(fresh), now + c.window_ms, now)
+        return writes
+
+    def _passed_on(self, share: Share, fresh: bool) -> list[BoardWrite]:
+        """Withdraw the flag of the fresh sharer ``share``'s sharer heard the
+        coupon from (its recipient passed it on); note ``share``'s recipients
+        when its sharer is fresh."""
+        now, coupon = share.t_ms, share.coupon
+        audience = self.audience.peek(coupon, now)
+        passer = audience.get(share.user, now) if audience is not None else None
+        writes = self.board.clear("g", passer, now) if passer is not None and passer != share.user else []
+        if fresh and share.allowed and share.recipients:
+            audience = self.audience.touch(coupon, now)
+            for r in share.recipients:
+                if audience.get(r, now) is None:  # the first fresh sharer it heard the coupon from
+                    audience.put(r, share.user, now)
         return writes
 
     def crowded(self, coupon: str, now: int) -> bool:
