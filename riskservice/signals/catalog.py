@@ -163,6 +163,10 @@ class SignalConfig:
     # more (a pool rotates accounts over phones; a family's members use the
     # family phone and their own, and are three at most).
     pool_linked: int = 3
+    # ... not counting a linked account that heard from as many accounts
+    # outside the pool as the pool has, or more (a family member with its own
+    # friends; a rotating ring's accounts share among themselves).
+    pool_own_friends: bool = True
     # How long a fresh account that shared to a sink stays flagged.
     feeder_ms: int = 3 * DAY_MS
     # Fan-out waiver (waiver.py): reports of shares delivered to at least

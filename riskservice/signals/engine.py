@@ -91,7 +91,7 @@ class SignalEngine:
         self.flagged_on: Entities[str, OrderedDict[str, None]] = Entities(config.entities, config.window_ms,
                                                                            OrderedDict)
         self.pools = DevicePools(config, self.board, lambda d, now: _keys(rotation.devices, d, now),
-                                 lambda u, now: _keys(self.devices_of, u, now))
+                                 lambda u, now: _keys(self.devices_of, u, now), feeder.senders)
         self.entries = 0
 
     def observe(self, fields: dict[str, str]) -> list[Write]:

@@ -65,9 +65,11 @@ class DevicePools:
         A device's recent accounts; an account's recent devices.
     """
 
-    def __init__(self, config: SignalConfig, board: Board, users_of: Links, devices_of: Links) -> None:
+    def __init__(self, config: SignalConfig, board: Board, users_of: Links, devices_of: Links,
+                 senders: Links | None = None) -> None:
         self.c, self.board = config, board
         self.users_of, self.devices_of = users_of, devices_of
+        self.senders = senders
 
     def pool(self, device: str, now: int) -> tuple[set[str], set[str], int]:
         """The accounts and devices of ``device``'s pool, and how many of its
@@ -89,8 +91,20 @@ class DevicePools:
         return accounts, devices, shared
 
     def linked(self, accounts: set[str], devices: set[str], now: int) -> int:
-        """How many of ``accounts`` shared from two of ``devices`` or more."""
-        return sum(1 for user in accounts if len(devices.intersection(self.devices_of(user, now))) >= 2)
+        """How many of ``accounts`` shared from two of ``devices`` or more
+        (with ``pool_own_friends``, and heard from fewer accounts outside the
+        pool than the pool has)."""
+        return sum(1 for user in accounts
+                   if len(devices.intersection(self.devices_of(user, now))) >= 2 and not self._own_friends(user, accounts, now))
+
+    def _own_friends(self, user: str, accounts: set[str], now: int) -> bool:
+        """Whether ``user`` heard from as many accounts outside the pool as the
+        pool has, or more: a family member who also shares from the family's
+        phone hears from its own friends, a rotating ring's account from the
+        ring (the recipients' record keeps 32 sharers each)."""
+        if not self.c.pool_own_friends or self.senders is None:
+            return False
+        return sum(1 for p in self.senders(user, now) if p not in accounts) >= len(accounts)
 
     def share(self, share: Share) -> list[BoardWrite]:
         # (after the engine recorded the share's device and account)

@@ -70,6 +70,12 @@ class SinkFeeder:
         # sharer -> sinks it fed at its last reading
         self.feeds: Recent[str, int] = Recent(config.entities, self.window)
 
+    def senders(self, recipient: str, now: int) -> list[str]:
+        """The accounts that shared to ``recipient`` in the window (the last
+        ``sharers_per_recipient``)."""
+        got = self.received.peek(recipient, now)
+        return got.sharers.keys(now) if got is not None else []
+
     def share(self, share: Share) -> list[Reading]:
         # An attempt counts too: a refused share to a sink still shows who it was for.
         if not share.recipients:
