@@ -95,7 +95,8 @@ class DevicePools:
         (with ``pool_own_friends``, and heard from fewer accounts outside the
         pool than the pool has)."""
         return sum(1 for user in accounts
-                   if len(devices.intersection(self.devices_of(user, now))) >= 2 and not self._own_friends(user, accounts, now))
+                   if len(devices.intersection(self.devices_of(user, now))) >= 2
+                   and not self._own_friends(user, accounts, now))
 
     def _own_friends(self, user: str, accounts: set[str], now: int) -> bool:
         """Whether ``user`` heard from as many accounts outside the pool as the
