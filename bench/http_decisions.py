@@ -16,6 +16,7 @@ Needs ``wrk`` (Debian package ``wrk``).
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import re
@@ -39,15 +40,19 @@ from tests.serving.gunicorn_server import Gunicorn  # noqa: E402
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
+RUNS = itertools.count(1)
+
+
 def wrk(url: str, seconds: int, connections: int, threads: int, script: str = "decisions.lua",
         devices: int = 50_000) -> dict[str, float]:
-    """Run wrk and return requests/s and latency percentiles in ms."""
+    """Run wrk and return requests/s and latency percentiles in ms. Each run sends
+    event ids of its own (``BENCH_RUN``): no round replays another's events."""
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
          "-s", str(ROOT / "bench" / script), url],
         check=True, capture_output=True, text=True,
         env={**os.environ, "BENCH_KEY": ISSUER_KEY, "BENCH_LUA_DIR": str(ROOT / "bench"),
-             "BENCH_DEVICES": str(devices)},
+             "BENCH_DEVICES": str(devices), "BENCH_RUN": str(next(RUNS))},
     ).stdout
     result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
     for pct in ("50", "99"):
@@ -59,13 +64,13 @@ def wrk(url: str, seconds: int, connections: int, threads: int, script: str = "d
     return result
 
 
-def redis_commands(server: Any) -> tuple[int, int, float]:
-    """(all commands, EVALSHA and RISK.DECIDE calls, CPU seconds: user + sys) of Redis so far
-    (summed over a cluster's masters)."""
+def redis_commands(server: Any) -> tuple[int, int, float, float]:
+    """(all commands, EVALSHA and RISK.DECIDE calls, CPU seconds: user + sys, of which sys) of
+    Redis so far (summed over a cluster's masters)."""
     clients = ([n.client() for n in server.nodes if n.role == "master"] if hasattr(server, "nodes")
                else [server.client()])
     total = evalsha = 0
-    cpu = 0.0
+    cpu = sys_cpu = 0.0
     for client in clients:
         total += int(client.info("stats")["total_commands_processed"])
         stats = client.info("commandstats")
@@ -73,8 +78,19 @@ def redis_commands(server: Any) -> tuple[int, int, float]:
                        for name in ("evalsha", "risk.decide", "risk.reserve", "risk.settle"))
         usage = client.info("cpu")
         cpu += float(usage["used_cpu_user"]) + float(usage["used_cpu_sys"])
+        sys_cpu += float(usage["used_cpu_sys"])
         client.close()
-    return total, evalsha, cpu
+    return total, evalsha, cpu, sys_cpu
+
+
+def answers_so_far(url: str) -> dict[str, float]:
+    """Decisions the service answered so far, by answer (its /metrics; every worker's)."""
+    counts: dict[str, float] = {}
+    for line in requests.get(f"{url}/metrics", timeout=10).text.splitlines():
+        hit = re.match(r'risk_decisions_total\{.*decision="(\w+)".*\} ([\d.e+]+)', line)
+        if hit:
+            counts[hit.group(1)] = counts.get(hit.group(1), 0.0) + float(hit.group(2))
+    return counts
 
 
 def main() -> None:
@@ -135,25 +151,27 @@ def main() -> None:
         wrk(baseline.url, 2, args.connections, 2)
         commands = evalshas = decisions = 0
         cpu_us: list[float] = []
+        sys_us: list[float] = []
+        allowed: list[float] = []
         for _ in range(args.rounds):
             rounds["baseline"].append(wrk(baseline.url, args.seconds, args.connections, 2))
+            answered = answers_so_far(service.url)
             before = redis_commands(redis_server)
             result = wrk(service.url, args.seconds, args.connections, 2, devices=args.devices)
             after = redis_commands(redis_server)
+            now = answers_so_far(service.url)
+            allowed.append(now.get("allow", 0.0) - answered.get("allow", 0.0))
             rounds["service"].append(result)
             commands += after[0] - before[0]
             evalshas += after[1] - before[1]
             decisions += int(result["requests"])
             # Redis CPU per decision served (the signal consumer's reads, a few per second, included).
             cpu_us.append(1e6 * (after[2] - before[2]) / result["requests"])
+            sys_us.append(1e6 * (after[3] - before[3]) / result["requests"])
         metrics = requests.get(f"{service.url}/metrics", timeout=10).text
         degraded = sum(float(line.split()[-1]) for line in metrics.splitlines()
                        if line.startswith("risk_decisions_total{") and 'degraded="true"' in line)
-        answers: dict[str, float] = {}
-        for line in metrics.splitlines():
-            hit = re.match(r'risk_decisions_total\{.*decision="(\w+)".*\} ([\d.e+]+)', line)
-            if hit:
-                answers[hit.group(1)] = answers.get(hit.group(1), 0.0) + float(hit.group(2))
+        answers = answers_so_far(service.url)
     finally:
         service.stop()
         baseline.stop()
@@ -183,7 +201,9 @@ def main() -> None:
     print(f"All commands Redis counted per decision, including those the script runs inside: "
           f"{commands / decisions:.3f}")
     print(f"Redis CPU (used_cpu_user + used_cpu_sys) per decision served, per round: "
-          f"{', '.join(f'{c:.1f}' for c in cpu_us)} µs; median {statistics.median(cpu_us):.1f} µs "
+          f"{', '.join(f'{c:.1f}' for c in cpu_us)} µs (of which kernel "
+          f"{', '.join(f'{c:.1f}' for c in sys_us)}; allowed "
+          f"{', '.join(f'{a:.0f}' for a in allowed)}); median {statistics.median(cpu_us):.1f} µs "
           f"({args.devices} devices; answers since start, warm-up included: "
           + ", ".join(f"{k} {v:.0f}" for k, v in sorted(answers.items())) + ")")
 
