@@ -102,19 +102,13 @@ class ClosedCircles:
         """The recipients' other sharers, and how many of them each named."""
         named: Counter[str] = Counter()
         for r in share.recipients:
-            got = self.feeder.received.peek(r, share.t_ms)
-            named.update(p for p in (got.sharers.keys(share.t_ms) if got is not None else ()) if p != share.user)
+            named.update(p for p in self.feeder.senders(r, share.t_ms) if p != share.user)
         return named
 
     def _named_before(self, share: Share) -> tuple[str, ...]:
         """The share's recipients that another sharer named before."""
-        now = share.t_ms
-        kept = []
-        for r in share.recipients:
-            got = self.feeder.received.peek(r, now)
-            if got is not None and any(p != share.user for p in got.sharers.keys(now)):
-                kept.append(r)
-        return tuple(kept)
+        return tuple(r for r in share.recipients
+                     if any(p != share.user for p in self.feeder.senders(r, share.t_ms)))
 
     def _in_share(self, share: Share, named: Counter[str]) -> set[str] | None:
         c = self.c
@@ -164,8 +158,7 @@ class ClosedCircles:
         """Whether nobody outside the circle shared to its sharers or to this one."""
         inside = circle | reached | {share.user}
         for account in (share.user, *sorted(circle)):
-            got = self.feeder.received.peek(account, share.t_ms)
-            if got is not None and any(p not in inside for p in got.sharers.keys(share.t_ms)):
+            if any(p not in inside for p in self.feeder.senders(account, share.t_ms)):
                 return False
         return True
 

@@ -58,15 +58,17 @@ class DevicePools:
     Parameters
     ----------
     config : SignalConfig
-        ``pool_shared``, ``pool_linked``, ``pool_cap``, ``window_ms``.
+        ``pool_shared``, ``pool_linked``, ``pool_own_friends``, ``pool_cap``, ``window_ms``.
     board : Board
         Where pools are published.
     users_of, devices_of : callable
         A device's recent accounts; an account's recent devices.
+    senders : callable
+        The accounts that shared to an account in the window (``sink_feeder``'s record).
     """
 
     def __init__(self, config: SignalConfig, board: Board, users_of: Links, devices_of: Links,
-                 senders: Links | None = None) -> None:
+                 senders: Links) -> None:
         self.c, self.board = config, board
         self.users_of, self.devices_of = users_of, devices_of
         self.senders = senders
@@ -103,7 +105,7 @@ class DevicePools:
         pool has, or more: a family member who also shares from the family's
         phone hears from its own friends, a rotating ring's account from the
         ring (the recipients' record keeps 32 sharers each)."""
-        if not self.c.pool_own_friends or self.senders is None:
+        if not self.c.pool_own_friends:
             return False
         return sum(1 for p in self.senders(user, now) if p not in accounts) >= len(accounts)
 
