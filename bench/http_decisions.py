@@ -104,6 +104,7 @@ def main() -> None:
                         help="how the service reaches Redis (the embedded default is a unix socket)")
     parser.add_argument("--cluster", action="store_true", help="the service on a local 3-master Redis Cluster")
     parser.add_argument("--budget-ms", type=int, default=50, help="RISK_REDIS_BUDGET_MS of the service")
+    parser.add_argument("--linger-us", type=int, default=0, help="RISK_REDIS_LINGER_US of the service")
     parser.add_argument("--devices", type=int, default=50_000,
                         help="devices the load draws from: a few hundred are busy (full windows) within seconds")
     parser.add_argument("--native", action="store_true",
@@ -135,7 +136,8 @@ def main() -> None:
         redis_server = RedisServer(work / "redis", modules=modules).start()
     # The default budget, and no access log (the baseline writes none either).
     quiet = {"RISK_LOG_LEVEL": "WARNING", "RISK_REDIS_BUDGET_MS": str(args.budget_ms),
-             "RISK_WORKER_CLASS": args.worker_class, "RISK_THREADS": str(args.threads)}
+             "RISK_WORKER_CLASS": args.worker_class, "RISK_THREADS": str(args.threads),
+             "RISK_REDIS_LINGER_US": str(args.linger_us)}
     if args.cluster:
         quiet["RISK_REDIS_CLUSTER"] = "1"
     redis_url = redis_server.socket_url if args.redis == "unix" and not args.cluster else redis_server.url
@@ -186,7 +188,7 @@ def main() -> None:
           + (", Redis Cluster of 3 masters" if args.cluster else ""))
     print(f"wrk -t2 -c{args.connections} -d{args.seconds}s, gunicorn 2 {args.worker_class} workers "
           f"(threads {args.threads}), "
-          f"Redis over {args.redis}, {args.rounds} rounds, budget {args.budget_ms} ms\n")
+          f"Redis over {args.redis}, {args.rounds} rounds, budget {args.budget_ms} ms, linger {args.linger_us} µs\n")
     print("| endpoint | requests/s (median) | p50 ms | p99 ms | non-2xx |")
     print("|---|---|---|---|---|")
     for name in ("baseline", "service"):

@@ -64,6 +64,11 @@ class Settings(BaseModel):
     signals: bool = True
     policy_file: Path = DEFAULT_POLICY_FILE
     redis_budget_ms: int = Field(50, ge=1, le=5000)
+    # A worker's call that finds Redis idle waits this long before sending,
+    # so that its concurrent calls share the round trip (group_commit.py;
+    # measured: a quarter less Redis CPU per decision under load, and a far
+    # shorter tail, for 0.2 ms more on a lone call). One Redis only.
+    redis_linger_us: int = Field(200, ge=0, le=5000)
     fail_mode: FailMode = "allow"
     data_dir: Path = PROJECT_ROOT / "var"
     max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
@@ -179,6 +184,7 @@ ENV_VARS: dict[str, str] = {
     "RISK_POLICY_FILE": "policy_file",
     "RISK_POLICY_POLL_S": "policy_poll_s",
     "RISK_REDIS_BUDGET_MS": "redis_budget_ms",
+    "RISK_REDIS_LINGER_US": "redis_linger_us",
     "RISK_FAIL_MODE": "fail_mode",
     "RISK_DATA_DIR": "data_dir",
     "RISK_MAX_BODY_BYTES": "max_body_bytes",

@@ -86,4 +86,4 @@ def open_store(settings: Settings, *, retention_ms: int) -> RedisStore | Cluster
                             wait_replicas=settings.redis_wait_replicas, native=settings.redis_native)
     return RedisStore(connect(settings.redis_url, settings.redis_budget_ms), settings.breaker_cooldown_ms,
                       budget_ms=settings.redis_budget_ms, wait_replicas=settings.redis_wait_replicas,
-                      native=settings.redis_native)
+                      native=settings.redis_native, linger_us=settings.redis_linger_us)

@@ -90,7 +90,7 @@ class RedisStore:
     """
 
     def __init__(self, client: redis.Redis, breaker_cooldown_ms: int = 1000, budget_ms: int | None = None,
-                 wait_replicas: int = 0, native: NativeMode = "auto") -> None:
+                 wait_replicas: int = 0, native: NativeMode = "auto", linger_us: int = 0) -> None:
         self.client = client
         self.native = NativePath(native)
         if native != "off":
@@ -116,7 +116,8 @@ class RedisStore:
         # Concurrent calls share round trips (group_commit.py). A call waits
         # in the queue for at most half the budget: the other half is its
         # own round trip's (the socket time-out).
-        self._commit = GroupCommit(self._send, self._receive)
+        self._linger_s = linger_us / 1e6
+        self._commit = GroupCommit(self._send, self._receive, linger_s=self._linger_s)
         self._queue_wait_s = None if budget_ms is None else budget_ms / 2000
 
     def _take(self) -> Connection:
@@ -203,7 +204,7 @@ class RedisStore:
             # A forked child: the parent's sockets are not ours, nor its queue
             # (a batch in flight at the fork would never be answered here).
             self._idle, self._idle_pid = [], os.getpid()
-            self._commit = GroupCommit(self._send, self._receive)
+            self._commit = GroupCommit(self._send, self._receive, linger_s=self._linger_s)
         return self._commit.submit({LANE: call}, self._queue_wait_s)[LANE]
 
     def _send(self, lane: Hashable, parts: Sequence[Part]) -> _Batch:

@@ -220,3 +220,46 @@ def test_a_forked_child_does_not_wait_for_its_parents_batch(server: RedisServer,
     assert os.waitstatus_to_exitcode(done[1]) == 0
     first.join(10)
     assert first.reply == b"echo:parent"
+
+
+def test_a_lingering_call_takes_the_calls_arriving_meanwhile_in_its_round_trip(store: RedisStore) -> None:
+    store.run(ECHO, (), ("warm",))  # the script is loaded; one batch of one
+    # The store's group commit with a linger whose wait starts four more
+    # calls and returns once they are queued behind the lingering one.
+    others: list[Caller] = []
+
+    def linger(seconds: float) -> None:
+        assert seconds == 0.0002
+        others.extend(Caller(store, ECHO, str(i)) for i in range(1, 5))
+        for caller in others:
+            caller.start()
+        wait_for(lambda: queued(store) == 4)
+
+    store._commit = type(store._commit)(store._send, store._receive, linger_s=0.0002, sleep=linger)
+    assert store.run(ECHO, (), ("0",)) == b"echo:0"
+    for caller in others:
+        caller.join(10)
+    assert [c.reply for c in others] == [f"echo:{i}".encode() for i in range(1, 5)]
+    # The lingering call and the four that arrived meanwhile: one round trip.
+    assert (store._commit.batches, store._commit.parts) == (1, 5)
+    assert not leading(store) and not queued(store)
+
+
+def test_without_a_linger_a_lone_call_goes_out_at_once(server: RedisServer) -> None:
+    slept: list[float] = []
+    store = RedisStore(connect(server.url, 2000), breaker_cooldown_ms=0, budget_ms=2000)
+    try:
+        store._commit = type(store._commit)(store._send, store._receive, sleep=slept.append)
+        assert store.run(ECHO, (), ("x",)) == b"echo:x"
+        assert slept == [] and (store._commit.batches, store._commit.parts) == (1, 1)
+    finally:
+        store.close()
+
+
+def test_the_linger_setting_reaches_the_store(server: RedisServer) -> None:
+    store = RedisStore(connect(server.url, 2000), breaker_cooldown_ms=0, budget_ms=2000, linger_us=150)
+    try:
+        assert store._commit._linger_s == 0.00015
+        assert store.run(ECHO, (), ("y",)) == b"echo:y"
+    finally:
+        store.close()
