@@ -84,12 +84,15 @@ def redis_commands(server: Any) -> tuple[int, int, float, float]:
 
 
 def answers_so_far(url: str) -> dict[str, float]:
-    """Decisions the service answered so far, by answer (its /metrics; every worker's)."""
+    """Decisions the service answered so far, by answer, and how many of them
+    degraded (``"degraded"``): its /metrics, every worker's."""
     counts: dict[str, float] = {}
     for line in requests.get(f"{url}/metrics", timeout=10).text.splitlines():
-        hit = re.match(r'risk_decisions_total\{.*decision="(\w+)".*\} ([\d.e+]+)', line)
+        hit = re.match(r'risk_decisions_total\{(.*)\} ([\d.e+]+)', line)
         if hit:
-            counts[hit.group(1)] = counts.get(hit.group(1), 0.0) + float(hit.group(2))
+            labels = dict(re.findall(r'(\w+)="(\w+)"', hit.group(1)))
+            for key in (labels["decision"], "degraded") if labels.get("degraded") == "true" else (labels["decision"],):
+                counts[key] = counts.get(key, 0.0) + float(hit.group(2))
     return counts
 
 
@@ -170,10 +173,8 @@ def main() -> None:
             # Redis CPU per decision served (the signal consumer's reads, a few per second, included).
             cpu_us.append(1e6 * (after[2] - before[2]) / result["requests"])
             sys_us.append(1e6 * (after[3] - before[3]) / result["requests"])
-        metrics = requests.get(f"{service.url}/metrics", timeout=10).text
-        degraded = sum(float(line.split()[-1]) for line in metrics.splitlines()
-                       if line.startswith("risk_decisions_total{") and 'degraded="true"' in line)
         answers = answers_so_far(service.url)
+        degraded = answers.pop("degraded", 0.0)
     finally:
         service.stop()
         baseline.stop()

@@ -117,7 +117,7 @@ class RedisStore:
         # in the queue for at most half the budget: the other half is its
         # own round trip's (the socket time-out).
         self._linger_s = linger_us / 1e6
-        self._commit = GroupCommit(self._send, self._receive, linger_s=self._linger_s)
+        self._commit = self._new_commit()
         self._queue_wait_s = None if budget_ms is None else budget_ms / 2000
 
     def _take(self) -> Connection:
@@ -204,8 +204,12 @@ class RedisStore:
             # A forked child: the parent's sockets are not ours, nor its queue
             # (a batch in flight at the fork would never be answered here).
             self._idle, self._idle_pid = [], os.getpid()
-            self._commit = GroupCommit(self._send, self._receive, linger_s=self._linger_s)
+            self._commit = self._new_commit()
         return self._commit.submit({LANE: call}, self._queue_wait_s)[LANE]
+
+    def _new_commit(self) -> GroupCommit[_Batch]:
+        """This process's group commit over the one server."""
+        return GroupCommit(self._send, self._receive, linger_s=self._linger_s)
 
     def _send(self, lane: Hashable, parts: Sequence[Part]) -> _Batch:
         """Write a batch of calls (the group commit's ``start``)."""
