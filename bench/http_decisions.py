@@ -64,23 +64,28 @@ def wrk(url: str, seconds: int, connections: int, threads: int, script: str = "d
     return result
 
 
-def redis_commands(server: Any) -> tuple[int, int, float, float]:
-    """(all commands, EVALSHA and RISK.DECIDE calls, CPU seconds: user + sys, of which sys) of
-    Redis so far (summed over a cluster's masters)."""
+def redis_commands(server: Any) -> tuple[int, int, float, float, dict[str, float]]:
+    """(all commands, EVALSHA and RISK.DECIDE calls, CPU seconds: user + sys, of which sys, and
+    the µs Redis counted inside each command, by command) of Redis so far (summed over a
+    cluster's masters)."""
     clients = ([n.client() for n in server.nodes if n.role == "master"] if hasattr(server, "nodes")
                else [server.client()])
     total = evalsha = 0
     cpu = sys_cpu = 0.0
+    inside: dict[str, float] = {}
     for client in clients:
         total += int(client.info("stats")["total_commands_processed"])
         stats = client.info("commandstats")
+        for name, stat in stats.items():
+            command = name.removeprefix("cmdstat_")
+            inside[command] = inside.get(command, 0.0) + float(stat.get("usec", 0))
         evalsha += sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0))
                        for name in ("evalsha", "risk.decide", "risk.reserve", "risk.settle"))
         usage = client.info("cpu")
         cpu += float(usage["used_cpu_user"]) + float(usage["used_cpu_sys"])
         sys_cpu += float(usage["used_cpu_sys"])
         client.close()
-    return total, evalsha, cpu, sys_cpu
+    return total, evalsha, cpu, sys_cpu, inside
 
 
 def answers_so_far(url: str) -> dict[str, float]:
@@ -110,6 +115,9 @@ def main() -> None:
     parser.add_argument("--linger-us", type=int, default=0, help="RISK_REDIS_LINGER_US of the service")
     parser.add_argument("--devices", type=int, default=50_000,
                         help="devices the load draws from: a few hundred are busy (full windows) within seconds")
+    parser.add_argument("--signals", action=argparse.BooleanOptionalAction, default=True,
+                        help="gunicorn's master runs the real-time signal consumer (RISK_SIGNALS, on by "
+                             "default, as served): its reads and writes are Redis CPU too")
     parser.add_argument("--native", action="store_true",
                         help="the native module loaded (make native; with --cluster on every master): "
                              "decisions go to RISK.DECIDE (and RISK.RESERVE, RISK.SETTLE on a cluster)")
@@ -140,7 +148,7 @@ def main() -> None:
     # The default budget, and no access log (the baseline writes none either).
     quiet = {"RISK_LOG_LEVEL": "WARNING", "RISK_REDIS_BUDGET_MS": str(args.budget_ms),
              "RISK_WORKER_CLASS": args.worker_class, "RISK_THREADS": str(args.threads),
-             "RISK_REDIS_LINGER_US": str(args.linger_us)}
+             "RISK_REDIS_LINGER_US": str(args.linger_us), "RISK_SIGNALS": "1" if args.signals else "0"}
     if args.cluster:
         quiet["RISK_REDIS_CLUSTER"] = "1"
     redis_url = redis_server.socket_url if args.redis == "unix" and not args.cluster else redis_server.url
@@ -158,6 +166,7 @@ def main() -> None:
         cpu_us: list[float] = []
         sys_us: list[float] = []
         allowed: list[float] = []
+        inside: dict[str, float] = {}
         for _ in range(args.rounds):
             rounds["baseline"].append(wrk(baseline.url, args.seconds, args.connections, 2))
             answered = answers_so_far(service.url)
@@ -167,6 +176,8 @@ def main() -> None:
             now = answers_so_far(service.url)
             allowed.append(now.get("allow", 0.0) - answered.get("allow", 0.0))
             rounds["service"].append(result)
+            for command, usec in after[4].items():
+                inside[command] = inside.get(command, 0.0) + usec - before[4].get(command, 0.0)
             commands += after[0] - before[0]
             evalshas += after[1] - before[1]
             decisions += int(result["requests"])
@@ -209,6 +220,12 @@ def main() -> None:
           f"{', '.join(f'{a:.0f}' for a in allowed)}); median {statistics.median(cpu_us):.1f} µs "
           f"({args.devices} devices; answers since start, warm-up included: "
           + ", ".join(f"{k} {v:.0f}" for k, v in sorted(answers.items())) + ")")
+    # Time inside commands (INFO commandstats usec): what each command costs, without the protocol,
+    # the event loop and the kernel; the signal consumer's commands apart from the decisions'.
+    spent = sorted(((usec / decisions, command) for command, usec in inside.items() if usec > 0), reverse=True)
+    print(f"Inside commands, µs per decision (INFO commandstats, all rounds; signal consumer "
+          f"{'on' if args.signals else 'off'}): " + ", ".join(f"{c} {u:.1f}" for u, c in spent[:8])
+          + f"; total {sum(u for u, _ in spent):.1f}")
 
 
 if __name__ == "__main__":

@@ -83,7 +83,8 @@ def open_store(settings: Settings, *, retention_ms: int) -> RedisStore | Cluster
     if settings.redis_cluster:
         return ClusterStore(connect_cluster(settings.redis_url, settings.redis_budget_ms), retention_ms=retention_ms,
                             breaker_cooldown_ms=settings.breaker_cooldown_ms, budget_ms=settings.redis_budget_ms,
-                            wait_replicas=settings.redis_wait_replicas, native=settings.redis_native)
+                            wait_replicas=settings.redis_wait_replicas, native=settings.redis_native,
+                            linger_us=settings.redis_linger_us)
     return RedisStore(connect(settings.redis_url, settings.redis_budget_ms), settings.breaker_cooldown_ms,
                       budget_ms=settings.redis_budget_ms, wait_replicas=settings.redis_wait_replicas,
                       native=settings.redis_native, linger_us=settings.redis_linger_us)

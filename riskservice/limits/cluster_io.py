@@ -94,10 +94,14 @@ class ClusterIO:
     native : {"auto", "on", "off"}
         ``RISK_REDIS_NATIVE``: each script the native module does goes to a
         master that has the module as the module's command (:class:`NativeMasters`).
+    linger_us : int
+        ``RISK_REDIS_LINGER_US``: a call that finds its master idle waits this
+        long so that calls arriving meanwhile share its round trip
+        (:mod:`riskservice.limits.group_commit`).
     """
 
     def __init__(self, client: redis.RedisCluster, breaker_cooldown_ms: int = 1000, budget_ms: int | None = None,
-                 wait_replicas: int = 0, native: NativeMode = "auto") -> None:
+                 wait_replicas: int = 0, native: NativeMode = "auto", linger_us: int = 0) -> None:
         self.client = client
         self.budget_ms = budget_ms
         self.cooldown_ms = breaker_cooldown_ms
@@ -120,7 +124,8 @@ class ClusterIO:
         self._idle_lock = threading.Lock()
         # Concurrent calls share round trips (group_commit.py); a queued call
         # waits at most half the budget, the other half is its round trip's.
-        self._commit = GroupCommit(self._send, self._receive)
+        self._linger_s = linger_us / 1e6
+        self._commit = self._new_commit()
         self._commit_pid = os.getpid()
         self._queue_wait_s = None if budget_ms is None else budget_ms / 2000
         self.native = NativeMasters(native)
@@ -128,6 +133,11 @@ class ClusterIO:
         if native != "off":
             self._detect_native()
             self.native.require()
+
+    def _new_commit(self) -> GroupCommit[_NodeBatch]:
+        """Round trips shared per master; a call that finds its master idle lingers
+        ``linger_us`` first (on each of a decision's two round trips)."""
+        return GroupCommit(self._send, self._receive, linger_s=self._linger_s)
 
     # -- the native module, per master ---------------------------------------
 
@@ -233,7 +243,7 @@ class ClusterIO:
                 raise StorageError(f"redis master {name} unavailable (circuit open)")
         if self._commit_pid != os.getpid():
             # A forked child: a batch in flight at the fork would never be answered here.
-            self._commit, self._commit_pid = GroupCommit(self._send, self._receive), os.getpid()
+            self._commit, self._commit_pid = self._new_commit(), os.getpid()
         replies = self._commit.submit(
             {name: _NodeCall(nodes[name], [groups[g][1] for g in gs]) for name, gs in per_node.items()},
             self._queue_wait_s)

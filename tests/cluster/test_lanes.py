@@ -99,3 +99,36 @@ def test_a_lane_handed_to_a_call_stuck_on_another_master_is_taken_over(
     both.join(10)
     assert both.error is None and both.replies == [[b"v"], [b"v"]]
     assert not any(lanes[name].leading or lanes[name].queue for name in lanes)
+
+
+def test_a_lingering_call_on_a_cluster_takes_the_calls_arriving_for_its_master(
+        redis_cluster: RedisClusterServer) -> None:
+    # RISK_REDIS_LINGER_US reaches the cluster's group commit; a call that
+    # finds its master idle waits (here: starts three more calls for the same
+    # master and returns once they are queued), and all four share one round trip.
+    client = redis_cluster.client(socket_timeout=30, socket_connect_timeout=30)
+    client.flushall(target_nodes=redis.RedisCluster.PRIMARIES)
+    io = ClusterIO(client, breaker_cooldown_ms=0, budget_ms=2000, linger_us=300)
+    try:
+        assert io._commit._linger_s == 0.0003
+        master = next(n for n in redis_cluster.nodes if n.role == "master")
+        key = key_on(redis_cluster, master)
+        io.call(key, ("SET", key, "v"))  # a connection open; one batch of one
+        lane = f"127.0.0.1:{master.port}"
+        others: list[Caller] = []
+
+        def linger(seconds: float) -> None:
+            assert seconds == 0.0003
+            others.extend(Caller(io, [(key, [("GET", key)])]) for _ in range(3))
+            for caller in others:
+                caller.start()
+            poll("the others queued", lambda: len(io._commit._lanes[lane].queue) == 3, 5)
+
+        io._commit = type(io._commit)(io._send, io._receive, linger_s=0.0003, sleep=linger)
+        assert io.call(key, ("GET", key)) == [b"v"]
+        for caller in others:
+            caller.join(10)
+        assert [c.replies for c in others] == [[[b"v"]]] * 3
+        assert (io._commit.batches, io._commit.parts) == (1, 4)
+    finally:
+        client.close()
