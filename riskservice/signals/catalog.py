@@ -167,6 +167,10 @@ class SignalConfig:
     # two accounts or more and it has the floor's accounts (at most
     # `pool_cap` counted).
     pool_shared: int = 3
+    # ... its devices found in this many rounds from the device's accounts
+    # (each round: the devices of the accounts found, then their accounts);
+    # one round saw a rotating ring's young pool only in part (pools.py).
+    pool_rounds: int = 2
     pool_cap: int = 64
     # ... and `pool_linked` of its accounts share from two of its devices or
     # more (a pool rotates accounts over phones; a family's members use the
