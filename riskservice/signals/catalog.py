@@ -66,6 +66,15 @@ class SignalConfig:
     # A partner met once counts when it is a core member, and only while the
     # coupons the account met anyone on are this part of those it shared.
     lockstep_member_share: float = 0.25
+    # A *quiet burst* (lockstep.py): a burst of one calm coupon with at least
+    # this many sharers that nobody shared to in the window, at least
+    # `lockstep_quiet_share` of its sharers; each of them counts its fellow
+    # quiet sharers as partners while it hears from nobody (0 turns it off).
+    # Judged once the engine has seen `lockstep_quiet_after_ms` of history
+    # (before that, everybody looks unheard).
+    lockstep_quiet: int = 8
+    lockstep_quiet_share: float = 0.8
+    lockstep_quiet_after_ms: int = 2 * DAY_MS
     # A coupon this crowded (distinct sharers in a day) is a crowd: a flash
     # sale or a popular coupon brings strangers together, so meeting on it is
     # no evidence of a group (the batch side weights crowd meetings down for
@@ -158,6 +167,10 @@ class SignalConfig:
     # two accounts or more and it has the floor's accounts (at most
     # `pool_cap` counted).
     pool_shared: int = 3
+    # ... its devices found in this many rounds from the device's accounts
+    # (each round: the devices of the accounts found, then their accounts);
+    # one round saw a rotating ring's young pool only in part (pools.py).
+    pool_rounds: int = 2
     pool_cap: int = 64
     # ... and `pool_linked` of its accounts share from two of its devices or
     # more (a pool rotates accounts over phones; a family's members use the

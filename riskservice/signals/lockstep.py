@@ -24,6 +24,28 @@ share after its meeting is read again then (engine.py). A group that sends
 to its own members to look heard still meets again on its next burst, and
 repeated meetings count whoever received what.
 
+Quiet bursts. A group's first burst meets nobody it met before, so the
+rules above wait for its second, and a group that spreads camouflage shares
+between its bursts gets them all through (the ten-minute groups of the
+``hard`` profile, a third to a half of their shares on the workloads where
+they fell short). What its first burst already shows is who joins it: the
+accounts a group pushes its coupons with are sent nothing, a real user
+hears from friends. A burst of one calm coupon (no crowd of a day or an
+hour) with at least ``lockstep_quiet`` sharers that nobody shared to in the
+window, at least ``lockstep_quiet_share`` of its sharers, is *quiet*: each
+of those sharers counts the burst's other quiet sharers as partners, for
+the window, while nobody shares to it (the engine re-reads an account that
+receives a share) and while the coupon stays calm (a flash sale's first
+minutes can look quiet; those who shared on a coupon that turns out a crowd
+are read again). Unlike a single meeting with a core member, the burst
+itself is the evidence, so the part of the account's coupons met on does
+not matter (a group's camouflage dilutes it). To evade it a group must
+have its members sent shares (each a share it must make, and a real user
+who receives it may claim or pass it on, which other rules read), or keep
+its bursts under eight unheard accounts (more bursts, each a chance for
+``lockstep``'s repeated meetings). Judged once the engine has seen
+``lockstep_quiet_after_ms`` of history: before that, everybody is unheard.
+
 Crowds. A coupon shared by ``crowd_sharers`` or more distinct accounts
 within ``rush_ms`` (an hour) is a *rush*, a flash sale: no meeting on it
 counts, since the same fans come back to the merchant's next sale. One
@@ -74,6 +96,8 @@ Met = tuple[str, ...]
 # coupon: a group riding it still meets on it, repeated meetings count); a
 # crowd at once (a flash sale: no meeting on it counts).
 CALM, BUSY, RUSH = 0, 1, 2
+# Quiet bursts kept per account (the most recent): a group's member needs one.
+QUIET_BURSTS = 4
 # Appended to a coupon's id for meetings on it after its rush (ids never hold
 # control characters: decisions/request.py).
 AFTER_RUSH = "\x00after-rush"
@@ -117,9 +141,18 @@ class Lockstep:
         self.bursts: Entities[str, list[tuple[int, str]]] = Entities(config.coupons, self.burst, list)
         self.partners: Entities[str, Recent[str, Met]] = Entities(config.entities, self.window,
                                                                  lambda: Recent(partners, self.window))
+        # account -> the quiet bursts it was in: coupon -> the burst's quiet sharers
+        self.quiet: Entities[str, Recent[str, int]] = Entities(config.entities, self.window,
+                                                              lambda: Recent(QUIET_BURSTS, self.window))
+        self.quiet_min, self.quiet_share = config.lockstep_quiet, config.lockstep_quiet_share
+        self.quiet_after = config.lockstep_quiet_after_ms
+        # the first share seen (quiet bursts are judged only after enough history)
+        self.since: int | None = None
 
     def share(self, share: Share) -> list[Reading]:
         now, user, coupon = share.t_ms, share.user, share.coupon
+        if self.since is None:
+            self.since = now
         self.shared.touch(user, now).put(coupon, None, now)
         recent = self.bursts.touch(coupon, now)
         recent[:] = [(t, u) for t, u in recent if now - t < self.burst][-self.per_burst:]
@@ -161,6 +194,8 @@ class Lockstep:
                 if len(tail) >= self.crowd and (self.crowded.get(key, now) or CALM) < BUSY:
                     touched.update(tail.keys(now))
                     self.crowded.put(key, BUSY, now)
+        if level == CALM:
+            touched.update(self._quiet_burst(coupon, [u for _, u in recent], now))
         # Only the meetings below change the state between the two reads,
         # and they change only the partners of the sharer and of those it
         # met: no one else's core membership can change.
@@ -178,6 +213,35 @@ class Lockstep:
                 partners = self.partners.peek(u, now)
                 touched.update(partners.keys(now) if partners else ())
         return [self.reading(u, now, after) for u in sorted(touched)]
+
+    def _quiet_burst(self, coupon: str, sharers: list[str], now: int) -> list[str]:
+        """Note the quiet sharers of ``coupon``'s current burst (``sharers``)
+        when the burst is quiet; the accounts whose record changed."""
+        assert self.since is not None
+        if (self.quiet_min <= 0 or len(sharers) < self.quiet_min
+                or now - self.since < self.quiet_after):
+            return []
+        quiet = [u for u in sharers if not self.heard(u, now)]
+        if len(quiet) < self.quiet_min or len(quiet) < self.quiet_share * len(sharers):
+            return []
+        changed = []
+        for u in quiet:
+            bursts = self.quiet.touch(u, now)
+            held = bursts.get(coupon, now)
+            if held is None or held < len(quiet):
+                bursts.put(coupon, len(quiet), now)
+                changed.append(u)
+        return changed
+
+    def _quiet_partners(self, user: str, now: int) -> tuple[int, int]:
+        """The most fellow quiet sharers ``user`` had in a quiet burst of a
+        coupon still calm, and when that burst was noted (0, now: none)."""
+        bursts = self.quiet.peek(user, now)
+        best, when = 0, now
+        for coupon, t, n in bursts.entries(now) if bursts is not None else ():
+            if (self.crowded.get(coupon, now) or CALM) == CALM and n - 1 > best:
+                best, when = n - 1, t
+        return best, when
 
     def _meet(self, user: str, partner: str, coupon: str, now: int) -> None:
         partners = self.partners.touch(user, now)
@@ -203,13 +267,17 @@ class Lockstep:
         met_on = {c for _, _, coupons in entries for c in coupons}
         met_on = {c.removesuffix(AFTER_RUSH) for c in met_on}  # a coupon met on before and after its rush is one
         shared = self.shared.peek(user, now)
-        member = (len(met_on) >= self.member_share * (len(shared.keys(now)) if shared else 0)
-                  and not self.heard(user, now))
+        heard = self.heard(user, now)
+        member = len(met_on) >= self.member_share * (len(shared.keys(now)) if shared else 0) and not heard
         touches = []
         for partner, t, coupons in entries:
             met = reads.count(coupons)
             if met >= self.needed or (member and reads.count(coupons, BUSY) and reads.core(partner)):
                 touches.append(t)
+        quiet, noted = (0, now) if heard else self._quiet_partners(user, now)
+        if quiet > len(touches):
+            # (its quiet burst's evidence leaves the window with the burst)
+            return Reading(user, quiet, noted + self.window)
         return Reading(user, len(touches), until_of(touches, self.window, now))
 
     def outcome(self, share: Share, outcome: Outcome) -> list[Reading]:

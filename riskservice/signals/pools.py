@@ -19,7 +19,14 @@ many of them link two phones or more. So a pool also needs ``pool_linked``
 At each share from a device ``D`` the pool of ``D`` is judged: its
 *devices*, the devices of ``D``'s accounts (at most ``devices_per_user``
 each, the engine's record), and its *accounts*, those of its devices (at
-most ``users_per_device`` each, ``device_rotation``'s record); the devices
+most ``users_per_device`` each, ``device_rotation``'s record): one round;
+each further round, up to ``pool_rounds``, adds the devices of the accounts
+the last round found, and their accounts. A ring's young pool is loosely linked (each account has
+shared from one or two of its phones so far), and one round from the
+sharing phone saw only part of it: the ring's first days passed (most of
+what rotating rings got through on the design workloads). A family's
+phone reaches its members' own phones in one round and their housemates'
+in two, which are closed too: nothing new links (pool_linked). The devices
 used by two accounts or more are its *shared* devices, and the accounts
 that shared from two of its devices or more its *linked* accounts. A pool
 with ``pool_shared`` shared devices or more, ``pool_linked`` linked
@@ -31,7 +38,9 @@ rule judges a share from a flagged device (an account's first share from a
 phone of the pool is caught) or by a flagged account (from whichever device).
 
 Work per share: at most ``users_per_device`` x ``devices_per_user`` device
-lookups (64 x 4), and at most ``pool_cap`` accounts collected (and, for a
+lookups (64 x 4) in the first round and ``pool_cap`` x ``devices_per_user``
+in the next (each account's devices are read once), and at most
+``pool_cap`` accounts collected (and, for a
 pool passing the other tests, their devices read again: 64 x 4); no new
 per-entity state (it reads the engine's devices per account and
 ``device_rotation``'s accounts per device), no Redis work beyond the board's
@@ -79,17 +88,23 @@ class DevicePools:
         accounts: set[str] = set()
         devices: set[str] = set()
         shared = 0
-        for user in self.users_of(device, now):
-            for d in self.devices_of(user, now):
-                if d in devices:
-                    continue
-                devices.add(d)
-                users = self.users_of(d, now)
-                shared += len(users) >= 2
-                for u in users:
-                    if len(accounts) >= self.c.pool_cap:
-                        break
-                    accounts.add(u)
+        frontier = list(self.users_of(device, now))
+        for _ in range(max(1, self.c.pool_rounds)):
+            reached: list[str] = []
+            for user in frontier:
+                for d in self.devices_of(user, now):
+                    if d in devices:
+                        continue
+                    devices.add(d)
+                    users = self.users_of(d, now)
+                    shared += len(users) >= 2
+                    for u in users:
+                        if len(accounts) >= self.c.pool_cap:
+                            break
+                        if u not in accounts:
+                            accounts.add(u)
+                            reached.append(u)
+            frontier = reached
         return accounts, devices, shared
 
     def linked(self, accounts: set[str], devices: set[str], now: int) -> int:
