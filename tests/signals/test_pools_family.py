@@ -32,10 +32,11 @@ def test_a_family_phone_with_two_members_on_shared_own_phones_is_no_pool() -> No
 def test_the_same_family_is_a_pool_when_two_linked_accounts_are_enough() -> None:
     engine = SignalEngine(replace(SignalConfig(), pool_linked=2))
     replay(engine, FAMILY)
-    # Flagged at h's next share from the family phone, whose pool then holds
-    # the three shared phones (at x2's share, the pool of x2's phone holds
-    # two), and not re-published at m3's (same value, fresh enough).
-    until = T0 + 80 + MONTH
+    # Flagged at x2's share (t=70): two rounds from x2's phone reach the
+    # three shared phones (pool_rounds; one round held two until h's next
+    # share from the family phone at t=80), and not re-published later
+    # (same value, fresh enough).
+    until = T0 + 70 + MONTH
     assert pool_flags(engine) == {**{f"p|{d}": f"6@{until}" for d in ("home", "own-m1", "own-m2")},
                                   **{f"q|{u}": f"6@{until}" for u in ("h", "m1", "m2", "m3", "x1", "x2")}}
 
