@@ -161,6 +161,9 @@ class SignalConfig:
     circle_share: float = 0.5
     circle_fed_sharers: int = 3
     circle_joins: bool = True
+    # ... and none of a circle's sharers posted to a group (a share naming
+    # more than `circle_max_recipients`) in the window (circles.py).
+    circle_no_posters: bool = True
     circle_max_recipients: int = 10
     # A pool of devices (pools.py): the devices of a device's accounts and
     # their accounts; published when `pool_shared` of its devices are used by
