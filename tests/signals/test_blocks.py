@@ -250,15 +250,20 @@ def test_shares_naming_two_accounts_are_no_circle() -> None:
     assert ring_flags(s) == {}
 
 
-def test_a_ring_naming_one_target_a_share_is_a_circle_across_its_shares() -> None:
-    s = Stream()
-    # Three members each reach the ring's two targets, one per share; nobody
-    # else reaches them or the members.
-    t = 0
+def one_target_a_share(s: Stream, t: int) -> None:
+    """Three members (a, b, c) each reach a ring's two targets, one per
+    share, from ``t`` on, 10 ms apart."""
     for member in "abc":
         for target in ("t1", "t2"):
             s.share(t, member, (target,), coupon=f"c{t}")
             t += 10
+
+
+def test_a_ring_naming_one_target_a_share_is_a_circle_across_its_shares() -> None:
+    s = Stream()
+    # Three members each reach the ring's two targets, one per share; nobody
+    # else reaches them or the members.
+    one_target_a_share(s, 0)
     assert ring_flags(s) == {}  # at c's shares, two other sharers: not yet
     # A fourth reaches t1, then t2: t2's other sharers (three) each reached
     # both accounts d reached. A circle of four sharers, flagged as members;
@@ -273,11 +278,7 @@ def test_a_ring_naming_one_target_a_share_is_a_circle_across_its_shares() -> Non
 def test_sharers_with_friends_of_their_own_are_no_circle_across_shares() -> None:
     s = Stream()
     s.share(0, "friend", ("a",), coupon="c0")  # a hears from a friend outside
-    t = 10
-    for member in "abc":
-        for target in ("t1", "t2"):
-            s.share(t, member, (target,), coupon=f"c{t}")
-            t += 10
+    one_target_a_share(s, 10)
     s.share(100, "d", ("t1",), coupon="d1")
     s.share(110, "d", ("t2",), coupon="d2")
     assert ring_flags(s) == {}

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from riskservice.signals.catalog import SignalConfig
 from riskservice.signals.engine import SignalEngine
-from tests.signals.test_blocks import ring_flags
+from tests.signals.test_blocks import one_target_a_share, ring_flags
 from tests.signals.test_board import MONTH, T0, Stream
 
 GROUP = tuple(f"member{i}" for i in range(12))
@@ -54,11 +54,7 @@ def test_a_group_post_in_the_window_breaks_a_circle_across_shares() -> None:
     # posted to a group first: no circle across d's shares.
     s = stream()
     s.share(0, "b", GROUP, coupon="g")
-    t = 10
-    for member in "abc":
-        for target in ("t1", "t2"):
-            s.share(t, member, (target,), coupon=f"c{t}")
-            t += 10
+    one_target_a_share(s, 10)
     s.share(100, "d", ("t1",), coupon="d1")
     s.share(110, "d", ("t2",), coupon="d2")
     assert ring_flags(s) == {}
