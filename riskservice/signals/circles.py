@@ -82,16 +82,15 @@ class ClosedCircles:
         # long as its flag: its later judgements as a ring sink must not
         # withdraw it, and a sharer naming it joins the circle.
         self.circled: Recent[str, int] = Recent(config.entities, config.window_ms)
-        # sharer -> the most accounts one of its group posts named (a share
-        # naming more than `circle_max_recipients`) in the window
+        # sharer -> the accounts its last group post named (a share naming
+        # more than `circle_max_recipients`), kept for the window
         self.posters: Recent[str, int] = Recent(config.entities, config.window_ms)
 
     def share(self, share: Share) -> list[BoardWrite]:
         """Judge a share (after :meth:`SinkFeeder.share`: it is in its state)."""
         c, now = self.c, share.t_ms
         if c.circle_no_posters and len(share.recipients) > c.circle_max_recipients:
-            posted = max(len(share.recipients), self.posters.get(share.user, now) or 0)
-            self.posters.put(share.user, posted, now)
+            self.posters.put(share.user, len(share.recipients), now)
         if not c.circles or not share.recipients or len(share.recipients) > c.circle_max_recipients:
             return []
         joined = max((self.circled.get(r, now) or 0 for r in share.recipients), default=0)

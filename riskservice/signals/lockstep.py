@@ -76,7 +76,9 @@ Work per share is bounded by the sharers a burst keeps
 (``sharers_per_burst``), the partners each account keeps
 (``partners_per_user``) and the coupons it shared that are kept
 (``coupons_per_user``); per coupon, at most ``crowd_sharers`` sharers of
-its day and of its hour (and of its day after a rush).
+its day and of its hour (and of its day after a rush). A quiet burst is
+judged again at each of its shares: at most ``sharers_per_burst`` look-ups
+of who was sent a share, and as many records of ``QUIET_BURSTS`` entries.
 """
 
 from __future__ import annotations

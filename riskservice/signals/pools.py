@@ -21,12 +21,13 @@ At each share from a device ``D`` the pool of ``D`` is judged: its
 each, the engine's record), and its *accounts*, those of its devices (at
 most ``users_per_device`` each, ``device_rotation``'s record): one round;
 each further round, up to ``pool_rounds``, adds the devices of the accounts
-the last round found, and their accounts. A ring's young pool is loosely linked (each account has
-shared from one or two of its phones so far), and one round from the
-sharing phone saw only part of it: the ring's first days passed (most of
-what rotating rings got through on the design workloads). A family's
-phone reaches its members' own phones in one round and their housemates'
-in two, which are closed too: nothing new links (pool_linked). The devices
+the last round found, and their accounts. A ring's young pool is loosely
+linked (each account has shared from one or two of its phones so far), and
+one round from the sharing phone saw only part of it: the ring's first
+days passed (most of what rotating rings got through on the design
+workloads). A family's phone reaches its members' own phones in one round
+and their housemates' in two, which are closed too: nothing new links
+(pool_linked). The devices
 used by two accounts or more are its *shared* devices, and the accounts
 that shared from two of its devices or more its *linked* accounts. A pool
 with ``pool_shared`` shared devices or more, ``pool_linked`` linked
