@@ -340,7 +340,7 @@ def floor_cpu(url: str, nodes: RedisNodes, calls: int, native: bool = False) -> 
 
     def call_args(i: int, path: str) -> tuple[Any, list[bytes | str]]:
         device = f"floor-{path}-{i % 300}"
-        keys = decision_keys(uuid.uuid4().hex, device, f"u-{device}", "203.0.113.7", uuid.uuid4().hex)
+        keys = decision_keys(uuid.uuid4().hex, device, f"u-{device}", "203.0.113.7")
         argv = decide_args(now=now, decision_id=uuid.uuid4().hex, user_id=f"u-{device}", device_id=device,
                            plan=plan, lat="31.2", lon="121.4", request=b"x" * 400)
         return keys, list(argv.wire())

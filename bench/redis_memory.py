@@ -8,8 +8,8 @@ reported apart.
 
 Then what each decision leaves behind, for as long as it is kept: realistic
 requests (ip, geo, share copy, 1-4 recipients, as bench/redis_cpu.py sends)
-on fresh devices, and ``MEMORY USAGE`` of the record, of the pointer from
-the decision id, and of the share-event stream per entry (``SAMPLES 0``:
+on fresh devices, and ``MEMORY USAGE`` of the record (a decision's id names
+it: no other key is kept per decision) and of the share-event stream per entry (``SAMPLES 0``:
 every node counted); and what that makes at a steady rate of decisions with
 the default retention (records 4 days, events 30 days).
 
@@ -101,18 +101,16 @@ def per_decision(client: Any, engine: DecisionEngine, clock: ManualClock, decisi
         body = traffic.share(d, traffic.users[d][i % len(traffic.users[d])])
         answers[engine.decide(validate_decision_request(body), body).decision] += 1
     records = [client.memory_usage(k) or 0 for k in client.scan_iter(match="risk:*:ev:*", count=1000)]
-    pointers = [client.memory_usage(k) or 0 for k in client.scan_iter(match="risk:{dec:*", count=1000)]
     stream = (client.memory_usage(EVENTS, samples=0) or 0) / max(client.xlen(EVENTS), 1)
-    record, pointer = statistics.median(records), statistics.median(pointers)
+    record = statistics.median(records)
     print(f"\n{decisions} realistic decisions on fresh devices ({dict(answers)}): what each leaves\n")
     print("| what | bytes (median) | kept |\n|---|---|---|")
     print(f"| decision record | {record:.0f} | 4 days (`RISK_DECISION_TTL_S`) |")
-    print(f"| pointer from the decision id | {pointer:.0f} | 4 days |")
     print(f"| share-event stream, per entry | {stream:.0f} | 30 days (`RISK_EVENT_RETENTION_DAYS`) |")
-    kept = (record + pointer) * 4 * DAY_S + stream * 30 * DAY_S
-    print("\n| decisions/s, steady | records and pointers (4 days) | events (30 days) | in all |\n|---|---|---|---|")
+    kept = record * 4 * DAY_S + stream * 30 * DAY_S
+    print("\n| decisions/s, steady | records (4 days) | events (30 days) | in all |\n|---|---|---|---|")
     for rate in (1_000, 10_000, 100_000):
-        rp, ev = rate * (record + pointer) * 4 * DAY_S, rate * stream * 30 * DAY_S
+        rp, ev = rate * record * 4 * DAY_S, rate * stream * 30 * DAY_S
         print(f"| {rate:,} | {rp / 1e12:.2f} TB | {ev / 1e12:.2f} TB | {(rp + ev) / 1e12:.2f} TB |")
     print(f"\n(bytes kept per decision/s of steady traffic: {kept / 1e9:.2f} GB)")
 

@@ -67,8 +67,7 @@ SECTIONS = [
     ("local findings = #fired", "window counts packed"),
     ("-- The record: the caller", "findings packed"),
     ("redis.call('SET', k_event", "the record built"),
-    ("redis.call('SET', k_pointer", "the record SET"),
-    ("local codes = {}", "the pointer SET"),
+    ("local codes = {}", "the record SET"),
 ]
 
 
@@ -111,7 +110,7 @@ def main() -> None:
         if path == "allowed":
             client.set(f"risk:{{d:{device}}}:state", struct.pack(">H", 30) + quiet + users)
             client.set("risk:{u:u-allowed}:log", quiet)
-        keys = decision_keys(f"e{calls}", device, f"u-{path}", "203.0.113.7", f"id{calls}")
+        keys = decision_keys(f"e{calls}", device, f"u-{path}", "203.0.113.7")
         argv = decide_args(now=NOW, decision_id=f"{calls:032x}", user_id=f"u-{path}", device_id=device, plan=plan,
                            lat="31.2", lon="121.4", request=b"x" * 400)
         return keys, list(argv.wire())

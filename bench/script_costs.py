@@ -95,7 +95,7 @@ def main() -> None:
         decide, outcome = client.script_load(DECIDE.source), client.script_load(OUTCOME.source)
         records = []
         for i in range(6 * args.calls + 6):  # admitted shares of one device (a user each), to report on
-            keys = decision_keys(f"e{i}", "dev-o", f"u{i}", None, f"id{i}")
+            keys = decision_keys(f"e{i}", "dev-o", f"u{i}", None)
             client.delete("risk:{d:dev-o}:state")
             client.evalsha(decide, len(keys), *keys, *decide_args(
                 now=NOW, decision_id=f"{i:032x}", user_id=f"u{i}", device_id="dev-o", plan=plan,

@@ -161,7 +161,7 @@ def decision_cost(client: redis.Redis, decisions: int, rounds: int) -> None:
                     sha = block if label == labels[3] else empty
                     client.evalsha(sha, 1, f"risk:{{d:{device}}}:sig", plan, user, now)
                     continue
-                keys = decision_keys(f"e{n}", device, user, None, f"id{n}")
+                keys = decision_keys(f"e{n}", device, user, None)
                 if label == labels[0]:
                     keys = keys._replace(signals="")
                 store.decide(keys, decide_args(now=now + n * 1000, decision_id=f"id{n}", user_id=user,

@@ -69,7 +69,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Flask:
         engine=DecisionEngine(store, lambda: policies.current, clock=clock, fail_mode=settings.fail_mode,
                               decision_ttl_ms=settings.decision_ttl_s * 1000, retention_ms=retention_ms,
                               graph_key=graph_versions.fast_key,
-                              name_decision=store.name_decision if isinstance(store, ClusterStore) else None,
+                              cluster=isinstance(store, ClusterStore),
                               flags=BoardCache(store.client, clock=clock.now_ms if clock else None)),
         rewards=RewardChecker(store, lambda: policies.current, clock=clock, graph_key=graph_versions.fast_key,
                               ttl_ms=settings.decision_ttl_s * 1000),

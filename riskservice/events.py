@@ -27,7 +27,7 @@ from typing import Any, cast
 import orjson
 import redis
 
-from riskservice.limits.keys import EVENTS, slot_shard
+from riskservice.limits.keys import EVENTS, logged_decision_id, slot_shard
 from riskservice.limits.topology import every_shard, is_cluster
 from riskservice.review.labels import Label, read_labels, share_label
 
@@ -128,7 +128,7 @@ def event_line(entry_id: str, f: dict[str, str], history: list[list[Any]],
     line.update({
         "ts": int(f["t"]) / 1000,
         "decision": DECISIONS[int(f["dec"])],
-        "decision_id": f["id"],
+        "decision_id": logged_decision_id(f["id"], str(line.get("device_id", ""))),
         "reasons": [c for c in codes if not c.endswith(":shadow")],
         "shadow": [c.removesuffix(":shadow") for c in codes if c.endswith(":shadow")],
         "delivered": last[1] if last else None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from riskservice.errors import Conflict, StorageError
 from riskservice.graph_store import NO_VERSION
 from riskservice.limits.clock import Clock, ServerClock
 from riskservice.limits.contract import CHALLENGES, DecideArgs
-from riskservice.limits.keys import DecisionKeys, decision_keys, device_tag
+from riskservice.limits.keys import DecisionKeys, decision_keys, new_decision_id
 from riskservice.limits.outage import MissedShare, OutageLog
 from riskservice.limits.records import DecisionRecord
 from riskservice.limits.sliding import combine
@@ -189,9 +188,8 @@ class DecisionEngine:
     outage_capacity : int
         How many shares allowed during a Redis outage a process remembers, to
         count them once Redis is back.
-    name_decision : callable, optional
-        Turns a new decision id into the one the store keeps it under (Redis
-        Cluster: ids that name their device's slot); None keeps it.
+    cluster : bool
+        Whether the store is a Redis Cluster (whose masters fail one at a time).
     flags : Flags, optional
         The signal board's flags of other accounts (recipients), in memory
         (:class:`riskservice.signals.board_cache.BoardCache`); None: no
@@ -201,8 +199,7 @@ class DecisionEngine:
     def __init__(self, store: DecisionStore, policy: Callable[[], Policy], *, clock: Clock | None = None,
                  fail_mode: str = "allow", decision_ttl_ms: int = 4 * 86_400_000,
                  retention_ms: int = 30 * 86_400_000, graph_key: Callable[[], str] | None = None,
-                 outage_capacity: int = 10_000, name_decision: Callable[[str, str], str] | None = None,
-                 flags: Flags | None = None) -> None:
+                 outage_capacity: int = 10_000, cluster: bool = False, flags: Flags | None = None) -> None:
         self.store = store
         self.policy = policy
         self.clock = clock or ServerClock()
@@ -212,12 +209,11 @@ class DecisionEngine:
         self.graph_key = graph_key or (lambda: NO_VERSION)
         self.flags = flags
         self.outage = OutageLog(outage_capacity)
-        # Redis Cluster: decision ids name their device's slot (ClusterStore.name_decision).
-        self.name_decision = name_decision
+        self.cluster = cluster
         # Shares written back per decision after an outage. On a cluster a
         # batch must fit one master's share of the budget: a batch that timed
         # out would open that master's breaker and degrade its decisions.
-        self.reconcile_batch = 500 if name_decision is None else 50
+        self.reconcile_batch = 50 if cluster else 500
         self._reconcile_after = 0.0
 
     def decide(self, req: DecisionRequest, body: dict[str, Any]) -> Decision:
@@ -228,12 +224,10 @@ class DecisionEngine:
         policy = self.policy()
         compiled = policy.for_merchant(req.merchant_id)
         static = stateless_findings(req, compiled.rules, compiled.matcher, self.flags)
-        # 128 random bits as 32 hex digits (the shape of a uuid4's hex, without its Python object).
-        decision_id = os.urandom(16).hex()
-        if self.name_decision is not None:
-            decision_id = self.name_decision(f"{device_tag(req.device_id)}:state", decision_id)
         recorded = canonical(body)
-        keys = decision_keys(req.event_id, req.device_id, req.user_id, req.ip, decision_id, graph=self.graph_key())
+        keys = decision_keys(req.event_id, req.device_id, req.user_id, req.ip, graph=self.graph_key())
+        # (An id that names its record: outcomes and challenges need no key of their own to find it.)
+        decision_id = new_decision_id(req.device_id, keys.event)
         block, challenge, codes = static_verdict(static)
         now_ms = self.clock.now_ms()
         args = DecideArgs(
@@ -243,7 +237,6 @@ class DecisionEngine:
             static_block=block, static_challenge=challenge, static_codes=codes, ttl_ms=self.decision_ttl_ms,
             request=recorded, lat=repr(req.geo.lat) if req.geo else "", lon=repr(req.geo.lon) if req.geo else "",
             merchant_id=req.merchant_id or "", recipients=req.fan_out, retention_ms=self.retention_ms,
-            pointer=orjson.dumps({"k": keys.event, "m": req.merchant_id, "u": keys.user_log}),
             arms=arms(compiled.rollouts, req.device_id),
         )
         try:
@@ -254,7 +247,7 @@ class DecisionEngine:
                     # On Redis Cluster a master that is still down (the outage's)
                     # says nothing about this decision's masters; try again a
                     # little later rather than on every decision.
-                    if self.name_decision is None:
+                    if not self.cluster:
                         raise
                     self._reconcile_after = time.monotonic() + RECONCILE_RETRY_S
             rec = self.store.decide(keys, args)

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from riskservice.decisions.request import Id
+from riskservice.decisions.request import ID_PATTERN
 from riskservice.errors import ApiError, Conflict, NotFound, ValidationFailed
 from riskservice.limits.clock import Clock, ServerClock
 from riskservice.limits.cluster import ClusterStore
-from riskservice.limits.keys import EVENTS
+from riskservice.limits.keys import EVENTS, MAX_DECISION_ID_LENGTH
+from riskservice.limits.records import RecordLocation
 from riskservice.limits.store import RedisStore
 from riskservice.policy.load import Policy
 
 Count = Field(ge=0, le=1_000_000)
+# A decision id names its record, device id included (keys.new_decision_id): longer than other ids.
+DecisionId = Annotated[str, Field(min_length=1, max_length=MAX_DECISION_ID_LENGTH, pattern=ID_PATTERN)]
 
 
 class OutcomeRequest(BaseModel):
@@ -23,7 +26,7 @@ class OutcomeRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    decision_id: Id
+    decision_id: DecisionId
     delivered: int = Count
     opened: int = Count
     claimed: int = Field(ge=0, le=1_000_000, description="claimed >= 1 makes the share a success")
@@ -56,7 +59,7 @@ class ShareLifecycle:
         self.clock = clock or ServerClock()
         self.retention_ms = retention_ms
 
-    def _locate(self, decision_id: str) -> dict[str, Any]:
+    def _locate(self, decision_id: str) -> RecordLocation:
         where = self.store.resolve(decision_id)
         if where is None:
             raise NotFound(f"no decision {decision_id} (unknown, or older than its retention)",
@@ -67,10 +70,10 @@ class ShareLifecycle:
         """Record an outcome; the same report again is answered the same."""
         where = self._locate(req.decision_id)
         policy = self.policy()
-        rule = policy.for_merchant(where["m"]).rules.low_success_rate
+        rule = policy.for_merchant(where.merchant_id).rules.low_success_rate
         assert policy.bounds is not None
         status, rec = self.store.outcome(
-            where["k"], delivered=req.delivered, opened=req.opened, claimed=req.claimed,
+            where.key, delivered=req.delivered, opened=req.opened, claimed=req.claimed,
             window_ms=rule.window_s * 1000, cap=policy.bounds.outcome_log_cap,
             now_ms=self.clock.now_ms(), retention_ms=self.retention_ms, events=EVENTS,
         )
@@ -95,9 +98,9 @@ class ShareLifecycle:
     def challenge(self, decision_id: str, result: ChallengeResult) -> dict[str, Any]:
         """Record a challenge result; a pass counts the share now."""
         where = self._locate(decision_id)
-        compiled = self.policy().for_merchant(where["m"])
+        compiled = self.policy().for_merchant(where.merchant_id)
         status, rec, cooled = self.store.challenge(
-            where["k"], where["u"], passed=result.passed, kind=result.kind, plan=compiled.plan,
+            where.key, where.user_log, passed=result.passed, kind=result.kind, plan=compiled.plan,
             now_ms=self.clock.now_ms(), retention_ms=self.retention_ms, events=EVENTS,
         )
         errors: dict[str, ApiError] = {

@@ -35,7 +35,6 @@ import functools
 import logging
 from typing import Any, cast
 
-import orjson
 import redis
 
 from riskservice.errors import StorageError
@@ -44,18 +43,18 @@ from riskservice.limits.cluster_lifecycle import HOLD_MS, ClusterLifecycle, grap
 from riskservice.limits.contract import DecideArgs, Plan, encode_findings, rule_id, user_side
 from riskservice.limits.keys import (
     DecisionKeys,
-    cluster_decision_id,
     device_slot_keys,
     events_shard,
     graph_node_key,
+    legacy_pointer_key,
     pending_key,
+    record_key,
 )
-from riskservice.limits.keys import cluster_pointer_key as pointer_key
-from riskservice.limits.records import DecisionRecord
+from riskservice.limits.records import DecisionRecord, RecordLocation, legacy_location, locate
 from riskservice.limits.scripts import DECIDE
 from riskservice.limits.settles import UserWrite
 
-__all__ = ["HOLD_MS", "ClusterStore", "cluster_decision_id", "device_slot_keys", "events_shard", "pointer_key"]
+__all__ = ["HOLD_MS", "ClusterStore", "device_slot_keys", "events_shard"]
 
 log = logging.getLogger("riskservice.cluster")
 
@@ -142,9 +141,8 @@ class ClusterStore(ClusterLifecycle):
         user_graph = replies[0][1] if version is not None else None
         if self.wait_replicas:
             self.note_wait(replies[0][-1])
-        decision_id = cluster_decision_id(keys.device_state, args.decision_id)
-        dkeys = device_slot_keys(keys, decision_id, args.device_id, version)
-        dargs = args._replace(user_side=user_side(user_findings), decision_id=decision_id,
+        dkeys = device_slot_keys(keys, args.device_id, version)
+        dargs = args._replace(user_side=user_side(user_findings),
                               user_graph=user_graph if isinstance(user_graph, bytes) else "")
         static = dargs.record_static().pack()
         # (_scripted sends each script as the native module's command where the master has it)
@@ -173,14 +171,17 @@ class ClusterStore(ClusterLifecycle):
             raise StorageError("the decision reached Redis after its deadline; nothing was recorded")
         return rec
 
-    def name_decision(self, device_state_key: str, decision_id: str) -> str:
-        """The id a new decision gets on a cluster (it names its device's slot)."""
-        return cluster_decision_id(device_state_key, decision_id)
-
-    def resolve(self, decision_id: str) -> dict[str, Any] | None:
-        """Where a decision's record is: ``{k: record key, m: merchant, u: user log key}``."""
-        if "-" not in decision_id or not decision_id.startswith("s"):
+    def resolve(self, decision_id: str) -> RecordLocation | None:
+        """Where a decision's record is, from the key its id names: one ``GET``
+        on that key's master; None for an id that names no record of its own."""
+        legacy = legacy_pointer_key(decision_id)
+        key = record_key(decision_id) if legacy is None else None
+        if key is None and legacy is None:
             return None
-        key = pointer_key(decision_id)
-        raw = self.call(key, ("GET", key))[0]
-        return None if raw is None else cast(dict[str, Any], orjson.loads(cast(bytes, raw)))
+        read = legacy or cast(str, key)
+        raw = self.call(read, ("GET", read))[0]
+        if isinstance(raw, redis.ResponseError) and "WRONGTYPE" in str(raw):
+            return None  # a record of an older release (a hash): ids of this form never named one
+        if isinstance(raw, Exception):
+            raise StorageError(f"cannot read the decision record: {raw}")
+        return legacy_location(raw) if legacy else locate(decision_id, read, raw)

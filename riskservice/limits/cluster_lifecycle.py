@@ -16,7 +16,6 @@ from riskservice.limits.cluster_io import SETTLE, ClusterIO, Command
 from riskservice.limits.keys import (
     EVENTS,
     ban_key,
-    cluster_decision_id,
     device_prefix,
     device_slot_keys,
     graph_node_key,
@@ -104,9 +103,8 @@ class ClusterLifecycle(ClusterIO):
         (those newly counted) on their users' slots."""
         groups: list[tuple[str, list[Command]]] = []
         for share in shares:
-            decision_id = cluster_decision_id(share.keys.device_state, share.args.decision_id)
-            dkeys = device_slot_keys(share.keys, decision_id)
-            dargs = share.args._replace(decision_id=decision_id, user_side="split", deadline="")
+            dkeys = device_slot_keys(share.keys)
+            dargs = share.args._replace(user_side="split", deadline="")
             groups.append((dkeys.device_state, [("EVALSHA", RECONCILE.sha, len(dkeys), *dkeys, *dargs.wire())]))
         replies = self._scripted(groups)
         users: list[UserWrite] = []

@@ -97,7 +97,6 @@ class DecideArgv(NamedTuple):
     call: bytes
     record: bytes
     request: bytes
-    pointer: bytes
     user_side: bytes | str = ""
     user_graph: bytes | str = ""
 
@@ -127,7 +126,6 @@ class DecideArgs(NamedTuple):
     merchant_id: str
     recipients: int
     retention_ms: int
-    pointer: bytes
     arms: str
     # On Redis Cluster: the user side's findings (contract.user_side); "" on one Redis.
     user_side: bytes | str = ""
@@ -150,13 +148,13 @@ class DecideArgs(NamedTuple):
         """The arguments as the script receives them (``record``: the packed
         :meth:`record_static`, if the caller has it already)."""
         return DecideArgv(self.plan, self.call().pack(), self.record_static().pack() if record is None else record,
-                          self.request, self.pointer, self.user_side, self.user_graph)
+                          self.request, self.user_side, self.user_graph)
 
     def wire(self, record: bytes | None = None) -> tuple[Any, ...]:
         """:meth:`argv` as sent: without the trailing cluster-only ones when empty
         (every argument costs the script about 1 k instructions)."""
         argv = (self.plan, self.call().pack(), self.record_static().pack() if record is None else record,
-                self.request, self.pointer)
+                self.request)
         if self.user_graph != "":
             return (*argv, self.user_side, self.user_graph)
         if self.user_side != "":

@@ -8,7 +8,10 @@ another entity's key: ``a}:log`` becomes ``a%7D%3Alog``.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import os
 import re
 from typing import NamedTuple
 from urllib.parse import quote
@@ -62,7 +65,6 @@ class DecisionKeys(NamedTuple):
     ip_ban: str
     device_outcomes: str
     device_geo: str
-    pointer: str
     events: str = EVENTS
     graph: str = NO_GRAPH
     allowlist: str = ""
@@ -73,29 +75,26 @@ class DecisionKeys(NamedTuple):
     signals: str = ""
 
 
-def decision_keys(event_id: str, device_id: str, user_id: str, ip: str | None,
-                  decision_id: str = "", graph: str = NO_GRAPH) -> DecisionKeys:
+def decision_keys(event_id: str, device_id: str, user_id: str, ip: str | None, *,
+                  graph: str = NO_GRAPH) -> DecisionKeys:
     """The keys for one decision.
 
-    The decision record lives in the device's slot, under its event id, so
-    the replay check is part of the same atomic script; a digest keeps its
-    name short. The pointer from the decision id to it is written only when
-    the decision is new. ``graph``: the key of the current graph scores.
+    The decision record lives in the device's slot, under a digest of its
+    event id (:func:`event_digest`), so the replay check is part of the same
+    atomic script. ``graph``: the key of the current graph scores.
     """
     dev = device_tag(device_id)
     usr = user_tag(user_id)
-    event = hashlib.blake2b(event_id.encode(), digest_size=12).hexdigest()
     return DecisionKeys(
-        event=f"{dev}:ev:{event}",
+        event=f"{dev}:ev:{event_digest(event_id)}",
         device_state=f"{dev}:state",
         device_ban=f"{dev}:ban",
-        user_log=f"{usr}:log",
+        user_log=user_log_key(user_id),
         user_ban=f"{usr}:ban",
         # No ip: a name no valid ip can encode to, so it never exists.
         ip_ban=f"{ip_tag(ip)}:ban" if ip else f"{PREFIX}:{{ip:}}:ban",
         device_outcomes=f"{dev}:outcomes",
         device_geo=f"{dev}:geo",
-        pointer=pointer_key(decision_id),
         graph=graph,
         allowlist=f"{dev}:allow",
         flags=f"{dev}:flags",
@@ -104,9 +103,106 @@ def decision_keys(event_id: str, device_id: str, user_id: str, ip: str | None,
     )
 
 
-def pointer_key(decision_id: str) -> str:
-    """Where a decision id points to its record (for outcomes and challenges)."""
-    return f"{PREFIX}:{{dec:{encode_id(decision_id)}}}"
+def event_digest(event_id: str) -> str:
+    """The 24 hex digits that name an event's record (short key names hash faster).
+
+    >>> event_digest("e1")
+    '0a1fdf904e6fd7341e5207e9'
+    """
+    return hashlib.blake2b(event_id.encode(), digest_size=12).hexdigest()
+
+
+# A decision id names its record, so that outcomes and challenges find it
+# with no key of their own. In unpadded base64url (URL safe, as the id goes
+# into /v1/challenges/<id>): 12 bytes drawn at random and the record's
+# 12-byte event digest, 32 characters, then the device id. The record keeps
+# the id, so one cannot be made up from a known event and device (96 random
+# bits). A 128-character device id of 4-byte characters makes the longest:
+# 32 + 683 characters.
+_HEAD = 32  # characters: the random bytes and the digest
+_NAMED = re.compile(r"[A-Za-z0-9_-]{33,}")
+MAX_DECISION_ID_LENGTH = _HEAD + 683
+_LEGACY, _LEGACY_CLUSTER = re.compile(r"[0-9a-f]{32}"), re.compile(r"s[0-9]+-[0-9a-f]{32}")
+# The longest id of the previous release: a slot tag (up to "s16383-") and 32 hex digits.
+_LOGGED_WHOLE = 39
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def new_decision_id(device_id: str, record_key: str) -> str:
+    """A fresh id for the decision whose record is ``record_key`` (:func:`decision_keys`'s ``event``).
+
+    >>> keys = decision_keys("e1", "dev-1", "u-1", None)
+    >>> record_key(new_decision_id("dev-1", keys.event)) == keys.event
+    True
+    """
+    return _b64(os.urandom(12) + bytes.fromhex(record_key[-24:])) + _b64(device_id.encode())
+
+
+def record_key(decision_id: str) -> str | None:
+    """The key of the record a decision id names; None when it names none
+    (the record itself says whether the id is its own)."""
+    if (len(decision_id) > MAX_DECISION_ID_LENGTH or not _NAMED.fullmatch(decision_id)
+            or _LEGACY_CLUSTER.fullmatch(decision_id)):
+        return None
+    device = decision_id[_HEAD:]
+    try:
+        head = base64.urlsafe_b64decode(decision_id[:_HEAD])
+        device_id = base64.urlsafe_b64decode(device + "=" * (-len(device) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return f"{device_tag(device_id)}:ev:{head[12:].hex()}"
+
+
+def logged_id(decision_id: str) -> str:
+    """The id a decision's share events carry: the first 32 characters of an
+    id longer than any of the previous release (39), enough to join a
+    decision's events (96 random bits) at no cost per event for its device id,
+    which the decision's event holds in its request; older ids whole.
+
+    >>> logged_id("FBwlNN7LOJdUdg_1Ch_fkE5v1zQeUgfpZGV2LTEyMw")
+    'FBwlNN7LOJdUdg_1Ch_fkE5v1zQeUgfp'
+    """
+    return decision_id[:_HEAD] if len(decision_id) > _LOGGED_WHOLE else decision_id
+
+
+def logged_decision_id(logged: str, device_id: str) -> str:
+    """The decision id of a share event's ``id`` (:func:`logged_id`), given the device in its request.
+
+    >>> logged_decision_id("FBwlNN7LOJdUdg_1Ch_fkE5v1zQeUgfp", "dev-123")
+    'FBwlNN7LOJdUdg_1Ch_fkE5v1zQeUgfpZGV2LTEyMw'
+    >>> logged_decision_id("84d49edffbee84011dad7d99b2c33ef7", "dev-123")  # the previous release's
+    '84d49edffbee84011dad7d99b2c33ef7'
+    """
+    if len(logged) == _HEAD and not _LEGACY.fullmatch(logged):
+        return logged + _b64(device_id.encode())
+    return logged
+
+
+def legacy_pointer_key(decision_id: str) -> str | None:
+    """Where a decision id of the previous release pointed to its record: a
+    key of its own, written beside each record. Read until the last of them
+    expires (``RISK_DECISION_TTL_S`` after an upgrade; then remove this). Ids
+    were 32 hex digits on one Redis, ``<slot tag>-<32 hex digits>`` on a
+    cluster, whose pointer lived in the slot the tag names.
+
+    >>> legacy_pointer_key("84d49edffbee84011dad7d99b2c33ef7")
+    'risk:{dec:84d49edffbee84011dad7d99b2c33ef7}'
+    >>> legacy_pointer_key("s7920-84d49edffbee84011dad7d99b2c33ef7")
+    'risk:{s7920}:dec:s7920-84d49edffbee84011dad7d99b2c33ef7'
+    """
+    if _LEGACY.fullmatch(decision_id):
+        return f"{PREFIX}:{{dec:{decision_id}}}"
+    if _LEGACY_CLUSTER.fullmatch(decision_id):
+        return f"{PREFIX}:{{{decision_id.split('-', 1)[0]}}}:dec:{decision_id}"
+    return None
+
+
+def user_log_key(user_id: str) -> str:
+    """The user's log of counted shares: ``risk:{u:<user>}:log``."""
+    return f"{user_tag(user_id)}:log"
 
 
 def device_prefix(record_key: str) -> str:
@@ -199,37 +295,17 @@ def events_shard(key: str) -> str:
     return shard_of(EVENTS, key)
 
 
-def cluster_decision_id(device_state_key: str, decision_id: str) -> str:
-    """A decision id that names its device's slot (``<tag>-<id>``), so the
-    pointer from it to the record can live in that slot.
-
-    >>> cluster_decision_id("risk:{d:dev-1}:state", "abc").endswith("-abc")
-    True
-    """
-    tag = shard_tag(device_state_key)
-    return decision_id if decision_id.startswith(tag + "-") else f"{tag}-{decision_id}"
-
-
-def cluster_pointer_key(decision_id: str) -> str:
-    """Where a cluster decision id points to its record: in the slot its tag names."""
-    tag = decision_id.split("-", 1)[0]
-    return f"risk:{{{tag}}}:dec:{decision_id}"
-
-
-def device_slot_keys(keys: DecisionKeys, decision_id: str, device_id: str = "", version: int | None = None
-                     ) -> DecisionKeys:
+def device_slot_keys(keys: DecisionKeys, device_id: str = "", version: int | None = None) -> DecisionKeys:
     """The decision script's keys with every key in the device's slot: the
     user's keys are judged by reserve.lua and never touched here, the event
     stream and review queue are the shards of the device's slot, the graph
-    scores the device's own key of the current version, the pointer is named
-    by the cluster decision id."""
+    scores the device's own key of the current version."""
     device = device_prefix(keys.event)
     unused = f"{device}:unused"  # never read or written when the user side is judged elsewhere
     graph = graph_node_key("device", device_id, version) if version is not None else unused
     return keys._replace(user_log=unused, user_ban=unused, ip_ban=unused, graph=graph,
                          events=events_shard(keys.device_state),
-                         queue=shard_of(REVIEW_QUEUE, keys.device_state),
-                         pointer=cluster_pointer_key(decision_id))
+                         queue=shard_of(REVIEW_QUEUE, keys.device_state))
 
 
 def pending_key(user_log: str) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import orjson
 
 from riskservice.limits.contract import CHALLENGES, RECORD_RESULTS, RecordStatic, decode_findings, decode_windows
+from riskservice.limits.keys import user_log_key
 
 Status = Literal["new", "replay", "conflict"]
 
@@ -79,6 +81,53 @@ class DecisionRecord:
         assert rec is not None
         return cls(status, rec["id"], rec["t"], rec["dec"], rec["ch"], rec["f"], rec["n"], rec["pv"],
                    bool(rec["c"]), rec)
+
+
+class RecordLocation(NamedTuple):
+    """Where a decision's record is and whose share it was: what an outcome
+    or a challenge result needs before its script runs."""
+
+    key: str
+    merchant_id: str | None
+    user_log: str
+
+
+def record_owner(raw: bytes) -> tuple[str, str, str]:
+    """The decision id, user id and merchant id ("" none) at the head of a
+    packed record (``contract.RECORD_STATIC_FORMAT``), without decoding the rest.
+
+    >>> from riskservice.limits.contract import RecordStatic
+    >>> record_owner(RecordStatic("fp", "d1", "u1", "v1", "m1", 2, b"").pack())
+    ('d1', 'u1', 'm1')
+    """
+    parts = []
+    pos = 0
+    for _ in range(5):  # fingerprint, decision id, user id, policy version, merchant id
+        end = pos + 2 + int.from_bytes(raw[pos:pos + 2], "big")
+        parts.append(raw[pos + 2:end])
+        pos = end
+    return parts[1].decode(), parts[2].decode(), parts[4].decode()
+
+
+def locate(decision_id: str, key: str, raw: bytes | None) -> RecordLocation | None:
+    """The location of ``decision_id``'s record, given what ``GET key`` returned
+    for the key it names (:func:`record_key`): None unless the record there
+    was stored under this very id (another id naming the same event and
+    device, a guessed one, is not its own)."""
+    if not raw:
+        return None
+    stored, user_id, merchant_id = record_owner(raw)
+    if not hmac.compare_digest(stored, decision_id):
+        return None
+    return RecordLocation(key, merchant_id or None, user_log_key(user_id))
+
+
+def legacy_location(raw: bytes | None) -> RecordLocation | None:
+    """A location as the previous release's pointer held it (``{k, m, u}`` JSON)."""
+    if not raw:
+        return None
+    where = orjson.loads(raw)
+    return RecordLocation(where["k"], where.get("m"), where["u"])
 
 
 def _allowlisted(findings: list[list[Any]], allowlisted: bool) -> list[list[Any]]:

@@ -14,7 +14,6 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Any, NamedTuple, NoReturn, cast
 
 import hiredis
-import orjson
 import redis
 from redis.connection import Connection
 
@@ -22,11 +21,11 @@ from riskservice.errors import StorageError
 from riskservice.limits.client import CircuitBreaker
 from riskservice.limits.contract import DecideArgs
 from riskservice.limits.group_commit import GroupCommit, Part
-from riskservice.limits.keys import DecisionKeys, ban_key, device_prefix, pointer_key
+from riskservice.limits.keys import DecisionKeys, ban_key, device_prefix, legacy_pointer_key, record_key
 from riskservice.limits.native import COMMANDS, NativeMode
 from riskservice.limits.native.path import NativePath, is_lua_only, is_unknown_command, modules_on
 from riskservice.limits.outage import MissedShare
-from riskservice.limits.records import DecisionRecord
+from riskservice.limits.records import DecisionRecord, RecordLocation, legacy_location, locate
 from riskservice.limits.scripts import CHALLENGE, DECIDE, OUTCOME, RECONCILE, REWARD, Script
 
 # REWARD: the reward script, for riskservice.rewards.
@@ -392,16 +391,25 @@ class RedisStore:
             self._breaker.failure()
             raise StorageError(f"cannot reconcile shares allowed during the outage: {exc}") from exc
 
-    def resolve(self, decision_id: str) -> dict[str, Any] | None:
-        """Where a decision's record is: ``{k: record key, m: merchant, u: user log key}``."""
+    def resolve(self, decision_id: str) -> RecordLocation | None:
+        """Where a decision's record is, from the key its id names (one ``GET``);
+        None for an id that names no record of its own."""
         if not self._breaker.allow():
             raise StorageError("redis unavailable (circuit open)")
+        legacy = legacy_pointer_key(decision_id)
+        key = record_key(decision_id) if legacy is None else None
+        if key is None and legacy is None:
+            return None
         try:
-            raw = self.client.get(pointer_key(decision_id))
+            raw = cast(bytes | None, self.client.get(legacy or cast(str, key)))
+        except redis.ResponseError as exc:
+            if "WRONGTYPE" in str(exc):  # a record of an older release (a hash): ids of this form never named one
+                return None
+            raise StorageError(f"cannot read the decision record: {exc}") from exc
         except redis.RedisError as exc:
             self._breaker.failure()
-            raise StorageError(f"cannot read decision pointer: {exc}") from exc
-        return None if raw is None else cast(dict[str, Any], orjson.loads(cast(bytes, raw)))
+            raise StorageError(f"cannot read the decision record: {exc}") from exc
+        return legacy_location(raw) if legacy else locate(decision_id, cast(str, key), raw)
 
     def outcome(self, record_key: str, *, delivered: int, opened: int, claimed: int, window_ms: int, cap: int,
                 now_ms: int | None, retention_ms: int, events: str) -> tuple[str, dict[str, Any] | None]:

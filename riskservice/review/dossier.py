@@ -19,7 +19,7 @@ from riskservice.errors import NotFound
 from riskservice.events import DECISIONS
 from riskservice.graph_store import current_version, node_fields
 from riskservice.limits.cluster import ClusterStore
-from riskservice.limits.keys import EVENTS, REVIEW_QUEUE, device_shard, device_tag, user_tag
+from riskservice.limits.keys import EVENTS, REVIEW_QUEUE, device_shard, device_tag, logged_decision_id, user_tag
 from riskservice.limits.records import decode_device_state, decode_log
 from riskservice.limits.sliding import in_window
 from riskservice.limits.store import RedisStore
@@ -152,7 +152,9 @@ def recent_decisions(client: redis.Redis, device_id: str, scan: int = EVENT_SCAN
             "text": req.get("text"),
         })
     for d in found:
+        # (events carry a short form of the id, keys.logged_id; the answer the whole id)
         d["outcome"] = outcomes.get(d["decision_id"])
+        d["decision_id"] = logged_decision_id(d["decision_id"], device_id)
     return found, len(entries) < scan
 
 

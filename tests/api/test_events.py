@@ -54,11 +54,11 @@ def traffic(client: FlaskClient, app: Flask, clock: ManualClock, n: int = 600, s
 
 def test_export_has_every_decision_with_its_outcome(client: FlaskClient, app: Flask, clock: ManualClock,
                                                     redis_client: redis.Redis) -> None:
-    share(client, event_id="one", recipients=["a", "b"], merchant_id="m9")
-    did = share(client, event_id="two", device_id="dev-2").json["decision_id"]
+    one_id = share(client, event_id="one", recipients=["a", "b"], merchant_id="m9").json["decision_id"]
+    did = share(client, event_id="two", device_id="device-two").json["decision_id"]
     client.post("/v1/outcomes", json={"decision_id": did, "delivered": 1, "opened": 1, "claimed": 0}, headers=ISSUER)
     client.post("/v1/outcomes", json={"decision_id": did, "delivered": 1, "opened": 1, "claimed": 1}, headers=ISSUER)
-    share(client, event_id="two", device_id="dev-2")  # a replay is not a new event
+    share(client, event_id="two", device_id="device-two")  # a replay is not a new event
     lines = list(read_events(redis_client))
     assert [e["event_id"] for e in lines] == ["one", "two"]
     one, two = lines
@@ -67,6 +67,10 @@ def test_export_has_every_decision_with_its_outcome(client: FlaskClient, app: Fl
     assert one["delivered"] is None
     assert (two["delivered"], two["opened"], two["claimed"]) == (1, 1, 1)
     assert [h[3] for h in two["outcome_history"]] == [0, 1]
+    # An id longer than 39 characters is carried by its events as its first 32 (its device id is in the
+    # request); the export gives the whole id.
+    assert (one["decision_id"], two["decision_id"]) == (one_id, did) and len(one_id) == 39 < len(did)
+    assert [f[b"id"].decode() for _, f in redis_client.xrange("risk:events")] == [one_id, did[:32], did[:32], did[:32]]
 
 
 def test_export_filters_by_time(client: FlaskClient, clock: ManualClock, redis_client: redis.Redis) -> None:
@@ -81,8 +85,9 @@ def test_export_filters_by_time(client: FlaskClient, clock: ManualClock, redis_c
 def test_events_older_than_retention_are_trimmed(client: FlaskClient, redis_client: redis.Redis) -> None:
     # A full stream node (100 entries) of events from long ago: trimming is
     # by whole nodes ("MINID ~", cheap), so the whole node goes at once.
-    # One append in 16 trims (by the last digit of its random decision id),
-    # so within 300 shares one has trimmed (all but surely: 1 - (15/16)**300).
+    # About one append in 20 trims (by the first character of its random
+    # decision id), so within 300 shares one has trimmed (all but surely:
+    # 1 - (61/64)**300).
     for i in range(1, 101):
         redis_client.xadd("risk:events", {"k": "decision"}, id=f"{i}-0")
     for n in range(1, 301):

@@ -176,7 +176,7 @@ def test_the_service_own_degraded_answer_is_not_local(tmp_path: Path) -> None:
             assert (decision.decision, decision.challenge, decision.degraded, decision.local) == (
                 "challenge", "captcha", True, False)
             assert (reason.code, reason.action, reason.challenge) == ("redis_unavailable", "challenge", "captcha")
-            assert decision.decision_id is not None and len(decision.decision_id) == 32
+            assert decision.decision_id is not None and len(decision.decision_id) > 32  # the service named it
             with pytest.raises(TransportError) as caught:
                 client.report_outcome(decision.decision_id, 1, 1, 1)
     finally:

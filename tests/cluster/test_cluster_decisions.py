@@ -9,8 +9,8 @@ import orjson
 import pytest
 import redis
 
-from riskservice.limits.cluster import ClusterStore, events_shard, pointer_key
-from riskservice.limits.keys import decision_keys
+from riskservice.limits.cluster import ClusterStore, events_shard
+from riskservice.limits.keys import decision_keys, legacy_pointer_key, new_decision_id, shard_tag
 from riskservice.limits.records import DecisionRecord, decode_log
 from riskservice.limits.slots import key_slot
 from riskservice.policy.load import load_policy
@@ -23,10 +23,9 @@ PLAN = load_policy("config/policy.yaml").default.plan
 
 
 def share(store: ClusterStore, event: str, device: str, user: str, now: int | str = "") -> DecisionRecord:
-    keys = decision_keys(event, device, user, None, f"id-{event}")
-    pointer = orjson.dumps({"k": keys.event, "m": None, "u": keys.user_log})
-    args = decide_args(now=now, decision_id=f"id-{event}", user_id=user, device_id=device, plan=PLAN,
-                       request=orjson.dumps({"event_id": event}), pointer=pointer)
+    keys = decision_keys(event, device, user, None)
+    args = decide_args(now=now, decision_id=new_decision_id(device, keys.event), user_id=user, device_id=device,
+                       plan=PLAN, request=orjson.dumps({"event_id": event}))
     return store.decide(keys, args)
 
 
@@ -99,13 +98,26 @@ def test_a_single_redis_or_none_is_accepted(redis_server: RedisServer) -> None:
 def test_an_outcome_finds_its_decision_in_the_device_slot(redis_cluster_client: redis.RedisCluster) -> None:
     store = ClusterStore(redis_cluster_client)
     rec = share(store, "o1", "dev-3", "user-3")
-    assert rec.decision == 0 and key_slot(pointer_key(rec.decision_id)) == key_slot("risk:{d:dev-3}:state")
+    assert rec.decision == 0
     where = store.resolve(rec.decision_id)
-    assert where is not None and where["k"].startswith("risk:{d:dev-3}:ev:")
-    status, record = store.outcome(where["k"], delivered=1, opened=1, claimed=1, window_ms=86_400_000, cap=100,
+    assert where is not None and where.key.startswith("risk:{d:dev-3}:ev:") and where.user_log == "risk:{u:user-3}:log"
+    assert key_slot(where.key) == key_slot("risk:{d:dev-3}:state")
+    status, record = store.outcome(where.key, delivered=1, opened=1, claimed=1, window_ms=86_400_000, cap=100,
                                    now_ms=None)
     assert status == "ok" and record is not None and record["o"][:3] == [1, 1, 1]
     # The decision and its outcome are in the shard of the device's slot, in order.
     stream = redis_cluster_client.xrange(events_shard("risk:{d:dev-3}:state"))
     assert [e[1][b"k"] for e in stream] == [b"decision", b"outcome"]
     assert store.resolve("no-such-id") is None and store.resolve("plain") is None
+
+
+def test_an_id_of_the_previous_release_resolves_through_its_pointer(redis_cluster_client: redis.RedisCluster) -> None:
+    """Ids were ``<slot tag>-<hex>`` on a cluster, with a pointer in the tagged slot, until their records expire."""
+    store = ClusterStore(redis_cluster_client)
+    share(store, "o2", "dev-4", "user-4")
+    keys = decision_keys("o2", "dev-4", "user-4", None)
+    old_id = f"{shard_tag(keys.device_state)}-{'ab' * 16}"
+    redis_cluster_client.set(legacy_pointer_key(old_id), orjson.dumps({"k": keys.event, "m": None, "u": keys.user_log}))
+    where = store.resolve(old_id)
+    assert where is not None and where.key == keys.event and where.user_log == keys.user_log
+    assert store.resolve(f"{shard_tag(keys.device_state)}-{'cd' * 16}") is None

@@ -56,10 +56,9 @@ def with_module(redis_cluster: RedisClusterServer, native_module: Path,
 
 
 def share(store: ClusterStore, event: str, device: str, user: str, now: int, ip: str | None = None) -> DecisionRecord:
-    keys = decision_keys(event, device, user, ip, f"id-{event}")
-    pointer = orjson.dumps({"k": keys.event, "m": None, "u": keys.user_log})
+    keys = decision_keys(event, device, user, ip)
     args = decide_args(now=now, decision_id=f"id-{event}", user_id=user, device_id=device, plan=PLAN,
-                       request=orjson.dumps({"event_id": event}), pointer=pointer)
+                       request=orjson.dumps({"event_id": event}))
     return store.decide(keys, args)
 
 

@@ -12,7 +12,7 @@ from riskservice.limits.slots import SLOTS, key_slot, slot_tag
 
 def test_key_slots_match_the_cluster(redis_cluster_client: redis.RedisCluster) -> None:
     rng = random.Random(5)
-    keys = [*decision_keys("e1", "dev/1 #?%", "用户", "203.0.113.5", "d1"),
+    keys = [*decision_keys("e1", "dev/1 #?%", "用户", "203.0.113.5"),
             *(f"k{rng.random()}" for _ in range(200)), "a{}b", "{}", "x{y}{z}", "{user1000}.following"]
     node = redis_cluster_client.get_random_node()
     for key in keys:
@@ -26,6 +26,6 @@ def test_a_slot_tag_lands_in_its_slot() -> None:
 
 
 def test_a_device_and_its_shard_share_a_slot() -> None:
-    keys = decision_keys("e1", "dev-42", "u-7", None, "d1")
+    keys = decision_keys("e1", "dev-42", "u-7", None)
     slot = key_slot(keys.device_state)
     assert key_slot(f"risk:events:{{{slot_tag(slot)}}}") == slot == key_slot(keys.event)

@@ -19,7 +19,7 @@ def decide_args(*, now: int | str, decision_id: str, user_id: str, device_id: st
         "device_id": device_id, "plan": plan, "policy_version": "v",
         "static_findings": orjson.dumps(static) if static else b"", "static_block": block,
         "static_challenge": challenge, "static_codes": codes, "ttl_ms": 86_400_000, "request": b"{}", "lat": "",
-        "lon": "", "merchant_id": "", "recipients": 1, "retention_ms": 86_400_000, "pointer": b"{}", "arms": "",
+        "lon": "", "merchant_id": "", "recipients": 1, "retention_ms": 86_400_000, "arms": "",
     }
     values.update(fields)
     return DecideArgs(**values)

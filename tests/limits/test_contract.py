@@ -107,7 +107,7 @@ def test_compiled_policy_plan_carries_the_policy() -> None:
 
 
 def test_decision_keys_of_a_device_share_its_hash_tag() -> None:
-    keys = decision_keys("e1", "dev-1", "u-1", "203.0.113.5", "d1")
+    keys = decision_keys("e1", "dev-1", "u-1", "203.0.113.5")
     device_keys = [keys.event, keys.device_state, keys.device_ban, keys.device_outcomes, keys.device_geo,
                    keys.allowlist, keys.flags, keys.review]
     assert all(key.startswith("risk:{d:dev-1}:") for key in device_keys)

@@ -110,7 +110,7 @@ def test_random_traffic_gives_the_same_records_and_data(native_server: RedisServ
             fields["deadline"] = now - 1
         plan = plans[i % 2 if rng.random() < 0.1 else 0]
         ip = rng.choice([None, "203.0.113.9", "198.51.100.4"])
-        keys = decision_keys(event, device, user, ip, f"id-{event}", graph=GRAPH)
+        keys = decision_keys(event, device, user, ip, graph=GRAPH)
         args = decide_args(now=now, decision_id=f"id-{event}", user_id=user, device_id=device, plan=plan,
                            policy_version="test@1", **fields)
         if "deadline" in fields:

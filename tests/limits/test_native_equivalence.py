@@ -124,7 +124,7 @@ def test_the_module_answers_and_writes_as_decide_lua(servers: tuple[redis.Redis,
             event_id, fingerprint = f"e{i}", "fp"
             events.append(event_id)
         ip = rng.choice(["203.0.113.9"] * 4 + [None])
-        keys = decision_keys(event_id, device, user, ip, f"id{i}")._replace(graph=GRAPH)
+        keys = decision_keys(event_id, device, user, ip)._replace(graph=GRAPH)
         outside_writes(rng, now, keys, device, user, events, lua, native)
         lat, lon = (repr(31.2 + rng.choice([0, 0.001, 2.0, -40.0])), repr(121.4 + rng.choice([0, 3.5]))) \
             if rng.random() < 0.4 else ("", "")
@@ -174,7 +174,7 @@ def test_the_module_refuses_a_user_side_it_cannot_read(
     otherwise is an error, and nothing is written."""
     _, native, _ = servers
     plan = parse_policy(POLICY).default.plan
-    keys = decision_keys("e1", "d1", "u1", None, "id1")
+    keys = decision_keys("e1", "d1", "u1", None)
     packed = encode_findings([USER_SIDE[2]])
     bad_severity = packed[:1 + 14] + b"\x03" + packed[1 + 15:]
     for side in (b"[]", user_side(packed)[:-1], user_side(packed[:10]), user_side(bad_severity), b"S\x00"):
@@ -223,7 +223,7 @@ def test_the_module_survives_what_no_writer_of_ours_stores(
     compared = 0
     for i in range(800):
         both(lua, native, "FLUSHALL")
-        keys = decision_keys(f"e{i}", "d1", "u1", "203.0.113.9", f"id{i}")._replace(graph=GRAPH)
+        keys = decision_keys(f"e{i}", "d1", "u1", "203.0.113.9")._replace(graph=GRAPH)
         shapes = i % 2 == 0
         writes = shaped(rng, keys, shapes)
         chosen = rng.sample(writes, rng.randrange(len(writes) + 1))

@@ -12,7 +12,7 @@ import time
 import redis
 
 from riskservice.limits.client import connect
-from riskservice.limits.keys import EVENTS, decision_keys, device_prefix
+from riskservice.limits.keys import EVENTS, decision_keys, device_prefix, new_decision_id
 from riskservice.limits.scripts import CHALLENGE, DECIDE, OUTCOME
 from riskservice.limits.store import RedisStore
 from riskservice.policy.load import parse_policy
@@ -46,8 +46,10 @@ def test_the_module_reports_outcomes_as_outcome_lua(
         roll = rng.random()
         if roll < 0.35 or not records:  # a decision: allowed, refused, on either id form
             device, user = rng.choice(DEVICES), f"u{rng.randrange(5)}"
-            decision_id = rng.choice([f"{rng.getrandbits(64):016x}", f"s{rng.randrange(16384)}-{i}", f"{i}"])
-            keys = decision_keys(f"e{i}", device, user, None, decision_id)
+            keys = decision_keys(f"e{i}", device, user, None)
+            # this release's ids, and the previous release's (hex; a slot tag on a cluster)
+            decision_id = rng.choice([new_decision_id(device, keys.event), f"{rng.getrandbits(64):016x}",
+                                      f"s{rng.randrange(16384)}-{i}", f"{i}"])
             args = decide_args(now=now, decision_id=decision_id, user_id=user, device_id=device, plan=plan,
                                recipients=rng.choice([0, 1, 2, 4]), static=BLOCKED if rng.random() < 0.1 else None)
             both(lua, native, "EVALSHA", decide, len(keys), *keys, *args.wire())
@@ -91,7 +93,7 @@ def test_a_record_of_the_previous_release_goes_to_outcome_lua(
         native_server: RedisServer, native_client: redis.Redis) -> None:
     store = RedisStore(connect(native_server.url, 2000), breaker_cooldown_ms=0, budget_ms=2000, native="on")
     plan = parse_policy(RANDOM_TRAFFIC_POLICY).default.plan
-    keys = decision_keys("e1", "d1", "u1", None, "abc")
+    keys = decision_keys("e1", "d1", "u1", None)
     store.decide(keys, decide_args(now=T0, decision_id="abc", user_id="u1", device_id="d1", plan=plan))
     old = decision_keys("e0", "d1", "u0", None).event
     native_client.hset(old, mapping={"id": "old", "u": "u0", "r": 2, "t": T0, "dec": 0, "c": 1})

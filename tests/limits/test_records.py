@@ -28,7 +28,7 @@ def store(redis_server: RedisServer, redis_client: redis.Redis) -> RedisStore:
 
 def old_record(client: redis.Redis, event: str, *, dec: int, ch: str = "", fp: str = "fp") -> str:
     """A record as the previous release's decide.lua wrote it: a hash with a TTL."""
-    keys = decision_keys(event, "dev-old", "u-old", None, f"id-{event}")
+    keys = decision_keys(event, "dev-old", "u-old", None)
     client.hset(keys.event, mapping={  # type: ignore[arg-type]
         "id": f"id-{event}", "pv": "default@1", "fp": fp, "u": "u-old", "m": "m-1", "r": 3,
         "fs": orjson.dumps(STATIC), "t": T0, "dec": dec, "ch": ch,
@@ -38,7 +38,7 @@ def old_record(client: redis.Redis, event: str, *, dec: int, ch: str = "", fp: s
 
 
 def decide(store: RedisStore, event: str, fingerprint: str = "fp", now: int = T0) -> DecisionRecord:
-    keys = decision_keys(event, "dev-old", "u-old", None, f"id-new-{event}")
+    keys = decision_keys(event, "dev-old", "u-old", None)
     args = decide_args(now=now, decision_id=f"id-new-{event}", user_id="u-old", device_id="dev-old", plan=PLAN,
                        fingerprint=fingerprint)
     return store.decide(keys, args)
@@ -46,7 +46,7 @@ def decide(store: RedisStore, event: str, fingerprint: str = "fp", now: int = T0
 
 def test_a_new_record_is_one_string_that_reads_back_as_decided(store: RedisStore, redis_client: redis.Redis
                                                                 ) -> None:
-    keys = decision_keys("e1", "dev-1", "u-1", None, "id-e1")
+    keys = decision_keys("e1", "dev-1", "u-1", None)
     args = decide_args(now=T0, decision_id="id-e1", user_id="u-1", device_id="dev-1", plan=PLAN, static=STATIC,
                        policy_version="default@7", merchant_id="m-9", recipients=6, lat="31.2", lon="121.4")
     rec = store.decide(keys, args)
@@ -65,7 +65,7 @@ def test_a_new_record_is_one_string_that_reads_back_as_decided(store: RedisStore
 
 def test_outcome_and_challenge_results_are_added_to_a_string_record(store: RedisStore,
                                                                     redis_client: redis.Redis) -> None:
-    keys = decision_keys("e2", "dev-2", "u-2", None, "id-e2")
+    keys = decision_keys("e2", "dev-2", "u-2", None)
     store.decide(keys, decide_args(now=T0, decision_id="id-e2", user_id="u-2", device_id="dev-2", plan=PLAN,
                                    static=STATIC, recipients=6))
     ttl = redis_client.pttl(keys.event)
@@ -123,7 +123,7 @@ def test_outcomes_and_challenges_update_a_hash_record_in_its_form(store: RedisSt
 def test_a_new_decision_reads_as_its_stored_record(store: RedisStore, redis_client: redis.Redis) -> None:
     # The store builds a new decision from what it sent and the script's part
     # of the record; it must read exactly as the record Redis keeps.
-    keys = decision_keys("e9", "dev-9", "u-9", None, "id-e9")
+    keys = decision_keys("e9", "dev-9", "u-9", None)
     args = decide_args(now=T0, decision_id="id-e9", user_id="u-9", device_id="dev-9", plan=PLAN, static=STATIC,
                        policy_version="default@9", merchant_id="m-9", recipients=6)
     rec = store.decide(keys, args)

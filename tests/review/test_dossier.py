@@ -50,6 +50,7 @@ def test_recent_decisions_with_reasons_and_outcomes(client: FlaskClient, clock: 
     assert [(x["decision"], x["reasons"], x["user_id"]) for x in d["decisions"]] == [
         ("block", ["sensitive_copy"], "bob"), ("allow", [], "alice")]
     assert d["decisions"][1]["outcome"] == {"delivered": 2, "opened": 1, "claimed": 1}
+    assert d["decisions"][1]["decision_id"] == ok["decision_id"]
     assert d["decisions"][1]["recipients"] == 2 and d["decisions_complete"] is True
     users = {u["user_id"]: u for u in d["users"]}
     assert set(users) == {"alice", "bob"}

@@ -52,6 +52,6 @@ else
   rec.cs, rec.ct = result, now
   save_results(KEYS[1], rec)
 end
-append_event(KEYS[6], now, ARGV[5], rec_id, 'k', 'challenge', 'id', rec_id, 't', now,
+append_event(KEYS[6], now, ARGV[5], rec_id, 'k', 'challenge', 'id', logged_id(rec_id), 't', now,
              'passed', passed and 1 or 0, 'kind', ARGV[3], 'cool', cooled)
 return {'ok', record_reply(KEYS[1], rec), cooled}

@@ -351,11 +351,19 @@ local function admit(plan, now, state_key, ulog_key, user, dlog, ulog, users)
   end
 end
 
+-- @piece The id a decision's share events carry (keys.logged_id): the first 32
+-- characters of an id longer than 39, older ids whole.
+local function logged_id(id)
+  return #id > 39 and string.sub(id, 1, 32) or id
+end
+
 -- @piece Append to the share-event stream. Trimming what is older than retention
--- costs about a third of an append, so one append in 16 (by the last hex
--- digit of an id, which is random) trims for the others.
+-- costs about a third of an append, so about one append in 20 trims for the
+-- others: those whose decision id starts with one of '0', 'P', 'p' (the
+-- byte a multiple of 16; the first character is random, keys.new_decision_id;
+-- one in 16 for the previous release's hex ids).
 local function append_event(stream, now, retention, id, ...)
-  if string.sub(id, -1) == '0' then
+  if string.byte(id, 1) % 16 == 0 then
     redis.call('XADD', stream, 'MINID', '~', tostring(now - tonumber(retention)), '*', ...)
   else
     redis.call('XADD', stream, '*', ...)

@@ -22,7 +22,7 @@
 -- position, lat and lon as two doubles, "" without one); record (the
 -- caller's part of the record, contract.RecordStatic: fingerprint, decision
 -- id, user id, ...; stored as-is); request (JSON, for the share event);
--- pointer (what the decision pointer holds); user_side (absent or "" on one
+-- user_side (absent or "" on one
 -- Redis: the user's window and ban are judged here; on Redis Cluster "S"
 -- then the packed findings of reserve.lua, which judged them on the user's
 -- slot, and of the ip's ban (contract.user_side): the user keys are then not
@@ -36,9 +36,9 @@
 -- string (contract.RECORD_*_FORMAT; a hash's HGETALL list for a record of the
 -- previous release).
 
-local k_event, k_device_state, k_device_ban, k_user_log, k_user_ban, k_ip_ban, k_device_outcomes, k_device_geo, k_pointer,
+local k_event, k_device_state, k_device_ban, k_user_log, k_user_ban, k_ip_ban, k_device_outcomes, k_device_geo,
       k_events, k_graph, k_allowlist, k_flags, k_queue, k_review, k_signals = unpack(KEYS)
-local a_plan, a_call, a_record, a_request, a_pointer, a_user_side, a_user_graph = unpack(ARGV)
+local a_plan, a_call, a_record, a_request, a_user_side, a_user_graph = unpack(ARGV)
 local c_now, c_deadline, c_ttl_ms, c_retention_ms, c_static_block, c_static_challenge, c_device_id, c_arms,
       c_static_codes, c_position = struct.unpack('>' .. DECIDE_CALL_FORMAT, a_call)
 
@@ -323,11 +323,10 @@ local findings = #fired > 0 and pack_findings(fired) or ''
 local decided = struct.pack('>' .. RECORD_DECIDED_FORMAT, now, decision, chal, consumed, allowlisted and 1 or 0,
                             #windows, windows, #findings, findings, #graph, graph)
 redis.call('SET', k_event, a_record .. decided, 'PX', c_ttl_ms)
-redis.call('SET', k_pointer, a_pointer, 'PX', c_ttl_ms)
 local codes = {}
 if static_codes ~= '' then codes[1] = string.gsub(static_codes, '%?', allowlisted and ':shadow' or '') end
 for _, f in ipairs(fired) do codes[#codes + 1] = f[1] .. (f[3] == 1 and ':shadow' or '') end
-append_event(k_events, now, c_retention_ms, decision_id, 'k', 'decision', 'id', decision_id,
+append_event(k_events, now, c_retention_ms, decision_id, 'k', 'decision', 'id', logged_id(decision_id),
              't', now_s, 'dec', decision == 0 and '0' or (decision == 1 and '1' or '2'), 'rc', table.concat(codes, ','), 'req', a_request)
 -- Only what the caller does not already know (it sent the rest), as a bare
 -- string: a reply of one string costs less than a table.

@@ -37,7 +37,12 @@ local success = cl >= 1 and 1 or 0
 local was = old and (old[3] >= 1 and 1 or 0) or -1
 local win, cap = tonumber(ARGV[5]), tonumber(ARGV[6])
 if success ~= was and now - rec_t < win then
-  local tag = tonumber(string.sub(rec_id, 1, 8), 16) or 0
+  -- The tag: the previous release's ids began with 8 hex digits (their value)
+  -- or a slot tag ("s<n>-": 0); this release's begin with random base64url
+  -- characters, whose first 8 bytes are folded into 32 bits.
+  local tag = (string.find(rec_id, '^%x%x%x%x%x%x%x%x') and tonumber(string.sub(rec_id, 1, 8), 16))
+    or ((string.find(rec_id, '^s%d+%-') or #rec_id < 8) and 0)
+    or bit.bxor((struct.unpack('>I4', rec_id)), (struct.unpack('>I4', rec_id, 5))) % 4294967296
   local log = redis.call('GET', KEYS[2]) or ''
   -- The share's entry is found by its time with a plain search in the packed
   -- log (an entry starts every 11 bytes) and changed in place, or appended;
@@ -69,6 +74,6 @@ if success ~= was and now - rec_t < win then
   end
   redis.call('SET', KEYS[2], log, 'PX', win)
 end
-append_event(KEYS[3], now, ARGV[7], rec_id, 'k', 'outcome', 'id', rec_id, 't', now_text,
+append_event(KEYS[3], now, ARGV[7], rec_id, 'k', 'outcome', 'id', logged_id(rec_id), 't', now_text,
              'dl', ARGV[2], 'op', ARGV[3], 'cl', ARGV[4])
 return {'ok', record_reply(KEYS[1], rec)}

@@ -10,8 +10,8 @@
 -- Returns "counted" or "exists".
 
 local k_event, k_device_state, k_device_ban, k_user_log, k_user_ban, k_ip_ban, k_device_outcomes, k_device_geo,
-      k_pointer, k_events, k_graph, k_allowlist, k_flags, k_queue, k_review = unpack(KEYS)
-local a_plan, a_call, a_record, a_request, a_pointer, a_user_side = unpack(ARGV)
+      k_events, k_graph, k_allowlist, k_flags, k_queue, k_review = unpack(KEYS)
+local a_plan, a_call, a_record, a_request, a_user_side = unpack(ARGV)
 
 if redis.call('EXISTS', k_event) == 1 then return 'exists' end
 local now, _, ttl_ms, retention_ms = struct.unpack('>' .. DECIDE_CALL_FORMAT, a_call)
@@ -25,7 +25,6 @@ admit(plan, now, k_device_state, (not split) and k_user_log or nil, user, dlog, 
 -- Allowed, consumed, flagged "reconciled" (2), no windows, findings or scores.
 redis.call('SET', k_event, a_record .. struct.pack('>' .. RECORD_DECIDED_FORMAT, now, 0, 0, 1, 2, 0, '', 0, '', 0, ''),
            'PX', ttl_ms)
-redis.call('SET', k_pointer, a_pointer, 'PX', ttl_ms)
-append_event(k_events, now, retention_ms, decision_id, 'k', 'decision', 'id', decision_id,
+append_event(k_events, now, retention_ms, decision_id, 'k', 'decision', 'id', logged_id(decision_id),
              't', now_s, 'dec', '0', 'rc', '', 'req', a_request, 'degraded', '1')
 return 'counted'

@@ -6,9 +6,9 @@
 
 enum {
     K_EVENT, K_DEVICE_STATE, K_DEVICE_BAN, K_USER_LOG, K_USER_BAN, K_IP_BAN, K_DEVICE_OUTCOMES, K_DEVICE_GEO,
-    K_POINTER, K_EVENTS, K_GRAPH, K_ALLOWLIST, K_FLAGS, K_QUEUE, K_REVIEW, K_SIGNALS, K_COUNT
+    K_EVENTS, K_GRAPH, K_ALLOWLIST, K_FLAGS, K_QUEUE, K_REVIEW, K_SIGNALS, K_COUNT
 };
-enum { A_PLAN, A_CALL, A_RECORD, A_REQUEST, A_POINTER, A_USER_SIDE, A_USER_GRAPH };
+enum { A_PLAN, A_CALL, A_RECORD, A_REQUEST, A_USER_SIDE, A_USER_GRAPH };
 
 /* ---- The replay check (common.lua earlier()) ---- */
 
@@ -144,7 +144,7 @@ static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, long 
     for (int i = 0; i < K_COUNT; i++) key[i] = i < numkeys ? argv[2 + i] : NULL;
     RedisModuleString **arg = argv + 2 + numkeys;
     int nargs = argc - 2 - (int)numkeys;
-    if (nargs < 5) return RedisModule_ReplyWithError(ctx, "ERR riskdecide: expects decide.lua's arguments");
+    if (nargs < 4) return RedisModule_ReplyWithError(ctx, "ERR riskdecide: expects decide.lua's arguments");
     /* Redis Cluster: the user side was judged on the user's slot (see the top of this file). */
     size_t user_side_len = 0, user_graph_len = 0;
     const char *user_side = nargs > A_USER_SIDE ? RedisModule_StringPtrLen(arg[A_USER_SIDE], &user_side_len) : "";
@@ -607,7 +607,6 @@ static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, long 
     buf_put(&rec, record, record_len);
     buf_put(&rec, decided.p, decided.len);
     set_px(ctx, e, key[K_EVENT], RedisModule_CreateString(ctx, rec.p, rec.len), c.ttl_ms);
-    set_px(ctx, e, key[K_POINTER], arg[A_POINTER], c.ttl_ms);
 
     /* The share event's reason codes: the stateless ones ('?' after an enforced challenge, which the
      * allowlist turns into shadow), then the stateful ones. */
@@ -624,7 +623,7 @@ static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, long 
         if (j.fired.f[i].shadow == 1) buf_put(&codes, ":shadow", 7);
     }
     RedisModuleString *fields[12] = {
-        W[W_K], W[W_DECISION], W[W_ID], RedisModule_CreateString(ctx, decision_id, decision_id_len), W[W_T],
+        W[W_K], W[W_DECISION], W[W_ID], RedisModule_CreateString(ctx, decision_id, logged_len(decision_id_len)), W[W_T],
         RedisModule_CreateString(ctx, now_s, (size_t)now_s_len), W[W_DEC], W[W_DEC0 + decision], W[W_RC],
         RedisModule_CreateString(ctx, codes.len ? codes.p : "", codes.len), W[W_REQ], arg[A_REQUEST]};
     append_event(ctx, e, key[K_EVENTS], now, c.retention_ms, decision_id, decision_id_len, fields);

@@ -6,15 +6,21 @@
 
 /* Lua 5.1's tonumber(s, 16) of at most the first 8 bytes of `s` (string.sub(id, 1, 8)), or 0 for nil. */
 static uint32_t id_tag(const char *s, size_t len) {
-    char tmp[9];
-    size_t n = len < 8 ? len : 8;
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
-    char *end;
-    unsigned long v = strtoul(tmp, &end, 16);
-    if (end == tmp) return 0;
-    while (*end && isspace((unsigned char)*end)) end++;
-    return *end ? 0 : (uint32_t)v;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t hex = 0;
+    while (hex < 8 && hex < len && isxdigit(u[hex])) hex++;
+    if (hex == 8) { /* the previous release's ids: 8 hex digits, their value */
+        uint32_t v = 0;
+        for (int i = 0; i < 8; i++) v = v << 4 | (uint32_t)(isdigit(u[i]) ? u[i] - '0' : (tolower(u[i]) - 'a' + 10));
+        return v;
+    }
+    size_t i = 1; /* ... or a slot tag, "s<n>-": 0 */
+    while (i < len && isdigit(u[i])) i++;
+    if (len > 0 && u[0] == 's' && i > 1 && i < len && u[i] == '-') return 0;
+    if (len < 8) return 0;
+    /* This release's: random base64url characters, the first 8 bytes folded into 32 bits. */
+    return ((uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3]) ^
+           ((uint32_t)u[4] << 24 | (uint32_t)u[5] << 16 | (uint32_t)u[6] << 8 | u[7]);
 }
 
 /* Lua's '^(%d+),(%d+),(%d+)': three runs of digits, comma separated, at the start. */
@@ -240,7 +246,7 @@ static int outcome(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, long
     double retention;
     if (!lua_number(retention_s, retention_len, &retention)) retention = 0;
     RedisModuleString *fields[12] = {
-        W[W_K], W[W_OUTCOME], W[W_ID], RedisModule_CreateString(ctx, rec.id, rec.id_len), W[W_T],
+        W[W_K], W[W_OUTCOME], W[W_ID], RedisModule_CreateString(ctx, rec.id, logged_len(rec.id_len)), W[W_T],
         RedisModule_CreateString(ctx, now_arg, now_len), W[W_DL], a[1], W[W_OP], a[2], W[W_CL], a[3]};
     append_event(ctx, e, k_events, (ms_t)now, (ms_t)retention, rec.id, rec.id_len, fields);
     RedisModule_ReplyWithArray(ctx, 2);

@@ -233,6 +233,9 @@ RedisModuleString *expire_in(RedisModuleCtx *ctx, Effects *e, RedisModuleKey *k,
 void set_px(RedisModuleCtx *ctx, Effects *e, RedisModuleString *name, RedisModuleString *value, long long ms);
 void set_px_buf(RedisModuleCtx *ctx, Effects *e, RedisModuleString *name, const char *value, size_t len, long long ms);
 RedisModuleString *field_of(RedisModuleCtx *ctx, const char *prefix, size_t plen, const char *id, size_t len);
+/* The length of the id a decision's share events carry (common.lua logged_id(), keys.logged_id):
+ * the first 32 characters of an id longer than 39, older ids whole. */
+static inline size_t logged_len(size_t id_len) { return id_len > 39 ? 32 : id_len; }
 void append_event(RedisModuleCtx *ctx, Effects *e, RedisModuleString *stream, ms_t now, ms_t retention, const char *decision_id, size_t id_len, RedisModuleString **fields);
 int hmget(RedisModuleCtx *ctx, RedisModuleString *name, int n, RedisModuleString **fields, RedisModuleString **out);
 int reply_wrongtype(RedisModuleCtx *ctx);
