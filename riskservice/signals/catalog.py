@@ -66,6 +66,12 @@ class SignalConfig:
     # A partner met once counts when it is a core member, and only while the
     # coupons the account met anyone on are this part of those it shared.
     lockstep_member_share: float = 0.25
+    # A partner met on `lockstep_coupons` coupons counts only when at least
+    # this many partners (itself included) were met on the same coupons: a
+    # group's members meet together, burst after burst, while two prolific
+    # real users run into each other now and then by chance, each pair on
+    # coupons of its own (lockstep.py). 1: every such partner counts.
+    lockstep_together: int = 2
     # A *quiet burst* (lockstep.py): a burst of one calm coupon with at least
     # this many sharers that nobody shared to in the window, at least
     # `lockstep_quiet_share` of its sharers; each of them counts its fellow
