@@ -123,6 +123,12 @@ class SignalConfig:
     # A burst (shares of one coupon within `burst_ms`) of at least this many
     # fresh accounts, half of its sharers or more (fresh_bursts.py).
     fresh_burst: int = 4
+    # ... whose fresh accounts stay flagged this long (fresh_bursts.py). The
+    # evidence is the burst: `fresh_ms` would end the flag when its accounts
+    # are no longer fresh, leaving their later shares to lockstep (repeated
+    # meetings, quiet bursts); a quiet real user among a launch's first
+    # sharers shares its next coupon days later, and was refused for it.
+    fresh_burst_ms: int = 30 * DAY_MS
     # ... whose flag goes when a recipient of its share of the coupon shares
     # the coupon too (a real sharer's cascade), judged over a day from the
     # recipients of the coupon's fresh sharers (at most this many per coupon).
