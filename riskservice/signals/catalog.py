@@ -66,6 +66,12 @@ class SignalConfig:
     # A partner met once counts when it is a core member, and only while the
     # coupons the account met anyone on are this part of those it shared.
     lockstep_member_share: float = 0.25
+    # A partner met on `lockstep_coupons` coupons counts only when at least
+    # this many partners (itself included) were met on the same coupons: a
+    # group's members meet together, burst after burst, while two prolific
+    # real users run into each other now and then by chance, each pair on
+    # coupons of its own (lockstep.py). 1: every such partner counts.
+    lockstep_together: int = 2
     # A *quiet burst* (lockstep.py): a burst of one calm coupon with at least
     # this many sharers that nobody shared to in the window, at least
     # `lockstep_quiet_share` of its sharers; each of them counts its fellow
@@ -117,6 +123,12 @@ class SignalConfig:
     # A burst (shares of one coupon within `burst_ms`) of at least this many
     # fresh accounts, half of its sharers or more (fresh_bursts.py).
     fresh_burst: int = 4
+    # ... whose fresh accounts stay flagged this long (fresh_bursts.py). The
+    # evidence is the burst: `fresh_ms` would end the flag when its accounts
+    # are no longer fresh, leaving their later shares to lockstep (repeated
+    # meetings, quiet bursts); a quiet real user among a launch's first
+    # sharers shares its next coupon days later, and was refused for it.
+    fresh_burst_ms: int = 30 * DAY_MS
     # ... whose flag goes when a recipient of its share of the coupon shares
     # the coupon too (a real sharer's cascade), judged over a day from the
     # recipients of the coupon's fresh sharers (at most this many per coupon).

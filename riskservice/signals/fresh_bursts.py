@@ -12,7 +12,7 @@ window, first shared at most ``fresh_ms`` ago). When a burst holds at least
 ``fresh_burst`` fresh accounts who are at least half of its sharers, on a
 coupon that is not a crowd (``crowd_sharers`` distinct sharers in a day),
 every fresh account in it is published on the board (kind ``g``, value: the
-burst's fresh accounts) for ``window_ms``: their next shares are judged by
+burst's fresh accounts) for ``fresh_burst_ms``: their next shares are judged by
 the ``fresh_burst`` rule. A flash sale's first minutes can look like that
 (its first few fans may be new); when the coupon turns out a crowd, the
 flags it gave are withdrawn, as ``lockstep`` forgets meetings made on a
@@ -85,7 +85,7 @@ class FreshBursts:
             granted.add(member)
             held = self.board.get("g", member, now)
             if held is None or held[0] < len(fresh):
-                writes += self.board.set("g", member, len(fresh), now + c.window_ms, now)
+                writes += self.board.set("g", member, len(fresh), now + c.fresh_burst_ms, now)
         return writes
 
     def _passed_on(self, share: Share, fresh: bool) -> list[BoardWrite]:

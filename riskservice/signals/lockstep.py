@@ -24,6 +24,16 @@ share after its meeting is read again then (engine.py). A group that sends
 to its own members to look heard still meets again on its next burst, and
 repeated meetings count whoever received what.
 
+Together. A partner met on several coupons counts only when another such
+partner was met on the same coupons (``lockstep_together`` partners in
+all): a group meets as a group, burst after burst, while a prolific real
+user (forty coupons a month, heard from by dozens of friends) runs into
+other prolific sharers by chance, now and then into the same one twice,
+but each such pair on coupons of its own (three such partners were most of
+this signal's organic refusals on the design workloads). A core member is
+judged the same way. To evade it a group must keep any three of its members
+from meeting in two of its bursts: bursts of strangers, not a group.
+
 Quiet bursts. A group's first burst meets nobody it met before, so the
 rules above wait for its second, and a group that spreads camouflage shares
 between its bursts gets them all through (the ten-minute groups of the
@@ -84,6 +94,7 @@ of who was sent a share, and as many records of ``QUIET_BURSTS`` entries.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import combinations
 
 from riskservice.signals.base import Reading, until_of
 from riskservice.signals.catalog import DAY_MS, SignalConfig
@@ -121,6 +132,7 @@ class Lockstep:
         # Whether an account received a share in the window (set by the engine).
         self.heard = heard
         self.core, self.member_share = config.lockstep_core, config.lockstep_member_share
+        self.together = config.lockstep_together
         # account -> coupons it shared (the last few dozen)
         self.shared: Entities[str, Recent[str, None]] = Entities(
             config.entities, self.window, lambda: Recent(config.coupons_per_user, self.window))
@@ -271,10 +283,10 @@ class Lockstep:
         shared = self.shared.peek(user, now)
         heard = self.heard(user, now)
         member = len(met_on) >= self.member_share * (len(shared.keys(now)) if shared else 0) and not heard
+        repeated = reads.together_of(user)
         touches = []
         for partner, t, coupons in entries:
-            met = reads.count(coupons)
-            if met >= self.needed or (member and reads.count(coupons, BUSY) and reads.core(partner)):
+            if partner in repeated or (member and reads.count(coupons, BUSY) and reads.core(partner)):
                 touches.append(t)
         quiet, noted = (0, now) if heard else self._quiet_partners(user, now)
         if quiet > len(touches):
@@ -293,12 +305,13 @@ class _Reads:
     (did it turn out a crowd?) over and over, which made the signal cost
     grow with the square of the partners kept."""
 
-    __slots__ = ("_core", "_crowded", "lockstep", "now")
+    __slots__ = ("_core", "_crowded", "_together", "lockstep", "now")
 
     def __init__(self, lockstep: Lockstep, now: int) -> None:
         self.lockstep, self.now = lockstep, now
         self._core: dict[str, bool] = {}
         self._crowded: dict[str, int] = {}
+        self._together: dict[str, set[str]] = {}
 
     def count(self, coupons: Met, crowd: int = RUSH) -> int:
         """Coupons met on that did not turn out ``crowd`` (or more)."""
@@ -310,22 +323,70 @@ class _Reads:
             n += hit < crowd
         return n
 
+    def live(self, coupons: Met) -> list[str]:
+        """The coupons of ``coupons`` that did not turn out a rush, sorted."""
+        crowded, live = self._crowded, []
+        for c in coupons:
+            hit = crowded.get(c)
+            if hit is None:
+                hit = crowded[c] = self.lockstep.crowded.get(c, self.now) or CALM
+            if hit < RUSH:
+                live.append(c)
+        live.sort()
+        return live
+
+    def together_of(self, user: str) -> set[str]:
+        """``user``'s partners met on several coupons together (:meth:`together`)."""
+        hit = self._together.get(user)
+        if hit is None:
+            hit = self._together[user] = self.together(user)
+        return hit
+
+    def together(self, user: str, stop: int = 0) -> set[str]:
+        """``user``'s partners met on ``lockstep_coupons`` coupons (not
+        rushes) that were met on the same coupons as ``lockstep_together``
+        - 1 other such partners or more; with ``stop``, as soon as that
+        many are found.
+
+        Why together: a group meets as a group, so each member met its
+        partners on the same bursts, burst after burst. A prolific real user
+        (forty coupons a month, heard from by dozens of friends) runs into
+        other prolific sharers by chance, and now and then into the same one
+        twice, but each such pair on coupons of its own: three chance
+        partners met twice made it a lockstep member (most of this signal's
+        organic refusals on the design workloads). To evade this a group
+        must keep any three of its members from meeting in two of its
+        bursts, which leaves bursts of strangers, not a group.
+        """
+        step = self.lockstep
+        partners = step.partners.peek(user, self.now)
+        if partners is None:
+            return set()
+        needed, want = step.needed, max(1, step.together)
+        found: set[str] = set()
+        # a set of `needed` coupons met on -> the partners met on them (at
+        # most 6 sets a partner: 4 coupons are kept)
+        met_on: dict[tuple[str, ...], list[str]] = {}
+        for partner, coupons in partners.items(self.now):
+            if len(coupons) < needed:
+                continue  # (most partners were met once)
+            live = self.live(coupons)
+            for combo in combinations(live, needed):
+                fellows = met_on.setdefault(combo, [])
+                fellows.append(partner)
+                if len(fellows) >= want:
+                    found.update(fellows)
+            if stop and len(found) >= stop:
+                break
+        return found
+
     def core(self, user: str) -> bool:
-        """Met at least ``lockstep_core`` partners on several coupons each."""
+        """Met at least ``lockstep_core`` partners on several coupons each,
+        together (:meth:`together`)."""
         hit = self._core.get(user)
         if hit is None:
             step = self.lockstep
-            partners = step.partners.peek(user, self.now)
-            hit = False
-            if partners is not None:
-                # (Stops at the core'th such partner: a group's members have dozens.)
-                left, needed, count = step.core, step.needed, self.count
-                hit = left <= 0
-                for _, coupons in () if hit else partners.items(self.now):
-                    if len(coupons) >= needed and count(coupons) >= needed:
-                        left -= 1
-                        if left <= 0:
-                            hit = True
-                            break
+            # (Stops at the core'th such partner: a group's members have dozens.)
+            hit = step.core <= 0 or len(self.together(user, stop=step.core)) >= step.core
             self._core[user] = hit
         return hit
