@@ -46,11 +46,9 @@ from riskservice.limits.keys import (
     device_slot_keys,
     events_shard,
     graph_node_key,
-    legacy_pointer_key,
     pending_key,
-    record_key,
 )
-from riskservice.limits.records import DecisionRecord, RecordLocation, legacy_location, locate
+from riskservice.limits.records import DecisionRecord, RecordLocation, find_record
 from riskservice.limits.scripts import DECIDE
 from riskservice.limits.settles import UserWrite
 
@@ -174,14 +172,13 @@ class ClusterStore(ClusterLifecycle):
     def resolve(self, decision_id: str) -> RecordLocation | None:
         """Where a decision's record is, from the key its id names: one ``GET``
         on that key's master; None for an id that names no record of its own."""
-        legacy = legacy_pointer_key(decision_id)
-        key = record_key(decision_id) if legacy is None else None
-        if key is None and legacy is None:
-            return None
-        read = legacy or cast(str, key)
-        raw = self.call(read, ("GET", read))[0]
+        return find_record(decision_id, self._get_string)
+
+    def _get_string(self, key: str) -> bytes | None:
+        """``GET key`` on its master; None when missing or of another type (a record of an older release)."""
+        raw = self.call(key, ("GET", key))[0]
         if isinstance(raw, redis.ResponseError) and "WRONGTYPE" in str(raw):
-            return None  # a record of an older release (a hash): ids of this form never named one
+            return None
         if isinstance(raw, Exception):
             raise StorageError(f"cannot read the decision record: {raw}")
-        return legacy_location(raw) if legacy else locate(decision_id, read, raw)
+        return cast(bytes | None, raw)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 import orjson
 
 from riskservice.limits.contract import CHALLENGES, RECORD_RESULTS, RecordStatic, decode_findings, decode_windows
-from riskservice.limits.keys import user_log_key
+from riskservice.limits.keys import legacy_pointer_key, record_key, user_log_key
 
 Status = Literal["new", "replay", "conflict"]
 
@@ -120,6 +121,18 @@ def locate(decision_id: str, key: str, raw: bytes | None) -> RecordLocation | No
     if not hmac.compare_digest(stored, decision_id):
         return None
     return RecordLocation(key, merchant_id or None, user_log_key(user_id))
+
+
+def find_record(decision_id: str, get: Callable[[str], bytes | None]) -> RecordLocation | None:
+    """Where ``decision_id``'s record is, reading one key with ``get`` (a
+    ``GET``; None for a missing key or one of another type): the key the id
+    names, or the pointer an id of the previous release had. None for an id
+    that names no record of its own."""
+    legacy = legacy_pointer_key(decision_id)
+    if legacy is not None:
+        return legacy_location(get(legacy))
+    key = record_key(decision_id)
+    return None if key is None else locate(decision_id, key, get(key))
 
 
 def legacy_location(raw: bytes | None) -> RecordLocation | None:

@@ -21,11 +21,11 @@ from riskservice.errors import StorageError
 from riskservice.limits.client import CircuitBreaker
 from riskservice.limits.contract import DecideArgs
 from riskservice.limits.group_commit import GroupCommit, Part
-from riskservice.limits.keys import DecisionKeys, ban_key, device_prefix, legacy_pointer_key, record_key
+from riskservice.limits.keys import DecisionKeys, ban_key, device_prefix
 from riskservice.limits.native import COMMANDS, NativeMode
 from riskservice.limits.native.path import NativePath, is_lua_only, is_unknown_command, modules_on
 from riskservice.limits.outage import MissedShare
-from riskservice.limits.records import DecisionRecord, RecordLocation, legacy_location, locate
+from riskservice.limits.records import DecisionRecord, RecordLocation, find_record
 from riskservice.limits.scripts import CHALLENGE, DECIDE, OUTCOME, RECONCILE, REWARD, Script
 
 # REWARD: the reward script, for riskservice.rewards.
@@ -396,20 +396,19 @@ class RedisStore:
         None for an id that names no record of its own."""
         if not self._breaker.allow():
             raise StorageError("redis unavailable (circuit open)")
-        legacy = legacy_pointer_key(decision_id)
-        key = record_key(decision_id) if legacy is None else None
-        if key is None and legacy is None:
-            return None
+        return find_record(decision_id, self._get_string)
+
+    def _get_string(self, key: str) -> bytes | None:
+        """``GET key``; None when missing or of another type (a record of an older release was a hash)."""
         try:
-            raw = cast(bytes | None, self.client.get(legacy or cast(str, key)))
+            return cast(bytes | None, self.client.get(key))
         except redis.ResponseError as exc:
-            if "WRONGTYPE" in str(exc):  # a record of an older release (a hash): ids of this form never named one
+            if "WRONGTYPE" in str(exc):
                 return None
             raise StorageError(f"cannot read the decision record: {exc}") from exc
         except redis.RedisError as exc:
             self._breaker.failure()
             raise StorageError(f"cannot read the decision record: {exc}") from exc
-        return legacy_location(raw) if legacy else locate(decision_id, cast(str, key), raw)
 
     def outcome(self, record_key: str, *, delivered: int, opened: int, claimed: int, window_ms: int, cap: int,
                 now_ms: int | None, retention_ms: int, events: str) -> tuple[str, dict[str, Any] | None]:
