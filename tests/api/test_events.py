@@ -158,3 +158,13 @@ def test_export_carries_the_analysts_label_of_the_device(client: FlaskClient, re
     redis_client.hset("risk:{d:farm}:review", mapping={"status": "labelled", "label": "fraud"})
     labels = {e["event_id"]: e["label"] for e in read_events(redis_client)}
     assert labels == {"l1": "fraud", "l2": None}
+
+
+def test_no_trim_before_the_clock_has_run_a_retention(app: Flask, clock: ManualClock,
+                                                      redis_client: redis.Redis) -> None:
+    """A clock younger than the retention has nothing to trim (a negative MINID is refused)."""
+    clock.set(60_000)
+    client = app.test_client()
+    answers = [share(client).json for _ in range(120)]  # about six of them trim
+    assert all(not a["degraded"] for a in answers)
+    assert redis_client.xlen("risk:events") == 120

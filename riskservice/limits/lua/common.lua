@@ -363,7 +363,9 @@ end
 -- byte a multiple of 16; the first character is random, keys.new_decision_id;
 -- one in 16 for the previous release's hex ids).
 local function append_event(stream, now, retention, id, ...)
-  if string.byte(id, 1) % 16 == 0 then
+  -- (nothing can be older than retention before the clock has run that long:
+  -- a negative MINID is refused)
+  if string.byte(id, 1) % 16 == 0 and tonumber(now) > tonumber(retention) then
     redis.call('XADD', stream, 'MINID', '~', tostring(now - tonumber(retention)), '*', ...)
   else
     redis.call('XADD', stream, '*', ...)

@@ -100,7 +100,7 @@ void append_event(RedisModuleCtx *ctx, Effects *e, RedisModuleString *stream, ms
     }
     char idbuf[48], minbuf[48];
     RedisModuleString *ids = RedisModule_CreateString(ctx, idbuf, fmt_id(idbuf, id.ms, id.seq));
-    if (id_len > 0 && (unsigned char)decision_id[0] % 16 == 0) {
+    if (id_len > 0 && (unsigned char)decision_id[0] % 16 == 0 && now > retention) {
         /* About one append in 20 (common.lua append_event(): by the first character of a decision id,
          * which is random) trims what is older than retention (approximately: whole nodes), and is
          * replicated with the resulting first id, as XADD ... MINID ~ is. */
