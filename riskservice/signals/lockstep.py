@@ -313,27 +313,22 @@ class _Reads:
         self._crowded: dict[str, int] = {}
         self._together: dict[str, set[str]] = {}
 
+    def _hit(self, coupon: str) -> int:
+        """How crowded ``coupon`` turned out (CALM when never), read once per read."""
+        hit = self._crowded.get(coupon)
+        if hit is None:
+            hit = self._crowded[coupon] = self.lockstep.crowded.get(coupon, self.now) or CALM
+        return hit
+
     def count(self, coupons: Met, crowd: int = RUSH) -> int:
         """Coupons met on that did not turn out ``crowd`` (or more)."""
-        crowded, n = self._crowded, 0
-        for c in coupons:
-            hit = crowded.get(c)
-            if hit is None:
-                hit = crowded[c] = self.lockstep.crowded.get(c, self.now) or CALM
-            n += hit < crowd
-        return n
+        hit = self._hit
+        return sum(hit(c) < crowd for c in coupons)
 
     def live(self, coupons: Met) -> list[str]:
         """The coupons of ``coupons`` that did not turn out a rush, sorted."""
-        crowded, live = self._crowded, []
-        for c in coupons:
-            hit = crowded.get(c)
-            if hit is None:
-                hit = crowded[c] = self.lockstep.crowded.get(c, self.now) or CALM
-            if hit < RUSH:
-                live.append(c)
-        live.sort()
-        return live
+        hit = self._hit
+        return sorted(c for c in coupons if hit(c) < RUSH)
 
     def together_of(self, user: str) -> set[str]:
         """``user``'s partners met on several coupons together (:meth:`together`)."""
