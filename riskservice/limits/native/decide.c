@@ -12,11 +12,11 @@ enum { A_PLAN, A_CALL, A_RECORD, A_REQUEST, A_USER_SIDE, A_USER_GRAPH };
 
 /* ---- The replay check (common.lua earlier()) ---- */
 
-/* 1 when the reply was sent (an earlier answer, or an error), 0 to decide. */
-static int reply_earlier(RedisModuleCtx *ctx, RedisModuleString *key, const char *fp, size_t fp_len) {
-    size_t len;
-    int wrong;
-    const char *stored = read_string(ctx, key, &len, &wrong);
+/* 1 when the reply was sent (an earlier answer, or an error), 0 to decide. `rec`: the record's key,
+ * held (NULL when it holds another type, `key`). */
+static int reply_earlier(RedisModuleCtx *ctx, const Held *rec, RedisModuleString *key, const char *fp, size_t fp_len) {
+    size_t len = rec ? rec->len : 0;
+    const char *stored = rec ? rec->value : NULL;
     if (stored) {
         size_t n = len >= 2 ? (size_t)rd_u((const unsigned char *)stored, 2) : 0;
         int same = len >= 2 + n && n == fp_len && memcmp(stored + 2, fp, n) == 0;
@@ -25,7 +25,7 @@ static int reply_earlier(RedisModuleCtx *ctx, RedisModuleString *key, const char
         RedisModule_ReplyWithStringBuffer(ctx, stored, len);
         return 1;
     }
-    if (!wrong) return 0;
+    if (rec) return 0;
     /* A hash: the previous release's record. */
     RedisModuleCallReply *f = RedisModule_Call(ctx, "HGET", "sc", key, "fp");
     if (RedisModule_CallReplyType(f) == REDISMODULE_REPLY_ERROR) {
@@ -179,18 +179,24 @@ static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, long 
         !read_part((const unsigned char *)record, record_len, &rpos, &decision_id, &decision_id_len) ||
         !read_part((const unsigned char *)record, record_len, &rpos, &user, &user_len))
         return RedisModule_ReplyWithError(ctx, "ERR riskdecide: record");
-    if (reply_earlier(ctx, key[K_EVENT], fp, fp_len)) return REDISMODULE_OK;
+    /* The record's key, held from the replay check to its writing. */
+    Held rec_key;
+    int wrong;
+    int rec_held = hold_string(ctx, key[K_EVENT], &rec_key, &wrong);
+    if (reply_earlier(ctx, rec_held ? &rec_key : NULL, key[K_EVENT], fp, fp_len)) return REDISMODULE_OK;
 
     Judge j = {.plan = {(const unsigned char *)plan_raw}, .arms = c.arms, .arms_len = c.arms_len};
     Plan pl = j.plan;
     if (split && !read_findings((const unsigned char *)user_side + 1, user_side_len - 1, &j.fired))
         return RedisModule_ReplyWithError(ctx, "ERR riskdecide: user side");
 
-    /* The device state: its share log, then the users seen (common.lua read_state()). */
+    /* The device state: its share log, then the users seen (common.lua read_state()). It and the
+     * user's log are held open, read in place, until an admitted share rewrites them. */
     size_t state_len, ulog_len;
-    int wrong;
-    const char *state = read_string(ctx, key[K_DEVICE_STATE], &state_len, &wrong);
-    if (wrong) return reply_wrongtype(ctx);
+    Held dev_state = {0}, user_log = {0};
+    if (!hold_string(ctx, key[K_DEVICE_STATE], &dev_state, &wrong)) return reply_wrongtype(ctx);
+    const char *state = dev_state.value;
+    state_len = dev_state.len;
     const unsigned char *dlog = (const unsigned char *)"", *users = (const unsigned char *)"";
     size_t dlog_len = 0, users_len = 0;
     if (state && state_len >= 2) {
@@ -204,9 +210,9 @@ static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, long 
     const char *ulog = "";
     ulog_len = 0;
     if (!split) {
-        ulog = read_string(ctx, key[K_USER_LOG], &ulog_len, &wrong);
-        if (wrong) return reply_wrongtype(ctx);
-        if (!ulog) ulog = "";
+        if (!hold_string(ctx, key[K_USER_LOG], &user_log, &wrong)) return reply_wrongtype(ctx);
+        ulog = user_log.value ? user_log.value : "";
+        ulog_len = user_log.len;
     }
     int has_position = c.position_len == 16;
     double lat = 0, lon = 0;
@@ -291,29 +297,20 @@ static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, long 
         buf_uint(&position, (uint64_t)now, 6);
         buf_f64(&position, lat);
         buf_f64(&position, lon);
-        /* SET ... GET: the key is written either way, so one handle reads and writes it. */
+        /* SET ... GET: the key is written either way, so one handle reads and writes it (in place:
+         * a position is always as long). */
         unsigned char l[22];
         int has_last = 0;
-        RedisModuleKey *geo = RedisModule_OpenKey(ctx, key[K_DEVICE_GEO], REDISMODULE_READ | REDISMODULE_WRITE);
-        int gt = RedisModule_KeyType(geo);
-        if (gt != REDISMODULE_KEYTYPE_EMPTY && gt != REDISMODULE_KEYTYPE_STRING) {
-            RedisModule_CloseKey(geo);
+        Held geo;
+        if (!hold_string(ctx, key[K_DEVICE_GEO], &geo, &wrong)) {
             buf_free(&position);
             return reply_wrongtype(ctx);
         }
-        if (gt == REDISMODULE_KEYTYPE_STRING && rule_byte(pl, 6, F_ENABLED) == 1) {
-            size_t last_len;
-            const char *last = RedisModule_StringDMA(geo, &last_len, REDISMODULE_READ);
-            if (last_len >= 22) {
-                memcpy(l, last, 22);
-                has_last = 1;
-            }
+        if (geo.value && rule_byte(pl, 6, F_ENABLED) == 1 && geo.len >= 22) {
+            memcpy(l, geo.value, 22);
+            has_last = 1;
         }
-        RedisModuleString *value = RedisModule_CreateString(ctx, position.p, position.len);
-        RedisModule_StringSet(geo, value);
-        RedisModuleString *set[3] = {value, W[W_PXAT], expire_in(ctx, e, geo, DAY_MS)};
-        RedisModule_CloseKey(geo);
-        effect(ctx, e, W_SET, key[K_DEVICE_GEO], 3, set);
+        write_held(ctx, e, &geo, position.p, position.len, DAY_MS);
         buf_free(&position);
         if (has_last) {
             ms_t t = (ms_t)rd_u(l, 6);
@@ -491,16 +488,18 @@ static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, long 
         buf_put(&st, kept.p, kept.len);
         users_after(&st, pl, now, user, user_len, users, users_len);
         ms_t dkeep = (ms_t)hdr(pl, H_DKEEP, 4), skeep = (ms_t)hdr(pl, H_SKEEP, 4);
-        set_px_buf(ctx, e, key[K_DEVICE_STATE], st.p, st.len, dkeep > skeep ? dkeep : skeep);
+        write_held(ctx, e, &dev_state, st.p, st.len, dkeep > skeep ? dkeep : skeep);
         if (!split) { /* (on Redis Cluster settle.lua counts it on the user's slot) */
             record_log(&ul, (const unsigned char *)ulog, ulog_len, now, (ms_t)hdr(pl, H_UCAP, 2),
                        (ms_t)hdr(pl, H_UKEEP, 4));
-            set_px_buf(ctx, e, key[K_USER_LOG], ul.p, ul.len, (ms_t)hdr(pl, H_UKEEP, 4));
+            write_held(ctx, e, &user_log, ul.p, ul.len, (ms_t)hdr(pl, H_UKEEP, 4));
         }
         buf_free(&st);
         buf_free(&kept);
         buf_free(&ul);
     } else {
+        release(&dev_state);
+        release(&user_log);
         /* Evidence for analysts: refusals by rule; past the policy's threshold an open device enters
          * the review queue, worst (most refusal points) first. */
         RedisModuleKey *flags = RedisModule_OpenKey(ctx, key[K_FLAGS], REDISMODULE_READ | REDISMODULE_WRITE);
@@ -606,7 +605,8 @@ static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, long 
     buf_put(&decided, graph, graph_len);
     buf_put(&rec, record, record_len);
     buf_put(&rec, decided.p, decided.len);
-    set_px(ctx, e, key[K_EVENT], RedisModule_CreateString(ctx, rec.p, rec.len), c.ttl_ms);
+    if (rec_held) write_held(ctx, e, &rec_key, rec.p, rec.len, c.ttl_ms);
+    else set_px(ctx, e, key[K_EVENT], RedisModule_CreateString(ctx, rec.p, rec.len), c.ttl_ms); /* over an old hash */
 
     /* The share event's reason codes: the stateless ones ('?' after an enforced challenge, which the
      * allowlist turns into shadow), then the stateful ones. */

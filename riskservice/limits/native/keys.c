@@ -45,6 +45,53 @@ RedisModuleString *expire_in(RedisModuleCtx *ctx, Effects *e, RedisModuleKey *k,
     return RedisModule_CreateStringFromLongLong(ctx, at);
 }
 
+/* A string key the command reads and may rewrite, opened once for both: its value is read in place
+ * (no copy) and a rewrite goes through the same handle. 0 when the key holds another type (then it
+ * is closed, *wrong set); 1 otherwise, h->value NULL when there is no key. Nothing else may open
+ * the key while it is held: a second handle that wrote it would leave this one's value freed. */
+int hold_string(RedisModuleCtx *ctx, RedisModuleString *name, Held *h, int *wrong) {
+    h->k = RedisModule_OpenKey(ctx, name, REDISMODULE_READ | REDISMODULE_WRITE);
+    h->name = name;
+    h->value = NULL;
+    h->len = 0;
+    *wrong = 0;
+    int type = RedisModule_KeyType(h->k);
+    if (type == REDISMODULE_KEYTYPE_STRING) {
+        h->value = RedisModule_StringDMA(h->k, &h->len, REDISMODULE_READ);
+    } else if (type != REDISMODULE_KEYTYPE_EMPTY) {
+        *wrong = 1;
+        release(h);
+        return 0;
+    }
+    return 1;
+}
+
+void release(Held *h) {
+    if (h->k) RedisModule_CloseKey(h->k);
+    h->k = NULL;
+    h->value = NULL;
+    h->len = 0;
+}
+
+/* SET name value PX ms on a held key (replicated as SET ... PXAT <when>), then released. A value
+ * of the same length as the one there is written in place, which spares SET's deletion of the old
+ * value and of its expiry. h->value is not valid after this. */
+void write_held(RedisModuleCtx *ctx, Effects *e, Held *h, const char *value, size_t len, long long ms) {
+    RedisModuleString *str = RedisModule_CreateString(ctx, value, len);
+    size_t n;
+    char *dma;
+    if (len > 0 && h->value != NULL && RedisModule_StringTruncate(h->k, len) == REDISMODULE_OK &&
+        (dma = RedisModule_StringDMA(h->k, &n, REDISMODULE_WRITE)) != NULL && n == len) {
+        memcpy(dma, value, len);
+    } else {
+        RedisModule_StringSet(h->k, str);
+    }
+    RedisModuleString *args[3] = {str, W[W_PXAT], expire_in(ctx, e, h->k, ms)};
+    RedisModuleString *name = h->name;
+    release(h);
+    effect(ctx, e, W_SET, name, 3, args);
+}
+
 /* SET key value PX ms, replicated as SET key value PXAT <when>. */
 void set_px(RedisModuleCtx *ctx, Effects *e, RedisModuleString *name, RedisModuleString *value, long long ms) {
     RedisModuleKey *k = RedisModule_OpenKey(ctx, name, REDISMODULE_READ | REDISMODULE_WRITE);

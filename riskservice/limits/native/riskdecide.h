@@ -228,6 +228,16 @@ void fire_text(Judge *j, int id, const char *observed, size_t len, double limit,
 void pack_findings(Buf *b, const Fired *fired);
 int read_findings(const unsigned char *p, size_t len, Fired *out);
 const char *read_string(RedisModuleCtx *ctx, RedisModuleString *name, size_t *len, int *wrong);
+/* A string key held open to read and then rewrite (keys.c hold_string()). */
+typedef struct {
+    RedisModuleKey *k;
+    RedisModuleString *name;
+    const char *value; /* in place: valid until the key is written or released */
+    size_t len;
+} Held;
+int hold_string(RedisModuleCtx *ctx, RedisModuleString *name, Held *h, int *wrong);
+void write_held(RedisModuleCtx *ctx, Effects *e, Held *h, const char *value, size_t len, long long ms);
+void release(Held *h);
 int key_exists(RedisModuleCtx *ctx, RedisModuleString *name);
 RedisModuleString *expire_in(RedisModuleCtx *ctx, Effects *e, RedisModuleKey *k, long long ms);
 void set_px(RedisModuleCtx *ctx, Effects *e, RedisModuleString *name, RedisModuleString *value, long long ms);
