@@ -33,6 +33,9 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tuning import add_argument as add_tuning_argument  # noqa: E402  (bench/ is this script's folder)
+from tuning import tune  # noqa: E402
+
 from tests.conftest import ISSUER_KEY  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 from tests.serving.gunicorn_server import Gunicorn  # noqa: E402
@@ -121,6 +124,7 @@ def main() -> None:
     parser.add_argument("--native", action="store_true",
                         help="the native module loaded (make native; with --cluster on every master): "
                              "decisions go to RISK.DECIDE (and RISK.RESERVE, RISK.SETTLE on a cluster)")
+    add_tuning_argument(parser)
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk not found: apt-get install wrk")
@@ -145,6 +149,13 @@ def main() -> None:
                 client.execute_command("MODULE", "LOAD", str(modules[0]))
     else:
         redis_server = RedisServer(work / "redis", modules=modules).start()
+    if args.cluster:
+        masters = [node.client(5) for node in redis_server.nodes]
+    else:
+        masters = [redis_server.client()]
+    args.redis_settings = tune(masters, args.redis_defaults)
+    for client in masters:
+        client.close()
     # The default budget, and no access log (the baseline writes none either).
     quiet = {"RISK_LOG_LEVEL": "WARNING", "RISK_REDIS_BUDGET_MS": str(args.budget_ms),
              "RISK_WORKER_CLASS": args.worker_class, "RISK_THREADS": str(args.threads),
@@ -197,7 +208,7 @@ def main() -> None:
 
     ratios = [s["rps"] / b["rps"] for s, b in zip(rounds["service"], rounds["baseline"], strict=True)]
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-          + (", Redis Cluster of 3 masters" if args.cluster else ""))
+          + (", Redis Cluster of 3 masters" if args.cluster else "") + f", {args.redis_settings}")
     print(f"wrk -t2 -c{args.connections} -d{args.seconds}s, gunicorn 2 {args.worker_class} workers "
           f"(threads {args.threads}), "
           f"Redis over {args.redis}, {args.rounds} rounds, budget {args.budget_ms} ms, linger {args.linger_us} µs\n")

@@ -10,7 +10,11 @@ and subtracted (Redis's own timers run meanwhile). ``INFO commandstats``
 deltas show which commands the time goes to.
 
     .venv/bin/python bench/redis_cpu.py [--decisions 3000] [--devices 300] [--rounds 3]
-        [--url redis://...] [--cluster] [--native] [--floor]
+        [--url redis://...] [--cluster] [--native] [--floor] [--redis-defaults]
+
+Redis runs with the service's recommended settings (bench/tuning.py,
+docs/operations.md "Your own Redis"); ``--redis-defaults`` leaves it at
+Redis' own defaults.
 
 ``--floor`` (one server) also measures, in the same way, what a call that
 judges nothing costs (``bench/floor.py``): the commands every decision must
@@ -55,6 +59,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from floor import floor_commands, floor_script  # noqa: E402  (bench/ is this script's folder)
+from tuning import add_argument as add_tuning_argument  # noqa: E402
+from tuning import tune  # noqa: E402
 
 from config.settings import ENV_VARS, Settings  # noqa: E402
 from riskservice.app import create_app  # noqa: E402
@@ -405,7 +411,7 @@ def report_native(args: argparse.Namespace, pairs: list[dict[str, dict[str, Any]
     median = pairs[order[len(order) // 2]]
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"Redis {median['lua']['redis_version']} ({shape_of(median['lua'], args.cluster)}, riskdecide "
-          f"{NATIVE_VERSION} loaded)")
+          f"{NATIVE_VERSION} loaded; {args.redis_settings})")
     print(f"{args.decisions} decisions over {args.devices} devices with full windows ({USERS_PER_DEVICE} users "
           f"each), {args.concurrency[0]} thread(s); each round: the same devices and burst through both paths, "
           f"from the same snapshot; pre-fill answers: {dict(median['lua']['prefill'])}\n")
@@ -446,6 +452,7 @@ def main() -> None:
     parser.add_argument("--native", action="store_true",
                         help="decide.lua and the native decide (RISK.DECIDE) side by side, round by round, on the "
                              "same devices and burst; one server with the module (make native)")
+    add_tuning_argument(parser)
     args = parser.parse_args()
     modules = []
     if args.native and args.url is None:
@@ -468,6 +475,7 @@ def main() -> None:
             server = RedisServer(work / "redis", modules=modules).start()
             url = server.url
         nodes = RedisNodes(url, cluster=args.cluster)
+        args.redis_settings = tune(nodes.clients, args.redis_defaults)
         if args.native:
             for c in nodes.clients:
                 if server is not None and args.cluster:
@@ -498,7 +506,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     shape = shape_of(result, args.cluster)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"Redis {result['redis_version']} ({shape})")
+          f"Redis {result['redis_version']} ({shape}; {args.redis_settings})")
     print(f"{args.decisions} decisions over {args.devices} devices with full windows "
           f"({USERS_PER_DEVICE} users each), in {result['wall_s']:.1f} s;\n"
           f"pre-fill answers: {dict(result['prefill'])}; measured answers: {dict(result['answers'])}\n")

@@ -12,6 +12,9 @@ their ratio.
     .venv/bin/python bench/redis_instructions.py --native
     .venv/bin/python bench/redis_instructions.py --native --baseline 3fe1dc5 --replica
 
+The server runs with the service's recommended settings (bench/tuning.py);
+``--redis-defaults`` leaves Redis' own.
+
 ``--native`` compares, on the working tree, decide.lua with the native decide
 (``RISK.DECIDE``, the module ``make native`` builds), each against its own
 server with the module loaded, instead of a baseline commit with now; with
@@ -41,12 +44,14 @@ import time
 from pathlib import Path
 
 import redis
+from tuning import add_argument as add_tuning_argument  # (bench/ is on the path, also in run_in)
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXTS = ["邀请好友同步优惠", "新店开业，全场八折", "周末一起去吃火锅吧", "这张券很划算，快来领"]
 
 
-def measure(devices: int, prefill: int, decisions: int, native: str = "", replica: bool = False) -> dict[str, object]:
+def measure(devices: int, prefill: int, decisions: int, native: str = "", replica: bool = False,
+            tuning: dict[str, str] | None = None) -> dict[str, object]:
     """Run in a checkout (sys.path[0]); returns instructions per decision. ``native``: the
     module to load and ``RISK_REDIS_NATIVE`` ("on"/"off"; "" for a checkout before it);
     ``replica``: a replica follows the server."""
@@ -62,6 +67,8 @@ def measure(devices: int, prefill: int, decisions: int, native: str = "", replic
     server, client, out = start_server(work, find_redis_server())
     port = client.connection_pool.connection_kwargs["port"]
     follower = start_replica(work, find_redis_server(), port) if replica else None
+    for name, value in (tuning or {}).items():  # (given: a baseline checkout may predate bench/tuning.py)
+        client.config_set(name, value)
     settings: dict[str, object] = {"redis_budget_ms": 5000}
     if native:
         from riskservice.limits.native import built_module
@@ -138,11 +145,21 @@ def start_replica(work: Path, binary: str, port: int) -> subprocess.Popen[bytes]
 def run_in(checkout: Path, args: argparse.Namespace, native: str = "") -> dict[str, object]:
     """Measure in another checkout, in a child process that imports that checkout's code."""
     extra = (f", native={native!r}" if native else "") + (", replica=True" if args.replica else "")
+    extra += "" if args.redis_defaults else f", tuning={recommended_tuning()!r}"
     code = (f"import sys, json; sys.path.insert(0, {str(checkout)!r}); sys.path.insert(1, {str(ROOT / 'bench')!r}); "
             f"import redis_instructions as b; "
             f"print(json.dumps(b.measure({args.devices}, {args.prefill}, {args.decisions}{extra})))")
     done = subprocess.run([sys.executable, "-c", code], cwd=checkout, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def recommended_tuning() -> dict[str, str]:
+    """This tree's recommended Redis settings (read here, in the parent: a baseline
+    checkout measured in a child may have none)."""
+    sys.path.insert(0, str(ROOT))
+    from riskservice.embedded_redis import REDIS_TUNING
+
+    return REDIS_TUNING
 
 
 def main() -> None:
@@ -153,6 +170,7 @@ def main() -> None:
     parser.add_argument("--prefill", type=int, default=45, help="shares per device before measuring")
     parser.add_argument("--decisions", type=int, default=400)
     parser.add_argument("--replica", action="store_true", help="a replica follows the measured server")
+    add_tuning_argument(parser)
     args = parser.parse_args()
     if not (args.native or args.baseline):
         parser.error("give --baseline REF, --native or both")

@@ -32,6 +32,16 @@ log = logging.getLogger("riskservice.embedded_redis")
 # A unix socket path must fit in sockaddr_un (108 bytes on Linux).
 MAX_SOCKET_PATH = 100
 
+# Server settings the service's Redis should have beyond the defaults
+# (docs/operations.md, "Your own Redis"); the embedded server starts with them.
+# zset-max-ziplist-entries: a sorted set of up to this many members is kept
+# as one flat list that every update scans from the start. A refused share
+# raises its device's priority in the review queue (ZADD), and at Redis'
+# default of 128 members that scan was 15 % of a busy device's decision
+# (docs/benchmarks.md); 16 keeps the queue a skip list from its 17th device
+# (also spelt zset-max-listpack-entries from Redis 7).
+REDIS_TUNING: dict[str, str] = {"zset-max-ziplist-entries": "16"}
+
 
 class EmbeddedRedisError(RuntimeError):
     """The embedded Redis could not be found or started."""
@@ -122,6 +132,7 @@ class EmbeddedRedis:
             "--daemonize", "no",
             "--logfile", str(self.dir / "redis.log"),
             "--maxmemory-policy", "noeviction",
+            *(arg for name, value in REDIS_TUNING.items() for arg in (f"--{name}", value)),
             *extra,
         ]
         if self.url.startswith("unix://"):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from riskservice.embedded_redis import EmbeddedRedis
+from riskservice.embedded_redis import REDIS_TUNING, EmbeddedRedis
 from riskservice.limits.native import NATIVE_VERSION, loaded_version
 from tests.conftest import NATIVE_SOURCE, ROOT
 from tests.redis_server import RedisServer
@@ -93,6 +93,9 @@ def test_the_embedded_redis_loads_the_module(native_module: Path, tmp_path: Path
     try:
         client = redis.Redis.from_url(embedded.ensure())
         assert loaded_version(client.execute_command("MODULE", "LIST")) == NATIVE_VERSION
+        # ... and runs with the settings docs/operations.md recommends.
+        for name, value in REDIS_TUNING.items():
+            assert client.config_get(name) == {name: value}
         client.close()
     finally:
         embedded.stop()
