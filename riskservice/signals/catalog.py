@@ -235,3 +235,7 @@ class SignalConfig:
     coupons: int = 100_000
     shares: int = 500_000
     share_memory_ms: int = 2 * DAY_MS
+    # A closed circle's other sharers (circles.py) leave out those that named
+    # its accounts only with a crowd's coupons (`crowd_sharers`): a flash
+    # sale's fans reach a few members of a real group by chance.
+    circle_no_crowds: bool = True

@@ -115,16 +115,31 @@ class ClosedCircles:
         return self._flag(share, set(), (), joined) if joined else []
 
     def _others(self, share: Share) -> Counter[str]:
-        """The recipients' other sharers, and how many of them each named."""
+        """The recipients' other sharers, and how many of them each named.
+
+        A sharer that named them only with a crowd's coupons (a flash sale,
+        a popular coupon) is left out: hundreds of fans sending the sale's
+        coupon to their friends name, by chance, two or three members of
+        one real group, and hear from nobody; that put a group admin and
+        two fans in a "closed circle" (measured). A ring's members name its
+        targets with coupons of their own, again and again (as for
+        ``sink_feeder``, sinks.py).
+        """
         named: Counter[str] = Counter()
-        for r in share.recipients:
-            named.update(p for p in self.feeder.senders(r, share.t_ms) if p != share.user)
+        if self.c.circle_no_crowds:
+            for r in share.recipients:
+                named.update(p for p in self.feeder.feeders(r, share.t_ms) if p != share.user)
+        else:
+            for r in share.recipients:
+                named.update(p for p in self.feeder.senders(r, share.t_ms) if p != share.user)
         return named
 
     def _named_before(self, share: Share) -> tuple[str, ...]:
-        """The share's recipients that another sharer named before."""
+        """The share's recipients that another sharer named before (not
+        only with a crowd's coupons, as in :meth:`_others`)."""
+        senders = self.feeder.feeders if self.c.circle_no_crowds else self.feeder.senders
         return tuple(r for r in share.recipients
-                     if any(p != share.user for p in self.feeder.senders(r, share.t_ms)))
+                     if any(p != share.user for p in senders(r, share.t_ms)))
 
     def _in_share(self, share: Share, named: Counter[str]) -> set[str] | None:
         c = self.c
