@@ -239,3 +239,7 @@ class SignalConfig:
     # its accounts only with a crowd's coupons (`crowd_sharers`): a flash
     # sale's fans reach a few members of a real group by chance.
     circle_no_crowds: bool = True
+    # A sink judged from its inflow (recipients.py) loses a piece of
+    # evidence per sharer of it that was shared to in the window: a
+    # hoarder's feeders hear from nobody, a real claimer's friends do.
+    sink_heard: bool = True
