@@ -235,9 +235,11 @@ class SignalConfig:
     coupons: int = 100_000
     shares: int = 500_000
     share_memory_ms: int = 2 * DAY_MS
-    # A closed circle's other sharers (circles.py) leave out those that named
-    # its accounts only with a crowd's coupons (`crowd_sharers`): a flash
-    # sale's fans reach a few members of a real group by chance.
+    # A closed circle's sharers (circles.py) are those that named its
+    # accounts with coupons that are no crowd's (`crowd_sharers`): a flash
+    # sale's fans reach a few members of a real group by chance. (Such a fan
+    # still counts among those outside that named them: it can break a
+    # circle, not make one.)
     circle_no_crowds: bool = True
     # A sink judged from its inflow (recipients.py) loses a piece of
     # evidence per sharer of it that was shared to in the window: a

@@ -1,7 +1,7 @@
 """A flash sale's fans are no closed circle's sharers (circles.py,
 ``circle_no_crowds``): a sharer that named a share's recipients only with a
-crowd's coupons is left out of the circle, as it is of ``sink_feeder``'s
-sinks (sinks.py).
+crowd's coupons does not make a circle, as it does not make a sink for
+``sink_feeder`` (sinks.py); it still is somebody outside that named them.
 
 The shape was traced on a simulated world (hard profile, 10 000 users): a
 group admin shared a coupon to the ten members of its group; two fans of a
@@ -67,3 +67,17 @@ def test_a_ring_member_that_also_pushed_a_sale_is_still_in_the_circle() -> None:
     s.share(50_020, "b", ("t1", "t2", "t3"), coupon="own-b")
     s.share(50_030, "c", ("t1", "t2", "t3"), coupon="own-c")
     assert {"m|a", "m|b", "m|c"} <= ring_flags(s).keys()
+
+
+def test_a_fan_naming_a_rings_targets_with_a_sales_coupon_still_breaks_the_circle() -> None:
+    # Two ring members name the three targets; a fan of the sale named one of
+    # them with the sale's coupon, and names nothing else of the ring: a
+    # real user's friend hears from others, so no circle (as before).
+    for no_crowds in (True, False):
+        s = stream(no_crowds)
+        sale(s, 0)
+        s.share(50_000, "fan0", ("t1",), coupon="sale")
+        s.share(50_010, "a", ("t1", "t2", "t3"), coupon="own-a")
+        s.share(50_020, "b", ("t1", "t2", "t3"), coupon="own-b")
+        s.share(50_030, "c", ("t1", "t2", "t3"), coupon="own-c")
+        assert ring_flags(s) == {}
