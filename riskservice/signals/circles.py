@@ -35,7 +35,14 @@ recipients it reached):
   group posters changed no fraud share on 54 other workloads. A ring's
   member that posts to a group (answering the customer's fan-out SMS
   challenge to do so) escapes the circles for the window, not
-  ``ring_block``'s heavy claimers.
+  ``ring_block``'s heavy claimers;
+- a sharer that named the circle's accounts only with a crowd's coupons (a
+  flash sale's fan, ``circle_no_crowds``) is none of its sharers: it still
+  counts as somebody outside who named them (it can break a circle, not
+  make one). Measured: two fans of a sale and a group admin posting to its
+  ten members were taken for a circle (26 real shares refused); a ring
+  that wanted to hide its circle that way would have to name its targets
+  with crowds' coupons only, as it would to escape ``sink_feeder``.
 
 A circle's sharers are published as members (board kind ``m``), value: the
 circle's sharers (the others and this one), for ``window_ms``; the
