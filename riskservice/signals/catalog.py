@@ -235,3 +235,13 @@ class SignalConfig:
     coupons: int = 100_000
     shares: int = 500_000
     share_memory_ms: int = 2 * DAY_MS
+    # A closed circle's sharers (circles.py) are those that named its
+    # accounts with coupons that are no crowd's (`crowd_sharers`): a flash
+    # sale's fans reach a few members of a real group by chance. (Such a fan
+    # still counts among those outside that named them: it can break a
+    # circle, not make one.)
+    circle_no_crowds: bool = True
+    # A sink judged from its inflow (recipients.py) loses a piece of
+    # evidence per sharer of it that was shared to in the window: a
+    # hoarder's feeders hear from nobody, a real claimer's friends do.
+    sink_heard: bool = True

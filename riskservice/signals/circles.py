@@ -35,7 +35,14 @@ recipients it reached):
   group posters changed no fraud share on 54 other workloads. A ring's
   member that posts to a group (answering the customer's fan-out SMS
   challenge to do so) escapes the circles for the window, not
-  ``ring_block``'s heavy claimers.
+  ``ring_block``'s heavy claimers;
+- a sharer that named the circle's accounts only with a crowd's coupons (a
+  flash sale's fan, ``circle_no_crowds``) is none of its sharers: it still
+  counts as somebody outside who named them (it can break a circle, not
+  make one). Measured: two fans of a sale and a group admin posting to its
+  ten members were taken for a circle (26 real shares refused); a ring
+  that wanted to hide its circle that way would have to name its targets
+  with crowds' coupons only, as it would to escape ``sink_feeder``.
 
 A circle's sharers are published as members (board kind ``m``), value: the
 circle's sharers (the others and this one), for ``window_ms``; the
@@ -97,7 +104,8 @@ class ClosedCircles:
         if not c.circle_joins:
             joined = 0
         named = self._others(share)
-        circle = self._in_share(share, named)
+        own = self._own(share) if c.circle_no_crowds else named
+        circle = self._in_share(share, named, own)
         if circle is not None:
             # When some of the recipients' other sharers named just one, the
             # share may be a member's cover share naming a real user for the
@@ -109,7 +117,7 @@ class ClosedCircles:
         # Across shares, only the sharers are flagged: the share's recipients
         # need not be the ring's targets (a member's cover share to real users
         # whom only ring members and sprayers happened to reach).
-        circle = self._across(share, set(named))
+        circle = self._across(share, set(named), set(own))
         if circle is not None:
             return self._flag(share, circle, (), max(len(circle) + 1, joined))
         return self._flag(share, set(), (), joined) if joined else []
@@ -121,16 +129,36 @@ class ClosedCircles:
             named.update(p for p in self.feeder.senders(r, share.t_ms) if p != share.user)
         return named
 
+    def _own(self, share: Share) -> Counter[str]:
+        """The recipients' other sharers, and how many of them each named
+        with a coupon that is no crowd's (``circle_no_crowds``).
+
+        Hundreds of fans sending a flash sale's coupon to their friends name,
+        by chance, two or three members of one real group, who hear from
+        nobody else: measured, a group admin's post to its group and two
+        such fans made a "closed circle", and 26 shares of the admin, the
+        fans and the group's friends were refused for the month. A ring's
+        members name its targets with coupons of their own, again and again
+        (as for ``sink_feeder``, sinks.py). Such a fan is no sharer of a
+        circle; it still is somebody outside who named its accounts, so it
+        can break a circle (as before) but not make one.
+        """
+        own: Counter[str] = Counter()
+        for r in share.recipients:
+            own.update(p for p in self.feeder.feeders(r, share.t_ms) if p != share.user)
+        return own
+
     def _named_before(self, share: Share) -> tuple[str, ...]:
         """The share's recipients that another sharer named before."""
         return tuple(r for r in share.recipients
                      if any(p != share.user for p in self.feeder.senders(r, share.t_ms)))
 
-    def _in_share(self, share: Share, named: Counter[str]) -> set[str] | None:
+    def _in_share(self, share: Share, named: Counter[str], own: Counter[str]) -> set[str] | None:
         c = self.c
         if len(share.recipients) < c.circle_recipients:
             return None
-        circle = {p for p, n in named.items() if n >= c.circle_named}
+        # (`own`: the namings with coupons that are no crowd's, see `_own`)
+        circle = {p for p, n in own.items() if n >= c.circle_named}
         # The other sharers of the recipients named several of them, most of
         # them (`circle_share`): a real user's friends also hear from friends
         # who name just them. A ring's members name overlapping parts of its
@@ -158,7 +186,9 @@ class ClosedCircles:
                 return False
         return True
 
-    def _across(self, share: Share, others: set[str]) -> set[str] | None:
+    def _across(self, share: Share, others: set[str], own: set[str]) -> set[str] | None:
+        """The circle across the sharer's recipients: ``others`` (those of
+        ``own``, see :meth:`_own`), or None."""
         c, now = self.c, share.t_ms
         if not c.circle_fed_sharers <= len(others) <= c.sharers_per_recipient:
             return None
@@ -168,7 +198,10 @@ class ClosedCircles:
             theirs = self.feeder.fed.peek(p, now)
             if theirs is None or sum(1 for r in theirs.keys(now) if r in reached) < c.circle_named:
                 return None
-        return others if self._closed(share, others, reached) else None
+        circle = others & own
+        if len(circle) < c.circle_fed_sharers:
+            return None
+        return circle if self._closed(share, others, reached) else None
 
     def _closed(self, share: Share, circle: set[str], reached: set[str]) -> bool:
         """Whether nobody outside the circle shared to its sharers or to this one,

@@ -76,6 +76,13 @@ class SinkFeeder:
         got = self.received.peek(recipient, now)
         return got.sharers.keys(now) if got is not None else []
 
+    def feeders(self, recipient: str, now: int) -> list[str]:
+        """The accounts that shared to ``recipient`` in the window with a
+        coupon that is no crowd's (see the module: a fan sending a sale's
+        coupon to its friends is not feeding them)."""
+        got = self.received.peek(recipient, now)
+        return self._feeders(got, now) if got is not None else []
+
     def share(self, share: Share) -> list[Reading]:
         # An attempt counts too: a refused share to a sink still shows who it was for.
         if not share.recipients:
