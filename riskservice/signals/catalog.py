@@ -235,3 +235,8 @@ class SignalConfig:
     coupons: int = 100_000
     shares: int = 500_000
     share_memory_ms: int = 2 * DAY_MS
+    # Quiet bursts (lockstep.py) of the engine's first `lockstep_quiet_after_ms`
+    # of history are kept and judged once that much history is seen, by who
+    # was sent a share by then (a group's first burst in the first two days
+    # of a history passed its camouflage until its second burst).
+    lockstep_quiet_early: bool = True
