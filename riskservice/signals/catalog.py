@@ -240,3 +240,14 @@ class SignalConfig:
     # was sent a share by then (a group's first burst in the first two days
     # of a history passed its camouflage until its second burst).
     lockstep_quiet_early: bool = True
+    # A sitting of `coupon_repeat` is at most this long from its first share
+    # (0: as long as no hour passes between two shares): a steady pusher who
+    # never paused an hour was one sitting for days (repeat.py).
+    repeat_sitting_ms: int = 0
+    # A crew (repeat.py): on a coupon that this many other accounts pushed in
+    # `repeat_crew_sittings` sittings or more in the window, and no crowd, an
+    # account's second sitting and later count one more (0 turns it off);
+    # accounts that posted to a group (a share naming more than
+    # `circle_max_recipients`) in the window are no crew members.
+    repeat_crew: int = 2
+    repeat_crew_sittings: int = 3
