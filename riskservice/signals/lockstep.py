@@ -55,6 +55,11 @@ who receives it may claim or pass it on, which other rules read), or keep
 its bursts under eight unheard accounts (more bursts, each a chance for
 ``lockstep``'s repeated meetings). Judged once the engine has seen
 ``lockstep_quiet_after_ms`` of history: before that, everybody is unheard.
+The bursts of those first two days are kept (per coupon, its largest) and
+judged once, at the first share after them, by who was sent a share by then
+(``lockstep_quiet_early``): nobody shared to in all that history is as
+unheard as a later burst's sharers, and a group whose first burst fell in
+them otherwise passed all its camouflage until its second burst.
 
 Crowds. A coupon shared by ``crowd_sharers`` or more distinct accounts
 within ``rush_ms`` (an hour) is a *rush*, a flash sale: no meeting on it
