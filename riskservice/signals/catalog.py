@@ -239,9 +239,28 @@ class SignalConfig:
     # accounts with coupons that are no crowd's (`crowd_sharers`): a flash
     # sale's fans reach a few members of a real group by chance. (Such a fan
     # still counts among those outside that named them: it can break a
-    # circle, not make one.)
-    circle_no_crowds: bool = True
+    # circle, not make one.) Off: on the independent workloads it cost a
+    # dense ring all its refused shares (6 of 15, mixed 3000 seed 302), whose
+    # members had named its targets with a crowd's coupons, and gained no
+    # organic share there (docs/signals-history.md).
+    circle_no_crowds: bool = False
     # A sink judged from its inflow (recipients.py) loses a piece of
     # evidence per sharer of it that was shared to in the window: a
     # hoarder's feeders hear from nobody, a real claimer's friends do.
     sink_heard: bool = True
+    # Quiet bursts (lockstep.py) of the engine's first `lockstep_quiet_after_ms`
+    # of history are kept and judged once that much history is seen, by who
+    # was sent a share by then (a group's first burst in the first two days
+    # of a history passed its camouflage until its second burst).
+    lockstep_quiet_early: bool = True
+    # A sitting of `coupon_repeat` is at most this long from its first share
+    # (0: as long as no hour passes between two shares): a steady pusher who
+    # never paused an hour was one sitting for days (repeat.py).
+    repeat_sitting_ms: int = 0
+    # A crew (repeat.py): on a coupon that this many other accounts pushed in
+    # `repeat_crew_sittings` sittings or more in the window, and no crowd, an
+    # account's second sitting and later count one more (0 turns it off);
+    # accounts that posted to a group (a share naming more than
+    # `circle_max_recipients`) in the window are no crew members.
+    repeat_crew: int = 2
+    repeat_crew_sittings: int = 3

@@ -55,6 +55,11 @@ who receives it may claim or pass it on, which other rules read), or keep
 its bursts under eight unheard accounts (more bursts, each a chance for
 ``lockstep``'s repeated meetings). Judged once the engine has seen
 ``lockstep_quiet_after_ms`` of history: before that, everybody is unheard.
+The bursts of those first two days are kept (per coupon, its largest) and
+judged once, at the first share after them, by who was sent a share by then
+(``lockstep_quiet_early``): nobody shared to in all that history is as
+unheard as a later burst's sharers, and a group whose first burst fell in
+them otherwise passed all its camouflage until its second burst.
 
 Crowds. A coupon shared by ``crowd_sharers`` or more distinct accounts
 within ``rush_ms`` (an hour) is a *rush*, a flash sale: no meeting on it
@@ -93,7 +98,7 @@ of who was sent a share, and as many records of ``QUIET_BURSTS`` entries.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from itertools import combinations
 
 from riskservice.signals.base import Reading, until_of
@@ -162,11 +167,18 @@ class Lockstep:
         self.quiet_after = config.lockstep_quiet_after_ms
         # the first share seen (quiet bursts are judged only after enough history)
         self.since: int | None = None
+        # Bursts of the first `quiet_after` ms, judged once that much history
+        # is seen: coupon -> (when, sharers) of its largest burst then.
+        self.early: Recent[str, tuple[int, tuple[str, ...]]] | None = (
+            Recent(config.coupons, self.window) if config.lockstep_quiet_early else None)
 
     def share(self, share: Share) -> list[Reading]:
         now, user, coupon = share.t_ms, share.user, share.coupon
         if self.since is None:
             self.since = now
+        touched: set[str] = set()
+        if self.early is not None and now - self.since >= self.quiet_after:
+            touched.update(self._judge_early(now))
         self.shared.touch(user, now).put(coupon, None, now)
         recent = self.bursts.touch(coupon, now)
         recent[:] = [(t, u) for t, u in recent if now - t < self.burst][-self.per_burst:]
@@ -177,7 +189,7 @@ class Lockstep:
         day.put(user, None, now)
         rush = self.rushes.touch(coupon, now)
         rush.put(user, None, now)
-        touched = {user, *met}
+        touched.update((user, *met))
         level = self.crowded.get(coupon, now) or CALM
         crowd = RUSH if len(rush) >= self.crowd else BUSY if len(day) >= self.crowd else CALM
         if crowd > level:
@@ -232,9 +244,22 @@ class Lockstep:
         """Note the quiet sharers of ``coupon``'s current burst (``sharers``)
         when the burst is quiet; the accounts whose record changed."""
         assert self.since is not None
-        if (self.quiet_min <= 0 or len(sharers) < self.quiet_min
-                or now - self.since < self.quiet_after):
+        if self.quiet_min <= 0 or len(sharers) < self.quiet_min:
             return []
+        if now - self.since < self.quiet_after:
+            if self.early is not None:
+                # Everybody looks unheard yet: keep the burst, judged later.
+                held = self.early.get(coupon, now)
+                if held is None or len(held[1]) <= len(sharers):
+                    self.early.put(coupon, (now, tuple(sharers)), now)
+            return []
+        return self._note_quiet(coupon, sharers, now, now)
+
+    def _note_quiet(self, coupon: str, sharers: Iterable[str], when: int, now: int) -> list[str]:
+        """Note the quiet sharers of a burst of ``coupon`` at ``when`` (its
+        sharers: ``sharers``), judged by who was sent a share by ``now``,
+        when the burst is quiet; the accounts whose record changed."""
+        sharers = list(sharers)
         quiet = [u for u in sharers if not self.heard(u, now)]
         if len(quiet) < self.quiet_min or len(quiet) < self.quiet_share * len(sharers):
             return []
@@ -243,8 +268,23 @@ class Lockstep:
             bursts = self.quiet.touch(u, now)
             held = bursts.get(coupon, now)
             if held is None or held < len(quiet):
-                bursts.put(coupon, len(quiet), now)
+                bursts.put(coupon, len(quiet), when)
                 changed.append(u)
+        return changed
+
+    def _judge_early(self, now: int) -> list[str]:
+        """Judge, once, the bursts kept from before the engine had seen
+        ``lockstep_quiet_after_ms`` of history, as of ``now``: who was sent
+        nothing in all that history is as unheard as the sharers of a burst
+        judged then (a group whose first burst fell in the first two days
+        of the history passed its camouflage until its second burst). Only
+        coupons still calm count; the accounts whose record changed."""
+        early, self.early = self.early, None
+        assert early is not None
+        changed: list[str] = []
+        for coupon, _, (when, sharers) in early.entries(now):
+            if (self.crowded.get(coupon, now) or CALM) == CALM:
+                changed += self._note_quiet(coupon, sharers, when, now)
         return changed
 
     def _quiet_partners(self, user: str, now: int) -> tuple[int, int]:
