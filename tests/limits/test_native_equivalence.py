@@ -186,6 +186,47 @@ def test_the_module_refuses_a_user_side_it_cannot_read(
         native.execute_command("RISK.DECIDE", 3, "a", "b", "c", "x")
 
 
+def test_a_record_of_the_previous_release_without_a_fingerprint_is_written_over(
+        servers: tuple[redis.Redis, redis.Redis, redis.Redis]) -> None:
+    """A hash under the record's key that holds no fingerprint is no earlier answer: both paths
+    decide and write the string record over it (the module no longer holds the key then), and a
+    retry of the event is a replay of that record."""
+    lua, native, _ = servers
+    sha = lua.script_load(DECIDE.source)
+    plan = parse_policy(POLICY).default.plan
+    keys = decision_keys("e-old", "d1", "u1", None)
+    both(lua, native, "HSET", keys.event, "id", "old", "dec", "0")
+    wire = decide_args(now=T0, decision_id="1", user_id="u1", device_id="d1", plan=plan).wire()
+    for expect in (bytes, list):
+        want = lua.evalsha(sha, len(keys), *keys, *wire)
+        got = native.execute_command("RISK.DECIDE", len(keys), *keys, *wire)
+        assert got == want and isinstance(want, expect)
+        assert native.type(keys.event) == b"string"
+        assert snapshot(native, keys.event) == snapshot(lua, keys.event)
+    assert want[0] == b"replay"
+
+
+def test_a_key_of_another_type_is_refused_alike(servers: tuple[redis.Redis, redis.Redis, redis.Redis]) -> None:
+    """The keys the module holds open from read to write (the record, the device's state, the
+    user's log, the last position) answer WRONGTYPE when they hold a list, as decide.lua does,
+    and nothing is written."""
+    lua, native, _ = servers
+    sha = lua.script_load(DECIDE.source)
+    plan = parse_policy(POLICY).default.plan
+    for n, name in enumerate(("event", "device_state", "user_log", "device_geo")):
+        keys = decision_keys(f"e-type-{n}", "d1", "u1", None)
+        both(lua, native, "RPUSH", getattr(keys, name), "x")
+        wire = decide_args(now=T0, decision_id=str(n), user_id="u1", device_id="d1", plan=plan,
+                           lat="31.2", lon="121.4").wire()
+        with pytest.raises(redis.ResponseError) as want:
+            lua.evalsha(sha, len(keys), *keys, *wire)
+        with pytest.raises(redis.ResponseError) as got:
+            native.execute_command("RISK.DECIDE", len(keys), *keys, *wire)
+        assert "WRONGTYPE" in str(want.value) and "WRONGTYPE" in str(got.value), name
+        assert keyspace(native) == keyspace(lua), name
+        both(lua, native, "DEL", getattr(keys, name))
+
+
 def junk(rng: random.Random, unit: int) -> bytes:
     """Random bytes: with ``unit``, whole entries of that size (a log's shape, any content)."""
     size = rng.choice([0, 1, 2, 5, 6, 7, 8, 11, 13, 22, 23, 40, 300]) if not unit else unit * rng.randrange(12)
