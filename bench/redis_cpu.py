@@ -11,6 +11,16 @@ deltas show which commands the time goes to.
 
     .venv/bin/python bench/redis_cpu.py [--decisions 3000] [--devices 300] [--rounds 3]
         [--url redis://...] [--cluster] [--native] [--floor] [--redis-defaults]
+        [--ab-module SO] [--ab-defaults]
+
+``--ab-module SO`` and ``--ab-defaults`` compare two arms of the native
+decide in one run, round by round from the same snapshot, A first then B
+first: A runs the module file SO (say a baseline commit's) or this tree's,
+under Redis' defaults with ``--ab-defaults`` or else the recommended
+settings; B runs this tree's module under the recommended settings. Arms
+measured seconds apart share the machine's slow and quick minutes, which
+separate runs (minutes apart) do not: it prints B / A per round and its
+median.
 
 Redis runs with the service's recommended settings (bench/tuning.py,
 docs/operations.md "Your own Redis"); ``--redis-defaults`` leaves it at
@@ -43,6 +53,7 @@ import os
 import platform
 import random
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -336,6 +347,59 @@ def run_native_pair(url: str, nodes: RedisNodes, decisions: int, devices: int, w
     return out
 
 
+def run_ab_pair(url: str, nodes: RedisNodes, decisions: int, devices: int, work: Path, concurrency: int,
+                arms: dict[str, tuple[Path, dict[str, str]]], first: str) -> dict[str, dict[str, Any]]:
+    """One round of ``--ab-module``/``--ab-defaults``: the same busy devices and the same burst
+    through the native decide twice, from the same server state and clock, once per arm (a
+    module file and the Redis settings it runs under), ``first`` first. Two arms measured
+    seconds apart, round after round, see the same slow or quick minutes of a shared machine,
+    which separate runs do not."""
+    traffic = Traffic(devices)
+    clock = ManualClock(int(time.time() * 1000) - round(sum(PREFILL_STEPS) * 1000) - 60_000)
+    app = create_app(build_settings(url, work / "var", False, "on"), clock=clock)
+    filled = prefill(app, clock, traffic)
+    bodies = burst_bodies(traffic, decisions)
+    client = nodes.clients[0]
+    states, start_ms = snapshot(client), clock.now_ms()
+    out = {}
+    for name in sorted(arms, key=lambda n: n != first):
+        module, settings = arms[name]
+        client.execute_command("MODULE", "UNLOAD", "riskdecide")
+        client.execute_command("MODULE", "LOAD", str(module))
+        for key, value in settings.items():
+            client.config_set(key, value)
+        restore(client, states)  # (after the settings: a restored set is encoded by them)
+        clock.set(start_ms)
+        out[name] = measure_burst(app, clock, nodes, bodies, concurrency) | {"prefill": filled}
+        calls = out[name]["commands"].get(COMMAND.lower(), {})
+        assert calls.get("calls_per_decision", 0) >= 1, f"{name}: the burst did not go through the module"
+    app.extensions["risk"].store.close()
+    return out
+
+
+def report_ab(args: argparse.Namespace, arms: dict[str, tuple[Path, dict[str, str]]],
+              pairs: list[dict[str, dict[str, Any]]]) -> None:
+    """Both arms per round, their ratio (B over A) and its median."""
+    def net(pair: dict[str, dict[str, Any]], arm: str) -> float:
+        return float(pair[arm]["net_cpu_us_per_decision"])
+
+    ratios = sorted(net(p, "B") / net(p, "A") for p in pairs)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"Redis {pairs[0]['A']['redis_version']} (one server)")
+    for name, (module, settings) in arms.items():
+        print(f"arm {name}: {module}, " + (", ".join(f"{k} {v}" for k, v in settings.items())))
+    print(f"{args.decisions} decisions over {args.devices} devices with full windows, {args.concurrency[0]} "
+          f"thread(s); each round: the same devices and burst through both arms, from the same snapshot\n")
+    print("| round | first | A net µs/decision | B net µs/decision | B / A | answers equal |\n"
+          "|---|---|---|---|---|---|")
+    for i, pair in enumerate(pairs):
+        same = pair["A"]["answers"] == pair["B"]["answers"]
+        print(f"| {i + 1} | {'A' if i % 2 == 0 else 'B'} | {net(pair, 'A')} | {net(pair, 'B')} | "
+              f"{net(pair, 'B') / net(pair, 'A'):.3f} | {'yes' if same else 'NO'} |")
+    print(f"\nmedian: A {statistics.median(net(p, 'A') for p in pairs)} µs, "
+          f"B {statistics.median(net(p, 'B') for p in pairs)} µs, B / A {statistics.median(ratios):.3f}")
+
+
 def floor_cpu(url: str, nodes: RedisNodes, calls: int, native: bool = False) -> dict[str, dict[str, float]]:
     """Redis CPU per call (µs, and the kernel's part) of calls that judge nothing (``bench/floor.py``);
     with ``native``, decide.lua and the module too, on the same arguments."""
@@ -435,6 +499,30 @@ def report_native(args: argparse.Namespace, pairs: list[dict[str, dict[str, Any]
                         for path in ("lua", "native")} | {"ratios": [round(r, 3) for r in ratios]}).decode())
 
 
+def ab(args: argparse.Namespace) -> None:
+    """``--ab-module`` / ``--ab-defaults``: two arms of the native decide, round by round."""
+    from riskservice.embedded_redis import REDIS_TUNING
+
+    module = built_module()
+    if module is None:
+        sys.exit("no riskservice/limits/native/riskdecide.so: build it with `make native`")
+    defaults = {"zset-max-ziplist-entries": "128"}  # (Redis' own, for each setting REDIS_TUNING changes)
+    assert defaults.keys() == REDIS_TUNING.keys()
+    arms = {"A": (args.ab_module or module, defaults if args.ab_defaults else REDIS_TUNING),
+            "B": (module, REDIS_TUNING)}
+    work = Path(tempfile.mkdtemp(prefix="bench-cpu-ab-"))
+    server = RedisServer(work / "redis", modules=[module]).start()
+    try:
+        nodes = RedisNodes(server.url, cluster=False)
+        pairs = [run_ab_pair(server.url, nodes, args.decisions, args.devices, work / f"round-{i}",
+                             args.concurrency[0], arms, first="A" if i % 2 == 0 else "B")
+                 for i in range(args.rounds)]
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    report_ab(args, arms, pairs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--decisions", type=int, default=3000)
@@ -452,8 +540,16 @@ def main() -> None:
     parser.add_argument("--native", action="store_true",
                         help="decide.lua and the native decide (RISK.DECIDE) side by side, round by round, on the "
                              "same devices and burst; one server with the module (make native)")
+    parser.add_argument("--ab-module", type=Path, metavar="SO",
+                        help="A/B in one run: each round, the same burst through this module file (A) and "
+                             "through this tree's (B), on one server (e.g. a baseline commit's riskdecide.so)")
+    parser.add_argument("--ab-defaults", action="store_true",
+                        help="A/B in one run: A under Redis' default settings, B under the recommended ones")
     add_tuning_argument(parser)
     args = parser.parse_args()
+    if args.ab_module or args.ab_defaults:
+        ab(args)
+        return
     modules = []
     if args.native and args.url is None:
         module = built_module()
