@@ -265,10 +265,8 @@ class SignalConfig:
     repeat_crew: int = 2
     repeat_crew_sittings: int = 3
     # A coupon's day crowd (`crowd_sharers`, a *busy* coupon: lockstep.py)
-    # counts only sharers that were shared to in the window (or shared in the
-    # engine's first `lockstep_quiet_after_ms`, when nobody is heard yet): a
-    # popular coupon's crowd is real users, who hear from friends; a lockstep
-    # group's pushers are sent nothing, and a group of twenty riding a coupon
-    # that twenty others share that day made it busy on its own, which
-    # excused its quiet burst and its single meetings with its core.
-    lockstep_busy_heard: bool = True
+    # counts its sharers apart from its largest burst of the day: a lockstep
+    # group of twenty riding a coupon that twenty others share that day made
+    # it busy on its own, which excused its quiet burst and its single
+    # meetings with its core. A popular coupon's crowd comes over the day.
+    lockstep_busy_apart: bool = True

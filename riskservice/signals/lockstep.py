@@ -145,16 +145,18 @@ class Lockstep:
         # coupon -> its distinct sharers of the last day, up to the crowd size;
         # and the coupons found crowded, for as long as meetings are kept
         # (meetings on a coupon before it turned out a crowd stop counting).
+        # (with lockstep_busy_apart, a burst's worth more: the crowd is counted
+        # apart from the day's largest burst)
+        day_cap = self.crowd + (self.per_burst if config.lockstep_busy_apart else 0)
         self.crowds: Entities[str, Recent[str, None]] = Entities(config.coupons, DAY_MS,
-                                                                lambda: Recent(self.crowd, DAY_MS))
+                                                                lambda: Recent(day_cap, DAY_MS))
         rush_ms = config.rush_ms
         self.rushes: Entities[str, Recent[str, None]] = Entities(config.coupons, rush_ms,
                                                                 lambda: Recent(self.crowd, rush_ms))
-        # coupon -> its distinct sharers of the last day that were shared to
-        # (SignalConfig.lockstep_busy_heard): None when every sharer counts.
-        self.fans: Entities[str, Recent[str, None]] | None = (
-            Entities(config.coupons, DAY_MS, lambda: Recent(self.crowd, DAY_MS))
-            if config.lockstep_busy_heard else None)
+        # coupon -> the most sharers one burst of it held, over the last day
+        # (SignalConfig.lockstep_busy_apart): None when every sharer counts.
+        self.largest: Recent[str, int] | None = (
+            Recent(config.coupons, DAY_MS) if config.lockstep_busy_apart else None)
         # coupon (or its after-rush key) -> BUSY or RUSH, for as long as meetings are kept
         self.crowded: Recent[str, int] = Recent(config.coupons, self.window)
         # coupon -> its last rush moment (its last hour held a crowd)
@@ -196,7 +198,7 @@ class Lockstep:
         rush.put(user, None, now)
         touched.update((user, *met))
         level = self.crowded.get(coupon, now) or CALM
-        crowd = RUSH if len(rush) >= self.crowd else BUSY if self._busy(coupon, user, day, now) else CALM
+        crowd = RUSH if len(rush) >= self.crowd else BUSY if self._busy(coupon, len(recent), len(day), now) else CALM
         if crowd > level:
             # A crowd (see SignalConfig.crowd_sharers and rush_ms). Those
             # who met on it before it became one are read again.
@@ -245,28 +247,27 @@ class Lockstep:
                 touched.update(partners.keys(now) if partners else ())
         return [self.reading(u, now, after) for u in sorted(touched)]
 
-    def _busy(self, coupon: str, user: str, day: Recent[str, None], now: int) -> bool:
-        """Whether ``coupon`` (shared now by ``user``; ``day``: its sharers
-        of the last day) is a crowd over a day.
+    def _busy(self, coupon: str, burst: int, day: int, now: int) -> bool:
+        """Whether ``coupon`` is a crowd over a day: ``day`` distinct sharers
+        of it in the last day, ``burst`` in its current burst.
 
-        With ``lockstep_busy_heard``, only sharers that were shared to in
-        the window count (all of them during the engine's first
-        ``lockstep_quiet_after_ms``, when nobody is heard yet). Why: a
-        group of twenty riding a coupon that twenty others share that day
-        made it a crowd on its own, and a busy coupon excuses the group's
-        quiet burst and its single meetings with its core. A popular
-        coupon's crowd is real users, who hear from friends; to count, a
-        group's pushers must each be sent a share, which also ends their
-        quiet bursts and their single meetings (both read only unheard
-        accounts).
+        With ``lockstep_busy_apart``, the sharers of its largest burst of
+        the day do not count. Why: a group of twenty riding a coupon that
+        twenty others share that day made it a crowd on its own, and a busy
+        coupon excuses the group's quiet burst and its single meetings with
+        its core. A popular coupon's crowd comes over the day, not in one
+        burst; to make its coupon busy, a group must bring the crowd's worth
+        of others, or spread its members out of the burst (and then they
+        meet nobody).
         """
-        if self.fans is None:
-            return len(day) >= self.crowd
-        fans = self.fans.touch(coupon, now)
-        assert self.since is not None
-        if now - self.since < self.quiet_after or self.heard(user, now):
-            fans.put(user, None, now)
-        return len(fans) >= self.crowd
+        if self.largest is None:
+            return day >= self.crowd
+        held = self.largest.get(coupon, now)
+        if held is None or held < burst:
+            # (kept a day from the largest burst: it leaves the day then)
+            self.largest.put(coupon, burst, now)
+            held = burst
+        return day - held >= self.crowd
 
     def _quiet_burst(self, coupon: str, sharers: list[str], now: int) -> list[str]:
         """Note the quiet sharers of ``coupon``'s current burst (``sharers``)
