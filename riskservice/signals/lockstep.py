@@ -71,7 +71,13 @@ still count; a single meeting with a core member on it does not (a real
 user sharing the popular coupon in the middle of the group's burst met the
 whole group once). Until both were told apart, a day's crowd excused every
 group riding a popular coupon (its members' values fell back to zero as
-soon as the coupon's day reached the crowd size).
+soon as the coupon's day reached the crowd size). A coupon's day crowd is
+counted apart from its largest burst of the day (``lockstep_busy_apart``):
+a group of twenty riding a coupon that twenty others shared that day made
+it busy on its own, which excused its quiet burst and its single meetings.
+A popular coupon's crowd comes over the day, not in one burst; to make its
+coupon busy a group must bring a crowd's worth of others or share out of
+its burst (then its members meet nobody).
 
 After the rush. A flash sale's coupon stays live after its rush, and a
 group rides it like any live coupon: its burst, an hour or more after the
