@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from riskservice.signals.catalog import SignalConfig
+from riskservice.signals.lockstep import Lockstep
 from tests.signals.test_slow5_quiet_burst import LATER, MINUTE, burst, make
 
 HOUR = 60 * MINUTE
@@ -14,7 +15,7 @@ CROWD = replace(SignalConfig(), crowd_sharers=12)
 GROUP = [f"g{i}" for i in range(8)]
 
 
-def spread(step, users: list[str], coupon: str, t: int) -> None:  # type: ignore[no-untyped-def]
+def spread(step: Lockstep, users: list[str], coupon: str, t: int) -> None:
     """``users`` share ``coupon`` twenty minutes apart from ``t``: no burst."""
     for i, user in enumerate(users):
         burst(step, [user], coupon, t + i * 20 * MINUTE)
