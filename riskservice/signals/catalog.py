@@ -264,3 +264,9 @@ class SignalConfig:
     # `circle_max_recipients`) in the window are no crew members.
     repeat_crew: int = 2
     repeat_crew_sittings: int = 3
+    # A coupon's day crowd (`crowd_sharers`, a *busy* coupon: lockstep.py)
+    # counts its sharers apart from its largest burst of the day: a lockstep
+    # group of twenty riding a coupon that twenty others share that day made
+    # it busy on its own, which excused its quiet burst and its single
+    # meetings with its core. A popular coupon's crowd comes over the day.
+    lockstep_busy_apart: bool = True

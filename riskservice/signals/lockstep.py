@@ -71,7 +71,13 @@ still count; a single meeting with a core member on it does not (a real
 user sharing the popular coupon in the middle of the group's burst met the
 whole group once). Until both were told apart, a day's crowd excused every
 group riding a popular coupon (its members' values fell back to zero as
-soon as the coupon's day reached the crowd size).
+soon as the coupon's day reached the crowd size). A coupon's day crowd is
+counted apart from its largest burst of the day (``lockstep_busy_apart``):
+a group of twenty riding a coupon that twenty others shared that day made
+it busy on its own, which excused its quiet burst and its single meetings.
+A popular coupon's crowd comes over the day, not in one burst; to make its
+coupon busy a group must bring a crowd's worth of others or share out of
+its burst (then its members meet nobody).
 
 After the rush. A flash sale's coupon stays live after its rush, and a
 group rides it like any live coupon: its burst, an hour or more after the
@@ -145,11 +151,18 @@ class Lockstep:
         # coupon -> its distinct sharers of the last day, up to the crowd size;
         # and the coupons found crowded, for as long as meetings are kept
         # (meetings on a coupon before it turned out a crowd stop counting).
+        # (with lockstep_busy_apart, a burst's worth more: the crowd is counted
+        # apart from the day's largest burst)
+        day_cap = self.crowd + (self.per_burst if config.lockstep_busy_apart else 0)
         self.crowds: Entities[str, Recent[str, None]] = Entities(config.coupons, DAY_MS,
-                                                                lambda: Recent(self.crowd, DAY_MS))
+                                                                lambda: Recent(day_cap, DAY_MS))
         rush_ms = config.rush_ms
         self.rushes: Entities[str, Recent[str, None]] = Entities(config.coupons, rush_ms,
                                                                 lambda: Recent(self.crowd, rush_ms))
+        # coupon -> the most sharers one burst of it held, over the last day
+        # (SignalConfig.lockstep_busy_apart): None when every sharer counts.
+        self.largest: Recent[str, int] | None = (
+            Recent(config.coupons, DAY_MS) if config.lockstep_busy_apart else None)
         # coupon (or its after-rush key) -> BUSY or RUSH, for as long as meetings are kept
         self.crowded: Recent[str, int] = Recent(config.coupons, self.window)
         # coupon -> its last rush moment (its last hour held a crowd)
@@ -191,7 +204,7 @@ class Lockstep:
         rush.put(user, None, now)
         touched.update((user, *met))
         level = self.crowded.get(coupon, now) or CALM
-        crowd = RUSH if len(rush) >= self.crowd else BUSY if len(day) >= self.crowd else CALM
+        crowd = RUSH if len(rush) >= self.crowd else BUSY if self._busy(coupon, len(recent), len(day), now) else CALM
         if crowd > level:
             # A crowd (see SignalConfig.crowd_sharers and rush_ms). Those
             # who met on it before it became one are read again.
@@ -239,6 +252,28 @@ class Lockstep:
                 partners = self.partners.peek(u, now)
                 touched.update(partners.keys(now) if partners else ())
         return [self.reading(u, now, after) for u in sorted(touched)]
+
+    def _busy(self, coupon: str, burst: int, day: int, now: int) -> bool:
+        """Whether ``coupon`` is a crowd over a day: ``day`` distinct sharers
+        of it in the last day, ``burst`` in its current burst.
+
+        With ``lockstep_busy_apart``, the sharers of its largest burst of
+        the day do not count. Why: a group of twenty riding a coupon that
+        twenty others share that day made it a crowd on its own, and a busy
+        coupon excuses the group's quiet burst and its single meetings with
+        its core. A popular coupon's crowd comes over the day, not in one
+        burst; to make its coupon busy, a group must bring the crowd's worth
+        of others, or spread its members out of the burst (and then they
+        meet nobody).
+        """
+        if self.largest is None:
+            return day >= self.crowd
+        held = self.largest.get(coupon, now)
+        if held is None or held < burst:
+            # (kept a day from the largest burst: it leaves the day then)
+            self.largest.put(coupon, burst, now)
+            held = burst
+        return day - held >= self.crowd
 
     def _quiet_burst(self, coupon: str, sharers: list[str], now: int) -> list[str]:
         """Note the quiet sharers of ``coupon``'s current burst (``sharers``)
