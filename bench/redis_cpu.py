@@ -377,27 +377,35 @@ def run_ab_pair(url: str, nodes: RedisNodes, decisions: int, devices: int, work:
     return out
 
 
-def report_ab(args: argparse.Namespace, arms: dict[str, tuple[Path, dict[str, str]]],
-              pairs: list[dict[str, dict[str, Any]]]) -> None:
-    """Both arms per round, their ratio (B over A) and its median."""
+def print_pairs(pairs: list[dict[str, dict[str, Any]]], first: str, second: str, labels: tuple[str, str]) -> None:
+    """Per round, the two arms' net µs per decision (``first`` measured first in odd rounds), their
+    ratio ``second`` / ``first``, and the medians and the ratio's geometric mean: the arm that runs
+    second in a round runs on restored keys, and the alternating order cancels that in the mean."""
     def net(pair: dict[str, dict[str, Any]], arm: str) -> float:
         return float(pair[arm]["net_cpu_us_per_decision"])
 
-    ratios = sorted(net(p, "B") / net(p, "A") for p in pairs)
+    ratios = [net(p, second) / net(p, first) for p in pairs]
+    print(f"| round | first | {labels[0]} net µs/decision | {labels[1]} net µs/decision | ratio | answers equal |\n"
+          "|---|---|---|---|---|---|")
+    for i, pair in enumerate(pairs):
+        same = pair[first]["answers"] == pair[second]["answers"]
+        print(f"| {i + 1} | {first if i % 2 == 0 else second} | {net(pair, first)} | {net(pair, second)} | "
+              f"{ratios[i]:.3f} | {'yes' if same else 'NO'} |")
+    print(f"\nmedian: {labels[0]} {statistics.median(net(p, first) for p in pairs):.1f} µs, "
+          f"{labels[1]} {statistics.median(net(p, second) for p in pairs):.1f} µs; ratio {labels[1]} / {labels[0]}: "
+          f"median {statistics.median(ratios):.3f}, geometric mean {statistics.geometric_mean(ratios):.3f}\n")
+
+
+def report_ab(args: argparse.Namespace, arms: dict[str, tuple[Path, dict[str, str]]],
+              pairs: list[dict[str, dict[str, Any]]]) -> None:
+    """Both arms per round and their ratio (B over A)."""
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"Redis {pairs[0]['A']['redis_version']} (one server)")
     for name, (module, settings) in arms.items():
         print(f"arm {name}: {module}, " + (", ".join(f"{k} {v}" for k, v in settings.items())))
     print(f"{args.decisions} decisions over {args.devices} devices with full windows, {args.concurrency[0]} "
           f"thread(s); each round: the same devices and burst through both arms, from the same snapshot\n")
-    print("| round | first | A net µs/decision | B net µs/decision | B / A | answers equal |\n"
-          "|---|---|---|---|---|---|")
-    for i, pair in enumerate(pairs):
-        same = pair["A"]["answers"] == pair["B"]["answers"]
-        print(f"| {i + 1} | {'A' if i % 2 == 0 else 'B'} | {net(pair, 'A')} | {net(pair, 'B')} | "
-              f"{net(pair, 'B') / net(pair, 'A'):.3f} | {'yes' if same else 'NO'} |")
-    print(f"\nmedian: A {statistics.median(net(p, 'A') for p in pairs)} µs, "
-          f"B {statistics.median(net(p, 'B') for p in pairs)} µs, B / A {statistics.median(ratios):.3f}")
+    print_pairs(pairs, "A", "B", ("A", "B"))
 
 
 def floor_cpu(url: str, nodes: RedisNodes, calls: int, native: bool = False) -> dict[str, dict[str, float]]:
@@ -479,15 +487,7 @@ def report_native(args: argparse.Namespace, pairs: list[dict[str, dict[str, Any]
     print(f"{args.decisions} decisions over {args.devices} devices with full windows ({USERS_PER_DEVICE} users "
           f"each), {args.concurrency[0]} thread(s); each round: the same devices and burst through both paths, "
           f"from the same snapshot; pre-fill answers: {dict(median['lua']['prefill'])}\n")
-    print("| round | first | decide.lua net µs/decision | RISK.DECIDE net µs/decision | ratio module/Lua | "
-          "answers equal |\n|---|---|---|---|---|---|")
-    for i, pair in enumerate(pairs):
-        same = pair["lua"]["answers"] == pair["native"]["answers"]
-        print(f"| {i + 1} | {'lua' if i % 2 == 0 else 'native'} | {net(pair, 'lua')} | {net(pair, 'native')} | "
-              f"{ratios[i]:.2f} | {'yes' if same else 'NO'} |")
-    print(f"\nmedian: decide.lua {sorted(net(p, 'lua') for p in pairs)[len(pairs) // 2]} µs, "
-          f"RISK.DECIDE {sorted(net(p, 'native') for p in pairs)[len(pairs) // 2]} µs, "
-          f"ratio {ratios[order[len(order) // 2]]:.2f}\n")
+    print_pairs(pairs, "lua", "native", ("decide.lua", "RISK.DECIDE"))
     for path in ("lua", "native"):
         print(f"the round of the median ratio, through {'decide.lua' if path == 'lua' else 'RISK.DECIDE'} "
               f"(answers {dict(median[path]['answers'])}):\n")
