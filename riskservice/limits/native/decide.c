@@ -181,8 +181,7 @@ static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, long 
         return RedisModule_ReplyWithError(ctx, "ERR riskdecide: record");
     /* The record's key, held from the replay check to its writing. */
     Held rec_key;
-    int wrong;
-    int rec_held = hold_string(ctx, key[K_EVENT], &rec_key, &wrong);
+    int rec_held = hold_string(ctx, key[K_EVENT], &rec_key);
     if (reply_earlier(ctx, rec_held ? &rec_key : NULL, key[K_EVENT], fp, fp_len)) return REDISMODULE_OK;
 
     Judge j = {.plan = {(const unsigned char *)plan_raw}, .arms = c.arms, .arms_len = c.arms_len};
@@ -194,7 +193,7 @@ static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, long 
      * user's log are held open, read in place, until an admitted share rewrites them. */
     size_t state_len, ulog_len;
     Held dev_state = {0}, user_log = {0};
-    if (!hold_string(ctx, key[K_DEVICE_STATE], &dev_state, &wrong)) return reply_wrongtype(ctx);
+    if (!hold_string(ctx, key[K_DEVICE_STATE], &dev_state)) return reply_wrongtype(ctx);
     const char *state = dev_state.value;
     state_len = dev_state.len;
     const unsigned char *dlog = (const unsigned char *)"", *users = (const unsigned char *)"";
@@ -210,7 +209,7 @@ static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, long 
     const char *ulog = "";
     ulog_len = 0;
     if (!split) {
-        if (!hold_string(ctx, key[K_USER_LOG], &user_log, &wrong)) return reply_wrongtype(ctx);
+        if (!hold_string(ctx, key[K_USER_LOG], &user_log)) return reply_wrongtype(ctx);
         ulog = user_log.value ? user_log.value : "";
         ulog_len = user_log.len;
     }
@@ -272,6 +271,7 @@ static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, long 
     /* Success rate over the shares of the window that have an outcome. */
     if (rule_byte(pl, 5, F_ENABLED) == 1) {
         size_t raw_len;
+        int wrong;
         const char *raw = read_string(ctx, key[K_DEVICE_OUTCOMES], &raw_len, &wrong);
         if (wrong) return reply_wrongtype(ctx);
         if (raw) {
@@ -302,7 +302,7 @@ static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, long 
         unsigned char l[22];
         int has_last = 0;
         Held geo;
-        if (!hold_string(ctx, key[K_DEVICE_GEO], &geo, &wrong)) {
+        if (!hold_string(ctx, key[K_DEVICE_GEO], &geo)) {
             buf_free(&position);
             return reply_wrongtype(ctx);
         }
@@ -606,7 +606,7 @@ static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, long 
     buf_put(&rec, record, record_len);
     buf_put(&rec, decided.p, decided.len);
     if (rec_held) write_held(ctx, e, &rec_key, rec.p, rec.len, c.ttl_ms);
-    else set_px(ctx, e, key[K_EVENT], RedisModule_CreateString(ctx, rec.p, rec.len), c.ttl_ms); /* over an old hash */
+    else set_px_buf(ctx, e, key[K_EVENT], rec.p, rec.len, c.ttl_ms); /* over an old hash */
 
     /* The share event's reason codes: the stateless ones ('?' after an enforced challenge, which the
      * allowlist turns into shadow), then the stateful ones. */

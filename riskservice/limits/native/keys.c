@@ -47,19 +47,14 @@ RedisModuleString *expire_in(RedisModuleCtx *ctx, Effects *e, RedisModuleKey *k,
 
 /* A string key the command reads and may rewrite, opened once for both: its value is read in place
  * (no copy) and a rewrite goes through the same handle. 0 when the key holds another type (then it
- * is closed, *wrong set); 1 otherwise, h->value NULL when there is no key. Nothing else may open
- * the key while it is held: a second handle that wrote it would leave this one's value freed. */
-int hold_string(RedisModuleCtx *ctx, RedisModuleString *name, Held *h, int *wrong) {
-    h->k = RedisModule_OpenKey(ctx, name, REDISMODULE_READ | REDISMODULE_WRITE);
-    h->name = name;
-    h->value = NULL;
-    h->len = 0;
-    *wrong = 0;
+ * is closed); 1 otherwise, h->value NULL when there is no key. Nothing else may open the key while
+ * it is held: a second handle that wrote it would leave this one's value freed. */
+int hold_string(RedisModuleCtx *ctx, RedisModuleString *name, Held *h) {
+    *h = (Held){.k = RedisModule_OpenKey(ctx, name, REDISMODULE_READ | REDISMODULE_WRITE), .name = name};
     int type = RedisModule_KeyType(h->k);
     if (type == REDISMODULE_KEYTYPE_STRING) {
         h->value = RedisModule_StringDMA(h->k, &h->len, REDISMODULE_READ);
     } else if (type != REDISMODULE_KEYTYPE_EMPTY) {
-        *wrong = 1;
         release(h);
         return 0;
     }
@@ -73,14 +68,16 @@ void release(Held *h) {
     h->len = 0;
 }
 
-/* SET name value PX ms on a held key (replicated as SET ... PXAT <when>), then released. A value
- * of the same length as the one there is written in place, which spares SET's deletion of the old
- * value and of its expiry. h->value is not valid after this. */
+/* SET name value PX ms on a held key (replicated as SET ... PXAT <when>), then released. A string
+ * there is rewritten in place, which spares SET's deletion of the old value and of its expiry (and
+ * its reallocation when the length is kept); any other value is replaced. h->value is not valid
+ * after this. */
 void write_held(RedisModuleCtx *ctx, Effects *e, Held *h, const char *value, size_t len, long long ms) {
     RedisModuleString *str = RedisModule_CreateString(ctx, value, len);
     size_t n;
     char *dma;
-    if (len > 0 && h->value != NULL && RedisModule_StringTruncate(h->k, len) == REDISMODULE_OK &&
+    if (len > 0 && RedisModule_KeyType(h->k) == REDISMODULE_KEYTYPE_STRING &&
+        RedisModule_StringTruncate(h->k, len) == REDISMODULE_OK &&
         (dma = RedisModule_StringDMA(h->k, &n, REDISMODULE_WRITE)) != NULL && n == len) {
         memcpy(dma, value, len);
     } else {
@@ -92,32 +89,12 @@ void write_held(RedisModuleCtx *ctx, Effects *e, Held *h, const char *value, siz
     effect(ctx, e, W_SET, name, 3, args);
 }
 
-/* SET key value PX ms, replicated as SET key value PXAT <when>. */
-void set_px(RedisModuleCtx *ctx, Effects *e, RedisModuleString *name, RedisModuleString *value, long long ms) {
-    RedisModuleKey *k = RedisModule_OpenKey(ctx, name, REDISMODULE_READ | REDISMODULE_WRITE);
-    RedisModule_StringSet(k, value);
-    RedisModuleString *args[3] = {value, W[W_PXAT], expire_in(ctx, e, k, ms)};
-    RedisModule_CloseKey(k);
-    effect(ctx, e, W_SET, name, 3, args);
-}
-
-/* The same for a string key the command read (a log, a device's state): its value is rewritten in
- * place, which spares SET's second look-up of the key, its expiry's removal and a new value. */
+/* SET key value PX ms, replicated as SET key value PXAT <when>: write_held() on a key opened for
+ * it (a log on the user's slot, read and closed before; a record over a hash of the previous
+ * release). */
 void set_px_buf(RedisModuleCtx *ctx, Effects *e, RedisModuleString *name, const char *value, size_t len, long long ms) {
-    RedisModuleString *str = RedisModule_CreateString(ctx, value, len);
-    RedisModuleKey *k = RedisModule_OpenKey(ctx, name, REDISMODULE_READ | REDISMODULE_WRITE);
-    size_t n;
-    char *dma;
-    if (len > 0 && RedisModule_KeyType(k) == REDISMODULE_KEYTYPE_STRING &&
-        RedisModule_StringTruncate(k, len) == REDISMODULE_OK &&
-        (dma = RedisModule_StringDMA(k, &n, REDISMODULE_WRITE)) != NULL && n == len) {
-        memcpy(dma, value, len);
-    } else {
-        RedisModule_StringSet(k, str);
-    }
-    RedisModuleString *args[3] = {str, W[W_PXAT], expire_in(ctx, e, k, ms)};
-    RedisModule_CloseKey(k);
-    effect(ctx, e, W_SET, name, 3, args);
+    Held h = {.k = RedisModule_OpenKey(ctx, name, REDISMODULE_READ | REDISMODULE_WRITE), .name = name};
+    write_held(ctx, e, &h, value, len, ms);
 }
 
 /* "<prefix><id>" as a string (a hash field). */

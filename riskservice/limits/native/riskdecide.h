@@ -235,12 +235,11 @@ typedef struct {
     const char *value; /* in place: valid until the key is written or released */
     size_t len;
 } Held;
-int hold_string(RedisModuleCtx *ctx, RedisModuleString *name, Held *h, int *wrong);
+int hold_string(RedisModuleCtx *ctx, RedisModuleString *name, Held *h);
 void write_held(RedisModuleCtx *ctx, Effects *e, Held *h, const char *value, size_t len, long long ms);
 void release(Held *h);
 int key_exists(RedisModuleCtx *ctx, RedisModuleString *name);
 RedisModuleString *expire_in(RedisModuleCtx *ctx, Effects *e, RedisModuleKey *k, long long ms);
-void set_px(RedisModuleCtx *ctx, Effects *e, RedisModuleString *name, RedisModuleString *value, long long ms);
 void set_px_buf(RedisModuleCtx *ctx, Effects *e, RedisModuleString *name, const char *value, size_t len, long long ms);
 RedisModuleString *field_of(RedisModuleCtx *ctx, const char *prefix, size_t plen, const char *id, size_t len);
 /* The length of the id a decision's share events carry (common.lua logged_id(), keys.logged_id):
