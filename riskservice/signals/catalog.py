@@ -270,3 +270,9 @@ class SignalConfig:
     # it busy on its own, which excused its quiet burst and its single
     # meetings with its core. A popular coupon's crowd comes over the day.
     lockstep_busy_apart: bool = True
+    # A sharer naming a closed circle's recipient joins the circle
+    # (`circle_joins`) only while everyone who shared to it in the window is
+    # a flagged ring member or sink: a circle's own sharers must be heard by
+    # nobody outside it, and a real user who names a friend inside a small
+    # circle of friends has friends of its own (circles.py).
+    circle_join_closed: bool = True

@@ -101,7 +101,7 @@ class ClosedCircles:
         if not c.circles or not share.recipients or len(share.recipients) > c.circle_max_recipients:
             return []
         joined = max((self.circled.get(r, now) or 0 for r in share.recipients), default=0)
-        if not c.circle_joins:
+        if not c.circle_joins or (joined and c.circle_join_closed and not self._heard_inside(share)):
             joined = 0
         named = self._others(share)
         own = self._own(share) if c.circle_no_crowds else named
@@ -214,6 +214,14 @@ class ClosedCircles:
             if any(p not in inside for p in self.feeder.senders(account, share.t_ms)):
                 return False
         return True
+
+    def _heard_inside(self, share: Share) -> bool:
+        """Whether everyone who shared to this sharer in the window is flagged
+        as a ring member or a ring sink: a circle's joiner must be as closed
+        as its members (``circle_join_closed``)."""
+        now = share.t_ms
+        return all(self.board.get("m", p, now) is not None or self.board.get("b", p, now) is not None
+                   for p in self.feeder.senders(share.user, now))
 
     def _flag(self, share: Share, circle: set[str], recipients: tuple[str, ...], size: int) -> list[BoardWrite]:
         c, now = self.c, share.t_ms
