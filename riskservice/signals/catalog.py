@@ -270,3 +270,9 @@ class SignalConfig:
     # it busy on its own, which excused its quiet burst and its single
     # meetings with its core. A popular coupon's crowd comes over the day.
     lockstep_busy_apart: bool = True
+    # A burst of a calm coupon with at least this many sharers, every one of
+    # them sent nothing in the window, is quiet too (lockstep.py), under
+    # `lockstep_quiet` (0: off). A group of eight to ten, two in ten of them
+    # missing each burst, never brings eight to one; a real burst that small
+    # holds someone a friend shared to (slow9).
+    lockstep_quiet_whole: int = 7
