@@ -276,3 +276,9 @@ class SignalConfig:
     # nobody outside it, and a real user who names a friend inside a small
     # circle of friends has friends of its own (circles.py).
     circle_join_closed: bool = True
+    # A burst of a calm coupon with at least this many sharers, every one of
+    # them sent nothing in the window, is quiet too (lockstep.py), under
+    # `lockstep_quiet` (0: off). A group of eight to ten, two in ten of them
+    # missing each burst, never brings eight to one; a real burst that small
+    # holds someone a friend shared to (slow9).
+    lockstep_quiet_whole: int = 7

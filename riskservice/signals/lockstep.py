@@ -177,6 +177,10 @@ class Lockstep:
         self.quiet: Entities[str, Recent[str, int]] = Entities(config.entities, self.window,
                                                               lambda: Recent(QUIET_BURSTS, self.window))
         self.quiet_min, self.quiet_share = config.lockstep_quiet, config.lockstep_quiet_share
+        # (a smaller burst is quiet when every one of its sharers is unheard)
+        self.quiet_whole = config.lockstep_quiet_whole
+        # the fewest sharers a quiet burst can have
+        self.quiet_least = min(n for n in (self.quiet_min, self.quiet_whole) if n > 0) if self.quiet_min > 0 else 0
         self.quiet_after = config.lockstep_quiet_after_ms
         # the first share seen (quiet bursts are judged only after enough history)
         self.since: int | None = None
@@ -279,7 +283,7 @@ class Lockstep:
         """Note the quiet sharers of ``coupon``'s current burst (``sharers``)
         when the burst is quiet; the accounts whose record changed."""
         assert self.since is not None
-        if self.quiet_min <= 0 or len(sharers) < self.quiet_min:
+        if self.quiet_least <= 0 or len(sharers) < self.quiet_least:
             return []
         if now - self.since < self.quiet_after:
             if self.early is not None:
@@ -296,7 +300,7 @@ class Lockstep:
         when the burst is quiet; the accounts whose record changed."""
         sharers = list(sharers)
         quiet = [u for u in sharers if not self.heard(u, now)]
-        if len(quiet) < self.quiet_min or len(quiet) < self.quiet_share * len(sharers):
+        if not self._is_quiet(len(quiet), len(sharers)):
             return []
         changed = []
         for u in quiet:
@@ -306,6 +310,25 @@ class Lockstep:
                 bursts.put(coupon, len(quiet), when)
                 changed.append(u)
         return changed
+
+    def _is_quiet(self, quiet: int, sharers: int) -> bool:
+        """Whether a burst of ``sharers`` sharers, ``quiet`` of them sent
+        nothing in the window, is quiet.
+
+        Either ``lockstep_quiet`` unheard sharers, ``lockstep_quiet_share``
+        of the burst, or ``lockstep_quiet_whole`` sharers none of whom was
+        sent anything. Why the second: a group of eight to ten accounts, a
+        few of them missing each burst, brings five to seven to one and
+        never reaches eight; it passed its camouflage until its second
+        burst. A real burst of seven on a calm coupon mostly holds someone a
+        friend shared to; the smaller the burst, the less a chance run of
+        unheard users says, so all of them must be. To evade it a group
+        must keep its bursts under seven, or have a member sent a share (a
+        share it must make, which the other rules read).
+        """
+        if self.quiet_min > 0 and quiet >= self.quiet_min and quiet >= self.quiet_share * sharers:
+            return True
+        return 0 < self.quiet_whole <= quiet and quiet == sharers
 
     def _judge_early(self, now: int) -> list[str]:
         """Judge, once, the bursts kept from before the engine had seen
