@@ -6,39 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from riskservice.signals.catalog import DAY_MS, SignalConfig
-from riskservice.signals.lockstep import Lockstep
 from riskservice.signals.share import Share
-
-MINUTE = 60_000
-# Quiet bursts are judged after two days of history.
-LATER = 3 * DAY_MS
-
-
-class Heard:
-    """Who received a share (the engine's record, here set by hand)."""
-
-    def __init__(self) -> None:
-        self.users: set[str] = set()
-
-    def __call__(self, user: str, now: int) -> bool:
-        return user in self.users
-
-
-def make(config: SignalConfig | None = None) -> tuple[Lockstep, Heard]:
-    """A lockstep signal whose history began at 0 (one share of an unrelated coupon)."""
-    heard = Heard()
-    step = Lockstep(config or SignalConfig(), heard)
-    step.share(Share("x0", 0, "someone", "d0", "old", (), True))
-    return step, heard
-
-
-def burst(step: Lockstep, users: list[str], coupon: str, t: int) -> dict[str, int]:
-    """``users`` share ``coupon`` a minute apart from ``t``; the last value read of each."""
-    values: dict[str, int] = {}
-    for i, user in enumerate(users):
-        for reading in step.share(Share(f"{coupon}-{i}", t + i * MINUTE, user, f"d-{user}", coupon, ("r",), True)):
-            values[reading.entity] = reading.value
-    return values
+from tests.signals.test_slow5_quiet_burst import LATER, MINUTE, burst, make
 
 
 def test_seven_unheard_and_nobody_else_flag_each_member() -> None:
