@@ -282,3 +282,8 @@ class SignalConfig:
     # missing each burst, never brings eight to one; a real burst that small
     # holds someone a friend shared to (slow9).
     lockstep_quiet_whole: int = 7
+    # A recipient who shared a coupon at or after the sharer sent it, before
+    # the share's report, passed it on: that receipt is not an unclaimed one
+    # for it (dead.py). A sprayer's fake recipient would have to reshare
+    # every coupon it gets but one, from a device of its own (dead10).
+    dead_passed_on: bool = True

@@ -31,6 +31,18 @@ although four in five of its sends were claimed. A sprayer's, a spammer's or
 a threshold sprayer's reports are mostly unclaimed (seven in ten to all of
 them): to stay under the half it would need as many claimed shares as it
 sprays.
+
+And a receipt its recipient passed on is not unclaimed for it
+(``dead_passed_on``): a recipient who shared the same coupon at or after the
+sharer sent it, before the share's report came, acted on it. A flash-sale
+fan sends the sale's coupon to a few friends who pass it on to theirs and
+claim later sales now and then; counting the passed-on receipts made such
+friends "dead" after the fan's next two unclaimed shares (an organic refusal
+of this signal on the design seeds). A sprayer whose fake recipients want
+the same would need each of them to reshare every coupon it gets but one, a
+share per receipt, each from a session and a device of the fake's own (or
+from few devices, which the device signals see), and each reshare's own
+recipients, if fakes too, make the fake a dead-recipient sharer in turn.
 """
 
 from __future__ import annotations
@@ -59,9 +71,47 @@ class DeadRecipients:
         memory = config.dead_memory
         self.unclaimed: Entities[str, Recent[str, bool]] = Entities(
             config.entities, self.window, lambda: Recent(memory, self.window))
+        self.passed_on = config.dead_passed_on
+        # user -> coupons it shared: coupon -> time of its last share of it
+        coupons = config.coupons_per_user
+        self.shared: Entities[str, Recent[str, int]] = Entities(
+            config.entities, self.window, lambda: Recent(coupons, self.window))
+        # recipient -> its counted unclaimed receipts: coupon -> [(sharer, sent at)]
+        receipts = config.receipts_per_recipient
+        self.heard: Entities[str, Recent[str, list[tuple[str, int]]]] = Entities(
+            config.entities, self.window, lambda: Recent(receipts, self.window))
 
     def share(self, share: Share) -> list[Reading]:
-        return []
+        if not self.passed_on:
+            return []
+        now = share.t_ms
+        # an attempt counts too: passing a coupon on is the recipient's own act either way
+        self.shared.touch(share.user, now).put(share.coupon, now, now)
+        heard = self.heard.peek(share.user, now)
+        counted = None if heard is None else heard.pop(share.coupon)
+        readings = []
+        for sharer in sorted({s for s, sent in counted or () if sent <= now}):
+            recipients = self.sharers.peek(sharer, now)
+            if recipients is None:
+                continue
+            # the reports came first (a replay reports a small share at once):
+            # take back each receipt of this coupon they counted as unclaimed
+            times = sum(1 for s, sent in counted or () if s == sharer and sent <= now)
+            left = (recipients.get(share.user, now) or 0.0) - times
+            if left > 0:
+                recipients.put(share.user, left, now)
+            else:
+                recipients.pop(share.user)
+            readings.append(self.reading(sharer, recipients, now))
+        return readings
+
+    def passed(self, recipient: str, share: Share, now: int) -> bool:
+        """Whether ``recipient`` shared ``share``'s coupon at or after ``share``."""
+        if not self.passed_on:
+            return False
+        coupons = self.shared.peek(recipient, now)
+        last = None if coupons is None else coupons.get(share.coupon, now)
+        return last is not None and last >= share.t_ms
 
     def outcome(self, share: Share, outcome: Outcome) -> list[Reading]:
         if not share.recipients or outcome.delivered <= 0:
@@ -71,8 +121,15 @@ class DeadRecipients:
         credit = min(outcome.claimed / outcome.delivered, 1.0)
         self.unclaimed.touch(share.user, now).put(share.decision_id, outcome.claimed == 0, now)
         for r in share.recipients:
+            if self.passed(r, share, now):
+                # it passed this coupon on already: neither unclaimed nor a claim
+                continue
             if outcome.claimed == 0:
                 recipients.put(r, (recipients.get(r, now) or 0) + 1, now)
+                if self.passed_on:
+                    # kept to be taken back if it passes the coupon on later
+                    self.heard.touch(r, now).update(share.coupon, now,
+                                                    lambda was: [*(was or ()), (share.user, share.t_ms)])
             elif credit >= 1.0:
                 recipients.pop(r)
             else:
@@ -82,10 +139,14 @@ class DeadRecipients:
                     recipients.put(r, left, now)
                 else:
                     recipients.pop(r)
+        return [self.reading(share.user, recipients, now)]
+
+    def reading(self, user: str, recipients: Recent[str, float], now: int) -> Reading:
+        """``user``'s number of dead recipients, 0 without enough unclaimed reports."""
         touches = [t for _, t, n in recipients.entries(now) if n >= self.dead]
-        if not self.enough_unclaimed(share.user, now):
+        if not self.enough_unclaimed(user, now):
             touches = []
-        return [Reading(share.user, len(touches), until_of(touches, self.window, now))]
+        return Reading(user, len(touches), until_of(touches, self.window, now))
 
     def enough_unclaimed(self, user: str, now: int) -> bool:
         """At least ``dead_reports`` of ``user``'s reports said nobody claimed,
