@@ -34,15 +34,23 @@ sprays.
 
 And a receipt its recipient passed on is not unclaimed for it
 (``dead_passed_on``): a recipient who shared the same coupon at or after the
-sharer sent it, before the share's report came, acted on it. A flash-sale
-fan sends the sale's coupon to a few friends who pass it on to theirs and
-claim later sales now and then; counting the passed-on receipts made such
-friends "dead" after the fan's next two unclaimed shares (an organic refusal
-of this signal on the design seeds). A sprayer whose fake recipients want
-the same would need each of them to reshare every coupon it gets but one, a
-share per receipt, each from a session and a device of the fake's own (or
-from few devices, which the device signals see), and each reshare's own
-recipients, if fakes too, make the fake a dead-recipient sharer in turn.
+sharer sent it acted on it. When the report came first (a replay reports a
+small share at once, and a reshare may come hours later) the receipt is
+taken back then, and the sharer's value published again. A flash-sale fan
+sends the sale's coupon to a few friends who pass it on to theirs and claim
+later sales now and then; counting the passed-on receipts made such a
+friend "dead" after the fan's next unclaimed share (an organic refusal of
+this signal on the design seeds, dead10). A sprayer whose fake recipients
+want the same would need each of them to reshare every coupon it gets but
+one, a share per receipt, each from a session and a device of the fake's
+own (or from few devices, which the device signals see), and each
+reshare's own recipients, if fakes too, make the fake a dead-recipient
+sharer in turn.
+
+(``dead_sent_back``, off: a share from a recipient to the sharer set
+against one of its receipts, a two-way tie. It cleared the other design
+refusal but cost low-claim spammers, whose friends are real and share back
+to them for free.)
 """
 
 from __future__ import annotations
