@@ -31,6 +31,26 @@ although four in five of its sends were claimed. A sprayer's, a spammer's or
 a threshold sprayer's reports are mostly unclaimed (seven in ten to all of
 them): to stay under the half it would need as many claimed shares as it
 sprays.
+
+And a receipt its recipient passed on is not unclaimed for it
+(``dead_passed_on``): a recipient who shared the same coupon at or after the
+sharer sent it acted on it. When the report came first (a replay reports a
+small share at once, and a reshare may come hours later) the receipt is
+taken back then, and the sharer's value published again. A flash-sale fan
+sends the sale's coupon to a few friends who pass it on to theirs and claim
+later sales now and then; counting the passed-on receipts made such a
+friend "dead" after the fan's next unclaimed share (an organic refusal of
+this signal on the design seeds, dead10). A sprayer whose fake recipients
+want the same would need each of them to reshare every coupon it gets but
+one, a share per receipt, each from a session and a device of the fake's
+own (or from few devices, which the device signals see), and each
+reshare's own recipients, if fakes too, make the fake a dead-recipient
+sharer in turn.
+
+(``dead_sent_back``, off: a share from a recipient to the sharer set
+against one of its receipts, a two-way tie. It cleared the other design
+refusal but cost low-claim spammers, whose friends are real and share back
+to them for free.)
 """
 
 from __future__ import annotations
@@ -59,9 +79,90 @@ class DeadRecipients:
         memory = config.dead_memory
         self.unclaimed: Entities[str, Recent[str, bool]] = Entities(
             config.entities, self.window, lambda: Recent(memory, self.window))
+        self.passed_on = config.dead_passed_on
+        # user -> coupons it shared: coupon -> time of its last share of it
+        coupons = config.coupons_per_user
+        self.shared: Entities[str, Recent[str, int]] = Entities(
+            config.entities, self.window, lambda: Recent(coupons, self.window))
+        # recipient -> its counted unclaimed receipts: coupon -> [(sharer, sent at)]
+        receipts = config.receipts_per_recipient
+        self.heard: Entities[str, Recent[str, list[tuple[str, int]]]] = Entities(
+            config.entities, self.window, lambda: Recent(receipts, self.window))
+        self.sent_back = config.dead_sent_back
+        # user -> who shared to it: sharer -> its shares not yet set against a receipt
+        senders = config.sharers_per_recipient
+        self.banked: Entities[str, Recent[str, int]] = Entities(
+            config.entities, self.window, lambda: Recent(senders, self.window))
 
     def share(self, share: Share) -> list[Reading]:
-        return []
+        readings = self.sent_to_sharers(share) if self.sent_back else []
+        return readings + self.passed_coupon(share) if self.passed_on else readings
+
+    def sent_to_sharers(self, share: Share) -> list[Reading]:
+        """A share to a sharer takes back one unclaimed receipt of the sender
+        from it, or is banked against its next one."""
+        now, sender = share.t_ms, share.user
+        readings = []
+        for sharer in dict.fromkeys(share.recipients):
+            if sharer == sender:
+                continue
+            recipients = self.sharers.peek(sharer, now)
+            count = None if recipients is None else recipients.get(sender, now)
+            if recipients is not None and count is not None and count > 0:
+                if count > 1:
+                    recipients.put(sender, count - 1, now)
+                else:
+                    recipients.pop(sender)
+                readings.append(self.reading(sharer, recipients, now))
+            else:
+                self.banked.touch(sharer, now).update(sender, now, lambda n: (n or 0) + 1)
+        return readings
+
+    def from_bank(self, sharer: str, recipient: str, now: int) -> bool:
+        """Whether ``recipient`` had a share to ``sharer`` banked (now spent)."""
+        if not self.sent_back:
+            return False
+        bank = self.banked.peek(sharer, now)
+        n = None if bank is None else bank.get(recipient, now)
+        if bank is None or not n:
+            return False
+        if n > 1:
+            bank.put(recipient, n - 1, now)
+        else:
+            bank.pop(recipient)
+        return True
+
+    def passed_coupon(self, share: Share) -> list[Reading]:
+        """A recipient sharing a coupon takes back the unclaimed receipts of
+        it that the reports came with first."""
+        now = share.t_ms
+        # an attempt counts too: passing a coupon on is the recipient's own act either way
+        self.shared.touch(share.user, now).put(share.coupon, now, now)
+        heard = self.heard.peek(share.user, now)
+        counted = None if heard is None else heard.pop(share.coupon)
+        readings = []
+        for sharer in sorted({s for s, sent in counted or () if sent <= now}):
+            recipients = self.sharers.peek(sharer, now)
+            if recipients is None:
+                continue
+            # the reports came first (a replay reports a small share at once):
+            # take back each receipt of this coupon they counted as unclaimed
+            times = sum(1 for s, sent in counted or () if s == sharer and sent <= now)
+            left = (recipients.get(share.user, now) or 0.0) - times
+            if left > 0:
+                recipients.put(share.user, left, now)
+            else:
+                recipients.pop(share.user)
+            readings.append(self.reading(sharer, recipients, now))
+        return readings
+
+    def passed(self, recipient: str, share: Share, now: int) -> bool:
+        """Whether ``recipient`` shared ``share``'s coupon at or after ``share``."""
+        if not self.passed_on:
+            return False
+        coupons = self.shared.peek(recipient, now)
+        last = None if coupons is None else coupons.get(share.coupon, now)
+        return last is not None and last >= share.t_ms
 
     def outcome(self, share: Share, outcome: Outcome) -> list[Reading]:
         if not share.recipients or outcome.delivered <= 0:
@@ -71,8 +172,18 @@ class DeadRecipients:
         credit = min(outcome.claimed / outcome.delivered, 1.0)
         self.unclaimed.touch(share.user, now).put(share.decision_id, outcome.claimed == 0, now)
         for r in share.recipients:
+            if self.passed(r, share, now):
+                # it passed this coupon on already: neither unclaimed nor a claim
+                continue
             if outcome.claimed == 0:
+                if self.from_bank(share.user, r, now):
+                    # it had shared to this sharer: one share back for each receipt
+                    continue
                 recipients.put(r, (recipients.get(r, now) or 0) + 1, now)
+                if self.passed_on:
+                    # kept to be taken back if it passes the coupon on later
+                    self.heard.touch(r, now).update(share.coupon, now,
+                                                    lambda was: [*(was or ()), (share.user, share.t_ms)])
             elif credit >= 1.0:
                 recipients.pop(r)
             else:
@@ -82,10 +193,14 @@ class DeadRecipients:
                     recipients.put(r, left, now)
                 else:
                     recipients.pop(r)
+        return [self.reading(share.user, recipients, now)]
+
+    def reading(self, user: str, recipients: Recent[str, float], now: int) -> Reading:
+        """``user``'s number of dead recipients, 0 without enough unclaimed reports."""
         touches = [t for _, t, n in recipients.entries(now) if n >= self.dead]
-        if not self.enough_unclaimed(share.user, now):
+        if not self.enough_unclaimed(user, now):
             touches = []
-        return [Reading(share.user, len(touches), until_of(touches, self.window, now))]
+        return Reading(user, len(touches), until_of(touches, self.window, now))
 
     def enough_unclaimed(self, user: str, now: int) -> bool:
         """At least ``dead_reports`` of ``user``'s reports said nobody claimed,
