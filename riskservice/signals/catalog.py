@@ -287,10 +287,3 @@ class SignalConfig:
     # for it (dead.py). A sprayer's fake recipient would have to reshare
     # every coupon it gets but one, from a device of its own (dead10).
     dead_passed_on: bool = True
-    # A share to a sharer takes back one unclaimed receipt of the sender from
-    # it, or is set against its next one (dead.py): a friend who shares to
-    # the sharer is a two-way tie, and a sprayer's fake recipient would have
-    # to send it a share for each receipt but one. Off: on the design seeds
-    # it cleared 2 organic shares and cost low-claim spammers 7, whose
-    # friends are real and share back to them for free (dead10).
-    dead_sent_back: bool = False

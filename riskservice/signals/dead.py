@@ -46,11 +46,6 @@ one, a share per receipt, each from a session and a device of the fake's
 own (or from few devices, which the device signals see), and each
 reshare's own recipients, if fakes too, make the fake a dead-recipient
 sharer in turn.
-
-(``dead_sent_back``, off: a share from a recipient to the sharer set
-against one of its receipts, a two-way tie. It cleared the other design
-refusal but cost low-claim spammers, whose friends are real and share back
-to them for free.)
 """
 
 from __future__ import annotations
@@ -88,49 +83,9 @@ class DeadRecipients:
         receipts = config.receipts_per_recipient
         self.heard: Entities[str, Recent[str, list[tuple[str, int]]]] = Entities(
             config.entities, self.window, lambda: Recent(receipts, self.window))
-        self.sent_back = config.dead_sent_back
-        # user -> who shared to it: sharer -> its shares not yet set against a receipt
-        senders = config.sharers_per_recipient
-        self.banked: Entities[str, Recent[str, int]] = Entities(
-            config.entities, self.window, lambda: Recent(senders, self.window))
 
     def share(self, share: Share) -> list[Reading]:
-        readings = self.sent_to_sharers(share) if self.sent_back else []
-        return readings + self.passed_coupon(share) if self.passed_on else readings
-
-    def sent_to_sharers(self, share: Share) -> list[Reading]:
-        """A share to a sharer takes back one unclaimed receipt of the sender
-        from it, or is banked against its next one."""
-        now, sender = share.t_ms, share.user
-        readings = []
-        for sharer in dict.fromkeys(share.recipients):
-            if sharer == sender:
-                continue
-            recipients = self.sharers.peek(sharer, now)
-            count = None if recipients is None else recipients.get(sender, now)
-            if recipients is not None and count is not None and count > 0:
-                if count > 1:
-                    recipients.put(sender, count - 1, now)
-                else:
-                    recipients.pop(sender)
-                readings.append(self.reading(sharer, recipients, now))
-            else:
-                self.banked.touch(sharer, now).update(sender, now, lambda n: (n or 0) + 1)
-        return readings
-
-    def from_bank(self, sharer: str, recipient: str, now: int) -> bool:
-        """Whether ``recipient`` had a share to ``sharer`` banked (now spent)."""
-        if not self.sent_back:
-            return False
-        bank = self.banked.peek(sharer, now)
-        n = None if bank is None else bank.get(recipient, now)
-        if bank is None or not n:
-            return False
-        if n > 1:
-            bank.put(recipient, n - 1, now)
-        else:
-            bank.pop(recipient)
-        return True
+        return self.passed_coupon(share) if self.passed_on else []
 
     def passed_coupon(self, share: Share) -> list[Reading]:
         """A recipient sharing a coupon takes back the unclaimed receipts of
@@ -176,9 +131,6 @@ class DeadRecipients:
                 # it passed this coupon on already: neither unclaimed nor a claim
                 continue
             if outcome.claimed == 0:
-                if self.from_bank(share.user, r, now):
-                    # it had shared to this sharer: one share back for each receipt
-                    continue
                 recipients.put(r, (recipients.get(r, now) or 0) + 1, now)
                 if self.passed_on:
                     # kept to be taken back if it passes the coupon on later

@@ -73,21 +73,3 @@ def test_off_counts_every_unclaimed_receipt() -> None:
     send(dead, 0, 0)
     assert dead.share(Share("y0", 500, "a", "da", "c0", ("z",), True)) == []
     assert [send(dead, n, n * 1000) for n in (1, 2)] == [0, 3]
-
-
-def test_sent_back_sets_a_share_to_the_sharer_against_a_receipt() -> None:
-    dead = DeadRecipients(replace(SignalConfig(), dead_sent_back=True))
-    # "a" shared to "s" before "s" sent it anything: banked against its first receipt
-    dead.share(Share("y0", 0, "a", "da", "k", ("s",), True))
-    assert [send(dead, n, 1000 + n * 1000) for n in range(3)] == [0, 0, 3]
-    counts = dead.sharers.peek("s", 3000)
-    assert counts is not None and counts.get("a", 3000) == 2
-    # a second share back takes back one of its two receipts at once
-    readings = dead.share(Share("y1", 4000, "a", "da", "k2", ("s",), True))
-    assert [(r.entity, r.value) for r in readings] == [("s", 2)]
-
-
-def test_sent_back_is_off_by_default() -> None:
-    dead = DeadRecipients(SignalConfig())
-    dead.share(Share("y0", 0, "a", "da", "k", ("s",), True))
-    assert [send(dead, n, 1000 + n * 1000) for n in range(3)] == [0, 0, 3]
