@@ -282,3 +282,9 @@ class SignalConfig:
     # missing each burst, never brings eight to one; a real burst that small
     # holds someone a friend shared to (slow9).
     lockstep_quiet_whole: int = 7
+    # A quiet burst's sharer (lockstep.py) whose recipient of the burst's
+    # coupon passes that coupon on (shares it later, having heard it from
+    # this sharer first) counts as heard for that coupon: a real launch's
+    # first sharers have friends who pass it on; a group's members are sent
+    # nothing, and a member sharing to a fellow member makes it heard anyway.
+    lockstep_passed_on: bool = True

@@ -188,6 +188,16 @@ class Lockstep:
         # is seen: coupon -> (when, sharers) of its largest burst then.
         self.early: Recent[str, tuple[int, tuple[str, ...]]] | None = (
             Recent(config.coupons, self.window) if config.lockstep_quiet_early else None)
+        # (SignalConfig.lockstep_passed_on) coupon -> recipients of its unheard
+        # sharers' allowed shares -> the sharer each heard it from first, for a
+        # day; and coupon -> the sharers one of whom passed it on, for the window
+        # (an early burst is judged up to two days after it).
+        self.audience: Entities[str, Recent[str, str]] | None = None
+        self.passed: Entities[str, Recent[str, None]] | None = None
+        if config.lockstep_passed_on:
+            cap = config.launch_audience
+            self.audience = Entities(config.coupons, DAY_MS, lambda: Recent(cap, DAY_MS))
+            self.passed = Entities(config.coupons, self.window, lambda: Recent(cap, self.window))
 
     def share(self, share: Share) -> list[Reading]:
         now, user, coupon = share.t_ms, share.user, share.coupon
@@ -196,6 +206,7 @@ class Lockstep:
         touched: set[str] = set()
         if self.early is not None and now - self.since >= self.quiet_after:
             touched.update(self._judge_early(now))
+        touched.update(self._passed_on(share, now))
         self.shared.touch(user, now).put(coupon, None, now)
         recent = self.bursts.touch(coupon, now)
         recent[:] = [(t, u) for t, u in recent if now - t < self.burst][-self.per_burst:]
@@ -299,7 +310,7 @@ class Lockstep:
         sharers: ``sharers``), judged by who was sent a share by ``now``,
         when the burst is quiet; the accounts whose record changed."""
         sharers = list(sharers)
-        quiet = [u for u in sharers if not self.heard(u, now)]
+        quiet = [u for u in sharers if not self.heard(u, now) and not self._passer(coupon, u, now)]
         if not self._is_quiet(len(quiet), len(sharers)):
             return []
         changed = []
@@ -310,6 +321,52 @@ class Lockstep:
                 bursts.put(coupon, len(quiet), when)
                 changed.append(u)
         return changed
+
+    def _passed_on(self, share: Share, now: int) -> list[str]:
+        """Note who ``share``'s sharer heard its coupon from, when it heard it
+        from an unheard sharer of the coupon within a day; and the recipients
+        of ``share`` when its sharer is unheard. The accounts whose record
+        changed (the sharer whose recipient passed the coupon on).
+
+        Why: a real launch's first sharers are often sent nothing in the
+        window (a user who shares once a month), so its first minutes can be
+        a quiet burst; but a real sharer's friends pass the coupon on, and a
+        group's targets do not (fresh_bursts.py reads the same cascade). Such
+        a sharer counts as heard for that coupon (:meth:`_passer`), as if it
+        had been sent a share. To fake it, a group must have, per member, an
+        account it shares the coupon to share it in turn: a share received
+        and one made per member, what it already costs to have each member
+        sent a share. A member passing the coupon to a fellow member makes
+        that member heard, which the quiet rule reads anyway. Only the
+        coupon passed on is excused, not the account's other quiet bursts or
+        its repeated meetings.
+        """
+        if self.audience is None or self.passed is None:
+            return []
+        coupon, user = share.coupon, share.user
+        heard_from = self.audience.peek(coupon, now)
+        passer = heard_from.get(user, now) if heard_from is not None else None
+        changed: list[str] = []
+        if passer is not None and passer != user and self.passed.touch(coupon, now).get(passer, now) is None:
+            self.passed.touch(coupon, now).put(passer, None, now)
+            bursts = self.quiet.peek(passer, now)
+            if bursts is not None and bursts.pop(coupon) is not None:
+                changed.append(passer)
+        if share.allowed and share.recipients and not self.heard(user, now):
+            day = self.crowds.peek(coupon, now)
+            audience = self.audience.touch(coupon, now)
+            for r in share.recipients:
+                # (one who shared the coupon before did not hear it from this sharer)
+                if r != user and audience.get(r, now) is None and (day is None or day.get(r, now) is None):
+                    audience.put(r, user, now)
+        return changed
+
+    def _passer(self, coupon: str, user: str, now: int) -> bool:
+        """Whether someone ``user`` shared ``coupon`` to passed it on (:meth:`_passed_on`)."""
+        if self.passed is None:
+            return False
+        passers = self.passed.peek(coupon, now)
+        return passers is not None and passers.get(user, now) is not None
 
     def _is_quiet(self, quiet: int, sharers: int) -> bool:
         """Whether a burst of ``sharers`` sharers, ``quiet`` of them sent
