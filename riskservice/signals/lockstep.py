@@ -193,7 +193,7 @@ class Lockstep:
         # day; and coupon -> the sharers one of whom passed it on, for the window
         # (an early burst is judged up to two days after it).
         self.audience: Entities[str, Recent[str, str]] | None = None
-        self.passed: Entities[str, Recent[str, None]] | None = None
+        self.passed: Entities[str, Recent[str, bool]] | None = None
         if config.lockstep_passed_on:
             cap = config.launch_audience
             self.audience = Entities(config.coupons, DAY_MS, lambda: Recent(cap, DAY_MS))
@@ -347,8 +347,8 @@ class Lockstep:
         heard_from = self.audience.peek(coupon, now)
         passer = heard_from.get(user, now) if heard_from is not None else None
         changed: list[str] = []
-        if passer is not None and passer != user and self.passed.touch(coupon, now).get(passer, now) is None:
-            self.passed.touch(coupon, now).put(passer, None, now)
+        if passer is not None and passer != user and not self._passer(coupon, passer, now):
+            self.passed.touch(coupon, now).put(passer, True, now)
             bursts = self.quiet.peek(passer, now)
             if bursts is not None and bursts.pop(coupon) is not None:
                 changed.append(passer)
@@ -366,7 +366,7 @@ class Lockstep:
         if self.passed is None:
             return False
         passers = self.passed.peek(coupon, now)
-        return passers is not None and passers.get(user, now) is not None
+        return passers is not None and bool(passers.get(user, now))
 
     def _is_quiet(self, quiet: int, sharers: int) -> bool:
         """Whether a burst of ``sharers`` sharers, ``quiet`` of them sent
