@@ -194,10 +194,13 @@ class Lockstep:
         # (an early burst is judged up to two days after it).
         self.audience: Entities[str, Recent[str, str]] | None = None
         self.passed: Entities[str, Recent[str, bool]] | None = None
+        # coupon -> its last quiet burst: (its quiet sharers, its sharers), for the window
+        self.noted: Recent[str, tuple[tuple[str, ...], int]] | None = None
         if config.lockstep_passed_on:
             cap = config.launch_audience
             self.audience = Entities(config.coupons, DAY_MS, lambda: Recent(cap, DAY_MS))
             self.passed = Entities(config.coupons, self.window, lambda: Recent(cap, self.window))
+            self.noted = Recent(config.coupons, self.window)
 
     def share(self, share: Share) -> list[Reading]:
         now, user, coupon = share.t_ms, share.user, share.coupon
@@ -310,9 +313,11 @@ class Lockstep:
         sharers: ``sharers``), judged by who was sent a share by ``now``,
         when the burst is quiet; the accounts whose record changed."""
         sharers = list(sharers)
-        quiet = [u for u in sharers if not self.heard(u, now) and not self._passer(coupon, u, now)]
-        if not self._is_quiet(len(quiet), len(sharers)):
+        quiet = [u for u in sharers if not self.heard(u, now)]
+        if not self._is_quiet(len(self._unpassed(coupon, quiet, now)), len(sharers)):
             return []
+        if self.noted is not None:
+            self.noted.put(coupon, (tuple(quiet), len(sharers)), now)
         changed = []
         for u in quiet:
             bursts = self.quiet.touch(u, now)
@@ -347,11 +352,9 @@ class Lockstep:
         heard_from = self.audience.peek(coupon, now)
         passer = heard_from.get(user, now) if heard_from is not None else None
         changed: list[str] = []
-        if passer is not None and passer != user and not self._passer(coupon, passer, now):
+        if passer is not None and passer != user and self._unpassed(coupon, (passer,), now):
             self.passed.touch(coupon, now).put(passer, True, now)
-            bursts = self.quiet.peek(passer, now)
-            if bursts is not None and bursts.pop(coupon) is not None:
-                changed.append(passer)
+            changed += self._rejudge(coupon, passer, now)
         if share.allowed and share.recipients and not self.heard(user, now):
             day = self.crowds.peek(coupon, now)
             audience = self.audience.touch(coupon, now)
@@ -361,12 +364,31 @@ class Lockstep:
                     audience.put(r, user, now)
         return changed
 
-    def _passer(self, coupon: str, user: str, now: int) -> bool:
-        """Whether someone ``user`` shared ``coupon`` to passed it on (:meth:`_passed_on`)."""
-        if self.passed is None:
-            return False
-        passers = self.passed.peek(coupon, now)
-        return passers is not None and bool(passers.get(user, now))
+    def _rejudge(self, coupon: str, passer: str, now: int) -> list[str]:
+        """Judge ``coupon``'s last quiet burst again now that ``passer``'s
+        recipient passed the coupon on; when it is no longer quiet, its
+        sharers' records of it go. The accounts whose record changed."""
+        held = self.noted.get(coupon, now) if self.noted is not None else None
+        if held is None or passer not in held[0]:
+            return []
+        quiet, sharers = held
+        if self._is_quiet(len(self._unpassed(coupon, quiet, now)), sharers):
+            return []
+        assert self.noted is not None
+        self.noted.pop(coupon)
+        changed = []
+        for u in quiet:
+            bursts = self.quiet.peek(u, now)
+            if bursts is not None and bursts.pop(coupon) is not None:
+                changed.append(u)
+        return changed
+
+    def _unpassed(self, coupon: str, quiet: Iterable[str], now: int) -> list[str]:
+        """The accounts of ``quiet`` none of whose recipients passed ``coupon`` on (:meth:`_passed_on`)."""
+        passers = self.passed.peek(coupon, now) if self.passed is not None else None
+        if passers is None:
+            return list(quiet)
+        return [u for u in quiet if not passers.get(u, now)]
 
     def _is_quiet(self, quiet: int, sharers: int) -> bool:
         """Whether a burst of ``sharers`` sharers, ``quiet`` of them sent
