@@ -357,10 +357,12 @@ class Lockstep:
             changed += self._rejudge(coupon, passer, now)
         if share.allowed and share.recipients and not self.heard(user, now):
             day = self.crowds.peek(coupon, now)
+            # (one who shared the coupon today did not hear it from this sharer;
+            # the day's sharers are kept with no value, so their keys are read)
+            before = set(day.keys(now)) if day is not None else set()
             audience = self.audience.touch(coupon, now)
             for r in share.recipients:
-                # (one who shared the coupon before did not hear it from this sharer)
-                if r != user and audience.get(r, now) is None and (day is None or day.get(r, now) is None):
+                if r != user and r not in before and audience.get(r, now) is None:
                     audience.put(r, user, now)
         return changed
 
