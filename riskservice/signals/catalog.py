@@ -288,3 +288,11 @@ class SignalConfig:
     # first sharers have friends who pass it on; a group's members are sent
     # nothing, and a member sharing to a fellow member makes it heard anyway.
     lockstep_passed_on: bool = True
+    # A fresh burst (fresh_bursts.py) is judged again when a recipient of one
+    # of its fresh sharers passes the coupon on: that sharer no longer counts
+    # as fresh in it, and when the rest are too few for a fresh burst, every
+    # flag the burst gave goes (a real launch's first sharers have friends who
+    # pass it on; to break a group's burst so, most of its members would need
+    # an account of their own to pass the coupon on, a share made and one
+    # received per member, what being sent a share costs anyway).
+    fresh_burst_passed_on: bool = True
