@@ -49,7 +49,11 @@ receives a share) and while the coupon stays calm (a flash sale's first
 minutes can look quiet; those who shared on a coupon that turns out a crowd
 are read again). Unlike a single meeting with a core member, the burst
 itself is the evidence, so the part of the account's coupons met on does
-not matter (a group's camouflage dilutes it). To evade it a group must
+not matter (a group's camouflage dilutes it). A real launch's first minutes
+can be quiet too (users who share once a month), but a real sharer's friends
+pass the coupon on: a quiet sharer one of whose recipients shares the coupon
+later, having heard it from it first, counts as heard in its burst, which is
+judged again then (``lockstep_passed_on``, :meth:`Lockstep._passed_on`). To evade it a group must
 have its members sent shares (each a share it must make, and a real user
 who receives it may claim or pass it on, which other rules read), or keep
 its bursts under eight unheard accounts (more bursts, each a chance for
