@@ -294,8 +294,5 @@ class SignalConfig:
     # flag the burst gave goes (a real launch's first sharers have friends who
     # pass it on; to break a group's burst so, most of its members would need
     # an account of their own to pass the coupon on, a share made and one
-    # received per member, what being sent a share costs anyway). Off: it
-    # moved 3 organic shares of 26528 on org10's design seeds and none on
-    # its held-out seeds, and tests/signals/test_fresh_bursts_cascade.py
-    # asserts a burst of four keeps three flags when one member is passed on.
-    fresh_burst_passed_on: bool = False
+    # received per member, what being sent a share costs anyway).
+    fresh_burst_passed_on: bool = True

@@ -28,7 +28,7 @@ coupon from first), and when one of them shares the coupon, that sharer's
 flag is withdrawn, as it is when the sharer receives a share: its own
 cascade says it is a real user. Each account is judged by its own
 recipients only, so a group sharing inside a real launch's burst keeps its
-flags. With ``fresh_burst_passed_on`` (off by default), the burst is judged
+flags. With ``fresh_burst_passed_on``, the burst is judged
 again then, without its passed-on sharers: when the rest are too few for a
 fresh burst, every flag it gave goes (a launch's other first sharers, whose
 own friends had not passed it on yet); a group keeps its flags while its own

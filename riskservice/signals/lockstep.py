@@ -53,10 +53,10 @@ not matter (a group's camouflage dilutes it). A real launch's first minutes
 can be quiet too (users who share once a month), but a real sharer's friends
 pass the coupon on: a quiet sharer one of whose recipients shares the coupon
 later, having heard it from it first, counts as heard in its burst, which is
-judged again then (``lockstep_passed_on``, :meth:`Lockstep._passed_on`). To evade it a group must
-have its members sent shares (each a share it must make, and a real user
-who receives it may claim or pass it on, which other rules read), or keep
-its bursts under eight unheard accounts (more bursts, each a chance for
+judged again then (``lockstep_passed_on``, :meth:`Lockstep._passed_on`).
+To evade it a group must have its members sent shares (each a share it
+must make, and a real user who receives it may claim or pass it on, which
+other rules read), or keep its bursts under eight unheard accounts (more bursts, each a chance for
 ``lockstep``'s repeated meetings). Judged once the engine has seen
 ``lockstep_quiet_after_ms`` of history: before that, everybody is unheard.
 The bursts of those first two days are kept (per coupon, its largest) and

@@ -19,8 +19,7 @@ class Stream:
     """Shares into one engine, with numbered decision ids."""
 
     def __init__(self, config: SignalConfig | None = None) -> None:
-        # (the rule is off by default: SignalConfig.fresh_burst_passed_on)
-        self.engine = SignalEngine(config or replace(SignalConfig(), fresh_burst_passed_on=True))
+        self.engine = SignalEngine(config)
         self.n = 0
         self.share(0, "old", ("x",), coupon="c0")  # the consumer's history begins
 
@@ -59,7 +58,7 @@ def test_a_group_of_six_keeps_its_flags_when_one_target_passes_it_on() -> None:
 
 
 def test_off_clears_the_passer_only() -> None:
-    s = Stream(SignalConfig())
+    s = Stream(replace(SignalConfig(), fresh_burst_passed_on=False))
     seeds = [f"seed-{i}" for i in range(4)]
     burst(s, seeds)
     s.share(DAY3 + 2 * HOUR, "friend-seed-0", ("y",))
