@@ -287,3 +287,17 @@ class SignalConfig:
     # for it (dead.py). A sprayer's fake recipient would have to reshare
     # every coupon it gets but one, from a device of its own (dead10).
     dead_passed_on: bool = True
+    # A quiet burst's sharer (lockstep.py) whose recipient of the burst's
+    # coupon passes that coupon on (shares it later, having heard it from
+    # this sharer first) counts as heard for that coupon: a real launch's
+    # first sharers have friends who pass it on; a group's members are sent
+    # nothing, and a member sharing to a fellow member makes it heard anyway.
+    lockstep_passed_on: bool = True
+    # A fresh burst (fresh_bursts.py) is judged again when a recipient of one
+    # of its fresh sharers passes the coupon on: that sharer no longer counts
+    # as fresh in it, and when the rest are too few for a fresh burst, every
+    # flag the burst gave goes (a real launch's first sharers have friends who
+    # pass it on; to break a group's burst so, most of its members would need
+    # an account of their own to pass the coupon on, a share made and one
+    # received per member, what being sent a share costs anyway).
+    fresh_burst_passed_on: bool = True

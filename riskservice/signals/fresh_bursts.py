@@ -28,7 +28,11 @@ coupon from first), and when one of them shares the coupon, that sharer's
 flag is withdrawn, as it is when the sharer receives a share: its own
 cascade says it is a real user. Each account is judged by its own
 recipients only, so a group sharing inside a real launch's burst keeps its
-flags.
+flags. With ``fresh_burst_passed_on``, the burst is judged
+again then, without its passed-on sharers: when the rest are too few for a
+fresh burst, every flag it gave goes (a launch's other first sharers, whose
+own friends had not passed it on yet); a group keeps its flags while its own
+fresh members are a fresh burst on their own.
 """
 
 from __future__ import annotations
@@ -59,6 +63,14 @@ class FreshBursts:
         # coupon -> recipients of its fresh sharers' allowed shares -> the sharer (the first)
         self.audience: Entities[str, Recent[str, str]] = Entities(
             config.coupons, DAY_MS, lambda: Recent(config.launch_audience, DAY_MS))
+        # (SignalConfig.fresh_burst_passed_on) coupon -> its fresh sharers one of
+        # whose recipients passed it on; and coupon -> its last flagging burst:
+        # (its fresh sharers, its sharers)
+        self.passed: Entities[str, Recent[str, bool]] | None = None
+        self.noted: Recent[str, tuple[tuple[str, ...], int]] | None = None
+        if config.fresh_burst_passed_on:
+            self.passed = Entities(config.coupons, DAY_MS, lambda: Recent(config.launch_audience, DAY_MS))
+            self.noted = Recent(config.coupons, DAY_MS)
 
     def share(self, share: Share) -> list[BoardWrite]:
         c, now, user = self.c, share.t_ms, share.user
@@ -77,9 +89,11 @@ class FreshBursts:
             if granted:
                 granted.clear()
             return writes
-        fresh = [u for _, u, f in recent if f]
+        fresh = [u for _, u, f in recent if f and not self._passer(share.coupon, u, now)]
         if len(fresh) < c.fresh_burst or 2 * len(fresh) < len(recent):
             return writes
+        if self.noted is not None:
+            self.noted.put(share.coupon, (tuple(fresh), len(recent)), now)
         granted = self.granted.touch(share.coupon, now)
         for member in fresh:
             granted.add(member)
@@ -95,13 +109,49 @@ class FreshBursts:
         now, coupon = share.t_ms, share.coupon
         audience = self.audience.peek(coupon, now)
         passer = audience.get(share.user, now) if audience is not None else None
-        writes = self.board.clear("g", passer, now) if passer is not None and passer != share.user else []
+        writes: list[BoardWrite] = []
+        if passer is not None and passer != share.user:
+            writes = self.board.clear("g", passer, now) + self._rejudge(coupon, passer, now)
         if fresh and share.allowed and share.recipients:
             audience = self.audience.touch(coupon, now)
             for r in share.recipients:
                 if audience.get(r, now) is None:  # the first fresh sharer it heard the coupon from
                     audience.put(r, share.user, now)
         return writes
+
+    def _rejudge(self, coupon: str, passer: str, now: int) -> list[BoardWrite]:
+        """Judge ``coupon``'s last flagging burst again now that a recipient of
+        ``passer`` passed the coupon on; when its other fresh sharers are too
+        few for a fresh burst, every flag it gave goes.
+
+        Why: each account judged by its own recipients only left a real
+        launch's other first sharers flagged for a month when their own
+        friends had not passed it on yet (most of this signal's organic
+        refusals on the design workloads: a seed's next share of the coupon,
+        hours later). A group inside a real launch's burst keeps its flags
+        while its own fresh members are a fresh burst on their own.
+        """
+        if self.passed is None or self.noted is None:
+            return []
+        self.passed.touch(coupon, now).put(passer, True, now)
+        held = self.noted.get(coupon, now)
+        if held is None or passer not in held[0]:
+            return []
+        fresh, sharers = held
+        left = [u for u in fresh if not self._passer(coupon, u, now)]
+        if len(left) >= self.c.fresh_burst and 2 * len(left) >= sharers:
+            return []
+        self.noted.pop(coupon)
+        granted = self.granted.peek(coupon, now)
+        writes = [w for u in fresh for w in self.board.clear("g", u, now)]
+        if granted:
+            granted.difference_update(fresh)
+        return writes
+
+    def _passer(self, coupon: str, user: str, now: int) -> bool:
+        """Whether a recipient of ``user`` passed ``coupon`` on (:meth:`_rejudge`)."""
+        passers = self.passed.peek(coupon, now) if self.passed is not None else None
+        return passers is not None and bool(passers.get(user, now))
 
     def crowded(self, coupon: str, now: int) -> bool:
         """Whether ``coupon`` turned out a crowd in the window."""

@@ -49,10 +49,14 @@ receives a share) and while the coupon stays calm (a flash sale's first
 minutes can look quiet; those who shared on a coupon that turns out a crowd
 are read again). Unlike a single meeting with a core member, the burst
 itself is the evidence, so the part of the account's coupons met on does
-not matter (a group's camouflage dilutes it). To evade it a group must
-have its members sent shares (each a share it must make, and a real user
-who receives it may claim or pass it on, which other rules read), or keep
-its bursts under eight unheard accounts (more bursts, each a chance for
+not matter (a group's camouflage dilutes it). A real launch's first minutes
+can be quiet too (users who share once a month), but a real sharer's friends
+pass the coupon on: a quiet sharer one of whose recipients shares the coupon
+later, having heard it from it first, counts as heard in its burst, which is
+judged again then (``lockstep_passed_on``, :meth:`Lockstep._passed_on`).
+To evade it a group must have its members sent shares (each a share it
+must make, and a real user who receives it may claim or pass it on, which
+other rules read), or keep its bursts under eight unheard accounts (more bursts, each a chance for
 ``lockstep``'s repeated meetings). Judged once the engine has seen
 ``lockstep_quiet_after_ms`` of history: before that, everybody is unheard.
 The bursts of those first two days are kept (per coupon, its largest) and
@@ -188,6 +192,19 @@ class Lockstep:
         # is seen: coupon -> (when, sharers) of its largest burst then.
         self.early: Recent[str, tuple[int, tuple[str, ...]]] | None = (
             Recent(config.coupons, self.window) if config.lockstep_quiet_early else None)
+        # (SignalConfig.lockstep_passed_on) coupon -> recipients of its unheard
+        # sharers' allowed shares -> the sharer each heard it from first, for a
+        # day; and coupon -> the sharers one of whom passed it on, for the window
+        # (an early burst is judged up to two days after it).
+        self.audience: Entities[str, Recent[str, str]] | None = None
+        self.passed: Entities[str, Recent[str, bool]] | None = None
+        # coupon -> its last quiet burst: (its quiet sharers, its sharers), for the window
+        self.noted: Recent[str, tuple[tuple[str, ...], int]] | None = None
+        if config.lockstep_passed_on:
+            cap = config.launch_audience
+            self.audience = Entities(config.coupons, DAY_MS, lambda: Recent(cap, DAY_MS))
+            self.passed = Entities(config.coupons, self.window, lambda: Recent(cap, self.window))
+            self.noted = Recent(config.coupons, self.window)
 
     def share(self, share: Share) -> list[Reading]:
         now, user, coupon = share.t_ms, share.user, share.coupon
@@ -196,6 +213,7 @@ class Lockstep:
         touched: set[str] = set()
         if self.early is not None and now - self.since >= self.quiet_after:
             touched.update(self._judge_early(now))
+        touched.update(self._passed_on(share, now))
         self.shared.touch(user, now).put(coupon, None, now)
         recent = self.bursts.touch(coupon, now)
         recent[:] = [(t, u) for t, u in recent if now - t < self.burst][-self.per_burst:]
@@ -300,8 +318,10 @@ class Lockstep:
         when the burst is quiet; the accounts whose record changed."""
         sharers = list(sharers)
         quiet = [u for u in sharers if not self.heard(u, now)]
-        if not self._is_quiet(len(quiet), len(sharers)):
+        if not self._is_quiet(len(self._unpassed(coupon, quiet, now)), len(sharers)):
             return []
+        if self.noted is not None:
+            self.noted.put(coupon, (tuple(quiet), len(sharers)), now)
         changed = []
         for u in quiet:
             bursts = self.quiet.touch(u, now)
@@ -310,6 +330,71 @@ class Lockstep:
                 bursts.put(coupon, len(quiet), when)
                 changed.append(u)
         return changed
+
+    def _passed_on(self, share: Share, now: int) -> list[str]:
+        """Note who ``share``'s sharer heard its coupon from, when it heard it
+        from an unheard sharer of the coupon within a day; and the recipients
+        of ``share`` when its sharer is unheard. The accounts whose record
+        changed (the sharer whose recipient passed the coupon on).
+
+        Why: a real launch's first sharers are often sent nothing in the
+        window (a user who shares once a month), so its first minutes can be
+        a quiet burst; but a real sharer's friends pass the coupon on, and a
+        group's targets do not (fresh_bursts.py reads the same cascade). Such
+        a sharer counts as heard for that coupon (:meth:`_passer`), as if it
+        had been sent a share. To fake it, a group must have, per member, an
+        account it shares the coupon to share it in turn: a share received
+        and one made per member, what it already costs to have each member
+        sent a share. A member passing the coupon to a fellow member makes
+        that member heard, which the quiet rule reads anyway. Only the
+        coupon passed on is excused, not the account's other quiet bursts or
+        its repeated meetings.
+        """
+        if self.audience is None or self.passed is None:
+            return []
+        coupon, user = share.coupon, share.user
+        heard_from = self.audience.peek(coupon, now)
+        passer = heard_from.get(user, now) if heard_from is not None else None
+        changed: list[str] = []
+        if passer is not None and passer != user and self._unpassed(coupon, (passer,), now):
+            self.passed.touch(coupon, now).put(passer, True, now)
+            changed += self._rejudge(coupon, passer, now)
+        if share.allowed and share.recipients and not self.heard(user, now):
+            day = self.crowds.peek(coupon, now)
+            # (one who shared the coupon today did not hear it from this sharer;
+            # the day's sharers are kept with no value, so their keys are read)
+            before = set(day.keys(now)) if day is not None else set()
+            audience = self.audience.touch(coupon, now)
+            for r in share.recipients:
+                if r != user and r not in before and audience.get(r, now) is None:
+                    audience.put(r, user, now)
+        return changed
+
+    def _rejudge(self, coupon: str, passer: str, now: int) -> list[str]:
+        """Judge ``coupon``'s last quiet burst again now that ``passer``'s
+        recipient passed the coupon on; when it is no longer quiet, its
+        sharers' records of it go. The accounts whose record changed."""
+        held = self.noted.get(coupon, now) if self.noted is not None else None
+        if held is None or passer not in held[0]:
+            return []
+        quiet, sharers = held
+        if self._is_quiet(len(self._unpassed(coupon, quiet, now)), sharers):
+            return []
+        assert self.noted is not None
+        self.noted.pop(coupon)
+        changed = []
+        for u in quiet:
+            bursts = self.quiet.peek(u, now)
+            if bursts is not None and bursts.pop(coupon) is not None:
+                changed.append(u)
+        return changed
+
+    def _unpassed(self, coupon: str, quiet: Iterable[str], now: int) -> list[str]:
+        """The accounts of ``quiet`` none of whose recipients passed ``coupon`` on (:meth:`_passed_on`)."""
+        passers = self.passed.peek(coupon, now) if self.passed is not None else None
+        if passers is None:
+            return list(quiet)
+        return [u for u in quiet if not passers.get(u, now)]
 
     def _is_quiet(self, quiet: int, sharers: int) -> bool:
         """Whether a burst of ``sharers`` sharers, ``quiet`` of them sent

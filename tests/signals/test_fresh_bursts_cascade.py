@@ -3,8 +3,10 @@ flag: its own cascade says it is a real user (fresh_bursts.py)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from riskservice.signals.board import BOARD_KEY
-from riskservice.signals.catalog import DAY_MS
+from riskservice.signals.catalog import DAY_MS, SignalConfig
 from riskservice.signals.engine import SignalEngine, Write
 from riskservice.signals.share import Share
 
@@ -18,8 +20,8 @@ FLAG = (4, T0 + DAY3 + 180_000 + MONTH)  # the burst's value and until, for ever
 class Stream:
     """Shares into one engine, with numbered decision ids."""
 
-    def __init__(self) -> None:
-        self.engine = SignalEngine()
+    def __init__(self, config: SignalConfig | None = None) -> None:
+        self.engine = SignalEngine(config)
         self.n = 0
         self.share(0, "old", ("x",), coupon="c0")  # the consumer's history begins
 
@@ -30,6 +32,13 @@ class Stream:
 
     def flags(self, users: list[str], t: int) -> dict[str, tuple[int, int] | None]:
         return {u: self.engine.board.get("g", u, T0 + t) for u in users}
+
+
+def per_sharer() -> Stream:
+    """The sharer's own cascade alone: a burst re-judged without its passers
+    (``fresh_burst_passed_on``) drops a four-member burst's every flag at its
+    first pass-on (tests/signals/test_org10_fresh_rejudge.py)."""
+    return Stream(replace(SignalConfig(), fresh_burst_passed_on=False))
 
 
 def g_writes(writes: list[Write]) -> list[tuple[str, str | None]]:
@@ -49,7 +58,7 @@ def burst(s: Stream, allowed: bool = True, recipients: tuple[str, ...] = ()) -> 
 
 
 def test_a_sharer_whose_friend_passes_the_coupon_on_loses_its_flag() -> None:
-    s = Stream()
+    s = per_sharer()
     burst(s)
     # A friend sharing another coupon passes nothing on.
     assert g_writes(s.share(DAY3 + HOUR, "friend-0", ("y",), coupon="c5")) == []
@@ -80,7 +89,7 @@ def test_only_a_fresh_sharers_allowed_share_makes_an_audience() -> None:
 
 
 def test_the_first_fresh_sharer_a_recipient_heard_from_is_the_one_cleared() -> None:
-    s = Stream()
+    s = per_sharer()
     # All four members also name "common"; it heard the coupon from member-0 first.
     burst(s, recipients=("common",))
     assert g_writes(s.share(DAY3 + HOUR, "common", ("y",))) == [("g|member-0", None)]
