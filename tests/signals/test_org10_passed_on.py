@@ -9,29 +9,9 @@ from dataclasses import replace
 from riskservice.signals.catalog import DAY_MS, SignalConfig
 from riskservice.signals.lockstep import Lockstep
 from riskservice.signals.share import Share
+from tests.signals.test_slow5_quiet_burst import LATER, MINUTE, make
 
-MINUTE = 60_000
 HOUR = 60 * MINUTE
-# Quiet bursts are judged after two days of history.
-LATER = 3 * DAY_MS
-
-
-class Heard:
-    """Who received a share (the engine's record, here set by hand)."""
-
-    def __init__(self) -> None:
-        self.users: set[str] = set()
-
-    def __call__(self, user: str, now: int) -> bool:
-        return user in self.users
-
-
-def make(config: SignalConfig | None = None) -> tuple[Lockstep, Heard]:
-    """A lockstep signal whose history began at 0 (one share of an unrelated coupon)."""
-    heard = Heard()
-    step = Lockstep(config or SignalConfig(), heard)
-    step.share(Share("x0", 0, "someone", "d0", "old", (), True))
-    return step, heard
 
 
 def burst(step: Lockstep, users: list[str], coupon: str, t: int) -> dict[str, int]:
