@@ -57,6 +57,12 @@ from riskservice.signals.share import Outcome, Share
 
 __all__ = ["DeadRecipients"]
 
+# Per recipient and coupon, the unclaimed receipts kept to be taken back if it
+# passes the coupon on (the latest): a bound on the memory of a sprayer that
+# sends one coupon to the same account again and again, whose receipts past
+# this many stay counted.
+RECEIPTS_PER_COUPON = 16
+
 
 class DeadRecipients:
     """Per sharer: recipients and their unclaimed receipts."""
@@ -134,8 +140,9 @@ class DeadRecipients:
                 recipients.put(r, (recipients.get(r, now) or 0) + 1, now)
                 if self.passed_on:
                     # kept to be taken back if it passes the coupon on later
-                    self.heard.touch(r, now).update(share.coupon, now,
-                                                    lambda was: [*(was or ()), (share.user, share.t_ms)])
+                    self.heard.touch(r, now).update(
+                        share.coupon, now,
+                        lambda was: [*(was or ())[1 - RECEIPTS_PER_COUPON:], (share.user, share.t_ms)])
             elif credit >= 1.0:
                 recipients.pop(r)
             else:

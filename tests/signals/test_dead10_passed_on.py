@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from riskservice.signals.catalog import SignalConfig
-from riskservice.signals.dead import DeadRecipients
+from riskservice.signals.dead import RECEIPTS_PER_COUPON, DeadRecipients
 from riskservice.signals.share import Outcome, Share
 
 FRIENDS = ("a", "b", "c")
@@ -73,3 +73,17 @@ def test_off_counts_every_unclaimed_receipt() -> None:
     send(dead, 0, 0)
     assert dead.share(Share("y0", 500, "a", "da", "c0", ("z",), True)) == []
     assert [send(dead, n, n * 1000) for n in (1, 2)] == [0, 3]
+
+
+def test_the_receipts_kept_per_coupon_are_bounded() -> None:
+    # "s" sends the same coupon to "a" twenty times, nobody claiming: only the
+    # latest RECEIPTS_PER_COUPON are kept to be taken back, so a pass takes
+    # back that many and the rest stay counted.
+    dead = DeadRecipients(SignalConfig())
+    for i in range(20):
+        share = Share(f"x{i}", i * 1000, "s", "ds", "c0", ("a",), True)
+        dead.share(share)
+        dead.outcome(share, Outcome(f"x{i}", i * 1000, 1, 0))
+    assert len(dead.heard.peek("a", 20_000).get("c0", 20_000)) == RECEIPTS_PER_COUPON
+    dead.share(Share("y0", 20_500, "a", "da", "c0", (), True))
+    assert dead.sharers.peek("s", 20_500).get("a", 20_500) == 20 - RECEIPTS_PER_COUPON
