@@ -60,6 +60,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -268,13 +269,18 @@ def burst_bodies(traffic: Traffic, decisions: int) -> list[bytes]:
 
 
 def run(url: str, nodes: RedisNodes, decisions: int, devices: int, cluster: bool, work: Path,
-        concurrency: int = 1) -> dict[str, Any]:
+        concurrency: int = 1, native: str = "off", measure: Callable[..., dict[str, Any]] | None = None
+        ) -> dict[str, Any]:
+    """One round: fresh busy devices filled, then the burst measured by
+    ``measure`` (:func:`measure_burst`'s arguments; by default it)."""
     traffic = Traffic(devices)
     clock = ManualClock(int(time.time() * 1000) - round(sum(PREFILL_STEPS) * 1000) - 60_000)
-    app = create_app(build_settings(url, work / "var", cluster), clock=clock)
-    filled = prefill(app, clock, traffic)
-    result = measure_burst(app, clock, nodes, burst_bodies(traffic, decisions), concurrency)
-    app.extensions["risk"].store.close()
+    app = create_app(build_settings(url, work / "var", cluster, native), clock=clock)
+    try:
+        filled = prefill(app, clock, traffic)
+        result = (measure or measure_burst)(app, clock, nodes, burst_bodies(traffic, decisions), concurrency)
+    finally:
+        app.extensions["risk"].store.close()
     return result | {"prefill": filled}
 
 

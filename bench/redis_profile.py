@@ -39,15 +39,15 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from redis_cpu import PREFILL_STEPS, ROOT, RedisNodes, Traffic, build_settings, burst_bodies, measure_burst, prefill
+from redis_cpu import ROOT, RedisNodes, measure_burst, run
 from tuning import add_argument as add_tuning_argument
 from tuning import tune
 
-from riskservice.app import create_app
 from riskservice.limits.clock import ManualClock
 from riskservice.limits.native import built_module
 from tests.redis_server import RedisServer
@@ -126,17 +126,11 @@ def profile_burst(app: Any, clock: ManualClock, nodes: RedisNodes, bodies: list[
 
 def one_round(url: str, nodes: RedisNodes, pid: int, decisions: int, devices: int, concurrency: int,
               work: Path) -> dict[str, Any]:
-    traffic = Traffic(devices)
-    clock = ManualClock(int(time.time() * 1000) - round(sum(PREFILL_STEPS) * 1000) - 60_000)
-    app = create_app(build_settings(url, work / "var", False, "on"), clock=clock)
-    try:
-        filled = prefill(app, clock, traffic)
-        result = profile_burst(app, clock, nodes, burst_bodies(traffic, decisions), concurrency, pid,
-                               work / "perf.data")
-    finally:
-        app.extensions["risk"].store.close()
+    """``bench/redis_cpu.py``'s round on the native decide, its burst profiled."""
+    result = run(url, nodes, decisions, devices, False, work, concurrency, native="on",
+                 measure=partial(profile_burst, pid=pid, data=work / "perf.data"))
     assert result["commands"].get("risk.decide", {}).get("calls_per_decision", 0) >= 1, "not the native decide"
-    return result | {"prefill": filled}
+    return result
 
 
 def report(args: argparse.Namespace, rounds: dict[int, list[dict[str, Any]]]) -> None:
