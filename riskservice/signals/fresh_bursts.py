@@ -42,6 +42,7 @@ from collections.abc import Callable
 from riskservice.signals.board import Board, BoardWrite
 from riskservice.signals.catalog import DAY_MS, SignalConfig
 from riskservice.signals.counters import Entities, Recent
+from riskservice.signals.passers import Passers
 from riskservice.signals.share import Share
 
 __all__ = ["FreshBursts"]
@@ -63,14 +64,10 @@ class FreshBursts:
         # coupon -> recipients of its fresh sharers' allowed shares -> the sharer (the first)
         self.audience: Entities[str, Recent[str, str]] = Entities(
             config.coupons, DAY_MS, lambda: Recent(config.launch_audience, DAY_MS))
-        # (SignalConfig.fresh_burst_passed_on) coupon -> its fresh sharers one of
-        # whose recipients passed it on; and coupon -> its last flagging burst:
-        # (its fresh sharers, its sharers)
-        self.passed: Entities[str, Recent[str, bool]] | None = None
-        self.noted: Recent[str, tuple[tuple[str, ...], int]] | None = None
-        if config.fresh_burst_passed_on:
-            self.passed = Entities(config.coupons, DAY_MS, lambda: Recent(config.launch_audience, DAY_MS))
-            self.noted = Recent(config.coupons, DAY_MS)
+        # (SignalConfig.fresh_burst_passed_on) per coupon, its fresh sharers one
+        # of whose recipients passed it on, and its last flagging burst, for a day
+        self.passers = (Passers(config.coupons, config.launch_audience, DAY_MS)
+                        if config.fresh_burst_passed_on else None)
 
     def share(self, share: Share) -> list[BoardWrite]:
         c, now, user = self.c, share.t_ms, share.user
@@ -89,11 +86,13 @@ class FreshBursts:
             if granted:
                 granted.clear()
             return writes
-        fresh = [u for _, u, f in recent if f and not self._passer(share.coupon, u, now)]
+        fresh = [u for _, u, f in recent if f]
+        if self.passers is not None:
+            fresh = self.passers.unpassed(share.coupon, fresh, now)
         if len(fresh) < c.fresh_burst or 2 * len(fresh) < len(recent):
             return writes
-        if self.noted is not None:
-            self.noted.put(share.coupon, (tuple(fresh), len(recent)), now)
+        if self.passers is not None:
+            self.passers.note(share.coupon, fresh, len(recent), now)
         granted = self.granted.touch(share.coupon, now)
         for member in fresh:
             granted.add(member)
@@ -131,27 +130,22 @@ class FreshBursts:
         hours later). A group inside a real launch's burst keeps its flags
         while its own fresh members are a fresh burst on their own.
         """
-        if self.passed is None or self.noted is None:
+        if self.passers is None:
             return []
-        self.passed.touch(coupon, now).put(passer, True, now)
-        held = self.noted.get(coupon, now)
-        if held is None or passer not in held[0]:
+        self.passers.mark(coupon, passer, now)
+        held = self.passers.burst_of(coupon, passer, now)
+        if held is None:
             return []
         fresh, sharers = held
-        left = [u for u in fresh if not self._passer(coupon, u, now)]
+        left = self.passers.unpassed(coupon, fresh, now)
         if len(left) >= self.c.fresh_burst and 2 * len(left) >= sharers:
             return []
-        self.noted.pop(coupon)
+        self.passers.forget(coupon)
         granted = self.granted.peek(coupon, now)
         writes = [w for u in fresh for w in self.board.clear("g", u, now)]
         if granted:
             granted.difference_update(fresh)
         return writes
-
-    def _passer(self, coupon: str, user: str, now: int) -> bool:
-        """Whether a recipient of ``user`` passed ``coupon`` on (:meth:`_rejudge`)."""
-        passers = self.passed.peek(coupon, now) if self.passed is not None else None
-        return passers is not None and bool(passers.get(user, now))
 
     def crowded(self, coupon: str, now: int) -> bool:
         """Whether ``coupon`` turned out a crowd in the window."""

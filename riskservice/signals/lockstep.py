@@ -114,6 +114,7 @@ from itertools import combinations
 from riskservice.signals.base import Reading, until_of
 from riskservice.signals.catalog import DAY_MS, SignalConfig
 from riskservice.signals.counters import Entities, Recent
+from riskservice.signals.passers import Passers
 from riskservice.signals.share import Outcome, Share
 
 __all__ = ["Lockstep", "after_rush"]
@@ -194,17 +195,15 @@ class Lockstep:
             Recent(config.coupons, self.window) if config.lockstep_quiet_early else None)
         # (SignalConfig.lockstep_passed_on) coupon -> recipients of its unheard
         # sharers' allowed shares -> the sharer each heard it from first, for a
-        # day; and coupon -> the sharers one of whom passed it on, for the window
-        # (an early burst is judged up to two days after it).
+        # day; and per coupon, the sharers one of whom passed it on and its last
+        # quiet burst, for the window (an early burst is judged up to two days
+        # after it).
         self.audience: Entities[str, Recent[str, str]] | None = None
-        self.passed: Entities[str, Recent[str, bool]] | None = None
-        # coupon -> its last quiet burst: (its quiet sharers, its sharers), for the window
-        self.noted: Recent[str, tuple[tuple[str, ...], int]] | None = None
+        self.passers: Passers | None = None
         if config.lockstep_passed_on:
             cap = config.launch_audience
             self.audience = Entities(config.coupons, DAY_MS, lambda: Recent(cap, DAY_MS))
-            self.passed = Entities(config.coupons, self.window, lambda: Recent(cap, self.window))
-            self.noted = Recent(config.coupons, self.window)
+            self.passers = Passers(config.coupons, cap, self.window)
 
     def share(self, share: Share) -> list[Reading]:
         now, user, coupon = share.t_ms, share.user, share.coupon
@@ -320,8 +319,8 @@ class Lockstep:
         quiet = [u for u in sharers if not self.heard(u, now)]
         if not self._is_quiet(len(self._unpassed(coupon, quiet, now)), len(sharers)):
             return []
-        if self.noted is not None:
-            self.noted.put(coupon, (tuple(quiet), len(sharers)), now)
+        if self.passers is not None:
+            self.passers.note(coupon, quiet, len(sharers), now)
         changed = []
         for u in quiet:
             bursts = self.quiet.touch(u, now)
@@ -350,14 +349,14 @@ class Lockstep:
         coupon passed on is excused, not the account's other quiet bursts or
         its repeated meetings.
         """
-        if self.audience is None or self.passed is None:
+        if self.audience is None or self.passers is None:
             return []
         coupon, user = share.coupon, share.user
         heard_from = self.audience.peek(coupon, now)
         passer = heard_from.get(user, now) if heard_from is not None else None
         changed: list[str] = []
         if passer is not None and passer != user and self._unpassed(coupon, (passer,), now):
-            self.passed.touch(coupon, now).put(passer, True, now)
+            self.passers.mark(coupon, passer, now)
             changed += self._rejudge(coupon, passer, now)
         if share.allowed and share.recipients and not self.heard(user, now):
             day = self.crowds.peek(coupon, now)
@@ -374,14 +373,14 @@ class Lockstep:
         """Judge ``coupon``'s last quiet burst again now that ``passer``'s
         recipient passed the coupon on; when it is no longer quiet, its
         sharers' records of it go. The accounts whose record changed."""
-        held = self.noted.get(coupon, now) if self.noted is not None else None
-        if held is None or passer not in held[0]:
+        held = self.passers.burst_of(coupon, passer, now) if self.passers is not None else None
+        if held is None:
             return []
         quiet, sharers = held
         if self._is_quiet(len(self._unpassed(coupon, quiet, now)), sharers):
             return []
-        assert self.noted is not None
-        self.noted.pop(coupon)
+        assert self.passers is not None
+        self.passers.forget(coupon)
         changed = []
         for u in quiet:
             bursts = self.quiet.peek(u, now)
@@ -391,10 +390,7 @@ class Lockstep:
 
     def _unpassed(self, coupon: str, quiet: Iterable[str], now: int) -> list[str]:
         """The accounts of ``quiet`` none of whose recipients passed ``coupon`` on (:meth:`_passed_on`)."""
-        passers = self.passed.peek(coupon, now) if self.passed is not None else None
-        if passers is None:
-            return list(quiet)
-        return [u for u in quiet if not passers.get(u, now)]
+        return self.passers.unpassed(coupon, quiet, now) if self.passers is not None else list(quiet)
 
     def _is_quiet(self, quiet: int, sharers: int) -> bool:
         """Whether a burst of ``sharers`` sharers, ``quiet`` of them sent
