@@ -11,7 +11,11 @@ deltas show which commands the time goes to.
 
     .venv/bin/python bench/redis_cpu.py [--decisions 3000] [--devices 300] [--rounds 3]
         [--url redis://...] [--cluster] [--native] [--floor] [--redis-defaults]
-        [--ab-module SO] [--ab-defaults]
+        [--ab-module SO] [--ab-defaults] [--ab-server BIN]
+
+``--ab-server BIN`` compares two Redis servers the same way: A is a
+redis-server of the binary BIN (say Redis 7.0), B the service's own (the
+embedded 6.2); both run this tree's module under the recommended settings.
 
 ``--ab-module SO`` and ``--ab-defaults`` compare two arms of the native
 decide in one run, round by round from the same snapshot, A first then B
@@ -62,7 +66,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import redis
@@ -353,33 +357,50 @@ def run_native_pair(url: str, nodes: RedisNodes, decisions: int, devices: int, w
     return out
 
 
-def run_ab_pair(url: str, nodes: RedisNodes, decisions: int, devices: int, work: Path, concurrency: int,
-                arms: dict[str, tuple[Path, dict[str, str]]], first: str) -> dict[str, dict[str, Any]]:
-    """One round of ``--ab-module``/``--ab-defaults``: the same busy devices and the same burst
-    through the native decide twice, from the same server state and clock, once per arm (a
-    module file and the Redis settings it runs under), ``first`` first. Two arms measured
-    seconds apart, round after round, see the same slow or quick minutes of a shared machine,
-    which separate runs do not."""
+class Arm(NamedTuple):
+    """One arm of an A/B run: the module file, the Redis settings it runs under, and its server."""
+
+    module: Path
+    settings: dict[str, str]
+    url: str
+    nodes: RedisNodes
+    label: str = ""  # what the report calls its server
+
+
+def run_ab_pair(decisions: int, devices: int, work: Path, concurrency: int, arms: dict[str, Arm],
+                first: str) -> dict[str, dict[str, Any]]:
+    """One round of ``--ab-module``/``--ab-defaults``/``--ab-server``: the same busy devices and
+    the same burst through the native decide twice, from the same server state and clock, once
+    per arm (a module file and the Redis settings it runs under, on one server; or two
+    servers), ``first`` first. Two arms measured seconds apart, round after round, see the same
+    slow or quick minutes of a shared machine, which separate runs do not.
+
+    The devices are filled on B's server and copied to A's with ``DUMP``/``RESTORE`` (a newer
+    Redis restores an older one's dumps, not the reverse: B is the older server)."""
     traffic = Traffic(devices)
     clock = ManualClock(int(time.time() * 1000) - round(sum(PREFILL_STEPS) * 1000) - 60_000)
-    app = create_app(build_settings(url, work / "var", False, "on"), clock=clock)
-    filled = prefill(app, clock, traffic)
+    apps = {url: create_app(build_settings(url, work / f"var-{i}", False, "on"), clock=clock)
+            for i, url in enumerate(dict.fromkeys(arm.url for arm in arms.values()))}
+    filled = prefill(apps[arms["B"].url], clock, traffic)
     bodies = burst_bodies(traffic, decisions)
-    client = nodes.clients[0]
-    states, start_ms = snapshot(client), clock.now_ms()
+    states, start_ms = snapshot(arms["B"].nodes.clients[0]), clock.now_ms()
+    one_server = len(apps) == 1
     out = {}
     for name in sorted(arms, key=lambda n: n != first):
-        module, settings = arms[name]
-        client.execute_command("MODULE", "UNLOAD", "riskdecide")
-        client.execute_command("MODULE", "LOAD", str(module))
-        for key, value in settings.items():
+        arm = arms[name]
+        client = arm.nodes.clients[0]
+        if one_server:  # (two servers loaded their arm's module at start)
+            client.execute_command("MODULE", "UNLOAD", "riskdecide")
+            client.execute_command("MODULE", "LOAD", str(arm.module))
+        for key, value in arm.settings.items():
             client.config_set(key, value)
         restore(client, states)  # (after the settings: a restored set is encoded by them)
         clock.set(start_ms)
-        out[name] = measure_burst(app, clock, nodes, bodies, concurrency) | {"prefill": filled}
+        out[name] = measure_burst(apps[arm.url], clock, arm.nodes, bodies, concurrency) | {"prefill": filled}
         calls = out[name]["commands"].get(COMMAND.lower(), {})
         assert calls.get("calls_per_decision", 0) >= 1, f"{name}: the burst did not go through the module"
-    app.extensions["risk"].store.close()
+    for app in apps.values():
+        app.extensions["risk"].store.close()
     return out
 
 
@@ -402,13 +423,14 @@ def print_pairs(pairs: list[dict[str, dict[str, Any]]], first: str, second: str,
           f"median {statistics.median(ratios):.3f}, geometric mean {statistics.geometric_mean(ratios):.3f}\n")
 
 
-def report_ab(args: argparse.Namespace, arms: dict[str, tuple[Path, dict[str, str]]],
-              pairs: list[dict[str, dict[str, Any]]]) -> None:
+def report_ab(args: argparse.Namespace, arms: dict[str, Arm], pairs: list[dict[str, dict[str, Any]]]) -> None:
     """Both arms per round and their ratio (B over A)."""
+    versions = {pairs[0][name]["redis_version"] for name in arms}
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"Redis {pairs[0]['A']['redis_version']} (one server)")
-    for name, (module, settings) in arms.items():
-        print(f"arm {name}: {module}, " + (", ".join(f"{k} {v}" for k, v in settings.items())))
+          f"Redis {' and '.join(sorted(versions))} ({'one server' if len(versions) == 1 else 'one server per arm'})")
+    for name, arm in arms.items():
+        print(f"arm {name}: Redis {pairs[0][name]['redis_version']}{arm.label}, {arm.module}, "
+              + ", ".join(f"{k} {v}" for k, v in arm.settings.items()))
     print(f"{args.decisions} decisions over {args.devices} devices with full windows, {args.concurrency[0]} "
           f"thread(s); each round: the same devices and burst through both arms, from the same snapshot\n")
     print_pairs(pairs, "A", "B", ("A", "B"))
@@ -506,7 +528,7 @@ def report_native(args: argparse.Namespace, pairs: list[dict[str, dict[str, Any]
 
 
 def ab(args: argparse.Namespace) -> None:
-    """``--ab-module`` / ``--ab-defaults``: two arms of the native decide, round by round."""
+    """``--ab-module`` / ``--ab-defaults`` / ``--ab-server``: two arms of the native decide, round by round."""
     from riskservice.embedded_redis import REDIS_TUNING
 
     module = built_module()
@@ -514,17 +536,23 @@ def ab(args: argparse.Namespace) -> None:
         sys.exit("no riskservice/limits/native/riskdecide.so: build it with `make native`")
     defaults = {"zset-max-ziplist-entries": "128"}  # (Redis' own, for each setting REDIS_TUNING changes)
     assert defaults.keys() == REDIS_TUNING.keys()
-    arms = {"A": (args.ab_module or module, defaults if args.ab_defaults else REDIS_TUNING),
-            "B": (module, REDIS_TUNING)}
     work = Path(tempfile.mkdtemp(prefix="bench-cpu-ab-"))
-    server = RedisServer(work / "redis", modules=[module]).start()
+    servers = [RedisServer(work / "redis", modules=[module]).start()]
     try:
-        nodes = RedisNodes(server.url, cluster=False)
-        pairs = [run_ab_pair(server.url, nodes, args.decisions, args.devices, work / f"round-{i}",
-                             args.concurrency[0], arms, first="A" if i % 2 == 0 else "B")
+        home = RedisNodes(servers[0].url, cluster=False)
+        arms = {"A": Arm(args.ab_module or module, defaults if args.ab_defaults else REDIS_TUNING,
+                         servers[0].url, home),
+                "B": Arm(module, REDIS_TUNING, servers[0].url, home)}
+        if args.ab_server:
+            servers.append(RedisServer(work / "redis-a", modules=[module], binary=str(args.ab_server)).start())
+            arms["A"] = arms["A"]._replace(url=servers[1].url, nodes=RedisNodes(servers[1].url, cluster=False),
+                                           label=f" ({args.ab_server})")
+        pairs = [run_ab_pair(args.decisions, args.devices, work / f"round-{i}", args.concurrency[0], arms,
+                             first="A" if i % 2 == 0 else "B")
                  for i in range(args.rounds)]
     finally:
-        server.stop()
+        for server in servers:
+            server.stop()
         shutil.rmtree(work, ignore_errors=True)
     report_ab(args, arms, pairs)
 
@@ -549,11 +577,15 @@ def main() -> None:
     parser.add_argument("--ab-module", type=Path, metavar="SO",
                         help="A/B in one run: each round, the same burst through this module file (A) and "
                              "through this tree's (B), on one server (e.g. a baseline commit's riskdecide.so)")
+    parser.add_argument("--ab-server", type=Path, metavar="BIN",
+                        help="A/B in one run: A on a server of this redis-server binary (a newer Redis: "
+                             "the devices are filled on B's and copied), B on the service's own; "
+                             "this tree's module on both")
     parser.add_argument("--ab-defaults", action="store_true",
                         help="A/B in one run: A under Redis' default settings, B under the recommended ones")
     add_tuning_argument(parser)
     args = parser.parse_args()
-    if args.ab_module or args.ab_defaults:
+    if args.ab_module or args.ab_defaults or args.ab_server:
         ab(args)
         return
     modules = []

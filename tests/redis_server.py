@@ -30,12 +30,15 @@ class RedisServer:
 
     ``modules``: Redis modules it loads at start (``--loadmodule`` each),
     e.g. the native decide; change the list before a restart to bring the
-    server back with other modules.
+    server back with other modules. ``binary``: another redis-server (a
+    bench comparing server versions).
     """
 
     def __init__(self, directory: Path, port: int | None = None, appendonly: bool = False,
-                 replica_of: RedisServer | None = None, modules: Sequence[Path] = ()) -> None:
+                 replica_of: RedisServer | None = None, modules: Sequence[Path] = (),
+                 binary: str | None = None) -> None:
         self.dir = directory
+        self.binary = binary  # (None: the service's own choice, find_redis_server)
         self.modules = list(modules)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -63,8 +66,8 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         self.pid_file.unlink(missing_ok=True)
-        args = [find_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-                "--daemonize", "yes", "--pidfile", str(self.pid_file),
+        args = [self.binary or find_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", str(self.dir), "--daemonize", "yes", "--pidfile", str(self.pid_file),
                 "--save", "", "--appendonly", "yes" if self.appendonly else "no",
                 "--logfile", str(self.dir / "redis.log"), "--unixsocket", str(self.dir / "redis.sock")]
         if self.replica_of is not None:

@@ -26,7 +26,7 @@ from riskservice.limits.keys import EVENTS, REVIEW_QUEUE, DecisionKeys, decision
 from riskservice.limits.scripts import DECIDE
 from riskservice.policy.load import parse_policy
 from tests.limits.args import RANDOM_TRAFFIC_POLICY, decide_args
-from tests.limits.twins import both, keyspace, rebuilt_from_aof, snapshot
+from tests.limits.twins import aof_bytes, both, keyspace, rebuilt_from_aof, snapshot
 
 T0 = int(time.time() * 1000)
 GRAPH = "risk:graph:v1:fast"
@@ -161,7 +161,7 @@ def test_the_module_answers_and_writes_as_decide_lua(servers: tuple[redis.Redis,
     assert rebuilt_from_aof(native, tmp_path / "from-aof") == keyspace(native, ids=True)
     # Expiries are persisted and replicated as times (PXAT, PEXPIREAT), never as durations that a
     # later replay would start again: in a packed script (a uint32 length before each word) or alone.
-    aof = (Path(native.config_get("dir")["dir"]) / "appendonly.aof").read_bytes()
+    aof = aof_bytes(native)
     assert b"\x00\x00\x00\x04PXAT" in aof and b"\x00\x00\x00\x09PEXPIREAT" in aof
     for word in (b"PX", b"PEXPIRE"):
         assert struct.pack(">I", len(word)) + word + b"\x00" not in aof

@@ -12,7 +12,7 @@ import redis
 
 from tests.redis_server import RedisServer
 
-__all__ = ["both", "keyspace", "rebuilt_from_aof", "snapshot"]
+__all__ = ["aof_bytes", "both", "keyspace", "rebuilt_from_aof", "snapshot"]
 
 
 def snapshot(client: redis.Redis, key: str, ids: bool = False) -> tuple[Any, ...]:
@@ -35,12 +35,40 @@ def keyspace(client: redis.Redis, ids: bool = False) -> dict[bytes, tuple[Any, .
     return {k: snapshot(client, k.decode(), ids) for k in sorted(client.keys("*"))}
 
 
+def aof_files(native: redis.Redis) -> list[Path]:
+    """``native``'s append-only files in the order a load replays them: one file on Redis 6.2;
+    on 7.0 and later, the files its folder's manifest lists (a base, then increments)."""
+    folder = Path(native.config_get("dir")["dir"])
+    name = native.config_get("appendfilename")["appendfilename"]
+    subfolder = native.config_get("appenddirname").get("appenddirname")
+    if not subfolder:
+        return [folder / name]
+    folder /= subfolder
+    manifest = (folder / f"{name}.manifest").read_text().split("\n")
+    # Lines of "file <name> seq <n> type <b|h|i>": the base first, then increments by seq.
+    entries = [dict(zip(words[::2], words[1::2], strict=True)) for words in map(str.split, manifest) if words]
+    entries.sort(key=lambda e: (e["type"] != "b", int(e["seq"])))
+    return [folder / e["file"] for e in entries if e["type"] in ("b", "i")]
+
+
+def aof_bytes(native: redis.Redis) -> bytes:
+    """What ``native`` persisted, its append-only files end to end (:func:`aof_files`)."""
+    return b"".join(path.read_bytes() for path in aof_files(native))
+
+
 def rebuilt_from_aof(native: redis.Redis, directory: Path) -> dict[bytes, tuple[Any, ...]]:
     """The keyspace a server without the module loads from ``native``'s AOF (started in
     ``directory``, stopped after), and the AOF's text: the module's writes as persisted."""
-    aof = Path(native.config_get("dir")["dir"]) / native.config_get("appendfilename")["appendfilename"]
     directory.mkdir(parents=True)
-    shutil.copy(aof, directory / "appendonly.aof")
+    files = aof_files(native)
+    if not native.config_get("appenddirname").get("appenddirname"):  # Redis 6.2: one file
+        shutil.copy(files[0], directory / "appendonly.aof")
+    else:  # Redis 7.0+: the folder with its manifest, under the default names the copy starts with
+        folder = files[0].parent
+        shutil.copytree(folder, directory / "appendonlydir")
+        name = native.config_get("appendfilename")["appendfilename"]
+        if name != "appendonly.aof":
+            raise ValueError(f"rebuilt_from_aof: expected the default appendfilename, not {name}")
     server = RedisServer(directory, appendonly=True).start()
     try:
         return keyspace(server.client(), ids=True)
