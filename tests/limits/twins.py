@@ -58,7 +58,7 @@ def aof_bytes(native: redis.Redis) -> bytes:
 
 def rebuilt_from_aof(native: redis.Redis, directory: Path) -> dict[bytes, tuple[Any, ...]]:
     """The keyspace a server without the module loads from ``native``'s AOF (started in
-    ``directory``, stopped after), and the AOF's text: the module's writes as persisted."""
+    ``directory``, stopped after): the module's writes as persisted."""
     directory.mkdir(parents=True)
     files = aof_files(native)
     if not native.config_get("appenddirname").get("appenddirname"):  # Redis 6.2: one file
