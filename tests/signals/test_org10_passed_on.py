@@ -9,7 +9,7 @@ from dataclasses import replace
 from riskservice.signals.catalog import DAY_MS, SignalConfig
 from riskservice.signals.lockstep import Lockstep
 from riskservice.signals.share import Share
-from tests.signals.test_slow5_quiet_burst import LATER, MINUTE, make
+from tests.signals.test_slow5_quiet_burst import LATER, MINUTE, Heard, make
 
 HOUR = 60 * MINUTE
 
@@ -29,6 +29,15 @@ def share(step: Lockstep, user: str, coupon: str, t: int, to: tuple[str, ...] = 
     """One share; the values it read."""
     readings = step.share(Share(f"{user}-{coupon}-{t}", t, user, f"d-{user}", coupon, to, True))
     return {r.entity: r.value for r in readings}
+
+
+def seven_then_passed_on(step: Lockstep, heard: Heard, coupon: str) -> tuple[list[str], dict[str, int]]:
+    """Seven seeds burst with ``c1`` at ``LATER``; an hour later ``f-s2``, s2's friend (heard:
+    in ``heard.users``), shares ``coupon``. The seeds, and the values that share read."""
+    seeds = [f"s{i}" for i in range(7)]
+    burst(step, seeds, "c1", LATER)
+    heard.users.add("f-s2")
+    return seeds, share(step, "f-s2", coupon, LATER + HOUR)
 
 
 def test_a_launch_whose_seed_is_passed_on_is_no_quiet_burst() -> None:
@@ -64,20 +73,14 @@ def test_enough_passers_break_a_large_burst() -> None:
 
 def test_one_who_shared_the_coupon_before_did_not_hear_it_from_the_sharer() -> None:
     step, heard = make()
-    seeds = [f"s{i}" for i in range(7)]
     share(step, "f-s2", "c1", LATER - HOUR)  # shared c1 before s2 sent it
-    burst(step, seeds, "c1", LATER)
-    heard.users.add("f-s2")
-    share(step, "f-s2", "c1", LATER + HOUR)
+    seeds, _ = seven_then_passed_on(step, heard, "c1")
     assert all(step.reading(s, LATER + 2 * HOUR).value == 6 for s in seeds)
 
 
 def test_passing_on_another_coupon_clears_nothing() -> None:
     step, heard = make()
-    seeds = [f"s{i}" for i in range(7)]
-    burst(step, seeds, "c1", LATER)
-    heard.users.add("f-s2")
-    share(step, "f-s2", "c2", LATER + HOUR)
+    seeds, _ = seven_then_passed_on(step, heard, "c2")
     assert all(step.reading(s, LATER + 2 * HOUR).value == 6 for s in seeds)
 
 
@@ -94,8 +97,5 @@ def test_an_early_burst_passed_on_before_it_is_judged_is_not_quiet() -> None:
 
 def test_off_keeps_the_burst_quiet() -> None:
     step, heard = make(replace(SignalConfig(), lockstep_passed_on=False))
-    seeds = [f"s{i}" for i in range(7)]
-    burst(step, seeds, "c1", LATER)
-    heard.users.add("f-s2")
-    share(step, "f-s2", "c1", LATER + HOUR)
+    seeds, _ = seven_then_passed_on(step, heard, "c1")
     assert all(step.reading(s, LATER + 2 * HOUR).value == 6 for s in seeds)
