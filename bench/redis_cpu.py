@@ -427,7 +427,8 @@ def report_ab(args: argparse.Namespace, arms: dict[str, Arm], pairs: list[dict[s
     """Both arms per round and their ratio (B over A)."""
     versions = {pairs[0][name]["redis_version"] for name in arms}
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"Redis {' and '.join(sorted(versions))} ({'one server' if len(versions) == 1 else 'one server per arm'})")
+          f"Redis {' and '.join(sorted(versions))} "
+          f"({'one server' if len({arm.url for arm in arms.values()}) == 1 else 'one server per arm'})")
     for name, arm in arms.items():
         print(f"arm {name}: Redis {pairs[0][name]['redis_version']}{arm.label}, {arm.module}, "
               + ", ".join(f"{k} {v}" for k, v in arm.settings.items()))
