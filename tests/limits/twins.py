@@ -5,6 +5,7 @@ command on both, and their keys."""
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import redis
 
 from tests.redis_server import RedisServer
 
-__all__ = ["aof_bytes", "both", "keyspace", "rebuilt_from_aof", "snapshot"]
+__all__ = ["aof_bytes", "both", "keyspace", "rebuilt_from_aof", "replicated", "snapshot"]
 
 
 def snapshot(client: redis.Redis, key: str, ids: bool = False) -> tuple[Any, ...]:
@@ -74,6 +75,16 @@ def rebuilt_from_aof(native: redis.Redis, directory: Path) -> dict[bytes, tuple[
         return keyspace(server.client(), ids=True)
     finally:
         server.kill()
+
+
+def replicated(native: redis.Redis, timeout_s: float = 60.0) -> None:
+    """Return once ``native``'s replica has acknowledged every write so far. One ``WAIT``
+    with a time-out returns when it runs out, caught up or not: on a loaded machine the
+    replica then still lacks the last writes, so wait again until it acknowledges them."""
+    deadline = time.monotonic() + timeout_s
+    while native.execute_command("WAIT", 1, 1000) < 1:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the replica did not catch up within {timeout_s} s")
 
 
 def both(lua: redis.Redis, native: redis.Redis, *command: Any) -> None:
