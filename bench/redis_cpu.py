@@ -64,7 +64,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -357,6 +357,14 @@ def run_native_pair(url: str, nodes: RedisNodes, decisions: int, devices: int, w
     return out
 
 
+class Pinning(NamedTuple):
+    """CPU affinity for ``--ab-pin``: the Redis server's threads on ``redis``, this process's on ``client``."""
+
+    redis_pid: int
+    redis: frozenset[int]
+    client: frozenset[int]
+
+
 class Arm(NamedTuple):
     """One arm of an A/B run: the module file, the Redis settings it runs under, and its server."""
 
@@ -365,6 +373,21 @@ class Arm(NamedTuple):
     url: str
     nodes: RedisNodes
     label: str = ""  # what the report calls its server
+    pinned: Pinning | None = None  # where Redis and the client run during the arm's burst (None: anywhere)
+
+
+def set_affinity(pid: int, cpus: Iterable[int]) -> None:
+    """Every thread of process ``pid`` (Redis' background threads, the group commit's) onto ``cpus``."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), set(cpus))
+
+
+def pin(redis_pid: int, pinned: Pinning | None) -> None:
+    """Place the server and this process as ``pinned`` says, or anywhere (None). Threads started
+    later, such as a burst's posting threads, inherit the main thread's affinity."""
+    everywhere = range(os.cpu_count() or 1)
+    set_affinity(redis_pid, pinned.redis if pinned else everywhere)
+    set_affinity(os.getpid(), pinned.client if pinned else everywhere)
 
 
 def run_ab_pair(decisions: int, devices: int, work: Path, concurrency: int, arms: dict[str, Arm],
@@ -385,6 +408,7 @@ def run_ab_pair(decisions: int, devices: int, work: Path, concurrency: int, arms
     bodies = burst_bodies(traffic, decisions)
     states, start_ms = snapshot(arms["B"].nodes.clients[0]), clock.now_ms()
     one_server = len(apps) == 1
+    pinning = next((a.pinned for a in arms.values() if a.pinned), None)
     out = {}
     for name in sorted(arms, key=lambda n: n != first):
         arm = arms[name]
@@ -396,9 +420,13 @@ def run_ab_pair(decisions: int, devices: int, work: Path, concurrency: int, arms
             client.config_set(key, value)
         restore(client, states)  # (after the settings: a restored set is encoded by them)
         clock.set(start_ms)
+        if pinning is not None:
+            pin(pinning.redis_pid, arm.pinned)
         out[name] = measure_burst(apps[arm.url], clock, arm.nodes, bodies, concurrency) | {"prefill": filled}
         calls = out[name]["commands"].get(COMMAND.lower(), {})
         assert calls.get("calls_per_decision", 0) >= 1, f"{name}: the burst did not go through the module"
+    if pinning is not None:  # (the next round's fill runs anywhere)
+        pin(pinning.redis_pid, None)
     for app in apps.values():
         app.extensions["risk"].store.close()
     return out
@@ -420,7 +448,12 @@ def print_pairs(pairs: list[dict[str, dict[str, Any]]], first: str, second: str,
               f"{ratios[i]:.3f} | {'yes' if same else 'NO'} |")
     print(f"\nmedian: {labels[0]} {statistics.median(net(p, first) for p in pairs):.1f} µs, "
           f"{labels[1]} {statistics.median(net(p, second) for p in pairs):.1f} µs; ratio {labels[1]} / {labels[0]}: "
-          f"median {statistics.median(ratios):.3f}, geometric mean {statistics.geometric_mean(ratios):.3f}\n")
+          f"median {statistics.median(ratios):.3f}, geometric mean {statistics.geometric_mean(ratios):.3f}")
+    trips = {arm: [p[arm]["round_trips"] for p in pairs if p[arm].get("round_trips")] for arm in (first, second)}
+    if all(trips.values()):
+        print(f"round trips per burst (median): {labels[0]} {statistics.median(trips[first]):.0f}, "
+              f"{labels[1]} {statistics.median(trips[second]):.0f}")
+    print()
 
 
 def report_ab(args: argparse.Namespace, arms: dict[str, Arm], pairs: list[dict[str, dict[str, Any]]]) -> None:
@@ -430,8 +463,10 @@ def report_ab(args: argparse.Namespace, arms: dict[str, Arm], pairs: list[dict[s
           f"Redis {' and '.join(sorted(versions))} "
           f"({'one server' if len({arm.url for arm in arms.values()}) == 1 else 'one server per arm'})")
     for name, arm in arms.items():
+        where = (f", Redis on CPU {sorted(arm.pinned.redis)} and the client on {sorted(arm.pinned.client)}"
+                 if arm.pinned else "")
         print(f"arm {name}: Redis {pairs[0][name]['redis_version']}{arm.label}, {arm.module}, "
-              + ", ".join(f"{k} {v}" for k, v in arm.settings.items()))
+              + ", ".join(f"{k} {v}" for k, v in arm.settings.items()) + where)
     print(f"{args.decisions} decisions over {args.devices} devices with full windows, {args.concurrency[0]} "
           f"thread(s); each round: the same devices and burst through both arms, from the same snapshot\n")
     print_pairs(pairs, "A", "B", ("A", "B"))
@@ -529,7 +564,7 @@ def report_native(args: argparse.Namespace, pairs: list[dict[str, dict[str, Any]
 
 
 def ab(args: argparse.Namespace) -> None:
-    """``--ab-module`` / ``--ab-defaults`` / ``--ab-server``: two arms of the native decide, round by round."""
+    """``--ab-module``, ``--ab-defaults``, ``--ab-server``, ``--ab-pin``: two arms of the native decide, by round."""
     from riskservice.embedded_redis import REDIS_TUNING
 
     module = built_module()
@@ -548,6 +583,12 @@ def ab(args: argparse.Namespace) -> None:
             servers.append(RedisServer(work / "redis-a", modules=[module], binary=str(args.ab_server)).start())
             arms["A"] = arms["A"]._replace(url=servers[1].url, nodes=RedisNodes(servers[1].url, cluster=False),
                                            label=f" ({args.ab_server})")
+        if args.ab_pin:
+            cpus = sorted(os.sched_getaffinity(0))
+            if len(cpus) < 2 or servers[0].pid is None:
+                sys.exit("--ab-pin: needs two CPUs or more")
+            arms["B"] = arms["B"]._replace(pinned=Pinning(servers[0].pid, frozenset(cpus[:1]),
+                                                          frozenset(cpus[1:])))
         pairs = [run_ab_pair(args.decisions, args.devices, work / f"round-{i}", args.concurrency[0], arms,
                              first="A" if i % 2 == 0 else "B")
                  for i in range(args.rounds)]
@@ -584,9 +625,13 @@ def main() -> None:
                              "this tree's module on both")
     parser.add_argument("--ab-defaults", action="store_true",
                         help="A/B in one run: A under Redis' default settings, B under the recommended ones")
+    parser.add_argument("--ab-pin", action="store_true",
+                        help="A/B in one run: A with Redis and the client free to run on any CPU, B with "
+                             "Redis on the first CPU and the client on the others (as a Redis on its own "
+                             "host or cores runs)")
     add_tuning_argument(parser)
     args = parser.parse_args()
-    if args.ab_module or args.ab_defaults or args.ab_server:
+    if args.ab_module or args.ab_defaults or args.ab_server or args.ab_pin:
         ab(args)
         return
     modules = []
