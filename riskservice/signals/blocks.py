@@ -56,6 +56,7 @@ from riskservice.signals.base import claims_on_average
 from riskservice.signals.board import Board, BoardWrite
 from riskservice.signals.catalog import SignalConfig
 from riskservice.signals.circles import ClosedCircles
+from riskservice.signals.cores import ClaimingCores
 from riskservice.signals.share import Outcome, Share
 from riskservice.signals.sinks import Received, SinkFeeder
 
@@ -73,11 +74,13 @@ class RingBlocks:
         self._fellows: dict[str, bool] = {}
         # Rings found before any recipient is heavy (circles.py).
         self.circles = ClosedCircles(config, board, feeder)
+        # Rings whose targets are their own members (cores.py).
+        self.cores = ClaimingCores(config, self.circles, feeder)
 
     def share(self, share: Share) -> list[BoardWrite]:
         # (after SinkFeeder.share: the share is in its state already)
         self._fellows = {}
-        writes = self.circles.share(share)
+        writes = self.circles.share(share) + self.cores.share(share)
         for r in share.recipients:
             writes += self.judge(r, share.t_ms)
         return writes

@@ -177,6 +177,20 @@ class SignalConfig:
     # more than `circle_max_recipients`) in the window (circles.py).
     circle_no_posters: bool = True
     circle_max_recipients: int = 10
+    # Claiming cores (cores.py): a sharer whose inflow, walked back for the
+    # window, is closed (at most `core_reach` accounts, each fed from inside)
+    # and whose strongly connected part of it has `core_members` or more
+    # accounts, `core_cycles` or more independent cycles, receipts claimed
+    # `core_claim` or more on average, and `core_coupons` distinct coupons per
+    # member on its links (a real cascade passes one coupon around): a ring
+    # whose targets are its own members. Its members are published as a
+    # ring's (board kind m).
+    cores: bool = True
+    core_reach: int = 32
+    core_members: int = 5
+    core_cycles: int = 3
+    core_claim: float = 0.4
+    core_coupons: float = 1.0
     # A pool of devices (pools.py): the devices of a device's accounts and
     # their accounts; published when `pool_shared` of its devices are used by
     # two accounts or more and it has the floor's accounts (at most

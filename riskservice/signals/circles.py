@@ -113,14 +113,14 @@ class ClosedCircles:
             # made a real user a ring sink): only the recipients the circle
             # named before are flagged.
             recipients = share.recipients if len(circle) == len(named) else self._named_before(share)
-            return self._flag(share, circle, recipients, max(len(circle) + 1, joined))
+            return self.flag(share, circle, recipients, max(len(circle) + 1, joined))
         # Across shares, only the sharers are flagged: the share's recipients
         # need not be the ring's targets (a member's cover share to real users
         # whom only ring members and sprayers happened to reach).
         circle = self._across(share, set(named), set(own))
         if circle is not None:
-            return self._flag(share, circle, (), max(len(circle) + 1, joined))
-        return self._flag(share, set(), (), joined) if joined else []
+            return self.flag(share, circle, (), max(len(circle) + 1, joined))
+        return self.flag(share, set(), (), joined) if joined else []
 
     def _others(self, share: Share) -> Counter[str]:
         """The recipients' other sharers, and how many of them each named."""
@@ -206,8 +206,7 @@ class ClosedCircles:
     def _closed(self, share: Share, circle: set[str], reached: set[str]) -> bool:
         """Whether nobody outside the circle shared to its sharers or to this one,
         and none of them posted to a group in the window."""
-        if self.c.circle_no_posters and any(self.posters.get(p, share.t_ms) is not None
-                                            for p in (share.user, *circle)):
+        if self.c.circle_no_posters and any(self.posted(p, share.t_ms) for p in (share.user, *circle)):
             return False
         inside = circle | reached | {share.user}
         for account in (share.user, *sorted(circle)):
@@ -223,7 +222,14 @@ class ClosedCircles:
         return all(self.board.get("m", p, now) is not None or self.board.get("b", p, now) is not None
                    for p in self.feeder.senders(share.user, now))
 
-    def _flag(self, share: Share, circle: set[str], recipients: tuple[str, ...], size: int) -> list[BoardWrite]:
+    def posted(self, account: str, now: int) -> bool:
+        """Whether ``account`` posted to a group (a share naming more than
+        ``circle_max_recipients``) in the window."""
+        return self.posters.get(account, now) is not None
+
+    def flag(self, share: Share, circle: set[str], recipients: tuple[str, ...], size: int) -> list[BoardWrite]:
+        """Publish ``circle``'s sharers and this one (and ``recipients``, as ring
+        sinks and members) as a ring of ``size`` for the window."""
         c, now = self.c, share.t_ms
         until = now + c.window_ms
         # Its recipients are members too (as a ring sink's fellows are): in a
