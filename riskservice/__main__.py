@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -23,12 +24,14 @@ from config.settings import Settings, SettingsError
 from riskservice import logs
 from riskservice.backtest import format_report, read_jsonl, run_backtest
 from riskservice.calibration.observe import TUNABLE
+from riskservice.decisions.request import ID_PATTERN, MAX_ID_LENGTH
 from riskservice.deployment import UnsupportedRedis, check_deployment, open_store
 from riskservice.embedded_redis import EmbeddedRedis
 from riskservice.errors import PolicyError
 from riskservice.events import read_events
 from riskservice.limits.clock import ServerClock
 from riskservice.limits.cluster import ClusterStore
+from riskservice.limits.keys import canonical_ip
 from riskservice.limits.store import RedisStore
 from riskservice.policy.load import load_policy
 from riskservice.review import audit
@@ -83,6 +86,9 @@ KIND = click.Choice(["device", "user", "ip"])
 @click.option("--hours", type=click.FloatRange(min=0, min_open=True), help="Lift the ban after this long.")
 def ban(kind: str, entity_id: str, reason: str, actor: str, hours: float | None) -> None:
     """Block every share of a device, user or ip."""
+    entity_id = _entity(kind, entity_id)
+    if not reason.strip():
+        raise click.BadParameter("must not be blank", param_hint="--reason")
     until = int((time.time() + hours * 3600) * 1000) if hours else 0
     with _store() as store:
         store.set_ban(kind, entity_id, reason=reason, actor=actor, until_ms=until)
@@ -97,11 +103,27 @@ def ban(kind: str, entity_id: str, reason: str, actor: str, hours: float | None)
 @click.option("--actor", default=lambda: os.environ.get("USER", "operator"), help="Who lifts it (for the record).")
 def unban(kind: str, entity_id: str, reason: str, actor: str) -> None:
     """Lift a ban."""
+    entity_id = _entity(kind, entity_id)
     with _store() as store:
         lifted = store.clear_ban(kind, entity_id)
         if lifted:
             _audit(store, actor, "unblock", f"{kind}:{entity_id}", reason, {})
     click.echo(f"unbanned {kind} {entity_id}" if lifted else f"{kind} {entity_id} was not banned")
+
+
+def _entity(kind: str, entity_id: str) -> str:
+    """``entity_id`` as decisions see it: an ip in its one spelling, an id
+    that a decision can carry (the API's rules); a ban that no decision can
+    match is refused rather than written."""
+    if kind == "ip":
+        try:
+            return canonical_ip(entity_id)
+        except ValueError as exc:
+            raise click.BadParameter(f"{entity_id!r} {exc}", param_hint="ENTITY_ID") from None
+    if not 1 <= len(entity_id) <= MAX_ID_LENGTH or not re.fullmatch(ID_PATTERN, entity_id):
+        raise click.BadParameter(f"{entity_id!r} is no {kind} id: 1 to {MAX_ID_LENGTH} characters, not blank, "
+                                 "no control characters", param_hint="ENTITY_ID")
+    return entity_id
 
 
 def _audit(store: RedisStore | ClusterStore, actor: str, action: str, entity: str, reason: str,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ipaddress
 import math
-import re
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -12,6 +10,7 @@ import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from riskservice.errors import InvalidJson, ValidationFailed
+from riskservice.limits.keys import canonical_ip
 
 Channel = Literal["chat", "group", "moments", "official_account", "mini_program", "qr", "external"]
 
@@ -25,22 +24,6 @@ MAX_TEXT_LENGTH = 4000
 # Rust and ids are validated on every decision.
 ID_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)]
-
-
-# An IPv4 address already in the form ipaddress would write it (no leading
-# zeros, each part at most 255): most requests carry one, and ipaddress
-# parses in Python, which costs more than the rest of the validation.
-_CANONICAL_IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
-                             r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
-
-
-def _ip(value: str) -> str:
-    if _CANONICAL_IPV4.fullmatch(value):
-        return value
-    try:
-        return str(ipaddress.ip_address(value.strip()))
-    except ValueError:
-        raise ValueError("must be an IPv4 or IPv6 address") from None
 
 
 def _timestamp(value: str | float) -> float:
@@ -81,7 +64,7 @@ class DecisionRequest(BaseModel):
         None, description="With channel external: the platform shared to (qq, weibo, alipay, douyin, ...).")
     recipients: Annotated[list[Id], Field(max_length=MAX_RECIPIENTS)] | None = None
     recipient_count: int | None = Field(None, ge=0, le=1_000_000)
-    ip: Annotated[str, Field(max_length=64), AfterValidator(_ip)] | None = None
+    ip: Annotated[str, Field(max_length=64), AfterValidator(canonical_ip)] | None = None
     geo: Geo | None = None
     text: str | None = Field(None, max_length=MAX_TEXT_LENGTH, description="The share copy.")
     occurred_at: Annotated[str | float, AfterValidator(_timestamp)] | None = Field(

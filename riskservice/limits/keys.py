@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import ipaddress
 import os
 import re
 from typing import NamedTuple
@@ -42,6 +43,35 @@ def device_tag(device_id: str) -> str:
 
 def user_tag(user_id: str) -> str:
     return f"{PREFIX}:{{u:{encode_id(user_id)}}}"
+
+
+# An IPv4 address already in the form ipaddress would write it (no leading
+# zeros, each part at most 255): most requests carry one, and ipaddress
+# parses in Python, which costs more than the rest of the validation.
+_CANONICAL_IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
+                             r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
+
+
+def canonical_ip(value: str) -> str:
+    """The one spelling of an address that decisions and bans both use.
+
+    IPv6 in its compressed lower-case form, and an IPv4-mapped IPv6 address
+    (``::ffff:198.51.100.7``) as the IPv4 address it carries: a ban written
+    in any spelling of an address must block every spelling a client sends.
+
+    Raises
+    ------
+    ValueError
+        When ``value`` is no IPv4 or IPv6 address.
+    """
+    if _CANONICAL_IPV4.fullmatch(value):
+        return value
+    try:
+        address = ipaddress.ip_address(value.strip())
+    except ValueError:
+        raise ValueError("must be an IPv4 or IPv6 address") from None
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return str(mapped or address)
 
 
 def ip_tag(ip: str) -> str:
@@ -220,8 +250,11 @@ def signals_key(device_id: str) -> str:
 
 
 def ban_key(kind: str, entity_id: str) -> str:
-    """The ban hash of a device, user or ip."""
-    tags = {"device": device_tag, "user": user_tag, "ip": ip_tag}
+    """The ban hash of a device, user or ip (an ip in its one spelling, :func:`canonical_ip`,
+    the decisions' own: a ban of ``2001:DB8::1`` blocks ``2001:db8::1``)."""
+    if kind == "ip":
+        return f"{ip_tag(canonical_ip(entity_id))}:ban"
+    tags = {"device": device_tag, "user": user_tag}
     return f"{tags[kind](entity_id)}:ban"
 
 

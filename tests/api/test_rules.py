@@ -126,6 +126,20 @@ def test_bans_block_device_user_and_ip(client: FlaskClient, app: object) -> None
     assert share(client, device_id="farm-1").json["decision"] == "allow"
 
 
+def test_an_ip_ban_blocks_every_spelling_of_its_address(client: FlaskClient, app: object) -> None:
+    # Bans and decisions use one spelling (limits.keys.canonical_ip): upper
+    # case or expanded IPv6, and IPv4 inside IPv6 (::ffff:a.b.c.d), match.
+    store = app.extensions["risk"].store  # type: ignore[attr-defined]
+    store.set_ban("ip", "2001:DB8::1", reason="proxy", actor="analyst-1")
+    store.set_ban("ip", "198.51.100.7", reason="proxy", actor="analyst-1")
+    for ip in ("2001:DB8::1", "2001:db8::1", "2001:db8:0:0:0:0:0:1", "198.51.100.7", "::ffff:198.51.100.7"):
+        assert codes(share(client, ip=ip)) == ["ip_blocklist"], ip
+    assert share(client, ip="2001:db8::2").json["decision"] == "allow"
+    assert store.get_ban("ip", "2001:db8:0::1")["reason"] == "proxy"
+    assert store.clear_ban("ip", "::FFFF:198.51.100.7")
+    assert share(client, ip="198.51.100.7").json["decision"] == "allow"
+
+
 def test_a_ban_with_an_end_lifts_itself(client: FlaskClient, app: object, clock: ManualClock) -> None:
     store = app.extensions["risk"].store  # type: ignore[attr-defined]
     store.set_ban("device", "cool", reason="cool-down", actor="rule", until_ms=clock.now_ms() + 3_600_000)

@@ -43,3 +43,23 @@ def test_score_writes_back_cases_and_keeps_their_ids(client: FlaskClient, redis_
     farm_case = client.get(f"/v1/review/cases/{ids['farm']}", headers=ANALYST).json
     assert "fu99" in {m["node"] for m in farm_case["members"]} and farm_case["opened_version"] == 1
     assert farm_case["version"] == 2
+
+
+def test_ban_refuses_what_no_decision_can_match(redis_server: RedisServer, redis_client: redis.Redis) -> None:
+    # A ban of an id no decision can carry (blank, control characters, longer
+    # than the API's 128) or of no ip address would be written and match
+    # nothing: refused with the reason, nothing written, nothing audited.
+    env = {"REDIS_URL": redis_server.url}
+    before = set(redis_client.keys("*"))
+    for kind, entity, reason in (("device", "", "r"), ("device", " ", "r"), ("user", "a\x07b", "r"),
+                                 ("device", "d" * 129, "r"), ("ip", "999.1.1.1", "r"), ("device", "d1", "  ")):
+        result = CliRunner().invoke(cli, ["ban", kind, entity, "--reason", reason], env=env)
+        assert result.exit_code == 2, (kind, entity, result.output)
+        assert "Invalid value" in result.output and "Traceback" not in result.output
+    assert set(redis_client.keys("*")) == before
+    # An ip in any spelling is banned (and lifted) in the decisions' spelling.
+    result = CliRunner().invoke(cli, ["ban", "ip", "2001:DB8::1", "--reason", "proxy"], env=env)
+    assert result.exit_code == 0 and result.output == "banned ip 2001:db8::1\n"
+    assert redis_client.exists("risk:{ip:2001%3Adb8%3A%3A1}:ban")
+    result = CliRunner().invoke(cli, ["unban", "ip", "2001:db8:0::1"], env=env)
+    assert result.output == "unbanned ip 2001:db8::1\n"
