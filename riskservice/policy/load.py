@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,11 +102,36 @@ def load_policy(path: Path | str, presets_file: Path = PRESETS_FILE) -> Policy:
     return parse_policy(text, source=str(path), presets_file=presets_file)
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """Safe YAML that refuses a key written twice in one mapping: plain YAML
+    keeps the last silently, so a merchant's first ``device_velocity`` would
+    be dropped without a word (the API refuses duplicate JSON keys for the
+    same reason)."""
+
+
+def _unique_mapping(loader: _UniqueKeys, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: dict[Any, yaml.Mark] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # (`<<: *defaults` overrides by design)
+        key = loader.construct_object(key_node, deep=True)
+        if isinstance(key, Hashable) and key in seen:
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping", node.start_mark,
+                f"found the key {key!r} twice (first on line {seen[key].line + 1})", key_node.start_mark)
+        if isinstance(key, Hashable):
+            seen[key] = key_node.start_mark
+    return loader.construct_mapping(node, deep=True)
+
+
+_UniqueKeys.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
 def parse_policy(text: bytes | str, source: str = "<policy>", presets_file: Path = PRESETS_FILE) -> Policy:
     """Validate and compile policy YAML ``text`` (merchants may start from the
     presets of ``presets_file`` or of the policy's own ``presets:``)."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_UniqueKeys)  # (safe: a SafeLoader refusing duplicate keys)
     except yaml.YAMLError as exc:
         raise PolicyError(f"{source}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
@@ -156,7 +181,7 @@ def parse_policy(text: bytes | str, source: str = "<policy>", presets_file: Path
 def shipped_presets(presets_file: Path = PRESETS_FILE) -> dict[str, dict[str, dict[str, Any]]]:
     """The platform presets in ``presets_file`` (``config/presets.yaml``)."""
     try:
-        loaded = yaml.safe_load(Path(presets_file).read_text())
+        loaded = yaml.load(Path(presets_file).read_text(), Loader=_UniqueKeys)  # (safe, see _UniqueKeys)
     except (OSError, yaml.YAMLError) as exc:
         raise PolicyError(f"{presets_file}: {exc}") from None
     return dict(loaded or {})

@@ -57,6 +57,9 @@ def test_version_changes_with_content() -> None:
         (("      - 国家级", "      - '  ·'"), "rules.sensitive_copy.terms.7: is empty after normalisation"),
         (("name: default", "name: default\nextra: 1"), "extra: Extra inputs are not permitted"),
         (("rules:", "rules: [\n"), "not valid YAML"),
+        # A key twice in one mapping: YAML alone keeps the last, silently.
+        (("merchants: {}", "merchants:\n  m42:\n    device_velocity: {limit: 2}\n    device_velocity: {limit: 200}"),
+         "found the key 'device_velocity' twice (first on line"),
     ],
 )
 def test_each_kind_of_mistake_names_its_place(change: tuple[str, str], message: str) -> None:
