@@ -111,7 +111,9 @@ def validation_error(exc: ValidationError) -> ValidationFailed:
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
         elif err["type"] == "string_pattern_mismatch":
-            msg = "must be printable text, not blank, without control characters"
+            pattern = (err.get("ctx") or {}).get("pattern")
+            msg = ("must be printable text, not blank, without control characters" if pattern == ID_PATTERN
+                   else f"must match {pattern}")
         fields.setdefault(loc or "body", msg)
     summary = "; ".join(f"{k}: {v}" for k, v in fields.items())
     return ValidationFailed(f"invalid request: {summary}", fields)

@@ -126,6 +126,10 @@ def test_a_large_case_is_acted_on_with_its_members_digest(client: FlaskClient, r
     too_many = [{"node": f"m{i}", "kind": "user"} for i in range(301)]
     refused = act(client, "c1", action="block", reason="farm", members=too_many)
     assert refused.status_code == 422 and "members" in refused.json["error"]["fields"]
+    for malformed in ("0000", "xyz", "ABCDEF0123456789"):
+        refused = act(client, "c1", action="block", reason="farm", members_digest=malformed)
+        assert refused.status_code == 422
+        assert refused.json["error"]["fields"] == {"members_digest": "must match ^[0-9a-f]{16}$"}
     write_back(redis_client, [], cases=[case([f"m{i}" for i in range(399)], ["big-phone"])])
     stale = act(client, "c1", action="block", reason="farm", members_digest=digest)
     assert stale.status_code == 409
