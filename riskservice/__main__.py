@@ -19,15 +19,16 @@ from typing import Any, cast
 
 import click
 import orjson
+import redis
 
 from config.settings import Settings, SettingsError
 from riskservice import logs
-from riskservice.backtest import format_report, read_jsonl, run_backtest
+from riskservice.backtest import format_report, read_recorded, run_backtest
 from riskservice.calibration.observe import TUNABLE
 from riskservice.decisions.request import ID_PATTERN, MAX_ID_LENGTH
 from riskservice.deployment import UnsupportedRedis, check_deployment, open_store
 from riskservice.embedded_redis import EmbeddedRedis
-from riskservice.errors import PolicyError
+from riskservice.errors import PolicyError, StorageError
 from riskservice.events import read_events
 from riskservice.limits.clock import ServerClock
 from riskservice.limits.cluster import ClusterStore
@@ -70,7 +71,18 @@ def _store() -> Iterator[RedisStore | ClusterStore]:
             embedded.stop()
 
 
-@click.group()
+class _Commands(click.Group):
+    """The tools' commands; Redis that cannot be reached, or fails, is one
+    line naming it, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (StorageError, redis.RedisError) as exc:
+            raise click.ClickException(f"Redis: {exc}") from None
+
+
+@click.group(cls=_Commands)
 def cli() -> None:
     """Share-risk service tools (Redis from REDIS_URL, else the embedded one)."""
 
@@ -213,7 +225,7 @@ def backtest(policy_file: Path, input_file: Path, examples: int, as_json: bool, 
     """Replay recorded events through a candidate policy on a scratch Redis."""
     try:
         policy = load_policy(policy_file)
-        result = run_backtest(read_jsonl(input_file), policy, examples=examples, signals=signals)
+        result = run_backtest(read_recorded(input_file), policy, examples=examples, signals=signals)
     except (PolicyError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
@@ -273,7 +285,10 @@ def score(input_file: Path | None, output_dir: Path, write_back: bool, no_report
     else:
         if input_file is not None and input_file.is_dir():
             raise click.BadParameter("the numpy engine reads one JSON-lines file", param_hint="--input")
-        summary = _score_numpy(input_file, output_dir, write_back, no_report, seed)
+        try:
+            summary = _score_numpy(input_file, output_dir, write_back, no_report, seed)
+        except ValueError as exc:  # (graphs' EventFormatError: a line that is no share event)
+            raise click.ClickException(str(exc)) from None
     click.echo(orjson.dumps({k: v for k, v in summary.items() if k not in ("top_kol", "top_anomaly")},
                             option=orjson.OPT_INDENT_2).decode())
 

@@ -83,6 +83,30 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
                     raise ValueError(f"{path}:{number}: not JSON: {exc}") from None
 
 
+def read_recorded(path: Path) -> Iterator[dict[str, Any]]:
+    """The share events of an export (``python -m riskservice export``), each
+    checked for what a replay reads of the recording.
+
+    Raises
+    ------
+    ValueError
+        Naming the line, when one is no JSON object, or lacks the time
+        (``ts``, epoch seconds), the ``decision_id`` or the ``decision``; the
+        request's own fields are judged as the API judges them, at replay.
+    """
+    for number, ev in enumerate(read_jsonl(path), 1):
+        problem = ("is no JSON object" if not isinstance(ev, dict)
+                   else "has no ts (epoch seconds)" if isinstance(ev.get("ts"), bool)
+                   or not isinstance(ev.get("ts"), int | float)
+                   else "has no decision_id" if not isinstance(ev.get("decision_id"), str)
+                   else "has no decision (allow, challenge or block)"
+                   if ev.get("decision") not in ("allow", "challenge", "block") else None)
+        if problem:
+            raise ValueError(f"{path}: event {number} {problem}: not a recorded share event "
+                             "(python -m riskservice export writes them)")
+        yield ev
+
+
 def _order(seq: str | None, ts: float, rank: int) -> tuple[int, int, int]:
     """Sort key: the stream id when the line has one (the exact order of
     recording), else the time."""

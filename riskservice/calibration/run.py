@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import yaml
 
-from riskservice.backtest import BacktestResult, read_jsonl, run_backtest
+from riskservice.backtest import BacktestResult, read_jsonl, read_recorded, run_backtest
 from riskservice.calibration.observe import observe
 from riskservice.calibration.propose import Proposal, propose
 from riskservice.policy.load import Policy, load_policy
@@ -77,7 +77,7 @@ def calibrate(input_file: Path, policy_file: Path, output: Path, *, target: floa
         A scratch Redis for the backtests (flushed); by default an embedded one.
     """
     current = load_policy(policy_file)
-    events = list(read_jsonl(input_file))
+    events = list(read_recorded(input_file))
     rows = read_scores(scores_file) if scores_file else None
     defaults = current.for_merchant(None).rules
     observations = observe(events, defaults, anomaly_of(rows) if rows is not None else None)
