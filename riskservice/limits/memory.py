@@ -103,6 +103,8 @@ class MemoryStore:
         decision, challenge_kind = combine(fired)
         consumed = decision == 0
         if consumed:
+            if args.lat != "":  # (only a counted share moves the device, as decide.lua)
+                self.positions[keys.device_state] = (now_ms, float(args.lat), float(args.lon))
             self.logs[keys.device_state] = record(dlog, now_ms, plan.device_log_cap, plan.device_log_keep_ms)
             self.logs[keys.user_log] = record(ulog, now_ms, plan.user_log_cap, plan.user_log_keep_ms)
             kept = {u: t for u, t in {**seen, user_id: now_ms}.items() if now_ms - t < plan.users_keep_ms}
@@ -145,7 +147,6 @@ class MemoryStore:
                 kmh = km / (max(now_ms - last[0], 1000) / 3_600_000)
                 if km >= travel.extra and kmh > travel.limit:
                     fire("impossible_travel", _round(kmh, 0), _number(travel.limit), None, 0, _round(km, 1))
-            self.positions[keys.device_state] = (now_ms, lat, lon)
         device, user = self.scores.get(f"d:{args.device_id}"), self.scores.get(f"u:{args.user_id}")
         graph = plan.rules["graph_anomaly"]
         if device is not None or user is not None:

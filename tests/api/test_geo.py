@@ -62,6 +62,26 @@ def test_impossible_travel(client: FlaskClient, clock: ManualClock) -> None:
     assert reason["limit"] == 500
 
 
+def test_a_refused_attempt_does_not_move_the_device(client: FlaskClient, clock: ManualClock) -> None:
+    # Shanghai, then Beijing an hour later: challenged. Retrying from Beijing
+    # with a new event id is judged against Shanghai again (the last share
+    # counted), not against the refused attempt: still challenged.
+    assert share(client, geo=SHANGHAI).json["decision"] == "allow"
+    clock.advance(3600)
+    beijing = {"lat": 39.9042, "lon": 116.4074}
+    assert codes(share(client, geo=beijing)) == ["impossible_travel"]
+    clock.advance(60)
+    assert codes(share(client, geo=beijing)) == ["impossible_travel"]
+    # Back in Shanghai: no travel from where the device last shared.
+    assert share(client, geo=SHANGHAI).json["decision"] == "allow"
+    # Three hours after that share (360 km/h), Beijing is plausible and counted;
+    # from then on the device is in Beijing.
+    clock.advance(3 * 3600)
+    assert share(client, geo=beijing).json["decision"] == "allow"
+    clock.advance(60)
+    assert share(client, geo=beijing).json["decision"] == "allow"
+
+
 def test_plausible_travel_passes(client: FlaskClient, clock: ManualClock) -> None:
     share(client, geo=SHANGHAI)
     clock.advance(3 * 3600)

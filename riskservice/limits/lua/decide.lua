@@ -142,23 +142,19 @@ if rule(plan, 5, F_ENABLED) == 1 then
   end
 end
 
--- Impossible travel from the device's last position.
-if lat then
-  -- The new position is written and the last one read in one call (SET ... GET).
-  local position = struct.pack('>I6dd', now, lat, lon)
-  if rule(plan, 6, F_ENABLED) == 1 then
-    local last = redis.call('SET', k_device_geo, position, 'PX', '86400000', 'GET')
-    if last then
-      local t, plat, plon = struct.unpack('>I6dd', last)
-      local km = haversine_km(plat, plon, lat, lon)
-      -- At least a second apart, so that two shares in the same ms are not infinitely fast.
-      local kmh = km / (math.max(now - t, 1000) / 3600000)
-      if km >= rule(plan, 6, F_EXTRA) and kmh > rule(plan, 6, F_LIMIT) then
-        fire(6, math.floor(kmh + 0.5), rule(plan, 6, F_LIMIT), cjson.null, 0, math.floor(km * 10 + 0.5) / 10)
-      end
+-- Impossible travel from the position of the device's last counted share
+-- (written below, once this share is admitted: a refused attempt does not
+-- move the device, or a retry from the far place would pass).
+if lat and rule(plan, 6, F_ENABLED) == 1 then
+  local last = redis.call('GET', k_device_geo)
+  if last then
+    local t, plat, plon = struct.unpack('>I6dd', last)
+    local km = haversine_km(plat, plon, lat, lon)
+    -- At least a second apart, so that two shares in the same ms are not infinitely fast.
+    local kmh = km / (math.max(now - t, 1000) / 3600000)
+    if km >= rule(plan, 6, F_EXTRA) and kmh > rule(plan, 6, F_LIMIT) then
+      fire(6, math.floor(kmh + 0.5), rule(plan, 6, F_LIMIT), cjson.null, 0, math.floor(km * 10 + 0.5) / 10)
     end
-  else
-    redis.call('SET', k_device_geo, position, 'PX', '86400000')
   end
 end
 
@@ -276,6 +272,7 @@ local consumed = 0
 if decision == 0 then
   consumed = 1
   admit(plan, now, k_device_state, (not split) and k_user_log or nil, user, dlog, ulog, users)
+  if lat then redis.call('SET', k_device_geo, struct.pack('>I6dd', now, lat, lon), 'PX', '86400000') end
 else
   -- Evidence for analysts: refusals by rule; past the policy's threshold an
   -- open device enters the review queue, worst (most refusal points) first.

@@ -23,9 +23,9 @@ __all__ = ["COMMAND", "COMMANDS", "MODULE", "MODULE_FILE", "NATIVE_VERSION", "Na
            "built_module", "loaded_version"]
 
 # The module's version (RISKDECIDE_VERSION in riskdecide.c; a test holds them
-# equal). Raised whenever RISK.DECIDE's arguments or replies change, so a
+# equal). Raised whenever RISK.DECIDE's arguments, replies or writes change, so a
 # server with an older module is not sent calls it would misread.
-NATIVE_VERSION = 5
+NATIVE_VERSION = 6
 MODULE = "riskdecide"
 COMMAND = "RISK.DECIDE"
 # The module's commands by the script each does (same KEYS, ARGV and replies):

@@ -291,28 +291,16 @@ static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, long 
         }
     }
 
-    /* Impossible travel from the device's last position (the new one written, the last read). */
-    if (has_position) {
-        BUF(position);
-        buf_uint(&position, (uint64_t)now, 6);
-        buf_f64(&position, lat);
-        buf_f64(&position, lon);
-        /* SET ... GET: the key is written either way, so one handle reads and writes it (in place:
-         * a position is always as long). */
-        unsigned char l[22];
-        int has_last = 0;
-        Held geo;
-        if (!hold_string(ctx, key[K_DEVICE_GEO], &geo)) {
-            buf_free(&position);
-            return reply_wrongtype(ctx);
-        }
-        if (geo.value && rule_byte(pl, 6, F_ENABLED) == 1 && geo.len >= 22) {
-            memcpy(l, geo.value, 22);
-            has_last = 1;
-        }
-        write_held(ctx, e, &geo, position.p, position.len, DAY_MS);
-        buf_free(&position);
-        if (has_last) {
+    /* Impossible travel from the position of the device's last counted share (written below once
+     * this share is admitted: a refused attempt does not move the device, or a retry from the far
+     * place would pass). */
+    if (has_position && rule_byte(pl, 6, F_ENABLED) == 1) {
+        size_t geo_len = 0;
+        int wrong = 0;
+        const char *last = read_string(ctx, key[K_DEVICE_GEO], &geo_len, &wrong);
+        if (wrong) return reply_wrongtype(ctx);
+        if (last && geo_len >= 22) {
+            const unsigned char *l = (const unsigned char *)last;
             ms_t t = (ms_t)rd_u(l, 6);
             double km = haversine_km(rd_f64(l + 6), rd_f64(l + 14), lat, lon);
             /* At least a second apart, so that two shares in the same ms are not infinitely fast. */
@@ -497,6 +485,14 @@ static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, long 
         buf_free(&st);
         buf_free(&kept);
         buf_free(&ul);
+        if (has_position) { /* the device's position moves with its counted shares only */
+            BUF(position);
+            buf_uint(&position, (uint64_t)now, 6);
+            buf_f64(&position, lat);
+            buf_f64(&position, lon);
+            set_px_buf(ctx, e, key[K_DEVICE_GEO], position.p, position.len, DAY_MS);
+            buf_free(&position);
+        }
     } else {
         release(&dev_state);
         release(&user_log);
