@@ -1,7 +1,8 @@
 """gunicorn settings for the share-risk service (``gunicorn -c config/gunicorn.conf.py wsgi:app``).
 
 The master starts the embedded Redis (when no REDIS_URL is set) once, before
-forking, so every worker shares one server; and it prepares prometheus-client's
+forking, so every worker shares one server, and starts it again if it exits;
+and it prepares prometheus-client's
 multiprocess directory so ``/metrics`` adds up all workers. It also starts
 the real-time signal consumer (``RISK_SIGNALS``, on by default), starts it
 again whenever it exits, and stops it on exit.
@@ -78,6 +79,8 @@ def on_starting(server: Any) -> None:
 
         _embedded = EmbeddedRedis(settings.data_dir)
         os.environ["REDIS_URL"] = _embedded.ensure()
+        if _embedded.process is not None:  # (started here, not found running: ours to keep up)
+            _embedded.watch()
         server.log.info("embedded redis at %s", os.environ["REDIS_URL"])
     if settings.signals:
         # The real-time signal consumer: one process for the whole service

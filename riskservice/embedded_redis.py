@@ -9,6 +9,12 @@ the starter stops it. It loads the native decide (``riskdecide.so``, built by
 ``make native``) when the file is there; a module that fails to load (built
 for another Redis, say) is logged and the server starts without it, so
 decisions run on the Lua scripts.
+
+The starter can also watch it (:meth:`EmbeddedRedis.watch`, the gunicorn
+master does): a server that exits while the service runs is started again on
+the same socket or port, from its append-only file, so the workers reconnect
+to it on their own instead of answering degraded until someone restarts
+the service.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -83,6 +90,9 @@ class EmbeddedRedis:
         self.socket = self.dir / "redis.sock"
         self.port_file = self.dir / "port"
         self.process: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -138,7 +148,8 @@ class EmbeddedRedis:
         if self.url.startswith("unix://"):
             args += ["--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700"]
         else:
-            port = _free_port()
+            # (a restart keeps the port: the workers were told this URL)
+            port = int(self.port_file.read_text()) if self.restarts and self.port_file.exists() else _free_port()
             self.port_file.write_text(str(port))
             args += ["--port", str(port), "--bind", "127.0.0.1"]
         # Its own session, so a Ctrl-C meant for the service's terminal does
@@ -158,8 +169,37 @@ class EmbeddedRedis:
         self.process = None
         raise EmbeddedRedisError(f"redis-server did not answer within {timeout_s} s")
 
+    def watch(self, *, every_s: float = 0.5, first_backoff_s: float = 0.5, max_backoff_s: float = 30.0) -> None:
+        """Start the server again whenever it exits, until :meth:`stop` (a
+        thread; only for the process that started it)."""
+        self._watcher = threading.Thread(target=self._watch, args=(every_s, first_backoff_s, max_backoff_s),
+                                         name="embedded-redis-watcher", daemon=True)
+        self._watcher.start()
+
+    def _watch(self, every_s: float, first_backoff_s: float, max_backoff_s: float) -> None:
+        backoff = first_backoff_s
+        while not self._stopping.wait(every_s):
+            process = self.process
+            if process is None or process.poll() is None:
+                continue
+            log.error("embedded redis exited; starting it again",
+                      extra={"code": process.returncode, "pid": process.pid, "log": str(self.dir / "redis.log")})
+            if self._stopping.wait(backoff):
+                return
+            try:
+                self.restarts += 1
+                self._start(timeout_s=10.0)
+                backoff = first_backoff_s
+            except EmbeddedRedisError as exc:
+                log.error("embedded redis did not start again", extra={"error": str(exc)})
+                self.process = process  # (still exited: tried again after the wait)
+                backoff = min(backoff * 2, max_backoff_s)
+
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop the server if this process started it (it flushes its AOF on SIGTERM)."""
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout_s)
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)

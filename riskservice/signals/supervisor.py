@@ -95,10 +95,12 @@ class ConsumerSupervisor:
                 return
             if time.monotonic() - self._started_at >= self.stable_s:
                 backoff = self.first
-            self.log.warning("signal consumer exited (pid %s, code %s); restarting it in %.1f s",
-                             proc.pid, proc.returncode, backoff)
+            # (the wait first: a service shutting down stops the consumer before it
+            # stops this watch, and that exit is no news)
             if self.stopping.wait(backoff):
                 return
+            self.log.warning("signal consumer exited (pid %s, code %s); started again after %.1f s",
+                             proc.pid, proc.returncode, backoff)
             self._spawn()
             if self.stopping.is_set():
                 return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -124,6 +125,42 @@ def test_embedded_redis_serves_all_workers_and_survives_restart(tmp_path: Path) 
         assert replay.headers.get("Idempotent-Replayed") == "true"
     finally:
         second.stop()
+    assert redis_processes(data_dir) == []
+
+
+def test_an_embedded_redis_that_exits_is_started_again(tmp_path: Path) -> None:
+    # The embedded Redis stopped under the running service (here: SIGTERM, as
+    # an operator's mistake would): the master starts it again on the same
+    # address from its append-only file, and answers stop being degraded on
+    # their own, with every share counted before the stop.
+    data_dir = tmp_path / "var"
+    server = Gunicorn(data_dir, workers=2).start()
+    try:
+        for i in range(20):
+            body = {"event_id": f"r-{i}", "device_id": "restart-dev", "user_id": "u", "coupon_id": "c"}
+            assert post(server.url, body).json()["decision"] == "allow"
+        (first,) = redis_processes(data_dir)
+        first.terminate()
+        first.wait(10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            again = redis_processes(data_dir)
+            if again and requests.get(f"{server.url}/readyz", timeout=5).status_code == 200:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the embedded redis was not started again within 30 s")
+        assert [p.pid for p in again] != [first.pid]
+        deadline = time.monotonic() + 10
+        while True:  # (a worker's breaker may still be open for a moment)
+            resp = post(server.url, {"event_id": "r-after", "device_id": "restart-dev", "user_id": "u",
+                                     "coupon_id": "c"}).json()
+            if not resp.get("degraded") or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert resp["decision"] == "challenge" and not resp.get("degraded"), resp
+    finally:
+        server.stop()
     assert redis_processes(data_dir) == []
 
 

@@ -47,7 +47,7 @@ def test_an_exiting_consumer_is_started_again_with_a_growing_wait(tmp_path: Path
         sup.stop(timeout_s=5)
     started = pids(notes)
     assert started[0] == first and len(set(started)) == len(started)
-    waits = [line.rsplit(" in ", 1)[1] for line in log.lines if line.startswith("signal consumer exited")]
+    waits = [line.rsplit(" after ", 1)[1] for line in log.lines if line.startswith("signal consumer exited")]
     assert waits[:4] == ["0.1 s", "0.2 s", "0.4 s", "0.4 s"]
     assert sup.restarts >= 4
     assert [line for line in log.lines if line.startswith("signal consumer restarted")][:4] == [
