@@ -13,6 +13,7 @@ import gc
 import logging
 import signal
 import threading
+from pathlib import Path
 
 import redis
 from flask import Flask
@@ -23,6 +24,7 @@ from riskservice.app import create_app
 from riskservice.deployment import UnsupportedRedis, check_deployment, cluster_enabled
 from riskservice.embedded_redis import EmbeddedRedis
 from riskservice.errors import StorageError
+from riskservice.limits.outage import adopt_spilled
 from riskservice.state import risk_state
 
 log = logging.getLogger("riskservice.process")
@@ -41,6 +43,7 @@ def serve(settings: Settings | None = None) -> Flask:
     app = create_app(settings)
     start_policy_watch(app)
     note_policy_at_start(app)
+    keep_outage_shares(app)
     # Everything built so far (modules, the app, its policy: about 90 000
     # objects) lives as long as the process: frozen, the cyclic collector
     # stops re-scanning it in each full collection (measured in process: a
@@ -50,6 +53,27 @@ def serve(settings: Settings | None = None) -> Flask:
     gc.collect()
     gc.freeze()
     return app
+
+
+def keep_outage_shares(app: Flask) -> None:
+    """Shares this process allowed while Redis was unavailable and has not
+    counted yet are written to the data folder when it exits, and any that
+    an earlier process left there are taken over now, to be counted once
+    Redis answers (riskservice.limits.outage)."""
+    state = risk_state(app)
+    folder = Path(state.settings.data_dir) / "outage"
+    outage = state.engine.outage
+    adopted = adopt_spilled(folder, outage)
+    if adopted:
+        log.warning("took over shares allowed during an outage by a stopped process", extra={"shares": adopted})
+
+    def spill() -> None:
+        path = outage.spill(folder)
+        if path is not None:
+            log.warning("redis did not come back before this process stopped: shares allowed meanwhile kept "
+                        "for the next process", extra={"file": str(path)})
+
+    atexit.register(spill)
 
 
 def refuse_a_cluster(url: str | None) -> None:

@@ -21,16 +21,22 @@ outage, so there is nothing to reconcile.
 
 from __future__ import annotations
 
+import base64
+import os
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
 
 from riskservice.limits.contract import DecideArgs
 from riskservice.limits.keys import DecisionKeys
 from riskservice.limits.memory import MemoryStore
 from riskservice.limits.records import DecisionRecord
 
-__all__ = ["MissedShare", "OutageLog"]
+__all__ = ["MissedShare", "OutageLog", "adopt_spilled"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,19 @@ class MissedShare:
 
     keys: DecisionKeys
     args: DecideArgs
+
+    def to_json(self) -> bytes:
+        """One line of a spill file: the keys and arguments by name, bytes as base64."""
+        args = {k: {"b64": base64.b64encode(v).decode()} if isinstance(v, bytes) else v
+                for k, v in self.args._asdict().items()}
+        return orjson.dumps({"keys": self.keys._asdict(), "args": args})
+
+    @classmethod
+    def from_json(cls, line: bytes) -> MissedShare:
+        data = orjson.loads(line)
+        args: dict[str, object] = {k: base64.b64decode(v["b64"]) if isinstance(v, dict) else v
+                                   for k, v in data["args"].items()}
+        return cls(DecisionKeys(**data["keys"]), DecideArgs(**args))  # type: ignore[arg-type]  # (by name)
 
 
 class OutageLog:
@@ -90,7 +109,40 @@ class OutageLog:
             if not self._pending:
                 self._windows = MemoryStore()
 
+    def spill(self, folder: Path) -> Path | None:
+        """Write the shares not yet in Redis to a new file in ``folder`` (and
+        forget them here); the file, or None when there were none."""
+        with self._lock:
+            shares, self._pending = list(self._pending), deque()
+        if not shares:
+            return None
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{time.time_ns()}-{os.getpid()}.jsonl"
+        partial = path.with_suffix(".partial")
+        partial.write_bytes(b"".join(share.to_json() + b"\n" for share in shares))
+        partial.rename(path)  # (whole or not at all for a reader)
+        return path
+
     def restore(self, shares: list[MissedShare]) -> None:
         """``shares`` could not be written: back to the front, in their order."""
         with self._lock:
             self._pending.extendleft(reversed(shares))
+
+
+def adopt_spilled(folder: Path, log: OutageLog) -> int:
+    """Take over the shares other processes spilled into ``folder``: each
+    file is claimed by renaming it (so two processes never take the same
+    one), read into ``log``'s pending shares, and deleted. How many."""
+    taken = 0
+    for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else ():
+        claimed = path.with_suffix(f".adopting-{os.getpid()}")
+        try:
+            path.rename(claimed)
+        except FileNotFoundError:
+            continue  # another process took it
+        shares = [MissedShare.from_json(line) for line in claimed.read_bytes().splitlines() if line.strip()]
+        log.restore(shares)
+        claimed.unlink()
+        taken += len(shares)
+    return taken
+
