@@ -28,7 +28,7 @@ from riskservice.calibration.observe import TUNABLE
 from riskservice.decisions.request import ID_PATTERN, MAX_ID_LENGTH
 from riskservice.deployment import UnsupportedRedis, check_deployment, open_store
 from riskservice.embedded_redis import EmbeddedRedis
-from riskservice.errors import PolicyError, StorageError
+from riskservice.errors import Conflict, PolicyError, StorageError
 from riskservice.events import read_events
 from riskservice.limits.clock import ServerClock
 from riskservice.limits.cluster import ClusterStore
@@ -36,6 +36,7 @@ from riskservice.limits.keys import canonical_ip
 from riskservice.limits.store import RedisStore
 from riskservice.policy.load import load_policy
 from riskservice.review import audit
+from riskservice.review.actions import ActionRequest, apply
 from riskservice.review.common import now_ms
 
 
@@ -95,7 +96,8 @@ KIND = click.Choice(["device", "user", "ip"])
 @click.argument("entity_id")
 @click.option("--reason", required=True, help="Why; shown in every decision it blocks.")
 @click.option("--actor", default=lambda: os.environ.get("USER", "operator"), help="Who bans (for the record).")
-@click.option("--hours", type=click.FloatRange(min=0, min_open=True), help="Lift the ban after this long.")
+@click.option("--hours", type=click.FloatRange(min=0, max=24 * 365, min_open=True),
+              help="Lift the ban after this long (at most a year).")
 def ban(kind: str, entity_id: str, reason: str, actor: str, hours: float | None) -> None:
     """Block every share of a device, user or ip."""
     entity_id = _entity(kind, entity_id)
@@ -103,8 +105,13 @@ def ban(kind: str, entity_id: str, reason: str, actor: str, hours: float | None)
         raise click.BadParameter("must not be blank", param_hint="--reason")
     until = int((time.time() + hours * 3600) * 1000) if hours else 0
     with _store() as store:
-        store.set_ban(kind, entity_id, reason=reason, actor=actor, until_ms=until)
-        _audit(store, actor, "block", f"{kind}:{entity_id}", reason, {"until": until or None})
+        if kind == "device":
+            # As an analyst's block (the review API's): the review queue, the
+            # status lists and the dossier then agree on the device.
+            _review_action(store, entity_id, ActionRequest(action="block", reason=reason, hours=hours), actor)
+        else:
+            store.set_ban(kind, entity_id, reason=reason, actor=actor, until_ms=until)
+            _audit(store, actor, "block", f"{kind}:{entity_id}", reason, {"until": until or None})
     click.echo(f"banned {kind} {entity_id}" + (f" for {hours:g} h" if hours else ""))
 
 
@@ -117,10 +124,24 @@ def unban(kind: str, entity_id: str, reason: str, actor: str) -> None:
     """Lift a ban."""
     entity_id = _entity(kind, entity_id)
     with _store() as store:
-        lifted = store.clear_ban(kind, entity_id)
-        if lifted:
-            _audit(store, actor, "unblock", f"{kind}:{entity_id}", reason, {})
+        if kind == "device":
+            try:
+                _review_action(store, entity_id, ActionRequest(action="unblock", reason=reason), actor)
+                lifted = True
+            except Conflict:  # (not blocked)
+                lifted = False
+        else:
+            lifted = store.clear_ban(kind, entity_id)
+            if lifted:
+                _audit(store, actor, "unblock", f"{kind}:{entity_id}", reason, {})
     click.echo(f"unbanned {kind} {entity_id}" if lifted else f"{kind} {entity_id} was not banned")
+
+
+def _review_action(store: RedisStore | ClusterStore, device_id: str, req: ActionRequest, actor: str) -> None:
+    """A device's ban or unban through the review actions (audited there, actor ``cli:<name>``)."""
+    # (apply() takes either client: it asks which one it was given)
+    apply(cast(redis.Redis, store.client), device_id, req, actor=f"cli:{actor}",
+          now_ms=now_ms(ServerClock(), store.client))
 
 
 def _entity(kind: str, entity_id: str) -> str:

@@ -63,3 +63,22 @@ def test_ban_refuses_what_no_decision_can_match(redis_server: RedisServer, redis
     assert redis_client.exists("risk:{ip:2001%3Adb8%3A%3A1}:ban")
     result = CliRunner().invoke(cli, ["unban", "ip", "2001:db8:0::1"], env=env)
     assert result.output == "unbanned ip 2001:db8::1\n"
+
+
+def test_a_device_banned_from_the_command_line_is_blocked_everywhere_analysts_look(
+        client: FlaskClient, redis_server: RedisServer) -> None:
+    # Through the review actions: the blocked list, the dossier and the audit agree.
+    env = {"REDIS_URL": redis_server.url}
+    result = CliRunner().invoke(cli, ["ban", "device", "cli-phone", "--reason", "farm", "--actor", "ops"], env=env)
+    assert result.exit_code == 0, result.output
+    listed = client.get("/v1/review/devices?status=blocked", headers=ANALYST).json["devices"]
+    assert [d["device_id"] for d in listed] == ["cli-phone"]
+    dossier = client.get("/v1/review/devices/cli-phone", headers=ANALYST).json
+    assert dossier["status"] == "blocked" and dossier["ban"]["reason"] == "farm"
+    assert [(h["actor"], h["action"]) for h in dossier["history"]] == [("cli:ops", "block")]
+    result = CliRunner().invoke(cli, ["unban", "device", "cli-phone", "--actor", "ops"], env=env)
+    assert result.output == "unbanned device cli-phone\n"
+    assert client.get("/v1/review/devices?status=blocked", headers=ANALYST).json["devices"] == []
+    assert client.get("/v1/review/devices/cli-phone", headers=ANALYST).json["status"] == "open"
+    again = CliRunner().invoke(cli, ["unban", "device", "cli-phone"], env=env)
+    assert again.exit_code == 0 and again.output == "device cli-phone was not banned\n"
