@@ -204,11 +204,12 @@ def describe_validation(schemas: dict[str, Any]) -> None:
     schemas["DecisionRequest"]["properties"]["occurred_at"] = OCCURRED_AT
     ip = schemas["DecisionRequest"]["properties"]["ip"]
     ip["anyOf"][0] = {"type": "string", "maxLength": 64, "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}],
-                      "description": "An IPv4 or IPv6 address (surrounding spaces are ignored)"}
+                      "description": "An IPv4 or IPv6 address (surrounding spaces are ignored; an "
+                                     "IPv4-mapped IPv6 address is read as the IPv4 address it carries)"}
     for name, rule in CROSS_FIELD.items():
         model = schemas[name]
         model["description"] = f"{model.get('description', '')} {rule}".strip()
-    for model_name in (*CROSS_FIELD, "DecisionRequest"):
+    for model_name in dict.fromkeys((*CROSS_FIELD, "DecisionRequest")):  # (each once: a note, not two)
         for prop in schemas[model_name]["properties"].values():
             for variant in (prop, *prop.get("anyOf", ())):
                 if variant.get("type") == "integer":

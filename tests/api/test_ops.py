@@ -41,4 +41,6 @@ def test_openapi_documents_every_route(app: Flask, client: FlaskClient) -> None:
     assert all(set(doc["paths"][path]) == {"post"} for path in ROUTES)
     request_schema = doc["components"]["schemas"]["DecisionRequest"]
     assert set(request_schema["required"]) == {"event_id", "device_id", "user_id", "coupon_id"}
+    # Each integer field carries the note on integer literals once.
+    assert request_schema["properties"]["recipient_count"]["description"].count("A JSON integer literal") == 1
     assert "DecisionResponse" in doc["components"]["schemas"]
