@@ -171,9 +171,13 @@ def _instant(value: str | None) -> int | None:
     if value is None:
         return None
     try:
-        return round(float(value) * 1000)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        if seconds > 1e11:  # (the year 5138: milliseconds given for seconds)
+            raise click.BadParameter(f"{value!r} looks like epoch milliseconds; give epoch seconds")
+        return round(seconds * 1000)
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -189,9 +193,12 @@ def _instant(value: str | None) -> int | None:
 @click.option("--output", "-o", type=click.File("wb"), default="-", help="File (default: standard output).")
 def export(since: str | None, until: str | None, output: Any) -> None:
     """Write the recorded share events as JSON lines (the batch job's format)."""
+    first, end = _instant(since), _instant(until)
+    if first is not None and end is not None and end <= first:
+        raise click.BadParameter(f"{until!r} is not after --since {since!r}", param_hint="--until")
     with _store() as store:
         count = 0
-        for line in read_events(store.client, _instant(since), _instant(until)):
+        for line in read_events(store.client, first, end):
             output.write(orjson.dumps(line) + b"\n")
             count += 1
     click.echo(f"exported {count} share events", err=True)

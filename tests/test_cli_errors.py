@@ -40,3 +40,14 @@ def test_a_redis_that_cannot_be_reached_is_one_line(command: list[str]) -> None:
     assert result.exit_code == 1
     assert result.output.startswith("Error: Redis: ") and "Connection refused" in result.output
     assert isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--since", "2026-11-02T00:00:00Z", "--until", "2026-11-01T00:00:00Z"], "is not after --since"),
+    (["--since", "1764000000", "--until", "1764000000"], "is not after --since"),
+    (["--since", "9999999999999"], "looks like epoch milliseconds; give epoch seconds"),
+])
+def test_export_refuses_a_range_that_holds_nothing_by_mistake(args: list[str], message: str) -> None:
+    # (refused before Redis is asked: nothing listens on port 1)
+    result = CliRunner().invoke(cli, ["export", *args], env={"REDIS_URL": "redis://127.0.0.1:1/0"})
+    assert result.exit_code == 2 and message in result.output
