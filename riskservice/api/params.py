@@ -39,7 +39,8 @@ def args(*allowed: str) -> dict[str, str]:
                                    {name: "repeated"})
         if values[0] == "":
             # An empty value is not "absent": the document gives every parameter a non-empty form.
-            raise InvalidParameter(f"query parameter {name!r} is empty; leave it out instead", {name: "empty"})
+            raise InvalidParameter(f"query parameter {name!r} is empty; give it a value, or leave it out where "
+                                   "it is optional", {name: "empty"})
         out[name] = values[0]
     return out
 
