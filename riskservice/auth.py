@@ -73,8 +73,10 @@ def authorize(environ: Mapping[str, Any], keyring: KeyRing, allowed: frozenset[s
     # header view on each request).
     principal = authenticate(environ.get("HTTP_AUTHORIZATION", ""), keyring)
     if principal.roles.isdisjoint(allowed):
-        raise Forbidden(f"this endpoint needs a key with role {' or '.join(sorted(allowed))}",
-                        {"Authorization": "wrong role"})
+        refused = Forbidden(f"this endpoint needs a key with role {' or '.join(sorted(allowed))}",
+                            {"Authorization": "wrong role"})
+        refused.principal = principal  # (the access log names the key that was refused)
+        raise refused
     return principal
 
 
@@ -86,7 +88,11 @@ def require(*roles: str) -> Callable[[F], F]:
     def decorate(view: F) -> F:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            g.principal = authorize(request.environ, risk_state().keyring, allowed)
+            try:
+                g.principal = authorize(request.environ, risk_state().keyring, allowed)
+            except Forbidden as refused:
+                g.principal = refused.principal
+                raise
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

@@ -9,6 +9,7 @@ degraded answer rather than a 5xx.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 
 class RiskServiceError(Exception):
@@ -63,6 +64,8 @@ class Unauthorized(ApiError):
 class Forbidden(ApiError):
     status = 403
     code = "forbidden"
+    # The caller whose key lacks the role (auth.authorize sets it), for the access log.
+    principal: Any = None
 
 
 class NotFound(ApiError):

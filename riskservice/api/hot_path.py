@@ -31,7 +31,7 @@ from riskservice.api.body import is_json, not_json, parse_body, read_body
 from riskservice.api.decisions import Answer, answer_decision, answer_outcome
 from riskservice.api.responses import INTERNAL_ERROR, unavailable
 from riskservice.auth import Principal, authorize
-from riskservice.errors import ApiError, MethodNotAllowed, StorageError
+from riskservice.errors import ApiError, Forbidden, MethodNotAllowed, StorageError
 from riskservice.state import RiskState
 
 error_log = logging.getLogger("riskservice.error")
@@ -103,6 +103,8 @@ class HotPath:
             status, payload = exc.status, orjson.dumps(exc.to_dict())
             if isinstance(exc, MethodNotAllowed):
                 extra = {"Allow": _ALLOW}
+            elif isinstance(exc, Forbidden):
+                principal = exc.principal
         except StorageError as exc:
             # Only an endpoint that cannot degrade gets here (a decision degrades instead).
             error_log.warning("redis unavailable", extra={"path": path, "error": str(exc)})

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from riskservice.api.body import read_body
 from riskservice.errors import InvalidJson, PayloadTooLarge, StorageError
 from riskservice.state import risk_state
-from tests.conftest import ISSUER
+from tests.conftest import ANALYST, ISSUER
 
 SHARE = {"event_id": "hp-1", "device_id": "hp-dev", "user_id": "hp-u", "coupon_id": "c"}
 JSON = {**ISSUER, "Content-Type": "application/json"}
@@ -107,3 +107,17 @@ def test_read_body_refuses(env: dict[str, Any], error: type[Exception], field: s
     with pytest.raises(error) as caught:
         read_body(env, 100)
     assert field in caught.value.fields  # type: ignore[attr-defined]
+
+
+def test_a_key_refused_for_its_role_is_named_in_the_access_log(client: FlaskClient,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    # A valid key with the wrong role (403): which key asked, on the hot path
+    # (decisions) and on the Flask views (the policy) alike.
+    with caplog.at_level(logging.INFO, logger="riskservice.access"):
+        assert client.post("/v1/decisions", json=SHARE, headers=ANALYST).status_code == 403
+        assert client.get("/v1/policy", headers=ANALYST).status_code == 403
+        assert client.post("/v1/decisions", json=SHARE, headers=ISSUER).status_code == 200
+    lines = [r for r in caplog.records if r.name == "riskservice.access"]
+    assert [r.status for r in lines] == [403, 403, 200]  # type: ignore[attr-defined]
+    ids = [r.key_id for r in lines]  # type: ignore[attr-defined]
+    assert ids[0] == ids[1] != ids[2]
