@@ -33,10 +33,11 @@ def chromium() -> Path:
 
 
 @contextmanager
-def console_page(chromium: Path, profile: Path, url: str, *, height: int) -> Iterator[tuple[Any, list[str]]]:
-    """The console at ``url`` in a fresh Chromium profile, the analyst key
-    entered by keyboard; yields the page and the page errors and console
-    errors seen (a test asserts there are none). The browser is closed after."""
+def console_page(chromium: Path, profile: Path, url: str, *, height: int,
+                 key: str = ANALYST_KEY) -> Iterator[tuple[Any, list[str]]]:
+    """The console at ``url`` in a fresh Chromium profile, ``key`` (the
+    analyst's) entered by keyboard; yields the page and the page errors and
+    console errors seen (a test asserts there are none). The browser is closed after."""
     from playwright.sync_api import sync_playwright
 
     OUTPUT.mkdir(exist_ok=True)
@@ -53,7 +54,7 @@ def console_page(chromium: Path, profile: Path, url: str, *, height: int) -> Ite
             page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
             page.goto(f"{url}/console")
             # The key, entered once, by keyboard.
-            page.fill("#key", ANALYST_KEY)
+            page.fill("#key", key)
             page.press("#key", "Enter")
             yield page, problems
         finally:

@@ -16,7 +16,7 @@ import requests
 
 from riskservice.graph_store import write_back
 from tests.browser import OUTPUT, console_page
-from tests.conftest import ANALYST_KEY, ISSUER
+from tests.conftest import ANALYST_KEY, ISSUER, ISSUER_KEY
 from tests.redis_server import RedisServer
 from tests.serving.gunicorn_server import Gunicorn
 
@@ -95,3 +95,21 @@ def test_block_a_flagged_device_from_the_console(chromium: Path, server: Gunicor
     # Most severe first: the analyst's block (the graph score also challenges it).
     assert answer["reasons"][0]["code"] == "device_blocklist"  # type: ignore[index]
     assert answer["reasons"][0]["observed"] == REASON  # type: ignore[index]
+
+
+def test_a_refused_key_and_a_malformed_link_leave_no_uncaught_error(chromium: Path, server: Gunicorn,
+                                                                     tmp_path: Path) -> None:
+    # An issuer's key (wrong role): the console signs out and says why, and
+    # the loads it had started stop quietly. A link whose #device= holds a
+    # broken escape is said to be invalid, not thrown.
+    with console_page(chromium, tmp_path / "profile", server.url, height=600, key=ISSUER_KEY) as (page, problems):
+        page.wait_for_selector("#login:not([hidden])")
+        page.wait_for_function("document.querySelector('#status').textContent.includes('role analyst')")
+        page.wait_for_timeout(500)  # (a late rejection would be reported by now)
+        # (Chromium reports each refused fetch, a 403 here, as a console error of its own)
+        assert [p for p in problems if "Failed to load resource" not in p] == []
+    with console_page(chromium, tmp_path / "profile2", server.url, height=600) as (page, problems):
+        page.wait_for_selector("#queue")
+        page.evaluate("location.hash = '#device=%E0%A4%A'")
+        page.wait_for_function("document.querySelector('#status').textContent.includes('not valid')")
+        assert problems == []

@@ -9,6 +9,13 @@ let caseStatus = "open";
 
 function key() { return sessionStorage.getItem(KEY); }
 
+// A request refused for the key: call() has signed out and said why, so the
+// loads that were waiting on it just stop (no uncaught rejection).
+class Refused extends Error {}
+window.addEventListener("unhandledrejection", (event) => {
+  if (event.reason instanceof Refused) event.preventDefault();
+});
+
 function say(message, kind) {
   const box = $("#status");
   box.textContent = message;
@@ -22,7 +29,7 @@ async function call(path, options) {
   if (resp.status === 401 || resp.status === 403) {
     const body = await resp.json().catch(() => ({}));
     signOut((body.error && body.error.message) || "The key was refused.");
-    throw new Error("unauthorised");
+    throw new Refused("unauthorised");
   }
   return resp;
 }
@@ -64,15 +71,22 @@ async function loadQueue(cursor) {
   $("#queue").innerHTML = await resp.text();
 }
 
-function currentDevice() {
-  const m = location.hash.match(/^#device=(.+)$/);
-  return m ? decodeURIComponent(m[1]) : null;
+// The id in the address's #device= or #case=, or null (also for a malformed
+// escape, as a hand-edited or truncated link may hold).
+function fromHash(pattern) {
+  const m = location.hash.match(pattern);
+  if (!m) return null;
+  try {
+    return decodeURIComponent(m[1]);
+  } catch (err) {
+    say("The link's id is not valid (" + err.message + ").", "error");
+    return null;
+  }
 }
 
-function currentCase() {
-  const m = location.hash.match(/^#case=(.+)$/);
-  return m ? decodeURIComponent(m[1]) : null;
-}
+function currentDevice() { return fromHash(/^#device=(.+)$/); }
+
+function currentCase() { return fromHash(/^#case=(.+)$/); }
 
 async function loadCases(cursor) {
   const params = new URLSearchParams({ status: caseStatus });
