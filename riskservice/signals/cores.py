@@ -30,8 +30,8 @@ their members mostly claim 0.03 to 0.36 of what they get from one another,
 a ring's 0.41 to 0.59. The few that claimed as much passed one or two
 coupons around (a cascade bouncing among five or seven friends: two to
 four coupons on their links), where a ring's members share coupons of
-their own, a new one for most shares (at least one per member on the
-rings' cores found).
+their own, a new one for most shares (at least one per member on most
+rings' cores found; the others passed as they grew).
 
 To hide, a ring would need members that someone outside shares to, whose
 own inflow then has to look real in turn; or to claim less, which is what
@@ -44,8 +44,8 @@ judged by the ``ring_block`` rule like a circle's.
 
 Work per share: nothing unless a recipient has shared in the window (only
 then can the share close a cycle); then at most ``core_reach`` accounts
-walked, ``sharers_per_recipient`` senders each, and a strongly connected
-components pass over them. No Redis work beyond the board's writes.
+walked, ``sharers_per_recipient`` senders each, and one walk forward from
+the sharer over them. No Redis work beyond the board's writes.
 """
 
 from __future__ import annotations
