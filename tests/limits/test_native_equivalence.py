@@ -156,7 +156,7 @@ def test_the_module_answers_and_writes_as_decide_lua(servers: tuple[redis.Redis,
     assert {code for code, _ in fired} == {*RULES, "challenge_failures"}, sorted(fired)
     assert len({code for code, shadow in fired if shadow}) >= 8
     assert len({code for code, shadow in fired if not shadow}) >= 12
-    replicated(native)
+    replicated(native, replica)
     assert keyspace(replica, ids=True) == keyspace(native, ids=True)
     assert rebuilt_from_aof(native, tmp_path / "from-aof") == keyspace(native, ids=True)
     # Expiries are persisted and replicated as times (PXAT, PEXPIREAT), never as durations that a

@@ -85,7 +85,7 @@ def test_the_module_reports_outcomes_as_outcome_lua(
     assert keyspace(native) == keyspace(lua)
     assert {"ok", "replay", "decreased", "too_many", "not_found", "not_a_share"} <= set(seen), seen
     assert seen["ok"] >= 300
-    replicated(native)
+    replicated(native, replica)
     assert keyspace(replica, ids=True) == keyspace(native, ids=True)
 
 

@@ -91,7 +91,7 @@ def test_the_module_reserves_and_settles_as_the_scripts(
     assert {"ok 0", "ok 1", "ok 2", "late 0", "settle taken", "settle released", "settle none", "once taken",
             "once none"} <= set(seen), seen
     assert {("user_daily_cap", 0), ("user_daily_cap", 1), ("user_blocklist", 0)} <= fired, fired
-    replicated(native)
+    replicated(native, replica)
     assert keyspace(replica) == keyspace(native)
 
 
@@ -133,5 +133,5 @@ def test_many_expired_places_reach_the_replica(servers: tuple[redis.Redis, redis
     assert want[2] == 1  # the place is taken; the 700 expired ones are gone
     assert keyspace(native) == keyspace(lua)
     assert native.hkeys(pending_key(log)) == [b"new"]
-    replicated(native)
+    replicated(native, replica)
     assert keyspace(replica) == keyspace(native)
