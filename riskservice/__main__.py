@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 import time
 from collections.abc import Iterator
@@ -23,9 +22,10 @@ import redis
 
 from config.settings import Settings, SettingsError
 from riskservice import logs
+from riskservice.api.params import valid_id
 from riskservice.backtest import format_report, read_recorded, run_backtest
 from riskservice.calibration.observe import TUNABLE
-from riskservice.decisions.request import ID_PATTERN, MAX_ID_LENGTH
+from riskservice.decisions.request import MAX_ID_LENGTH
 from riskservice.deployment import UnsupportedRedis, check_deployment, open_store
 from riskservice.embedded_redis import EmbeddedRedis
 from riskservice.errors import Conflict, PolicyError, StorageError
@@ -153,7 +153,7 @@ def _entity(kind: str, entity_id: str) -> str:
             return canonical_ip(entity_id)
         except ValueError as exc:
             raise click.BadParameter(f"{entity_id!r} {exc}", param_hint="ENTITY_ID") from None
-    if not 1 <= len(entity_id) <= MAX_ID_LENGTH or not re.fullmatch(ID_PATTERN, entity_id):
+    if not valid_id(entity_id):
         raise click.BadParameter(f"{entity_id!r} is no {kind} id: 1 to {MAX_ID_LENGTH} characters, not blank, "
                                  "no control characters", param_hint="ENTITY_ID")
     return entity_id
