@@ -95,16 +95,25 @@ def read_recorded(path: Path) -> Iterator[dict[str, Any]]:
         request's own fields are judged as the API judges them, at replay.
     """
     for number, ev in enumerate(read_jsonl(path), 1):
-        problem = ("is no JSON object" if not isinstance(ev, dict)
-                   else "has no ts (epoch seconds)" if isinstance(ev.get("ts"), bool)
-                   or not isinstance(ev.get("ts"), int | float)
-                   else "has no decision_id" if not isinstance(ev.get("decision_id"), str)
-                   else "has no decision (allow, challenge or block)"
-                   if ev.get("decision") not in ("allow", "challenge", "block") else None)
+        problem = _not_recorded(ev)
         if problem:
             raise ValueError(f"{path}: event {number} {problem}: not a recorded share event "
                              "(python -m riskservice export writes them)")
         yield ev
+
+
+def _not_recorded(ev: Any) -> str | None:
+    """What an export line lacks that a replay reads, or None."""
+    if not isinstance(ev, dict):
+        return "is no JSON object"
+    ts = ev.get("ts")
+    if isinstance(ts, bool) or not isinstance(ts, int | float):
+        return "has no ts (epoch seconds)"
+    if not isinstance(ev.get("decision_id"), str):
+        return "has no decision_id"
+    if ev.get("decision") not in ("allow", "challenge", "block"):
+        return "has no decision (allow, challenge or block)"
+    return None
 
 
 def _order(seq: str | None, ts: float, rank: int) -> tuple[int, int, int]:
