@@ -108,3 +108,27 @@ def test_a_record_of_the_previous_release_goes_to_outcome_lua(
     # the string record by the module; the hash record tried there, then by the script (loaded on NOSCRIPT)
     assert stats["cmdstat_risk.outcome"] == 2 and stats["cmdstat_evalsha"] >= 1
     assert store.native.path == "native" and store.native.fallbacks == 0
+
+
+def test_a_trim_that_empties_the_stream_reaches_the_replica_as_such(
+        servers: tuple[redis.Redis, redis.Redis, redis.Redis]) -> None:
+    """An outcome reported at a time far past the server clock, with a short retention,
+    trims every node of the event stream, its own new entry's too. Redis replicates
+    such a trim of ``XADD ... MINID ~`` as a ``MINID`` past every id; the module once
+    sent its new entry's id instead, and the replica kept that entry (the divergence
+    of docs/operations.md, "Replicas and the share-event stream")."""
+    lua, native, replica = servers
+    decide, outcome = (lua.script_load(s.source) for s in (DECIDE, OUTCOME))
+    native.script_load(DECIDE.source)
+    plan = parse_policy(RANDOM_TRAFFIC_POLICY).default.plan
+    keys = decision_keys("e1", "d1", "u1", None)
+    # a hex id of the previous release whose first character trims (common.lua append_event())
+    args = decide_args(now=T0, decision_id="0123456789abcdef", user_id="u1", device_id="d1", plan=plan,
+                       recipients=1, static=None)
+    both(lua, native, "EVALSHA", decide, len(keys), *keys, *args.wire())
+    report = [T0 + 86_400_000, 1, 1, 0, 60_000, 100, 1]  # a day later; events kept 1 ms
+    want = lua.evalsha(outcome, 3, *outcome_keys(keys.event), *report)
+    assert native.execute_command("RISK.OUTCOME", 3, *outcome_keys(keys.event), *report) == want
+    assert native.xlen(EVENTS) == lua.xlen(EVENTS) == 0
+    replicated(native, replica)
+    assert keyspace(replica, ids=True) == keyspace(native, ids=True)

@@ -11,7 +11,6 @@ from typing import Any
 
 import redis
 
-from riskservice.limits.keys import EVENTS
 from tests.redis_server import RedisServer
 
 __all__ = ["aof_bytes", "both", "keyspace", "rebuilt_from_aof", "replica_matches", "replicated", "snapshot"]
@@ -94,31 +93,9 @@ def replicated(native: redis.Redis, replica: redis.Redis, timeout_s: float = 60.
 
 
 def replica_matches(replica: redis.Redis, native: redis.Redis) -> None:
-    """Assert that ``replica`` holds what ``native`` holds, id for id, save one known defect.
-
-    A KNOWN DEFECT (docs/operations.md, "Replicas and the share-event stream"):
-    about one run in ten under load, a trim of the share-event stream reaches
-    the replica as a different trim, and the replica keeps a few of the
-    oldest entries that the master dropped. The stream is checked in two parts:
-    - from the master's first entry on, it must be equal;
-    - the replica may hold only older entries before that.
-    Every other key must be equal."""
-    mine, theirs = keyspace(replica, ids=True), keyspace(native, ids=True)
-    stream, master_stream = mine.pop(EVENTS.encode(), None), theirs.pop(EVENTS.encode(), None)
-    assert mine == theirs
-    if stream is None or master_stream is None:
-        assert stream == master_stream
-        return
-    entries, master_entries = stream[1], master_stream[1]
-    first = master_entries[0][0] if master_entries else None
-    extra = [e for e in entries if first is None or _stream_id(e[0]) < _stream_id(first)]
-    assert entries[len(extra):] == master_entries
-    assert len(extra) <= 100, f"the replica kept {len(extra)} entries the master trimmed"
-
-
-def _stream_id(raw: bytes) -> tuple[int, int]:
-    ms, _, seq = raw.partition(b"-")
-    return int(ms), int(seq)
+    """Assert that ``replica`` holds what ``native`` holds, key for key and, in the
+    event stream, id for id."""
+    assert keyspace(replica, ids=True) == keyspace(native, ids=True)
 
 
 def both(lua: redis.Redis, native: redis.Redis, *command: Any) -> None:

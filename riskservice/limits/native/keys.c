@@ -127,13 +127,17 @@ void append_event(RedisModuleCtx *ctx, Effects *e, RedisModuleString *stream, ms
     if (id_len > 0 && (unsigned char)decision_id[0] % 16 == 0 && now > retention) {
         /* About one append in 20 (common.lua append_event(): by the first character of a decision id,
          * which is random) trims what is older than retention (approximately: whole nodes), and is
-         * replicated with the resulting first id, as XADD ... MINID ~ is. */
+         * replicated with the resulting first id, as XADD ... MINID ~ is. A `now` past every id in the
+         * stream (a caller's clock ahead of the server's) can trim every node, the new entry's too;
+         * Redis then replicates a MINID past every id, and so must we: the new entry's own id would
+         * leave it on the replicas (a divergence found by tests/limits/test_native_outcome.py). */
         RedisModuleStreamID min = {(uint64_t)(now - retention), 0};
         RedisModule_StreamTrimByID(k, REDISMODULE_STREAM_TRIM_APPROX, &min);
-        RedisModuleStreamID first = id;
+        RedisModuleStreamID first = {UINT64_MAX, UINT64_MAX};
         if (RedisModule_StreamIteratorStart(k, 0, NULL, NULL) == REDISMODULE_OK) {
             long numfields;
-            if (RedisModule_StreamIteratorNextID(k, &first, &numfields) != REDISMODULE_OK) first = id;
+            if (RedisModule_StreamIteratorNextID(k, &first, &numfields) != REDISMODULE_OK)
+                first = (RedisModuleStreamID){UINT64_MAX, UINT64_MAX};
             RedisModule_StreamIteratorStop(k);
         }
         size_t minlen = fmt_id(minbuf, first.ms, first.seq);
