@@ -219,6 +219,9 @@ class Dossier(BaseModel):
     device_id: str
     as_of: int
     status: Literal["open", "blocked", "allowlisted", "labelled"]
+    # a rule's timed cool-down (repeated failed challenges) is in force: `ban` holds it,
+    # and `status` stays what the analysts made it
+    cooling_down: bool
     in_queue: bool
     priority: float | None
     review: dict[str, str]

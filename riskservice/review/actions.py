@@ -42,7 +42,7 @@ from riskservice.errors import Conflict
 from riskservice.limits.keys import ban_key, device_shard, device_tag
 from riskservice.limits.topology import is_cluster, node_client
 from riskservice.review import audit
-from riskservice.review.common import ban_in_force, decode_hash
+from riskservice.review.common import blocked_by_hand, cooling_down, decode_hash
 from riskservice.review.queue import STATUSES, status_key
 from riskservice.transactions import optimistic
 
@@ -207,7 +207,10 @@ def _plan(pipe: Any, device_id: str, req: ActionRequest, *, actor: str, now_ms: 
     """Read the device's state (under WATCH) and work out the action's writes."""
     tag = device_tag(device_id)
     review = decode_hash(pipe.hgetall(f"{tag}:review"))
-    banned = ban_in_force(decode_hash(pipe.hgetall(ban_key("device", device_id))), now_ms)
+    ban = decode_hash(pipe.hgetall(ban_key("device", device_id)))
+    # (a rule's cool-down is a ban in force but no analyst's block: it leaves
+    # the status alone, a block replaces it, an unblock or allowlist lifts it)
+    banned, cooling = blocked_by_hand(ban, now_ms), cooling_down(ban, now_ms)
     allowlisted = bool(pipe.exists(f"{tag}:allow"))
     plan = _Plan(device_id, req, actor, now_ms, banned, allowlisted, review.get("label"))
     details = plan.details
@@ -215,16 +218,17 @@ def _plan(pipe: Any, device_id: str, req: ActionRequest, *, actor: str, now_ms: 
         until = now_ms + round(req.hours * 3_600_000) if req.hours else 0
         plan.ban = {"reason": req.reason, "actor": actor, "at": now_ms, "until": until}
         plan.lift_allow = allowlisted
-        details.update(until=until or None, lifted_allowlist=allowlisted)
+        details.update(until=until or None, lifted_allowlist=allowlisted, replaced_cooldown=cooling)
         plan.banned, plan.allowlisted = True, False
     elif req.action == "unblock":
-        if not banned:
+        if not banned and not cooling:
             raise Conflict(f"device {device_id} is not blocked", {"action": "nothing to unblock"})
         plan.lift_ban, plan.banned = True, False
+        details.update(lifted_cooldown=cooling)
     elif req.action == "allowlist":
         plan.allow = {"reason": req.reason, "actor": actor, "at": now_ms}
-        plan.lift_ban = banned
-        details.update(lifted_ban=banned)
+        plan.lift_ban = banned or cooling
+        details.update(lifted_ban=banned, lifted_cooldown=cooling)
         plan.banned, plan.allowlisted = False, True
     elif req.action == "label":
         assert req.label is not None

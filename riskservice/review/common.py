@@ -69,3 +69,15 @@ def ban_in_force(ban: dict[str, str] | None, now_ms: int) -> bool:
         return False
     until = int(ban.get("until") or 0)
     return until == 0 or until > now_ms
+
+
+def cooling_down(ban: dict[str, str] | None, now_ms: int) -> bool:
+    """A rule's cool-down in force: the timed ban a device's repeated failed
+    challenges set (actor ``rule``, challenge.lua). It ends by itself and is no
+    analyst's verdict, so it leaves the device's review status as it was."""
+    return ban_in_force(ban, now_ms) and (ban or {}).get("actor") == "rule"
+
+
+def blocked_by_hand(ban: dict[str, str] | None, now_ms: int) -> bool:
+    """A ban an analyst or an operator set, in force (a rule's cool-down is not one)."""
+    return ban_in_force(ban, now_ms) and not cooling_down(ban, now_ms)

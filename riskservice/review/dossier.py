@@ -27,7 +27,7 @@ from riskservice.limits.topology import is_cluster
 from riskservice.policy.load import Policy
 from riskservice.review import audit
 from riskservice.review.actions import derive_status
-from riskservice.review.common import ban_in_force, decode_hash
+from riskservice.review.common import blocked_by_hand, cooling_down, decode_hash
 from riskservice.review.queue import last_seen, reasons_of
 
 EVENT_SCAN = 5000
@@ -73,7 +73,8 @@ def build(client: redis.Redis, store: RedisStore | ClusterStore, policy: Policy,
     return {
         "device_id": device_id,
         "as_of": now_ms,
-        "status": derive_status(ban_in_force(ban, now_ms), bool(allow), review.get("label")),
+        "status": derive_status(blocked_by_hand(ban, now_ms), bool(allow), review.get("label")),
+        "cooling_down": cooling_down(ban, now_ms),
         "in_queue": priority is not None,
         "priority": priority,
         "review": review,
