@@ -233,6 +233,9 @@ class SignalConfig:
     # someone, a sprayer's mostly by nobody (dead.py).
     dead_share: float = 0.5
     dead_memory: int = 32
+    # Each account that shared to the sharer in the window offsets one of its
+    # dead recipients (dead.py).
+    dead_offset: bool = True
     # Bounds per entity.
     users_per_device: int = 64
     coupons_per_user: int = 64

@@ -73,7 +73,7 @@ class SignalEngine:
         self.sinks = SinkRecipients(config, self.board)
         received = self.sinks.received
         self.lockstep = Lockstep(config, lambda user, now: received.get(user, now) is not None)
-        self.signals: list[Signal] = [rotation, self.lockstep, feeder, DeadRecipients(config),
+        self.signals: list[Signal] = [rotation, self.lockstep, feeder, DeadRecipients(config, feeder.senders),
                                       CouponRepeat(config)]
         assert [s.code for s in self.signals] == list(SIGNAL_FIELDS)
         self.blocks = RingBlocks(config, self.board, feeder)
