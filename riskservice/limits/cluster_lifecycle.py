@@ -76,7 +76,7 @@ class ClusterLifecycle(ClusterIO):
         fails, the user's window misses that one share, and it is logged)."""
         prefix = device_prefix(record_key)
         keys = (record_key, f"{prefix}:state", f"{prefix}:unused", f"{prefix}:failures", f"{prefix}:ban",
-                shard_of(events, record_key))
+                shard_of(events, record_key), f"{prefix}:geo")
         args = ("" if now_ms is None else now_ms, int(passed), kind, plan, retention_ms, "1")
         status, flat, cooled = self.run(CHALLENGE, keys, args)
         rec = DecisionRecord.parse(flat)

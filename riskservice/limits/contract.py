@@ -9,7 +9,8 @@ crosses the boundary, and the one format each is packed in.
   table (``CODES`` in ``lua/common.lua``), which a test compares with this one.
 - A decision record is one string (``SET ... PX``): the caller's part
   (:class:`RecordStatic`, ``RECORD_STATIC_FORMAT``) as sent, the script's
-  (``RECORD_DECIDED_FORMAT``), then results (``RECORD_RESULT_FORMAT``).
+  (``RECORD_DECIDED_FORMAT``), then results (``RECORD_RESULT_FORMAT``),
+  then, for a challenged share only, its position (``RECORD_POSITION_FORMAT``).
   Records of the previous release were hashes whose fields are
   :data:`RECORD_FIELDS`; they are still read until they expire.
 - ``decide.lua``'s arguments: :class:`DecideArgs` in Python, sent as
@@ -44,8 +45,12 @@ __all__ = [
     "NONE_F64",
     "PLAN_FORMAT",
     "PLAN_HEADER_FORMAT",
+    "RECORD_ALLOWLISTED",
     "RECORD_DECIDED_FORMAT",
     "RECORD_FIELDS",
+    "RECORD_POSITION",
+    "RECORD_POSITION_FORMAT",
+    "RECORD_RECONCILED",
     "RECORD_RESULTS",
     "RECORD_RESULT_FORMAT",
     "RECORD_STATIC_FORMAT",
@@ -141,22 +146,36 @@ NONE_F64 = bytes.fromhex("fff8000000000000")
 # user side's packed findings: "S" alone when none fired ("" is one Redis).
 SPLIT_MARK = b"S"
 
-# A decision record (a string, in the device's slot), in three parts, each a
+# A decision record (a string, in the device's slot), in parts, each a
 # struct format without its byte order (``>``), as the scripts write them:
 # - the caller's part, stored as sent (RecordStatic): fingerprint, decision
 #   id, user id, policy version, merchant id (each uint16 length, bytes),
 #   recipients (uint32), stateless findings (uint32 length, JSON bytes);
 RECORD_STATIC_FORMAT = "Hc0Hc0Hc0Hc0Hc0IIc0"
 # - the script's: time (6-byte ms), decision, challenge (index in CHALLENGES),
-#   consumed (0/1; a passed challenge sets it), flags (1 allowlisted,
-#   2 reconciled after an outage), window counts ("n" below), packed
-#   stateful findings ("fd"), graph scores ("g"), each uint16 length, bytes;
+#   consumed (0/1; a passed challenge sets it), flags (bits below: 1
+#   allowlisted, 2 reconciled after an outage, 4 a position follows the
+#   results), window counts ("n" below), packed stateful findings ("fd"),
+#   graph scores ("g"), each uint16 length, bytes;
 RECORD_DECIDED_FORMAT = "I6BBBBHc0Hc0Hc0"
-# - present once a challenge result or an outcome arrived: the result (index
-#   in RECORD_RESULTS), its time (6-byte ms), the outcome ("o" below, uint16
-#   length, bytes; empty for none).
+# - present once a challenge result or an outcome arrived (and from the
+#   start, empty, before a position): the result (index in RECORD_RESULTS),
+#   its time (6-byte ms), the outcome ("o" below, uint16 length, bytes;
+#   empty for none).
 RECORD_RESULT_FORMAT = "BI6Hc0"
 RECORD_RESULTS: tuple[str, ...] = ("", "passed", "failed")
+# - with the flag RECORD_POSITION only (a challenged share that had a
+#   position): lat and lon (two doubles) after the results, where a passed
+#   challenge moves the device (challenge.lua). After the results, not
+#   before them, so that a reader of the previous layout (an older process
+#   during a rolling upgrade, which reads the results right after the graph
+#   scores and nothing after them) still reads such a record right. Such a
+#   process writes the record back without the position when it records a
+#   result, the flag kept: readers take the position only when its 16 bytes
+#   are there.
+RECORD_POSITION_FORMAT = "dd"
+# The bits of the decided part's flags byte.
+RECORD_ALLOWLISTED, RECORD_RECONCILED, RECORD_POSITION = 1, 2, 4
 
 # Fields of a decision record as the readers see it (and the hash fields of
 # records the previous release wrote).
@@ -181,6 +200,7 @@ RECORD_FIELDS: dict[str, str] = {
     "ct": "challenge result time, ms",
     "al": "1 if the device was allowlisted: its challenge findings are shadow",
     "rec": "1 if the share was allowed during an outage and counted afterwards (reconcile.lua)",
+    "p": "[lat, lon] of a challenged share with a position: where a passed challenge moves the device",
 }
 
 

@@ -4,7 +4,9 @@ It is the executable reference of ``lua/decide.lua``'s judging: the count
 windows (built from the plain algorithm in :mod:`riskservice.limits.sliding`),
 the success rate, impossible travel, graph scores, real-time signals, bans
 and the allowlist,
-and how findings combine. The tests replay random traffic through both and
+and how findings combine; and of ``lua/challenge.lua``'s results (a pass
+counts the share and moves the device to its position, failures cool the
+device down). The tests replay random traffic through both and
 require identical answers. It keeps no
 expiry timers and is for one process only, so the service itself never uses
 it.
@@ -35,7 +37,8 @@ class MemoryStore:
     what has no effect on the answer: refusal counts and the review queue,
     the share-event stream, key expiry and the deadline (tests cover those on
     Redis directly). Outcomes come in through :meth:`record_outcome`, graph
-    scores through :attr:`scores`, the allowlist through :attr:`allowlisted`.
+    scores through :attr:`scores`, the allowlist through :attr:`allowlisted`,
+    challenge results through :meth:`challenge`.
     """
 
     def __init__(self) -> None:
@@ -52,6 +55,12 @@ class MemoryStore:
         self.allowlisted: set[str] = set()  # allowlist keys
         # Real-time signals (issue 10): `:sig` hash key -> field -> "<observed>@<until ms>", as the consumer writes them
         self.signals: dict[str, dict[str, str]] = {}
+        # record key -> the share's user and, for a challenged share, its position (what challenge.lua reads)
+        self.shares: dict[str, tuple[str, tuple[float, float] | None]] = {}
+        # record key -> its challenge result, "passed" / "failed"
+        self.results: dict[str, str] = {}
+        # device key prefix ("risk:{d:<device>}") -> times of its failed challenges (the `:failures` log)
+        self.failures: dict[str, list[int]] = {}
 
     def decide(self, keys: DecisionKeys, args: DecideArgs) -> DecisionRecord:
         if args.now == "":
@@ -96,21 +105,24 @@ class MemoryStore:
             if r.enabled and ban is not None and (not ban["until"] or ban["until"] > now_ms):
                 shadow = int(args.arms[RULES.index(code)]) if args.arms else int(r.shadow)
                 retry = ban["until"] - now_ms if ban["until"] else 0
-                fired.append([code, r.severity, shadow, r.challenge, ban["reason"], None, None, retry])
+                if ban.get("code") == "challenge_failures":  # the cool-down, reported as its own rule
+                    cd = plan.cooldown
+                    fired.append(["challenge_failures", cd.severity, int(cd.shadow), cd.challenge, ban["reason"],
+                                  None, None, retry])
+                else:
+                    fired.append([code, r.severity, shadow, r.challenge, ban["reason"], None, None, retry])
         if keys.allowlist in self.allowlisted:
             # Challenges are reported as shadow; blocks still apply.
             fired = [[f[0], f[1], 1 if f[1] == 1 else f[2], *f[3:]] for f in fired]
         decision, challenge_kind = combine(fired)
         consumed = decision == 0
+        position = (float(args.lat), float(args.lon)) if args.lat != "" else None
         if consumed:
-            if args.lat != "":  # (only a counted share moves the device, as decide.lua)
-                self.positions[keys.device_state] = (now_ms, float(args.lat), float(args.lon))
-            self.logs[keys.device_state] = record(dlog, now_ms, plan.device_log_cap, plan.device_log_keep_ms)
-            self.logs[keys.user_log] = record(ulog, now_ms, plan.user_log_cap, plan.user_log_keep_ms)
-            kept = {u: t for u, t in {**seen, user_id: now_ms}.items() if now_ms - t < plan.users_keep_ms}
-            # Redis orders equal scores by member, so the cap drops the same user.
-            newest = sorted(kept.items(), key=lambda ut: (ut[1], ut[0]))[-plan.users_cap:]
-            self.users[keys.device_state] = dict(newest)
+            if position is not None:  # (only a counted share moves the device, as decide.lua)
+                self.positions[keys.device_state] = (now_ms, *position)
+            self._admit(keys.device_state, keys.user_log, user_id, now_ms, plan)
+        # A challenged share keeps its position for its challenge result.
+        self.shares[keys.event] = (user_id, position if decision == 1 else None)
         windows = {}
         for code, (count, reset, win) in counts.items():
             grows = consumed and (code != "device_many_users" or not present)
@@ -119,6 +131,66 @@ class MemoryStore:
                              args.policy_version, consumed)
         self.events[keys.event] = (args.fingerprint, rec)
         return rec
+
+    def _admit(self, device_state: str, user_log: str, user_id: str, now_ms: int, plan: Plan) -> None:
+        """Count an admitted share: the device's and the user's logs and the users seen (common.lua admit())."""
+        self.logs[device_state] = record(self.logs.get(device_state, []), now_ms, plan.device_log_cap,
+                                         plan.device_log_keep_ms)
+        self.logs[user_log] = record(self.logs.get(user_log, []), now_ms, plan.user_log_cap, plan.user_log_keep_ms)
+        seen = self.users.get(device_state, {})
+        kept = {u: t for u, t in {**seen, user_id: now_ms}.items() if now_ms - t < plan.users_keep_ms}
+        # Redis orders equal scores by member, so the cap drops the same user.
+        newest = sorted(kept.items(), key=lambda ut: (ut[1], ut[0]))[-plan.users_cap:]
+        self.users[device_state] = dict(newest)
+
+    def challenge(self, record_key: str, user_log_key: str, *, passed: bool, kind: str, plan: bytes,
+                  now_ms: int) -> tuple[str, bool]:
+        """A challenge result on the decision recorded at ``record_key``, as ``lua/challenge.lua``.
+
+        Returns
+        -------
+        status : str
+            ``ok``, ``replay``, ``conflict``, ``not_found``, ``not_challenged`` or ``kind_mismatch``.
+        cooled : bool
+            Whether this failure put the device in its cool-down.
+        """
+        if record_key not in self.events:
+            return "not_found", False
+        fp, rec = self.events[record_key]
+        if rec.decision != 1:
+            return "not_challenged", False
+        if rec.challenge != kind:
+            return "kind_mismatch", False
+        result = "passed" if passed else "failed"
+        if record_key in self.results:
+            return ("replay" if self.results[record_key] == result else "conflict"), False
+        self.results[record_key] = result
+        prefix = record_key[: record_key.index("}:") + 1]
+        device_state, compiled = f"{prefix}:state", Plan.unpack(plan)
+        user_id, position = self.shares[record_key]
+        if passed:
+            self._admit(device_state, user_log_key, user_id, now_ms, compiled)
+            last = self.positions.get(device_state)
+            # At the share's time, and never back in time past a later counted share.
+            if position is not None and (last is None or last[0] <= rec.ts_ms):
+                self.positions[device_state] = (rec.ts_ms, *position)
+            self.events[record_key] = (fp, dataclasses.replace(rec, consumed=True))
+            return "ok", False
+        return "ok", self._failed(prefix, now_ms, compiled)
+
+    def _failed(self, prefix: str, now_ms: int, plan: Plan) -> bool:
+        """Log a failed challenge of the device; True when it puts the device in its cool-down."""
+        limit, window = plan.failures_limit, plan.failures_window_ms
+        fails = record(self.failures.get(prefix, []), now_ms, max(limit, 1), window)
+        self.failures[prefix] = fails
+        ban = self.bans.get(f"{prefix}:ban")
+        by_hand = ban is not None and ban.get("code") != "challenge_failures"  # never replaced
+        if limit <= 0 or len(fails) < limit or by_hand:
+            return False
+        self.bans[f"{prefix}:ban"] = {"reason": f"{len(fails)} failed challenges in {window // 1000} s",
+                                      "until": now_ms + plan.cooldown_ms, "code": "challenge_failures"}
+        del self.failures[prefix]
+        return True
 
     def _evidence(self, keys: DecisionKeys, args: DecideArgs, plan: Plan, now_ms: int) -> list[list[Any]]:
         """Findings of the success rate, impossible travel and graph anomaly rules."""

@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import hmac
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 import orjson
 
-from riskservice.limits.contract import CHALLENGES, RECORD_RESULTS, RecordStatic, decode_findings, decode_windows
+from riskservice.limits.contract import (
+    CHALLENGES,
+    RECORD_ALLOWLISTED,
+    RECORD_POSITION,
+    RECORD_POSITION_FORMAT,
+    RECORD_RECONCILED,
+    RECORD_RESULTS,
+    RecordStatic,
+    decode_findings,
+    decode_windows,
+)
 from riskservice.limits.keys import legacy_pointer_key, record_key, user_log_key
 
 Status = Literal["new", "replay", "conflict"]
+_POSITION = struct.Struct(">" + RECORD_POSITION_FORMAT)
 
 
 @dataclass(frozen=True)
@@ -38,8 +50,9 @@ class DecisionRecord:
         the previous release as a flat field/value list (HGETALL).
 
         Numbers are ints, ``o`` (an outcome) is ``[delivered, opened, claimed, ms]``,
-        ``g`` (graph scores) is ``[anomaly, kol]`` or None, and ``f`` holds every
-        finding: the stateless ones, then the stateful ones.
+        ``g`` (graph scores) is ``[anomaly, kol]`` or None, ``p`` (a challenged
+        share's position, when it had one) is ``[lat, lon]``, and ``f`` holds
+        every finding: the stateless ones, then the stateful ones.
         """
         if not flat:
             return None
@@ -182,9 +195,9 @@ def _unpack_decided(raw: bytes, pos: int, rec: dict[str, Any], static: bytes) ->
     rec["t"] = int.from_bytes(raw[pos:pos + 6], "big")
     dec, ch, consumed, flags = raw[pos + 6:pos + 10]
     rec["dec"], rec["ch"], rec["c"] = dec, CHALLENGES[ch], consumed
-    if flags & 1:
+    if flags & RECORD_ALLOWLISTED:
         rec["al"] = 1
-    if flags & 2:
+    if flags & RECORD_RECONCILED:
         rec["rec"] = "1"
     pos += 10
     parts = []
@@ -202,7 +215,10 @@ def _unpack_decided(raw: bytes, pos: int, rec: dict[str, Any], static: bytes) ->
         end = pos + 9 + int.from_bytes(raw[pos + 7:pos + 9], "big")
         if end > pos + 9:
             rec["o"] = [int(x) for x in raw[pos + 9:end].split(b",")]
-    rec["f"] = _allowlisted(_findings(static) + _stateful(stateful), flags & 1 == 1)
+        # (an older process that recorded a result dropped the position and kept the flag)
+        if flags & RECORD_POSITION and len(raw) >= end + _POSITION.size:
+            rec["p"] = list(_POSITION.unpack_from(raw, end))
+    rec["f"] = _allowlisted(_findings(static) + _stateful(stateful), bool(flags & RECORD_ALLOWLISTED))
     rec["n"] = decode_windows(windows)
     return rec
 

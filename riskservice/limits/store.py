@@ -422,7 +422,8 @@ class RedisStore:
                   now_ms: int | None, retention_ms: int, events: str) -> tuple[str, dict[str, Any] | None, bool]:
         """Record a challenge result (see ``lua/challenge.lua``); returns (status, record, cooled down)."""
         prefix = device_prefix(record_key)
-        keys = (record_key, f"{prefix}:state", user_log_key, f"{prefix}:failures", f"{prefix}:ban", events)
+        keys = (record_key, f"{prefix}:state", user_log_key, f"{prefix}:failures", f"{prefix}:ban", events,
+                f"{prefix}:geo")
         args = ("" if now_ms is None else now_ms, int(passed), kind, plan, retention_ms)
         status, flat, cooled = self.run(CHALLENGE, keys, args)
         return status.decode(), DecisionRecord.parse(flat), bool(cooled)

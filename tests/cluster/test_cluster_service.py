@@ -100,6 +100,21 @@ def test_outcomes_and_challenges_find_their_decisions(app: Flask, client: FlaskC
     assert len(risk_state(app).store.client.get("risk:{u:user-1}:log")) == 12
 
 
+def test_a_passed_challenge_moves_the_device(app: Flask, client: FlaskClient, clock: ManualClock) -> None:
+    # Shanghai, then Beijing 10 minutes later: too fast, challenged. The pass (on the
+    # device's slot) moves the device there, so Beijing 5 minutes later is no travel.
+    shanghai, beijing = {"lat": 31.2304, "lon": 121.4737}, {"lat": 39.9042, "lon": 116.4074}
+    assert share(client, "g1", device="dev-g", geo=shanghai)["decision"] == "allow"
+    clock.advance(600)
+    flown = share(client, "g2", device="dev-g", geo=beijing)
+    assert [r["code"] for r in flown["reasons"]] == ["impossible_travel"]
+    resp = client.post(f"/v1/challenges/{flown['decision_id']}", json={"passed": True, "kind": flown["challenge"]},
+                       headers=ISSUER)
+    assert resp.status_code == 200 and resp.get_json()["counted"] is True
+    clock.advance(300)
+    assert share(client, "g3", device="dev-g", geo=beijing)["decision"] == "allow"
+
+
 def test_the_user_daily_cap_holds_across_devices(app: Flask, client: FlaskClient) -> None:
     answers = [share(client, f"u{i}", device=f"dev-{i}", user="user-9") for i in range(52)]
     assert [a["decision"] for a in answers].count("allow") == 50

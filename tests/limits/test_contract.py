@@ -14,6 +14,8 @@ from riskservice.limits.contract import (
     PLAN_FORMAT,
     PLAN_HEADER_FORMAT,
     RECORD_DECIDED_FORMAT,
+    RECORD_POSITION,
+    RECORD_POSITION_FORMAT,
     RECORD_RESULT_FORMAT,
     RECORD_RESULTS,
     RECORD_STATIC_FORMAT,
@@ -64,8 +66,12 @@ def test_record_formats_match_common_lua() -> None:
     common = lua("common")
     for name, value in (("RECORD_STATIC_FORMAT", RECORD_STATIC_FORMAT),
                         ("RECORD_DECIDED_FORMAT", RECORD_DECIDED_FORMAT),
-                        ("RECORD_RESULT_FORMAT", RECORD_RESULT_FORMAT)):
+                        ("RECORD_RESULT_FORMAT", RECORD_RESULT_FORMAT),
+                        ("RECORD_POSITION_FORMAT", RECORD_POSITION_FORMAT)):
         assert re.search(rf"local {name} = '(\w+)'", common).group(1) == value  # type: ignore[union-attr]
+    assert re.search(r"local RECORD_POSITION = (\d+)", common).group(1) == str(RECORD_POSITION)  # type: ignore[union-attr]
+    native = (resources.files("riskservice.limits") / "native" / "riskdecide.h").read_text()
+    assert re.search(r"RECORD_POSITION = (\d+)", native).group(1) == str(RECORD_POSITION)  # type: ignore[union-attr]
     results = re.search(r"local RECORD_RESULTS = \{\[0\] = '', (.*?)\}", common)
     assert results and ["", *re.findall(r"'(\w+)'", results.group(1))] == list(RECORD_RESULTS)
 

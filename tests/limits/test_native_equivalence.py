@@ -21,9 +21,18 @@ from typing import Any
 import pytest
 import redis
 
-from riskservice.limits.contract import FIRST_SIGNAL, RULES, decode_findings, encode_findings, signal_field, user_side
-from riskservice.limits.keys import EVENTS, REVIEW_QUEUE, DecisionKeys, decision_keys
-from riskservice.limits.scripts import DECIDE
+from riskservice.limits.contract import (
+    CHALLENGES,
+    FIRST_SIGNAL,
+    RULES,
+    decode_findings,
+    encode_findings,
+    signal_field,
+    user_side,
+)
+from riskservice.limits.keys import EVENTS, REVIEW_QUEUE, DecisionKeys, decision_keys, device_prefix
+from riskservice.limits.records import DecisionRecord
+from riskservice.limits.scripts import CHALLENGE, DECIDE
 from riskservice.policy.load import parse_policy
 from tests.limits.args import RANDOM_TRAFFIC_POLICY, decide_args
 from tests.limits.twins import aof_bytes, both, keyspace, rebuilt_from_aof, replica_matches, replicated, snapshot
@@ -100,6 +109,21 @@ def outside_writes(rng: random.Random, now: int, keys: DecisionKeys, device: str
         both(lua, native, "HSET", old.event, "fp", rng.choice(["fp", "other"]), "id", "old", "dec", "0")
 
 
+def challenge_result(rng: random.Random, now: int, challenged: list[tuple[DecisionKeys, str]], split: bool,
+                     plan: bytes, lua: redis.Redis, native: redis.Redis) -> bool:
+    """A challenge result (challenge.lua on both servers) on a challenged decision, mostly the latest;
+    True when a pass moved the device to the share's position (which the module's decisions read)."""
+    keys, kind = challenged.pop(-1 if rng.random() < 0.7 else rng.randrange(len(challenged)))
+    passed = rng.random() < 0.85
+    before = lua.get(keys.device_geo)
+    challenge_keys = [keys.event, keys.device_state, keys.user_log, f"{device_prefix(keys.event)}:failures",
+                      keys.device_ban, EVENTS, keys.device_geo]
+    both(lua, native, "EVALSHA", CHALLENGE.sha, len(challenge_keys), *challenge_keys, now, int(passed), kind, plan,
+         86_400_000, "1" if split else "")
+    rec = DecisionRecord.parse(lua.get(keys.event) or b"")
+    return passed and rec is not None and "p" in rec and lua.get(keys.device_geo) != before
+
+
 @pytest.mark.parametrize("split", [False, True], ids=["one-redis", "cluster-split"])
 def test_the_module_answers_and_writes_as_decide_lua(servers: tuple[redis.Redis, redis.Redis, redis.Redis],
                                                      split: bool, tmp_path: Path) -> None:
@@ -107,15 +131,21 @@ def test_the_module_answers_and_writes_as_decide_lua(servers: tuple[redis.Redis,
     the user side's findings judged elsewhere (none, or some) and now and then the user's graph scores."""
     lua, native, replica = servers
     sha = lua.script_load(DECIDE.source)
+    for server in (lua, native):  # (challenge results through the script on both servers)
+        server.script_load(CHALLENGE.source)
     plan = parse_policy(POLICY).default.plan
-    rng, side_rng = random.Random(5), random.Random(6)
+    rng, side_rng, challenge_rng = random.Random(5), random.Random(6), random.Random(7)
     now = T0
     events: list[str] = []
     seen: dict[str, int] = {}
     fired: set[tuple[str, int]] = set()
+    challenged: list[tuple[DecisionKeys, str]] = []  # challenged decisions: keys, kind
+    moved = 0
     for i in range(1500):
         step = rng.choice([0, 1, 400, 1500, 4000, 9000, 30_000, 200_000])
         now += -rng.choice([1, 5000]) if rng.random() < 0.03 else step  # now and then the clock steps back
+        if challenged and challenge_rng.random() < 0.15:  # (drawn apart: the rest of the traffic as before)
+            moved += challenge_result(challenge_rng, now, challenged, split, plan, lua, native)
         device, user = rng.choice(DEVICES), rng.choice(USERS)
         if events and rng.random() < 0.08:  # a retry of an earlier event, the same request or another
             event_id = rng.choice(events)
@@ -147,6 +177,8 @@ def test_the_module_answers_and_writes_as_decide_lua(servers: tuple[redis.Redis,
         seen[kind] = seen.get(kind, 0) + 1
         if isinstance(want, bytes):
             fired |= {(f[0], f[2]) for f in decode_findings(findings_of(want))}
+            if want[6] == 1:
+                challenged.append((keys, CHALLENGES[want[7]]))
         for key in {*keys} - {EVENTS}:
             assert snapshot(native, key) == snapshot(lua, key), f"step {i}: {key}"
     assert keyspace(native) == keyspace(lua)
@@ -156,6 +188,8 @@ def test_the_module_answers_and_writes_as_decide_lua(servers: tuple[redis.Redis,
     assert {code for code, _ in fired} == {*RULES, "challenge_failures"}, sorted(fired)
     assert len({code for code, shadow in fired if shadow}) >= 8
     assert len({code for code, shadow in fired if not shadow}) >= 12
+    # ... and passed challenges moved devices to their shares' positions, which later decisions read.
+    assert moved >= 10, moved
     replicated(native, replica)
     replica_matches(replica, native)
     assert rebuilt_from_aof(native, tmp_path / "from-aof") == keyspace(native, ids=True)

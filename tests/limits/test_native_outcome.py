@@ -1,8 +1,10 @@
 """The native module's share outcomes (``RISK.OUTCOME``) against outcome.lua,
 on random traffic: every reply and every key byte for byte (the records, the
-success-rate logs, the event stream), a replica of the module's server
-rebuilding the same keys; and through the store, a record of the previous
-release (a hash) answered by outcome.lua."""
+success-rate logs, the event stream; records of challenged shares that keep
+their position after their results, and the positions a passed challenge
+moves devices to), a replica of the module's server rebuilding the same
+keys; and through the store, a record of the previous release (a hash)
+answered by outcome.lua."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import redis
 
 from riskservice.limits.client import connect
 from riskservice.limits.keys import EVENTS, decision_keys, device_prefix, new_decision_id
+from riskservice.limits.records import DecisionRecord
 from riskservice.limits.scripts import CHALLENGE, DECIDE, OUTCOME
 from riskservice.limits.store import RedisStore
 from riskservice.policy.load import parse_policy
@@ -39,6 +42,7 @@ def test_the_module_reports_outcomes_as_outcome_lua(
     rng = random.Random(17)
     now = T0
     records: list[tuple[str, str]] = []  # (record key, device)
+    challenged: list[tuple[str, str]] = []  # the same, of challenged shares
     counts: dict[str, tuple[int, int, int]] = {}
     seen: dict[str, int] = {}
     for i in range(2500):
@@ -50,16 +54,23 @@ def test_the_module_reports_outcomes_as_outcome_lua(
             # this release's ids, and the previous release's (hex; a slot tag on a cluster)
             decision_id = rng.choice([new_decision_id(device, keys.event), f"{rng.getrandbits(64):016x}",
                                       f"s{rng.randrange(16384)}-{i}", f"{i}"])
+            # (a position now and then, near or far: a challenged share keeps it in its record)
+            lat = rng.choice(["", "", "31.2", "33.2"])
             args = decide_args(now=now, decision_id=decision_id, user_id=user, device_id=device, plan=plan,
-                               recipients=rng.choice([0, 1, 2, 4]), static=BLOCKED if rng.random() < 0.1 else None)
+                               recipients=rng.choice([0, 1, 2, 4]), static=BLOCKED if rng.random() < 0.1 else None,
+                               lat=lat, lon="121.4" if lat else "")
             both(lua, native, "EVALSHA", decide, len(keys), *keys, *args.wire())
             records.append((keys.event, device))
-        elif roll < 0.40:  # a challenge result on a decision (passed: the share now counts)
-            key, device = rng.choice(records)
+            decided = DecisionRecord.parse(lua.get(keys.event) or b"")
+            if decided and decided["dec"] == 1:
+                challenged.append((keys.event, device))
+        elif roll < 0.43:  # a challenge result on a decision (passed: the share now counts, the device moves)
+            key, device = rng.choice(challenged if challenged and rng.random() < 0.8 else records)
             prefix = device_prefix(key)
-            keys = [key, f"{prefix}:state", "risk:{u:x}:log", f"{prefix}:failures", f"{prefix}:ban", EVENTS]
-            both(lua, native, "EVALSHA", challenge, len(keys), *keys, now, rng.choice([1, 0]), "captcha", plan,
-                 86_400_000)
+            keys = [key, f"{prefix}:state", "risk:{u:x}:log", f"{prefix}:failures", f"{prefix}:ban", EVENTS,
+                    f"{prefix}:geo"]
+            both(lua, native, "EVALSHA", challenge, len(keys), *keys, now, rng.choice([1, 1, 0]),
+                 rng.choice(["captcha", "captcha", "sms"]), plan, 86_400_000)
         else:  # an outcome report: first, again, more, fewer, too many; of a record or of none
             key = rng.choice(records)[0] if rng.random() < 0.95 else f"risk:{{d:d1}}:ev:none{i}"
             dl, op, cl = counts.get(key, (0, 0, 0))
@@ -85,6 +96,10 @@ def test_the_module_reports_outcomes_as_outcome_lua(
     assert keyspace(native) == keyspace(lua)
     assert {"ok", "replay", "decreased", "too_many", "not_found", "not_a_share"} <= set(seen), seen
     assert seen["ok"] >= 300
+    # Outcomes reached passed challenges whose records keep a position after their results.
+    stored = [DecisionRecord.parse(lua.get(key) or b"") for key in {key for key, _ in records}]
+    assert sum(1 for rec in stored if rec and "p" in rec and "o" in rec and rec.get("cs") == "passed") >= 5
+    assert lua.keys("risk:{d:*}:geo")
     replicated(native, replica)
     replica_matches(replica, native)
 

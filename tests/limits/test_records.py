@@ -4,11 +4,14 @@ them, during a rolling deploy)."""
 
 from __future__ import annotations
 
+import struct
+
 import orjson
 import pytest
 import redis
 
 from riskservice.limits.client import connect
+from riskservice.limits.contract import RECORD_POSITION
 from riskservice.limits.keys import decision_keys
 from riskservice.limits.records import DecisionRecord
 from riskservice.limits.store import RedisStore
@@ -35,6 +38,25 @@ def old_record(client: redis.Redis, event: str, *, dec: int, ch: str = "", fp: s
         "n": bytes.fromhex("01000000050000012c"), "c": int(dec == 0), "g": "0.25,0.5"})
     client.pexpire(keys.event, 86_400_000)
     return keys.event
+
+
+def offsets(raw: bytes) -> tuple[int, int]:
+    """Where a packed record's flags byte is, and where its results part starts (after the graph scores)."""
+    pos = 0
+    for _ in range(5):  # fingerprint, decision id, user id, policy version, merchant id
+        pos += 2 + int.from_bytes(raw[pos:pos + 2], "big")
+    pos += 8 + int.from_bytes(raw[pos + 4:pos + 8], "big")  # recipients, stateless findings
+    flags = pos + 9  # after the time (6), decision, challenge and consumed
+    pos += 10
+    for _ in range(3):  # windows, stateful findings, graph scores
+        pos += 2 + int.from_bytes(raw[pos:pos + 2], "big")
+    return flags, pos
+
+
+def previous_layout(raw: bytes) -> bytes:
+    """A record of a challenged share as the previous layout wrote it: no flag, no results, no position."""
+    flags, results = offsets(raw)
+    return raw[:flags] + bytes([raw[flags] & ~RECORD_POSITION]) + raw[flags + 1:results]
 
 
 def decide(store: RedisStore, event: str, fingerprint: str = "fp", now: int = T0) -> DecisionRecord:
@@ -130,3 +152,59 @@ def test_a_new_decision_reads_as_its_stored_record(store: RedisStore, redis_clie
     stored = DecisionRecord.parse(redis_client.get(keys.event))  # type: ignore[arg-type]
     assert rec.status == "new" and rec.raw == stored
     assert DecisionRecord.from_reply("replay", redis_client.get(keys.event)).raw == stored  # type: ignore[arg-type]
+
+
+def test_a_challenged_share_keeps_its_position_after_its_results(store: RedisStore,
+                                                                 redis_client: redis.Redis) -> None:
+    keys = decision_keys("e10", "dev-10", "u-10", None)
+    rec = store.decide(keys, decide_args(now=T0, decision_id="id-e10", user_id="u-10", device_id="dev-10",
+                                         plan=PLAN, static=STATIC, lat="31.2", lon="121.4"))
+    raw = redis_client.get(keys.event)
+    assert isinstance(raw, bytes)
+    stored = DecisionRecord.parse(raw)
+    assert rec.decision == 1 and stored is not None and rec.raw == stored
+    assert stored["p"] == [31.2, 121.4] and "cs" not in stored and "o" not in stored
+    flags, results = offsets(raw)
+    assert raw[flags] & RECORD_POSITION and raw[results:] == bytes(9) + struct.pack(">dd", 31.2, 121.4)
+    # A reader of the previous layout reads the (empty) results and stops: all but the position.
+    assert DecisionRecord.parse(raw[:results + 9]) == {k: v for k, v in stored.items() if k != "p"}
+
+    # A pass moves the device there, at the share's time; results and outcomes keep the position.
+    status, passed, _ = store.challenge(keys.event, keys.user_log, passed=True, kind="sms", plan=PLAN,
+                                        now_ms=T0 + 60_000, retention_ms=86_400_000, events="risk:events")
+    assert status == "ok" and passed is not None and (passed["cs"], passed["p"]) == ("passed", [31.2, 121.4])
+    assert redis_client.get(keys.device_geo) == T0.to_bytes(6, "big") + struct.pack(">dd", 31.2, 121.4)
+    assert 0 < redis_client.pttl(keys.device_geo) <= 86_400_000
+    status, reported = store.outcome(keys.event, delivered=1, opened=1, claimed=1, window_ms=86_400_000, cap=100,
+                                     now_ms=T0 + 90_000, retention_ms=86_400_000, events="risk:events")
+    assert status == "ok" and reported is not None and reported["p"] == [31.2, 121.4]
+    assert reported["o"] == [1, 1, 1, T0 + 90_000] and reported["cs"] == "passed"
+
+    # An older process recording a result drops the position and keeps the flag: still read.
+    raw = redis_client.get(keys.event)
+    assert isinstance(raw, bytes)
+    redis_client.set(keys.event, raw[:-16], keepttl=True)
+    status, reported = store.outcome(keys.event, delivered=1, opened=1, claimed=1, window_ms=86_400_000, cap=100,
+                                     now_ms=T0 + 95_000, retention_ms=86_400_000, events="risk:events")
+    assert status == "replay" and reported is not None and "p" not in reported
+
+
+def test_a_failed_challenge_leaves_the_position(store: RedisStore, redis_client: redis.Redis) -> None:
+    keys = decision_keys("e11", "dev-11", "u-11", None)
+    store.decide(keys, decide_args(now=T0, decision_id="id-e11", user_id="u-11", device_id="dev-11", plan=PLAN,
+                                   static=STATIC, lat="31.2", lon="121.4"))
+    status, failed, _ = store.challenge(keys.event, keys.user_log, passed=False, kind="sms", plan=PLAN,
+                                        now_ms=T0 + 60_000, retention_ms=86_400_000, events="risk:events")
+    assert status == "ok" and failed is not None and (failed["cs"], failed["p"]) == ("failed", [31.2, 121.4])
+    assert not redis_client.exists(keys.device_geo)
+
+
+def test_only_a_challenged_share_keeps_its_position(store: RedisStore, redis_client: redis.Redis) -> None:
+    for event, static in (("e12", None), ("e13", [["sensitive_copy", 2, 0, "", "x", None, None, 0]])):
+        keys = decision_keys(event, "dev-12", "u-12", None)
+        rec = store.decide(keys, decide_args(now=T0, decision_id=f"id-{event}", user_id="u-12", device_id="dev-12",
+                                             plan=PLAN, static=static, lat="31.2", lon="121.4"))
+        raw = redis_client.get(keys.event)
+        assert isinstance(raw, bytes) and rec.raw is not None and "p" not in rec.raw
+        flags, results = offsets(raw)
+        assert raw[flags] & RECORD_POSITION == 0 and results == len(raw), rec.decision

@@ -1,7 +1,8 @@
 """Every rule of the decision script against the in-memory reference, on
 random traffic: windows, success rate, travel, graph scores, real-time
 signals (and which of a signal and the graph score is the reason), bans,
-allowlist."""
+allowlist; and challenge results (a pass counts the share and moves the
+device to its position, failures cool the device down)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import redis
 
 from riskservice.limits.client import connect
 from riskservice.limits.contract import FIRST_SIGNAL, RULES, signal_field
+from riskservice.limits.geo import haversine_km
 from riskservice.limits.keys import EVENTS, decision_keys
 from riskservice.limits.memory import MemoryStore
 from riskservice.limits.records import DecisionRecord
@@ -35,11 +37,37 @@ def test_every_rule_matches_the_reference_on_random_traffic(redis_server: RedisS
     # (a seed whose traffic reaches every rule at least five times)
     rng = random.Random(13)
     signal_rng = random.Random(12)
+    challenge_rng = random.Random(14)  # (its own, so that the rest of the traffic is drawn as before)
     now = T0
     fired: dict[str, int] = {}
     allowed: list[tuple[str, str, DecisionRecord]] = []  # (device, record key, record) of shares to report on
+    challenged: list[tuple[str, str, str]] = []  # (record key, user log key, kind) of challenges to answer
+    results: dict[str, int] = {}
+    moved: dict[str, tuple[int, float, float]] = {}  # device -> its position before a pass moved it (ms, lat, lon)
+    spared = 0  # shares a pass spared a travel challenge: far from before the pass, not refused for travel
     for i in range(2000):
         now += rng.choice([0, 1, 400, 1500, 4000, 9000, 30_000])
+        if challenged and challenge_rng.random() < 0.2:  # a challenge result, before this step's decision
+            # (mostly the latest: people answer a challenge when it is asked; now and then an old one)
+            latest = challenge_rng.random() < 0.7
+            record_key, user_log, kind = challenged.pop(-1 if latest else challenge_rng.randrange(len(challenged)))
+            passed = challenge_rng.random() < 0.9
+            kind = kind if challenge_rng.random() < 0.95 else ("sms" if kind == "captcha" else "captcha")
+            share_device = record_key.split("{d:", 1)[1].split("}", 1)[0]
+            before = ref.positions.get(f"risk:{{d:{share_device}}}:state")
+            status, _, cooled = store.challenge(record_key, user_log, passed=passed, kind=kind, plan=plan,
+                                                now_ms=now, retention_ms=86_400_000, events=EVENTS)
+            assert (status, cooled) == ref.challenge(record_key, user_log, passed=passed, kind=kind, plan=plan,
+                                                     now_ms=now), f"step {i}"
+            seen = f"{status} {'passed' if passed else 'failed'}{' cooled' if cooled else ''}"
+            results[seen] = results.get(seen, 0) + 1
+            after = ref.positions.get(f"risk:{{d:{share_device}}}:state")
+            if before is not None and after is not None and after[1:] != before[1:]:
+                moved[share_device] = before
+            if status == "kind_mismatch":
+                challenged.append((record_key, user_log, "sms" if kind == "captcha" else "captcha"))
+            elif challenge_rng.random() < 0.1:  # answered again later: a replay, or a conflict
+                challenged.append((record_key, user_log, kind))
         device, user = rng.choice(["d1", "d2", "d3"]), rng.choice(["u1", "u2", "u3", "u4"])
         keys = decision_keys(f"e{i}", device, user, "203.0.113.9")._replace(graph=GRAPH)
         event = rng.random()
@@ -89,11 +117,27 @@ def test_every_rule_matches_the_reference_on_random_traffic(redis_server: RedisS
         got, want = store.decide(keys, args), ref.decide(keys, args)
         assert (got.decision, got.challenge, got.findings, got.windows, got.consumed) == \
                (want.decision, want.challenge, want.findings, want.windows, want.consumed), f"step {i}"
+        if lat and device in moved:
+            # The first share with a position after a pass moved the device: from where the device
+            # was before, would it have been too fast? Then the pass spared it a travel challenge.
+            t, was_lat, was_lon = moved.pop(device)
+            travel = [f for f in got.findings if f[0] == "impossible_travel"]
+            km = haversine_km(was_lat, was_lon, float(lat), float(lon))
+            kmh = km / (max(now - t, 1000) / 3_600_000)  # (the policy's: over 500 km/h, at least 1 km)
+            spared += int(not travel and km >= 1 and kmh > 500)
         if got.consumed:
             allowed.append((device, keys.event, got))
+        elif got.decision == 1:
+            challenged.append((keys.event, keys.user_log, got.challenge))
         for f in got.findings:
             fired[f[0]] = fired.get(f[0], 0) + 1
     store.close()
     # The traffic reaches every rule, and shadows and the allowlist (shadow findings).
-    assert set(fired) == {*RULES, "fan_out"}, fired
+    assert set(fired) == {*RULES, "fan_out", "challenge_failures"}, fired
     assert min(fired.values()) >= 5, str(sorted(fired.items()))
+    # ... and every challenge result: passes, failures, cool-downs, replays, wrong kinds; passes
+    # that moved a device, and later shares from there that the move spared a travel challenge.
+    assert {"ok passed", "ok failed", "ok failed cooled", "kind_mismatch passed", "replay passed"} <= set(results), \
+        results
+    assert {"conflict passed", "conflict failed"} & set(results), results
+    assert spared >= 3, (spared, results)

@@ -1,10 +1,13 @@
 -- Record the result of a challenge (common.lua is prepended). A passed
--- challenge counts the share then: it consumes quota like an allowed share.
--- A failed one is an attempt; repeated failures put the device in a
+-- challenge counts the share then: it consumes quota like an allowed share,
+-- and moves the device to the share's position as decide.lua does on
+-- admission (impossible travel is judged from there on). A failed one is an
+-- attempt, which moves nothing; repeated failures put the device in a
 -- cool-down (a ban with an end and the code challenge_failures).
 --
 -- KEYS[1] decision record  KEYS[2] device state  KEYS[3] user log
 -- KEYS[4] device failures (packed log)  KEYS[5] device ban  KEYS[6] share events
+-- KEYS[7] device's last position (decide.lua's k_device_geo)
 -- ARGV[1] now ("" for server time), ARGV[2] passed (1/0), ARGV[3] kind,
 -- ARGV[4] plan (the decision's merchant's, contract.Plan),
 -- ARGV[5] event retention ms, ARGV[6] "1" on Redis Cluster: the user's log
@@ -32,6 +35,15 @@ if passed then
   local ukey = ARGV[6] ~= '1' and KEYS[3] or nil
   local ulog = ukey and (redis.call('GET', ukey) or '') or ''
   admit(plan, now, KEYS[2], ukey, user, dlog, ulog, users)
+  if rec.lat and KEYS[7] then
+    -- The share happened at the decision's time, not the pass's; a later
+    -- counted share already placed the device (never move it back in time).
+    local last = redis.call('GET', KEYS[7])
+    local held = last and #last >= 6 and struct.unpack('>I6', last) or nil
+    if not held or held <= rec.t then
+      redis.call('SET', KEYS[7], struct.pack('>I6dd', rec.t, rec.lat, rec.lon), 'PX', '86400000')
+    end
+  end
   rec.cs, rec.ct = result, now
   save_results(KEYS[1], rec, true)
 else

@@ -92,13 +92,16 @@ end
 local DECIDE_CALL_FORMAT = 'I6I6I6I6BBHc0Hc0Hc0Hc0'
 
 -- @piece Decision records (contract.RECORD_*_FORMAT): one string, written with one
--- SET: the caller's part as sent, the script's part, then results. Records
+-- SET: the caller's part as sent, the script's part, then results; a
+-- challenged share's position after them (flag RECORD_POSITION). Records
 -- the previous release wrote are hashes (contract.RECORD_FIELDS): they are
 -- read, and updated in their own form, until their TTL ends them.
 local RECORD_STATIC_FORMAT = 'Hc0Hc0Hc0Hc0Hc0IIc0'
 local RECORD_DECIDED_FORMAT = 'I6BBBBHc0Hc0Hc0'
 local RECORD_RESULT_FORMAT = 'BI6Hc0'
 local RECORD_RESULTS = {[0] = '', 'passed', 'failed'}
+local RECORD_POSITION_FORMAT = 'dd'
+local RECORD_POSITION = 4
 
 -- @piece An answer already recorded under an idempotency key: {"replay", record}
 -- for the same request, {"conflict", record} for another one; nil if none.
@@ -116,7 +119,8 @@ local function earlier(key, fingerprint)
 end
 
 -- @piece A stored record's fields that the scripts after a decision use
--- (id, u, r, t, dec, ch, c, cs, ct, o; nil if none), in either form.
+-- (id, u, r, t, dec, ch, c, cs, ct, o; lat and lon of a challenged share;
+-- nil if none), in either form.
 local function load_record(key)
   local s = redis.pcall('GET', key)
   if not s then return nil end
@@ -127,19 +131,25 @@ local function load_record(key)
             ch = f[6] or '', c = tonumber(f[7]), cs = f[8] or nil, ct = tonumber(f[9]), o = f[10] or nil}
   end
   local _, id, u, _, _, r, _, at = struct.unpack('>' .. RECORD_STATIC_FORMAT, s)
-  local t, dec, ch, c, _, _, _, _, after = struct.unpack('>' .. RECORD_DECIDED_FORMAT, s, at)
+  local t, dec, ch, c, flags, _, _, _, after = struct.unpack('>' .. RECORD_DECIDED_FORMAT, s, at)
+  -- (tail: where what follows the results starts; kept as it is when the results change)
   local rec = {s = s, id = id, u = u, r = r, t = t, dec = dec, ch = CHALLENGES[ch], c = c, decided = at,
-               results = after}
+               results = after, tail = #s + 1}
   if after <= #s then
-    local cs, ct, o = struct.unpack('>' .. RECORD_RESULT_FORMAT, s, after)
+    local cs, ct, o, tail = struct.unpack('>' .. RECORD_RESULT_FORMAT, s, after)
     if cs > 0 then rec.cs, rec.ct = RECORD_RESULTS[cs], ct end
     if o ~= '' then rec.o = o end
+    rec.tail = tail
+    -- (an older process that recorded a result dropped the position and kept the flag)
+    if flags % (2 * RECORD_POSITION) >= RECORD_POSITION and tail + 15 <= #s then
+      rec.lat, rec.lon = struct.unpack('>' .. RECORD_POSITION_FORMAT, s, tail)
+    end
   end
   return rec
 end
 
 -- @piece Store a record's results (rec.cs, rec.ct, rec.o; consumed: the share now
--- counts), keeping its TTL.
+-- counts), keeping its TTL and what follows the results (a position).
 local function save_results(key, rec, consumed)
   if rec.hash then
     local f = {}
@@ -155,7 +165,10 @@ local function save_results(key, rec, consumed)
   end
   local o = rec.o or ''
   local index = rec.cs == 'passed' and 1 or (rec.cs == 'failed' and 2 or 0)
+  local tail = string.sub(rec.s, rec.tail)
   rec.s = head .. struct.pack('>' .. RECORD_RESULT_FORMAT, index, rec.ct or 0, #o, o)
+  rec.tail = #rec.s + 1
+  rec.s = rec.s .. tail
   redis.call('SET', key, rec.s, 'KEEPTTL')
 end
 

@@ -31,7 +31,8 @@
 -- on one Redis, where k_graph holds both).
 --
 -- Returns, for a new decision, the script's part of the record (a string:
--- the caller sent the rest); otherwise {status, record}: status "replay",
+-- the caller sent the rest; for a challenged share with a position, empty
+-- results and the position follow it); otherwise {status, record}: status "replay",
 -- "conflict" or "late" (past the deadline: nothing changed), record the stored
 -- string (contract.RECORD_*_FORMAT; a hash's HGETALL list for a record of the
 -- previous release).
@@ -143,8 +144,9 @@ if rule(plan, 5, F_ENABLED) == 1 then
 end
 
 -- Impossible travel from the position of the device's last counted share
--- (written below, once this share is admitted: a refused attempt does not
--- move the device, or a retry from the far place would pass).
+-- (written below, once this share is admitted, or by challenge.lua when a
+-- challenge of it is passed: a refused attempt does not move the device, or
+-- a retry from the far place would pass).
 if lat and rule(plan, 6, F_ENABLED) == 1 then
   local last = redis.call('GET', k_device_geo)
   if last then
@@ -316,9 +318,17 @@ end
 local windows = table.concat(n)
 local findings = #fired > 0 and pack_findings(fired) or ''
 
--- The record: the caller's part as sent, then the script's.
-local decided = struct.pack('>' .. RECORD_DECIDED_FORMAT, now, decision, chal, consumed, allowlisted and 1 or 0,
-                            #windows, windows, #findings, findings, #graph, graph)
+-- The record: the caller's part as sent, then the script's. A challenged
+-- share keeps its position, after empty results (contract.RECORD_POSITION_FORMAT):
+-- a passed challenge counts the share and moves the device there (challenge.lua).
+local flags = allowlisted and 1 or 0
+local position = ''
+if lat and decision == 1 then
+  flags = flags + RECORD_POSITION
+  position = struct.pack('>' .. RECORD_RESULT_FORMAT .. RECORD_POSITION_FORMAT, 0, 0, 0, '', lat, lon)
+end
+local decided = struct.pack('>' .. RECORD_DECIDED_FORMAT, now, decision, chal, consumed, flags,
+                            #windows, windows, #findings, findings, #graph, graph) .. position
 redis.call('SET', k_event, a_record .. decided, 'PX', c_ttl_ms)
 local codes = {}
 if static_codes ~= '' then codes[1] = string.gsub(static_codes, '%?', allowlisted and ':shadow' or '') end

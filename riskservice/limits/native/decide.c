@@ -292,8 +292,8 @@ static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, long 
     }
 
     /* Impossible travel from the position of the device's last counted share (written below once
-     * this share is admitted: a refused attempt does not move the device, or a retry from the far
-     * place would pass). */
+     * this share is admitted, or by challenge.lua when a challenge of it is passed: a refused attempt
+     * does not move the device, or a retry from the far place would pass). */
     if (has_position && rule_byte(pl, 6, F_ENABLED) == 1) {
         size_t geo_len = 0;
         int wrong = 0;
@@ -587,18 +587,28 @@ static int decide(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, long 
     }
     pack_findings(&findings, &j.fired);
 
-    /* The record: the caller's part as sent, then the script's. */
+    /* The record: the caller's part as sent, then the script's. A challenged share keeps its
+     * position, after empty results (contract.RECORD_POSITION_FORMAT): a passed challenge counts
+     * the share and moves the device there (challenge.lua). */
+    int keeps_position = has_position && decision == 1;
     buf_uint(&decided, (uint64_t)now, 6);
     buf_uint(&decided, (uint64_t)decision, 1);
     buf_uint(&decided, (uint64_t)chal, 1);
     buf_uint(&decided, (uint64_t)consumed, 1);
-    buf_uint(&decided, (uint64_t)allowlisted, 1);
+    buf_uint(&decided, (uint64_t)(allowlisted | (keeps_position ? RECORD_POSITION : 0)), 1);
     buf_uint(&decided, windows.len, 2);
     buf_put(&decided, windows.p, windows.len);
     buf_uint(&decided, findings.len, 2);
     buf_put(&decided, findings.p, findings.len);
     buf_uint(&decided, graph_len, 2);
     buf_put(&decided, graph, graph_len);
+    if (keeps_position) {
+        buf_uint(&decided, 0, 1); /* no result, */
+        buf_uint(&decided, 0, 6); /* no result time, */
+        buf_uint(&decided, 0, 2); /* no outcome */
+        buf_f64(&decided, lat);
+        buf_f64(&decided, lon);
+    }
     buf_put(&rec, record, record_len);
     buf_put(&rec, decided.p, decided.len);
     if (rec_held) write_held(ctx, e, &rec_key, rec.p, rec.len, c.ttl_ms);

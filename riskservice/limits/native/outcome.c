@@ -41,7 +41,9 @@ static int three_counts(const char *s, size_t len, double out[3]) {
 /* A record string's parts that an outcome uses (contract.RECORD_*_FORMAT); 0 when malformed. */
 typedef struct {
     const char *id;
-    size_t id_len, decided, results; /* decided, results: 0-based offsets of the parts */
+    /* decided, results, tail: 0-based offsets of the parts (tail: what follows the results, a
+     * challenged share's position, kept as it is; the length when none) */
+    size_t id_len, decided, results, tail;
     double r, t;
     int dec, cs;
     ms_t ct;
@@ -81,6 +83,7 @@ static int read_record(const unsigned char *s, size_t len, Record *rec) {
         if (!read_part(s, len, &pos, &rec->o, &rec->o_len)) return 0;
         if (rec->o_len == 0) rec->o = NULL;
     }
+    rec->tail = pos;
     return 1;
 }
 
@@ -198,13 +201,15 @@ static int outcome(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, long
         buf_put(&o, ",", 1);
     }
     buf_put(&o, now_arg, now_len);
-    /* save_results(): the record up to its results, then the results packed (KEEPTTL). */
+    /* save_results(): the record up to its results, then the results packed, then what followed
+     * them (KEEPTTL). */
     BUF(saved);
     buf_put(&saved, s, rec.results);
     buf_uint(&saved, (uint64_t)(rec.cs == 1 || rec.cs == 2 ? rec.cs : 0), 1);
     buf_uint(&saved, (uint64_t)(rec.cs > 0 ? rec.ct : 0), 6);
     buf_uint(&saved, o.len & 0xffff, 2);
     buf_put(&saved, o.p, o.len);
+    buf_put(&saved, s + rec.tail, len - rec.tail);
     RedisModuleKey *rk = RedisModule_OpenKey(ctx, k_rec, REDISMODULE_READ | REDISMODULE_WRITE);
     RedisModule_StringTruncate(rk, saved.len); /* in place: the key keeps its time to live */
     size_t dma_len;

@@ -46,6 +46,8 @@ extern const int SIGNAL_PER_USER[5];
 /* settle.lua's ONCE_MS: far longer than a write is retried (riskservice/limits/settles.py). */
 static const long long ONCE_MS = 600000;
 static const long long DAY_MS = 86400000, FLAGS_TTL_MS = 2592000000LL; /* a position: a day; refusal counts: 30 days */
+/* The record's flag (contract.RECORD_POSITION): a challenged share's position follows the results. */
+enum { RECORD_POSITION = 4 };
 
 /* The words every decision writes, made once at load (a string made per call costs an allocation,
  * and a replicated command's words are kept until the call ends). */
