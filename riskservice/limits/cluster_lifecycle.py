@@ -16,6 +16,7 @@ from riskservice.limits.cluster_io import SETTLE, ClusterIO, Command
 from riskservice.limits.keys import (
     EVENTS,
     ban_key,
+    challenge_keys,
     device_prefix,
     device_slot_keys,
     graph_node_key,
@@ -75,8 +76,7 @@ class ClusterLifecycle(ClusterIO):
         the share into the user's log on the user's slot (a second call: if it
         fails, the user's window misses that one share, and it is logged)."""
         prefix = device_prefix(record_key)
-        keys = (record_key, f"{prefix}:state", f"{prefix}:unused", f"{prefix}:failures", f"{prefix}:ban",
-                shard_of(events, record_key), f"{prefix}:geo")
+        keys = challenge_keys(record_key, f"{prefix}:unused", shard_of(events, record_key))
         args = ("" if now_ms is None else now_ms, int(passed), kind, plan, retention_ms, "1")
         status, flat, cooled = self.run(CHALLENGE, keys, args)
         rec = DecisionRecord.parse(flat)

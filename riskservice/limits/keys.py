@@ -240,6 +240,32 @@ def device_prefix(record_key: str) -> str:
     return record_key[: record_key.index("}:") + 1]
 
 
+class ChallengeKeys(NamedTuple):
+    """The keys challenge.lua reads and writes, in the script's order: the
+    record's device slot, but for the user's log (on Redis Cluster a key of
+    the device's slot that is never written: the caller records the share in
+    the user's slot itself)."""
+
+    record: str
+    device_state: str
+    user_log: str
+    device_failures: str
+    device_ban: str
+    events: str
+    device_geo: str
+
+
+def challenge_keys(record_key: str, user_log: str, events: str) -> ChallengeKeys:
+    """challenge.lua's keys for the decision record ``record_key``.
+
+    >>> challenge_keys("risk:{d:d1}:ev:x", "risk:{u:u1}:log", "risk:events").device_geo
+    'risk:{d:d1}:geo'
+    """
+    prefix = device_prefix(record_key)
+    return ChallengeKeys(record_key, f"{prefix}:state", user_log, f"{prefix}:failures", f"{prefix}:ban", events,
+                         f"{prefix}:geo")
+
+
 def signals_key(device_id: str) -> str:
     """The device's hash of real-time signal values (``riskservice.signals``).
 

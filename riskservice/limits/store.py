@@ -21,7 +21,7 @@ from riskservice.errors import StorageError
 from riskservice.limits.client import CircuitBreaker
 from riskservice.limits.contract import DecideArgs
 from riskservice.limits.group_commit import GroupCommit, Part
-from riskservice.limits.keys import DecisionKeys, ban_key, device_prefix
+from riskservice.limits.keys import DecisionKeys, ban_key, challenge_keys, device_prefix
 from riskservice.limits.native import COMMANDS, NativeMode
 from riskservice.limits.native.path import NativePath, is_lua_only, is_unknown_command, modules_on
 from riskservice.limits.outage import MissedShare
@@ -421,9 +421,7 @@ class RedisStore:
     def challenge(self, record_key: str, user_log_key: str, *, passed: bool, kind: str, plan: bytes,
                   now_ms: int | None, retention_ms: int, events: str) -> tuple[str, dict[str, Any] | None, bool]:
         """Record a challenge result (see ``lua/challenge.lua``); returns (status, record, cooled down)."""
-        prefix = device_prefix(record_key)
-        keys = (record_key, f"{prefix}:state", user_log_key, f"{prefix}:failures", f"{prefix}:ban", events,
-                f"{prefix}:geo")
+        keys = challenge_keys(record_key, user_log_key, events)
         args = ("" if now_ms is None else now_ms, int(passed), kind, plan, retention_ms)
         status, flat, cooled = self.run(CHALLENGE, keys, args)
         return status.decode(), DecisionRecord.parse(flat), bool(cooled)

@@ -27,7 +27,7 @@ from riskservice.limits.contract import (
     RulePlan,
     decode_findings,
 )
-from riskservice.limits.keys import DecisionKeys, decision_keys
+from riskservice.limits.keys import ChallengeKeys, DecisionKeys, decision_keys
 from riskservice.policy.load import load_policy
 
 LUA = resources.files("riskservice.limits").joinpath("lua")
@@ -46,6 +46,10 @@ def lua_names(source: str, table: str) -> list[str]:
 
 def test_decide_keys_are_named_as_decision_keys() -> None:
     assert lua_names(lua("decide"), "KEYS") == [f"k_{name}" for name in DecisionKeys._fields]
+
+
+def test_challenge_keys_are_named_as_challenge_keys() -> None:
+    assert lua_names(lua("challenge"), "KEYS") == [f"k_{name}" for name in ChallengeKeys._fields]
 
 
 def test_decide_args_are_named_as_decide_argv() -> None:

@@ -30,7 +30,7 @@ from riskservice.limits.contract import (
     signal_field,
     user_side,
 )
-from riskservice.limits.keys import EVENTS, REVIEW_QUEUE, DecisionKeys, decision_keys, device_prefix
+from riskservice.limits.keys import EVENTS, REVIEW_QUEUE, DecisionKeys, challenge_keys, decision_keys
 from riskservice.limits.records import DecisionRecord
 from riskservice.limits.scripts import CHALLENGE, DECIDE
 from riskservice.policy.load import parse_policy
@@ -116,9 +116,8 @@ def challenge_result(rng: random.Random, now: int, challenged: list[tuple[Decisi
     keys, kind = challenged.pop(-1 if rng.random() < 0.7 else rng.randrange(len(challenged)))
     passed = rng.random() < 0.85
     before = lua.get(keys.device_geo)
-    challenge_keys = [keys.event, keys.device_state, keys.user_log, f"{device_prefix(keys.event)}:failures",
-                      keys.device_ban, EVENTS, keys.device_geo]
-    both(lua, native, "EVALSHA", CHALLENGE.sha, len(challenge_keys), *challenge_keys, now, int(passed), kind, plan,
+    on = challenge_keys(keys.event, keys.user_log, EVENTS)
+    both(lua, native, "EVALSHA", CHALLENGE.sha, len(on), *on, now, int(passed), kind, plan,
          86_400_000, "1" if split else "")
     rec = DecisionRecord.parse(lua.get(keys.event) or b"")
     return passed and rec is not None and "p" in rec and lua.get(keys.device_geo) != before

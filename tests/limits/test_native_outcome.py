@@ -14,7 +14,7 @@ import time
 import redis
 
 from riskservice.limits.client import connect
-from riskservice.limits.keys import EVENTS, decision_keys, device_prefix, new_decision_id
+from riskservice.limits.keys import EVENTS, challenge_keys, decision_keys, device_prefix, new_decision_id
 from riskservice.limits.records import DecisionRecord
 from riskservice.limits.scripts import CHALLENGE, DECIDE, OUTCOME
 from riskservice.limits.store import RedisStore
@@ -66,9 +66,7 @@ def test_the_module_reports_outcomes_as_outcome_lua(
                 challenged.append((keys.event, device))
         elif roll < 0.43:  # a challenge result on a decision (passed: the share now counts, the device moves)
             key, device = rng.choice(challenged if challenged and rng.random() < 0.8 else records)
-            prefix = device_prefix(key)
-            keys = [key, f"{prefix}:state", "risk:{u:x}:log", f"{prefix}:failures", f"{prefix}:ban", EVENTS,
-                    f"{prefix}:geo"]
+            keys = list(challenge_keys(key, "risk:{u:x}:log", EVENTS))
             both(lua, native, "EVALSHA", challenge, len(keys), *keys, now, rng.choice([1, 1, 0]),
                  rng.choice(["captcha", "captcha", "sms"]), plan, 86_400_000)
         else:  # an outcome report: first, again, more, fewer, too many; of a record or of none

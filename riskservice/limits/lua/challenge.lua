@@ -5,65 +5,66 @@
 -- attempt, which moves nothing; repeated failures put the device in a
 -- cool-down (a ban with an end and the code challenge_failures).
 --
--- KEYS[1] decision record  KEYS[2] device state  KEYS[3] user log
--- KEYS[4] device failures (packed log)  KEYS[5] device ban  KEYS[6] share events
--- KEYS[7] device's last position (decide.lua's k_device_geo)
+-- KEYS (keys.ChallengeKeys): the decision record, the device's state, the
+-- user's log, the device's failures (packed log), the device's ban, the share
+-- events, the device's last position (decide.lua's k_device_geo)
 -- ARGV[1] now ("" for server time), ARGV[2] passed (1/0), ARGV[3] kind,
 -- ARGV[4] plan (the decision's merchant's, contract.Plan),
 -- ARGV[5] event retention ms, ARGV[6] "1" on Redis Cluster: the user's log
--- is in another slot (KEYS[3] is then unused; the caller records it there)
+-- is in another slot (k_user_log is then unused; the caller records it there)
 --
 -- Returns {status, record (as stored, see load_record), cooled}: status "ok", "replay", "not_found",
 -- "not_challenged", "kind_mismatch" or "conflict" (another result was recorded).
 
-local rec = load_record(KEYS[1])
+local k_record, k_device_state, k_user_log, k_device_failures, k_device_ban, k_events, k_device_geo = unpack(KEYS)
+local rec = load_record(k_record)
 if not rec then return {'not_found', {}, 0} end
 local rec_id, dec, ch, cs, user = rec.id, rec.dec, rec.ch, rec.cs, rec.u
-if dec ~= 1 then return {'not_challenged', record_reply(KEYS[1], rec), 0} end
-if ch ~= ARGV[3] then return {'kind_mismatch', record_reply(KEYS[1], rec), 0} end
+if dec ~= 1 then return {'not_challenged', record_reply(k_record, rec), 0} end
+if ch ~= ARGV[3] then return {'kind_mismatch', record_reply(k_record, rec), 0} end
 local passed = ARGV[2] == '1'
 local result = passed and 'passed' or 'failed'
 if cs then
-  if cs == result then return {'replay', record_reply(KEYS[1], rec), 0} end
-  return {'conflict', record_reply(KEYS[1], rec), 0}
+  if cs == result then return {'replay', record_reply(k_record, rec), 0} end
+  return {'conflict', record_reply(k_record, rec), 0}
 end
 local now = clock(ARGV[1])
 local plan = read_plan(ARGV[4])
 local cooled = 0
 if passed then
-  local dlog, users = read_state(KEYS[2])
-  local ukey = ARGV[6] ~= '1' and KEYS[3] or nil
+  local dlog, users = read_state(k_device_state)
+  local ukey = ARGV[6] ~= '1' and k_user_log or nil
   local ulog = ukey and (redis.call('GET', ukey) or '') or ''
-  admit(plan, now, KEYS[2], ukey, user, dlog, ulog, users)
-  if rec.lat and KEYS[7] then
+  admit(plan, now, k_device_state, ukey, user, dlog, ulog, users)
+  if rec.lat and k_device_geo then
     -- The share happened at the decision's time, not the pass's; a later
     -- counted share already placed the device (never move it back in time).
-    local last = redis.call('GET', KEYS[7])
+    local last = redis.call('GET', k_device_geo)
     local held = last and #last >= 6 and struct.unpack('>I6', last) or nil
     if not held or held <= rec.t then
-      redis.call('SET', KEYS[7], struct.pack('>I6dd', rec.t, rec.lat, rec.lon), 'PX', '86400000')
+      redis.call('SET', k_device_geo, struct.pack('>I6dd', rec.t, rec.lat, rec.lon), 'PX', '86400000')
     end
   end
   rec.cs, rec.ct = result, now
-  save_results(KEYS[1], rec, true)
+  save_results(k_record, rec, true)
 else
   local limit, win, cooldown = plan[H_CF_LIMIT], plan[H_CF_WINDOW], plan[H_CF_COOLDOWN]
-  local fails = record_log(redis.call('GET', KEYS[4]) or '', now, math.max(limit, 1), win)
-  redis.call('SET', KEYS[4], fails, 'PX', win)
-  local ban = redis.call('HMGET', KEYS[5], 'until', 'code')
+  local fails = record_log(redis.call('GET', k_device_failures) or '', now, math.max(limit, 1), win)
+  redis.call('SET', k_device_failures, fails, 'PX', win)
+  local ban = redis.call('HMGET', k_device_ban, 'until', 'code')
   -- Never shorten or replace a ban an analyst or operator set.
   local banned_by_hand = (ban[1] or ban[2]) and ban[2] ~= 'challenge_failures'
   if limit > 0 and #fails / 6 >= limit and not banned_by_hand then
     cooled = 1
-    redis.call('DEL', KEYS[5])
-    redis.call('HSET', KEYS[5], 'until', now + cooldown, 'code', 'challenge_failures', 'actor', 'rule',
+    redis.call('DEL', k_device_ban)
+    redis.call('HSET', k_device_ban, 'until', now + cooldown, 'code', 'challenge_failures', 'actor', 'rule',
                'at', now, 'reason', #fails / 6 .. ' failed challenges in ' .. math.floor(win / 1000) .. ' s')
-    redis.call('PEXPIRE', KEYS[5], cooldown + 86400000)
-    redis.call('DEL', KEYS[4])
+    redis.call('PEXPIRE', k_device_ban, cooldown + 86400000)
+    redis.call('DEL', k_device_failures)
   end
   rec.cs, rec.ct = result, now
-  save_results(KEYS[1], rec)
+  save_results(k_record, rec)
 end
-append_event(KEYS[6], now, ARGV[5], rec_id, 'k', 'challenge', 'id', logged_id(rec_id), 't', now,
+append_event(k_events, now, ARGV[5], rec_id, 'k', 'challenge', 'id', logged_id(rec_id), 't', now,
              'passed', passed and 1 or 0, 'kind', ARGV[3], 'cool', cooled)
-return {'ok', record_reply(KEYS[1], rec), cooled}
+return {'ok', record_reply(k_record, rec), cooled}
