@@ -3,16 +3,25 @@
 Abusers write ``转 发 得·现金`` or full-width ``ＶＩＰ`` to slip past a
 plain substring match, so both the copy and the terms are normalised the same
 way before matching: Unicode NFKC (full-width and compatibility forms to their
-plain form), case folding, and removal of everything that is not a letter,
-digit or mark (spaces, punctuation, symbols, zero-width and control
-characters).
+plain form), case folding, Traditional Chinese characters to their Simplified
+form (``轉發得現金``, or one character of it, is ``转发得现金``: the customer's
+terms are Simplified), and removal of everything that is not a letter, digit or
+mark (spaces, punctuation, symbols, zero-width and control characters).
+
+The Traditional-to-Simplified mapping is OpenCC's (``t2s``), applied one
+character at a time: a term is matched letter by letter, so a phrase-level
+choice between two Simplified readings would not help, and a character OpenCC
+maps to several keeps its own form.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
+
+import opencc
 
 # Unicode categories dropped by normalisation: separators (Z*), punctuation
 # (P*), symbols (S*) and other (C*: controls, format such as zero-width
@@ -33,13 +42,28 @@ class _Dropped(dict[int, int | None]):
     def __missing__(self, code: int) -> int | None:
         ch = chr(code)
         kept = code if ch in _KEPT_SYMBOLS or unicodedata.category(ch)[0] not in _DROPPED else None
+        if kept is not None and code >= _FIRST_HAN:
+            simplified = _to_simplified().convert(ch)
+            if len(simplified) == 1:
+                kept = ord(simplified)
         if len(self) < _TABLE_SIZE:
             self[code] = kept
         return kept
 
 
-_TABLE_SIZE = 4096
+# (Common Chinese text uses a few thousand characters; each first meeting of
+# one costs an OpenCC look-up, a few microseconds, so all of them are kept.)
+_TABLE_SIZE = 16384
 _TABLE = _Dropped()
+# The first code point of the CJK blocks (Extension A): OpenCC maps nothing below it.
+_FIRST_HAN = 0x3400
+
+
+@functools.cache
+def _to_simplified() -> opencc.OpenCC:
+    """OpenCC's Traditional-to-Simplified converter, loaded at first use (its
+    dictionaries are files of the installed package: nothing is read at import)."""
+    return opencc.OpenCC("t2s")
 
 
 def normalise(text: str) -> str:
@@ -49,6 +73,8 @@ def normalise(text: str) -> str:
     '转发得现金'
     >>> normalise("ＦＲＥＥ Gift!")
     'freegift'
+    >>> normalise("轉發·抽獎")
+    '转发抽奖'
     """
     return unicodedata.normalize("NFKC", text).casefold().translate(_TABLE)
 

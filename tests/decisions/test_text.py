@@ -17,6 +17,13 @@ MATCHER = TermMatcher(["转发得现金", "转发抽奖", "集赞送礼", "最�
         ("集-赞-送-礼", "集赞送礼"),
         ("本店最高优惠!", "最高优惠"),
         ("１００％核保", "100%核保"),
+        # Traditional characters, all or some of them (an abuser's spelling)
+        ("轉發得現金", "转发得现金"),
+        ("转發得現金", "转发得现金"),
+        ("转发得現金", "转发得现金"),
+        ("轉 發·抽 獎", "转发抽奖"),
+        ("本店最高優惠", "最高优惠"),
+        ("集讚送禮", "集赞送礼"),
         ("ok", None),
         ("邀请好友同步优惠", None),
         ("", None),
@@ -32,3 +39,12 @@ def test_normalise_folds_width_and_case() -> None:
 
 def test_longest_term_is_reported() -> None:
     assert TermMatcher(["转发", "转发得现金"]).find("转发得现金") == "转发得现金"
+
+
+def test_a_term_written_in_traditional_characters_matches_simplified_copy() -> None:
+    assert TermMatcher(["轉發得現金"]).find("转发得现金") == "轉發得現金"
+
+
+def test_simplified_text_and_other_scripts_are_unchanged() -> None:
+    assert normalise("转发得现金 ok 123") == "转发得现金ok123"
+    assert normalise("日本語のテキスト") == "日本语のテキスト"  # (a Han character in Japanese text folds too)
