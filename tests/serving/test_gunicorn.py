@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
+from gunicorn.ctl.client import ControlClient
 
 from tests.conftest import ISSUER
 from tests.redis_server import RedisServer
@@ -77,6 +78,14 @@ def test_logs_are_json_lines(server: Gunicorn) -> None:
     records = [json.loads(line) for line in lines]
     assert any(r["logger"] == "riskservice.access" and r["path"] == "/v1/decisions" for r in records)
     assert any(r["logger"] == "gunicorn.error" for r in records)
+
+
+def test_the_control_socket_is_the_instances_own(server: Gunicorn) -> None:
+    """gunicornc reaches this instance through a socket in its data directory,
+    not the per-user default that another instance would take over."""
+    with ControlClient(str(server.data_dir / "gunicorn.ctl"), timeout=10) as control:
+        workers = control.send_command("show", ["workers"])
+    assert len(workers["workers"]) == 4, workers
 
 
 def test_chunked_bodies_are_read_whole_and_held_to_the_size_limit(server: Gunicorn) -> None:
