@@ -15,7 +15,7 @@ from flask import Flask
 from riskservice.app import create_app
 from riskservice.limits.records import decode_device_state, decode_log
 from riskservice.state import risk_state
-from tests.api.helpers import share
+from tests.api.helpers import codes, share
 from tests.conftest import ISSUER, make_settings
 from tests.redis_server import RedisServer
 
@@ -116,3 +116,18 @@ def test_no_request_is_degraded_shortly_after_redis_answers_again(own_redis: Red
         own_redis.resume()
     time.sleep(0.1)  # ok-sleep: the promise is about real time after Redis answers again
     assert burst() == [False] * 8
+
+
+def test_a_share_allowed_in_an_outage_places_the_device(own_redis: RedisServer, tmp_path: Path) -> None:
+    """Counted when Redis is back, it is the device's last counted share: the
+    next share, a thousand kilometres away seconds later, is impossible travel."""
+    client = make_app(own_redis, tmp_path).test_client()
+    shanghai, beijing = {"lat": 31.2304, "lon": 121.4737}, {"lat": 39.9042, "lon": 116.4074}
+    own_redis.kill()
+    assert share(client, device_id="dev-g", geo=shanghai).json["degraded"] is True
+    own_redis.start()
+    far = share(client, device_id="dev-g", geo=beijing).json
+    assert (far["decision"], far["degraded"]) == ("challenge", False)
+    assert [r["code"] for r in far["reasons"]] == ["impossible_travel"]
+    # a share from the same place is no travel
+    assert codes(share(client, device_id="dev-h", geo=shanghai)) == []

@@ -36,15 +36,7 @@ if passed then
   local ukey = ARGV[6] ~= '1' and k_user_log or nil
   local ulog = ukey and (redis.call('GET', ukey) or '') or ''
   admit(plan, now, k_device_state, ukey, user, dlog, ulog, users)
-  if rec.lat and k_device_geo then
-    -- The share happened at the decision's time, not the pass's; a later
-    -- counted share already placed the device (never move it back in time).
-    local last = redis.call('GET', k_device_geo)
-    local held = last and #last >= 6 and struct.unpack('>I6', last) or nil
-    if not held or held <= rec.t then
-      redis.call('SET', k_device_geo, struct.pack('>I6dd', rec.t, rec.lat, rec.lon), 'PX', '86400000')
-    end
-  end
+  if rec.lat and k_device_geo then place_device(k_device_geo, rec.t, rec.lat, rec.lon) end
   rec.cs, rec.ct = result, now
   save_results(k_record, rec, true)
 else

@@ -103,6 +103,18 @@ local RECORD_RESULTS = {[0] = '', 'passed', 'failed'}
 local RECORD_POSITION_FORMAT = 'dd'
 local RECORD_POSITION = 4
 
+-- @piece Place the device at a counted share's position (decide.lua's k_device_geo:
+-- 6-byte ms, lat, lon; a day) unless a later counted share already placed it: a
+-- share counted after the fact (a passed challenge, a share allowed in an outage)
+-- happened at its decision's time t, and must not move the device back in time.
+local function place_device(key, t, lat, lon)
+  local last = redis.call('GET', key)
+  local held = last and #last >= 6 and struct.unpack('>I6', last) or nil
+  if not held or held <= t then
+    redis.call('SET', key, struct.pack('>I6dd', t, lat, lon), 'PX', '86400000')
+  end
+end
+
 -- @piece An answer already recorded under an idempotency key: {"replay", record}
 -- for the same request, {"conflict", record} for another one; nil if none.
 -- The record is the stored string, or a hash's HGETALL list.
