@@ -37,9 +37,10 @@ class MemoryStore:
     what has no effect on the answer: refusal counts and the review queue,
     the share-event stream, key expiry and the deadline (tests cover those on
     Redis directly); and the counting of shares allowed in an outage
-    (reconcile.lua, tested through the service in tests/api/test_outage.py). Outcomes come in through :meth:`record_outcome`, graph
-    scores through :attr:`scores`, the allowlist through :attr:`allowlisted`,
-    challenge results through :meth:`challenge`.
+    (reconcile.lua, tested through the service in tests/api/test_outage.py).
+    Outcomes come in through :meth:`record_outcome`, graph scores through
+    :attr:`scores`, the allowlist through :attr:`allowlisted`, challenge
+    results through :meth:`challenge`.
     """
 
     def __init__(self) -> None:
