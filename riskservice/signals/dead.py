@@ -51,9 +51,10 @@ And each account that shared to the sharer in the window offsets one of
 its dead recipients (``dead_offset``): the value is the dead recipients
 less those senders. A busy real user whose friends seldom claim makes dead
 recipients slowly over weeks, and is shared to by friends all the while:
-the real sharers this signal refused on the design workloads (14 to 38
-shares to 32 to 92 people, 5 to 16 % of deliveries claimed) had 5 to 43
-senders for 3 to 6 dead recipients. The sprayers it catches had none (a
+the real sharers this signal refused on the design workloads (3 to 34
+shares to 10 to 92 people over 5 to 23 days before their first refusal, 0
+to 16 % of deliveries claimed) had 5 to 43 senders for 3 to 6 dead
+recipients. The sprayers it catches had none (a
 throwaway account that only sends), and a sprayer wanting the same needs a
 distinct account sharing to it for every dead recipient it hides, each
 share judged by the rules in turn, so the cost grows with the spraying.
