@@ -48,3 +48,31 @@ def test_a_term_written_in_traditional_characters_matches_simplified_copy() -> N
 def test_simplified_text_and_other_scripts_are_unchanged() -> None:
     assert normalise("转发得现金 ok 123") == "转发得现金ok123"
     assert normalise("日本語のテキスト") == "日本语のテキスト"  # (a Han character in Japanese text folds too)
+
+
+def test_rare_characters_cost_one_conversion_table_not_a_call_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Text of ever-new characters (the cache of met characters full) must not
+    call OpenCC per request: its mapping is built once, then looked up."""
+    import opencc
+
+    from riskservice.decisions import text
+
+    calls = []
+    real = opencc.OpenCC
+
+    class Counting(real):  # type: ignore[misc, valid-type]
+        def convert(self, s: str) -> str:
+            calls.append(len(s))
+            return str(super().convert(s))
+
+    monkeypatch.setattr(opencc, "OpenCC", Counting)
+    monkeypatch.setattr(text, "_TABLE", text._Dropped())
+    text._simplified.cache_clear()
+    try:
+        rare = "".join(chr(c) for c in range(0x4E00, 0x4E00 + 20_000))  # more than the cache holds
+        for _ in range(3):
+            normalise(rare)
+        assert normalise("轉發") == "转发"
+        assert len(calls) == 1
+    finally:
+        text._simplified.cache_clear()
