@@ -186,7 +186,9 @@ class MemoryStore:
         fails = record(self.failures.get(prefix, []), now_ms, max(limit, 1), window)
         self.failures[prefix] = fails
         ban = self.bans.get(f"{prefix}:ban")
-        by_hand = ban is not None and ban.get("code") != "challenge_failures"  # never replaced
+        # an analyst's ban in force is never replaced; an ended one's key lingers and does not count
+        by_hand = (ban is not None and ban.get("code") != "challenge_failures"
+                   and (not ban["until"] or ban["until"] > now_ms))
         if limit <= 0 or len(fails) < limit or by_hand:
             return False
         self.bans[f"{prefix}:ban"] = {"reason": f"{len(fails)} failed challenges in {window // 1000} s",

@@ -27,7 +27,7 @@ from riskservice.limits.topology import is_cluster
 from riskservice.policy.load import Policy
 from riskservice.review import audit
 from riskservice.review.actions import derive_status
-from riskservice.review.common import blocked_by_hand, cooling_down, decode_hash
+from riskservice.review.common import ban_in_force, blocked_by_hand, cooling_down, decode_hash
 from riskservice.review.queue import last_seen, reasons_of
 
 EVENT_SCAN = 5000
@@ -78,7 +78,8 @@ def build(client: redis.Redis, store: RedisStore | ClusterStore, policy: Policy,
         "in_queue": priority is not None,
         "priority": priority,
         "review": review,
-        "ban": ban,
+        # (an ended ban's key lives a day longer: it is no ban any more)
+        "ban": ban if ban_in_force(ban, now_ms) else None,
         "allowlist": allow or None,
         "flags": {"reasons": reasons_of(flags), "points": int(flags.get("_points", 0)),
                   "first": int(flags["_first"]) if "_first" in flags else None,

@@ -152,6 +152,17 @@ def test_a_cool_down_never_replaces_an_analyst_ban(client: FlaskClient, clock: M
     assert codes(share(client, device_id="dev-b")) == ["device_blocklist"]
 
 
+def test_an_ended_analyst_ban_does_not_hold_off_the_cool_down(client: FlaskClient, clock: ManualClock,
+                                                                app: Flask) -> None:
+    # an hour's ban by hand, over: its key lives a day longer, but it is no ban in force
+    app.extensions["risk"].store.set_ban("device", "dev-e", reason="checked", actor="analyst-1",
+                                         until_ms=clock.now_ms() + 3_600_000)
+    clock.advance(3601)
+    ids = [share(client, device_id="dev-e", user_id="u", recipient_count=11).json["decision_id"] for _ in range(5)]
+    assert [challenge(client, did, False, kind="sms").json["cooldown"] for did in ids] == [False] * 4 + [True]
+    assert codes(share(client, device_id="dev-e", user_id="u")) == ["challenge_failures"]
+
+
 def shares_with_outcomes(client: FlaskClient, n: int, successes: int, device: str = "dev-r") -> None:
     for i in range(n):
         did = share(client, device_id=device, user_id="u", recipients=["a", "b"]).json["decision_id"]

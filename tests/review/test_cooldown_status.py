@@ -9,6 +9,7 @@ import re
 from flask.testing import FlaskClient
 
 from riskservice.api.schemas import Dossier
+from riskservice.limits.clock import ManualClock
 from tests.api.helpers import codes, share
 from tests.conftest import ANALYST, ISSUER
 from tests.review.helpers import act, queue
@@ -74,3 +75,13 @@ def test_the_console_offers_block_during_a_cool_down(client: FlaskClient) -> Non
     act(client, "dev-k", "block", reason="seen in a farm")
     html = client.get("/console/devices/dev-k", headers=ANALYST).data.decode()
     assert "disabled" in button(html, "block") and "disabled" not in button(html, "unblock")
+
+
+def test_an_ended_ban_is_no_ban_in_the_dossier_or_the_console(client: FlaskClient, clock: ManualClock) -> None:
+    cool_down(client, "dev-e")
+    clock.advance(3601)  # the cool-down (an hour) is over; its key lives a day longer
+    d = dossier(client, "dev-e")
+    assert (d["ban"], d["cooling_down"], d["status"]) == (None, False, "open")
+    html = client.get("/console/devices/dev-e", headers=ANALYST).data.decode()
+    assert "Cooling down" not in html and "Blocked by" not in html
+    assert "disabled" not in button(html, "block") and "disabled" in button(html, "unblock")

@@ -45,7 +45,10 @@ else
   redis.call('SET', k_device_failures, fails, 'PX', win)
   local ban = redis.call('HMGET', k_device_ban, 'until', 'code')
   -- Never shorten or replace a ban an analyst or operator set.
-  local banned_by_hand = (ban[1] or ban[2]) and ban[2] ~= 'challenge_failures'
+  -- (in force as decide.lua judges it: no end, or an end still ahead; an
+  -- ended ban's key lives a day longer and must not hold off the cool-down)
+  local untl = tonumber(ban[1] or '0') or 0
+  local banned_by_hand = (ban[1] or ban[2]) and ban[2] ~= 'challenge_failures' and (untl == 0 or untl > now)
   if limit > 0 and #fails / 6 >= limit and not banned_by_hand then
     cooled = 1
     redis.call('DEL', k_device_ban)
