@@ -69,13 +69,14 @@ logconfig_dict = {
     },
 }
 
-_embedded = None
-_signals: Any = None  # riskservice.signals.supervisor.ConsumerSupervisor
+# What the master starts (the embedded Redis, the signal consumer) is kept on
+# the arbiter (`server`), not in this module: a reload (SIGHUP, `gunicornc
+# reload`) runs this file again, and its globals would forget what to stop.
 
 
 def on_starting(server: Any) -> None:
-    global _embedded, _signals  # noqa: PLW0603 - gunicorn hooks share state through the config module
     settings = _settings
+    server.risk_embedded = server.risk_signals = None
     metrics_dir = Path(settings.data_dir) / "prometheus"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)
@@ -83,10 +84,10 @@ def on_starting(server: Any) -> None:
     if settings.redis_url is None:
         from riskservice.embedded_redis import EmbeddedRedis
 
-        _embedded = EmbeddedRedis(settings.data_dir)
-        os.environ["REDIS_URL"] = _embedded.ensure()
-        if _embedded.process is not None:  # (started here, not found running: ours to keep up)
-            _embedded.watch()
+        embedded = server.risk_embedded = EmbeddedRedis(settings.data_dir)
+        os.environ["REDIS_URL"] = embedded.ensure()
+        if embedded.process is not None:  # (started here, not found running: ours to keep up)
+            embedded.watch()
         server.log.info("embedded redis at %s", os.environ["REDIS_URL"])
     if settings.signals:
         # The real-time signal consumer: one process for the whole service
@@ -95,9 +96,9 @@ def on_starting(server: Any) -> None:
         # slot's shard of the event stream.
         from riskservice.signals.supervisor import ConsumerSupervisor
 
-        _signals = ConsumerSupervisor([sys.executable, "-m", "riskservice", "signals", "--exit-with-parent"],
-                                      server.log)
-        server.log.info("signal consumer started (pid %s)", _signals.start())
+        signals = server.risk_signals = ConsumerSupervisor(
+            [sys.executable, "-m", "riskservice", "signals", "--exit-with-parent"], server.log)
+        server.log.info("signal consumer started (pid %s)", signals.start())
 
 
 def child_exit(server: Any, worker: Any) -> None:
@@ -107,9 +108,10 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 def on_exit(server: Any) -> None:
-    if _signals is not None:
-        _signals.stop(timeout_s=10)
+    signals, embedded = getattr(server, "risk_signals", None), getattr(server, "risk_embedded", None)
+    if signals is not None:
+        signals.stop(timeout_s=10)
         server.log.info("signal consumer stopped")
-    if _embedded is not None:
-        _embedded.stop()
+    if embedded is not None:
+        embedded.stop()
         server.log.info("embedded redis stopped")

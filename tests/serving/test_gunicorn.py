@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -134,6 +135,27 @@ def test_embedded_redis_serves_all_workers_and_survives_restart(tmp_path: Path) 
         assert replay.headers.get("Idempotent-Replayed") == "true"
     finally:
         second.stop()
+    assert redis_processes(data_dir) == []
+
+
+def test_a_reloaded_service_still_stops_its_embedded_redis(tmp_path: Path) -> None:
+    # A reload (SIGHUP, the documented way to reload the policy) runs the
+    # gunicorn config again: what the master started must still be stopped.
+    data_dir = tmp_path / "var"
+    server = Gunicorn(data_dir, workers=2).start()
+    try:
+        (redis_before,) = redis_processes(data_dir)
+        assert server.process is not None
+        server.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while "Hang up" not in server.logs() or not requests.get(f"{server.url}/readyz", timeout=5).ok:
+            assert time.monotonic() < deadline, server.logs()[-3000:]
+            time.sleep(0.1)  # ok-sleep: a real gunicorn master reloading its workers
+        body = {"event_id": "reload-1", "device_id": "reload-dev", "user_id": "u", "coupon_id": "c"}
+        assert post(server.url, body).json()["decision"] == "allow"
+        assert [p.pid for p in redis_processes(data_dir)] == [redis_before.pid]
+    finally:
+        server.stop()
     assert redis_processes(data_dir) == []
 
 
