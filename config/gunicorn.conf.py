@@ -41,7 +41,7 @@ backlog = 2048
 # its default, one path per user account, is taken over by the last instance
 # started and removed when any of them stops (two instances run by one user:
 # tests, a blue/green deploy). A path too long for a unix socket (about 100
-# bytes) only loses the control socket, with a warning in the log.
+# bytes) only loses the control socket, with an error in the log.
 control_socket = str(_settings.data_dir / "gunicorn.ctl")
 # A connection must send a whole request head within this many seconds, and an
 # idle keep-alive connection is closed after as long (the async workers time
