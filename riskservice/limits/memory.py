@@ -164,10 +164,15 @@ class MemoryStore:
         if rec.challenge != kind:
             return "kind_mismatch", False
         result = "passed" if passed else "failed"
-        if record_key in self.results:
-            return ("replay" if self.results[record_key] == result else "conflict"), False
-        self.results[record_key] = result
         prefix = record_key[: record_key.index("}:") + 1]
+        if record_key in self.results:
+            if self.results[record_key] != result:
+                return "conflict", False
+            # a failure's replay says whether it started the cool-down still in place
+            ban = self.bans.get(f"{prefix}:ban") or {}
+            cooled = ban.get("code") == "challenge_failures" and ban.get("decision") == rec.decision_id
+            return "replay", not passed and cooled
+        self.results[record_key] = result
         device_state, compiled = f"{prefix}:state", Plan.unpack(plan)
         user_id, position = self.shares[record_key]
         if passed:
@@ -178,9 +183,9 @@ class MemoryStore:
                 self.positions[device_state] = (rec.ts_ms, *position)
             self.events[record_key] = (fp, dataclasses.replace(rec, consumed=True))
             return "ok", False
-        return "ok", self._failed(prefix, now_ms, compiled)
+        return "ok", self._failed(prefix, now_ms, compiled, rec.decision_id)
 
-    def _failed(self, prefix: str, now_ms: int, plan: Plan) -> bool:
+    def _failed(self, prefix: str, now_ms: int, plan: Plan, decision_id: str) -> bool:
         """Log a failed challenge of the device; True when it puts the device in its cool-down."""
         limit, window = plan.failures_limit, plan.failures_window_ms
         fails = record(self.failures.get(prefix, []), now_ms, max(limit, 1), window)
@@ -192,7 +197,8 @@ class MemoryStore:
         if limit <= 0 or len(fails) < limit or by_hand:
             return False
         self.bans[f"{prefix}:ban"] = {"reason": f"{len(fails)} failed challenges in {window // 1000} s",
-                                      "until": now_ms + plan.cooldown_ms, "code": "challenge_failures"}
+                                      "until": now_ms + plan.cooldown_ms, "code": "challenge_failures",
+                                      "decision": decision_id}
         del self.failures[prefix]
         return True
 

@@ -137,6 +137,15 @@ def test_five_failed_challenges_in_an_hour_cool_the_device_down(client: FlaskCli
     assert share(client, device_id="dev-f", user_id="u").json["decision"] == "allow"
 
 
+def test_the_replay_of_the_failure_that_cooled_the_device_down_says_so(client: FlaskClient,
+                                                                          clock: ManualClock) -> None:
+    ids = [share(client, device_id="dev-rp", user_id="u", recipient_count=11).json["decision_id"] for _ in range(5)]
+    first = [challenge(client, did, False, kind="sms").json for did in ids]
+    assert [a["cooldown"] for a in first] == [False] * 4 + [True]
+    again = [challenge(client, did, False, kind="sms").json for did in ids]
+    assert [(a["replayed"], a["cooldown"]) for a in again] == [(True, False)] * 4 + [(True, True)]
+
+
 def test_failures_spread_over_more_than_an_hour_do_not_cool_down(client: FlaskClient, clock: ManualClock) -> None:
     ids = [share(client, device_id="dev-s", user_id="u", recipient_count=11).json["decision_id"] for _ in range(5)]
     for did in ids:

@@ -25,8 +25,15 @@ if ch ~= ARGV[3] then return {'kind_mismatch', record_reply(k_record, rec), 0} e
 local passed = ARGV[2] == '1'
 local result = passed and 'passed' or 'failed'
 if cs then
-  if cs == result then return {'replay', record_reply(k_record, rec), 0} end
-  return {'conflict', record_reply(k_record, rec), 0}
+  if cs ~= result then return {'conflict', record_reply(k_record, rec), 0} end
+  -- A failure's replay says whether it started the cool-down still in place
+  -- (whose ban names the decision it was started by), as its first answer did.
+  local cooled = 0
+  if not passed then
+    local ban = redis.call('HMGET', k_device_ban, 'code', 'decision')
+    if ban[1] == 'challenge_failures' and ban[2] == rec_id then cooled = 1 end
+  end
+  return {'replay', record_reply(k_record, rec), cooled}
 end
 local now = clock(ARGV[1])
 local plan = read_plan(ARGV[4])
@@ -53,7 +60,8 @@ else
     cooled = 1
     redis.call('DEL', k_device_ban)
     redis.call('HSET', k_device_ban, 'until', now + cooldown, 'code', 'challenge_failures', 'actor', 'rule',
-               'at', now, 'reason', #fails / 6 .. ' failed challenges in ' .. math.floor(win / 1000) .. ' s')
+               'at', now, 'decision', rec_id,
+               'reason', #fails / 6 .. ' failed challenges in ' .. math.floor(win / 1000) .. ' s')
     redis.call('PEXPIRE', k_device_ban, cooldown + 86400000)
     redis.call('DEL', k_device_failures)
   end
