@@ -125,14 +125,20 @@ def counters(policy: Policy, log: list[int], users: dict[str, int], outcomes: by
 
 def recent_decisions(client: redis.Redis, device_id: str, scan: int = EVENT_SCAN,
                      keep: int = RECENT) -> tuple[list[dict[str, Any]], bool]:
-    """The device's latest decisions (newest first) among the last ``scan`` events, with outcomes."""
+    """The device's latest decisions (newest first) among the last ``scan`` events, with outcomes
+    and challenge results."""
     # On Redis Cluster the device's events are in its own slot's shard.
     stream = device_shard(EVENTS, device_id) if is_cluster(client) else EVENTS
     entries = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrevrange(stream, "+", "-", count=scan))
     outcomes: dict[str, dict[str, int]] = {}
+    challenges: dict[str, str] = {}
     found: list[dict[str, Any]] = []
     for _, f in entries:
         kind = f.get(b"k")
+        if kind == b"challenge":
+            # (a result is recorded once; a replay or a conflict writes no event)
+            challenges.setdefault(f[b"id"].decode(), "passed" if f.get(b"passed") == b"1" else "failed")
+            continue
         if kind == b"outcome":
             # Newest first: the first report seen for a decision is its latest.
             outcomes.setdefault(f[b"id"].decode(), {"delivered": int(f[b"dl"]), "opened": int(f[b"op"]),
@@ -156,6 +162,7 @@ def recent_decisions(client: redis.Redis, device_id: str, scan: int = EVENT_SCAN
     for d in found:
         # (events carry a short form of the id, keys.logged_id; the answer the whole id)
         d["outcome"] = outcomes.get(d["decision_id"])
+        d["challenge_result"] = challenges.get(d["decision_id"]) if d["decision"] == "challenge" else None
         d["decision_id"] = logged_decision_id(d["decision_id"], device_id)
     return found, len(entries) < scan
 

@@ -39,6 +39,10 @@ def button(html: str, action: str) -> str:
 def test_the_dossier_and_the_queue_agree_during_a_cool_down(client: FlaskClient) -> None:
     cool_down(client, "dev-c")
     d = dossier(client, "dev-c")
+    # the challenged decisions show their results (the last one, the cool-down's block, has none)
+    assert [x["challenge_result"] for x in d["decisions"]] == [None] + ["failed"] * 5
+    html = client.get("/console/devices/dev-c", headers=ANALYST).data.decode()
+    assert html.count('<span class="meta">failed</span>') == 5
     assert d["status"] == "open" and d["cooling_down"] is True and d["ban"]["actor"] == "rule"
     assert "dev-c" in [item["device_id"] for item in queue(client, status="open")["devices"]]
     assert "dev-c" not in [item["device_id"] for item in queue(client, status="blocked")["devices"]]
@@ -85,3 +89,10 @@ def test_an_ended_ban_is_no_ban_in_the_dossier_or_the_console(client: FlaskClien
     html = client.get("/console/devices/dev-e", headers=ANALYST).data.decode()
     assert "Cooling down" not in html and "Blocked by" not in html
     assert "disabled" not in button(html, "block") and "disabled" in button(html, "unblock")
+
+
+def test_a_passed_challenge_shows_in_the_dossier(client: FlaskClient) -> None:
+    did = share(client, device_id="dev-p", user_id="u", recipient_count=11).json["decision_id"]
+    client.post(f"/v1/challenges/{did}", json={"passed": True, "kind": "sms"}, headers=ISSUER)
+    (decision,) = dossier(client, "dev-p")["decisions"]
+    assert (decision["decision"], decision["challenge_result"]) == ("challenge", "passed")
