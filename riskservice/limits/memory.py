@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 
 from riskservice.limits.contract import FIRST_SIGNAL, RULES, DecideArgs, Plan, signal_field
 from riskservice.limits.geo import haversine_km
-from riskservice.limits.keys import DecisionKeys
+from riskservice.limits.keys import DecisionKeys, device_prefix
 from riskservice.limits.records import DecisionRecord, Status
 from riskservice.limits.sliding import combine, in_window, judge, record
 
@@ -104,7 +104,7 @@ class MemoryStore:
         for code, key in (("device_blocklist", keys.device_ban), ("user_blocklist", keys.user_ban),
                           ("ip_blocklist", keys.ip_ban)):
             r, ban = plan.rules[code], self.bans.get(key)
-            if r.enabled and ban is not None and (not ban["until"] or ban["until"] > now_ms):
+            if r.enabled and _in_force(ban, now_ms):
                 shadow = int(args.arms[RULES.index(code)]) if args.arms else int(r.shadow)
                 retry = ban["until"] - now_ms if ban["until"] else 0
                 if ban.get("code") == "challenge_failures":  # the cool-down, reported as its own rule
@@ -164,7 +164,7 @@ class MemoryStore:
         if rec.challenge != kind:
             return "kind_mismatch", False
         result = "passed" if passed else "failed"
-        prefix = record_key[: record_key.index("}:") + 1]
+        prefix = device_prefix(record_key)
         if record_key in self.results:
             if self.results[record_key] != result:
                 return "conflict", False
@@ -192,8 +192,7 @@ class MemoryStore:
         self.failures[prefix] = fails
         ban = self.bans.get(f"{prefix}:ban")
         # an analyst's ban in force is never replaced; an ended one's key lingers and does not count
-        by_hand = (ban is not None and ban.get("code") != "challenge_failures"
-                   and (not ban["until"] or ban["until"] > now_ms))
+        by_hand = _in_force(ban, now_ms) and ban.get("code") != "challenge_failures"
         if limit <= 0 or len(fails) < limit or by_hand:
             return False
         self.bans[f"{prefix}:ban"] = {"reason": f"{len(fails)} failed challenges in {window // 1000} s",
@@ -285,3 +284,8 @@ def _round(value: float, digits: int) -> float | int:
 def _number(value: float) -> float | int:
     """A number as it comes back from the script's JSON: whole numbers as ints."""
     return int(value) if float(value).is_integer() else value
+
+
+def _in_force(ban: dict[str, Any] | None, now_ms: int) -> TypeGuard[dict[str, Any]]:
+    """A ban applies until its ``until`` (0: until lifted), as decide.lua judges it."""
+    return ban is not None and (not ban["until"] or ban["until"] > now_ms)
