@@ -35,15 +35,21 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def is_json(content_type: str | None) -> bool:
-    """Whether a ``Content-Type`` header names JSON (parameters such as a charset allowed)."""
+    """Whether a ``Content-Type`` header names JSON in UTF-8 (the only
+    encoding JSON has, RFC 8259: a ``charset`` parameter, if any, must say
+    so; a body labelled ``latin-1`` would otherwise be read as UTF-8 anyway)."""
     # The exact header most clients send spares parsing it.
-    return content_type == "application/json" or (
-        content_type is not None and parse_options_header(content_type)[0].lower() == "application/json")
+    if content_type == "application/json":
+        return True
+    if content_type is None:
+        return False
+    kind, options = parse_options_header(content_type)
+    return kind.lower() == "application/json" and options.get("charset", "utf-8").lower() in ("utf-8", "utf8")
 
 
 def not_json() -> UnsupportedMediaType:
-    return UnsupportedMediaType("send the body as JSON with 'Content-Type: application/json'",
-                                {"Content-Type": "must be application/json"})
+    return UnsupportedMediaType("send the body as UTF-8 JSON with 'Content-Type: application/json'",
+                                {"Content-Type": "must be application/json (charset utf-8, if given)"})
 
 
 def too_large(limit: int) -> PayloadTooLarge:

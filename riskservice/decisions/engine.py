@@ -82,9 +82,23 @@ def canonical(body: dict[str, Any]) -> bytes:
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
 
 
+def same_share(body: dict[str, Any]) -> dict[str, Any]:
+    """What makes two bodies the same share: fields given as ``null`` are as
+    if left out (riskclient leaves them out, other clients send them), and
+    ``recipients`` is a set (the rules count distinct recipients), so a
+    client that resends the share with its recipients in another order
+    replays it rather than meeting a 409."""
+    same = {k: same_share(v) if isinstance(v, dict) else v for k, v in body.items() if v is not None}
+    recipients = same.get("recipients")
+    if isinstance(recipients, list) and all(isinstance(r, str) for r in recipients):
+        same["recipients"] = sorted(set(recipients))
+    return same
+
+
 def fingerprint(body: dict[str, Any] | bytes) -> str:
-    """A digest of the request body, to tell a replay from a reused event id."""
-    data = body if isinstance(body, bytes) else canonical(body)
+    """A digest of the request body, to tell a replay from a reused event id
+    (a parsed body is taken as :func:`same_share` sees it)."""
+    data = body if isinstance(body, bytes) else canonical(same_share(body))
     return hashlib.blake2b(data, digest_size=12).hexdigest()
 
 
@@ -231,7 +245,7 @@ class DecisionEngine:
         block, challenge, codes = static_verdict(static)
         now_ms = self.clock.now_ms()
         args = DecideArgs(
-            now="" if now_ms is None else now_ms, deadline="", fingerprint=fingerprint(recorded),
+            now="" if now_ms is None else now_ms, deadline="", fingerprint=fingerprint(body),
             decision_id=decision_id, user_id=req.user_id, device_id=req.device_id, plan=compiled.plan,
             policy_version=policy.version, static_findings=orjson.dumps(static) if static else b"",
             static_block=block, static_challenge=challenge, static_codes=codes, ttl_ms=self.decision_ttl_ms,

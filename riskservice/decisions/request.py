@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -86,6 +87,25 @@ class DecisionRequest(BaseModel):
         return self.recipient_count or 0
 
 
+def _huge_int(text: str) -> int | float:
+    # (Past 20 digits no field can take it: infinity, which the model refuses by name.)
+    return int(text) if len(text) <= 20 else math.inf
+
+
+def _with_huge_numbers(body: bytes) -> Any:
+    """``body`` parsed when orjson refused it only for a number out of a
+    double's range (``1e999``, a 5000-digit integer): each such number as
+    infinity, so that validation names the field that holds it rather than
+    the body. None for anything else orjson refused."""
+    def refuse(_: str) -> None:
+        raise ValueError("NaN and Infinity are not JSON")
+
+    try:
+        return json.loads(body, parse_int=_huge_int, parse_constant=refuse)
+    except (ValueError, RecursionError):
+        return None
+
+
 def parse_json_object(body: bytes) -> dict[str, object]:
     """Parse a request body that must be one JSON object."""
     if not body:
@@ -93,7 +113,9 @@ def parse_json_object(body: bytes) -> dict[str, object]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise InvalidJson(f"request body is not valid JSON (UTF-8): {exc}", {"body": "invalid JSON"}) from None
+        data = _with_huge_numbers(body) if str(exc).startswith("number is infinity") else None
+        if data is None:
+            raise InvalidJson(f"request body is not valid JSON (UTF-8): {exc}", {"body": "invalid JSON"}) from None
     if not isinstance(data, dict):
         raise InvalidJson("request body must be a JSON object", {"body": "must be an object"})
     return data

@@ -24,7 +24,8 @@ def test_both_routes_give_flasks_error_shape(client: FlaskClient, path: str) -> 
     wrong_type = client.post(path, data="a=1", headers=ISSUER)
     assert wrong_type.status_code == 415
     assert wrong_type.json == {"error": {"code": "unsupported_media_type", "fields": {
-        "Content-Type": "must be application/json"}, "message": wrong_type.json["error"]["message"]}}
+        "Content-Type": "must be application/json (charset utf-8, if given)"},
+        "message": wrong_type.json["error"]["message"]}}
     for method in ("GET", "PUT", "DELETE", "PATCH"):
         resp = client.open(path, method=method, headers=ISSUER)
         assert resp.status_code == 405, method

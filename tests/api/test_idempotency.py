@@ -46,6 +46,18 @@ def test_reused_event_id_with_another_body_is_409(client: FlaskClient) -> None:
     assert "event_id" in resp.json["error"]["fields"]
 
 
+def test_recipients_in_another_order_or_nulls_replay(client: FlaskClient) -> None:
+    """The same share written otherwise (QA11 D23): a replay, not a 409."""
+    body = {**BODY, "event_id": "order", "recipients": ["r1", "r2", "r3"]}
+    first = client.post("/v1/decisions", json=body, headers=ISSUER)
+    again = client.post("/v1/decisions", json={**body, "recipients": ["r3", "r1", "r2"], "text": None,
+                                               "geo": None, "merchant_id": None}, headers=ISSUER)
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json["decision_id"] == first.json["decision_id"]
+    other = client.post("/v1/decisions", json={**body, "recipients": ["r1", "r2", "r4"]}, headers=ISSUER)
+    assert other.status_code == 409
+
+
 def test_concurrent_replays_get_one_decision(app: Flask) -> None:
     def post(_: int) -> dict[str, object]:
         return app.test_client().post("/v1/decisions", json=BODY, headers=ISSUER).json  # type: ignore[no-any-return]

@@ -114,6 +114,26 @@ def test_wrong_content_type_is_415(client: FlaskClient) -> None:
     assert "Content-Type" in resp.json["error"]["fields"]
 
 
+def test_a_charset_other_than_utf8_is_415(client: FlaskClient) -> None:
+    """JSON is UTF-8 (RFC 8259): a body labelled latin-1 is refused, not read as UTF-8 (QA11 D14)."""
+    body = b'{"event_id": "e", "device_id": "d", "user_id": "u", "coupon_id": "c"}'
+    for label, status in (("latin-1", 415), ("UTF-8", 200), ("utf8", 200)):
+        resp = client.post("/v1/decisions", data=body,
+                           headers={**ISSUER, "Content-Type": f"application/json; charset={label}"})
+        assert resp.status_code == status, label
+        if status == 415:
+            assert "Content-Type" in resp.json["error"]["fields"]
+
+
+@pytest.mark.parametrize("number", [b"9" * 5000, b"1e999", b"-1e999"])
+def test_a_number_out_of_range_names_its_field(client: FlaskClient, number: bytes) -> None:
+    """A number no double holds is refused naming the field that holds it, not the body (QA11 D14)."""
+    raw = b'{"event_id": "e", "device_id": "d", "user_id": "u", "coupon_id": "c", "recipient_count": ' + number + b"}"
+    resp = client.post("/v1/decisions", data=raw, headers={**ISSUER, "Content-Type": "application/json"})
+    assert resp.status_code == 422, resp.json
+    assert list(resp.json["error"]["fields"]) == ["recipient_count"]
+
+
 def test_oversized_body_is_413(client: FlaskClient) -> None:
     resp = client.post("/v1/decisions", data=b"{" + b" " * 70_000 + b"}",
                        headers={**ISSUER, "Content-Type": "application/json"})
