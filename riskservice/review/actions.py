@@ -1,7 +1,9 @@
 """Analyst actions on a device, each applied and then written to the audit trail.
 
 - ``block``: ban the device (its very next decision is blocked with reason
-  ``device_blocklist``), optionally for ``hours``; lifts an allowlist.
+  ``device_blocklist``, and a challenge of an earlier decision passed while
+  the ban is in force counts nothing), optionally for ``hours``; lifts an
+  allowlist.
 - ``unblock``: lift the ban.
 - ``allowlist``: challenge rules no longer challenge the device (they are
   reported as shadow); blocks such as the daily caps still apply. Lifts a ban:
