@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 
 from config.settings import Settings
 from riskservice.app import create_app
+from riskservice.events import read_events
 from riskservice.limits.clock import ManualClock
 from riskservice.limits.keys import decision_keys
 from riskservice.limits.records import decode_device_state
@@ -207,6 +208,9 @@ def test_a_pass_after_an_analyst_block_is_recorded_not_counted(client: FlaskClie
     assert (resp["passed"], resp["counted"], resp["blocked_by"]) == (True, False, "device_blocklist")
     assert app.extensions["risk"].store.client.get("risk:{d:pend-2}:state") is None
     assert outcome(client, did, 1, 1, 1).status_code == 409
+    # the export says so (calibration does not take it for a counted share)
+    (line,) = [ev for ev in read_events(app.extensions["risk"].store.client) if ev["decision_id"] == did]
+    assert (line["challenge_passed"], line["challenge_held"]) == (True, "device_blocklist")
     # the ban's very next decision is blocked, as the docs say
     assert share(client, device_id="pend-2", user_id="u").json["decision"] == "block"
 

@@ -96,6 +96,9 @@ else
   rec.cs, rec.ct = result, now
   save_results(k_record, rec)
 end
-append_event(k_events, now, ARGV[5], rec_id, 'k', 'challenge', 'id', logged_id(rec_id), 't', now,
-             'passed', passed and 1 or 0, 'kind', ARGV[3], 'cool', cooled)
+local fields = {'k', 'challenge', 'id', logged_id(rec_id), 't', now, 'passed', passed and 1 or 0, 'kind', ARGV[3],
+                'cool', cooled}
+-- (a pass that a ban held: the export says so, and readers do not take it for a counted share)
+if held then fields[#fields + 1], fields[#fields + 2] = 'held', held end
+append_event(k_events, now, ARGV[5], rec_id, unpack(fields))
 return {'ok', record_reply(k_record, rec), cooled}
