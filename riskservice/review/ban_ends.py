@@ -123,7 +123,8 @@ def settle_device(client: redis.Redis | redis.RedisCluster, device_id: str, now_
             pipe.zadd(_shard(client, device_id, status_key("open")), {device_id: priority}, gt=True)
         return after
 
-    watched = (*device_keys(device_id), ends)
+    # (the flags too: a refusal meanwhile raises the points the device is queued by)
+    watched = (*device_keys(device_id), f"{tag}:flags", ends)
     return optimistic(node, watched, act)
 
 

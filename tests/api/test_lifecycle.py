@@ -17,7 +17,7 @@ from riskservice.limits.keys import decision_keys
 from riskservice.limits.records import decode_device_state
 from riskservice.state import risk_state
 from tests.api.helpers import codes, share
-from tests.conftest import ISSUER, make_settings
+from tests.conftest import ANALYST, ISSUER, make_settings
 
 
 def outcome(client: FlaskClient, decision_id: str, delivered: int = 1, opened: int = 1, claimed: int = 0,
@@ -229,6 +229,13 @@ def test_a_pass_counts_once_the_ban_has_ended_or_was_lifted(client: FlaskClient,
         "decision_id": lifted, "passed": True, "counted": True, "blocked_by": None, "cooldown": False,
         "replayed": False}
     assert outcome(client, lifted, 1, 1, 1).status_code == 200
+    # an allow-listed device has no ban: the allowlist lifts it
+    trusted = share(client, device_id="pend-5", user_id="u", recipient_count=11).json["decision_id"]
+    for action in ("block", "allowlist"):
+        resp = client.post("/v1/review/devices/pend-5/actions", json={"action": action, "reason": "checked"},
+                           headers=ANALYST)
+        assert resp.status_code == 200
+    assert challenge(client, trusted, True, kind="sms").json["counted"] is True
 
 
 def shares_with_outcomes(client: FlaskClient, n: int, successes: int, device: str = "dev-r") -> None:
