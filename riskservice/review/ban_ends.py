@@ -41,7 +41,7 @@ from riskservice.limits.keys import REVIEW_BAN_ENDS, ban_key, device_shard, devi
 from riskservice.limits.topology import every_shard, is_cluster, node_client
 from riskservice.policy.model import Review
 from riskservice.review.actions import derive_status, device_keys
-from riskservice.review.common import ban_in_force, decode_hash, text
+from riskservice.review.common import blocked_by_hand, decode_hash, text
 from riskservice.review.queue import status_key
 from riskservice.transactions import optimistic
 
@@ -101,8 +101,9 @@ def settle_device(client: redis.Redis | redis.RedisCluster, device_id: str, now_
         allowlisted = bool(pipe.exists(f"{tag}:allow"))
         flags = decode_hash(pipe.hgetall(f"{tag}:flags"))
         pipe.multi()
-        if ban_in_force(ban, now_ms):
-            # (another block since: the index follows the ban in force)
+        if blocked_by_hand(ban, now_ms):
+            # (another block since: the index follows the analyst's ban in force; a rule's
+            # cool-down that followed the ended ban is no analyst's and leaves the status alone)
             end = int(ban.get("until") or 0)
             if end:
                 pipe.zadd(ends, {device_id: end})
@@ -158,8 +159,10 @@ def backfill(client: redis.Redis | redis.RedisCluster, now_ms: int) -> None:
     for device_id in listed:
         node = node_client(client, device_tag(device_id))
         ban = decode_hash(node.hgetall(ban_key("device", device_id)))
-        if ban and not int(ban.get("until") or 0):
+        in_force = blocked_by_hand(ban, now_ms)
+        end = int(ban.get("until") or 0) if in_force else 0  # (0: ended, gone or a rule's: due now)
+        if in_force and not end:
             continue  # no end: listed until lifted
         # NX: an end an action indexed meanwhile is newer than this one
-        node.zadd(_shard(client, device_id, REVIEW_BAN_ENDS), {device_id: int(ban.get("until") or 0)}, nx=True)
+        node.zadd(_shard(client, device_id, REVIEW_BAN_ENDS), {device_id: end}, nx=True)
     client.set(INDEXED, now_ms)

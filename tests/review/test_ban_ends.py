@@ -10,7 +10,7 @@ from riskservice.limits.clock import ManualClock
 from riskservice.limits.keys import REVIEW_BAN_ENDS, REVIEW_QUEUE
 from riskservice.review.queue import status_key
 from tests.api.helpers import share
-from tests.conftest import ANALYST
+from tests.conftest import ANALYST, ISSUER
 from tests.review.helpers import act, flag, queue
 
 
@@ -68,6 +68,18 @@ def test_refusals_after_the_end_and_before_any_read_queue_the_device_once_read(
     clock.advance(3601)
     flag(client, "dev-r", blocks=2)  # refused after the end, while still listed as blocked: 4 points
     assert listed(client, "open")["dev-r"] == 4 and "dev-r" not in listed(client, "blocked")
+
+
+def test_a_cool_down_after_the_end_is_no_analyst_ban(client: FlaskClient, clock: ManualClock) -> None:
+    act(client, "dev-c", "block", hours=1)
+    clock.advance(3601)
+    # five failed challenges after the end, before any read: the rule's cool-down, which leaves the status alone
+    ids = [share(client, device_id="dev-c", user_id="u", recipient_count=11).json["decision_id"] for _ in range(5)]
+    for did in ids:
+        client.post(f"/v1/challenges/{did}", json={"passed": False, "kind": "sms"}, headers=ISSUER)
+    assert "dev-c" not in listed(client, "blocked") and listed(client, "open") == {"dev-c": 5}
+    d = dossier(client, "dev-c")
+    assert (d["status"], d["cooling_down"]) == ("open", True)
 
 
 def test_a_labelled_device_is_listed_as_labelled_once_its_ban_ends(client: FlaskClient, clock: ManualClock) -> None:
