@@ -81,7 +81,8 @@ def read_events(client: redis.Redis | redis.RedisCluster, since_ms: int | None =
             outcomes.setdefault(f["id"], []).append(
                 [int(f["t"]) / 1000, int(f["dl"]), int(f["op"]), int(f["cl"]), entry_id])
         elif f["k"] == "challenge":
-            challenges[f["id"]] = [f["passed"] == "1", int(f["t"]) / 1000, entry_id, f.get("cool") == "1"]
+            challenges[f["id"]] = [f["passed"] == "1", int(f["t"]) / 1000, entry_id, f.get("cool") == "1",
+                                   f.get("held")]
     devices: dict[str, Label | None] = {}
     users: dict[str, Label | None] = {}
     pending: list[dict[str, Any]] = []
@@ -144,4 +145,7 @@ def event_line(entry_id: str, f: dict[str, str], history: list[list[Any]],
     if f.get("degraded"):
         # Allowed while Redis was unreachable, and counted when it answered again.
         line["degraded"] = True
+    if challenge and challenge[4]:
+        # Passed while a ban blocked the device: recorded, not counted (the ban's code).
+        line["challenge_held"] = challenge[4]
     return line

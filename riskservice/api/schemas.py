@@ -100,6 +100,9 @@ class ChallengeResponse(BaseModel):
     decision_id: str
     passed: bool
     counted: bool
+    # A pass reported while a ban blocked the device counts nothing: the ban's
+    # code (device_blocklist, or challenge_failures for a rule's cool-down).
+    blocked_by: Literal["device_blocklist", "challenge_failures"] | None
     cooldown: bool
     replayed: bool
 

@@ -56,7 +56,8 @@ def _recorded(ev: dict[str, Any]) -> tuple[int, int]:
 
 
 def _consumed(ev: dict[str, Any]) -> bool:
-    return ev.get("decision") == "allow" or ev.get("challenge_passed") is True
+    # (a pass that a ban held counted nothing)
+    return ev.get("decision") == "allow" or (ev.get("challenge_passed") is True and not ev.get("challenge_held"))
 
 
 def _fan_out(ev: dict[str, Any]) -> int:

@@ -82,6 +82,8 @@ class ShareLifecycle:
         assert rec is not None
         if status == "not_a_share":
             what = "blocked" if rec["dec"] == 2 else "challenged and not passed"
+            if rec.get("held"):
+                what = f"challenged and passed while the device was banned ({rec['held']}): not counted"
             raise Conflict(f"decision {req.decision_id} was {what}: no share happened to report on",
                            {"decision_id": f"decision was {what}"})
         if status == "too_many":
@@ -96,7 +98,9 @@ class ShareLifecycle:
                 "claimed": req.claimed, "success": req.claimed >= 1, "replayed": status == "replay"}
 
     def challenge(self, decision_id: str, result: ChallengeResult) -> dict[str, Any]:
-        """Record a challenge result; a pass counts the share now."""
+        """Record a challenge result; a pass counts the share now, unless a ban
+        blocks the device's decisions (then ``counted`` is false and
+        ``blocked_by`` names the ban, as a replay says again)."""
         where = self._locate(decision_id)
         compiled = self.policy().for_merchant(where.merchant_id)
         status, rec, cooled = self.store.challenge(
@@ -116,5 +120,9 @@ class ShareLifecycle:
         }
         if status in errors:
             raise errors[status]
-        return {"decision_id": decision_id, "passed": result.passed, "counted": result.passed,
+        assert rec is not None
+        # (the record says whether the share counted: a replay answers as the first report did)
+        counted = result.passed and rec.get("c") == 1
+        return {"decision_id": decision_id, "passed": result.passed, "counted": counted,
+                "blocked_by": None if counted or not result.passed else rec.get("held"),
                 "cooldown": cooled, "replayed": status == "replay"}

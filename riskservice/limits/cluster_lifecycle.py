@@ -72,15 +72,17 @@ class ClusterLifecycle(ClusterIO):
     def challenge(self, record_key: str, user_log_key: str, *, passed: bool, kind: str, plan: bytes,
                   now_ms: int | None, retention_ms: int, events: str = EVENTS
                   ) -> tuple[str, dict[str, Any] | None, bool]:
-        """Record a challenge result on the device's slot; a pass then takes
-        the share into the user's log on the user's slot (a second call: if it
-        fails, the user's window misses that one share, and it is logged)."""
+        """Record a challenge result on the device's slot; a pass that counted
+        then takes the share into the user's log on the user's slot (a second
+        call: if it fails, the user's window misses that one share, and it is
+        logged)."""
         prefix = device_prefix(record_key)
         keys = challenge_keys(record_key, f"{prefix}:unused", shard_of(events, record_key))
         args = ("" if now_ms is None else now_ms, int(passed), kind, plan, retention_ms, "1")
         status, flat, cooled = self.run(CHALLENGE, keys, args)
         rec = DecisionRecord.parse(flat)
-        if status == b"ok" and passed and rec is not None:
+        # (a pass that a ban kept from counting, rec["held"], takes no place either)
+        if status == b"ok" and passed and rec is not None and rec["c"] == 1:
             self._count_for_user(user_log_key, f"ch:{rec['id']}", int(rec["ct"]), plan)
         return status.decode(), rec, bool(cooled)
 

@@ -48,6 +48,7 @@ __all__ = [
     "RECORD_ALLOWLISTED",
     "RECORD_DECIDED_FORMAT",
     "RECORD_FIELDS",
+    "RECORD_HELD",
     "RECORD_POSITION",
     "RECORD_POSITION_FORMAT",
     "RECORD_RECONCILED",
@@ -155,7 +156,8 @@ RECORD_STATIC_FORMAT = "Hc0Hc0Hc0Hc0Hc0IIc0"
 # - the script's: time (6-byte ms), decision, challenge (index in CHALLENGES),
 #   consumed (0/1; a passed challenge sets it), flags (bits below: 1
 #   allowlisted, 2 reconciled after an outage, 4 a position follows the
-#   results), window counts ("n" below), packed stateful findings ("fd"),
+#   results, 8 / 16 a pass that a ban kept from counting, RECORD_HELD),
+#   window counts ("n" below), packed stateful findings ("fd"),
 #   graph scores ("g"), each uint16 length, bytes;
 RECORD_DECIDED_FORMAT = "I6BBBBHc0Hc0Hc0"
 # - present once a challenge result or an outcome arrived (and from the
@@ -176,6 +178,10 @@ RECORD_RESULTS: tuple[str, ...] = ("", "passed", "failed")
 RECORD_POSITION_FORMAT = "dd"
 # The bits of the decided part's flags byte.
 RECORD_ALLOWLISTED, RECORD_RECONCILED, RECORD_POSITION = 1, 2, 4
+# A challenge passed while a ban blocked the device is recorded, not counted
+# (challenge.lua): the bit names the ban by the code of the decisions it
+# blocks. (The previous release's hash records hold the code in ``held``.)
+RECORD_HELD: dict[str, int] = {"device_blocklist": 8, "challenge_failures": 16}
 
 # Fields of a decision record as the readers see it (and the hash fields of
 # records the previous release wrote).
@@ -201,6 +207,7 @@ RECORD_FIELDS: dict[str, str] = {
     "al": "1 if the device was allowlisted: its challenge findings are shadow",
     "rec": "1 if the share was allowed during an outage and counted afterwards (reconcile.lua)",
     "p": "[lat, lon] of a challenged share with a position: where a passed challenge moves the device",
+    "held": "the ban that kept a passed challenge from counting: 'device_blocklist' or 'challenge_failures'",
 }
 
 

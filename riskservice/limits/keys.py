@@ -80,6 +80,9 @@ def ip_tag(ip: str) -> str:
 
 EVENTS = f"{PREFIX}:events"
 REVIEW_QUEUE = f"{PREFIX}:review:queue"
+# Analysts' timed bans by their end (device -> until ms), for the review lists
+# to catch up once one has ended (riskservice/review/ban_ends.py).
+REVIEW_BAN_ENDS = f"{PREFIX}:review:ban_ends"
 # The graph-score key of a decision when no scores were written yet.
 NO_GRAPH = f"{PREFIX}:graph:none"
 

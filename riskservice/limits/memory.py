@@ -5,8 +5,8 @@ windows (built from the plain algorithm in :mod:`riskservice.limits.sliding`),
 the success rate, impossible travel, graph scores, real-time signals, bans
 and the allowlist,
 and how findings combine; and of ``lua/challenge.lua``'s results (a pass
-counts the share and moves the device to its position, failures cool the
-device down). The tests replay random traffic through both and
+counts the share and moves the device to its position unless a ban blocks
+the device, failures cool the device down). The tests replay random traffic through both and
 require identical answers. It keeps no
 expiry timers and is for one process only, so the service itself never uses
 it.
@@ -61,6 +61,8 @@ class MemoryStore:
         self.shares: dict[str, tuple[str, tuple[float, float] | None]] = {}
         # record key -> its challenge result, "passed" / "failed"
         self.results: dict[str, str] = {}
+        # record key -> the code of the ban that kept its pass from counting
+        self.held: dict[str, str] = {}
         # device key prefix ("risk:{d:<device>}") -> times of its failed challenges (the `:failures` log)
         self.failures: dict[str, list[int]] = {}
 
@@ -175,6 +177,11 @@ class MemoryStore:
         self.results[record_key] = result
         device_state, compiled = f"{prefix}:state", Plan.unpack(plan)
         user_id, position = self.shares[record_key]
+        held = _blocking_ban(self.bans.get(f"{prefix}:ban"), compiled, now_ms) if passed else None
+        if held is not None:
+            # recorded, not counted: the ban blocks the device's decisions
+            self.held[record_key] = held
+            return "ok", False
         if passed:
             self._admit(device_state, user_log_key, user_id, now_ms, compiled)
             last = self.positions.get(device_state)
@@ -284,6 +291,19 @@ def _round(value: float, digits: int) -> float | int:
 def _number(value: float) -> float | int:
     """A number as it comes back from the script's JSON: whole numbers as ints."""
     return int(value) if float(value).is_integer() else value
+
+
+def _blocking_ban(ban: dict[str, Any] | None, plan: Plan, now_ms: int) -> str | None:
+    """The code of a device ban that blocks its decisions now (challenge.lua's
+    blocking_ban()): in force, rule ``device_blocklist`` enabled, and the
+    finding it makes (the cool-down's, or the rule's) a block not in shadow."""
+    rule = plan.rules["device_blocklist"]
+    if not rule.enabled or not _in_force(ban, now_ms):
+        return None
+    if ban.get("code") == "challenge_failures":
+        cd = plan.cooldown
+        return "challenge_failures" if cd.severity == 2 and not cd.shadow else None
+    return "device_blocklist" if rule.severity == 2 and not rule.shadow else None
 
 
 def _in_force(ban: dict[str, Any] | None, now_ms: int) -> TypeGuard[dict[str, Any]]:

@@ -13,6 +13,7 @@ import orjson
 from riskservice.limits.contract import (
     CHALLENGES,
     RECORD_ALLOWLISTED,
+    RECORD_HELD,
     RECORD_POSITION,
     RECORD_POSITION_FORMAT,
     RECORD_RECONCILED,
@@ -199,6 +200,9 @@ def _unpack_decided(raw: bytes, pos: int, rec: dict[str, Any], static: bytes) ->
         rec["al"] = 1
     if flags & RECORD_RECONCILED:
         rec["rec"] = "1"
+    for code, bit in RECORD_HELD.items():
+        if flags & bit:
+            rec["held"] = code
     pos += 10
     parts = []
     for _ in range(3):  # windows, stateful findings, graph scores

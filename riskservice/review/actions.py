@@ -1,7 +1,9 @@
 """Analyst actions on a device, each applied and then written to the audit trail.
 
 - ``block``: ban the device (its very next decision is blocked with reason
-  ``device_blocklist``), optionally for ``hours``; lifts an allowlist.
+  ``device_blocklist``, and a challenge of an earlier decision passed while
+  the ban is in force counts nothing), optionally for ``hours``; lifts an
+  allowlist.
 - ``unblock``: lift the ban.
 - ``allowlist``: challenge rules no longer challenge the device (they are
   reported as shadow); blocks such as the daily caps still apply. Lifts a ban:
@@ -27,6 +29,8 @@ applies it.
 The device's status follows from what is in force: ``blocked`` (a ban),
 else ``allowlisted``, else ``labelled``, else ``open``. Only an open device
 is in the queue; the decision path re-queues a device only while it is open.
+A ban with ``hours`` ends by itself; the review reads then move the device
+out of the ``blocked`` list (``review/ban_ends.py``).
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from riskservice.decisions.request import ID_PATTERN
 from riskservice.errors import Conflict
-from riskservice.limits.keys import ban_key, device_shard, device_tag
+from riskservice.limits.keys import REVIEW_BAN_ENDS, ban_key, device_shard, device_tag
 from riskservice.limits.topology import is_cluster, node_client
 from riskservice.review import audit
 from riskservice.review.common import blocked_by_hand, cooling_down, decode_hash
@@ -143,7 +147,8 @@ def _apply_on_cluster(client: redis.RedisCluster, device_id: str, req: ActionReq
         pipe.multi()
         if applied is not None and int(applied) > entry["seq"]:
             return  # a newer action is in force
-        plan.write(pipe, priority, lambda status: device_shard(status_key(status), device_id))
+        plan.write(pipe, priority, lambda status: device_shard(status_key(status), device_id),
+                   device_shard(REVIEW_BAN_ENDS, device_id))
         pipe.hset(review_key, "audit_seq", entry["seq"])
 
     optimistic(device, (review_key, ban_key("device", device_id), f"{tag}:allow"), act)
@@ -171,8 +176,10 @@ class _Plan:
     def after(self) -> str:
         return derive_status(self.banned, self.allowlisted, self.label)
 
-    def write(self, pipe: Any, priority: float, list_key: Callable[[str], str] = status_key) -> None:
-        """Queue the writes; ``list_key`` names a status's list (a shard on Redis Cluster)."""
+    def write(self, pipe: Any, priority: float, list_key: Callable[[str], str] = status_key,
+              ends_key: str = REVIEW_BAN_ENDS) -> None:
+        """Queue the writes; ``list_key`` names a status's list and ``ends_key`` the
+        index of timed bans' ends (shards on Redis Cluster)."""
         tag, device_id, now_ms = self.tag, self.device_id, self.now_ms
         ban = ban_key("device", device_id)
         if self.lift_ban or self.ban is not None:
@@ -183,6 +190,11 @@ class _Plan:
             if self.ban["until"]:
                 # Collected a day late: the script judges `until` itself.
                 pipe.pexpireat(ban, int(self.ban["until"]) + 86_400_000)
+        if self.ban is not None and self.ban["until"]:
+            # Nothing runs when the ban ends: the review reads settle it from here (review/ban_ends.py).
+            pipe.zadd(ends_key, {device_id: int(self.ban["until"])})
+        elif self.ban is not None or not self.banned:
+            pipe.zrem(ends_key, device_id)  # no timed ban of an analyst's is in force after this action
         if self.lift_allow:
             pipe.delete(f"{tag}:allow")
         if self.allow is not None:

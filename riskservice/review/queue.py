@@ -17,7 +17,8 @@ neither repeat nor vanish from later pages.
 
 A device an analyst resolves leaves the open queue and is listed under its
 new status (``risk:review:status:<status>``, device -> when it was resolved,
-newest first).
+newest first). A timed ban that ended moves its device out of ``blocked``
+before the lists are read (``review/ban_ends.py``).
 
 On Redis Cluster each of these lists is one sorted set per slot, written in
 the device's own slot (``review/shards.py``), merged into the same order.

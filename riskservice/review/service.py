@@ -20,7 +20,7 @@ from riskservice.limits.clock import Clock
 from riskservice.limits.cluster import ClusterStore
 from riskservice.limits.store import RedisStore
 from riskservice.policy.load import Policy
-from riskservice.review import actions, audit, dossier, neighbourhood, queue
+from riskservice.review import actions, audit, ban_ends, dossier, neighbourhood, queue
 from riskservice.review.common import now_ms
 from riskservice.review.verify import verify
 
@@ -61,14 +61,22 @@ class ReviewService:
             return now_ms(self.clock, self.client)
 
     def queue(self, *, status: str, reason: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
-        """A page of flagged (``status="open"``) or resolved devices."""
+        """A page of flagged (``status="open"``) or resolved devices.
+
+        Timed bans that have ended are settled first (``review/ban_ends.py``):
+        their devices leave the ``blocked`` list, and are queued by their evidence.
+        """
+        now = self.now_ms()
         with _storage("read the review queue"):
+            ban_ends.settle_due(self.client, now, self.policy().review)
             return queue.list_devices(self.client, status=status, reason=reason, limit=limit, cursor=cursor)
 
     def dossier(self, device_id: str) -> dict[str, Any]:
-        """Counters, recent decisions, users, scores and history of a device (404 if never seen)."""
+        """Counters, recent decisions, users, scores and history of a device (404 if never seen);
+        its timed ban, if it has ended, is settled first (``review/ban_ends.py``)."""
         now = self.now_ms()
         with _storage("read the dossier"):
+            ban_ends.settle_device(self.client, device_id, now, self.policy().review)
             return dossier.build(self.client, self.store, self.policy(), device_id, now)
 
     def neighbourhood(self, device_id: str, hops: int) -> tuple[Any, bool, int | None]:

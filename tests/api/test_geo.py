@@ -171,7 +171,8 @@ def test_a_record_of_the_previous_layout_is_passed_and_failed(client: FlaskClien
     passed = flown_to_beijing(client, clock)
     as_before(passed)
     assert challenge(client, passed, passed=True).json == {
-        "decision_id": passed, "passed": True, "counted": True, "cooldown": False, "replayed": False}
+        "decision_id": passed, "passed": True, "counted": True, "blocked_by": None, "cooldown": False,
+        "replayed": False}
     clock.advance(300)
     retry = share(client, geo=BEIJING)
     assert codes(retry) == ["impossible_travel"]

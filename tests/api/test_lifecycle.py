@@ -11,12 +11,13 @@ from flask.testing import FlaskClient
 
 from config.settings import Settings
 from riskservice.app import create_app
+from riskservice.events import read_events
 from riskservice.limits.clock import ManualClock
 from riskservice.limits.keys import decision_keys
 from riskservice.limits.records import decode_device_state
 from riskservice.state import risk_state
 from tests.api.helpers import codes, share
-from tests.conftest import ISSUER, make_settings
+from tests.conftest import ANALYST, ISSUER, make_settings
 
 
 def outcome(client: FlaskClient, decision_id: str, delivered: int = 1, opened: int = 1, claimed: int = 0,
@@ -99,7 +100,8 @@ def test_passed_challenge_counts_the_share_then(client: FlaskClient, clock: Manu
     assert len(decode_device_state(redis_client.get("risk:{d:dev-c}:state"))[0]) == 20
     clock.advance(60)
     resp = challenge(client, did, True)
-    assert resp.json == {"decision_id": did, "passed": True, "counted": True, "cooldown": False, "replayed": False}
+    assert resp.json == {"decision_id": did, "passed": True, "counted": True, "blocked_by": None, "cooldown": False,
+                         "replayed": False}
     log, _ = decode_device_state(redis_client.get("risk:{d:dev-c}:state"))
     assert len(log) == 21 and log[-1] == clock.now_ms()
     # A passed challenge makes it a share: its outcome can be reported.
@@ -170,6 +172,70 @@ def test_an_ended_analyst_ban_does_not_hold_off_the_cool_down(client: FlaskClien
     ids = [share(client, device_id="dev-e", user_id="u", recipient_count=11).json["decision_id"] for _ in range(5)]
     assert [challenge(client, did, False, kind="sms").json["cooldown"] for did in ids] == [False] * 4 + [True]
     assert codes(share(client, device_id="dev-e", user_id="u")) == ["challenge_failures"]
+
+
+def test_a_pass_during_a_cool_down_is_recorded_not_counted(client: FlaskClient, clock: ManualClock,
+                                                             app: Flask) -> None:
+    # QA D8, pend-1: six fan-out challenges, five failed: the cool-down; then the sixth is passed
+    ids = [share(client, device_id="pend-1", user_id="u", recipient_count=11, geo={"lat": 31.2, "lon": 121.4}
+                 ).json["decision_id"] for _ in range(6)]
+    assert [challenge(client, did, False, kind="sms").json["cooldown"] for did in ids[:5]] == [False] * 4 + [True]
+    redis_client = app.extensions["risk"].store.client
+    clock.advance(60)
+    resp = challenge(client, ids[5], True, kind="sms")
+    assert resp.status_code == 200
+    assert resp.json == {"decision_id": ids[5], "passed": True, "counted": False, "blocked_by": "challenge_failures",
+                         "cooldown": False, "replayed": False}
+    # no quota taken, the device not moved, and no share to report an outcome on
+    assert redis_client.get("risk:{d:pend-1}:state") is None
+    assert redis_client.get("risk:{u:u}:log") is None
+    assert not redis_client.exists("risk:{d:pend-1}:geo")
+    refused = outcome(client, ids[5], 1, 1, 1)
+    assert refused.status_code == 409 and "not counted" in refused.json["error"]["message"]
+    # answered the same again, whether or not the cool-down is still there
+    clock.advance(3600)
+    again = challenge(client, ids[5], True, kind="sms").json
+    assert (again["counted"], again["blocked_by"], again["replayed"]) == (False, "challenge_failures", True)
+    assert codes(share(client, device_id="pend-1", user_id="u")) == []
+
+
+def test_a_pass_after_an_analyst_block_is_recorded_not_counted(client: FlaskClient, clock: ManualClock,
+                                                                app: Flask) -> None:
+    # QA D8, pend-2: a challenge issued, then the device blocked, then the challenge passed
+    did = share(client, device_id="pend-2", user_id="u", recipient_count=11).json["decision_id"]
+    app.extensions["risk"].store.set_ban("device", "pend-2", reason="farm", actor="analyst-1")
+    resp = challenge(client, did, True, kind="sms").json
+    assert (resp["passed"], resp["counted"], resp["blocked_by"]) == (True, False, "device_blocklist")
+    assert app.extensions["risk"].store.client.get("risk:{d:pend-2}:state") is None
+    assert outcome(client, did, 1, 1, 1).status_code == 409
+    # the export says so (calibration does not take it for a counted share)
+    (line,) = [ev for ev in read_events(app.extensions["risk"].store.client) if ev["decision_id"] == did]
+    assert (line["challenge_passed"], line["challenge_held"]) == (True, "device_blocklist")
+    # the ban's very next decision is blocked, as the docs say
+    assert share(client, device_id="pend-2", user_id="u").json["decision"] == "block"
+
+
+def test_a_pass_counts_once_the_ban_has_ended_or_was_lifted(client: FlaskClient, clock: ManualClock,
+                                                            app: Flask) -> None:
+    store = app.extensions["risk"].store
+    ended = share(client, device_id="pend-3", user_id="u", recipient_count=11).json["decision_id"]
+    store.set_ban("device", "pend-3", reason="cool off", actor="analyst-1", until_ms=clock.now_ms() + 60_000)
+    clock.advance(61)  # the ban is over (its key lives a day longer)
+    assert challenge(client, ended, True, kind="sms").json["counted"] is True
+    lifted = share(client, device_id="pend-4", user_id="u", recipient_count=11).json["decision_id"]
+    store.set_ban("device", "pend-4", reason="farm", actor="analyst-1")
+    store.clear_ban("device", "pend-4")
+    assert challenge(client, lifted, True, kind="sms").json == {
+        "decision_id": lifted, "passed": True, "counted": True, "blocked_by": None, "cooldown": False,
+        "replayed": False}
+    assert outcome(client, lifted, 1, 1, 1).status_code == 200
+    # an allow-listed device has no ban: the allowlist lifts it
+    trusted = share(client, device_id="pend-5", user_id="u", recipient_count=11).json["decision_id"]
+    for action in ("block", "allowlist"):
+        resp = client.post("/v1/review/devices/pend-5/actions", json={"action": action, "reason": "checked"},
+                           headers=ANALYST)
+        assert resp.status_code == 200
+    assert challenge(client, trusted, True, kind="sms").json["counted"] is True
 
 
 def shares_with_outcomes(client: FlaskClient, n: int, successes: int, device: str = "dev-r") -> None:

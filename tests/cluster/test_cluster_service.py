@@ -146,6 +146,40 @@ def test_review_queue_actions_audit_and_its_verification(app: Flask, client: Fla
     assert verified["ok"] is True and verified["checked"] == 1
 
 
+def test_an_ended_timed_ban_leaves_the_blocked_shard_and_is_queued_again(app: Flask, client: FlaskClient,
+                                                                         clock: ManualClock) -> None:
+    # QA D4 on Redis Cluster: the lists and the index of ban ends are sharded per slot
+    for device in ("dev-t1", "dev-t2"):
+        for i in range(3):
+            share(client, f"{device}-{i}", device=device, user=f"{device}-u", text="转发得现金")  # 6 points
+        resp = client.post(f"/v1/review/devices/{device}/actions",
+                           json={"action": "block", "reason": "cool off", "hours": 1}, headers=ANALYST)
+        assert resp.status_code == 200 and resp.get_json()["status"] == "blocked"
+    clock.advance(3601)
+    dossier = client.get("/v1/review/devices/dev-t1", headers=ANALYST).get_json()  # settles its own device
+    assert (dossier["status"], dossier["in_queue"], dossier["priority"]) == ("open", True, 6)
+    opened = client.get("/v1/review/devices", headers=ANALYST).get_json()
+    assert sorted((d["device_id"], d["priority"]) for d in opened["devices"]) == [("dev-t1", 6), ("dev-t2", 6)]
+    assert client.get("/v1/review/devices?status=blocked", headers=ANALYST).get_json()["devices"] == []
+
+
+def test_a_pass_during_a_ban_is_not_counted_on_either_slot(app: Flask, client: FlaskClient) -> None:
+    challenged = share(client, "h1", device="dev-h", user="user-h", recipients=[f"r{i}" for i in range(11)])
+    resp = client.post("/v1/review/devices/dev-h/actions", json={"action": "block", "reason": "farm"},
+                       headers=ANALYST)
+    assert resp.status_code == 200
+    resp = client.post(f"/v1/challenges/{challenged['decision_id']}", json={"passed": True, "kind": "sms"},
+                       headers=ISSUER)
+    assert resp.status_code == 200
+    assert (resp.get_json()["counted"], resp.get_json()["blocked_by"]) == (False, "device_blocklist")
+    settle(app)
+    cluster = risk_state(app).store.client
+    assert cluster.get("risk:{u:user-h}:log") is None and cluster.get("risk:{d:dev-h}:state") is None
+    resp = client.post("/v1/outcomes", json={"decision_id": challenged["decision_id"], "delivered": 1,
+                                              "opened": 1, "claimed": 1}, headers=ISSUER)
+    assert resp.status_code == 409
+
+
 def test_graph_scores_flip_and_roll_back(app: Flask, client: FlaskClient) -> None:
     cluster = risk_state(app).store.client
     rows = [{"kind": "device", "node": "dev-g", "anomaly": 0.95, "kol": 0.0},

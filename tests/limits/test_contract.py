@@ -13,9 +13,12 @@ from riskservice.limits.contract import (
     DECIDE_CALL_FORMAT,
     PLAN_FORMAT,
     PLAN_HEADER_FORMAT,
+    RECORD_ALLOWLISTED,
     RECORD_DECIDED_FORMAT,
+    RECORD_HELD,
     RECORD_POSITION,
     RECORD_POSITION_FORMAT,
+    RECORD_RECONCILED,
     RECORD_RESULT_FORMAT,
     RECORD_RESULTS,
     RECORD_STATIC_FORMAT,
@@ -78,6 +81,11 @@ def test_record_formats_match_common_lua() -> None:
     assert re.search(r"RECORD_POSITION = (\d+)", native).group(1) == str(RECORD_POSITION)  # type: ignore[union-attr]
     results = re.search(r"local RECORD_RESULTS = \{\[0\] = '', (.*?)\}", common)
     assert results and ["", *re.findall(r"'(\w+)'", results.group(1))] == list(RECORD_RESULTS)
+    held = re.search(r"local HELD_BITS = \{(.*?)\}", common)
+    assert held and {k: int(v) for k, v in re.findall(r"(\w+) = (\d+)", held.group(1))} == RECORD_HELD
+    # (the flag bits are distinct)
+    bits = [RECORD_ALLOWLISTED, RECORD_RECONCILED, RECORD_POSITION, *RECORD_HELD.values()]
+    assert len(set(bits)) == len(bits) and all(b & (b - 1) == 0 for b in bits)
 
 
 def test_rule_ids_and_formats_match_common_lua() -> None:

@@ -2,7 +2,7 @@
 on random traffic: every reply and every key byte for byte (the records, the
 success-rate logs, the event stream; records of challenged shares that keep
 their position after their results, and the positions a passed challenge
-moves devices to), a replica of the module's server rebuilding the same
+moves devices to; a pass that a ban held, which has no outcome), a replica of the module's server rebuilding the same
 keys; and through the store, a record of the previous release (a hash)
 answered by outcome.lua."""
 
@@ -69,6 +69,13 @@ def test_the_module_reports_outcomes_as_outcome_lua(
             keys = list(challenge_keys(key, "risk:{u:x}:log", EVENTS))
             both(lua, native, "EVALSHA", challenge, len(keys), *keys, now, rng.choice([1, 1, 0]),
                  rng.choice(["captcha", "captcha", "sms"]), plan, 86_400_000)
+        elif roll < 0.45:  # a device banned (a pass then counts nothing: no share to report on) or let go
+            ban = f"risk:{{d:{rng.choice(DEVICES)}}}:ban"
+            if rng.random() < 0.5:
+                both(lua, native, "DEL", ban)
+            else:
+                both(lua, native, "HSET", ban, "reason", "r", "until", rng.choice([0, now + 30_000]),
+                     "code", rng.choice(["", "challenge_failures"]))
         else:  # an outcome report: first, again, more, fewer, too many; of a record or of none
             key = rng.choice(records)[0] if rng.random() < 0.95 else f"risk:{{d:d1}}:ev:none{i}"
             dl, op, cl = counts.get(key, (0, 0, 0))
@@ -87,12 +94,14 @@ def test_the_module_reports_outcomes_as_outcome_lua(
             assert got == want, f"step {i}: {key} {args}"
             status = want[0].decode()
             seen[status] = seen.get(status, 0) + 1
+            if status == "not_a_share" and (DecisionRecord.parse(want[1]) or {}).get("held"):
+                seen["held"] = seen.get("held", 0) + 1
             if status == "ok":
                 counts[key] = (dl, op, cl)
             for k in keys[:2]:
                 assert snapshot(native, k) == snapshot(lua, k), f"step {i}: {k}"
     assert keyspace(native) == keyspace(lua)
-    assert {"ok", "replay", "decreased", "too_many", "not_found", "not_a_share"} <= set(seen), seen
+    assert {"ok", "replay", "decreased", "too_many", "not_found", "not_a_share", "held"} <= set(seen), seen
     assert seen["ok"] >= 300
     # Outcomes reached passed challenges whose records keep a position after their results.
     stored = [DecisionRecord.parse(lua.get(key) or b"") for key in {key for key, _ in records}]

@@ -142,6 +142,33 @@ def test_outcomes_and_challenges_update_a_hash_record_in_its_form(store: RedisSt
     assert 0 < redis_client.pttl(challenged) <= 86_400_000
 
 
+def test_a_pass_that_a_ban_held_is_kept_in_either_form(store: RedisStore, redis_client: redis.Redis) -> None:
+    # a pass while a ban blocks the device: recorded, not counted, the ban named; no outcome for it
+    redis_client.hset("risk:{d:dev-old}:ban", mapping={"reason": "farm", "until": 0})
+    old = old_record(redis_client, "old4", dec=1, ch="captcha")
+    status, rec, _ = store.challenge(old, "risk:{u:u-old}:log", passed=True, kind="captcha", plan=PLAN,
+                                     now_ms=T0 + 3000, retention_ms=86_400_000, events="risk:events")
+    assert status == "ok" and rec is not None
+    assert (rec["cs"], rec["c"], rec["held"]) == ("passed", 0, "device_blocklist")
+    assert redis_client.type(old) == b"hash"
+    keys = decision_keys("e8", "dev-old", "u-old", None)
+    args = decide_args(now=T0, decision_id="id-e8", user_id="u-old", device_id="dev-old", plan=PLAN,
+                       static=[["fan_out", 1, 0, "captcha", 11, 10, None, 0]])
+    redis_client.delete("risk:{d:dev-old}:ban")
+    assert store.decide(keys, args).decision == 1
+    redis_client.hset("risk:{d:dev-old}:ban", mapping={"reason": "3 failed", "until": T0 + 60_000,
+                                                      "code": "challenge_failures"})
+    status, rec, _ = store.challenge(keys.event, keys.user_log, passed=True, kind="captcha", plan=PLAN,
+                                     now_ms=T0 + 3000, retention_ms=86_400_000, events="risk:events")
+    assert status == "ok" and rec is not None and (rec["cs"], rec["c"], rec["held"]) == ("passed", 0,
+                                                                                         "challenge_failures")
+    assert not redis_client.exists(keys.device_state, keys.user_log)
+    for key in (old, keys.event):
+        status, rec = store.outcome(key, delivered=1, opened=1, claimed=1, window_ms=86_400_000, cap=100,
+                                    now_ms=T0 + 4000, retention_ms=86_400_000, events="risk:events")
+        assert status == "not_a_share" and rec is not None and "o" not in rec
+
+
 def test_a_new_decision_reads_as_its_stored_record(store: RedisStore, redis_client: redis.Redis) -> None:
     # The store builds a new decision from what it sent and the script's part
     # of the record; it must read exactly as the record Redis keeps.

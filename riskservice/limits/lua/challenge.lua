@@ -3,7 +3,12 @@
 -- and moves the device to the share's position as decide.lua does on
 -- admission (impossible travel is judged from there on). A failed one is an
 -- attempt, which moves nothing; repeated failures put the device in a
--- cool-down (a ban with an end and the code challenge_failures).
+-- cool-down (a ban with an end and the code challenge_failures). A pass
+-- reported while a ban blocks the device's decisions (an analyst's or
+-- operator's ban, or the cool-down, in force and enforced as a block) is
+-- recorded but counts nothing: the ban's very next decision is blocked, and
+-- a challenge issued before it must not let a share through. The record's
+-- flags name that ban (HELD_BITS).
 --
 -- KEYS (keys.ChallengeKeys): the decision record, the device's state, the
 -- user's log, the device's failures (packed log), the device's ban, the share
@@ -38,7 +43,30 @@ end
 local now = clock(ARGV[1])
 local plan = read_plan(ARGV[4])
 local cooled = 0
-if passed then
+
+-- The code of the device's ban that blocks its decisions now, as decide.lua
+-- judges it (no end or an end ahead; rule 8 enabled; the finding a block and
+-- not shadow), or nil. (A gray rollout's arm is the decision's, not known
+-- here: the plan's own shadow flag is taken.)
+local function blocking_ban()
+  if rule(plan, 8, F_ENABLED) ~= 1 then return nil end
+  local ban = redis.call('HMGET', k_device_ban, 'until', 'reason', 'code')
+  if not (ban[1] or ban[2]) then return nil end
+  local untl = tonumber(ban[1] or '0') or 0
+  if untl ~= 0 and untl <= now then return nil end
+  if ban[3] == 'challenge_failures' then
+    if plan[H_CD_SEVERITY] == 2 and plan[H_CD_SHADOW] == 0 then return 'challenge_failures' end
+  elseif rule(plan, 8, F_SEVERITY) == 2 and rule(plan, 8, F_SHADOW) == 0 then
+    return 'device_blocklist'
+  end
+  return nil
+end
+
+local held = passed and blocking_ban() or nil
+if held then
+  rec.cs, rec.ct = result, now
+  save_results(k_record, rec, false, held)
+elseif passed then
   local dlog, users = read_state(k_device_state)
   local ukey = ARGV[6] ~= '1' and k_user_log or nil
   local ulog = ukey and (redis.call('GET', ukey) or '') or ''
@@ -68,6 +96,9 @@ else
   rec.cs, rec.ct = result, now
   save_results(k_record, rec)
 end
-append_event(k_events, now, ARGV[5], rec_id, 'k', 'challenge', 'id', logged_id(rec_id), 't', now,
-             'passed', passed and 1 or 0, 'kind', ARGV[3], 'cool', cooled)
+local fields = {'k', 'challenge', 'id', logged_id(rec_id), 't', now, 'passed', passed and 1 or 0, 'kind', ARGV[3],
+                'cool', cooled}
+-- (a pass that a ban held: the export says so, and readers do not take it for a counted share)
+if held then fields[#fields + 1], fields[#fields + 2] = 'held', held end
+append_event(k_events, now, ARGV[5], rec_id, unpack(fields))
 return {'ok', record_reply(k_record, rec), cooled}

@@ -102,6 +102,10 @@ local RECORD_RESULT_FORMAT = 'BI6Hc0'
 local RECORD_RESULTS = {[0] = '', 'passed', 'failed'}
 local RECORD_POSITION_FORMAT = 'dd'
 local RECORD_POSITION = 4
+-- A pass reported while a ban blocked the device is recorded, not counted: a
+-- flag bit names the ban, by the code a decision it blocks carries (an
+-- analyst's or operator's ban, or a rule's cool-down).
+local HELD_BITS = {device_blocklist = 8, challenge_failures = 16}
 
 -- @piece Place the device at a counted share's position (decide.lua's k_device_geo:
 -- 6-byte ms, lat, lon; a day) unless a later counted share already placed it: a
@@ -161,19 +165,25 @@ local function load_record(key)
 end
 
 -- @piece Store a record's results (rec.cs, rec.ct, rec.o; consumed: the share now
--- counts), keeping its TTL and what follows the results (a position).
-local function save_results(key, rec, consumed)
+-- counts; held: the code of the ban that kept a pass from counting, or nil),
+-- keeping its TTL and what follows the results (a position).
+local function save_results(key, rec, consumed, held)
   if rec.hash then
     local f = {}
     if rec.cs then f[#f + 1], f[#f + 2], f[#f + 3], f[#f + 4] = 'cs', rec.cs, 'ct', rec.ct end
     if rec.o then f[#f + 1], f[#f + 2] = 'o', rec.o end
     if consumed then f[#f + 1], f[#f + 2] = 'c', 1 end
+    if held then f[#f + 1], f[#f + 2] = 'held', held end
     redis.call('HSET', key, unpack(f))
     return
   end
   local head = string.sub(rec.s, 1, rec.results - 1)
   if consumed then  -- the consumed byte: after the time (6), decision and challenge
     head = string.sub(head, 1, rec.decided + 7) .. '\1' .. string.sub(head, rec.decided + 9)
+  end
+  if held then  -- the flags byte, after the consumed one (a result is recorded once: the bit is not set yet)
+    local flags = string.byte(head, rec.decided + 9) + HELD_BITS[held]
+    head = string.sub(head, 1, rec.decided + 8) .. string.char(flags) .. string.sub(head, rec.decided + 10)
   end
   local o = rec.o or ''
   local index = rec.cs == 'passed' and 1 or (rec.cs == 'failed' and 2 or 0)

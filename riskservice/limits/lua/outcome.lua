@@ -9,13 +9,14 @@
 --
 -- Returns {status, record} (the record as stored, see load_record):
 -- "ok", "replay" (the same counts again), "not_found",
--- "not_a_share" (blocked, or challenged and not passed), "too_many" (more than
+-- "not_a_share" (blocked, or challenged and not passed, or passed while a ban
+-- blocked the device, which counted nothing), "too_many" (more than
 -- its recipients) or "decreased" (counts may only grow).
 
 local rec = load_record(KEYS[1])
 if not rec then return {'not_found', {}} end
 local rec_id, rec_t, dec, cs, recipients = rec.id, rec.t, rec.dec, rec.cs, rec.r
-if not (dec == 0 or cs == 'passed') then return {'not_a_share', record_reply(KEYS[1], rec)} end
+if not (dec == 0 or (cs == 'passed' and rec.c == 1)) then return {'not_a_share', record_reply(KEYS[1], rec)} end
 local dl, op, cl = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 if recipients and recipients > 0 and dl > recipients then return {'too_many', record_reply(KEYS[1], rec)} end
 local old = nil

@@ -25,7 +25,7 @@ __all__ = ["COMMAND", "COMMANDS", "MODULE", "MODULE_FILE", "NATIVE_VERSION", "Na
 # The module's version (RISKDECIDE_VERSION in riskdecide.c; a test holds them
 # equal). Raised whenever RISK.DECIDE's arguments, replies or writes change, so a
 # server with an older module is not sent calls it would misread.
-NATIVE_VERSION = 8
+NATIVE_VERSION = 9
 MODULE = "riskdecide"
 COMMAND = "RISK.DECIDE"
 # The module's commands by the script each does (same KEYS, ARGV and replies):

@@ -45,7 +45,7 @@ typedef struct {
      * challenged share's position, kept as it is; the length when none) */
     size_t id_len, decided, results, tail;
     double r, t;
-    int dec, cs;
+    int dec, consumed, cs;
     ms_t ct;
     const char *o;
     size_t o_len;
@@ -67,6 +67,7 @@ static int read_record(const unsigned char *s, size_t len, Record *rec) {
     rec->decided = pos;
     rec->t = (double)rd_u(s + pos, 6);
     rec->dec = s[pos + 6];
+    rec->consumed = s[pos + 8];
     pos += 10;
     for (int i = 0; i < 3; i++) /* windows, findings, graph */
         if (!read_part(s, len, &pos, &part, &part_len)) return 0;
@@ -166,7 +167,8 @@ static int outcome(RedisModuleCtx *ctx, RedisModuleString **argv, int argc, long
     if (!s) return reply_status(ctx, "not_found", NULL, 0);
     Record rec = {0};
     if (!read_record((const unsigned char *)s, len, &rec)) return RedisModule_ReplyWithError(ctx, "ERR riskdecide: record");
-    if (!(rec.dec == 0 || rec.cs == 1)) return reply_status(ctx, "not_a_share", s, len);
+    /* (a pass reported while a ban blocked the device counted nothing: no share to report on) */
+    if (!(rec.dec == 0 || (rec.cs == 1 && rec.consumed == 1))) return reply_status(ctx, "not_a_share", s, len);
     size_t cl[3];
     const char *counts[3];
     double n[3];

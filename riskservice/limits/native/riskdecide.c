@@ -31,7 +31,7 @@
  * values (as a script's effects replication sends them), all of one call in
  * one script (effects.c): replicas and the AOF need no module.
  */
-#define RISKDECIDE_VERSION 8
+#define RISKDECIDE_VERSION 9
 
 /* The module's API pointers are defined here (riskdecide.h). */
 #define RISKDECIDE_MAIN
