@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import requests
 from riskclient import (
     AuthError,
     ChallengeReport,
@@ -21,6 +22,7 @@ from riskclient import (
 )
 
 from tests.client.conftest import RELAXED_S, unique
+from tests.conftest import ANALYST
 from tests.serving.gunicorn_server import Gunicorn
 
 pytestmark = pytest.mark.serving
@@ -78,8 +80,22 @@ def test_outcomes_and_challenge_results_are_typed(risk: RiskClient) -> None:
     assert challenged.decision_id is not None
     report = risk.report_challenge(challenged.decision_id, passed=True, kind="captcha")
     assert report == ChallengeReport(decision_id=challenged.decision_id, passed=True, counted=True, cooldown=False,
-                                     replayed=False)
+                                     replayed=False, blocked_by=None)
     assert risk.report_challenge(challenged.decision_id, True, "captcha").replayed is True
+
+
+def test_a_pass_held_by_a_ban_says_which(risk: RiskClient, service: Gunicorn) -> None:
+    """An analyst blocks the device between the challenge and its pass: the
+    pass does not count and the report names the ban."""
+    device = unique("dev")
+    fill_window(risk, device)
+    challenged = risk.decide(unique("ev"), device, "u0", "cp-1")
+    assert challenged.decision_id is not None
+    blocked = requests.post(f"{service.url}/v1/review/devices/{device}/actions", headers=ANALYST,
+                         json={"action": "block", "reason": "abuse seen"}, timeout=RELAXED_S)
+    assert blocked.status_code == 200, blocked.text
+    report = risk.report_challenge(challenged.decision_id, passed=True, kind="captcha")
+    assert (report.passed, report.counted, report.blocked_by) == (True, False, "device_blocklist")
 
 
 def test_reward_checks_are_typed(risk: RiskClient) -> None:

@@ -195,13 +195,19 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class ChallengeReport:
-    """The answer to a challenge result: whether the share now counted, and a cool-down."""
+    """The answer to a challenge result: whether the share now counted, and a cool-down.
+
+    ``blocked_by``: the code of the device's ban that kept a pass from counting
+    (``device_blocklist``, ``challenge_failures``), None otherwise: do not go
+    ahead with the share.
+    """
 
     decision_id: str
     passed: bool
     counted: bool
     cooldown: bool
     replayed: bool
+    blocked_by: str | None = None
 
     @classmethod
     def from_json(cls, data: Any) -> ChallengeReport:
@@ -209,7 +215,9 @@ class ChallengeReport:
             raise ValueError("the challenge report is not a JSON object")
         return cls(decision_id=_get(data, "decision_id", str), passed=_get(data, "passed", bool),
                    counted=_get(data, "counted", bool), cooldown=_get(data, "cooldown", bool),
-                   replayed=_get(data, "replayed", bool))
+                   replayed=_get(data, "replayed", bool),
+                   # (absent from a server older than the field)
+                   blocked_by=_get(data, "blocked_by", str, optional=True) if "blocked_by" in data else None)
 
 
 @dataclass(frozen=True, slots=True)
