@@ -15,7 +15,10 @@ counts, not names):
   many sharers but few fresh ones (the batch scorer's hoarder signal rests on
   the same fact, ``graphs/scorers/receivers.py``). An account is only judged
   young once the consumer had watched ``fresh_after_ms`` before its first
-  share: at the start of its history everybody looks new.
+  share: at the start of its history everybody looks new. And only a share
+  naming at most :data:`FEED_RECIPIENTS` (three) accounts makes it a fresh
+  sharer of each: a share to a group is no evidence of feeding one of them
+  (see :data:`FEED_RECIPIENTS`).
 - **a sink**: at least ``sink_fresh`` fresh sharers, who are at least
   ``sink_fresh_share`` of its sharers, and ``sink_receipts`` reports whose
   credit averages ``sink_claim`` or more. Fresh sharers that reached it with
@@ -29,9 +32,10 @@ counts, not names):
   quiet real claimer's established friends do); at ``sink_fresh`` or more it
   is published on the board (kind ``r``) until its oldest fresh sharer
   leaves the window.
-- **a feeder**: a fresh account whose share (an attempt is enough) named a
-  sink; published (kind ``s``) for ``feeder_ms`` with the sink's value, so its
-  next share (the cover chat) is judged too.
+- **a feeder**: a fresh account whose share (an attempt is enough), naming
+  at most :data:`FEED_RECIPIENTS` accounts, named a sink; published (kind
+  ``s``) for ``feeder_ms`` with the sink's value, so its next share (the
+  cover chat) is judged too.
 """
 
 from __future__ import annotations
@@ -45,14 +49,32 @@ from riskservice.signals.catalog import SignalConfig
 from riskservice.signals.counters import Entities, Recent
 from riskservice.signals.share import Outcome, Share
 
-__all__ = ["SinkRecipients"]
+__all__ = ["FEED_RECIPIENTS", "SinkRecipients"]
+
+#: The most recipients a share may name and still be evidence that its
+#: (fresh) sharer feeds each of them. A hoarder's feeder names it alone or
+#: with one real user as cover, a ring's member one to three of its sinks;
+#: a real user's group share names four or more friends, and one of them
+#: being a heavy claimer says nothing about the sharer. A quiet real claimer
+#: (issue 10, quiet13) was made a sink by two fans who each pushed a coupon
+#: to five friends at once, one of whom it was. Hiding feeders in groups of
+#: four is no way out for a hoarder's owner: each such share credits its
+#: sink claimed / delivered, a quarter when only the sink claims, so the
+#: sink stays a heavy claimer (``sink_claim``, a half) only if its three
+#: covers claim a third of what they get, more than real recipients do
+#: (12 to 23 % of deliveries on the design worlds): claiming accounts of
+#: the owner's, each reached by the same feeders again and again (the
+#: blocks ``sink_feeder`` and ``ring_block`` look for). A feeder with one
+#: share of three or fewer to it counts.
+FEED_RECIPIENTS = 3
 
 
 @dataclass(slots=True)
 class Inflow:
     """A recipient's evidence: its sharers (-> the coupons of the shares that
-    reached it while the sharer was fresh, the last few; empty when it was
-    not) and credited receipts."""
+    reached it while the sharer was fresh, naming at most
+    :data:`FEED_RECIPIENTS` accounts, the last few; empty when none did) and
+    credited receipts."""
 
     sharers: Recent[str, tuple[str, ...]]
     receipts: Recent[str, float]
@@ -88,7 +110,8 @@ class SinkRecipients:
         self.first.update(user, now, lambda t: now if t is None else t)
         if not share.recipients:
             return []
-        fresh = self.fresh(user, now)
+        # (A group share is no evidence of feeding: see FEED_RECIPIENTS.)
+        fresh = len(share.recipients) <= FEED_RECIPIENTS and self.fresh(user, now)
         writes: list[BoardWrite] = []
         strongest = 0
         for r in share.recipients:
