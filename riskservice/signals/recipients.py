@@ -167,17 +167,17 @@ class SinkRecipients:
         # crowd: a real user whose first share in the window was the sale. One
         # that also reached it with another coupon is not (a hoarder's feeder
         # may well push a sale's coupon too, but shares to it again).
-        live = [(t, coupons) for _, t, coupons in got.sharers.entries(now)
+        live = [(sharer, t, coupons) for sharer, t, coupons in got.sharers.entries(now)
                 if any(not self.crowded(c, now) for c in coupons)]
-        fresh = [t for t, _ in live]
+        fresh = [t for _, t, _ in live]
         # Fresh sharers that reached it with one and the same coupon, and
         # nothing else, are one piece of evidence: a coupon going round (a
         # sale in its first minutes, before it is a crowd; a popular coupon)
         # explains why several new-looking friends of one heavy claimer sent
         # it that coupon at once. A hoarder's feeders come one by one, each
         # with the coupons live at its own time.
-        alone = {coupons[0] for _, coupons in live if len(coupons) == 1}
-        evidence = len(alone) + sum(1 for _, coupons in live if len(coupons) > 1)
+        alone = {coupons[0] for _, _, coupons in live if len(coupons) == 1}
+        evidence = len(alone) + sum(1 for _, _, coupons in live if len(coupons) > 1)
         credits = [v for _, v in got.receipts.items(now)]
         # A hoarder never shares: coupons go in and none come out. A popular
         # real claimer whom a few new friends happen to reach shares too.
@@ -194,6 +194,47 @@ class SinkRecipients:
         # Every share moves `until` a little: it is re-published only when
         # the value changes or half the window has gone (fewer versions).
         held = self.board.get("r", recipient, now)
-        if held is not None and held[0] == got.value and held[1] - now > self.window // 2:
-            return []
-        return self.board.set("r", recipient, got.value, until_of(fresh, self.window, now), now)
+        writes: list[BoardWrite] = []
+        if held is None or held[0] != got.value or held[1] - now <= self.window // 2:
+            writes = self.board.set("r", recipient, got.value, until_of(fresh, self.window, now), now)
+        return writes + self._feeders(live, got.value, now)
+
+    def _feeders(self, live: list[tuple[str, int, tuple[str, ...]]], value: int, now: int) -> list[BoardWrite]:
+        """Publish the fresh sharers that reached a sink before it was one.
+
+        A feeder is a fresh account that shared to a sink in the last
+        ``feeder_ms``; :meth:`share` flags only those whose share named an
+        already published sink. The evidence that makes a sink (its fresh
+        sharers' shares and their claimed reports) mostly arrives with the
+        very shares whose sharers are left unflagged: a rotating ring's
+        first sink is made by its first three fresh sharers, who went on
+        with cover shares for days. Flagging them from the moment the sink
+        is known asks nothing new of an account (the same fact, learnt a
+        little later), and the flag ends ``feeder_ms`` after the account's
+        last share to the sink, as if it had been judged at that share.
+
+        Parameters
+        ----------
+        live
+            ``(sharer, its last share to the sink, coupons while fresh)``
+            of the sink's fresh sharers, as :meth:`_judge` found them.
+        value
+            The sink's value (each feeder's flag value).
+        now
+            Event time (ms).
+        """
+        flags: list[tuple[str, str, int, int]] = []
+        for sharer, t, _ in live:
+            until = t + self.c.feeder_ms
+            held = self.board.get("s", sharer, now)
+            if until <= now or (held is not None and held[0] >= value and held[1] >= until):
+                continue  # gone by now, or already flagged at least as strongly
+            if held is not None:
+                flags.append(("s", sharer, max(value, held[0]), max(until, held[1])))
+            else:
+                flags.append(("s", sharer, value, until))
+        writes = self.board.set_many(flags, now)
+        for _, sharer, _, _ in flags:
+            writes += self.board.clear("w", sharer, now)  # a feeder has no standing
+        return writes
+
