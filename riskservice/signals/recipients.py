@@ -79,6 +79,8 @@ class Inflow:
     sharers: Recent[str, tuple[str, ...]]
     receipts: Recent[str, float]
     value: int = 0
+    # fresh sharers already published as its feeders (once each, VARIANT B')
+    told: set[str] | None = None
 
 
 class SinkRecipients:
@@ -197,9 +199,9 @@ class SinkRecipients:
         writes: list[BoardWrite] = []
         if held is None or held[0] != got.value or held[1] - now <= self.window // 2:
             writes = self.board.set("r", recipient, got.value, until_of(fresh, self.window, now), now)
-        return writes + self._feeders(live, got.value, now)
+        return writes + self._feeders(got, live, now)
 
-    def _feeders(self, live: list[tuple[str, int, tuple[str, ...]]], value: int, now: int) -> list[BoardWrite]:
+    def _feeders(self, got: Inflow, live: list[tuple[str, int, tuple[str, ...]]], now: int) -> list[BoardWrite]:
         """Publish the fresh sharers that reached a sink before it was one.
 
         A feeder is a fresh account that shared to a sink in the last
@@ -224,8 +226,14 @@ class SinkRecipients:
             Event time (ms).
         """
         flags: list[tuple[str, str, int, int]] = []
+        value = got.value
+        if got.told is None:
+            got.told = set()
         for sharer, t, _ in live:
-            until = t + self.c.feeder_ms
+            if sharer in got.told:
+                continue
+            got.told.add(sharer)
+            until = now + self.c.feeder_ms
             held = self.board.get("s", sharer, now)
             if until <= now or (held is not None and held[0] >= value and held[1] >= until):
                 continue  # gone by now, or already flagged at least as strongly
