@@ -79,8 +79,9 @@ class Inflow:
     sharers: Recent[str, tuple[str, ...]]
     receipts: Recent[str, float]
     value: int = 0
-    # fresh sharers already published as its feeders (once each, VARIANT B')
-    told: set[str] | None = None
+    # Its fresh sharers already published as feeders (_feeders: once each),
+    # kept like its sharers; made only for a sink.
+    told: Recent[str, bool] | None = None
 
 
 class SinkRecipients:
@@ -204,43 +205,42 @@ class SinkRecipients:
     def _feeders(self, got: Inflow, live: list[tuple[str, int, tuple[str, ...]]], now: int) -> list[BoardWrite]:
         """Publish the fresh sharers that reached a sink before it was one.
 
-        A feeder is a fresh account that shared to a sink in the last
-        ``feeder_ms``; :meth:`share` flags only those whose share named an
-        already published sink. The evidence that makes a sink (its fresh
-        sharers' shares and their claimed reports) mostly arrives with the
-        very shares whose sharers are left unflagged: a rotating ring's
-        first sink is made by its first three fresh sharers, who went on
-        with cover shares for days. Flagging them from the moment the sink
-        is known asks nothing new of an account (the same fact, learnt a
-        little later), and the flag ends ``feeder_ms`` after the account's
-        last share to the sink, as if it had been judged at that share.
+        :meth:`share` flags a fresh account as a feeder only when its share
+        names an already published sink. But the evidence that makes a sink
+        (its fresh sharers' shares and their claimed reports) is those very
+        shares, so the accounts that made it were never flagged: a rotating
+        ring's first sink is made by three or four fresh members, who went on
+        with cover shares to real users for days. Each fresh sharer of a
+        sink is published once, when the sink is known (or when it joins a
+        known sink's fresh sharers), with the sink's value, for
+        ``feeder_ms`` from then, as if its share had named a published sink.
+        It asks nothing new of an account (the fact that made it a feeder
+        is the same, learnt later); a ring that wants its members' cover
+        shares through must keep them off their sinks' fresh sharers (have
+        them shared to, or let each sink be fed by old accounts), as before.
 
         Parameters
         ----------
+        got
+            The sink's inflow (its ``value``; ``told`` is updated).
         live
             ``(sharer, its last share to the sink, coupons while fresh)``
             of the sink's fresh sharers, as :meth:`_judge` found them.
-        value
-            The sink's value (each feeder's flag value).
         now
             Event time (ms).
         """
-        flags: list[tuple[str, str, int, int]] = []
-        value = got.value
         if got.told is None:
-            got.told = set()
-        for sharer, t, _ in live:
-            if sharer in got.told:
-                continue
-            got.told.add(sharer)
-            until = now + self.c.feeder_ms
+            got.told = Recent(self.c.sharers_per_recipient, self.window)
+        flags: list[tuple[str, str, int, int]] = []
+        value, until = got.value, now + self.c.feeder_ms
+        for sharer, _, _ in live:
+            if got.told.get(sharer, now):
+                continue  # published once for this sink: a later receipt does not prolong it
+            got.told.put(sharer, True, now)
             held = self.board.get("s", sharer, now)
-            if until <= now or (held is not None and held[0] >= value and held[1] >= until):
-                continue  # gone by now, or already flagged at least as strongly
-            if held is not None:
+            if held is None or held[0] < value or held[1] < until:
+                held = held or (0, 0)
                 flags.append(("s", sharer, max(value, held[0]), max(until, held[1])))
-            else:
-                flags.append(("s", sharer, value, until))
         writes = self.board.set_many(flags, now)
         for _, sharer, _, _ in flags:
             writes += self.board.clear("w", sharer, now)  # a feeder has no standing
