@@ -35,7 +35,9 @@ counts, not names):
 - **a feeder**: a fresh account whose share (an attempt is enough), naming
   at most :data:`FEED_RECIPIENTS` accounts, named a sink; published (kind
   ``s``) for ``feeder_ms`` with the sink's value, so its next share (the
-  cover chat) is judged too.
+  cover chat) is judged too. And a sink's fresh sharers that reached it
+  before it was one: each is published once, when the sink is known, for
+  ``feeder_ms`` from then (see ``_feeders``).
 """
 
 from __future__ import annotations

@@ -69,3 +69,16 @@ def test_a_fresh_account_whose_group_share_names_a_sink_is_no_feeder() -> None:
     # ... while a fourth feeder's chat to it is evidence, and flags it.
     s.share(DAY3 + 7000, "feeder-3", ("hoarder",), allowed=False, coupon="c3")
     assert s.flag("s", "feeder-3", DAY3 + 8000) == (4, T0 + DAY3 + 7000 + 3 * DAY_MS)
+
+
+def test_a_fan_whose_group_share_helped_make_a_sink_is_not_published_with_its_feeders() -> None:
+    # Three feeders' chats make the sink; a fresh fan's group share to it
+    # before then is no evidence, so the fan is not published as one of the
+    # sink's earlier fresh sharers (recipients.py, _feeders).
+    s = stream()
+    s.share(DAY3 - 1000, "fan", ("hoarder", "a", "b", "c"), claimed=2, coupon="p")
+    for i in range(3):
+        s.share(DAY3 + i * 1000, f"feeder-{i}", ("hoarder",), claimed=1, coupon=f"c{i}")
+    assert s.flag("r", "hoarder", DAY3 + 3000) is not None
+    assert s.flag("s", "feeder-0", DAY3 + 3000) is not None
+    assert s.flag("s", "fan", DAY3 + 3000) is None
