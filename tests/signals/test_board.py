@@ -52,8 +52,12 @@ def test_a_hoarder_fed_by_fresh_accounts_is_flagged_and_so_is_its_next_feeder() 
         writes += s.share(day3 + i * 1000, f"feeder-{i}", ("hoarder", f"friend-{i}"), claimed=1, coupon=f"c{i}")
     # Flagged at the third: 3 fresh sharers, all of its sharers, three
     # reports crediting 1/2 each; until the first feeder leaves the window.
-    assert board_writes(writes) == [("r|hoarder", f"3@{T0 + day3 + MONTH}")]
-    assert writes[-1] == Write(BOARD_KEY, "_v", f"{T0 + day3 + 2001}.1")
+    # Its three feeders are published then too, for three days from then
+    # (recipients.py: _feeders).
+    until = T0 + day3 + 2001 + 3 * DAY_MS
+    assert board_writes(writes) == [("r|hoarder", f"3@{T0 + day3 + MONTH}"),
+                                    *((f"s|feeder-{i}", f"3@{until}") for i in range(3))]
+    assert writes[-1] == Write(BOARD_KEY, "_v", f"{T0 + day3 + 2001}.2")
     # The real users are not sinks: one sharer each.
     assert s.flag("r", "friend-0", day3 + 3000) is None
     # A fourth fresh account's share (even refused) names it: the account is
