@@ -132,12 +132,15 @@ def recent_decisions(client: redis.Redis, device_id: str, scan: int = EVENT_SCAN
     entries = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrevrange(stream, "+", "-", count=scan))
     outcomes: dict[str, dict[str, int]] = {}
     challenges: dict[str, str] = {}
+    held: dict[str, str] = {}
     found: list[dict[str, Any]] = []
     for _, f in entries:
         kind = f.get(b"k")
         if kind == b"challenge":
             # (a result is recorded once; a replay or a conflict writes no event)
             challenges.setdefault(f[b"id"].decode(), "passed" if f.get(b"passed") == b"1" else "failed")
+            if b"held" in f:  # (a pass a ban kept from counting: which ban)
+                held.setdefault(f[b"id"].decode(), f[b"held"].decode())
             continue
         if kind == b"outcome":
             # Newest first: the first report seen for a decision is its latest.
@@ -163,6 +166,7 @@ def recent_decisions(client: redis.Redis, device_id: str, scan: int = EVENT_SCAN
         # (events carry a short form of the id, keys.logged_id; the answer the whole id)
         d["outcome"] = outcomes.get(d["decision_id"])
         d["challenge_result"] = challenges.get(d["decision_id"]) if d["decision"] == "challenge" else None
+        d["challenge_held"] = held.get(d["decision_id"])
         d["decision_id"] = logged_decision_id(d["decision_id"], device_id)
     return found, len(entries) < scan
 

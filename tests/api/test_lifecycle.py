@@ -211,6 +211,9 @@ def test_a_pass_after_an_analyst_block_is_recorded_not_counted(client: FlaskClie
     # the export says so (calibration does not take it for a counted share)
     (line,) = [ev for ev in read_events(app.extensions["risk"].store.client) if ev["decision_id"] == did]
     assert (line["challenge_passed"], line["challenge_held"]) == (True, "device_blocklist")
+    # and the analyst's dossier too
+    (entry,) = client.get("/v1/review/devices/pend-2", headers=ANALYST).json["decisions"]
+    assert (entry["challenge_result"], entry["challenge_held"]) == ("passed", "device_blocklist")
     # the ban's very next decision is blocked, as the docs say
     assert share(client, device_id="pend-2", user_id="u").json["decision"] == "block"
 

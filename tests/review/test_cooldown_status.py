@@ -95,4 +95,5 @@ def test_a_passed_challenge_shows_in_the_dossier(client: FlaskClient) -> None:
     did = share(client, device_id="dev-p", user_id="u", recipient_count=11).json["decision_id"]
     client.post(f"/v1/challenges/{did}", json={"passed": True, "kind": "sms"}, headers=ISSUER)
     (decision,) = dossier(client, "dev-p")["decisions"]
-    assert (decision["decision"], decision["challenge_result"]) == ("challenge", "passed")
+    assert (decision["decision"], decision["challenge_result"], decision["challenge_held"]) == (
+        "challenge", "passed", None)
