@@ -6,7 +6,8 @@ way before matching: Unicode NFKC (full-width and compatibility forms to their
 plain form), case folding, Traditional Chinese characters to their Simplified
 form (``轉發得現金``, or one character of it, is ``转发得现金``: the customer's
 terms are Simplified), and removal of everything that is not a letter, digit or
-mark (spaces, punctuation, symbols, zero-width and control characters).
+spacing mark (spaces, punctuation, symbols, zero-width and control
+characters, variation selectors and other invisible or decorating marks).
 
 Han characters are folded one at a time into one Simplified form, so that
 every spelling of a term a reader takes for the same word matches it:
@@ -43,6 +44,16 @@ import opencc
 # (P*), symbols (S*) and other (C*: controls, format such as zero-width
 # joiners, unassigned).
 _DROPPED = ("Z", "P", "S", "C")
+# Marks that draw nothing of their own or only decorate the character before
+# them: nonspacing (Mn: variation selectors such as U+FE0F, the combining
+# grapheme joiner, Mongolian and Khmer invisible signs, accents and overlays
+# NFKC could not compose) and enclosing (Me: a circle drawn round 转). Between
+# two Han characters each is invisible or cosmetic, so a term must match
+# through them. (Spacing marks, Mc, are visible vowel signs: kept.)
+_DROPPED_MARKS = ("Mn", "Me")
+# Letters that are blank: the Hangul fillers, default-ignorable in Unicode
+# yet of category Lo, which the categories above would keep.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
 
 # The characters "%" and "+" carry meaning in terms like "100%核保"; they are
 # symbols, so they are kept rather than dropped.
@@ -57,7 +68,9 @@ class _Dropped(dict[int, int | None]):
 
     def __missing__(self, code: int) -> int | None:
         ch = _RADICALS.get(chr(code), chr(code))
-        kept = ord(ch) if ch in _KEPT_SYMBOLS or unicodedata.category(ch)[0] not in _DROPPED else None
+        category = unicodedata.category(ch)
+        kept = ord(ch) if ch in _KEPT_SYMBOLS or (
+            category[0] not in _DROPPED and category not in _DROPPED_MARKS and ch not in _BLANK_LETTERS) else None
         if kept is not None and kept >= _HAN[0][0]:
             kept = _simplified().get(kept, kept)
         if len(self) < _TABLE_SIZE:

@@ -113,3 +113,13 @@ def test_mainland_characters_keep_their_form() -> None:
 def test_a_radical_alone_does_not_vanish() -> None:
     assert normalise("⻋") == "车"
     assert normalise("⺅") == ""  # (a component-only radical is still a symbol)
+
+
+@pytest.mark.parametrize("invisible", ["\ufe0f", "\ufe00", "\U000e0100", "\u034f", "\u180b", "\u180e", "\u180f",
+                                       "\u17b4", "\u17b5", "\u115f", "\u1160", "\u3164", "\uffa0", "\u00ad",
+                                       "\u20dd", "\u0338"])
+def test_invisible_or_decorating_characters_between_letters_are_dropped(invisible: str) -> None:
+    """Variation selectors, the grapheme joiner, Mongolian and Khmer invisible
+    signs, Hangul fillers and enclosing or overlaid marks render as the term
+    (or as it, decorated): it must still match (QA13 D1)."""
+    assert MATCHER.find(f"转{invisible}发得{invisible}现金") == "转发得现金"
