@@ -44,7 +44,9 @@ def is_json(content_type: str | None) -> bool:
     if content_type is None:
         return False
     kind, options = parse_options_header(content_type)
-    return kind.lower() == "application/json" and options.get("charset", "utf-8").lower() in ("utf-8", "utf8")
+    # (us-ascii is a subset of UTF-8: a body that is ASCII reads the same)
+    return kind.lower() == "application/json" and options.get("charset", "utf-8").lower() in (
+        "utf-8", "utf8", "us-ascii", "ascii")
 
 
 def not_json() -> UnsupportedMediaType:

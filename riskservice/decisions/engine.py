@@ -82,13 +82,19 @@ def canonical(body: dict[str, Any]) -> bytes:
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
 
 
+def _number(value: Any) -> Any:
+    """A whole number written ``31.0`` as ``31`` (one number, two spellings)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def same_share(body: dict[str, Any]) -> dict[str, Any]:
     """What makes two bodies the same share: fields given as ``null`` are as
-    if left out (riskclient leaves them out, other clients send them), and
+    if left out (riskclient leaves them out, other clients send them), a
+    number is the same however it is spelt (``31`` and ``31.0``), and
     ``recipients`` is a set (the rules count distinct recipients), so a
     client that resends the share with its recipients in another order
     replays it rather than meeting a 409."""
-    same = {k: same_share(v) if isinstance(v, dict) else v for k, v in body.items() if v is not None}
+    same = {k: same_share(v) if isinstance(v, dict) else _number(v) for k, v in body.items() if v is not None}
     recipients = same.get("recipients")
     if isinstance(recipients, list) and all(isinstance(r, str) for r in recipients):
         same["recipients"] = sorted(set(recipients))

@@ -63,12 +63,16 @@ def evidence_priority(flags: dict[str, str], review: Review) -> float:
     9.1
     >>> evidence_priority({"_points": "2"}, Review(min_points=3))
     0.0
+    >>> evidence_priority({"_points": "2", "manual": "1"}, Review(min_points=3))
+    1.0
     """
     points = int(flags.get("_points") or 0)
     anomaly = float(flags.get("_anomaly") or 0)
     best = float(points) if points >= review.min_points else 0.0
     if anomaly >= review.anomaly_threshold:
         best = max(best, round(10 * anomaly, 2))
+    if int(flags.get("manual") or 0) > 0:
+        best = max(best, 1.0)  # (an analyst flagged it by hand: queued at least as a flag queues it)
     return best
 
 

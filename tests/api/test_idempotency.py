@@ -54,6 +54,11 @@ def test_recipients_in_another_order_or_nulls_replay(client: FlaskClient) -> Non
                                                "geo": None, "merchant_id": None}, headers=ISSUER)
     assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
     assert again.json["decision_id"] == first.json["decision_id"]
+    # a number spelt otherwise (QA13 D8)
+    geo = {**body, "event_id": "spelt", "geo": {"lat": 31, "lon": 121.5}}
+    client.post("/v1/decisions", json=geo, headers=ISSUER)
+    respelt = client.post("/v1/decisions", json={**geo, "geo": {"lat": 31.0, "lon": 121.5}}, headers=ISSUER)
+    assert respelt.status_code == 200 and respelt.headers["Idempotent-Replayed"] == "true"
     other = client.post("/v1/decisions", json={**body, "recipients": ["r1", "r2", "r4"]}, headers=ISSUER)
     assert other.status_code == 409
 

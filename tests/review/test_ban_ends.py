@@ -82,6 +82,15 @@ def test_a_cool_down_after_the_end_is_no_analyst_ban(client: FlaskClient, clock:
     assert (d["status"], d["cooling_down"]) == ("open", True)
 
 
+def test_a_device_flagged_by_hand_is_queued_again_once_its_ban_ends(client: FlaskClient, clock: ManualClock) -> None:
+    """No refusal points, only an analyst's hand flag (QA13 D6): the flag queues it again."""
+    assert act(client, "hand-1", "flag").json["status"] == "open"
+    act(client, "hand-1", "block", hours=0.001)
+    clock.advance(4)
+    assert listed(client, "open").get("hand-1") == 1
+    assert "hand-1" not in listed(client, "blocked")
+
+
 def test_a_labelled_device_is_listed_as_labelled_once_its_ban_ends(client: FlaskClient, clock: ManualClock) -> None:
     flag(client, "dev-f", blocks=2)
     act(client, "dev-f", "block", hours=1)
