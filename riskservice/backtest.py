@@ -225,7 +225,19 @@ def _replay(events: Iterable[dict[str, Any]], policy: Policy, store: RedisStore,
                     clock.set(round((ev.get("challenge_ts") or ev["ts"]) * 1000))
                     if asked is None:
                         continue  # the candidate did not challenge this share
-                    lifecycle.challenge(decision_id, ChallengeResult.model_validate({"passed": payload, "kind": asked}))
+                    # A pass an analyst's ban held in the recording meets that ban again (the
+                    # ban itself is not in the export), unless the replay already has one.
+                    carried_ban = (payload and ev.get("challenge_held") == "device_blocklist"
+                                   and store.get_ban("device", ev["device_id"]) is None)
+                    if carried_ban:
+                        store.set_ban("device", ev["device_id"], reason="carried over from the recording",
+                                      actor="backtest")
+                    try:
+                        lifecycle.challenge(decision_id,
+                                            ChallengeResult.model_validate({"passed": payload, "kind": asked}))
+                    finally:
+                        if carried_ban:
+                            store.clear_ban("device", ev["device_id"])
                     result.challenges += 1
             except ApiError:
                 # The candidate decided differently (no share, or no challenge):

@@ -125,6 +125,31 @@ def test_backtest_with_the_same_policy_reproduces_every_decision(
     assert not result.rule_added and not result.rule_removed
 
 
+def test_backtest_replays_a_pass_that_a_ban_held_as_held(
+        client: FlaskClient, app: Flask, clock: ManualClock, redis_client: redis.Redis,
+        redis_server: RedisServer) -> None:
+    """A pass reported while an analyst's ban was in force did not move the
+    device; replayed with the same policy, it must not either (QA13 D4)."""
+    store = app.extensions["risk"].store
+    shanghai, beijing = {"lat": 31.23, "lon": 121.47}, {"lat": 39.90, "lon": 116.40}
+    assert share(client, event_id="p1-1", device_id="held-dev", geo=shanghai).json["decision"] == "allow"
+    clock.advance(600)
+    far = share(client, event_id="p1-2", device_id="held-dev", geo=beijing).json
+    assert far["decision"] == "challenge"
+    store.set_ban("device", "held-dev", reason="abuse", actor="analyst-1")
+    passed = client.post(f"/v1/challenges/{far['decision_id']}", json={"passed": True, "kind": far["challenge"]},
+                         headers=ISSUER).json
+    assert (passed["counted"], passed["blocked_by"]) == (False, "device_blocklist")
+    store.clear_ban("device", "held-dev")
+    clock.advance(300)
+    again = share(client, event_id="p1-3", device_id="held-dev", geo=beijing).json
+    assert again["decision"] == "challenge"  # (the held pass did not move the device)
+    events = list(read_events(redis_client))
+    result = run_backtest(events, load_policy("config/policy.yaml"), redis_url=redis_server.url.replace("/0", "/1"),
+                          signals=False)
+    assert result.changed == 0, result.examples
+
+
 def test_backtest_reports_what_a_stricter_rule_would_change(
         client: FlaskClient, app: Flask, clock: ManualClock, redis_client: redis.Redis,
         redis_server: RedisServer) -> None:
