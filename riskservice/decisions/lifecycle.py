@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -11,10 +12,12 @@ from riskservice.decisions.request import ID_PATTERN
 from riskservice.errors import ApiError, Conflict, NotFound, ValidationFailed
 from riskservice.limits.clock import Clock, ServerClock
 from riskservice.limits.cluster import ClusterStore
-from riskservice.limits.keys import EVENTS, MAX_DECISION_ID_LENGTH
+from riskservice.limits.contract import Plan
+from riskservice.limits.keys import EVENTS, MAX_DECISION_ID_LENGTH, record_device
 from riskservice.limits.records import RecordLocation
 from riskservice.limits.store import RedisStore
-from riskservice.policy.load import Policy
+from riskservice.policy.load import CompiledRules, Policy
+from riskservice.policy.rollout import enforced
 
 Count = Field(ge=0, le=1_000_000)
 # A decision id names its record, device id included (keys.new_decision_id): longer than other ids.
@@ -47,6 +50,21 @@ class ChallengeResult(BaseModel):
 
     passed: bool
     kind: Literal["captcha", "sms"]
+
+
+def device_plan(compiled: CompiledRules, device_id: str) -> bytes:
+    """The plan as the device's own decisions apply it: under a gray rollout of
+    ``device_blocklist`` a device outside the enforced share has the rule in
+    shadow (decide.lua's arms), so a ban does not hold its passes either."""
+    if not compiled.rollouts:
+        return compiled.plan
+    shadow = next((s or not enforced(name, device_id, percent)
+                   for name, percent, s in compiled.rollouts if name == "device_blocklist"), None)
+    plan = Plan.unpack(compiled.plan)
+    rule = plan.rules["device_blocklist"]
+    if shadow is None or rule.shadow == shadow:
+        return compiled.plan
+    return replace(plan, rules={**plan.rules, "device_blocklist": replace(rule, shadow=shadow)}).pack()
 
 
 class ShareLifecycle:
@@ -104,7 +122,8 @@ class ShareLifecycle:
         where = self._locate(decision_id)
         compiled = self.policy().for_merchant(where.merchant_id)
         status, rec, cooled = self.store.challenge(
-            where.key, where.user_log, passed=result.passed, kind=result.kind, plan=compiled.plan,
+            where.key, where.user_log, passed=result.passed, kind=result.kind,
+            plan=device_plan(compiled, record_device(where.key)),
             now_ms=self.clock.now_ms(), retention_ms=self.retention_ms, events=EVENTS,
         )
         errors: dict[str, ApiError] = {

@@ -15,7 +15,7 @@ import ipaddress
 import os
 import re
 from typing import NamedTuple
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from riskservice.limits.slots import key_slot, slot_tag
 
@@ -241,6 +241,15 @@ def user_log_key(user_id: str) -> str:
 def device_prefix(record_key: str) -> str:
     """``risk:{d:<device>}`` of a decision record's key."""
     return record_key[: record_key.index("}:") + 1]
+
+
+def record_device(record_key: str) -> str:
+    """The device id of a decision record's key (the inverse of :func:`encode_id`).
+
+    >>> record_device(decision_keys("e", "a}:{b", "u", None).event)
+    'a}:{b'
+    """
+    return unquote(device_prefix(record_key)[len(PREFIX) + 4:-1])
 
 
 class ChallengeKeys(NamedTuple):

@@ -13,7 +13,7 @@ from riskservice.limits.clock import ManualClock
 from riskservice.policy.load import parse_policy
 from riskservice.policy.rollout import enforced
 from tests.api.helpers import codes, share
-from tests.conftest import ADMIN, make_settings
+from tests.conftest import ADMIN, ISSUER, make_settings
 
 DEFAULT = Path("config/policy.yaml").read_text()
 MERCHANTS = """merchants:
@@ -29,6 +29,8 @@ MERCHANTS = """merchants:
   gray:
     fan_out: {rollout: 10}
     device_velocity: {rollout: 30}
+  gray-ban:
+    device_blocklist: {rollout: 50}
 """
 
 
@@ -149,3 +151,20 @@ def test_wechat_caps_users_at_50_and_an_override_caps_unionpay_at_10(client: Fla
         assert share(client, merchant_id="union-10", device_id=f"n{i}", user_id="up").json["decision"] == "allow"
     resp = share(client, merchant_id="union-10", device_id="n99", user_id="up")
     assert codes(resp) == ["user_daily_cap"] and resp.json["reasons"][0]["limit"] == 10
+
+
+def test_a_ban_holds_a_pass_only_where_its_rollout_enforces_it(client: FlaskClient, clock: ManualClock) -> None:
+    """Under a gray rollout of device_blocklist a device outside the enforced
+    half is not blocked by its ban, so the ban does not hold its pass either;
+    one inside it is, and does (QA13 D2)."""
+    outside = next(f"gb-{i}" for i in range(100) if not enforced("device_blocklist", f"gb-{i}", 50))
+    inside = next(f"gb-{i}" for i in range(100) if enforced("device_blocklist", f"gb-{i}", 50))
+    app = client.application
+    for device, held in ((outside, None), (inside, "device_blocklist")):
+        did = share(client, device_id=device, merchant_id="gray-ban", recipient_count=11).json["decision_id"]
+        app.extensions["risk"].store.set_ban("device", device, reason="farm", actor="analyst-1")
+        answer = client.post(f"/v1/challenges/{did}", json={"passed": True, "kind": "sms"},
+                             headers=ISSUER).json
+        assert (answer["counted"], answer["blocked_by"]) == (held is None, held), device
+        decision = share(client, device_id=device, merchant_id="gray-ban").json["decision"]
+        assert (decision == "block") == (held is not None), device

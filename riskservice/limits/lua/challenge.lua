@@ -46,8 +46,9 @@ local cooled = 0
 
 -- The code of the device's ban that blocks its decisions now, as decide.lua
 -- judges it (no end or an end ahead; rule 8 enabled; the finding a block and
--- not shadow), or nil. (A gray rollout's arm is the decision's, not known
--- here: the plan's own shadow flag is taken.)
+-- not shadow), or nil. (Under a gray rollout the caller passes the plan as
+-- the device's decisions apply it: device_blocklist in shadow outside the
+-- enforced share, lifecycle.device_plan.)
 local function blocking_ban()
   if rule(plan, 8, F_ENABLED) ~= 1 then return nil end
   local ban = redis.call('HMGET', k_device_ban, 'until', 'reason', 'code')
