@@ -19,12 +19,17 @@ from riskservice.errors import StorageError
 from riskservice.limits.clock import Clock
 from riskservice.limits.cluster import ClusterStore
 from riskservice.limits.store import RedisStore
+from riskservice.limits.topology import is_cluster
 from riskservice.policy.load import Policy
 from riskservice.review import actions, audit, ban_ends, dossier, neighbourhood, queue
 from riskservice.review.common import now_ms
 from riskservice.review.verify import verify
 
 __all__ = ["ReviewService"]
+
+
+# How often one worker sweeps a cluster's slots for ended bans when listing.
+CLUSTER_SWEEP_MS = 1000
 
 
 @contextmanager
@@ -55,6 +60,8 @@ class ReviewService:
         self.client = cast(redis.Redis, store.client)
         self.policy = policy
         self.clock = clock
+        # When this worker last swept every slot for ended bans (Redis Cluster only).
+        self._swept_at: int | None = None
 
     def now_ms(self) -> int:
         with _storage("read the clock"):
@@ -68,7 +75,14 @@ class ReviewService:
         """
         now = self.now_ms()
         with _storage("read the review queue"):
-            ban_ends.settle_due(self.client, now, self.policy().review)
+            # On Redis Cluster the sweep reads a shard of every slot (about half
+            # a page's own cost): an analyst paging through the lists pays it
+            # once a second, and a ban that ended meanwhile is settled by the
+            # next sweep, as lazily as any.
+            if (not is_cluster(self.client) or self._swept_at is None
+                    or not 0 <= now - self._swept_at < CLUSTER_SWEEP_MS):
+                ban_ends.settle_due(self.client, now, self.policy().review)
+                self._swept_at = now
             return queue.list_devices(self.client, status=status, reason=reason, limit=limit, cursor=cursor)
 
     def dossier(self, device_id: str) -> dict[str, Any]:

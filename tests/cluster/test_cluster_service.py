@@ -27,7 +27,7 @@ from riskservice.limits.clock import ManualClock
 from riskservice.limits.cluster import ClusterStore
 from riskservice.limits.slots import key_slot
 from riskservice.policy.load import load_policy
-from riskservice.review import audit
+from riskservice.review import audit, ban_ends
 from riskservice.state import risk_state
 from tests.api.test_events import traffic
 from tests.cluster_server import RedisClusterServer
@@ -161,6 +161,21 @@ def test_an_ended_timed_ban_leaves_the_blocked_shard_and_is_queued_again(app: Fl
     opened = client.get("/v1/review/devices", headers=ANALYST).get_json()
     assert sorted((d["device_id"], d["priority"]) for d in opened["devices"]) == [("dev-t1", 6), ("dev-t2", 6)]
     assert client.get("/v1/review/devices?status=blocked", headers=ANALYST).get_json()["devices"] == []
+
+
+def test_list_reads_sweep_the_slots_for_ended_bans_once_a_second(client: FlaskClient, clock: ManualClock,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sweep reads a shard of every slot: an analyst paging pays it once a second."""
+    sweeps: list[int] = []
+    real = ban_ends.settle_due
+    monkeypatch.setattr(ban_ends, "settle_due", lambda *args: sweeps.append(1) or real(*args))
+    clock.advance(2)
+    for _ in range(3):
+        assert client.get("/v1/review/devices?status=blocked", headers=ANALYST).status_code == 200
+    assert len(sweeps) == 1
+    clock.advance(1.5)
+    client.get("/v1/review/devices", headers=ANALYST)
+    assert len(sweeps) == 2
 
 
 def test_a_pass_during_a_ban_is_not_counted_on_either_slot(app: Flask, client: FlaskClient) -> None:
