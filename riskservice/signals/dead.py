@@ -89,6 +89,7 @@ sending them unclaimed coupons, each of which then falls short in turn.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -106,6 +107,63 @@ __all__ = ["DeadRecipients"]
 # sends one coupon to the same account again and again, whose receipts past
 # this many stay counted.
 RECEIPTS_PER_COUPON = 16
+
+
+class Heard:
+    """A recipient's credited receipts by sharer: the last ``cap`` sharers,
+    each kept ``window_ms`` after its last receipt, with their sums kept as
+    they change (a report asks for each of its recipients' rates from other
+    sharers: one subtraction, not a sum over its sharers).
+
+    >>> h = Heard(cap=2, window_ms=100)
+    >>> h.add("a", 1.0, now=0); h.add("b", 0.5, now=10); h.add("a", 0.0, now=20)
+    >>> h.elsewhere("a", now=30), h.elsewhere("c", now=30)
+    ((0.5, 1), (1.5, 3))
+    >>> h.add("c", 1.0, now=40)  # "b" goes: the least recently heard of three
+    >>> h.elsewhere("x", now=40), h.elsewhere("x", now=125)
+    ((2.0, 3), (1.0, 1))
+    """
+
+    __slots__ = ("by", "cap", "credit", "receipts", "window_ms")
+
+    def __init__(self, cap: int, window_ms: int) -> None:
+        self.cap, self.window_ms = cap, window_ms
+        # sharer -> (last receipt ms, credit, receipts), least recently heard first
+        self.by: OrderedDict[str, tuple[int, float, int]] = OrderedDict()
+        self.credit, self.receipts = 0.0, 0
+
+    def elsewhere(self, sharer: str, now: int) -> tuple[float, int]:
+        """Credit and receipts from other sharers than ``sharer`` in the window."""
+        self.expire(now)
+        own = self.by.get(sharer)
+        return (self.credit, self.receipts) if own is None else (self.credit - own[1], self.receipts - own[2])
+
+    def add(self, sharer: str, credit: float, now: int) -> None:
+        """A receipt from ``sharer`` credited ``credit``."""
+        self.expire(now)
+        was = self.by.pop(sharer, None)
+        self.by[sharer] = (now, credit, 1) if was is None else (now, was[1] + credit, was[2] + 1)
+        self.credit += credit
+        self.receipts += 1
+        if len(self.by) > self.cap:
+            self.drop(next(iter(self.by)))
+
+    def expire(self, now: int) -> None:
+        """Forget the sharers the window has left behind (oldest first)."""
+        while self.by:
+            sharer, (t, _, _) = next(iter(self.by.items()))
+            if now - t < self.window_ms:
+                return
+            self.drop(sharer)
+
+    def drop(self, sharer: str) -> None:
+        _, credit, receipts = self.by.pop(sharer)
+        if self.by:
+            self.credit -= credit
+            self.receipts -= receipts
+        else:
+            # (exactly nothing, not what float subtractions leave of it)
+            self.credit, self.receipts = 0.0, 0
 
 
 class Report(NamedTuple):
@@ -137,10 +195,9 @@ class DeadRecipients:
         self.unclaimed: Entities[str, Recent[str, Report]] = Entities(
             config.entities, self.window, lambda: Recent(memory, self.window))
         self.shortfall, self.known = config.claim_shortfall, config.claim_known
-        # recipient -> its credited receipts by sharer: sharer -> (credit, receipts)
+        # recipient -> its credited receipts by sharer
         per = config.sharers_per_recipient
-        self.claims: Entities[str, Recent[str, tuple[float, int]]] = Entities(
-            config.entities, self.window, lambda: Recent(per, self.window))
+        self.claims: Entities[str, Heard] = Entities(config.entities, self.window, lambda: Heard(per, self.window))
         self.passed_on = config.dead_passed_on
         # user -> coupons it shared: coupon -> time of its last share of it
         coupons = config.coupons_per_user
@@ -231,18 +288,13 @@ class DeadRecipients:
         heard = self.claims.peek(recipient, now)
         if heard is None:
             return None
-        credit, receipts = 0.0, 0
-        for who, (c, n) in heard.items(now):
-            if who != sharer:
-                credit += c
-                receipts += n
+        credit, receipts = heard.elsewhere(sharer, now)
         return credit / receipts if receipts >= self.known else None
 
     def heard_claims(self, recipient: str, sharer: str, credit: float, now: int) -> None:
         """Count a receipt of ``recipient`` from ``sharer`` credited ``credit``."""
         if self.shortfall > 0:
-            self.claims.touch(recipient, now).update(
-                sharer, now, lambda was: (credit, 1) if was is None else (was[0] + credit, was[1] + 1))
+            self.claims.touch(recipient, now).add(sharer, credit, now)
 
     def reading(self, user: str, recipients: Recent[str, float], now: int) -> Reading:
         """``user``'s number of dead recipients (0 without enough unclaimed
