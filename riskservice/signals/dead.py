@@ -157,6 +157,7 @@ class Heard:
             self.drop(sharer)
 
     def drop(self, sharer: str) -> None:
+        """Forget ``sharer``'s receipts, and take them off the sums."""
         _, credit, receipts = self.by.pop(sharer)
         if self.by:
             self.credit -= credit
