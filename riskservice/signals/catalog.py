@@ -318,3 +318,12 @@ class SignalConfig:
     # an account of their own to pass the coupon on, a share made and one
     # received per member, what being sent a share costs anyway).
     fresh_burst_passed_on: bool = True
+    # A sharer whose reports brought at most this part of the claims its
+    # recipients' rates from other sharers expect is short of claims: the
+    # claims missing count as dead recipients (dead.py; 0: off). A spammer's
+    # friends claim other sharers' coupons and not its own; a real user's
+    # friends who seldom claim do so from everyone.
+    claim_shortfall: float = 0.25
+    # ... a recipient's rate counting once it has this many receipts from
+    # other sharers in the window.
+    claim_known: int = 2

@@ -60,11 +60,38 @@ distinct account sharing to it for every dead recipient it hides, each
 share judged by the rules in turn, so the cost grows with the spraying.
 What it gives up: a real user who spams friends (the simulator's
 ``low_claim``) is offset by its friends too.
+
+So a second measure, of claims that did not come (``claim_shortfall``):
+each recipient's rate of claiming what *other* sharers send it (each
+receipt credited claimed / delivered of its report, as above), once it has
+``claim_known`` receipts from others in the window, says how many claims a
+report to it should bring. Per sharer, over its last ``dead_memory``
+reports, the claims expected from its recipients that have such a rate, and
+the claims those recipients' reports brought. While the claims brought are
+at most ``claim_shortfall`` (a quarter) of those expected, the value is at
+least the claims missing (expected less brought, rounded down), not
+offset by the senders, once ``dead_reports`` reports expected a claim (a
+report is one observation, however many it names): a spammer with
+many friends, who shares to it, whose friends claim other sharers' coupons
+and not its own. A real user whose friends seldom claim anything expects
+few claims from them (the real sharers a 30-day success rate would refuse,
+10 or more reports a month with a claim in under a fifth of them, expected
+0.2 to 2.6 claims at 10 000 users), and a real sharer's claims follow its
+friends' habits: no organic sharer on the design workloads brought under
+0.37 of what its recipients led to expect once 3 were expected, the
+spammers 0 to 0.25. A spammer wanting to pass must be claimed a quarter as
+often as its friends claim others' coupons (send coupons they want), or
+send to accounts nobody else shares to or that claim from nobody (dead
+recipients, above); lowering its friends' rates takes accounts of its own
+sending them unclaimed coupons, each of which then falls short in turn.
 """
 
 from __future__ import annotations
 
+import math
+from collections import OrderedDict
 from collections.abc import Callable
+from typing import NamedTuple
 
 from riskservice.signals.base import Reading, until_of
 from riskservice.signals.catalog import SignalConfig
@@ -82,6 +109,74 @@ __all__ = ["DeadRecipients"]
 RECEIPTS_PER_COUPON = 16
 
 
+class Heard:
+    """A recipient's credited receipts by sharer: the last ``cap`` sharers,
+    each kept ``window_ms`` after its last receipt, with their sums kept as
+    they change (a report asks for each of its recipients' rates from other
+    sharers: one subtraction, not a sum over its sharers).
+
+    >>> h = Heard(cap=2, window_ms=100)
+    >>> h.add("a", 1.0, now=0); h.add("b", 0.5, now=10); h.add("a", 0.0, now=20)
+    >>> h.elsewhere("a", now=30), h.elsewhere("c", now=30)
+    ((0.5, 1), (1.5, 3))
+    >>> h.add("c", 1.0, now=40)  # "b" goes: the least recently heard of three
+    >>> h.elsewhere("x", now=40), h.elsewhere("x", now=125)
+    ((2.0, 3), (1.0, 1))
+    """
+
+    __slots__ = ("by", "cap", "credit", "receipts", "window_ms")
+
+    def __init__(self, cap: int, window_ms: int) -> None:
+        self.cap, self.window_ms = cap, window_ms
+        # sharer -> (last receipt ms, credit, receipts), least recently heard first
+        self.by: OrderedDict[str, tuple[int, float, int]] = OrderedDict()
+        self.credit, self.receipts = 0.0, 0
+
+    def elsewhere(self, sharer: str, now: int) -> tuple[float, int]:
+        """Credit and receipts from other sharers than ``sharer`` in the window."""
+        self.expire(now)
+        own = self.by.get(sharer)
+        return (self.credit, self.receipts) if own is None else (self.credit - own[1], self.receipts - own[2])
+
+    def add(self, sharer: str, credit: float, now: int) -> None:
+        """A receipt from ``sharer`` credited ``credit``."""
+        self.expire(now)
+        was = self.by.pop(sharer, None)
+        self.by[sharer] = (now, credit, 1) if was is None else (now, was[1] + credit, was[2] + 1)
+        self.credit += credit
+        self.receipts += 1
+        if len(self.by) > self.cap:
+            self.drop(next(iter(self.by)))
+
+    def expire(self, now: int) -> None:
+        """Forget the sharers the window has left behind (oldest first)."""
+        while self.by:
+            sharer, (t, _, _) = next(iter(self.by.items()))
+            if now - t < self.window_ms:
+                return
+            self.drop(sharer)
+
+    def drop(self, sharer: str) -> None:
+        """Forget ``sharer``'s receipts, and take them off the sums."""
+        _, credit, receipts = self.by.pop(sharer)
+        if self.by:
+            self.credit -= credit
+            self.receipts -= receipts
+        else:
+            # (exactly nothing, not what float subtractions leave of it)
+            self.credit, self.receipts = 0.0, 0
+
+
+class Report(NamedTuple):
+    """What one of a sharer's reports said: whether nobody claimed, and the
+    claims its recipients' rates from other sharers expected and those it
+    brought (both over the recipients that have such a rate)."""
+
+    nobody: bool
+    expected: float
+    brought: float
+
+
 class DeadRecipients:
     """Per sharer: recipients and their unclaimed receipts."""
 
@@ -96,10 +191,14 @@ class DeadRecipients:
         cap = config.recipients_per_sharer
         self.sharers: Entities[str, Recent[str, float]] = Entities(config.entities, self.window,
                                                                   lambda: Recent(cap, self.window))
-        # sharer -> its last reports: decision id -> whether nobody claimed
+        # sharer -> its last reports: decision id -> what it said
         memory = config.dead_memory
-        self.unclaimed: Entities[str, Recent[str, bool]] = Entities(
+        self.unclaimed: Entities[str, Recent[str, Report]] = Entities(
             config.entities, self.window, lambda: Recent(memory, self.window))
+        self.shortfall, self.known = config.claim_shortfall, config.claim_known
+        # recipient -> its credited receipts by sharer
+        per = config.sharers_per_recipient
+        self.claims: Entities[str, Heard] = Entities(config.entities, self.window, lambda: Heard(per, self.window))
         self.passed_on = config.dead_passed_on
         # user -> coupons it shared: coupon -> time of its last share of it
         coupons = config.coupons_per_user
@@ -151,11 +250,16 @@ class DeadRecipients:
         now = outcome.t_ms
         recipients = self.sharers.touch(share.user, now)
         credit = min(outcome.claimed / outcome.delivered, 1.0)
-        self.unclaimed.touch(share.user, now).put(share.decision_id, outcome.claimed == 0, now)
+        expected = brought = 0.0
         for r in share.recipients:
             if self.passed(r, share, now):
                 # it passed this coupon on already: neither unclaimed nor a claim
                 continue
+            rate = self.rate_elsewhere(r, share.user, now)
+            if rate is not None:
+                expected += rate
+                brought += credit
+            self.heard_claims(r, share.user, credit, now)
             if outcome.claimed == 0:
                 recipients.put(r, (recipients.get(r, now) or 0) + 1, now)
                 if self.passed_on:
@@ -172,22 +276,61 @@ class DeadRecipients:
                     recipients.put(r, left, now)
                 else:
                     recipients.pop(r)
+        self.unclaimed.touch(share.user, now).put(
+            share.decision_id, Report(outcome.claimed == 0, expected, brought), now)
         return [self.reading(share.user, recipients, now)]
 
+    def rate_elsewhere(self, recipient: str, sharer: str, now: int) -> float | None:
+        """The part of what other sharers than ``sharer`` sent ``recipient``
+        that it claimed (credits over receipts), None under ``claim_known``
+        receipts (or with the measure off)."""
+        if self.shortfall <= 0:
+            return None
+        heard = self.claims.peek(recipient, now)
+        if heard is None:
+            return None
+        credit, receipts = heard.elsewhere(sharer, now)
+        return credit / receipts if receipts >= self.known else None
+
+    def heard_claims(self, recipient: str, sharer: str, credit: float, now: int) -> None:
+        """Count a receipt of ``recipient`` from ``sharer`` credited ``credit``."""
+        if self.shortfall > 0:
+            self.claims.touch(recipient, now).add(sharer, credit, now)
+
     def reading(self, user: str, recipients: Recent[str, float], now: int) -> Reading:
-        """``user``'s number of dead recipients, 0 without enough unclaimed reports."""
+        """``user``'s number of dead recipients (0 without enough unclaimed
+        reports, less its senders), or its missing claims when more."""
+        reports = self.unclaimed.peek(user, now)
+        said = list(reports.entries(now)) if reports is not None else []
         touches = [t for _, t, n in recipients.entries(now) if n >= self.dead]
-        if not self.enough_unclaimed(user, now):
+        if not self.enough_unclaimed([report.nobody for _, _, report in said]):
             touches = []
         heard = len(self.senders(user, now)) if self.senders is not None else 0
-        return Reading(user, max(len(touches) - heard, 0), until_of(touches, self.window, now))
+        dead = Reading(user, max(len(touches) - heard, 0), until_of(touches, self.window, now))
+        missing = self.missing_claims(said)
+        if missing <= dead.value:
+            return dead
+        return Reading(user, missing, until_of([t for _, t, _ in said], self.window, now))
 
-    def enough_unclaimed(self, user: str, now: int) -> bool:
-        """At least ``dead_reports`` of ``user``'s reports said nobody claimed,
-        and they are at least ``dead_share`` of its reports."""
-        reports = self.unclaimed.peek(user, now)
-        if reports is None:
-            return False
-        flags = [nobody for _, nobody in reports.items(now)]
-        unclaimed = sum(flags)
-        return unclaimed >= self.reports and unclaimed >= self.share_unclaimed * len(flags)
+    def enough_unclaimed(self, nobody: list[bool]) -> bool:
+        """At least ``dead_reports`` of the sharer's reports (``nobody``: each
+        said nobody claimed) said nobody claimed, and they are at least
+        ``dead_share`` of them."""
+        unclaimed = sum(nobody)
+        return unclaimed >= self.reports and unclaimed >= self.share_unclaimed * len(nobody)
+
+    def missing_claims(self, said: list[tuple[str, int, Report]]) -> int:
+        """The claims expected from the sharer's reports ``said`` and not
+        brought (rounded down), while those brought are at most
+        ``claim_shortfall`` of those expected and ``dead_reports`` of the
+        reports expected some (else 0)."""
+        # A report is one observation however many it names: a coupon nobody
+        # in a group of twelve wanted is one unwanted coupon, not twelve.
+        if sum(1 for _, _, report in said if report.expected > 0) < self.reports:
+            return 0
+        expected = sum(report.expected for _, _, report in said)
+        brought = sum(report.brought for _, _, report in said)
+        if brought > self.shortfall * expected:
+            return 0
+        # (a hair over, for sums of thirds and sevenths that fall just short of a whole)
+        return math.floor(expected - brought + 1e-9)
