@@ -12,7 +12,12 @@ second sink too, at least ``sink_block_min`` (two) of them and at least
 sinks; a popular, heavy-claiming real user is reached by friends who have
 nothing else in common, one or a few of whom reach another heavy claimer by
 chance, and made every one of them look like a feeder), or when it is
-flagged on the board from its fresh inflow. When a recipient becomes a
+flagged on the board from its fresh inflow. A block member must meet
+another of the sink's sharers on its second sink too: a ring's members
+feed the same few sinks, so they meet on several of them; a real claimer's
+friends who each reach another heavy claimer reach their own (two real
+claimers of one community, each with two such friends, made every chat
+pusher reaching both look like a ring's feeder). When a recipient becomes a
 sink, every sharer that fed it is re-read, so the decision never needs the
 recipient's own key (which would sit in another slot on Redis Cluster).
 
@@ -67,8 +72,9 @@ class SinkFeeder:
         cap = config.recipients_per_sharer
         self.fed: Entities[str, Recent[str, None]] = Entities(config.entities, self.window,
                                                              lambda: Recent(cap, self.window))
-        # sharer -> sinks it fed at its last reading
-        self.feeds: Recent[str, int] = Recent(config.entities, self.window)
+        # sharer -> the sinks it fed at its last reading (the most recently
+        # reached `sinks_per_sharer`: whom it meets on them, see _in_block)
+        self.feeds: Recent[str, tuple[str, ...]] = Recent(config.entities, self.window)
 
     def senders(self, recipient: str, now: int) -> list[str]:
         """The accounts that shared to ``recipient`` in the window (the last
@@ -137,14 +143,20 @@ class SinkFeeder:
         found = {u: self._sinks(u, now) for u in sorted(users)}
         others: set[str] = set()
         for u, (sinks, _) in found.items():
-            before = self.feeds.get(u, now) or 0
-            self.feeds.put(u, len(sinks), now)
-            if (before >= 2) != (len(sinks) >= 2):
+            before = self.feeds.get(u, now) or ()
+            after = self._names(sinks)
+            self.feeds.put(u, after, now)
+            # (which sinks, not only how many: its block members meet on them)
+            if before != after and (len(before) >= 2 or len(after) >= 2):
                 others.update(o for _, _, got in sinks for o in got.sharers.keys(now))
         for o in sorted(others - found.keys()):
             found[o] = self._sinks(o, now)
-            self.feeds.put(o, len(found[o][0]), now)
+            self.feeds.put(o, self._names(found[o][0]), now)
         return [self._reading(u, *found[u], now) for u in sorted(found)]
+
+    def _names(self, sinks: list[tuple[str, int, Received]]) -> tuple[str, ...]:
+        """The most recently reached ``sinks_per_sharer`` of ``sinks`` (least recent first)."""
+        return tuple(r for r, _, _ in sinks[-self.config.sinks_per_sharer:])
 
     def _sinks(self, user: str, now: int) -> tuple[list[tuple[str, int, Received]], int]:
         """The sinks ``user`` fed (recipient, last touch, its evidence), and how many it reached."""
@@ -170,24 +182,33 @@ class SinkFeeder:
         """The recipient's sharers that reached it with a coupon that is no crowd's."""
         return [u for u, coupons in got.sharers.items(now) if self._own(coupons, now)]
 
-    def _in_block(self, got: Received, user: str, now: int) -> bool:
+    def _in_block(self, recipient: str, got: Received, user: str, now: int) -> bool:
         """Whether a sink ``user`` fed is a ring's: others of its sharers feed a
-        second sink, at least ``sink_block_min`` of them and a fair part
-        (``sink_block_share``) of them."""
-        others = [u for u in self._feeders(got, now) if u != user]
+        second sink that another of its sharers feeds too, at least
+        ``sink_block_min`` of them and a fair part (``sink_block_share``) of them."""
+        feeders = self._feeders(got, now)
+        # Each feeder's other sinks, and how many of the feeders feed each.
+        seconds = {u: [r for r in self.feeds.get(u, now) or () if r != recipient] for u in feeders}
+        met: dict[str, int] = {}
+        for rs in seconds.values():
+            for r in rs:
+                met[r] = met.get(r, 0) + 1
+        others = [u for u in feeders if u != user]
         # A popular real claimer is reached by many friends, and among many a
         # few reach another heavy claimer by chance (flash-sale fans, group
-        # admins); a ring's sinks are fed mostly by the ring's members.
-        block = sum(1 for u in others if (self.feeds.get(u, now) or 0) >= 2)
+        # admins), each its own; a ring's sinks are fed mostly by the ring's
+        # members, who meet again on its other sinks.
+        block = sum(1 for u in others if any(met[r] >= 2 for r in seconds[u]))
         return block >= self.config.sink_block_min and block >= self.config.sink_block_share * len(others)
 
     def _reading(self, user: str, sinks: list[tuple[str, int, Received]], reached: int, now: int) -> Reading:
-        # A ring is a block: its members feed several sinks each. A popular
-        # real claimer's other sharers are friends who feed no other sink, so
-        # a sink counts only when others of its sharers feed a second one
-        # too, a fair part of them (or it is on the board, flagged from its
+        # A ring is a block: its members feed several sinks each, the same
+        # ones. A popular real claimer's other sharers are friends who feed
+        # no other sink, or each their own, so a sink counts only when others
+        # of its sharers feed a second one that another of them feeds too,
+        # a fair part of them (or it is on the board, flagged from its
         # inflow).
-        touches = [t for r, t, got in sinks if self.flagged(r, now) or self._in_block(got, user, now)]
+        touches = [t for r, t, got in sinks if self.flagged(r, now) or self._in_block(r, got, user, now)]
         # A hub reaching hundreds of friends feeds a popular one or two too:
         # sinks count only while they are a fair part of what the sharer reaches.
         value = len(touches) if len(touches) >= self.config.sink_fed_share * reached else 0
