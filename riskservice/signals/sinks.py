@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from riskservice.signals.base import Reading, claims_on_average, until_of
 from riskservice.signals.catalog import SignalConfig
@@ -51,6 +52,19 @@ class Received:
     sharers: Recent[str, tuple[str, ...]]
     receipts: Recent[str, float]
     sink: bool = False
+
+
+class Second(NamedTuple):
+    """A second sink of a block member, as :meth:`SinkFeeder._ring_sink` reads it."""
+
+    flagged: bool
+    feeders: frozenset[str]
+    # its feeders that feed two sinks or more
+    multi: frozenset[str]
+
+
+# recipient -> its evidence as a second sink (None: no sink), kept for one pass of readings
+Seconds = dict[str, Second | None]
 
 
 class SinkFeeder:
@@ -152,7 +166,9 @@ class SinkFeeder:
         for o in sorted(others - found.keys()):
             found[o] = self._sinks(o, now)
             self.feeds.put(o, self._names(found[o][0]), now)
-        return [self._reading(u, *found[u], now) for u in sorted(found)]
+        # (every count above is final: second sinks are read once for all)
+        seconds: Seconds = {}
+        return [self._reading(u, *found[u], now, seconds) for u in sorted(found)]
 
     def _names(self, sinks: list[tuple[str, int, Received]]) -> tuple[str, ...]:
         """The most recently reached ``sinks_per_sharer`` of ``sinks`` (least recent first)."""
@@ -182,33 +198,67 @@ class SinkFeeder:
         """The recipient's sharers that reached it with a coupon that is no crowd's."""
         return [u for u, coupons in got.sharers.items(now) if self._own(coupons, now)]
 
-    def _in_block(self, recipient: str, got: Received, user: str, now: int) -> bool:
+    def _in_block(self, recipient: str, got: Received, user: str, now: int, seconds: Seconds) -> bool:
         """Whether a sink ``user`` fed is a ring's: others of its sharers feed a
-        second sink that another of its sharers feeds too, at least
-        ``sink_block_min`` of them and a fair part (``sink_block_share``) of them."""
+        second sink that another of its sharers feeds too, or that is a ring's
+        for them by the first test (see :meth:`_ring_sink`), at least
+        ``sink_block_min`` of them and a fair part (``sink_block_share``) of
+        them."""
         feeders = self._feeders(got, now)
         # Each feeder's other sinks, and how many of the feeders feed each.
-        seconds = {u: [r for r in self.feeds.get(u, now) or () if r != recipient] for u in feeders}
+        others_of = {u: [r for r in self.feeds.get(u, now) or () if r != recipient] for u in feeders}
         met: dict[str, int] = {}
-        for rs in seconds.values():
+        for rs in others_of.values():
             for r in rs:
                 met[r] = met.get(r, 0) + 1
         others = [u for u in feeders if u != user]
         # A popular real claimer is reached by many friends, and among many a
         # few reach another heavy claimer by chance (flash-sale fans, group
-        # admins), each its own; a ring's sinks are fed mostly by the ring's
-        # members, who meet again on its other sinks.
-        block = sum(1 for u in others if any(met[r] >= 2 for r in seconds[u]))
+        # admins); a ring's sinks are fed mostly by the ring's members. Such
+        # friends reach each a claimer of its own, a real user again whose
+        # own friends feed no second sink; a ring's members meet again on
+        # the ring's other sinks, which its block feeds.
+        block = sum(1 for u in others
+                    if any(met[r] >= 2 or self._ring_sink(r, u, now, seconds) for r in others_of[u]))
         return block >= self.config.sink_block_min and block >= self.config.sink_block_share * len(others)
 
-    def _reading(self, user: str, sinks: list[tuple[str, int, Received]], reached: int, now: int) -> Reading:
-        # A ring is a block: its members feed several sinks each, the same
-        # ones. A popular real claimer's other sharers are friends who feed
-        # no other sink, or each their own, so a sink counts only when others
-        # of its sharers feed a second one that another of them feeds too,
+    def _ring_sink(self, recipient: str, user: str, now: int, seconds: Seconds) -> bool:
+        """Whether ``recipient``, a second sink of ``user``, is a ring's for it
+        by the first test alone: on the board, or its other sharers that feed
+        a second sink (whichever) are ``sink_block_min`` and
+        ``sink_block_share`` of them."""
+        if recipient not in seconds:
+            seconds[recipient] = self._second(recipient, now)
+        second = seconds[recipient]
+        if second is None:
+            return False
+        flagged, feeders, multi = second
+        if flagged:
+            return True
+        # (``user`` itself feeds two sinks; only its other sharers count)
+        block, others = len(multi - {user}), len(feeders - {user})
+        return block >= self.config.sink_block_min and block >= self.config.sink_block_share * others
+
+    def _second(self, recipient: str, now: int) -> Second | None:
+        """A second sink's evidence for :meth:`_ring_sink` (None: no sink now)."""
+        got = self.received.peek(recipient, now)
+        if got is None or not got.sink:
+            return None
+        if self.flagged(recipient, now):
+            return Second(True, frozenset(), frozenset())
+        feeders = frozenset(self._feeders(got, now))
+        return Second(False, feeders, frozenset(u for u in feeders if len(self.feeds.get(u, now) or ()) >= 2))
+
+    def _reading(self, user: str, sinks: list[tuple[str, int, Received]], reached: int, now: int,
+                 seconds: Seconds) -> Reading:
+        # A ring is a block: its members feed several sinks each, the ring's.
+        # A popular real claimer's other sharers are friends who feed no
+        # other sink, or each another real claimer of its own, so a sink
+        # counts only when others of its sharers feed a second one that
+        # another of them feeds too or that is a ring's by the first test,
         # a fair part of them (or it is on the board, flagged from its
         # inflow).
-        touches = [t for r, t, got in sinks if self.flagged(r, now) or self._in_block(r, got, user, now)]
+        touches = [t for r, t, got in sinks if self.flagged(r, now) or self._in_block(r, got, user, now, seconds)]
         # A hub reaching hundreds of friends feeds a popular one or two too:
         # sinks count only while they are a fair part of what the sharer reaches.
         value = len(touches) if len(touches) >= self.config.sink_fed_share * reached else 0

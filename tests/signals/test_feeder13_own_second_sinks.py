@@ -27,17 +27,18 @@ class Stream:
         return t
 
 
-def community(seconds: dict[str, str]) -> Stream:
+def community(seconds: dict[str, str], ring: bool = False) -> Stream:
     """p1 and p2, heavy claimers reached by "a" and by one quiet friend each
     (f1, f2); p1 by b1 and b2, p2 by c1 and c2, who reach the heavy claimers
-    ``seconds`` names (each reached by two friends of its own too)."""
+    ``seconds`` names (each reached by two accounts of its own too, which
+    with ``ring`` all feed one more heavy claimer, z: a ring's sinks)."""
     s = Stream()
     for sink, friends in (("p1", ("a", "b1", "b2", "f1")), ("p2", ("a", "c1", "c2", "f2"))):
         for friend in friends:
             s.send(friend, sink)
     for second in sorted(set(seconds.values())):
         for i in range(2):
-            s.send(f"g{i}-{second}", second)
+            s.send(f"g{i}-{second}", second, *(("z",) if ring else ()))
     for friend, second in seconds.items():
         s.send(friend, second)
     return s
@@ -64,5 +65,14 @@ def test_a_block_member_meeting_the_sharer_on_its_second_sink_counts() -> None:
     # b1 and b2 reach p2 (the sharer's other sink) and c1, c2 reach p1: each
     # meets "a" on two sinks.
     s = community({"b1": "p2", "b2": "p2", "c1": "p1", "c2": "p1"})
+    now = s.n * 1000
+    assert published(s.engine, "sink_feeder", "a", now) == f"2@{T0 + MONTH}"
+
+
+def test_other_sharers_feeding_each_a_ring_sink_of_its_own_are_a_block() -> None:
+    # b1, b2, c1 and c2 each reach a sink of its own again, but each of those
+    # is fed by two accounts that also feed z: the ring's sinks, so they are
+    # a block by the first test, and p1 and p2 count for "a".
+    s = community({"b1": "q1", "b2": "q2", "c1": "r1", "c2": "r2"}, ring=True)
     now = s.n * 1000
     assert published(s.engine, "sink_feeder", "a", now) == f"2@{T0 + MONTH}"
