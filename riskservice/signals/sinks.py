@@ -12,14 +12,18 @@ second sink too, at least ``sink_block_min`` (two) of them and at least
 sinks; a popular, heavy-claiming real user is reached by friends who have
 nothing else in common, one or a few of whom reach another heavy claimer by
 chance, and made every one of them look like a feeder), or when it is
-flagged on the board from its fresh inflow. A block member must meet
-another of the sink's sharers on its second sink too: a ring's members
-feed the same few sinks, so they meet on several of them; a real claimer's
-friends who each reach another heavy claimer reach their own (two real
-claimers of one community, each with two such friends, made every chat
-pusher reaching both look like a ring's feeder). When a recipient becomes a
-sink, every sharer that fed it is re-read, so the decision never needs the
-recipient's own key (which would sit in another slot on Redis Cluster).
+flagged on the board from its fresh inflow. A block member's second sink
+must be the ring's too: another of the sink's sharers (or the sharer)
+feeds it as well, or it is a ring's sink by that first test (its other
+sharers feeding a second sink are a block, or it is on the board). A ring's
+members feed the ring's sinks, fed by its block; a real claimer's friends
+who reach another heavy claimer each reach their own, a real user whose
+friends feed no second sink (two real claimers of one community, each with
+two such friends, made a chat pusher reaching both look like a feeder).
+When a recipient becomes a sink, every sharer that fed it is re-read (and,
+when a sharer's sinks change, the other sharers of its sinks), so the
+decision never needs the recipient's own key (which would sit in another
+slot on Redis Cluster).
 
 A sharer that reached a recipient only with a crowd's coupons (a coupon
 40 or more accounts shared in a day: a flash sale, a popular coupon) is
