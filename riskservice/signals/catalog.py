@@ -243,6 +243,10 @@ class SignalConfig:
     sharers_per_burst: int = 64
     partners_per_user: int = 64
     recipients_per_sharer: int = 128
+    # The sinks a sharer fed, remembered by name for `sink_feeder`'s blocks
+    # (whom it meets on them): the most recent few; a ring's member feeds
+    # a handful (at most 5 on the workloads read).
+    sinks_per_sharer: int = 8
     sharers_per_recipient: int = 32
     receipts_per_recipient: int = 64
     devices_per_user: int = 4

@@ -12,9 +12,18 @@ second sink too, at least ``sink_block_min`` (two) of them and at least
 sinks; a popular, heavy-claiming real user is reached by friends who have
 nothing else in common, one or a few of whom reach another heavy claimer by
 chance, and made every one of them look like a feeder), or when it is
-flagged on the board from its fresh inflow. When a recipient becomes a
-sink, every sharer that fed it is re-read, so the decision never needs the
-recipient's own key (which would sit in another slot on Redis Cluster).
+flagged on the board from its fresh inflow. A block member's second sink
+must be the ring's too: another of the sink's sharers (or the sharer)
+feeds it as well, or it is a ring's sink by that first test (its other
+sharers feeding a second sink are a block, or it is on the board). A ring's
+members feed the ring's sinks, fed by its block; a real claimer's friends
+who reach another heavy claimer each reach their own, a real user whose
+friends feed no second sink (two real claimers of one community, each with
+two such friends, made a chat pusher reaching both look like a feeder).
+When a recipient becomes a sink, every sharer that fed it is re-read (and,
+when a sharer's sinks change, the other sharers of its sinks), so the
+decision never needs the recipient's own key (which would sit in another
+slot on Redis Cluster).
 
 A sharer that reached a recipient only with a crowd's coupons (a coupon
 40 or more accounts shared in a day: a flash sale, a popular coupon) is
@@ -29,6 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from riskservice.signals.base import Reading, claims_on_average, until_of
 from riskservice.signals.catalog import SignalConfig
@@ -46,6 +56,19 @@ class Received:
     sharers: Recent[str, tuple[str, ...]]
     receipts: Recent[str, float]
     sink: bool = False
+
+
+class Second(NamedTuple):
+    """A second sink of a block member, as :meth:`SinkFeeder._ring_sink` reads it."""
+
+    flagged: bool
+    feeders: frozenset[str]
+    # its feeders that feed two sinks or more
+    multi: frozenset[str]
+
+
+# recipient -> its evidence as a second sink (None: no sink), kept for one pass of readings
+Seconds = dict[str, Second | None]
 
 
 class SinkFeeder:
@@ -67,8 +90,9 @@ class SinkFeeder:
         cap = config.recipients_per_sharer
         self.fed: Entities[str, Recent[str, None]] = Entities(config.entities, self.window,
                                                              lambda: Recent(cap, self.window))
-        # sharer -> sinks it fed at its last reading
-        self.feeds: Recent[str, int] = Recent(config.entities, self.window)
+        # sharer -> the sinks it fed at its last reading (the most recently
+        # reached `sinks_per_sharer`: whom it meets on them, see _in_block)
+        self.feeds: Recent[str, tuple[str, ...]] = Recent(config.entities, self.window)
 
     def senders(self, recipient: str, now: int) -> list[str]:
         """The accounts that shared to ``recipient`` in the window (the last
@@ -137,14 +161,22 @@ class SinkFeeder:
         found = {u: self._sinks(u, now) for u in sorted(users)}
         others: set[str] = set()
         for u, (sinks, _) in found.items():
-            before = self.feeds.get(u, now) or 0
-            self.feeds.put(u, len(sinks), now)
-            if (before >= 2) != (len(sinks) >= 2):
+            before = self.feeds.get(u, now) or ()
+            after = self._names(sinks)
+            self.feeds.put(u, after, now)
+            # (which sinks, not only how many: its block members meet on them)
+            if before != after and (len(before) >= 2 or len(after) >= 2):
                 others.update(o for _, _, got in sinks for o in got.sharers.keys(now))
         for o in sorted(others - found.keys()):
             found[o] = self._sinks(o, now)
-            self.feeds.put(o, len(found[o][0]), now)
-        return [self._reading(u, *found[u], now) for u in sorted(found)]
+            self.feeds.put(o, self._names(found[o][0]), now)
+        # (every count above is final: second sinks are read once for all)
+        seconds: Seconds = {}
+        return [self._reading(u, *found[u], now, seconds) for u in sorted(found)]
+
+    def _names(self, sinks: list[tuple[str, int, Received]]) -> tuple[str, ...]:
+        """The most recently reached ``sinks_per_sharer`` of ``sinks`` (least recent first)."""
+        return tuple(r for r, _, _ in sinks[-self.config.sinks_per_sharer:])
 
     def _sinks(self, user: str, now: int) -> tuple[list[tuple[str, int, Received]], int]:
         """The sinks ``user`` fed (recipient, last touch, its evidence), and how many it reached."""
@@ -170,24 +202,67 @@ class SinkFeeder:
         """The recipient's sharers that reached it with a coupon that is no crowd's."""
         return [u for u, coupons in got.sharers.items(now) if self._own(coupons, now)]
 
-    def _in_block(self, got: Received, user: str, now: int) -> bool:
+    def _in_block(self, recipient: str, got: Received, user: str, now: int, seconds: Seconds) -> bool:
         """Whether a sink ``user`` fed is a ring's: others of its sharers feed a
-        second sink, at least ``sink_block_min`` of them and a fair part
-        (``sink_block_share``) of them."""
-        others = [u for u in self._feeders(got, now) if u != user]
+        second sink that another of its sharers feeds too, or that is a ring's
+        for them by the first test (see :meth:`_ring_sink`), at least
+        ``sink_block_min`` of them and a fair part (``sink_block_share``) of
+        them."""
+        feeders = self._feeders(got, now)
+        # Each feeder's other sinks, and how many of the feeders feed each.
+        others_of = {u: [r for r in self.feeds.get(u, now) or () if r != recipient] for u in feeders}
+        met: dict[str, int] = {}
+        for rs in others_of.values():
+            for r in rs:
+                met[r] = met.get(r, 0) + 1
+        others = [u for u in feeders if u != user]
         # A popular real claimer is reached by many friends, and among many a
         # few reach another heavy claimer by chance (flash-sale fans, group
-        # admins); a ring's sinks are fed mostly by the ring's members.
-        block = sum(1 for u in others if (self.feeds.get(u, now) or 0) >= 2)
+        # admins); a ring's sinks are fed mostly by the ring's members. Such
+        # friends reach each a claimer of its own, a real user again whose
+        # own friends feed no second sink; a ring's members meet again on
+        # the ring's other sinks, which its block feeds.
+        block = sum(1 for u in others
+                    if any(met[r] >= 2 or self._ring_sink(r, u, now, seconds) for r in others_of[u]))
         return block >= self.config.sink_block_min and block >= self.config.sink_block_share * len(others)
 
-    def _reading(self, user: str, sinks: list[tuple[str, int, Received]], reached: int, now: int) -> Reading:
-        # A ring is a block: its members feed several sinks each. A popular
-        # real claimer's other sharers are friends who feed no other sink, so
-        # a sink counts only when others of its sharers feed a second one
-        # too, a fair part of them (or it is on the board, flagged from its
+    def _ring_sink(self, recipient: str, user: str, now: int, seconds: Seconds) -> bool:
+        """Whether ``recipient``, a second sink of ``user``, is a ring's for it
+        by the first test alone: on the board, or its other sharers that feed
+        a second sink (whichever) are ``sink_block_min`` and
+        ``sink_block_share`` of them."""
+        if recipient not in seconds:
+            seconds[recipient] = self._second(recipient, now)
+        second = seconds[recipient]
+        if second is None:
+            return False
+        flagged, feeders, multi = second
+        if flagged:
+            return True
+        # (``user`` itself feeds two sinks; only its other sharers count)
+        block, others = len(multi - {user}), len(feeders - {user})
+        return block >= self.config.sink_block_min and block >= self.config.sink_block_share * others
+
+    def _second(self, recipient: str, now: int) -> Second | None:
+        """A second sink's evidence for :meth:`_ring_sink` (None: no sink now)."""
+        got = self.received.peek(recipient, now)
+        if got is None or not got.sink:
+            return None
+        if self.flagged(recipient, now):
+            return Second(True, frozenset(), frozenset())
+        feeders = frozenset(self._feeders(got, now))
+        return Second(False, feeders, frozenset(u for u in feeders if len(self.feeds.get(u, now) or ()) >= 2))
+
+    def _reading(self, user: str, sinks: list[tuple[str, int, Received]], reached: int, now: int,
+                 seconds: Seconds) -> Reading:
+        # A ring is a block: its members feed several sinks each, the ring's.
+        # A popular real claimer's other sharers are friends who feed no
+        # other sink, or each another real claimer of its own, so a sink
+        # counts only when others of its sharers feed a second one that
+        # another of them feeds too or that is a ring's by the first test,
+        # a fair part of them (or it is on the board, flagged from its
         # inflow).
-        touches = [t for r, t, got in sinks if self.flagged(r, now) or self._in_block(got, user, now)]
+        touches = [t for r, t, got in sinks if self.flagged(r, now) or self._in_block(r, got, user, now, seconds)]
         # A hub reaching hundreds of friends feeds a popular one or two too:
         # sinks count only while they are a fair part of what the sharer reaches.
         value = len(touches) if len(touches) >= self.config.sink_fed_share * reached else 0
