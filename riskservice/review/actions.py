@@ -61,7 +61,9 @@ class ActionRequest(BaseModel):
     action: Literal["block", "unblock", "allowlist", "label", "flag"]
     reason: Reason = Field(description="Why: kept in the audit trail (and shown in blocked decisions).")
     label: Literal["fraud", "legit"] | None = Field(None, description="Required with action label.")
-    hours: float | None = Field(None, gt=0, le=24 * 365, description="Block only: lift the ban after this long.")
+    # (at least a second: a shorter ban would have ended before the answer)
+    hours: float | None = Field(None, ge=1 / 3600, le=24 * 365,
+                                description="Block only: lift the ban after this long (a second at least).")
 
     @model_validator(mode="after")
     def _fields_match_action(self) -> ActionRequest:
@@ -228,6 +230,11 @@ def _plan(pipe: Any, device_id: str, req: ActionRequest, *, actor: str, now_ms: 
     details = plan.details
     if req.action == "block":
         until = now_ms + round(req.hours * 3_600_000) if req.hours else 0
+        if cooling and until and until < int(ban.get("until") or 0):
+            # (a block replaces the cool-down: one ending sooner would free the device early)
+            raise Conflict(f"device {device_id} is cooling down until {ban['until']} (ms); a block ending "
+                           "sooner would lift it early: block for longer or without hours",
+                           {"hours": "ends before the cool-down in force"})
         plan.ban = {"reason": req.reason, "actor": actor, "at": now_ms, "until": until}
         plan.lift_allow = allowlisted
         details.update(until=until or None, lifted_allowlist=allowlisted, replaced_cooldown=cooling)

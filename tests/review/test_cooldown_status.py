@@ -59,6 +59,21 @@ def test_a_block_replaces_the_cool_down(client: FlaskClient) -> None:
     assert codes(share(client, device_id="dev-b", user_id="u")) == ["device_blocklist"]
 
 
+def test_a_block_ending_before_the_cool_down_is_refused(client: FlaskClient) -> None:
+    """A block replaces the cool-down: one ending sooner would free the device
+    early (QA13 D7), so it is a 409 naming hours; longer, or no end, replaces it."""
+    cool_down(client, "dev-s")
+    short = act(client, "dev-s", "block", hours=0.01)
+    assert short.status_code == 409 and "hours" in short.json["error"]["fields"]
+    assert dossier(client, "dev-s")["cooling_down"] is True
+    assert act(client, "dev-s", "block", hours=2).status_code == 200
+
+
+def test_a_ban_of_under_a_second_is_refused(client: FlaskClient) -> None:
+    resp = act(client, "dev-z", "block", hours=1e-12)
+    assert resp.status_code == 422 and "hours" in resp.json["error"]["fields"]
+
+
 def test_an_unblock_lifts_the_cool_down_and_a_flag_keeps_it(client: FlaskClient) -> None:
     cool_down(client, "dev-f")
     flagged = act(client, "dev-f", "flag", reason="look at it")
