@@ -19,13 +19,23 @@ credited receipts, and per sharer the recipients it reached (sinks.py). When
 - ``R`` is *heavy*: ``sink_receipts`` reports or more, crediting on average
   ``sink_claim`` or more (each receipt credited claimed / delivered);
 - its *fellows*: other heavy recipients that at least ``block_fellow`` of
-  ``R``'s sharers reached; it needs ``block_fellows`` of them (a ring's
+  ``R``'s sharers reached, and that are at least ``block_share`` of the
+  fellow's own sharers; it needs ``block_fellows`` of them (a ring's
   sharers feed many sinks, the friends of a popular real claimer meet on a
   common heavy-claiming friend or so);
 - its *block*: ``R``'s sharers that also reached one of its fellows;
 - ``R`` is a *ring sink* when its block has ``block_members`` sharers or
   more and they are at least ``block_share`` of its sharers (a popular real
   claimer's friends who meet on a common friend are a few of its many).
+
+The fellow's side is the block test seen from the fellow: one block feeds
+all of a ring's sinks, so the sink's sharers are most of each fellow's
+sharers too. A real community's heavy claimers are each other's fellows by
+chance: three friends of one claimer also reach a popular claimer of their
+own, who hears from many others (issue 10, seed 402 at 10 000 users: 3 of
+its 9 to 32 sharers). To evade this, a ring must give each fellow sink as
+many sharers from outside the block as the block has on it, the cover the
+sink's own test already asks of it.
 
 A ring sink is published on the board (kind ``b``, value: its block's
 size) for ``window_ms``, withdrawn when it no longer is one; each member of
@@ -69,9 +79,10 @@ class RingBlocks:
 
     def __init__(self, config: SignalConfig, board: Board, feeder: SinkFeeder) -> None:
         self.c, self.board, self.feeder = config, board, feeder
-        # Whether a fellow is heavy, asked again and again by the judgements
-        # of one event (its recipients share fellows): kept for that event.
-        self._fellows: dict[str, bool] = {}
+        # Whether a fellow is heavy, and its number of sharers (0 when not
+        # heavy), asked again and again by the judgements of one event (its
+        # recipients share fellows): kept for that event.
+        self._fellows: dict[str, int] = {}
         # Rings found before any recipient is heavy (circles.py).
         self.circles = ClosedCircles(config, board, feeder)
         # Rings whose targets are their own members (cores.py).
@@ -101,13 +112,26 @@ class RingBlocks:
         credits = [v for _, v in got.receipts.items(now)]
         return len(credits) >= receipts and claims_on_average(credits, self.c.sink_claim)
 
-    def heavy_fellow(self, recipient: str, now: int) -> bool:
-        """Whether ``recipient`` claims heavily enough to be a fellow (once per event)."""
+    def fellow_sharers(self, recipient: str, now: int) -> int:
+        """The sharers of ``recipient`` when it claims heavily enough to be a
+        fellow, else 0 (once per event)."""
         hit = self._fellows.get(recipient)
         if hit is None:
             got = self.feeder.received.peek(recipient, now)
-            hit = self._fellows[recipient] = self.heavy(got, now, self.c.block_fellow_receipts)
+            heavy = self.heavy(got, now, self.c.block_fellow_receipts)
+            hit = self._fellows[recipient] = len(got.sharers.keys(now)) if heavy and got is not None else 0
         return hit
+
+    def fellow(self, recipient: str, reached_by: int, now: int) -> bool:
+        """Whether ``recipient``, reached by ``reached_by`` of a sink's sharers,
+        is a fellow of that sink: heavy, and those sharers a ``block_share`` of
+        its own (the block test from the fellow's side)."""
+        if reached_by < self.c.block_fellow:
+            return False
+        sharers = self.fellow_sharers(recipient, now)
+        # (the fellow keeps its last 32 sharers; the sink's sharers who
+        # reached it may be more, which passes)
+        return sharers > 0 and reached_by >= self.c.block_share * sharers
 
     def ring(self, recipient: str, now: int) -> tuple[list[str], set[str]]:
         """The block of ``recipient`` and its fellows (both empty when it is no ring sink)."""
@@ -127,7 +151,7 @@ class RingBlocks:
             fed = feeder.fed.peek(s, now)
             reached[s] = [r for r in fed.keys(now) if r != recipient] if fed else []
             counts.update(reached[s])
-        fellows = {r for r, n in counts.items() if n >= c.block_fellow and self.heavy_fellow(r, now)}
+        fellows = {r for r, n in counts.items() if self.fellow(r, n, now)}
         if len(fellows) < c.block_fellows:
             return [], set()
         block = [s for s in sharers if any(r in fellows for r in reached[s])]
