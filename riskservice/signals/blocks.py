@@ -19,13 +19,26 @@ credited receipts, and per sharer the recipients it reached (sinks.py). When
 - ``R`` is *heavy*: ``sink_receipts`` reports or more, crediting on average
   ``sink_claim`` or more (each receipt credited claimed / delivered);
 - its *fellows*: other heavy recipients that at least ``block_fellow`` of
-  ``R``'s sharers reached; it needs ``block_fellows`` of them (a ring's
-  sharers feed many sinks, the friends of a popular real claimer meet on a
-  common heavy-claiming friend or so);
+  ``R``'s sharers reached (its *candidates*), each of whose own sharers
+  also reached ``R`` or another candidate, ``block_share`` of them or more;
+  it needs ``block_fellows`` of them (a ring's sharers feed many sinks, the
+  friends of a popular real claimer meet on a common heavy-claiming friend
+  or so);
 - its *block*: ``R``'s sharers that also reached one of its fellows;
 - ``R`` is a *ring sink* when its block has ``block_members`` sharers or
   more and they are at least ``block_share`` of its sharers (a popular real
   claimer's friends who meet on a common friend are a few of its many).
+
+The fellow's side is the block test seen from the fellow: a ring's
+members feed the ring's sinks, so most of each sink's sharers reach
+another of them (a rotating ring's sinks are fed by changing subsets of
+its members, so a fellow's sharer may reach ``R`` or any other of them). A
+real community's heavy claimers are each other's candidates by chance:
+three friends of one claimer also reach a popular claimer of their own,
+most of whose sharers reach none of the others (issue 10, seed 402 at
+10 000 users: 2 to 4 of its 9 to 32 sharers). To evade this, a ring must
+give each sink but one as many sharers that feed no other of its sinks as
+it has that do, the cover the sink's own test already asks of it.
 
 A ring sink is published on the board (kind ``b``, value: its block's
 size) for ``window_ms``, withdrawn when it no longer is one; each member of
@@ -44,7 +57,8 @@ recipients *are*: a closed circle (circles.py), whose recipients keep their
 
 Work per judgement: at most ``sharers_per_recipient`` x
 ``recipients_per_sharer`` (32 x 128) lookups, only for a heavy recipient
-with ``block_members`` sharers or more; no Redis
+with ``block_members`` sharers or more, and as many again per candidate
+(its sharers' recipients, each sharer's read once per event); no Redis
 work in the consumer beyond the board's writes, none in the decision.
 """
 
@@ -69,9 +83,11 @@ class RingBlocks:
 
     def __init__(self, config: SignalConfig, board: Board, feeder: SinkFeeder) -> None:
         self.c, self.board, self.feeder = config, board, feeder
-        # Whether a fellow is heavy, asked again and again by the judgements
-        # of one event (its recipients share fellows): kept for that event.
-        self._fellows: dict[str, bool] = {}
+        # Whether a fellow is heavy, and its number of sharers (0 when not
+        # heavy), asked again and again by the judgements of one event (its
+        # recipients share fellows): kept for that event.
+        self._fellows: dict[str, tuple[str, ...]] = {}
+        self._reached: dict[str, set[str]] = {}
         # Rings found before any recipient is heavy (circles.py).
         self.circles = ClosedCircles(config, board, feeder)
         # Rings whose targets are their own members (cores.py).
@@ -79,7 +95,7 @@ class RingBlocks:
 
     def share(self, share: Share) -> list[BoardWrite]:
         # (after SinkFeeder.share: the share is in its state already)
-        self._fellows = {}
+        self._fellows, self._reached = {}, {}
         writes = self.circles.share(share) + self.cores.share(share)
         for r in share.recipients:
             writes += self.judge(r, share.t_ms)
@@ -88,7 +104,7 @@ class RingBlocks:
     def outcome(self, share: Share, outcome: Outcome) -> list[BoardWrite]:
         if outcome.delivered <= 0:
             return []
-        self._fellows = {}
+        self._fellows, self._reached = {}, {}
         writes: list[BoardWrite] = []
         for r in share.recipients:
             writes += self.judge(r, outcome.t_ms)
@@ -101,13 +117,32 @@ class RingBlocks:
         credits = [v for _, v in got.receipts.items(now)]
         return len(credits) >= receipts and claims_on_average(credits, self.c.sink_claim)
 
-    def heavy_fellow(self, recipient: str, now: int) -> bool:
-        """Whether ``recipient`` claims heavily enough to be a fellow (once per event)."""
+    def fellow_sharers(self, recipient: str, now: int) -> tuple[str, ...]:
+        """The sharers of ``recipient`` when it claims heavily enough to be a
+        fellow, else none (once per event)."""
         hit = self._fellows.get(recipient)
         if hit is None:
             got = self.feeder.received.peek(recipient, now)
-            hit = self._fellows[recipient] = self.heavy(got, now, self.c.block_fellow_receipts)
+            heavy = got is not None and self.heavy(got, now, self.c.block_fellow_receipts)
+            hit = self._fellows[recipient] = tuple(got.sharers.keys(now)) if heavy and got is not None else ()
         return hit
+
+    def reached(self, sharer: str, now: int) -> set[str]:
+        """The recipients ``sharer`` reached (once per event)."""
+        hit = self._reached.get(sharer)
+        if hit is None:
+            fed = self.feeder.fed.peek(sharer, now)
+            hit = self._reached[sharer] = set(fed.keys(now)) if fed else set()
+        return hit
+
+    def fed_by_ring(self, fellow: str, sinks: set[str], now: int) -> bool:
+        """Whether ``block_share`` or more of ``fellow``'s sharers also reached
+        another of ``sinks`` (the candidate ring's heavy claimers): the block
+        test from the fellow's side."""
+        sharers = self.fellow_sharers(fellow, now)
+        others = sinks - {fellow}
+        fed = sum(1 for s in sharers if not self.reached(s, now).isdisjoint(others))
+        return fed >= self.c.block_share * len(sharers)
 
     def ring(self, recipient: str, now: int) -> tuple[list[str], set[str]]:
         """The block of ``recipient`` and its fellows (both empty when it is no ring sink)."""
@@ -127,7 +162,8 @@ class RingBlocks:
             fed = feeder.fed.peek(s, now)
             reached[s] = [r for r in fed.keys(now) if r != recipient] if fed else []
             counts.update(reached[s])
-        fellows = {r for r, n in counts.items() if n >= c.block_fellow and self.heavy_fellow(r, now)}
+        heavy = {r for r, n in counts.items() if n >= c.block_fellow and self.fellow_sharers(r, now)}
+        fellows = {r for r in heavy if self.fed_by_ring(r, heavy | {recipient}, now)}
         if len(fellows) < c.block_fellows:
             return [], set()
         block = [s for s in sharers if any(r in fellows for r in reached[s])]
