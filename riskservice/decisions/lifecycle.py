@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Annotated, Any, Literal
@@ -60,10 +61,17 @@ def device_plan(compiled: CompiledRules, device_id: str) -> bytes:
         return compiled.plan
     shadow = next((s or not enforced(name, device_id, percent)
                    for name, percent, s in compiled.rollouts if name == "device_blocklist"), None)
-    plan = Plan.unpack(compiled.plan)
+    return compiled.plan if shadow is None else _blocklist_shadow(compiled.plan, shadow)
+
+
+@functools.lru_cache(maxsize=64)
+def _blocklist_shadow(packed: bytes, shadow: bool) -> bytes:
+    """``packed`` with ``device_blocklist``'s shadow flag set to ``shadow``
+    (two variants per merchant plan, built once rather than per challenge)."""
+    plan = Plan.unpack(packed)
     rule = plan.rules["device_blocklist"]
-    if shadow is None or rule.shadow == shadow:
-        return compiled.plan
+    if rule.shadow == shadow:
+        return packed
     return replace(plan, rules={**plan.rules, "device_blocklist": replace(rule, shadow=shadow)}).pack()
 
 
