@@ -83,9 +83,9 @@ class RingBlocks:
 
     def __init__(self, config: SignalConfig, board: Board, feeder: SinkFeeder) -> None:
         self.c, self.board, self.feeder = config, board, feeder
-        # Whether a fellow is heavy, and its number of sharers (0 when not
-        # heavy), asked again and again by the judgements of one event (its
-        # recipients share fellows): kept for that event.
+        # A fellow's sharers (none when it is not heavy) and a sharer's
+        # recipients, asked again and again by the judgements of one event
+        # (its recipients share fellows): kept for that event.
         self._fellows: dict[str, tuple[str, ...]] = {}
         self._reached: dict[str, set[str]] = {}
         # Rings found before any recipient is heavy (circles.py).
