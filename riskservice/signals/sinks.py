@@ -222,9 +222,29 @@ class SinkFeeder:
         # friends reach each a claimer of its own, a real user again whose
         # own friends feed no second sink; a ring's members meet again on
         # the ring's other sinks, which its block feeds.
+        # Seen from the second sink's side too: a ring's other sinks are fed
+        # by the ring, so most of their own feeders feed this sink or another
+        # of these feeders' sinks; a real claimer met by two friends of this
+        # one is fed mostly by friends of its own who feed nothing else here.
+        ring = {recipient, *met}
+        own = set(feeders)
+        fellow: dict[str, bool] = {}
         block = sum(1 for u in others
-                    if any(met[r] >= 2 or self._ring_sink(r, u, now, seconds) for r in others_of[u]))
+                    if any((met[r] >= 2 and self._fellow(r, own, ring, now, fellow))
+                           or self._ring_sink(r, u, now, seconds) for r in others_of[u]))
         return block >= self.config.sink_block_min and block >= self.config.sink_block_share * len(others)
+
+    def _fellow(self, second: str, own: set[str], ring: set[str], now: int, fellow: dict[str, bool]) -> bool:
+        """Whether ``block_share`` or more of the feeders of ``second`` (a sink
+        met by two of a sink's feeders, ``own``) feed that sink or another of
+        the sinks its feeders feed (``ring``); memoised in ``fellow``."""
+        if second not in fellow:
+            got = self.received.peek(second, now)
+            feeders = self._feeders(got, now) if got is not None else []
+            ours = sum(1 for v in feeders
+                       if v in own or any(r != second and r in ring for r in self.feeds.get(v, now) or ()))
+            fellow[second] = bool(feeders) and ours >= self.config.block_share * len(feeders)
+        return fellow[second]
 
     def _ring_sink(self, recipient: str, user: str, now: int, seconds: Seconds) -> bool:
         """Whether ``recipient``, a second sink of ``user``, is a ring's for it
