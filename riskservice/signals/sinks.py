@@ -230,8 +230,8 @@ class SinkFeeder:
         own = set(feeders)
         fellow: dict[str, bool] = {}
         block = sum(1 for u in others
-                    if any((met[r] >= 2 and self._fellow(r, own, ring, now, fellow))
-                           or self._ring_sink(r, u, now, seconds) for r in others_of[u]))
+                    if any((met[r] >= 2 or self._ring_sink(r, u, now, seconds))
+                           and self._fellow(r, own, ring, now, fellow) for r in others_of[u]))
         return block >= self.config.sink_block_min and block >= self.config.sink_block_share * len(others)
 
     def _fellow(self, second: str, own: set[str], ring: set[str], now: int, fellow: dict[str, bool]) -> bool:
