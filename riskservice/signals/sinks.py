@@ -235,14 +235,21 @@ class SinkFeeder:
         return block >= self.config.sink_block_min and block >= self.config.sink_block_share * len(others)
 
     def _fellow(self, second: str, own: set[str], ring: set[str], now: int, fellow: dict[str, bool]) -> bool:
-        """Whether ``block_share`` or more of the feeders of ``second`` (a sink
-        met by two of a sink's feeders, ``own``) feed that sink or another of
-        the sinks its feeders feed (``ring``); memoised in ``fellow``."""
+        """Whether ``block_share`` or more of the feeders of ``second`` (a
+        block member's second sink) are the ring's: feeders of the sink
+        (``own``), or feeding another of the sinks its feeders feed
+        (``ring``), or another sink that two of ``second``'s feeders feed;
+        memoised in ``fellow``."""
         if second not in fellow:
             got = self.received.peek(second, now)
             feeders = self._feeders(got, now) if got is not None else []
-            ours = sum(1 for v in feeders
-                       if v in own or any(r != second and r in ring for r in self.feeds.get(v, now) or ()))
+            feeds = {v: [r for r in self.feeds.get(v, now) or () if r != second] for v in feeders}
+            # (a ring's sinks two hops away: where the second sink's own feeders meet)
+            met: dict[str, int] = {}
+            for rs in feeds.values():
+                for r in rs:
+                    met[r] = met.get(r, 0) + 1
+            ours = sum(1 for v in feeders if v in own or any(r in ring or met[r] >= 2 for r in feeds[v]))
             fellow[second] = bool(feeders) and ours >= self.config.block_share * len(feeders)
         return fellow[second]
 
