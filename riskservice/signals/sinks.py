@@ -20,6 +20,13 @@ members feed the ring's sinks, fed by its block; a real claimer's friends
 who reach another heavy claimer each reach their own, a real user whose
 friends feed no second sink (two real claimers of one community, each with
 two such friends, made a chat pusher reaching both look like a feeder).
+Seen from that second sink's side, half or more (``block_share``) of its
+own sharers must feed the sink, another second sink of the sink's
+sharers, or another sink two of its own sharers meet on: a ring's other
+sinks are fed by the ring, while real friends of one large community
+sharing to the same few heavy claimers meet on a real claimer fed mostly
+by friends of its own (seed 402, where three in ten real users claim half
+or more).
 When a recipient becomes a sink, every sharer that fed it is re-read (and,
 when a sharer's sinks change, the other sharers of its sinks), so the
 decision never needs the recipient's own key (which would sit in another
