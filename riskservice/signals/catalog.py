@@ -109,6 +109,8 @@ class SignalConfig:
     # claimer who also reaches a second heavy claimer is chance (its sinks
     # have three or four sharers, so one is a third); a ring's members all
     # feed its sinks.
+    # (A block member's second sink is also judged from its own side, with
+    # `block_share` below: half or more of its sharers must be the ring's.)
     sink_block_min: int = 2
     # Sinks judged from their inflow (recipients.py): a sharer is fresh when
     # it received nothing in the window and first shared at most `fresh_ms`

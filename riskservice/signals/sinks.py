@@ -20,6 +20,13 @@ members feed the ring's sinks, fed by its block; a real claimer's friends
 who reach another heavy claimer each reach their own, a real user whose
 friends feed no second sink (two real claimers of one community, each with
 two such friends, made a chat pusher reaching both look like a feeder).
+Seen from that second sink's side, half or more (``block_share``) of its
+own sharers must feed the sink, another second sink of the sink's
+sharers, or another sink two of its own sharers meet on: a ring's other
+sinks are fed by the ring, while real friends of one large community
+sharing to the same few heavy claimers meet on a real claimer fed mostly
+by friends of its own (seed 402, where three in ten real users claim half
+or more).
 When a recipient becomes a sink, every sharer that fed it is re-read (and,
 when a sharer's sinks change, the other sharers of its sinks), so the
 decision never needs the recipient's own key (which would sit in another
@@ -222,9 +229,36 @@ class SinkFeeder:
         # friends reach each a claimer of its own, a real user again whose
         # own friends feed no second sink; a ring's members meet again on
         # the ring's other sinks, which its block feeds.
+        # Seen from the second sink's side too: a ring's other sinks are fed
+        # by the ring, so most of their own feeders feed this sink or another
+        # of these feeders' sinks; a real claimer met by two friends of this
+        # one is fed mostly by friends of its own who feed nothing else here.
+        ring = {recipient, *met}
+        own = set(feeders)
+        fellow: dict[str, bool] = {}
         block = sum(1 for u in others
-                    if any(met[r] >= 2 or self._ring_sink(r, u, now, seconds) for r in others_of[u]))
+                    if any((met[r] >= 2 or self._ring_sink(r, u, now, seconds))
+                           and self._fellow(r, own, ring, now, fellow) for r in others_of[u]))
         return block >= self.config.sink_block_min and block >= self.config.sink_block_share * len(others)
+
+    def _fellow(self, second: str, own: set[str], ring: set[str], now: int, fellow: dict[str, bool]) -> bool:
+        """Whether ``block_share`` or more of the feeders of ``second`` (a
+        block member's second sink) are the ring's: feeders of the sink
+        (``own``), or feeding another of the sinks its feeders feed
+        (``ring``), or another sink that two of ``second``'s feeders feed;
+        memoised in ``fellow``."""
+        if second not in fellow:
+            got = self.received.peek(second, now)
+            feeders = self._feeders(got, now) if got is not None else []
+            feeds = {v: [r for r in self.feeds.get(v, now) or () if r != second] for v in feeders}
+            # (a ring's sinks two hops away: where the second sink's own feeders meet)
+            met: dict[str, int] = {}
+            for rs in feeds.values():
+                for r in rs:
+                    met[r] = met.get(r, 0) + 1
+            ours = sum(1 for v in feeders if v in own or any(r in ring or met[r] >= 2 for r in feeds[v]))
+            fellow[second] = bool(feeders) and ours >= self.config.block_share * len(feeders)
+        return fellow[second]
 
     def _ring_sink(self, recipient: str, user: str, now: int, seconds: Seconds) -> bool:
         """Whether ``recipient``, a second sink of ``user``, is a ring's for it

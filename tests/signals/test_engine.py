@@ -284,14 +284,21 @@ def test_a_popular_claimer_counts_only_when_its_block_is_a_fair_part_of_its_shar
     engine = SignalEngine()
     feed_a_popular_claimer(engine)
     now = 13_010
-    # For "a", p2's other sharers are b, d and c, and b and d feed two sinks:
-    # 2 of 3, a block. p1's are b, d and six friends: 2 of 8, under a third,
-    # so p1 does not count. The same for "b" (p1: a, d and six friends; p2:
-    # a, d and c).
-    assert published(engine, "sink_feeder", "a", now) == f"1@{T0 + 9000 + MONTH}"
-    assert published(engine, "sink_feeder", "b", now) == f"1@{T0 + 10_000 + MONTH}"
+    # Seen from the second sink's side (fellow13), neither counts: p2's block
+    # (b and d) meets only on p1, whose own sharers are its six friends and
+    # p2's three, 3 of 9, under half: a real claimer, not the ring's.
+    assert published(engine, "sink_feeder", "a", now) is None
+    assert published(engine, "sink_feeder", "b", now) is None
+    # Without that side: for "a", p2's other sharers are b, d and c, and b
+    # and d feed two sinks: 2 of 3, a block. p1's are b, d and six friends:
+    # 2 of 8, under a third, so p1 does not count. The same for "b" (p1: a,
+    # d and six friends; p2: a, d and c).
+    sided = SignalEngine(SignalConfig(block_share=0.0))
+    feed_a_popular_claimer(sided)
+    assert published(sided, "sink_feeder", "a", now) == f"1@{T0 + 9000 + MONTH}"
+    assert published(sided, "sink_feeder", "b", now) == f"1@{T0 + 10_000 + MONTH}"
     # Without the part (any one other feeder of a second sink was enough), both feed two.
-    loose = SignalEngine(SignalConfig(sink_block_share=0.0))
+    loose = SignalEngine(SignalConfig(sink_block_share=0.0, block_share=0.0))
     feed_a_popular_claimer(loose)
     assert published(loose, "sink_feeder", "a", now) == f"2@{T0 + MONTH}"
 
