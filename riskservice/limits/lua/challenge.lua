@@ -51,11 +51,9 @@ local cooled = 0
 -- enforced share, lifecycle.device_plan.)
 local function blocking_ban()
   if rule(plan, 8, F_ENABLED) ~= 1 then return nil end
-  local ban = redis.call('HMGET', k_device_ban, 'until', 'reason', 'code')
-  if not (ban[1] or ban[2]) then return nil end
-  local untl = tonumber(ban[1] or '0') or 0
-  if untl ~= 0 and untl <= now then return nil end
-  if ban[3] == 'challenge_failures' then
+  local untl, _, code = ban_in_force(k_device_ban, now)
+  if not untl then return nil end
+  if code == 'challenge_failures' then
     if plan[H_CD_SEVERITY] == 2 and plan[H_CD_SHADOW] == 0 then return 'challenge_failures' end
   elseif rule(plan, 8, F_SEVERITY) == 2 and rule(plan, 8, F_SHADOW) == 0 then
     return 'device_blocklist'
@@ -79,12 +77,11 @@ else
   local limit, win, cooldown = plan[H_CF_LIMIT], plan[H_CF_WINDOW], plan[H_CF_COOLDOWN]
   local fails = record_log(redis.call('GET', k_device_failures) or '', now, math.max(limit, 1), win)
   redis.call('SET', k_device_failures, fails, 'PX', win)
-  local ban = redis.call('HMGET', k_device_ban, 'until', 'code')
   -- Never shorten or replace a ban an analyst or operator set.
   -- (in force as decide.lua judges it: no end, or an end still ahead; an
   -- ended ban's key lives a day longer and must not hold off the cool-down)
-  local untl = tonumber(ban[1] or '0') or 0
-  local banned_by_hand = (ban[1] or ban[2]) and ban[2] ~= 'challenge_failures' and (untl == 0 or untl > now)
+  local in_force, _, code = ban_in_force(k_device_ban, now)
+  local banned_by_hand = in_force and code ~= 'challenge_failures'
   if limit > 0 and #fails / 6 >= limit and not banned_by_hand then
     cooled = 1
     redis.call('DEL', k_device_ban)

@@ -119,6 +119,17 @@ local function place_device(key, t, lat, lon)
   end
 end
 
+-- @piece A ban (decide.lua's rules 8-10, the device's challenge cool-down) in
+-- force at `now`: its end (0 for none), reason ('' if none) and code; nil if
+-- the key holds no ban or its end has passed. decide.lua and challenge.lua
+-- both judge a ban with it, so a pass is held exactly when a decision is refused.
+local function ban_in_force(key, now)
+  local ban = redis.call('HMGET', key, 'until', 'reason', 'code')
+  if not (ban[1] or ban[2]) then return nil end
+  local untl = tonumber(ban[1] or '0') or 0
+  if untl ~= 0 and untl <= now then return nil end
+  return untl, ban[2] or '', ban[3]
+end
 -- @piece An answer already recorded under an idempotency key: {"replay", record}
 -- for the same request, {"conflict", record} for another one; nil if none.
 -- The record is the stored string, or a hash's HGETALL list.

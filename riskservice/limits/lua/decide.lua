@@ -224,18 +224,15 @@ if redis.call('EXISTS', k_allowlist, k_device_ban, k_user_ban, k_ip_ban) > 0 the
   local ban_keys = {k_device_ban, k_user_ban, k_ip_ban}
   for id = 8, 10 do
     if rule(plan, id, F_ENABLED) == 1 and not (split and id >= 9) then
-      local ban = redis.call('HMGET', ban_keys[id - 7], 'until', 'reason', 'code')
-      if ban[1] or ban[2] then
-        local untl = tonumber(ban[1] or '0') or 0
-        if untl == 0 or untl > now then
-          local retry = 0
-          if untl > 0 then retry = untl - now end
-          if ban[3] == 'challenge_failures' then
-            fired[#fired + 1] = {'challenge_failures', plan[H_CD_SEVERITY], plan[H_CD_SHADOW],
-                                 CHALLENGES[plan[H_CD_CHALLENGE]], ban[2] or '', cjson.null, cjson.null, retry}
-          else
-            fire(id, ban[2] or '', cjson.null, cjson.null, retry)
-          end
+      local untl, reason, code = ban_in_force(ban_keys[id - 7], now)
+      if untl then
+        local retry = 0
+        if untl > 0 then retry = untl - now end
+        if code == 'challenge_failures' then
+          fired[#fired + 1] = {'challenge_failures', plan[H_CD_SEVERITY], plan[H_CD_SHADOW],
+                               CHALLENGES[plan[H_CD_CHALLENGE]], reason, cjson.null, cjson.null, retry}
+        else
+          fire(id, reason, cjson.null, cjson.null, retry)
         end
       end
     end

@@ -48,11 +48,8 @@ local function fire(id, observed, limit, window_s, retry)
 end
 
 if rule(plan, 9, F_ENABLED) == 1 then
-  local ban = redis.call('HMGET', k_user_ban, 'until', 'reason')
-  if ban[1] or ban[2] then
-    local untl = tonumber(ban[1] or '0') or 0
-    if untl == 0 or untl > now then fire(9, ban[2] or '', cjson.null, cjson.null, untl > 0 and untl - now or 0) end
-  end
+  local untl, reason = ban_in_force(k_user_ban, now)
+  if untl then fire(9, reason, cjson.null, cjson.null, untl > 0 and untl - now or 0) end
 end
 if rule(plan, 3, F_ENABLED) == 1 and not own then
   -- The window counts admitted shares and the places other shares hold. The
