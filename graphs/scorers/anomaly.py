@@ -96,7 +96,8 @@ def anomaly_scores(t: EventTable, f: NodeFeatures, params: ScoringParams | None 
     sharer_score = noisy_or(NUMPY, *(s.score for s in sharer))
     # infrastructure fraud needs accounts of its own to share with: only it makes sinks
     infra = noisy_or(NUMPY, farm_usr.score, refused.score, star.score, dense.score, rotation.score)
-    sink = sink_signal(f, infra, p)
+    # a sprayer under the gate still makes sinks of the recipients it owns, by its spray score
+    sink = sink_signal(f, infra, p, star=star.score)
     hoarder, feeder = receiver_signals(t, f, p)
     user_score = noisy_or(NUMPY, sharer_score, sink.score, hoarder.score, feeder.score)
     # the device's own farm evidence is counted once, at the device: a family phone's

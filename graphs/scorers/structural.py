@@ -221,30 +221,73 @@ def star_signal(f: NodeFeatures, p: ScoringParams) -> Signal:
     return Signal.of(STAR_SPRAY, fan, score, {"gap": gap, "owned": owned, "owned_share": owned_share})
 
 
-def sink_signal(f: NodeFeatures, sharer_anomaly: NDArray[np.float64], p: ScoringParams) -> Signal:
+def sink_signal(f: NodeFeatures, sharer_anomaly: NDArray[np.float64], p: ScoringParams,
+                star: NDArray[np.float64] | None = None) -> Signal:
     """Accounts that mostly receive from suspicious sharers and share nothing real themselves.
 
     ``sharer_anomaly`` is the sharers' suspicion from the *infrastructure*
     signals (farms, sprays, dense blocks, refused attempts): fraud that needs
     accounts of its own to share with.  Spam towards real friends (low claim
     rates, bursts, lockstep pushes) reaches real people, who are not sinks.
+
+    A sharer counts once its suspicion reaches ``sink_suspect``.  Under that
+    gate it still counts for its *captive audience* (recipients that hear
+    from it alone, refused attempts included, and never share), with its
+    ``star`` score (the ``star_spray`` score of every user) instead of its
+    whole suspicion.  Such a recipient is nothing but that sharer's
+    audience, and a spray score is a statement about exactly that audience;
+    the gate is there for real users, who hear from several sharers or share
+    themselves, and they keep it.  A recipient reached once stays at a third
+    of the sharer's spray score, as under the gate.
+
+    Examples
+    --------
+    >>> from graphs.events.jsonl import read_events
+    >>> from graphs.features.nodes import node_features
+    >>> ev = [{"user_id": "s", "coupon_id": "c", "ts": i, "recipients": ["pool", f"x{i}"]} for i in range(3)]
+    >>> f = node_features(read_events(ev))
+    >>> anomaly = np.array([0.45, 0, 0, 0, 0])  # the sharer s is under the gate
+    >>> sink_signal(f, anomaly, ScoringParams()).score.tolist()
+    [0.0, 0.0, 0.0, 0.0, 0.0]
+    >>> sink_signal(f, anomaly, ScoringParams(), star=anomaly).score.round(2).tolist()
+    [0.0, 0.45, 0.15, 0.15, 0.15]
     """
     s = f.share_try  # a refused attempt at a sink still shows who it is for
     flagged = sharer_anomaly >= p.sink_suspect
-    sus_in = np.asarray(s.T @ (flagged * sharer_anomaly)).ravel()
-    sus_cnt = np.asarray(s.T @ flagged.astype(np.float64)).ravel()
+    st = sp.csr_matrix(s.T)  # recipients x sharers
+    # per receipt edge: the suspicion its sharer brings to this recipient (0: it does not count)
+    weight = (flagged * sharer_anomaly)[st.indices]
+    counts = flagged[st.indices].astype(np.float64)
+    if star is not None:
+        captive = _captive(st, f) & ~flagged[st.indices] & (star[st.indices] > 0)
+        weight = np.where(captive, star[st.indices], weight)
+        counts = np.where(captive, 1.0, counts)
+    sus_in = _row_sum(st, st.data * weight)
+    sus_cnt = _row_sum(st, st.data * counts)
     # a sink belongs to somebody: it hears from the same suspicious sharer again and again,
     # where a real user caught by a farm's random spam hears from each one once
-    st = sp.csr_matrix(s.T)
-    repeat = _row_max(st, flagged)
+    repeat = _row_max(st, counts > 0)
     total_in = np.asarray(s.sum(axis=0)).ravel()
     score, frac = sink_score(NUMPY, sus_in, total_in, sus_cnt, repeat, f.allowed, sharer_anomaly, p)
     return Signal.of(FAKE_SINK, sus_cnt, score, {"frac": frac, "repeat": repeat})
 
 
-def _row_max(m: sp.csr_matrix, col_mask: NDArray[np.bool_]) -> NDArray[np.float64]:
-    """Per row, the largest entry among the columns in ``col_mask``."""
-    data = m.data * col_mask[m.indices]
+def _captive(st: sp.csr_matrix, f: NodeFeatures) -> NDArray[np.bool_]:
+    """Per stored entry of ``st`` (recipients x sharers): its recipient hears from that sharer alone, never sharing."""
+    per_row = np.diff(st.indptr)
+    rows = np.repeat(np.arange(st.shape[0]), per_row)
+    return np.asarray((per_row[rows] == 1) & (f.allowed[rows] == 0), dtype=bool)
+
+
+def _row_sum(m: sp.csr_matrix, data: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Per row of ``m``, the sum of ``data`` (one value per stored entry)."""
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    return np.bincount(rows, weights=data, minlength=m.shape[0]).astype(np.float64)
+
+
+def _row_max(m: sp.csr_matrix, entry_mask: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """Per row, the largest stored entry among those in ``entry_mask`` (one flag per stored entry)."""
+    data = m.data * entry_mask
     out = np.zeros(m.shape[0])
     rows = np.flatnonzero(np.diff(m.indptr))
     if rows.size:

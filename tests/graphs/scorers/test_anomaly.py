@@ -74,6 +74,29 @@ def test_star_sprayer_hidden_by_camouflage_owns_most_deliveries() -> None:
     assert max(r["anomaly"] for n, r in rows.items() if n.startswith("o")) < 0.1
 
 
+def test_weak_sprayer_under_the_gate_still_marks_its_captive_audience() -> None:
+    events = background()
+    sinks = [f"sink{j}" for j in range(12)]
+    # 30 shares, each to 3 of 12 sinks, to two real users never reached again and, three
+    # times, to an ordinary sharer of the background; the claim rate is near the typical one
+    events += [share("sprayer", f"bg{i % 6}", i * HOUR,
+                     [sinks[(3 * i + j) % 12] for j in range(3)] + [f"cam{2 * i}", f"cam{2 * i + 1}"]
+                     + ([f"o{i}"] if i < 3 else []), claimed=1) for i in range(30)]
+    rows = by_node(score_events(events))
+    star = signal(rows["sprayer"], "star_spray")
+    assert star is not None and 0.0 < star["score"] < 0.5
+    assert rows["sprayer"]["anomaly"] < 0.5  # under sink_suspect: no sink the old way
+    # a sink hears from it alone, again and again, and never shares: its sprayer's spray score
+    for s in sinks:
+        sink = signal(rows[s], "fake_sink")
+        assert sink is not None and sink["score"] == star["score"] and sink["value"] in (7.0, 8.0)
+    # reached once, alone: a third of it, far under any cut
+    cam = signal(rows["cam0"], "fake_sink")
+    assert cam is not None and cam["score"] == pytest.approx(star["score"] / 3, abs=1e-4)
+    # an ordinary user who also hears from others, or shares, keeps the gate
+    assert all(signal(rows[f"o{i}"], "fake_sink") is None for i in range(3))
+
+
 def test_dense_block_survives_camouflage() -> None:
     events = background(90)
     sharers = [f"ring{i}" for i in range(8)]
