@@ -65,7 +65,9 @@ def anomaly_scores(spark: SparkSession, ev: SparkEvents, f: SparkFeatures, p: Sc
     for part in parts:
         users = users.join(part, "id", "left")
     users = users.fillna(0.0).withColumn("infra", noisy_or(SPARK, *(_score(s) for s in _INFRA))).transform(checkpoint)
-    sink = structural.sink(f, users.select("id", "infra"), p)
+    # a sprayer under the gate still makes sinks of the recipients it owns, by its spray score
+    sink = structural.sink(f, users.select("id", "infra"), p,
+                           star=users.select("id", _score(STAR_SPRAY).alias("star")))
     users = users.join(sink, "id", "left").join(receivers(ev, f, p), "id", "left").fillna(0.0)
     sharer = noisy_or(SPARK, *(_score(s) for s in _SHARER))
     users = users.withColumn("anomaly", noisy_or(SPARK, sharer, _score(FAKE_SINK), _score(HOARDER),

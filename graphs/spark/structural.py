@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pyarrow as pa
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from graphs.scorers.structural import claim_tail_log10
@@ -143,17 +143,31 @@ def star(f: SparkFeatures, p: ScoringParams) -> DataFrame:
                     share.alias(col_name(STAR_SPRAY, "owned_share")))
 
 
-def sink(f: SparkFeatures, infra: DataFrame, p: ScoringParams) -> DataFrame:
+def sink(f: SparkFeatures, infra: DataFrame, p: ScoringParams, star: DataFrame | None = None) -> DataFrame:
     """Accounts that mostly receive, again and again, from sharers suspicious of infrastructure fraud.
 
     ``infra`` has ``id`` and ``infra`` (the noisy-OR of farm, refused, star and dense scores).
+    ``star`` (``id``, ``star``: the ``star_spray`` score) lets a sharer under
+    the ``sink_suspect`` gate count for its captive audience, recipients that
+    hear from it alone and never share, by its spray score
+    (``graphs.scorers.structural.sink_signal``).
     """
     src = infra.select(F.col("id").alias("src"), F.col("infra").alias("s_inf"))
+    edges = f.share_try.join(src, "src", "left").fillna(0.0, ["s_inf"])
     flagged = F.col("s_inf") >= p.sink_suspect
-    wf = F.col("w") * flagged.cast("double")
-    per_dst = (f.share_try.join(src, "src", "left").fillna(0.0, ["s_inf"])
-               .groupBy(F.col("dst").alias("id"))
-               .agg(F.sum(wf * F.col("s_inf")).alias("sus_in"), F.sum(wf).alias("sus_cnt"),
+    weight: Column = flagged.cast("double") * F.col("s_inf")
+    counts: Column = flagged.cast("double")
+    if star is not None:
+        senders = f.share_try.groupBy("dst").agg(F.count(F.lit(1)).alias("senders"))
+        quiet = f.users.select(F.col("id").alias("dst"), F.col("allowed").alias("d_allowed"))
+        edges = (edges.join(star.select(F.col("id").alias("src"), F.col("star").alias("s_star")), "src", "left")
+                 .join(senders, "dst").join(quiet, "dst", "left").fillna(0.0, ["s_star", "d_allowed"]))
+        captive = (F.col("senders") == 1) & (F.col("d_allowed") == 0) & ~flagged & (F.col("s_star") > 0)
+        weight = F.when(captive, F.col("s_star")).otherwise(weight)
+        counts = F.when(captive, F.lit(1.0)).otherwise(counts)
+    wf = F.col("w") * counts
+    per_dst = (edges.groupBy(F.col("dst").alias("id"))
+               .agg(F.sum(F.col("w") * weight).alias("sus_in"), F.sum(wf).alias("sus_cnt"),
                     F.max(wf).alias("repeat"), F.sum("w").alias("total_in")))
     u = (f.users.select("id", "allowed").join(per_dst, "id", "left").join(infra, "id", "left")
          .fillna(0.0, ["sus_in", "sus_cnt", "repeat", "total_in", "infra"]))
