@@ -58,6 +58,8 @@ def _store() -> Iterator[RedisStore | ClusterStore]:
     if url is None:
         embedded = EmbeddedRedis(settings.data_dir)
         url = embedded.ensure()
+        # (a command meant for a service on its own Redis must not seem to act on it)
+        click.echo(f"REDIS_URL is not set: using the embedded Redis of {settings.data_dir}", err=True)
     settings = settings.model_copy(update={"redis_url": url, "redis_budget_ms": 2000})
     try:
         check_deployment(settings)
@@ -397,12 +399,23 @@ def simulate(users: int, seed: int, output_dir: Path, profile: str) -> None:
 
 @cli.command("rollback-scores")
 def rollback_scores() -> None:
-    """Make the previous version of the graph scores current again."""
-    from riskservice.graph_store import rollback
+    """Make the previous version of the graph scores current again.
 
+    The withdrawn run's marks leave the review queue: each device it flagged
+    is ranked again by its refusal points and the restored scores. Exits 1
+    when there is no previous version.
+    """
+    from riskservice.review.withdrawn import roll_back_scores
+
+    settings = _settings()
+    review = load_policy(settings.policy_file, settings.presets_file).review
     with _store() as store:
-        version = rollback(store.client)
-    click.echo(f"graph scores rolled back to version {version}" if version else "no previous version")
+        flipped = roll_back_scores(store.client, review)
+    if flipped is None:
+        raise click.ClickException("no previous version of the graph scores: nothing rolled back")
+    restored, withdrawn = flipped
+    click.echo(f"graph scores rolled back to version {restored}"
+               + (f"; version {withdrawn} withdrawn from the review queue and deleted" if withdrawn else ""))
 
 
 if __name__ == "__main__":

@@ -241,8 +241,7 @@ def _activate(client: redis.Redis | redis.RedisCluster, version: int) -> None:
 
     old_previous = optimistic(versions, (current, previous), flip)
     if old_previous is not None and int(old_previous) != version:
-        _drop(client, int(old_previous))
-        client.unlink(*case_version_keys(int(old_previous)))  # its cases: another slot on a cluster
+        drop_version(client, int(old_previous))
 
 
 def _drop(client: Any, version: int) -> None:
@@ -262,16 +261,58 @@ def _drop(client: Any, version: int) -> None:
 
 
 def rollback(client: redis.Redis | redis.RedisCluster) -> int | None:
-    """Make the previous version current again; returns it (None: nothing to roll back to)."""
+    """Make the previous version current again; returns it (None: nothing to roll back to).
+
+    The withdrawn version's keys stay; :func:`riskservice.review.withdrawn.roll_back_scores`
+    also takes its flags back from the review queue and deletes it.
+    """
+    flipped = rollback_versions(client)
+    return None if flipped is None else flipped[0]
+
+
+def rollback_versions(client: redis.Redis | redis.RedisCluster) -> tuple[int, int | None] | None:
+    """Make the previous version current again, in one transaction; returns
+    it and the version it replaced (None: nothing to roll back to)."""
     versions, current, previous_key, _ = _versions(client)
-    previous = versions.get(previous_key)
-    if previous is None:
-        return None
-    with versions.pipeline(transaction=True) as pipe:
+
+    def flip(pipe: Any) -> tuple[int, int | None] | None:
+        withdrawn, previous = pipe.get(current), pipe.get(previous_key)
+        pipe.multi()
+        if previous is None:
+            return None
         pipe.set(current, previous)
         pipe.delete(previous_key)
-        pipe.execute()
-    return int(previous)
+        return int(previous), None if withdrawn is None else int(withdrawn)
+
+    return optimistic(versions, (current, previous_key), flip)
+
+
+def drop_version(client: redis.Redis | redis.RedisCluster, version: int) -> None:
+    """Delete a version that is neither current nor previous, with its cases."""
+    _drop(client, version)
+    client.unlink(*case_version_keys(version))  # its cases: another slot on a cluster
+
+
+def anomalous_devices(client: redis.Redis | redis.RedisCluster, version: int,
+                      threshold: float) -> Iterator[list[tuple[str, float]]]:
+    """``version``'s devices scoring at least ``threshold``, with their
+    scores, in batches of at most :data:`BATCH`."""
+    versions = _versions(client)[0]
+    key, start = version_key(version, "anomaly", client), 0
+    while members := cast(list[tuple[bytes, float]], versions.zrangebyscore(
+            key, threshold, "+inf", start=start, num=BATCH, withscores=True)):
+        start += len(members)
+        batch = [(m.decode()[len("device:"):], score) for m, score in members if m.startswith(b"device:")]
+        if batch:
+            yield batch
+
+
+def anomaly_of(client: redis.Redis | redis.RedisCluster, version: int, devices: Sequence[str]) -> list[float | None]:
+    """The anomaly scores ``version`` gave ``devices`` (None: not scored), in order."""
+    if not devices:
+        return []
+    versions = _versions(client)[0]
+    return versions.zmscore(version_key(version, "anomaly", client), [f"device:{d}" for d in devices])
 
 
 def current_version(client: redis.Redis | redis.RedisCluster) -> int | None:

@@ -25,9 +25,12 @@ from riskservice.events import read_events
 from riskservice.graph_store import current_version, rollback, write_back
 from riskservice.limits.clock import ManualClock
 from riskservice.limits.cluster import ClusterStore
+from riskservice.limits.keys import REVIEW_QUEUE, device_shard, device_tag
 from riskservice.limits.slots import key_slot
 from riskservice.policy.load import load_policy
+from riskservice.policy.model import Review
 from riskservice.review import audit, ban_ends
+from riskservice.review.withdrawn import roll_back_scores
 from riskservice.state import risk_state
 from tests.api.test_events import traffic
 from tests.cluster_server import RedisClusterServer
@@ -280,3 +283,17 @@ def test_start_up_refuses_a_redis_of_the_other_kind(redis_cluster: RedisClusterS
         check_deployment(make_settings(redis_cluster.url, tmp_path))
     check_deployment(make_settings(redis_cluster.url, tmp_path, redis_cluster=True))
     check_deployment(make_settings(redis_server.url, tmp_path))
+
+
+def test_a_rollback_takes_the_withdrawn_runs_marks_back_from_the_queue_shards(app: Flask) -> None:
+    cluster = risk_state(app).store.client
+    devices = [f"dev-w{i}" for i in range(6)]  # (spread over the masters' queue shards)
+    first = write_back(cluster, [{"kind": "device", "node": d, "anomaly": 0.1, "kol": 0.0} for d in devices],
+                       queue_threshold=0.8)
+    second = write_back(cluster, [{"kind": "device", "node": d, "anomaly": 0.9, "kol": 0.0} for d in devices],
+                        queue_threshold=0.8)
+    shards = {device_shard(REVIEW_QUEUE, d) for d in devices}
+    assert sum(cluster.zcard(s) for s in shards) >= len(devices)
+    assert roll_back_scores(cluster, Review(anomaly_threshold=0.8)) == (first, second)
+    assert not any(cluster.zscore(device_shard(REVIEW_QUEUE, d), d) for d in devices)
+    assert not any(cluster.hget(f"{device_tag(d)}:flags", "_anomaly") for d in devices)
