@@ -143,7 +143,8 @@ def apply(client: redis.Redis | redis.RedisCluster, case_id: str, req: CaseActio
     """
     if is_cluster(client):
         raise NotSupported("bulk case actions need a single Redis: on Redis Cluster act on each member "
-                           "device (POST /v1/review/devices/<device_id>/actions)")
+                           "device (POST /v1/review/devices/<device_id>/actions) and ban member users with "
+                           "the command line (python -m riskservice ban user <user_id> --reason ...)")
     single = cast(redis.Redis, client)
 
     def act(pipe: Any) -> dict[str, Any]:
