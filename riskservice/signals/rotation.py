@@ -97,8 +97,13 @@ class DeviceRotation:
         users = self.devices.touch(share.device, now)
         users.put(share.user, None, now)
         touches = {user: t for user, t, _ in users.entries(now)}
-        suspect: dict[str, bool] = {}  # device -> whether it carries the floor's accounts
-        counted = [t for user, t in touches.items() if not self._has_own_friends(user, touches, now, suspect)]
+        if not self.own_friends or len(touches) < self.floor:
+            # Under the floor nothing is published anyway: no more work for
+            # the many phones of one or two accounts.
+            counted = list(touches.values())
+        else:
+            suspect: dict[str, bool] = {}  # device -> whether it carries the floor's accounts
+            counted = [t for user, t in touches.items() if not self._has_own_friends(user, touches, now, suspect)]
         return [Reading(share.device, len(counted), until_of(counted, self.window, now))]
 
     def outcome(self, share: Share, outcome: Outcome) -> list[Reading]:
@@ -110,16 +115,16 @@ class DeviceRotation:
         (``device_mates``), each neither on that device nor on a device
         carrying the floor's accounts. ``suspect`` caches the devices judged."""
         n = len(device_mates)
-        # Under the floor nothing is published anyway: no work for the many
-        # phones of one or two accounts.
-        if not self.own_friends or n < self.floor:
-            return False
         senders = self.senders(user, now)
         if len(senders) < n:
             return False
-        heard = 0
+        heard, left = 0, len(senders)
         for sender in senders:
+            left -= 1
             if sender in device_mates or self._on_suspect_device(sender, now, suspect):
+                # (a farm's account hears from the farm: stop once it cannot make it)
+                if heard + left < n:
+                    return False
                 continue
             heard += 1
             if heard >= n:
