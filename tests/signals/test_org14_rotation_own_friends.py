@@ -1,7 +1,8 @@
 """``device_rotation`` does not count an account with friends of its own
 (rotation.py): a family phone of five whose members hear from their friends'
 own phones (seed 404 at 10 000 users), against farm phones whose accounts
-hear only from the farm, on crafted share streams."""
+hear only from the farm, or from senders who lost their standing, on
+crafted share streams."""
 
 from __future__ import annotations
 
@@ -23,7 +24,10 @@ class Records:
         config = config or SignalConfig()
         self.feeder = SinkFeeder(config)
         self.devices: dict[str, list[str]] = {}
-        self.rotation = (DeviceRotation(config, self.feeder.senders, lambda user, now: self.devices.get(user, []))
+        # accounts that lost their standing (the engine's test for the fan-out waiver)
+        self.flagged: set[str] = set()
+        self.rotation = (DeviceRotation(config, self.feeder.senders, lambda user, now: self.devices.get(user, []),
+                                        lambda user, now: user in self.flagged)
                          if wired else DeviceRotation(config))
         self.n = 0
 
@@ -111,3 +115,13 @@ def test_a_friend_on_a_phone_of_three_still_counts() -> None:
         readings = records.share(30 + t, member, "home", ())
     # m0 heard from five such accounts: four of the five count.
     assert readings == [Reading("home", 4, T0 + 31 + MONTH)]
+
+
+def test_a_sender_that_lost_its_standing_is_no_friend_of_its_own() -> None:
+    records = Records()
+    # m0's fifth friend is flagged (say a ring's member, as the senders a farm
+    # would buy to hide its accounts are once they form a closed circle):
+    # four friends are one short of the phone's five accounts.
+    records.flagged.add("m0-f4")
+    readings = family_phone(records, {"m0": 5, "m1": 5, "m2": 4})
+    assert readings == [Reading("home", 4, T0 + 15 + MONTH)]
