@@ -8,8 +8,8 @@ accounts stays flagged. Family devices shared by 3-4 accounts stay below
 the floor.
 
 **Accounts with friends of their own** (``rotation_own_friends``). A family
-phone can carry five accounts (a family of three, and two relatives whose
-only phone it is: seed 404 at 10 000 users). Each of them is a person with
+phone can carry five accounts (a family of four, and a relative whose only
+phone it is: seed 404 at 10 000 users). Each of them is a person with
 friends, who share coupons to it from their own phones; a farm's accounts
 exist to share, and hear, if at all, from the farm. So an account on the
 device does not count when, in the window, it heard from as many accounts
