@@ -53,6 +53,12 @@ class SignalConfig:
     # graph signals look back as far as share events are kept.
     window_ms: int = 30 * DAY_MS
     rotation_window_ms: int = 30 * DAY_MS
+    # device_rotation (rotation.py): an account on the device does not count
+    # when it heard from as many accounts as the device has, none of them on
+    # it nor on a device of the floor's accounts, nor without its standing (a
+    # family member with friends of its own; a farm's accounts hear from the
+    # farm, if at all).
+    rotation_own_friends: bool = True
     repeat_window_ms: int = 3 * DAY_MS
     # Shares of one coupon closer than this to the sharer's previous one are
     # one sitting (coupon_repeat counts sittings).
