@@ -69,7 +69,10 @@ class SignalEngine:
         self.board = Board(config.board_cap)
         board = self.board
         feeder = SinkFeeder(config, lambda r, now: board.get("r", r, now) is not None)
-        rotation = DeviceRotation(config)
+        # (device_rotation's friends of an account's own: its senders, their
+        # devices and standing; rotation.py)
+        rotation = DeviceRotation(config, feeder.senders, lambda u, now: _keys(self.devices_of, u, now),
+                                  self._flagged)
         self.sinks = SinkRecipients(config, self.board)
         received = self.sinks.received
         self.lockstep = Lockstep(config, lambda user, now: received.get(user, now) is not None)

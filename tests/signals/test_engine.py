@@ -41,6 +41,20 @@ def test_device_rotation_publishes_from_its_floor_on_the_device() -> None:
     assert share(engine, 9, 9000, "u4", device="d1") == []
 
 
+def test_the_engine_gives_device_rotation_its_records_of_friends_of_their_own() -> None:
+    engine = SignalEngine()
+    n = 0
+    # Two of the phone's five accounts heard from five friends each, on the friends' own phones.
+    for member in ("m0", "m1"):
+        for i in range(5):
+            n += 1
+            share(engine, n, n * 1000, f"{member}-f{i}", device=f"own-{member}-{i}", recipients=(member,))
+    writes = [share(engine, 100 + i, 100_000 + i * 1000, f"m{i}", device="home", recipients=("x",))
+              for i in range(5)]
+    # Only three accounts count: the phone stays under the floor of four.
+    assert [w for w in writes if any(x.key == "risk:{d:home}:sig" for x in w)] == []
+
+
 def test_coupon_repeat_goes_to_every_device_of_the_sharer_and_to_a_new_one() -> None:
     engine = SignalEngine(EACH_A_SITTING)
     share(engine, 0, 0, "u1", device="d1")
