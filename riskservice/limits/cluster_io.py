@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from typing import Any, NamedTuple, NoReturn, cast
 
 import hiredis
@@ -141,12 +141,15 @@ class ClusterIO:
 
     # -- the native module, per master ---------------------------------------
 
-    def _detect_native(self) -> None:
-        """``MODULE LIST`` on every master (one that does not answer now is
-        looked at again by the first connection that reaches it)."""
+    def _detect_native(self, skip: Collection[str] = ()) -> None:
+        """``MODULE LIST`` on every master (one that does not answer now, or
+        is in ``skip``, is looked at again by the first connection that
+        reaches it)."""
         names = set()
         for node in self.client.get_primaries():  # type: ignore[no-untyped-call]
             names.add(node.name)
+            if node.name in skip:
+                continue
             try:
                 modules = self.client.get_redis_connection(node).execute_command("MODULE", "LIST")  # type: ignore[no-untyped-call]
             except redis.ResponseError:
@@ -162,10 +165,12 @@ class ClusterIO:
             watch = self._watches.setdefault(name, _ModuleWatch(name, self.native))
         return watch
 
-    def native_status(self) -> dict[str, object]:
-        """For ``/readyz``: looks again on every master, then which path each master's decisions take."""
+    def native_status(self, skip: Collection[str] = ()) -> dict[str, object]:
+        """For ``/readyz``: looks again on every master but those in ``skip``
+        (down: asking would only wait out the time-out), then which path each
+        master's decisions take."""
         if self.native.mode != "off":
-            self._detect_native()
+            self._detect_native(skip)
         return self.native.status()
 
     # -- the slot map -------------------------------------------------------

@@ -154,11 +154,13 @@ class RedisStore:
             return
         self.native.observe(modules)
 
-    def native_status(self) -> dict[str, object]:
+    def native_status(self, look: bool = True) -> dict[str, object]:
         """For ``/readyz``: looks for the module again (a probe is rare, and a
         worker that has made no decision since a failover would otherwise
-        report the old server's path), then which path decisions take."""
-        if self.native.mode != "off":
+        report the old server's path), then which path decisions take.
+        ``look=False``: the last path seen (Redis did not answer the probe:
+        asking again would only wait out the time-out)."""
+        if look and self.native.mode != "off":
             self._detect_native()
         return self.native.status()
 
@@ -426,11 +428,17 @@ class RedisStore:
         status, flat, cooled = self.run(CHALLENGE, keys, args)
         return status.decode(), DecisionRecord.parse(flat), bool(cooled)
 
-    def ping(self) -> bool:
-        """True when Redis answers now (ignores the breaker: readiness must probe)."""
+    def ping(self, probe: redis.Redis | None = None) -> bool:
+        """True when Redis answers now (ignores the breaker: readiness must probe).
+
+        ``probe``: a client of the same Redis to ask instead of the store's
+        own (``/readyz`` passes one with short time-outs,
+        :func:`riskservice.limits.topology.probe_client`); an answer closes
+        the breaker either way.
+        """
         try:
-            ok = bool(self.client.ping())
-        except redis.RedisError:
+            ok = bool((probe or self.client).ping())
+        except (redis.RedisError, OSError):
             return False
         self._breaker.success()
         return ok
