@@ -91,3 +91,17 @@ def test_breaker_skips_redis_during_cool_down(own_redis: RedisServer, tmp_path: 
     # Readiness probes Redis itself, and closes the breaker on success.
     assert app.test_client().get("/readyz").status_code == 200
     assert timed_share(app)[0]["degraded"] is False
+
+
+def test_readyz_on_a_hung_redis_answers_503_within_its_probe_time(own_redis: RedisServer, tmp_path: Path) -> None:
+    # A large budget: the store's own client would wait 2.5 s; the probe has its own 0.2 s time-outs.
+    app = create_app(make_settings(own_redis.url, tmp_path, redis_budget_ms=5000))
+    own_redis.pause()
+    started = time.perf_counter()
+    ready = app.test_client().get("/readyz")
+    assert time.perf_counter() - started < 0.9
+    assert ready.status_code == 503
+    assert (ready.json["status"], ready.json["redis"], ready.json["signals"]) == (
+        "unavailable", "unreachable", {"state": "unknown"})
+    own_redis.resume()
+    assert app.test_client().get("/readyz").json["status"] == "ready"
