@@ -64,6 +64,12 @@ class _NodeBatch(NamedTuple):
     parts: Sequence[Part]
     shapes: list[list[tuple[int, bool]]]  # per call, per group: commands sent, and whether its WAIT was moved
     wait: bool  # one WAIT ends the batch
+    payload: bytes  # as written (sent again once if a kept connection proves stale)
+    reused: bool  # on a connection kept idle since an earlier batch (which the server may have closed)
+
+
+class _ClosedBeforeAnswering(redis.ConnectionError):
+    """The connection was closed or reset before the batch's first reply."""
 
 
 class _ModuleWatch:
@@ -288,29 +294,43 @@ class ClusterIO:
             shapes.append(shape)
         if wait is not None:
             packed.append(hiredis.pack_command(("WAIT", *wait)))  # type: ignore[arg-type]
-        conn = self._take(node)
+        conn, reused = self._take(node)
+        payload = b"".join(packed)
         try:
-            conn.send_packed_command([b"".join(packed)], check_health=False)  # type: ignore[no-untyped-call]
+            try:
+                conn.send_packed_command([payload], check_health=False)  # type: ignore[no-untyped-call]
+            except redis.ConnectionError:
+                if not reused:
+                    raise  # a connection just made: the master refuses or is away
+                # A kept connection the server closed while it sat idle (a
+                # restart at the same address, an idle time-out): a failed
+                # write (broken pipe, reset) reached nothing, so it goes once
+                # more on a new connection, and the master is not taken for
+                # failed. (Time-outs are not retried: they spent the budget.)
+                conn.disconnect()  # type: ignore[no-untyped-call]
+                conn.send_packed_command([payload], check_health=False)  # type: ignore[no-untyped-call]
+                reused = False
         except (redis.RedisError, OSError) as exc:
             self._lost(node, conn, exc)
-        return _NodeBatch(node, conn, parts, shapes, wait is not None)
+        return _NodeBatch(node, conn, parts, shapes, wait is not None, payload, reused)
 
     def _receive(self, batch: _NodeBatch, release: Callable[[], None]) -> None:
         """Read a master's replies into its calls (the group commit's ``complete``)."""
         node, conn = batch.node, batch.conn
-        got: list[list[list[Any]]] = []
         try:
-            for shape in batch.shapes:
-                groups = []
-                for count, _ in shape:
-                    replies = []
-                    for _ in range(count):
-                        try:
-                            replies.append(conn.read_response())
-                        except redis.exceptions.ResponseError as exc:
-                            replies.append(exc)
-                    groups.append(replies)
-                got.append(groups)
+            try:
+                got = self._read_batch(conn, batch.shapes, first=True)
+            except _ClosedBeforeAnswering:
+                if not batch.reused:
+                    raise
+                # The write went into a kept connection the server had closed
+                # (a restart at the same address: its first reply is the
+                # end of the stream). Sent once more on a new connection: at
+                # worst a call runs twice, and every call is idempotent by
+                # its event (a decision's second run is a replay).
+                conn.disconnect()  # type: ignore[no-untyped-call]
+                conn.send_packed_command([batch.payload], check_health=False)  # type: ignore[no-untyped-call]
+                got = self._read_batch(conn, batch.shapes)
         except (redis.RedisError, OSError) as exc:
             self._lost(node, conn, exc)
         waited: Any = None
@@ -337,6 +357,33 @@ class ClusterIO:
                     replies.append(waited)
             part.reply = groups
 
+    @staticmethod
+    def _read_batch(conn: Connection, shapes: list[list[tuple[int, bool]]], first: bool = False
+                    ) -> list[list[list[Any]]]:
+        """A batch's replies, per call and group (error replies as exceptions).
+
+        ``first``: a connection closed or reset before the first reply
+        raises :class:`_ClosedBeforeAnswering` (a time-out does not).
+        """
+        got: list[list[list[Any]]] = []
+        for shape in shapes:
+            groups = []
+            for count, _ in shape:
+                replies = []
+                for _ in range(count):
+                    try:
+                        replies.append(conn.read_response())
+                    except redis.exceptions.ResponseError as exc:
+                        replies.append(exc)
+                    except redis.ConnectionError as exc:
+                        if first:
+                            raise _ClosedBeforeAnswering(str(exc)) from exc
+                        raise
+                    first = False
+                groups.append(replies)
+            got.append(groups)
+        return got
+
     def _lost(self, node: ClusterNode, conn: Connection, exc: Exception) -> NoReturn:
         """A master failed mid-call: drop the connection (a reply may still
         arrive on it), open its breaker, say so, and re-read the slot map."""
@@ -357,8 +404,9 @@ class ClusterIO:
                     "promoted replica) answers", extra={"node": name, "slots": self._served.get(name, "unknown"),
                                                         "error": str(exc)})
 
-    def _take(self, node: ClusterNode) -> Connection:
-        """An idle connection to ``node`` (a new one when none is idle).
+    def _take(self, node: ClusterNode) -> tuple[Connection, bool]:
+        """An idle connection to ``node`` (a new one when none is idle), and
+        whether it was kept idle (the server may have closed it since).
 
         As RedisStore does, the hot path keeps its own stack of idle
         connections per master rather than going through the node's pool,
@@ -369,14 +417,14 @@ class ClusterIO:
                 self._idle, self._idle_pid = {}, os.getpid()  # the parent's sockets are not ours
             stack = self._idle.get(node.name)
             if stack:
-                return stack.pop()
+                return stack.pop(), True
         pool = self.client.get_redis_connection(node).connection_pool
         conn = cast(Connection, pool.make_connection())
         if self.native.mode != "off":
             # Every (re)connection may meet another server (a restart, a
             # promoted replica): it looks for the module first.
             conn.register_connect_callback(self._watch(node.name).on_connect)  # type: ignore[no-untyped-call]
-        return conn
+        return conn, False
 
     def _give(self, name: str, conn: Connection) -> None:
         with self._idle_lock:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 
 from riskservice.app import create_app
+from riskservice.state import risk_state
 from tests.api.helpers import share
+from tests.cluster.nodes import poll
 from tests.conftest import make_settings
 from tests.redis_server import RedisServer
 
@@ -105,3 +109,31 @@ def test_readyz_on_a_hung_redis_answers_503_within_its_probe_time(own_redis: Red
         "unavailable", "unreachable", {"state": "unknown"})
     own_redis.resume()
     assert app.test_client().get("/readyz").json["status"] == "ready"
+
+
+@pytest.mark.parametrize("stale", ["closed", "reset"])
+def test_a_restart_at_the_same_port_degrades_no_answer(own_redis: RedisServer, tmp_path: Path,
+                                                       caplog: pytest.LogCaptureFixture, stale: str) -> None:
+    # qa14 D4 on one Redis: the connections kept idle are stale after the
+    # restart; the first call on one is sent again on a fresh connection.
+    app = create_app(make_settings(own_redis.url, tmp_path, redis_budget_ms=1000, breaker_cooldown_ms=60_000))
+    assert timed_share(app, event_id="before")[0]["degraded"] is False
+    own_redis.kill()
+    own_redis.start()
+    if stale == "reset":
+        # A byte on each kept connection draws a reset from the new server's
+        # host: the next write fails at once (a broken pipe).
+        for conn in risk_state(app).store._idle:
+            sock = conn._sock
+            poll("a kept connection reset", lambda sock=sock: _send_fails(sock), 5)  # type: ignore[misc]
+    with caplog.at_level(logging.WARNING):
+        assert timed_share(app, event_id="after")[0]["degraded"] is False
+    assert [r.getMessage() for r in caplog.records] == []
+
+
+def _send_fails(sock: Any) -> bool:
+    try:
+        sock.send(b"\r\n")
+    except OSError:
+        return True
+    return False
