@@ -12,6 +12,7 @@ import pytest
 from flask import Flask
 
 from riskservice.app import create_app
+from riskservice.decisions.engine import DegradedLog
 from riskservice.state import risk_state
 from tests.api.helpers import share
 from tests.cluster.nodes import poll
@@ -137,3 +138,30 @@ def _send_fails(sock: Any) -> bool:
     except OSError:
         return True
     return False
+
+
+def test_every_degraded_answer_s_reason_is_logged_at_most_once_a_second(
+        own_redis: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # qa14 D3: an answer degraded for another reason than a failed connection
+    # (here the breaker's cool-down) was in no log line.
+    app = make_app(own_redis, tmp_path, breaker_cooldown_ms=60_000)
+    now = [100.0]
+    risk_state(app).engine.degraded_log = DegradedLog(clock=lambda: now[0])
+    own_redis.kill()
+
+    def lines() -> list[tuple[str, int]]:
+        return [(r.reason, r.unlogged_since) for r in caplog.records  # type: ignore[attr-defined]
+                if r.getMessage() == "decision answered degraded"]
+
+    with caplog.at_level(logging.WARNING):
+        for _ in range(4):
+            assert timed_share(app)[0]["degraded"] is True
+        assert [(reason.split(":")[0], n) for reason, n in lines()] == [
+            ("redis script failed", 0), ("redis unavailable (circuit open)", 0)]
+        now[0] += 0.99
+        timed_share(app)
+        assert len(lines()) == 2
+        now[0] += 0.01
+        timed_share(app)
+    # The next line of a kind says how many answers went unlogged since its last.
+    assert lines()[-1] == ("redis unavailable (circuit open)", 3)
