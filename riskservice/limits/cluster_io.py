@@ -30,8 +30,8 @@ from riskservice.limits.group_commit import GroupCommit, Part
 from riskservice.limits.native import COMMANDS, NativeMode
 from riskservice.limits.native.path import NativeMasters, is_lua_only, is_unknown_command, modules_on
 from riskservice.limits.scripts import CHALLENGE, DECIDE, OUTCOME, RECONCILE, REWARD, Script
-from riskservice.limits.slots import SLOTS, key_slot
-from riskservice.limits.store import OFFSET_RTT_S
+from riskservice.limits.slots import SLOTS, key_slot, slot_tag
+from riskservice.limits.store import OFFSET_RTT_S, WARM_CONNECTIONS, load_missing
 from riskservice.limits.topology import masters, slot_ranges
 
 __all__ = ["RESERVE", "SETTLE", "ClusterIO", "Command"]
@@ -433,6 +433,50 @@ class ClusterIO:
                 stack.append(conn)
                 return
         conn.disconnect()  # type: ignore[no-untyped-call]
+
+    # -- before serving ----------------------------------------------------------
+
+    def warm_up(self, connections: int = WARM_CONNECTIONS) -> list[str]:
+        """Do now what a worker's first decisions would otherwise pay for
+        within their budget (gunicorn's ``post_worker_init``, before the
+        worker accepts a request; qa14 found the first decision of each
+        worker late, hence degraded):
+
+        - the table of every slot's hash tag (:func:`slot_tag`: about 0.3 s
+          of CPU, which the first decision paid between its two round trips);
+        - ``connections`` connections to every master, kept idle (each has
+          looked for the module on connecting), and every script known there;
+        - the servers' clock, for the deadlines.
+
+        Returns the masters it could not reach (logged): their first
+        decisions connect, or are degraded while they are down.
+        """
+        slot_tag(0)
+        cold = []
+        for node in self.client.get_primaries():  # type: ignore[no-untyped-call]
+            try:
+                self._warm(node, connections)
+            except (redis.RedisError, OSError) as exc:
+                cold.append(node.name)
+                log.warning("cannot warm up the connections to a master",
+                            extra={"node": node.name, "error": str(exc)})
+        self.deadline_ms()
+        return cold
+
+    def _warm(self, node: ClusterNode, connections: int) -> None:
+        """Open ``connections`` to ``node`` for the idle stack; load the scripts it lacks."""
+        conns = [self._take(node)[0] for _ in range(connections)]
+        try:
+            for conn in conns:
+                conn.connect()  # type: ignore[no-untyped-call]
+            load_missing(conns[0], SCRIPTS)
+        except BaseException:
+            for conn in conns:
+                conn.disconnect()  # type: ignore[no-untyped-call]
+            raise
+        finally:
+            for conn in conns:
+                self._give(node.name, conn)
 
     def call(self, key: str, *commands: Command) -> list[Any]:
         """Commands on the master of ``key``'s slot, in one round trip."""

@@ -8,6 +8,7 @@ Driver errors and time-outs are wrapped in one :class:`StorageError`.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Hashable, Sequence
@@ -29,7 +30,12 @@ from riskservice.limits.records import DecisionRecord, RecordLocation, find_reco
 from riskservice.limits.scripts import CHALLENGE, DECIDE, OUTCOME, RECONCILE, REWARD, Script
 
 # REWARD: the reward script, for riskservice.rewards.
-__all__ = ["MAX_IDLE", "OFFSET_RTT_S", "REWARD", "RedisStore"]
+__all__ = ["MAX_IDLE", "OFFSET_RTT_S", "REWARD", "WARM_CONNECTIONS", "RedisStore", "load_missing"]
+
+log = logging.getLogger("riskservice.store")
+
+# The scripts this store runs (loaded before a worker serves).
+SCRIPTS = (DECIDE, OUTCOME, CHALLENGE, RECONCILE, REWARD)
 
 
 # Idle hot-path connections a process keeps (more are opened under load, and
@@ -39,9 +45,24 @@ MAX_IDLE = 64
 # Clock samples taken over a slower round trip than this are not trusted.
 OFFSET_RTT_S = 0.002
 
+# Connections a worker opens before it serves (per master on a cluster): a
+# batch in flight and the next one (the group commit keeps one per server
+# busy at a time, two while a WAIT is read).
+WARM_CONNECTIONS = 2
+
 
 # The one server's lane in the group commit.
 LANE = "redis"
+
+
+def load_missing(conn: Connection, scripts: Sequence[Script]) -> None:
+    """Load on ``conn``'s server those of ``scripts`` it does not have (``SCRIPT EXISTS``, then a ``LOAD`` each)."""
+    conn.send_command("SCRIPT", "EXISTS", *(script.sha for script in scripts))  # type: ignore[no-untyped-call]
+    known = conn.read_response()
+    for script, have in zip(scripts, known, strict=True):
+        if not have:
+            conn.send_command("SCRIPT", "LOAD", script.source)  # type: ignore[no-untyped-call]
+            conn.read_response()
 
 
 class _Call(NamedTuple):
@@ -177,6 +198,29 @@ class RedisStore:
             self._idle.append(conn)
         else:
             conn.disconnect()  # type: ignore[no-untyped-call]
+
+    def warm_up(self, connections: int = WARM_CONNECTIONS) -> list[str]:
+        """Before a worker serves (gunicorn's ``post_worker_init``): open
+        ``connections`` connections for the hot path (each has looked for
+        the module on connecting), load the scripts Redis lacks and read its
+        clock, rather than in the first decisions' budget. Returns ``["redis"]``
+        when Redis did not answer (logged; the first decisions then connect
+        or are degraded), else nothing."""
+        conns = [self._take() for _ in range(connections)]
+        try:
+            for conn in conns:
+                conn.connect()  # type: ignore[no-untyped-call]
+            load_missing(conns[0], SCRIPTS)
+        except (redis.RedisError, OSError) as exc:
+            for conn in conns:
+                conn.disconnect()  # type: ignore[no-untyped-call]
+            log.warning("cannot warm up the connections to redis", extra={"error": str(exc)})
+            return [LANE]
+        finally:
+            for conn in conns:
+                self._give_back(conn)
+        self.deadline_ms()
+        return []
 
     def close(self) -> None:
         """Close every idle connection (at shutdown)."""
