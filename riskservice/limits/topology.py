@@ -28,7 +28,6 @@ __all__ = ["PROBE_TIMEOUT_S", "ClusterHealth", "ClusterMisconfigured", "connect_
            "is_cluster", "masters", "node_client", "probe_client", "probe_health", "slot_ranges"]
 
 
-
 class ClusterMisconfigured(RuntimeError):
     """``RISK_REDIS_CLUSTER`` does not match the Redis that ``REDIS_URL`` names, or the cluster is down."""
 
