@@ -78,7 +78,8 @@ def _single_readiness(store: RedisStore) -> Readiness:
     with probe_client(store.client, PROBE_TIMEOUT_S) as probe:
         answers = store.ping(probe)
         signals = _consumer_status(probe) if answers else ConsumerStatus("unknown")
-    return Readiness("ok" if answers else "unreachable", None, signals, store.native_status(look=answers))
+        decide = store.native_status(look=answers, probe=probe)
+    return Readiness("ok" if answers else "unreachable", None, signals, decide)
 
 
 def _cluster_readiness(store: ClusterStore) -> Readiness:
@@ -93,7 +94,7 @@ def _cluster_readiness(store: ClusterStore) -> Readiness:
         host, port = holder.rsplit(":", 1)
         with probe_client(store.client, PROBE_TIMEOUT_S, host, int(port)) as probe:
             signals = _consumer_status(probe)
-    return Readiness(redis_state, seen.as_json(), signals, store.native_status(skip=down))
+    return Readiness(redis_state, seen.as_json(), signals, store.native_status(skip=down, timeout_s=PROBE_TIMEOUT_S))
 
 
 @bp.get("/metrics")

@@ -32,7 +32,7 @@ from riskservice.limits.native.path import NativeMasters, is_lua_only, is_unknow
 from riskservice.limits.scripts import CHALLENGE, DECIDE, OUTCOME, RECONCILE, REWARD, Script
 from riskservice.limits.slots import SLOTS, key_slot, slot_tag
 from riskservice.limits.store import OFFSET_RTT_S, WARM_CONNECTIONS, load_missing
-from riskservice.limits.topology import masters, slot_ranges
+from riskservice.limits.topology import masters, probe_client, slot_ranges
 
 __all__ = ["RESERVE", "SETTLE", "ClusterIO", "Command"]
 
@@ -147,17 +147,22 @@ class ClusterIO:
 
     # -- the native module, per master ---------------------------------------
 
-    def _detect_native(self, skip: Collection[str] = ()) -> None:
+    def _detect_native(self, skip: Collection[str] = (), timeout_s: float | None = None) -> None:
         """``MODULE LIST`` on every master (one that does not answer now, or
         is in ``skip``, is looked at again by the first connection that
-        reaches it)."""
+        reaches it); ``timeout_s``: on a probe connection of its own with
+        that time-out, not the client's."""
         names = set()
         for node in self.client.get_primaries():  # type: ignore[no-untyped-call]
             names.add(node.name)
             if node.name in skip:
                 continue
             try:
-                modules = self.client.get_redis_connection(node).execute_command("MODULE", "LIST")  # type: ignore[no-untyped-call]
+                if timeout_s is None:
+                    modules = self.client.get_redis_connection(node).execute_command("MODULE", "LIST")  # type: ignore[no-untyped-call]
+                else:
+                    with probe_client(self.client, timeout_s, node.host, node.port) as probe:
+                        modules = probe.execute_command("MODULE", "LIST")
             except redis.ResponseError:
                 modules = None  # MODULE refused (managed services): no module
             except (redis.RedisError, OSError):
@@ -171,12 +176,13 @@ class ClusterIO:
             watch = self._watches.setdefault(name, _ModuleWatch(name, self.native))
         return watch
 
-    def native_status(self, skip: Collection[str] = ()) -> dict[str, object]:
+    def native_status(self, skip: Collection[str] = (), timeout_s: float | None = None) -> dict[str, object]:
         """For ``/readyz``: looks again on every master but those in ``skip``
-        (down: asking would only wait out the time-out), then which path each
+        (down: asking would only wait out the time-out), on probe
+        connections when ``timeout_s`` is given, then which path each
         master's decisions take."""
         if self.native.mode != "off":
-            self._detect_native(skip)
+            self._detect_native(skip, timeout_s)
         return self.native.status()
 
     # -- the slot map -------------------------------------------------------

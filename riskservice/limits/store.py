@@ -164,25 +164,27 @@ class RedisStore:
                 conn.register_connect_callback(self._on_connect)  # type: ignore[no-untyped-call]
             return conn
 
-    def _detect_native(self) -> None:
-        """``MODULE LIST`` at start-up (a Redis that does not answer now is
-        looked at again by the first connection that reaches it)."""
+    def _detect_native(self, client: redis.Redis | None = None) -> None:
+        """``MODULE LIST`` at start-up, through ``client`` if given (a Redis
+        that does not answer now is looked at again by the first connection
+        that reaches it)."""
         try:
-            modules = self.client.execute_command("MODULE", "LIST")  # type: ignore[no-untyped-call]
+            modules = (client or self.client).execute_command("MODULE", "LIST")  # type: ignore[no-untyped-call]
         except redis.ResponseError:
             modules = None  # MODULE refused (managed services): no module
-        except redis.RedisError:
+        except (redis.RedisError, OSError):
             return
         self.native.observe(modules)
 
-    def native_status(self, look: bool = True) -> dict[str, object]:
+    def native_status(self, look: bool = True, probe: redis.Redis | None = None) -> dict[str, object]:
         """For ``/readyz``: looks for the module again (a probe is rare, and a
         worker that has made no decision since a failover would otherwise
-        report the old server's path), then which path decisions take.
-        ``look=False``: the last path seen (Redis did not answer the probe:
-        asking again would only wait out the time-out)."""
+        report the old server's path), through ``probe`` if given, then
+        which path decisions take. ``look=False``: the last path seen (Redis
+        did not answer the probe: asking again would only wait out the
+        time-out)."""
         if look and self.native.mode != "off":
-            self._detect_native()
+            self._detect_native(probe)
         return self.native.status()
 
     def _on_connect(self, conn: Connection) -> None:
