@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +24,8 @@ from riskservice.limits.records import DecisionRecord
 from riskservice.limits.sliding import combine
 from riskservice.policy.load import Policy
 from riskservice.policy.rollout import enforced
+
+log = logging.getLogger("riskservice.decisions")
 
 DECISIONS = ("allow", "challenge", "block")
 FAIL_MODE_SEVERITY = {"allow": 0, "challenge": 1, "block": 2}
@@ -186,6 +190,62 @@ def one_explanation(findings: list[Finding]) -> list[Finding]:
     return out
 
 
+# A word of a reason that names a key or a node (``risk:{d:…}``, ``10.0.0.3:6379``).
+_PARTICULAR = re.compile(r"\S*[:{]\S*")
+
+
+def reason_kind(reason: str) -> str:
+    """A degraded answer's reason without its particulars (the driver's error,
+    a key, a node): what its log lines are counted under.
+
+    >>> reason_kind("redis cluster call failed: Error 32 while writing to socket. Broken pipe.")
+    'redis cluster call failed'
+    >>> reason_kind("no master serves the slot of risk:{d:dev-1}:w")
+    'no master serves the slot of …'
+    """
+    return _PARTICULAR.sub("…", reason.split(": ", 1)[0])
+
+
+class DegradedLog:
+    """Says in the log why decisions are answered degraded (fail-open or the
+    fail mode's floor): at most one line per kind of reason
+    (:func:`reason_kind`) per ``interval_s`` in this process, giving the
+    whole reason and how many answers of that kind went unlogged since its
+    last line.
+
+    Without it only connection failures were logged (by the store): a
+    decision that reached Redis after its deadline, a script error, a full
+    queue, an open breaker were visible only as counters. Rate-limited,
+    since during an outage every decision is degraded.
+
+    Parameters
+    ----------
+    interval_s : float
+        Least time between two lines of one kind.
+    clock : callable
+        Monotonic seconds (injectable for tests).
+    """
+
+    def __init__(self, interval_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval_s, self.clock = interval_s, clock
+        self._said_at: dict[str, float] = {}
+        self._unsaid: dict[str, int] = {}
+
+    def note(self, error: StorageError) -> None:
+        """One degraded answer, for ``error``. (Two threads racing here may
+        both log a line: harmless, and cheaper than a lock on every call.)"""
+        reason = str(error)
+        kind = reason_kind(reason)
+        now = self.clock()
+        said = self._said_at.get(kind)
+        if said is not None and now - said < self.interval_s:
+            self._unsaid[kind] = self._unsaid.get(kind, 0) + 1
+            return
+        self._said_at[kind] = now
+        log.warning("decision answered degraded", extra={"reason": reason,
+                                                          "unlogged_since": self._unsaid.pop(kind, 0)})
+
+
 class DecisionEngine:
     """Decides shares against the current policy and the store.
 
@@ -235,6 +295,7 @@ class DecisionEngine:
         # out would open that master's breaker and degrade its decisions.
         self.reconcile_batch = 50 if cluster else 500
         self._reconcile_after = 0.0
+        self.degraded_log = DegradedLog()
 
     def decide(self, req: DecisionRequest, body: dict[str, Any]) -> Decision:
         """Answer one share (``body``: the parsed JSON it was validated from).
@@ -271,7 +332,8 @@ class DecisionEngine:
                         raise
                     self._reconcile_after = time.monotonic() + RECONCILE_RETRY_S
             rec = self.store.decide(keys, args)
-        except StorageError:
+        except StorageError as exc:
+            self.degraded_log.note(exc)
             return self._degraded(static, policy.version, keys, args)
         if rec.status == "conflict":
             raise Conflict(

@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from typing import Any, NamedTuple, NoReturn, cast
 
 import hiredis
@@ -30,9 +30,9 @@ from riskservice.limits.group_commit import GroupCommit, Part
 from riskservice.limits.native import COMMANDS, NativeMode
 from riskservice.limits.native.path import NativeMasters, is_lua_only, is_unknown_command, modules_on
 from riskservice.limits.scripts import CHALLENGE, DECIDE, OUTCOME, RECONCILE, REWARD, Script
-from riskservice.limits.slots import SLOTS, key_slot
-from riskservice.limits.store import OFFSET_RTT_S
-from riskservice.limits.topology import masters, slot_ranges
+from riskservice.limits.slots import SLOTS, key_slot, slot_tag
+from riskservice.limits.store import OFFSET_RTT_S, WARM_CONNECTIONS, load_missing
+from riskservice.limits.topology import masters, probe_client, slot_ranges
 
 __all__ = ["RESERVE", "SETTLE", "ClusterIO", "Command"]
 
@@ -64,6 +64,12 @@ class _NodeBatch(NamedTuple):
     parts: Sequence[Part]
     shapes: list[list[tuple[int, bool]]]  # per call, per group: commands sent, and whether its WAIT was moved
     wait: bool  # one WAIT ends the batch
+    payload: bytes  # as written (sent again once if a kept connection proves stale)
+    reused: bool  # on a connection kept idle since an earlier batch (which the server may have closed)
+
+
+class _ClosedBeforeAnswering(redis.ConnectionError):
+    """The connection was closed or reset before the batch's first reply."""
 
 
 class _ModuleWatch:
@@ -141,14 +147,22 @@ class ClusterIO:
 
     # -- the native module, per master ---------------------------------------
 
-    def _detect_native(self) -> None:
-        """``MODULE LIST`` on every master (one that does not answer now is
-        looked at again by the first connection that reaches it)."""
+    def _detect_native(self, skip: Collection[str] = (), timeout_s: float | None = None) -> None:
+        """``MODULE LIST`` on every master (one that does not answer now, or
+        is in ``skip``, is looked at again by the first connection that
+        reaches it); ``timeout_s``: on a probe connection of its own with
+        that time-out, not the client's."""
         names = set()
         for node in self.client.get_primaries():  # type: ignore[no-untyped-call]
             names.add(node.name)
+            if node.name in skip:
+                continue
             try:
-                modules = self.client.get_redis_connection(node).execute_command("MODULE", "LIST")  # type: ignore[no-untyped-call]
+                if timeout_s is None:
+                    modules = self.client.get_redis_connection(node).execute_command("MODULE", "LIST")  # type: ignore[no-untyped-call]
+                else:
+                    with probe_client(self.client, timeout_s, node.host, node.port) as probe:
+                        modules = probe.execute_command("MODULE", "LIST")
             except redis.ResponseError:
                 modules = None  # MODULE refused (managed services): no module
             except (redis.RedisError, OSError):
@@ -162,10 +176,13 @@ class ClusterIO:
             watch = self._watches.setdefault(name, _ModuleWatch(name, self.native))
         return watch
 
-    def native_status(self) -> dict[str, object]:
-        """For ``/readyz``: looks again on every master, then which path each master's decisions take."""
+    def native_status(self, skip: Collection[str] = (), timeout_s: float | None = None) -> dict[str, object]:
+        """For ``/readyz``: looks again on every master but those in ``skip``
+        (down: asking would only wait out the time-out), on probe
+        connections when ``timeout_s`` is given, then which path each
+        master's decisions take."""
         if self.native.mode != "off":
-            self._detect_native()
+            self._detect_native(skip, timeout_s)
         return self.native.status()
 
     # -- the slot map -------------------------------------------------------
@@ -283,29 +300,43 @@ class ClusterIO:
             shapes.append(shape)
         if wait is not None:
             packed.append(hiredis.pack_command(("WAIT", *wait)))  # type: ignore[arg-type]
-        conn = self._take(node)
+        conn, reused = self._take(node)
+        payload = b"".join(packed)
         try:
-            conn.send_packed_command([b"".join(packed)], check_health=False)  # type: ignore[no-untyped-call]
+            try:
+                conn.send_packed_command([payload], check_health=False)  # type: ignore[no-untyped-call]
+            except redis.ConnectionError:
+                if not reused:
+                    raise  # a connection just made: the master refuses or is away
+                # A kept connection the server closed while it sat idle (a
+                # restart at the same address, an idle time-out): a failed
+                # write (broken pipe, reset) reached nothing, so it goes once
+                # more on a new connection, and the master is not taken for
+                # failed. (Time-outs are not retried: they spent the budget.)
+                conn.disconnect()  # type: ignore[no-untyped-call]
+                conn.send_packed_command([payload], check_health=False)  # type: ignore[no-untyped-call]
+                reused = False
         except (redis.RedisError, OSError) as exc:
             self._lost(node, conn, exc)
-        return _NodeBatch(node, conn, parts, shapes, wait is not None)
+        return _NodeBatch(node, conn, parts, shapes, wait is not None, payload, reused)
 
     def _receive(self, batch: _NodeBatch, release: Callable[[], None]) -> None:
         """Read a master's replies into its calls (the group commit's ``complete``)."""
         node, conn = batch.node, batch.conn
-        got: list[list[list[Any]]] = []
         try:
-            for shape in batch.shapes:
-                groups = []
-                for count, _ in shape:
-                    replies = []
-                    for _ in range(count):
-                        try:
-                            replies.append(conn.read_response())
-                        except redis.exceptions.ResponseError as exc:
-                            replies.append(exc)
-                    groups.append(replies)
-                got.append(groups)
+            try:
+                got = self._read_batch(conn, batch.shapes, first=True)
+            except _ClosedBeforeAnswering:
+                if not batch.reused:
+                    raise
+                # The write went into a kept connection the server had closed
+                # (a restart at the same address: its first reply is the
+                # end of the stream). Sent once more on a new connection: at
+                # worst a call runs twice, and every call is idempotent by
+                # its event (a decision's second run is a replay).
+                conn.disconnect()  # type: ignore[no-untyped-call]
+                conn.send_packed_command([batch.payload], check_health=False)  # type: ignore[no-untyped-call]
+                got = self._read_batch(conn, batch.shapes)
         except (redis.RedisError, OSError) as exc:
             self._lost(node, conn, exc)
         waited: Any = None
@@ -332,6 +363,33 @@ class ClusterIO:
                     replies.append(waited)
             part.reply = groups
 
+    @staticmethod
+    def _read_batch(conn: Connection, shapes: list[list[tuple[int, bool]]], first: bool = False
+                    ) -> list[list[list[Any]]]:
+        """A batch's replies, per call and group (error replies as exceptions).
+
+        ``first``: a connection closed or reset before the first reply
+        raises :class:`_ClosedBeforeAnswering` (a time-out does not).
+        """
+        got: list[list[list[Any]]] = []
+        for shape in shapes:
+            groups = []
+            for count, _ in shape:
+                replies = []
+                for _ in range(count):
+                    try:
+                        replies.append(conn.read_response())
+                    except redis.exceptions.ResponseError as exc:
+                        replies.append(exc)
+                    except redis.ConnectionError as exc:
+                        if first:
+                            raise _ClosedBeforeAnswering(str(exc)) from exc
+                        raise
+                    first = False
+                groups.append(replies)
+            got.append(groups)
+        return got
+
     def _lost(self, node: ClusterNode, conn: Connection, exc: Exception) -> NoReturn:
         """A master failed mid-call: drop the connection (a reply may still
         arrive on it), open its breaker, say so, and re-read the slot map."""
@@ -352,8 +410,9 @@ class ClusterIO:
                     "promoted replica) answers", extra={"node": name, "slots": self._served.get(name, "unknown"),
                                                         "error": str(exc)})
 
-    def _take(self, node: ClusterNode) -> Connection:
-        """An idle connection to ``node`` (a new one when none is idle).
+    def _take(self, node: ClusterNode) -> tuple[Connection, bool]:
+        """An idle connection to ``node`` (a new one when none is idle), and
+        whether it was kept idle (the server may have closed it since).
 
         As RedisStore does, the hot path keeps its own stack of idle
         connections per master rather than going through the node's pool,
@@ -364,14 +423,14 @@ class ClusterIO:
                 self._idle, self._idle_pid = {}, os.getpid()  # the parent's sockets are not ours
             stack = self._idle.get(node.name)
             if stack:
-                return stack.pop()
+                return stack.pop(), True
         pool = self.client.get_redis_connection(node).connection_pool
         conn = cast(Connection, pool.make_connection())
         if self.native.mode != "off":
             # Every (re)connection may meet another server (a restart, a
             # promoted replica): it looks for the module first.
             conn.register_connect_callback(self._watch(node.name).on_connect)  # type: ignore[no-untyped-call]
-        return conn
+        return conn, False
 
     def _give(self, name: str, conn: Connection) -> None:
         with self._idle_lock:
@@ -380,6 +439,50 @@ class ClusterIO:
                 stack.append(conn)
                 return
         conn.disconnect()  # type: ignore[no-untyped-call]
+
+    # -- before serving ----------------------------------------------------------
+
+    def warm_up(self, connections: int = WARM_CONNECTIONS) -> list[str]:
+        """Do now what a worker's first decisions would otherwise pay for
+        within their budget (gunicorn's ``post_worker_init``, before the
+        worker accepts a request; qa14 found the first decision of each
+        worker late, hence degraded):
+
+        - the table of every slot's hash tag (:func:`slot_tag`: about 0.3 s
+          of CPU, which the first decision paid between its two round trips);
+        - ``connections`` connections to every master, kept idle (each has
+          looked for the module on connecting), and every script known there;
+        - the servers' clock, for the deadlines.
+
+        Returns the masters it could not reach (logged): their first
+        decisions connect, or are degraded while they are down.
+        """
+        slot_tag(0)
+        cold = []
+        for node in self.client.get_primaries():  # type: ignore[no-untyped-call]
+            try:
+                self._warm(node, connections)
+            except (redis.RedisError, OSError) as exc:
+                cold.append(node.name)
+                log.warning("cannot warm up the connections to a master",
+                            extra={"node": node.name, "error": str(exc)})
+        self.deadline_ms()
+        return cold
+
+    def _warm(self, node: ClusterNode, connections: int) -> None:
+        """Open ``connections`` to ``node`` for the idle stack; load the scripts it lacks."""
+        conns = [self._take(node)[0] for _ in range(connections)]
+        try:
+            for conn in conns:
+                conn.connect()  # type: ignore[no-untyped-call]
+            load_missing(conns[0], SCRIPTS)
+        except BaseException:
+            for conn in conns:
+                conn.disconnect()  # type: ignore[no-untyped-call]
+            raise
+        finally:
+            for conn in conns:
+                self._give(node.name, conn)
 
     def call(self, key: str, *commands: Command) -> list[Any]:
         """Commands on the master of ``key``'s slot, in one round trip."""

@@ -8,6 +8,7 @@ Driver errors and time-outs are wrapped in one :class:`StorageError`.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Hashable, Sequence
@@ -29,7 +30,12 @@ from riskservice.limits.records import DecisionRecord, RecordLocation, find_reco
 from riskservice.limits.scripts import CHALLENGE, DECIDE, OUTCOME, RECONCILE, REWARD, Script
 
 # REWARD: the reward script, for riskservice.rewards.
-__all__ = ["MAX_IDLE", "OFFSET_RTT_S", "REWARD", "RedisStore"]
+__all__ = ["MAX_IDLE", "OFFSET_RTT_S", "REWARD", "WARM_CONNECTIONS", "RedisStore", "load_missing"]
+
+log = logging.getLogger("riskservice.store")
+
+# The scripts this store runs (loaded before a worker serves).
+SCRIPTS = (DECIDE, OUTCOME, CHALLENGE, RECONCILE, REWARD)
 
 
 # Idle hot-path connections a process keeps (more are opened under load, and
@@ -39,9 +45,24 @@ MAX_IDLE = 64
 # Clock samples taken over a slower round trip than this are not trusted.
 OFFSET_RTT_S = 0.002
 
+# Connections a worker opens before it serves (per master on a cluster): a
+# batch in flight and the next one (the group commit keeps one per server
+# busy at a time, two while a WAIT is read).
+WARM_CONNECTIONS = 2
+
 
 # The one server's lane in the group commit.
 LANE = "redis"
+
+
+def load_missing(conn: Connection, scripts: Sequence[Script]) -> None:
+    """Load on ``conn``'s server those of ``scripts`` it does not have (``SCRIPT EXISTS``, then a ``LOAD`` each)."""
+    conn.send_command("SCRIPT", "EXISTS", *(script.sha for script in scripts))  # type: ignore[no-untyped-call]
+    known = conn.read_response()
+    for script, have in zip(scripts, known, strict=True):
+        if not have:
+            conn.send_command("SCRIPT", "LOAD", script.source)  # type: ignore[no-untyped-call]
+            conn.read_response()
 
 
 class _Call(NamedTuple):
@@ -143,23 +164,27 @@ class RedisStore:
                 conn.register_connect_callback(self._on_connect)  # type: ignore[no-untyped-call]
             return conn
 
-    def _detect_native(self) -> None:
-        """``MODULE LIST`` at start-up (a Redis that does not answer now is
-        looked at again by the first connection that reaches it)."""
+    def _detect_native(self, client: redis.Redis | None = None) -> None:
+        """``MODULE LIST`` at start-up, through ``client`` if given (a Redis
+        that does not answer now is looked at again by the first connection
+        that reaches it)."""
         try:
-            modules = self.client.execute_command("MODULE", "LIST")  # type: ignore[no-untyped-call]
+            modules = (client or self.client).execute_command("MODULE", "LIST")  # type: ignore[no-untyped-call]
         except redis.ResponseError:
             modules = None  # MODULE refused (managed services): no module
-        except redis.RedisError:
+        except (redis.RedisError, OSError):
             return
         self.native.observe(modules)
 
-    def native_status(self) -> dict[str, object]:
+    def native_status(self, look: bool = True, probe: redis.Redis | None = None) -> dict[str, object]:
         """For ``/readyz``: looks for the module again (a probe is rare, and a
         worker that has made no decision since a failover would otherwise
-        report the old server's path), then which path decisions take."""
-        if self.native.mode != "off":
-            self._detect_native()
+        report the old server's path), through ``probe`` if given, then
+        which path decisions take. ``look=False``: the last path seen (Redis
+        did not answer the probe: asking again would only wait out the
+        time-out)."""
+        if look and self.native.mode != "off":
+            self._detect_native(probe)
         return self.native.status()
 
     def _on_connect(self, conn: Connection) -> None:
@@ -175,6 +200,29 @@ class RedisStore:
             self._idle.append(conn)
         else:
             conn.disconnect()  # type: ignore[no-untyped-call]
+
+    def warm_up(self, connections: int = WARM_CONNECTIONS) -> list[str]:
+        """Before a worker serves (gunicorn's ``post_worker_init``): open
+        ``connections`` connections for the hot path (each has looked for
+        the module on connecting), load the scripts Redis lacks and read its
+        clock, rather than in the first decisions' budget. Returns ``["redis"]``
+        when Redis did not answer (logged; the first decisions then connect
+        or are degraded), else nothing."""
+        conns = [self._take() for _ in range(connections)]
+        try:
+            for conn in conns:
+                conn.connect()  # type: ignore[no-untyped-call]
+            load_missing(conns[0], SCRIPTS)
+        except (redis.RedisError, OSError) as exc:
+            for conn in conns:
+                conn.disconnect()  # type: ignore[no-untyped-call]
+            log.warning("cannot warm up the connections to redis", extra={"error": str(exc)})
+            return [LANE]
+        finally:
+            for conn in conns:
+                self._give_back(conn)
+        self.deadline_ms()
+        return []
 
     def close(self) -> None:
         """Close every idle connection (at shutdown)."""
@@ -426,11 +474,17 @@ class RedisStore:
         status, flat, cooled = self.run(CHALLENGE, keys, args)
         return status.decode(), DecisionRecord.parse(flat), bool(cooled)
 
-    def ping(self) -> bool:
-        """True when Redis answers now (ignores the breaker: readiness must probe)."""
+    def ping(self, probe: redis.Redis | None = None) -> bool:
+        """True when Redis answers now (ignores the breaker: readiness must probe).
+
+        ``probe``: a client of the same Redis to ask instead of the store's
+        own (``/readyz`` passes one with short time-outs,
+        :func:`riskservice.limits.topology.probe_client`); an answer closes
+        the breaker either way.
+        """
         try:
-            ok = bool(self.client.ping())
-        except redis.RedisError:
+            ok = bool((probe or self.client).ping())
+        except (redis.RedisError, OSError):
             return False
         self._breaker.success()
         return ok

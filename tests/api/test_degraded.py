@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 
 from riskservice.app import create_app
+from riskservice.decisions.engine import DegradedLog
+from riskservice.state import risk_state
 from tests.api.helpers import share
+from tests.cluster.nodes import poll
 from tests.conftest import make_settings
 from tests.redis_server import RedisServer
 
@@ -91,3 +96,72 @@ def test_breaker_skips_redis_during_cool_down(own_redis: RedisServer, tmp_path: 
     # Readiness probes Redis itself, and closes the breaker on success.
     assert app.test_client().get("/readyz").status_code == 200
     assert timed_share(app)[0]["degraded"] is False
+
+
+def test_readyz_on_a_hung_redis_answers_503_within_its_probe_time(own_redis: RedisServer, tmp_path: Path) -> None:
+    # A large budget: the store's own client would wait 2.5 s; the probe has its own 0.2 s time-outs.
+    app = create_app(make_settings(own_redis.url, tmp_path, redis_budget_ms=5000))
+    own_redis.pause()
+    started = time.perf_counter()
+    ready = app.test_client().get("/readyz")
+    assert time.perf_counter() - started < 0.9
+    assert ready.status_code == 503
+    assert (ready.json["status"], ready.json["redis"], ready.json["signals"]) == (
+        "unavailable", "unreachable", {"state": "unknown"})
+    own_redis.resume()
+    assert app.test_client().get("/readyz").json["status"] == "ready"
+
+
+@pytest.mark.parametrize("stale", ["closed", "reset"])
+def test_a_restart_at_the_same_port_degrades_no_answer(own_redis: RedisServer, tmp_path: Path,
+                                                       caplog: pytest.LogCaptureFixture, stale: str) -> None:
+    # qa14 D4 on one Redis: the connections kept idle are stale after the
+    # restart; the first call on one is sent again on a fresh connection.
+    app = create_app(make_settings(own_redis.url, tmp_path, redis_budget_ms=1000, breaker_cooldown_ms=60_000))
+    assert timed_share(app, event_id="before")[0]["degraded"] is False
+    own_redis.kill()
+    own_redis.start()
+    if stale == "reset":
+        # A byte on each kept connection draws a reset from the new server's
+        # host: the next write fails at once (a broken pipe).
+        for conn in risk_state(app).store._idle:
+            sock = conn._sock
+            poll("a kept connection reset", lambda sock=sock: _send_fails(sock), 5)  # type: ignore[misc]
+    with caplog.at_level(logging.WARNING):
+        assert timed_share(app, event_id="after")[0]["degraded"] is False
+    assert [r.getMessage() for r in caplog.records] == []
+
+
+def _send_fails(sock: Any) -> bool:
+    try:
+        sock.send(b"\r\n")
+    except OSError:
+        return True
+    return False
+
+
+def test_every_degraded_answer_s_reason_is_logged_at_most_once_a_second(
+        own_redis: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # qa14 D3: an answer degraded for another reason than a failed connection
+    # (here the breaker's cool-down) was in no log line.
+    app = make_app(own_redis, tmp_path, breaker_cooldown_ms=60_000)
+    now = [100.0]
+    risk_state(app).engine.degraded_log = DegradedLog(clock=lambda: now[0])
+    own_redis.kill()
+
+    def lines() -> list[tuple[str, int]]:
+        return [(r.reason, r.unlogged_since) for r in caplog.records  # type: ignore[attr-defined]
+                if r.getMessage() == "decision answered degraded"]
+
+    with caplog.at_level(logging.WARNING):
+        for _ in range(4):
+            assert timed_share(app)[0]["degraded"] is True
+        assert [(reason.split(":")[0], n) for reason, n in lines()] == [
+            ("redis script failed", 0), ("redis unavailable (circuit open)", 0)]
+        now[0] += 0.99
+        timed_share(app)
+        assert len(lines()) == 2
+        now[0] += 0.01
+        timed_share(app)
+    # The next line of a kind says how many answers went unlogged since its last.
+    assert lines()[-1] == ("redis unavailable (circuit open)", 3)

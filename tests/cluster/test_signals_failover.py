@@ -69,7 +69,7 @@ def test_the_consumer_survives_a_master_dying_and_resumes_after_failover(
         poll("a value written while a master is down", lambda: value(reader, off, "r") == "5", 20)
         assert thread.is_alive()
         cluster.wait_for_failover(victim)
-        poll("the service ready again", lambda: client.get("/readyz").status_code == 200, 20)
+        poll("the service ready again", lambda: client.get("/readyz").get_json()["status"] == "ready", 20)
         # The service's own client finds the promoted master on its first failed call (answered degraded).
         warm = iter(range(1000))
         poll("an answer from the promoted master", lambda: not client.post("/v1/decisions", json={

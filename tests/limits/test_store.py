@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 import redis
@@ -12,7 +13,7 @@ from riskservice.limits.contract import RULES
 from riskservice.limits.keys import decision_keys
 from riskservice.limits.memory import MemoryStore
 from riskservice.limits.records import decode_device_state
-from riskservice.limits.store import RedisStore
+from riskservice.limits.store import SCRIPTS, WARM_CONNECTIONS, RedisStore
 from riskservice.policy.load import load_policy, parse_policy
 from tests.limits.args import decide_args
 from tests.redis_server import RedisServer
@@ -114,3 +115,22 @@ def test_device_state_round_trips_unicode_users(store: RedisStore, redis_client:
     log, users = decode_device_state(redis_client.get("risk:{d:dev}:state"))
     assert log == [T0, T0 + 5]
     assert users == {"用户-1": T0, "u2": T0 + 5}
+
+
+def test_warm_up_opens_connections_loads_the_scripts_and_reads_the_clock(redis_server: RedisServer,
+                                                                         redis_client: redis.Redis) -> None:
+    store = RedisStore(connect(redis_server.url, 1000), budget_ms=1000)
+    redis_client.script_flush()  # (a Redis restarted since the store started)
+    assert store.warm_up() == []
+    assert len(store._idle) == WARM_CONNECTIONS and all(c._sock is not None for c in store._idle)
+    assert redis_client.script_exists(*(s.sha for s in SCRIPTS)) == [True] * len(SCRIPTS)
+    assert store.deadline_ms() != ""
+    store.close()
+
+
+def test_warm_up_on_a_redis_down_says_so(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis").start()
+    store = RedisStore(connect(server.url, 1000), budget_ms=1000)
+    server.kill()
+    assert store.warm_up() == ["redis"]
+    store.close()

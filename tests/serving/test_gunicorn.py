@@ -81,6 +81,13 @@ def test_logs_are_json_lines(server: Gunicorn) -> None:
     assert any(r["logger"] == "gunicorn.error" for r in records)
 
 
+def test_every_worker_warms_up_before_it_serves(server: Gunicorn) -> None:
+    # gunicorn's post_worker_init (config/gunicorn.conf.py): connections, scripts and clock before serving.
+    records = [json.loads(line) for line in server.logs().splitlines() if line.strip()]
+    warmed = [r["msg"] for r in records if r["logger"] == "gunicorn.error" and "warmed up" in r["msg"]]
+    assert len(warmed) >= 4 and not any("not reached" in msg for msg in warmed)
+
+
 def test_the_control_socket_is_the_instances_own(server: Gunicorn) -> None:
     """gunicornc reaches this instance through a socket in its data directory,
     not the per-user default that another instance would take over."""
