@@ -159,7 +159,8 @@ def document() -> dict[str, Any]:
             **case_paths(),
             "/healthz": {"get": operation("Process alive", None, "Health")},
             "/readyz": {"get": {"summary": "Redis reachable", "responses": {
-                "200": _json("Ready", "Ready"), "503": _json("Ready", "Redis unreachable")}}},
+                "200": _json("Ready", "Ready, or degraded: on Redis Cluster a master is down and the others serve"),
+                "503": _json("Ready", "No decision can be served: Redis unreachable")}}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
                 "description": "Text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
             "/openapi.json": {"get": {"summary": "This document",

@@ -68,7 +68,9 @@ class Health(BaseModel):
 
 
 class Ready(BaseModel):
-    status: Literal["ready", "unavailable"]
+    # "degraded" (200): on Redis Cluster some master is down or slots have no
+    # master, and the others serve; "unavailable" (503): no decision can be served.
+    status: Literal["ready", "degraded", "unavailable"]
     # "degraded": on Redis Cluster, some master is down (``cluster`` says which).
     redis: Literal["ok", "unreachable", "degraded"]
     policy_version: str

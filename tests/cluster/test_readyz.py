@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from riskservice.api.schemas import Ready
 from riskservice.app import create_app
 from riskservice.limits.keys import device_tag, user_tag
 from riskservice.state import risk_state
@@ -86,6 +87,7 @@ def test_a_master_down_is_degraded_200_and_answered_at_once(app: Flask, cluster:
             code, body, elapsed = readyz(app)
             assert elapsed < PROBE_CEILING_S, elapsed
             assert (code, body["status"], body["redis"]) == (200, "degraded", "degraded")
+            Ready.model_validate(body)  # (as the OpenAPI document describes it)
             down = [m for m in body["cluster"]["masters"] if m["status"] != "ok"]
             assert [(m["node"], m["slots"]) for m in down] == [(f"127.0.0.1:{victim.port}", slots)]
             assert down[0]["status"].startswith("down: ")
