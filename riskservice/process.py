@@ -39,7 +39,14 @@ def serve(settings: Settings | None = None) -> Flask:
         settings = settings.model_copy(update={"redis_url": embedded.ensure()})
         # Stops it only if this process started it (not when gunicorn's master did).
         atexit.register(embedded.stop)
-    check_deployment(settings)
+    try:
+        check_deployment(settings)
+    except (UnsupportedRedis, redis.RedisError, redis.exceptions.RedisClusterException) as exc:
+        # One JSON line that says why (not a traceback); exit code 3 is
+        # gunicorn's "worker failed to boot", which stops the master too
+        # rather than starting workers that would fail the same way.
+        log.critical("cannot start: %s", exc, extra={"redis_url": settings.redis_url})
+        raise SystemExit(3) from None
     app = create_app(settings)
     start_policy_watch(app)
     note_policy_at_start(app)

@@ -242,3 +242,19 @@ def test_policy_file_changes_reach_every_worker_and_a_bad_one_is_refused(tmp_pat
         assert versions() == after  # still serving the last good policy
     finally:
         server.stop()
+
+
+def test_a_redis_of_the_wrong_kind_stops_the_start_with_one_json_line_saying_why(tmp_path: Path) -> None:
+    single = RedisServer(tmp_path / "redis").start()
+    gunicorn = Gunicorn(tmp_path / "svc", workers=1, redis_url=single.url, extra_env={"RISK_REDIS_CLUSTER": "1"})
+    try:
+        with pytest.raises(RuntimeError, match="gunicorn exited"):
+            gunicorn.start()
+        lines = [line for line in gunicorn.logs().splitlines() if line.strip()]
+        records = [json.loads(line) for line in lines]  # (every line JSON: no traceback, no raw text)
+        why = [r for r in records if r["msg"].startswith("cannot start: RISK_REDIS_CLUSTER=1")]
+        assert len(why) == 1 and why[0]["level"] == "critical"
+        assert not any("Traceback" in line for line in lines)
+    finally:
+        gunicorn.stop()
+        single.kill()
