@@ -13,6 +13,7 @@ import gc
 import logging
 import signal
 import threading
+import time
 from pathlib import Path
 
 import redis
@@ -28,6 +29,8 @@ from riskservice.limits.outage import adopt_spilled
 from riskservice.state import risk_state
 
 log = logging.getLogger("riskservice.process")
+# How often a process looks for shares allowed during an outage to count.
+RECONCILE_INTERVAL_S = 1.0
 
 
 def serve(settings: Settings | None = None) -> Flask:
@@ -51,6 +54,7 @@ def serve(settings: Settings | None = None) -> Flask:
     start_policy_watch(app)
     note_policy_at_start(app)
     keep_outage_shares(app)
+    keep_reconciling(app)
     # Everything built so far (modules, the app, its policy: about 90 000
     # objects) lives as long as the process: frozen, the cyclic collector
     # stops re-scanning it in each full collection (measured in process: a
@@ -81,6 +85,29 @@ def keep_outage_shares(app: Flask) -> None:
                         "for the next process", extra={"file": str(path)})
 
     atexit.register(spill)
+
+
+def keep_reconciling(app: Flask, interval_s: float = RECONCILE_INTERVAL_S) -> threading.Thread:
+    """Count the shares allowed during an outage once Redis answers, even
+    with no decision coming: decisions write them a batch at a time on their
+    way, so a quiet process would keep them (uncounted by the windows) until
+    its next request or its exit. A daemon thread (a greenlet under gevent)
+    looks every ``interval_s``."""
+    engine = risk_state(app).engine
+
+    def loop() -> None:
+        while True:
+            time.sleep(interval_s)
+            if engine.outage.pending():
+                try:
+                    written = engine.reconcile_pending()
+                except StorageError:
+                    continue  # (still away: the next look tries again)
+                log.info("shares allowed during an outage counted", extra={"shares": written})
+
+    thread = threading.Thread(target=loop, name="outage-reconcile", daemon=True)
+    thread.start()
+    return thread
 
 
 def refuse_a_cluster(url: str | None) -> None:

@@ -367,7 +367,18 @@ class DecisionEngine:
         return Decision(DECISIONS[decision], challenge or None, args.decision_id, reasons, shadow, version,
                         degraded=True)
 
-    def _reconcile(self) -> None:
+    def reconcile_pending(self) -> int:
+        """Write every share allowed during an outage that is still pending,
+        batch after batch; returns how many were written. A decision writes
+        one batch on its way; this drains them on a quiet process too
+        (``riskservice.process.keep_reconciling``). Raises StorageError while
+        Redis is still unavailable (what was written before stays written)."""
+        written = 0
+        while self.outage.pending() > 0:
+            written += self._reconcile()
+        return written
+
+    def _reconcile(self) -> int:
         """Write a batch of the shares allowed during an outage, oldest first,
         in one round trip (raises StorageError while Redis is still
         unavailable). One batch per decision keeps each answer's latency
@@ -379,6 +390,7 @@ class DecisionEngine:
             self.outage.restore(shares)
             raise
         self.outage.written(shares)
+        return len(shares)
 
     @staticmethod
     def _headers(rules: Any, rec: DecisionRecord) -> dict[str, str]:

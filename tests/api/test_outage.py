@@ -13,7 +13,9 @@ import redis
 from flask import Flask
 
 from riskservice.app import create_app
+from riskservice.errors import StorageError
 from riskservice.limits.records import decode_device_state, decode_log
+from riskservice.process import keep_reconciling
 from riskservice.state import risk_state
 from tests.api.helpers import codes, share
 from tests.conftest import ISSUER, make_settings
@@ -131,3 +133,22 @@ def test_a_share_allowed_in_an_outage_places_the_device(own_redis: RedisServer, 
     assert [r["code"] for r in far["reasons"]] == ["impossible_travel"]
     # a share from the same place is no travel
     assert codes(share(client, device_id="dev-h", geo=shanghai)) == []
+
+
+def test_a_quiet_process_counts_the_outages_shares_once_redis_answers(own_redis: RedisServer,
+                                                                     tmp_path: Path) -> None:
+    app = make_app(own_redis, tmp_path)
+    client = app.test_client()
+    own_redis.kill()
+    assert [share(client).json["degraded"] for _ in range(3)] == [True] * 3
+    engine = risk_state(app).engine
+    with pytest.raises(StorageError):
+        engine.reconcile_pending()  # (Redis still away: nothing lost, all still pending)
+    assert engine.outage.pending() == 3
+    own_redis.start()
+    keep_reconciling(app, interval_s=0.05)  # no decision comes: the process's own loop counts them
+    deadline = time.monotonic() + 10
+    while engine.outage.pending() and time.monotonic() < deadline:
+        time.sleep(0.01)  # ok-sleep: waiting for the background loop of a real process
+    assert engine.outage.pending() == 0
+    assert len(device_log(own_redis.client())) == 3
