@@ -23,11 +23,13 @@ from scipy.sparse.csgraph import connected_components
 from graphs.cases.describe import describe
 from graphs.cases.parts import CaseParts
 from graphs.cases.ties import CaseTies, case_ties, pull_sinks
+from graphs.events.table import EventTable
 from graphs.scorers.score import ScoreResult
 
-__all__ = ["CaseParams", "build_cases"]
+__all__ = ["CaseParams", "NodeScores", "build_cases", "cases_of"]
 
 Ints = NDArray[np.int64]
+Floats = NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,23 @@ class CaseParams:
     evidence: int = 200
     subgraph_nodes: int = 150
     subgraph_edges: int = 400
+
+
+@dataclass(frozen=True)
+class NodeScores:
+    """What the cases need per node of a table besides its events, each over its users or devices.
+
+    ``senders`` counts each user's distinct senders in the whole graph: a
+    recipient joins a group as a sink only if the group's senders are half
+    of them or more, so a table that holds only part of the graph (the Spark
+    engine's slice) must bring the whole graph's counts.
+    """
+
+    user_anomaly: Floats
+    device_anomaly: Floats
+    user_kol: Floats
+    device_kol: Floats
+    senders: Ints
 
 
 class _Slices:
@@ -96,17 +115,29 @@ def build_cases(res: ScoreResult, params: CaseParams | None = None) -> list[dict
     >>> cases[0]["summary"]
     '12 accounts on 1 device sharing coupon cp_1 to 12 recipients within 11 min'
     """
+    # distinct senders per recipient: the column counts of the binary share matrix already built
+    senders = np.bincount(res.features.share_bin.indices, minlength=res.table.n_users).astype(np.int64)
+    scores = NodeScores(res.anomaly.user, res.anomaly.device, res.kol.user, res.device_kol, senders)
+    return cases_of(res.table, scores, params)
+
+
+def cases_of(t: EventTable, s: NodeScores, params: CaseParams | None = None) -> list[dict[str, Any]]:
+    """The cases of the events ``t`` with the node scores ``s``, worst first (see :func:`build_cases`).
+
+    ``t`` may hold only part of a graph (the Spark engine's slice,
+    :mod:`graphs.spark.cases`): every event of every flagged user and of
+    every user that may join a group as a sink, with the delivered edges of
+    the flagged users, its ids in the whole graph's first-seen order; ``s``
+    then carries the whole graph's sender counts.
+    """
     p = params or CaseParams()
-    t = res.table
     nu, nd = t.n_users, t.n_devices
-    user_flag = res.anomaly.user >= p.threshold
-    device_flag = res.anomaly.device >= p.threshold
+    user_flag = s.user_anomaly >= p.threshold
+    device_flag = s.device_anomaly >= p.threshold
     ties = case_ties(t, user_flag, device_flag, lockstep_window_s=p.lockstep_window_s)
     src, dst = t.edge_src.astype(np.int64), t.edge_dst.astype(np.int64)
     lab = _components(nu, nd, ties, src, dst)
-    # distinct senders per recipient: the column counts of the binary share matrix already built
-    senders = np.bincount(res.features.share_bin.indices, minlength=nu).astype(np.int64)
-    sinks, sink_group, sink_edges = pull_sinks(t, user_flag, lab, p.sink_min_senders, senders)
+    sinks, sink_group, sink_edges = pull_sinks(t, user_flag, lab, p.sink_min_senders, s.senders)
     lab[sinks] = sink_group
     share_edge = np.concatenate([ties.share_edge, sink_edges])
     member = np.concatenate([user_flag, device_flag])
@@ -125,8 +156,8 @@ def build_cases(res: ScoreResult, params: CaseParams | None = None) -> list[dict
     locks = _Slices(lab[ties.lockstep_pairs[0]])
     events = _Slices(np.where(member[t.sharer], lab[t.sharer], -1))
     out_edges = _Slices(np.where(user_flag[src], lab[src], -1))
-    scores = np.concatenate([res.anomaly.user, res.anomaly.device])
-    kols = np.concatenate([res.kol.user, res.device_kol])
+    scores = np.concatenate([s.user_anomaly, s.device_anomaly])
+    kols = np.concatenate([s.user_kol, s.device_kol])
     names = np.concatenate([t.users, t.devices])
     cases = []
     for c in kept.tolist():

@@ -35,13 +35,17 @@ class SparkEvents:
     """``events``: one row per decision (``eid``, ``user``, ``device``, ``coupon``, ``ts``,
     ``decision``, ``n_rec``, ``delivered``, ``claimed``, ``label``, ``named``: it delivered to
     listed recipients, so it has edges); ``edges``: delivered
-    ``src -> dst`` per event (``eid``, ``coupon``, ``ts``); ``attempts``: recipients of
-    refused shares (``src``, ``dst``); ``users``: every user id (sharers and recipients)."""
+    ``src -> dst`` per event (``eid``, ``pos`` in the event's list, ``coupon``, ``ts``);
+    ``attempts``: recipients of refused shares (``src``, ``dst``); ``users``: every user id
+    (sharers and recipients); ``recipients``: every listed recipient, delivered or not
+    (``eid``, ``pos``, ``dst``: where an id is first seen, which orders ids as the numpy
+    engine interns them)."""
 
     events: DataFrame
     edges: DataFrame
     attempts: DataFrame
     users: DataFrame
+    recipients: DataFrame
 
 
 def _is_parquet(path: str) -> bool:
@@ -81,11 +85,11 @@ def read_events(spark: SparkSession, path: str) -> SparkEvents:
         label.alias("label"), named.alias("named"), F.col("recipients"),
     ).persist()
     rec = events.select("eid", "coupon", "ts", F.col("user").alias("src"), "decision", "delivered",
-                        F.explode("recipients").alias("dst"))
+                        F.posexplode("recipients").alias("pos", "dst"))
     # only allowed shares reach their recipients; an outcome of 0 delivered carries nothing either
     carries = (F.col("decision") == ALLOW) & (F.col("delivered") != 0)
-    edges = rec.where(carries).select("eid", "coupon", "ts", "src", "dst").persist()
+    edges = rec.where(carries).select("eid", "pos", "coupon", "ts", "src", "dst").persist()
     attempts = rec.where(~carries).select("src", "dst")
     users = (events.select(F.col("user").alias("id"))
              .union(rec.select(F.col("dst").alias("id"))).distinct().persist())
-    return SparkEvents(events.drop("recipients"), edges, attempts, users)
+    return SparkEvents(events.drop("recipients"), edges, attempts, users, rec.select("eid", "pos", "dst"))

@@ -1,22 +1,28 @@
-"""The batch job on Spark: events -> scores.jsonl and scores.parquet, optionally into Redis.
+"""The batch job on Spark: events -> scores.jsonl, scores.parquet and cases.jsonl, optionally into Redis.
 
 ``python -m riskservice score --engine spark --input EVENTS --output DIR``
 calls :func:`spark_score`.  The tables stay distributed from the read to the
-write; the driver only sees counts, quantiles and the pruned dense cores.
+write; the driver only sees counts, quantiles, the pruned dense cores and
+the flagged nodes' slice of the events that the cases are cut from
+(:mod:`graphs.spark.cases`).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+import orjson
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from graphs.cases.build import CaseParams
+from graphs.cases.files import write_cases
 from graphs.signals.params import ScoringParams
 from graphs.spark.anomaly import anomaly_scores
+from graphs.spark.cases import spark_cases
 from graphs.spark.features import node_features
 from graphs.spark.kol import kol_scores
 from graphs.spark.read import SparkEvents, read_events
@@ -28,12 +34,20 @@ __all__ = ["SparkScores", "score_events", "spark_score"]
 
 @dataclass(frozen=True)
 class SparkScores:
-    """The rendered ``rows`` (both kinds), the wide ``users`` and ``devices`` tables and the events."""
+    """The rendered ``rows`` (both kinds), the wide ``users`` and ``devices`` tables, the events,
+    and the ``cases`` once cut (None until then: :func:`spark_score` cuts them)."""
 
     rows: DataFrame
     users: DataFrame
     devices: DataFrame
     events: SparkEvents
+    cases: list[dict[str, Any]] | None = None
+
+    def with_cases(self, params: CaseParams | None = None) -> SparkScores:
+        """These scores with their cases (cut now if not yet)."""
+        if self.cases is not None:
+            return self
+        return replace(self, cases=spark_cases(self.events, self.users, self.devices, params))
 
 
 def _labels(ev: SparkEvents, key: str) -> DataFrame:
@@ -59,15 +73,32 @@ def score_events(spark: SparkSession, source: str, *, params: ScoringParams | No
     return SparkScores(rows, users, devices, ev)
 
 
+def _write_cases(spark: SparkSession, cases: list[dict[str, Any]], out: str) -> str:
+    """``cases.jsonl`` in ``out`` (as the numpy engine writes it); on HDFS or S3 a one-part folder
+    ``cases.jsonl.parts`` beside ``scores.jsonl.parts``."""
+    if "://" not in out:  # a local folder
+        return write_cases(cases, out)
+    path = f"{out.rstrip('/')}/cases.jsonl.parts"
+    lines = [(orjson.dumps(c).decode(),) for c in cases]
+    spark.createDataFrame(lines, "line string").coalesce(1).write.mode("overwrite").text(path)
+    return path
+
+
 def spark_score(source: str | os.PathLike[str], output_dir: str | os.PathLike[str], *,
                 master: str | None = "local[*]", shuffle_partitions: int | None = None,
                 params: ScoringParams | None = None, seed: int = 0,
-                checkpoint_dir: str | None = None,
-                spark: SparkSession | None = None) -> tuple[dict[str, Any], SparkScores]:
-    """Score ``source`` (JSON lines or a Parquet folder) on Spark and write the rows into ``output_dir``.
+                checkpoint_dir: str | None = None, spark: SparkSession | None = None,
+                cases: CaseParams | None = None) -> tuple[dict[str, Any], SparkScores]:
+    """Score ``source`` (JSON lines or a Parquet folder) on Spark and write the rows and the cases
+    into ``output_dir``.
 
-    Returns a summary (counts, paths, seconds) and the DataFrames, for a
-    write-back into Redis.
+    ``cases`` tunes how flagged nodes are grouped into cases, as in the numpy
+    engine (:mod:`graphs.cases.build`); they are cut on the driver from the
+    flagged nodes' slice of the events (:mod:`graphs.spark.cases`), and the
+    write-back stores them with the scores.
+
+    Returns a summary (counts, paths, seconds) and the DataFrames with the
+    cases, for a write-back into Redis.
     """
     from graphs.spark.session import spark_session
 
@@ -79,6 +110,11 @@ def spark_score(source: str | os.PathLike[str], output_dir: str | os.PathLike[st
                                      checkpoint_dir=checkpoint_dir)
     res = score_events(session, os.fspath(source), params=params, seed=seed)
     paths = write_rows(res.rows, out)
+    t_cases = time.perf_counter()
+    res = res.with_cases(cases)
+    assert res.cases is not None
+    paths["cases_path"] = _write_cases(session, res.cases, out)
+    cases_s = time.perf_counter() - t_cases
     counts = res.rows.groupBy("kind").agg(F.count(F.lit(1)).alias("n"),
                                           F.sum((F.col("anomaly") >= 0.5).cast("long")).alias("flagged")).collect()
     by_kind = {r["kind"]: (int(r["n"]), int(r["flagged"] or 0)) for r in counts}
@@ -87,6 +123,7 @@ def spark_score(source: str | os.PathLike[str], output_dir: str | os.PathLike[st
         "users": by_kind.get("user", (0, 0))[0], "devices": by_kind.get("device", (0, 0))[0],
         "events": res.events.events.count(), "edges": res.events.edges.count(),
         "anomalous_users": by_kind.get("user", (0, 0))[1], "anomalous_devices": by_kind.get("device", (0, 0))[1],
-        **paths, "seconds": round(time.perf_counter() - t0, 3),
+        "cases": len(res.cases), **paths, "cases_seconds": round(cases_s, 3),
+        "seconds": round(time.perf_counter() - t0, 3),
     }
     return summary, res

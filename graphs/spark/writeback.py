@@ -6,7 +6,10 @@ entries and adjacency lists with :func:`riskservice.graph_store.write_rows`
 (pipelined, and idempotent, so a retried task writes the same again); the
 driver then makes the version current in one step
 (:func:`riskservice.graph_store.activate`).  Readers keep the previous
-version until that flip.
+version until that flip.  The run's cases (cut on the driver,
+:mod:`graphs.spark.cases`) are stored with the version just before the flip,
+as the numpy engine's write-back stores its own
+(:func:`riskservice.cases.store.write_cases`).
 
 On Redis Cluster (``cluster=True``) every connection is a cluster client
 (``redis.RedisCluster.from_url``, any node's URL): ``write_rows`` then writes
@@ -95,7 +98,8 @@ def _writer(url: str, version: int, queue_threshold: float | None, cluster: bool
 
 def write_back(res: SparkScores, url: str, *, source: str = "", queue_threshold: float | None = None,
                cluster: bool = False) -> int:
-    """Write every row from the executors into the Redis at ``url``; flip to the new version; return it.
+    """Write every row from the executors and the run's cases into the Redis at ``url``; flip to the
+    new version; return it.
 
     Parameters
     ----------
@@ -115,8 +119,13 @@ def write_back(res: SparkScores, url: str, *, source: str = "", queue_threshold:
     int
         The version made current.
     """
-    from riskservice.graph_store import activate, begin_version
+    from riskservice.cases.store import write_cases
+    from riskservice.graph_store import activate, begin_version, current_version
+    from riskservice.limits.keys import case_key
+    from riskservice.limits.topology import node_client
 
+    res = res.with_cases()  # (cut here when the caller did not: a write-back always stores cases)
+    assert res.cases is not None
     driver = _connect(url, cluster)
     try:
         version = begin_version(driver)
@@ -134,8 +143,10 @@ def write_back(res: SparkScores, url: str, *, source: str = "", queue_threshold:
         both = user_rows.select(*cols).unionByName(device_rows.select(*cols))
         both.foreachPartition(_writer(url, version, queue_threshold, cluster))
         count = res.rows.count()
+        # every case key is in the {cases} slot: its master takes the transaction
+        stored = write_cases(node_client(driver, case_key("state")), version, res.cases, current_version(driver))
         activate(driver, version, {"written_at": time.time(), "nodes": count, "source": source,
-                                   "engine": "spark"})
+                                   "engine": "spark", "cases": stored})
     finally:
         driver.close()
     return version

@@ -54,10 +54,16 @@ def read_rows(path: Path) -> dict[tuple[str, str], dict[str, object]]:
 
 
 @pytest.fixture(scope="session")
-def numpy_rows(workload: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict[str, object]]:
+def numpy_out(workload: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The numpy engine's output folder for the workload (``scores.jsonl``, ``cases.jsonl``)."""
     out = tmp_path_factory.mktemp("numpy-scores")
     run_score(str(workload / "events.jsonl"), out, progress=False, report=False)
-    return read_rows(out / "scores.jsonl")
+    return out
+
+
+@pytest.fixture(scope="session")
+def numpy_rows(numpy_out: Path) -> dict[tuple[str, str], dict[str, object]]:
+    return read_rows(numpy_out / "scores.jsonl")
 
 
 @pytest.fixture(scope="session")
