@@ -330,6 +330,14 @@ class SignalConfig:
     # an account of their own to pass the coupon on, a share made and one
     # received per member, what being sent a share costs anyway).
     fresh_burst_passed_on: bool = True
+    # A fresh burst's member is published on the board at its next share
+    # after the burst, not at the burst (fresh_bursts.py): that share goes
+    # through, the ones after it are judged. A real launch's first sharer who
+    # looked fresh shares once or twice a month, and its next share (the
+    # launch coupon again, to another chat, or its next coupon days later)
+    # was most of this signal's organic refusals; an account made for bursts
+    # keeps sharing. A group gains one share per member and burst.
+    fresh_burst_next_share: bool = True
     # A sharer whose reports brought at most this part of the claims its
     # recipients' rates from other sharers expect is short of claims: the
     # claims missing count as dead recipients (dead.py; 0: off). A spammer's

@@ -33,6 +33,18 @@ again then, without its passed-on sharers: when the rest are too few for a
 fresh burst, every flag it gave goes (a launch's other first sharers, whose
 own friends had not passed it on yet); a group keeps its flags while its own
 fresh members are a fresh burst on their own.
+
+With ``fresh_burst_next_share``, a member's flag is published at its next
+share after the burst (any coupon), not at the burst: that share goes
+through, the ones after it are judged. Most real users refused by this
+signal were a launch's first sharers who share once or twice a month,
+refused at their next share: the launch coupon again, to another chat, an
+hour later, or their next coupon days later. An account made for bursts
+keeps sharing (camouflage, the group's next burst), so its flag bites one
+share later; a group gains one share per member and burst. Until then the
+member is *held*: withdrawn as a flag would be (it receives a share, its
+recipient passes the coupon on, its burst is judged again or the coupon
+turns out a crowd), and not on the board, so it keeps its standing.
 """
 
 from __future__ import annotations
@@ -68,21 +80,29 @@ class FreshBursts:
         # of whose recipients passed it on, and its last flagging burst, for a day
         self.passers = (Passers(config.coupons, config.launch_audience, DAY_MS)
                         if config.fresh_burst_passed_on else None)
+        # (SignalConfig.fresh_burst_next_share) members held until their next
+        # share: user -> (the burst's fresh accounts, until)
+        self.held: Recent[str, tuple[int, int]] = Recent(config.entities, config.fresh_burst_ms)
 
     def share(self, share: Share) -> list[BoardWrite]:
         c, now, user = self.c, share.t_ms, share.user
+        # (this share was decided without its held flag: its flag bites from the next)
+        writes = self._publish_held(user, now)
+        if share.allowed:
+            for r in share.recipients:  # as a flag goes when its account receives a share (engine.py)
+                self.held.pop(r)
         day = self.crowds.touch(share.coupon, now)
         day.put(user, None, now)
         recent = self.bursts.touch(share.coupon, now)
         recent[:] = [x for x in recent if now - x[0] < c.burst_ms and x[1] != user][-c.sharers_per_burst:]
         fresh_now = self.fresh(user, now)
         recent.append((now, user, fresh_now))
-        writes = self._passed_on(share, fresh_now)
+        writes += self._passed_on(share, fresh_now)
         if len(day) >= c.crowd_sharers:
             # A crowd: a flash sale or a popular coupon. Flags it gave go.
             self.crowds_seen.put(share.coupon, True, now)
             granted = self.granted.peek(share.coupon, now)
-            writes += [w for member in sorted(granted or ()) for w in self.board.clear("g", member, now)]
+            writes += [w for member in sorted(granted or ()) for w in self._withdraw(member, now)]
             if granted:
                 granted.clear()
             return writes
@@ -96,10 +116,35 @@ class FreshBursts:
         granted = self.granted.touch(share.coupon, now)
         for member in fresh:
             granted.add(member)
-            held = self.board.get("g", member, now)
-            if held is None or held[0] < len(fresh):
-                writes += self.board.set("g", member, len(fresh), now + c.fresh_burst_ms, now)
+            writes += self._flag(member, len(fresh), now)
         return writes
+
+    def _flag(self, member: str, value: int, now: int) -> list[BoardWrite]:
+        """Flag ``member`` of a fresh burst of ``value`` fresh accounts: on the
+        board if it is there already, else held until its next share
+        (``fresh_burst_next_share``); a larger burst raises the value."""
+        until = now + self.c.fresh_burst_ms
+        on_board = self.board.get("g", member, now)
+        if on_board is not None or not self.c.fresh_burst_next_share:
+            if on_board is None or on_board[0] < value:
+                return self.board.set("g", member, value, until, now)
+            return []
+        held = self.held.get(member, now)
+        if held is None or held[0] < value:
+            self.held.put(member, (value, until), now)
+        return []
+
+    def _publish_held(self, user: str, now: int) -> list[BoardWrite]:
+        """Publish ``user``'s held flag: this is its next share after its burst."""
+        held = self.held.pop(user)
+        if held is None or held[1] <= now:
+            return []
+        return self.board.set("g", user, held[0], held[1], now)
+
+    def _withdraw(self, user: str, now: int) -> list[BoardWrite]:
+        """Withdraw ``user``'s flag, published or held."""
+        self.held.pop(user)
+        return self.board.clear("g", user, now)
 
     def _passed_on(self, share: Share, fresh: bool) -> list[BoardWrite]:
         """Withdraw the flag of the fresh sharer ``share``'s sharer heard the
@@ -110,7 +155,7 @@ class FreshBursts:
         passer = audience.get(share.user, now) if audience is not None else None
         writes: list[BoardWrite] = []
         if passer is not None and passer != share.user:
-            writes = self.board.clear("g", passer, now) + self._rejudge(coupon, passer, now)
+            writes = self._withdraw(passer, now) + self._rejudge(coupon, passer, now)
         if fresh and share.allowed and share.recipients:
             audience = self.audience.touch(coupon, now)
             for r in share.recipients:
@@ -142,7 +187,7 @@ class FreshBursts:
             return []
         self.passers.forget(coupon)
         granted = self.granted.peek(coupon, now)
-        writes = [w for u in fresh for w in self.board.clear("g", u, now)]
+        writes = [w for u in fresh for w in self._withdraw(u, now)]
         if granted:
             granted.difference_update(fresh)
         return writes

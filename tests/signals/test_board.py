@@ -20,8 +20,8 @@ MONTH = 30 * DAY_MS
 class Stream:
     """Shares and outcomes into one engine, with numbered decision ids."""
 
-    def __init__(self) -> None:
-        self.engine = SignalEngine()
+    def __init__(self, config: SignalConfig | None = None) -> None:
+        self.engine = SignalEngine(config)
         self.n = 0
 
     def share(self, t: int, user: str, recipients: tuple[str, ...], claimed: int | None = None,
@@ -214,8 +214,13 @@ def test_the_board_is_bounded_and_versioned() -> None:
     assert board.clear("r", "d", now=70_002) == []
 
 
+AT_BURST = replace(SignalConfig(), fresh_burst_next_share=False)
+# (flags published at the burst: fresh_burst_next_share, which holds them to
+# the member's next share, is tested in test_fresh14_next_share.py)
+
+
 def test_a_burst_of_fresh_accounts_flags_them_and_a_crowd_or_established_users_do_not() -> None:
-    s = Stream()
+    s = Stream(AT_BURST)
     s.share(0, "old", ("x",))
     day3 = 3 * DAY_MS
     # Four fresh accounts on one coupon within 15 minutes: the floor (4).
@@ -238,7 +243,7 @@ def test_a_burst_of_fresh_accounts_flags_them_and_a_crowd_or_established_users_d
 
 
 def test_fresh_burst_flags_are_withdrawn_when_the_coupon_turns_out_a_crowd() -> None:
-    s = Stream()
+    s = Stream(AT_BURST)
     s.share(0, "old", ("x",))
     day3 = 3 * DAY_MS
     # A flash sale's first fans are new: a burst of fresh accounts, flagged...

@@ -19,7 +19,9 @@ class Stream:
     """Shares into one engine, with numbered decision ids."""
 
     def __init__(self, config: SignalConfig | None = None) -> None:
-        self.engine = SignalEngine(config)
+        # (flags published at the burst: fresh_burst_next_share, which holds
+        # them to the member's next share, is tested in test_fresh14_next_share.py)
+        self.engine = SignalEngine(replace(config or SignalConfig(), fresh_burst_next_share=False))
         self.n = 0
         self.share(0, "old", ("x",), coupon="c0")  # the consumer's history begins
 
