@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+import pytest
 from pyspark.sql import SparkSession
 from scipy.stats import spearmanr
 
@@ -93,3 +94,12 @@ def test_low_claim_signals_agree(spark_run: tuple[Path, dict[str, object]], nump
     want = signal_entries(numpy_rows, "low_claim_rate")
     assert len(want) >= 5  # the workload holds spammers of named friends
     assert signal_entries(read_rows(spark_run[0] / "scores.jsonl"), "low_claim_rate") == want
+
+
+@pytest.mark.xfail(strict=True, reason="graphs/spark/anomaly.py does not pass the events to dense_blocks yet, "
+                                       "so the run numbers the peel's nodes by id (sparkdense14)")
+def test_dense_blocks_agree(spark_run: tuple[Path, dict[str, object]], numpy_rows: Rows) -> None:
+    """FRAUDAR's blocks: the same entries on both engines (the peel's ties decide blocks on this workload)."""
+    want = signal_entries(numpy_rows, "dense_block")
+    assert want
+    assert signal_entries(read_rows(spark_run[0] / "scores.jsonl"), "dense_block") == want
