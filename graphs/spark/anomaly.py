@@ -58,7 +58,7 @@ def _score(spec: SignalSpec) -> Column:
 def anomaly_scores(spark: SparkSession, ev: SparkEvents, f: SparkFeatures, p: ScoringParams) -> SparkAnomaly:
     """Sharer evidence by noisy-OR, then fake sinks, hoarders and feeders, then devices."""
     parts = [structural.user_farm(f, p), structural.refused(f, p), structural.low_claim(f, p),
-             structural.star(f, p), dense_blocks(spark, f.share, p, pair_claims(ev)),
+             structural.star(f, p), dense_blocks(spark, f.share, p, pair_claims(ev), ev),
              temporal.lockstep(ev.events, ev.edges, p), temporal.burst(ev.events, p), structural.rotation(f, p),
              closed_groups(spark, f.share, p)]
     users = f.users.select("id", "allowed")

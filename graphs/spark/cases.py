@@ -45,7 +45,7 @@ from pyspark.sql import functions as F
 
 from graphs.cases.build import CaseParams, NodeScores, cases_of
 from graphs.events.table import MISSING, EventTable
-from graphs.spark.read import SparkEvents
+from graphs.spark.read import SparkEvents, intern_key
 
 __all__ = ["EVENT_COLUMNS", "CaseSlice", "case_slice", "slice_table", "spark_cases"]
 
@@ -103,13 +103,6 @@ def case_slice(ev: SparkEvents, users: DataFrame, devices: DataFrame, p: CasePar
     return sliced
 
 
-def _user_order(r: Row) -> tuple[int, int, int]:
-    """Where numpy's reader interns a user: sharers by first event, then the others by first listing."""
-    if r["first"] is not None:
-        return (0, int(r["first"]), 0)
-    return (1, int(r["listed"]["eid"]), int(r["listed"]["pos"]))
-
-
 def _names(rows: list[Row], key: Any) -> tuple[NDArray[np.object_], dict[str, int], list[Row]]:
     ordered = sorted(rows, key=key)
     names = np.empty(len(ordered), dtype=object)
@@ -124,7 +117,7 @@ def _column(rows: list[Row], field: str, dtype: Any, missing: Any = 0) -> NDArra
 def slice_table(s: CaseSlice) -> tuple[EventTable, NodeScores]:
     """The slice as an :class:`~graphs.events.table.EventTable` (ids in the numpy engine's order,
     events in read order) and the :class:`~graphs.cases.build.NodeScores` of its nodes."""
-    users, uidx, user_rows = _names(s.users, _user_order)
+    users, uidx, user_rows = _names(s.users, intern_key)
     devices, didx, device_rows = _names(s.devices, lambda r: int(r["first"]))
     coupons, cidx, _ = _names(s.coupons, lambda r: int(r["first"]))
     events = sorted(s.events, key=lambda r: int(r["eid"]))

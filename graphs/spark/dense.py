@@ -30,7 +30,7 @@ from graphs.scorers.blocks import block_signal
 from graphs.scorers.dense import C_LOG, Block, blocks_after_pruning, column_weight
 from graphs.signals.catalog import DENSE_BLOCK
 from graphs.signals.params import ScoringParams
-from graphs.spark.read import SparkEvents
+from graphs.spark.read import SparkEvents, intern_key
 from graphs.spark.session import checkpoint
 from graphs.spark.structural import col_name
 
@@ -66,13 +66,7 @@ def numpy_order(ev: SparkEvents, nodes: DataFrame) -> list[str]:
     listed = (ev.recipients.join(nodes.withColumnRenamed("id", "dst"), "dst")
               .groupBy(F.col("dst").alias("id")).agg(F.min(F.struct("eid", "pos")).alias("listed")))
     rows = nodes.join(first, "id", "left").join(listed, "id", "left").collect()
-    return [r["id"] for r in sorted(rows, key=_intern_key)]
-
-
-def _intern_key(r: Row) -> tuple[int, int, int]:
-    if r["first"] is not None:
-        return (0, int(r["first"]), 0)
-    return (1, int(r["listed"]["eid"]), int(r["listed"]["pos"]))
+    return [r["id"] for r in sorted(rows, key=intern_key)]
 
 
 def _column_totals(deg: NDArray[np.int64]) -> NDArray[np.float64]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from graphs.events.table import ALLOW, BLOCK, CHALLENGE, LABELS, MISSING
 
-__all__ = ["EVENT_SCHEMA", "SparkEvents", "read_events"]
+__all__ = ["EVENT_SCHEMA", "SparkEvents", "intern_key", "read_events"]
 
 #: the fields the job reads; other fields of the export are ignored
 EVENT_SCHEMA = T.StructType([
@@ -93,3 +93,13 @@ def read_events(spark: SparkSession, path: str) -> SparkEvents:
     users = (events.select(F.col("user").alias("id"))
              .union(rec.select(F.col("dst").alias("id"))).distinct().persist())
     return SparkEvents(events.drop("recipients"), edges, attempts, users, rec.select("eid", "pos", "dst"))
+
+
+def intern_key(row: Row) -> tuple[int, int, int]:
+    """Where the numpy reader (:func:`graphs.events.jsonl.read_events`) interns
+    a user: sharers by their first event (``first``: its ``eid``), then the
+    others by where they are first listed as a recipient (``listed``: the
+    ``eid`` and ``pos`` of that listing)."""
+    if row["first"] is not None:
+        return (0, int(row["first"]), 0)
+    return (1, int(row["listed"]["eid"]), int(row["listed"]["pos"]))

@@ -6,11 +6,16 @@ from pathlib import Path
 
 import numpy as np
 import orjson
-import pytest
+import scipy.sparse as sp
 from pyspark.sql import SparkSession
 from scipy.stats import spearmanr
 
+from graphs.events.jsonl import read_events as read_numpy
+from graphs.features.nodes import node_features
 from graphs.report.quality import quality
+from graphs.scorers.blocks import dense_block_signal
+from graphs.scorers.receivers import pair_claims
+from graphs.signals.params import ScoringParams
 from tests.graphs.spark.conftest import read_rows
 
 Rows = dict[tuple[str, str], dict[str, object]]
@@ -96,10 +101,22 @@ def test_low_claim_signals_agree(spark_run: tuple[Path, dict[str, object]], nump
     assert signal_entries(read_rows(spark_run[0] / "scores.jsonl"), "low_claim_rate") == want
 
 
-@pytest.mark.xfail(strict=True, reason="graphs/spark/anomaly.py does not pass the events to dense_blocks yet, "
-                                       "so the run numbers the peel's nodes by id (sparkdense14)")
-def test_dense_blocks_agree(spark_run: tuple[Path, dict[str, object]], numpy_rows: Rows) -> None:
-    """FRAUDAR's blocks: the same entries on both engines (the peel's ties decide blocks on this workload)."""
+def test_dense_blocks_agree(spark_run: tuple[Path, dict[str, object]], numpy_rows: Rows, workload: Path) -> None:
+    """FRAUDAR's blocks: the same entries on both engines, on a workload where
+    the peel's ties decide them (the Spark driver numbers the peel's nodes as
+    the numpy reader does, graphs.spark.dense.numpy_order)."""
     want = signal_entries(numpy_rows, "dense_block")
     assert want
+    # (the workload must keep ties that decide a block, or this test proves nothing:
+    # the same graph with its users numbered by id gives other blocks)
+    t = read_numpy(str(workload / "events.jsonl"))
+    f = node_features(t)
+    claims = pair_claims(t)
+    by_id = np.argsort(t.users.astype(str), kind="stable")
+    p = ScoringParams()
+    other = dense_block_signal(sp.csr_matrix(f.share[by_id][:, by_id]), p.dense_density, p.dense_closure,
+                               max_blocks=p.dense_max_blocks, min_side=p.dense_min_side, patience=p.dense_patience,
+                               max_share=p.dense_max_share, claims=sp.csr_matrix(claims[by_id][:, by_id]),
+                               reach=(*p.dense_reach, p.dense_reach_claim))
+    assert {str(u) for u in t.users[by_id][other.score > 0]} != {node for _, node in want}
     assert signal_entries(read_rows(spark_run[0] / "scores.jsonl"), "dense_block") == want
