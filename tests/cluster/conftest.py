@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.cluster.fixtures import redis_cluster, redis_cluster_client, redis_cluster_with_replicas
+from tests.cluster.fixtures import fresh_cluster, redis_cluster, redis_cluster_client, redis_cluster_with_replicas
 
-__all__ = ["redis_cluster", "redis_cluster_client", "redis_cluster_with_replicas"]
+__all__ = ["fresh_cluster", "redis_cluster", "redis_cluster_client", "redis_cluster_with_replicas"]

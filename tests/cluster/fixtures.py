@@ -44,3 +44,13 @@ def redis_cluster_with_replicas(tmp_path_factory: pytest.TempPathFactory) -> Ite
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture
+def fresh_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServer]:
+    """Three masters without replicas, fresh per test (the test stops or restarts nodes for good)."""
+    cluster = RedisClusterServer(tmp_path_factory.mktemp("cluster-fresh")).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

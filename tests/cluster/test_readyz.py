@@ -27,13 +27,9 @@ PROBE_CEILING_S = 0.9
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[RedisClusterServer]:
+def cluster(fresh_cluster: RedisClusterServer) -> RedisClusterServer:
     """A fresh 3-master cluster without replicas: a master stopped here stays down."""
-    cluster = RedisClusterServer(tmp_path / "cluster").start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+    return fresh_cluster
 
 
 @pytest.fixture

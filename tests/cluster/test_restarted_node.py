@@ -24,13 +24,9 @@ from tests.conftest import ISSUER, make_settings
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[RedisClusterServer]:
+def cluster(fresh_cluster: RedisClusterServer) -> RedisClusterServer:
     """A fresh 3-master cluster (one of its nodes is restarted)."""
-    cluster = RedisClusterServer(tmp_path / "cluster").start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+    return fresh_cluster
 
 
 @pytest.fixture
