@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 
 from riskservice.app import create_app
-from riskservice.decisions.engine import DegradedLog
+from riskservice.decisions.degraded_log import DegradedLog
 from riskservice.state import risk_state
 from tests.api.helpers import share
 from tests.cluster.nodes import poll
