@@ -245,8 +245,9 @@ class ClusterHealth:
     served: dict[str, list[int]] = field(default_factory=dict)
     status: dict[str, str] = field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def uncovered(self) -> str | None:
+        """The slots no master has, as ranges (None: every slot has one); computed once."""
         covered = {s for slots in self.served.values() for s in slots}
         return slot_ranges([s for s in range(SLOTS) if s not in covered]) or None
 
